@@ -1,0 +1,107 @@
+//! Model cards: what a weights file is, carried inside the safetensors metadata under [`CARD_METADATA_KEY`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The safetensors metadata key that holds the card as a JSON string.
+pub const CARD_METADATA_KEY: &str = "thorax.card";
+
+/// Which network a weights file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    ProganGenerator,
+    Densenet121Classifier,
+    CycleganGenerator,
+    InceptionV3,
+}
+
+/// How raw pixels become the network's input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputNormalization {
+    /// Per-channel mean subtracted after scaling pixels to [0, 1].
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation divided after the mean.
+    pub std: Vec<f32>,
+}
+
+/// Where the weights came from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The checkpoint the weights were converted from, or "trained by thorax".
+    pub source: String,
+    /// SHA-256 of the source checkpoint, hex.
+    #[serde(default)]
+    pub source_sha256: Option<String>,
+    /// The data the weights were trained on.
+    #[serde(default)]
+    pub training_data: Option<String>,
+    /// Licence of the weights.
+    #[serde(default)]
+    pub licence: Option<String>,
+    /// For our own models: the exact command that trained them.
+    #[serde(default)]
+    pub training_command: Option<String>,
+}
+
+/// Everything the workbench needs to know about a weights file besides its tensors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelCard {
+    pub kind: ModelKind,
+    /// Human-readable name shown in the model picker.
+    pub name: String,
+    /// Label names in the network's own order (generator inputs or classifier outputs).
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Image side in pixels (generator output, classifier input, or 0 for any size).
+    pub resolution: usize,
+    /// Image channels at the network's input or output.
+    pub channels: usize,
+    /// Architecture hyper-parameters (e.g. `latent_size`, `fmap_base`, `fmap_max`, `ngf`, `n_blocks`).
+    #[serde(default)]
+    pub hyper: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub input_normalization: Option<InputNormalization>,
+    /// Nominal output range, e.g. [-1, 1] for generators, [0, 1] for probabilities.
+    #[serde(default)]
+    pub output_range: Option<[f32; 2]>,
+    /// True when the weights are random: the UI must say "untrained".
+    #[serde(default)]
+    pub untrained: bool,
+    #[serde(default)]
+    pub provenance: Provenance,
+    /// Measured quality (e.g. per-label AUC, Frechet distance), free-form.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, serde_json::Value>,
+}
+
+impl ModelCard {
+    /// The card as the JSON string stored in safetensors metadata.
+    pub fn to_metadata(&self) -> BTreeMap<String, String> {
+        let mut metadata = BTreeMap::new();
+        // Serialising a plain struct of strings and numbers cannot fail.
+        let json = serde_json::to_string(self).unwrap_or_default();
+        metadata.insert(CARD_METADATA_KEY.to_owned(), json);
+        metadata
+    }
+
+    /// Reads a card from safetensors metadata.
+    pub fn from_metadata(metadata: &std::collections::HashMap<String, String>) -> Result<Self, CardError> {
+        let json = metadata.get(CARD_METADATA_KEY).ok_or(CardError::Missing)?;
+        serde_json::from_str(json).map_err(CardError::Invalid)
+    }
+
+    /// Position of a label by name, the only way labels are matched across models.
+    pub fn label_index(&self, name: &str) -> Option<usize> {
+        self.labels.iter().position(|label| label == name)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CardError {
+    #[error("the file has no model card (metadata key `{CARD_METADATA_KEY}`)")]
+    Missing,
+    #[error("the model card is not valid JSON for this version: {0}")]
+    Invalid(serde_json::Error),
+}

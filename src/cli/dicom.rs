@@ -1,0 +1,321 @@
+//! `thorax dicom ...`: inspect DICOM files, de-identify them, and export artificial images as DICOM
+//! Secondary Capture or windowed PNG.
+
+use crate::imaging::dicom::{
+    DeidentifiedFile, GrayImage, GraySamples, Provenance, TagRow, UidMap, Window, deidentify_file,
+    list_tags, open_dicom, read_dicom_image, read_png_with_provenance, render_display_u8,
+    write_secondary_capture,
+};
+use anyhow::{Context, bail};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// DICOM subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum DicomCommand {
+    /// Image facts: size, bits, photometric interpretation, transfer syntax, modality, window, pixel range.
+    Info {
+        /// A DICOM file (with or without file meta header).
+        file: PathBuf,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every attribute, marking those the PS3.15 Basic Profile treats as identifying.
+    Tags {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// De-identify files (PS3.15 Annex E Basic Profile); UIDs map consistently across all inputs.
+    Deidentify {
+        /// DICOM files, or folders whose files are all taken (not recursively).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output folder (created if missing); files are named by their new SOP Instance UID.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export an artificial PNG as DICOM Secondary Capture with its provenance.
+    ExportSc {
+        /// An 8- or 16-bit grayscale PNG (provenance is read from its text chunks when not given).
+        png: PathBuf,
+        /// The DICOM file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// SHA-256 of the generator weights.
+        #[arg(long)]
+        model_sha256: Option<String>,
+        /// Latent seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Conditioning labels, e.g. "Cardiomegaly=1,Effusion=0".
+        #[arg(long)]
+        labels: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render the first frame to an 8-bit PNG with the stored (or given) window, MONOCHROME1 inverted.
+    Render {
+        file: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Window center (with --window-width) instead of the file's VOI.
+        #[arg(long, requires = "window_width")]
+        window_center: Option<f64>,
+        #[arg(long, requires = "window_center")]
+        window_width: Option<f64>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs one `thorax dicom` subcommand.
+pub fn run(command: DicomCommand) -> anyhow::Result<()> {
+    match command {
+        DicomCommand::Info { file, json } => {
+            let image = read_dicom_image(&file)
+                .with_context(|| format!("reading DICOM image {}", file.display()))?;
+            let summary = &image.summary;
+            if json {
+                print_json(summary)
+            } else {
+                println!("file                {}", summary.file);
+                println!("size                {} x {} (columns x rows), {} frame(s)", summary.columns, summary.rows, summary.number_of_frames);
+                println!(
+                    "bits                allocated {}, stored {}, high bit {}, {}",
+                    summary.bits_allocated,
+                    summary.bits_stored,
+                    summary.high_bit,
+                    if summary.pixel_representation_signed { "signed" } else { "unsigned" }
+                );
+                println!("photometric         {}", summary.photometric_interpretation);
+                println!("transfer syntax     {} ({})", summary.transfer_syntax_name, summary.transfer_syntax_uid);
+                println!("file meta header    {}", if summary.has_file_meta { "yes" } else { "no" });
+                println!("modality            {}", summary.modality.as_deref().unwrap_or("-"));
+                println!("modality LUT        {:?}", summary.modality_lut);
+                println!(
+                    "window              center {} width {} ({:?}, {:?})",
+                    summary.window.center, summary.window.width, summary.window_source, summary.voi_lut_function
+                );
+                let s = summary.pixel_stats;
+                println!("pixels (modality)   min {} max {} mean {:.3}", s.min, s.max, s.mean);
+                let s = summary.stored_value_stats;
+                println!("stored values       min {} max {} mean {:.3}", s.min, s.max, s.mean);
+                Ok(())
+            }
+        }
+        DicomCommand::Tags { file, json } => {
+            let dicom = open_dicom(&file).with_context(|| format!("opening {}", file.display()))?;
+            let rows = list_tags(&dicom);
+            if json {
+                print_json(&rows)
+            } else {
+                for row in &rows {
+                    print_tag_row(row);
+                }
+                Ok(())
+            }
+        }
+        DicomCommand::Deidentify { inputs, out, json } => deidentify(&inputs, &out, json),
+        DicomCommand::ExportSc {
+            png,
+            out,
+            model_sha256,
+            seed,
+            labels,
+            json,
+        } => {
+            let (image, stored) = read_png_with_provenance(&png)
+                .with_context(|| format!("reading PNG {}", png.display()))?;
+            let provenance = merge_provenance(stored, model_sha256, seed, labels)
+                .with_context(|| format!("provenance for {}", png.display()))?;
+            let info = write_secondary_capture(&out, &image, &provenance)
+                .with_context(|| format!("writing Secondary Capture {}", out.display()))?;
+            if json {
+                print_json(&info)
+            } else {
+                println!(
+                    "wrote {} ({}x{}, {} bits, SOP Instance UID {})",
+                    info.path.display(),
+                    info.columns,
+                    info.rows,
+                    info.bits_stored,
+                    info.sop_instance_uid
+                );
+                Ok(())
+            }
+        }
+        DicomCommand::Render {
+            file,
+            out,
+            window_center,
+            window_width,
+            json,
+        } => {
+            let image = read_dicom_image(&file)
+                .with_context(|| format!("reading DICOM image {}", file.display()))?;
+            let window = match (window_center, window_width) {
+                (Some(center), Some(width)) if width > 0.0 => Some(Window { center, width }),
+                (Some(_), Some(width)) => bail!("--window-width must be positive, got {width}"),
+                _ => None,
+            };
+            let gray = GrayImage::new(
+                image.width,
+                image.height,
+                GraySamples::U8(render_display_u8(&image, window)),
+            )?;
+            write_plain_png(&out, &gray).with_context(|| format!("writing {}", out.display()))?;
+            let (used, source) = match window {
+                Some(window) => (window, "command line".to_owned()),
+                None => {
+                    let (window, source) = image.display_window();
+                    (window, format!("{source:?}"))
+                }
+            };
+            if json {
+                print_json(&serde_json::json!({
+                    "file": file, "out": out, "window": used, "window_source": source,
+                    "inverted": image.photometric.invert_for_display(),
+                }))
+            } else {
+                println!("wrote {} (window center {} width {}, {source})", out.display(), used.center, used.width);
+                Ok(())
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct DeidentifyFailure {
+    input: String,
+    error: String,
+}
+
+#[derive(Serialize)]
+struct DeidentifyReport {
+    out_dir: PathBuf,
+    files: Vec<DeidentifiedFile>,
+    failures: Vec<DeidentifyFailure>,
+    distinct_uids_replaced: usize,
+}
+
+fn deidentify(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<()> {
+    let files = expand_inputs(inputs)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating output folder {}", out.display()))?;
+    let mut uids = UidMap::new();
+    let mut report = DeidentifyReport {
+        out_dir: out.to_path_buf(),
+        files: Vec::new(),
+        failures: Vec::new(),
+        distinct_uids_replaced: 0,
+    };
+    for input in &files {
+        match deidentify_file(input, out, &mut uids) {
+            Ok(done) => report.files.push(done),
+            Err(error) => report.failures.push(DeidentifyFailure {
+                input: input.display().to_string(),
+                error: error.to_string(),
+            }),
+        }
+    }
+    report.distinct_uids_replaced = uids.len();
+    if json {
+        print_json(&report)?;
+    } else {
+        for done in &report.files {
+            println!(
+                "{} -> {} ({} removed, {} emptied, {} dummies, {} UIDs, {} private)",
+                done.input,
+                done.output.display(),
+                done.counts.removed,
+                done.counts.emptied,
+                done.counts.replaced_with_dummy,
+                done.counts.uids_replaced,
+                done.counts.private_removed
+            );
+            for warning in &done.warnings {
+                println!("  warning: {warning}");
+            }
+        }
+        for failure in &report.failures {
+            eprintln!("failed: {}", failure.error);
+        }
+    }
+    if !report.failures.is_empty() {
+        bail!(
+            "{} of {} input files could not be de-identified",
+            report.failures.len(),
+            files.len()
+        );
+    }
+    Ok(())
+}
+
+/// Files as given, plus the regular files directly inside any folder given (sorted).
+fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut inside: Vec<PathBuf> = std::fs::read_dir(input)
+                .with_context(|| format!("listing {}", input.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|path| path.is_file())
+                .collect();
+            inside.sort();
+            files.extend(inside);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    if files.is_empty() {
+        bail!("no input files found");
+    }
+    Ok(files)
+}
+
+/// Command-line values win; missing ones come from the PNG's own provenance chunks.
+fn merge_provenance(
+    stored: Option<Provenance>,
+    model_sha256: Option<String>,
+    seed: Option<u64>,
+    labels: Option<String>,
+) -> anyhow::Result<Provenance> {
+    let model_sha256 = model_sha256
+        .or_else(|| stored.as_ref().map(|p| p.model_sha256.clone()))
+        .context("--model-sha256 is required (the PNG has no thorax.model_sha256 chunk)")?;
+    let seed = seed
+        .or_else(|| stored.as_ref().map(|p| p.seed))
+        .context("--seed is required (the PNG has no thorax.seed chunk)")?;
+    let labels = labels
+        .or_else(|| stored.as_ref().map(|p| p.labels.clone()))
+        .context("--labels is required (the PNG has no thorax.labels chunk)")?;
+    Ok(Provenance::new(&model_sha256, seed, &labels)?)
+}
+
+fn write_plain_png(path: &Path, image: &GrayImage) -> anyhow::Result<()> {
+    let GraySamples::U8(bytes) = &image.samples else {
+        bail!("rendered image is not 8-bit");
+    };
+    let file = std::fs::File::create(path)?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), image.width, image.height);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(bytes)?;
+    writer.finish()?;
+    Ok(())
+}
+
+fn print_tag_row(row: &TagRow) {
+    let indent = "  ".repeat(row.depth as usize);
+    let mark = if row.is_identifying { "!" } else { " " };
+    println!("{mark} {indent}{} {} {:<36} {}", row.tag, row.vr, row.keyword, row.value);
+}
+
+fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

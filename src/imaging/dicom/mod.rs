@@ -1,0 +1,176 @@
+//! DICOM in and out: reading radiographs (any transfer syntax the pure-Rust dicom-rs codecs decode, with or
+//! without a file meta header), the modality and VOI transforms, PS3.15 Annex E de-identification, Secondary
+//! Capture export of artificial images, PNG export with provenance, and a tag listing for a tag panel.
+//!
+//! Nothing here knows egui: the viewer gets a [`DicomImage`] (floats after the modality LUT, a window, and
+//! whether MONOCHROME1 needs inverting) and [`TagRow`]s.
+
+mod basic_profile;
+mod deidentify;
+mod error;
+mod gray_image;
+mod lut;
+mod pixels;
+mod png_provenance;
+mod provenance;
+mod read;
+mod secondary_capture;
+mod tags;
+mod uid;
+mod window;
+
+pub use basic_profile::{
+    BASIC_PROFILE, BASIC_PROFILE_REPEATING_GROUPS, ProfileAction, ProfileEntry, TagPattern, is_identifying,
+    is_private, profile_entry_for,
+};
+pub use deidentify::{
+    DeidentifiedFile, DeidentifyCounts, deidentify_file, deidentify_object, output_file_name,
+};
+pub use error::DicomError;
+pub use gray_image::{GrayImage, GraySamples};
+pub use lut::LookupTable;
+pub use pixels::PixelStats;
+pub use png_provenance::{read_png_with_provenance, write_png_with_provenance};
+pub use provenance::{Provenance, SYNTHETIC_STATEMENT};
+pub use read::{DicomFile, open_dicom, open_dicom_bytes, read_dicom_image, read_dicom_image_bytes};
+pub use secondary_capture::{
+    SYNTHETIC_SERIES_DESCRIPTION, SecondaryCaptureInfo, write_secondary_capture,
+};
+pub use tags::{TagRow, list_tags};
+pub use uid::{UidMap, new_uid};
+pub use window::{VoiLut, VoiLutFunction, apply_voi, render_display_u8};
+
+use serde::Serialize;
+
+/// A decoded grayscale DICOM image (first frame), ready for display and analysis.
+#[derive(Debug, Clone)]
+pub struct DicomImage {
+    /// Columns.
+    pub width: u32,
+    /// Rows.
+    pub height: u32,
+    /// Row-major values after the modality LUT (Rescale Slope/Intercept or the Modality LUT Sequence),
+    /// in the modality's output units (e.g. Hounsfield units for CT).
+    pub pixels: Vec<f32>,
+    /// Bits Stored of the source.
+    pub bits_stored: u16,
+    /// How grey levels map to brightness; MONOCHROME1 must be inverted for display.
+    pub photometric: Photometric,
+    /// The window stored in the file (VOI LUT Sequence range or Window Center/Width, first value),
+    /// in the same units as `pixels`; `None` when the file stores none (see [`DicomImage::display_window`]).
+    pub window: Option<Window>,
+    /// The VOI function to use with `window` (LINEAR unless the file says otherwise).
+    pub voi_lut_function: VoiLutFunction,
+    /// A non-linear VOI LUT from the file, when present; it takes precedence over `window` for display.
+    pub voi_lut: Option<VoiLut>,
+    /// Everything `thorax dicom info` reports.
+    pub summary: DicomSummary,
+}
+
+impl DicomImage {
+    /// The window to show first: the stored one, else one spanning the pixel range.
+    pub fn display_window(&self) -> (Window, WindowSource) {
+        match self.window {
+            Some(window) => (window, self.summary.window_source),
+            None => (
+                Window::spanning(self.summary.pixel_stats.min, self.summary.pixel_stats.max),
+                WindowSource::ComputedFromPixelRange,
+            ),
+        }
+    }
+}
+
+/// Photometric interpretation of the decoded image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Photometric {
+    /// Low values are bright: the viewer must invert.
+    Monochrome1,
+    /// Low values are dark.
+    Monochrome2,
+    /// A colour image (RGB, YBR, palette) reduced to Rec. 601 luma; shown like MONOCHROME2.
+    ColorAsLuma,
+}
+
+impl Photometric {
+    /// Whether display must invert grey levels (MONOCHROME1).
+    pub fn invert_for_display(self) -> bool {
+        self == Photometric::Monochrome1
+    }
+}
+
+/// A linear VOI window in modality output units.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Window {
+    /// Window Center.
+    pub center: f64,
+    /// Window Width (> 0).
+    pub width: f64,
+}
+
+impl Window {
+    /// A window covering `[min, max]` (width at least 1).
+    pub fn spanning(min: f64, max: f64) -> Window {
+        let width = (max - min).max(1.0);
+        Window {
+            center: min + (max - min) / 2.0,
+            width,
+        }
+    }
+}
+
+/// Where the window came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowSource {
+    /// Window Center / Window Width (0028,1050/1051), first value.
+    StoredWindowCenterWidth,
+    /// The input range of the VOI LUT Sequence (0028,3010), first item.
+    VoiLutSequenceRange,
+    /// No window stored: spans the pixel range after the modality LUT.
+    ComputedFromPixelRange,
+}
+
+/// Which modality LUT was applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModalityLut {
+    /// Rescale Slope / Intercept (defaults 1 and 0 when absent).
+    Rescale { slope: f64, intercept: f64 },
+    /// Modality LUT Sequence (0028,3000), first item.
+    LutSequence {
+        entries: u32,
+        first_mapped: i32,
+        bits_per_entry: u16,
+    },
+}
+
+/// Facts about a DICOM image, as `thorax dicom info --json` prints them.
+#[derive(Debug, Clone, Serialize)]
+pub struct DicomSummary {
+    /// The file as given (or the label of an in-memory buffer).
+    pub file: String,
+    pub rows: u32,
+    pub columns: u32,
+    pub bits_allocated: u16,
+    pub bits_stored: u16,
+    pub high_bit: u16,
+    pub pixel_representation_signed: bool,
+    pub samples_per_pixel: u16,
+    pub number_of_frames: u32,
+    pub photometric_interpretation: String,
+    pub transfer_syntax_uid: String,
+    pub transfer_syntax_name: String,
+    /// False for old ACR-NEMA style files with no preamble and file meta group.
+    pub has_file_meta: bool,
+    pub modality: Option<String>,
+    pub sop_class_uid: Option<String>,
+    pub modality_lut: ModalityLut,
+    /// The window used for first display (stored, or computed when none is stored).
+    pub window: Window,
+    pub window_source: WindowSource,
+    pub voi_lut_function: VoiLutFunction,
+    /// Stored values (before the modality LUT), first frame.
+    pub stored_value_stats: PixelStats,
+    /// Values after the modality LUT, first frame.
+    pub pixel_stats: PixelStats,
+}

@@ -1,0 +1,172 @@
+//! 8/16-bit grayscale PNG with the image's provenance in tEXt chunks (written before the image data, so a
+//! reader sees them without decoding pixels).
+
+use super::error::{DicomError, path_text};
+use super::gray_image::{GrayImage, GraySamples};
+use super::provenance::{Provenance, SYNTHETIC_STATEMENT};
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::Path;
+
+const KEY_SOFTWARE: &str = "Software";
+const KEY_DESCRIPTION: &str = "Description";
+const KEY_COMMENT: &str = "Comment";
+const KEY_SYNTHETIC: &str = "thorax.synthetic";
+const KEY_MODEL_SHA256: &str = "thorax.model_sha256";
+const KEY_SEED: &str = "thorax.seed";
+const KEY_LABELS: &str = "thorax.labels";
+
+/// Writes `image` as a grayscale PNG of its own bit depth with `provenance` in text chunks.
+pub fn write_png_with_provenance(
+    path: &Path,
+    image: &GrayImage,
+    provenance: &Provenance,
+) -> Result<(), DicomError> {
+    let png_error = |reason: String| DicomError::Png {
+        path: path_text(path),
+        reason,
+    };
+    let file = File::create(path).map_err(|source| DicomError::Io {
+        path: path_text(path),
+        action: "creating the PNG",
+        source,
+    })?;
+    let mut encoder = png::Encoder::new(BufWriter::new(file), image.width, image.height);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(match image.samples {
+        GraySamples::U8(_) => png::BitDepth::Eight,
+        GraySamples::U16(_) => png::BitDepth::Sixteen,
+    });
+    let chunks = [
+        (KEY_SOFTWARE, provenance.software.clone()),
+        (KEY_DESCRIPTION, SYNTHETIC_STATEMENT.to_owned()),
+        (KEY_COMMENT, provenance.summary_text()),
+        (KEY_SYNTHETIC, "true".to_owned()),
+        (KEY_MODEL_SHA256, provenance.model_sha256.clone()),
+        (KEY_SEED, provenance.seed.to_string()),
+        (KEY_LABELS, provenance.labels.clone()),
+    ];
+    for (keyword, text) in chunks {
+        encoder
+            .add_text_chunk(keyword.to_owned(), text)
+            .map_err(|e| png_error(format!("text chunk {keyword}: {e}")))?;
+    }
+    let mut writer = encoder
+        .write_header()
+        .map_err(|e| png_error(e.to_string()))?;
+    let bytes: Vec<u8> = match &image.samples {
+        GraySamples::U8(v) => v.clone(),
+        // PNG stores 16-bit samples big-endian.
+        GraySamples::U16(v) => v.iter().flat_map(|s| s.to_be_bytes()).collect(),
+    };
+    writer
+        .write_image_data(&bytes)
+        .map_err(|e| png_error(e.to_string()))?;
+    writer.finish().map_err(|e| png_error(e.to_string()))
+}
+
+/// Reads a grayscale PNG (1-16 bits; low depths expand to 8) and its provenance chunks, if all are present.
+pub fn read_png_with_provenance(
+    path: &Path,
+) -> Result<(GrayImage, Option<Provenance>), DicomError> {
+    let png_error = |reason: String| DicomError::Png {
+        path: path_text(path),
+        reason,
+    };
+    let file = File::open(path).map_err(|source| DicomError::Io {
+        path: path_text(path),
+        action: "opening the PNG",
+        source,
+    })?;
+    let mut decoder = png::Decoder::new(BufReader::new(file));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().map_err(|e| png_error(e.to_string()))?;
+    let text = |key: &str| {
+        reader
+            .info()
+            .uncompressed_latin1_text
+            .iter()
+            .find(|chunk| chunk.keyword == key)
+            .map(|chunk| chunk.text.clone())
+    };
+    let provenance = match (text(KEY_MODEL_SHA256), text(KEY_SEED), text(KEY_LABELS)) {
+        (Some(hash), Some(seed), Some(labels)) => {
+            let seed = seed
+                .trim()
+                .parse::<u64>()
+                .map_err(|e| png_error(format!("{KEY_SEED} chunk {seed:?}: {e}")))?;
+            let mut provenance = Provenance::new(&hash, seed, &labels)?;
+            if let Some(software) = text(KEY_SOFTWARE) {
+                provenance.software = software;
+            }
+            Some(provenance)
+        }
+        _ => None,
+    };
+    let buffer_size = reader
+        .output_buffer_size()
+        .ok_or_else(|| png_error("image too large to decode".to_owned()))?;
+    let mut buffer = vec![0u8; buffer_size];
+    let frame = reader
+        .next_frame(&mut buffer)
+        .map_err(|e| png_error(e.to_string()))?;
+    if frame.color_type != png::ColorType::Grayscale {
+        return Err(png_error(format!(
+            "expected a grayscale PNG without alpha, found {:?}",
+            frame.color_type
+        )));
+    }
+    let data = buffer.get(..frame.buffer_size()).unwrap_or(&buffer);
+    let samples = match frame.bit_depth {
+        png::BitDepth::Sixteen => GraySamples::U16(
+            data.chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect(),
+        ),
+        _ => GraySamples::U8(data.to_vec()),
+    };
+    let image = GrayImage::new(frame.width, frame.height, samples)?;
+    Ok((image, provenance))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_pixels_and_provenance_8_and_16_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let provenance = Provenance::new(&"0f".repeat(32), 42, "Effusion=1,Mass=0").unwrap();
+        let images = [
+            GrayImage::new(3, 2, GraySamples::U8(vec![0, 1, 2, 253, 254, 255])).unwrap(),
+            GrayImage::new(2, 2, GraySamples::U16(vec![0, 256, 4095, 65535])).unwrap(),
+        ];
+        for (index, image) in images.iter().enumerate() {
+            let path = dir.path().join(format!("image{index}.png"));
+            write_png_with_provenance(&path, image, &provenance).unwrap();
+            let (back, back_provenance) = read_png_with_provenance(&path).unwrap();
+            assert_eq!(&back, image);
+            assert_eq!(back_provenance.as_ref(), Some(&provenance));
+        }
+    }
+
+    #[test]
+    fn plain_png_has_no_provenance_and_garbage_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plain.png");
+        let file = File::create(&path).unwrap();
+        let mut encoder = png::Encoder::new(BufWriter::new(file), 1, 1);
+        encoder.set_color(png::ColorType::Grayscale);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&[7]).unwrap();
+        writer.finish().unwrap();
+        let (image, provenance) = read_png_with_provenance(&path).unwrap();
+        assert_eq!(image.samples, GraySamples::U8(vec![7]));
+        assert!(provenance.is_none());
+
+        let garbage = dir.path().join("garbage.png");
+        std::fs::write(&garbage, b"not a png").unwrap();
+        let error = read_png_with_provenance(&garbage).unwrap_err().to_string();
+        assert!(error.contains("garbage.png"), "{error}");
+    }
+}

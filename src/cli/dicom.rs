@@ -2,7 +2,7 @@
 //! Secondary Capture or windowed PNG.
 
 use crate::imaging::dicom::{
-    DeidentifiedFile, GrayImage, GraySamples, Provenance, TagRow, UidMap, Window, deidentify_file,
+    DeidentifiedFile, DicomError, GrayImage, GraySamples, Provenance, TagRow, UidMap, Window, deidentify_file,
     list_tags, open_dicom, read_dicom_image, read_png_with_provenance, render_display_u8,
     write_secondary_capture,
 };
@@ -199,6 +199,8 @@ struct DeidentifyReport {
     out_dir: PathBuf,
     files: Vec<DeidentifiedFile>,
     failures: Vec<DeidentifyFailure>,
+    /// Files inside a given folder that are not DICOM (named files that are not DICOM are failures).
+    skipped_not_dicom: Vec<String>,
     distinct_uids_replaced: usize,
 }
 
@@ -210,11 +212,15 @@ fn deidentify(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<()> 
         out_dir: out.to_path_buf(),
         files: Vec::new(),
         failures: Vec::new(),
+        skipped_not_dicom: Vec::new(),
         distinct_uids_replaced: 0,
     };
-    for input in &files {
+    for (input, from_folder) in &files {
         match deidentify_file(input, out, &mut uids) {
             Ok(done) => report.files.push(done),
+            Err(DicomError::NotDicom { .. }) if *from_folder => {
+                report.skipped_not_dicom.push(input.display().to_string());
+            }
             Err(error) => report.failures.push(DeidentifyFailure {
                 input: input.display().to_string(),
                 error: error.to_string(),
@@ -240,6 +246,9 @@ fn deidentify(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<()> 
                 println!("  warning: {warning}");
             }
         }
+        for skipped in &report.skipped_not_dicom {
+            println!("skipped (not DICOM): {skipped}");
+        }
         for failure in &report.failures {
             eprintln!("failed: {}", failure.error);
         }
@@ -254,8 +263,9 @@ fn deidentify(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Files as given, plus the regular files directly inside any folder given (sorted).
-fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+/// Files as given, plus the regular files directly inside any folder given (sorted); each with whether it
+/// came from a folder.
+fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, bool)>> {
     let mut files = Vec::new();
     for input in inputs {
         if input.is_dir() {
@@ -265,9 +275,9 @@ fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 .filter(|path| path.is_file())
                 .collect();
             inside.sort();
-            files.extend(inside);
+            files.extend(inside.into_iter().map(|path| (path, true)));
         } else {
-            files.push(input.clone());
+            files.push((input.clone(), false));
         }
     }
     if files.is_empty() {

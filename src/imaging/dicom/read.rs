@@ -2,6 +2,7 @@
 //! frame into a [`DicomImage`].
 
 use super::error::{DicomError, error_chain_text, path_text};
+use super::length_guard::{DataSetEncoding, check_part10_lengths, check_raw_lengths};
 use super::lut::{LookupTable, parse_lut_item};
 use super::pixels::{
     ModalityTransform, PixelLayout, PixelStats, SampleModel, StoredValues, stored_values,
@@ -55,11 +56,15 @@ pub fn open_dicom_bytes(label: &str, bytes: &[u8]) -> Result<DicomFile, DicomErr
     let has_preamble = bytes.get(128..132) == Some(b"DICM".as_slice());
     let starts_with_magic = bytes.get(0..4) == Some(b"DICM".as_slice());
     if has_preamble || starts_with_magic {
-        let preamble = if has_preamble {
-            ReadPreamble::Always
+        let (preamble, start) = if has_preamble {
+            (ReadPreamble::Always, 132)
         } else {
-            ReadPreamble::Never
+            (ReadPreamble::Never, 4)
         };
+        check_part10_lengths(bytes, start).map_err(|reason| DicomError::Malformed {
+            path: label.to_owned(),
+            reason,
+        })?;
         let object = OpenFileOptions::new()
             .read_preamble(preamble)
             .from_reader(bytes)
@@ -74,11 +79,15 @@ pub fn open_dicom_bytes(label: &str, bytes: &[u8]) -> Result<DicomFile, DicomErr
         path: label.to_owned(),
         reason,
     })?;
-    let ts = if explicit_vr {
-        EXPLICIT_VR_LITTLE_ENDIAN.erased()
+    let (ts, encoding) = if explicit_vr {
+        (EXPLICIT_VR_LITTLE_ENDIAN.erased(), DataSetEncoding::ExplicitLittle)
     } else {
-        IMPLICIT_VR_LITTLE_ENDIAN.erased()
+        (IMPLICIT_VR_LITTLE_ENDIAN.erased(), DataSetEncoding::ImplicitLittle)
     };
+    check_raw_lengths(bytes, encoding).map_err(|reason| DicomError::Malformed {
+        path: label.to_owned(),
+        reason,
+    })?;
     let dataset = InMemDicomObject::read_dataset_with_ts(bytes, &ts).map_err(|e| malformed(&e))?;
     let text = |tag| {
         dataset

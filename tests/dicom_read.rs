@@ -1,0 +1,238 @@
+//! Reading real DICOM files (../shared/data/dicom, with INDEX.csv and pydicom golden values) and broken
+//! ones (tests/fixtures/dicom/broken): values, windows, photometric handling, clear errors, no panics.
+
+use std::path::{Path, PathBuf};
+use thorax::imaging::dicom::{
+    DicomError, ModalityLut, Photometric, WindowSource, list_tags, open_dicom, read_dicom_image,
+    read_dicom_image_bytes, render_display_u8,
+};
+
+fn shared_dicom_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dicom");
+    assert!(
+        dir.join("INDEX.csv").is_file(),
+        "shared DICOM data missing at {}",
+        dir.display()
+    );
+    dir
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom").join(name)
+}
+
+/// Splits one CSV line, honouring double-quoted fields.
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(String::new()),
+            _ => fields.last_mut().unwrap().push(c),
+        }
+    }
+    fields
+}
+
+fn index_rows() -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(shared_dicom_dir().join("INDEX.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = csv_fields(lines.next().unwrap());
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| header.iter().cloned().zip(csv_fields(l)).collect())
+        .collect()
+}
+
+fn golden() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture("golden.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn every_shared_file_matches_index_csv() {
+    let rows = index_rows();
+    assert_eq!(rows.len(), 5, "INDEX.csv rows");
+    for row in rows {
+        let name = &row["file"];
+        let image = read_dicom_image(&shared_dicom_dir().join(name)).unwrap();
+        let s = &image.summary;
+        let num = |k: &str| row[k].parse::<f64>().unwrap();
+        assert_eq!(s.rows as f64, num("rows"), "{name}");
+        assert_eq!(s.columns as f64, num("columns"), "{name}");
+        assert_eq!((image.width, image.height), (s.columns, s.rows));
+        assert_eq!(image.pixels.len(), (s.rows * s.columns) as usize);
+        assert_eq!(s.bits_allocated as f64, num("bits_allocated"), "{name}");
+        assert_eq!(s.bits_stored as f64, num("bits_stored"), "{name}");
+        assert_eq!(s.photometric_interpretation, row["photometric"], "{name}");
+        assert_eq!(s.modality.as_deref(), Some(row["modality"].as_str()), "{name}");
+        let ts = &row["transfer_syntax"];
+        if ts.starts_with("(no file meta") {
+            assert!(!s.has_file_meta, "{name}");
+            assert_eq!(s.transfer_syntax_uid, "1.2.840.10008.1.2");
+        } else {
+            assert!(s.has_file_meta, "{name}");
+            assert!(ts.starts_with(&s.transfer_syntax_name), "{name}: {ts} vs {}", s.transfer_syntax_name);
+        }
+        // INDEX values are pydicom's stored values (before the modality LUT); JPEG baseline may differ by 1.
+        let lossy = ts.contains("Baseline");
+        let (tolerance, mean_tolerance) = if lossy { (1.0, 0.1) } else { (0.0, 1e-3) };
+        let stats = s.stored_value_stats;
+        assert!((stats.min - num("pixel_min")).abs() <= tolerance, "{name} min {}", stats.min);
+        assert!((stats.max - num("pixel_max")).abs() <= tolerance, "{name} max {}", stats.max);
+        assert!((stats.mean - num("pixel_mean")).abs() <= mean_tolerance, "{name} mean {}", stats.mean);
+    }
+}
+
+#[test]
+fn modality_values_match_pydicom() {
+    let golden = golden();
+    let files = golden["files"].as_object().unwrap();
+    assert_eq!(files.len(), 5);
+    for (name, expected) in files {
+        let image = read_dicom_image(&shared_dicom_dir().join(name)).unwrap();
+        let lossy = expected["transfer_syntax_uid"] == "1.2.840.10008.1.2.4.50";
+        let tolerance = if lossy { 1.0 } else { 1e-4 };
+        let stats = image.summary.pixel_stats;
+        let f = |k: &str| expected[k].as_f64().unwrap();
+        assert!((stats.min - f("modality_min")).abs() <= tolerance, "{name}");
+        assert!((stats.max - f("modality_max")).abs() <= tolerance, "{name}");
+        let mean_tolerance = if lossy { 0.1 } else { 1e-3 };
+        assert!((stats.mean - f("modality_mean")).abs() <= mean_tolerance, "{name} {}", stats.mean);
+        for probe in expected["probes"].as_array().unwrap() {
+            let row = probe["row"].as_u64().unwrap() as usize;
+            let column = probe["column"].as_u64().unwrap() as usize;
+            let value = image.pixels[row * image.width as usize + column] as f64;
+            let want = probe["modality_value"].as_f64().unwrap();
+            assert!((value - want).abs() <= tolerance, "{name} ({row},{column}): {value} vs {want}");
+        }
+        match (expected["window_center"].as_f64(), expected["window_width"].as_f64()) {
+            (Some(center), Some(width)) => {
+                let window = image.window.expect("stored window");
+                assert_eq!((window.center, window.width), (center, width), "{name}");
+                assert_eq!(image.summary.window_source, WindowSource::StoredWindowCenterWidth);
+            }
+            _ => {
+                assert!(image.window.is_none(), "{name}");
+                let (window, source) = image.display_window();
+                assert_eq!(source, WindowSource::ComputedFromPixelRange);
+                assert_eq!(window.center, stats.min + (stats.max - stats.min) / 2.0);
+            }
+        }
+    }
+}
+
+#[test]
+fn modality_lut_kinds_and_monochrome1_inversion() {
+    let dir = shared_dicom_dir();
+    let dental = read_dicom_image(&dir.join("dental_cr_jpeg_lossless_modality_lut.dcm")).unwrap();
+    assert!(matches!(
+        dental.summary.modality_lut,
+        ModalityLut::LutSequence { entries: 1024, first_mapped: 0, bits_per_entry: 16 }
+    ));
+    assert_eq!(dental.photometric, Photometric::Monochrome1);
+    let ct = read_dicom_image(&dir.join("ct_small_128.dcm")).unwrap();
+    assert_eq!(ct.summary.modality_lut, ModalityLut::Rescale { slope: 1.0, intercept: -1024.0 });
+    assert!(ct.summary.pixel_representation_signed);
+    assert!(!ct.photometric.invert_for_display());
+
+    let chest = read_dicom_image(&dir.join("chest_cr_pa_mono1_10bit_nometa.dcm")).unwrap();
+    assert!(chest.photometric.invert_for_display());
+    let display = render_display_u8(&chest, None);
+    // Window 550/1024: value 0 is below the window (intensity 0), shown white once inverted.
+    let zero_at = chest.pixels.iter().position(|&v| v == 0.0).unwrap();
+    assert_eq!(display[zero_at], 255);
+    // The brightest value, 979: intensity (979 - 549.5) / 1023 + 0.5 = 0.92, inverted to 20.
+    let max_at = chest.pixels.iter().position(|&v| v == 979.0).unwrap();
+    assert_eq!(display[max_at], 20);
+}
+
+#[test]
+fn reading_from_memory_equals_reading_from_disk() {
+    let path = shared_dicom_dir().join("mr_small_64.dcm");
+    let from_disk = read_dicom_image(&path).unwrap();
+    let from_memory = read_dicom_image_bytes("in-memory MR", &std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(from_disk.pixels, from_memory.pixels);
+    assert_eq!(from_memory.summary.file, "in-memory MR");
+}
+
+#[test]
+fn broken_files_give_errors_naming_file_and_reason() {
+    let cases = [
+        ("truncated_header.dcm", "malformed DICOM data set"),
+        ("truncated_pixels.dcm", "malformed DICOM data set"),
+        ("wrong_vr_unknown_code.dcm", "malformed DICOM data set"),
+        ("wrong_vr_rows_as_text.dcm", "invalid Rows (0028,0010)"),
+        ("missing_pixel_data.dcm", "no Pixel Data (7FE0,0010)"),
+        ("bits_stored_exceeds_allocated.dcm", "invalid Bits Stored (0028,0101)"),
+        ("not_dicom.dcm", "not a DICOM file"),
+        ("empty.dcm", "not a DICOM file"),
+    ];
+    for (name, reason) in cases {
+        let path = fixture("broken").join(name);
+        assert!(path.is_file(), "{}", path.display());
+        let message = read_dicom_image(&path).unwrap_err().to_string();
+        assert!(message.contains(name), "{name}: {message}");
+        assert!(message.contains(reason), "{name}: {message}");
+    }
+    let missing = read_dicom_image(&fixture("broken/no_such_file.dcm")).unwrap_err();
+    assert!(matches!(missing, DicomError::Io { .. }), "{missing}");
+    assert!(missing.to_string().contains("no_such_file.dcm"));
+}
+
+#[test]
+fn truncated_and_corrupted_copies_never_panic() {
+    for entry in std::fs::read_dir(shared_dicom_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("dcm") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        // Truncations at 16 points: every cut copy is refused with an error naming it.
+        for i in 1..=16 {
+            let cut = bytes.len() * i / 17;
+            let label = format!("{name} cut at {cut}");
+            let result = read_dicom_image_bytes(&label, &bytes[..cut]);
+            let error = result.err().unwrap_or_else(|| panic!("{label} was accepted"));
+            assert!(error.to_string().contains(&label), "{error}");
+        }
+        // Byte corruption in the first 2 KiB (headers): errors or images, never a panic, and fast
+        // (corrupt lengths are refused before dicom-rs would allocate them).
+        let started = std::time::Instant::now();
+        let mut state = 0x2545_F491_u32;
+        for _ in 0..30 {
+            let mut corrupted = bytes.clone();
+            for _ in 0..8 {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                let at = state as usize % corrupted.len().min(2048);
+                corrupted[at] = (state >> 24) as u8;
+            }
+            let _ = read_dicom_image_bytes(&name, &corrupted);
+        }
+        assert!(started.elapsed().as_secs() < 20, "{name}: corrupted copies took {:?}", started.elapsed());
+    }
+}
+
+#[test]
+fn tag_listing_marks_identifying_attributes() {
+    let file = open_dicom(&shared_dicom_dir().join("ct_small_128.dcm")).unwrap();
+    let rows = list_tags(&file);
+    let find = |keyword: &str| rows.iter().find(|r| r.keyword == keyword).unwrap();
+    let name = find("PatientName");
+    assert_eq!((name.tag.as_str(), name.vr.as_str()), ("(0010,0010)", "PN"));
+    assert_eq!(name.value, "CompressedSamples^CT1");
+    assert!(name.is_identifying);
+    assert!(!find("Rows").is_identifying);
+    assert_eq!(find("Rows").value, "128");
+    assert!(find("StudyInstanceUID").is_identifying);
+    assert!(find("TransferSyntaxUID").value.starts_with("1.2.840.10008.1.2.1"));
+    assert!(find("PixelData").value.contains("bytes"));
+    // Private attributes and nested items are listed and marked.
+    assert!(rows.iter().any(|r| r.group == 0x0009 && r.keyword == "PrivateCreator" && r.is_identifying));
+    let nested: Vec<_> = rows.iter().filter(|r| r.depth == 1 && r.keyword == "PatientID").collect();
+    assert_eq!(nested.len(), 2);
+    assert!(nested.iter().all(|r| r.is_identifying));
+}

@@ -1,0 +1,285 @@
+//! PS3.15 Basic Profile de-identification: no protected attribute survives with its original value (real
+//! files and a data set holding every attribute of Table E.1-1), UIDs map consistently within an export
+//! and differently across exports, and the de-identified files still decode to the same pixels.
+
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+use dicom_core::header::Header;
+use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
+use dicom_core::{DataElement, Length, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::{InMemDicomObject, StandardDataDictionary};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use thorax::imaging::dicom::{
+    BASIC_PROFILE, DicomFile, ProfileAction, TagPattern, UidMap, deidentify_file, deidentify_object,
+    is_identifying, open_dicom, read_dicom_image,
+};
+
+fn shared_dicom_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dicom");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("shared DICOM data missing at {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("dcm"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 5);
+    files
+}
+
+fn value_text(element: &DataElement<InMemDicomObject>) -> Option<String> {
+    match element.value() {
+        Value::Primitive(PrimitiveValue::Empty) => None,
+        Value::Primitive(p) => {
+            let text = match element.vr() {
+                VR::OB | VR::OW | VR::UN | VR::OF | VR::OD | VR::OL | VR::OV => format!("{:?}", p.to_bytes()),
+                _ => p.to_str().trim_matches(['\0', ' ']).to_string(),
+            };
+            (!text.is_empty()).then_some(text)
+        }
+        _ => None,
+    }
+}
+
+/// Every (tag, value) pair at any depth whose tag the profile protects (non-empty values only).
+fn protected_pairs(object: &InMemDicomObject, inside_protected: bool, out: &mut Vec<(Tag, String)>) {
+    for element in object.iter() {
+        let protected = inside_protected || is_identifying(element.tag());
+        if let Some(items) = element.items() {
+            for item in items {
+                protected_pairs(item, protected, out);
+            }
+        } else if protected {
+            if let Some(text) = value_text(element) {
+                out.push((element.tag(), text));
+            }
+        }
+    }
+}
+
+/// Every (tag, value) pair at any depth.
+fn all_pairs(object: &InMemDicomObject, out: &mut HashSet<(Tag, String)>) {
+    for element in object.iter() {
+        if let Some(items) = element.items() {
+            for item in items {
+                all_pairs(item, out);
+            }
+        } else if let Some(text) = value_text(element) {
+            out.insert((element.tag(), text));
+        }
+    }
+}
+
+fn all_values(object: &InMemDicomObject, out: &mut HashSet<String>) {
+    let mut pairs = HashSet::new();
+    all_pairs(object, &mut pairs);
+    out.extend(pairs.into_iter().map(|(_, v)| v));
+}
+
+fn assert_nothing_survives(original: &InMemDicomObject, output: &InMemDicomObject, name: &str) {
+    let mut protected = Vec::new();
+    protected_pairs(original, false, &mut protected);
+    assert!(!protected.is_empty(), "{name}: nothing to protect?");
+    let mut remaining = HashSet::new();
+    all_pairs(output, &mut remaining);
+    for (tag, value) in &protected {
+        assert!(
+            !remaining.contains(&(*tag, value.clone())),
+            "{name}: ({:04X},{:04X}) kept its original value {value:?}",
+            tag.group(),
+            tag.element()
+        );
+    }
+    assert!(output.iter().all(|e| e.tag().group() % 2 == 0), "{name}: private tag left");
+}
+
+fn text(object: &InMemDicomObject, tag: Tag) -> Option<String> {
+    object.get(tag).map(|e| e.to_str().unwrap().trim_matches(['\0', ' ']).to_string())
+}
+
+#[test]
+fn real_files_lose_every_protected_value_and_keep_their_pixels() {
+    let out = tempfile::tempdir().unwrap();
+    let mut uids = UidMap::new();
+    for input in shared_dicom_files() {
+        let name = input.file_name().unwrap().to_string_lossy().to_string();
+        let original = open_dicom(&input).unwrap();
+        let done = deidentify_file(&input, out.path(), &mut uids).unwrap();
+        assert!(done.output.starts_with(out.path()));
+        assert!(!done.output.to_string_lossy().contains(&name));
+        let result = open_dicom(&done.output).unwrap();
+        assert!(result.has_file_meta);
+        assert_nothing_survives(&original.object, &result.object, &name);
+
+        // Every original UID of a U attribute is gone from the whole output, meta included.
+        let mut output_values = HashSet::new();
+        all_values(&result.object, &mut output_values);
+        output_values.insert(result.object.meta().media_storage_sop_instance_uid().trim_end_matches('\0').to_string());
+        for tag in [tags::SOP_INSTANCE_UID, tags::STUDY_INSTANCE_UID, tags::SERIES_INSTANCE_UID] {
+            let old = text(&original.object, tag).unwrap();
+            assert!(!output_values.contains(&old), "{name}: UID {old} survived");
+            assert!(text(&result.object, tag).unwrap().starts_with("2.25."));
+        }
+        assert_eq!(
+            result.object.meta().media_storage_sop_instance_uid().trim_end_matches('\0'),
+            text(&result.object, tags::SOP_INSTANCE_UID).unwrap()
+        );
+        assert_eq!(result.transfer_syntax_uid(), original.transfer_syntax_uid());
+
+        // Marked as de-identified by the Basic Profile.
+        assert_eq!(text(&result.object, tags::PATIENT_IDENTITY_REMOVED).as_deref(), Some("YES"));
+        assert!(text(&result.object, tags::DEIDENTIFICATION_METHOD).unwrap().contains("PS3.15"));
+        let code = &result.object.get(tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE).unwrap().items().unwrap()[0];
+        assert_eq!(text(code, tags::CODE_VALUE).as_deref(), Some("113100"));
+        assert_eq!(text(code, tags::CODING_SCHEME_DESIGNATOR).as_deref(), Some("DCM"));
+        // Type 2 patient attributes that were present stay, empty.
+        for tag in [tags::PATIENT_NAME, tags::PATIENT_ID, tags::PATIENT_BIRTH_DATE, tags::PATIENT_SEX] {
+            if original.object.get(tag).is_some() {
+                assert_eq!(text(&result.object, tag).as_deref(), Some(""), "{name}");
+            }
+        }
+
+        // Same image after de-identification.
+        let before = read_dicom_image(&input).unwrap();
+        let after = read_dicom_image(&done.output).unwrap();
+        assert_eq!(before.pixels, after.pixels, "{name}");
+        assert_eq!(before.window, after.window, "{name}");
+        assert_eq!(before.photometric, after.photometric, "{name}");
+    }
+}
+
+#[test]
+fn uids_map_consistently_within_an_export_and_differently_across_exports() {
+    let source = shared_dicom_files().into_iter().find(|p| p.ends_with("mr_small_64.dcm")).unwrap();
+    let first = open_dicom(&source).unwrap();
+    // A second instance of the same study and series (as a scanner would write the next slice).
+    let mut second = first.clone();
+    second.object.put(DataElement::new(
+        tags::SOP_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from("1.3.6.1.4.1.5962.1.1.4.1.1.20040826185059.5458"),
+    ));
+    second.label = "second slice".into();
+
+    let mut export = UidMap::new();
+    let (a, _, _) = deidentify_object(&first, &mut export).unwrap();
+    let (b, _, _) = deidentify_object(&second, &mut export).unwrap();
+    for tag in [tags::STUDY_INSTANCE_UID, tags::SERIES_INSTANCE_UID, tags::FRAME_OF_REFERENCE_UID] {
+        let original = text(&first.object, tag).unwrap();
+        let in_a = text(&a, tag).unwrap();
+        assert_eq!(in_a, text(&b, tag).unwrap(), "shared UID mapped differently");
+        assert_ne!(in_a, original);
+    }
+    assert_ne!(text(&a, tags::SOP_INSTANCE_UID), text(&b, tags::SOP_INSTANCE_UID));
+
+    let mut another_export = UidMap::new();
+    let (c, _, _) = deidentify_object(&first, &mut another_export).unwrap();
+    assert_ne!(text(&a, tags::STUDY_INSTANCE_UID), text(&c, tags::STUDY_INSTANCE_UID), "exports are linkable");
+}
+
+/// A plausible original value for an attribute of VR `vr`, unique to `tag`.
+fn original_value(tag: Tag, vr: VR) -> Option<PrimitiveValue> {
+    let id = format!("{:04X}{:04X}", tag.group(), tag.element());
+    Some(match vr {
+        VR::AE | VR::CS | VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC | VR::PN => {
+            PrimitiveValue::from(format!("O{id}"))
+        }
+        VR::DA => PrimitiveValue::from("20210304"),
+        VR::TM => PrimitiveValue::from("123456"),
+        VR::DT => PrimitiveValue::from("20210304123456"),
+        VR::AS => PrimitiveValue::from("045Y"),
+        VR::DS => PrimitiveValue::from("12.5"),
+        VR::IS => PrimitiveValue::from("42"),
+        VR::UI => PrimitiveValue::from(format!("1.2.826.0.1.{}.{}", tag.group(), tag.element())),
+        VR::UR => PrimitiveValue::from(format!("http://example.org/{id}")),
+        VR::US => PrimitiveValue::from(7u16),
+        VR::SS => PrimitiveValue::from(7i16),
+        VR::UL => PrimitiveValue::from(7u32),
+        VR::SL => PrimitiveValue::from(7i32),
+        VR::FL => PrimitiveValue::from(7.5f32),
+        VR::FD => PrimitiveValue::from(7.5f64),
+        VR::OB | VR::UN | VR::OW | VR::OF | VR::OD | VR::OL | VR::OV => PrimitiveValue::U8(vec![1u8, 2, 3, 4].into()),
+        _ => return None,
+    })
+}
+
+#[test]
+fn every_attribute_of_the_profile_table_is_handled_by_its_action() {
+    let nested_uid = "1.2.826.0.1.999.1";
+    let nested_item = || {
+        InMemDicomObject::from_element_iter([
+            DataElement::new(tags::PATIENT_NAME, VR::PN, PrimitiveValue::from("Nested^Name")),
+            DataElement::new(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from(nested_uid)),
+        ])
+    };
+    let mut elements = vec![DataElement::new(
+        tags::SOP_CLASS_UID,
+        VR::UI,
+        PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.7"),
+    )];
+    let mut covered = Vec::new();
+    for entry in BASIC_PROFILE {
+        let TagPattern::Exact { group, element } = entry.pattern else { continue };
+        let tag = Tag(group, element);
+        let vr = StandardDataDictionary
+            .by_tag(tag)
+            .map(|e| e.vr().relaxed())
+            .unwrap_or_else(|| panic!("{} ({group:04X},{element:04X}) not in the dictionary", entry.name));
+        if vr == VR::SQ {
+            elements.push(DataElement::new(tag, VR::SQ, DataSetSequence::new(vec![nested_item()], Length::UNDEFINED)));
+        } else if let Some(value) = original_value(tag, vr) {
+            elements.push(DataElement::new(tag, vr, value));
+        } else {
+            continue; // AT only
+        }
+        covered.push((tag, entry.action.resolved(), vr));
+    }
+    assert!(covered.len() >= 400, "only {} rows exercised", covered.len());
+    elements.push(DataElement::new(Tag(0x6000, 0x3000), VR::OW, PrimitiveValue::U8(vec![9u8, 9].into())));
+    elements.push(DataElement::new(Tag(0x5000, 0x0010), VR::US, PrimitiveValue::from(3u16)));
+    elements.push(DataElement::new(Tag(0x0029, 0x0010), VR::LO, PrimitiveValue::from("VENDOR")));
+    elements.push(DataElement::new(Tag(0x0029, 0x1001), VR::LO, PrimitiveValue::from("serial 123")));
+    let dataset = InMemDicomObject::from_element_iter(elements);
+    let object = dataset
+        .clone()
+        .with_meta(FileMetaTableBuilder::new().transfer_syntax("1.2.840.10008.1.2.1"))
+        .unwrap();
+    let file = DicomFile { label: "every attribute".into(), object, has_file_meta: true };
+
+    let mut uids = UidMap::new();
+    let (output, counts, _) = deidentify_object(&file, &mut uids).unwrap();
+    assert_nothing_survives(&dataset, &output, "every attribute");
+    for (tag, action, vr) in covered {
+        let name = format!("({:04X},{:04X}) {vr:?}", tag.group(), tag.element());
+        let element = output.get(tag);
+        match action {
+            ProfileAction::X => assert!(element.is_none(), "{name} should be removed"),
+            ProfileAction::Z => {
+                let element = element.unwrap_or_else(|| panic!("{name} should be present, empty"));
+                match element.items() {
+                    Some(items) => assert!(items.is_empty(), "{name}"),
+                    None => assert!(value_text(element).is_none(), "{name} not empty"),
+                }
+            }
+            ProfileAction::D => {
+                let element = element.unwrap_or_else(|| panic!("{name} should be replaced"));
+                if let Some(items) = element.items() {
+                    assert_eq!(text(&items[0], tags::PATIENT_NAME).as_deref(), Some(""), "{name}");
+                    assert_ne!(text(&items[0], tags::REFERENCED_SOP_INSTANCE_UID).as_deref(), Some(nested_uid));
+                } else {
+                    assert!(value_text(element).is_some(), "{name}: D must be non-empty");
+                }
+            }
+            ProfileAction::U => {
+                let value = value_text(element.unwrap_or_else(|| panic!("{name} missing"))).unwrap();
+                assert!(value.starts_with("2.25."), "{name}: {value}");
+            }
+            other => panic!("{name}: unexpected resolved action {other:?}"),
+        }
+    }
+    assert!(output.get(Tag(0x6000, 0x3000)).is_none());
+    assert!(output.get(Tag(0x5000, 0x0010)).is_none());
+    assert_eq!(counts.private_removed, 2);
+    assert!(counts.removed > 250 && counts.emptied > 30 && counts.replaced_with_dummy > 80, "{counts:?}");
+}

@@ -1,0 +1,459 @@
+//! `thorax study new|status|analyze|export`: create a blinded reading study, follow it, analyse and export it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::study::analysis::{AnalysisOptions, AnalysisReport, Performance, Reading, analyze};
+use crate::study::export::{read_answers_csv, readings_from_store, write_answers_csv, write_study_imrmc};
+use crate::study::imrmc::{read_imrmc, readings_from_imrmc};
+use crate::study::{
+    CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource, OptionalQuestions,
+    ReaderProgress, ReadingSession, RealImageFolder, StudyDesign, StudyStore, StudySummary, create_study,
+    design::DESIGN_FORMAT_VERSION, randomise::derive_seed,
+};
+
+/// Blinded real-vs-artificial reading studies.
+#[derive(Debug, Subcommand)]
+pub enum StudyCommand {
+    /// Create a study database from a folder of real and a folder of artificial images.
+    New(NewArgs),
+    /// Show the design and every reader's progress.
+    Status(StatusArgs),
+    /// Analyse a study, an answers CSV or an iMRMC file: AUC with bootstrap CI, accuracy, binomial p,
+    /// sensitivity, specificity, time per case, and agreement (Cohen, weighted, Fleiss kappa).
+    Analyze(AnalyzeArgs),
+    /// Export a study's answers as CSV and/or iMRMC input.
+    Export(ExportArgs),
+}
+
+/// Confidence scale of `study new`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ConfidenceArg {
+    /// 1 (guessing) to 5 (certain).
+    FiveLevel,
+    /// A 0-100 slider.
+    Slider,
+}
+
+/// Display bit depth of `study new`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BitDepthArg {
+    /// Every case quantised to 8 bits.
+    #[value(name = "8")]
+    Eight,
+    /// Every case kept at 16 bits.
+    #[value(name = "16")]
+    Sixteen,
+}
+
+/// Arguments of `thorax study new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// Folder of real radiographs (png, jpeg, tiff).
+    #[arg(long)]
+    pub real: PathBuf,
+    /// CSV of the real images (column `file` plus label columns); the pool is then exactly its rows.
+    #[arg(long)]
+    pub real_labels: Option<PathBuf>,
+    /// Folder of artificial radiographs.
+    #[arg(long)]
+    pub artificial: PathBuf,
+    /// Reader ids, comma separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub readers: Vec<String>,
+    /// Number of cases that count (practice excluded).
+    #[arg(long)]
+    pub cases: usize,
+    /// Practice cases shown first, with feedback, excluded from statistics.
+    #[arg(long, default_value_t = 0)]
+    pub practice: usize,
+    /// Fraction of artificial cases.
+    #[arg(long, default_value_t = 0.5)]
+    pub artificial_fraction: f64,
+    /// Seed of case selection, case ids and reader orders (logged in the study).
+    #[arg(long)]
+    pub seed: u64,
+    /// The study database to create (must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Confidence scale.
+    #[arg(long, value_enum, default_value = "five-level")]
+    pub confidence: ConfidenceArg,
+    /// Let readers go back and change earlier answers.
+    #[arg(long)]
+    pub allow_back: bool,
+    /// Do not reveal the truth after practice cases.
+    #[arg(long)]
+    pub no_practice_feedback: bool,
+    /// Ask for a free-text comment per case.
+    #[arg(long)]
+    pub free_text: bool,
+    /// Ask for a click on "what gave it away".
+    #[arg(long)]
+    pub giveaway_click: bool,
+    /// Side of the square display image in pixels (match the generator's resolution to avoid resampling tells).
+    #[arg(long, default_value_t = 512)]
+    pub display_size: u32,
+    /// Bit depth of every displayed case.
+    #[arg(long, value_enum, default_value = "8")]
+    pub bit_depth: BitDepthArg,
+    /// iMRMC modality id of this reading.
+    #[arg(long, default_value = "blinded")]
+    pub modality: String,
+    /// Title of the study.
+    #[arg(long, default_value = "Real or artificial?")]
+    pub title: String,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `thorax study status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The study database.
+    pub study: PathBuf,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `thorax study analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The study database (or use --imrmc / --answers).
+    pub study: Option<PathBuf>,
+    /// An iMRMC input file (truth rows have readerID `truth`; higher scores = more surely artificial).
+    #[arg(long, conflicts_with_all = ["study", "answers"])]
+    pub imrmc: Option<PathBuf>,
+    /// An answers CSV as written by `thorax study export --answers`.
+    #[arg(long, conflicts_with_all = ["study", "imrmc"])]
+    pub answers: Option<PathBuf>,
+    /// Ratings >= K are "artificial" calls (needed for --imrmc; overrides the calls of a study or CSV).
+    #[arg(long)]
+    pub call_threshold: Option<f64>,
+    /// Bootstrap resamples of each AUC confidence interval.
+    #[arg(long, default_value_t = 2000)]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `thorax study export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The study database.
+    pub study: PathBuf,
+    /// Write every answer (all revisions, practice flagged) to this CSV.
+    #[arg(long)]
+    pub answers: Option<PathBuf>,
+    /// Write the iMRMC input file (latest main-case ratings plus truth rows).
+    #[arg(long)]
+    pub imrmc: Option<PathBuf>,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a `thorax study` subcommand.
+pub fn run(command: StudyCommand) -> Result<()> {
+    match command {
+        StudyCommand::New(args) => run_new(&args),
+        StudyCommand::Status(args) => run_status(&args),
+        StudyCommand::Analyze(args) => run_analyze(&args),
+        StudyCommand::Export(args) => run_export(&args),
+    }
+}
+
+fn print_json(value: &impl Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value).context("serialising the JSON output")?);
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct NewOutput<'a> {
+    study: &'a Path,
+    title: &'a str,
+    #[serde(flatten)]
+    summary: &'a StudySummary,
+}
+
+fn run_new(args: &NewArgs) -> Result<()> {
+    let design = StudyDesign {
+        format_version: DESIGN_FORMAT_VERSION,
+        title: args.title.clone(),
+        readers: args.readers.iter().map(|r| r.trim().to_owned()).collect(),
+        confidence_scale: match args.confidence {
+            ConfidenceArg::FiveLevel => ConfidenceScale::FiveLevel,
+            ConfidenceArg::Slider => ConfidenceScale::Slider100,
+        },
+        allow_back: args.allow_back,
+        practice_feedback: !args.no_practice_feedback,
+        questions: OptionalQuestions {
+            free_text: args.free_text,
+            giveaway_click: args.giveaway_click,
+        },
+        display: DisplaySpec {
+            size_px: args.display_size,
+            bit_depth: match args.bit_depth {
+                BitDepthArg::Eight => DisplayBitDepth::Eight,
+                BitDepthArg::Sixteen => DisplayBitDepth::Sixteen,
+            },
+        },
+        modality: args.modality.clone(),
+        seed: args.seed,
+    };
+    let mix = CaseMix {
+        main_cases: args.cases,
+        practice_cases: args.practice,
+        artificial_fraction: args.artificial_fraction,
+        replay_real_labels: false,
+    };
+    let real = RealImageFolder::open(&args.real, args.real_labels.as_deref())
+        .with_context(|| format!("reading the real images in {}", args.real.display()))?;
+    let mut artificial = FolderArtificialSource::open(&args.artificial, derive_seed(args.seed, "artificial-folder"))
+        .with_context(|| format!("listing the artificial images in {}", args.artificial.display()))?;
+    let (_store, summary) = create_study(&args.out, &design, &mix, &real, &mut artificial)
+        .with_context(|| format!("creating the study {}", args.out.display()))?;
+    if args.json {
+        return print_json(&NewOutput {
+            study: &args.out,
+            title: &design.title,
+            summary: &summary,
+        });
+    }
+    println!(
+        "created {}: {} cases ({} real, {} artificial), {} practice, seed {}",
+        args.out.display(),
+        summary.main_cases,
+        summary.real_cases,
+        summary.artificial_cases,
+        summary.practice_cases,
+        summary.seed
+    );
+    for reader in &summary.readers {
+        println!("  reader {}: order seed {}", reader.reader, reader.seed);
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ReaderStatus {
+    reader: String,
+    seed: u64,
+    #[serde(flatten)]
+    progress: ReaderProgress,
+}
+
+#[derive(Serialize)]
+struct StatusOutput {
+    study: PathBuf,
+    design: StudyDesign,
+    metadata: std::collections::BTreeMap<String, String>,
+    main_cases: usize,
+    practice_cases: usize,
+    readers: Vec<ReaderStatus>,
+}
+
+fn run_status(args: &StatusArgs) -> Result<()> {
+    let session =
+        ReadingSession::open(&args.study).with_context(|| format!("opening the study {}", args.study.display()))?;
+    let store = session.store();
+    let cases = store.cases()?;
+    let mut readers = Vec::new();
+    for reader in store.readers()? {
+        readers.push(ReaderStatus {
+            progress: session.progress(&reader.reader_id)?,
+            reader: reader.reader_id,
+            seed: reader.seed,
+        });
+    }
+    let output = StatusOutput {
+        study: args.study.clone(),
+        design: session.design().clone(),
+        metadata: store.metadata()?.into_iter().collect(),
+        main_cases: cases.iter().filter(|c| !c.practice).count(),
+        practice_cases: cases.iter().filter(|c| c.practice).count(),
+        readers,
+    };
+    if args.json {
+        return print_json(&output);
+    }
+    println!(
+        "{}: \"{}\", {} cases, {} practice, seed {}",
+        output.study.display(),
+        output.design.title,
+        output.main_cases,
+        output.practice_cases,
+        output.design.seed
+    );
+    for reader in &output.readers {
+        let p = &reader.progress;
+        println!(
+            "  {}: {}/{} cases, {}/{} practice{}",
+            reader.reader,
+            p.main_answered,
+            p.main_count,
+            p.practice_answered,
+            p.practice_count,
+            if p.finished { ", finished" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct AnalyzeOutput {
+    input: PathBuf,
+    input_kind: &'static str,
+    call_threshold: Option<f64>,
+    #[serde(flatten)]
+    report: AnalysisReport,
+}
+
+fn run_analyze(args: &AnalyzeArgs) -> Result<()> {
+    let options = AnalysisOptions {
+        bootstrap_resamples: args.bootstrap,
+        seed: args.seed,
+        level: 0.95,
+    };
+    let (input, input_kind, mut readings, categories, default_threshold): (_, _, Vec<Reading>, Option<Vec<f64>>, _) =
+        if let Some(path) = &args.imrmc {
+            let Some(threshold) = args.call_threshold else {
+                bail!("--imrmc needs --call-threshold K (ratings >= K are \"artificial\" calls)");
+            };
+            let data = read_imrmc(path).with_context(|| format!("reading the iMRMC file {}", path.display()))?;
+            let readings = readings_from_imrmc(&data, threshold)
+                .with_context(|| format!("checking the iMRMC file {}", path.display()))?;
+            (path.clone(), "imrmc", readings, None, Some(threshold))
+        } else if let Some(path) = &args.answers {
+            let readings =
+                read_answers_csv(path).with_context(|| format!("reading the answers CSV {}", path.display()))?;
+            (path.clone(), "answers_csv", readings, None, None)
+        } else if let Some(path) = &args.study {
+            let store = StudyStore::open(path).with_context(|| format!("opening the study {}", path.display()))?;
+            let design = store.design()?;
+            let readings = readings_from_store(&store)?;
+            let scale = design.confidence_scale;
+            let categories = scale.rating_categories().into_iter().map(|r| r as f64).collect();
+            (path.clone(), "study", readings, Some(categories), Some(scale.call_threshold() as f64))
+        } else {
+            bail!("give a study database, --imrmc FILE or --answers CSV");
+        };
+    if let Some(threshold) = args.call_threshold {
+        for reading in &mut readings {
+            reading.call_artificial = reading.rating >= threshold;
+        }
+    }
+    let report = analyze(&readings, categories.as_deref(), &options)
+        .with_context(|| format!("analysing {}", input.display()))?;
+    let output = AnalyzeOutput {
+        input,
+        input_kind,
+        call_threshold: args.call_threshold.or(default_threshold),
+        report,
+    };
+    if args.json {
+        return print_json(&output);
+    }
+    print_report(&output);
+    Ok(())
+}
+
+fn fmt(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"))
+}
+
+fn performance_line(name: &str, p: &Performance) -> String {
+    let ci = p
+        .auc_ci
+        .map_or_else(|| "n/a".to_owned(), |ci| format!("[{:.3}, {:.3}]", ci.lower, ci.upper));
+    format!(
+        "{name:<16} n={:<4} AUC {} {ci}  acc {} (p={})  sens {}  spec {}  median {} ms",
+        p.readings,
+        fmt(p.auc),
+        fmt(p.accuracy),
+        p.binomial_p.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2e}")),
+        fmt(p.sensitivity),
+        fmt(p.specificity),
+        p.time_per_case.map_or_else(|| "n/a".to_owned(), |t| format!("{:.0}", t.median_ms)),
+    )
+}
+
+fn print_report(output: &AnalyzeOutput) {
+    println!("{} ({})", output.input.display(), output.input_kind);
+    for modality in &output.report.modalities {
+        println!("modality {}", modality.modality);
+        for reader in &modality.readers {
+            println!("  {}", performance_line(&reader.reader, &reader.performance));
+        }
+        println!("  {}", performance_line("pooled", &modality.pooled));
+        for pair in &modality.pairwise_agreement {
+            println!(
+                "  kappa {}-{}: calls {}, linear {}, quadratic {} (n={})",
+                pair.reader_a,
+                pair.reader_b,
+                fmt(pair.cohen_kappa),
+                fmt(pair.weighted_kappa_linear),
+                fmt(pair.weighted_kappa_quadratic),
+                pair.cases
+            );
+        }
+        if let Some(fleiss) = &modality.fleiss {
+            println!("  Fleiss kappa {} (n={})", fmt(fleiss.kappa), fleiss.cases);
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ExportOutput {
+    study: PathBuf,
+    answers_csv: Option<PathBuf>,
+    answer_rows: Option<usize>,
+    imrmc: Option<PathBuf>,
+    imrmc_score_rows: Option<usize>,
+}
+
+fn run_export(args: &ExportArgs) -> Result<()> {
+    if args.answers.is_none() && args.imrmc.is_none() {
+        bail!("nothing to export: give --answers OUT.csv and/or --imrmc OUT.imrmc");
+    }
+    let store =
+        StudyStore::open(&args.study).with_context(|| format!("opening the study {}", args.study.display()))?;
+    let answer_rows = match &args.answers {
+        Some(path) => Some(
+            write_answers_csv(&store, path).with_context(|| format!("writing the answers CSV {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let imrmc_score_rows = match &args.imrmc {
+        Some(path) => Some(
+            write_study_imrmc(&store, path).with_context(|| format!("writing the iMRMC file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let output = ExportOutput {
+        study: args.study.clone(),
+        answers_csv: args.answers.clone(),
+        answer_rows,
+        imrmc: args.imrmc.clone(),
+        imrmc_score_rows,
+    };
+    if args.json {
+        return print_json(&output);
+    }
+    if let (Some(path), Some(rows)) = (&output.answers_csv, output.answer_rows) {
+        println!("wrote {rows} answers to {}", path.display());
+    }
+    if let (Some(path), Some(rows)) = (&output.imrmc, output.imrmc_score_rows) {
+        println!("wrote {rows} scores (plus truth rows) to {}", path.display());
+    }
+    Ok(())
+}

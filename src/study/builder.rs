@@ -1,0 +1,212 @@
+//! Creating a study: pick real and artificial images, run each through the display pipeline, assign opaque case
+//! ids, give every reader an independently seeded order, and store it all in one new database.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::design::{Provenance, StudyDesign};
+use super::display::{RESAMPLING_FILTER, decode_image_file, to_display_image};
+use super::error::{StudyError, StudyResult};
+use super::randomise::{StudyRng, derive_seed};
+use super::sources::{ArtificialSource, CaseLabels, RealImageFolder};
+use super::store::{NewCase, ReaderPlan, StudyStore};
+
+/// How many cases of which kind.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CaseMix {
+    /// Cases that count (practice excluded).
+    pub main_cases: usize,
+    /// Practice cases shown first to every reader.
+    pub practice_cases: usize,
+    /// Fraction of artificial cases among main and practice cases (rounded to whole cases).
+    pub artificial_fraction: f64,
+    /// Whether artificial images are asked for with the labels of real cases (the original study's design).
+    pub replay_real_labels: bool,
+}
+
+impl CaseMix {
+    fn split(count: usize, fraction: f64) -> (usize, usize) {
+        // The product is within 0..=count, so the cast back is exact.
+        let artificial = ((count as f64) * fraction).round() as usize;
+        (count - artificial.min(count), artificial.min(count))
+    }
+}
+
+/// A reader's seed as logged in the study.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReaderSeed {
+    /// Reader id.
+    pub reader: String,
+    /// Seed of the reader's order.
+    pub seed: u64,
+}
+
+/// Summary of a created study.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StudySummary {
+    /// Main cases.
+    pub main_cases: usize,
+    /// Real main cases.
+    pub real_cases: usize,
+    /// Artificial main cases.
+    pub artificial_cases: usize,
+    /// Practice cases.
+    pub practice_cases: usize,
+    /// The study seed.
+    pub seed: u64,
+    /// Per-reader seeds.
+    pub readers: Vec<ReaderSeed>,
+    /// Display size in pixels.
+    pub display_size_px: u32,
+    /// Resampling filter of the display pipeline.
+    pub resampling: &'static str,
+}
+
+struct PickedCase {
+    provenance: Provenance,
+    practice: bool,
+    source: String,
+    labels: CaseLabels,
+    display: super::display::DisplayImage,
+}
+
+/// Builds the study in a new file at `out` (which must not exist).
+pub fn create_study(
+    out: &Path,
+    design: &StudyDesign,
+    mix: &CaseMix,
+    real: &RealImageFolder,
+    artificial: &mut dyn ArtificialSource,
+) -> StudyResult<(StudyStore, StudySummary)> {
+    design.validate()?;
+    if mix.main_cases == 0 {
+        return Err(StudyError::InvalidDesign("the study needs at least one case".to_owned()));
+    }
+    if !(0.0..=1.0).contains(&mix.artificial_fraction) {
+        return Err(StudyError::InvalidDesign(format!(
+            "artificial fraction {} is outside [0, 1]",
+            mix.artificial_fraction
+        )));
+    }
+    if out.exists() {
+        return Err(StudyError::AlreadyExists { path: out.to_path_buf() });
+    }
+    let (main_real, main_artificial) = CaseMix::split(mix.main_cases, mix.artificial_fraction);
+    let (practice_real, practice_artificial) = CaseMix::split(mix.practice_cases, mix.artificial_fraction);
+
+    let mut pool: Vec<usize> = (0..real.entries().len()).collect();
+    StudyRng::from_seed(derive_seed(design.seed, "real-selection")).shuffle(&mut pool);
+    let needed_real = main_real + practice_real;
+    if pool.len() < needed_real {
+        return Err(StudyError::NotEnoughImages {
+            kind: "real",
+            needed: needed_real,
+            available: pool.len(),
+        });
+    }
+    let mut picked = Vec::with_capacity(needed_real + main_artificial + practice_artificial);
+    for (rank, index) in pool.iter().take(needed_real).enumerate() {
+        let Some(entry) = real.entries().get(*index) else {
+            continue;
+        };
+        let image = decode_image_file(&entry.path)?;
+        picked.push(PickedCase {
+            provenance: Provenance::Real,
+            practice: rank >= main_real,
+            source: entry.path.display().to_string(),
+            labels: entry.labels.clone(),
+            display: to_display_image(&image, &design.display),
+        });
+    }
+
+    let needed_artificial = main_artificial + practice_artificial;
+    for index in 0..needed_artificial {
+        // Replay the labels of the real cases in turn, as the original study did.
+        let replay = if mix.replay_real_labels && !real.entries().is_empty() {
+            pool.get(index % pool.len())
+                .and_then(|real_index| real.entries().get(*real_index))
+                .map(|entry| &entry.labels)
+        } else {
+            None
+        };
+        let Some(produced) = artificial.produce(index, replay)? else {
+            return Err(StudyError::NotEnoughImages {
+                kind: "artificial",
+                needed: needed_artificial,
+                available: index,
+            });
+        };
+        picked.push(PickedCase {
+            provenance: Provenance::Artificial,
+            practice: index >= main_artificial,
+            source: produced.provenance,
+            labels: produced.labels,
+            display: to_display_image(&produced.image, &design.display),
+        });
+    }
+
+    // Opaque ids: numbered in a shuffled order so neither id nor numbering hints at provenance.
+    StudyRng::from_seed(derive_seed(design.seed, "case-ids")).shuffle(&mut picked);
+    let (mut main_number, mut practice_number) = (0usize, 0usize);
+    let mut cases = Vec::with_capacity(picked.len());
+    for case in picked {
+        let case_id = if case.practice {
+            practice_number += 1;
+            format!("practice-{practice_number:03}")
+        } else {
+            main_number += 1;
+            format!("case-{main_number:04}")
+        };
+        cases.push(NewCase {
+            case_id,
+            provenance: case.provenance,
+            practice: case.practice,
+            source: case.source,
+            labels: case.labels,
+            display: case.display,
+        });
+    }
+
+    let practice_ids: Vec<String> = cases.iter().filter(|c| c.practice).map(|c| c.case_id.clone()).collect();
+    let main_ids: Vec<String> = cases.iter().filter(|c| !c.practice).map(|c| c.case_id.clone()).collect();
+    let mut plans = Vec::with_capacity(design.readers.len());
+    for reader in &design.readers {
+        let seed = derive_seed(design.seed, &format!("reader-order/{reader}"));
+        let mut rng = StudyRng::from_seed(seed);
+        let mut practice = practice_ids.clone();
+        let mut main = main_ids.clone();
+        rng.shuffle(&mut practice);
+        rng.shuffle(&mut main);
+        practice.extend(main);
+        plans.push(ReaderPlan {
+            reader_id: reader.clone(),
+            seed,
+            order: practice,
+        });
+    }
+    let metadata = vec![
+        ("artificial_source".to_owned(), artificial.description()),
+        ("real_source_images".to_owned(), real.entries().len().to_string()),
+        ("resampling".to_owned(), RESAMPLING_FILTER.to_owned()),
+        ("rng".to_owned(), "xoshiro256** seeded by SplitMix64; streams by FNV-1a label".to_owned()),
+    ];
+    let store = StudyStore::create(out, design, &metadata, &cases, &plans)?;
+    let summary = StudySummary {
+        main_cases: mix.main_cases,
+        real_cases: main_real,
+        artificial_cases: main_artificial,
+        practice_cases: mix.practice_cases,
+        seed: design.seed,
+        readers: plans
+            .iter()
+            .map(|plan| ReaderSeed {
+                reader: plan.reader_id.clone(),
+                seed: plan.seed,
+            })
+            .collect(),
+        display_size_px: design.display.size_px,
+        resampling: RESAMPLING_FILTER,
+    };
+    Ok((store, summary))
+}

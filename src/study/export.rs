@@ -1,0 +1,213 @@
+//! Export of a study's answers (CSV of every answer, iMRMC input) and import of an answers CSV for analysis.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::analysis::Reading;
+use super::design::Provenance;
+use super::error::{StudyError, StudyResult};
+use super::imrmc::{ImrmcData, ImrmcScore, write_imrmc};
+use super::sources::csv_error;
+use super::store::StudyStore;
+
+/// One row of the answers CSV (every revision of every answer, practice included and flagged).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnswerRow {
+    /// Reader id.
+    pub reader_id: String,
+    /// Case id.
+    pub case_id: String,
+    /// Reading condition.
+    #[serde(default)]
+    pub modality: Option<String>,
+    /// Practice case (excluded from analysis).
+    #[serde(default)]
+    pub practice: Option<bool>,
+    /// 0-based position in the reader's order.
+    #[serde(default)]
+    pub position: Option<u32>,
+    /// Answer revision (the latest counts).
+    #[serde(default)]
+    pub revision: Option<u32>,
+    /// "real" or "artificial" (also 0 or 1).
+    pub truth: String,
+    /// "real" or "artificial" (also 0 or 1).
+    pub call: String,
+    /// Confidence on the study's scale.
+    #[serde(default)]
+    pub confidence: Option<u32>,
+    /// Ordinal rating, higher = more surely artificial.
+    pub rating: f64,
+    /// Active reading time.
+    #[serde(default)]
+    pub time_ms: Option<u64>,
+    /// When the answer was stored.
+    #[serde(default)]
+    pub answered_unix_ms: Option<i64>,
+    /// Free-text comment.
+    #[serde(default)]
+    pub free_text: Option<String>,
+    /// Giveaway click x in [0, 1].
+    #[serde(default)]
+    pub giveaway_x: Option<f64>,
+    /// Giveaway click y in [0, 1].
+    #[serde(default)]
+    pub giveaway_y: Option<f64>,
+}
+
+/// Answer rows of a study, in storage order.
+pub fn answer_rows(store: &StudyStore) -> StudyResult<Vec<AnswerRow>> {
+    let design = store.design()?;
+    let cases: BTreeMap<String, (Provenance, bool)> = store
+        .cases()?
+        .into_iter()
+        .map(|case| (case.case_id, (case.provenance, case.practice)))
+        .collect();
+    store
+        .answers()?
+        .into_iter()
+        .map(|record| {
+            let (provenance, practice) = cases.get(&record.case_id).copied().ok_or_else(|| StudyError::NotAStudy {
+                path: store.path().to_path_buf(),
+                reason: format!("answer {} names unknown case {}", record.answer_id, record.case_id),
+            })?;
+            Ok(AnswerRow {
+                reader_id: record.reader_id,
+                case_id: record.case_id,
+                modality: Some(design.modality.clone()),
+                practice: Some(practice),
+                position: Some(record.position),
+                revision: Some(record.revision),
+                truth: provenance.as_str().to_owned(),
+                call: record.answer.call.as_str().to_owned(),
+                confidence: Some(record.answer.confidence),
+                rating: record.rating as f64,
+                time_ms: Some(record.time_ms),
+                answered_unix_ms: Some(record.answered_unix_ms),
+                free_text: record.answer.free_text,
+                giveaway_x: record.answer.giveaway.map(|point| point.x),
+                giveaway_y: record.answer.giveaway.map(|point| point.y),
+            })
+        })
+        .collect()
+}
+
+/// Writes every answer of the study to a CSV; returns the number of rows.
+pub fn write_answers_csv(store: &StudyStore, path: &Path) -> StudyResult<usize> {
+    let rows = answer_rows(store)?;
+    let mut writer = csv::Writer::from_path(path).map_err(|error| csv_error(path, 0, &error))?;
+    for row in &rows {
+        writer.serialize(row).map_err(|error| csv_error(path, 0, &error))?;
+    }
+    writer.flush().map_err(|source| StudyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(rows.len())
+}
+
+fn parse_class(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "artificial" | "1" => Some(true),
+        "real" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// The analysable readings of answer rows: practice rows dropped, the latest revision per reader, case and
+/// modality kept (a later row wins a tie).
+pub fn readings_from_rows(rows: &[AnswerRow], default_modality: &str) -> Vec<Reading> {
+    let mut latest: BTreeMap<(String, String, String), (u32, Reading)> = BTreeMap::new();
+    for row in rows.iter().filter(|row| row.practice != Some(true)) {
+        let (Some(truth), Some(call)) = (parse_class(&row.truth), parse_class(&row.call)) else {
+            continue;
+        };
+        let modality = row.modality.clone().unwrap_or_else(|| default_modality.to_owned());
+        let revision = row.revision.unwrap_or(1);
+        let key = (modality.clone(), row.reader_id.clone(), row.case_id.clone());
+        if latest.get(&key).is_some_and(|(kept, _)| *kept > revision) {
+            continue;
+        }
+        let reading = Reading {
+            reader: row.reader_id.clone(),
+            case_id: row.case_id.clone(),
+            modality,
+            truth_artificial: truth,
+            rating: row.rating,
+            call_artificial: call,
+            time_ms: row.time_ms,
+        };
+        latest.insert(key, (revision, reading));
+    }
+    latest.into_values().map(|(_, reading)| reading).collect()
+}
+
+/// The analysable readings of a study (latest answers of main cases).
+pub fn readings_from_store(store: &StudyStore) -> StudyResult<Vec<Reading>> {
+    let design = store.design()?;
+    Ok(readings_from_rows(&answer_rows(store)?, &design.modality))
+}
+
+/// Reads an answers CSV (as written by `write_answers_csv`; only reader_id, case_id, truth, call and rating are
+/// required) into readings. Unreadable truth or call values are errors naming the line.
+pub fn read_answers_csv(path: &Path) -> StudyResult<Vec<Reading>> {
+    let mut reader = csv::Reader::from_path(path).map_err(|error| csv_error(path, 0, &error))?;
+    let mut rows = Vec::new();
+    for (index, row) in reader.deserialize::<AnswerRow>().enumerate() {
+        let line = index as u64 + 2;
+        let row = row.map_err(|error| csv_error(path, line, &error))?;
+        for (column, value) in [("truth", &row.truth), ("call", &row.call)] {
+            if parse_class(value).is_none() {
+                return Err(StudyError::Parse {
+                    path: path.to_path_buf(),
+                    line,
+                    reason: format!("{column} {value:?} is neither real/artificial nor 0/1"),
+                });
+            }
+        }
+        if !row.rating.is_finite() {
+            return Err(StudyError::Parse {
+                path: path.to_path_buf(),
+                line,
+                reason: format!("rating {} is not finite", row.rating),
+            });
+        }
+        rows.push(row);
+    }
+    Ok(readings_from_rows(&rows, "A"))
+}
+
+/// Writes the study's latest main-case ratings with truth rows as an iMRMC input file; returns the score rows.
+pub fn write_study_imrmc(store: &StudyStore, path: &Path) -> StudyResult<usize> {
+    let design = store.design()?;
+    let readings = readings_from_store(store)?;
+    let truth = store
+        .cases()?
+        .into_iter()
+        .filter(|case| !case.practice)
+        .map(|case| (case.case_id, case.provenance.is_artificial()))
+        .collect();
+    let scale = design.confidence_scale;
+    let header = vec![
+        format!("Thorax Workbench reading study: {}", design.title),
+        "Task: detect the artificial image; truth 1 = artificial, 0 = real.".to_owned(),
+        format!(
+            "Score: call and confidence combined, higher = more surely artificial; scores >= {} are artificial calls.",
+            scale.call_threshold()
+        ),
+    ];
+    let scores: Vec<ImrmcScore> = readings
+        .into_iter()
+        .map(|reading| ImrmcScore {
+            reader: reading.reader,
+            case_id: reading.case_id,
+            modality: reading.modality,
+            score: reading.rating,
+        })
+        .collect();
+    let count = scores.len();
+    write_imrmc(path, &ImrmcData { header, truth, scores })?;
+    Ok(count)
+}

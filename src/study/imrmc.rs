@@ -1,0 +1,200 @@
+//! The iMRMC input format (FDA DIDSR/iMRMC): a free-text header, a line `BEGIN DATA:`, then one row per
+//! observation `readerID, caseID, modalityID, score`. Every case has a truth row with readerID `truth` and
+//! modalityID `truth` whose score is 1 (signal present: here, artificial) or 0. Older files used `-1` for truth.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::Path;
+
+use super::analysis::Reading;
+use super::error::{StudyError, StudyResult};
+
+/// Reader and modality id of truth rows.
+pub const TRUTH_ID: &str = "truth";
+
+/// Legacy reader id of truth rows.
+const LEGACY_TRUTH_ID: &str = "-1";
+
+/// The line that ends the free-text header.
+pub const BEGIN_DATA: &str = "BEGIN DATA:";
+
+/// One reader score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImrmcScore {
+    /// Reader id.
+    pub reader: String,
+    /// Case id.
+    pub case_id: String,
+    /// Modality id.
+    pub modality: String,
+    /// Score, higher = more surely signal-present (artificial).
+    pub score: f64,
+}
+
+/// The contents of an iMRMC file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImrmcData {
+    /// Free-text header lines (before `BEGIN DATA:`).
+    pub header: Vec<String>,
+    /// Truth per case: `true` = signal present (artificial).
+    pub truth: BTreeMap<String, bool>,
+    /// Reader scores in file order.
+    pub scores: Vec<ImrmcScore>,
+}
+
+/// Writes `data` in iMRMC input format (", "-separated rows, as the iMRMC R package writes them).
+pub fn write_imrmc(path: &Path, data: &ImrmcData) -> StudyResult<()> {
+    let io = |source| StudyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(io)?;
+    let mut out = std::io::BufWriter::new(file);
+    for line in &data.header {
+        writeln!(out, "{line}").map_err(io)?;
+    }
+    writeln!(out, "{BEGIN_DATA}").map_err(io)?;
+    for (case_id, artificial) in &data.truth {
+        writeln!(out, "{TRUTH_ID}, {case_id}, {TRUTH_ID}, {}", u8::from(*artificial)).map_err(io)?;
+    }
+    for score in &data.scores {
+        writeln!(out, "{}, {}, {}, {}", score.reader, score.case_id, score.modality, score.score).map_err(io)?;
+    }
+    out.flush().map_err(io)?;
+    out.into_inner()
+        .map_err(|error| io(error.into_error()))?
+        .sync_all()
+        .map_err(io)
+}
+
+/// Reads an iMRMC input file. Without a `BEGIN DATA:` line the whole file is data (a first line starting with
+/// `readerID` is taken as a column header).
+pub fn read_imrmc(path: &Path) -> StudyResult<ImrmcData> {
+    let text = std::fs::read_to_string(path).map_err(|source| StudyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let lines: Vec<&str> = text.lines().collect();
+    let begin = lines
+        .iter()
+        .position(|line| line.trim().trim_end_matches(':').eq_ignore_ascii_case("BEGIN DATA"));
+    let (header, data_start) = match begin {
+        Some(index) => (lines.iter().take(index).map(|l| (*l).to_owned()).collect(), index + 1),
+        None => (Vec::new(), 0),
+    };
+    let parse_error = |line: usize, reason: String| StudyError::Parse {
+        path: path.to_path_buf(),
+        line: line as u64 + 1,
+        reason,
+    };
+    let mut data = ImrmcData {
+        header,
+        ..ImrmcData::default()
+    };
+    for (index, line) in lines.iter().enumerate().skip(data_start) {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [reader, case_id, modality, score] = fields.as_slice() else {
+            return Err(parse_error(
+                index,
+                format!("expected 4 fields readerID, caseID, modalityID, score; found {}", fields.len()),
+            ));
+        };
+        if index == data_start && reader.eq_ignore_ascii_case("readerID") {
+            continue;
+        }
+        let score: f64 = score
+            .parse()
+            .ok()
+            .filter(|value: &f64| value.is_finite())
+            .ok_or_else(|| parse_error(index, format!("score {score:?} is not a finite number")))?;
+        if *reader == TRUTH_ID || *reader == LEGACY_TRUTH_ID {
+            let artificial = if score == 1.0 {
+                true
+            } else if score == 0.0 {
+                false
+            } else {
+                return Err(parse_error(index, format!("truth of case {case_id} must be 0 or 1, not {score}")));
+            };
+            if data.truth.insert((*case_id).to_owned(), artificial).is_some_and(|old| old != artificial) {
+                return Err(parse_error(index, format!("case {case_id} has conflicting truth rows")));
+            }
+        } else {
+            data.scores.push(ImrmcScore {
+                reader: (*reader).to_owned(),
+                case_id: (*case_id).to_owned(),
+                modality: (*modality).to_owned(),
+                score,
+            });
+        }
+    }
+    if data.scores.is_empty() {
+        return Err(StudyError::Parse {
+            path: path.to_path_buf(),
+            line: lines.len() as u64,
+            reason: "no reader scores".to_owned(),
+        });
+    }
+    Ok(data)
+}
+
+/// Turns iMRMC scores into readings: scores `>= call_threshold` are "artificial" calls. Every scored case needs
+/// a truth row.
+pub fn readings_from_imrmc(data: &ImrmcData, call_threshold: f64) -> StudyResult<Vec<Reading>> {
+    data.scores
+        .iter()
+        .map(|score| {
+            let truth = data.truth.get(&score.case_id).ok_or_else(|| {
+                StudyError::Analysis(format!("case {} has scores but no truth row", score.case_id))
+            })?;
+            Ok(Reading {
+                reader: score.reader.clone(),
+                case_id: score.case_id.clone(),
+                modality: score.modality.clone(),
+                truth_artificial: *truth,
+                rating: score.score,
+                call_artificial: score.score >= call_threshold,
+                time_ms: None,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("study.imrmc");
+        let data = ImrmcData {
+            header: vec!["a study".to_owned()],
+            truth: [("c1".to_owned(), true), ("c2".to_owned(), false)].into_iter().collect(),
+            scores: vec![ImrmcScore {
+                reader: "alice".to_owned(),
+                case_id: "c1".to_owned(),
+                modality: "blinded".to_owned(),
+                score: 7.0,
+            }],
+        };
+        write_imrmc(&path, &data).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("BEGIN DATA:\ntruth, c1, truth, 1\ntruth, c2, truth, 0\nalice, c1, blinded, 7\n"));
+        assert_eq!(read_imrmc(&path).unwrap(), data);
+    }
+
+    #[test]
+    fn bad_rows_are_reported_with_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.imrmc");
+        std::fs::write(&path, "BEGIN DATA:\ntruth, c1, truth, 1\nalice, c1, m\n").unwrap();
+        let error = read_imrmc(&path).unwrap_err().to_string();
+        assert!(error.contains("line 3"), "{error}");
+        std::fs::write(&path, "BEGIN DATA:\ntruth, c1, truth, 2\nalice, c1, m, 1\n").unwrap();
+        assert!(read_imrmc(&path).unwrap_err().to_string().contains("0 or 1"));
+    }
+}

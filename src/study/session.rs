@@ -1,0 +1,381 @@
+//! The reading session a UI drives case by case: `next_case` gives pixels and an opaque token, `submit` stores the
+//! answer durably before it returns, `progress` says "case k of n", `pause`/`resume` stop and restart the clock.
+//! Nothing here tells the screen where a case came from: the truth is only revealed for practice cases, after the
+//! answer, when the study asks for practice feedback.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use super::answer::Answer;
+use super::design::{Provenance, StudyDesign};
+use super::display::DisplayImage;
+use super::error::{StudyError, StudyResult};
+use super::store::{OrderEntry, StudyStore};
+
+/// Opaque handle of the case on screen; hand it back to `submit`. It carries a position in the reader's own
+/// order and nothing about the case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CaseToken {
+    position: u32,
+}
+
+/// Practice cases come first and get feedback; main cases are the study.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadingPhase {
+    /// Practice cases, excluded from statistics.
+    Practice,
+    /// The study's cases.
+    Main,
+}
+
+/// "Case k of n" of the current phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CaseProgress {
+    /// Phase of the case on screen.
+    pub phase: ReadingPhase,
+    /// 1-based number of the case in its phase.
+    pub case_number: u32,
+    /// Cases in the phase.
+    pub case_count: u32,
+}
+
+/// Everything the reading screen may know about a case.
+#[derive(Clone, Debug)]
+pub struct CaseForDisplay {
+    /// Pass back to `submit`.
+    pub token: CaseToken,
+    /// The pixels.
+    pub image: DisplayImage,
+    /// "Case k of n".
+    pub progress: CaseProgress,
+    /// The reader's earlier answer when they went back to this case (only in studies that allow it).
+    pub previous_answer: Option<Answer>,
+}
+
+/// The truth of a practice case, shown after the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PracticeFeedback {
+    /// What the case really was.
+    pub truth: Provenance,
+    /// Whether the call was right.
+    pub call_correct: bool,
+}
+
+/// What `submit` returns once the answer is on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubmitReceipt {
+    /// Id of the stored answer (increasing).
+    pub answer_id: i64,
+    /// Feedback for practice cases when the study gives it.
+    pub practice_feedback: Option<PracticeFeedback>,
+}
+
+/// A reader's overall progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ReaderProgress {
+    /// Practice cases answered.
+    pub practice_answered: u32,
+    /// Practice cases in the study.
+    pub practice_count: u32,
+    /// Main cases answered.
+    pub main_answered: u32,
+    /// Main cases in the study.
+    pub main_count: u32,
+    /// Whether every case is answered.
+    pub finished: bool,
+    /// Whether the clock is paused.
+    pub paused: bool,
+}
+
+/// Reading-clock state of the case a reader is on.
+struct CaseClock {
+    position: u32,
+    active_ms_before: u64,
+    running_since: Option<Instant>,
+}
+
+impl CaseClock {
+    fn start(position: u32) -> Self {
+        Self {
+            position,
+            active_ms_before: 0,
+            running_since: Some(Instant::now()),
+        }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        let running = self
+            .running_since
+            .map_or(0, |since| u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX));
+        self.active_ms_before.saturating_add(running)
+    }
+
+    fn pause(&mut self) {
+        self.active_ms_before = self.elapsed_ms();
+        self.running_since = None;
+    }
+
+    fn resume(&mut self) {
+        if self.running_since.is_none() {
+            self.running_since = Some(Instant::now());
+        }
+    }
+}
+
+/// Per-reader state that lives only as long as the session (a crash resets it to the first unanswered case).
+#[derive(Default)]
+struct ReaderState {
+    clock: Option<CaseClock>,
+    /// Position the reader went back to, when the study allows it.
+    back_cursor: Option<u32>,
+    paused: bool,
+}
+
+/// A blinded reading session over one study file (one process holds it at a time).
+pub struct ReadingSession {
+    store: StudyStore,
+    design: StudyDesign,
+    readers: HashMap<String, ReaderState>,
+}
+
+impl ReadingSession {
+    /// Opens the study for reading.
+    pub fn open(path: &Path) -> StudyResult<Self> {
+        let mut store = StudyStore::open(path)?;
+        let design = store.design()?;
+        store.log_event(None, "session_open")?;
+        Ok(Self {
+            store,
+            design,
+            readers: HashMap::new(),
+        })
+    }
+
+    /// The study's design (questions, scale, flags) so the UI can lay out its answer widgets.
+    pub fn design(&self) -> &StudyDesign {
+        &self.design
+    }
+
+    /// Reader ids of the study.
+    pub fn reader_ids(&self) -> &[String] {
+        &self.design.readers
+    }
+
+    fn check_reader(&self, reader: &str) -> StudyResult<()> {
+        if self.design.readers.iter().any(|known| known == reader) {
+            Ok(())
+        } else {
+            Err(StudyError::UnknownReader {
+                reader: reader.to_owned(),
+            })
+        }
+    }
+
+    /// Position of the case the reader is on: the back cursor, else the first unanswered position.
+    fn current_entry(&self, reader: &str) -> StudyResult<Option<(OrderEntry, Vec<OrderEntry>)>> {
+        let order = self.store.reader_order(reader)?;
+        let answered = self.store.answered_positions(reader)?;
+        let cursor = self.readers.get(reader).and_then(|state| state.back_cursor);
+        let position = match cursor {
+            Some(position) => Some(position),
+            None => order
+                .iter()
+                .map(|entry| entry.position)
+                .find(|position| answered.binary_search(position).is_err()),
+        };
+        let Some(entry) = position.and_then(|position| order.iter().find(|entry| entry.position == position)) else {
+            return Ok(None);
+        };
+        Ok(Some((entry.clone(), order)))
+    }
+
+    fn progress_of(entry: &OrderEntry, order: &[OrderEntry]) -> CaseProgress {
+        let same_phase = order.iter().filter(|other| other.practice == entry.practice);
+        let case_count = u32::try_from(same_phase.clone().count()).unwrap_or(u32::MAX);
+        let before = same_phase.filter(|other| other.position < entry.position).count();
+        CaseProgress {
+            phase: if entry.practice {
+                ReadingPhase::Practice
+            } else {
+                ReadingPhase::Main
+            },
+            case_number: u32::try_from(before + 1).unwrap_or(u32::MAX),
+            case_count,
+        }
+    }
+
+    fn display(&mut self, reader: &str, entry: &OrderEntry, order: &[OrderEntry]) -> StudyResult<CaseForDisplay> {
+        let image = self.store.display_image(&entry.case_id)?;
+        let previous_answer = self.store.latest_answer(reader, entry.position)?;
+        let state = self.readers.entry(reader.to_owned()).or_default();
+        let keep_clock = state
+            .clock
+            .as_ref()
+            .is_some_and(|clock| clock.position == entry.position);
+        if !keep_clock {
+            state.clock = Some(CaseClock::start(entry.position));
+        }
+        // Showing a case means reading has resumed.
+        if state.paused {
+            state.paused = false;
+            if let Some(clock) = state.clock.as_mut() {
+                clock.resume();
+            }
+            self.store.log_event(Some(reader), "resume")?;
+        }
+        Ok(CaseForDisplay {
+            token: CaseToken {
+                position: entry.position,
+            },
+            image,
+            progress: Self::progress_of(entry, order),
+            previous_answer,
+        })
+    }
+
+    /// The case the reader should read now, or `None` when the reader has answered everything.
+    /// Calling it again without submitting returns the same case and keeps its clock running.
+    pub fn next_case(&mut self, reader: &str) -> StudyResult<Option<CaseForDisplay>> {
+        self.check_reader(reader)?;
+        let Some((entry, order)) = self.current_entry(reader)? else {
+            return Ok(None);
+        };
+        self.display(reader, &entry, &order).map(Some)
+    }
+
+    /// Goes back one case within the same phase (only when the study allows it); `None` at the first case.
+    pub fn go_back(&mut self, reader: &str) -> StudyResult<Option<CaseForDisplay>> {
+        self.check_reader(reader)?;
+        if !self.design.allow_back {
+            return Err(StudyError::BackNotAllowed);
+        }
+        let order = self.store.reader_order(reader)?;
+        let current = match self.current_entry(reader)? {
+            Some((entry, _)) => entry.position,
+            None => u32::try_from(order.len()).unwrap_or(u32::MAX),
+        };
+        let current_practice = order.iter().find(|entry| entry.position == current).map(|entry| entry.practice);
+        let Some(previous) = current.checked_sub(1).and_then(|position| order.iter().find(|entry| entry.position == position))
+        else {
+            return Ok(None);
+        };
+        // Practice and main cases are separate blocks: never go back from the study into practice.
+        if current_practice.is_some_and(|practice| practice != previous.practice) {
+            return Ok(None);
+        }
+        let previous = previous.clone();
+        self.readers.entry(reader.to_owned()).or_default().back_cursor = Some(previous.position);
+        self.display(reader, &previous, &order).map(Some)
+    }
+
+    /// Stores the answer for the case of `token`. When this returns `Ok`, the answer is on disk.
+    /// On `Err` nothing changed: the same case is still current and the answer can be submitted again.
+    pub fn submit(&mut self, reader: &str, token: CaseToken, answer: &Answer) -> StudyResult<SubmitReceipt> {
+        self.check_reader(reader)?;
+        answer.validate(&self.design)?;
+        let Some((entry, order)) = self.current_entry(reader)? else {
+            return Err(StudyError::StaleToken {
+                reader: reader.to_owned(),
+            });
+        };
+        if entry.position != token.position {
+            return Err(StudyError::StaleToken {
+                reader: reader.to_owned(),
+            });
+        }
+        let time_ms = self
+            .readers
+            .get(reader)
+            .and_then(|state| state.clock.as_ref())
+            .filter(|clock| clock.position == entry.position)
+            .map_or(0, CaseClock::elapsed_ms);
+        let rating = answer.rating(&self.design);
+        let answer_id = self.store.insert_answer(reader, &entry, answer, rating, time_ms)?;
+        // Only after the answer is durable does the session move on.
+        let state = self.readers.entry(reader.to_owned()).or_default();
+        state.clock = None;
+        if let Some(cursor) = state.back_cursor {
+            let next = cursor + 1;
+            let answered = self.store.answered_positions(reader)?;
+            let next_is_answered = order.iter().any(|other| other.position == next) && answered.binary_search(&next).is_ok();
+            state.back_cursor = next_is_answered.then_some(next);
+        }
+        let practice_feedback = if entry.practice && self.design.practice_feedback {
+            let truth = self.store.provenance(&entry.case_id)?;
+            Some(PracticeFeedback {
+                truth,
+                call_correct: truth.is_artificial() == answer.call.is_artificial(),
+            })
+        } else {
+            None
+        };
+        Ok(SubmitReceipt {
+            answer_id,
+            practice_feedback,
+        })
+    }
+
+    /// Stops the reading clock (the case stays current); logged.
+    pub fn pause(&mut self, reader: &str) -> StudyResult<()> {
+        self.check_reader(reader)?;
+        let state = self.readers.entry(reader.to_owned()).or_default();
+        if state.paused {
+            return Ok(());
+        }
+        state.paused = true;
+        if let Some(clock) = state.clock.as_mut() {
+            clock.pause();
+        }
+        self.store.log_event(Some(reader), "pause")
+    }
+
+    /// Restarts the reading clock; logged. (`next_case` also resumes.)
+    pub fn resume(&mut self, reader: &str) -> StudyResult<()> {
+        self.check_reader(reader)?;
+        let state = self.readers.entry(reader.to_owned()).or_default();
+        if !state.paused {
+            return Ok(());
+        }
+        state.paused = false;
+        if let Some(clock) = state.clock.as_mut() {
+            clock.resume();
+        }
+        self.store.log_event(Some(reader), "resume")
+    }
+
+    /// Answered and total cases per phase.
+    pub fn progress(&self, reader: &str) -> StudyResult<ReaderProgress> {
+        self.check_reader(reader)?;
+        let order = self.store.reader_order(reader)?;
+        let answered = self.store.answered_positions(reader)?;
+        let count = |practice: bool, only_answered: bool| {
+            let n = order
+                .iter()
+                .filter(|entry| entry.practice == practice)
+                .filter(|entry| !only_answered || answered.binary_search(&entry.position).is_ok())
+                .count();
+            u32::try_from(n).unwrap_or(u32::MAX)
+        };
+        let progress = ReaderProgress {
+            practice_answered: count(true, true),
+            practice_count: count(true, false),
+            main_answered: count(false, true),
+            main_count: count(false, false),
+            finished: order.iter().all(|entry| answered.binary_search(&entry.position).is_ok()),
+            paused: self.readers.get(reader).is_some_and(|state| state.paused),
+        };
+        Ok(progress)
+    }
+
+    /// The underlying store, for analysis in the same process (the Results view).
+    pub fn store(&self) -> &StudyStore {
+        &self.store
+    }
+
+    /// Caps database growth (see `StudyStore::limit_size_pages`).
+    pub fn limit_size_pages(&self, pages: u64) -> StudyResult<u64> {
+        self.store.limit_size_pages(pages)
+    }
+}

@@ -1,0 +1,643 @@
+//! The durable study database: SQLite (bundled) in WAL mode with `synchronous=FULL`, one process at a time.
+//!
+//! Every write is one transaction; when a call returns `Ok`, the write is on disk and survives `kill -9` or a power
+//! loss (WAL + FULL syncs the log on every commit). The connection runs in `locking_mode=EXCLUSIVE` and takes the
+//! write lock when it opens, so a second process gets `StudyError::Locked` instead of interleaving sessions.
+//! The schema version is `PRAGMA user_version`; a file from a newer build is refused before anything is written.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::answer::{Answer, GiveawayPoint};
+use super::design::{Call, Provenance, StudyDesign};
+use super::display::DisplayImage;
+use super::error::{StudyError, StudyResult, map_sqlite};
+use super::sources::CaseLabels;
+
+/// Schema version written to `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// `PRAGMA application_id` of study files ("THRX").
+pub const APPLICATION_ID: i64 = 0x5448_5258;
+
+/// How long to wait for a lock held by another connection before reporting `Locked`.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(250);
+
+const SCHEMA_SQL: &str = "
+CREATE TABLE metadata (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE design (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
+CREATE TABLE cases (
+    case_id TEXT PRIMARY KEY,
+    provenance TEXT NOT NULL CHECK (provenance IN ('real', 'artificial')),
+    practice INTEGER NOT NULL CHECK (practice IN (0, 1)),
+    source TEXT NOT NULL,
+    labels_json TEXT NOT NULL,
+    width_px INTEGER NOT NULL,
+    height_px INTEGER NOT NULL,
+    display_png BLOB NOT NULL
+);
+CREATE TABLE readers (reader_id TEXT PRIMARY KEY, seed TEXT NOT NULL, ordinal INTEGER NOT NULL UNIQUE);
+CREATE TABLE reader_orders (
+    reader_id TEXT NOT NULL REFERENCES readers (reader_id),
+    position INTEGER NOT NULL,
+    case_id TEXT NOT NULL REFERENCES cases (case_id),
+    PRIMARY KEY (reader_id, position),
+    UNIQUE (reader_id, case_id)
+);
+CREATE TABLE answers (
+    answer_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    reader_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    case_id TEXT NOT NULL REFERENCES cases (case_id),
+    call TEXT NOT NULL CHECK (call IN ('real', 'artificial')),
+    confidence INTEGER NOT NULL,
+    rating INTEGER NOT NULL,
+    free_text TEXT,
+    giveaway_x REAL,
+    giveaway_y REAL,
+    time_ms INTEGER NOT NULL,
+    answered_unix_ms INTEGER NOT NULL,
+    UNIQUE (reader_id, position, revision),
+    FOREIGN KEY (reader_id, position) REFERENCES reader_orders (reader_id, position)
+);
+CREATE TABLE events (
+    event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    reader_id TEXT,
+    kind TEXT NOT NULL,
+    at_unix_ms INTEGER NOT NULL
+);
+";
+
+/// A case to store when creating a study.
+pub struct NewCase {
+    /// Opaque id ("case-0001"), assigned in shuffled order so it says nothing about provenance.
+    pub case_id: String,
+    /// Ground truth.
+    pub provenance: Provenance,
+    /// Practice case (feedback, excluded from statistics).
+    pub practice: bool,
+    /// Where the image came from (file path or generator parameters).
+    pub source: String,
+    /// Labels of the case.
+    pub labels: CaseLabels,
+    /// The pixels after the display pipeline.
+    pub display: DisplayImage,
+}
+
+/// A reader with the seed and order of their reading.
+pub struct ReaderPlan {
+    /// Reader id.
+    pub reader_id: String,
+    /// Seed of the reader's order (logged).
+    pub seed: u64,
+    /// Case ids in reading order (practice cases first).
+    pub order: Vec<String>,
+}
+
+/// A stored case with its ground truth (for analysis and export, never for the reading screen).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaseRecord {
+    /// Opaque case id.
+    pub case_id: String,
+    /// Ground truth.
+    pub provenance: Provenance,
+    /// Practice case.
+    pub practice: bool,
+    /// Source file or generator parameters.
+    pub source: String,
+    /// Labels.
+    pub labels: CaseLabels,
+}
+
+/// A stored reader.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReaderRecord {
+    /// Reader id.
+    pub reader_id: String,
+    /// Seed of the reader's order.
+    pub seed: u64,
+}
+
+/// One slot of a reader's order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderEntry {
+    /// 0-based position in the reader's order.
+    pub position: u32,
+    /// The case shown there.
+    pub case_id: String,
+    /// Whether it is a practice case.
+    pub practice: bool,
+}
+
+/// A stored answer (every revision is kept; analysis uses the latest per reader and case).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnswerRecord {
+    /// Row id, increasing in the order answers were stored.
+    pub answer_id: i64,
+    /// Reader id.
+    pub reader_id: String,
+    /// Case id.
+    pub case_id: String,
+    /// 0-based position in the reader's order.
+    pub position: u32,
+    /// 1 for the first answer, higher when the reader went back and changed it.
+    pub revision: u32,
+    /// The answer itself.
+    pub answer: Answer,
+    /// Ordinal rating, higher = more surely artificial.
+    pub rating: i64,
+    /// Active reading time of the case (pauses excluded).
+    pub time_ms: u64,
+    /// Wall-clock time the answer was stored, milliseconds since the Unix epoch.
+    pub answered_unix_ms: i64,
+}
+
+/// The open study database.
+pub struct StudyStore {
+    connection: Connection,
+    path: PathBuf,
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
+pub(crate) fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Pragmas every connection needs before its first read.
+fn configure_locking(connection: &Connection) -> rusqlite::Result<()> {
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    connection.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    Ok(())
+}
+
+/// Durability pragmas, applied after the version check.
+fn configure_durability(connection: &Connection) -> rusqlite::Result<()> {
+    let mode: String = connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "journal_mode stayed {mode}, WAL was requested"
+        )));
+    }
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+impl StudyStore {
+    /// Creates a new study file at `path` (refuses to overwrite) holding the design, cases and reader orders.
+    pub fn create(
+        path: &Path,
+        design: &StudyDesign,
+        metadata: &[(String, String)],
+        cases: &[NewCase],
+        readers: &[ReaderPlan],
+    ) -> StudyResult<Self> {
+        design.validate()?;
+        if path.exists() {
+            return Err(StudyError::AlreadyExists {
+                path: path.to_path_buf(),
+            });
+        }
+        let result = Self::create_inner(path, design, metadata, cases, readers);
+        if result.is_err() {
+            // A half-made study must not be mistaken for a study later.
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut leftover = path.as_os_str().to_owned();
+                leftover.push(suffix);
+                std::fs::remove_file(PathBuf::from(leftover)).ok();
+            }
+        }
+        result
+    }
+
+    fn create_inner(
+        path: &Path,
+        design: &StudyDesign,
+        metadata: &[(String, String)],
+        cases: &[NewCase],
+        readers: &[ReaderPlan],
+    ) -> StudyResult<Self> {
+        let sql = |error| map_sqlite(path, error);
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut connection = Connection::open_with_flags(path, flags).map_err(sql)?;
+        configure_locking(&connection).map_err(sql)?;
+        connection.pragma_update(None, "application_id", APPLICATION_ID).map_err(sql)?;
+        configure_durability(&connection).map_err(sql)?;
+        let design_json = serde_json::to_string(design)
+            .map_err(|error| StudyError::InvalidDesign(format!("cannot serialise the design: {error}")))?;
+        let transaction = connection.transaction().map_err(sql)?;
+        transaction.execute_batch(SCHEMA_SQL).map_err(sql)?;
+        transaction.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(sql)?;
+        transaction
+            .execute("INSERT INTO design (id, json) VALUES (1, ?1)", params![design_json])
+            .map_err(sql)?;
+        let created = now_unix_ms().to_string();
+        let builtin = [
+            ("created_unix_ms".to_owned(), created),
+            ("tool".to_owned(), format!("thorax-workbench {}", env!("CARGO_PKG_VERSION"))),
+        ];
+        for (key, value) in builtin.iter().chain(metadata) {
+            transaction
+                .execute("INSERT INTO metadata (key, value) VALUES (?1, ?2)", params![key, value])
+                .map_err(sql)?;
+        }
+        for case in cases {
+            let labels_json = serde_json::to_string(&case.labels)
+                .map_err(|error| StudyError::InvalidDesign(format!("cannot serialise labels: {error}")))?;
+            transaction
+                .execute(
+                    "INSERT INTO cases (case_id, provenance, practice, source, labels_json, width_px, height_px, display_png)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        case.case_id,
+                        case.provenance.as_str(),
+                        case.practice,
+                        case.source,
+                        labels_json,
+                        case.display.width_px(),
+                        case.display.height_px(),
+                        case.display.to_png_bytes()?,
+                    ],
+                )
+                .map_err(sql)?;
+        }
+        for (ordinal, reader) in readers.iter().enumerate() {
+            transaction
+                .execute(
+                    "INSERT INTO readers (reader_id, seed, ordinal) VALUES (?1, ?2, ?3)",
+                    params![reader.reader_id, reader.seed.to_string(), ordinal as i64],
+                )
+                .map_err(sql)?;
+            for (position, case_id) in reader.order.iter().enumerate() {
+                transaction
+                    .execute(
+                        "INSERT INTO reader_orders (reader_id, position, case_id) VALUES (?1, ?2, ?3)",
+                        params![reader.reader_id, position as i64, case_id],
+                    )
+                    .map_err(sql)?;
+            }
+        }
+        transaction.commit().map_err(sql)?;
+        Ok(Self {
+            connection,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens an existing study; refuses newer schema versions, non-study files and files held by another process.
+    pub fn open(path: &Path) -> StudyResult<Self> {
+        if !path.is_file() {
+            return Err(StudyError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "study file not found"),
+            });
+        }
+        let sql = |error| map_sqlite(path, error);
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = Connection::open_with_flags(path, flags).map_err(sql)?;
+        configure_locking(&connection).map_err(sql)?;
+        let application_id: i64 = connection
+            .pragma_query_value(None, "application_id", |row| row.get(0))
+            .map_err(sql)?;
+        let user_version: i64 = connection
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(sql)?;
+        if application_id != APPLICATION_ID {
+            return Err(StudyError::NotAStudy {
+                path: path.to_path_buf(),
+                reason: format!("application id {application_id:#x}, expected {APPLICATION_ID:#x}"),
+            });
+        }
+        if user_version > SCHEMA_VERSION {
+            return Err(StudyError::NewerVersion {
+                path: path.to_path_buf(),
+                found: user_version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if user_version < 1 {
+            return Err(StudyError::NotAStudy {
+                path: path.to_path_buf(),
+                reason: format!("schema version {user_version}"),
+            });
+        }
+        configure_durability(&connection).map_err(sql)?;
+        // Take the write lock now and keep it (EXCLUSIVE mode): a second process fails here, not mid-session.
+        connection.execute_batch("BEGIN IMMEDIATE; COMMIT;").map_err(sql)?;
+        let store = Self {
+            connection,
+            path: path.to_path_buf(),
+        };
+        // Refuse a design written by a newer build even when the schema did not change.
+        store.design()?.validate()?;
+        Ok(store)
+    }
+
+    /// The study file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sql(&self, error: rusqlite::Error) -> StudyError {
+        map_sqlite(&self.path, error)
+    }
+
+    /// The study design.
+    pub fn design(&self) -> StudyResult<StudyDesign> {
+        let json: String = self
+            .connection
+            .query_row("SELECT json FROM design WHERE id = 1", [], |row| row.get(0))
+            .map_err(|error| self.sql(error))?;
+        serde_json::from_str(&json).map_err(|error| StudyError::NotAStudy {
+            path: self.path.clone(),
+            reason: format!("unreadable design ({error})"),
+        })
+    }
+
+    /// Key-value metadata (creation time, tool, sources), sorted by key.
+    pub fn metadata(&self) -> StudyResult<Vec<(String, String)>> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT key, value FROM metadata ORDER BY key")
+            .map_err(|error| self.sql(error))?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(|error| self.sql(error))?;
+        rows.collect::<Result<_, _>>().map_err(|error| self.sql(error))
+    }
+
+    /// All cases with their ground truth, ordered by case id.
+    pub fn cases(&self) -> StudyResult<Vec<CaseRecord>> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT case_id, provenance, practice, source, labels_json FROM cases ORDER BY case_id")
+            .map_err(|error| self.sql(error))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, bool>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                ))
+            })
+            .map_err(|error| self.sql(error))?;
+        let mut cases = Vec::new();
+        for row in rows {
+            let (case_id, provenance, practice, source, labels_json) = row.map_err(|error| self.sql(error))?;
+            cases.push(CaseRecord {
+                provenance: self.parse_provenance(&provenance)?,
+                labels: serde_json::from_str(&labels_json).map_err(|error| StudyError::NotAStudy {
+                    path: self.path.clone(),
+                    reason: format!("unreadable labels of case {case_id} ({error})"),
+                })?,
+                case_id,
+                practice,
+                source,
+            });
+        }
+        Ok(cases)
+    }
+
+    fn parse_provenance(&self, text: &str) -> StudyResult<Provenance> {
+        match text {
+            "real" => Ok(Provenance::Real),
+            "artificial" => Ok(Provenance::Artificial),
+            other => Err(StudyError::NotAStudy {
+                path: self.path.clone(),
+                reason: format!("unknown provenance {other:?}"),
+            }),
+        }
+    }
+
+    /// The ground truth of one case.
+    pub fn provenance(&self, case_id: &str) -> StudyResult<Provenance> {
+        let text: String = self
+            .connection
+            .query_row("SELECT provenance FROM cases WHERE case_id = ?1", params![case_id], |row| row.get(0))
+            .map_err(|error| self.sql(error))?;
+        self.parse_provenance(&text)
+    }
+
+    /// Readers in the order of the design, with their seeds.
+    pub fn readers(&self) -> StudyResult<Vec<ReaderRecord>> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT reader_id, seed FROM readers ORDER BY ordinal")
+            .map_err(|error| self.sql(error))?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+            .map_err(|error| self.sql(error))?;
+        let mut readers = Vec::new();
+        for row in rows {
+            let (reader_id, seed) = row.map_err(|error| self.sql(error))?;
+            let seed = seed.parse().map_err(|_| StudyError::NotAStudy {
+                path: self.path.clone(),
+                reason: format!("unreadable seed {seed:?} of reader {reader_id}"),
+            })?;
+            readers.push(ReaderRecord { reader_id, seed });
+        }
+        Ok(readers)
+    }
+
+    /// The reader's order (practice cases first). Empty for an unknown reader.
+    pub fn reader_order(&self, reader_id: &str) -> StudyResult<Vec<OrderEntry>> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT o.position, o.case_id, c.practice FROM reader_orders o JOIN cases c ON c.case_id = o.case_id
+                 WHERE o.reader_id = ?1 ORDER BY o.position",
+            )
+            .map_err(|error| self.sql(error))?;
+        let rows = statement
+            .query_map(params![reader_id], |row| {
+                Ok(OrderEntry {
+                    position: row.get(0)?,
+                    case_id: row.get(1)?,
+                    practice: row.get(2)?,
+                })
+            })
+            .map_err(|error| self.sql(error))?;
+        rows.collect::<Result<_, _>>().map_err(|error| self.sql(error))
+    }
+
+    /// Positions the reader has answered, ascending.
+    pub fn answered_positions(&self, reader_id: &str) -> StudyResult<Vec<u32>> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT DISTINCT position FROM answers WHERE reader_id = ?1 ORDER BY position")
+            .map_err(|error| self.sql(error))?;
+        let rows = statement
+            .query_map(params![reader_id], |row| row.get(0))
+            .map_err(|error| self.sql(error))?;
+        rows.collect::<Result<_, _>>().map_err(|error| self.sql(error))
+    }
+
+    /// The display pixels of a case.
+    pub fn display_image(&self, case_id: &str) -> StudyResult<DisplayImage> {
+        let bytes: Vec<u8> = self
+            .connection
+            .query_row("SELECT display_png FROM cases WHERE case_id = ?1", params![case_id], |row| row.get(0))
+            .map_err(|error| self.sql(error))?;
+        DisplayImage::from_png_bytes(&bytes, case_id)
+    }
+
+    /// Stores an answer durably (one synced transaction) and returns its id. The revision is one more than the
+    /// reader's latest answer at that position.
+    pub fn insert_answer(
+        &mut self,
+        reader_id: &str,
+        entry: &OrderEntry,
+        answer: &Answer,
+        rating: i64,
+        time_ms: u64,
+    ) -> StudyResult<i64> {
+        let path = self.path.clone();
+        let sql = |error| map_sqlite(&path, error);
+        let transaction = self.connection.transaction().map_err(sql)?;
+        let revision: i64 = transaction
+            .query_row(
+                "SELECT COALESCE(MAX(revision), 0) + 1 FROM answers WHERE reader_id = ?1 AND position = ?2",
+                params![reader_id, entry.position],
+                |row| row.get(0),
+            )
+            .map_err(sql)?;
+        transaction
+            .execute(
+                "INSERT INTO answers (reader_id, position, revision, case_id, call, confidence, rating, free_text,
+                                      giveaway_x, giveaway_y, time_ms, answered_unix_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    reader_id,
+                    entry.position,
+                    revision,
+                    entry.case_id,
+                    answer.call.as_str(),
+                    answer.confidence,
+                    rating,
+                    answer.free_text,
+                    answer.giveaway.map(|point| point.x),
+                    answer.giveaway.map(|point| point.y),
+                    i64::try_from(time_ms).unwrap_or(i64::MAX),
+                    now_unix_ms(),
+                ],
+            )
+            .map_err(sql)?;
+        let answer_id = transaction.last_insert_rowid();
+        transaction.commit().map_err(sql)?;
+        Ok(answer_id)
+    }
+
+    /// Every stored answer, every revision, in storage order.
+    pub fn answers(&self) -> StudyResult<Vec<AnswerRecord>> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT answer_id, reader_id, case_id, position, revision, call, confidence, rating, free_text,
+                        giveaway_x, giveaway_y, time_ms, answered_unix_ms
+                 FROM answers ORDER BY answer_id",
+            )
+            .map_err(|error| self.sql(error))?;
+        let rows = statement
+            .query_map([], |row| {
+                let call: String = row.get(5)?;
+                let giveaway_x: Option<f64> = row.get(9)?;
+                let giveaway_y: Option<f64> = row.get(10)?;
+                let time_ms: i64 = row.get(11)?;
+                Ok(AnswerRecord {
+                    answer_id: row.get(0)?,
+                    reader_id: row.get(1)?,
+                    case_id: row.get(2)?,
+                    position: row.get(3)?,
+                    revision: row.get(4)?,
+                    answer: Answer {
+                        call: if call == "artificial" { Call::Artificial } else { Call::Real },
+                        confidence: row.get(6)?,
+                        free_text: row.get(8)?,
+                        giveaway: giveaway_x.zip(giveaway_y).map(|(x, y)| GiveawayPoint { x, y }),
+                    },
+                    rating: row.get(7)?,
+                    time_ms: u64::try_from(time_ms).unwrap_or(0),
+                    answered_unix_ms: row.get(12)?,
+                })
+            })
+            .map_err(|error| self.sql(error))?;
+        rows.collect::<Result<_, _>>().map_err(|error| self.sql(error))
+    }
+
+    /// The latest answer of a reader at a position, if any.
+    pub fn latest_answer(&self, reader_id: &str, position: u32) -> StudyResult<Option<Answer>> {
+        Ok(self
+            .answers_of(reader_id, position)?
+            .into_iter()
+            .max_by_key(|record| record.revision)
+            .map(|record| record.answer))
+    }
+
+    fn answers_of(&self, reader_id: &str, position: u32) -> StudyResult<Vec<AnswerRecord>> {
+        Ok(self
+            .answers()?
+            .into_iter()
+            .filter(|record| record.reader_id == reader_id && record.position == position)
+            .collect())
+    }
+
+    /// Logs a session event ("open", "pause", "resume") with the current time.
+    pub fn log_event(&mut self, reader_id: Option<&str>, kind: &str) -> StudyResult<()> {
+        self.connection
+            .execute(
+                "INSERT INTO events (reader_id, kind, at_unix_ms) VALUES (?1, ?2, ?3)",
+                params![reader_id, kind, now_unix_ms()],
+            )
+            .map_err(|error| self.sql(error))?;
+        Ok(())
+    }
+
+    /// Runs `PRAGMA integrity_check`; `Ok("ok")` for a sound file.
+    pub fn integrity_check(&self) -> StudyResult<String> {
+        let mut statement = self
+            .connection
+            .prepare("PRAGMA integrity_check")
+            .map_err(|error| self.sql(error))?;
+        let rows = statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(|error| self.sql(error))?;
+        let lines: Vec<String> = rows.collect::<Result<_, _>>().map_err(|error| self.sql(error))?;
+        Ok(lines.join("\n"))
+    }
+
+    /// Caps the file's growth at `pages` pages for this connection (`PRAGMA max_page_count`): writes beyond it
+    /// fail with SQLITE_FULL, exactly like a full disk. Used to test and to guard against runaway growth.
+    pub fn limit_size_pages(&self, pages: u64) -> StudyResult<u64> {
+        let pages = i64::try_from(pages).unwrap_or(i64::MAX);
+        let applied: i64 = self
+            .connection
+            .pragma_update_and_check(None, "max_page_count", pages, |row| row.get(0))
+            .map_err(|error| self.sql(error))?;
+        Ok(u64::try_from(applied).unwrap_or(0))
+    }
+
+    /// Current size of the database in pages.
+    pub fn page_count(&self) -> StudyResult<u64> {
+        let pages: i64 = self
+            .connection
+            .pragma_query_value(None, "page_count", |row| row.get(0))
+            .map_err(|error| self.sql(error))?;
+        Ok(u64::try_from(pages).unwrap_or(0))
+    }
+
+    /// Whether a reader is part of the study.
+    pub fn has_reader(&self, reader_id: &str) -> StudyResult<bool> {
+        self.connection
+            .query_row("SELECT 1 FROM readers WHERE reader_id = ?1", params![reader_id], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|error| self.sql(error))
+    }
+}

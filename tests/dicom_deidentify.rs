@@ -12,8 +12,8 @@ use dicom_object::{InMemDicomObject, StandardDataDictionary};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use thorax::imaging::dicom::{
-    BASIC_PROFILE, DicomFile, ProfileAction, TagPattern, UidMap, deidentify_file, deidentify_object,
-    is_identifying, open_dicom, read_dicom_image,
+    BASIC_PROFILE, DicomFile, ProfileAction, TagPattern, UidMap, deidentify_file, deidentify_object, is_identifying,
+    open_dicom, read_dicom_image,
 };
 
 fn shared_dicom_files() -> Vec<PathBuf> {
@@ -50,10 +50,8 @@ fn protected_pairs(object: &InMemDicomObject, inside_protected: bool, out: &mut 
             for item in items {
                 protected_pairs(item, protected, out);
             }
-        } else if protected {
-            if let Some(text) = value_text(element) {
-                out.push((element.tag(), text));
-            }
+        } else if let Some(text) = value_text(element).filter(|_| protected) {
+            out.push((element.tag(), text));
         }
     }
 }
@@ -213,11 +211,8 @@ fn every_attribute_of_the_profile_table_is_handled_by_its_action() {
             DataElement::new(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from(nested_uid)),
         ])
     };
-    let mut elements = vec![DataElement::new(
-        tags::SOP_CLASS_UID,
-        VR::UI,
-        PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.7"),
-    )];
+    let mut elements =
+        vec![DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.7"))];
     let mut covered = Vec::new();
     for entry in BASIC_PROFILE {
         let TagPattern::Exact { group, element } = entry.pattern else { continue };
@@ -241,10 +236,7 @@ fn every_attribute_of_the_profile_table_is_handled_by_its_action() {
     elements.push(DataElement::new(Tag(0x0029, 0x0010), VR::LO, PrimitiveValue::from("VENDOR")));
     elements.push(DataElement::new(Tag(0x0029, 0x1001), VR::LO, PrimitiveValue::from("serial 123")));
     let dataset = InMemDicomObject::from_element_iter(elements);
-    let object = dataset
-        .clone()
-        .with_meta(FileMetaTableBuilder::new().transfer_syntax("1.2.840.10008.1.2.1"))
-        .unwrap();
+    let object = dataset.clone().with_meta(FileMetaTableBuilder::new().transfer_syntax("1.2.840.10008.1.2.1")).unwrap();
     let file = DicomFile { label: "every attribute".into(), object, has_file_meta: true };
 
     let mut uids = UidMap::new();

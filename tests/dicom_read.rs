@@ -9,11 +9,7 @@ use thorax::imaging::dicom::{
 
 fn shared_dicom_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dicom");
-    assert!(
-        dir.join("INDEX.csv").is_file(),
-        "shared DICOM data missing at {}",
-        dir.display()
-    );
+    assert!(dir.join("INDEX.csv").is_file(), "shared DICOM data missing at {}", dir.display());
     dir
 }
 
@@ -39,10 +35,7 @@ fn index_rows() -> Vec<std::collections::HashMap<String, String>> {
     let text = std::fs::read_to_string(shared_dicom_dir().join("INDEX.csv")).unwrap();
     let mut lines = text.lines();
     let header = csv_fields(lines.next().unwrap());
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| header.iter().cloned().zip(csv_fields(l)).collect())
-        .collect()
+    lines.filter(|l| !l.trim().is_empty()).map(|l| header.iter().cloned().zip(csv_fields(l)).collect()).collect()
 }
 
 fn golden() -> serde_json::Value {

@@ -2,9 +2,9 @@
 //! Secondary Capture or windowed PNG.
 
 use crate::imaging::dicom::{
-    DeidentifiedFile, DicomError, GrayImage, GraySamples, Provenance, TagRow, UidMap, Window, deidentify_file,
-    list_tags, open_dicom, read_dicom_image, read_png_with_provenance, render_display_u8,
-    write_secondary_capture,
+    DeidentifiedFile, DicomError, GrayImage, GraySamples, Provenance, TagRow, UidMap, Window,
+    deidentify_file, list_tags, open_dicom, read_dicom_image, read_png_with_provenance,
+    render_display_u8, write_secondary_capture,
 };
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -83,27 +83,52 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
                 print_json(summary)
             } else {
                 println!("file                {}", summary.file);
-                println!("size                {} x {} (columns x rows), {} frame(s)", summary.columns, summary.rows, summary.number_of_frames);
+                println!(
+                    "size                {} x {} (columns x rows), {} frame(s)",
+                    summary.columns, summary.rows, summary.number_of_frames
+                );
                 println!(
                     "bits                allocated {}, stored {}, high bit {}, {}",
                     summary.bits_allocated,
                     summary.bits_stored,
                     summary.high_bit,
-                    if summary.pixel_representation_signed { "signed" } else { "unsigned" }
+                    if summary.pixel_representation_signed {
+                        "signed"
+                    } else {
+                        "unsigned"
+                    }
                 );
                 println!("photometric         {}", summary.photometric_interpretation);
-                println!("transfer syntax     {} ({})", summary.transfer_syntax_name, summary.transfer_syntax_uid);
-                println!("file meta header    {}", if summary.has_file_meta { "yes" } else { "no" });
-                println!("modality            {}", summary.modality.as_deref().unwrap_or("-"));
+                println!(
+                    "transfer syntax     {} ({})",
+                    summary.transfer_syntax_name, summary.transfer_syntax_uid
+                );
+                println!(
+                    "file meta header    {}",
+                    if summary.has_file_meta { "yes" } else { "no" }
+                );
+                println!(
+                    "modality            {}",
+                    summary.modality.as_deref().unwrap_or("-")
+                );
                 println!("modality LUT        {:?}", summary.modality_lut);
                 println!(
                     "window              center {} width {} ({:?}, {:?})",
-                    summary.window.center, summary.window.width, summary.window_source, summary.voi_lut_function
+                    summary.window.center,
+                    summary.window.width,
+                    summary.window_source,
+                    summary.voi_lut_function
                 );
                 let s = summary.pixel_stats;
-                println!("pixels (modality)   min {} max {} mean {:.3}", s.min, s.max, s.mean);
+                println!(
+                    "pixels (modality)   min {} max {} mean {:.3}",
+                    s.min, s.max, s.mean
+                );
                 let s = summary.stored_value_stats;
-                println!("stored values       min {} max {} mean {:.3}", s.min, s.max, s.mean);
+                println!(
+                    "stored values       min {} max {} mean {:.3}",
+                    s.min, s.max, s.mean
+                );
                 Ok(())
             }
         }
@@ -181,7 +206,12 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
                     "inverted": image.photometric.invert_for_display(),
                 }))
             } else {
-                println!("wrote {} (window center {} width {}, {source})", out.display(), used.center, used.width);
+                println!(
+                    "wrote {} (window center {} width {}, {source})",
+                    out.display(),
+                    used.center,
+                    used.width
+                );
                 Ok(())
             }
         }
@@ -206,7 +236,8 @@ struct DeidentifyReport {
 
 fn deidentify(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<()> {
     let files = expand_inputs(inputs)?;
-    std::fs::create_dir_all(out).with_context(|| format!("creating output folder {}", out.display()))?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("creating output folder {}", out.display()))?;
     let mut uids = UidMap::new();
     let mut report = DeidentifyReport {
         out_dir: out.to_path_buf(),
@@ -322,7 +353,10 @@ fn write_plain_png(path: &Path, image: &GrayImage) -> anyhow::Result<()> {
 fn print_tag_row(row: &TagRow) {
     let indent = "  ".repeat(row.depth as usize);
     let mark = if row.is_identifying { "!" } else { " " };
-    println!("{mark} {indent}{} {} {:<36} {}", row.tag, row.vr, row.keyword, row.value);
+    println!(
+        "{mark} {indent}{} {} {:<36} {}",
+        row.tag, row.vr, row.keyword, row.value
+    );
 }
 
 fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {

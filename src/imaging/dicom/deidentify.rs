@@ -89,7 +89,14 @@ pub fn deidentify_file(
 pub fn deidentify_object(
     file: &DicomFile,
     uids: &mut UidMap,
-) -> Result<(FileDicomObject<InMemDicomObject>, DeidentifyCounts, Vec<String>), DicomError> {
+) -> Result<
+    (
+        FileDicomObject<InMemDicomObject>,
+        DeidentifyCounts,
+        Vec<String>,
+    ),
+    DicomError,
+> {
     let mut cleaner = Cleaner {
         uids,
         counts: DeidentifyCounts::default(),
@@ -193,7 +200,11 @@ fn pixel_warnings(file: &DicomFile) -> Vec<String> {
         _ if often_burned_in || secondary_capture => vec![format!(
             "{}: Burned In Annotation is not stated and this is a {} object, where text is often burned into the pixels; check the image before sharing",
             file.label,
-            if secondary_capture { "Secondary Capture" } else { modality.as_str() }
+            if secondary_capture {
+                "Secondary Capture"
+            } else {
+                modality.as_str()
+            }
         )],
         _ => Vec::new(),
     }
@@ -347,7 +358,11 @@ mod tests {
     #[test]
     fn cleans_nested_items_and_maps_uids_consistently() {
         let referenced = InMemDicomObject::from_element_iter([
-            element(tags::REFERENCED_SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.1"),
+            element(
+                tags::REFERENCED_SOP_CLASS_UID,
+                VR::UI,
+                "1.2.840.10008.5.1.4.1.1.1",
+            ),
             element(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, "1.2.3.4"),
             element(tags::PATIENT_NAME, VR::PN, "Doe^Jane"),
         ]);
@@ -376,18 +391,29 @@ mod tests {
         };
         let out = cleaner.clean(&dataset);
         let counts = cleaner.counts;
-        let text = |obj: &InMemDicomObject, tag| obj.get(tag).map(|e| e.to_str().unwrap().to_string());
+        let text =
+            |obj: &InMemDicomObject, tag| obj.get(tag).map(|e| e.to_str().unwrap().to_string());
         assert_eq!(text(&out, tags::PATIENT_NAME), Some(String::new()));
         assert_eq!(text(&out, tags::INSTITUTION_NAME), None);
         assert_eq!(text(&out, tags::MODALITY), Some("CR".into()));
         assert_eq!(text(&out, tags::PERSON_NAME), Some(DUMMY_TEXT.into()));
         assert!(out.get(Tag(0x0009, 0x0010)).is_none());
-        assert!(out.get(tags::REFERENCED_PERFORMED_PROCEDURE_STEP_SEQUENCE).is_none());
+        assert!(
+            out.get(tags::REFERENCED_PERFORMED_PROCEDURE_STEP_SEQUENCE)
+                .is_none()
+        );
         let new_study = text(&out, tags::STUDY_INSTANCE_UID).unwrap();
         assert_ne!(new_study, "1.2.3.4");
         // Unlisted sequence kept, its items cleaned, the same UID mapped to the same replacement.
-        let items = out.get(tags::DERIVATION_CODE_SEQUENCE).unwrap().items().unwrap();
-        assert_eq!(text(&items[0], tags::REFERENCED_SOP_INSTANCE_UID), Some(new_study));
+        let items = out
+            .get(tags::DERIVATION_CODE_SEQUENCE)
+            .unwrap()
+            .items()
+            .unwrap();
+        assert_eq!(
+            text(&items[0], tags::REFERENCED_SOP_INSTANCE_UID),
+            Some(new_study)
+        );
         assert_eq!(
             text(&items[0], tags::REFERENCED_SOP_CLASS_UID),
             Some("1.2.840.10008.5.1.4.1.1.1".into())

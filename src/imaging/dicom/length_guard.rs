@@ -96,7 +96,8 @@ impl<'a> Walker<'a> {
 
     /// The next meta group element (tag, value) if the next tag is in group 0002; advances past it.
     fn peek_meta_element(&mut self) -> Result<Option<(Tag, &'a [u8])>, String> {
-        let (Some(group), Some(element)) = (self.u16_at(self.position), self.u16_at(self.position + 2))
+        let (Some(group), Some(element)) =
+            (self.u16_at(self.position), self.u16_at(self.position + 2))
         else {
             return Ok(None);
         };
@@ -105,7 +106,10 @@ impl<'a> Walker<'a> {
         }
         let (tag, length, header) = self.explicit_header(Tag(group, element))?;
         let start = self.position + header;
-        let value = self.bytes.get(start..start + length as usize).unwrap_or(&[]);
+        let value = self
+            .bytes
+            .get(start..start + length as usize)
+            .unwrap_or(&[]);
         self.position = start + length as usize;
         Ok(Some((tag, value)))
     }
@@ -126,8 +130,19 @@ impl<'a> Walker<'a> {
         })?;
         let long_form = matches!(
             vr,
-            VR::OB | VR::OD | VR::OF | VR::OL | VR::OV | VR::OW | VR::SQ | VR::SV | VR::UC | VR::UN
-                | VR::UR | VR::UT | VR::UV
+            VR::OB
+                | VR::OD
+                | VR::OF
+                | VR::OL
+                | VR::OV
+                | VR::OW
+                | VR::SQ
+                | VR::SV
+                | VR::UC
+                | VR::UN
+                | VR::UR
+                | VR::UT
+                | VR::UV
         );
         let (length, header) = if long_form {
             (self.u32_at(at + 8), 12)
@@ -226,13 +241,19 @@ mod tests {
     fn accepts_consistent_lengths_and_refuses_overlong_ones() {
         let mut data = explicit_element(0x0008, 0x0060, b"CS", b"CR");
         data.extend(explicit_element(0x0028, 0x0010, b"US", &[4, 0]));
-        assert_eq!(check_raw_lengths(&data, DataSetEncoding::ExplicitLittle), Ok(()));
+        assert_eq!(
+            check_raw_lengths(&data, DataSetEncoding::ExplicitLittle),
+            Ok(())
+        );
         // Implicit: (0010,0010) with a 4-byte length of 1 GB.
         let mut implicit = vec![0x10, 0x00, 0x10, 0x00];
         implicit.extend(1_000_000_000u32.to_le_bytes());
         implicit.extend(b"Doe^John");
         let error = check_raw_lengths(&implicit, DataSetEncoding::ImplicitLittle).unwrap_err();
-        assert!(error.contains("(0010,0010) at byte 0 declares 1000000000"), "{error}");
+        assert!(
+            error.contains("(0010,0010) at byte 0 declares 1000000000"),
+            "{error}"
+        );
         let mut unknown = explicit_element(0x0028, 0x0010, b"US", &[4, 0]);
         unknown[4..6].copy_from_slice(b"ZZ");
         let error = check_raw_lengths(&unknown, DataSetEncoding::ExplicitLittle).unwrap_err();

@@ -91,9 +91,10 @@ pub(crate) fn parse_lut_item(
         .ok_or_else(|| invalid("item has no LUT Data (0028,3006)".into()))?;
     let mut values = match data.value() {
         Value::Primitive(PrimitiveValue::U16(words)) => words.to_vec(),
-        Value::Primitive(PrimitiveValue::I16(words)) => {
-            words.iter().map(|&w| u16::from_ne_bytes(w.to_ne_bytes())).collect()
-        }
+        Value::Primitive(PrimitiveValue::I16(words)) => words
+            .iter()
+            .map(|&w| u16::from_ne_bytes(w.to_ne_bytes()))
+            .collect(),
         Value::Primitive(PrimitiveValue::U8(bytes)) => bytes
             .chunks_exact(2)
             .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))

@@ -21,8 +21,8 @@ mod uid;
 mod window;
 
 pub use basic_profile::{
-    BASIC_PROFILE, BASIC_PROFILE_REPEATING_GROUPS, ProfileAction, ProfileEntry, TagPattern, is_identifying,
-    is_private, profile_entry_for,
+    BASIC_PROFILE, BASIC_PROFILE_REPEATING_GROUPS, ProfileAction, ProfileEntry, TagPattern,
+    is_identifying, is_private, profile_entry_for,
 };
 pub use deidentify::{
     DeidentifiedFile, DeidentifyCounts, deidentify_file, deidentify_object, output_file_name,

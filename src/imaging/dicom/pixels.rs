@@ -78,7 +78,11 @@ pub(crate) fn stored_values(
     let samples = usize::from(layout.samples_per_pixel);
     let total = layout.pixel_count() * samples;
     let raw: Vec<u64> = match layout.bits_allocated {
-        1 => data.iter().take(total).map(|&b| u64::from(b != 0)).collect(),
+        1 => data
+            .iter()
+            .take(total)
+            .map(|&b| u64::from(b != 0))
+            .collect(),
         8 => data.iter().take(total).map(|&b| u64::from(b)).collect(),
         16 => data
             .chunks_exact(2)
@@ -112,11 +116,11 @@ pub(crate) fn stored_values(
     match model {
         SampleModel::Gray => {
             if samples != 1 {
-                return Err(format!(
-                    "grey image with {samples} samples per pixel"
-                ));
+                return Err(format!("grey image with {samples} samples per pixel"));
             }
-            Ok(StoredValues::Integers(raw.into_iter().map(to_value).collect()))
+            Ok(StoredValues::Integers(
+                raw.into_iter().map(to_value).collect(),
+            ))
         }
         SampleModel::Rgb | SampleModel::YbrFull => {
             if samples != 3 {
@@ -275,8 +279,7 @@ mod tests {
         let mut rgb = layout(8, 8, false);
         rgb.samples_per_pixel = 3;
         rgb.columns = 1;
-        let StoredValues::Luma(luma) =
-            stored_values(&[255, 0, 0], &rgb, SampleModel::Rgb).unwrap()
+        let StoredValues::Luma(luma) = stored_values(&[255, 0, 0], &rgb, SampleModel::Rgb).unwrap()
         else {
             panic!("luma")
         };

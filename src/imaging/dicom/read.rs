@@ -80,9 +80,15 @@ pub fn open_dicom_bytes(label: &str, bytes: &[u8]) -> Result<DicomFile, DicomErr
         reason,
     })?;
     let (ts, encoding) = if explicit_vr {
-        (EXPLICIT_VR_LITTLE_ENDIAN.erased(), DataSetEncoding::ExplicitLittle)
+        (
+            EXPLICIT_VR_LITTLE_ENDIAN.erased(),
+            DataSetEncoding::ExplicitLittle,
+        )
     } else {
-        (IMPLICIT_VR_LITTLE_ENDIAN.erased(), DataSetEncoding::ImplicitLittle)
+        (
+            IMPLICIT_VR_LITTLE_ENDIAN.erased(),
+            DataSetEncoding::ImplicitLittle,
+        )
     };
     check_raw_lengths(bytes, encoding).map_err(|reason| DicomError::Malformed {
         path: label.to_owned(),
@@ -223,11 +229,17 @@ impl DicomFile {
             .uint(tags::SAMPLES_PER_PIXEL, "Samples per Pixel (0028,0002)")?
             .unwrap_or(1);
         let signed = self
-            .uint(tags::PIXEL_REPRESENTATION, "Pixel Representation (0028,0103)")?
+            .uint(
+                tags::PIXEL_REPRESENTATION,
+                "Pixel Representation (0028,0103)",
+            )?
             .unwrap_or(0)
             == 1;
         let planar = self
-            .uint(tags::PLANAR_CONFIGURATION, "Planar Configuration (0028,0006)")?
+            .uint(
+                tags::PLANAR_CONFIGURATION,
+                "Planar Configuration (0028,0006)",
+            )?
             .unwrap_or(0)
             == 1;
         if rows == 0 || columns == 0 {
@@ -254,7 +266,9 @@ impl DicomFile {
         if high_bit >= bits_allocated || high_bit + 1 < bits_stored {
             return Err(self.invalid(
                 "High Bit (0028,0102)",
-                format!("{high_bit} with Bits Stored {bits_stored}, Bits Allocated {bits_allocated}"),
+                format!(
+                    "{high_bit} with Bits Stored {bits_stored}, Bits Allocated {bits_allocated}"
+                ),
             ));
         }
         if samples != 1 && samples != 3 {
@@ -304,12 +318,20 @@ impl DicomFile {
         let function = match self.text(tags::VOILUT_FUNCTION) {
             None => VoiLutFunction::Linear,
             Some(name) => VoiLutFunction::from_dicom(&name).ok_or_else(|| {
-                self.invalid("VOI LUT Function (0028,1056)", format!("unknown function {name:?}"))
+                self.invalid(
+                    "VOI LUT Function (0028,1056)",
+                    format!("unknown function {name:?}"),
+                )
             })?,
         };
         let lut = match self.object.get(tags::VOILUT_SEQUENCE).map(|e| e.value()) {
             Some(Value::Sequence(sequence)) => match sequence.items().first() {
-                Some(item) => Some(parse_lut_item(item, pixel_signed, &self.label, LUT_ATTRIBUTE)?),
+                Some(item) => Some(parse_lut_item(
+                    item,
+                    pixel_signed,
+                    &self.label,
+                    LUT_ATTRIBUTE,
+                )?),
                 None => None,
             },
             Some(_) => return Err(self.invalid(LUT_ATTRIBUTE, "not a sequence")),
@@ -326,7 +348,10 @@ impl DicomFile {
             (Some(lut), _) if !lut.is_empty() => {
                 let first = f64::from(lut.first_mapped);
                 let last = first + (lut.len() as f64 - 1.0);
-                (Some(Window::spanning(first, last)), WindowSource::VoiLutSequenceRange)
+                (
+                    Some(Window::spanning(first, last)),
+                    WindowSource::VoiLutSequenceRange,
+                )
             }
             (_, Some(window)) => (Some(window), WindowSource::StoredWindowCenterWidth),
             _ => (None, WindowSource::ComputedFromPixelRange),
@@ -417,12 +442,12 @@ impl DicomFile {
         .map_err(|_| decode_error("the decoder panicked on this data".to_owned()))?
         .map_err(|e| decode_error(error_chain_text(&e)))?;
         // Codecs return colour as RGB whatever the stored photometric interpretation was.
-        let decoded_photometric = if layout.samples_per_pixel == 3 && ts.is_encapsulated_pixel_data()
-        {
-            "RGB".to_owned()
-        } else {
-            photometric_text.clone()
-        };
+        let decoded_photometric =
+            if layout.samples_per_pixel == 3 && ts.is_encapsulated_pixel_data() {
+                "RGB".to_owned()
+            } else {
+                photometric_text.clone()
+            };
         let (model, photometric) = self.sample_model(&decoded_photometric)?;
         let planar = layout.planar && !ts.is_encapsulated_pixel_data();
         let stored = stored_values(decoded.data(), &PixelLayout { planar, ..layout }, model)

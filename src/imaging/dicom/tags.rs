@@ -56,7 +56,12 @@ pub fn list_tags(file: &DicomFile) -> Vec<TagRow> {
     rows
 }
 
-fn push_rows(object: &InMemDicomObject, depth: u32, inside_identifying: bool, rows: &mut Vec<TagRow>) {
+fn push_rows(
+    object: &InMemDicomObject,
+    depth: u32,
+    inside_identifying: bool,
+    rows: &mut Vec<TagRow>,
+) {
     for element in object.iter() {
         let tag = element.tag();
         let identifying = inside_identifying || is_identifying(tag);

@@ -43,9 +43,7 @@ pub fn apply_voi(value: f64, window: Window, function: VoiLutFunction) -> f64 {
             let high = center - 0.5 + (width - 1.0) / 2.0;
             if value <= low {
                 0.0
-            } else if value > high {
-                1.0
-            } else if width <= 1.0 {
+            } else if value > high || width <= 1.0 {
                 1.0
             } else {
                 ((value - (center - 0.5)) / (width - 1.0) + 0.5).clamp(0.0, 1.0)
@@ -133,8 +131,14 @@ mod tests {
 
     #[test]
     fn parses_function_names() {
-        assert_eq!(VoiLutFunction::from_dicom("SIGMOID "), Some(VoiLutFunction::Sigmoid));
-        assert_eq!(VoiLutFunction::from_dicom("LINEAR_EXACT"), Some(VoiLutFunction::LinearExact));
+        assert_eq!(
+            VoiLutFunction::from_dicom("SIGMOID "),
+            Some(VoiLutFunction::Sigmoid)
+        );
+        assert_eq!(
+            VoiLutFunction::from_dicom("LINEAR_EXACT"),
+            Some(VoiLutFunction::LinearExact)
+        );
         assert_eq!(VoiLutFunction::from_dicom("CUBIC"), None);
     }
 }

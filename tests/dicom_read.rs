@@ -229,3 +229,28 @@ fn tag_listing_marks_identifying_attributes() {
     assert_eq!(nested.len(), 2);
     assert!(nested.iter().all(|r| r.is_identifying));
 }
+
+#[test]
+fn rle_and_deflated_variants_decode_to_the_uncompressed_pixels() {
+    let cases = [
+        ("mr_small_64_rle.dcm", "mr_small_64.dcm", "RLE Lossless"),
+        ("ct_small_128_rle.dcm", "ct_small_128.dcm", "RLE Lossless"),
+        ("mr_small_64_deflated.dcm", "mr_small_64.dcm", "Deflated Explicit VR Little Endian"),
+        ("ct_small_128_deflated.dcm", "ct_small_128.dcm", "Deflated Explicit VR Little Endian"),
+    ];
+    let out = tempfile::tempdir().unwrap();
+    let mut uids = thorax::imaging::dicom::UidMap::new();
+    for (variant, original, ts_name) in cases {
+        let path = fixture("transfer_syntaxes").join(variant);
+        let decoded = read_dicom_image(&path).unwrap();
+        let reference = read_dicom_image(&shared_dicom_dir().join(original)).unwrap();
+        assert_eq!(decoded.summary.transfer_syntax_name, ts_name, "{variant}");
+        assert_eq!(decoded.pixels, reference.pixels, "{variant}");
+        assert_eq!(decoded.summary.modality_lut, reference.summary.modality_lut, "{variant}");
+        // De-identification keeps the transfer syntax and the pixels.
+        let done = thorax::imaging::dicom::deidentify_file(&path, out.path(), &mut uids).unwrap();
+        let again = read_dicom_image(&done.output).unwrap();
+        assert_eq!(again.summary.transfer_syntax_name, ts_name, "{variant}");
+        assert_eq!(again.pixels, reference.pixels, "{variant}");
+    }
+}

@@ -126,8 +126,27 @@ def make_broken():
     # Not DICOM at all, and empty.
     (broken / "not_dicom.dcm").write_bytes(b"This is a text file, not a DICOM image.\n" * 4)
     (broken / "empty.dcm").write_bytes(b"")
+    make_transfer_syntax_variants()
     index = {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in sorted(broken.glob("*.dcm"))}
     (broken / "INDEX.json").write_text(json.dumps({"made_from": source.name, "sha1": index}, indent=1) + "\n")
+
+
+def make_transfer_syntax_variants():
+    """MR_small and CT_small re-encoded as RLE Lossless and Deflated Explicit VR LE (pydicom's own encoders)."""
+    variants = OUT / "transfer_syntaxes"
+    variants.mkdir(parents=True, exist_ok=True)
+    for name in ("mr_small_64.dcm", "ct_small_128.dcm"):
+        ds = pydicom.dcmread(DATA / name)
+        rle = copy.deepcopy(ds)
+        rle.compress(pydicom.uid.RLELossless)
+        rle.save_as(variants / name.replace(".dcm", "_rle.dcm"), enforce_file_format=True)
+        deflated = copy.deepcopy(ds)
+        deflated.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+        deflated.save_as(variants / name.replace(".dcm", "_deflated.dcm"), enforce_file_format=True)
+    for path in sorted(variants.glob("*.dcm")):
+        check = pydicom.dcmread(path)
+        original = pydicom.dcmread(DATA / path.name.replace("_rle", "").replace("_deflated", ""))
+        assert np.array_equal(check.pixel_array, original.pixel_array), path
 
 
 def make_sc_source():

@@ -205,6 +205,10 @@ impl<'a> Walker<'a> {
                 _ => {
                     let (_, length, header) = self.explicit_header(tag)?;
                     let code = self.bytes.get(self.position + 4..self.position + 6);
+                    if code == Some(b"UN".as_slice()) && length == UNDEFINED_LENGTH {
+                        // An undefined-length UN holds implicit VR items (CP-246); leave the rest to the parser.
+                        return Ok(());
+                    }
                     (length, header, code == Some(b"SQ".as_slice()))
                 }
             };

@@ -160,6 +160,7 @@ fn broken_files_give_errors_naming_file_and_reason() {
         ("bits_stored_exceeds_allocated.dcm", "invalid Bits Stored (0028,0101)"),
         ("not_dicom.dcm", "not a DICOM file"),
         ("empty.dcm", "not a DICOM file"),
+        ("jpeg_ls_not_supported.dcm", "unsupported: no pure-Rust decoder for transfer syntax JPEG-LS"),
     ];
     for (name, reason) in cases {
         let path = fixture("broken").join(name);
@@ -231,12 +232,14 @@ fn tag_listing_marks_identifying_attributes() {
 }
 
 #[test]
-fn rle_and_deflated_variants_decode_to_the_uncompressed_pixels() {
+fn rle_deflated_and_jpeg2000_variants_decode_to_the_uncompressed_pixels() {
     let cases = [
         ("mr_small_64_rle.dcm", "mr_small_64.dcm", "RLE Lossless"),
         ("ct_small_128_rle.dcm", "ct_small_128.dcm", "RLE Lossless"),
         ("mr_small_64_deflated.dcm", "mr_small_64.dcm", "Deflated Explicit VR Little Endian"),
         ("ct_small_128_deflated.dcm", "ct_small_128.dcm", "Deflated Explicit VR Little Endian"),
+        ("mr_small_64_j2k.dcm", "mr_small_64.dcm", "JPEG 2000 Image Compression (Lossless Only)"),
+        ("ct_small_128_j2k.dcm", "ct_small_128.dcm", "JPEG 2000 Image Compression (Lossless Only)"),
     ];
     let out = tempfile::tempdir().unwrap();
     let mut uids = thorax::imaging::dicom::UidMap::new();

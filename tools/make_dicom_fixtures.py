@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Reference values and broken files for the DICOM tests (tests/dicom_*.rs). Run once; not needed at run time.
 
-Environment: a venv with pydicom 3, numpy, pylibjpeg, pylibjpeg-libjpeg, pillow
-    python3 -m venv /work/pydicom-venv && /work/pydicom-venv/bin/pip install pydicom numpy pylibjpeg pylibjpeg-libjpeg pillow
+Environment: a venv with pydicom 3, numpy, pylibjpeg, pylibjpeg-libjpeg, pylibjpeg-openjpeg, pillow
+    python3 -m venv /work/pydicom-venv && /work/pydicom-venv/bin/pip install pydicom numpy pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pillow
 
 Steps (from the repository root):
   1. python tools/make_dicom_fixtures.py golden
@@ -143,9 +143,17 @@ def make_transfer_syntax_variants():
         deflated = copy.deepcopy(ds)
         deflated.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
         deflated.save_as(variants / name.replace(".dcm", "_deflated.dcm"), enforce_file_format=True)
+        # JPEG 2000 lossless through pylibjpeg-openjpeg's encoder.
+        j2k = copy.deepcopy(ds)
+        j2k.compress(pydicom.uid.JPEG2000Lossless)
+        j2k.save_as(variants / name.replace(".dcm", "_j2k.dcm"), enforce_file_format=True)
+    # A transfer syntax without a pure-Rust decoder (JPEG-LS): RLE fragments relabelled, for the error path.
+    unsupported = pydicom.dcmread(variants / "mr_small_64_rle.dcm")
+    unsupported.file_meta.TransferSyntaxUID = pydicom.uid.JPEGLSLossless
+    unsupported.save_as(OUT / "broken" / "jpeg_ls_not_supported.dcm", enforce_file_format=True)
     for path in sorted(variants.glob("*.dcm")):
         check = pydicom.dcmread(path)
-        original = pydicom.dcmread(DATA / path.name.replace("_rle", "").replace("_deflated", ""))
+        original = pydicom.dcmread(DATA / path.name.replace("_rle", "").replace("_deflated", "").replace("_j2k", ""))
         assert np.array_equal(check.pixel_array, original.pixel_array), path
 
 

@@ -1,0 +1,486 @@
+//! `thorax metrics ...`: MS-SSIM of images, Frechet distance and KID of feature matrices, ROC/AUC with bootstrap.
+//!
+//! Every subcommand takes `--json` and then prints exactly one JSON document on stdout.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+use crate::metrics::bootstrap::{bootstrap_auc, thorax_gan_protocol};
+use crate::metrics::delong::delong;
+use crate::metrics::features::FeatureMatrix;
+use crate::metrics::fid::frechet_distance;
+use crate::metrics::kid::{KidOptions, kernel_inception_distance};
+use crate::metrics::msssim::{GrayImage, MsSsimMode, ms_ssim};
+use crate::metrics::npy::read_npy;
+use crate::metrics::roc::roc_auc;
+
+/// A feature extractor for folder inputs: image paths in, one feature vector per image out (the lead plugs the
+/// DenseNet or Inception network in here).
+pub type FeatureExtractor<'a> = &'a dyn Fn(&[PathBuf]) -> anyhow::Result<Vec<Vec<f32>>>;
+
+/// `thorax metrics` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum MetricsCommand {
+    /// MS-SSIM of two images, or of two folders of images paired by file name.
+    Msssim {
+        /// First image or folder.
+        a: PathBuf,
+        /// Second image or folder.
+        b: PathBuf,
+        /// Reproduce another implementation instead of pytorch-msssim's `ms_ssim`.
+        #[arg(long, value_enum)]
+        compat: Option<MsSsimCompat>,
+        /// Data range L (default: 255 for 8-bit images, 65535 for 16-bit). Ignored by `--compat thorax-gan`.
+        #[arg(long)]
+        data_range: Option<f64>,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Frechet distance of two feature matrices [N, D] stored as .npy.
+    Fd {
+        /// First feature matrix (.npy, float32/float64 [N, D]).
+        a: PathBuf,
+        /// Second feature matrix.
+        b: PathBuf,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Kernel Inception Distance of two feature matrices, or of two image folders through a feature extractor.
+    Kid {
+        /// Real feature matrix (.npy [N, D]).
+        #[arg(long, conflicts_with = "real")]
+        real_npy: Option<PathBuf>,
+        /// Generated feature matrix (.npy [N, D]).
+        #[arg(long, conflicts_with = "fake")]
+        fake_npy: Option<PathBuf>,
+        /// Folder of real images (needs a feature extractor).
+        #[arg(long)]
+        real: Option<PathBuf>,
+        /// Folder of generated images (needs a feature extractor).
+        #[arg(long)]
+        fake: Option<PathBuf>,
+        /// Number of subsets.
+        #[arg(long, default_value_t = 100)]
+        subsets: usize,
+        /// Rows per subset (clamped to the smaller set).
+        #[arg(long, default_value_t = 1000)]
+        subset_size: usize,
+        /// Seed of the subset draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// ROC AUC per label with DeLong and bootstrap confidence intervals.
+    Roc {
+        /// CSV of scores: header row, an id column first, one column per label (`Label` or `prob_Label`).
+        #[arg(long)]
+        scores: PathBuf,
+        /// CSV of 0/1 truth: header row, an id column first, one column per label.
+        #[arg(long)]
+        truth: PathBuf,
+        /// Bootstrap resamples (0 = none; `--protocol thorax-gan` defaults to 10,000).
+        #[arg(long)]
+        bootstrap: Option<usize>,
+        /// Seed of the resampling.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Bootstrap protocol.
+        #[arg(long, value_enum, default_value_t = RocProtocol::Percentile)]
+        protocol: RocProtocol,
+        /// Cases per resample for `thorax-gan` (default: all cases; the study used 10,000).
+        #[arg(long)]
+        sample_size: Option<usize>,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// MS-SSIM compatibility modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MsSsimCompat {
+    /// Thorax_GAN `SSIM/ms_ssim.py`, with its last-scale product bug and automatic range.
+    ThoraxGan,
+}
+
+/// ROC bootstrap protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RocProtocol {
+    /// Percentile 95% CI of the AUC.
+    Percentile,
+    /// Thorax_GAN `Analysis/bootstrapping.py`: mean +- SD of AUC and threshold statistics at a corner cutoff.
+    ThoraxGan,
+}
+
+/// Runs a metrics subcommand without a feature extractor (folder inputs to `kid` are refused).
+pub fn run(cmd: MetricsCommand) -> anyhow::Result<()> {
+    run_with_features(cmd, None)
+}
+
+/// Runs a metrics subcommand; `features` serves folder inputs.
+pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureExtractor<'_>>) -> anyhow::Result<()> {
+    match cmd {
+        MetricsCommand::Msssim {
+            a,
+            b,
+            compat,
+            data_range,
+            json,
+        } => run_msssim(&a, &b, compat, data_range, json),
+        MetricsCommand::Fd { a, b, json } => {
+            let fa = load_features(&a)?;
+            let fb = load_features(&b)?;
+            let fd = frechet_distance(&fa, &fb).context("computing the Frechet distance")?;
+            if json {
+                println!("{}", serde_json::to_string(&fd)?);
+            } else {
+                println!(
+                    "FD = {:.6}  (mean term {:.6}, covariance term {:.6}; N = {} vs {}, D = {})",
+                    fd.value, fd.mean_term, fd.covariance_term, fd.count_a, fd.count_b, fd.dim
+                );
+            }
+            Ok(())
+        }
+        MetricsCommand::Kid {
+            real_npy,
+            fake_npy,
+            real,
+            fake,
+            subsets,
+            subset_size,
+            seed,
+            json,
+        } => {
+            let (real_features, fake_features) = match (real_npy, fake_npy, real, fake) {
+                (Some(r), Some(f), None, None) => (load_features(&r)?, load_features(&f)?),
+                (None, None, Some(r), Some(f)) => {
+                    let Some(extract) = features else {
+                        bail!(
+                            "`--real`/`--fake` folders need the classifier's feature extractor, which this build does not \
+                             provide; extract features to .npy and use `--real-npy`/`--fake-npy`"
+                        );
+                    };
+                    (features_from_folder(&r, extract)?, features_from_folder(&f, extract)?)
+                }
+                _ => bail!("give either `--real-npy A.npy --fake-npy B.npy` or `--real DIR --fake DIR`"),
+            };
+            let options = KidOptions {
+                subsets,
+                subset_size,
+                seed,
+            };
+            let kid = kernel_inception_distance(&real_features, &fake_features, options).context("computing KID")?;
+            if json {
+                let mut value = serde_json::to_value(&kid)?;
+                if let Value::Object(map) = &mut value {
+                    map.remove("per_subset");
+                    map.insert("subsets".into(), json!(subsets));
+                    map.insert("count_real".into(), json!(real_features.rows()));
+                    map.insert("count_fake".into(), json!(fake_features.rows()));
+                }
+                println!("{value}");
+            } else {
+                println!(
+                    "KID = {:.6} +- {:.6}  ({} subsets of {}, seed {}; N = {} vs {})",
+                    kid.mean,
+                    kid.std,
+                    subsets,
+                    kid.subset_size,
+                    seed,
+                    real_features.rows(),
+                    fake_features.rows()
+                );
+            }
+            Ok(())
+        }
+        MetricsCommand::Roc {
+            scores,
+            truth,
+            bootstrap,
+            seed,
+            protocol,
+            sample_size,
+            json,
+        } => run_roc(&scores, &truth, bootstrap, seed, protocol, sample_size, json),
+    }
+}
+
+/// Extracts features of every image in `folder` (sorted by name) through `extract`.
+pub fn features_from_folder(folder: &Path, extract: FeatureExtractor<'_>) -> anyhow::Result<FeatureMatrix> {
+    let files = image_files(folder)?;
+    if files.is_empty() {
+        bail!("no images (png, jpg, jpeg, tif, tiff) in {}", folder.display());
+    }
+    let rows = extract(&files).with_context(|| format!("extracting features of {}", folder.display()))?;
+    FeatureMatrix::from_rows(&rows).with_context(|| format!("features of {}", folder.display()))
+}
+
+fn load_features(path: &Path) -> anyhow::Result<FeatureMatrix> {
+    let array = read_npy(path)?;
+    let [rows, cols] = array.shape[..] else {
+        bail!("{}: expected a 2-D feature matrix [N, D], found shape {:?}", path.display(), array.shape);
+    };
+    FeatureMatrix::new(array.to_f32(), rows, cols).with_context(|| format!("feature matrix {}", path.display()))
+}
+
+fn image_files(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(folder).with_context(|| format!("reading folder {}", folder.display()))? {
+        let path = entry?.path();
+        let is_image = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg" | "tif" | "tiff"));
+        if path.is_file() && is_image {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// A decoded gray image and its natural data range (2^bits - 1).
+fn load_gray(path: &Path) -> anyhow::Result<(GrayImage, f64)> {
+    let decoded = image::open(path).with_context(|| format!("decoding image {}", path.display()))?;
+    let (w, h) = (decoded.width() as usize, decoded.height() as usize);
+    match decoded {
+        image::DynamicImage::ImageLuma8(img) => Ok((GrayImage::from_u8(w, h, img.as_raw())?, 255.0)),
+        image::DynamicImage::ImageLuma16(img) => Ok((GrayImage::from_u16(w, h, img.as_raw())?, 65535.0)),
+        other => bail!(
+            "{} is {:?}, not 8- or 16-bit grayscale; convert it to gray first",
+            path.display(),
+            other.color()
+        ),
+    }
+}
+
+fn run_msssim(a: &Path, b: &Path, compat: Option<MsSsimCompat>, data_range: Option<f64>, json: bool) -> anyhow::Result<()> {
+    let pairs: Vec<(PathBuf, PathBuf)> = if a.is_dir() && b.is_dir() {
+        let in_b: HashMap<_, _> = image_files(b)?
+            .into_iter()
+            .filter_map(|p| p.file_name().map(|n| (n.to_owned(), p.clone())))
+            .collect();
+        let paired: Vec<_> = image_files(a)?
+            .into_iter()
+            .filter_map(|p| {
+                let partner = p.file_name().and_then(|n| in_b.get(n)).cloned();
+                partner.map(|q| (p, q))
+            })
+            .collect();
+        if paired.is_empty() {
+            bail!("no file names in common between {} and {}", a.display(), b.display());
+        }
+        paired
+    } else if a.is_file() && b.is_file() {
+        vec![(a.to_path_buf(), b.to_path_buf())]
+    } else {
+        bail!("give two image files or two folders ({} and {})", a.display(), b.display());
+    };
+    let mut results = Vec::with_capacity(pairs.len());
+    for (pa, pb) in &pairs {
+        let (ia, range_a) = load_gray(pa)?;
+        let (ib, range_b) = load_gray(pb)?;
+        if (ia.width_px(), ia.height_px()) != (ib.width_px(), ib.height_px()) {
+            bail!(
+                "image sizes differ: {} is {}x{}, {} is {}x{}",
+                pa.display(),
+                ia.width_px(),
+                ia.height_px(),
+                pb.display(),
+                ib.width_px(),
+                ib.height_px()
+            );
+        }
+        let mode = match compat {
+            Some(MsSsimCompat::ThoraxGan) => MsSsimMode::ThoraxGanCompat,
+            None => MsSsimMode::Standard {
+                data_range: data_range.unwrap_or(range_a.max(range_b)),
+            },
+        };
+        let value = ms_ssim(&ia, &ib, mode).with_context(|| format!("MS-SSIM of {} and {}", pa.display(), pb.display()))?;
+        results.push((pa, pb, value));
+    }
+    let mean = results.iter().map(|(_, _, r)| r.value).sum::<f64>() / results.len() as f64;
+    let mode_name = if compat.is_some() { "thorax-gan" } else { "standard" };
+    if json {
+        let pairs_json: Vec<Value> = results
+            .iter()
+            .map(|(pa, pb, r)| {
+                json!({
+                    "a": pa.display().to_string(),
+                    "b": pb.display().to_string(),
+                    "ms_ssim": r.value,
+                    "ssim_per_scale": r.ssim_per_scale,
+                    "cs_per_scale": r.cs_per_scale,
+                    "data_range_per_scale": r.data_range_per_scale,
+                })
+            })
+            .collect();
+        println!("{}", json!({"mode": mode_name, "pairs": pairs_json, "count": results.len(), "mean": mean}));
+    } else {
+        for (pa, pb, r) in &results {
+            println!("{:.6}  {}  {}", r.value, pa.display(), pb.display());
+        }
+        if results.len() > 1 {
+            println!("mean MS-SSIM ({mode_name}) = {mean:.6} over {} pairs", results.len());
+        }
+    }
+    Ok(())
+}
+
+/// A CSV table: header names and rows keyed by the first (id) column.
+struct Table {
+    columns: Vec<String>,
+    rows: BTreeMap<String, Vec<String>>,
+}
+
+fn read_csv(path: &Path) -> anyhow::Result<Table> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading CSV {}", path.display()))?;
+    let split = |line: &str| -> Vec<String> {
+        line.split(',').map(|f| f.trim().trim_matches('"').to_string()).collect()
+    };
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = lines.next().with_context(|| format!("{} is empty", path.display()))?;
+    let columns = split(header);
+    if columns.len() < 2 {
+        bail!("{}: needs an id column and at least one label column", path.display());
+    }
+    let mut rows = BTreeMap::new();
+    for (number, line) in lines.enumerate() {
+        let fields = split(line);
+        if fields.len() != columns.len() {
+            bail!(
+                "{} line {}: {} fields, header has {}",
+                path.display(),
+                number + 2,
+                fields.len(),
+                columns.len()
+            );
+        }
+        let id = fields[0].clone();
+        if rows.insert(id.clone(), fields).is_some() {
+            bail!("{}: id {id:?} appears twice", path.display());
+        }
+    }
+    Ok(Table { columns, rows })
+}
+
+fn run_roc(
+    scores_path: &Path,
+    truth_path: &Path,
+    bootstrap: Option<usize>,
+    seed: u64,
+    protocol: RocProtocol,
+    sample_size: Option<usize>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let scores = read_csv(scores_path)?;
+    let truth = read_csv(truth_path)?;
+    let missing: Vec<&String> = truth.rows.keys().filter(|id| !scores.rows.contains_key(*id)).collect();
+    if let Some(first) = missing.first() {
+        bail!("{} ids of {} have no scores in {} (first: {first:?})", missing.len(), truth_path.display(), scores_path.display());
+    }
+    let mut labels = Vec::new();
+    for (truth_col, label) in truth.columns.iter().enumerate().skip(1) {
+        let score_col = scores
+            .columns
+            .iter()
+            .position(|c| c == label || c.strip_prefix("prob_") == Some(label.as_str()))
+            .filter(|&c| c > 0)
+            .with_context(|| format!("label {label:?} of {} has no column in {}", truth_path.display(), scores_path.display()))?;
+        let mut y = Vec::with_capacity(truth.rows.len());
+        let mut s = Vec::with_capacity(truth.rows.len());
+        for (id, row) in &truth.rows {
+            let t = match row[truth_col].as_str() {
+                "1" | "1.0" | "true" | "True" => true,
+                "0" | "0.0" | "false" | "False" => false,
+                other => bail!("{}: id {id:?}, label {label:?}: truth {other:?} is not 0 or 1", truth_path.display()),
+            };
+            let score_text = scores.rows.get(id).map(|r| r[score_col].as_str()).unwrap_or_default();
+            let score: f64 = score_text
+                .parse()
+                .with_context(|| format!("{}: id {id:?}, label {label:?}: score {score_text:?}", scores_path.display()))?;
+            y.push(t);
+            s.push(score);
+        }
+        labels.push(roc_label(label, &y, &s, bootstrap, seed, protocol, sample_size));
+    }
+    if json {
+        println!("{}", json!({"labels": labels, "seed": seed, "protocol": format!("{protocol:?}")}));
+    } else {
+        for entry in &labels {
+            let name = entry["label"].as_str().unwrap_or_default();
+            match entry["auc"].as_f64() {
+                Some(auc) => {
+                    let mut line = format!("{name:<22} AUC {auc:.4}  n={}", entry["n"]);
+                    if let (Some(lo), Some(hi)) = (entry["delong"]["ci_low"].as_f64(), entry["delong"]["ci_high"].as_f64()) {
+                        line += &format!("  DeLong 95% [{lo:.4}, {hi:.4}]");
+                    }
+                    if let (Some(lo), Some(hi)) = (entry["bootstrap"]["ci_low"].as_f64(), entry["bootstrap"]["ci_high"].as_f64()) {
+                        line += &format!("  bootstrap 95% [{lo:.4}, {hi:.4}]");
+                    }
+                    if let Some(p) = entry.get("thorax_gan").filter(|p| !p.is_null()) {
+                        line += &format!(
+                            "  mean {:.4} +- {:.4}, cutoff {:.4}, sens {:.3}, spec {:.3}",
+                            p["auc"]["mean"].as_f64().unwrap_or(f64::NAN),
+                            p["auc"]["std"].as_f64().unwrap_or(f64::NAN),
+                            p["cutoff"].as_f64().unwrap_or(f64::NAN),
+                            p["sensitivity"]["mean"].as_f64().unwrap_or(f64::NAN),
+                            p["specificity"]["mean"].as_f64().unwrap_or(f64::NAN)
+                        );
+                    }
+                    println!("{line}");
+                }
+                None => println!("{name:<22} {}", entry["error"].as_str().unwrap_or("undefined")),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One label's JSON entry; a label whose statistics are undefined (e.g. one class) carries an `error` instead.
+fn roc_label(
+    label: &str,
+    truth: &[bool],
+    scores: &[f64],
+    bootstrap: Option<usize>,
+    seed: u64,
+    protocol: RocProtocol,
+    sample_size: Option<usize>,
+) -> Value {
+    let positives = truth.iter().filter(|&&t| t).count();
+    let mut entry = json!({"label": label, "n": truth.len(), "positives": positives, "negatives": truth.len() - positives});
+    let auc = match roc_auc(truth, scores) {
+        Ok(auc) => auc,
+        Err(e) => {
+            entry["auc"] = Value::Null;
+            entry["error"] = json!(e.to_string());
+            return entry;
+        }
+    };
+    entry["auc"] = json!(auc);
+    entry["delong"] = delong(truth, scores, 0.95).map_or(Value::Null, |d| json!(d));
+    match protocol {
+        RocProtocol::Percentile => {
+            let resamples = bootstrap.unwrap_or(0);
+            entry["bootstrap"] = if resamples > 0 {
+                bootstrap_auc(truth, scores, resamples, 0.95, seed).map_or_else(|e| json!({"error": e.to_string()}), |b| json!(b))
+            } else {
+                Value::Null
+            };
+        }
+        RocProtocol::ThoraxGan => {
+            let resamples = bootstrap.unwrap_or(10_000);
+            entry["thorax_gan"] = thorax_gan_protocol(truth, scores, resamples, sample_size, seed)
+                .map_or_else(|e| json!({"error": e.to_string()}), |p| json!(p));
+        }
+    }
+    entry
+}

@@ -573,19 +573,25 @@ impl StudyStore {
 
     /// The latest answer of a reader at a position, if any.
     pub fn latest_answer(&self, reader_id: &str, position: u32) -> StudyResult<Option<Answer>> {
-        Ok(self
-            .answers_of(reader_id, position)?
-            .into_iter()
-            .max_by_key(|record| record.revision)
-            .map(|record| record.answer))
-    }
-
-    fn answers_of(&self, reader_id: &str, position: u32) -> StudyResult<Vec<AnswerRecord>> {
-        Ok(self
-            .answers()?
-            .into_iter()
-            .filter(|record| record.reader_id == reader_id && record.position == position)
-            .collect())
+        self.connection
+            .query_row(
+                "SELECT call, confidence, free_text, giveaway_x, giveaway_y FROM answers
+                 WHERE reader_id = ?1 AND position = ?2 ORDER BY revision DESC LIMIT 1",
+                params![reader_id, position],
+                |row| {
+                    let call: String = row.get(0)?;
+                    let giveaway_x: Option<f64> = row.get(3)?;
+                    let giveaway_y: Option<f64> = row.get(4)?;
+                    Ok(Answer {
+                        call: if call == "artificial" { Call::Artificial } else { Call::Real },
+                        confidence: row.get(1)?,
+                        free_text: row.get(2)?,
+                        giveaway: giveaway_x.zip(giveaway_y).map(|(x, y)| GiveawayPoint { x, y }),
+                    })
+                },
+            )
+            .optional()
+            .map_err(|error| self.sql(error))
     }
 
     /// Logs a session event ("open", "pause", "resume") with the current time.

@@ -1,0 +1,173 @@
+//! Durability: a child process submits answers as fast as it can and is killed with SIGKILL at random moments;
+//! every acknowledged answer must survive, the file must pass `PRAGMA integrity_check`, and the session must
+//! resume at the first unanswered case. Also: a study held by another process is refused with a clear error.
+//!
+//! The child is this test executable itself, re-run with `--exact crash_child_process_entry` and an env var.
+
+mod study_common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use thorax::study::randomise::StudyRng;
+use thorax::study::{Answer, Call, DisplayBitDepth, GiveawayPoint, ReadingSession, StudyError, StudyStore};
+
+const CHILD_MODE_ENV: &str = "THORAX_STUDY_CRASH_CHILD";
+const CHILD_DB_ENV: &str = "THORAX_STUDY_CRASH_DB";
+const READERS: [&str; 2] = ["alice", "bob"];
+
+/// Not a test on its own: the body of the child process (does nothing unless the env var is set).
+#[test]
+fn crash_child_process_entry() {
+    let Ok(mode) = std::env::var(CHILD_MODE_ENV) else {
+        return;
+    };
+    let db = PathBuf::from(std::env::var(CHILD_DB_ENV).unwrap());
+    // libtest has printed "test name ... " without a newline: start our lines on a fresh line.
+    println!();
+    let mut session = ReadingSession::open(&db).unwrap();
+    if mode == "hold" {
+        println!("HOLDING");
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
+    let mut n = 0u32;
+    for reader in READERS {
+        while let Some(case) = session.next_case(reader).unwrap() {
+            n += 1;
+            let answer = Answer {
+                call: if n % 3 == 0 { Call::Real } else { Call::Artificial },
+                confidence: 1 + n % 5,
+                free_text: (n % 4 == 0).then(|| format!("comment {n}, with \"quotes\"")),
+                giveaway: (n % 5 == 0).then_some(GiveawayPoint { x: 0.25, y: 0.75 }),
+            };
+            let receipt = session.submit(reader, case.token, &answer).unwrap();
+            // Printed only after submit returned: an acknowledged answer.
+            println!("ACK {}", receipt.answer_id);
+        }
+    }
+    println!("DONE");
+}
+
+fn spawn_child(db: &Path, mode: &str) -> (Child, Arc<Mutex<Vec<String>>>, std::thread::JoinHandle<()>) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_child_process_entry", "--nocapture", "--test-threads=1"])
+        .env(CHILD_MODE_ENV, mode)
+        .env(CHILD_DB_ENV, db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (child, lines, reader)
+}
+
+fn stored_answer_ids(db: &Path) -> BTreeSet<i64> {
+    let store = StudyStore::open(db).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    store.answers().unwrap().into_iter().map(|a| a.answer_id).collect()
+}
+
+/// Every reader's answers are a prefix of their order, and the session offers the first unanswered case.
+fn check_resume(db: &Path) -> usize {
+    let (expected_images, prefix_lengths): (Vec<_>, Vec<usize>) = {
+        let store = StudyStore::open(db).unwrap();
+        READERS
+            .iter()
+            .map(|reader| {
+                let order = store.reader_order(reader).unwrap();
+                let answered = store.answered_positions(reader).unwrap();
+                let prefix: Vec<u32> = (0..answered.len() as u32).collect();
+                assert_eq!(answered, prefix, "{reader}: answers are not a prefix of the order");
+                let image = order.get(answered.len()).map(|entry| store.display_image(&entry.case_id).unwrap());
+                (image, answered.len())
+            })
+            .unzip()
+    };
+    let mut session = ReadingSession::open(db).unwrap();
+    for ((reader, expected), answered) in READERS.iter().zip(&expected_images).zip(&prefix_lengths) {
+        let case = session.next_case(reader).unwrap();
+        assert_eq!(case.as_ref().map(|c| &c.image), expected.as_ref(), "{reader} resumes at the wrong case");
+        if let Some(case) = case {
+            assert_eq!(case.progress.case_number as usize, answered + 1);
+        }
+    }
+    prefix_lengths.iter().sum()
+}
+
+#[test]
+fn killed_mid_session_loses_no_acknowledged_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = study_common::small_design(&READERS, 8, DisplayBitDepth::Eight);
+    let db = study_common::make_tiny_study(dir.path(), &design, 400, 0);
+    let mut rng = StudyRng::from_seed(2024);
+    let mut acknowledged = BTreeSet::new();
+    let (mut killed_mid_run, mut previous_total) = (0, 0);
+    for round in 0..20 {
+        let (mut child, lines, reader) = spawn_child(&db, "submit");
+        std::thread::sleep(Duration::from_millis(10 + rng.below(140)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        reader.join().unwrap();
+        let lines = lines.lock().unwrap().clone();
+        let new_acks: BTreeSet<i64> = lines
+            .iter()
+            .filter_map(|line| line.trim().strip_prefix("ACK "))
+            .map(|id| id.parse().unwrap())
+            .collect();
+        if !lines.iter().any(|line| line.trim() == "DONE") {
+            killed_mid_run += 1;
+        }
+        acknowledged.extend(&new_acks);
+        let stored = stored_answer_ids(&db);
+        let lost: Vec<_> = acknowledged.difference(&stored).collect();
+        assert!(lost.is_empty(), "round {round}: acknowledged answers lost: {lost:?}");
+        // At most one answer can be stored but not yet acknowledged when the kill lands.
+        let unacknowledged_new = stored.len() - previous_total - new_acks.len();
+        assert!(unacknowledged_new <= 1, "round {round}: {unacknowledged_new} unexplained answers");
+        previous_total = stored.len();
+        assert_eq!(check_resume(&db), stored.len());
+    }
+    eprintln!(
+        "durability: {} acknowledged answers over 20 SIGKILL rounds ({killed_mid_run} killed mid-session), none lost",
+        acknowledged.len()
+    );
+    assert!(killed_mid_run >= 10, "only {killed_mid_run} of 20 kills landed mid-session");
+    assert!(acknowledged.len() >= 20, "only {} answers acknowledged in all rounds", acknowledged.len());
+}
+
+#[test]
+fn study_held_by_another_process_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = study_common::small_design(&READERS, 8, DisplayBitDepth::Eight);
+    let db = study_common::make_tiny_study(dir.path(), &design, 4, 0);
+    let (mut child, lines, reader) = spawn_child(&db, "hold");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !lines.lock().unwrap().iter().any(|l| l.trim() == "HOLDING") {
+        assert!(std::time::Instant::now() < deadline, "child never took the study");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let error = ReadingSession::open(&db).err().expect("a held study must be refused");
+    assert!(matches!(error, StudyError::Locked { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("in use by another process") && message.contains("study.sqlite"), "{message}");
+    assert!(matches!(StudyStore::open(&db), Err(StudyError::Locked { .. })));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+    // Once the holder is gone, the study opens again.
+    let mut session = ReadingSession::open(&db).unwrap();
+    assert!(session.next_case("alice").unwrap().is_some());
+}

@@ -1,0 +1,151 @@
+//! `thorax study new|status|analyze|export` with `--json`: one JSON document on stdout, clear errors otherwise.
+
+mod study_common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use thorax::study::{Answer, Call, ReadingSession};
+
+fn thorax(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_thorax")).args(args).output().unwrap()
+}
+
+fn json(args: &[&str]) -> Value {
+    let output = thorax(args);
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{args:?}: stdout is not one JSON document: {e}"))
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn read_everything(db: &Path) {
+    let mut session = ReadingSession::open(db).unwrap();
+    let mut n = 0u32;
+    for reader in ["alice", "bob"] {
+        while let Some(case) = session.next_case(reader).unwrap() {
+            n += 1;
+            let answer = Answer {
+                call: if n % 3 == 0 { Call::Real } else { Call::Artificial },
+                confidence: 1 + n % 5,
+                free_text: (n % 2 == 0).then(|| "edge, \"sharp\"\nline".to_owned()),
+                giveaway: None,
+            };
+            session.submit(reader, case.token, &answer).unwrap();
+        }
+    }
+}
+
+#[test]
+fn new_status_export_analyze_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, artificial) = study_common::make_image_folders(dir.path(), 8, 8);
+    let db = dir.path().join("study.sqlite");
+    let created = json(&[
+        "study", "new", "--real", s(&real), "--artificial", s(&artificial), "--readers", "alice,bob", "--cases",
+        "10", "--practice", "2", "--seed", "5", "--out", s(&db), "--display-size", "32", "--free-text", "--json",
+    ]);
+    assert_eq!(created["main_cases"], 10);
+    assert_eq!(created["real_cases"], 5);
+    assert_eq!(created["practice_cases"], 2);
+    assert_eq!(created["seed"], 5);
+    assert_eq!(created["readers"].as_array().unwrap().len(), 2);
+    assert!(created["readers"][0]["seed"].as_u64().is_some());
+
+    let status = json(&["study", "status", s(&db), "--json"]);
+    assert_eq!(status["main_cases"], 10);
+    assert_eq!(status["readers"][0]["main_answered"], 0);
+    assert_eq!(status["readers"][0]["finished"], false);
+
+    read_everything(&db);
+    let status = json(&["study", "status", s(&db), "--json"]);
+    assert_eq!(status["readers"][1]["main_answered"], 10);
+    assert_eq!(status["readers"][1]["finished"], true);
+
+    let csv = dir.path().join("answers.csv");
+    let imrmc = dir.path().join("study.imrmc");
+    let exported = json(&["study", "export", s(&db), "--answers", s(&csv), "--imrmc", s(&imrmc), "--json"]);
+    assert_eq!(exported["answer_rows"], 24);
+    assert_eq!(exported["imrmc_score_rows"], 20);
+    let imrmc_text = std::fs::read_to_string(&imrmc).unwrap();
+    assert!(imrmc_text.contains("BEGIN DATA:\ntruth, case-0001, truth, "));
+
+    let from_study = json(&["study", "analyze", s(&db), "--json", "--seed", "1"]);
+    let from_imrmc = json(&["study", "analyze", "--imrmc", s(&imrmc), "--call-threshold", "6", "--json", "--seed", "1"]);
+    let from_csv = json(&["study", "analyze", "--answers", s(&csv), "--json", "--seed", "1"]);
+    let study_modality = &from_study["modalities"][0];
+    assert_eq!(study_modality["readers"].as_array().unwrap().len(), 2);
+    assert_eq!(from_study["call_threshold"], 6.0);
+    for other in [&from_imrmc, &from_csv] {
+        let modality = &other["modalities"][0];
+        for key in ["auc", "accuracy", "binomial_p", "sensitivity", "specificity", "auc_ci"] {
+            assert_eq!(modality["pooled"][key], study_modality["pooled"][key], "{key}");
+            assert_eq!(modality["readers"][0][key], study_modality["readers"][0][key], "{key}");
+        }
+        assert_eq!(modality["fleiss"]["kappa"], study_modality["fleiss"]["kappa"]);
+        assert_eq!(
+            modality["pairwise_agreement"][0]["cohen_kappa"],
+            study_modality["pairwise_agreement"][0]["cohen_kappa"]
+        );
+    }
+    // Times travel through the CSV, not through iMRMC.
+    assert!(from_csv["modalities"][0]["pooled"]["time_per_case"]["cases"].as_u64() == Some(20));
+    assert!(from_imrmc["modalities"][0]["pooled"]["time_per_case"].is_null());
+}
+
+#[test]
+fn analyze_imrmc_fixture_prints_golden_values() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/study/reading.imrmc");
+    let golden: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/study/reading_golden.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let report = json(&["study", "analyze", "--imrmc", s(&fixture), "--call-threshold", "6", "--json"]);
+    let modality = &report["modalities"][0];
+    assert_eq!(modality["modality"], "blinded");
+    for reader in modality["readers"].as_array().unwrap() {
+        let want = &golden["per_reader"][reader["reader"].as_str().unwrap()];
+        for key in ["auc", "accuracy", "binomial_p", "sensitivity", "specificity"] {
+            let (got, want) = (reader[key].as_f64().unwrap(), want[key].as_f64().unwrap());
+            assert!((got - want).abs() < 1e-10, "{key}: {got} vs {want}");
+        }
+        let ci = &reader["auc_ci"];
+        assert!(ci["lower"].as_f64().unwrap() < reader["auc"].as_f64().unwrap());
+        assert_eq!(ci["resamples"], 2000);
+    }
+    let pooled_auc = modality["pooled"]["auc"].as_f64().unwrap();
+    assert!((pooled_auc - golden["pooled"]["auc"].as_f64().unwrap()).abs() < 1e-12);
+    assert!(modality["fleiss"]["kappa"].as_f64().is_some());
+    assert_eq!(modality["pairwise_agreement"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn cli_errors_are_clear_and_nonzero() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/study/reading.imrmc");
+    let output = thorax(&["study", "analyze", "--imrmc", s(&fixture), "--json"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--call-threshold"));
+    assert!(output.stdout.is_empty());
+
+    let (real, artificial) = study_common::make_image_folders(dir.path(), 2, 2);
+    let labels = dir.path().join("labels.csv");
+    std::fs::write(&labels, "file,Edema\npatient_000.png,1\nghost_77.png,0\n").unwrap();
+    let db = dir.path().join("s.sqlite");
+    let output = thorax(&[
+        "study", "new", "--real", s(&real), "--real-labels", s(&labels), "--artificial", s(&artificial),
+        "--readers", "alice", "--cases", "2", "--seed", "1", "--out", s(&db), "--json",
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("image file not found") && stderr.contains("ghost_77.png"), "{stderr}");
+    assert!(!db.exists());
+
+    let output = thorax(&["study", "status", s(&dir.path().join("nope.sqlite")), "--json"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nope.sqlite"));
+}

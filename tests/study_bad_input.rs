@@ -6,17 +6,12 @@ mod study_common;
 use std::path::Path;
 
 use thorax::study::{
-    Answer, Call, CaseMix, DisplayBitDepth, FolderArtificialSource, RealImageFolder, ReadingSession, StudyError,
+    Answer, Call, CaseMix, DisplayBitDepth, FolderArtificialSource, ReadingSession, RealImageFolder, StudyError,
     StudyStore, create_study,
 };
 
 fn answer(confidence: u32, text: Option<String>) -> Answer {
-    Answer {
-        call: Call::Artificial,
-        confidence,
-        free_text: text,
-        giveaway: None,
-    }
+    Answer { call: Call::Artificial, confidence, free_text: text, giveaway: None }
 }
 
 fn tiny_study(dir: &Path, cases: usize) -> std::path::PathBuf {
@@ -75,12 +70,7 @@ fn missing_and_broken_images_are_named() {
     let folder = RealImageFolder::open(&real, None).unwrap();
     let mut source = FolderArtificialSource::open(&artificial, 1).unwrap();
     let design = study_common::small_design(&["alice"], 8, DisplayBitDepth::Eight);
-    let mix = CaseMix {
-        main_cases: 8,
-        practice_cases: 0,
-        artificial_fraction: 0.5,
-        replay_real_labels: false,
-    };
+    let mix = CaseMix { main_cases: 8, practice_cases: 0, artificial_fraction: 0.5, replay_real_labels: false };
     let out = dir.path().join("s.sqlite");
     let error = create_study(&out, &design, &mix, &folder, &mut source).err().unwrap();
     assert!(matches!(error, StudyError::Decode { .. }), "{error:?}");
@@ -102,12 +92,7 @@ fn creating_over_an_existing_file_is_refused() {
     let folder = RealImageFolder::open(&dir.path().join("tiny_real"), None).unwrap();
     let mut source = FolderArtificialSource::open(&dir.path().join("tiny_artificial"), 1).unwrap();
     let design = study_common::small_design(&["alice"], 8, DisplayBitDepth::Eight);
-    let mix = CaseMix {
-        main_cases: 2,
-        practice_cases: 0,
-        artificial_fraction: 0.5,
-        replay_real_labels: false,
-    };
+    let mix = CaseMix { main_cases: 2, practice_cases: 0, artificial_fraction: 0.5, replay_real_labels: false };
     let error = create_study(&db, &design, &mix, &folder, &mut source).err().unwrap();
     assert!(matches!(error, StudyError::AlreadyExists { .. }));
     assert_eq!(std::fs::read(&db).unwrap(), before);
@@ -165,10 +150,7 @@ fn stale_tokens_unknown_readers_and_invalid_answers_are_rejected_without_storing
     for bad in [answer(0, None), answer(6, None), answer(3, Some("y".repeat(20_000)))] {
         assert!(matches!(session.submit("alice", case.token, &bad), Err(StudyError::InvalidAnswer(_))));
     }
-    let outside = Answer {
-        giveaway: Some(thorax::study::GiveawayPoint { x: 1.5, y: 0.2 }),
-        ..answer(3, None)
-    };
+    let outside = Answer { giveaway: Some(thorax::study::GiveawayPoint { x: 1.5, y: 0.2 }), ..answer(3, None) };
     assert!(matches!(session.submit("alice", case.token, &outside), Err(StudyError::InvalidAnswer(_))));
     session.submit("alice", case.token, &answer(3, None)).unwrap();
     let error = session.submit("alice", case.token, &answer(3, None)).unwrap_err();

@@ -14,12 +14,8 @@ fn read_all(db: &std::path::Path, reader: &str) -> Vec<(String, CaseForDisplay)>
     let mut session = ReadingSession::open(db).unwrap();
     while let Some(case) = session.next_case(reader).unwrap() {
         let case_id = order[seen.len()].case_id.clone();
-        let answer = thorax::study::Answer {
-            call: thorax::study::Call::Real,
-            confidence: 3,
-            free_text: None,
-            giveaway: None,
-        };
+        let answer =
+            thorax::study::Answer { call: thorax::study::Call::Real, confidence: 3, free_text: None, giveaway: None };
         session.submit(reader, case.token, &answer).unwrap();
         seen.push((case_id, case));
     }
@@ -30,17 +26,21 @@ fn check_blinding(bit_depth: DisplayBitDepth) {
     let dir = tempfile::tempdir().unwrap();
     let design = study_common::small_design(&["alice"], 64, bit_depth);
     let db = study_common::make_study(dir.path(), &design, 10, 2);
-    let truth: std::collections::BTreeMap<String, Provenance> = StudyStore::open(&db)
-        .unwrap()
-        .cases()
-        .unwrap()
-        .into_iter()
-        .map(|c| (c.case_id, c.provenance))
-        .collect();
+    let truth: std::collections::BTreeMap<String, Provenance> =
+        StudyStore::open(&db).unwrap().cases().unwrap().into_iter().map(|c| (c.case_id, c.provenance)).collect();
     let seen = read_all(&db, "alice");
     assert_eq!(seen.len(), 12);
     let forbidden = [
-        "patient", "generated", "real", "Real", "artificial", "Artificial", ".png", ".jp", ".tif", "case-",
+        "patient",
+        "generated",
+        "real",
+        "Real",
+        "artificial",
+        "Artificial",
+        ".png",
+        ".jp",
+        ".tif",
+        "case-",
         "practice-",
     ];
     let root = dir.path().display().to_string();
@@ -48,12 +48,7 @@ fn check_blinding(bit_depth: DisplayBitDepth) {
     let mut provenances = BTreeSet::new();
     for (case_id, case) in &seen {
         // Exhaustive destructuring: adding a field to what the UI sees breaks this test until it is reviewed.
-        let CaseForDisplay {
-            token,
-            image,
-            progress,
-            previous_answer,
-        } = case;
+        let CaseForDisplay { token, image, progress, previous_answer } = case;
         assert!(previous_answer.is_none());
         let debug = format!("{token:?} {image:?} {progress:?}");
         for word in forbidden.iter().copied().chain([root.as_str()]) {

@@ -29,9 +29,9 @@ fn read_everything(db: &Path) {
         while let Some(case) = session.next_case(reader).unwrap() {
             n += 1;
             let answer = Answer {
-                call: if n % 3 == 0 { Call::Real } else { Call::Artificial },
+                call: if n.is_multiple_of(3) { Call::Real } else { Call::Artificial },
                 confidence: 1 + n % 5,
-                free_text: (n % 2 == 0).then(|| "edge, \"sharp\"\nline".to_owned()),
+                free_text: n.is_multiple_of(2).then(|| "edge, \"sharp\"\nline".to_owned()),
                 giveaway: None,
             };
             session.submit(reader, case.token, &answer).unwrap();
@@ -45,8 +45,26 @@ fn new_status_export_analyze_round_trip() {
     let (real, artificial) = study_common::make_image_folders(dir.path(), 8, 8);
     let db = dir.path().join("study.sqlite");
     let created = json(&[
-        "study", "new", "--real", s(&real), "--artificial", s(&artificial), "--readers", "alice,bob", "--cases",
-        "10", "--practice", "2", "--seed", "5", "--out", s(&db), "--display-size", "32", "--free-text", "--json",
+        "study",
+        "new",
+        "--real",
+        s(&real),
+        "--artificial",
+        s(&artificial),
+        "--readers",
+        "alice,bob",
+        "--cases",
+        "10",
+        "--practice",
+        "2",
+        "--seed",
+        "5",
+        "--out",
+        s(&db),
+        "--display-size",
+        "32",
+        "--free-text",
+        "--json",
     ]);
     assert_eq!(created["main_cases"], 10);
     assert_eq!(created["real_cases"], 5);
@@ -74,7 +92,8 @@ fn new_status_export_analyze_round_trip() {
     assert!(imrmc_text.contains("BEGIN DATA:\ntruth, case-0001, truth, "));
 
     let from_study = json(&["study", "analyze", s(&db), "--json", "--seed", "1"]);
-    let from_imrmc = json(&["study", "analyze", "--imrmc", s(&imrmc), "--call-threshold", "6", "--json", "--seed", "1"]);
+    let from_imrmc =
+        json(&["study", "analyze", "--imrmc", s(&imrmc), "--call-threshold", "6", "--json", "--seed", "1"]);
     let from_csv = json(&["study", "analyze", "--answers", s(&csv), "--json", "--seed", "1"]);
     let study_modality = &from_study["modalities"][0];
     assert_eq!(study_modality["readers"].as_array().unwrap().len(), 2);
@@ -100,8 +119,10 @@ fn new_status_export_analyze_round_trip() {
 fn analyze_imrmc_fixture_prints_golden_values() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/study/reading.imrmc");
     let golden: Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/study/reading_golden.json"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/study/reading_golden.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let report = json(&["study", "analyze", "--imrmc", s(&fixture), "--call-threshold", "6", "--json"]);
@@ -137,8 +158,23 @@ fn cli_errors_are_clear_and_nonzero() {
     std::fs::write(&labels, "file,Edema\npatient_000.png,1\nghost_77.png,0\n").unwrap();
     let db = dir.path().join("s.sqlite");
     let output = thorax(&[
-        "study", "new", "--real", s(&real), "--real-labels", s(&labels), "--artificial", s(&artificial),
-        "--readers", "alice", "--cases", "2", "--seed", "1", "--out", s(&db), "--json",
+        "study",
+        "new",
+        "--real",
+        s(&real),
+        "--real-labels",
+        s(&labels),
+        "--artificial",
+        s(&artificial),
+        "--readers",
+        "alice",
+        "--cases",
+        "2",
+        "--seed",
+        "1",
+        "--out",
+        s(&db),
+        "--json",
     ]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);

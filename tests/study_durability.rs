@@ -40,10 +40,10 @@ fn crash_child_process_entry() {
         while let Some(case) = session.next_case(reader).unwrap() {
             n += 1;
             let answer = Answer {
-                call: if n % 3 == 0 { Call::Real } else { Call::Artificial },
+                call: if n.is_multiple_of(3) { Call::Real } else { Call::Artificial },
                 confidence: 1 + n % 5,
-                free_text: (n % 4 == 0).then(|| format!("comment {n}, with \"quotes\"")),
-                giveaway: (n % 5 == 0).then_some(GiveawayPoint { x: 0.25, y: 0.75 }),
+                free_text: n.is_multiple_of(4).then(|| format!("comment {n}, with \"quotes\"")),
+                giveaway: n.is_multiple_of(5).then_some(GiveawayPoint { x: 0.25, y: 0.75 }),
             };
             let receipt = session.submit(reader, case.token, &answer).unwrap();
             // Printed only after submit returned: an acknowledged answer.
@@ -122,11 +122,8 @@ fn killed_mid_session_loses_no_acknowledged_answer() {
         child.wait().unwrap();
         reader.join().unwrap();
         let lines = lines.lock().unwrap().clone();
-        let new_acks: BTreeSet<i64> = lines
-            .iter()
-            .filter_map(|line| line.trim().strip_prefix("ACK "))
-            .map(|id| id.parse().unwrap())
-            .collect();
+        let new_acks: BTreeSet<i64> =
+            lines.iter().filter_map(|line| line.trim().strip_prefix("ACK ")).map(|id| id.parse().unwrap()).collect();
         if !lines.iter().any(|line| line.trim() == "DONE") {
             killed_mid_run += 1;
         }

@@ -10,12 +10,7 @@ use thorax::study::session::ReadingPhase;
 use thorax::study::{Answer, Call, DisplayBitDepth, Provenance, ReadingSession, StudyStore};
 
 fn answer(call: Call, confidence: u32) -> Answer {
-    Answer {
-        call,
-        confidence,
-        free_text: None,
-        giveaway: None,
-    }
+    Answer { call, confidence, free_text: None, giveaway: None }
 }
 
 #[test]
@@ -36,10 +31,8 @@ fn practice_first_with_feedback_then_main_cases_counted_k_of_n() {
             ReadingPhase::Main => assert!(receipt.practice_feedback.is_none()),
         }
     }
-    let expected: Vec<_> = (1..=2)
-        .map(|k| (ReadingPhase::Practice, k, 2))
-        .chain((1..=6).map(|k| (ReadingPhase::Main, k, 6)))
-        .collect();
+    let expected: Vec<_> =
+        (1..=2).map(|k| (ReadingPhase::Practice, k, 2)).chain((1..=6).map(|k| (ReadingPhase::Main, k, 6))).collect();
     assert_eq!(phases, expected);
     let progress = session.progress("alice").unwrap();
     assert!(progress.finished);

@@ -118,11 +118,7 @@ fn imrmc_reading_analysis_matches_python_per_reader_pooled_and_agreement() {
     let threshold = g["call_threshold"].as_f64().unwrap();
     let data = read_imrmc(&fixture("reading.imrmc")).unwrap();
     let readings = readings_from_imrmc(&data, threshold).unwrap();
-    let options = AnalysisOptions {
-        bootstrap_resamples: 4000,
-        seed: 5,
-        level: 0.95,
-    };
+    let options = AnalysisOptions { bootstrap_resamples: 4000, seed: 5, level: 0.95 };
     let report = analyze(&readings, None, &options).unwrap();
     assert_eq!(report.modalities.len(), 1);
     let modality = &report.modalities[0];

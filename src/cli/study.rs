@@ -10,8 +10,8 @@ use crate::study::analysis::{AnalysisOptions, AnalysisReport, Performance, Readi
 use crate::study::export::{read_answers_csv, readings_from_store, write_answers_csv, write_study_imrmc};
 use crate::study::imrmc::{read_imrmc, readings_from_imrmc};
 use crate::study::{
-    CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource, OptionalQuestions,
-    ReaderProgress, ReadingSession, RealImageFolder, StudyDesign, StudyStore, StudySummary, create_study,
+    CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource, OptionalQuestions, ReaderProgress,
+    ReadingSession, RealImageFolder, StudyDesign, StudyStore, StudySummary, create_study,
     design::DESIGN_FORMAT_VERSION, randomise::derive_seed,
 };
 
@@ -196,10 +196,7 @@ fn run_new(args: &NewArgs) -> Result<()> {
         },
         allow_back: args.allow_back,
         practice_feedback: !args.no_practice_feedback,
-        questions: OptionalQuestions {
-            free_text: args.free_text,
-            giveaway_click: args.giveaway_click,
-        },
+        questions: OptionalQuestions { free_text: args.free_text, giveaway_click: args.giveaway_click },
         display: DisplaySpec {
             size_px: args.display_size,
             bit_depth: match args.bit_depth {
@@ -223,11 +220,7 @@ fn run_new(args: &NewArgs) -> Result<()> {
     let (_store, summary) = create_study(&args.out, &design, &mix, &real, &mut artificial)
         .with_context(|| format!("creating the study {}", args.out.display()))?;
     if args.json {
-        return print_json(&NewOutput {
-            study: &args.out,
-            title: &design.title,
-            summary: &summary,
-        });
+        return print_json(&NewOutput { study: &args.out, title: &design.title, summary: &summary });
     }
     println!(
         "created {}: {} cases ({} real, {} artificial), {} practice, seed {}",
@@ -319,11 +312,7 @@ struct AnalyzeOutput {
 }
 
 fn run_analyze(args: &AnalyzeArgs) -> Result<()> {
-    let options = AnalysisOptions {
-        bootstrap_resamples: args.bootstrap,
-        seed: args.seed,
-        level: 0.95,
-    };
+    let options = AnalysisOptions { bootstrap_resamples: args.bootstrap, seed: args.seed, level: 0.95 };
     let (input, input_kind, mut readings, categories, default_threshold): (_, _, Vec<Reading>, Option<Vec<f64>>, _) =
         if let Some(path) = &args.imrmc {
             let Some(threshold) = args.call_threshold else {
@@ -354,12 +343,7 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<()> {
     }
     let report = analyze(&readings, categories.as_deref(), &options)
         .with_context(|| format!("analysing {}", input.display()))?;
-    let output = AnalyzeOutput {
-        input,
-        input_kind,
-        call_threshold: args.call_threshold.or(default_threshold),
-        report,
-    };
+    let output = AnalyzeOutput { input, input_kind, call_threshold: args.call_threshold.or(default_threshold), report };
     if args.json {
         return print_json(&output);
     }
@@ -372,9 +356,7 @@ fn fmt(value: Option<f64>) -> String {
 }
 
 fn performance_line(name: &str, p: &Performance) -> String {
-    let ci = p
-        .auc_ci
-        .map_or_else(|| "n/a".to_owned(), |ci| format!("[{:.3}, {:.3}]", ci.lower, ci.upper));
+    let ci = p.auc_ci.map_or_else(|| "n/a".to_owned(), |ci| format!("[{:.3}, {:.3}]", ci.lower, ci.upper));
     format!(
         "{name:<16} n={:<4} AUC {} {ci}  acc {} (p={})  sens {}  spec {}  median {} ms",
         p.readings,
@@ -425,8 +407,7 @@ fn run_export(args: &ExportArgs) -> Result<()> {
     if args.answers.is_none() && args.imrmc.is_none() {
         bail!("nothing to export: give --answers OUT.csv and/or --imrmc OUT.imrmc");
     }
-    let store =
-        StudyStore::open(&args.study).with_context(|| format!("opening the study {}", args.study.display()))?;
+    let store = StudyStore::open(&args.study).with_context(|| format!("opening the study {}", args.study.display()))?;
     let answer_rows = match &args.answers {
         Some(path) => Some(
             write_answers_csv(&store, path).with_context(|| format!("writing the answers CSV {}", path.display()))?,

@@ -44,11 +44,7 @@ pub struct AnalysisOptions {
 
 impl Default for AnalysisOptions {
     fn default() -> Self {
-        Self {
-            bootstrap_resamples: 2000,
-            seed: 0,
-            level: 0.95,
-        }
+        Self { bootstrap_resamples: 2000, seed: 0, level: 0.95 }
     }
 }
 
@@ -169,10 +165,7 @@ pub fn analyze(
         if let Some(previous) = truth_of_case.insert(&reading.case_id, reading.truth_artificial)
             && previous != reading.truth_artificial
         {
-            return Err(StudyError::Analysis(format!(
-                "case {} has conflicting truth values",
-                reading.case_id
-            )));
+            return Err(StudyError::Analysis(format!("case {} has conflicting truth values", reading.case_id)));
         }
     }
     let modality_ids: BTreeSet<&str> = readings.iter().map(|r| r.modality.as_str()).collect();
@@ -183,10 +176,7 @@ pub fn analyze(
             analyze_modality(modality, &subset, rating_categories, options)
         })
         .collect();
-    Ok(AnalysisReport {
-        options: *options,
-        modalities,
-    })
+    Ok(AnalysisReport { options: *options, modalities })
 }
 
 fn analyze_modality(
@@ -200,10 +190,7 @@ fn analyze_modality(
         .iter()
         .map(|reader| {
             let own: Vec<&Reading> = readings.iter().copied().filter(|r| r.reader == *reader).collect();
-            ReaderPerformance {
-                reader: (*reader).to_owned(),
-                performance: performance(&own, options),
-            }
+            ReaderPerformance { reader: (*reader).to_owned(), performance: performance(&own, options) }
         })
         .collect();
     let aucs: Vec<f64> = readers.iter().filter_map(|r| r.performance.auc).collect();
@@ -234,21 +221,14 @@ fn performance(readings: &[&Reading], options: &AnalysisOptions) -> Performance 
     let counts = ConfusionCounts::from_pairs(readings.iter().map(|r| (r.truth_artificial, r.call_artificial)));
     let mut by_case: BTreeMap<&str, Vec<(bool, f64)>> = BTreeMap::new();
     for reading in readings {
-        by_case
-            .entry(reading.case_id.as_str())
-            .or_default()
-            .push((reading.truth_artificial, reading.rating));
+        by_case.entry(reading.case_id.as_str()).or_default().push((reading.truth_artificial, reading.rating));
     }
     let clusters: Vec<Vec<(bool, f64)>> = by_case.into_values().collect();
     let auc = roc_auc(&truth, &ratings);
     let auc_ci = auc.and_then(|_| {
         bootstrap_ci(clusters.len(), options.bootstrap_resamples, options.seed, options.level, |drawn| {
-            let (t, s): (Vec<bool>, Vec<f64>) = drawn
-                .iter()
-                .filter_map(|index| clusters.get(*index))
-                .flatten()
-                .copied()
-                .unzip();
+            let (t, s): (Vec<bool>, Vec<f64>) =
+                drawn.iter().filter_map(|index| clusters.get(*index)).flatten().copied().unzip();
             roc_auc(&t, &s)
         })
     });
@@ -269,17 +249,11 @@ fn performance(readings: &[&Reading], options: &AnalysisOptions) -> Performance 
 
 fn pair_agreement(readings: &[&Reading], a: &str, b: &str, rating_categories: Option<&[f64]>) -> PairAgreement {
     let of = |reader: &str| -> BTreeMap<&str, &Reading> {
-        readings
-            .iter()
-            .filter(|r| r.reader == reader)
-            .map(|r| (r.case_id.as_str(), *r))
-            .collect()
+        readings.iter().filter(|r| r.reader == reader).map(|r| (r.case_id.as_str(), *r)).collect()
     };
     let (reads_a, reads_b) = (of(a), of(b));
-    let common: Vec<(&Reading, &Reading)> = reads_a
-        .iter()
-        .filter_map(|(case, ra)| reads_b.get(case).map(|rb| (*ra, *rb)))
-        .collect();
+    let common: Vec<(&Reading, &Reading)> =
+        reads_a.iter().filter_map(|(case, ra)| reads_b.get(case).map(|rb| (*ra, *rb))).collect();
     let calls_a: Vec<usize> = common.iter().map(|(ra, _)| usize::from(ra.call_artificial)).collect();
     let calls_b: Vec<usize> = common.iter().map(|(_, rb)| usize::from(rb.call_artificial)).collect();
     let categories: Vec<f64> = match rating_categories {
@@ -292,15 +266,9 @@ fn pair_agreement(readings: &[&Reading], a: &str, b: &str, rating_categories: Op
         }
     };
     let index_of = |rating: f64| categories.iter().position(|c| *c == rating);
-    let ratings: Option<(Vec<usize>, Vec<usize>)> = common
-        .iter()
-        .map(|(ra, rb)| Some((index_of(ra.rating)?, index_of(rb.rating)?)))
-        .collect();
-    let weighted = |weighting| {
-        ratings
-            .as_ref()
-            .and_then(|(ia, ib)| cohen_kappa(ia, ib, categories.len(), weighting))
-    };
+    let ratings: Option<(Vec<usize>, Vec<usize>)> =
+        common.iter().map(|(ra, rb)| Some((index_of(ra.rating)?, index_of(rb.rating)?))).collect();
+    let weighted = |weighting| ratings.as_ref().and_then(|(ia, ib)| cohen_kappa(ia, ib, categories.len(), weighting));
     PairAgreement {
         reader_a: a.to_owned(),
         reader_b: b.to_owned(),
@@ -314,10 +282,7 @@ fn pair_agreement(readings: &[&Reading], a: &str, b: &str, rating_categories: Op
 fn fleiss_agreement(readings: &[&Reading], readers: &[&str]) -> FleissAgreement {
     let mut calls_by_case: BTreeMap<&str, Vec<bool>> = BTreeMap::new();
     for reading in readings {
-        calls_by_case
-            .entry(reading.case_id.as_str())
-            .or_default()
-            .push(reading.call_artificial);
+        calls_by_case.entry(reading.case_id.as_str()).or_default().push(reading.call_artificial);
     }
     let table: Vec<Vec<u64>> = calls_by_case
         .values()

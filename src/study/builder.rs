@@ -99,11 +99,7 @@ pub fn create_study(
     StudyRng::from_seed(derive_seed(design.seed, "real-selection")).shuffle(&mut pool);
     let needed_real = main_real + practice_real;
     if pool.len() < needed_real {
-        return Err(StudyError::NotEnoughImages {
-            kind: "real",
-            needed: needed_real,
-            available: pool.len(),
-        });
+        return Err(StudyError::NotEnoughImages { kind: "real", needed: needed_real, available: pool.len() });
     }
     let mut picked = Vec::with_capacity(needed_real + main_artificial + practice_artificial);
     for (rank, index) in pool.iter().take(needed_real).enumerate() {
@@ -179,11 +175,7 @@ pub fn create_study(
         rng.shuffle(&mut practice);
         rng.shuffle(&mut main);
         practice.extend(main);
-        plans.push(ReaderPlan {
-            reader_id: reader.clone(),
-            seed,
-            order: practice,
-        });
+        plans.push(ReaderPlan { reader_id: reader.clone(), seed, order: practice });
     }
     let metadata = vec![
         ("artificial_source".to_owned(), artificial.description()),
@@ -198,13 +190,7 @@ pub fn create_study(
         artificial_cases: main_artificial,
         practice_cases: mix.practice_cases,
         seed: design.seed,
-        readers: plans
-            .iter()
-            .map(|plan| ReaderSeed {
-                reader: plan.reader_id.clone(),
-                seed: plan.seed,
-            })
-            .collect(),
+        readers: plans.iter().map(|plan| ReaderSeed { reader: plan.reader_id.clone(), seed: plan.seed }).collect(),
         display_size_px: design.display.size_px,
         resampling: RESAMPLING_FILTER,
     };

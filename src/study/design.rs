@@ -133,10 +133,7 @@ pub struct DisplaySpec {
 
 impl Default for DisplaySpec {
     fn default() -> Self {
-        Self {
-            size_px: 512,
-            bit_depth: DisplayBitDepth::Eight,
-        }
+        Self { size_px: 512, bit_depth: DisplayBitDepth::Eight }
     }
 }
 
@@ -213,9 +210,8 @@ impl StudyDesign {
 
 /// Ids travel into CSV and iMRMC files: keep them non-empty, trimmed, without separators or line breaks.
 fn validate_identifier(what: &str, value: &str) -> StudyResult<()> {
-    let bad = value.is_empty()
-        || value.trim() != value
-        || value.chars().any(|c| c == ',' || c == '"' || c.is_control());
+    let bad =
+        value.is_empty() || value.trim() != value || value.chars().any(|c| c == ',' || c == '"' || c.is_control());
     if bad {
         return Err(StudyError::InvalidDesign(format!(
             "{what} {value:?} must be non-empty, without surrounding spaces, commas, quotes or control characters"

@@ -43,33 +43,22 @@ impl DisplayImage {
     /// Encodes as a lossless 16-bit gray PNG (how the study database stores cases).
     pub(crate) fn to_png_bytes(&self) -> StudyResult<Vec<u8>> {
         let buffer: ImageBuffer<Luma<u16>, Vec<u16>> =
-            ImageBuffer::from_raw(self.width_px, self.height_px, self.pixels.clone()).ok_or_else(|| {
-                StudyError::InvalidDesign("display buffer length does not match its size".to_owned())
-            })?;
+            ImageBuffer::from_raw(self.width_px, self.height_px, self.pixels.clone())
+                .ok_or_else(|| StudyError::InvalidDesign("display buffer length does not match its size".to_owned()))?;
         let mut bytes = Vec::new();
         buffer
             .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
-            .map_err(|error| StudyError::Decode {
-                path: "<display image>".into(),
-                reason: error.to_string(),
-            })?;
+            .map_err(|error| StudyError::Decode { path: "<display image>".into(), reason: error.to_string() })?;
         Ok(bytes)
     }
 
     /// Decodes a PNG written by `to_png_bytes`; `case_id` names the case in errors.
     pub(crate) fn from_png_bytes(bytes: &[u8], case_id: &str) -> StudyResult<Self> {
         let decoded = image::load_from_memory_with_format(bytes, ImageFormat::Png).map_err(|error| {
-            StudyError::Decode {
-                path: format!("<study case {case_id}>").into(),
-                reason: error.to_string(),
-            }
+            StudyError::Decode { path: format!("<study case {case_id}>").into(), reason: error.to_string() }
         })?;
         let gray = decoded.into_luma16();
-        Ok(Self {
-            width_px: gray.width(),
-            height_px: gray.height(),
-            pixels: gray.into_raw(),
-        })
+        Ok(Self { width_px: gray.width(), height_px: gray.height(), pixels: gray.into_raw() })
     }
 }
 
@@ -87,20 +76,12 @@ impl std::fmt::Debug for DisplayImage {
 /// Decodes an image file, naming the file in every error.
 pub fn decode_image_file(path: &Path) -> StudyResult<DynamicImage> {
     if !path.is_file() {
-        return Err(StudyError::MissingImage {
-            path: path.to_path_buf(),
-        });
+        return Err(StudyError::MissingImage { path: path.to_path_buf() });
     }
     let reader = image::ImageReader::open(path)
         .and_then(|reader| reader.with_guessed_format())
-        .map_err(|source| StudyError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    reader.decode().map_err(|error| StudyError::Decode {
-        path: path.to_path_buf(),
-        reason: error.to_string(),
-    })
+        .map_err(|source| StudyError::Io { path: path.to_path_buf(), source })?;
+    reader.decode().map_err(|error| StudyError::Decode { path: path.to_path_buf(), reason: error.to_string() })
 }
 
 /// Runs the display pipeline on a decoded image.
@@ -111,16 +92,8 @@ pub fn to_display_image(image: &DynamicImage, spec: &DisplaySpec) -> DisplayImag
     let top = (gray.height() - side) / 2;
     let square = image::imageops::crop_imm(&gray, left, top, side, side).to_image();
     let resized = image::imageops::resize(&square, spec.size_px, spec.size_px, FilterType::Lanczos3);
-    let pixels = resized
-        .into_raw()
-        .into_iter()
-        .map(|value| quantise(value, spec.bit_depth))
-        .collect();
-    DisplayImage {
-        width_px: spec.size_px,
-        height_px: spec.size_px,
-        pixels,
-    }
+    let pixels = resized.into_raw().into_iter().map(|value| quantise(value, spec.bit_depth)).collect();
+    DisplayImage { width_px: spec.size_px, height_px: spec.size_px, pixels }
 }
 
 /// Clamps (Lanczos overshoots) and rounds to the study's bit depth, returned on the u16 scale.
@@ -139,10 +112,7 @@ mod tests {
 
     #[test]
     fn png_round_trip_is_lossless() {
-        let spec = DisplaySpec {
-            size_px: 16,
-            bit_depth: DisplayBitDepth::Sixteen,
-        };
+        let spec = DisplaySpec { size_px: 16, bit_depth: DisplayBitDepth::Sixteen };
         let source = DynamicImage::ImageLuma16(ImageBuffer::from_fn(40, 30, |x, y| Luma([(x * 1000 + y * 37) as u16])));
         let display = to_display_image(&source, &spec);
         let bytes = display.to_png_bytes().unwrap();
@@ -151,10 +121,7 @@ mod tests {
 
     #[test]
     fn eight_bit_display_lies_on_the_257_grid_and_uses_the_full_range() {
-        let spec = DisplaySpec {
-            size_px: 8,
-            bit_depth: DisplayBitDepth::Eight,
-        };
+        let spec = DisplaySpec { size_px: 8, bit_depth: DisplayBitDepth::Eight };
         let source = DynamicImage::ImageLuma8(ImageBuffer::from_fn(8, 8, |x, _| Luma([if x < 4 { 0 } else { 255 }])));
         let display = to_display_image(&source, &spec);
         assert!(display.pixels().iter().all(|v| v % 257 == 0));

@@ -154,14 +154,10 @@ pub(crate) fn map_sqlite(path: &std::path::Path, error: rusqlite::Error) -> Stud
     if let rusqlite::Error::SqliteFailure(failure, _) = &error {
         match failure.code {
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
-                return StudyError::Locked {
-                    path: path.to_path_buf(),
-                };
+                return StudyError::Locked { path: path.to_path_buf() };
             }
             ErrorCode::DiskFull => {
-                return StudyError::DiskFull {
-                    path: path.to_path_buf(),
-                };
+                return StudyError::DiskFull { path: path.to_path_buf() };
             }
             ErrorCode::NotADatabase => {
                 return StudyError::NotAStudy {
@@ -172,8 +168,5 @@ pub(crate) fn map_sqlite(path: &std::path::Path, error: rusqlite::Error) -> Stud
             _ => {}
         }
     }
-    StudyError::Database {
-        path: path.to_path_buf(),
-        source: error,
-    }
+    StudyError::Database { path: path.to_path_buf(), source: error }
 }

@@ -60,11 +60,8 @@ pub struct AnswerRow {
 /// Answer rows of a study, in storage order.
 pub fn answer_rows(store: &StudyStore) -> StudyResult<Vec<AnswerRow>> {
     let design = store.design()?;
-    let cases: BTreeMap<String, (Provenance, bool)> = store
-        .cases()?
-        .into_iter()
-        .map(|case| (case.case_id, (case.provenance, case.practice)))
-        .collect();
+    let cases: BTreeMap<String, (Provenance, bool)> =
+        store.cases()?.into_iter().map(|case| (case.case_id, (case.provenance, case.practice))).collect();
     store
         .answers()?
         .into_iter()
@@ -101,10 +98,7 @@ pub fn write_answers_csv(store: &StudyStore, path: &Path) -> StudyResult<usize> 
     for row in &rows {
         writer.serialize(row).map_err(|error| csv_error(path, 0, &error))?;
     }
-    writer.flush().map_err(|source| StudyError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    writer.flush().map_err(|source| StudyError::Io { path: path.to_path_buf(), source })?;
     Ok(rows.len())
 }
 

@@ -44,10 +44,7 @@ pub struct ImrmcData {
 
 /// Writes `data` in iMRMC input format (", "-separated rows, as the iMRMC R package writes them).
 pub fn write_imrmc(path: &Path, data: &ImrmcData) -> StudyResult<()> {
-    let io = |source| StudyError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| StudyError::Io { path: path.to_path_buf(), source };
     let file = std::fs::File::create(path).map_err(io)?;
     let mut out = std::io::BufWriter::new(file);
     for line in &data.header {
@@ -61,36 +58,22 @@ pub fn write_imrmc(path: &Path, data: &ImrmcData) -> StudyResult<()> {
         writeln!(out, "{}, {}, {}, {}", score.reader, score.case_id, score.modality, score.score).map_err(io)?;
     }
     out.flush().map_err(io)?;
-    out.into_inner()
-        .map_err(|error| io(error.into_error()))?
-        .sync_all()
-        .map_err(io)
+    out.into_inner().map_err(|error| io(error.into_error()))?.sync_all().map_err(io)
 }
 
 /// Reads an iMRMC input file. Without a `BEGIN DATA:` line the whole file is data (a first line starting with
 /// `readerID` is taken as a column header).
 pub fn read_imrmc(path: &Path) -> StudyResult<ImrmcData> {
-    let text = std::fs::read_to_string(path).map_err(|source| StudyError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| StudyError::Io { path: path.to_path_buf(), source })?;
     let lines: Vec<&str> = text.lines().collect();
-    let begin = lines
-        .iter()
-        .position(|line| line.trim().trim_end_matches(':').eq_ignore_ascii_case("BEGIN DATA"));
+    let begin = lines.iter().position(|line| line.trim().trim_end_matches(':').eq_ignore_ascii_case("BEGIN DATA"));
     let (header, data_start) = match begin {
         Some(index) => (lines.iter().take(index).map(|l| (*l).to_owned()).collect(), index + 1),
         None => (Vec::new(), 0),
     };
-    let parse_error = |line: usize, reason: String| StudyError::Parse {
-        path: path.to_path_buf(),
-        line: line as u64 + 1,
-        reason,
-    };
-    let mut data = ImrmcData {
-        header,
-        ..ImrmcData::default()
-    };
+    let parse_error =
+        |line: usize, reason: String| StudyError::Parse { path: path.to_path_buf(), line: line as u64 + 1, reason };
+    let mut data = ImrmcData { header, ..ImrmcData::default() };
     for (index, line) in lines.iter().enumerate().skip(data_start) {
         let line = line.trim();
         if line.is_empty() {
@@ -147,9 +130,10 @@ pub fn readings_from_imrmc(data: &ImrmcData, call_threshold: f64) -> StudyResult
     data.scores
         .iter()
         .map(|score| {
-            let truth = data.truth.get(&score.case_id).ok_or_else(|| {
-                StudyError::Analysis(format!("case {} has scores but no truth row", score.case_id))
-            })?;
+            let truth = data
+                .truth
+                .get(&score.case_id)
+                .ok_or_else(|| StudyError::Analysis(format!("case {} has scores but no truth row", score.case_id)))?;
             Ok(Reading {
                 reader: score.reader.clone(),
                 case_id: score.case_id.clone(),

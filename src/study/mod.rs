@@ -20,6 +20,8 @@ pub use builder::{CaseMix, StudySummary, create_study};
 pub use design::{Call, ConfidenceScale, DisplayBitDepth, DisplaySpec, OptionalQuestions, Provenance, StudyDesign};
 pub use display::DisplayImage;
 pub use error::{StudyError, StudyResult};
-pub use session::{CaseForDisplay, CaseProgress, CaseToken, ReaderProgress, ReadingPhase, ReadingSession, SubmitReceipt};
+pub use session::{
+    CaseForDisplay, CaseProgress, CaseToken, ReaderProgress, ReadingPhase, ReadingSession, SubmitReceipt,
+};
 pub use sources::{ArtificialSource, FolderArtificialSource, RealImageFolder, SourceImage};
 pub use store::StudyStore;

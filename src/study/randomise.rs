@@ -40,12 +40,7 @@ impl StudyRng {
     /// Seeds the four state words with four SplitMix64 outputs (never all zero).
     pub fn from_seed(seed: u64) -> Self {
         let mut sm = seed;
-        let state = [
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-        ];
+        let state = [splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm)];
         Self { state }
     }
 
@@ -101,9 +96,7 @@ mod tests {
     #[test]
     fn xoshiro_matches_reference_sequence() {
         // Reference: the test vector of the rand_xoshiro crate (from the C reference), state [1, 2, 3, 4].
-        let mut rng = StudyRng {
-            state: [1, 2, 3, 4],
-        };
+        let mut rng = StudyRng { state: [1, 2, 3, 4] };
         let got: Vec<u64> = (0..4).map(|_| rng.next_u64()).collect();
         assert_eq!(got, vec![11520, 0, 1509978240, 1215971899390074240]);
     }

@@ -98,17 +98,12 @@ struct CaseClock {
 
 impl CaseClock {
     fn start(position: u32) -> Self {
-        Self {
-            position,
-            active_ms_before: 0,
-            running_since: Some(Instant::now()),
-        }
+        Self { position, active_ms_before: 0, running_since: Some(Instant::now()) }
     }
 
     fn elapsed_ms(&self) -> u64 {
-        let running = self
-            .running_since
-            .map_or(0, |since| u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX));
+        let running =
+            self.running_since.map_or(0, |since| u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX));
         self.active_ms_before.saturating_add(running)
     }
 
@@ -146,11 +141,7 @@ impl ReadingSession {
         let mut store = StudyStore::open(path)?;
         let design = store.design()?;
         store.log_event(None, "session_open")?;
-        Ok(Self {
-            store,
-            design,
-            readers: HashMap::new(),
-        })
+        Ok(Self { store, design, readers: HashMap::new() })
     }
 
     /// The study's design (questions, scale, flags) so the UI can lay out its answer widgets.
@@ -167,9 +158,7 @@ impl ReadingSession {
         if self.design.readers.iter().any(|known| known == reader) {
             Ok(())
         } else {
-            Err(StudyError::UnknownReader {
-                reader: reader.to_owned(),
-            })
+            Err(StudyError::UnknownReader { reader: reader.to_owned() })
         }
     }
 
@@ -180,10 +169,7 @@ impl ReadingSession {
         let cursor = self.readers.get(reader).and_then(|state| state.back_cursor);
         let position = match cursor {
             Some(position) => Some(position),
-            None => order
-                .iter()
-                .map(|entry| entry.position)
-                .find(|position| answered.binary_search(position).is_err()),
+            None => order.iter().map(|entry| entry.position).find(|position| answered.binary_search(position).is_err()),
         };
         let Some(entry) = position.and_then(|position| order.iter().find(|entry| entry.position == position)) else {
             return Ok(None);
@@ -196,11 +182,7 @@ impl ReadingSession {
         let case_count = u32::try_from(same_phase.clone().count()).unwrap_or(u32::MAX);
         let before = same_phase.filter(|other| other.position < entry.position).count();
         CaseProgress {
-            phase: if entry.practice {
-                ReadingPhase::Practice
-            } else {
-                ReadingPhase::Main
-            },
+            phase: if entry.practice { ReadingPhase::Practice } else { ReadingPhase::Main },
             case_number: u32::try_from(before + 1).unwrap_or(u32::MAX),
             case_count,
         }
@@ -210,10 +192,7 @@ impl ReadingSession {
         let image = self.store.display_image(&entry.case_id)?;
         let previous_answer = self.store.latest_answer(reader, entry.position)?;
         let state = self.readers.entry(reader.to_owned()).or_default();
-        let keep_clock = state
-            .clock
-            .as_ref()
-            .is_some_and(|clock| clock.position == entry.position);
+        let keep_clock = state.clock.as_ref().is_some_and(|clock| clock.position == entry.position);
         if !keep_clock {
             state.clock = Some(CaseClock::start(entry.position));
         }
@@ -226,9 +205,7 @@ impl ReadingSession {
             self.store.log_event(Some(reader), "resume")?;
         }
         Ok(CaseForDisplay {
-            token: CaseToken {
-                position: entry.position,
-            },
+            token: CaseToken { position: entry.position },
             image,
             progress: Self::progress_of(entry, order),
             previous_answer,
@@ -257,7 +234,8 @@ impl ReadingSession {
             None => u32::try_from(order.len()).unwrap_or(u32::MAX),
         };
         let current_practice = order.iter().find(|entry| entry.position == current).map(|entry| entry.practice);
-        let Some(previous) = current.checked_sub(1).and_then(|position| order.iter().find(|entry| entry.position == position))
+        let Some(previous) =
+            current.checked_sub(1).and_then(|position| order.iter().find(|entry| entry.position == position))
         else {
             return Ok(None);
         };
@@ -276,14 +254,10 @@ impl ReadingSession {
         self.check_reader(reader)?;
         answer.validate(&self.design)?;
         let Some((entry, order)) = self.current_entry(reader)? else {
-            return Err(StudyError::StaleToken {
-                reader: reader.to_owned(),
-            });
+            return Err(StudyError::StaleToken { reader: reader.to_owned() });
         };
         if entry.position != token.position {
-            return Err(StudyError::StaleToken {
-                reader: reader.to_owned(),
-            });
+            return Err(StudyError::StaleToken { reader: reader.to_owned() });
         }
         let time_ms = self
             .readers
@@ -299,22 +273,17 @@ impl ReadingSession {
         if let Some(cursor) = state.back_cursor {
             let next = cursor + 1;
             let answered = self.store.answered_positions(reader)?;
-            let next_is_answered = order.iter().any(|other| other.position == next) && answered.binary_search(&next).is_ok();
+            let next_is_answered =
+                order.iter().any(|other| other.position == next) && answered.binary_search(&next).is_ok();
             state.back_cursor = next_is_answered.then_some(next);
         }
         let practice_feedback = if entry.practice && self.design.practice_feedback {
             let truth = self.store.provenance(&entry.case_id)?;
-            Some(PracticeFeedback {
-                truth,
-                call_correct: truth.is_artificial() == answer.call.is_artificial(),
-            })
+            Some(PracticeFeedback { truth, call_correct: truth.is_artificial() == answer.call.is_artificial() })
         } else {
             None
         };
-        Ok(SubmitReceipt {
-            answer_id,
-            practice_feedback,
-        })
+        Ok(SubmitReceipt { answer_id, practice_feedback })
     }
 
     /// Stops the reading clock (the case stays current); logged.

@@ -50,16 +50,10 @@ pub struct RealImageEntry {
 
 /// Lists image files of `dir` (by extension), sorted by name so listings do not depend on the file system.
 pub fn list_image_files(dir: &Path) -> StudyResult<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|source| StudyError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| StudyError::Io { path: dir.to_path_buf(), source })?;
     let mut files = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| StudyError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        let entry = entry.map_err(|source| StudyError::Io { path: dir.to_path_buf(), source })?;
         let path = entry.path();
         let is_image = path
             .extension()
@@ -86,10 +80,7 @@ impl RealImageFolder {
         let Some(csv_path) = labels_csv else {
             let entries = list_image_files(dir)?
                 .into_iter()
-                .map(|path| RealImageEntry {
-                    path,
-                    labels: CaseLabels::new(),
-                })
+                .map(|path| RealImageEntry { path, labels: CaseLabels::new() })
                 .collect();
             return Ok(Self { entries });
         };
@@ -139,11 +130,7 @@ impl RealImageFolder {
 
 pub(crate) fn csv_error(path: &Path, line: u64, error: &csv::Error) -> StudyError {
     let line = error.position().map_or(line, |position| position.line());
-    StudyError::Parse {
-        path: path.to_path_buf(),
-        line,
-        reason: error.to_string(),
-    }
+    StudyError::Parse { path: path.to_path_buf(), line, reason: error.to_string() }
 }
 
 /// Artificial images from a folder, taken in a seeded random order (labels, if any, are not replayed).
@@ -157,10 +144,7 @@ impl FolderArtificialSource {
     pub fn open(dir: &Path, seed: u64) -> StudyResult<Self> {
         let mut files = list_image_files(dir)?;
         StudyRng::from_seed(seed).shuffle(&mut files);
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            files,
-        })
+        Ok(Self { dir: dir.to_path_buf(), files })
     }
 
     /// Number of images in the folder.

@@ -32,20 +32,15 @@ pub fn binomial_test_two_sided(successes: u64, trials: u64, p: f64) -> Option<f6
     }
     let (ln_p, ln_q) = (p.ln(), (1.0 - p).ln());
     let ln_pmf = |k: u64| -> f64 {
-        let (Some(lf_n), Some(lf_k), Some(lf_nk)) = (
-            ln_factorial.get(trials as usize),
-            ln_factorial.get(k as usize),
-            ln_factorial.get((trials - k) as usize),
-        ) else {
+        let (Some(lf_n), Some(lf_k), Some(lf_nk)) =
+            (ln_factorial.get(trials as usize), ln_factorial.get(k as usize), ln_factorial.get((trials - k) as usize))
+        else {
             return f64::NEG_INFINITY;
         };
         lf_n - lf_k - lf_nk + (k as f64) * ln_p + ((trials - k) as f64) * ln_q
     };
     let observed = ln_pmf(successes).exp() * (1.0 + BINOM_RELATIVE_TOLERANCE);
-    let total: f64 = (0..=trials)
-        .map(|k| ln_pmf(k).exp())
-        .filter(|probability| *probability <= observed)
-        .sum();
+    let total: f64 = (0..=trials).map(|k| ln_pmf(k).exp()).filter(|probability| *probability <= observed).sum();
     Some(total.min(1.0))
 }
 
@@ -237,9 +232,8 @@ pub fn cohen_kappa(rater_a: &[usize], rater_b: &[usize], categories: usize, weig
     }
     let total = rater_a.len() as f64;
     let row_sums: Vec<f64> = confusion.iter().map(|row| row.iter().sum()).collect();
-    let column_sums: Vec<f64> = (0..categories)
-        .map(|j| confusion.iter().map(|row| row.get(j).copied().unwrap_or(0.0)).sum())
-        .collect();
+    let column_sums: Vec<f64> =
+        (0..categories).map(|j| confusion.iter().map(|row| row.get(j).copied().unwrap_or(0.0)).sum()).collect();
     let weight = |i: usize, j: usize| -> f64 {
         let distance = i.abs_diff(j) as f64;
         match weighting {

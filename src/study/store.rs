@@ -179,9 +179,7 @@ fn configure_locking(connection: &Connection) -> rusqlite::Result<()> {
 fn configure_durability(connection: &Connection) -> rusqlite::Result<()> {
     let mode: String = connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
-            "journal_mode stayed {mode}, WAL was requested"
-        )));
+        return Err(rusqlite::Error::InvalidParameterName(format!("journal_mode stayed {mode}, WAL was requested")));
     }
     connection.pragma_update(None, "synchronous", "FULL")?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
@@ -199,9 +197,7 @@ impl StudyStore {
     ) -> StudyResult<Self> {
         design.validate()?;
         if path.exists() {
-            return Err(StudyError::AlreadyExists {
-                path: path.to_path_buf(),
-            });
+            return Err(StudyError::AlreadyExists { path: path.to_path_buf() });
         }
         let result = Self::create_inner(path, design, metadata, cases, readers);
         if result.is_err() {
@@ -233,9 +229,7 @@ impl StudyStore {
         let transaction = connection.transaction().map_err(sql)?;
         transaction.execute_batch(SCHEMA_SQL).map_err(sql)?;
         transaction.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(sql)?;
-        transaction
-            .execute("INSERT INTO design (id, json) VALUES (1, ?1)", params![design_json])
-            .map_err(sql)?;
+        transaction.execute("INSERT INTO design (id, json) VALUES (1, ?1)", params![design_json]).map_err(sql)?;
         let created = now_unix_ms().to_string();
         let builtin = [
             ("created_unix_ms".to_owned(), created),
@@ -283,10 +277,7 @@ impl StudyStore {
             }
         }
         transaction.commit().map_err(sql)?;
-        Ok(Self {
-            connection,
-            path: path.to_path_buf(),
-        })
+        Ok(Self { connection, path: path.to_path_buf() })
     }
 
     /// Opens an existing study; refuses newer schema versions, non-study files and files held by another process.
@@ -301,12 +292,9 @@ impl StudyStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let connection = Connection::open_with_flags(path, flags).map_err(sql)?;
         configure_locking(&connection).map_err(sql)?;
-        let application_id: i64 = connection
-            .pragma_query_value(None, "application_id", |row| row.get(0))
-            .map_err(sql)?;
-        let user_version: i64 = connection
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(sql)?;
+        let application_id: i64 =
+            connection.pragma_query_value(None, "application_id", |row| row.get(0)).map_err(sql)?;
+        let user_version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(sql)?;
         if application_id != APPLICATION_ID {
             return Err(StudyError::NotAStudy {
                 path: path.to_path_buf(),
@@ -329,10 +317,7 @@ impl StudyStore {
         configure_durability(&connection).map_err(sql)?;
         // Take the write lock now and keep it (EXCLUSIVE mode): a second process fails here, not mid-session.
         connection.execute_batch("BEGIN IMMEDIATE; COMMIT;").map_err(sql)?;
-        let store = Self {
-            connection,
-            path: path.to_path_buf(),
-        };
+        let store = Self { connection, path: path.to_path_buf() };
         // Refuse a design written by a newer build even when the schema did not change.
         store.design()?.validate()?;
         Ok(store)
@@ -361,13 +346,9 @@ impl StudyStore {
 
     /// Key-value metadata (creation time, tool, sources), sorted by key.
     pub fn metadata(&self) -> StudyResult<Vec<(String, String)>> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT key, value FROM metadata ORDER BY key")
-            .map_err(|error| self.sql(error))?;
-        let rows = statement
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .map_err(|error| self.sql(error))?;
+        let mut statement =
+            self.connection.prepare("SELECT key, value FROM metadata ORDER BY key").map_err(|error| self.sql(error))?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).map_err(|error| self.sql(error))?;
         rows.collect::<Result<_, _>>().map_err(|error| self.sql(error))
     }
 
@@ -409,10 +390,9 @@ impl StudyStore {
         match text {
             "real" => Ok(Provenance::Real),
             "artificial" => Ok(Provenance::Artificial),
-            other => Err(StudyError::NotAStudy {
-                path: self.path.clone(),
-                reason: format!("unknown provenance {other:?}"),
-            }),
+            other => {
+                Err(StudyError::NotAStudy { path: self.path.clone(), reason: format!("unknown provenance {other:?}") })
+            }
         }
     }
 
@@ -457,11 +437,7 @@ impl StudyStore {
             .map_err(|error| self.sql(error))?;
         let rows = statement
             .query_map(params![reader_id], |row| {
-                Ok(OrderEntry {
-                    position: row.get(0)?,
-                    case_id: row.get(1)?,
-                    practice: row.get(2)?,
-                })
+                Ok(OrderEntry { position: row.get(0)?, case_id: row.get(1)?, practice: row.get(2)? })
             })
             .map_err(|error| self.sql(error))?;
         rows.collect::<Result<_, _>>().map_err(|error| self.sql(error))
@@ -473,9 +449,7 @@ impl StudyStore {
             .connection
             .prepare("SELECT DISTINCT position FROM answers WHERE reader_id = ?1 ORDER BY position")
             .map_err(|error| self.sql(error))?;
-        let rows = statement
-            .query_map(params![reader_id], |row| row.get(0))
-            .map_err(|error| self.sql(error))?;
+        let rows = statement.query_map(params![reader_id], |row| row.get(0)).map_err(|error| self.sql(error))?;
         rows.collect::<Result<_, _>>().map_err(|error| self.sql(error))
     }
 
@@ -607,13 +581,8 @@ impl StudyStore {
 
     /// Runs `PRAGMA integrity_check`; `Ok("ok")` for a sound file.
     pub fn integrity_check(&self) -> StudyResult<String> {
-        let mut statement = self
-            .connection
-            .prepare("PRAGMA integrity_check")
-            .map_err(|error| self.sql(error))?;
-        let rows = statement
-            .query_map([], |row| row.get::<_, String>(0))
-            .map_err(|error| self.sql(error))?;
+        let mut statement = self.connection.prepare("PRAGMA integrity_check").map_err(|error| self.sql(error))?;
+        let rows = statement.query_map([], |row| row.get::<_, String>(0)).map_err(|error| self.sql(error))?;
         let lines: Vec<String> = rows.collect::<Result<_, _>>().map_err(|error| self.sql(error))?;
         Ok(lines.join("\n"))
     }

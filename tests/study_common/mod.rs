@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use image::{DynamicImage, ImageBuffer, ImageFormat, Luma, Rgb};
 use thorax::study::design::DESIGN_FORMAT_VERSION;
 use thorax::study::{
-    CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource, OptionalQuestions,
-    RealImageFolder, StudyDesign, create_study,
+    CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource, OptionalQuestions, RealImageFolder,
+    StudyDesign, create_study,
 };
 
 /// A smooth gradient with a per-image offset so images differ.
@@ -71,10 +71,7 @@ pub fn small_design(readers: &[&str], size_px: u32, bit_depth: DisplayBitDepth) 
         confidence_scale: ConfidenceScale::FiveLevel,
         allow_back: false,
         practice_feedback: true,
-        questions: OptionalQuestions {
-            free_text: true,
-            giveaway_click: true,
-        },
+        questions: OptionalQuestions { free_text: true, giveaway_click: true },
         display: DisplaySpec { size_px, bit_depth },
         modality: "blinded".to_owned(),
         seed: 11,
@@ -88,12 +85,8 @@ pub fn make_study(root: &Path, design: &StudyDesign, cases: usize, practice: usi
     let out = root.join("study.sqlite");
     let folder = RealImageFolder::open(&real, None).unwrap();
     let mut source = FolderArtificialSource::open(&artificial, 3).unwrap();
-    let mix = CaseMix {
-        main_cases: cases,
-        practice_cases: practice,
-        artificial_fraction: 0.5,
-        replay_real_labels: false,
-    };
+    let mix =
+        CaseMix { main_cases: cases, practice_cases: practice, artificial_fraction: 0.5, replay_real_labels: false };
     create_study(&out, design, &mix, &folder, &mut source).unwrap();
     out
 }
@@ -112,12 +105,8 @@ pub fn make_tiny_study(root: &Path, design: &StudyDesign, cases: usize, practice
     let out = root.join("study.sqlite");
     let folder = RealImageFolder::open(&real, None).unwrap();
     let mut source = FolderArtificialSource::open(&artificial, 3).unwrap();
-    let mix = CaseMix {
-        main_cases: cases,
-        practice_cases: practice,
-        artificial_fraction: 0.5,
-        replay_real_labels: false,
-    };
+    let mix =
+        CaseMix { main_cases: cases, practice_cases: practice, artificial_fraction: 0.5, replay_real_labels: false };
     create_study(&out, design, &mix, &folder, &mut source).unwrap();
     out
 }

@@ -126,11 +126,7 @@ fn kid_matches_torch_fidelity_formula_on_fixed_subsets() {
     let full = kid_on_subsets(&a, &b, std::slice::from_ref(&first), std::slice::from_ref(&first)).unwrap();
     assert_close(full.mean, kid_golden["mmd2_first_90"].as_f64().unwrap(), 1e-10, "MMD first 90");
     // Seeded subsets: the clamp to the smaller set and reproducibility.
-    let options = KidOptions {
-        subsets: 5,
-        subset_size: 1000,
-        seed: 7,
-    };
+    let options = KidOptions { subsets: 5, subset_size: 1000, seed: 7 };
     let seeded = kernel_inception_distance(&a, &b, options).unwrap();
     assert_eq!(seeded.subset_size, 90);
     assert_eq!(seeded, kernel_inception_distance(&a, &b, options).unwrap());
@@ -182,11 +178,8 @@ fn thorax_gan_protocol_statistics_match_numpy_on_fixed_indices() {
     let protocol = &golden["roc_protocol"];
     let (truth, scores) = roc_case(&golden["roc"][0]);
     let indices = npy("roc_resample_indices_i64.npy");
-    let sets: Vec<Vec<usize>> = indices
-        .values
-        .chunks(indices.shape[1])
-        .map(|row| row.iter().map(|&v| v as usize).collect())
-        .collect();
+    let sets: Vec<Vec<usize>> =
+        indices.values.chunks(indices.shape[1]).map(|row| row.iter().map(|&v| v as usize).collect()).collect();
     let cutoff = protocol["cutoff"].as_f64().unwrap();
     let result = thorax_gan_protocol_on_indices(&truth, &scores, cutoff, &sets).unwrap();
     let summaries = [
@@ -274,9 +267,10 @@ fn pearson_and_matrix_match_scipy() {
         .collect();
     let matrix = correlation_matrix(&experiments, &names).unwrap();
     let expected = corr["matrix_control_by_output"].as_array().unwrap();
-    for p in 0..labels {
-        for (k, e) in f64s(&expected[p]).iter().enumerate() {
-            assert_close(matrix.r[p][k].unwrap(), *e, 1e-12, "matrix cell");
+    assert_eq!(expected.len(), labels);
+    for (row, expected_row) in matrix.r.iter().zip(expected) {
+        for (cell, e) in row.iter().zip(f64s(expected_row)) {
+            assert_close(cell.unwrap(), e, 1e-12, "matrix cell");
         }
     }
     assert!(matrix.undefined_cells.is_empty());

@@ -127,13 +127,7 @@ pub fn run(cmd: MetricsCommand) -> anyhow::Result<()> {
 /// Runs a metrics subcommand; `features` serves folder inputs.
 pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureExtractor<'_>>) -> anyhow::Result<()> {
     match cmd {
-        MetricsCommand::Msssim {
-            a,
-            b,
-            compat,
-            data_range,
-            json,
-        } => run_msssim(&a, &b, compat, data_range, json),
+        MetricsCommand::Msssim { a, b, compat, data_range, json } => run_msssim(&a, &b, compat, data_range, json),
         MetricsCommand::Fd { a, b, json } => {
             let fa = load_features(&a)?;
             let fb = load_features(&b)?;
@@ -148,16 +142,7 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureExtractor<
             }
             Ok(())
         }
-        MetricsCommand::Kid {
-            real_npy,
-            fake_npy,
-            real,
-            fake,
-            subsets,
-            subset_size,
-            seed,
-            json,
-        } => {
+        MetricsCommand::Kid { real_npy, fake_npy, real, fake, subsets, subset_size, seed, json } => {
             let (real_features, fake_features) = match (real_npy, fake_npy, real, fake) {
                 (Some(r), Some(f), None, None) => (load_features(&r)?, load_features(&f)?),
                 (None, None, Some(r), Some(f)) => {
@@ -171,11 +156,7 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureExtractor<
                 }
                 _ => bail!("give either `--real-npy A.npy --fake-npy B.npy` or `--real DIR --fake DIR`"),
             };
-            let options = KidOptions {
-                subsets,
-                subset_size,
-                seed,
-            };
+            let options = KidOptions { subsets, subset_size, seed };
             let kid = kernel_inception_distance(&real_features, &fake_features, options).context("computing KID")?;
             if json {
                 let mut value = serde_json::to_value(&kid)?;
@@ -200,15 +181,9 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureExtractor<
             }
             Ok(())
         }
-        MetricsCommand::Roc {
-            scores,
-            truth,
-            bootstrap,
-            seed,
-            protocol,
-            sample_size,
-            json,
-        } => run_roc(&scores, &truth, bootstrap, seed, protocol, sample_size, json),
+        MetricsCommand::Roc { scores, truth, bootstrap, seed, protocol, sample_size, json } => {
+            run_roc(&scores, &truth, bootstrap, seed, protocol, sample_size, json)
+        }
     }
 }
 
@@ -253,20 +228,22 @@ fn load_gray(path: &Path) -> anyhow::Result<(GrayImage, f64)> {
     match decoded {
         image::DynamicImage::ImageLuma8(img) => Ok((GrayImage::from_u8(w, h, img.as_raw())?, 255.0)),
         image::DynamicImage::ImageLuma16(img) => Ok((GrayImage::from_u16(w, h, img.as_raw())?, 65535.0)),
-        other => bail!(
-            "{} is {:?}, not 8- or 16-bit grayscale; convert it to gray first",
-            path.display(),
-            other.color()
-        ),
+        other => {
+            bail!("{} is {:?}, not 8- or 16-bit grayscale; convert it to gray first", path.display(), other.color())
+        }
     }
 }
 
-fn run_msssim(a: &Path, b: &Path, compat: Option<MsSsimCompat>, data_range: Option<f64>, json: bool) -> anyhow::Result<()> {
+fn run_msssim(
+    a: &Path,
+    b: &Path,
+    compat: Option<MsSsimCompat>,
+    data_range: Option<f64>,
+    json: bool,
+) -> anyhow::Result<()> {
     let pairs: Vec<(PathBuf, PathBuf)> = if a.is_dir() && b.is_dir() {
-        let in_b: HashMap<_, _> = image_files(b)?
-            .into_iter()
-            .filter_map(|p| p.file_name().map(|n| (n.to_owned(), p.clone())))
-            .collect();
+        let in_b: HashMap<_, _> =
+            image_files(b)?.into_iter().filter_map(|p| p.file_name().map(|n| (n.to_owned(), p.clone()))).collect();
         let paired: Vec<_> = image_files(a)?
             .into_iter()
             .filter_map(|p| {
@@ -300,11 +277,10 @@ fn run_msssim(a: &Path, b: &Path, compat: Option<MsSsimCompat>, data_range: Opti
         }
         let mode = match compat {
             Some(MsSsimCompat::ThoraxGan) => MsSsimMode::ThoraxGanCompat,
-            None => MsSsimMode::Standard {
-                data_range: data_range.unwrap_or(range_a.max(range_b)),
-            },
+            None => MsSsimMode::Standard { data_range: data_range.unwrap_or(range_a.max(range_b)) },
         };
-        let value = ms_ssim(&ia, &ib, mode).with_context(|| format!("MS-SSIM of {} and {}", pa.display(), pb.display()))?;
+        let value =
+            ms_ssim(&ia, &ib, mode).with_context(|| format!("MS-SSIM of {} and {}", pa.display(), pb.display()))?;
         results.push((pa, pb, value));
     }
     let mean = results.iter().map(|(_, _, r)| r.value).sum::<f64>() / results.len() as f64;
@@ -343,9 +319,8 @@ struct Table {
 
 fn read_csv(path: &Path) -> anyhow::Result<Table> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading CSV {}", path.display()))?;
-    let split = |line: &str| -> Vec<String> {
-        line.split(',').map(|f| f.trim().trim_matches('"').to_string()).collect()
-    };
+    let split =
+        |line: &str| -> Vec<String> { line.split(',').map(|f| f.trim().trim_matches('"').to_string()).collect() };
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = lines.next().with_context(|| format!("{} is empty", path.display()))?;
     let columns = split(header);
@@ -356,13 +331,7 @@ fn read_csv(path: &Path) -> anyhow::Result<Table> {
     for (number, line) in lines.enumerate() {
         let fields = split(line);
         if fields.len() != columns.len() {
-            bail!(
-                "{} line {}: {} fields, header has {}",
-                path.display(),
-                number + 2,
-                fields.len(),
-                columns.len()
-            );
+            bail!("{} line {}: {} fields, header has {}", path.display(), number + 2, fields.len(), columns.len());
         }
         let id = fields[0].clone();
         if rows.insert(id.clone(), fields).is_some() {
@@ -385,7 +354,12 @@ fn run_roc(
     let truth = read_csv(truth_path)?;
     let missing: Vec<&String> = truth.rows.keys().filter(|id| !scores.rows.contains_key(*id)).collect();
     if let Some(first) = missing.first() {
-        bail!("{} ids of {} have no scores in {} (first: {first:?})", missing.len(), truth_path.display(), scores_path.display());
+        bail!(
+            "{} ids of {} have no scores in {} (first: {first:?})",
+            missing.len(),
+            truth_path.display(),
+            scores_path.display()
+        );
     }
     let mut labels = Vec::new();
     for (truth_col, label) in truth.columns.iter().enumerate().skip(1) {
@@ -394,7 +368,9 @@ fn run_roc(
             .iter()
             .position(|c| c == label || c.strip_prefix("prob_") == Some(label.as_str()))
             .filter(|&c| c > 0)
-            .with_context(|| format!("label {label:?} of {} has no column in {}", truth_path.display(), scores_path.display()))?;
+            .with_context(|| {
+                format!("label {label:?} of {} has no column in {}", truth_path.display(), scores_path.display())
+            })?;
         let mut y = Vec::with_capacity(truth.rows.len());
         let mut s = Vec::with_capacity(truth.rows.len());
         for (id, row) in &truth.rows {
@@ -404,9 +380,9 @@ fn run_roc(
                 other => bail!("{}: id {id:?}, label {label:?}: truth {other:?} is not 0 or 1", truth_path.display()),
             };
             let score_text = scores.rows.get(id).map(|r| r[score_col].as_str()).unwrap_or_default();
-            let score: f64 = score_text
-                .parse()
-                .with_context(|| format!("{}: id {id:?}, label {label:?}: score {score_text:?}", scores_path.display()))?;
+            let score: f64 = score_text.parse().with_context(|| {
+                format!("{}: id {id:?}, label {label:?}: score {score_text:?}", scores_path.display())
+            })?;
             y.push(t);
             s.push(score);
         }
@@ -420,10 +396,14 @@ fn run_roc(
             match entry["auc"].as_f64() {
                 Some(auc) => {
                     let mut line = format!("{name:<22} AUC {auc:.4}  n={}", entry["n"]);
-                    if let (Some(lo), Some(hi)) = (entry["delong"]["ci_low"].as_f64(), entry["delong"]["ci_high"].as_f64()) {
+                    if let (Some(lo), Some(hi)) =
+                        (entry["delong"]["ci_low"].as_f64(), entry["delong"]["ci_high"].as_f64())
+                    {
                         line += &format!("  DeLong 95% [{lo:.4}, {hi:.4}]");
                     }
-                    if let (Some(lo), Some(hi)) = (entry["bootstrap"]["ci_low"].as_f64(), entry["bootstrap"]["ci_high"].as_f64()) {
+                    if let (Some(lo), Some(hi)) =
+                        (entry["bootstrap"]["ci_low"].as_f64(), entry["bootstrap"]["ci_high"].as_f64())
+                    {
                         line += &format!("  bootstrap 95% [{lo:.4}, {hi:.4}]");
                     }
                     if let Some(p) = entry.get("thorax_gan").filter(|p| !p.is_null()) {
@@ -456,7 +436,8 @@ fn roc_label(
     sample_size: Option<usize>,
 ) -> Value {
     let positives = truth.iter().filter(|&&t| t).count();
-    let mut entry = json!({"label": label, "n": truth.len(), "positives": positives, "negatives": truth.len() - positives});
+    let mut entry =
+        json!({"label": label, "n": truth.len(), "positives": positives, "negatives": truth.len() - positives});
     let auc = match roc_auc(truth, scores) {
         Ok(auc) => auc,
         Err(e) => {
@@ -471,7 +452,8 @@ fn roc_label(
         RocProtocol::Percentile => {
             let resamples = bootstrap.unwrap_or(0);
             entry["bootstrap"] = if resamples > 0 {
-                bootstrap_auc(truth, scores, resamples, 0.95, seed).map_or_else(|e| json!({"error": e.to_string()}), |b| json!(b))
+                bootstrap_auc(truth, scores, resamples, 0.95, seed)
+                    .map_or_else(|e| json!({"error": e.to_string()}), |b| json!(b))
             } else {
                 Value::Null
             };

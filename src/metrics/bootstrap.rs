@@ -14,8 +14,8 @@
 //! multiplicities.
 
 use crate::metrics::error::MetricError;
-use crate::metrics::roc::{self, ThresholdStatistics};
 use crate::metrics::rng::SeededRng;
+use crate::metrics::roc::{self, ThresholdStatistics};
 
 /// Thorax_GAN's number of candidate cutoffs.
 pub const THORAX_GAN_CUTOFF_COUNT: usize = 10_000;
@@ -60,11 +60,7 @@ pub fn bootstrap_auc(
         });
     }
     if resamples == 0 {
-        return Err(MetricError::TooFew {
-            what: "bootstrap resamples",
-            needed: 1,
-            actual: 0,
-        });
+        return Err(MetricError::TooFew { what: "bootstrap resamples", needed: 1, actual: 0 });
     }
     let auc = roc::roc_auc(truth, scores)?;
     let order = roc::order_descending(scores);
@@ -252,11 +248,7 @@ impl<'a> ProtocolAccumulator<'a> {
         }
         let summary = |values: &[f64]| {
             let (mean, std) = mean_and_population_std(values);
-            Summary {
-                mean,
-                std,
-                defined: values.len(),
-            }
+            Summary { mean, std, defined: values.len() }
         };
         let [accuracy, sensitivity, specificity, ppv, npv, f1] = &self.statistics;
         let full_at_cutoff = roc::threshold_statistics(self.truth, self.scores, self.cutoff)?;

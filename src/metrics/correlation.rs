@@ -11,18 +11,10 @@ use crate::metrics::error::{MetricError, check_finite_f64};
 /// Pearson's r of `x` and `y`; `Ok(None)` when either is constant. Needs at least 2 pairs.
 pub fn pearson(x: &[f64], y: &[f64]) -> Result<Option<f64>, MetricError> {
     if x.len() != y.len() {
-        return Err(MetricError::LengthMismatch {
-            what: "Pearson x vs y",
-            left: x.len(),
-            right: y.len(),
-        });
+        return Err(MetricError::LengthMismatch { what: "Pearson x vs y", left: x.len(), right: y.len() });
     }
     if x.len() < 2 {
-        return Err(MetricError::TooFew {
-            what: "Pearson pairs",
-            needed: 2,
-            actual: x.len(),
-        });
+        return Err(MetricError::TooFew { what: "Pearson pairs", needed: 2, actual: x.len() });
     }
     check_finite_f64("Pearson x", x)?;
     check_finite_f64("Pearson y", y)?;
@@ -78,11 +70,7 @@ pub fn correlation_matrix(
     output_labels: &[String],
 ) -> Result<CorrelationMatrix, MetricError> {
     if experiments.is_empty() {
-        return Err(MetricError::TooFew {
-            what: "correlation experiments",
-            needed: 1,
-            actual: 0,
-        });
+        return Err(MetricError::TooFew { what: "correlation experiments", needed: 1, actual: 0 });
     }
     let k = output_labels.len();
     let mut r = Vec::with_capacity(experiments.len());

@@ -50,13 +50,7 @@ pub fn delong(truth: &[bool], scores: &[f64], level: f64) -> Result<DeLong, Metr
     let variance = sample_variance(&v01) / mf + sample_variance(&v10) / nf;
     let z = standard_normal_quantile(0.5 + level / 2.0);
     let half_width = z * variance.sqrt();
-    Ok(DeLong {
-        auc,
-        variance,
-        ci_low: auc - half_width,
-        ci_high: auc + half_width,
-        level,
-    })
+    Ok(DeLong { auc, variance, ci_low: auc - half_width, ci_high: auc + half_width, level })
 }
 
 /// 1-based midranks (ties get the mean of their ranks).
@@ -110,12 +104,8 @@ pub fn standard_normal_quantile(p: f64) -> f64 {
         4.374_664_141_464_968,
         2.938_163_982_698_783,
     ];
-    const D: [f64; 4] = [
-        7.784_695_709_041_462e-3,
-        3.224_671_290_700_398e-1,
-        2.445_134_137_142_996,
-        3.754_408_661_907_416,
-    ];
+    const D: [f64; 4] =
+        [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
     const P_LOW: f64 = 0.024_25;
     if p <= 0.0 {
         return f64::NEG_INFINITY;

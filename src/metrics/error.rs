@@ -5,25 +5,13 @@
 pub enum MetricError {
     /// An input set or vector has no elements (or too few for the statistic).
     #[error("{what} needs at least {needed} element(s) but has {actual}")]
-    TooFew {
-        what: &'static str,
-        needed: usize,
-        actual: usize,
-    },
+    TooFew { what: &'static str, needed: usize, actual: usize },
     /// Two inputs that must pair up element by element have different lengths.
     #[error("{what}: lengths differ ({left} vs {right})")]
-    LengthMismatch {
-        what: &'static str,
-        left: usize,
-        right: usize,
-    },
+    LengthMismatch { what: &'static str, left: usize, right: usize },
     /// Two inputs that must share a shape (image size, feature dimension) do not.
     #[error("{what}: shapes differ ({left} vs {right})")]
-    ShapeMismatch {
-        what: &'static str,
-        left: String,
-        right: String,
-    },
+    ShapeMismatch { what: &'static str, left: String, right: String },
     /// An input holds NaN or an infinity.
     #[error("{what} holds a non-finite value (NaN or infinity) at index {index}")]
     NonFinite { what: &'static str, index: usize },

@@ -15,18 +15,10 @@ impl FeatureMatrix {
     /// Wraps row-major `data` of `rows * cols` finite values; needs `rows >= 1` and `cols >= 1`.
     pub fn new(data: Vec<f32>, rows: usize, cols: usize) -> Result<Self, MetricError> {
         if rows == 0 {
-            return Err(MetricError::TooFew {
-                what: "feature matrix rows",
-                needed: 1,
-                actual: 0,
-            });
+            return Err(MetricError::TooFew { what: "feature matrix rows", needed: 1, actual: 0 });
         }
         if cols == 0 {
-            return Err(MetricError::TooFew {
-                what: "feature matrix columns",
-                needed: 1,
-                actual: 0,
-            });
+            return Err(MetricError::TooFew { what: "feature matrix columns", needed: 1, actual: 0 });
         }
         let expected = rows.checked_mul(cols).ok_or(MetricError::InvalidArgument {
             what: "feature matrix shape",
@@ -100,11 +92,7 @@ impl FeatureStatistics {
     pub fn from_features(features: &FeatureMatrix) -> Result<Self, MetricError> {
         let (n, d) = (features.rows, features.cols);
         if n < 2 {
-            return Err(MetricError::TooFew {
-                what: "feature rows for an unbiased covariance",
-                needed: 2,
-                actual: n,
-            });
+            return Err(MetricError::TooFew { what: "feature rows for an unbiased covariance", needed: 2, actual: n });
         }
         let mut mean = vec![0.0f64; d];
         for r in 0..n {
@@ -127,11 +115,6 @@ impl FeatureStatistics {
         for v in &mut covariance {
             *v *= scale;
         }
-        Ok(Self {
-            count: n,
-            dim: d,
-            mean,
-            covariance,
-        })
+        Ok(Self { count: n, dim: d, mean, covariance })
     }
 }

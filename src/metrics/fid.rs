@@ -60,11 +60,7 @@ pub fn frechet_distance_from_statistics(
     }
     for (what, stats) in [("first statistics", a), ("second statistics", b)] {
         if stats.mean.len() != d || stats.covariance.len() != d * d {
-            return Err(MetricError::LengthMismatch {
-                what,
-                left: stats.covariance.len(),
-                right: d * d,
-            });
+            return Err(MetricError::LengthMismatch { what, left: stats.covariance.len(), right: d * d });
         }
         crate::metrics::error::check_finite_f64(what, &stats.covariance)?;
         crate::metrics::error::check_finite_f64(what, &stats.mean)?;
@@ -91,9 +87,8 @@ mod tests {
 
     #[test]
     fn same_set_gives_zero_and_shift_gives_mean_term() {
-        let rows: Vec<Vec<f32>> = (0..40)
-            .map(|i| (0..6).map(|j| ((i * 7 + j * 3) % 11) as f32 * 0.3 + (j as f32)).collect())
-            .collect();
+        let rows: Vec<Vec<f32>> =
+            (0..40).map(|i| (0..6).map(|j| ((i * 7 + j * 3) % 11) as f32 * 0.3 + (j as f32)).collect()).collect();
         let a = FeatureMatrix::from_rows(&rows).unwrap();
         let fd = frechet_distance(&a, &a).unwrap();
         assert!(fd.value.abs() < 1e-9, "{fd:?}");

@@ -23,11 +23,7 @@ pub struct KidOptions {
 
 impl Default for KidOptions {
     fn default() -> Self {
-        Self {
-            subsets: 100,
-            subset_size: 1000,
-            seed: 0,
-        }
+        Self { subsets: 100, subset_size: 1000, seed: 0 }
     }
 }
 
@@ -47,14 +43,14 @@ pub struct Kid {
 }
 
 /// KID of two feature matrices with seeded random subsets.
-pub fn kernel_inception_distance(a: &FeatureMatrix, b: &FeatureMatrix, options: KidOptions) -> Result<Kid, MetricError> {
+pub fn kernel_inception_distance(
+    a: &FeatureMatrix,
+    b: &FeatureMatrix,
+    options: KidOptions,
+) -> Result<Kid, MetricError> {
     check_dims(a, b)?;
     if options.subsets == 0 {
-        return Err(MetricError::TooFew {
-            what: "KID subsets",
-            needed: 1,
-            actual: 0,
-        });
+        return Err(MetricError::TooFew { what: "KID subsets", needed: 1, actual: 0 });
     }
     let m = options.subset_size.min(a.rows()).min(b.rows());
     if m < 2 {
@@ -92,21 +88,13 @@ pub fn kid_on_subsets(
         });
     }
     if subsets_a.is_empty() {
-        return Err(MetricError::TooFew {
-            what: "KID subsets",
-            needed: 1,
-            actual: 0,
-        });
+        return Err(MetricError::TooFew { what: "KID subsets", needed: 1, actual: 0 });
     }
     let mut per_subset = Vec::with_capacity(subsets_a.len());
     let mut subset_size = 0;
     for (ia, ib) in subsets_a.iter().zip(subsets_b) {
         if ia.len() != ib.len() {
-            return Err(MetricError::LengthMismatch {
-                what: "KID subset sizes",
-                left: ia.len(),
-                right: ib.len(),
-            });
+            return Err(MetricError::LengthMismatch { what: "KID subset sizes", left: ia.len(), right: ib.len() });
         }
         subset_size = ia.len();
         let xa = gather(a, ia, "KID subset index into the first set")?;
@@ -116,23 +104,13 @@ pub fn kid_on_subsets(
     let count = per_subset.len() as f64;
     let mean = per_subset.iter().sum::<f64>() / count;
     let std = (per_subset.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / count).sqrt();
-    Ok(Kid {
-        mean,
-        std,
-        subset_size,
-        per_subset,
-        seed: None,
-    })
+    Ok(Kid { mean, std, subset_size, per_subset, seed: None })
 }
 
 /// Unbiased MMD^2 with the cubic polynomial kernel for two row-major `m x d` sets (`m >= 2`).
 pub fn mmd2_polynomial(xa: &[f64], xb: &[f64], m: usize, d: usize) -> Result<f64, MetricError> {
     if m < 2 {
-        return Err(MetricError::TooFew {
-            what: "rows per MMD set",
-            needed: 2,
-            actual: m,
-        });
+        return Err(MetricError::TooFew { what: "rows per MMD set", needed: 2, actual: m });
     }
     if xa.len() != m * d || xb.len() != m * d {
         return Err(MetricError::LengthMismatch {
@@ -191,7 +169,8 @@ mod tests {
 
     #[test]
     fn identical_sets_have_mean_near_zero_and_errors_are_reported() {
-        let rows: Vec<Vec<f32>> = (0..30).map(|i| (0..5).map(|j| ((i * 13 + j * 7) % 17) as f32 / 17.0).collect()).collect();
+        let rows: Vec<Vec<f32>> =
+            (0..30).map(|i| (0..5).map(|j| ((i * 13 + j * 7) % 17) as f32 / 17.0).collect()).collect();
         let a = FeatureMatrix::from_rows(&rows).unwrap();
         let kid = kernel_inception_distance(&a, &a, KidOptions { subsets: 20, subset_size: 100, seed: 1 }).unwrap();
         assert_eq!(kid.subset_size, 30);
@@ -203,10 +182,7 @@ mod tests {
             Err(MetricError::ShapeMismatch { .. })
         ));
         let one = FeatureMatrix::new(vec![0.0; 5], 1, 5).unwrap();
-        assert!(matches!(
-            kernel_inception_distance(&a, &one, KidOptions::default()),
-            Err(MetricError::TooFew { .. })
-        ));
+        assert!(matches!(kernel_inception_distance(&a, &one, KidOptions::default()), Err(MetricError::TooFew { .. })));
         assert!(kid_on_subsets(&a, &a, &[vec![0, 99]], &[vec![0, 1]]).is_err());
     }
 }

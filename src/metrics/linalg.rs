@@ -382,9 +382,8 @@ mod tests {
             }
         }
         let values = symmetric_eigenvalues(a, n).unwrap();
-        let mut expected: Vec<f64> = (1..=n)
-            .map(|k| 2.0 - 2.0 * (k as f64 * std::f64::consts::PI / (n as f64 + 1.0)).cos())
-            .collect();
+        let mut expected: Vec<f64> =
+            (1..=n).map(|k| 2.0 - 2.0 * (k as f64 * std::f64::consts::PI / (n as f64 + 1.0)).cos()).collect();
         expected.sort_by(f64::total_cmp);
         for (v, e) in values.iter().zip(&expected) {
             assert!((v - e).abs() < 1e-12, "{v} vs {e}");

@@ -43,11 +43,7 @@ pub fn same_label_pair_histogram(
     range: (f64, f64),
 ) -> Result<PairHistogram, MetricError> {
     if images.len() < 2 {
-        return Err(MetricError::TooFew {
-            what: "images of the label",
-            needed: 2,
-            actual: images.len(),
-        });
+        return Err(MetricError::TooFew { what: "images of the label", needed: 2, actual: images.len() });
     }
     let mut rng = SeededRng::new(seed);
     let mut values = Vec::with_capacity(pairs);
@@ -83,11 +79,7 @@ pub fn same_label_pair_histogram(
 pub fn histogram(values: &[f64], bins: usize, range: (f64, f64)) -> Result<(Vec<u64>, Vec<f64>, usize), MetricError> {
     let (low, high) = range;
     if bins == 0 {
-        return Err(MetricError::TooFew {
-            what: "histogram bins",
-            needed: 1,
-            actual: 0,
-        });
+        return Err(MetricError::TooFew { what: "histogram bins", needed: 1, actual: 0 });
     }
     if !(low.is_finite() && high.is_finite() && low < high) {
         return Err(MetricError::InvalidArgument {
@@ -135,9 +127,7 @@ mod tests {
     fn pair_histogram_is_seeded_and_counts_all_pairs() {
         let images: Vec<GrayImage> = (0..4)
             .map(|k| {
-                let pixels = (0..64 * 64)
-                    .map(|i| (((i % 64) * (k + 1) + (i / 64) * 3) % 256) as f32)
-                    .collect();
+                let pixels = (0..64 * 64).map(|i| (((i % 64) * (k + 1) + (i / 64) * 3) % 256) as f32).collect();
                 GrayImage::new(64, 64, pixels).unwrap()
             })
             .collect();

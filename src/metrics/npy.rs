@@ -37,10 +37,7 @@ impl NpyArray {
 
 /// Reads an `.npy` file.
 pub fn read_npy(path: &Path) -> Result<NpyArray, NpyError> {
-    let bytes = std::fs::read(path).map_err(|source| NpyError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| NpyError::Io { path: path.display().to_string(), source })?;
     parse_npy(&bytes)
 }
 
@@ -59,9 +56,8 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, NpyError> {
         }
         other => return Err(format("version", format!("unsupported major version {other}"))),
     };
-    let header_bytes = bytes
-        .get(header_start..header_start + header_len)
-        .ok_or_else(|| format("header", "truncated".into()))?;
+    let header_bytes =
+        bytes.get(header_start..header_start + header_len).ok_or_else(|| format("header", "truncated".into()))?;
     let header = String::from_utf8_lossy(header_bytes);
     let descr = dict_value(&header, "descr").ok_or_else(|| format("header", "no 'descr'".into()))?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
@@ -77,7 +73,10 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, NpyError> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|e| format("shape", format!("{s:?}: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let count = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| format("shape", "overflows".into()))?;
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| format("shape", "overflows".into()))?;
     let data = &bytes[header_start + header_len..];
     let (size, convert): (usize, fn(&[u8]) -> f64) = match descr {
         "<f4" => (4, |b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
@@ -86,7 +85,9 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, NpyError> {
         "<u2" => (2, |b| f64::from(u16::from_le_bytes([b[0], b[1]]))),
         "<i4" => (4, |b| f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
         "<i8" => (8, |b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f64),
-        other => return Err(format("dtype", format!("unsupported dtype {other:?} (use <f4, <f8, u1, <u2, <i4 or <i8)"))),
+        other => {
+            return Err(format("dtype", format!("unsupported dtype {other:?} (use <f4, <f8, u1, <u2, <i4 or <i8)")));
+        }
     };
     let needed = count.checked_mul(size).ok_or_else(|| format("shape", "overflows".into()))?;
     if data.len() < needed {
@@ -125,7 +126,7 @@ mod tests {
     fn parses_a_hand_made_file_and_rejects_garbage() {
         let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
         let mut padded = header.to_string();
-        while (10 + padded.len() + 1) % 64 != 0 {
+        while !(10 + padded.len() + 1).is_multiple_of(64) {
             padded.push(' ');
         }
         padded.push('\n');

@@ -11,18 +11,10 @@ use crate::metrics::error::{MetricError, check_finite_f64};
 /// Validated binary truth and finite scores of the same length, with both classes present.
 pub(crate) fn check_binary(truth: &[bool], scores: &[f64]) -> Result<(), MetricError> {
     if truth.len() != scores.len() {
-        return Err(MetricError::LengthMismatch {
-            what: "truth vs scores",
-            left: truth.len(),
-            right: scores.len(),
-        });
+        return Err(MetricError::LengthMismatch { what: "truth vs scores", left: truth.len(), right: scores.len() });
     }
     if truth.is_empty() {
-        return Err(MetricError::TooFew {
-            what: "ROC cases",
-            needed: 2,
-            actual: 0,
-        });
+        return Err(MetricError::TooFew { what: "ROC cases", needed: 2, actual: 0 });
     }
     check_finite_f64("scores", scores)?;
     let positives = truth.iter().filter(|&&t| t).count();
@@ -134,11 +126,7 @@ pub fn roc_curve(truth: &[bool], scores: &[f64], drop_intermediate: bool) -> Res
     }
     let total_fp = fp;
     let total_tp = tp;
-    let mut curve = RocCurve {
-        fpr: vec![0.0],
-        tpr: vec![0.0],
-        thresholds: vec![f64::INFINITY],
-    };
+    let mut curve = RocCurve { fpr: vec![0.0], tpr: vec![0.0], thresholds: vec![f64::INFINITY] };
     curve.fpr.extend(fps.iter().map(|v| v / total_fp));
     curve.tpr.extend(tps.iter().map(|v| v / total_tp));
     curve.thresholds.extend(thresholds);
@@ -198,11 +186,7 @@ impl ThresholdStatistics {
 /// Statistics of calling `score > cutoff` positive.
 pub fn threshold_statistics(truth: &[bool], scores: &[f64], cutoff: f64) -> Result<ThresholdStatistics, MetricError> {
     if truth.len() != scores.len() {
-        return Err(MetricError::LengthMismatch {
-            what: "truth vs scores",
-            left: truth.len(),
-            right: scores.len(),
-        });
+        return Err(MetricError::LengthMismatch { what: "truth vs scores", left: truth.len(), right: scores.len() });
     }
     check_finite_f64("scores", scores)?;
     let (mut tp, mut fp, mut tn, mut fn_) = (0.0, 0.0, 0.0, 0.0);
@@ -223,11 +207,7 @@ pub fn threshold_statistics(truth: &[bool], scores: &[f64], cutoff: f64) -> Resu
 pub fn corner_closest_cutoff(truth: &[bool], scores: &[f64], cutoff_count: usize) -> Result<(f64, usize), MetricError> {
     check_binary(truth, scores)?;
     if cutoff_count < 2 {
-        return Err(MetricError::TooFew {
-            what: "cutoff count",
-            needed: 2,
-            actual: cutoff_count,
-        });
+        return Err(MetricError::TooFew { what: "cutoff count", needed: 2, actual: cutoff_count });
     }
     let mut positive_scores: Vec<f64> = truth.iter().zip(scores).filter(|(t, _)| **t).map(|(_, &s)| s).collect();
     let mut negative_scores: Vec<f64> = truth.iter().zip(scores).filter(|(t, _)| !**t).map(|(_, &s)| s).collect();

@@ -1,0 +1,298 @@
+//! `thorax generate`: artificial radiographs from a ProGAN generator, as PNGs with provenance and/or raw `.npy`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use candle_core::{Device, Tensor};
+
+use crate::convert::npy::{read_npy_f32, write_npy_f32};
+use crate::convert::progan_tf::sha256_hex;
+use crate::models::card::{ModelCard, ModelKind};
+use crate::models::progan::{ProganGenerator, latents_from_seed, to_png_u8};
+use crate::models::weights::Weights;
+
+/// Generate images from a conditional ProGAN.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("label_source").required(true).args(["labels", "labels_npy"])))]
+#[command(group(clap::ArgGroup::new("latent_source").required(true).args(["seed", "latent_npy"])))]
+pub struct GenerateArgs {
+    /// Generator weights (.safetensors with a model card); default: the embedded default generator.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Label values by name, e.g. "Cardiomegaly=1,Edema=0.5"; unnamed labels are 0; "" gives all zeros.
+    #[arg(long)]
+    pub labels: Option<String>,
+    /// Labels as .npy float32/float64 [N, L] (or [L] / [1, L] for all images), in the model card's label order.
+    #[arg(long)]
+    pub labels_npy: Option<PathBuf>,
+    /// Latents as numpy's np.random.RandomState(SEED).randn(N, latent_size), like the original notebook.
+    #[arg(long)]
+    pub seed: Option<u32>,
+    /// Latents as .npy float32/float64 [N, latent_size].
+    #[arg(long)]
+    pub latent_npy: Option<PathBuf>,
+    /// Number of images (default: the rows of --latent-npy or --labels-npy, else 1).
+    #[arg(short = 'n', long = "count")]
+    pub count: Option<usize>,
+    /// Folder for 8-bit PNGs fake_<i>.png, clip(rint((x+1)*127.5)), with provenance in tEXt chunks.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Raw network output as float32 .npy [N, C, H, W].
+    #[arg(long)]
+    pub out_npy: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// Print one JSON document describing what was written.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses `auto`, `cpu`, `cuda`, `cuda:N` into a candle device.
+pub fn parse_device(text: &str) -> anyhow::Result<Device> {
+    match text {
+        "cpu" => Ok(Device::Cpu),
+        "auto" => Device::cuda_if_available(0).context("probing for a CUDA device"),
+        "cuda" => Device::new_cuda(0).context("opening CUDA device 0 (was thorax built with --features cuda?)"),
+        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(ordinal)) => Device::new_cuda(ordinal)
+                .with_context(|| format!("opening CUDA device {ordinal} (was thorax built with --features cuda?)")),
+            _ => bail!("unknown --device `{other}`: use auto, cpu, cuda or cuda:N"),
+        },
+    }
+}
+
+/// Parses `"Name=v,Name=v"` into a vector in the card's label order; unknown names list the valid ones.
+pub fn parse_labels(text: &str, card: &ModelCard) -> anyhow::Result<Vec<f32>> {
+    let mut values = vec![0.0f32; card.labels.len()];
+    for item in text.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+        let (name, value) =
+            item.rsplit_once('=').with_context(|| format!("--labels item `{item}` is not Name=value"))?;
+        let name = name.trim();
+        let index = card.label_index(name).with_context(|| {
+            format!("--labels: unknown label `{name}`; this model's labels are: {}", card.labels.join(", "))
+        })?;
+        let value: f32 = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f32| v.is_finite())
+            .with_context(|| format!("--labels: value `{value}` of `{name}` is not a finite number"))?;
+        values[index] = value;
+    }
+    Ok(values)
+}
+
+/// A `[rows, width]` matrix read from a .npy file; a 1-D array is one row.
+fn read_matrix(path: &Path, argument: &str, width: usize, width_name: &str) -> anyhow::Result<(usize, Vec<f32>)> {
+    let (shape, data) = read_npy_f32(path).with_context(|| format!("reading {argument} {}", path.display()))?;
+    let rows = match shape.as_slice() {
+        [w] if *w == width => 1,
+        [rows, w] if *w == width => *rows,
+        _ => bail!(
+            "{argument} {} has shape {shape:?}, expected [N, {width}] ({width_name} of this model)",
+            path.display()
+        ),
+    };
+    if let Some(bad) = data.iter().position(|v| !v.is_finite()) {
+        bail!("{argument} {} holds a NaN or infinite value at flat index {bad}", path.display());
+    }
+    Ok((rows, data))
+}
+
+/// Loads the generator named by `--model`, or the embedded default; returns it with its file's SHA-256 and name.
+fn load_generator(
+    model: Option<&Path>,
+    default_model_bytes: Option<&[u8]>,
+    device: &Device,
+) -> anyhow::Result<(ProganGenerator, String, String)> {
+    let (bytes, name) = match model {
+        Some(path) => (
+            std::fs::read(path).with_context(|| format!("reading model {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => match default_model_bytes {
+            Some(bytes) => (bytes.to_vec(), "embedded default generator".to_owned()),
+            None => bail!("no --model given and this build has no embedded default generator"),
+        },
+    };
+    let weights = Weights::from_bytes(&bytes, Path::new(&name), ModelKind::ProganGenerator, device)
+        .with_context(|| format!("loading {name}"))?;
+    let generator =
+        ProganGenerator::from_weights(weights).with_context(|| format!("building the generator from {name}"))?;
+    Ok((generator, sha256_hex(&bytes), name))
+}
+
+/// Runs `thorax generate`. `default_model_bytes` is the embedded default generator, used without `--model`.
+pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::Result<()> {
+    if args.out.is_none() && args.out_npy.is_none() {
+        bail!("nothing to write: give --out DIR for PNGs and/or --out-npy FILE for the raw output");
+    }
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let device = parse_device(&args.device)?;
+    let (generator, model_sha256, model_name) = load_generator(args.model.as_deref(), default_model_bytes, &device)?;
+    let card = generator.card().clone();
+    let architecture = generator.architecture().clone();
+    let latent_size = architecture.latent_size;
+    let label_size = architecture.label_size;
+
+    // Labels: one vector for all images, or one row per image.
+    let (label_rows, label_values) = match (&args.labels, &args.labels_npy) {
+        (Some(text), _) => (1, parse_labels(text, &card)?),
+        (None, Some(path)) => read_matrix(path, "--labels-npy", label_size, "label count")?,
+        (None, None) => bail!("give --labels or --labels-npy"),
+    };
+    let latent_file = match &args.latent_npy {
+        Some(path) => Some(read_matrix(path, "--latent-npy", latent_size, "latent size")?),
+        None => None,
+    };
+    let count = match (&latent_file, args.count) {
+        (Some((rows, _)), Some(n)) if *rows != n => {
+            bail!("-n {n} but --latent-npy holds {rows} latents")
+        }
+        (Some((rows, _)), _) => *rows,
+        (None, Some(n)) => n,
+        (None, None) => label_rows,
+    };
+    if count == 0 {
+        bail!("nothing to generate: the image count is 0");
+    }
+    if label_rows != 1 && label_rows != count {
+        bail!("--labels-npy holds {label_rows} label rows for {count} images (give 1 row or one per image)");
+    }
+    let latents = match (latent_file, args.seed) {
+        (Some((_, values)), _) => values,
+        (None, Some(seed)) => latents_from_seed(seed, count, latent_size),
+        (None, None) => bail!("give --seed or --latent-npy"),
+    };
+    let label_row = |i: usize| -> &[f32] {
+        let row = if label_rows == 1 { 0 } else { i };
+        &label_values[row * label_size..(row + 1) * label_size]
+    };
+
+    let started = Instant::now();
+    let mut outputs: Vec<f32> = Vec::new();
+    let mut image_shape = [0usize; 3];
+    for start in (0..count).step_by(args.batch_size) {
+        let end = (start + args.batch_size).min(count);
+        let rows = end - start;
+        let z = Tensor::from_slice(&latents[start * latent_size..end * latent_size], (rows, latent_size), &device)?;
+        let labels: Vec<f32> = (start..end).flat_map(|i| label_row(i).iter().copied()).collect();
+        let y = Tensor::from_vec(labels, (rows, label_size), &device)?;
+        let images = generator.forward(&z, &y).context("running the generator")?;
+        let (_, c, h, w) = images.dims4()?;
+        image_shape = [c, h, w];
+        outputs.extend(images.flatten_all()?.to_vec1::<f32>()?);
+    }
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+    let [channels, height, width] = image_shape;
+
+    if let Some(path) = &args.out_npy {
+        write_npy_f32(path, &[count, channels, height, width], &outputs)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut written = Vec::new();
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let per_image = channels * height * width;
+        for i in 0..count {
+            let image = &outputs[i * per_image..(i + 1) * per_image];
+            let labels_text = card
+                .labels
+                .iter()
+                .zip(label_row(i))
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let latent_text = match (&args.latent_npy, args.seed) {
+                (Some(path), _) => format!("{} row {i}", path.display()),
+                (None, Some(seed)) => format!("np.random.RandomState({seed}).randn({count}, {latent_size}) row {i}"),
+                (None, None) => String::new(),
+            };
+            let text = [
+                ("Software", "thorax generate".to_owned()),
+                ("thorax.model", model_name.clone()),
+                ("thorax.model_sha256", model_sha256.clone()),
+                ("thorax.model_card_name", card.name.clone()),
+                ("thorax.untrained", card.untrained.to_string()),
+                ("thorax.seed", args.seed.map(|s| s.to_string()).unwrap_or_default()),
+                ("thorax.latent", latent_text),
+                ("thorax.labels", labels_text),
+            ];
+            let path = dir.join(format!("fake_{i}.png"));
+            write_png(&path, image, channels, height, width, &text)?;
+            written.push(path);
+        }
+    }
+
+    if args.json {
+        let document = serde_json::json!({
+            "model": model_name,
+            "model_sha256": model_sha256,
+            "untrained": card.untrained,
+            "device": format!("{device:?}"),
+            "count": count,
+            "shape": [count, channels, height, width],
+            "seed": args.seed,
+            "images": written,
+            "out_npy": args.out_npy,
+            "elapsed_ms": elapsed_ms,
+            "ms_per_image": elapsed_ms / count as f64,
+        });
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    } else {
+        if card.untrained {
+            eprintln!("note: {} is an UNTRAINED placeholder (random weights)", card.name);
+        }
+        println!(
+            "generated {count} image(s) of {channels}x{height}x{width} in {elapsed_ms:.0} ms ({:.1} ms per image)",
+            elapsed_ms / count as f64
+        );
+        if let Some(dir) = &args.out {
+            println!("  PNGs in {}", dir.display());
+        }
+        if let Some(path) = &args.out_npy {
+            println!("  raw output {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Writes one image (`[C, H, W]`, values in [-1, 1]) as an 8-bit gray (C = 1) or RGB (C = 3) PNG with tEXt chunks.
+fn write_png(
+    path: &Path,
+    image: &[f32],
+    channels: usize,
+    height: usize,
+    width: usize,
+    text: &[(&str, String)],
+) -> anyhow::Result<()> {
+    let color = match channels {
+        1 => png::ColorType::Grayscale,
+        3 => png::ColorType::Rgb,
+        other => bail!("cannot write a {other}-channel image as PNG (1 or 3 channels)"),
+    };
+    let plane = height * width;
+    // [C, H, W] -> interleaved H, W, C
+    let pixels: Vec<u8> =
+        (0..plane).flat_map(|p| (0..channels).map(move |c| to_png_u8(image[c * plane + p]))).collect();
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width as u32, height as u32);
+    encoder.set_color(color);
+    encoder.set_depth(png::BitDepth::Eight);
+    for (keyword, value) in text {
+        encoder
+            .add_text_chunk((*keyword).to_owned(), value.clone())
+            .with_context(|| format!("adding PNG text `{keyword}`"))?;
+    }
+    let mut writer = encoder.write_header().with_context(|| format!("writing {}", path.display()))?;
+    writer.write_image_data(&pixels).with_context(|| format!("writing {}", path.display()))?;
+    writer.finish().with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

@@ -468,7 +468,8 @@ mod tests {
     fn vainf_taps_are_the_normalised_gaussian() {
         let exact = gaussian_kernel(WINDOW_SIZE);
         for (tap, e) in VAINF_TAPS.iter().zip(&exact) {
-            assert!((f64::from(*tap) - f64::from(*e)).abs() < 1e-8, "{tap} vs {e}");
+            // Within two float32 ulps of the f64-normalised Gaussian.
+            assert!((f64::from(*tap) - f64::from(*e)).abs() < 5e-8, "{tap} vs {e}");
         }
         let sum: f64 = VAINF_TAPS.iter().map(|&t| f64::from(t)).sum();
         assert!((sum - (1.0 - 3.073_364_496e-8)).abs() < 1e-15, "{sum}");

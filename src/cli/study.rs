@@ -11,8 +11,8 @@ use crate::study::export::{read_answers_csv, readings_from_store, write_answers_
 use crate::study::imrmc::{read_imrmc, readings_from_imrmc};
 use crate::study::{
     CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource, OptionalQuestions, ReaderProgress,
-    ReadingSession, RealImageFolder, StudyDesign, StudyStore, StudySummary, create_study,
-    design::DESIGN_FORMAT_VERSION, randomise::derive_seed,
+    RealImageFolder, StudyDesign, StudyStore, StudySummary, create_study, design::DESIGN_FORMAT_VERSION,
+    randomise::derive_seed, session::reader_progress,
 };
 
 /// Blinded real-vs-artificial reading studies.
@@ -256,21 +256,20 @@ struct StatusOutput {
 }
 
 fn run_status(args: &StatusArgs) -> Result<()> {
-    let session =
-        ReadingSession::open(&args.study).with_context(|| format!("opening the study {}", args.study.display()))?;
-    let store = session.store();
+    // The store alone: status reads and writes nothing a reading session would.
+    let store = StudyStore::open(&args.study).with_context(|| format!("opening the study {}", args.study.display()))?;
     let cases = store.cases()?;
     let mut readers = Vec::new();
     for reader in store.readers()? {
         readers.push(ReaderStatus {
-            progress: session.progress(&reader.reader_id)?,
+            progress: reader_progress(&store, &reader.reader_id)?,
             reader: reader.reader_id,
             seed: reader.seed,
         });
     }
     let output = StatusOutput {
         study: args.study.clone(),
-        design: session.design().clone(),
+        design: store.design()?,
         metadata: store.metadata()?.into_iter().collect(),
         main_cases: cases.iter().filter(|c| !c.practice).count(),
         practice_cases: cases.iter().filter(|c| c.practice).count(),

@@ -317,24 +317,8 @@ impl ReadingSession {
     /// Answered and total cases per phase.
     pub fn progress(&self, reader: &str) -> StudyResult<ReaderProgress> {
         self.check_reader(reader)?;
-        let order = self.store.reader_order(reader)?;
-        let answered = self.store.answered_positions(reader)?;
-        let count = |practice: bool, only_answered: bool| {
-            let n = order
-                .iter()
-                .filter(|entry| entry.practice == practice)
-                .filter(|entry| !only_answered || answered.binary_search(&entry.position).is_ok())
-                .count();
-            u32::try_from(n).unwrap_or(u32::MAX)
-        };
-        let progress = ReaderProgress {
-            practice_answered: count(true, true),
-            practice_count: count(true, false),
-            main_answered: count(false, true),
-            main_count: count(false, false),
-            finished: order.iter().all(|entry| answered.binary_search(&entry.position).is_ok()),
-            paused: self.readers.get(reader).is_some_and(|state| state.paused),
-        };
+        let mut progress = reader_progress(&self.store, reader)?;
+        progress.paused = self.readers.get(reader).is_some_and(|state| state.paused);
         Ok(progress)
     }
 
@@ -347,4 +331,29 @@ impl ReadingSession {
     pub fn limit_size_pages(&self, pages: u64) -> StudyResult<u64> {
         self.store.limit_size_pages(pages)
     }
+}
+
+/// A reader's progress read from the store alone (no session needed, nothing written; `paused` is false).
+pub fn reader_progress(store: &StudyStore, reader: &str) -> StudyResult<ReaderProgress> {
+    if !store.has_reader(reader)? {
+        return Err(StudyError::UnknownReader { reader: reader.to_owned() });
+    }
+    let order = store.reader_order(reader)?;
+    let answered = store.answered_positions(reader)?;
+    let count = |practice: bool, only_answered: bool| {
+        let n = order
+            .iter()
+            .filter(|entry| entry.practice == practice)
+            .filter(|entry| !only_answered || answered.binary_search(&entry.position).is_ok())
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    };
+    Ok(ReaderProgress {
+        practice_answered: count(true, true),
+        practice_count: count(true, false),
+        main_answered: count(false, true),
+        main_count: count(false, false),
+        finished: order.iter().all(|entry| answered.binary_search(&entry.position).is_ok()),
+        paused: false,
+    })
 }

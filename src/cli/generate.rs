@@ -135,6 +135,9 @@ pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::R
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let device = parse_device(&args.device)?;
     let (generator, model_sha256, model_name) = load_generator(args.model.as_deref(), default_model_bytes, &device)?;
     let card = generator.card().clone();
@@ -199,7 +202,6 @@ pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::R
     }
     let mut written = Vec::new();
     if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let per_image = channels * height * width;
         for i in 0..count {
             let image = &outputs[i * per_image..(i + 1) * per_image];
@@ -287,9 +289,13 @@ fn write_png(
     encoder.set_color(color);
     encoder.set_depth(png::BitDepth::Eight);
     for (keyword, value) in text {
-        encoder
-            .add_text_chunk((*keyword).to_owned(), value.clone())
-            .with_context(|| format!("adding PNG text `{keyword}`"))?;
+        // tEXt holds Latin-1 only; anything else (e.g. a non-Latin path) goes in an iTXt (UTF-8) chunk.
+        let added = if value.chars().all(|c| u32::from(c) < 256) {
+            encoder.add_text_chunk((*keyword).to_owned(), value.clone())
+        } else {
+            encoder.add_itxt_chunk((*keyword).to_owned(), value.clone())
+        };
+        added.with_context(|| format!("adding PNG text `{keyword}`"))?;
     }
     let mut writer = encoder.write_header().with_context(|| format!("writing {}", path.display()))?;
     writer.write_image_data(&pixels).with_context(|| format!("writing {}", path.display()))?;

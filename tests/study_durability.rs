@@ -117,7 +117,18 @@ fn killed_mid_session_loses_no_acknowledged_answer() {
     let (mut killed_mid_run, mut previous_total) = (0, 0);
     for round in 0..20 {
         let (mut child, lines, reader) = spawn_child(&db, "submit");
-        std::thread::sleep(Duration::from_millis(10 + rng.below(140)));
+        if round % 2 == 0 {
+            // Any moment after spawning: during start-up, opening, or submitting.
+            std::thread::sleep(Duration::from_millis(rng.below(150)));
+        } else {
+            // Surely mid-session: after the first acknowledged answer of this round.
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while !lines.lock().unwrap().iter().any(|line| line.contains("ACK ")) {
+                assert!(std::time::Instant::now() < deadline, "round {round}: the child never answered");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(rng.below(40)));
+        }
         child.kill().unwrap();
         child.wait().unwrap();
         reader.join().unwrap();

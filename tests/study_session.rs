@@ -108,3 +108,15 @@ fn going_back_when_allowed_keeps_every_revision_and_analysis_uses_the_latest() {
     let first_case = session.go_back("alice").unwrap();
     assert!(first_case.is_some());
 }
+
+#[test]
+fn every_study_connection_is_wal_synchronous_full_and_exclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = study_common::small_design(&["alice"], 8, DisplayBitDepth::Eight);
+    let db = study_common::make_tiny_study(dir.path(), &design, 2, 0);
+    let session = ReadingSession::open(&db).unwrap();
+    let settings = session.store().journal_settings().unwrap();
+    assert_eq!(settings.journal_mode, "wal");
+    assert!(settings.synchronous_full);
+    assert_eq!(settings.locking_mode, "exclusive");
+}

@@ -155,6 +155,17 @@ pub struct AnswerRecord {
     pub answered_unix_ms: i64,
 }
 
+/// Durability settings of an open study connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalSettings {
+    /// "wal" for every study connection.
+    pub journal_mode: String,
+    /// `synchronous` is FULL (or EXTRA): every commit is synced.
+    pub synchronous_full: bool,
+    /// "exclusive": one process at a time.
+    pub locking_mode: String,
+}
+
 /// The open study database.
 pub struct StudyStore {
     connection: Connection,
@@ -605,6 +616,22 @@ impl StudyStore {
             .pragma_query_value(None, "page_count", |row| row.get(0))
             .map_err(|error| self.sql(error))?;
         Ok(u64::try_from(pages).unwrap_or(0))
+    }
+
+    /// The connection's durability settings as SQLite reports them (for checks and the study log).
+    pub fn journal_settings(&self) -> StudyResult<JournalSettings> {
+        let text = |name: &str| -> StudyResult<String> {
+            self.connection.pragma_query_value(None, name, |row| row.get(0)).map_err(|error| self.sql(error))
+        };
+        let synchronous: i64 = self
+            .connection
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .map_err(|error| self.sql(error))?;
+        Ok(JournalSettings {
+            journal_mode: text("journal_mode")?.to_ascii_lowercase(),
+            synchronous_full: synchronous >= 2,
+            locking_mode: text("locking_mode")?.to_ascii_lowercase(),
+        })
     }
 
     /// Whether a reader is part of the study.

@@ -23,7 +23,8 @@ fn convert(name: &str) -> (CycleGanGenerator, Vec<String>, CheckpointFormat) {
     let path = fixture(&format!("{name}.pth"));
     let checkpoint = read_checkpoint(&path).unwrap();
     let converted =
-        cyclegan_weights(&checkpoint, Direction::AToB, ["NIH", "CheXpert"], name, Provenance::default(), &path).unwrap();
+        cyclegan_weights(&checkpoint, Direction::AToB, ["NIH", "CheXpert"], name, Provenance::default(), &path)
+            .unwrap();
     (CycleGanGenerator::from_weights(converted.weights).unwrap(), converted.dropped, checkpoint.format)
 }
 
@@ -80,7 +81,10 @@ fn sizes_that_are_not_multiples_of_four_are_refused() {
     let (generator, _, _) = convert("gray_ngf8_b3");
     let x = Tensor::zeros((1, 1, 64, 62), DType::F32, &Device::Cpu).unwrap();
     let error = generator.forward(&x).err().unwrap().to_string();
-    assert!(error.contains("generator input") && error.contains("multiples of 4") && error.contains("64x62"), "{error}");
+    assert!(
+        error.contains("generator input") && error.contains("multiples of 4") && error.contains("64x62"),
+        "{error}"
+    );
     let x = Tensor::zeros((1, 3, 64, 64), DType::F32, &Device::Cpu).unwrap();
     let error = generator.forward(&x).err().unwrap().to_string();
     assert!(error.contains("1 channel"), "{error}");

@@ -22,10 +22,8 @@ fn nih_labels() -> Vec<String> {
 fn wrong_label_count_names_the_classifier_and_the_argument() {
     let path = fixture("densenet_small_state_dict.pth");
     let checkpoint = read_checkpoint(&path).unwrap();
-    let error = densenet_weights(&checkpoint, vec!["A".into()], "x", Provenance::default(), &path)
-        .err()
-        .unwrap()
-        .to_string();
+    let error =
+        densenet_weights(&checkpoint, vec!["A".into()], "x", Provenance::default(), &path).err().unwrap().to_string();
     assert!(error.contains("--labels") && error.contains("classifier.0.weight") && error.contains("14"), "{error}");
 }
 
@@ -50,13 +48,8 @@ fn truncated_checkpoint_is_refused_without_panic() {
 }
 
 fn tiny_weights() -> (thorax::models::card::ModelCard, HashMap<String, Tensor>) {
-    let config = DenseNetConfig {
-        growth_rate: 4,
-        bn_size: 2,
-        num_init_features: 8,
-        block_config: vec![2, 2],
-        num_labels: 14,
-    };
+    let config =
+        DenseNetConfig { growth_rate: 4, bn_size: 2, num_init_features: 8, block_config: vec![2, 2], num_labels: 14 };
     let card = config.card("tiny", nih_labels(), Provenance::default());
     let weights = DenseNet121::random_weights(&card, &Device::Cpu, 5).unwrap();
     (card, weights.tensors)
@@ -99,7 +92,14 @@ fn missing_and_misshapen_tensors_in_a_file_are_named() {
 #[test]
 fn a_generator_file_is_not_a_classifier() {
     use thorax::models::cyclegan::{CycleGanConfig, CycleGanGenerator, Direction};
-    let config = CycleGanConfig { ngf: 2, n_blocks: 1, input_nc: 1, output_nc: 1, use_dropout: false, direction: Direction::AToB };
+    let config = CycleGanConfig {
+        ngf: 2,
+        n_blocks: 1,
+        input_nc: 1,
+        output_nc: 1,
+        use_dropout: false,
+        direction: Direction::AToB,
+    };
     let card = config.card("g", ["A", "B"], Provenance::default());
     let weights = CycleGanGenerator::random_weights(&card, &Device::Cpu, 1).unwrap();
     let dir = tempfile::tempdir().unwrap();

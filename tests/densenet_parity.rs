@@ -94,8 +94,7 @@ fn feature_map_is_the_layer_before_pooling() {
 fn saved_safetensors_load_back_with_the_card() {
     let path = fixture("densenet_small_state_dict.pth");
     let checkpoint = read_checkpoint(&path).unwrap();
-    let converted =
-        densenet_weights(&checkpoint, nih_labels(), "fixture", Provenance::default(), &path).unwrap();
+    let converted = densenet_weights(&checkpoint, nih_labels(), "fixture", Provenance::default(), &path).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("densenet.safetensors");
     thorax::models::weights::save(&out, &converted.weights.tensors, &converted.weights.card).unwrap();

@@ -15,9 +15,8 @@ use candle_core::pickle::{Object, Stack};
 use candle_core::{DType, Device, Tensor};
 
 /// The legacy format's first pickle: protocol 2, `LONG1` of 10 bytes holding 0x1950a86a20f9469cfc6c, `STOP`.
-const LEGACY_MAGIC_PICKLE: [u8; 15] = [
-    0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e,
-];
+const LEGACY_MAGIC_PICKLE: [u8; 15] =
+    [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e];
 /// Zip archives start with a local file header.
 const ZIP_MAGIC: [u8; 4] = [0x50, 0x4b, 0x03, 0x04];
 
@@ -33,16 +32,10 @@ pub enum TorchError {
     UnknownFormat { path: PathBuf },
     #[error("checkpoint {path}: {reason}")]
     Malformed { path: PathBuf, reason: String },
-    #[error(
-        "checkpoint {path}: the pickle cannot be parsed ({reason}); export it with tools/export_checkpoint.py"
-    )]
+    #[error("checkpoint {path}: the pickle cannot be parsed ({reason}); export it with tools/export_checkpoint.py")]
     Pickle { path: PathBuf, reason: String },
     #[error("checkpoint {path}: tensor `{tensor}`: {reason}")]
-    Tensor {
-        path: PathBuf,
-        tensor: String,
-        reason: String,
-    },
+    Tensor { path: PathBuf, tensor: String, reason: String },
     #[error("checkpoint {path} holds no tensors in a form this reader knows (top level: {found})")]
     NoTensors { path: PathBuf, found: String },
 }
@@ -70,10 +63,7 @@ pub struct Checkpoint {
 
 /// Reads the tensors of a PyTorch checkpoint file.
 pub fn read_checkpoint(path: &Path) -> Result<Checkpoint, TorchError> {
-    let bytes = std::fs::read(path).map_err(|source| TorchError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| TorchError::Io { path: path.to_path_buf(), source })?;
     read_checkpoint_bytes(&bytes, path)
 }
 
@@ -86,39 +76,21 @@ pub fn read_checkpoint_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint, To
         let (root, storages) = read_legacy(bytes, path)?;
         (CheckpointFormat::Legacy, root, storages)
     } else {
-        return Err(TorchError::UnknownFormat {
-            path: path.to_path_buf(),
-        });
+        return Err(TorchError::UnknownFormat { path: path.to_path_buf() });
     };
-    let mut collector = Collector {
-        path,
-        storages: &storages,
-        tensors: Vec::new(),
-        skipped: Vec::new(),
-    };
+    let mut collector = Collector { path, storages: &storages, tensors: Vec::new(), skipped: Vec::new() };
     let container = collector.collect_root(&root)?;
     if collector.tensors.is_empty() {
-        return Err(TorchError::NoTensors {
-            path: path.to_path_buf(),
-            found: describe(&root),
-        });
+        return Err(TorchError::NoTensors { path: path.to_path_buf(), found: describe(&root) });
     }
-    Ok(Checkpoint {
-        format,
-        container,
-        tensors: collector.tensors,
-        skipped: collector.skipped,
-    })
+    Ok(Checkpoint { format, container, tensors: collector.tensors, skipped: collector.skipped })
 }
 
 /// Raw storage bytes by storage key.
 type Storages = HashMap<String, Vec<u8>>;
 
 fn malformed(path: &Path, reason: impl Into<String>) -> TorchError {
-    TorchError::Malformed {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
+    TorchError::Malformed { path: path.to_path_buf(), reason: reason.into() }
 }
 
 /// Parses one pickle starting at `*cursor` and advances the cursor past its STOP opcode.
@@ -131,10 +103,7 @@ fn parse_pickle(cursor: &mut &[u8], path: &Path) -> Result<Object, TorchError> {
     }));
     match result {
         Ok(Ok(object)) => Ok(object),
-        Ok(Err(error)) => Err(TorchError::Pickle {
-            path: path.to_path_buf(),
-            reason: error.to_string(),
-        }),
+        Ok(Err(error)) => Err(TorchError::Pickle { path: path.to_path_buf(), reason: error.to_string() }),
         Err(_) => Err(TorchError::Pickle {
             path: path.to_path_buf(),
             reason: "the pickle parser gave up on a malformed value".to_owned(),
@@ -143,8 +112,8 @@ fn parse_pickle(cursor: &mut &[u8], path: &Path) -> Result<Object, TorchError> {
 }
 
 fn read_zip(bytes: &[u8], path: &Path) -> Result<(Object, Storages), TorchError> {
-    let mut archive =
-        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| malformed(path, format!("bad zip archive: {e}")))?;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| malformed(path, format!("bad zip archive: {e}")))?;
     let names: Vec<String> = archive
         .file_names()
         .map(|name| name.map(|n| n.into_owned()))
@@ -157,13 +126,9 @@ fn read_zip(bytes: &[u8], path: &Path) -> Result<(Object, Storages), TorchError>
         .clone();
     let prefix = pickle_name.trim_end_matches("data.pkl").to_owned();
     let mut read_entry = |name: &str| -> Result<Vec<u8>, TorchError> {
-        let mut entry = archive
-            .by_name(name)
-            .map_err(|e| malformed(path, format!("zip entry {name}: {e}")))?;
+        let mut entry = archive.by_name(name).map_err(|e| malformed(path, format!("zip entry {name}: {e}")))?;
         let mut data = Vec::new();
-        entry
-            .read_to_end(&mut data)
-            .map_err(|e| malformed(path, format!("zip entry {name}: {e}")))?;
+        entry.read_to_end(&mut data).map_err(|e| malformed(path, format!("zip entry {name}: {e}")))?;
         Ok(data)
     };
     if names.iter().any(|name| *name == format!("{prefix}byteorder")) {
@@ -177,10 +142,11 @@ fn read_zip(bytes: &[u8], path: &Path) -> Result<(Object, Storages), TorchError>
     let data_prefix = format!("{prefix}data/");
     let mut storages = HashMap::new();
     for name in &names {
-        if let Some(key) = name.strip_prefix(&data_prefix) {
-            if !key.is_empty() && !key.contains('/') {
-                storages.insert(key.to_owned(), read_entry(name)?);
-            }
+        if let Some(key) = name.strip_prefix(&data_prefix)
+            && !key.is_empty()
+            && !key.contains('/')
+        {
+            storages.insert(key.to_owned(), read_entry(name)?);
         }
     }
     Ok((root, storages))
@@ -190,10 +156,7 @@ fn read_legacy(bytes: &[u8], path: &Path) -> Result<(Object, Storages), TorchErr
     let mut cursor = bytes.get(LEGACY_MAGIC_PICKLE.len()..).unwrap_or_default();
     let protocol_version = parse_pickle(&mut cursor, path)?;
     if !matches!(protocol_version, Object::Int(1001)) {
-        return Err(malformed(
-            path,
-            format!("legacy protocol version {protocol_version:?}, expected 1001"),
-        ));
+        return Err(malformed(path, format!("legacy protocol version {protocol_version:?}, expected 1001")));
     }
     let system_info = parse_pickle(&mut cursor, path)?;
     if let Object::Dict(items) = &system_info {
@@ -223,12 +186,12 @@ fn read_legacy(bytes: &[u8], path: &Path) -> Result<(Object, Storages), TorchErr
             Object::Unicode(key) => key,
             other => return Err(malformed(path, format!("storage key {other:?} is not a string"))),
         };
-        let element_size = element_sizes.get(&key).copied().ok_or_else(|| {
-            malformed(path, format!("storage {key} is listed but no tensor names its type"))
-        })?;
-        let (count_bytes, rest) = cursor
-            .split_first_chunk::<8>()
-            .ok_or_else(|| malformed(path, format!("storage {key} is truncated")))?;
+        let element_size = element_sizes
+            .get(&key)
+            .copied()
+            .ok_or_else(|| malformed(path, format!("storage {key} is listed but no tensor names its type")))?;
+        let (count_bytes, rest) =
+            cursor.split_first_chunk::<8>().ok_or_else(|| malformed(path, format!("storage {key} is truncated")))?;
         let count = u64::from_le_bytes(*count_bytes);
         let length = usize::try_from(count)
             .ok()
@@ -286,13 +249,7 @@ fn storage_key_and_type(id: &Object) -> Option<(String, StorageType)> {
         "CharStorage" | "ByteStorage" | "BoolStorage" => (1, None),
         _ => return None,
     };
-    Some((
-        key.clone(),
-        StorageType {
-            element_size,
-            float_dtype,
-        },
-    ))
+    Some((key.clone(), StorageType { element_size, float_dtype }))
 }
 
 fn describe(object: &Object) -> String {
@@ -322,10 +279,7 @@ fn describe(object: &Object) -> String {
 fn module_class(object: &Object) -> Option<String> {
     match object {
         Object::Reduce { callable, .. } => module_class(callable),
-        Object::Class {
-            module_name,
-            class_name,
-        } => Some(format!("{module_name}.{class_name}")),
+        Object::Class { module_name, class_name } => Some(format!("{module_name}.{class_name}")),
         _ => None,
     }
 }
@@ -339,10 +293,7 @@ fn module_state(object: &Object) -> Option<&[(Object, Object)]> {
 }
 
 fn dict_entry<'a>(items: &'a [(Object, Object)], name: &str) -> Option<&'a Object> {
-    items
-        .iter()
-        .find(|(key, _)| *key == Object::Unicode(name.to_owned()))
-        .map(|(_, value)| value)
+    items.iter().find(|(key, _)| *key == Object::Unicode(name.to_owned())).map(|(_, value)| value)
 }
 
 /// A tensor before its values are read: storage, offset, size and stride.
@@ -376,11 +327,7 @@ fn tensor_ref(object: &Object) -> Option<TensorRef<'_>> {
 }
 
 fn tensor_ref_call<'a>(callable: &'a Object, args: &'a Object) -> Option<TensorRef<'a>> {
-    let Object::Class {
-        module_name,
-        class_name,
-    } = callable
-    else {
+    let Object::Class { module_name, class_name } = callable else {
         return None;
     };
     let Object::Tuple(args) = args else { return None };
@@ -394,12 +341,7 @@ fn tensor_ref_call<'a>(callable: &'a Object, args: &'a Object) -> Option<TensorR
                 Object::Long(v) => usize::try_from(*v).ok()?,
                 _ => return None,
             };
-            Some(TensorRef {
-                storage_id,
-                offset,
-                size: integers(size)?,
-                stride: integers(stride)?,
-            })
+            Some(TensorRef { storage_id, offset, size: integers(size)?, stride: integers(stride)? })
         }
         ("torch._utils", "_rebuild_parameter" | "_rebuild_parameter_with_state") => tensor_ref(args.first()?),
         ("torch._tensor", "_rebuild_from_type_v2") => {
@@ -433,11 +375,11 @@ impl Collector<'_> {
                     self.collect_module(value, "")?;
                     return Ok(format!("pickled module {} under '{key}'", describe(value)));
                 }
-                if let Object::Dict(inner) = value {
-                    if inner.iter().any(|(_, v)| tensor_ref(v).is_some()) {
-                        self.collect_dict(inner, "")?;
-                        return Ok(format!("state_dict under '{key}'"));
-                    }
+                if let Object::Dict(inner) = value
+                    && inner.iter().any(|(_, v)| tensor_ref(v).is_some())
+                {
+                    self.collect_dict(inner, "")?;
+                    return Ok(format!("state_dict under '{key}'"));
                 }
             }
         }
@@ -474,21 +416,14 @@ impl Collector<'_> {
     }
 
     fn push(&mut self, name: String, reference: &TensorRef<'_>) -> Result<(), TorchError> {
-        let error = |reason: String| TorchError::Tensor {
-            path: self.path.to_path_buf(),
-            tensor: name.clone(),
-            reason,
-        };
+        let error = |reason: String| TorchError::Tensor { path: self.path.to_path_buf(), tensor: name.clone(), reason };
         let (key, storage_type) = storage_key_and_type(reference.storage_id)
             .ok_or_else(|| error(format!("unrecognised storage {:?}", reference.storage_id)))?;
         let Some(dtype) = storage_type.float_dtype else {
             self.skipped.push(name);
             return Ok(());
         };
-        let bytes = self
-            .storages
-            .get(&key)
-            .ok_or_else(|| error(format!("storage {key} is missing from the file")))?;
+        let bytes = self.storages.get(&key).ok_or_else(|| error(format!("storage {key} is missing from the file")))?;
         if reference.size.len() != reference.stride.len() {
             return Err(error("size and stride disagree".to_owned()));
         }
@@ -507,12 +442,7 @@ impl Collector<'_> {
         let mut values = Vec::with_capacity(count);
         let mut index = vec![0usize; reference.size.len()];
         for _ in 0..count {
-            let position = reference.offset
-                + index
-                    .iter()
-                    .zip(&reference.stride)
-                    .map(|(i, s)| i * s)
-                    .sum::<usize>();
+            let position = reference.offset + index.iter().zip(&reference.stride).map(|(i, s)| i * s).sum::<usize>();
             let value = storage
                 .get(position)
                 .ok_or_else(|| error(format!("element {position} lies beyond its storage of {storage_len}")))?;
@@ -526,7 +456,8 @@ impl Collector<'_> {
                 index[dim] = 0;
             }
         }
-        let tensor = Tensor::from_vec(values, reference.size.clone(), &Device::Cpu).map_err(|e| error(e.to_string()))?;
+        let tensor =
+            Tensor::from_vec(values, reference.size.clone(), &Device::Cpu).map_err(|e| error(e.to_string()))?;
         self.tensors.push((name, tensor));
         Ok(())
     }
@@ -540,22 +471,13 @@ pub enum ConvertError {
     #[error("checkpoint {path}: tensor `{tensor}` is missing")]
     Missing { path: PathBuf, tensor: String },
     #[error("checkpoint {path}: tensor `{tensor}` has shape {found:?}, expected {expected:?}")]
-    Shape {
-        path: PathBuf,
-        tensor: String,
-        expected: Vec<usize>,
-        found: Vec<usize>,
-    },
+    Shape { path: PathBuf, tensor: String, expected: Vec<usize>, found: Vec<usize> },
     #[error("checkpoint {path}: unexpected tensors {names}")]
     Unexpected { path: PathBuf, names: String },
     #[error("checkpoint {path}: tensor `{tensor}` contains NaN or infinite values")]
     NonFinite { path: PathBuf, tensor: String },
     #[error("checkpoint {path}: {argument}: {reason}")]
-    Argument {
-        path: PathBuf,
-        argument: String,
-        reason: String,
-    },
+    Argument { path: PathBuf, argument: String, reason: String },
     #[error("checkpoint {path}: tensor computation failed: {source}")]
     Candle { path: PathBuf, source: candle_core::Error },
 }
@@ -571,10 +493,7 @@ fn dims_of(tensors: &HashMap<String, Tensor>, name: &str, path: &Path) -> Result
     tensors
         .get(name)
         .map(|t| t.dims().to_vec())
-        .ok_or_else(|| ConvertError::Missing {
-            path: path.to_path_buf(),
-            tensor: name.to_owned(),
-        })
+        .ok_or_else(|| ConvertError::Missing { path: path.to_path_buf(), tensor: name.to_owned() })
 }
 
 fn dim(dims: &[usize], index: usize, name: &str, path: &Path) -> Result<usize, ConvertError> {
@@ -592,10 +511,9 @@ fn checked_tensors(
 ) -> Result<HashMap<String, Tensor>, ConvertError> {
     let mut out = HashMap::with_capacity(expected.len());
     for (name, shape) in expected {
-        let tensor = tensors.remove(name).ok_or_else(|| ConvertError::Missing {
-            path: path.to_path_buf(),
-            tensor: name.clone(),
-        })?;
+        let tensor = tensors
+            .remove(name)
+            .ok_or_else(|| ConvertError::Missing { path: path.to_path_buf(), tensor: name.clone() })?;
         if tensor.dims() != shape.as_slice() {
             return Err(ConvertError::Shape {
                 path: path.to_path_buf(),
@@ -607,17 +525,11 @@ fn checked_tensors(
         let finite = tensor
             .flatten_all()
             .and_then(|t| t.to_vec1::<f32>())
-            .map_err(|source| ConvertError::Candle {
-                path: path.to_path_buf(),
-                source,
-            })?
+            .map_err(|source| ConvertError::Candle { path: path.to_path_buf(), source })?
             .iter()
             .all(|v| v.is_finite());
         if !finite {
-            return Err(ConvertError::NonFinite {
-                path: path.to_path_buf(),
-                tensor: name.clone(),
-            });
+            return Err(ConvertError::NonFinite { path: path.to_path_buf(), tensor: name.clone() });
         }
         out.insert(name.clone(), tensor);
     }
@@ -628,11 +540,7 @@ fn checked_tensors(
         let more = names.len().saturating_sub(shown.len());
         return Err(ConvertError::Unexpected {
             path: path.to_path_buf(),
-            names: if more > 0 {
-                format!("{} and {more} more", shown.join(", "))
-            } else {
-                shown.join(", ")
-            },
+            names: if more > 0 { format!("{} and {more} more", shown.join(", ")) } else { shown.join(", ") },
         });
     }
     Ok(out)
@@ -697,25 +605,14 @@ pub fn densenet_weights(
         return Err(ConvertError::Argument {
             path: path.to_path_buf(),
             argument: "--labels".to_owned(),
-            reason: format!(
-                "{} label names given, but `classifier.0.weight` has {num_labels} outputs",
-                labels.len()
-            ),
+            reason: format!("{} label names given, but `classifier.0.weight` has {num_labels} outputs", labels.len()),
         });
     }
-    let config = DenseNetConfig {
-        growth_rate,
-        bn_size: bottleneck / growth_rate,
-        num_init_features,
-        block_config,
-        num_labels,
-    };
+    let config =
+        DenseNetConfig { growth_rate, bn_size: bottleneck / growth_rate, num_init_features, block_config, num_labels };
     let tensors = checked_tensors(tensors, &config.tensor_shapes(), path)?;
     let card = config.card(name, labels, provenance);
-    Ok(Converted {
-        weights: crate::models::weights::Weights { card, tensors },
-        dropped: checkpoint.skipped.clone(),
-    })
+    Ok(Converted { weights: crate::models::weights::Weights { card, tensors }, dropped: checkpoint.skipped.clone() })
 }
 
 /// Converts a junyanz ResnetGenerator state_dict (`latest_net_G_A.pth`) to weights with a card; stale InstanceNorm
@@ -758,20 +655,12 @@ pub fn cyclegan_weights(
     let stem = dims_of(&tensors, "model.1.weight", path)?;
     let ngf = dim(&stem, 0, "model.1.weight", path)?;
     let input_nc = dim(&stem, 1, "model.1.weight", path)?;
-    let n_blocks = (0..)
-        .take_while(|block| tensors.contains_key(&format!("model.{}.conv_block.1.weight", 10 + block)))
-        .count();
+    let n_blocks =
+        (0..).take_while(|block| tensors.contains_key(&format!("model.{}.conv_block.1.weight", 10 + block))).count();
     let use_dropout = tensors.contains_key("model.10.conv_block.6.weight");
     let head_name = format!("model.{}.weight", 17 + n_blocks);
     let output_nc = dim(&dims_of(&tensors, &head_name, path)?, 0, &head_name, path)?;
-    let config = CycleGanConfig {
-        ngf,
-        n_blocks,
-        input_nc,
-        output_nc,
-        use_dropout,
-        direction,
-    };
+    let config = CycleGanConfig { ngf, n_blocks, input_nc, output_nc, use_dropout, direction };
     for (key, channels) in [("input", input_nc), ("output", output_nc)] {
         if channels != 1 && channels != 3 {
             return Err(ConvertError::Architecture {
@@ -782,8 +671,5 @@ pub fn cyclegan_weights(
     }
     let tensors = checked_tensors(tensors, &config.tensor_shapes(), path)?;
     let card = config.card(name, domains, provenance);
-    Ok(Converted {
-        weights: crate::models::weights::Weights { card, tensors },
-        dropped,
-    })
+    Ok(Converted { weights: crate::models::weights::Weights { card, tensors }, dropped })
 }

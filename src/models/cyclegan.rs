@@ -85,11 +85,7 @@ impl CycleGanConfig {
             input_nc: read("input_nc", Some(card.channels))?,
             output_nc: read("output_nc", Some(card.channels))?,
             use_dropout: read("use_dropout", Some(0))? != 0,
-            direction: if read("direction_b2a", Some(0))? != 0 {
-                Direction::BToA
-            } else {
-                Direction::AToB
-            },
+            direction: if read("direction_b2a", Some(0))? != 0 { Direction::BToA } else { Direction::AToB },
         };
         if config.ngf == 0 {
             return Err(bad_card("ngf", "must be at least 1".to_owned()));
@@ -110,10 +106,7 @@ impl CycleGanConfig {
         hyper.insert("input_nc".to_owned(), self.input_nc as f64);
         hyper.insert("output_nc".to_owned(), self.output_nc as f64);
         hyper.insert("use_dropout".to_owned(), f64::from(u8::from(self.use_dropout)));
-        hyper.insert(
-            "direction_b2a".to_owned(),
-            f64::from(u8::from(self.direction == Direction::BToA)),
-        );
+        hyper.insert("direction_b2a".to_owned(), f64::from(u8::from(self.direction == Direction::BToA)));
         hyper
     }
 
@@ -165,10 +158,7 @@ impl CycleGanConfig {
 }
 
 fn bad_card(key: &str, reason: String) -> ModelError {
-    ModelError::BadInput {
-        argument: format!("model card hyper `{key}`"),
-        reason,
-    }
+    ModelError::BadInput { argument: format!("model card hyper `{key}`"), reason }
 }
 
 /// A biased convolution (or transposed convolution) with its geometry.
@@ -191,16 +181,8 @@ impl Conv {
     ) -> Result<Self, ModelError> {
         let out_channels = if transposed { shape[1] } else { shape[0] };
         let weight = weights.get(&format!("model.{index}.weight"), shape)?;
-        let bias = weights
-            .get(&format!("model.{index}.bias"), &[out_channels])?
-            .reshape((1, out_channels, 1, 1))?;
-        Ok(Self {
-            weight,
-            bias,
-            stride,
-            padding,
-            transposed,
-        })
+        let bias = weights.get(&format!("model.{index}.bias"), &[out_channels])?.reshape((1, out_channels, 1, 1))?;
+        Ok(Self { weight, bias, stride, padding, transposed })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
@@ -318,15 +300,7 @@ impl CycleGanGenerator {
             Conv::load(w, &format!("{}", 13 + n), &[2 * g, g, 3, 3], 2, 1, true)?,
         ];
         let head = Conv::load(w, &format!("{}", 17 + n), &[config.output_nc, g, 7, 7], 1, 0, false)?;
-        Ok(Self {
-            card: weights.card,
-            config,
-            stem,
-            downsample,
-            blocks,
-            upsample,
-            head,
-        })
+        Ok(Self { card: weights.card, config, stem, downsample, blocks, upsample, head })
     }
 
     /// Loads a safetensors weights file with a CycleGAN card onto `device`.
@@ -349,10 +323,7 @@ impl CycleGanGenerator {
             };
             tensors.insert(name, Tensor::from_vec(values, shape, device)?);
         }
-        Ok(Weights {
-            card: card.clone(),
-            tensors,
-        })
+        Ok(Weights { card: card.clone(), tensors })
     }
 
     /// An untrained generator for `card` (see [`Self::random_weights`]).
@@ -371,24 +342,19 @@ impl CycleGanGenerator {
     }
 
     fn check_input(&self, x: &Tensor) -> Result<(), ModelError> {
-        let bad = |reason: String| ModelError::BadInput {
-            argument: "generator input".to_owned(),
-            reason,
-        };
+        let bad = |reason: String| ModelError::BadInput { argument: "generator input".to_owned(), reason };
         let expected_channels = self.config.input_nc;
-        let (_, channels, height, width) = x.dims4().map_err(|_| {
-            bad(format!(
-                "expected a [N, {expected_channels}, H, W] tensor, got shape {:?}",
-                x.dims()
-            ))
-        })?;
+        let (_, channels, height, width) = x
+            .dims4()
+            .map_err(|_| bad(format!("expected a [N, {expected_channels}, H, W] tensor, got shape {:?}", x.dims())))?;
         if channels != expected_channels {
-            return Err(bad(format!(
-                "expected {expected_channels} channel(s), got shape {:?}",
-                x.dims()
-            )));
+            return Err(bad(format!("expected {expected_channels} channel(s), got shape {:?}", x.dims())));
         }
-        if height % SIDE_MULTIPLE_PX != 0 || width % SIDE_MULTIPLE_PX != 0 || height < MIN_SIDE_PX || width < MIN_SIDE_PX {
+        if height % SIDE_MULTIPLE_PX != 0
+            || width % SIDE_MULTIPLE_PX != 0
+            || height < MIN_SIDE_PX
+            || width < MIN_SIDE_PX
+        {
             return Err(bad(format!(
                 "height and width must be multiples of {SIDE_MULTIPLE_PX} and at least {MIN_SIDE_PX} px, got {height}x{width}"
             )));
@@ -426,14 +392,7 @@ mod tests {
     use super::*;
 
     fn config(n_blocks: usize) -> CycleGanConfig {
-        CycleGanConfig {
-            ngf: 4,
-            n_blocks,
-            input_nc: 1,
-            output_nc: 1,
-            use_dropout: false,
-            direction: Direction::AToB,
-        }
+        CycleGanConfig { ngf: 4, n_blocks, input_nc: 1, output_nc: 1, use_dropout: false, direction: Direction::AToB }
     }
 
     #[test]

@@ -47,13 +47,7 @@ pub struct DenseNetConfig {
 impl DenseNetConfig {
     /// torchvision's `densenet121`: blocks 6/12/24/16, growth 32, bottleneck 4, stem 64.
     pub fn densenet121(num_labels: usize) -> Self {
-        Self {
-            growth_rate: 32,
-            bn_size: 4,
-            num_init_features: 64,
-            block_config: vec![6, 12, 24, 16],
-            num_labels,
-        }
+        Self { growth_rate: 32, bn_size: 4, num_init_features: 64, block_config: vec![6, 12, 24, 16], num_labels }
     }
 
     /// Reads the hyper-parameters from a card; missing keys take the DenseNet-121 values.
@@ -111,10 +105,7 @@ impl DenseNetConfig {
             resolution: INPUT_SIZE_PX,
             channels: 3,
             hyper: self.to_hyper(),
-            input_normalization: Some(InputNormalization {
-                mean: IMAGENET_MEAN.to_vec(),
-                std: IMAGENET_STD.to_vec(),
-            }),
+            input_normalization: Some(InputNormalization { mean: IMAGENET_MEAN.to_vec(), std: IMAGENET_STD.to_vec() }),
             output_range: Some([0.0, 1.0]),
             untrained: false,
             provenance,
@@ -150,10 +141,7 @@ impl DenseNetConfig {
                 shapes.push((format!("{prefix}.{suffix}"), vec![channels]));
             }
         };
-        shapes.push((
-            "features.conv0.weight".to_owned(),
-            vec![self.num_init_features, 3, 7, 7],
-        ));
+        shapes.push(("features.conv0.weight".to_owned(), vec![self.num_init_features, 3, 7, 7]));
         batch_norm(&mut shapes, "features.norm0", self.num_init_features);
         let inputs = self.block_input_channels();
         let bottleneck = self.bn_size * self.growth_rate;
@@ -164,10 +152,7 @@ impl DenseNetConfig {
                 batch_norm(&mut shapes, &format!("{prefix}.norm1"), layer_in);
                 shapes.push((format!("{prefix}.conv1.weight"), vec![bottleneck, layer_in, 1, 1]));
                 batch_norm(&mut shapes, &format!("{prefix}.norm2"), bottleneck);
-                shapes.push((
-                    format!("{prefix}.conv2.weight"),
-                    vec![self.growth_rate, bottleneck, 3, 3],
-                ));
+                shapes.push((format!("{prefix}.conv2.weight"), vec![self.growth_rate, bottleneck, 3, 3]));
             }
             if block + 1 < self.block_config.len() {
                 let block_out = block_in + layers * self.growth_rate;
@@ -177,20 +162,14 @@ impl DenseNetConfig {
             }
         }
         batch_norm(&mut shapes, "features.norm5", self.num_features());
-        shapes.push((
-            "classifier.0.weight".to_owned(),
-            vec![self.num_labels, self.num_features()],
-        ));
+        shapes.push(("classifier.0.weight".to_owned(), vec![self.num_labels, self.num_features()]));
         shapes.push(("classifier.0.bias".to_owned(), vec![self.num_labels]));
         shapes
     }
 }
 
 fn bad_card(key: &str, reason: String) -> ModelError {
-    ModelError::BadInput {
-        argument: format!("model card hyper `{key}`"),
-        reason,
-    }
+    ModelError::BadInput { argument: format!("model card hyper `{key}`"), reason }
 }
 
 fn positive_integer(key: &str, value: f64) -> Result<usize, ModelError> {
@@ -209,12 +188,9 @@ pub fn canonical_key(key: &str) -> String {
         name = rest;
     }
     let mut name = name.to_owned();
-    for (old, new) in [
-        (".norm.1.", ".norm1."),
-        (".conv.1.", ".conv1."),
-        (".norm.2.", ".norm2."),
-        (".conv.2.", ".conv2."),
-    ] {
+    for (old, new) in
+        [(".norm.1.", ".norm1."), (".conv.1.", ".conv1."), (".norm.2.", ".norm2."), (".conv.2.", ".conv2.")]
+    {
         name = name.replace(old, new);
     }
     name
@@ -234,10 +210,7 @@ impl BatchNorm {
         // torch computes (x - mean) / sqrt(var + eps) * weight + bias; folding it differs only by rounding.
         let scale = weight.div(&(var + BATCH_NORM_EPS)?.sqrt()?)?;
         let shift = bias.sub(&mean.mul(&scale)?)?;
-        Ok(Self {
-            scale: scale.reshape((1, channels, 1, 1))?,
-            shift: shift.reshape((1, channels, 1, 1))?,
-        })
+        Ok(Self { scale: scale.reshape((1, channels, 1, 1))?, shift: shift.reshape((1, channels, 1, 1))? })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
@@ -253,12 +226,14 @@ struct Conv {
 }
 
 impl Conv {
-    fn load(weights: &Weights, name: &str, shape: [usize; 4], stride: usize, padding: usize) -> Result<Self, ModelError> {
-        Ok(Self {
-            weight: weights.get(name, &shape)?,
-            stride,
-            padding,
-        })
+    fn load(
+        weights: &Weights,
+        name: &str,
+        shape: [usize; 4],
+        stride: usize,
+        padding: usize,
+    ) -> Result<Self, ModelError> {
+        Ok(Self { weight: weights.get(name, &shape)?, stride, padding })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
@@ -329,25 +304,13 @@ impl DenseNet121 {
                 reason: format!("{:?} is not a DenseNet classifier", weights.card.kind),
             });
         }
-        let tensors: HashMap<String, Tensor> = weights
-            .tensors
-            .into_iter()
-            .map(|(name, tensor)| (canonical_key(&name), tensor))
-            .collect();
-        let weights = Weights {
-            card: weights.card,
-            tensors,
-        };
+        let tensors: HashMap<String, Tensor> =
+            weights.tensors.into_iter().map(|(name, tensor)| (canonical_key(&name), tensor)).collect();
+        let weights = Weights { card: weights.card, tensors };
         let config = DenseNetConfig::from_card(&weights.card)?;
         let inputs = config.block_input_channels();
         let bottleneck = config.bn_size * config.growth_rate;
-        let conv0 = Conv::load(
-            &weights,
-            "features.conv0.weight",
-            [config.num_init_features, 3, 7, 7],
-            2,
-            3,
-        )?;
+        let conv0 = Conv::load(&weights, "features.conv0.weight", [config.num_init_features, 3, 7, 7], 2, 3)?;
         let norm0 = BatchNorm::load(&weights, "features.norm0", config.num_init_features)?;
         let mut blocks = Vec::with_capacity(config.block_config.len());
         let mut transitions = Vec::with_capacity(config.block_config.len().saturating_sub(1));
@@ -358,13 +321,7 @@ impl DenseNet121 {
                 let layer_in = block_in + layer * config.growth_rate;
                 dense_layers.push(DenseLayer {
                     norm1: BatchNorm::load(&weights, &format!("{prefix}.norm1"), layer_in)?,
-                    conv1: Conv::load(
-                        &weights,
-                        &format!("{prefix}.conv1.weight"),
-                        [bottleneck, layer_in, 1, 1],
-                        1,
-                        0,
-                    )?,
+                    conv1: Conv::load(&weights, &format!("{prefix}.conv1.weight"), [bottleneck, layer_in, 1, 1], 1, 0)?,
                     norm2: BatchNorm::load(&weights, &format!("{prefix}.norm2"), bottleneck)?,
                     conv2: Conv::load(
                         &weights,
@@ -440,10 +397,7 @@ impl DenseNet121 {
             };
             tensors.insert(name, Tensor::from_vec(values, shape, device)?);
         }
-        Ok(Weights {
-            card: card.clone(),
-            tensors,
-        })
+        Ok(Weights { card: card.clone(), tensors })
     }
 
     /// An untrained network for `card` (see [`Self::random_weights`]).
@@ -462,28 +416,18 @@ impl DenseNet121 {
     }
 
     fn check_input(&self, x: &Tensor) -> Result<(), ModelError> {
-        let bad = |reason: String| ModelError::BadInput {
-            argument: "classifier input".to_owned(),
-            reason,
-        };
-        let (_, channels, height, width) = x
-            .dims4()
-            .map_err(|_| bad(format!("expected a [N, 3, H, W] tensor, got shape {:?}", x.dims())))?;
+        let bad = |reason: String| ModelError::BadInput { argument: "classifier input".to_owned(), reason };
+        let (_, channels, height, width) =
+            x.dims4().map_err(|_| bad(format!("expected a [N, 3, H, W] tensor, got shape {:?}", x.dims())))?;
         if channels != 3 {
             return Err(bad(format!("expected 3 channels, got shape {:?}", x.dims())));
         }
         let expected = self.card.resolution;
         if expected != 0 && (height != expected || width != expected) {
-            return Err(bad(format!(
-                "expected {expected}x{expected} pixels, got shape {:?}",
-                x.dims()
-            )));
+            return Err(bad(format!("expected {expected}x{expected} pixels, got shape {:?}", x.dims())));
         }
         if height < MIN_INPUT_SIZE_PX || width < MIN_INPUT_SIZE_PX {
-            return Err(bad(format!(
-                "sides must be at least {MIN_INPUT_SIZE_PX} px, got shape {:?}",
-                x.dims()
-            )));
+            return Err(bad(format!("sides must be at least {MIN_INPUT_SIZE_PX} px, got shape {:?}", x.dims())));
         }
         if x.dtype() != DType::F32 {
             return Err(bad(format!("expected float32, got {:?}", x.dtype())));
@@ -523,9 +467,7 @@ impl DenseNet121 {
 
     /// The classifier head (`classifier.0` and the sigmoid) applied to pooled features [N, 1024].
     pub fn classify_pooled(&self, pooled: &Tensor) -> Result<Tensor, ModelError> {
-        let logits = pooled
-            .matmul(&self.classifier_weight.t()?)?
-            .broadcast_add(&self.classifier_bias)?;
+        let logits = pooled.matmul(&self.classifier_weight.t()?)?.broadcast_add(&self.classifier_bias)?;
         Ok(candle_nn::ops::sigmoid(&logits)?)
     }
 }
@@ -646,10 +588,7 @@ mod tests {
         assert!(message.contains("features.denseblock2.denselayer3.norm2.running_mean"), "{message}");
 
         let mut weights = DenseNet121::random_weights(&card, &Device::Cpu, 1).unwrap();
-        weights.tensors.insert(
-            "classifier.0.weight".into(),
-            Tensor::zeros((4, 20), DType::F32, &Device::Cpu).unwrap(),
-        );
+        weights.tensors.insert("classifier.0.weight".into(), Tensor::zeros((4, 20), DType::F32, &Device::Cpu).unwrap());
         let message = DenseNet121::from_weights(weights).err().unwrap().to_string();
         assert!(message.contains("classifier.0.weight") && message.contains("[4, 20]"), "{message}");
     }

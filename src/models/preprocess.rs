@@ -76,10 +76,7 @@ impl Gray8 {
         if width_px == 0 || height_px == 0 || width_px.checked_mul(height_px) != Some(gray.len()) {
             return Err(ModelError::BadInput {
                 argument: "image".to_owned(),
-                reason: format!(
-                    "{} values do not make a {width_px}x{height_px} image",
-                    gray.len()
-                ),
+                reason: format!("{} values do not make a {width_px}x{height_px} image", gray.len()),
             });
         }
         let pixels = gray
@@ -89,11 +86,7 @@ impl Gray8 {
                 (v * 255.0).round() as u8
             })
             .collect();
-        Ok(Self {
-            width_px,
-            height_px,
-            pixels,
-        })
+        Ok(Self { width_px, height_px, pixels })
     }
 }
 
@@ -113,9 +106,8 @@ fn coefficients(in_size: usize, out_size: usize, filter: Filter) -> (usize, Vec<
         let min = ((center - support + 0.5) as i64).max(0) as usize;
         let max = ((center + support + 0.5) as i64).min(in_size as i64).max(min as i64) as usize;
         let count = (max - min).min(kernel_size);
-        let raw: Vec<f64> = (0..count)
-            .map(|x| filter.weight((x as f64 + min as f64 - center + 0.5) * inverse_scale))
-            .collect();
+        let raw: Vec<f64> =
+            (0..count).map(|x| filter.weight((x as f64 + min as f64 - center + 0.5) * inverse_scale)).collect();
         let total: f64 = raw.iter().sum();
         for (x, w) in raw.iter().enumerate() {
             let w = if total != 0.0 { w / total } else { *w };
@@ -150,11 +142,7 @@ pub fn pil_resize(image: &Gray8, width_px: usize, height_px: usize, filter: Filt
     } else {
         (0, in_h)
     };
-    let mut temp = Gray8 {
-        width_px: in_w,
-        height_px: in_h,
-        pixels: image.pixels.clone(),
-    };
+    let mut temp = Gray8 { width_px: in_w, height_px: in_h, pixels: image.pixels.clone() };
     let mut row_offset = 0;
     if need_horizontal {
         let rows = last_row - first_row;
@@ -170,11 +158,7 @@ pub fn pil_resize(image: &Gray8, width_px: usize, height_px: usize, filter: Filt
                 pixels[y * width_px + x] = clip8(acc);
             }
         }
-        temp = Gray8 {
-            width_px,
-            height_px: rows,
-            pixels,
-        };
+        temp = Gray8 { width_px, height_px: rows, pixels };
         row_offset = first_row;
     }
     if !need_vertical {
@@ -193,37 +177,21 @@ pub fn pil_resize(image: &Gray8, width_px: usize, height_px: usize, filter: Filt
             pixels[y * width + x] = clip8(acc);
         }
     }
-    Gray8 {
-        width_px: width,
-        height_px,
-        pixels,
-    }
+    Gray8 { width_px: width, height_px, pixels }
 }
 
 /// torchvision `Resize(size)` output size for an int size: the shorter side becomes `size`, the longer
 /// `int(size * long / short)`.
 pub fn shorter_side_size(width_px: usize, height_px: usize, size_px: usize) -> (usize, usize) {
-    let (short, long) = if width_px <= height_px {
-        (width_px, height_px)
-    } else {
-        (height_px, width_px)
-    };
+    let (short, long) = if width_px <= height_px { (width_px, height_px) } else { (height_px, width_px) };
     let new_long = (size_px as f64 * long as f64 / short.max(1) as f64) as usize;
-    if width_px <= height_px {
-        (size_px, new_long)
-    } else {
-        (new_long, size_px)
-    }
+    if width_px <= height_px { (size_px, new_long) } else { (new_long, size_px) }
 }
 
 /// Python's `round` (half to even) of a non-negative value, as torchvision's `CenterCrop` and junyanz use it.
 fn round_half_even(value: f64) -> f64 {
     let rounded = value.round();
-    if (value - value.trunc()).abs() == 0.5 && rounded % 2.0 != 0.0 {
-        rounded - value.signum()
-    } else {
-        rounded
-    }
+    if (value - value.trunc()).abs() == 0.5 && rounded % 2.0 != 0.0 { rounded - value.signum() } else { rounded }
 }
 
 /// torchvision `CenterCrop(size)` of an image at least `size` on both sides.
@@ -234,11 +202,7 @@ fn center_crop(image: &Gray8, size_px: usize) -> Gray8 {
     for y in top..top + size_px {
         pixels.extend_from_slice(&image.pixels[y * image.width_px + left..y * image.width_px + left + size_px]);
     }
-    Gray8 {
-        width_px: size_px,
-        height_px: size_px,
-        pixels,
-    }
+    Gray8 { width_px: size_px, height_px: size_px, pixels }
 }
 
 /// The classifier input [1, 3, 224, 224] from a gray image in [0, 1], with the card's normalisation (ImageNet when
@@ -297,11 +261,7 @@ pub fn cyclegan_input(
         });
     }
     let resized = pil_resize(&image, new_w, new_h, Filter::Bicubic);
-    let plane: Vec<f32> = resized
-        .pixels
-        .iter()
-        .map(|&p| (f32::from(p) / 255.0 - 0.5) / 0.5)
-        .collect();
+    let plane: Vec<f32> = resized.pixels.iter().map(|&p| (f32::from(p) / 255.0 - 0.5) / 0.5).collect();
     let mut values = Vec::with_capacity(channels * plane.len());
     for _ in 0..channels {
         values.extend_from_slice(&plane);
@@ -343,11 +303,7 @@ mod tests {
 
     #[test]
     fn resizing_a_constant_image_keeps_it_constant() {
-        let image = Gray8 {
-            width_px: 37,
-            height_px: 53,
-            pixels: vec![173; 37 * 53],
-        };
+        let image = Gray8 { width_px: 37, height_px: 53, pixels: vec![173; 37 * 53] };
         for filter in [Filter::Bilinear, Filter::Bicubic] {
             let resized = pil_resize(&image, 16, 90, filter);
             assert_eq!((resized.width_px, resized.height_px), (16, 90));

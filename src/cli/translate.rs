@@ -1,0 +1,171 @@
+//! `thorax translate`: style transfer between the two domains of a CycleGAN generator (e.g. NIH and CheXpert).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use candle_core::{Device, Tensor};
+
+use crate::cli::classify::read_gray_image;
+use crate::convert::npy::{read_npy_f32, write_npy_f32};
+use crate::models::card::ModelKind;
+use crate::models::cyclegan::{CycleGanGenerator, Direction};
+use crate::models::preprocess::{cyclegan_input, to_gray8};
+use crate::models::weights::Weights;
+
+/// Which way to translate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DirectionArg {
+    /// Domain A to domain B (the generator `G_A`).
+    A2b,
+    /// Domain B to domain A (the generator `G_B`).
+    B2a,
+}
+
+impl From<DirectionArg> for Direction {
+    fn from(value: DirectionArg) -> Self {
+        match value {
+            DirectionArg::A2b => Direction::AToB,
+            DirectionArg::B2a => Direction::BToA,
+        }
+    }
+}
+
+/// Translate radiographs with a CycleGAN generator.
+#[derive(Debug, clap::Args)]
+pub struct TranslateArgs {
+    /// Generator weights (.safetensors with a model card); default: the embedded default generator.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Which way to translate; a generator file maps one way, and a mismatch is an error.
+    #[arg(long, value_enum)]
+    pub direction: Option<DirectionArg>,
+    /// Image files (PNG, JPEG, TIFF); sides are rounded to multiples of 4 as junyanz does.
+    #[arg(required_unless_present = "tensor_npy", conflicts_with = "tensor_npy", requires = "out")]
+    pub images: Vec<PathBuf>,
+    /// Folder for the translated PNGs `<name>_<direction>.png`, clip(rint((x+1)*127.5)).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Input tensor float32 [N, C, H, W] in [-1, 1], H and W multiples of 4.
+    #[arg(long, requires = "out_npy")]
+    pub tensor_npy: Option<PathBuf>,
+    /// Output tensor float32 [N, C, H, W] in [-1, 1], the network output as is.
+    #[arg(long)]
+    pub out_npy: Option<PathBuf>,
+    /// Print one JSON document describing what was written.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Loads the generator named by `--model`, or the embedded default for the direction, and checks its direction.
+fn load_generator(
+    args: &TranslateArgs,
+    default_model_bytes: Option<&[u8]>,
+    device: &Device,
+) -> anyhow::Result<CycleGanGenerator> {
+    let wanted = args.direction.map(Direction::from);
+    let weights = match &args.model {
+        Some(path) => Weights::load(path, ModelKind::CycleganGenerator, device)
+            .with_context(|| format!("loading generator {}", path.display()))?,
+        None => {
+            let bytes = default_model_bytes.context("no --model given and this build has no embedded generator")?;
+            Weights::from_bytes(bytes, Path::new("embedded default generator"), ModelKind::CycleganGenerator, device)
+                .context("loading the embedded default generator")?
+        }
+    };
+    let generator = CycleGanGenerator::from_weights(weights).context("building the generator")?;
+    let own = generator.config().direction;
+    if let Some(wanted) = wanted
+        && wanted != own
+    {
+        bail!(
+            "--direction {}: this generator ({}) translates {}; use the other generator of the pair",
+            wanted.as_str(),
+            generator.card().name,
+            own.as_str()
+        );
+    }
+    Ok(generator)
+}
+
+/// Runs `thorax translate` on `device`. `default_model_bytes` is the embedded default generator (one direction; a
+/// `--direction` it does not map is an error), used without `--model`.
+pub fn run(args: &TranslateArgs, device: &Device, default_model_bytes: Option<&[u8]>) -> anyhow::Result<()> {
+    let generator = load_generator(args, default_model_bytes, device)?;
+    let direction = generator.config().direction.as_str();
+    let mut written = Vec::new();
+    if let Some(npy) = &args.tensor_npy {
+        let out_npy = args.out_npy.as_ref().context("--tensor-npy needs --out-npy")?;
+        let (shape, data) = read_npy_f32(npy).with_context(|| format!("reading --tensor-npy {}", npy.display()))?;
+        if shape.len() != 4 {
+            bail!("--tensor-npy {}: shape {shape:?}, expected [N, C, H, W]", npy.display());
+        }
+        let x = Tensor::from_vec(data, shape.clone(), device).context("copying --tensor-npy to the device")?;
+        let y = generator.forward(&x).with_context(|| format!("translating --tensor-npy {}", npy.display()))?;
+        let y_shape = y.dims().to_vec();
+        let values = y.flatten_all()?.to_vec1::<f32>()?;
+        write_npy_f32(out_npy, &y_shape, &values).with_context(|| format!("writing {}", out_npy.display()))?;
+        written.push(serde_json::json!({
+            "input": npy.display().to_string(),
+            "output": out_npy.display().to_string(),
+            "shape": y_shape,
+        }));
+    } else {
+        let out = args.out.as_ref().context("image inputs need --out DIR")?;
+        std::fs::create_dir_all(out).with_context(|| format!("creating --out {}", out.display()))?;
+        let channels = generator.config().input_nc;
+        for path in &args.images {
+            let (gray, width, height) = read_gray_image(path)?;
+            let x = cyclegan_input(&gray, width, height, channels, device)
+                .with_context(|| format!("preprocessing {}", path.display()))?;
+            let y = generator.forward(&x).with_context(|| format!("translating {}", path.display()))?;
+            let (_, out_channels, out_h, out_w) = y.dims4()?;
+            let pixels = to_gray8(&y.flatten_all()?.to_vec1::<f32>()?);
+            let stem = path.file_stem().map_or("image".into(), |s| s.to_string_lossy());
+            let target = out.join(format!("{stem}_{direction}.png"));
+            save_png(&target, &pixels, out_channels, out_w, out_h)?;
+            written.push(serde_json::json!({
+                "input": path.display().to_string(),
+                "output": target.display().to_string(),
+                "width_px": out_w,
+                "height_px": out_h,
+            }));
+        }
+    }
+    if args.json {
+        let document = serde_json::json!({
+            "model": generator.card().name,
+            "untrained": generator.card().untrained,
+            "direction": direction,
+            "outputs": written,
+        });
+        println!("{}", serde_json::to_string(&document)?);
+    } else {
+        if generator.card().untrained {
+            println!("note: {} is untrained (random weights)", generator.card().name);
+        }
+        for item in &written {
+            println!("{} -> {}", item["input"].as_str().unwrap_or(""), item["output"].as_str().unwrap_or(""));
+        }
+    }
+    Ok(())
+}
+
+/// Writes planar [C, H, W] 8-bit pixels as a gray (C = 1) or RGB (C = 3) PNG.
+fn save_png(path: &Path, planar: &[u8], channels: usize, width: usize, height: usize) -> anyhow::Result<()> {
+    let plane = width * height;
+    let (w, h) = (u32::try_from(width)?, u32::try_from(height)?);
+    let result = match channels {
+        1 => image::GrayImage::from_raw(w, h, planar.to_vec()).map(|img| img.save(path)),
+        3 => {
+            let mut interleaved = Vec::with_capacity(3 * plane);
+            for i in 0..plane {
+                for c in 0..3 {
+                    interleaved.push(planar.get(c * plane + i).copied().unwrap_or_default());
+                }
+            }
+            image::RgbImage::from_raw(w, h, interleaved).map(|img| img.save(path))
+        }
+        other => bail!("cannot write a {other}-channel image to {}", path.display()),
+    };
+    result.context("pixel buffer does not match the image size")?.with_context(|| format!("writing {}", path.display()))
+}

@@ -107,12 +107,13 @@ pub fn create_study(
             continue;
         };
         let image = decode_image_file(&entry.path)?;
+        let source = entry.path.display().to_string();
         picked.push(PickedCase {
             provenance: Provenance::Real,
             practice: rank >= main_real,
-            source: entry.path.display().to_string(),
+            display: to_display_image(&image, &design.display, &source)?,
+            source,
             labels: entry.labels.clone(),
-            display: to_display_image(&image, &design.display),
         });
     }
 
@@ -136,9 +137,9 @@ pub fn create_study(
         picked.push(PickedCase {
             provenance: Provenance::Artificial,
             practice: index >= main_artificial,
+            display: to_display_image(&produced.image, &design.display, &produced.provenance)?,
             source: produced.provenance,
             labels: produced.labels,
-            display: to_display_image(&produced.image, &design.display),
         });
     }
 

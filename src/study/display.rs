@@ -84,8 +84,11 @@ pub fn decode_image_file(path: &Path) -> StudyResult<DynamicImage> {
     reader.decode().map_err(|error| StudyError::Decode { path: path.to_path_buf(), reason: error.to_string() })
 }
 
-/// Runs the display pipeline on a decoded image.
-pub fn to_display_image(image: &DynamicImage, spec: &DisplaySpec) -> DisplayImage {
+/// Runs the display pipeline on a decoded image; `source` names the image in the error for an empty image.
+pub fn to_display_image(image: &DynamicImage, spec: &DisplaySpec, source: &str) -> StudyResult<DisplayImage> {
+    if image.width() == 0 || image.height() == 0 {
+        return Err(StudyError::Decode { path: source.into(), reason: "the image has no pixels".to_owned() });
+    }
     let gray = image.to_luma32f();
     let side = gray.width().min(gray.height());
     let left = (gray.width() - side) / 2;
@@ -93,7 +96,7 @@ pub fn to_display_image(image: &DynamicImage, spec: &DisplaySpec) -> DisplayImag
     let square = image::imageops::crop_imm(&gray, left, top, side, side).to_image();
     let resized = image::imageops::resize(&square, spec.size_px, spec.size_px, FilterType::Lanczos3);
     let pixels = resized.into_raw().into_iter().map(|value| quantise(value, spec.bit_depth)).collect();
-    DisplayImage { width_px: spec.size_px, height_px: spec.size_px, pixels }
+    Ok(DisplayImage { width_px: spec.size_px, height_px: spec.size_px, pixels })
 }
 
 /// Clamps (Lanczos overshoots) and rounds to the study's bit depth, returned on the u16 scale.
@@ -114,7 +117,7 @@ mod tests {
     fn png_round_trip_is_lossless() {
         let spec = DisplaySpec { size_px: 16, bit_depth: DisplayBitDepth::Sixteen };
         let source = DynamicImage::ImageLuma16(ImageBuffer::from_fn(40, 30, |x, y| Luma([(x * 1000 + y * 37) as u16])));
-        let display = to_display_image(&source, &spec);
+        let display = to_display_image(&source, &spec, "test").unwrap();
         let bytes = display.to_png_bytes().unwrap();
         assert_eq!(DisplayImage::from_png_bytes(&bytes, "c").unwrap(), display);
     }
@@ -123,10 +126,17 @@ mod tests {
     fn eight_bit_display_lies_on_the_257_grid_and_uses_the_full_range() {
         let spec = DisplaySpec { size_px: 8, bit_depth: DisplayBitDepth::Eight };
         let source = DynamicImage::ImageLuma8(ImageBuffer::from_fn(8, 8, |x, _| Luma([if x < 4 { 0 } else { 255 }])));
-        let display = to_display_image(&source, &spec);
+        let display = to_display_image(&source, &spec, "test").unwrap();
         assert!(display.pixels().iter().all(|v| v % 257 == 0));
         assert_eq!(display.pixels().iter().min(), Some(&0));
         assert_eq!(display.pixels().iter().max(), Some(&65535));
+    }
+
+    #[test]
+    fn empty_image_is_an_error_naming_the_source() {
+        let empty = DynamicImage::ImageLuma8(ImageBuffer::new(0, 0));
+        let error = to_display_image(&empty, &DisplaySpec::default(), "generator index=3").unwrap_err();
+        assert!(error.to_string().contains("generator index=3"), "{error}");
     }
 
     #[test]

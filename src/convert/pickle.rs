@@ -146,7 +146,7 @@ pub enum PickleError {
 pub enum NumpyError {
     #[error("not a numpy array: {0}")]
     NotArray(String),
-    #[error("numpy dtype `{0}` is not supported (float32 and float64 are)")]
+    #[error("numpy dtype `{0}` is not supported (floats f4/f8, integers and bools are)")]
     Dtype(String),
     #[error("numpy array of shape {shape:?} needs {expected} bytes but holds {found}")]
     Size { shape: Vec<usize>, expected: usize, found: usize },
@@ -746,8 +746,17 @@ fn shape_of(value: &Value) -> Result<Vec<usize>, NumpyError> {
         .ok_or_else(|| NumpyError::NotArray(format!("shape is a {}", value.describe())))
 }
 
-/// The float element types the reader decodes.
+/// Whether elements are IEEE floats, signed or unsigned integers.
+#[derive(Clone, Copy)]
+enum ElementKind {
+    Float,
+    Signed,
+    Unsigned,
+}
+
+/// The element types the reader decodes (floats, integers and bools, all returned as f32).
 struct Dtype {
+    kind: ElementKind,
     bytes_per_value: usize,
     big_endian: bool,
     name: String,
@@ -772,12 +781,41 @@ impl Dtype {
             .and_then(Value::as_str)
             .unwrap_or("<");
         let code = code.trim_start_matches(['<', '>', '=', '|']);
-        let bytes_per_value = match code {
-            "f4" | "float32" => 4,
-            "f8" | "float64" => 8,
+        let (kind, bytes_per_value) = match code {
+            "f4" | "float32" => (ElementKind::Float, 4),
+            "f8" | "float64" => (ElementKind::Float, 8),
+            "i1" => (ElementKind::Signed, 1),
+            "i2" => (ElementKind::Signed, 2),
+            "i4" => (ElementKind::Signed, 4),
+            "i8" => (ElementKind::Signed, 8),
+            "u1" | "b1" => (ElementKind::Unsigned, 1),
+            "u2" => (ElementKind::Unsigned, 2),
+            "u4" => (ElementKind::Unsigned, 4),
+            "u8" => (ElementKind::Unsigned, 8),
             _ => return Err(NumpyError::Dtype(format!("{order}{code}"))),
         };
-        Ok(Self { bytes_per_value, big_endian: order == ">", name: format!("{order}{code}") })
+        Ok(Self { kind, bytes_per_value, big_endian: order == ">", name: format!("{order}{code}") })
+    }
+
+    /// One element as f32 (`chunk` has exactly `bytes_per_value` bytes).
+    fn value_of(&self, chunk: &[u8]) -> f32 {
+        // Gather the bytes little-endian first into 8 bytes.
+        let mut raw = [0u8; 8];
+        for (i, byte) in chunk.iter().enumerate().take(8) {
+            let at = if self.big_endian { chunk.len() - 1 - i } else { i };
+            raw[at] = *byte;
+        }
+        let bits = 8 * self.bytes_per_value as u32;
+        match (self.kind, self.bytes_per_value) {
+            (ElementKind::Float, 4) => f32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]),
+            (ElementKind::Float, _) => f64::from_le_bytes(raw) as f32,
+            (ElementKind::Unsigned, _) => u64::from_le_bytes(raw) as f32,
+            // Sign-extend from the element's width.
+            (ElementKind::Signed, _) => {
+                let shift = 64 - bits;
+                (i64::from_le_bytes(raw).wrapping_shl(shift).wrapping_shr(shift)) as f32
+            }
+        }
     }
 
     fn decode(&self, data: &[u8], shape: Vec<usize>, fortran: bool) -> Result<NdArray, NumpyError> {
@@ -789,19 +827,7 @@ impl Dtype {
         if data.len() != expected {
             return Err(NumpyError::Size { shape, expected, found: data.len() });
         }
-        let values: Vec<f32> = data
-            .chunks_exact(self.bytes_per_value)
-            .map(|chunk| match (self.bytes_per_value, self.big_endian) {
-                (4, false) => f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]),
-                (4, true) => f32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]),
-                (_, big_endian) => {
-                    let mut raw = [0u8; 8];
-                    raw.copy_from_slice(chunk);
-                    let value = if big_endian { f64::from_be_bytes(raw) } else { f64::from_le_bytes(raw) };
-                    value as f32
-                }
-            })
-            .collect();
+        let values: Vec<f32> = data.chunks_exact(self.bytes_per_value).map(|chunk| self.value_of(chunk)).collect();
         debug_assert_eq!(values.len(), count);
         let data = if fortran && shape.len() > 1 { fortran_to_c(&values, &shape) } else { values };
         Ok(NdArray { shape, data, dtype: self.name.clone() })
@@ -896,6 +922,28 @@ mod tests {
         // Column-major [[1,3,5],[2,4,6]]
         let f = ndarray_from_value(&array("F")).unwrap();
         assert_eq!(f.data, vec![1.0, 3.0, 5.0, 2.0, 4.0, 6.0]);
+    }
+
+    #[test]
+    fn decodes_integer_scalars_of_any_width_and_order() {
+        let scalar = |code: &str, order: &str, bytes: Vec<u8>| Value::Object {
+            callable: Box::new(Value::Global { module: "numpy.core.multiarray".into(), name: "scalar".into() }),
+            args: Box::new(Value::Tuple(vec![
+                Value::Object {
+                    callable: Box::new(Value::Global { module: "numpy".into(), name: "dtype".into() }),
+                    args: Box::new(Value::Tuple(vec![Value::Str(code.into())])),
+                    state: Some(Box::new(Value::Tuple(vec![Value::Int(3), Value::Str(order.into())]))),
+                },
+                Value::Bytes(Arc::new(bytes)),
+            ])),
+            state: None,
+        };
+        let decoded = |v: Value| ndarray_from_value(&v).unwrap();
+        assert_eq!(decoded(scalar("i8", "<", 256i64.to_le_bytes().to_vec())).data, vec![256.0]);
+        assert_eq!(decoded(scalar("i2", ">", (-3i16).to_be_bytes().to_vec())).data, vec![-3.0]);
+        assert_eq!(decoded(scalar("u1", "|", vec![200])).data, vec![200.0]);
+        assert_eq!(decoded(scalar("f8", ">", 0.25f64.to_be_bytes().to_vec())).shape, Vec::<usize>::new());
+        assert!(matches!(ndarray_from_value(&scalar("c8", "<", vec![0; 8])), Err(NumpyError::Dtype(_))));
     }
 
     #[test]

@@ -150,7 +150,7 @@ pub fn convert_progan_pickle(
     probe.hyper.insert("fmap_max".to_owned(), settings.number("fmap_max", 512.0)?);
     probe.hyper.remove("latent_size");
     if let Some(latent) = kwargs.dict_get("latent_size").filter(|v| **v != Value::None) {
-        let latent = latent.as_f64().ok_or_else(|| settings.unsupported("latent_size", latent, "not a number"))?;
+        let latent = number_of(latent).ok_or_else(|| settings.unsupported("latent_size", latent, "not a number"))?;
         probe.hyper.insert("latent_size".to_owned(), latent);
     }
     let architecture = ProganArchitecture::from_card(&probe)
@@ -280,6 +280,17 @@ fn check_lod(variables: &HashMap<&str, &Value>, path: &Path, resolution: usize) 
     Ok(())
 }
 
+/// A Python number or a one-element numpy value (settings may hold `np.int64` from a dataset's shape).
+fn number_of(value: &Value) -> Option<f64> {
+    value.as_f64().or_else(|| {
+        let array = pickle::ndarray_from_value(value).ok()?;
+        match array.data.as_slice() {
+            [single] => Some(f64::from(*single)),
+            _ => None,
+        }
+    })
+}
+
 /// The `static_kwargs` of `Gs` with `G_paper`'s defaults.
 struct Settings<'a> {
     kwargs: &'a Value,
@@ -305,9 +316,9 @@ impl Settings<'_> {
     fn whole(&self, key: &str, default: usize) -> Result<usize, ProganConvertError> {
         match self.kwargs.dict_get(key) {
             None => Ok(default),
-            Some(value) => value
-                .as_int()
-                .and_then(|v| usize::try_from(v).ok())
+            Some(value) => number_of(value)
+                .filter(|v| v.fract() == 0.0 && *v >= 0.0 && *v <= 1e9)
+                .map(|v| v as usize)
                 .ok_or_else(|| self.unsupported(key, value, "not a non-negative integer")),
         }
     }
@@ -315,7 +326,7 @@ impl Settings<'_> {
     fn number(&self, key: &str, default: f64) -> Result<f64, ProganConvertError> {
         match self.kwargs.dict_get(key) {
             None => Ok(default),
-            Some(value) => value.as_f64().ok_or_else(|| self.unsupported(key, value, "not a number")),
+            Some(value) => number_of(value).ok_or_else(|| self.unsupported(key, value, "not a number")),
         }
     }
 

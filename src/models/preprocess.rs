@@ -18,6 +18,8 @@ use crate::models::card::InputNormalization;
 use crate::models::densenet::{IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZE_PX};
 use crate::models::error::ModelError;
 
+/// Largest intermediate image the classifier resize may make (a 1:2000 strip would need gigabytes).
+const MAX_RESIZED_PX: usize = 64 * 1024 * 1024;
 /// Pillow's fixed-point precision for 8-bit resampling (`PRECISION_BITS = 32 - 8 - 2`).
 const PRECISION_BITS: u32 = 22;
 
@@ -226,6 +228,12 @@ pub fn classifier_input(
         });
     }
     let (new_w, new_h) = shorter_side_size(width_px, height_px, INPUT_SIZE_PX);
+    if new_w.saturating_mul(new_h) > MAX_RESIZED_PX {
+        return Err(ModelError::BadInput {
+            argument: "image".to_owned(),
+            reason: format!("{width_px}x{height_px} is too elongated: resizing it would give {new_w}x{new_h} px"),
+        });
+    }
     let resized = pil_resize(&image, new_w, new_h, Filter::Bilinear);
     let cropped = center_crop(&resized, INPUT_SIZE_PX);
     let plane = INPUT_SIZE_PX * INPUT_SIZE_PX;
@@ -315,6 +323,12 @@ mod tests {
     fn wrong_buffer_length_is_named() {
         let message = classifier_input(&[0.0; 10], 4, 4, None, &Device::Cpu).err().unwrap().to_string();
         assert!(message.contains("image") && message.contains("4x4"), "{message}");
+    }
+
+    #[test]
+    fn extremely_elongated_images_are_refused() {
+        let message = classifier_input(&vec![0.5; 400_000], 1, 400_000, None, &Device::Cpu).err().unwrap().to_string();
+        assert!(message.contains("too elongated"), "{message}");
     }
 
     #[test]

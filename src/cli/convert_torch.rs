@@ -141,8 +141,12 @@ fn report(
             converted.weights.tensors.len(),
             card.hyper
         );
-        if !converted.dropped.is_empty() {
-            println!("left out: {}", converted.dropped.join(", "));
+        let dropped = &converted.dropped;
+        if !dropped.is_empty() {
+            let shown: Vec<&str> = dropped.iter().take(4).map(String::as_str).collect();
+            let more = dropped.len() - shown.len();
+            let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+            println!("left out {} unused tensors: {}{tail}", dropped.len(), shown.join(", "));
         }
     }
     Ok(())

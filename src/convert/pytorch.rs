@@ -279,6 +279,11 @@ fn describe(object: &Object) -> String {
 fn module_class(object: &Object) -> Option<String> {
     match object {
         Object::Reduce { callable, .. } => module_class(callable),
+        // The legacy format pickles module classes as persistent ids ('module', class, source file, source).
+        Object::PersistentLoad(id) => match id.as_ref() {
+            Object::Tuple(items) => items.get(1).and_then(module_class),
+            _ => None,
+        },
         Object::Class { module_name, class_name } => Some(format!("{module_name}.{class_name}")),
         _ => None,
     }

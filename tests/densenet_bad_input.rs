@@ -20,7 +20,7 @@ fn nih_labels() -> Vec<String> {
 
 #[test]
 fn wrong_label_count_names_the_classifier_and_the_argument() {
-    let path = fixture("densenet_small_state_dict.pth");
+    let path = fixture("densenet_small_module_zip.pth");
     let checkpoint = read_checkpoint(&path).unwrap();
     let error =
         densenet_weights(&checkpoint, vec!["A".into()], "x", Provenance::default(), &path).err().unwrap().to_string();
@@ -42,7 +42,7 @@ fn truncated_checkpoint_is_refused_without_panic() {
         let result = read_checkpoint_bytes(&bytes[..cut], Path::new("cut.pth"));
         assert!(result.is_err(), "a checkpoint cut at {cut} bytes was accepted");
     }
-    let bytes = std::fs::read(fixture("densenet_small_state_dict.pth")).unwrap();
+    let bytes = std::fs::read(fixture("densenet_small_module_zip.pth")).unwrap();
     let result = read_checkpoint_bytes(&bytes[..bytes.len() / 2], Path::new("cut.pth"));
     assert!(result.is_err());
 }

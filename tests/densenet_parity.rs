@@ -53,12 +53,14 @@ fn check_against_torchvision(net: &DenseNet121, dir: impl Fn(&str) -> PathBuf, w
 }
 
 #[test]
-fn state_dict_checkpoint_matches_torchvision() {
-    let path = fixture("densenet_small_state_dict.pth");
+fn zip_pickled_module_checkpoint_matches_torchvision() {
+    // The original checkpoint's shape re-saved by PyTorch >= 1.6: {'model': DenseNet, 'epoch'} in the zip format.
+    let path = fixture("densenet_small_module_zip.pth");
     let checkpoint = read_checkpoint(&path).unwrap();
     assert_eq!(checkpoint.format, CheckpointFormat::Zip);
+    assert!(checkpoint.container.contains("torchvision.models.densenet.DenseNet"), "{}", checkpoint.container);
     assert!(checkpoint.skipped.iter().any(|n| n.ends_with("num_batches_tracked")));
-    check_against_torchvision(&converted(&path), fixture, "zip state_dict");
+    check_against_torchvision(&converted(&path), fixture, "zip pickled module");
 }
 
 #[test]
@@ -81,7 +83,7 @@ fn old_names_with_dataparallel_prefix_match_torchvision() {
 
 #[test]
 fn feature_map_is_the_layer_before_pooling() {
-    let net = converted(&fixture("densenet_small_state_dict.pth"));
+    let net = converted(&fixture("densenet_small_module_zip.pth"));
     let input = npy_tensor(&fixture("input.npy"));
     let features = net.features(&input).unwrap();
     assert_eq!(features.dims(), &[2, net.config().num_features(), 7, 7]);
@@ -92,7 +94,7 @@ fn feature_map_is_the_layer_before_pooling() {
 
 #[test]
 fn saved_safetensors_load_back_with_the_card() {
-    let path = fixture("densenet_small_state_dict.pth");
+    let path = fixture("densenet_small_module_zip.pth");
     let checkpoint = read_checkpoint(&path).unwrap();
     let converted = densenet_weights(&checkpoint, nih_labels(), "fixture", Provenance::default(), &path).unwrap();
     let dir = tempfile::tempdir().unwrap();

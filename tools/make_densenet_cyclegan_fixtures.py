@@ -9,9 +9,10 @@ Run once with the project's Python environment (torch, torchvision, pillow, nump
 What it writes (all random weights, fixed seeds):
 - densenet/: a torchvision DenseNet (full 6/12/24/16 block layout, reduced growth and stem width so the files stay
   small) with randomised BatchNorm statistics and `classifier = Sequential(Linear, Sigmoid)` as in reproduce-chexnet,
-  saved three ways: a zip-format state_dict, the original's legacy-format pickled whole-module checkpoint
-  (`{'model': module, 'best_loss', 'epoch', 'rng_state', 'LR'}`), and a `{'state_dict': ...}` with a `module.` prefix
-  and torchvision 0.2 key names (`norm.1`, `conv.1`); fresh random inputs and the reference probabilities and pooled
+  saved three ways: the original's legacy-format pickled whole-module checkpoint
+  (`{'model': module, 'best_loss', 'epoch', 'rng_state', 'LR'}`), the same module in the zip format, and a zip
+  `{'state_dict': ...}` with a `module.` prefix and torchvision 0.2 key names (`norm.1`, `conv.1`); plain zip
+  state_dicts are covered by the CycleGAN fixture; fresh random inputs and the reference probabilities and pooled
   features; two real radiographs and torchvision's preprocessing of them (PIL convert('RGB'), Resize(224),
   CenterCrop(224), ToTensor, Normalize).
 - cyclegan/: junyanz ResnetGenerators (1-channel zip state_dict; 3-channel legacy-format state_dict carrying stale
@@ -154,7 +155,8 @@ def make_densenet(directory):
     model = densenet_with_chexnet_head(growth_rate=6, block_config=(6, 12, 24, 16), num_init_features=12,
                                        num_labels=14, seed=1234)
     state = model.state_dict()
-    torch.save(state, os.path.join(directory, "densenet_small_state_dict.pth"))
+    # The same whole-module checkpoint re-saved by PyTorch >= 1.6 (zip format, module classes as plain globals).
+    torch.save({"model": model, "epoch": 7}, os.path.join(directory, "densenet_small_module_zip.pth"))
     # The original checkpoint: the whole pickled module in the legacy (pre-1.6) format, as `retrain.py` wrote it.
     checkpoint = {"model": model, "best_loss": 0.1234, "epoch": 7, "rng_state": torch.get_rng_state(), "LR": 0.001}
     torch.save(checkpoint, os.path.join(directory, "densenet_small_module_legacy.pth"),

@@ -49,7 +49,7 @@ pub enum CheckpointFormat {
     Legacy,
 }
 
-/// The floating-point tensors of a checkpoint under their state_dict names, in checkpoint order.
+/// The floating-point tensors of a checkpoint under their state_dict names, in the order the pickle lists them.
 #[derive(Debug)]
 pub struct Checkpoint {
     pub format: CheckpointFormat,

@@ -137,3 +137,24 @@ fn missing_misshapen_and_nan_tensors_are_named() {
         .to_string();
     assert!(error.contains("model.5.weight") && error.contains("unexpected"), "{error}");
 }
+
+/// Full-size junyanz resnet_9blocks (ngf 64, 1 channel) at 256 px, too large to commit: run
+/// `tools/make_densenet_cyclegan_fixtures.py --full DIR` and `THORAX_DENSENET_FULL_DIR=DIR cargo test -- --ignored`.
+#[test]
+#[ignore]
+fn full_size_resnet_9blocks_matches_pytorch() {
+    let dir = PathBuf::from(std::env::var("THORAX_DENSENET_FULL_DIR").expect("set THORAX_DENSENET_FULL_DIR"));
+    let path = dir.join("latest_net_G_A.pth");
+    let checkpoint = read_checkpoint(&path).unwrap();
+    let converted =
+        cyclegan_weights(&checkpoint, Direction::AToB, ["NIH", "CheXpert"], "full", Provenance::default(), &path)
+            .unwrap();
+    let generator = CycleGanGenerator::from_weights(converted.weights).unwrap();
+    assert_eq!((generator.config().ngf, generator.config().n_blocks), (64, 9));
+    let output = generator.forward(&npy_tensor(&dir.join("cyclegan_input.npy"))).unwrap();
+    let expected = npy_tensor(&dir.join("cyclegan_expected.npy"));
+    let error = (output - expected).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+    let error = error.to_scalar::<f32>().unwrap();
+    println!("full resnet_9blocks: max abs error {error:e} (output range [-1, 1])");
+    assert!(error <= 2e-4, "outputs differ by {error}");
+}

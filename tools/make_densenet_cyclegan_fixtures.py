@@ -4,7 +4,7 @@
 Run once with the project's Python environment (torch, torchvision, pillow, numpy):
 
     /work/pyenv/bin/python tools/make_densenet_cyclegan_fixtures.py            # writes tests/fixtures/{densenet,cyclegan}
-    /work/pyenv/bin/python tools/make_densenet_cyclegan_fixtures.py --full DIR # full-width DenseNet-121 check (~28 MB)
+    /work/pyenv/bin/python tools/make_densenet_cyclegan_fixtures.py --full DIR # full-size checks (~75 MB, not committed)
 
 What it writes (all random weights, fixed seeds):
 - densenet/: a torchvision DenseNet (full 6/12/24/16 block layout, reduced growth and stem width so the files stay
@@ -192,7 +192,8 @@ def make_densenet(directory):
 
 
 def make_full_densenet(directory):
-    """Full-width torchvision densenet121 with the CheXNet head: too large to commit, checked by an ignored test."""
+    """Full-width densenet121 with the CheXNet head and a full resnet_9blocks: too large to commit, checked by
+    ignored tests (THORAX_DENSENET_FULL_DIR=DIR cargo test -- --ignored)."""
     os.makedirs(directory, exist_ok=True)
     model = densenet_with_chexnet_head(growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64,
                                        num_labels=14, seed=4321)
@@ -206,6 +207,16 @@ def make_full_densenet(directory):
     save_npy(directory, "input.npy", inputs.numpy())
     save_npy(directory, "expected_probabilities.npy", probabilities.numpy())
     save_npy(directory, "expected_pooled.npy", pooled.numpy())
+    # Full-size junyanz resnet_9blocks (ngf 64), grayscale, the NIH2CheXpert shape, at 256 px.
+    torch.manual_seed(11)
+    net = ResnetGenerator(1, 1, ngf=64, norm_layer=INSTANCE_NORM, n_blocks=9).eval()
+    random_biases(net, torch.Generator().manual_seed(12))
+    torch.save(net.state_dict(), os.path.join(directory, "latest_net_G_A.pth"))
+    inputs = torch.rand(1, 1, 256, 256) * 2 - 1
+    with torch.no_grad():
+        outputs = net(inputs)
+    save_npy(directory, "cyclegan_input.npy", inputs.numpy())
+    save_npy(directory, "cyclegan_expected.npy", outputs.numpy())
 
 
 def random_biases(model, generator):

@@ -152,7 +152,8 @@ fn report(
     Ok(())
 }
 
-fn run_densenet(args: &ConvertDensenetArgs) -> anyhow::Result<()> {
+/// Runs `thorax convert densenet`.
+pub fn run_densenet(args: &ConvertDensenetArgs) -> anyhow::Result<()> {
     let labels = parse_label_list(&args.labels)?;
     let (bytes, sha256) = read_bytes(&args.checkpoint)?;
     let checkpoint = read_checkpoint_bytes(&bytes, &args.checkpoint)?;
@@ -165,7 +166,8 @@ fn run_densenet(args: &ConvertDensenetArgs) -> anyhow::Result<()> {
     report(args.json, &args.out, &converted, &format!("{:?}", checkpoint.format), &checkpoint.container, &sha256)
 }
 
-fn run_cyclegan(args: &ConvertCycleganArgs) -> anyhow::Result<()> {
+/// Runs `thorax convert cyclegan`.
+pub fn run_cyclegan(args: &ConvertCycleganArgs) -> anyhow::Result<()> {
     let domains: Vec<&str> = args.domains.split(',').map(str::trim).collect();
     let [domain_a, domain_b] = domains.as_slice() else {
         bail!("--domains `{}`: give exactly two names, A then B", args.domains);

@@ -505,6 +505,31 @@ impl SeededRng {
     }
 }
 
+/// What class activation maps and Grad-CAM (`models::heatmap`) need from the classifier head.
+impl DenseNet121 {
+    /// The head's `classifier.0` weight [L, C] and bias [L]; CAM weighs the feature channels with one row.
+    pub fn classifier_parameters(&self) -> (&Tensor, &Tensor) {
+        (&self.classifier_weight, &self.classifier_bias)
+    }
+
+    /// Logits [N, L] (before the sigmoid) from a feature map [N, C, H, W] as [`Self::features`] returns it: global
+    /// average pooling then `classifier.0`. Only differentiable ops, so gradients reach a `Var` holding the features.
+    pub fn logits_from_features(&self, features: &Tensor) -> Result<Tensor, ModelError> {
+        let channels = self.config.num_features();
+        match features.dims() {
+            [_, c, h, w] if *c == channels && *h > 0 && *w > 0 => {}
+            dims => {
+                return Err(ModelError::BadInput {
+                    argument: "classifier feature map".to_owned(),
+                    reason: format!("expected [N, {channels}, H, W], got shape {dims:?}"),
+                });
+            }
+        }
+        let pooled = features.flatten_from(2)?.mean(D::Minus1)?;
+        Ok(pooled.matmul(&self.classifier_weight.t()?)?.broadcast_add(&self.classifier_bias)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,21 @@
-//! `thorax classify`: label probabilities from the DenseNet-121 classifier, for image files or a preprocessed tensor.
+//! `thorax classify`: label probabilities from the DenseNet-121 classifier, for image files or a preprocessed tensor,
+//! and optionally class activation maps (`--heatmap DIR --method cam|gradcam|gradcampp --target NAME|all`).
+//!
+//! Each heatmap is written three ways, at the size of the input image (the map is placed back through the
+//! classifier's resize and centre crop; what the crop cut away is 0): `<stem>_<label>_<method>_overlay.png` (jet
+//! colormap blended half and half on the gray image, 8-bit RGB), `<stem>_<label>_<method>_map.png` (16-bit gray,
+//! `round(map * 65535)`) and `<stem>_<label>_<method>_map.npy` (float32 [H, W] in [0, 1]).
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 
-use crate::convert::npy::read_npy_f32;
-use crate::models::densenet::{DenseNet121, INPUT_SIZE_PX};
+use crate::convert::npy::{read_npy_f32, write_npy_f32};
+use crate::models::densenet::{DenseNet121, IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZE_PX};
+use crate::models::heatmap::{GrayMap, Heatmap, HeatmapMethod, HeatmapOptions, heatmaps, resolve_targets};
 use crate::models::preprocess::classifier_input;
 use crate::models::weights::Weights;
 
@@ -26,15 +34,44 @@ pub struct ClassifyArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
-    /// Print one JSON document: [{"input": ..., "probabilities": {label: p, ...}}] in the card's label order.
+    /// Print one JSON document: [{"input": ..., "probabilities": {label: p, ...}}] in the card's label order
+    /// (with `--heatmap`, each entry also lists its "heatmaps").
     #[arg(long)]
     pub json: bool,
+    /// Write class activation maps into this folder (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub heatmap: Option<PathBuf>,
+    /// Heatmap method: cam, gradcam or gradcampp (Grad-CAM++).
+    #[arg(long, default_value = "gradcam", requires = "heatmap", value_parser = parse_method)]
+    pub method: HeatmapMethod,
+    /// Heatmap label: a name of the classifier card, several names separated by commas, or `all`.
+    #[arg(long, default_value = "all", requires = "heatmap")]
+    pub target: String,
+}
+
+fn parse_method(text: &str) -> Result<HeatmapMethod, String> {
+    text.parse().map_err(|e: crate::models::heatmap::HeatmapError| e.to_string())
+}
+
+/// One written heatmap, as listed in the JSON output.
+#[derive(Debug, serde::Serialize)]
+struct HeatmapRecord {
+    label: String,
+    method: &'static str,
+    probability: f32,
+    /// Why the map is blank, when it is.
+    note: Option<String>,
+    overlay_png: String,
+    map_png: String,
+    map_npy: String,
 }
 
 /// One classified input: its name and probabilities in the card's label order.
 struct Classified {
     input: String,
     probabilities: Vec<f32>,
+    /// `None` without `--heatmap`.
+    heatmaps: Option<Vec<HeatmapRecord>>,
 }
 
 /// Loads the classifier named by `--model`, or the embedded default.
@@ -82,6 +119,15 @@ pub fn run(args: &ClassifyArgs, device: &Device, default_model_bytes: Option<&[u
         bail!("--batch-size must be at least 1");
     }
     let classifier = load_classifier(args.model.as_deref(), default_model_bytes, device)?;
+    let heatmap_job = match &args.heatmap {
+        Some(dir) => {
+            let targets = resolve_targets(classifier.card(), &args.target).context("--target")?;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating --heatmap folder {}", dir.display()))?;
+            Some(HeatmapJob { dir: dir.clone(), targets, options: HeatmapOptions::new(args.method) })
+        }
+        None => None,
+    };
+    let mut used_stems = HashSet::new();
     let mut results = Vec::new();
     if let Some(npy) = &args.tensor_npy {
         let (shape, data) = read_npy_f32(npy).with_context(|| format!("reading --tensor-npy {}", npy.display()))?;
@@ -99,8 +145,18 @@ pub fn run(args: &ClassifyArgs, device: &Device, default_model_bytes: Option<&[u
                 .with_context(|| format!("classifying rows {start}..{} of --tensor-npy", start + count))?
                 .to_vec2::<f32>()?;
             for (offset, row) in probabilities.into_iter().enumerate() {
-                results
-                    .push(Classified { input: format!("{}[{}]", npy.display(), start + offset), probabilities: row });
+                let index = start + offset;
+                let input = format!("{}[{}]", npy.display(), index);
+                let heatmaps = match &heatmap_job {
+                    Some(job) => {
+                        let x = x.narrow(0, index, 1)?;
+                        let gray = denormalized_gray(&x, classifier.card().input_normalization.as_ref())?;
+                        let stem = unique_stem(&format!("{}_{index}", file_stem(npy)), &mut used_stems);
+                        Some(job.write(&classifier, &x, &gray, &stem, &input)?)
+                    }
+                    None => None,
+                };
+                results.push(Classified { input, probabilities: row, heatmaps });
             }
         }
     } else {
@@ -116,7 +172,16 @@ pub fn run(args: &ClassifyArgs, device: &Device, default_model_bytes: Option<&[u
                 .into_iter()
                 .next()
                 .context("the classifier returned no row")?;
-            results.push(Classified { input: path.display().to_string(), probabilities });
+            let input = path.display().to_string();
+            let heatmaps = match &heatmap_job {
+                Some(job) => {
+                    let gray = GrayMap { width_px: width, height_px: height, values: gray };
+                    let stem = unique_stem(&file_stem(path), &mut used_stems);
+                    Some(job.write(&classifier, &x, &gray, &stem, &input)?)
+                }
+                None => None,
+            };
+            results.push(Classified { input, probabilities, heatmaps });
         }
     }
     let labels = &classifier.card().labels;
@@ -130,6 +195,12 @@ pub fn run(args: &ClassifyArgs, device: &Device, default_model_bytes: Option<&[u
             println!("{}", result.input);
             for (label, p) in labels.iter().zip(&result.probabilities) {
                 println!("  {label:<20} {p:.4}");
+            }
+            for record in result.heatmaps.iter().flatten() {
+                println!("  {} {} heatmap: {}", record.method, record.label, record.overlay_png);
+                if let Some(note) = &record.note {
+                    println!("    note: {note}");
+                }
             }
         }
     }
@@ -154,10 +225,125 @@ fn results_json(results: &[Classified], labels: &[String]) -> anyhow::Result<Str
             // f32's Display is the shortest text that reads back to the same value, and valid JSON.
             write!(json, "{}:{p}", serde_json::to_string(label)?)?;
         }
-        json.push_str("}}");
+        json.push('}');
+        if let Some(heatmaps) = &result.heatmaps {
+            write!(json, ",\"heatmaps\":{}", serde_json::to_string(heatmaps)?)?;
+        }
+        json.push('}');
     }
     json.push(']');
     Ok(json)
+}
+
+/// What `--heatmap` asks for.
+struct HeatmapJob {
+    dir: PathBuf,
+    targets: Vec<usize>,
+    options: HeatmapOptions,
+}
+
+impl HeatmapJob {
+    /// Computes the heatmaps of one preprocessed image `x` [1, 3, 224, 224] whose source is `gray`, and writes them.
+    fn write(
+        &self,
+        classifier: &DenseNet121,
+        x: &Tensor,
+        gray: &GrayMap,
+        stem: &str,
+        input: &str,
+    ) -> anyhow::Result<Vec<HeatmapRecord>> {
+        let maps = heatmaps(classifier, x, &self.targets, self.options)
+            .with_context(|| format!("computing {} heatmaps of {input}", self.options.method))?;
+        maps.iter().map(|map| self.write_one(map, gray, stem)).collect()
+    }
+
+    fn write_one(&self, map: &Heatmap, gray: &GrayMap, stem: &str) -> anyhow::Result<HeatmapRecord> {
+        let method = map.options.method.cli_name();
+        let base = format!("{stem}_{}_{method}", safe_file_part(&map.label));
+        let full = map.at_image_size(gray.width_px, gray.height_px);
+        let (width, height) = (u32::try_from(full.width_px)?, u32::try_from(full.height_px)?);
+
+        let overlay_path = self.dir.join(format!("{base}_overlay.png"));
+        let overlay = overlay_rgb(gray, &full);
+        image::RgbImage::from_raw(width, height, overlay)
+            .context("overlay buffer does not match the image size")?
+            .save(&overlay_path)
+            .with_context(|| format!("writing {}", overlay_path.display()))?;
+
+        let map_png_path = self.dir.join(format!("{base}_map.png"));
+        let levels: Vec<u16> = full.values.iter().map(|&v| (v.clamp(0.0, 1.0) * 65535.0).round() as u16).collect();
+        image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_raw(width, height, levels)
+            .context("map buffer does not match the image size")?
+            .save(&map_png_path)
+            .with_context(|| format!("writing {}", map_png_path.display()))?;
+
+        let map_npy_path = self.dir.join(format!("{base}_map.npy"));
+        write_npy_f32(&map_npy_path, &[full.height_px, full.width_px], &full.values)
+            .with_context(|| format!("writing {}", map_npy_path.display()))?;
+
+        Ok(HeatmapRecord {
+            label: map.label.clone(),
+            method,
+            probability: map.probability,
+            note: map.note.clone(),
+            overlay_png: overlay_path.display().to_string(),
+            map_png: map_png_path.display().to_string(),
+            map_npy: map_npy_path.display().to_string(),
+        })
+    }
+}
+
+/// The jet colormap of the viewer's shader (`shaders/radiograph.wgsl`), for t in [0, 1].
+fn jet(t: f32) -> [f32; 3] {
+    let channel = |centre: f32| (1.5 - (4.0 * t - centre).abs()).clamp(0.0, 1.0);
+    [channel(3.0), channel(2.0), channel(1.0)]
+}
+
+/// 8-bit RGB: half the gray image, half the jet-coloured map (pytorch-grad-cam's `show_cam_on_image` weight 0.5).
+fn overlay_rgb(gray: &GrayMap, map: &GrayMap) -> Vec<u8> {
+    let mut rgb = Vec::with_capacity(gray.values.len() * 3);
+    for (&g, &m) in gray.values.iter().zip(&map.values) {
+        let g = if g.is_finite() { g.clamp(0.0, 1.0) } else { 0.0 };
+        for c in jet(m) {
+            rgb.push(((0.5 * g + 0.5 * c) * 255.0).round() as u8);
+        }
+    }
+    rgb
+}
+
+/// Channel 0 of a normalised classifier input back in [0, 1], to draw heatmaps of `--tensor-npy` rows on.
+fn denormalized_gray(
+    x: &Tensor,
+    normalization: Option<&crate::models::card::InputNormalization>,
+) -> anyhow::Result<GrayMap> {
+    let (mean, std) = match normalization {
+        Some(n) => (n.mean.first().copied().unwrap_or(0.0), n.std.first().copied().unwrap_or(1.0)),
+        None => (IMAGENET_MEAN[0], IMAGENET_STD[0]),
+    };
+    let (_, _, height, width) = x.dims4()?;
+    let values = x.narrow(1, 0, 1)?.flatten_all()?.to_vec1::<f32>()?;
+    let values = values.into_iter().map(|v| (v * std + mean).clamp(0.0, 1.0)).collect();
+    Ok(GrayMap { width_px: width, height_px: height, values })
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem().map_or_else(|| "input".to_owned(), |s| safe_file_part(&s.to_string_lossy()))
+}
+
+/// Letters, digits, `-` and `_` only, so label names such as "Pleural Effusion" make portable file names.
+fn safe_file_part(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+/// `stem`, or `stem_2`, `stem_3`, ... when two inputs share a file name.
+fn unique_stem(stem: &str, used: &mut HashSet<String>) -> String {
+    let mut candidate = stem.to_owned();
+    let mut n = 2;
+    while !used.insert(candidate.clone()) {
+        candidate = format!("{stem}_{n}");
+        n += 1;
+    }
+    candidate
 }
 
 #[cfg(test)]
@@ -166,10 +352,45 @@ mod tests {
 
     #[test]
     fn json_keeps_the_card_label_order() {
-        let results = vec![Classified { input: "a \"b\".png".into(), probabilities: vec![0.25, 0.5] }];
+        let results = vec![Classified { input: "a \"b\".png".into(), probabilities: vec![0.25, 0.5], heatmaps: None }];
         let json = results_json(&results, &["Zeta".into(), "Alpha".into()]).unwrap();
         assert_eq!(json, r#"[{"input":"a \"b\".png","probabilities":{"Zeta":0.25,"Alpha":0.5}}]"#);
         let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(parsed[0]["probabilities"]["Alpha"], 0.5);
+    }
+
+    #[test]
+    fn json_lists_heatmaps_when_asked() {
+        let record = HeatmapRecord {
+            label: "Zeta".into(),
+            method: "gradcam",
+            probability: 0.25,
+            note: None,
+            overlay_png: "o.png".into(),
+            map_png: "m.png".into(),
+            map_npy: "m.npy".into(),
+        };
+        let results =
+            vec![Classified { input: "a.png".into(), probabilities: vec![0.25], heatmaps: Some(vec![record]) }];
+        let parsed: serde_json::Value =
+            serde_json::from_str(&results_json(&results, &["Zeta".into()]).unwrap()).unwrap();
+        assert_eq!(parsed[0]["heatmaps"][0]["map_npy"], "m.npy");
+        assert_eq!(parsed[0]["heatmaps"][0]["note"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn file_names_are_portable_and_unique() {
+        assert_eq!(safe_file_part("Pleural Effusion/x"), "Pleural_Effusion_x");
+        let mut used = HashSet::new();
+        assert_eq!(unique_stem("a", &mut used), "a");
+        assert_eq!(unique_stem("a", &mut used), "a_2");
+        assert_eq!(unique_stem("a", &mut used), "a_3");
+    }
+
+    #[test]
+    fn jet_matches_the_shader_ends() {
+        assert_eq!(jet(0.0), [0.0, 0.0, 0.5]);
+        assert_eq!(jet(1.0), [0.5, 0.0, 0.0]);
+        assert_eq!(jet(0.5), [0.5, 1.0, 0.5]);
     }
 }

@@ -19,6 +19,7 @@ use candle_core::{DType, Device, Tensor};
 use crate::models::card::{ModelCard, ModelKind, Provenance};
 use crate::models::densenet::SeededRng;
 use crate::models::error::ModelError;
+use crate::models::fast_conv;
 use crate::models::weights::Weights;
 
 /// InstanceNorm epsilon of PyTorch's default.
@@ -186,13 +187,13 @@ impl Conv {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
-        let y = if self.transposed {
+        if self.transposed {
             // kernel 3, stride 2, padding 1, output_padding 1: exactly doubles the size.
-            x.conv_transpose2d(&self.weight, self.padding, 1, self.stride, 1)?
+            let y = x.conv_transpose2d(&self.weight, self.padding, 1, self.stride, 1)?;
+            Ok(y.broadcast_add(&self.bias)?)
         } else {
-            x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?
-        };
-        Ok(y.broadcast_add(&self.bias)?)
+            Ok(fast_conv::conv2d_nchw(x, &self.weight, Some(&self.bias), self.stride, self.padding)?)
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use candle_core::{D, DType, Device, Tensor};
 
 use crate::models::card::{InputNormalization, ModelCard, ModelKind, Provenance};
 use crate::models::error::ModelError;
+use crate::models::fast_conv::{self, Activation, Epilogue, InputAffineRelu};
 use crate::models::weights::Weights;
 
 /// BatchNorm epsilon of torchvision's DenseNet.
@@ -216,6 +217,21 @@ impl BatchNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
         Ok(x.broadcast_mul(&self.scale)?.broadcast_add(&self.shift)?)
     }
+
+    /// This BatchNorm + ReLU applied to a convolution's input while its patches are packed.
+    fn as_prologue(&self) -> InputAffineRelu {
+        InputAffineRelu { scale: self.scale.clone(), shift: self.shift.clone() }
+    }
+
+    /// This BatchNorm + ReLU fused into a convolution's output tiles.
+    fn as_epilogue(&self) -> Epilogue {
+        Epilogue {
+            scale: Some(self.scale.clone()),
+            shift: Some(self.shift.clone()),
+            activation: Activation::Relu,
+            pixel_norm_epsilon: None,
+        }
+    }
 }
 
 /// A bias-free convolution with its stride and padding.
@@ -237,7 +253,17 @@ impl Conv {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
-        Ok(x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?)
+        Ok(fast_conv::conv2d_nchw(x, &self.weight, None, self.stride, self.padding)?)
+    }
+
+    /// `epilogue(conv(prologue(x)))` in one pass over the output on the CPU.
+    fn forward_fused(
+        &self,
+        x: &Tensor,
+        prologue: Option<&InputAffineRelu>,
+        epilogue: &Epilogue,
+    ) -> Result<Tensor, ModelError> {
+        Ok(fast_conv::conv2d_fused(x, &self.weight, self.stride, self.padding, prologue, epilogue)?)
     }
 }
 
@@ -251,8 +277,9 @@ struct DenseLayer {
 
 impl DenseLayer {
     fn forward(&self, concatenated: &Tensor) -> Result<Tensor, ModelError> {
-        let x = self.conv1.forward(&self.norm1.forward(concatenated)?.relu()?)?;
-        self.conv2.forward(&self.norm2.forward(&x)?.relu()?)
+        // norm1 + ReLU packed with conv1's input, norm2 + ReLU fused into its output: conv2's input is ready.
+        let x = self.conv1.forward_fused(concatenated, Some(&self.norm1.as_prologue()), &self.norm2.as_epilogue())?;
+        self.conv2.forward(&x)
     }
 }
 
@@ -264,8 +291,10 @@ struct Transition {
 
 impl Transition {
     fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
-        let x = self.conv.forward(&self.norm.forward(x)?.relu()?)?;
-        Ok(x.avg_pool2d(2)?)
+        // The 1x1 convolution and the 2x2 average commute (both linear, per pixel and per channel): pooling first
+        // gives the same values (up to rounding) for a quarter of the multiply-adds.
+        let pooled = self.norm.forward(x)?.relu()?.avg_pool2d(2)?;
+        self.conv.forward(&pooled)
     }
 }
 
@@ -439,8 +468,7 @@ impl DenseNet121 {
     /// activation maps and Grad-CAM read.
     pub fn features(&self, x: &Tensor) -> Result<Tensor, ModelError> {
         self.check_input(x)?;
-        let x = self.conv0.forward(x)?;
-        let x = self.norm0.forward(&x)?.relu()?;
+        let x = self.conv0.forward_fused(x, None, &self.norm0.as_epilogue())?;
         let mut x = stem_max_pool(&x)?;
         for (block, layers) in self.blocks.iter().enumerate() {
             for layer in layers {

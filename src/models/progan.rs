@@ -13,9 +13,10 @@
 //! `gain / sqrt(fan_in)`; the card says so with `hyper.wscale_applied = 1`.
 //!
 //! `Conv0_up` runs as a sub-pixel convolution: each of the four output phases (row parity, column parity) is a 2x2
-//! convolution of the input with taps of the 4x4 kernel, all four computed by one conv2d and interleaved. That is
-//! the transposed convolution's own arithmetic (4 multiply-adds per output value and channel pair, against 9 for
-//! nearest-upsample-then-3x3), and it uses candle's im2col/GEMM conv2d rather than its direct conv_transpose2d.
+//! convolution of the input with taps of the 4x4 kernel, all four computed by one GEMM and interleaved
+//! ([`fast_conv::subpixel_upscale`]). That is the transposed convolution's own arithmetic (4 multiply-adds per output
+//! value and channel pair, against 9 for nearest-upsample-then-3x3). On the CPU every convolution runs through
+//! [`fast_conv`] with bias, leaky ReLU and pixel norm fused into its output tiles; other devices use candle's conv2d.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -24,6 +25,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::models::card::{ModelCard, ModelKind, Provenance};
 use crate::models::error::ModelError;
+use crate::models::fast_conv::{self, Activation, Epilogue};
 use crate::models::weights::Weights;
 
 /// Pixel-norm epsilon of the original (`pixelnorm_epsilon=1e-8`).
@@ -360,34 +362,28 @@ impl ProganGenerator {
 
 impl ConvLayer {
     fn forward_linear(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.conv2d(&self.weight, self.padding, 1, 1, 1)?.broadcast_add(&self.bias)
+        fast_conv::conv2d_nchw(x, &self.weight, Some(&self.bias), 1, self.padding)
     }
 
     fn forward_act_norm(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        bias_act_norm(&x.conv2d(&self.weight, self.padding, 1, 1, 1)?, &self.bias)
+        fast_conv::conv2d_fused(x, &self.weight, 1, self.padding, None, &act_norm_epilogue(&self.bias))
     }
 }
 
 impl UpscaleConv {
     fn forward_act_norm(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let up = upscale_subpixel(x, &self.phase_kernels, self.maps_out)?;
-        bias_act_norm(&up, &self.bias)
+        fast_conv::subpixel_upscale(x, &self.phase_kernels, self.maps_out, &act_norm_epilogue(&self.bias))
     }
 }
 
-/// TF `conv2d_transpose(x, summed 4x4 kernel, stride 2, SAME)` computed phase by phase: one conv2d with the four
-/// 2x2 phase kernels (padding 1) gives `[N, 4*out, H+1, W+1]`; phase (a, b) is its window starting at (a, b), and
-/// lands on output pixels (2i+a, 2j+b).
-fn upscale_subpixel(x: &Tensor, phase_kernels: &Tensor, maps_out: usize) -> candle_core::Result<Tensor> {
-    let (batch, _, height, width) = x.dims4()?;
-    let phases = x.conv2d(phase_kernels, 1, 1, 1, 1)?;
-    let phase = |a: usize, b: usize| -> candle_core::Result<Tensor> {
-        phases.narrow(1, (2 * a + b) * maps_out, maps_out)?.narrow(2, a, height)?.narrow(3, b, width)
-    };
-    let row_even = Tensor::stack(&[phase(0, 0)?, phase(0, 1)?], 4)?;
-    let row_odd = Tensor::stack(&[phase(1, 0)?, phase(1, 1)?], 4)?;
-    // [N, out, H, 2, W, 2] -> [N, out, 2H, 2W]
-    Tensor::stack(&[row_even, row_odd], 3)?.reshape((batch, maps_out, 2 * height, 2 * width))
+/// [`bias_act_norm`] as a convolution epilogue: fused into the convolution's output tiles on the CPU.
+fn act_norm_epilogue(bias: &Tensor) -> Epilogue {
+    Epilogue {
+        scale: None,
+        shift: Some(bias.clone()),
+        activation: Activation::LeakyRelu { negative_slope: LEAKY_RELU_ALPHA as f32 },
+        pixel_norm_epsilon: Some(PIXEL_NORM_EPSILON as f32),
+    }
 }
 
 /// The 4x4 kernel of the original's fused upscale: zero-pad the 3x3 kernel `[3, 3, out, in]` to 5x5 and add its
@@ -587,7 +583,8 @@ mod tests {
         for (batch, maps_in, maps_out, h, w) in [(2, 3, 5, 4, 4), (1, 8, 4, 5, 7), (3, 1, 2, 1, 1)] {
             let x = random_tensor(&[batch, maps_in, h, w], 7);
             let weight = random_tensor(&[3, 3, maps_out, maps_in], 11);
-            let fast = upscale_subpixel(&x, &subpixel_kernels(&weight).unwrap(), maps_out).unwrap();
+            let kernels = subpixel_kernels(&weight).unwrap();
+            let fast = fast_conv::subpixel_upscale(&x, &kernels, maps_out, &Epilogue::identity()).unwrap();
             let transposed = conv_transpose_reference(&x, &weight);
             let upsampled = upsample_conv_reference(&x, &weight);
             assert_eq!(fast.dims(), &[batch, maps_out, 2 * h, 2 * w]);

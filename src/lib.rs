@@ -1,6 +1,10 @@
 //! Thorax Workbench: a native workbench for studying artificial chest radiographs.
 
 pub mod app;
+pub mod cli;
+pub mod convert;
 pub mod engine;
 pub mod imaging;
+pub mod metrics;
 pub mod models;
+pub mod study;

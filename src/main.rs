@@ -1,1 +1,136 @@
-fn main() {}
+//! `thorax`: the workbench (no subcommand) and the headless command line.
+
+use clap::{Parser, Subcommand};
+use thorax::engine::device::{DeviceChoice, open_device};
+use thorax::models::card::ModelKind;
+use thorax::models::registry::default_model_bytes;
+
+#[derive(Parser)]
+#[command(name = "thorax", version, about = "Thorax Workbench: study artificial chest radiographs")]
+struct Cli {
+    /// Compute device of the workbench: auto, cpu, cuda or cuda:N (commands take their own --device).
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Open the workbench (the default).
+    Gui,
+    /// Show the compute device, embedded samples and models.
+    Info(thorax::cli::info::InfoArgs),
+    /// Generate artificial radiographs from a conditional ProGAN.
+    Generate(thorax::cli::generate::GenerateArgs),
+    /// Classify radiographs with the DenseNet-121 (14 NIH labels).
+    Classify {
+        #[command(flatten)]
+        args: thorax::cli::classify::ClassifyArgs,
+        /// auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceChoice,
+    },
+    /// Hospital style transfer with a CycleGAN generator.
+    Translate {
+        #[command(flatten)]
+        args: thorax::cli::translate::TranslateArgs,
+        /// auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceChoice,
+    },
+    /// Pathology correlation: generate with one label ~ U(0,1), score with the classifier, Pearson matrix.
+    Correlate {
+        #[command(flatten)]
+        args: thorax::cli::correlate::CorrelateArgs,
+        /// auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceChoice,
+    },
+    /// Convert original checkpoints to safetensors with a model card.
+    Convert {
+        #[command(subcommand)]
+        command: ConvertCommand,
+    },
+    /// Read, render, de-identify and export DICOM.
+    Dicom {
+        #[command(subcommand)]
+        command: thorax::cli::dicom::DicomCommand,
+    },
+    /// Image-quality and diagnostic metrics: MS-SSIM, Frechet distance, KID, ROC with bootstrap.
+    Metrics {
+        #[command(subcommand)]
+        command: thorax::cli::metrics::MetricsCommand,
+    },
+    /// Blinded real-vs-artificial reading studies: create, status, analyse, export.
+    Study {
+        #[command(subcommand)]
+        command: thorax::cli::study::StudyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConvertCommand {
+    /// The original TF ProGAN snapshot (network-snapshot-*.pkl): takes Gs, applies the weight scaling.
+    ProganTf(thorax::cli::convert_progan::ConvertProganArgs),
+    /// A PyTorch DenseNet-121 checkpoint (state_dict, or the original's pickled module).
+    Densenet(thorax::cli::convert_torch::ConvertDensenetArgs),
+    /// A junyanz CycleGAN generator (latest_net_G_A.pth / _B.pth).
+    Cyclegan(thorax::cli::convert_torch::ConvertCycleganArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    match cli.command {
+        None | Some(Command::Gui) => run_gui(cli.device),
+        Some(Command::Info(args)) => thorax::cli::info::run(&args),
+        Some(Command::Generate(args)) => {
+            thorax::cli::generate::run(&args, default_model_bytes(ModelKind::ProganGenerator))
+        }
+        Some(Command::Classify { args, device }) => thorax::cli::classify::run(
+            &args,
+            &open_device(device)?.device,
+            default_model_bytes(ModelKind::Densenet121Classifier),
+        ),
+        Some(Command::Translate { args, device }) => thorax::cli::translate::run(
+            &args,
+            &open_device(device)?.device,
+            default_model_bytes(ModelKind::CycleganGenerator),
+        ),
+        Some(Command::Correlate { args, device }) => thorax::cli::correlate::run(
+            &args,
+            &open_device(device)?.device,
+            default_model_bytes(ModelKind::ProganGenerator),
+            default_model_bytes(ModelKind::Densenet121Classifier),
+        ),
+        Some(Command::Convert { command }) => match command {
+            ConvertCommand::ProganTf(args) => thorax::cli::convert_progan::run(&args),
+            ConvertCommand::Densenet(args) => thorax::cli::convert_torch::run_densenet(&args),
+            ConvertCommand::Cyclegan(args) => thorax::cli::convert_torch::run_cyclegan(&args),
+        },
+        Some(Command::Dicom { command }) => thorax::cli::dicom::run(command),
+        Some(Command::Metrics { command }) => thorax::cli::metrics::run(command),
+        Some(Command::Study { command }) => thorax::cli::study::run(command),
+    }
+}
+
+fn run_gui(device: DeviceChoice) -> anyhow::Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Thorax Workbench")
+            .with_inner_size([1400.0, 860.0])
+            .with_min_inner_size([900.0, 560.0])
+            .with_drag_and_drop(true),
+        ..eframe::NativeOptions::default()
+    };
+    eframe::run_native(
+        "Thorax Workbench",
+        options,
+        Box::new(move |cc| {
+            let app = thorax::app::WorkbenchApp::new(cc, thorax::app::AppOptions { device, ..Default::default() })?;
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))
+}

@@ -17,7 +17,7 @@ use thorax::imaging::dicom::{
 };
 
 fn shared_dicom_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dicom");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/real");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("shared DICOM data missing at {}: {e}", dir.display()))
         .map(|e| e.unwrap().path())

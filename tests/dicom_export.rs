@@ -133,7 +133,7 @@ fn cli_export_sc_takes_provenance_from_png_chunks_or_arguments() {
 
 #[test]
 fn cli_info_render_and_deidentify_run_on_the_shared_files() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dicom");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/real");
     let out = tempfile::tempdir().unwrap();
     for name in ["chest_cr_pa_mono1_10bit_nometa.dcm", "chest_cr_pa_siim_nih.dcm"] {
         run(DicomCommand::Info { file: data.join(name), json: true }).unwrap();

@@ -1,4 +1,4 @@
-//! Reading real DICOM files (../shared/data/dicom, with INDEX.csv and pydicom golden values) and broken
+//! Reading real DICOM files (tests/fixtures/dicom/real, with INDEX.csv and pydicom golden values) and broken
 //! ones (tests/fixtures/dicom/broken): values, windows, photometric handling, clear errors, no panics.
 
 use std::path::{Path, PathBuf};
@@ -8,7 +8,7 @@ use thorax::imaging::dicom::{
 };
 
 fn shared_dicom_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dicom");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/real");
     assert!(dir.join("INDEX.csv").is_file(), "shared DICOM data missing at {}", dir.display());
     dir
 }

@@ -6,7 +6,7 @@ Environment: a venv with pydicom 3, numpy, pylibjpeg, pylibjpeg-libjpeg, pylibjp
 
 Steps (from the repository root):
   1. python tools/make_dicom_fixtures.py golden
-       -> tests/fixtures/dicom/golden.json        pydicom's values for every file in ../shared/data/dicom/
+       -> tests/fixtures/dicom/golden.json        pydicom's values for every file in tests/fixtures/dicom/real/
        -> tests/fixtures/dicom/broken/*.dcm       small broken files made from MR_small (truncated, wrong VR, ...)
        -> tests/fixtures/dicom/sc_source.png      a 8-bit 64x48 test pattern for the Secondary Capture round trip
   2. thorax dicom export-sc tests/fixtures/dicom/sc_source.png --out tests/fixtures/dicom/synthetic_sc.dcm \

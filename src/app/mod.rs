@@ -1,0 +1,13 @@
+//! The egui application: the workbench window, its panels, and the radiograph viewer widget.
+
+pub mod file_dialog;
+pub mod histogram;
+pub mod radiograph_renderer;
+pub mod radiograph_viewer;
+pub mod sample_browser;
+pub mod settings;
+pub mod view_state;
+pub mod viewport_pane;
+pub mod workbench_app;
+
+pub use workbench_app::{AppOptions, WorkbenchApp};

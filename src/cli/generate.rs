@@ -43,27 +43,13 @@ pub struct GenerateArgs {
     pub out_npy: Option<PathBuf>,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
-    pub device: String,
+    pub device: crate::engine::device::DeviceChoice,
     /// Images per forward pass.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
     /// Print one JSON document describing what was written.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Parses `auto`, `cpu`, `cuda`, `cuda:N` into a candle device.
-pub fn parse_device(text: &str) -> anyhow::Result<Device> {
-    match text {
-        "cpu" => Ok(Device::Cpu),
-        "auto" => Device::cuda_if_available(0).context("probing for a CUDA device"),
-        "cuda" => Device::new_cuda(0).context("opening CUDA device 0 (was thorax built with --features cuda?)"),
-        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(ordinal)) => Device::new_cuda(ordinal)
-                .with_context(|| format!("opening CUDA device {ordinal} (was thorax built with --features cuda?)")),
-            _ => bail!("unknown --device `{other}`: use auto, cpu, cuda or cuda:N"),
-        },
-    }
 }
 
 /// Parses `"Name=v,Name=v"` into a vector in the card's label order; unknown names list the valid ones.
@@ -138,7 +124,7 @@ pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::R
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let device = parse_device(&args.device)?;
+    let device = crate::engine::device::open_device(args.device)?.device;
     let (generator, model_sha256, model_name) = load_generator(args.model.as_deref(), default_model_bytes, &device)?;
     let card = generator.card().clone();
     let architecture = generator.architecture().clone();

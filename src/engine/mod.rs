@@ -1,0 +1,11 @@
+//! The inference worker: owns the device and loaded models; stamped requests in, results out.
+
+pub mod device;
+pub mod error;
+pub mod job_runner;
+pub mod request;
+pub mod worker;
+
+pub use error::EngineError;
+pub use request::{ImageSource, JobKey, Output, Request, Response, Slot, Stamp};
+pub use worker::{WakeUi, WorkerActivity, WorkerHandle, WorkerStatus};

@@ -1,4 +1,13 @@
 //! Candle networks of the original study, one file each, and their model cards.
 
 pub mod card;
+pub mod cyclegan;
+pub mod densenet;
+pub mod error;
+pub mod fast_conv;
+pub mod heatmap;
 pub mod labels;
+pub mod preprocess;
+pub mod progan;
+pub mod registry;
+pub mod weights;

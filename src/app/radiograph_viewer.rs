@@ -1,0 +1,151 @@
+//! The radiograph viewer widget: wheel zoom about the cursor, drag to pan, right-drag window/level,
+//! double-click to fit. Pixels go through the WGSL shader via [`RadiographCallback`].
+
+use egui::{Rect, Sense, Vec2, pos2, vec2};
+
+use crate::app::radiograph_renderer::{Overlay, RadiographCallback, RadiographFrame};
+use crate::app::view_state::{MAX_ZOOM, MIN_ZOOM, ViewState};
+use crate::imaging::GrayImage;
+use crate::imaging::window::MIN_WINDOW_WIDTH;
+
+/// The pixel under the pointer, in image coordinates and original units.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HoveredPixel {
+    pub x_px: usize,
+    pub y_px: usize,
+    pub value: f32,
+}
+
+/// What the user did to the viewer this frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ViewerOutput {
+    pub hovered_pixel: Option<HoveredPixel>,
+    /// Zoom or pan changed.
+    pub transform_changed: bool,
+    /// Window/level changed.
+    pub window_changed: bool,
+    /// The user interacted with this viewer (it becomes the active one).
+    pub interacted: bool,
+}
+
+/// Maps between widget points and image pixels for one frame.
+#[derive(Clone, Copy, Debug)]
+pub struct ViewGeometry {
+    rect: Rect,
+    image_size_px: Vec2,
+    /// Points per image pixel.
+    scale: f32,
+    center_px: Vec2,
+}
+
+impl ViewGeometry {
+    pub fn new(rect: Rect, image: &GrayImage, state: &ViewState) -> Self {
+        let image_size_px = vec2(image.width_px() as f32, image.height_px() as f32);
+        let fit_scale = (rect.width() / image_size_px.x).min(rect.height() / image_size_px.y);
+        let [u, v] = state.transform.center_uv;
+        Self {
+            rect,
+            image_size_px,
+            scale: (fit_scale * state.transform.zoom).max(f32::EPSILON),
+            center_px: vec2(u * image_size_px.x, v * image_size_px.y),
+        }
+    }
+
+    /// Image pixel coordinates (continuous) of a widget point.
+    pub fn image_px_from_point(&self, point: egui::Pos2) -> Vec2 {
+        self.center_px + (point - self.rect.center()) / self.scale
+    }
+
+    /// Image coordinates at the widget's top-left corner and the extent the widget spans.
+    fn shader_mapping(&self) -> ([f32; 2], [f32; 2]) {
+        let origin = self.image_px_from_point(self.rect.min);
+        let extent = self.rect.size() / self.scale;
+        ([origin.x, origin.y], [extent.x, extent.y])
+    }
+
+    /// The on-screen rectangle the image covers.
+    pub fn image_rect(&self) -> Rect {
+        let top_left = self.rect.center() - self.center_px * self.scale;
+        Rect::from_min_size(pos2(top_left.x, top_left.y), self.image_size_px * self.scale)
+    }
+}
+
+/// Shows `image` filling the available space and applies the user's interactions to `state`.
+pub fn radiograph_viewer_ui(
+    ui: &mut egui::Ui,
+    id: egui::Id,
+    image: &GrayImage,
+    state: &mut ViewState,
+    overlay: Option<&Overlay>,
+) -> ViewerOutput {
+    let size = ui.available_size().max(vec2(32.0, 32.0));
+    let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
+    let response = response.on_hover_cursor(egui::CursorIcon::Crosshair);
+    let mut output = ViewerOutput::default();
+
+    if response.double_clicked() {
+        state.fit();
+        output.transform_changed = true;
+    }
+
+    // Wheel (or pinch) zoom about the pointer: the image point under the pointer stays put.
+    if let Some(pointer) = response.hover_pos() {
+        let (scroll_y, pinch) = ui.input(|i| (i.smooth_scroll_delta.y, i.zoom_delta()));
+        let factor = (scroll_y * 0.0025).exp() * pinch;
+        if (factor - 1.0).abs() > 1e-4 {
+            let before = ViewGeometry::new(rect, image, state).image_px_from_point(pointer);
+            state.transform.zoom = (state.transform.zoom * factor).clamp(MIN_ZOOM, MAX_ZOOM);
+            let after = ViewGeometry::new(rect, image, state).image_px_from_point(pointer);
+            let shift = before - after;
+            state.transform.center_uv[0] += shift.x / image.width_px() as f32;
+            state.transform.center_uv[1] += shift.y / image.height_px() as f32;
+            output.transform_changed = true;
+        }
+    }
+
+    if response.dragged_by(egui::PointerButton::Primary) {
+        let geometry = ViewGeometry::new(rect, image, state);
+        let delta_px = response.drag_delta() / geometry.scale;
+        state.transform.center_uv[0] -= delta_px.x / image.width_px() as f32;
+        state.transform.center_uv[1] -= delta_px.y / image.height_px() as f32;
+        output.transform_changed = true;
+    }
+
+    // Right-drag: horizontal = width, vertical = centre; a drag across the viewport spans the full range.
+    if response.dragged_by(egui::PointerButton::Secondary) {
+        let (lo, hi) = image.nominal_range();
+        let span = hi - lo;
+        let delta = response.drag_delta();
+        state.window.width = (state.window.width + delta.x / rect.width() * span).max(MIN_WINDOW_WIDTH);
+        state.window.center += delta.y / rect.height() * span;
+        output.window_changed = true;
+    }
+
+    output.interacted = response.clicked() || response.dragged() || output.transform_changed;
+
+    let geometry = ViewGeometry::new(rect, image, state);
+    if let Some(pointer) = response.hover_pos() {
+        let p = geometry.image_px_from_point(pointer);
+        if p.x >= 0.0 && p.y >= 0.0 {
+            let (x_px, y_px) = (p.x as usize, p.y as usize);
+            output.hovered_pixel = image.value_at(x_px, y_px).map(|value| HoveredPixel { x_px, y_px, value });
+        }
+    }
+
+    let (image_origin_px, image_extent_px) = geometry.shader_mapping();
+    let frame = RadiographFrame {
+        image: image.clone(),
+        image_origin_px,
+        image_extent_px,
+        window: state.window,
+        inverted: state.inverted,
+        colormap: state.colormap,
+        overlay: overlay.cloned(),
+        background: ui.visuals().extreme_bg_color,
+    };
+    ui.painter().add(eframe::egui_wgpu::Callback::new_paint_callback(
+        rect,
+        RadiographCallback { viewport: id, frame },
+    ));
+    output
+}

@@ -1,0 +1,102 @@
+//! One of the side-by-side viewports: a title line, the viewer, and the histogram.
+
+use crate::app::histogram::{HISTOGRAM_HEIGHT, histogram_ui};
+use crate::app::radiograph_viewer::{ViewerOutput, radiograph_viewer_ui};
+use crate::app::view_state::ViewState;
+use crate::engine::request::PreparedImage;
+use crate::imaging::BitDepth;
+
+/// A viewport and what it shows.
+pub struct ViewportPane {
+    pub title: &'static str,
+    pub image: Option<PreparedImage>,
+    pub view: ViewState,
+    /// Name of the image being prepared by the worker, if any.
+    pub loading: Option<String>,
+    /// Shown in place of the image when there is none.
+    pub placeholder: String,
+    /// Where the viewer was drawn last frame (for drag-and-drop targeting and tests).
+    pub viewer_rect: Option<egui::Rect>,
+}
+
+impl ViewportPane {
+    pub fn new(title: &'static str, placeholder: &str) -> Self {
+        Self {
+            title,
+            image: None,
+            view: ViewState::default(),
+            loading: None,
+            placeholder: placeholder.to_owned(),
+            viewer_rect: None,
+        }
+    }
+
+    /// Shows a newly prepared image with a fresh initial view (fit, default window).
+    pub fn show_image(&mut self, prepared: PreparedImage) {
+        self.view = ViewState {
+            colormap: self.view.colormap,
+            ..ViewState::initial(&prepared.image, &prepared.stats)
+        };
+        self.image = Some(prepared);
+        self.loading = None;
+    }
+
+    /// Title line, viewer and histogram. `show_histogram` false hides the strip.
+    pub fn ui(&mut self, ui: &mut egui::Ui, show_histogram: bool, active: bool) -> ViewerOutput {
+        let mut output = ViewerOutput::default();
+        ui.horizontal(|ui| {
+            let title = egui::RichText::new(self.title).strong().size(15.0);
+            ui.label(if active { title.color(ui.visuals().selection.stroke.color) } else { title });
+            if let Some(prepared) = &self.image {
+                let depth = match prepared.image.depth() {
+                    BitDepth::U8 => "8-bit",
+                    BitDepth::U16 => "16-bit",
+                    BitDepth::F32 => "float",
+                };
+                ui.label(
+                    egui::RichText::new(format!(
+                        "{}  ·  {}×{} px  ·  {depth}",
+                        prepared.name,
+                        prepared.image.width_px(),
+                        prepared.image.height_px()
+                    ))
+                    .weak(),
+                );
+            }
+            if let Some(name) = &self.loading {
+                ui.spinner();
+                ui.label(egui::RichText::new(format!("loading {name}")).weak());
+            }
+        });
+        let viewer_height = ui.available_height() - if show_histogram { HISTOGRAM_HEIGHT + 6.0 } else { 0.0 };
+        let id = ui.scope_id().with(self.title);
+        match &self.image {
+            Some(prepared) => {
+                let image = prepared.image.clone();
+                let viewer = ui.allocate_ui(egui::vec2(ui.available_width(), viewer_height.max(32.0)), |ui| {
+                    output = radiograph_viewer_ui(ui, id, &image, &mut self.view, None);
+                });
+                self.viewer_rect = Some(viewer.response.rect);
+                if show_histogram {
+                    histogram_ui(ui, &prepared.stats, &self.view.window);
+                }
+            }
+            None => {
+                let (rect, _) = ui.allocate_exact_size(
+                    egui::vec2(ui.available_width(), ui.available_height().max(32.0)),
+                    egui::Sense::hover(),
+                );
+                self.viewer_rect = Some(rect);
+                ui.painter().rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
+                ui.painter().text(
+                    rect.center(),
+                    egui::Align2::CENTER_CENTER,
+                    &self.placeholder,
+                    egui::FontId::proportional(14.0),
+                    ui.visuals().weak_text_color(),
+                );
+            }
+        }
+        output
+    }
+}

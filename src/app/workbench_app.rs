@@ -1,0 +1,437 @@
+//! The workbench window: menu, side panel, two linked viewports, status bar.
+
+use std::collections::HashMap;
+
+use crate::app::file_dialog::FileDialogs;
+use crate::app::radiograph_renderer::{self, Colormap};
+use crate::app::radiograph_viewer::{HoveredPixel, ViewerOutput};
+use crate::app::sample_browser::SampleBrowser;
+use crate::app::settings::{SETTINGS_KEY, Settings};
+use crate::app::viewport_pane::ViewportPane;
+use crate::engine::device::{DeviceChoice, open_device};
+use crate::engine::job_runner::{JobRunner, ModelRunner};
+use crate::engine::{ImageSource, JobKey, Output, Request, Response, Slot, Stamp, WorkerActivity, WorkerHandle};
+use crate::imaging::samples::embedded_samples;
+
+/// How the workbench starts.
+pub struct AppOptions {
+    pub device: DeviceChoice,
+    /// Replaces the production runner (tests inject slow or failing runners).
+    pub runner: Option<Box<dyn FnOnce() -> Box<dyn JobRunner>>>,
+    /// Loads the first sample into the Real viewport at start.
+    pub load_first_sample: bool,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            device: DeviceChoice::Auto,
+            runner: None,
+            load_first_sample: true,
+        }
+    }
+}
+
+impl<R: JobRunner + ?Sized> JobRunner for Box<R> {
+    fn device_label(&self) -> String {
+        (**self).device_label()
+    }
+
+    fn run(&mut self, request: Request) -> Result<Output, crate::engine::EngineError> {
+        (**self).run(request)
+    }
+}
+
+/// A message for the status bar; errors stay until replaced.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StatusMessage {
+    Info(String),
+    Error(String),
+}
+
+pub struct WorkbenchApp {
+    pub settings: Settings,
+    pub real: ViewportPane,
+    pub artificial: ViewportPane,
+    pub samples: SampleBrowser,
+    /// The viewport the user last touched; keyboard commands apply to it.
+    pub active: Slot,
+    pub message: Option<StatusMessage>,
+    worker: WorkerHandle,
+    /// Newest stamp submitted per key; older responses are stale and dropped.
+    newest_stamps: HashMap<JobKey, Stamp>,
+    hovered: Option<(Slot, HoveredPixel)>,
+    dialogs: FileDialogs,
+    /// Count of frames drawn, for tests that check the UI keeps answering.
+    pub frame_count: u64,
+}
+
+impl WorkbenchApp {
+    /// Builds the app inside eframe (or kittest), installing the shader pipeline and starting the worker.
+    pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> anyhow::Result<Self> {
+        let settings: Settings = cc
+            .storage
+            .and_then(|storage| eframe::get_value(storage, SETTINGS_KEY))
+            .unwrap_or_default();
+        cc.egui_ctx.set_theme(egui::Theme::Dark);
+        let gpu_rendering = radiograph_renderer::install(cc.wgpu_render_state.as_ref());
+        let runner: Box<dyn JobRunner> = match options.runner {
+            Some(make) => make(),
+            None => Box::new(ModelRunner::new(open_device(options.device)?)),
+        };
+        let ctx = cc.egui_ctx.clone();
+        let worker = WorkerHandle::spawn(runner, std::sync::Arc::new(move || ctx.request_repaint()))?;
+        let mut app = Self {
+            settings,
+            real: ViewportPane::new("Real", "Pick a sample on the left, or File ▸ Open…"),
+            artificial: ViewportPane::new(
+                "Artificial",
+                "No generator output yet\nFile ▸ Open artificial image… shows a generated file here",
+            ),
+            samples: SampleBrowser::new(embedded_samples(), &cc.egui_ctx),
+            active: Slot::Real,
+            message: None,
+            worker,
+            newest_stamps: HashMap::new(),
+            hovered: None,
+            dialogs: FileDialogs::default(),
+            frame_count: 0,
+        };
+        if !gpu_rendering {
+            app.message = Some(StatusMessage::Error(
+                "No wgpu renderer: radiographs cannot be drawn (start with the wgpu backend)".to_owned(),
+            ));
+        }
+        if options.load_first_sample && !app.samples.samples().is_empty() {
+            app.load_sample(0);
+        }
+        Ok(app)
+    }
+
+    /// Queues a request and remembers its stamp as the newest of its key.
+    pub fn submit(&mut self, request: Request) -> Stamp {
+        let key = request.key();
+        let stamp = self.worker.submit(request);
+        self.newest_stamps.insert(key, stamp);
+        stamp
+    }
+
+    /// Loads embedded sample `index` into the Real viewport.
+    pub fn load_sample(&mut self, index: usize) {
+        let Some(sample) = self.samples.samples().get(index) else {
+            return;
+        };
+        let source = ImageSource::Bytes {
+            name: sample.file_name.clone(),
+            bytes: sample.bytes.into(),
+        };
+        self.samples.selected = Some(index);
+        self.load(Slot::Real, source);
+    }
+
+    /// Asks the worker to decode and prepare an image for a viewport.
+    pub fn load(&mut self, slot: Slot, source: ImageSource) {
+        self.pane_mut(slot).loading = Some(source.display_name());
+        self.submit(Request::PrepareImage { slot, source });
+    }
+
+    pub fn pane(&self, slot: Slot) -> &ViewportPane {
+        match slot {
+            Slot::Real => &self.real,
+            Slot::Artificial => &self.artificial,
+        }
+    }
+
+    pub fn pane_mut(&mut self, slot: Slot) -> &mut ViewportPane {
+        match slot {
+            Slot::Real => &mut self.real,
+            Slot::Artificial => &mut self.artificial,
+        }
+    }
+
+    pub fn worker_status(&self) -> crate::engine::WorkerStatus {
+        self.worker.status()
+    }
+
+    fn handle_response(&mut self, response: Response) {
+        let newest = self.newest_stamps.get(&response.key).copied().unwrap_or_default();
+        if response.stamp < newest {
+            // A newer request of the same kind is pending; showing this would flash stale content.
+            return;
+        }
+        match (response.key, response.result) {
+            (JobKey::PrepareImage(slot), Ok(Output::PreparedImage(prepared))) => {
+                self.message = Some(StatusMessage::Info(format!(
+                    "{} prepared in {:.0} ms (input tensor {:?})",
+                    prepared.name, response.timings.run_ms, prepared.tensor_dims
+                )));
+                self.pane_mut(slot).show_image(*prepared);
+                if self.settings.link_viewports {
+                    self.sync_views_from(slot.other());
+                }
+            }
+            (JobKey::PrepareImage(slot), Err(error)) => {
+                // The viewport keeps what it showed before: a bad file loses nothing.
+                self.pane_mut(slot).loading = None;
+                self.message = Some(StatusMessage::Error(error.to_string()));
+            }
+        }
+    }
+
+    /// Copies zoom, pan, window/level (relative to each image's range), invert and colour map from `source`.
+    fn sync_views_from(&mut self, source: Slot) {
+        let (from, to) = match source {
+            Slot::Real => (&self.real, &mut self.artificial),
+            Slot::Artificial => (&self.artificial, &mut self.real),
+        };
+        let (Some(from_image), Some(to_image)) = (&from.image, &to.image) else {
+            return;
+        };
+        to.view.transform = from.view.transform;
+        to.view.window = from.view.relative_window(&from_image.image).to_absolute(to_image.image.nominal_range());
+        to.view.inverted = from.view.inverted;
+        to.view.colormap = from.view.colormap;
+    }
+
+    fn after_viewer(&mut self, slot: Slot, output: ViewerOutput) {
+        if output.interacted || output.window_changed {
+            self.active = slot;
+        }
+        if let Some(pixel) = output.hovered_pixel {
+            self.hovered = Some((slot, pixel));
+        }
+        if self.settings.link_viewports && (output.transform_changed || output.window_changed) {
+            self.sync_views_from(slot);
+        }
+    }
+
+    /// Keyboard: `I` inverts the active viewport (both when linked).
+    fn handle_keys(&mut self, ctx: &egui::Context) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        if ctx.input(|i| i.key_pressed(egui::Key::I)) {
+            self.toggle_invert();
+        }
+    }
+
+    pub fn toggle_invert(&mut self) {
+        let active = self.active;
+        let pane = self.pane_mut(active);
+        pane.view.inverted = !pane.view.inverted;
+        if self.settings.link_viewports {
+            self.sync_views_from(active);
+        }
+    }
+
+    fn handle_dropped_files(&mut self, ctx: &egui::Context) {
+        let dropped = ctx.input(|i| i.raw.dropped_files.clone());
+        for file in dropped {
+            let slot = self.hovered.map_or(Slot::Real, |(slot, _)| slot);
+            // Reading happens on the worker: the path is all the UI thread touches.
+            self.load(slot, ImageSource::File(file.path().to_path_buf()));
+        }
+    }
+
+    fn menu_ui(&mut self, ui: &mut egui::Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("Open real image…").clicked() {
+                    self.dialogs.open_image(ui.ctx(), Slot::Real, self.settings.last_folder.clone());
+                    ui.close();
+                }
+                if ui.button("Open artificial image…").clicked() {
+                    self.dialogs
+                        .open_image(ui.ctx(), Slot::Artificial, self.settings.last_folder.clone());
+                    ui.close();
+                }
+                ui.separator();
+                if ui.button("Quit").clicked() {
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            });
+            ui.menu_button("View", |ui| {
+                ui.checkbox(&mut self.settings.link_viewports, "Link viewports");
+                ui.checkbox(&mut self.settings.show_histograms, "Histograms");
+                if ui.button("Fit both (double-click)").clicked() {
+                    self.real.view.fit();
+                    self.artificial.view.fit();
+                    ui.close();
+                }
+                if ui.button("Invert active (I)").clicked() {
+                    self.toggle_invert();
+                    ui.close();
+                }
+            });
+            ui.menu_button("Help", |ui| {
+                ui.label(format!("Thorax Workbench {}", env!("CARGO_PKG_VERSION")));
+                ui.label("Wheel: zoom · drag: pan · right-drag: window (↔ width, ↕ level)");
+                ui.label("Double-click: fit · I: invert");
+                ui.label("Samples: NIH ChestX-ray14 (NIH Clinical Center) and MHH COVID-19 (CC BY 3.0).");
+            });
+        });
+    }
+
+    fn side_panel_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Model");
+        ui.label(egui::RichText::new("Generator: none loaded (networks arrive with the model picker)").weak());
+        ui.add_space(6.0);
+        ui.separator();
+
+        ui.heading("Display");
+        let link_before = self.settings.link_viewports;
+        ui.checkbox(&mut self.settings.link_viewports, "Link viewports")
+            .on_hover_text("Zoom, pan, window/level and invert move together in both views");
+        if self.settings.link_viewports && !link_before {
+            self.sync_views_from(self.active);
+        }
+        ui.horizontal(|ui| {
+            let active = self.active;
+            let mut inverted = self.pane(active).view.inverted;
+            if ui.checkbox(&mut inverted, "Invert (I)").changed() {
+                self.toggle_invert();
+            }
+            if ui.button("Fit").on_hover_text("Also: double-click a view").clicked() {
+                self.real.view.fit();
+                self.artificial.view.fit();
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.label("Colour map");
+            let mut colormap = self.settings.colormap;
+            egui::ComboBox::from_id_salt("colormap")
+                .selected_text(colormap.name())
+                .show_ui(ui, |ui| {
+                    for option in Colormap::ALL {
+                        ui.selectable_value(&mut colormap, option, option.name());
+                    }
+                });
+            if colormap != self.settings.colormap {
+                self.settings.colormap = colormap;
+                self.real.view.colormap = colormap;
+                self.artificial.view.colormap = colormap;
+            }
+        });
+        ui.label("Window presets");
+        ui.horizontal_wrapped(|ui| {
+            let presets = self.settings.window_presets.clone();
+            for preset in presets {
+                if ui.button(&preset.name).clicked() {
+                    self.apply_preset(&preset.window);
+                }
+            }
+        });
+        ui.add_space(6.0);
+        ui.separator();
+
+        ui.heading("Samples");
+        if let Some(index) = self.samples.ui(ui) {
+            self.load_sample(index);
+        }
+    }
+
+    fn apply_preset(&mut self, window: &crate::imaging::window::RelativeWindow) {
+        let active = self.active;
+        let pane = self.pane_mut(active);
+        if let Some(prepared) = &pane.image {
+            pane.view.window = window.to_absolute(prepared.image.nominal_range());
+        }
+        if self.settings.link_viewports {
+            self.sync_views_from(active);
+        }
+    }
+
+    fn status_bar_ui(&mut self, ui: &mut egui::Ui) {
+        let status = self.worker.status();
+        ui.horizontal(|ui| {
+            ui.label(format!("Device: {}", status.device_label));
+            ui.separator();
+            match status.activity {
+                WorkerActivity::Idle => {
+                    ui.label("Worker: idle");
+                }
+                WorkerActivity::Running { key, started } => {
+                    ui.spinner();
+                    ui.label(format!("Worker: running {key:?} {:.1} s", started.elapsed().as_secs_f32()));
+                    ui.ctx().request_repaint_after(std::time::Duration::from_millis(100));
+                }
+                WorkerActivity::Stopped => {
+                    ui.colored_label(ui.visuals().error_fg_color, "Worker: stopped");
+                }
+            }
+            ui.separator();
+            match status.last_run_ms {
+                Some(ms) => ui.label(format!("Last job: {ms:.1} ms")),
+                None => ui.label("Last job: –"),
+            };
+            ui.separator();
+            match self.hovered {
+                Some((slot, pixel)) => ui.label(format!(
+                    "{slot:?} ({}, {}) = {}",
+                    pixel.x_px,
+                    pixel.y_px,
+                    format_value(pixel.value)
+                )),
+                None => ui.label("Pixel: –"),
+            };
+            if let Some(message) = &self.message {
+                ui.separator();
+                match message {
+                    StatusMessage::Info(text) => ui.label(egui::RichText::new(text).weak()),
+                    StatusMessage::Error(text) => ui.colored_label(ui.visuals().error_fg_color, text),
+                };
+            }
+        });
+    }
+
+    fn central_ui(&mut self, ui: &mut egui::Ui) {
+        let show_histograms = self.settings.show_histograms;
+        self.hovered = None;
+        let active = self.active;
+        ui.columns(2, |columns| {
+            if let [left, right] = columns {
+                let real = self.real.ui(left, show_histograms, active == Slot::Real);
+                let artificial = self.artificial.ui(right, show_histograms, active == Slot::Artificial);
+                self.after_viewer(Slot::Real, real);
+                self.after_viewer(Slot::Artificial, artificial);
+            }
+        });
+    }
+
+    /// One frame of the whole workbench.
+    pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
+        self.frame_count += 1;
+        let ctx = ui.ctx().clone();
+        for response in self.worker.poll() {
+            self.handle_response(response);
+        }
+        if let Some(picked) = self.dialogs.poll() {
+            self.settings.last_folder = picked.path.parent().map(std::path::Path::to_path_buf);
+            self.load(picked.slot, ImageSource::File(picked.path));
+        }
+        self.handle_dropped_files(&ctx);
+        self.handle_keys(&ctx);
+
+        egui::Panel::top("menu").show(ui, |ui| self.menu_ui(ui));
+        egui::Panel::bottom("status").show(ui, |ui| self.status_bar_ui(ui));
+        egui::Panel::left("controls")
+            .resizable(true)
+            .default_size(280.0)
+            .show(ui, |ui| self.side_panel_ui(ui));
+        egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
+    }
+}
+
+fn format_value(value: f32) -> String {
+    if value.fract() == 0.0 { format!("{value:.0}") } else { format!("{value:.3}") }
+}
+
+impl eframe::App for WorkbenchApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frame_ui(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, SETTINGS_KEY, &self.settings);
+    }
+}

@@ -1,0 +1,12 @@
+//! The headless command line: one file per command family.
+
+pub mod classify;
+pub mod dicom;
+pub mod convert_progan;
+pub mod convert_torch;
+pub mod correlate;
+pub mod generate;
+pub mod info;
+pub mod metrics;
+pub mod study;
+pub mod translate;

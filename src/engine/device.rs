@@ -1,0 +1,106 @@
+//! Choosing the compute device: CUDA when built for it and a GPU answers, otherwise the CPU.
+
+use std::fmt;
+use std::str::FromStr;
+
+use candle_core::Device;
+
+/// What the user asked for with `--device`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum DeviceChoice {
+    #[default]
+    Auto,
+    Cpu,
+    Cuda(usize),
+}
+
+impl FromStr for DeviceChoice {
+    type Err = DeviceError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" | "gpu" => Ok(Self::Cuda(0)),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| DeviceError::Unknown(text.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auto => write!(f, "auto"),
+            Self::Cpu => write!(f, "cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("unknown device `{0}`: use auto, cpu, cuda or cuda:N")]
+    Unknown(String),
+    #[error("CUDA device {ordinal} requested, but this binary was built without the `cuda` feature")]
+    CudaNotBuilt { ordinal: usize },
+    #[error("CUDA device {ordinal} could not be opened: {reason}")]
+    CudaFailed { ordinal: usize, reason: String },
+}
+
+/// An opened device and how to name it in the UI.
+#[derive(Clone, Debug)]
+pub struct ComputeDevice {
+    pub device: Device,
+    /// "CPU (2 threads)" or "CUDA:0".
+    pub label: String,
+    /// Why auto fell back to the CPU, if it did.
+    pub fallback_reason: Option<String>,
+}
+
+/// Opens the device the user chose. `Auto` never fails: it falls back to the CPU and says why.
+pub fn open_device(choice: DeviceChoice) -> Result<ComputeDevice, DeviceError> {
+    match choice {
+        DeviceChoice::Cpu => Ok(cpu_device(None)),
+        DeviceChoice::Cuda(ordinal) => open_cuda(ordinal),
+        DeviceChoice::Auto => Ok(open_cuda(0).unwrap_or_else(|e| cpu_device(Some(e.to_string())))),
+    }
+}
+
+fn cpu_device(fallback_reason: Option<String>) -> ComputeDevice {
+    ComputeDevice {
+        device: Device::Cpu,
+        label: format!("CPU ({} threads)", candle_core::utils::get_num_threads()),
+        fallback_reason,
+    }
+}
+
+fn open_cuda(ordinal: usize) -> Result<ComputeDevice, DeviceError> {
+    if !candle_core::utils::cuda_is_available() {
+        return Err(DeviceError::CudaNotBuilt { ordinal });
+    }
+    let device = Device::new_cuda(ordinal).map_err(|e| DeviceError::CudaFailed { ordinal, reason: e.to_string() })?;
+    Ok(ComputeDevice { device, label: format!("CUDA:{ordinal}"), fallback_reason: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_device_names() {
+        assert_eq!("auto".parse::<DeviceChoice>().unwrap(), DeviceChoice::Auto);
+        assert_eq!("CPU".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cpu);
+        assert_eq!("cuda:1".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cuda(1));
+        assert!("tpu".parse::<DeviceChoice>().is_err());
+    }
+
+    #[test]
+    fn auto_always_yields_a_device() {
+        let device = open_device(DeviceChoice::Auto).unwrap();
+        assert!(!device.label.is_empty());
+    }
+}

@@ -1,0 +1,102 @@
+//! What the UI asks the worker for, and what comes back.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::imaging::{GrayImage, ImageStats};
+
+/// Monotonic request number; a response older than the newest request of its key is stale.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Stamp(pub u64);
+
+/// Which viewport a job is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Slot {
+    Real,
+    Artificial,
+}
+
+impl Slot {
+    /// The other viewport.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Real => Self::Artificial,
+            Self::Artificial => Self::Real,
+        }
+    }
+}
+
+/// The coalescing key: only the newest request per key is run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JobKey {
+    PrepareImage(Slot),
+}
+
+/// Where an image comes from.
+#[derive(Clone, Debug)]
+pub enum ImageSource {
+    File(PathBuf),
+    /// Bytes already in memory (embedded samples, drag-and-drop); `name` labels the image and its errors.
+    Bytes { name: String, bytes: Arc<[u8]> },
+}
+
+impl ImageSource {
+    /// A short name for the UI.
+    pub fn display_name(&self) -> String {
+        match self {
+            Self::File(path) => path
+                .file_name()
+                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            Self::Bytes { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// A typed request to the worker.
+#[derive(Clone, Debug)]
+pub enum Request {
+    /// Decode, compute statistics, and preprocess into a model input tensor on the device.
+    PrepareImage { slot: Slot, source: ImageSource },
+}
+
+impl Request {
+    pub fn key(&self) -> JobKey {
+        match self {
+            Self::PrepareImage { slot, .. } => JobKey::PrepareImage(*slot),
+        }
+    }
+}
+
+/// A decoded image ready for display and for the networks.
+#[derive(Clone, Debug)]
+pub struct PreparedImage {
+    pub name: String,
+    pub image: GrayImage,
+    pub stats: Arc<ImageStats>,
+    /// Shape of the preprocessed network input tensor the worker keeps for this slot.
+    pub tensor_dims: Vec<usize>,
+    /// Mean of that tensor, a cheap check that preprocessing ran on real data.
+    pub tensor_mean: f32,
+}
+
+/// What a job produced.
+#[derive(Clone, Debug)]
+pub enum Output {
+    PreparedImage(Box<PreparedImage>),
+}
+
+/// How long a job took, split into waiting and running.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Timings {
+    pub queued_ms: f64,
+    pub run_ms: f64,
+}
+
+/// A job's result with its stamp and timings.
+#[derive(Debug)]
+pub struct Response {
+    pub key: JobKey,
+    pub stamp: Stamp,
+    pub timings: Timings,
+    pub result: Result<Output, crate::engine::EngineError>,
+}

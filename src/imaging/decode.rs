@@ -1,0 +1,129 @@
+//! Decoding radiographs from PNG (8/16-bit), JPEG and TIFF into [`GrayImage`], refusing what would exhaust memory.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use image::{DynamicImage, ImageReader};
+
+use crate::imaging::gray_image::{BitDepth, GrayImage};
+
+/// Longest side we accept. Larger files are refused before any pixel is decoded.
+pub const MAX_SIDE_PX: u32 = 16_384;
+
+/// Most pixels we accept (64 MP is 256 MiB as f32; the largest radiographs are about 20 MP).
+pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
+
+/// Most bytes the decoder may allocate (a 16384^2 16-bit RGBA image is 2 GiB; we stay well below).
+const MAX_DECODE_ALLOC_BYTES: u64 = 1 << 30;
+
+/// Why an image could not be loaded. Messages name the file (last, as it may carry patient data) and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("cannot read the file: {source} ({name})")]
+    Io { name: String, source: std::io::Error },
+    #[error("the file is empty (0 bytes) ({name})")]
+    Empty { name: String },
+    #[error("not a PNG, JPEG or TIFF image ({name})")]
+    UnknownFormat { name: String },
+    #[error(
+        "image is {width_px}x{height_px} px, larger than the limits ({MAX_SIDE_PX} px per side, {} megapixels) ({name})",
+        MAX_PIXELS / (1024 * 1024)
+    )]
+    TooLarge { name: String, width_px: u32, height_px: u32 },
+    #[error("the image data is corrupt or truncated: {reason} ({name})")]
+    Corrupt { name: String, reason: String },
+}
+
+/// Loads an image file from disk.
+pub fn load_image(path: &Path) -> Result<GrayImage, DecodeError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| DecodeError::Io {
+        name: name.clone(),
+        source,
+    })?;
+    decode_image(&bytes, &name)
+}
+
+/// Decodes image bytes; `name` only labels errors.
+pub fn decode_image(bytes: &[u8], name: &str) -> Result<GrayImage, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty { name: name.to_owned() });
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|source| DecodeError::Io {
+            name: name.to_owned(),
+            source,
+        })?;
+    if reader.format().is_none() {
+        return Err(DecodeError::UnknownFormat { name: name.to_owned() });
+    }
+    let corrupt = |e: image::ImageError| DecodeError::Corrupt {
+        name: name.to_owned(),
+        reason: e.to_string(),
+    };
+    // Read only the header first so a huge image is refused without allocating its pixels.
+    let (width_px, height_px) = reader.into_dimensions().map_err(corrupt)?;
+    if width_px > MAX_SIDE_PX || height_px > MAX_SIDE_PX || u64::from(width_px) * u64::from(height_px) > MAX_PIXELS {
+        return Err(DecodeError::TooLarge {
+            name: name.to_owned(),
+            width_px,
+            height_px,
+        });
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|source| DecodeError::Io {
+            name: name.to_owned(),
+            source,
+        })?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE_PX);
+    limits.max_image_height = Some(MAX_SIDE_PX);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC_BYTES);
+    reader.limits(limits);
+    let decoded = reader.decode().map_err(corrupt)?;
+    to_gray(decoded, name)
+}
+
+/// Converts any decoded image to one channel at its own depth. Colour is reduced with ITU-R 601 luma weights,
+/// as PIL's `convert('L')` does (the original study's pipeline is PIL-based).
+fn to_gray(decoded: DynamicImage, name: &str) -> Result<GrayImage, DecodeError> {
+    let (width_px, height_px) = (decoded.width() as usize, decoded.height() as usize);
+    let (depth, pixels) = match decoded {
+        DynamicImage::ImageLuma8(img) => (BitDepth::U8, img.into_raw().into_iter().map(f32::from).collect()),
+        DynamicImage::ImageLumaA8(img) => (BitDepth::U8, img.pixels().map(|p| f32::from(p.0[0])).collect()),
+        DynamicImage::ImageLuma16(img) => (BitDepth::U16, img.into_raw().into_iter().map(f32::from).collect()),
+        DynamicImage::ImageLumaA16(img) => (BitDepth::U16, img.pixels().map(|p| f32::from(p.0[0])).collect()),
+        DynamicImage::ImageRgb8(img) => (
+            BitDepth::U8,
+            img.pixels().map(|p| luma_601(p.0.map(f32::from))).collect(),
+        ),
+        DynamicImage::ImageRgba8(img) => (
+            BitDepth::U8,
+            img.pixels().map(|p| luma_601([p.0[0], p.0[1], p.0[2]].map(f32::from))).collect(),
+        ),
+        DynamicImage::ImageRgb16(img) => (
+            BitDepth::U16,
+            img.pixels().map(|p| luma_601(p.0.map(f32::from))).collect(),
+        ),
+        DynamicImage::ImageRgba16(img) => (
+            BitDepth::U16,
+            img.pixels().map(|p| luma_601([p.0[0], p.0[1], p.0[2]].map(f32::from))).collect(),
+        ),
+        DynamicImage::ImageRgb32F(img) => (BitDepth::F32, img.pixels().map(|p| luma_601(p.0)).collect()),
+        DynamicImage::ImageRgba32F(img) => (
+            BitDepth::F32,
+            img.pixels().map(|p| luma_601([p.0[0], p.0[1], p.0[2]])).collect(),
+        ),
+        other => (BitDepth::U8, other.into_luma8().into_raw().into_iter().map(f32::from).collect()),
+    };
+    GrayImage::new(width_px, height_px, depth, pixels).map_err(|e| DecodeError::Corrupt {
+        name: name.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn luma_601([r, g, b]: [f32; 3]) -> f32 {
+    r * 0.299 + g * 0.587 + b * 0.114
+}

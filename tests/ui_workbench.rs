@@ -1,0 +1,223 @@
+//! The workbench shell and the radiograph viewer, driven headless with egui_kittest on a software GPU.
+
+use std::time::{Duration, Instant};
+
+use egui::{Event, Modifiers, MouseWheelUnit, PointerButton, TouchPhase, pos2, vec2};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use thorax::app::{AppOptions, WorkbenchApp};
+use thorax::engine::device::DeviceChoice;
+use thorax::engine::job_runner::JobRunner;
+use thorax::engine::{EngineError, ImageSource, Output, Request, Slot};
+
+fn harness_with(options: AppOptions) -> Harness<'static, WorkbenchApp> {
+    Harness::builder()
+        .with_size(vec2(1280.0, 800.0))
+        .wgpu()
+        .build_eframe(move |cc| WorkbenchApp::new(cc, options).expect("app starts"))
+}
+
+fn cpu_options() -> AppOptions {
+    AppOptions {
+        device: DeviceChoice::Cpu,
+        ..AppOptions::default()
+    }
+}
+
+/// Steps frames until `done` holds, failing after `timeout`.
+fn step_until(harness: &mut Harness<'static, WorkbenchApp>, timeout: Duration, done: impl Fn(&WorkbenchApp) -> bool) {
+    let start = Instant::now();
+    while !done(harness.state()) {
+        assert!(start.elapsed() < timeout, "condition not reached in {timeout:?}");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    harness.step();
+}
+
+/// Waits for the first sample, all thumbnails, and a settled layout.
+fn ready(harness: &mut Harness<'static, WorkbenchApp>) {
+    step_until(harness, Duration::from_secs(60), |app| {
+        app.real.image.is_some() && app.samples.pending_thumbnails() == 0
+    });
+    harness.run_steps(5);
+}
+
+fn sample_source(index: usize) -> ImageSource {
+    let sample = &thorax::imaging::samples::embedded_samples()[index];
+    ImageSource::Bytes {
+        name: sample.file_name.clone(),
+        bytes: sample.bytes.into(),
+    }
+}
+
+/// The status bar holds timings that change from run to run; snapshots leave it out.
+fn mask_status_bar(harness: &mut Harness<'static, WorkbenchApp>) {
+    harness.mask(egui::Rect::from_min_max(pos2(0.0, 770.0), pos2(1280.0, 800.0)));
+}
+
+#[test]
+fn shell_shows_the_layout_a_radiologist_expects() {
+    let mut harness = harness_with(cpu_options());
+    ready(&mut harness);
+    harness.get_by_label("Real");
+    harness.get_by_label("Artificial");
+    harness.get_by_label("Samples");
+    harness.get_by_label("Link viewports");
+    harness.get_by_label("Worker: idle");
+    assert!(harness.query_by_label_contains("Device: CPU").is_some());
+    assert!(harness.query_by_label_contains("Last job:").is_some());
+    let app = harness.state();
+    assert_eq!(app.real.image.as_ref().unwrap().name, "cxr_0001.png");
+    mask_status_bar(&mut harness);
+    harness.snapshot("workbench_shell");
+}
+
+fn scroll_at(harness: &mut Harness<'static, WorkbenchApp>, pos: egui::Pos2, delta_y: f32) {
+    harness.hover_at(pos);
+    harness.event(Event::MouseWheel {
+        unit: MouseWheelUnit::Point,
+        delta: vec2(0.0, delta_y),
+        phase: TouchPhase::Move,
+        source: egui::MouseWheelSource::Wheel,
+        modifiers: Modifiers::NONE,
+    });
+    harness.run_steps(30);
+}
+
+fn right_drag(harness: &mut Harness<'static, WorkbenchApp>, from: egui::Pos2, by: egui::Vec2) {
+    let press = |pressed, pos| Event::PointerButton {
+        pos,
+        button: PointerButton::Secondary,
+        pressed,
+        modifiers: Modifiers::NONE,
+    };
+    harness.hover_at(from);
+    harness.event(press(true, from));
+    harness.step();
+    for i in 1..=10 {
+        harness.hover_at(from + by * (i as f32 / 10.0));
+        harness.step();
+    }
+    harness.event(press(false, from + by));
+    harness.step();
+}
+
+#[test]
+fn viewer_zooms_windows_inverts_and_links() {
+    let mut harness = harness_with(cpu_options());
+    ready(&mut harness);
+    harness.state_mut().load(Slot::Artificial, sample_source(1));
+    step_until(&mut harness, Duration::from_secs(30), |app| app.artificial.image.is_some());
+
+    let real_rect = harness.state().real.viewer_rect.unwrap();
+    let before = harness.state().real.view.clone();
+
+    // Wheel zoom about the cursor, mirrored in the linked view.
+    let point = real_rect.center() + vec2(60.0, -40.0);
+    scroll_at(&mut harness, point, 120.0);
+    let app = harness.state();
+    assert!(app.real.view.transform.zoom > before.transform.zoom * 1.2, "{:?}", app.real.view.transform);
+    assert_ne!(app.real.view.transform.center_uv, before.transform.center_uv, "zoom is about the cursor");
+    assert_eq!(app.artificial.view.transform, app.real.view.transform);
+
+    // Right-drag: horizontal widens the window, vertical raises the centre.
+    right_drag(&mut harness, real_rect.center(), vec2(100.0, 50.0));
+    let app = harness.state();
+    assert!(app.real.view.window.width > before.window.width, "{:?}", app.real.view.window);
+    assert!(app.real.view.window.center > before.window.center, "{:?}", app.real.view.window);
+    assert_eq!(app.artificial.view.window, app.real.view.window, "both samples are 8-bit");
+
+    // Pixel value under the cursor reaches the status bar.
+    harness.hover_at(real_rect.center());
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("Real (").is_some());
+
+    // I inverts (both when linked).
+    harness.key_press(egui::Key::I);
+    harness.run_steps(2);
+    assert!(harness.state().real.view.inverted && harness.state().artificial.view.inverted);
+    mask_status_bar(&mut harness);
+    harness.snapshot("viewer_zoomed_windowed_inverted");
+
+    // Unlinked, the artificial view stays where it was.
+    harness.get_by_label("Link viewports").click();
+    harness.run_steps(2);
+    assert!(!harness.state().settings.link_viewports);
+    let artificial_before = harness.state().artificial.view.clone();
+    scroll_at(&mut harness, real_rect.center(), 120.0);
+    assert_eq!(harness.state().artificial.view, artificial_before);
+
+    // Double-click fits again.
+    let center = real_rect.center();
+    for _ in 0..2 {
+        harness.event(Event::PointerButton { pos: center, button: PointerButton::Primary, pressed: true, modifiers: Modifiers::NONE });
+        harness.event(Event::PointerButton { pos: center, button: PointerButton::Primary, pressed: false, modifiers: Modifiers::NONE });
+    }
+    harness.run_steps(2);
+    assert_eq!(harness.state().real.view.transform.zoom, 1.0);
+}
+
+#[test]
+fn a_bad_file_shows_an_error_and_keeps_the_image() {
+    let mut harness = harness_with(cpu_options());
+    ready(&mut harness);
+    let shown = harness.state().real.image.as_ref().unwrap().name.clone();
+    harness.state_mut().load(
+        Slot::Real,
+        ImageSource::Bytes { name: "truncated.png".to_owned(), bytes: std::sync::Arc::from(b"\x89PNG\r\n\x1a\n".to_vec()) },
+    );
+    step_until(&mut harness, Duration::from_secs(10), |app| app.real.loading.is_none());
+    assert_eq!(harness.state().real.image.as_ref().unwrap().name, shown);
+    assert!(harness.query_by_label_contains("truncated.png").is_some());
+}
+
+#[test]
+fn picking_a_sample_in_the_browser_loads_it() {
+    let mut harness = harness_with(cpu_options());
+    ready(&mut harness);
+    harness.state_mut().load_sample(3);
+    step_until(&mut harness, Duration::from_secs(30), |app| {
+        app.real.image.as_ref().is_some_and(|i| i.name == "cxr_0004.png")
+    });
+}
+
+/// A runner whose every job takes two seconds.
+struct SleepyRunner;
+
+impl JobRunner for SleepyRunner {
+    fn device_label(&self) -> String {
+        "sleepy test device".to_owned()
+    }
+
+    fn run(&mut self, _request: Request) -> Result<Output, EngineError> {
+        std::thread::sleep(Duration::from_secs(2));
+        Err(EngineError::WorkerGone)
+    }
+}
+
+#[test]
+fn a_slow_job_does_not_freeze_the_window() {
+    let mut harness = harness_with(AppOptions {
+        runner: Some(Box::new(|| Box::new(SleepyRunner) as Box<dyn JobRunner>)),
+        load_first_sample: false,
+        ..AppOptions::default()
+    });
+    harness.state_mut().load(Slot::Real, sample_source(0));
+    step_until(&mut harness, Duration::from_secs(5), |app| {
+        matches!(app.worker_status().activity, thorax::engine::WorkerActivity::Running { .. })
+    });
+    // While the job sleeps, frames keep coming quickly and the status bar says what runs.
+    let frames_before = harness.state().frame_count;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let started = Instant::now();
+        harness.step();
+        slowest = slowest.max(started.elapsed());
+    }
+    assert_eq!(harness.state().frame_count, frames_before + 20);
+    assert!(matches!(harness.state().worker_status().activity, thorax::engine::WorkerActivity::Running { .. }));
+    assert!(harness.query_by_label_contains("Worker: running").is_some());
+    // Generous bound: a frame on a loaded 2-core CI machine with software rendering, against a 2 s job.
+    assert!(slowest < Duration::from_millis(1000), "slowest frame {slowest:?}");
+}

@@ -1,0 +1,372 @@
+//! `thorax train gan`: trains the conditional ProGAN generator on a folder of radiographs and a labels CSV, with
+//! progress and ETA on stderr, losses in a CSV, resumable checkpoints, and the EMA generator saved with its card.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use candle_core::{DType, Device, Tensor};
+
+use crate::engine::device::{DeviceChoice, open_device};
+use crate::models::card::Provenance;
+use crate::models::labels::NIH_GAN_LABELS;
+use crate::models::progan::{latents_from_seed, to_png_u8};
+use crate::train::dataset::GanDataset;
+use crate::train::gan_trainer::{GanTrainConfig, GanTrainer, GeneratorCopy, StepLosses};
+
+/// Train our own models.
+#[derive(Debug, clap::Subcommand)]
+pub enum TrainCommand {
+    /// Train the conditional ProGAN generator (NIH label order) on real radiographs.
+    Gan(TrainGanArgs),
+}
+
+/// Options of `thorax train gan`.
+#[derive(Debug, clap::Args)]
+pub struct TrainGanArgs {
+    /// Folder of training images (paths in the labels CSV are relative to it).
+    #[arg(long)]
+    pub images: PathBuf,
+    /// Labels CSV: `file` plus `findings` (`|`-joined NIH names) or one 0/1 column per NIH label.
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// Training (and generator output) resolution in pixels: 32, 64, 128 or 256 [default: 64].
+    #[arg(long)]
+    pub resolution: Option<usize>,
+    /// Most feature maps per layer (the original uses 512) [default: 128].
+    #[arg(long)]
+    pub fmap_max: Option<usize>,
+    /// Feature-map base: stage s has min(fmap_base / 2^s, fmap_max) maps (the original uses 8192) [default: 8192].
+    #[arg(long)]
+    pub fmap_base: Option<f64>,
+    /// Latent size (the original: 512) [default: 512].
+    #[arg(long)]
+    pub latent_size: Option<usize>,
+    /// Total training steps to reach (a resumed run continues up to this count).
+    #[arg(long, default_value_t = 1000)]
+    pub steps: u64,
+    /// Images per batch: 2, 3 or a multiple of 4 [default: 16].
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Adam learning rate for G and D [default: 0.002].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Seed of initial weights, data order, latents and augmentation [default: 2020].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Turn off DiffAugment (translation + cutout) on the images D sees.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Continue from this checkpoint (its settings are used; --lr may change).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Where checkpoints are written [default: OUT with `.ckpt.safetensors`].
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Write a checkpoint every N steps (and always at the end).
+    #[arg(long, default_value_t = 500)]
+    pub checkpoint_every: u64,
+    /// Stop (after checkpointing) once this many minutes of wall time have passed.
+    #[arg(long)]
+    pub max_minutes: Option<f64>,
+    /// Append per-step losses to this CSV.
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Write an 8x8 grid of EMA-generator samples (latents RandomState(1000), labels of spread training rows).
+    #[arg(long)]
+    pub samples: Option<PathBuf>,
+    /// Model name for the card.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Training-data description for the card (sources, counts); default: image count, folder and CSV.
+    #[arg(long)]
+    pub data_description: Option<String>,
+    /// Licence statement for the card (of the weights and the data they derive from).
+    #[arg(long)]
+    pub licence: Option<String>,
+    /// Store the generator as f16 (half the size) instead of f32.
+    #[arg(long)]
+    pub f16: bool,
+    /// Print one JSON document describing the run on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Output generator weights (.safetensors with its model card): the EMA generator.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Runs a `thorax train` command.
+pub fn run(command: TrainCommand) -> anyhow::Result<()> {
+    match command {
+        TrainCommand::Gan(args) => train_gan(&args),
+    }
+}
+
+/// Fails when an option given on the command line disagrees with the resumed checkpoint.
+fn check_same<T: PartialEq + std::fmt::Debug>(flag: &str, given: Option<T>, stored: T) -> anyhow::Result<()> {
+    match given {
+        Some(value) if value != stored => {
+            bail!("--{flag} {value:?} differs from the checkpoint's {stored:?}; leave it out to resume")
+        }
+        _ => Ok(()),
+    }
+}
+
+fn build_trainer(args: &TrainGanArgs, device: &Device) -> anyhow::Result<GanTrainer> {
+    if let Some(path) = &args.resume {
+        let mut trainer =
+            GanTrainer::resume(path, device).with_context(|| format!("resuming from {}", path.display()))?;
+        let stored = trainer.config().clone();
+        check_same("resolution", args.resolution, stored.resolution_px)?;
+        check_same("fmap-max", args.fmap_max, stored.fmap_max)?;
+        check_same("fmap-base", args.fmap_base, stored.fmap_base)?;
+        check_same("latent-size", args.latent_size, stored.latent_size)?;
+        check_same("batch", args.batch, stored.batch)?;
+        check_same("seed", args.seed, stored.seed)?;
+        if args.no_augment && stored.augment {
+            bail!("--no-augment differs from the checkpoint, which trains with augmentation");
+        }
+        if let Some(lr) = args.lr {
+            trainer.set_learning_rate(lr).context("--lr")?;
+        }
+        return Ok(trainer);
+    }
+    let labels: Vec<String> = NIH_GAN_LABELS.iter().map(|s| (*s).to_owned()).collect();
+    let mut config = GanTrainConfig::new(args.resolution.unwrap_or(64), args.fmap_max.unwrap_or(128), labels);
+    if let Some(fmap_base) = args.fmap_base {
+        config.fmap_base = fmap_base;
+    }
+    if let Some(latent_size) = args.latent_size {
+        config.latent_size = latent_size;
+    }
+    if let Some(batch) = args.batch {
+        config.batch = batch;
+    }
+    if let Some(lr) = args.lr {
+        config.adam.lr = lr;
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    config.augment = !args.no_augment;
+    Ok(GanTrainer::new(config, device)?)
+}
+
+/// `OUT.safetensors` -> `OUT.ckpt.safetensors`.
+fn default_checkpoint_path(out: &Path) -> PathBuf {
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "generator".to_owned());
+    out.with_file_name(format!("{stem}.ckpt.safetensors"))
+}
+
+/// `1h02m03s` style durations for the progress line.
+fn format_duration(seconds: f64) -> String {
+    let total = seconds.max(0.0).round() as u64;
+    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
+    if h > 0 { format!("{h}h{m:02}m{s:02}s") } else { format!("{m}m{s:02}s") }
+}
+
+const LOG_HEADER: &str =
+    "step,d_loss,d_adversarial,d_label,g_loss,g_adversarial,g_label,real_score,fake_score,train_seconds";
+
+fn open_log(path: &Path, resumed: bool) -> anyhow::Result<std::fs::File> {
+    let append = resumed && path.is_file();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .with_context(|| format!("opening the loss log {}", path.display()))?;
+    if !append {
+        writeln!(file, "{LOG_HEADER}").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(file)
+}
+
+fn log_line(step: u64, losses: &StepLosses, seconds: f64) -> String {
+    let (d, g) = (&losses.discriminator, &losses.generator);
+    format!(
+        "{step},{},{},{},{},{},{},{},{},{seconds:.3}",
+        d.total, d.adversarial, d.label, g.total, g.adversarial, g.label, d.real_score, d.fake_score
+    )
+}
+
+/// An 8x8 grid of EMA samples as an 8-bit grey PNG.
+fn write_sample_grid(trainer: &GanTrainer, data: &GanDataset, path: &Path, device: &Device) -> anyhow::Result<()> {
+    const SIDE: usize = 8;
+    let count = SIDE * SIDE;
+    let config = trainer.config();
+    let generator = trainer.generator_network(GeneratorCopy::Ema)?;
+    let latents =
+        Tensor::from_vec(latents_from_seed(1000, count, config.latent_size), (count, config.latent_size), device)?;
+    let rows: Vec<usize> = (0..count).map(|i| i * data.len() / count).collect();
+    let (labels, _) = data.labels_of(&rows, device)?;
+    let mut images = Vec::new();
+    for start in (0..count).step_by(16) {
+        let z = latents.narrow(0, start, 16)?;
+        let l = labels.narrow(0, start, 16)?;
+        images.push(generator.forward(&z, &l)?);
+    }
+    let pixels = Tensor::cat(&images, 0)?.flatten_all()?.to_vec1::<f32>()?;
+    let r = config.resolution_px;
+    let mut grid = image::GrayImage::new((SIDE * r) as u32, (SIDE * r) as u32);
+    for (index, value) in pixels.iter().enumerate() {
+        let (sample, within) = (index / (r * r), index % (r * r));
+        let (y, x) = ((sample / SIDE) * r + within / r, (sample % SIDE) * r + within % r);
+        grid.put_pixel(x as u32, y as u32, image::Luma([to_png_u8(*value)]));
+    }
+    grid.save(path).with_context(|| format!("writing the sample grid {}", path.display()))
+}
+
+fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
+    let compute = open_device(args.device).context("--device")?;
+    let device = compute.device.clone();
+    let mut trainer = build_trainer(args, &device)?;
+    let config = trainer.config().clone();
+    let data = GanDataset::load(&args.images, &args.labels, config.resolution_px, &config.labels)
+        .context("loading the training images")?;
+    let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
+    let mut log = args.log.as_deref().map(|p| open_log(p, args.resume.is_some())).transpose()?;
+    eprintln!(
+        "thorax train gan: {} images at {} px, batch {}, on {}; steps {} -> {}",
+        data.len(),
+        config.resolution_px,
+        config.batch,
+        compute.label,
+        trainer.step(),
+        args.steps
+    );
+    let started = Instant::now();
+    let first_step = trainer.step();
+    let mut last_print = Instant::now();
+    let mut recent: Vec<StepLosses> = Vec::new();
+    while trainer.step() < args.steps {
+        let losses = trainer.train_step(&data).with_context(|| format!("training step {}", trainer.step()))?;
+        let step = trainer.step();
+        if let Some(file) = log.as_mut() {
+            writeln!(file, "{}", log_line(step, &losses, trainer.train_seconds())).context("writing the loss log")?;
+        }
+        recent.push(losses);
+        if recent.len() > 50 {
+            recent.remove(0);
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let done = (step - first_step) as f64;
+        if last_print.elapsed().as_secs_f64() >= 10.0 || step == args.steps || step == first_step + 1 {
+            let rate = done / elapsed.max(1e-9);
+            let eta = (args.steps - step) as f64 / rate.max(1e-9);
+            eprintln!(
+                "step {step}/{} ({:.1}%)  {rate:.3} step/s  D {:.3} G {:.3}  real {:+.2} fake {:+.2}  ETA {}",
+                args.steps,
+                100.0 * step as f64 / args.steps.max(1) as f64,
+                losses.discriminator.total,
+                losses.generator.total,
+                losses.discriminator.real_score,
+                losses.discriminator.fake_score,
+                format_duration(eta)
+            );
+            last_print = Instant::now();
+        }
+        if args.checkpoint_every > 0 && step % args.checkpoint_every == 0 {
+            trainer.save_checkpoint(&checkpoint_path).context("writing the checkpoint")?;
+        }
+        if args.max_minutes.is_some_and(|minutes| elapsed >= minutes * 60.0) {
+            eprintln!("stopping at step {step}: --max-minutes reached");
+            break;
+        }
+    }
+    trainer.save_checkpoint(&checkpoint_path).context("writing the checkpoint")?;
+    let run_seconds = started.elapsed().as_secs_f64();
+    let steps_this_run = trainer.step() - first_step;
+
+    let mean = |f: &dyn Fn(&StepLosses) -> f32| -> f64 {
+        recent.iter().map(|l| f64::from(f(l))).sum::<f64>() / recent.len().max(1) as f64
+    };
+    let name = args.name.clone().unwrap_or_else(|| {
+        format!("ProGAN {} px, NIH label order, trained by thorax on {} images", config.resolution_px, data.len())
+    });
+    let training_command: Vec<String> = std::env::args().collect();
+    let provenance = Provenance {
+        source: "trained by thorax (`thorax train gan`); the EMA generator (beta 0.999)".to_owned(),
+        source_sha256: None,
+        training_data: Some(args.data_description.clone().unwrap_or_else(|| {
+            format!("{} images from {} (labels {})", data.len(), args.images.display(), args.labels.display())
+        })),
+        licence: args.licence.clone(),
+        training_command: Some(training_command.join(" ")),
+    };
+    let mut card = trainer.generator_card(&name, provenance);
+    let counts: serde_json::Map<String, serde_json::Value> =
+        config.labels.iter().cloned().zip(data.label_counts().into_iter().map(serde_json::Value::from)).collect();
+    let metrics = [
+        ("training_steps", serde_json::json!(trainer.step())),
+        ("training_images", serde_json::json!(data.len())),
+        ("training_label_counts", serde_json::Value::Object(counts)),
+        ("batch", serde_json::json!(config.batch)),
+        ("learning_rate", serde_json::json!(config.adam.lr)),
+        ("augmentation", serde_json::json!(if config.augment { "DiffAugment translation,cutout" } else { "none" })),
+        ("train_wall_seconds", serde_json::json!(trainer.train_seconds())),
+        ("device", serde_json::json!(compute.label)),
+        ("final_d_loss_mean_last_50", serde_json::json!(mean(&|l| l.discriminator.total))),
+        ("final_g_loss_mean_last_50", serde_json::json!(mean(&|l| l.generator.total))),
+    ];
+    for (key, value) in metrics {
+        card.metrics.insert(key.to_owned(), value);
+    }
+    let dtype = if args.f16 { DType::F16 } else { DType::F32 };
+    trainer
+        .save_generator(&args.out, GeneratorCopy::Ema, &card, dtype)
+        .with_context(|| format!("writing the generator {}", args.out.display()))?;
+    if let Some(path) = &args.samples {
+        write_sample_grid(&trainer, &data, path, &device)?;
+    }
+    let steps_per_second = steps_this_run as f64 / run_seconds.max(1e-9);
+    eprintln!(
+        "done: {} steps ({steps_this_run} this run, {steps_per_second:.3} step/s, {}); generator {}, checkpoint {}",
+        trainer.step(),
+        format_duration(run_seconds),
+        args.out.display(),
+        checkpoint_path.display()
+    );
+    if args.json {
+        let summary = serde_json::json!({
+            "generator": args.out,
+            "checkpoint": checkpoint_path,
+            "samples": args.samples,
+            "steps": trainer.step(),
+            "steps_this_run": steps_this_run,
+            "run_seconds": run_seconds,
+            "steps_per_second": steps_per_second,
+            "train_wall_seconds": trainer.train_seconds(),
+            "images": data.len(),
+            "device": compute.label,
+            "final_losses": recent.last(),
+        });
+        println!("{summary}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_path_sits_next_to_the_output() {
+        assert_eq!(default_checkpoint_path(Path::new("/a/g.safetensors")), PathBuf::from("/a/g.ckpt.safetensors"));
+        assert_eq!(format_duration(3723.0), "1h02m03s");
+        assert_eq!(format_duration(59.4), "0m59s");
+    }
+
+    #[test]
+    fn resume_flags_must_agree() {
+        assert!(check_same("batch", Some(4usize), 4).is_ok());
+        assert!(check_same("batch", None, 4usize).is_ok());
+        let error = check_same("batch", Some(8usize), 4).unwrap_err().to_string();
+        assert!(error.contains("--batch") && error.contains('4') && error.contains('8'), "{error}");
+    }
+}

@@ -1,0 +1,13 @@
+//! Training our own models with candle autograd: the conditional ProGAN generator (`thorax train gan`).
+
+pub mod adam;
+pub mod augment;
+pub mod checkpoint;
+pub mod dataset;
+pub mod discriminator;
+pub mod ema;
+pub mod error;
+pub mod gan_loss;
+pub mod gan_trainer;
+pub mod generator;
+pub mod rng;

@@ -22,7 +22,9 @@ impl JobRunner for RecordingRunner {
     }
 
     fn run(&mut self, request: Request) -> Result<Output, EngineError> {
-        let Request::PrepareImage { source, .. } = request;
+        let Request::PrepareImage { source, .. } = request else {
+            return Err(EngineError::WorkerGone);
+        };
         std::thread::sleep(self.sleep);
         self.ran.lock().unwrap().push(source.display_name());
         let image = thorax::imaging::GrayImage::new(1, 1, thorax::imaging::BitDepth::U8, vec![0.0]).unwrap();

@@ -18,10 +18,12 @@ fn harness_with(options: AppOptions) -> Harness<'static, WorkbenchApp> {
 }
 
 fn cpu_options() -> AppOptions {
-    AppOptions {
-        device: DeviceChoice::Cpu,
-        ..AppOptions::default()
-    }
+    AppOptions { device: DeviceChoice::Cpu, ..AppOptions::default() }
+}
+
+/// Viewer-only tests: no generator or classifier jobs racing the images a test loads.
+fn viewer_options() -> AppOptions {
+    AppOptions { device: DeviceChoice::Cpu, run_models: false, ..AppOptions::default() }
 }
 
 /// Steps frames until `done` holds, failing after `timeout`.
@@ -35,10 +37,12 @@ fn step_until(harness: &mut Harness<'static, WorkbenchApp>, timeout: Duration, d
     harness.step();
 }
 
-/// Waits for the first sample, all thumbnails, and a settled layout.
-fn ready(harness: &mut Harness<'static, WorkbenchApp>) {
-    step_until(harness, Duration::from_secs(60), |app| {
-        app.real.image.is_some() && app.samples.pending_thumbnails() == 0
+/// Waits for the first sample, all thumbnails, the generated image and both classifications, and a settled layout.
+fn ready(harness: &mut Harness<'static, WorkbenchApp>, with_models: bool) {
+    step_until(harness, Duration::from_secs(120), |app| {
+        app.real.image.is_some()
+            && app.samples.pending_thumbnails() == 0
+            && (!with_models || (app.artificial.image.is_some() && app.classifier.results.len() == 2))
     });
     harness.run_steps(5);
 }
@@ -59,10 +63,15 @@ fn mask_status_bar(harness: &mut Harness<'static, WorkbenchApp>) {
 #[test]
 fn shell_shows_the_layout_a_radiologist_expects() {
     let mut harness = harness_with(cpu_options());
-    ready(&mut harness);
+    ready(&mut harness, true);
     harness.get_by_label("Real");
     harness.get_by_label("Artificial");
     harness.get_by_label("Samples");
+    harness.get_by_label("Generator");
+    harness.get_by_label("Classifier");
+    harness.get_by_label("Cardiomegaly");
+    assert!(harness.query_by_label_contains("UNTRAINED").is_some(), "placeholder models must say so");
+    assert!(harness.query_by_label_contains("ms per image").is_some());
     harness.get_by_label("Link viewports");
     harness.get_by_label("Worker: idle");
     assert!(harness.query_by_label_contains("Device: CPU").is_some());
@@ -105,8 +114,8 @@ fn right_drag(harness: &mut Harness<'static, WorkbenchApp>, from: egui::Pos2, by
 
 #[test]
 fn viewer_zooms_windows_inverts_and_links() {
-    let mut harness = harness_with(cpu_options());
-    ready(&mut harness);
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
     harness.state_mut().load(Slot::Artificial, sample_source(1));
     step_until(&mut harness, Duration::from_secs(30), |app| app.artificial.image.is_some());
 
@@ -160,8 +169,8 @@ fn viewer_zooms_windows_inverts_and_links() {
 
 #[test]
 fn a_bad_file_shows_an_error_and_keeps_the_image() {
-    let mut harness = harness_with(cpu_options());
-    ready(&mut harness);
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
     let shown = harness.state().real.image.as_ref().unwrap().name.clone();
     harness.state_mut().load(
         Slot::Real,
@@ -174,8 +183,8 @@ fn a_bad_file_shows_an_error_and_keeps_the_image() {
 
 #[test]
 fn picking_a_sample_in_the_browser_loads_it() {
-    let mut harness = harness_with(cpu_options());
-    ready(&mut harness);
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
     harness.state_mut().load_sample(3);
     step_until(&mut harness, Duration::from_secs(30), |app| {
         app.real.image.as_ref().is_some_and(|i| i.name == "cxr_0004.png")
@@ -201,6 +210,7 @@ fn a_slow_job_does_not_freeze_the_window() {
     let mut harness = harness_with(AppOptions {
         runner: Some(Box::new(|| Box::new(SleepyRunner) as Box<dyn JobRunner>)),
         load_first_sample: false,
+        run_models: false,
         ..AppOptions::default()
     });
     harness.state_mut().load(Slot::Real, sample_source(0));
@@ -220,4 +230,23 @@ fn a_slow_job_does_not_freeze_the_window() {
     assert!(harness.query_by_label_contains("Worker: running").is_some());
     // Generous bound: a frame on a loaded 2-core CI machine with software rendering, against a 2 s job.
     assert!(slowest < Duration::from_millis(1000), "slowest frame {slowest:?}");
+}
+
+#[test]
+fn moving_a_pathology_slider_regenerates_and_keeps_the_view() {
+    let mut harness = harness_with(cpu_options());
+    ready(&mut harness, true);
+    let first = harness.state().artificial.image.as_ref().unwrap().image.clone();
+    harness.state_mut().artificial.view.transform.zoom = 2.0;
+    let index = harness.state().generator.current().unwrap().card.label_index("Cardiomegaly").unwrap();
+    harness.state_mut().generator.labels[index] = 1.0;
+    harness.state_mut().generate();
+    step_until(&mut harness, Duration::from_secs(60), |app| {
+        app.artificial.image.as_ref().is_some_and(|p| p.image.id() != first.id())
+    });
+    let app = harness.state();
+    let second = &app.artificial.image.as_ref().unwrap().image;
+    assert_eq!((second.width_px(), second.height_px()), (first.width_px(), first.height_px()));
+    assert_ne!(second.pixels(), first.pixels(), "the label must change the image");
+    assert_eq!(app.artificial.view.transform.zoom, 2.0, "a slider move keeps the zoom");
 }

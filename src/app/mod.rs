@@ -1,6 +1,8 @@
 //! The egui application: the workbench window, its panels, and the radiograph viewer widget.
 
+pub mod classifier_panel;
 pub mod file_dialog;
+pub mod generator_panel;
 pub mod histogram;
 pub mod radiograph_renderer;
 pub mod radiograph_viewer;

@@ -41,6 +41,19 @@ impl ViewportPane {
         self.loading = None;
     }
 
+    /// Replaces the image but keeps zoom, pan and window when the size is unchanged (live generator updates).
+    pub fn replace_image(&mut self, prepared: PreparedImage) {
+        let same_size = self.image.as_ref().is_some_and(|old| {
+            (old.image.width_px(), old.image.height_px()) == (prepared.image.width_px(), prepared.image.height_px())
+        });
+        if same_size {
+            self.image = Some(prepared);
+            self.loading = None;
+        } else {
+            self.show_image(prepared);
+        }
+    }
+
     /// Title line, viewer and histogram. `show_histogram` false hides the strip.
     pub fn ui(&mut self, ui: &mut egui::Ui, show_histogram: bool, active: bool) -> ViewerOutput {
         let mut output = ViewerOutput::default();

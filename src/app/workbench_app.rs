@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
+use crate::app::classifier_panel::ClassifierPanel;
 use crate::app::file_dialog::FileDialogs;
+use crate::app::generator_panel::GeneratorPanel;
 use crate::app::radiograph_renderer::{self, Colormap};
 use crate::app::radiograph_viewer::{HoveredPixel, ViewerOutput};
 use crate::app::sample_browser::SampleBrowser;
@@ -10,7 +12,11 @@ use crate::app::settings::{SETTINGS_KEY, Settings};
 use crate::app::viewport_pane::ViewportPane;
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::engine::job_runner::{JobRunner, ModelRunner};
-use crate::engine::{ImageSource, JobKey, Output, Request, Response, Slot, Stamp, WorkerActivity, WorkerHandle};
+use crate::engine::{
+    ImageSource, JobKey, ModelSource, Output, Request, Response, Slot, Stamp, WorkerActivity, WorkerHandle,
+};
+use crate::models::card::ModelKind;
+use crate::models::registry::{EmbeddedModel, default_model};
 use crate::imaging::samples::embedded_samples;
 
 /// How the workbench starts.
@@ -20,6 +26,8 @@ pub struct AppOptions {
     pub runner: Option<Box<dyn FnOnce() -> Box<dyn JobRunner>>>,
     /// Loads the first sample into the Real viewport at start.
     pub load_first_sample: bool,
+    /// Generates the first artificial image and classifies both views at start.
+    pub run_models: bool,
 }
 
 impl Default for AppOptions {
@@ -28,6 +36,7 @@ impl Default for AppOptions {
             device: DeviceChoice::Auto,
             runner: None,
             load_first_sample: true,
+            run_models: true,
         }
     }
 }
@@ -54,6 +63,10 @@ pub struct WorkbenchApp {
     pub real: ViewportPane,
     pub artificial: ViewportPane,
     pub samples: SampleBrowser,
+    pub generator: GeneratorPanel,
+    pub classifier: ClassifierPanel,
+    classifier_model: Option<EmbeddedModel>,
+    run_models: bool,
     /// The viewport the user last touched; keyboard commands apply to it.
     pub active: Slot,
     pub message: Option<StatusMessage>,
@@ -89,6 +102,10 @@ impl WorkbenchApp {
                 "No generator output yet\nFile ▸ Open artificial image… shows a generated file here",
             ),
             samples: SampleBrowser::new(embedded_samples(), &cc.egui_ctx),
+            generator: GeneratorPanel::default(),
+            classifier: ClassifierPanel::default(),
+            classifier_model: default_model(ModelKind::Densenet121Classifier),
+            run_models: options.run_models,
             active: Slot::Real,
             message: None,
             worker,
@@ -105,6 +122,9 @@ impl WorkbenchApp {
         if options.load_first_sample && !app.samples.samples().is_empty() {
             app.load_sample(0);
         }
+        if app.run_models {
+            app.generate();
+        }
         Ok(app)
     }
 
@@ -114,6 +134,30 @@ impl WorkbenchApp {
         let stamp = self.worker.submit(request);
         self.newest_stamps.insert(key, stamp);
         stamp
+    }
+
+    /// Asks the worker for an image with the generator panel's current settings.
+    pub fn generate(&mut self) {
+        if let Some(request) = self.generator.request() {
+            self.artificial.loading = Some("generator".to_owned());
+            self.submit(request);
+        }
+    }
+
+    /// Asks the worker to classify what `slot` shows.
+    fn classify(&mut self, slot: Slot) {
+        if !self.run_models {
+            return;
+        }
+        let (Some(model), Some(prepared)) = (&self.classifier_model, &self.pane(slot).image) else {
+            return;
+        };
+        let request = Request::Classify {
+            slot,
+            model: ModelSource::Embedded { file_name: model.file_name, bytes: model.bytes },
+            image: prepared.image.clone(),
+        };
+        self.submit(request);
     }
 
     /// Loads embedded sample `index` into the Real viewport.
@@ -169,11 +213,32 @@ impl WorkbenchApp {
                 if self.settings.link_viewports {
                     self.sync_views_from(slot.other());
                 }
+                self.classify(slot);
             }
-            (JobKey::PrepareImage(slot), Err(error)) => {
-                // The viewport keeps what it showed before: a bad file loses nothing.
-                self.pane_mut(slot).loading = None;
+            (JobKey::Generate, Ok(Output::Generated(generated))) => {
+                self.generator.last_run_ms = Some(response.timings.run_ms);
+                // A slider move keeps the reader's zoom and window; only a new size resets the view.
+                self.artificial.replace_image(generated.prepared);
+                self.classify(Slot::Artificial);
+            }
+            (JobKey::Classify(slot), Ok(Output::Classified(classification))) => {
+                let current = self.pane(slot).image.as_ref().map(|p| p.image.id());
+                if current == Some(classification.image_id) {
+                    self.classifier.results.insert(slot, *classification);
+                }
+            }
+            (key, Err(error)) => {
+                // The viewport keeps what it showed before: a bad file or model loses nothing.
+                if let JobKey::PrepareImage(slot) = key {
+                    self.pane_mut(slot).loading = None;
+                }
+                if key == JobKey::Generate {
+                    self.artificial.loading = None;
+                }
                 self.message = Some(StatusMessage::Error(error.to_string()));
+            }
+            (key, Ok(_)) => {
+                log::warn!("unexpected output for {key:?}");
             }
         }
     }
@@ -273,11 +338,36 @@ impl WorkbenchApp {
     }
 
     fn side_panel_ui(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Model");
-        ui.label(egui::RichText::new("Generator: none loaded (networks arrive with the model picker)").weak());
-        ui.add_space(6.0);
+        egui::ScrollArea::vertical().id_salt("side_scroll").max_height(ui.available_height() * 0.62).show(ui, |ui| {
+            ui.heading("Generator");
+            if self.generator.ui(ui) {
+                self.generate();
+            }
+            ui.add_space(6.0);
+            ui.separator();
+            ui.heading("Classifier");
+            let untrained = self.classifier_model.as_ref().is_some_and(|m| m.card.untrained);
+            match &self.classifier_model {
+                Some(model) => {
+                    ui.label(egui::RichText::new(model.card.name.clone()).weak());
+                }
+                None => {
+                    ui.label(egui::RichText::new("No classifier is embedded in this build.").weak());
+                }
+            }
+            self.classifier.ui(ui, untrained);
+            ui.add_space(6.0);
+            ui.separator();
+            self.display_ui(ui);
+        });
         ui.separator();
+        ui.heading("Samples");
+        if let Some(index) = self.samples.ui(ui) {
+            self.load_sample(index);
+        }
+    }
 
+    fn display_ui(&mut self, ui: &mut egui::Ui) {
         ui.heading("Display");
         let link_before = self.settings.link_viewports;
         ui.checkbox(&mut self.settings.link_viewports, "Link viewports")
@@ -321,13 +411,6 @@ impl WorkbenchApp {
                 }
             }
         });
-        ui.add_space(6.0);
-        ui.separator();
-
-        ui.heading("Samples");
-        if let Some(index) = self.samples.ui(ui) {
-            self.load_sample(index);
-        }
     }
 
     fn apply_preset(&mut self, window: &crate::imaging::window::RelativeWindow) {

@@ -6,7 +6,13 @@ use candle_core::Tensor;
 
 use crate::engine::EngineError;
 use crate::engine::device::ComputeDevice;
-use crate::engine::request::{ImageSource, Output, PreparedImage, Request, Slot};
+use crate::engine::model_cache::ModelCache;
+use crate::engine::request::{
+    Classification, GeneratedImage, ImageSource, ModelSource, Output, PreparedImage, Request, Slot,
+};
+use crate::imaging::{BitDepth, GrayImage};
+use crate::models::error::ModelError;
+use crate::models::progan::{latents_from_seed, to_png_u8};
 use crate::imaging::tensor::{InputSpec, image_to_tensor};
 use crate::imaging::{ImageStats, decode_image, load_image};
 
@@ -26,6 +32,7 @@ pub struct ModelRunner {
     device: ComputeDevice,
     /// The newest prepared input tensor per viewport, kept on the device for the networks.
     prepared_inputs: HashMap<Slot, Tensor>,
+    models: ModelCache,
 }
 
 impl ModelRunner {
@@ -33,7 +40,81 @@ impl ModelRunner {
         Self {
             device,
             prepared_inputs: HashMap::new(),
+            models: ModelCache::default(),
         }
+    }
+
+    fn generate(&mut self, model: &ModelSource, labels: &[f32], seed: u32) -> Result<Output, EngineError> {
+        let device = self.device.device.clone();
+        let generator = self.models.generator(model, &device)?;
+        let architecture = generator.architecture();
+        let (latent_size, label_size) = (architecture.latent_size, architecture.label_size);
+        if labels.len() != label_size {
+            return Err(ModelError::BadInput {
+                argument: "labels".to_owned(),
+                reason: format!("{} values given, the generator takes {label_size}", labels.len()),
+            }
+            .into());
+        }
+        let latents = Tensor::from_vec(latents_from_seed(seed, 1, latent_size), (1, latent_size), &device)
+            .map_err(ModelError::from)?;
+        let label_tensor = Tensor::from_vec(labels.to_vec(), (1, label_size), &device).map_err(ModelError::from)?;
+        let output = generator.forward(&latents, &label_tensor)?;
+        let (_, _, height, width) = output.dims4().map_err(ModelError::from)?;
+        // Shown exactly as the exported PNG would be: clip(rint((x + 1) * 127.5)) on the first channel.
+        let pixels: Vec<f32> = output
+            .narrow(1, 0, 1)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(ModelError::from)?
+            .into_iter()
+            .map(|x| f32::from(to_png_u8(x)))
+            .collect();
+        let image = GrayImage::new(width, height, BitDepth::U8, pixels).map_err(|e| ModelError::BadInput {
+            argument: "generator output".to_owned(),
+            reason: e.to_string(),
+        })?;
+        let stats = ImageStats::compute(&image);
+        Ok(Output::Generated(Box::new(GeneratedImage {
+            prepared: PreparedImage {
+                name: format!("seed {seed}"),
+                tensor_dims: output.dims().to_vec(),
+                tensor_mean: 0.0,
+                image,
+                stats: std::sync::Arc::new(stats),
+            },
+            model_name: model.name(),
+            seed,
+            labels: labels.to_vec(),
+        })))
+    }
+
+    fn classify(&mut self, model: &ModelSource, image: &GrayImage) -> Result<Output, EngineError> {
+        let device = self.device.device.clone();
+        let classifier = self.models.classifier(model, &device)?;
+        let card = classifier.card().clone();
+        // The classifier's preprocessing works on 8-bit values, as the original PIL pipeline did.
+        let (lo, hi) = image.nominal_range();
+        let span = (hi - lo).max(f32::EPSILON);
+        let gray: Vec<f32> = image.pixels().iter().map(|&v| ((v - lo) / span * 255.0).clamp(0.0, 255.0)).collect();
+        let input = crate::models::preprocess::classifier_input(
+            &gray,
+            image.width_px(),
+            image.height_px(),
+            card.input_normalization.as_ref(),
+            &device,
+        )?;
+        let probabilities: Vec<f32> = classifier
+            .forward(&input)?
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(ModelError::from)?;
+        Ok(Output::Classified(Box::new(Classification {
+            model_name: model.name(),
+            labels: card.labels.clone(),
+            probabilities,
+            image_id: image.id(),
+        })))
     }
 
     fn prepare_image(&mut self, slot: Slot, source: &ImageSource) -> Result<Output, EngineError> {
@@ -67,6 +148,8 @@ impl JobRunner for ModelRunner {
     fn run(&mut self, request: Request) -> Result<Output, EngineError> {
         match request {
             Request::PrepareImage { slot, source } => self.prepare_image(slot, &source),
+            Request::Generate { model, labels, seed } => self.generate(&model, &labels, seed),
+            Request::Classify { model, image, .. } => self.classify(&model, &image),
         }
     }
 }

@@ -3,9 +3,10 @@
 pub mod device;
 pub mod error;
 pub mod job_runner;
+pub mod model_cache;
 pub mod request;
 pub mod worker;
 
 pub use error::EngineError;
-pub use request::{ImageSource, JobKey, Output, Request, Response, Slot, Stamp};
+pub use request::{ImageSource, JobKey, ModelSource, Output, Request, Response, Slot, Stamp};
 pub use worker::{WakeUi, WorkerActivity, WorkerHandle, WorkerStatus};

@@ -30,6 +30,26 @@ impl Slot {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum JobKey {
     PrepareImage(Slot),
+    Generate,
+    Classify(Slot),
+}
+
+/// Where a model's weights come from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ModelSource {
+    /// Compiled into the binary (`assets/models/`).
+    Embedded { file_name: &'static str, bytes: &'static [u8] },
+    File(PathBuf),
+}
+
+impl ModelSource {
+    /// The cache key and display name.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Embedded { file_name, .. } => (*file_name).to_owned(),
+            Self::File(path) => path.display().to_string(),
+        }
+    }
 }
 
 /// Where an image comes from.
@@ -57,14 +77,39 @@ impl ImageSource {
 pub enum Request {
     /// Decode, compute statistics, and preprocess into a model input tensor on the device.
     PrepareImage { slot: Slot, source: ImageSource },
+    /// One image from a conditional generator: labels in the card's order, latent from a seed.
+    Generate { model: ModelSource, labels: Vec<f32>, seed: u32 },
+    /// The classifier's probabilities for an image shown in a viewport.
+    Classify { slot: Slot, model: ModelSource, image: GrayImage },
 }
 
 impl Request {
     pub fn key(&self) -> JobKey {
         match self {
             Self::PrepareImage { slot, .. } => JobKey::PrepareImage(*slot),
+            Self::Generate { .. } => JobKey::Generate,
+            Self::Classify { slot, .. } => JobKey::Classify(*slot),
         }
     }
+}
+
+/// A generated image with what made it, for display and provenance.
+#[derive(Clone, Debug)]
+pub struct GeneratedImage {
+    pub prepared: PreparedImage,
+    pub model_name: String,
+    pub seed: u32,
+    pub labels: Vec<f32>,
+}
+
+/// Classifier probabilities in the card's label order.
+#[derive(Clone, Debug)]
+pub struct Classification {
+    pub model_name: String,
+    pub labels: Vec<String>,
+    pub probabilities: Vec<f32>,
+    /// The image these belong to, so stale results are recognised.
+    pub image_id: u64,
 }
 
 /// A decoded image ready for display and for the networks.
@@ -83,6 +128,8 @@ pub struct PreparedImage {
 #[derive(Clone, Debug)]
 pub enum Output {
     PreparedImage(Box<PreparedImage>),
+    Generated(Box<GeneratedImage>),
+    Classified(Box<Classification>),
 }
 
 /// How long a job took, split into waiting and running.

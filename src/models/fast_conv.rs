@@ -14,9 +14,13 @@
 //! or of other dtypes take candle's path with the same arithmetic, so CUDA keeps working unchanged.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::{D, DType, Device, Result, Storage, Tensor, bail};
 use rayon::prelude::*;
+
+#[path = "winograd.rs"]
+mod winograd;
 
 /// Pixels of one tile's patch matrix are chosen so that it holds about this many floats (1 MiB, inside L2).
 const PATCH_BUDGET_FLOATS: usize = 1 << 18;
@@ -72,9 +76,23 @@ pub struct InputAffineRelu {
     pub shift: Tensor,
 }
 
-/// Whether `tensor` takes the fast path: a float32 tensor in CPU memory.
+/// Process-wide switch of the fast path (on by default); off, every convolution takes candle's path.
+static FAST_PATH_ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns the CPU fast path on or off for the whole process: `thorax bench --conv candle` measures candle's own
+/// convolutions with it off.
+pub fn set_fast_path_enabled(enabled: bool) {
+    FAST_PATH_ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether the CPU fast path is on (see [`set_fast_path_enabled`]).
+pub fn fast_path_enabled() -> bool {
+    FAST_PATH_ENABLED.load(Ordering::Relaxed)
+}
+
+/// Whether `tensor` takes the fast path: a float32 tensor in CPU memory, with the fast path enabled.
 pub fn is_cpu_f32(tensor: &Tensor) -> bool {
-    matches!(tensor.device(), Device::Cpu) && tensor.dtype() == DType::F32
+    fast_path_enabled() && matches!(tensor.device(), Device::Cpu) && tensor.dtype() == DType::F32
 }
 
 /// `conv2d(input, weight) + bias` for NCHW `input` `[N, in, H, W]`, `weight` `[out, in, kh, kw]`, `bias` with `out`
@@ -118,8 +136,12 @@ pub fn conv2d_fused(
         None => None,
     };
     let epilogue_values = EpilogueValues::new(epilogue, shape.channels_out)?;
+    let threads = candle_core::utils::get_num_threads().max(1);
     let output = with_cpu_f32(&input, "conv2d input", |x| {
         with_cpu_f32(&weight, "conv2d weight", |w| {
+            if prologue_values.is_none() && winograd::applies(&shape) {
+                return Ok(winograd::conv3x3(x, w, &shape, &epilogue_values, threads));
+            }
             Ok(conv_cpu(x, w, &shape, prologue_values.as_ref(), &epilogue_values, Placement::Direct))
         })
     })?;
@@ -688,6 +710,13 @@ mod tests {
             (1, 64, 32, 56, 56, 3, 1, 1),
             (1, 8, 4, 1, 1, 3, 1, 1),
             (1, 9, 33, 130, 70, 5, 3, 2),
+            // Winograd F(2x2, 3x3): odd sides, padding 0 and 1, batches, thin and wide channel counts.
+            (2, 16, 16, 7, 9, 3, 1, 1),
+            (1, 24, 40, 13, 6, 3, 1, 0),
+            (1, 128, 32, 14, 14, 3, 1, 1),
+            (3, 32, 17, 2, 3, 3, 1, 1),
+            (1, 512, 512, 4, 4, 3, 1, 1),
+            (1, 64, 64, 67, 45, 3, 1, 1),
         ];
         for (seed, &(n, ci, co, h, w, k, stride, padding)) in cases.iter().enumerate() {
             let x = random(&[n, ci, h, w], seed as u64);

@@ -1,0 +1,307 @@
+//! `thorax bench [generator|classifier|cyclegan|msssim|all]`: inference timings of the networks at their real sizes
+//! (random weights, since speed does not depend on them) or of a given weights file, for the side-by-side with
+//! PyTorch in `tools/bench_pytorch.py` and BENCHMARKS.md.
+//!
+//! Each workload runs once to warm up (allocations, page faults, lazy initialisation), then `--iters` timed runs;
+//! the median and the minimum are reported with images per second at the median.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use candle_core::{DType, Device, Tensor};
+use serde_json::{Value, json};
+
+use crate::metrics::msssim::{GrayImage, MsSsimMode, ms_ssim};
+use crate::models::card::{ModelCard, ModelKind, Provenance};
+use crate::models::cyclegan::{CycleGanConfig, CycleGanGenerator, Direction};
+use crate::models::densenet::{DenseNet121, DenseNetConfig, INPUT_SIZE_PX, SeededRng};
+use crate::models::fast_conv;
+use crate::models::labels::NIH_CLASSIFIER_LABELS;
+use crate::models::progan::{ProganArchitecture, ProganGenerator, latents_from_seed, progan_card};
+
+/// Side of the MS-SSIM benchmark images, in pixels (the generator's output size).
+const MSSSIM_SIDE_PX: usize = 256;
+/// Side of the CycleGAN benchmark input, in pixels.
+const CYCLEGAN_SIDE_PX: usize = 256;
+
+/// Which workload to time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// The ProGAN generator (default: 256 px, 512 latents, 14 labels, fmap_max 512, ~23 M parameters).
+    Generator,
+    /// DenseNet-121 classifier on 3x224x224 input (default: full width, 14 labels).
+    Classifier,
+    /// CycleGAN resnet_9blocks generator, ngf 64, one channel, 256x256 input.
+    Cyclegan,
+    /// MS-SSIM of two 256x256 gray images (always on the CPU).
+    Msssim,
+    /// All of the above.
+    All,
+}
+
+/// Which convolution implementation the networks use on the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConvPath {
+    /// `models::fast_conv` (im2col + gemm, fused epilogues).
+    Fast,
+    /// candle's own conv2d (the path before `fast_conv`).
+    Candle,
+}
+
+/// `thorax bench` arguments (the device comes from the command's `--device`).
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// What to time.
+    #[arg(value_enum, default_value_t = Workload::All)]
+    pub workload: Workload,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Timed runs after the warm-up.
+    #[arg(long, default_value_t = 5)]
+    pub iters: usize,
+    /// Convolution implementation on the CPU.
+    #[arg(long, value_enum, default_value_t = ConvPath::Fast)]
+    pub conv: ConvPath,
+    /// Time this weights file (safetensors with a model card) instead of the full-size random architecture; its
+    /// kind picks the workload (e.g. the embedded placeholders in assets/models/).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Timings of one workload.
+#[derive(Clone, Debug)]
+pub struct BenchResult {
+    pub workload: &'static str,
+    /// What ran: architecture or weights file.
+    pub model: String,
+    pub batch: usize,
+    pub iters: usize,
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub images_per_s: f64,
+}
+
+impl BenchResult {
+    fn to_json(&self) -> Value {
+        json!({
+            "workload": self.workload,
+            "model": self.model,
+            "batch": self.batch,
+            "iters": self.iters,
+            "median_ms": self.median_ms,
+            "min_ms": self.min_ms,
+            "images_per_s": self.images_per_s,
+        })
+    }
+}
+
+/// Runs `thorax bench` on `device`.
+pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
+    if args.batch == 0 || args.iters == 0 {
+        bail!("--batch and --iters must be at least 1 (got {} and {})", args.batch, args.iters);
+    }
+    fast_conv::set_fast_path_enabled(args.conv == ConvPath::Fast);
+    let workloads: Vec<Workload> = match (&args.weights, args.workload) {
+        (Some(path), _) => vec![workload_of_weights(path)?],
+        (None, Workload::All) => {
+            vec![Workload::Generator, Workload::Classifier, Workload::Cyclegan, Workload::Msssim]
+        }
+        (None, one) => vec![one],
+    };
+    let mut results = Vec::with_capacity(workloads.len());
+    for workload in workloads {
+        let result = match workload {
+            Workload::Generator => bench_generator(args, device),
+            Workload::Classifier => bench_classifier(args, device),
+            Workload::Cyclegan => bench_cyclegan(args, device),
+            Workload::Msssim => bench_msssim(args),
+            Workload::All => bail!("`all` is not a single workload"),
+        }
+        .with_context(|| format!("benchmarking {workload:?}"))?;
+        if !args.json {
+            println!(
+                "{:<11} {:<44} batch {:>3}: median {:>9.2} ms, min {:>9.2} ms, {:>8.2} images/s",
+                result.workload, result.model, result.batch, result.median_ms, result.min_ms, result.images_per_s
+            );
+        }
+        results.push(result);
+    }
+    let threads = candle_core::utils::get_num_threads();
+    let device_name = device_name(device);
+    if args.json {
+        let conv = match args.conv {
+            ConvPath::Fast => "fast",
+            ConvPath::Candle => "candle",
+        };
+        let document = json!({
+            "device": device_name,
+            "threads": threads,
+            "conv": conv,
+            "results": results.iter().map(BenchResult::to_json).collect::<Vec<_>>(),
+        });
+        println!("{document}");
+    } else {
+        println!("device {device_name}, {threads} thread(s), conv path {:?}", args.conv);
+    }
+    Ok(())
+}
+
+fn device_name(device: &Device) -> String {
+    match device {
+        Device::Cpu => "cpu".to_owned(),
+        other => format!("{:?}", other.location()),
+    }
+}
+
+/// The workload a weights file's card describes.
+fn workload_of_weights(path: &std::path::Path) -> anyhow::Result<Workload> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
+        .with_context(|| format!("{} is not a safetensors file", path.display()))?;
+    let card = ModelCard::from_metadata(&metadata.metadata().clone().unwrap_or_default())
+        .with_context(|| format!("reading the model card of {}", path.display()))?;
+    Ok(match card.kind {
+        ModelKind::ProganGenerator => Workload::Generator,
+        ModelKind::Densenet121Classifier => Workload::Classifier,
+        ModelKind::CycleganGenerator => Workload::Cyclegan,
+        other => bail!("{}: model kind {other:?} has no benchmark", path.display()),
+    })
+}
+
+/// Times `forward` once for warm-up and `iters` times; `sync` waits for the device before the clock stops.
+fn time_runs(
+    workload: &'static str,
+    model: String,
+    batch: usize,
+    iters: usize,
+    mut forward: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<BenchResult> {
+    forward().context("warm-up run")?;
+    let mut times_ms = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let start = Instant::now();
+        forward()?;
+        times_ms.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    times_ms.sort_by(f64::total_cmp);
+    let median_ms = match times_ms.len() {
+        0 => bail!("no timed runs"),
+        n if n % 2 == 1 => times_ms[n / 2],
+        n => 0.5 * (times_ms[n / 2 - 1] + times_ms[n / 2]),
+    };
+    let min_ms = times_ms.first().copied().unwrap_or(median_ms);
+    Ok(BenchResult { workload, model, batch, iters, median_ms, min_ms, images_per_s: batch as f64 * 1e3 / median_ms })
+}
+
+/// Forces the computation to finish (CUDA runs asynchronously) by reading one value back.
+fn finish(output: &Tensor) -> anyhow::Result<()> {
+    output.flatten_all()?.narrow(0, 0, 1)?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    Ok(())
+}
+
+fn bench_generator(args: &BenchArgs, device: &Device) -> anyhow::Result<BenchResult> {
+    let (generator, model) = match &args.weights {
+        Some(path) => (ProganGenerator::load(path, device)?, path.display().to_string()),
+        None => {
+            let architecture = ProganArchitecture {
+                resolution_px: 256,
+                latent_size: 512,
+                label_size: NIH_CLASSIFIER_LABELS.len(),
+                channels: 1,
+                fmap_base: 8192.0,
+                fmap_decay: 1.0,
+                fmap_max: 512,
+            };
+            let labels = NIH_CLASSIFIER_LABELS.iter().map(|l| (*l).to_owned()).collect();
+            let card = progan_card("bench", labels, &architecture, true, Provenance::default());
+            let (generator, _) = ProganGenerator::random(card, device, 1)?;
+            (generator, "ProGAN G_paper 256 px, fmap_max 512 (random)".to_owned())
+        }
+    };
+    let architecture = generator.architecture().clone();
+    let latents = latents_from_seed(1000, args.batch, architecture.latent_size);
+    let latents = Tensor::from_vec(latents, (args.batch, architecture.latent_size), device)?;
+    let labels = Tensor::zeros((args.batch, architecture.label_size), DType::F32, device)?;
+    time_runs("generator", model, args.batch, args.iters, || finish(&generator.forward(&latents, &labels)?))
+}
+
+fn bench_classifier(args: &BenchArgs, device: &Device) -> anyhow::Result<BenchResult> {
+    let (net, model) = match &args.weights {
+        Some(path) => (DenseNet121::load(path, device)?, path.display().to_string()),
+        None => {
+            let labels = NIH_CLASSIFIER_LABELS.iter().map(|l| (*l).to_owned()).collect();
+            let card =
+                DenseNetConfig::densenet121(NIH_CLASSIFIER_LABELS.len()).card("bench", labels, Provenance::default());
+            (DenseNet121::random(&card, device, 1)?, "DenseNet-121 3x224x224, 14 labels (random)".to_owned())
+        }
+    };
+    let side = if net.card().resolution == 0 { INPUT_SIZE_PX } else { net.card().resolution };
+    let input = random_tensor(&[args.batch, 3, side, side], 7, device)?;
+    time_runs("classifier", model, args.batch, args.iters, || finish(&net.forward(&input)?))
+}
+
+fn bench_cyclegan(args: &BenchArgs, device: &Device) -> anyhow::Result<BenchResult> {
+    let (net, model) = match &args.weights {
+        Some(path) => (CycleGanGenerator::load(path, device)?, path.display().to_string()),
+        None => {
+            let config = CycleGanConfig {
+                ngf: 64,
+                n_blocks: 9,
+                input_nc: 1,
+                output_nc: 1,
+                use_dropout: false,
+                direction: Direction::AToB,
+            };
+            let card = config.card("bench", ["A", "B"], Provenance::default());
+            (
+                CycleGanGenerator::random(&card, device, 1)?,
+                "CycleGAN resnet_9blocks ngf 64, 1 channel (random)".to_owned(),
+            )
+        }
+    };
+    let channels = net.config().input_nc;
+    let input = random_tensor(&[args.batch, channels, CYCLEGAN_SIDE_PX, CYCLEGAN_SIDE_PX], 9, device)?;
+    time_runs("cyclegan", model, args.batch, args.iters, || finish(&net.forward(&input)?))
+}
+
+fn bench_msssim(args: &BenchArgs) -> anyhow::Result<BenchResult> {
+    let side = MSSSIM_SIDE_PX;
+    // Two related smooth images with noise, so every scale has structure to compare.
+    let mut rng = SeededRng::new(5);
+    let pixel = |x: usize, y: usize, noise: f64| {
+        let base = 127.5 + 60.0 * ((x as f64) / 17.0).sin() * ((y as f64) / 23.0).cos();
+        (base + noise).clamp(0.0, 255.0) as f32
+    };
+    let mut a = Vec::with_capacity(side * side);
+    let mut b = Vec::with_capacity(side * side);
+    for y in 0..side {
+        for x in 0..side {
+            a.push(pixel(x, y, 10.0 * rng.normal()));
+            b.push(pixel(x, y, 10.0 * rng.normal()));
+        }
+    }
+    let a = GrayImage::new(side, side, a)?;
+    let b = GrayImage::new(side, side, b)?;
+    let mode = MsSsimMode::Standard { data_range: 255.0 };
+    let model = format!("MS-SSIM {side}x{side} gray, pytorch-msssim settings");
+    // The batch counts image pairs.
+    time_runs("msssim", model, args.batch, args.iters, || {
+        for _ in 0..args.batch {
+            ms_ssim(&a, &b, mode)?;
+        }
+        Ok(())
+    })
+}
+
+/// Uniform values in [-1, 1) from a fixed seed.
+fn random_tensor(shape: &[usize], seed: u64, device: &Device) -> anyhow::Result<Tensor> {
+    let mut rng = SeededRng::new(seed);
+    let count: usize = shape.iter().product();
+    let values: Vec<f32> = (0..count).map(|_| (rng.uniform() * 2.0 - 1.0) as f32).collect();
+    Ok(Tensor::from_vec(values, shape, device)?)
+}

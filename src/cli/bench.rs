@@ -43,8 +43,10 @@ pub enum Workload {
 /// Which convolution implementation the networks use on the CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ConvPath {
-    /// `models::fast_conv` (im2col + gemm, fused epilogues).
+    /// `models::fast_conv` (im2col + gemm, Winograd F(2x2, 3x3) for large 3x3 layers, fused epilogues).
     Fast,
+    /// `models::fast_conv` with Winograd off (im2col + gemm for every layer).
+    FastIm2col,
     /// candle's own conv2d (the path before `fast_conv`).
     Candle,
 }
@@ -105,7 +107,8 @@ pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
     if args.batch == 0 || args.iters == 0 {
         bail!("--batch and --iters must be at least 1 (got {} and {})", args.batch, args.iters);
     }
-    fast_conv::set_fast_path_enabled(args.conv == ConvPath::Fast);
+    fast_conv::set_fast_path_enabled(args.conv != ConvPath::Candle);
+    fast_conv::set_winograd_enabled(args.conv == ConvPath::Fast);
     let workloads: Vec<Workload> = match (&args.weights, args.workload) {
         (Some(path), _) => vec![workload_of_weights(path)?],
         (None, Workload::All) => {
@@ -136,6 +139,7 @@ pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
     if args.json {
         let conv = match args.conv {
             ConvPath::Fast => "fast",
+            ConvPath::FastIm2col => "fast-im2col",
             ConvPath::Candle => "candle",
         };
         let document = json!({

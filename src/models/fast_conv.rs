@@ -85,6 +85,14 @@ pub fn set_fast_path_enabled(enabled: bool) {
     FAST_PATH_ENABLED.store(enabled, Ordering::Relaxed);
 }
 
+/// Process-wide switch of the Winograd F(2x2, 3x3) path for 3x3 stride-1 layers (on by default).
+static WINOGRAD_ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns Winograd on or off for 3x3 stride-1 layers (off: im2col + GEMM), for benchmarks and comparisons.
+pub fn set_winograd_enabled(enabled: bool) {
+    WINOGRAD_ENABLED.store(enabled, Ordering::Relaxed);
+}
+
 /// Whether the CPU fast path is on (see [`set_fast_path_enabled`]).
 pub fn fast_path_enabled() -> bool {
     FAST_PATH_ENABLED.load(Ordering::Relaxed)
@@ -139,7 +147,7 @@ pub fn conv2d_fused(
     let threads = candle_core::utils::get_num_threads().max(1);
     let output = with_cpu_f32(&input, "conv2d input", |x| {
         with_cpu_f32(&weight, "conv2d weight", |w| {
-            if prologue_values.is_none() && winograd::applies(&shape) {
+            if prologue_values.is_none() && WINOGRAD_ENABLED.load(Ordering::Relaxed) && winograd::applies(&shape) {
                 return Ok(winograd::conv3x3(x, w, &shape, &epilogue_values, threads));
             }
             Ok(conv_cpu(x, w, &shape, prologue_values.as_ref(), &epilogue_values, Placement::Direct))
@@ -710,13 +718,16 @@ mod tests {
             (1, 64, 32, 56, 56, 3, 1, 1),
             (1, 8, 4, 1, 1, 3, 1, 1),
             (1, 9, 33, 130, 70, 5, 3, 2),
-            // Winograd F(2x2, 3x3): odd sides, padding 0 and 1, batches, thin and wide channel counts.
+            // 3x3 stride 1, Winograd F(2x2, 3x3) from 1024 output pixels: odd sides, padding 0 and 1, batches, thin and
+            // wide channel counts.
             (2, 16, 16, 7, 9, 3, 1, 1),
             (1, 24, 40, 13, 6, 3, 1, 0),
             (1, 128, 32, 14, 14, 3, 1, 1),
             (3, 32, 17, 2, 3, 3, 1, 1),
             (1, 512, 512, 4, 4, 3, 1, 1),
             (1, 64, 64, 67, 45, 3, 1, 1),
+            (1, 24, 40, 41, 33, 3, 1, 0),
+            (2, 16, 20, 35, 34, 3, 1, 1),
         ];
         for (seed, &(n, ci, co, h, w, k, stride, padding)) in cases.iter().enumerate() {
             let x = random(&[n, ci, h, w], seed as u64);

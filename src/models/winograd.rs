@@ -8,14 +8,18 @@ use rayon::prelude::*;
 
 use super::{ConvShape, EpilogueValues, SharedOutput, TileScratch, gemm_f32};
 
-/// Transformed input tiles of one chunk are kept to about this many floats (8 MiB) per thread.
-const TRANSFORMED_BUDGET_FLOATS: usize = 1 << 21;
+/// Transformed input tiles of one chunk are kept to about this many floats (1 MiB) per thread, inside L2.
+const TRANSFORMED_BUDGET_FLOATS: usize = 1 << 18;
 /// Fewest 2x2 tiles per chunk: thinner GEMMs lose their speed.
 const MIN_CHUNK_TILES: usize = 64;
 /// Most tiles per chunk.
 const MAX_CHUNK_TILES: usize = 1024;
 
-/// Whether Winograd applies: 3x3, stride 1, and channels enough for the GEMMs to dominate the transforms.
+/// Fewest output pixels per image for Winograd: below 32x32 the per-call weight transform and the thin GEMMs
+/// (few tiles) made it slower than im2col on the generator's 8x8 and 16x16 layers.
+const MIN_OUTPUT_PX: usize = 1024;
+
+/// Whether Winograd applies: 3x3, stride 1, channels and pixels enough for the GEMMs to dominate the transforms.
 pub(super) fn applies(shape: &ConvShape) -> bool {
     shape.kernel_height == 3
         && shape.kernel_width == 3
@@ -24,6 +28,7 @@ pub(super) fn applies(shape: &ConvShape) -> bool {
         && shape.channels_out >= 16
         && shape.out_height >= 2
         && shape.out_width >= 2
+        && shape.out_height * shape.out_width >= MIN_OUTPUT_PX
 }
 
 /// `U[e][out][in]` from `weight` `[out, in, 3, 3]`.
@@ -160,84 +165,101 @@ impl ChunkJob<'_> {
         }
     }
 
-    /// `V[e][ci][t] = (B^T d B)[e]` for the 4x4 input tile d of every tile t (zero outside the image).
+    /// `V[e][ci][t] = (B^T d B)[e]` for the 4x4 input tile d of every tile t (zero outside the image), a whole
+    /// tile row at a time: B^T along the rows as vector operations on four padded input rows, then B along the
+    /// columns for all tiles of the row.
     fn transform_input(&self, v: &mut [f32], tiles: usize) {
         let s = self.shape;
         let plane = s.height * s.width;
         let image_input = &self.input[self.image * s.channels_in * plane..(self.image + 1) * s.channels_in * plane];
-        let pad = s.padding as isize;
-        let (height, width) = (s.height as isize, s.width as isize);
+        let padded_width = 2 * self.tile_cols + 2;
+        let mut rows = vec![0.0f32; 4 * padded_width];
+        let mut combined = vec![0.0f32; 4 * padded_width];
         for ci in 0..s.channels_in {
             let channel = &image_input[ci * plane..(ci + 1) * plane];
             for tr in 0..self.tile_row_count {
-                let y0 = 2 * (self.first_tile_row + tr) as isize - pad;
-                for tc in 0..self.tile_cols {
-                    let x0 = 2 * tc as isize - pad;
-                    let mut d = [[0.0f32; 4]; 4];
-                    let interior = y0 >= 0 && x0 >= 0 && y0 + 4 <= height && x0 + 4 <= width;
-                    for (dy, row) in d.iter_mut().enumerate() {
-                        let y = y0 + dy as isize;
-                        if !interior && (y < 0 || y >= height) {
-                            continue;
-                        }
-                        let start = y as usize * s.width;
-                        if interior {
-                            let x = x0 as usize;
-                            row.copy_from_slice(&channel[start + x..start + x + 4]);
-                        } else {
-                            for (dx, value) in row.iter_mut().enumerate() {
-                                let x = x0 + dx as isize;
-                                if x >= 0 && x < width {
-                                    *value = channel[start + x as usize];
-                                }
-                            }
-                        }
+                let first_y = 2 * (self.first_tile_row + tr);
+                for (dy, row) in rows.chunks_exact_mut(padded_width).enumerate() {
+                    row.fill(0.0);
+                    // Input row first_y + dy - padding, placed at column offset `padding`.
+                    let y = first_y + dy;
+                    if y < s.padding || y - s.padding >= s.height {
+                        continue;
                     }
-                    // B^T d: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3.
-                    let mut bd = [[0.0f32; 4]; 4];
-                    for col in 0..4 {
-                        bd[0][col] = d[0][col] - d[2][col];
-                        bd[1][col] = d[1][col] + d[2][col];
-                        bd[2][col] = d[2][col] - d[1][col];
-                        bd[3][col] = d[1][col] - d[3][col];
+                    let source = &channel[(y - s.padding) * s.width..(y - s.padding + 1) * s.width];
+                    let end = (s.padding + s.width).min(padded_width);
+                    if end > s.padding {
+                        row[s.padding..end].copy_from_slice(&source[..end - s.padding]);
                     }
-                    let t = tr * self.tile_cols + tc;
-                    for (row, [a, b, c, dd]) in bd.iter().enumerate() {
-                        let values = [a - c, b + c, c - b, b - dd];
-                        for (col, value) in values.iter().enumerate() {
-                            v[((row * 4 + col) * s.channels_in + ci) * tiles + t] = *value;
-                        }
-                    }
+                }
+                let (r0, rest) = rows.split_at(padded_width);
+                let (r1, rest) = rest.split_at(padded_width);
+                let (r2, r3) = rest.split_at(padded_width);
+                let (c0, rest) = combined.split_at_mut(padded_width);
+                let (c1, rest) = rest.split_at_mut(padded_width);
+                let (c2, c3) = rest.split_at_mut(padded_width);
+                // B^T d: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3.
+                for x in 0..padded_width {
+                    c0[x] = r0[x] - r2[x];
+                    c1[x] = r1[x] + r2[x];
+                    c2[x] = r2[x] - r1[x];
+                    c3[x] = r1[x] - r3[x];
+                }
+                let first_tile = tr * self.tile_cols;
+                for (i, row) in combined.chunks_exact(padded_width).enumerate() {
+                    // (.) B per tile: columns (a, b, c, d) at 2 tc .. 2 tc + 3 -> a - c, b + c, c - b, b - d.
+                    let pairs = || row.chunks_exact(2).zip(row[2..].chunks_exact(2));
+                    let destination = |j: usize| ((i * 4 + j) * s.channels_in + ci) * tiles + first_tile;
+                    let dst = &mut v[destination(0)..destination(0) + self.tile_cols];
+                    dst.iter_mut().zip(pairs()).for_each(|(o, (p, q))| *o = p[0] - q[0]);
+                    let dst = &mut v[destination(1)..destination(1) + self.tile_cols];
+                    dst.iter_mut().zip(pairs()).for_each(|(o, (p, q))| *o = p[1] + q[0]);
+                    let dst = &mut v[destination(2)..destination(2) + self.tile_cols];
+                    dst.iter_mut().zip(pairs()).for_each(|(o, (p, q))| *o = q[0] - p[1]);
+                    let dst = &mut v[destination(3)..destination(3) + self.tile_cols];
+                    dst.iter_mut().zip(pairs()).for_each(|(o, (p, q))| *o = p[1] - q[1]);
                 }
             }
         }
     }
 
-    /// Output rows of channel `co` for this chunk: `Y = A^T M A` per tile, clipped at the image edge.
+    /// Output rows of channel `co` for this chunk: `Y = A^T M A` per tile, a tile row at a time, clipped at the
+    /// image edge.
     fn transform_output(&self, m: &[f32], co: usize, tiles: usize, out_rows: &mut [f32], rows: usize) {
         let s = self.shape;
         let cout = s.channels_out;
         let out_w = s.out_width;
+        let cols = self.tile_cols;
+        // A^T M: rows m0 + m1 + m2 and m1 - m2 - m3, for each of the 4 columns, over the tiles of a row.
+        let mut am = vec![0.0f32; 8 * cols];
         for tr in 0..self.tile_row_count {
-            for tc in 0..self.tile_cols {
-                let t = tr * self.tile_cols + tc;
-                let at = |e: usize| m[(e * cout + co) * tiles + t];
-                // A^T M: rows m0 + m1 + m2, m1 - m2 - m3.
-                let mut am = [[0.0f32; 4]; 2];
-                for col in 0..4 {
-                    let (m0, m1, m2, m3) = (at(col), at(4 + col), at(8 + col), at(12 + col));
-                    am[0][col] = m0 + m1 + m2;
-                    am[1][col] = m1 - m2 - m3;
+            let first_tile = tr * cols;
+            let at = |e: usize| &m[(e * cout + co) * tiles + first_tile..][..cols];
+            for col in 0..4 {
+                let (m0, m1, m2, m3) = (at(col), at(4 + col), at(8 + col), at(12 + col));
+                let (top, bottom) = am.split_at_mut(4 * cols);
+                let top = &mut top[col * cols..(col + 1) * cols];
+                let bottom = &mut bottom[col * cols..(col + 1) * cols];
+                for t in 0..cols {
+                    top[t] = m0[t] + m1[t] + m2[t];
+                    bottom[t] = m1[t] - m2[t] - m3[t];
                 }
-                for (dy, [a, b, c, d]) in am.iter().enumerate() {
-                    let y = 2 * tr + dy;
-                    if y >= rows {
-                        continue;
-                    }
-                    let x = 2 * tc;
-                    out_rows[y * out_w + x] = a + b + c;
-                    if x + 1 < out_w {
-                        out_rows[y * out_w + x + 1] = b - c - d;
+            }
+            for dy in 0..2 {
+                let y = 2 * tr + dy;
+                if y >= rows {
+                    continue;
+                }
+                let half = &am[dy * 4 * cols..(dy + 1) * 4 * cols];
+                let (a, rest) = half.split_at(cols);
+                let (b, rest) = rest.split_at(cols);
+                let (c, d) = rest.split_at(cols);
+                // (.) A: a + b + c at column 2 tc, b - c - d at 2 tc + 1 (when inside the image).
+                let out_row = &mut out_rows[y * out_w..(y + 1) * out_w];
+                for (t, pair) in out_row.chunks_mut(2).enumerate() {
+                    pair[0] = a[t] + b[t] + c[t];
+                    if let Some(second) = pair.get_mut(1) {
+                        *second = b[t] - c[t] - d[t];
                     }
                 }
             }

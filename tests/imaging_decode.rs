@@ -103,6 +103,10 @@ fn png_header_only(width: u32, height: u32) -> Vec<u8> {
     bytes.extend_from_slice(&13_u32.to_be_bytes());
     bytes.extend_from_slice(&ihdr);
     bytes.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    // An empty IDAT: decoders read the header up to the first data chunk.
+    bytes.extend_from_slice(&0_u32.to_be_bytes());
+    bytes.extend_from_slice(b"IDAT");
+    bytes.extend_from_slice(&crc32(b"IDAT").to_be_bytes());
     bytes
 }
 

@@ -26,11 +26,11 @@ impl ClassifierPanel {
             return;
         };
         if untrained {
-            ui.colored_label(ui.visuals().warn_fg_color, "⚠ UNTRAINED classifier: probabilities are meaningless");
+            ui.colored_label(ui.visuals().warn_fg_color, "UNTRAINED classifier: probabilities are meaningless");
         }
         ui.horizontal(|ui| {
-            ui.colored_label(REAL_COLOR, "■ Real");
-            ui.colored_label(ARTIFICIAL_COLOR, "■ Artificial");
+            ui.colored_label(REAL_COLOR, "Real");
+            ui.colored_label(ARTIFICIAL_COLOR, "Artificial");
         });
         let probability = |slot: Slot, index: usize| {
             self.results.get(&slot).and_then(|c| (c.labels.get(index) == labels.get(index)).then_some(c)).and_then(

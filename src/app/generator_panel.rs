@@ -50,6 +50,7 @@ impl GeneratorPanel {
         };
         let card = model.card.clone();
         let mut selected = self.selected;
+        let model_label = ui.label("Model");
         egui::ComboBox::from_id_salt("generator_model")
             .selected_text(card.name.clone())
             .width(ui.available_width() - 8.0)
@@ -59,6 +60,7 @@ impl GeneratorPanel {
                 }
             })
             .response
+            .labelled_by(model_label.id)
             .on_hover_text(card_summary(model));
         if selected != self.selected {
             self.selected = selected;
@@ -68,22 +70,22 @@ impl GeneratorPanel {
         if card.untrained {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
-                "⚠ UNTRAINED: random weights, output is noise-like, not a radiograph",
+                "UNTRAINED: random weights, output is noise-like, not a radiograph",
             );
         }
 
         ui.horizontal(|ui| {
-            ui.label("Seed");
-            if ui.small_button("−").clicked() {
+            let seed_label = ui.label("Seed");
+            if ui.small_button("-").clicked() {
                 self.seed = self.seed.wrapping_sub(1);
                 changed = true;
             }
-            changed |= ui.add(egui::DragValue::new(&mut self.seed).speed(1.0)).changed();
+            changed |= ui.add(egui::DragValue::new(&mut self.seed).speed(1.0)).labelled_by(seed_label.id).changed();
             if ui.small_button("+").clicked() {
                 self.seed = self.seed.wrapping_add(1);
                 changed = true;
             }
-            if ui.small_button("🎲").on_hover_text("Random seed").clicked() {
+            if ui.small_button("Random").on_hover_text("Random seed").clicked() {
                 self.seed = random_seed();
                 changed = true;
             }
@@ -95,8 +97,14 @@ impl GeneratorPanel {
 
         egui::Grid::new("pathology_sliders").num_columns(2).spacing([6.0, 2.0]).show(ui, |ui| {
             for (name, value) in card.labels.iter().zip(self.labels.iter_mut()) {
-                ui.label(name.replace('_', " "));
-                changed |= ui.add(egui::Slider::new(value, 0.0..=1.0).fixed_decimals(2)).changed();
+                let name_label = ui.label(name.replace('_', " "));
+                ui.horizontal(|ui| {
+                    changed |= ui
+                        .add(egui::Slider::new(value, 0.0..=1.0).show_value(false))
+                        .labelled_by(name_label.id)
+                        .changed();
+                    ui.label(format!("{value:.2}"));
+                });
                 ui.end_row();
             }
         });
@@ -110,7 +118,7 @@ impl GeneratorPanel {
 fn card_summary(model: &EmbeddedModel) -> String {
     let card = &model.card;
     format!(
-        "{}\n{} px, {} labels{}\nSource: {}\nSHA-256: {}…",
+        "{}\n{} px, {} labels{}\nSource: {}\nSHA-256: {}...",
         card.name,
         card.resolution,
         card.labels.len(),

@@ -88,6 +88,7 @@ impl SampleBrowser {
             self.thumbnails.insert(index, texture);
         }
 
+        let filter_label = ui.label("Filter by finding");
         egui::ComboBox::from_id_salt("sample_filter")
             .selected_text(self.filter.clone())
             .width(ui.available_width() - 8.0)
@@ -97,7 +98,9 @@ impl SampleBrowser {
                 for finding in &self.findings {
                     ui.selectable_value(&mut self.filter, finding.clone(), finding.replace('_', " "));
                 }
-            });
+            })
+            .response
+            .labelled_by(filter_label.id);
 
         let mut picked = None;
         let thumb = egui::vec2(THUMBNAIL_SIDE_PX as f32 * 0.75, THUMBNAIL_SIDE_PX as f32 * 0.75);
@@ -112,7 +115,7 @@ impl SampleBrowser {
                     }
                     let selected = self.selected == Some(index);
                     let tooltip = format!(
-                        "{}\n{} · {} view\nFindings: {}\nLicence: {}",
+                        "{}\n{} | {} view\nFindings: {}\nLicence: {}",
                         sample.file_name,
                         sample.source,
                         sample.view,
@@ -121,10 +124,10 @@ impl SampleBrowser {
                     );
                     let response = match self.thumbnails.get(&index) {
                         Some(texture) => ui.add(
-                            egui::Button::image(egui::Image::new(texture).fit_to_exact_size(thumb))
+                            egui::Button::image(egui::Image::new(texture).fit_to_exact_size(thumb).alt_text(&sample.file_name))
                                 .selected(selected),
                         ),
-                        None => ui.add_sized(thumb + egui::vec2(8.0, 8.0), egui::Button::new("…").selected(selected)),
+                        None => ui.add_sized(thumb + egui::vec2(8.0, 8.0), egui::Button::new("...").selected(selected)),
                     };
                     if response.on_hover_text(tooltip).clicked() {
                         picked = Some(index);

@@ -68,7 +68,7 @@ impl ViewportPane {
                 };
                 ui.label(
                     egui::RichText::new(format!(
-                        "{}  ·  {}×{} px  ·  {depth}",
+                        "{}  |  {}x{} px  |  {depth}",
                         prepared.name,
                         prepared.image.width_px(),
                         prepared.image.height_px()

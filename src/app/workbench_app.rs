@@ -96,10 +96,10 @@ impl WorkbenchApp {
         let worker = WorkerHandle::spawn(runner, std::sync::Arc::new(move || ctx.request_repaint()))?;
         let mut app = Self {
             settings,
-            real: ViewportPane::new("Real", "Pick a sample on the left, or File ▸ Open…"),
+            real: ViewportPane::new("Real", "Pick a sample on the left, or File > Open..."),
             artificial: ViewportPane::new(
                 "Artificial",
-                "No generator output yet\nFile ▸ Open artificial image… shows a generated file here",
+                "No generator output yet\nFile > Open artificial image... shows a generated file here",
             ),
             samples: SampleBrowser::new(embedded_samples(), &cc.egui_ctx),
             generator: GeneratorPanel::default(),
@@ -120,6 +120,7 @@ impl WorkbenchApp {
             ));
         }
         if options.load_first_sample && !app.samples.samples().is_empty() {
+            // Samples come labelled first: the first is an NIH image with a finding.
             app.load_sample(0);
         }
         if app.run_models {
@@ -301,11 +302,11 @@ impl WorkbenchApp {
     fn menu_ui(&mut self, ui: &mut egui::Ui) {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
-                if ui.button("Open real image…").clicked() {
+                if ui.button("Open real image...").clicked() {
                     self.dialogs.open_image(ui.ctx(), Slot::Real, self.settings.last_folder.clone());
                     ui.close();
                 }
-                if ui.button("Open artificial image…").clicked() {
+                if ui.button("Open artificial image...").clicked() {
                     self.dialogs
                         .open_image(ui.ctx(), Slot::Artificial, self.settings.last_folder.clone());
                     ui.close();
@@ -330,8 +331,8 @@ impl WorkbenchApp {
             });
             ui.menu_button("Help", |ui| {
                 ui.label(format!("Thorax Workbench {}", env!("CARGO_PKG_VERSION")));
-                ui.label("Wheel: zoom · drag: pan · right-drag: window (↔ width, ↕ level)");
-                ui.label("Double-click: fit · I: invert");
+                ui.label("Wheel: zoom | drag: pan | right-drag: window (horizontal = width, vertical = level)");
+                ui.label("Double-click: fit | I: invert");
                 ui.label("Samples: NIH ChestX-ray14 (NIH Clinical Center) and MHH COVID-19 (CC BY 3.0).");
             });
         });
@@ -343,22 +344,6 @@ impl WorkbenchApp {
             if self.generator.ui(ui) {
                 self.generate();
             }
-            ui.add_space(6.0);
-            ui.separator();
-            ui.heading("Classifier");
-            let untrained = self.classifier_model.as_ref().is_some_and(|m| m.card.untrained);
-            match &self.classifier_model {
-                Some(model) => {
-                    ui.label(egui::RichText::new(model.card.name.clone()).weak());
-                }
-                None => {
-                    ui.label(egui::RichText::new("No classifier is embedded in this build.").weak());
-                }
-            }
-            self.classifier.ui(ui, untrained);
-            ui.add_space(6.0);
-            ui.separator();
-            self.display_ui(ui);
         });
         ui.separator();
         ui.heading("Samples");
@@ -367,15 +352,31 @@ impl WorkbenchApp {
         }
     }
 
-    fn display_ui(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Display");
-        let link_before = self.settings.link_viewports;
-        ui.checkbox(&mut self.settings.link_viewports, "Link viewports")
-            .on_hover_text("Zoom, pan, window/level and invert move together in both views");
-        if self.settings.link_viewports && !link_before {
-            self.sync_views_from(self.active);
+    /// The right panel: the classifier's probabilities for both views.
+    fn classifier_panel_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Classifier");
+        let untrained = self.classifier_model.as_ref().is_some_and(|m| m.card.untrained);
+        match &self.classifier_model {
+            Some(model) => {
+                ui.label(egui::RichText::new(model.card.name.clone()).weak());
+            }
+            None => {
+                ui.label(egui::RichText::new("No classifier is embedded in this build.").weak());
+            }
         }
-        ui.horizontal(|ui| {
+        ui.add_space(4.0);
+        egui::ScrollArea::vertical().id_salt("classifier_scroll").show(ui, |ui| self.classifier.ui(ui, untrained));
+    }
+
+    /// The display toolbar above the viewports: linking, invert, fit, colour map, window presets.
+    fn display_toolbar_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            let link_before = self.settings.link_viewports;
+            ui.checkbox(&mut self.settings.link_viewports, "Link viewports")
+                .on_hover_text("Zoom, pan, window/level and invert move together in both views");
+            if self.settings.link_viewports && !link_before {
+                self.sync_views_from(self.active);
+            }
             let active = self.active;
             let mut inverted = self.pane(active).view.inverted;
             if ui.checkbox(&mut inverted, "Invert (I)").changed() {
@@ -385,9 +386,8 @@ impl WorkbenchApp {
                 self.real.view.fit();
                 self.artificial.view.fit();
             }
-        });
-        ui.horizontal(|ui| {
-            ui.label("Colour map");
+            ui.separator();
+            let colormap_label = ui.label("Colour map");
             let mut colormap = self.settings.colormap;
             egui::ComboBox::from_id_salt("colormap")
                 .selected_text(colormap.name())
@@ -395,18 +395,19 @@ impl WorkbenchApp {
                     for option in Colormap::ALL {
                         ui.selectable_value(&mut colormap, option, option.name());
                     }
-                });
+                })
+                .response
+                .labelled_by(colormap_label.id);
             if colormap != self.settings.colormap {
                 self.settings.colormap = colormap;
                 self.real.view.colormap = colormap;
                 self.artificial.view.colormap = colormap;
             }
-        });
-        ui.label("Window presets");
-        ui.horizontal_wrapped(|ui| {
+            ui.separator();
+            ui.label("Window");
             let presets = self.settings.window_presets.clone();
             for preset in presets {
-                if ui.button(&preset.name).clicked() {
+                if ui.button(&preset.name).on_hover_text("Applies to the active view").clicked() {
                     self.apply_preset(&preset.window);
                 }
             }
@@ -445,7 +446,7 @@ impl WorkbenchApp {
             ui.separator();
             match status.last_run_ms {
                 Some(ms) => ui.label(format!("Last job: {ms:.1} ms")),
-                None => ui.label("Last job: –"),
+                None => ui.label("Last job: -"),
             };
             ui.separator();
             match self.hovered {
@@ -455,7 +456,7 @@ impl WorkbenchApp {
                     pixel.y_px,
                     format_value(pixel.value)
                 )),
-                None => ui.label("Pixel: –"),
+                None => ui.label("Pixel: -"),
             };
             if let Some(message) = &self.message {
                 ui.separator();
@@ -471,6 +472,8 @@ impl WorkbenchApp {
         let show_histograms = self.settings.show_histograms;
         self.hovered = None;
         let active = self.active;
+        self.display_toolbar_ui(ui);
+        ui.add_space(4.0);
         ui.columns(2, |columns| {
             if let [left, right] = columns {
                 let real = self.real.ui(left, show_histograms, active == Slot::Real);
@@ -501,6 +504,10 @@ impl WorkbenchApp {
             .resizable(true)
             .default_size(280.0)
             .show(ui, |ui| self.side_panel_ui(ui));
+        egui::Panel::right("classifier")
+            .resizable(true)
+            .default_size(250.0)
+            .show(ui, |ui| self.classifier_panel_ui(ui));
         egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
     }
 }

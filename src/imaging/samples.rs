@@ -38,12 +38,12 @@ struct LabelRow {
     license: String,
 }
 
-/// All embedded samples in file-name order. A row without an embedded file (or the reverse) is skipped, so a
+/// All embedded samples, those with NIH findings first, then by file name. A row without an embedded file (or the reverse) is skipped, so a
 /// stale labels.csv cannot crash start-up; a test keeps the two in step.
 pub fn embedded_samples() -> Vec<Sample> {
     let mut reader = csv::Reader::from_reader(LABELS_CSV.as_bytes());
     let rows: Vec<LabelRow> = reader.deserialize().filter_map(Result::ok).collect();
-    EMBEDDED_SAMPLES
+    let mut samples = EMBEDDED_SAMPLES
         .iter()
         .filter_map(|&(name, bytes)| {
             let row = rows.iter().find(|r| r.file == name)?;
@@ -63,7 +63,9 @@ pub fn embedded_samples() -> Vec<Sample> {
                 bytes,
             })
         })
-        .collect()
+        .collect::<Vec<_>>();
+    samples.sort_by(|a, b| (a.findings.is_empty(), &a.file_name).cmp(&(b.findings.is_empty(), &b.file_name)));
+    samples
 }
 
 /// Every finding that occurs in the samples, sorted, for the browser's filter.

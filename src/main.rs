@@ -47,6 +47,14 @@ enum Command {
         #[arg(long, default_value = "auto")]
         device: DeviceChoice,
     },
+    /// Time the networks and metrics (median and min of timed runs after a warm-up).
+    Bench {
+        #[command(flatten)]
+        args: thorax::cli::bench::BenchArgs,
+        /// auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceChoice,
+    },
     /// Convert original checkpoints to safetensors with a model card.
     Convert {
         #[command(subcommand)]
@@ -104,6 +112,7 @@ fn main() -> anyhow::Result<()> {
             default_model_bytes(ModelKind::ProganGenerator),
             default_model_bytes(ModelKind::Densenet121Classifier),
         ),
+        Some(Command::Bench { args, device }) => thorax::cli::bench::run(&args, &open_device(device)?.device),
         Some(Command::Convert { command }) => match command {
             ConvertCommand::ProganTf(args) => thorax::cli::convert_progan::run(&args),
             ConvertCommand::Densenet(args) => thorax::cli::convert_torch::run_densenet(&args),

@@ -81,7 +81,7 @@ pub fn radiograph_viewer_ui(
     let size = ui.available_size().max(vec2(32.0, 32.0));
     let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
     let response = response.on_hover_cursor(egui::CursorIcon::Crosshair);
-    response.widget_info(|| egui::WidgetInfo::labeled(egui::WidgetType::Image, true, "radiograph view"));
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "radiograph view"));
     let mut output = ViewerOutput::default();
 
     if response.double_clicked() {

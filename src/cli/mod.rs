@@ -1,5 +1,6 @@
 //! The headless command line: one file per command family.
 
+pub mod bench;
 pub mod classify;
 pub mod dicom;
 pub mod convert_progan;

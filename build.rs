@@ -23,7 +23,10 @@ fn embed(dir: &Path, suffix: &str, static_name: &str, out_file: &str) {
         })
         .unwrap_or_default();
     names.sort();
-    let mut code = format!("/// Embedded files of `{}`: (file name, bytes).\npub static {static_name}: &[(&str, &[u8])] = &[\n", dir.display());
+    let mut code = format!(
+        "/// Embedded files of `{}`: (file name, bytes).\npub static {static_name}: &[(&str, &[u8])] = &[\n",
+        dir.display()
+    );
     for name in &names {
         let path = dir.join(name);
         println!("cargo:rerun-if-changed={}", path.display());

@@ -39,10 +39,7 @@ impl JobRunner for RecordingRunner {
 }
 
 fn named(name: &str) -> ImageSource {
-    ImageSource::Bytes {
-        name: name.to_owned(),
-        bytes: Arc::from(Vec::new()),
-    }
+    ImageSource::Bytes { name: name.to_owned(), bytes: Arc::from(Vec::new()) }
 }
 
 #[test]
@@ -51,10 +48,7 @@ fn only_the_newest_request_per_key_runs_while_busy() {
     let wakes = Arc::new(AtomicUsize::new(0));
     let wakes_in_worker = Arc::clone(&wakes);
     let worker = WorkerHandle::spawn(
-        RecordingRunner {
-            sleep: Duration::from_millis(200),
-            ran: Arc::clone(&ran),
-        },
+        RecordingRunner { sleep: Duration::from_millis(200), ran: Arc::clone(&ran) },
         Arc::new(move || {
             wakes_in_worker.fetch_add(1, Ordering::SeqCst);
         }),
@@ -87,10 +81,7 @@ fn only_the_newest_request_per_key_runs_while_busy() {
 #[test]
 fn submit_returns_at_once_while_a_job_runs() {
     let worker = WorkerHandle::spawn(
-        RecordingRunner {
-            sleep: Duration::from_millis(500),
-            ran: Arc::default(),
-        },
+        RecordingRunner { sleep: Duration::from_millis(500), ran: Arc::default() },
         Arc::new(|| {}),
     )
     .unwrap();
@@ -110,10 +101,7 @@ fn model_runner_prepares_a_real_sample_on_the_device() {
     let sample = &embedded_samples()[0];
     worker.submit(Request::PrepareImage {
         slot: Slot::Real,
-        source: ImageSource::Bytes {
-            name: sample.file_name.clone(),
-            bytes: sample.bytes.into(),
-        },
+        source: ImageSource::Bytes { name: sample.file_name.clone(), bytes: sample.bytes.into() },
     });
     let response = worker.wait(Duration::from_secs(30)).unwrap();
     let Ok(Output::PreparedImage(prepared)) = response.result else {

@@ -49,10 +49,7 @@ fn ready(harness: &mut Harness<'static, WorkbenchApp>, with_models: bool) {
 
 fn sample_source(index: usize) -> ImageSource {
     let sample = &thorax::imaging::samples::embedded_samples()[index];
-    ImageSource::Bytes {
-        name: sample.file_name.clone(),
-        bytes: sample.bytes.into(),
-    }
+    ImageSource::Bytes { name: sample.file_name.clone(), bytes: sample.bytes.into() }
 }
 
 /// The status bar holds timings that change from run to run; snapshots leave it out.
@@ -172,7 +169,10 @@ fn a_bad_file_shows_an_error_and_keeps_the_image() {
     let shown = harness.state().real.image.as_ref().unwrap().name.clone();
     harness.state_mut().load(
         Slot::Real,
-        ImageSource::Bytes { name: "truncated.png".to_owned(), bytes: std::sync::Arc::from(b"\x89PNG\r\n\x1a\n".to_vec()) },
+        ImageSource::Bytes {
+            name: "truncated.png".to_owned(),
+            bytes: std::sync::Arc::from(b"\x89PNG\r\n\x1a\n".to_vec()),
+        },
     );
     step_until(&mut harness, Duration::from_secs(10), |app| app.real.loading.is_none());
     assert_eq!(harness.state().real.image.as_ref().unwrap().name, shown);

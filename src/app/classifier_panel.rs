@@ -16,11 +16,8 @@ const ARTIFICIAL_COLOR: egui::Color32 = egui::Color32::from_rgb(240, 160, 70);
 
 impl ClassifierPanel {
     pub fn ui(&self, ui: &mut egui::Ui, untrained: bool) {
-        let labels = self
-            .results
-            .get(&Slot::Real)
-            .or_else(|| self.results.get(&Slot::Artificial))
-            .map(|c| c.labels.clone());
+        let labels =
+            self.results.get(&Slot::Real).or_else(|| self.results.get(&Slot::Artificial)).map(|c| c.labels.clone());
         let Some(labels) = labels else {
             ui.label(egui::RichText::new("No classification yet").weak());
             return;
@@ -33,9 +30,10 @@ impl ClassifierPanel {
             ui.colored_label(ARTIFICIAL_COLOR, "Artificial");
         });
         let probability = |slot: Slot, index: usize| {
-            self.results.get(&slot).and_then(|c| (c.labels.get(index) == labels.get(index)).then_some(c)).and_then(
-                |c| c.probabilities.get(index).copied(),
-            )
+            self.results
+                .get(&slot)
+                .and_then(|c| (c.labels.get(index) == labels.get(index)).then_some(c))
+                .and_then(|c| c.probabilities.get(index).copied())
         };
         egui::Grid::new("classifier_bars").num_columns(2).spacing([6.0, 1.0]).show(ui, |ui| {
             for (index, name) in labels.iter().enumerate() {
@@ -45,7 +43,9 @@ impl ClassifierPanel {
                 let painter = ui.painter_at(rect);
                 painter.rect_filled(rect, 1.0, ui.visuals().extreme_bg_color);
                 let mut tooltip = String::new();
-                for (row, (slot, color)) in [(Slot::Real, REAL_COLOR), (Slot::Artificial, ARTIFICIAL_COLOR)].into_iter().enumerate() {
+                for (row, (slot, color)) in
+                    [(Slot::Real, REAL_COLOR), (Slot::Artificial, ARTIFICIAL_COLOR)].into_iter().enumerate()
+                {
                     if let Some(p) = probability(slot, index) {
                         let top = rect.top() + row as f32 * rect.height() / 2.0;
                         let bar = egui::Rect::from_min_size(

@@ -18,7 +18,8 @@ pub fn histogram_ui(ui: &mut egui::Ui, stats: &ImageStats, window: &Window) {
     let x_of = |value: f32| rect.left() + (value - lo) / span * rect.width();
 
     let window_rect = Rect::from_x_y_ranges(
-        x_of(window.center - window.width / 2.0).max(rect.left())..=x_of(window.center + window.width / 2.0).min(rect.right()),
+        x_of(window.center - window.width / 2.0).max(rect.left())
+            ..=x_of(window.center + window.width / 2.0).min(rect.right()),
         rect.y_range(),
     );
     painter.rect_filled(window_rect, 0.0, visuals.selection.bg_fill.gamma_multiply(0.35));

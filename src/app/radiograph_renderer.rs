@@ -166,16 +166,12 @@ pub fn install(render_state: Option<&egui_wgpu::RenderState>) -> bool {
         multiview_mask: None,
         cache: None,
     });
-    render_state
-        .renderer
-        .write()
-        .callback_resources
-        .insert(RadiographResources {
-            pipeline,
-            layout,
-            output_srgb: render_state.target_format.is_srgb(),
-            viewports: HashMap::new(),
-        });
+    render_state.renderer.write().callback_resources.insert(RadiographResources {
+        pipeline,
+        layout,
+        output_srgb: render_state.target_format.is_srgb(),
+        viewports: HashMap::new(),
+    });
     true
 }
 
@@ -190,11 +186,8 @@ fn upload(device: &wgpu::Device, queue: &wgpu::Queue, image: &GrayImage, label: 
     } else {
         image
     };
-    let size = wgpu::Extent3d {
-        width: image.width_px() as u32,
-        height: image.height_px() as u32,
-        depth_or_array_layers: 1,
-    };
+    let size =
+        wgpu::Extent3d { width: image.width_px() as u32, height: image.height_px() as u32, depth_or_array_layers: 1 };
     let texture = device.create_texture(&wgpu::TextureDescriptor {
         label: Some(label),
         size,
@@ -289,30 +282,14 @@ impl egui_wgpu::CallbackTrait for RadiographCallback {
                 label: Some("radiograph bind group"),
                 layout: &resources.layout,
                 entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: uniforms.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: wgpu::BindingResource::TextureView(&image_view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: wgpu::BindingResource::TextureView(&overlay_view),
-                    },
+                    wgpu::BindGroupEntry { binding: 0, resource: uniforms.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&image_view) },
+                    wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&overlay_view) },
                 ],
             });
-            resources.viewports.insert(
-                self.viewport,
-                ViewportGpu {
-                    image_id,
-                    overlay_id,
-                    overlay_view,
-                    uniforms,
-                    bind_group,
-                },
-            );
+            resources
+                .viewports
+                .insert(self.viewport, ViewportGpu { image_id, overlay_id, overlay_view, uniforms, bind_group });
         }
         if let Some(gpu) = resources.viewports.get(&self.viewport) {
             let uniforms = self.uniforms(resources.output_srgb);

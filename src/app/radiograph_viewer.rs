@@ -144,9 +144,6 @@ pub fn radiograph_viewer_ui(
         overlay: overlay.cloned(),
         background: ui.visuals().extreme_bg_color,
     };
-    ui.painter().add(eframe::egui_wgpu::Callback::new_paint_callback(
-        rect,
-        RadiographCallback { viewport: id, frame },
-    ));
+    ui.painter().add(eframe::egui_wgpu::Callback::new_paint_callback(rect, RadiographCallback { viewport: id, frame }));
     output
 }

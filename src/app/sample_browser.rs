@@ -29,11 +29,8 @@ impl SampleBrowser {
     /// Starts decoding thumbnails on a background thread (full-size PNGs take tens of ms each).
     pub fn new(samples: Vec<Sample>, ctx: &egui::Context) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let jobs: Vec<(usize, &'static [u8], String)> = samples
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (i, s.bytes, s.file_name.clone()))
-            .collect();
+        let jobs: Vec<(usize, &'static [u8], String)> =
+            samples.iter().enumerate().map(|(i, s)| (i, s.bytes, s.file_name.clone())).collect();
         let ctx = ctx.clone();
         let spawned = std::thread::Builder::new().name("thorax-thumbnails".to_owned()).spawn(move || {
             for (index, bytes, name) in jobs {
@@ -72,7 +69,7 @@ impl SampleBrowser {
 
     /// Thumbnails not yet shown (they arrive from a background thread).
     pub fn pending_thumbnails(&self) -> usize {
-        self.samples.len().saturating_sub(self.thumbnails.len()) 
+        self.samples.len().saturating_sub(self.thumbnails.len())
     }
 
     pub fn samples(&self) -> &[Sample] {
@@ -82,9 +79,8 @@ impl SampleBrowser {
     /// Shows the filter and the thumbnail grid; returns the index of a sample the user picked.
     pub fn ui(&mut self, ui: &mut egui::Ui) -> Option<usize> {
         for (index, image) in self.incoming.try_iter() {
-            let texture = ui
-                .ctx()
-                .load_texture(format!("sample-thumbnail-{index}"), image, egui::TextureOptions::LINEAR);
+            let texture =
+                ui.ctx().load_texture(format!("sample-thumbnail-{index}"), image, egui::TextureOptions::LINEAR);
             self.thumbnails.insert(index, texture);
         }
 
@@ -124,8 +120,10 @@ impl SampleBrowser {
                     );
                     let response = match self.thumbnails.get(&index) {
                         Some(texture) => ui.add(
-                            egui::Button::image(egui::Image::new(texture).fit_to_exact_size(thumb).alt_text(&sample.file_name))
-                                .selected(selected),
+                            egui::Button::image(
+                                egui::Image::new(texture).fit_to_exact_size(thumb).alt_text(&sample.file_name),
+                            )
+                            .selected(selected),
                         ),
                         None => ui.add_sized(thumb + egui::vec2(8.0, 8.0), egui::Button::new("...").selected(selected)),
                     };

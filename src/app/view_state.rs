@@ -21,10 +21,7 @@ pub struct ViewTransform {
 
 impl Default for ViewTransform {
     fn default() -> Self {
-        Self {
-            zoom: 1.0,
-            center_uv: [0.5, 0.5],
-        }
+        Self { zoom: 1.0, center_uv: [0.5, 0.5] }
     }
 }
 
@@ -56,10 +53,7 @@ impl ViewState {
             crate::imaging::BitDepth::U8 => Window::spanning(0.0, 255.0),
             _ => Window::spanning(stats.p005, stats.p995),
         };
-        Self {
-            window,
-            ..Self::default()
-        }
+        Self { window, ..Self::default() }
     }
 
     /// The window as fractions of the image's nominal range.

@@ -33,10 +33,7 @@ impl ViewportPane {
 
     /// Shows a newly prepared image with a fresh initial view (fit, default window).
     pub fn show_image(&mut self, prepared: PreparedImage) {
-        self.view = ViewState {
-            colormap: self.view.colormap,
-            ..ViewState::initial(&prepared.image, &prepared.stats)
-        };
+        self.view = ViewState { colormap: self.view.colormap, ..ViewState::initial(&prepared.image, &prepared.stats) };
         self.image = Some(prepared);
         self.loading = None;
     }

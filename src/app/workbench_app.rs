@@ -15,9 +15,9 @@ use crate::engine::job_runner::{JobRunner, ModelRunner};
 use crate::engine::{
     ImageSource, JobKey, ModelSource, Output, Request, Response, Slot, Stamp, WorkerActivity, WorkerHandle,
 };
+use crate::imaging::samples::embedded_samples;
 use crate::models::card::ModelKind;
 use crate::models::registry::{EmbeddedModel, default_model};
-use crate::imaging::samples::embedded_samples;
 
 /// How the workbench starts.
 pub struct AppOptions {
@@ -32,12 +32,7 @@ pub struct AppOptions {
 
 impl Default for AppOptions {
     fn default() -> Self {
-        Self {
-            device: DeviceChoice::Auto,
-            runner: None,
-            load_first_sample: true,
-            run_models: true,
-        }
+        Self { device: DeviceChoice::Auto, runner: None, load_first_sample: true, run_models: true }
     }
 }
 
@@ -82,10 +77,8 @@ pub struct WorkbenchApp {
 impl WorkbenchApp {
     /// Builds the app inside eframe (or kittest), installing the shader pipeline and starting the worker.
     pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> anyhow::Result<Self> {
-        let settings: Settings = cc
-            .storage
-            .and_then(|storage| eframe::get_value(storage, SETTINGS_KEY))
-            .unwrap_or_default();
+        let settings: Settings =
+            cc.storage.and_then(|storage| eframe::get_value(storage, SETTINGS_KEY)).unwrap_or_default();
         cc.egui_ctx.set_theme(egui::Theme::Dark);
         let gpu_rendering = radiograph_renderer::install(cc.wgpu_render_state.as_ref());
         let runner: Box<dyn JobRunner> = match options.runner {
@@ -166,10 +159,7 @@ impl WorkbenchApp {
         let Some(sample) = self.samples.samples().get(index) else {
             return;
         };
-        let source = ImageSource::Bytes {
-            name: sample.file_name.clone(),
-            bytes: sample.bytes.into(),
-        };
+        let source = ImageSource::Bytes { name: sample.file_name.clone(), bytes: sample.bytes.into() };
         self.samples.selected = Some(index);
         self.load(Slot::Real, source);
     }
@@ -307,8 +297,7 @@ impl WorkbenchApp {
                     ui.close();
                 }
                 if ui.button("Open artificial image...").clicked() {
-                    self.dialogs
-                        .open_image(ui.ctx(), Slot::Artificial, self.settings.last_folder.clone());
+                    self.dialogs.open_image(ui.ctx(), Slot::Artificial, self.settings.last_folder.clone());
                     ui.close();
                 }
                 ui.separator();
@@ -450,12 +439,9 @@ impl WorkbenchApp {
             };
             ui.separator();
             match self.hovered {
-                Some((slot, pixel)) => ui.label(format!(
-                    "{slot:?} ({}, {}) = {}",
-                    pixel.x_px,
-                    pixel.y_px,
-                    format_value(pixel.value)
-                )),
+                Some((slot, pixel)) => {
+                    ui.label(format!("{slot:?} ({}, {}) = {}", pixel.x_px, pixel.y_px, format_value(pixel.value)))
+                }
                 None => ui.label("Pixel: -"),
             };
             if let Some(message) = &self.message {
@@ -500,10 +486,7 @@ impl WorkbenchApp {
 
         egui::Panel::top("menu").show(ui, |ui| self.menu_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar_ui(ui));
-        egui::Panel::left("controls")
-            .resizable(true)
-            .default_size(280.0)
-            .show(ui, |ui| self.side_panel_ui(ui));
+        egui::Panel::left("controls").resizable(true).default_size(280.0).show(ui, |ui| self.side_panel_ui(ui));
         egui::Panel::right("classifier")
             .resizable(true)
             .default_size(250.0)

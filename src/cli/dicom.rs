@@ -2,9 +2,8 @@
 //! Secondary Capture or windowed PNG.
 
 use crate::imaging::dicom::{
-    DeidentifiedFile, DicomError, GrayImage, GraySamples, Provenance, TagRow, UidMap, Window,
-    deidentify_file, list_tags, open_dicom, read_dicom_image, read_png_with_provenance,
-    render_display_u8, write_secondary_capture,
+    DeidentifiedFile, DicomError, GrayImage, GraySamples, Provenance, TagRow, UidMap, Window, deidentify_file,
+    list_tags, open_dicom, read_dicom_image, read_png_with_provenance, render_display_u8, write_secondary_capture,
 };
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -76,8 +75,7 @@ pub enum DicomCommand {
 pub fn run(command: DicomCommand) -> anyhow::Result<()> {
     match command {
         DicomCommand::Info { file, json } => {
-            let image = read_dicom_image(&file)
-                .with_context(|| format!("reading DICOM image {}", file.display()))?;
+            let image = read_dicom_image(&file).with_context(|| format!("reading DICOM image {}", file.display()))?;
             let summary = &image.summary;
             if json {
                 print_json(summary)
@@ -92,43 +90,21 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
                     summary.bits_allocated,
                     summary.bits_stored,
                     summary.high_bit,
-                    if summary.pixel_representation_signed {
-                        "signed"
-                    } else {
-                        "unsigned"
-                    }
+                    if summary.pixel_representation_signed { "signed" } else { "unsigned" }
                 );
                 println!("photometric         {}", summary.photometric_interpretation);
-                println!(
-                    "transfer syntax     {} ({})",
-                    summary.transfer_syntax_name, summary.transfer_syntax_uid
-                );
-                println!(
-                    "file meta header    {}",
-                    if summary.has_file_meta { "yes" } else { "no" }
-                );
-                println!(
-                    "modality            {}",
-                    summary.modality.as_deref().unwrap_or("-")
-                );
+                println!("transfer syntax     {} ({})", summary.transfer_syntax_name, summary.transfer_syntax_uid);
+                println!("file meta header    {}", if summary.has_file_meta { "yes" } else { "no" });
+                println!("modality            {}", summary.modality.as_deref().unwrap_or("-"));
                 println!("modality LUT        {:?}", summary.modality_lut);
                 println!(
                     "window              center {} width {} ({:?}, {:?})",
-                    summary.window.center,
-                    summary.window.width,
-                    summary.window_source,
-                    summary.voi_lut_function
+                    summary.window.center, summary.window.width, summary.window_source, summary.voi_lut_function
                 );
                 let s = summary.pixel_stats;
-                println!(
-                    "pixels (modality)   min {} max {} mean {:.3}",
-                    s.min, s.max, s.mean
-                );
+                println!("pixels (modality)   min {} max {} mean {:.3}", s.min, s.max, s.mean);
                 let s = summary.stored_value_stats;
-                println!(
-                    "stored values       min {} max {} mean {:.3}",
-                    s.min, s.max, s.mean
-                );
+                println!("stored values       min {} max {} mean {:.3}", s.min, s.max, s.mean);
                 Ok(())
             }
         }
@@ -145,16 +121,9 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
             }
         }
         DicomCommand::Deidentify { inputs, out, json } => deidentify(&inputs, &out, json),
-        DicomCommand::ExportSc {
-            png,
-            out,
-            model_sha256,
-            seed,
-            labels,
-            json,
-        } => {
-            let (image, stored) = read_png_with_provenance(&png)
-                .with_context(|| format!("reading PNG {}", png.display()))?;
+        DicomCommand::ExportSc { png, out, model_sha256, seed, labels, json } => {
+            let (image, stored) =
+                read_png_with_provenance(&png).with_context(|| format!("reading PNG {}", png.display()))?;
             let provenance = merge_provenance(stored, model_sha256, seed, labels)
                 .with_context(|| format!("provenance for {}", png.display()))?;
             let info = write_secondary_capture(&out, &image, &provenance)
@@ -173,25 +142,14 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
                 Ok(())
             }
         }
-        DicomCommand::Render {
-            file,
-            out,
-            window_center,
-            window_width,
-            json,
-        } => {
-            let image = read_dicom_image(&file)
-                .with_context(|| format!("reading DICOM image {}", file.display()))?;
+        DicomCommand::Render { file, out, window_center, window_width, json } => {
+            let image = read_dicom_image(&file).with_context(|| format!("reading DICOM image {}", file.display()))?;
             let window = match (window_center, window_width) {
                 (Some(center), Some(width)) if width > 0.0 => Some(Window { center, width }),
                 (Some(_), Some(width)) => bail!("--window-width must be positive, got {width}"),
                 _ => None,
             };
-            let gray = GrayImage::new(
-                image.width,
-                image.height,
-                GraySamples::U8(render_display_u8(&image, window)),
-            )?;
+            let gray = GrayImage::new(image.width, image.height, GraySamples::U8(render_display_u8(&image, window)))?;
             write_plain_png(&out, &gray).with_context(|| format!("writing {}", out.display()))?;
             let (used, source) = match window {
                 Some(window) => (window, "command line".to_owned()),
@@ -206,12 +164,7 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
                     "inverted": image.photometric.invert_for_display(),
                 }))
             } else {
-                println!(
-                    "wrote {} (window center {} width {}, {source})",
-                    out.display(),
-                    used.center,
-                    used.width
-                );
+                println!("wrote {} (window center {} width {}, {source})", out.display(), used.center, used.width);
                 Ok(())
             }
         }
@@ -236,8 +189,7 @@ struct DeidentifyReport {
 
 fn deidentify(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<()> {
     let files = expand_inputs(inputs)?;
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("creating output folder {}", out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating output folder {}", out.display()))?;
     let mut uids = UidMap::new();
     let mut report = DeidentifyReport {
         out_dir: out.to_path_buf(),
@@ -252,10 +204,9 @@ fn deidentify(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<()> 
             Err(DicomError::NotDicom { .. }) if *from_folder => {
                 report.skipped_not_dicom.push(input.display().to_string());
             }
-            Err(error) => report.failures.push(DeidentifyFailure {
-                input: input.display().to_string(),
-                error: error.to_string(),
-            }),
+            Err(error) => {
+                report.failures.push(DeidentifyFailure { input: input.display().to_string(), error: error.to_string() })
+            }
         }
     }
     report.distinct_uids_replaced = uids.len();
@@ -285,11 +236,7 @@ fn deidentify(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<()> 
         }
     }
     if !report.failures.is_empty() {
-        bail!(
-            "{} of {} input files could not be de-identified",
-            report.failures.len(),
-            files.len()
-        );
+        bail!("{} of {} input files could not be de-identified", report.failures.len(), files.len());
     }
     Ok(())
 }
@@ -353,10 +300,7 @@ fn write_plain_png(path: &Path, image: &GrayImage) -> anyhow::Result<()> {
 fn print_tag_row(row: &TagRow) {
     let indent = "  ".repeat(row.depth as usize);
     let mark = if row.is_identifying { "!" } else { " " };
-    println!(
-        "{mark} {indent}{} {} {:<36} {}",
-        row.tag, row.vr, row.keyword, row.value
-    );
+    println!("{mark} {indent}{} {} {:<36} {}", row.tag, row.vr, row.keyword, row.value);
 }
 
 fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {

@@ -2,10 +2,10 @@
 
 pub mod bench;
 pub mod classify;
-pub mod dicom;
 pub mod convert_progan;
 pub mod convert_torch;
 pub mod correlate;
+pub mod dicom;
 pub mod generate;
 pub mod info;
 pub mod metrics;

@@ -10,11 +10,11 @@ use crate::engine::model_cache::ModelCache;
 use crate::engine::request::{
     Classification, GeneratedImage, ImageSource, ModelSource, Output, PreparedImage, Request, Slot,
 };
+use crate::imaging::tensor::{InputSpec, image_to_tensor};
 use crate::imaging::{BitDepth, GrayImage};
+use crate::imaging::{ImageStats, decode_image, load_image};
 use crate::models::error::ModelError;
 use crate::models::progan::{latents_from_seed, to_png_u8};
-use crate::imaging::tensor::{InputSpec, image_to_tensor};
-use crate::imaging::{ImageStats, decode_image, load_image};
 
 /// Runs one request to completion on the worker thread.
 pub trait JobRunner: Send + 'static {
@@ -37,11 +37,7 @@ pub struct ModelRunner {
 
 impl ModelRunner {
     pub fn new(device: ComputeDevice) -> Self {
-        Self {
-            device,
-            prepared_inputs: HashMap::new(),
-            models: ModelCache::default(),
-        }
+        Self { device, prepared_inputs: HashMap::new(), models: ModelCache::default() }
     }
 
     fn generate(&mut self, model: &ModelSource, labels: &[f32], seed: u32) -> Result<Output, EngineError> {
@@ -70,10 +66,8 @@ impl ModelRunner {
             .into_iter()
             .map(|x| f32::from(to_png_u8(x)))
             .collect();
-        let image = GrayImage::new(width, height, BitDepth::U8, pixels).map_err(|e| ModelError::BadInput {
-            argument: "generator output".to_owned(),
-            reason: e.to_string(),
-        })?;
+        let image = GrayImage::new(width, height, BitDepth::U8, pixels)
+            .map_err(|e| ModelError::BadInput { argument: "generator output".to_owned(), reason: e.to_string() })?;
         let stats = ImageStats::compute(&image);
         Ok(Output::Generated(Box::new(GeneratedImage {
             prepared: PreparedImage {
@@ -104,11 +98,8 @@ impl ModelRunner {
             card.input_normalization.as_ref(),
             &device,
         )?;
-        let probabilities: Vec<f32> = classifier
-            .forward(&input)?
-            .flatten_all()
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(ModelError::from)?;
+        let probabilities: Vec<f32> =
+            classifier.forward(&input)?.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(ModelError::from)?;
         Ok(Output::Classified(Box::new(Classification {
             model_name: model.name(),
             labels: card.labels.clone(),
@@ -124,10 +115,8 @@ impl ModelRunner {
         };
         let stats = ImageStats::compute(&image);
         let tensor = image_to_tensor(&image, &InputSpec::gan(DEFAULT_INPUT_SIDE_PX), &self.device.device)?;
-        let tensor_mean = tensor
-            .mean_all()
-            .and_then(|m| m.to_scalar::<f32>())
-            .map_err(crate::models::error::ModelError::from)?;
+        let tensor_mean =
+            tensor.mean_all().and_then(|m| m.to_scalar::<f32>()).map_err(crate::models::error::ModelError::from)?;
         let tensor_dims = tensor.dims().to_vec();
         self.prepared_inputs.insert(slot, tensor);
         Ok(Output::PreparedImage(Box::new(PreparedImage {

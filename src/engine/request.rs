@@ -38,7 +38,10 @@ pub enum JobKey {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ModelSource {
     /// Compiled into the binary (`assets/models/`).
-    Embedded { file_name: &'static str, bytes: &'static [u8] },
+    Embedded {
+        file_name: &'static str,
+        bytes: &'static [u8],
+    },
     File(PathBuf),
 }
 
@@ -57,16 +60,19 @@ impl ModelSource {
 pub enum ImageSource {
     File(PathBuf),
     /// Bytes already in memory (embedded samples, drag-and-drop); `name` labels the image and its errors.
-    Bytes { name: String, bytes: Arc<[u8]> },
+    Bytes {
+        name: String,
+        bytes: Arc<[u8]>,
+    },
 }
 
 impl ImageSource {
     /// A short name for the UI.
     pub fn display_name(&self) -> String {
         match self {
-            Self::File(path) => path
-                .file_name()
-                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            Self::File(path) => {
+                path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+            }
             Self::Bytes { name, .. } => name.clone(),
         }
     }

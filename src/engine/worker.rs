@@ -16,7 +16,10 @@ use crate::engine::request::{JobKey, Request, Response, Stamp, Timings};
 pub enum WorkerActivity {
     #[default]
     Idle,
-    Running { key: JobKey, started: Instant },
+    Running {
+        key: JobKey,
+        started: Instant,
+    },
     Stopped,
 }
 
@@ -58,30 +61,19 @@ impl WorkerHandle {
     pub fn spawn(runner: impl JobRunner, wake_ui: WakeUi) -> std::io::Result<Self> {
         let (request_tx, request_rx) = crossbeam_channel::unbounded();
         let (response_tx, response_rx) = crossbeam_channel::unbounded();
-        let status = Arc::new(Mutex::new(WorkerStatus {
-            device_label: runner.device_label(),
-            ..WorkerStatus::default()
-        }));
+        let status =
+            Arc::new(Mutex::new(WorkerStatus { device_label: runner.device_label(), ..WorkerStatus::default() }));
         let worker_status = Arc::clone(&status);
         std::thread::Builder::new()
             .name("thorax-worker".to_owned())
             .spawn(move || worker_loop(runner, &request_rx, &response_tx, &worker_status, &wake_ui))?;
-        Ok(Self {
-            requests: request_tx,
-            responses: response_rx,
-            status,
-            next_stamp: AtomicU64::new(1),
-        })
+        Ok(Self { requests: request_tx, responses: response_rx, status, next_stamp: AtomicU64::new(1) })
     }
 
     /// Queues a request and returns its stamp at once.
     pub fn submit(&self, request: Request) -> Stamp {
         let stamp = Stamp(self.next_stamp.fetch_add(1, Ordering::Relaxed));
-        let envelope = Envelope {
-            stamp,
-            queued_at: Instant::now(),
-            request,
-        };
+        let envelope = Envelope { stamp, queued_at: Instant::now(), request };
         if self.requests.send(envelope).is_err() {
             lock(&self.status).activity = WorkerActivity::Stopped;
         }
@@ -156,10 +148,7 @@ fn worker_loop(
         let response = Response {
             key,
             stamp: envelope.stamp,
-            timings: Timings {
-                queued_ms: started.duration_since(envelope.queued_at).as_secs_f64() * 1e3,
-                run_ms,
-            },
+            timings: Timings { queued_ms: started.duration_since(envelope.queued_at).as_secs_f64() * 1e3, run_ms },
             result,
         };
         if responses.send(response).is_err() {

@@ -37,10 +37,7 @@ pub enum DecodeError {
 /// Loads an image file from disk.
 pub fn load_image(path: &Path) -> Result<GrayImage, DecodeError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| DecodeError::Io {
-        name: name.clone(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| DecodeError::Io { name: name.clone(), source })?;
     decode_image(&bytes, &name)
 }
 
@@ -51,32 +48,19 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<GrayImage, DecodeError> 
     }
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|source| DecodeError::Io {
-            name: name.to_owned(),
-            source,
-        })?;
+        .map_err(|source| DecodeError::Io { name: name.to_owned(), source })?;
     if reader.format().is_none() {
         return Err(DecodeError::UnknownFormat { name: name.to_owned() });
     }
-    let corrupt = |e: image::ImageError| DecodeError::Corrupt {
-        name: name.to_owned(),
-        reason: e.to_string(),
-    };
+    let corrupt = |e: image::ImageError| DecodeError::Corrupt { name: name.to_owned(), reason: e.to_string() };
     // Read only the header first so a huge image is refused without allocating its pixels.
     let (width_px, height_px) = reader.into_dimensions().map_err(corrupt)?;
     if width_px > MAX_SIDE_PX || height_px > MAX_SIDE_PX || u64::from(width_px) * u64::from(height_px) > MAX_PIXELS {
-        return Err(DecodeError::TooLarge {
-            name: name.to_owned(),
-            width_px,
-            height_px,
-        });
+        return Err(DecodeError::TooLarge { name: name.to_owned(), width_px, height_px });
     }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|source| DecodeError::Io {
-            name: name.to_owned(),
-            source,
-        })?;
+        .map_err(|source| DecodeError::Io { name: name.to_owned(), source })?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE_PX);
     limits.max_image_height = Some(MAX_SIDE_PX);
@@ -95,33 +79,22 @@ fn to_gray(decoded: DynamicImage, name: &str) -> Result<GrayImage, DecodeError> 
         DynamicImage::ImageLumaA8(img) => (BitDepth::U8, img.pixels().map(|p| f32::from(p.0[0])).collect()),
         DynamicImage::ImageLuma16(img) => (BitDepth::U16, img.into_raw().into_iter().map(f32::from).collect()),
         DynamicImage::ImageLumaA16(img) => (BitDepth::U16, img.pixels().map(|p| f32::from(p.0[0])).collect()),
-        DynamicImage::ImageRgb8(img) => (
-            BitDepth::U8,
-            img.pixels().map(|p| luma_601(p.0.map(f32::from))).collect(),
-        ),
-        DynamicImage::ImageRgba8(img) => (
-            BitDepth::U8,
-            img.pixels().map(|p| luma_601([p.0[0], p.0[1], p.0[2]].map(f32::from))).collect(),
-        ),
-        DynamicImage::ImageRgb16(img) => (
-            BitDepth::U16,
-            img.pixels().map(|p| luma_601(p.0.map(f32::from))).collect(),
-        ),
-        DynamicImage::ImageRgba16(img) => (
-            BitDepth::U16,
-            img.pixels().map(|p| luma_601([p.0[0], p.0[1], p.0[2]].map(f32::from))).collect(),
-        ),
+        DynamicImage::ImageRgb8(img) => (BitDepth::U8, img.pixels().map(|p| luma_601(p.0.map(f32::from))).collect()),
+        DynamicImage::ImageRgba8(img) => {
+            (BitDepth::U8, img.pixels().map(|p| luma_601([p.0[0], p.0[1], p.0[2]].map(f32::from))).collect())
+        }
+        DynamicImage::ImageRgb16(img) => (BitDepth::U16, img.pixels().map(|p| luma_601(p.0.map(f32::from))).collect()),
+        DynamicImage::ImageRgba16(img) => {
+            (BitDepth::U16, img.pixels().map(|p| luma_601([p.0[0], p.0[1], p.0[2]].map(f32::from))).collect())
+        }
         DynamicImage::ImageRgb32F(img) => (BitDepth::F32, img.pixels().map(|p| luma_601(p.0)).collect()),
-        DynamicImage::ImageRgba32F(img) => (
-            BitDepth::F32,
-            img.pixels().map(|p| luma_601([p.0[0], p.0[1], p.0[2]])).collect(),
-        ),
+        DynamicImage::ImageRgba32F(img) => {
+            (BitDepth::F32, img.pixels().map(|p| luma_601([p.0[0], p.0[1], p.0[2]])).collect())
+        }
         other => (BitDepth::U8, other.into_luma8().into_raw().into_iter().map(f32::from).collect()),
     };
-    GrayImage::new(width_px, height_px, depth, pixels).map_err(|e| DecodeError::Corrupt {
-        name: name.to_owned(),
-        reason: e.to_string(),
-    })
+    GrayImage::new(width_px, height_px, depth, pixels)
+        .map_err(|e| DecodeError::Corrupt { name: name.to_owned(), reason: e.to_string() })
 }
 
 fn luma_601([r, g, b]: [f32; 3]) -> f32 {

@@ -45,19 +45,9 @@ impl GrayImage {
     /// Wraps row-major pixel values; the length must be `width_px * height_px` and both sides non-zero.
     pub fn new(width_px: usize, height_px: usize, depth: BitDepth, pixels: Vec<f32>) -> Result<Self, ShapeMismatch> {
         if width_px == 0 || height_px == 0 || width_px.checked_mul(height_px) != Some(pixels.len()) {
-            return Err(ShapeMismatch {
-                width_px,
-                height_px,
-                len: pixels.len(),
-            });
+            return Err(ShapeMismatch { width_px, height_px, len: pixels.len() });
         }
-        Ok(Self {
-            id: next_image_id(),
-            width_px,
-            height_px,
-            depth,
-            pixels: Arc::new(pixels),
-        })
+        Ok(Self { id: next_image_id(), width_px, height_px, depth, pixels: Arc::new(pixels) })
     }
 
     pub fn id(&self) -> u64 {
@@ -95,10 +85,8 @@ impl GrayImage {
             BitDepth::U8 => (0.0, 255.0),
             BitDepth::U16 => (0.0, 65535.0),
             BitDepth::F32 => {
-                let (min, max) = self
-                    .pixels
-                    .iter()
-                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+                let (min, max) =
+                    self.pixels.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
                 if min.is_finite() && max > min { (min, max) } else { (0.0, 1.0) }
             }
         }

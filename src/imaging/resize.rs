@@ -9,24 +9,17 @@ pub fn resize(image: &GrayImage, width_px: usize, height_px: usize) -> Result<Gr
     if (width_px, height_px) == (image.width_px(), image.height_px()) {
         return Ok(image.clone());
     }
-    let shape_error = || ShapeMismatch {
-        width_px: image.width_px(),
-        height_px: image.height_px(),
-        len: image.pixels().len(),
-    };
+    let shape_error =
+        || ShapeMismatch { width_px: image.width_px(), height_px: image.height_px(), len: image.pixels().len() };
     let (w, h) = (
         u32::try_from(image.width_px()).map_err(|_| shape_error())?,
         u32::try_from(image.height_px()).map_err(|_| shape_error())?,
     );
-    let (new_w, new_h) = (
-        u32::try_from(width_px).map_err(|_| shape_error())?,
-        u32::try_from(height_px).map_err(|_| shape_error())?,
-    );
+    let (new_w, new_h) =
+        (u32::try_from(width_px).map_err(|_| shape_error())?, u32::try_from(height_px).map_err(|_| shape_error())?);
     // The image crate clamps f32 samples to [0, 1] when resampling, so map the data there and back.
-    let (lo, hi) = image
-        .pixels()
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (lo, hi) =
+        image.pixels().iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     let span = if hi > lo { hi - lo } else { 1.0 };
     let unit: Vec<f32> = image.pixels().iter().map(|&v| (v - lo) / span).collect();
     let source: ImageBuffer<Luma<f32>, Vec<f32>> = ImageBuffer::from_raw(w, h, unit).ok_or_else(shape_error)?;

@@ -20,11 +20,7 @@ pub struct Sample {
 impl Sample {
     /// "No Finding", the findings joined, or "unlabelled".
     pub fn findings_text(&self) -> String {
-        if self.findings.is_empty() {
-            "unlabelled".to_owned()
-        } else {
-            self.findings.join(", ")
-        }
+        if self.findings.is_empty() { "unlabelled".to_owned() } else { self.findings.join(", ") }
     }
 }
 
@@ -51,13 +47,7 @@ pub fn embedded_samples() -> Vec<Sample> {
                 file_name: name.to_owned(),
                 source: row.source.clone(),
                 view: row.view.clone(),
-                findings: row
-                    .findings
-                    .split('|')
-                    .map(str::trim)
-                    .filter(|f| !f.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                findings: row.findings.split('|').map(str::trim).filter(|f| !f.is_empty()).map(str::to_owned).collect(),
                 patient_id: row.patient_id.clone(),
                 licence: row.license.clone(),
                 bytes,

@@ -20,12 +20,7 @@ pub struct InputSpec {
 impl InputSpec {
     /// [-1, 1] single-channel input, as the GANs of the study use.
     pub fn gan(side_px: usize) -> Self {
-        Self {
-            side_px,
-            channels: 1,
-            mean: vec![0.5],
-            std: vec![0.5],
-        }
+        Self { side_px, channels: 1, mean: vec![0.5], std: vec![0.5] }
     }
 }
 
@@ -83,12 +78,7 @@ mod tests {
     #[test]
     fn inconsistent_spec_is_an_error() {
         let image = GrayImage::new(1, 1, BitDepth::U8, vec![0.0]).unwrap();
-        let spec = InputSpec {
-            side_px: 1,
-            channels: 3,
-            mean: vec![0.5],
-            std: vec![0.5],
-        };
+        let spec = InputSpec { side_px: 1, channels: 3, mean: vec![0.5], std: vec![0.5] };
         assert!(matches!(image_to_tensor(&image, &spec, &Device::Cpu), Err(TensorError::Spec(_))));
     }
 }

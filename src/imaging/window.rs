@@ -16,10 +16,7 @@ pub const MIN_WINDOW_WIDTH: f32 = 1e-3;
 impl Window {
     /// The window spanning `[lo, hi]`.
     pub fn spanning(lo: f32, hi: f32) -> Self {
-        Self {
-            center: 0.5 * (lo + hi),
-            width: (hi - lo).max(MIN_WINDOW_WIDTH),
-        }
+        Self { center: 0.5 * (lo + hi), width: (hi - lo).max(MIN_WINDOW_WIDTH) }
     }
 
     /// Where `value` falls from black (0) to white (1).
@@ -32,10 +29,7 @@ impl Window {
     /// This window expressed as fractions of a nominal range, to link viewports of different bit depths.
     pub fn to_relative(&self, range: (f32, f32)) -> RelativeWindow {
         let span = (range.1 - range.0).max(MIN_WINDOW_WIDTH);
-        RelativeWindow {
-            center: (self.center - range.0) / span,
-            width: self.width / span,
-        }
+        RelativeWindow { center: (self.center - range.0) / span, width: self.width / span }
     }
 }
 
@@ -50,10 +44,7 @@ impl RelativeWindow {
     /// Back to image units for an image with nominal range `range`.
     pub fn to_absolute(&self, range: (f32, f32)) -> Window {
         let span = range.1 - range.0;
-        Window {
-            center: range.0 + self.center * span,
-            width: (self.width * span).max(MIN_WINDOW_WIDTH),
-        }
+        Window { center: range.0 + self.center * span, width: (self.width * span).max(MIN_WINDOW_WIDTH) }
     }
 }
 

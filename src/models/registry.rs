@@ -21,12 +21,7 @@ pub fn embedded_models() -> Vec<EmbeddedModel> {
     EMBEDDED_MODELS
         .iter()
         .filter_map(|&(file_name, bytes)| match read_card(bytes) {
-            Ok(card) => Some(EmbeddedModel {
-                file_name,
-                bytes,
-                card,
-                sha256: sha256_hex(bytes),
-            }),
+            Ok(card) => Some(EmbeddedModel { file_name, bytes, card, sha256: sha256_hex(bytes) }),
             Err(reason) => {
                 log::warn!("embedded model {file_name} skipped: {reason}");
                 None

@@ -62,9 +62,7 @@ impl ProfileAction {
     pub fn resolved(self) -> ProfileAction {
         match self {
             ProfileAction::ZD => ProfileAction::Z,
-            ProfileAction::XZ | ProfileAction::XD | ProfileAction::XZD | ProfileAction::XZUStar => {
-                ProfileAction::X
-            }
+            ProfileAction::XZ | ProfileAction::XD | ProfileAction::XZD | ProfileAction::XZUStar => ProfileAction::X,
             single => single,
         }
     }
@@ -85,13 +83,10 @@ impl TagPattern {
     /// Whether `tag` is covered.
     pub fn matches(self, tag: Tag) -> bool {
         match self {
-            TagPattern::Exact { group, element } => {
-                tag.group() == group && tag.element() == element
+            TagPattern::Exact { group, element } => tag.group() == group && tag.element() == element,
+            TagPattern::RepeatingGroup { group_base, element } => {
+                tag.group() & 0xFF00 == group_base && tag.element() == element
             }
-            TagPattern::RepeatingGroup {
-                group_base,
-                element,
-            } => tag.group() & 0xFF00 == group_base && tag.element() == element,
             TagPattern::WholeRepeatingGroup { group_base } => tag.group() & 0xFF00 == group_base,
         }
     }
@@ -126,12 +121,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0400, 0x0562, D, "Attribute Modification DateTime"),
     (0x300C, 0x0127, D, "Beam Hold Transition DateTime"),
     (0x0400, 0x0115, D, "Certificate of Signer"),
-    (
-        0x0012,
-        0x0081,
-        D,
-        "Clinical Trial Protocol Ethics Committee Name"
-    ),
+    (0x0012, 0x0081, D, "Clinical Trial Protocol Ethics Committee Name"),
     (0x0012, 0x0020, D, "Clinical Trial Protocol ID"),
     (0x0012, 0x0010, D, "Clinical Trial Sponsor Name"),
     (0x0012, 0x0040, D, "Clinical Trial Subject ID"),
@@ -172,12 +162,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x3010, 0x0054, D, "RT Prescription Label"),
     (0x300A, 0x062A, D, "RT Tolerance Set Label"),
     (0x300A, 0x0619, D, "Radiation Dose Identification Label"),
-    (
-        0x300A,
-        0x0623,
-        D,
-        "Radiation Dose In-Vivo Measurement Label"
-    ),
+    (0x300A, 0x0623, D, "Radiation Dose In-Vivo Measurement Label"),
     (0x300A, 0x067C, D, "Radiation Generation Mode Label"),
     (0x0400, 0x0565, D, "Reason for the Attribute Modification"),
     (0x300A, 0x073A, D, "Recorded RT Control Point DateTime"),
@@ -212,12 +197,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x3008, 0x0025, D, "Treatment Control Point Time"),
     (0x300A, 0x0608, D, "Treatment Position Group Label"),
     (0x300A, 0x0736, D, "Treatment Tolerance Violation DateTime"),
-    (
-        0x300A,
-        0x0734,
-        D,
-        "Treatment Tolerance Violation Description"
-    ),
+    (0x300A, 0x0734, D, "Treatment Tolerance Violation Description"),
     (0x3010, 0x0033, D, "User Content Label"),
     (0x3010, 0x0034, D, "User Content Long Label"),
     (0x0040, 0xA030, D, "Verification DateTime"),
@@ -234,46 +214,21 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0012, 0x0030, Z, "Clinical Trial Site ID"),
     (0x0012, 0x0031, Z, "Clinical Trial Site Name"),
     (0x0012, 0x0050, Z, "Clinical Trial Time Point ID"),
-    (
-        0x3010,
-        0x000F,
-        Z,
-        "Conceptual Volume Combination Description"
-    ),
+    (0x3010, 0x000F, Z, "Conceptual Volume Combination Description"),
     (0x3010, 0x0017, Z, "Conceptual Volume Description"),
     (0x0008, 0x009C, Z, "Consulting Physician's Name"),
     (0x3010, 0x001B, Z, "Device Alternate Identifier"),
-    (
-        0x0040,
-        0x2017,
-        Z,
-        "Filler Order Number / Imaging Service Request"
-    ),
+    (0x0040, 0x2017, Z, "Filler Order Number / Imaging Service Request"),
     (0x3010, 0x007F, Z, "Fractionation Notes"),
-    (
-        0x0040,
-        0x0513,
-        Z,
-        "Issuer of the Container Identifier Sequence"
-    ),
-    (
-        0x0040,
-        0x0562,
-        Z,
-        "Issuer of the Specimen Identifier Sequence"
-    ),
+    (0x0040, 0x0513, Z, "Issuer of the Container Identifier Sequence"),
+    (0x0040, 0x0562, Z, "Issuer of the Specimen Identifier Sequence"),
     (0x3010, 0x0043, Z, "Manufacturer's Device Identifier"),
     (0x0040, 0xA082, Z, "Participation DateTime"),
     (0x0010, 0x0020, Z, "Patient ID"),
     (0x0010, 0x0030, Z, "Patient's Birth Date"),
     (0x0010, 0x0010, Z, "Patient's Name"),
     (0x0010, 0x0040, Z, "Patient's Sex"),
-    (
-        0x0040,
-        0x2016,
-        Z,
-        "Placer Order Number / Imaging Service Request"
-    ),
+    (0x0040, 0x2016, Z, "Placer Order Number / Imaging Service Request"),
     (0x3010, 0x007B, Z, "Prescription Notes"),
     (0x3010, 0x0081, Z, "Prescription Notes Sequence"),
     (0x3006, 0x00A6, Z, "ROI Interpreter"),
@@ -294,12 +249,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0020, 0x0010, Z, "Study ID"),
     (0x0008, 0x0030, Z, "Study Time"),
     (0x3010, 0x007A, Z, "Treatment Technique Notes"),
-    (
-        0x0040,
-        0xA088,
-        Z,
-        "Verifying Observer Identification Code Sequence"
-    ),
+    (0x0040, 0xA088, Z, "Verifying Observer Identification Code Sequence"),
     // X: remove
     (0x0018, 0x4000, X, "Acquisition Comments"),
     (0x0018, 0x9424, X, "Acquisition Protocol Description"),
@@ -326,43 +276,18 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0016, 0x004D, X, "Camera Owner Name"),
     (0x0018, 0x1007, X, "Cassette ID"),
     (0x0400, 0x0310, X, "Certified Timestamp"),
-    (
-        0x0012,
-        0x0082,
-        X,
-        "Clinical Trial Protocol Ethics Committee Approval Number"
-    ),
+    (0x0012, 0x0082, X, "Clinical Trial Protocol Ethics Committee Approval Number"),
     (0x0012, 0x0072, X, "Clinical Trial Series Description"),
     (0x0012, 0x0071, X, "Clinical Trial Series ID"),
     (0x0012, 0x0051, X, "Clinical Trial Time Point Description"),
     (0x0040, 0x0310, X, "Comments on Radiation Dose"),
-    (
-        0x0040,
-        0x0280,
-        X,
-        "Comments on the Performed Procedure Step"
-    ),
+    (0x0040, 0x0280, X, "Comments on the Performed Procedure Step"),
     (0x300A, 0x02EB, X, "Compensator Description"),
-    (
-        0x0040,
-        0x3001,
-        X,
-        "Confidentiality Constraint on Patient Data Description"
-    ),
-    (
-        0x0008,
-        0x009D,
-        X,
-        "Consulting Physician Identification Sequence"
-    ),
+    (0x0040, 0x3001, X, "Confidentiality Constraint on Patient Data Description"),
+    (0x0008, 0x009D, X, "Consulting Physician Identification Sequence"),
     (0x0050, 0x001B, X, "Container Component ID"),
     (0x0040, 0x051A, X, "Container Description"),
-    (
-        0x0070,
-        0x0086,
-        X,
-        "Content Creator's Identification Code Sequence"
-    ),
+    (0x0070, 0x0086, X, "Content Creator's Identification Code Sequence"),
     (0x0018, 0x1042, X, "Contrast/Bolus Start Time"),
     (0x0018, 0x1043, X, "Contrast/Bolus Stop Time"),
     (0x0018, 0xA002, X, "Contribution DateTime"),
@@ -376,12 +301,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0008, 0x0035, X, "Curve Time"),
     (0x0040, 0xA07C, X, "Custodial Organization Sequence"),
     (0xFFFC, 0xFFFC, X, "Data Set Trailing Padding"),
-    (
-        0x0040,
-        0xA110,
-        X,
-        "Date of Document or Verbal Transaction (Trial)"
-    ),
+    (0x0040, 0xA110, X, "Date of Document or Verbal Transaction (Trial)"),
     (0x0018, 0x1205, X, "Date of Installation"),
     (0x0018, 0x1200, X, "Date of Last Calibration"),
     (0x0018, 0x1204, X, "Date of Manufacture"),
@@ -401,24 +321,9 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x300A, 0x0016, X, "Dose Reference Description"),
     (0x3010, 0x0037, X, "Entity Description"),
     (0x3010, 0x0036, X, "Entity Name"),
-    (
-        0x300A,
-        0x0676,
-        X,
-        "Equipment Frame of Reference Description"
-    ),
-    (
-        0x0012,
-        0x0087,
-        X,
-        "Ethics Committee Approval Effectiveness End Date"
-    ),
-    (
-        0x0012,
-        0x0086,
-        X,
-        "Ethics Committee Approval Effectiveness Start Date"
-    ),
+    (0x300A, 0x0676, X, "Equipment Frame of Reference Description"),
+    (0x0012, 0x0087, X, "Ethics Committee Approval Effectiveness End Date"),
+    (0x0012, 0x0086, X, "Ethics Committee Approval Effectiveness Start Date"),
     (0x0010, 0x2160, X, "Ethnic Group"),
     (0x0040, 0x4011, X, "Expected Completion DateTime"),
     (0x003A, 0x032B, X, "Filter Lookup Table Description"),
@@ -473,20 +378,10 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0400, 0x0600, X, "Instance Origin Status"),
     (0x0008, 0x0081, X, "Institution Address"),
     (0x0008, 0x1040, X, "Institutional Department Name"),
-    (
-        0x0008,
-        0x1041,
-        X,
-        "Institutional Department Type Code Sequence"
-    ),
+    (0x0008, 0x1041, X, "Institutional Department Type Code Sequence"),
     (0x0010, 0x1050, X, "Insurance Plan Identification"),
     (0x3010, 0x0085, X, "Intended Fraction Start Time"),
-    (
-        0x0040,
-        0x1011,
-        X,
-        "Intended Recipients of Results Identification Sequence"
-    ),
+    (0x0040, 0x1011, X, "Intended Recipients of Results Identification Sequence"),
     (0x4008, 0x0112, X, "Interpretation Approval Date"),
     (0x4008, 0x0113, X, "Interpretation Approval Time"),
     (0x4008, 0x0111, X, "Interpretation Approver Sequence"),
@@ -531,12 +426,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0040, 0x1010, X, "Names of Intended Recipients of Results"),
     (0x0008, 0x1000, X, "Network ID"),
     (0x0400, 0x0552, X, "Nonconforming Data Element Value"),
-    (
-        0x0400,
-        0x0551,
-        X,
-        "Nonconforming Modified Attributes Sequence"
-    ),
+    (0x0400, 0x0551, X, "Nonconforming Modified Attributes Sequence"),
     (0x0040, 0xA192, X, "Observation Date (Trial)"),
     (0x0040, 0xA033, X, "Observation Start DateTime"),
     (0x0040, 0xA193, X, "Observation Time (Trial)"),
@@ -557,18 +447,8 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x300A, 0x0794, X, "Patient Setup Photo Description"),
     (0x0038, 0x0500, X, "Patient State"),
     (0x0040, 0x1004, X, "Patient Transport Arrangements"),
-    (
-        0x300A,
-        0x0792,
-        X,
-        "Patient Treatment Preparation Method Description"
-    ),
-    (
-        0x300A,
-        0x078E,
-        X,
-        "Patient Treatment Preparation Procedure Parameter Description"
-    ),
+    (0x300A, 0x0792, X, "Patient Treatment Preparation Method Description"),
+    (0x300A, 0x078E, X, "Patient Treatment Preparation Procedure Parameter Description"),
     (0x0010, 0x1040, X, "Patient's Address"),
     (0x0010, 0x1010, X, "Patient's Age"),
     (0x0010, 0x1005, X, "Patient's Birth Name"),
@@ -576,18 +456,8 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0038, 0x0400, X, "Patient's Institution Residence"),
     (0x0010, 0x0050, X, "Patient's Insurance Plan Code Sequence"),
     (0x0010, 0x1060, X, "Patient's Mother's Birth Name"),
-    (
-        0x0010,
-        0x0101,
-        X,
-        "Patient's Primary Language Code Sequence"
-    ),
-    (
-        0x0010,
-        0x0102,
-        X,
-        "Patient's Primary Language Modifier Code Sequence"
-    ),
+    (0x0010, 0x0101, X, "Patient's Primary Language Code Sequence"),
+    (0x0010, 0x0102, X, "Patient's Primary Language Modifier Code Sequence"),
     (0x0010, 0x21F0, X, "Patient's Religious Preference"),
     (0x0010, 0x1020, X, "Patient's Size"),
     (0x0010, 0x2155, X, "Patient's Telecom Information"),
@@ -603,45 +473,20 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0040, 0x4050, X, "Performed Procedure Step Start DateTime"),
     (0x0040, 0x0245, X, "Performed Procedure Step Start Time"),
     (0x0040, 0x0241, X, "Performed Station AE Title"),
-    (
-        0x0040,
-        0x4030,
-        X,
-        "Performed Station Geographic Location Code Sequence"
-    ),
+    (0x0040, 0x4030, X, "Performed Station Geographic Location Code Sequence"),
     (0x0040, 0x0242, X, "Performed Station Name"),
     (0x0040, 0x4028, X, "Performed Station Name Code Sequence"),
-    (
-        0x0008,
-        0x1052,
-        X,
-        "Performing Physician Identification Sequence"
-    ),
+    (0x0008, 0x1052, X, "Performing Physician Identification Sequence"),
     (0x0008, 0x1050, X, "Performing Physician's Name"),
     (0x0040, 0x1102, X, "Person's Address"),
     (0x0040, 0x1104, X, "Person's Telecom Information"),
     (0x0040, 0x1103, X, "Person's Telephone Numbers"),
     (0x4008, 0x0114, X, "Physician Approving Interpretation"),
-    (
-        0x0008,
-        0x1062,
-        X,
-        "Physician(s) Reading Study Identification Sequence"
-    ),
+    (0x0008, 0x1062, X, "Physician(s) Reading Study Identification Sequence"),
     (0x0008, 0x1048, X, "Physician(s) of Record"),
-    (
-        0x0008,
-        0x1049,
-        X,
-        "Physician(s) of Record Identification Sequence"
-    ),
+    (0x0008, 0x1049, X, "Physician(s) of Record Identification Sequence"),
     (0x0018, 0x1004, X, "Plate ID"),
-    (
-        0x3002,
-        0x0123,
-        X,
-        "Position Acquisition Template Description"
-    ),
+    (0x3002, 0x0123, X, "Position Acquisition Template Description"),
     (0x3002, 0x0121, X, "Position Acquisition Template Name"),
     (0x0040, 0x0012, X, "Pre-Medication"),
     (0x0010, 0x21C0, X, "Pregnancy Status"),
@@ -664,12 +509,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0018, 0x1079, X, "Radiopharmaceutical Stop DateTime"),
     (0x0018, 0x1073, X, "Radiopharmaceutical Stop Time"),
     (0x300C, 0x0113, X, "Reason for Omission Description"),
-    (
-        0x0040,
-        0x100A,
-        X,
-        "Reason for Requested Procedure Code Sequence"
-    ),
+    (0x0040, 0x100A, X, "Reason for Requested Procedure Code Sequence"),
     (0x0032, 0x1030, X, "Reason for Study"),
     (0x0032, 0x1066, X, "Reason for Visit"),
     (0x0032, 0x1067, X, "Reason for Visit Code Sequence"),
@@ -681,12 +521,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0010, 0x1100, X, "Referenced Patient Photo Sequence"),
     (0x0008, 0x1120, X, "Referenced Patient Sequence"),
     (0x0400, 0x0403, X, "Referenced SOP Instance MAC Sequence"),
-    (
-        0x0008,
-        0x0096,
-        X,
-        "Referring Physician Identification Sequence"
-    ),
+    (0x0008, 0x0096, X, "Referring Physician Identification Sequence"),
     (0x0008, 0x0092, X, "Referring Physician's Address"),
     (0x0008, 0x0094, X, "Referring Physician's Telephone Numbers"),
     (0x0010, 0x2152, X, "Region of Residence"),
@@ -699,12 +534,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0074, 0x1236, X, "Requesting AE"),
     (0x0032, 0x1032, X, "Requesting Physician"),
     (0x0032, 0x1033, X, "Requesting Service"),
-    (
-        0x0018,
-        0x9185,
-        X,
-        "Respiratory Motion Compensation Technique Description"
-    ),
+    (0x0018, 0x9185, X, "Respiratory Motion Compensation Technique Description"),
     (0x0010, 0x2299, X, "Responsible Organization"),
     (0x0010, 0x2297, X, "Responsible Person"),
     (0x4008, 0x4000, X, "Results Comments"),
@@ -719,40 +549,20 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0038, 0x001D, X, "Scheduled Discharge Time"),
     (0x0040, 0x4034, X, "Scheduled Human Performers Sequence"),
     (0x0038, 0x001E, X, "Scheduled Patient Institution Residence"),
-    (
-        0x0040,
-        0x000B,
-        X,
-        "Scheduled Performing Physician Identification Sequence"
-    ),
+    (0x0040, 0x000B, X, "Scheduled Performing Physician Identification Sequence"),
     (0x0040, 0x0006, X, "Scheduled Performing Physician's Name"),
     (0x0040, 0x0007, X, "Scheduled Procedure Step Description"),
     (0x0040, 0x0004, X, "Scheduled Procedure Step End Date"),
     (0x0040, 0x0005, X, "Scheduled Procedure Step End Time"),
-    (
-        0x0040,
-        0x4008,
-        X,
-        "Scheduled Procedure Step Expiration DateTime"
-    ),
+    (0x0040, 0x4008, X, "Scheduled Procedure Step Expiration DateTime"),
     (0x0040, 0x0009, X, "Scheduled Procedure Step ID"),
     (0x0040, 0x0011, X, "Scheduled Procedure Step Location"),
-    (
-        0x0040,
-        0x4010,
-        X,
-        "Scheduled Procedure Step Modification DateTime"
-    ),
+    (0x0040, 0x4010, X, "Scheduled Procedure Step Modification DateTime"),
     (0x0040, 0x0002, X, "Scheduled Procedure Step Start Date"),
     (0x0040, 0x4005, X, "Scheduled Procedure Step Start DateTime"),
     (0x0040, 0x0003, X, "Scheduled Procedure Step Start Time"),
     (0x0040, 0x0001, X, "Scheduled Station AE Title"),
-    (
-        0x0040,
-        0x4027,
-        X,
-        "Scheduled Station Geographic Location Code Sequence"
-    ),
+    (0x0040, 0x4027, X, "Scheduled Station Geographic Location Code Sequence"),
     (0x0040, 0x0010, X, "Scheduled Station Name"),
     (0x0040, 0x4025, X, "Scheduled Station Name Code Sequence"),
     (0x0032, 0x1020, X, "Scheduled Study Location"),
@@ -793,12 +603,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0040, 0xDB06, X, "Template Version"),
     (0x4000, 0x4000, X, "Text Comments"),
     (0x2030, 0x0020, X, "Text String"),
-    (
-        0x0040,
-        0xA112,
-        X,
-        "Time of Document Creation or Verbal Transaction (Trial)"
-    ),
+    (0x0040, 0xA112, X, "Time of Document Creation or Verbal Transaction (Trial)"),
     (0x0018, 0x1201, X, "Time of Last Calibration"),
     (0x0018, 0x1014, X, "Time of Secondary Capture"),
     (0x0008, 0x0201, X, "Timezone Offset From UTC"),
@@ -811,12 +616,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0018, 0x100A, X, "UDI Sequence"),
     (0x0018, 0x1009, X, "Unique Device Identifier"),
     (0x0040, 0xA352, X, "Verbal Source (Trial)"),
-    (
-        0x0040,
-        0xA358,
-        X,
-        "Verbal Source Identifier Code Sequence (Trial)"
-    ),
+    (0x0040, 0xA358, X, "Verbal Source Identifier Code Sequence (Trial)"),
     (0x0038, 0x4000, X, "Visit Comments"),
     (0x003A, 0x0329, X, "Waveform Filter Description"),
     (0x0018, 0x9373, X, "X-Ray Detector Label"),
@@ -852,12 +652,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x3010, 0x006F, U, "Referenced Dosimetric Objective UID"),
     (0x3010, 0x0031, U, "Referenced Fiducials UID"),
     (0x3006, 0x0024, U, "Referenced Frame of Reference UID"),
-    (
-        0x0040,
-        0x4023,
-        U,
-        "Referenced General Purpose Scheduled Procedure Step Transaction UID"
-    ),
+    (0x0040, 0x4023, U, "Referenced General Purpose Scheduled Procedure Step Transaction UID"),
     (0x0040, 0xA172, U, "Referenced Observation UID (Trial)"),
     (0x0008, 0x1155, U, "Referenced SOP Instance UID"),
     (0x0004, 0x1511, U, "Referenced SOP Instance UID in File"),
@@ -899,12 +694,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x3008, 0x0105, XZ, "Source Serial Number"),
     (0x300A, 0x00B2, XZ, "Treatment Machine Name"),
     // X/D
-    (
-        0x0018,
-        0x1400,
-        XD,
-        "Acquisition Device Processing Description"
-    ),
+    (0x0018, 0x1400, XD, "Acquisition Device Processing Description"),
     (0x0018, 0x700C, XD, "Date of Last Detector Calibration"),
     (0x0018, 0x700A, XD, "Detector ID"),
     (0x0018, 0x9517, XD, "End Acquisition DateTime"),
@@ -933,12 +723,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0008, 0x0082, XZD, "Institution Code Sequence"),
     (0x0008, 0x0080, XZD, "Institution Name"),
     (0x0008, 0x1070, XZD, "Operators' Name"),
-    (
-        0x0008,
-        0x1111,
-        XZD,
-        "Referenced Performed Procedure Step Sequence"
-    ),
+    (0x0008, 0x1111, XZD, "Referenced Performed Procedure Step Sequence"),
     (0x0008, 0x1010, XZD, "Station Name"),
     // X/Z/U*
     (0x0008, 0x1140, XZUStar, "Referenced Image Sequence"),
@@ -953,18 +738,12 @@ pub static BASIC_PROFILE_REPEATING_GROUPS: &[ProfileEntry] = &[
         name: "Curve Data",
     },
     ProfileEntry {
-        pattern: TagPattern::RepeatingGroup {
-            group_base: 0x6000,
-            element: 0x4000,
-        },
+        pattern: TagPattern::RepeatingGroup { group_base: 0x6000, element: 0x4000 },
         action: ProfileAction::X,
         name: "Overlay Comments",
     },
     ProfileEntry {
-        pattern: TagPattern::RepeatingGroup {
-            group_base: 0x6000,
-            element: 0x3000,
-        },
+        pattern: TagPattern::RepeatingGroup { group_base: 0x6000, element: 0x3000 },
         action: ProfileAction::X,
         name: "Overlay Data",
     },
@@ -988,11 +767,7 @@ pub fn profile_entry_for(tag: Tag) -> Option<&'static ProfileEntry> {
     exact_index()
         .get(&(tag.group(), tag.element()))
         .copied()
-        .or_else(|| {
-            BASIC_PROFILE_REPEATING_GROUPS
-                .iter()
-                .find(|entry| entry.pattern.matches(tag))
-        })
+        .or_else(|| BASIC_PROFILE_REPEATING_GROUPS.iter().find(|entry| entry.pattern.matches(tag)))
 }
 
 /// Whether a private attribute (odd group, including private creators).
@@ -1016,11 +791,7 @@ mod tests {
         for entry in BASIC_PROFILE {
             assert!(seen.insert(entry.pattern), "duplicate row {entry:?}");
         }
-        assert!(
-            BASIC_PROFILE.len() > 400,
-            "table has {}",
-            BASIC_PROFILE.len()
-        );
+        assert!(BASIC_PROFILE.len() > 400, "table has {}", BASIC_PROFILE.len());
     }
 
     #[test]

@@ -57,50 +57,23 @@ pub fn output_file_name(sop_instance_uid: &str) -> String {
 }
 
 /// De-identifies `input` into `out_dir`, replacing UIDs through `uids` (share one map across an export).
-pub fn deidentify_file(
-    input: &Path,
-    out_dir: &Path,
-    uids: &mut UidMap,
-) -> Result<DeidentifiedFile, DicomError> {
+pub fn deidentify_file(input: &Path, out_dir: &Path, uids: &mut UidMap) -> Result<DeidentifiedFile, DicomError> {
     let file = open_dicom(input)?;
     let (object, counts, warnings) = deidentify_object(&file, uids)?;
-    let sop_instance_uid = object
-        .meta()
-        .media_storage_sop_instance_uid()
-        .trim_end_matches('\0')
-        .to_owned();
+    let sop_instance_uid = object.meta().media_storage_sop_instance_uid().trim_end_matches('\0').to_owned();
     let output = out_dir.join(output_file_name(&sop_instance_uid));
     object
         .write_to_file(&output)
-        .map_err(|e| DicomError::Write {
-            path: path_text(&output),
-            reason: error_chain_text(&e),
-        })?;
-    Ok(DeidentifiedFile {
-        input: path_text(input),
-        output,
-        sop_instance_uid,
-        counts,
-        warnings,
-    })
+        .map_err(|e| DicomError::Write { path: path_text(&output), reason: error_chain_text(&e) })?;
+    Ok(DeidentifiedFile { input: path_text(input), output, sop_instance_uid, counts, warnings })
 }
 
 /// De-identifies an opened file in memory; returns the new object, what was done, and warnings.
 pub fn deidentify_object(
     file: &DicomFile,
     uids: &mut UidMap,
-) -> Result<
-    (
-        FileDicomObject<InMemDicomObject>,
-        DeidentifyCounts,
-        Vec<String>,
-    ),
-    DicomError,
-> {
-    let mut cleaner = Cleaner {
-        uids,
-        counts: DeidentifyCounts::default(),
-    };
+) -> Result<(FileDicomObject<InMemDicomObject>, DeidentifyCounts, Vec<String>), DicomError> {
+    let mut cleaner = Cleaner { uids, counts: DeidentifyCounts::default() };
     let mut dataset = cleaner.clean(&file.object);
     let counts = cleaner.counts;
 
@@ -109,21 +82,12 @@ pub fn deidentify_object(
         None => {
             // Keep the object addressable: map the meta's instance UID instead.
             let uid = uids.replace(file.object.meta().media_storage_sop_instance_uid());
-            dataset.put(DataElement::new(
-                tags::SOP_INSTANCE_UID,
-                VR::UI,
-                PrimitiveValue::from(uid.as_str()),
-            ));
+            dataset.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from(uid.as_str())));
             uid
         }
     };
-    let sop_class_uid = text_of(&dataset, tags::SOP_CLASS_UID).unwrap_or_else(|| {
-        file.object
-            .meta()
-            .media_storage_sop_class_uid()
-            .trim_end_matches('\0')
-            .to_owned()
-    });
+    let sop_class_uid = text_of(&dataset, tags::SOP_CLASS_UID)
+        .unwrap_or_else(|| file.object.meta().media_storage_sop_class_uid().trim_end_matches('\0').to_owned());
     mark_deidentified(&mut dataset);
     let warnings = pixel_warnings(file);
 
@@ -144,16 +108,8 @@ pub fn deidentify_object(
 pub(crate) fn basic_profile_code_sequence() -> DataSetSequence<InMemDicomObject> {
     let item = InMemDicomObject::from_element_iter([
         DataElement::new(tags::CODE_VALUE, VR::SH, PrimitiveValue::from("113100")),
-        DataElement::new(
-            tags::CODING_SCHEME_DESIGNATOR,
-            VR::SH,
-            PrimitiveValue::from("DCM"),
-        ),
-        DataElement::new(
-            tags::CODE_MEANING,
-            VR::LO,
-            PrimitiveValue::from("Basic Application Confidentiality Profile"),
-        ),
+        DataElement::new(tags::CODING_SCHEME_DESIGNATOR, VR::SH, PrimitiveValue::from("DCM")),
+        DataElement::new(tags::CODE_MEANING, VR::LO, PrimitiveValue::from("Basic Application Confidentiality Profile")),
     ]);
     DataSetSequence::new(vec![item], Length::UNDEFINED)
 }
@@ -161,21 +117,9 @@ pub(crate) fn basic_profile_code_sequence() -> DataSetSequence<InMemDicomObject>
 /// Sets Patient Identity Removed, De-identification Method (+ code sequence) and, since the profile
 /// removes or empties dates, Longitudinal Temporal Information Modified = REMOVED.
 fn mark_deidentified(dataset: &mut InMemDicomObject) {
-    dataset.put(DataElement::new(
-        tags::PATIENT_IDENTITY_REMOVED,
-        VR::CS,
-        PrimitiveValue::from("YES"),
-    ));
-    dataset.put(DataElement::new(
-        tags::DEIDENTIFICATION_METHOD,
-        VR::LO,
-        PrimitiveValue::from(METHOD_TEXT),
-    ));
-    dataset.put(DataElement::new(
-        tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
-        VR::SQ,
-        basic_profile_code_sequence(),
-    ));
+    dataset.put(DataElement::new(tags::PATIENT_IDENTITY_REMOVED, VR::CS, PrimitiveValue::from("YES")));
+    dataset.put(DataElement::new(tags::DEIDENTIFICATION_METHOD, VR::LO, PrimitiveValue::from(METHOD_TEXT)));
+    dataset.put(DataElement::new(tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE, VR::SQ, basic_profile_code_sequence()));
     dataset.put(DataElement::new(
         tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED,
         VR::CS,
@@ -187,9 +131,8 @@ fn mark_deidentified(dataset: &mut InMemDicomObject) {
 fn pixel_warnings(file: &DicomFile) -> Vec<String> {
     let burned_in = file.text(tags::BURNED_IN_ANNOTATION);
     let modality = file.text(tags::MODALITY).unwrap_or_default();
-    let secondary_capture = file
-        .text(tags::SOP_CLASS_UID)
-        .is_some_and(|uid| uid.starts_with("1.2.840.10008.5.1.4.1.1.7"));
+    let secondary_capture =
+        file.text(tags::SOP_CLASS_UID).is_some_and(|uid| uid.starts_with("1.2.840.10008.5.1.4.1.1.7"));
     let often_burned_in = ["US", "SC", "OT", "XC", "ES", "DOC"].contains(&modality.as_str());
     match burned_in.as_deref() {
         Some("YES") => vec![format!(
@@ -200,11 +143,7 @@ fn pixel_warnings(file: &DicomFile) -> Vec<String> {
         _ if often_burned_in || secondary_capture => vec![format!(
             "{}: Burned In Annotation is not stated and this is a {} object, where text is often burned into the pixels; check the image before sharing",
             file.label,
-            if secondary_capture {
-                "Secondary Capture"
-            } else {
-                modality.as_str()
-            }
+            if secondary_capture { "Secondary Capture" } else { modality.as_str() }
         )],
         _ => Vec::new(),
     }
@@ -276,21 +215,9 @@ impl Cleaner<'_> {
         }
     }
 
-    fn clean_sequence(
-        &mut self,
-        element: &InMemElement,
-        sequence: &DataSetSequence<InMemDicomObject>,
-    ) -> InMemElement {
-        let items: Vec<InMemDicomObject> = sequence
-            .items()
-            .iter()
-            .map(|item| self.clean(item))
-            .collect();
-        DataElement::new(
-            element.tag(),
-            VR::SQ,
-            DataSetSequence::new(items, Length::UNDEFINED),
-        )
+    fn clean_sequence(&mut self, element: &InMemElement, sequence: &DataSetSequence<InMemDicomObject>) -> InMemElement {
+        let items: Vec<InMemDicomObject> = sequence.items().iter().map(|item| self.clean(item)).collect();
+        DataElement::new(element.tag(), VR::SQ, DataSetSequence::new(items, Length::UNDEFINED))
     }
 
     /// A non-empty dummy value consistent with the VR (D), or `None` when removal is the safe choice.
@@ -330,13 +257,7 @@ impl Cleaner<'_> {
         let replaced: Vec<String> = values
             .iter()
             .map(|uid| uid.trim_matches(['\0', ' ']))
-            .map(|uid| {
-                if uid.is_empty() {
-                    String::new()
-                } else {
-                    self.uids.replace(uid)
-                }
-            })
+            .map(|uid| if uid.is_empty() { String::new() } else { self.uids.replace(uid) })
             .collect();
         let value = match replaced.as_slice() {
             [single] => PrimitiveValue::from(single.as_str()),
@@ -358,11 +279,7 @@ mod tests {
     #[test]
     fn cleans_nested_items_and_maps_uids_consistently() {
         let referenced = InMemDicomObject::from_element_iter([
-            element(
-                tags::REFERENCED_SOP_CLASS_UID,
-                VR::UI,
-                "1.2.840.10008.5.1.4.1.1.1",
-            ),
+            element(tags::REFERENCED_SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.1"),
             element(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, "1.2.3.4"),
             element(tags::PATIENT_NAME, VR::PN, "Doe^Jane"),
         ]);
@@ -385,39 +302,22 @@ mod tests {
             ),
         ]);
         let mut uids = UidMap::new();
-        let mut cleaner = Cleaner {
-            uids: &mut uids,
-            counts: DeidentifyCounts::default(),
-        };
+        let mut cleaner = Cleaner { uids: &mut uids, counts: DeidentifyCounts::default() };
         let out = cleaner.clean(&dataset);
         let counts = cleaner.counts;
-        let text =
-            |obj: &InMemDicomObject, tag| obj.get(tag).map(|e| e.to_str().unwrap().to_string());
+        let text = |obj: &InMemDicomObject, tag| obj.get(tag).map(|e| e.to_str().unwrap().to_string());
         assert_eq!(text(&out, tags::PATIENT_NAME), Some(String::new()));
         assert_eq!(text(&out, tags::INSTITUTION_NAME), None);
         assert_eq!(text(&out, tags::MODALITY), Some("CR".into()));
         assert_eq!(text(&out, tags::PERSON_NAME), Some(DUMMY_TEXT.into()));
         assert!(out.get(Tag(0x0009, 0x0010)).is_none());
-        assert!(
-            out.get(tags::REFERENCED_PERFORMED_PROCEDURE_STEP_SEQUENCE)
-                .is_none()
-        );
+        assert!(out.get(tags::REFERENCED_PERFORMED_PROCEDURE_STEP_SEQUENCE).is_none());
         let new_study = text(&out, tags::STUDY_INSTANCE_UID).unwrap();
         assert_ne!(new_study, "1.2.3.4");
         // Unlisted sequence kept, its items cleaned, the same UID mapped to the same replacement.
-        let items = out
-            .get(tags::DERIVATION_CODE_SEQUENCE)
-            .unwrap()
-            .items()
-            .unwrap();
-        assert_eq!(
-            text(&items[0], tags::REFERENCED_SOP_INSTANCE_UID),
-            Some(new_study)
-        );
-        assert_eq!(
-            text(&items[0], tags::REFERENCED_SOP_CLASS_UID),
-            Some("1.2.840.10008.5.1.4.1.1.1".into())
-        );
+        let items = out.get(tags::DERIVATION_CODE_SEQUENCE).unwrap().items().unwrap();
+        assert_eq!(text(&items[0], tags::REFERENCED_SOP_INSTANCE_UID), Some(new_study));
+        assert_eq!(text(&items[0], tags::REFERENCED_SOP_CLASS_UID), Some("1.2.840.10008.5.1.4.1.1.1".into()));
         assert_eq!(text(&items[0], tags::PATIENT_NAME), Some(String::new()));
         assert_eq!(counts.private_removed, 1);
         assert_eq!(counts.removed, 2);

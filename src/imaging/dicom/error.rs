@@ -21,17 +21,10 @@ pub enum DicomError {
     Malformed { path: String, reason: String },
     /// A required attribute is absent.
     #[error("{path}: missing required attribute {attribute}")]
-    MissingAttribute {
-        path: String,
-        attribute: &'static str,
-    },
+    MissingAttribute { path: String, attribute: &'static str },
     /// An attribute is present but its value cannot be used.
     #[error("{path}: invalid {attribute}: {reason}")]
-    InvalidAttribute {
-        path: String,
-        attribute: &'static str,
-        reason: String,
-    },
+    InvalidAttribute { path: String, attribute: &'static str, reason: String },
     /// The file has no Pixel Data (7FE0,0010).
     #[error("{path}: no Pixel Data (7FE0,0010) element; this DICOM object holds no image")]
     MissingPixelData { path: String },
@@ -39,18 +32,10 @@ pub enum DicomError {
     #[error(
         "{path}: Pixel Data is truncated: the first frame needs {expected_bytes} bytes but only {actual_bytes} are present"
     )]
-    PixelDataTooShort {
-        path: String,
-        expected_bytes: u64,
-        actual_bytes: u64,
-    },
+    PixelDataTooShort { path: String, expected_bytes: u64, actual_bytes: u64 },
     /// The pixel data could not be decoded with the file's transfer syntax.
     #[error("{path}: cannot decode pixel data ({transfer_syntax}): {reason}")]
-    PixelDecode {
-        path: String,
-        transfer_syntax: String,
-        reason: String,
-    },
+    PixelDecode { path: String, transfer_syntax: String, reason: String },
     /// A valid file using a feature this reader does not support.
     #[error("{path}: unsupported: {what}")]
     Unsupported { path: String, what: String },

@@ -31,11 +31,7 @@ impl GrayImage {
                 reason: format!("{width}x{height} needs {expected} samples, got {actual}"),
             });
         }
-        Ok(GrayImage {
-            width,
-            height,
-            samples,
-        })
+        Ok(GrayImage { width, height, samples })
     }
 
     /// 8 or 16.

@@ -66,12 +66,7 @@ struct Walker<'a> {
 
 impl<'a> Walker<'a> {
     fn new(bytes: &'a [u8], position: usize, encoding: DataSetEncoding) -> Walker<'a> {
-        Walker {
-            bytes,
-            position,
-            encoding,
-            in_pixel_sequence: false,
-        }
+        Walker { bytes, position, encoding, in_pixel_sequence: false }
     }
 
     fn u16_at(&self, at: usize) -> Option<u16> {
@@ -96,9 +91,7 @@ impl<'a> Walker<'a> {
 
     /// The next meta group element (tag, value) if the next tag is in group 0002; advances past it.
     fn peek_meta_element(&mut self) -> Result<Option<(Tag, &'a [u8])>, String> {
-        let (Some(group), Some(element)) =
-            (self.u16_at(self.position), self.u16_at(self.position + 2))
-        else {
+        let (Some(group), Some(element)) = (self.u16_at(self.position), self.u16_at(self.position + 2)) else {
             return Ok(None);
         };
         if group != 0x0002 {
@@ -106,10 +99,7 @@ impl<'a> Walker<'a> {
         }
         let (tag, length, header) = self.explicit_header(Tag(group, element))?;
         let start = self.position + header;
-        let value = self
-            .bytes
-            .get(start..start + length as usize)
-            .unwrap_or(&[]);
+        let value = self.bytes.get(start..start + length as usize).unwrap_or(&[]);
         self.position = start + length as usize;
         Ok(Some((tag, value)))
     }
@@ -144,11 +134,8 @@ impl<'a> Walker<'a> {
                 | VR::UT
                 | VR::UV
         );
-        let (length, header) = if long_form {
-            (self.u32_at(at + 8), 12)
-        } else {
-            (self.u16_at(at + 6).map(u32::from), 8)
-        };
+        let (length, header) =
+            if long_form { (self.u32_at(at + 8), 12) } else { (self.u16_at(at + 6).map(u32::from), 8) };
         let length = length.unwrap_or(0);
         self.check_length(tag, length, header)?;
         Ok((tag, length, header))
@@ -173,9 +160,7 @@ impl<'a> Walker<'a> {
     fn walk(&mut self) -> Result<(), String> {
         // Fewer than 8 bytes cannot hold a header; the real parser reports what is wrong with them.
         while self.remaining() >= 8 {
-            let (Some(group), Some(element)) =
-                (self.u16_at(self.position), self.u16_at(self.position + 2))
-            else {
+            let (Some(group), Some(element)) = (self.u16_at(self.position), self.u16_at(self.position + 2)) else {
                 return Ok(());
             };
             let tag = Tag(group, element);
@@ -197,9 +182,8 @@ impl<'a> Walker<'a> {
                 DataSetEncoding::ImplicitLittle => {
                     let length = self.u32_at(self.position + 4).unwrap_or(0);
                     self.check_length(tag, length, 8)?;
-                    let is_sequence = StandardDataDictionary
-                        .by_tag(tag)
-                        .is_some_and(|entry| entry.vr().relaxed() == VR::SQ);
+                    let is_sequence =
+                        StandardDataDictionary.by_tag(tag).is_some_and(|entry| entry.vr().relaxed() == VR::SQ);
                     (length, 8, is_sequence)
                 }
                 _ => {
@@ -245,19 +229,13 @@ mod tests {
     fn accepts_consistent_lengths_and_refuses_overlong_ones() {
         let mut data = explicit_element(0x0008, 0x0060, b"CS", b"CR");
         data.extend(explicit_element(0x0028, 0x0010, b"US", &[4, 0]));
-        assert_eq!(
-            check_raw_lengths(&data, DataSetEncoding::ExplicitLittle),
-            Ok(())
-        );
+        assert_eq!(check_raw_lengths(&data, DataSetEncoding::ExplicitLittle), Ok(()));
         // Implicit: (0010,0010) with a 4-byte length of 1 GB.
         let mut implicit = vec![0x10, 0x00, 0x10, 0x00];
         implicit.extend(1_000_000_000u32.to_le_bytes());
         implicit.extend(b"Doe^John");
         let error = check_raw_lengths(&implicit, DataSetEncoding::ImplicitLittle).unwrap_err();
-        assert!(
-            error.contains("(0010,0010) at byte 0 declares 1000000000"),
-            "{error}"
-        );
+        assert!(error.contains("(0010,0010) at byte 0 declares 1000000000"), "{error}");
         let mut unknown = explicit_element(0x0028, 0x0010, b"US", &[4, 0]);
         unknown[4..6].copy_from_slice(b"ZZ");
         let error = check_raw_lengths(&unknown, DataSetEncoding::ExplicitLittle).unwrap_err();

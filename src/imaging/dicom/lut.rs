@@ -51,22 +51,13 @@ pub(crate) fn parse_lut_item(
     path: &str,
     attribute: &'static str,
 ) -> Result<LookupTable, DicomError> {
-    let invalid = |reason: String| DicomError::InvalidAttribute {
-        path: path.to_owned(),
-        attribute,
-        reason,
-    };
-    let descriptor = item
-        .get(tags::LUT_DESCRIPTOR)
-        .ok_or_else(|| invalid("item has no LUT Descriptor (0028,3002)".into()))?;
-    let descriptor: Vec<i64> = descriptor
-        .to_multi_int::<i64>()
-        .map_err(|e| invalid(format!("LUT Descriptor is not numeric: {e}")))?;
+    let invalid = |reason: String| DicomError::InvalidAttribute { path: path.to_owned(), attribute, reason };
+    let descriptor =
+        item.get(tags::LUT_DESCRIPTOR).ok_or_else(|| invalid("item has no LUT Descriptor (0028,3002)".into()))?;
+    let descriptor: Vec<i64> =
+        descriptor.to_multi_int::<i64>().map_err(|e| invalid(format!("LUT Descriptor is not numeric: {e}")))?;
     let [entries, first, bits] = descriptor[..] else {
-        return Err(invalid(format!(
-            "LUT Descriptor has {} values instead of 3",
-            descriptor.len()
-        )));
+        return Err(invalid(format!("LUT Descriptor has {} values instead of 3", descriptor.len())));
     };
     // 0 entries means 65536 (PS3.3 C.11.1.1.1).
     let entries = match entries & 0xFFFF {
@@ -78,52 +69,34 @@ pub(crate) fn parse_lut_item(
     } else if (-0x8000..=0xFFFF).contains(&first) {
         first as i32
     } else {
-        return Err(invalid(format!(
-            "LUT Descriptor first mapped value {first} is out of range"
-        )));
+        return Err(invalid(format!("LUT Descriptor first mapped value {first} is out of range")));
     };
     let bits_per_entry = u16::try_from(bits)
         .ok()
         .filter(|b| (1..=16).contains(b))
         .ok_or_else(|| invalid(format!("LUT Descriptor bits per entry {bits} is not 1..16")))?;
-    let data = item
-        .get(tags::LUT_DATA)
-        .ok_or_else(|| invalid("item has no LUT Data (0028,3006)".into()))?;
+    let data = item.get(tags::LUT_DATA).ok_or_else(|| invalid("item has no LUT Data (0028,3006)".into()))?;
     let mut values = match data.value() {
         Value::Primitive(PrimitiveValue::U16(words)) => words.to_vec(),
-        Value::Primitive(PrimitiveValue::I16(words)) => words
-            .iter()
-            .map(|&w| u16::from_ne_bytes(w.to_ne_bytes()))
-            .collect(),
-        Value::Primitive(PrimitiveValue::U8(bytes)) => bytes
-            .chunks_exact(2)
-            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-            .collect(),
-        other => other
-            .to_multi_int::<u16>()
-            .map_err(|e| invalid(format!("LUT Data is not a list of 16-bit words: {e}")))?,
+        Value::Primitive(PrimitiveValue::I16(words)) => {
+            words.iter().map(|&w| u16::from_ne_bytes(w.to_ne_bytes())).collect()
+        }
+        Value::Primitive(PrimitiveValue::U8(bytes)) => {
+            bytes.chunks_exact(2).map(|pair| u16::from_le_bytes([pair[0], pair[1]])).collect()
+        }
+        other => {
+            other.to_multi_int::<u16>().map_err(|e| invalid(format!("LUT Data is not a list of 16-bit words: {e}")))?
+        }
     };
     // Some writers pack 8-bit entries two per word; unpack when that is what the sizes say.
     if values.len() < entries && bits_per_entry <= 8 && values.len() * 2 >= entries {
-        values = values
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .map(u16::from)
-            .take(entries)
-            .collect();
+        values = values.iter().flat_map(|w| w.to_le_bytes()).map(u16::from).take(entries).collect();
     }
     if values.len() < entries {
-        return Err(invalid(format!(
-            "LUT Data has {} entries but the descriptor announces {entries}",
-            values.len()
-        )));
+        return Err(invalid(format!("LUT Data has {} entries but the descriptor announces {entries}", values.len())));
     }
     values.truncate(entries);
-    Ok(LookupTable {
-        first_mapped,
-        bits_per_entry,
-        values,
-    })
+    Ok(LookupTable { first_mapped, bits_per_entry, values })
 }
 
 #[cfg(test)]
@@ -132,11 +105,7 @@ mod tests {
 
     #[test]
     fn lookup_clamps_and_offsets() {
-        let lut = LookupTable {
-            first_mapped: -2,
-            bits_per_entry: 8,
-            values: vec![10, 20, 30],
-        };
+        let lut = LookupTable { first_mapped: -2, bits_per_entry: 8, values: vec![10, 20, 30] };
         assert_eq!(lut.lookup(-5.0), 10);
         assert_eq!(lut.lookup(-2.0), 10);
         assert_eq!(lut.lookup(-1.0), 20);

@@ -21,12 +21,10 @@ mod uid;
 mod window;
 
 pub use basic_profile::{
-    BASIC_PROFILE, BASIC_PROFILE_REPEATING_GROUPS, ProfileAction, ProfileEntry, TagPattern,
-    is_identifying, is_private, profile_entry_for,
+    BASIC_PROFILE, BASIC_PROFILE_REPEATING_GROUPS, ProfileAction, ProfileEntry, TagPattern, is_identifying, is_private,
+    profile_entry_for,
 };
-pub use deidentify::{
-    DeidentifiedFile, DeidentifyCounts, deidentify_file, deidentify_object, output_file_name,
-};
+pub use deidentify::{DeidentifiedFile, DeidentifyCounts, deidentify_file, deidentify_object, output_file_name};
 pub use error::DicomError;
 pub use gray_image::{GrayImage, GraySamples};
 pub use lut::LookupTable;
@@ -34,9 +32,7 @@ pub use pixels::PixelStats;
 pub use png_provenance::{read_png_with_provenance, write_png_with_provenance};
 pub use provenance::{Provenance, SYNTHETIC_STATEMENT};
 pub use read::{DicomFile, open_dicom, open_dicom_bytes, read_dicom_image, read_dicom_image_bytes};
-pub use secondary_capture::{
-    SYNTHETIC_SERIES_DESCRIPTION, SecondaryCaptureInfo, write_secondary_capture,
-};
+pub use secondary_capture::{SYNTHETIC_SERIES_DESCRIPTION, SecondaryCaptureInfo, write_secondary_capture};
 pub use tags::{TagRow, list_tags};
 pub use uid::{UidMap, new_uid};
 pub use window::{VoiLut, VoiLutFunction, apply_voi, render_display_u8};
@@ -112,10 +108,7 @@ impl Window {
     /// A window covering `[min, max]` (width at least 1).
     pub fn spanning(min: f64, max: f64) -> Window {
         let width = (max - min).max(1.0);
-        Window {
-            center: min + (max - min) / 2.0,
-            width,
-        }
+        Window { center: min + (max - min) / 2.0, width }
     }
 }
 
@@ -138,11 +131,7 @@ pub enum ModalityLut {
     /// Rescale Slope / Intercept (defaults 1 and 0 when absent).
     Rescale { slope: f64, intercept: f64 },
     /// Modality LUT Sequence (0028,3000), first item.
-    LutSequence {
-        entries: u32,
-        first_mapped: i32,
-        bits_per_entry: u16,
-    },
+    LutSequence { entries: u32, first_mapped: i32, bits_per_entry: u16 },
 }
 
 /// Facts about a DICOM image, as `thorax dicom info --json` prints them.

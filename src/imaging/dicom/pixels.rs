@@ -31,9 +31,7 @@ impl PixelLayout {
 
     /// Bytes one frame occupies in native (uncompressed) Pixel Data.
     pub fn native_frame_bytes(&self) -> u64 {
-        let bits = self.pixel_count() as u64
-            * u64::from(self.samples_per_pixel)
-            * u64::from(self.bits_allocated);
+        let bits = self.pixel_count() as u64 * u64::from(self.samples_per_pixel) * u64::from(self.bits_allocated);
         bits.div_ceil(8)
     }
 }
@@ -59,11 +57,7 @@ pub(crate) enum StoredValues {
 }
 
 /// Reads one frame of decoded bytes (little endian samples) into grey values.
-pub(crate) fn stored_values(
-    data: &[u8],
-    layout: &PixelLayout,
-    model: SampleModel,
-) -> Result<StoredValues, String> {
+pub(crate) fn stored_values(data: &[u8], layout: &PixelLayout, model: SampleModel) -> Result<StoredValues, String> {
     let needed = layout.decoded_frame_bytes();
     if (data.len() as u64) < needed {
         return Err(format!(
@@ -78,31 +72,17 @@ pub(crate) fn stored_values(
     let samples = usize::from(layout.samples_per_pixel);
     let total = layout.pixel_count() * samples;
     let raw: Vec<u64> = match layout.bits_allocated {
-        1 => data
-            .iter()
-            .take(total)
-            .map(|&b| u64::from(b != 0))
-            .collect(),
+        1 => data.iter().take(total).map(|&b| u64::from(b != 0)).collect(),
         8 => data.iter().take(total).map(|&b| u64::from(b)).collect(),
-        16 => data
-            .chunks_exact(2)
-            .take(total)
-            .map(|c| u64::from(u16::from_le_bytes([c[0], c[1]])))
-            .collect(),
-        32 => data
-            .chunks_exact(4)
-            .take(total)
-            .map(|c| u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-            .collect(),
+        16 => data.chunks_exact(2).take(total).map(|c| u64::from(u16::from_le_bytes([c[0], c[1]]))).collect(),
+        32 => {
+            data.chunks_exact(4).take(total).map(|c| u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect()
+        }
         other => return Err(format!("Bits Allocated {other} is not 1, 8, 16 or 32")),
     };
     let bits_stored = u32::from(layout.bits_stored.clamp(1, layout.bits_allocated.max(1)));
     let shift = (u32::from(layout.high_bit) + 1).saturating_sub(bits_stored);
-    let mask = if bits_stored >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << bits_stored) - 1
-    };
+    let mask = if bits_stored >= 64 { u64::MAX } else { (1u64 << bits_stored) - 1 };
     let sign_bit = 1u64 << (bits_stored - 1);
     let to_value = |word: u64| -> i64 {
         let v = (word >> shift) & mask;
@@ -118,9 +98,7 @@ pub(crate) fn stored_values(
             if samples != 1 {
                 return Err(format!("grey image with {samples} samples per pixel"));
             }
-            Ok(StoredValues::Integers(
-                raw.into_iter().map(to_value).collect(),
-            ))
+            Ok(StoredValues::Integers(raw.into_iter().map(to_value).collect()))
         }
         SampleModel::Rgb | SampleModel::YbrFull => {
             if samples != 3 {
@@ -128,18 +106,12 @@ pub(crate) fn stored_values(
             }
             let n = layout.pixel_count();
             let sample = |pixel: usize, channel: usize| -> f32 {
-                let index = if layout.planar {
-                    channel * n + pixel
-                } else {
-                    pixel * 3 + channel
-                };
+                let index = if layout.planar { channel * n + pixel } else { pixel * 3 + channel };
                 raw.get(index).map_or(0.0, |&w| to_value(w) as f32)
             };
             let luma = (0..n)
                 .map(|p| match model {
-                    SampleModel::Rgb => {
-                        0.299 * sample(p, 0) + 0.587 * sample(p, 1) + 0.114 * sample(p, 2)
-                    }
+                    SampleModel::Rgb => 0.299 * sample(p, 0) + 0.587 * sample(p, 1) + 0.114 * sample(p, 2),
                     _ => sample(p, 0),
                 })
                 .collect();
@@ -158,10 +130,9 @@ pub(crate) enum ModalityTransform {
 impl ModalityTransform {
     pub fn describe(&self) -> ModalityLut {
         match self {
-            ModalityTransform::Rescale { slope, intercept } => ModalityLut::Rescale {
-                slope: *slope,
-                intercept: *intercept,
-            },
+            ModalityTransform::Rescale { slope, intercept } => {
+                ModalityLut::Rescale { slope: *slope, intercept: *intercept }
+            }
             ModalityTransform::Lut(lut) => ModalityLut::LutSequence {
                 entries: u32::try_from(lut.len()).unwrap_or(u32::MAX),
                 first_mapped: lut.first_mapped,
@@ -173,14 +144,10 @@ impl ModalityTransform {
     /// Applies the transform (PS3.3 C.11.1) to integer stored values.
     pub fn apply(&self, stored: &[i64]) -> Vec<f32> {
         match self {
-            ModalityTransform::Rescale { slope, intercept } => stored
-                .iter()
-                .map(|&v| (v as f64 * slope + intercept) as f32)
-                .collect(),
-            ModalityTransform::Lut(lut) => stored
-                .iter()
-                .map(|&v| f32::from(lut.lookup(v as f64)))
-                .collect(),
+            ModalityTransform::Rescale { slope, intercept } => {
+                stored.iter().map(|&v| (v as f64 * slope + intercept) as f32).collect()
+            }
+            ModalityTransform::Lut(lut) => stored.iter().map(|&v| f32::from(lut.lookup(v as f64))).collect(),
         }
     }
 }
@@ -197,11 +164,7 @@ impl PixelStats {
     /// Statistics of `values` (all zero for an empty slice).
     pub fn of<T: Copy + Into<f64>>(values: &[T]) -> PixelStats {
         if values.is_empty() {
-            return PixelStats {
-                min: 0.0,
-                max: 0.0,
-                mean: 0.0,
-            };
+            return PixelStats { min: 0.0, max: 0.0, mean: 0.0 };
         }
         let mut min = f64::INFINITY;
         let mut max = f64::NEG_INFINITY;
@@ -212,11 +175,7 @@ impl PixelStats {
             max = max.max(v);
             sum += v;
         }
-        PixelStats {
-            min,
-            max,
-            mean: sum / values.len() as f64,
-        }
+        PixelStats { min, max, mean: sum / values.len() as f64 }
     }
 
     /// Statistics of integer values (exact sum).
@@ -225,11 +184,7 @@ impl PixelStats {
             return PixelStats::of::<f64>(&[]);
         };
         let sum: i128 = values.iter().map(|&v| i128::from(v)).sum();
-        PixelStats {
-            min: min as f64,
-            max: max as f64,
-            mean: sum as f64 / values.len() as f64,
-        }
+        PixelStats { min: min as f64, max: max as f64, mean: sum as f64 / values.len() as f64 }
     }
 }
 
@@ -254,14 +209,12 @@ mod tests {
     fn masks_to_bits_stored_and_sign_extends() {
         // 12 bits stored in 16: 0xF800 has garbage in the top bits; 0x0FFF is -1 when signed.
         let data = [0x00, 0xF8, 0xFF, 0x0F, 0x01, 0x00];
-        let StoredValues::Integers(unsigned) =
-            stored_values(&data, &layout(16, 12, false), SampleModel::Gray).unwrap()
+        let StoredValues::Integers(unsigned) = stored_values(&data, &layout(16, 12, false), SampleModel::Gray).unwrap()
         else {
             panic!("grey")
         };
         assert_eq!(unsigned, vec![0x800, 0xFFF, 1]);
-        let StoredValues::Integers(signed) =
-            stored_values(&data, &layout(16, 12, true), SampleModel::Gray).unwrap()
+        let StoredValues::Integers(signed) = stored_values(&data, &layout(16, 12, true), SampleModel::Gray).unwrap()
         else {
             panic!("grey")
         };
@@ -279,8 +232,7 @@ mod tests {
         let mut rgb = layout(8, 8, false);
         rgb.samples_per_pixel = 3;
         rgb.columns = 1;
-        let StoredValues::Luma(luma) = stored_values(&[255, 0, 0], &rgb, SampleModel::Rgb).unwrap()
-        else {
+        let StoredValues::Luma(luma) = stored_values(&[255, 0, 0], &rgb, SampleModel::Rgb).unwrap() else {
             panic!("luma")
         };
         assert!((luma[0] - 0.299 * 255.0).abs() < 1e-3);
@@ -288,10 +240,7 @@ mod tests {
 
     #[test]
     fn rescale_and_stats() {
-        let transform = ModalityTransform::Rescale {
-            slope: 2.0,
-            intercept: -1024.0,
-        };
+        let transform = ModalityTransform::Rescale { slope: 2.0, intercept: -1024.0 };
         let values = transform.apply(&[0, 512, 1024]);
         assert_eq!(values, vec![-1024.0, 0.0, 1024.0]);
         let stats = PixelStats::of(&values);

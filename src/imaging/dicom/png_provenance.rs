@@ -17,15 +17,8 @@ const KEY_SEED: &str = "thorax.seed";
 const KEY_LABELS: &str = "thorax.labels";
 
 /// Writes `image` as a grayscale PNG of its own bit depth with `provenance` in text chunks.
-pub fn write_png_with_provenance(
-    path: &Path,
-    image: &GrayImage,
-    provenance: &Provenance,
-) -> Result<(), DicomError> {
-    let png_error = |reason: String| DicomError::Png {
-        path: path_text(path),
-        reason,
-    };
+pub fn write_png_with_provenance(path: &Path, image: &GrayImage, provenance: &Provenance) -> Result<(), DicomError> {
+    let png_error = |reason: String| DicomError::Png { path: path_text(path), reason };
     let file = File::create(path).map_err(|source| DicomError::Io {
         path: path_text(path),
         action: "creating the PNG",
@@ -51,28 +44,19 @@ pub fn write_png_with_provenance(
             .add_text_chunk(keyword.to_owned(), text)
             .map_err(|e| png_error(format!("text chunk {keyword}: {e}")))?;
     }
-    let mut writer = encoder
-        .write_header()
-        .map_err(|e| png_error(e.to_string()))?;
+    let mut writer = encoder.write_header().map_err(|e| png_error(e.to_string()))?;
     let bytes: Vec<u8> = match &image.samples {
         GraySamples::U8(v) => v.clone(),
         // PNG stores 16-bit samples big-endian.
         GraySamples::U16(v) => v.iter().flat_map(|s| s.to_be_bytes()).collect(),
     };
-    writer
-        .write_image_data(&bytes)
-        .map_err(|e| png_error(e.to_string()))?;
+    writer.write_image_data(&bytes).map_err(|e| png_error(e.to_string()))?;
     writer.finish().map_err(|e| png_error(e.to_string()))
 }
 
 /// Reads a grayscale PNG (1-16 bits; low depths expand to 8) and its provenance chunks, if all are present.
-pub fn read_png_with_provenance(
-    path: &Path,
-) -> Result<(GrayImage, Option<Provenance>), DicomError> {
-    let png_error = |reason: String| DicomError::Png {
-        path: path_text(path),
-        reason,
-    };
+pub fn read_png_with_provenance(path: &Path) -> Result<(GrayImage, Option<Provenance>), DicomError> {
+    let png_error = |reason: String| DicomError::Png { path: path_text(path), reason };
     let file = File::open(path).map_err(|source| DicomError::Io {
         path: path_text(path),
         action: "opening the PNG",
@@ -82,19 +66,11 @@ pub fn read_png_with_provenance(
     decoder.set_transformations(png::Transformations::EXPAND);
     let mut reader = decoder.read_info().map_err(|e| png_error(e.to_string()))?;
     let text = |key: &str| {
-        reader
-            .info()
-            .uncompressed_latin1_text
-            .iter()
-            .find(|chunk| chunk.keyword == key)
-            .map(|chunk| chunk.text.clone())
+        reader.info().uncompressed_latin1_text.iter().find(|chunk| chunk.keyword == key).map(|chunk| chunk.text.clone())
     };
     let provenance = match (text(KEY_MODEL_SHA256), text(KEY_SEED), text(KEY_LABELS)) {
         (Some(hash), Some(seed), Some(labels)) => {
-            let seed = seed
-                .trim()
-                .parse::<u64>()
-                .map_err(|e| png_error(format!("{KEY_SEED} chunk {seed:?}: {e}")))?;
+            let seed = seed.trim().parse::<u64>().map_err(|e| png_error(format!("{KEY_SEED} chunk {seed:?}: {e}")))?;
             let mut provenance = Provenance::new(&hash, seed, &labels)?;
             if let Some(software) = text(KEY_SOFTWARE) {
                 provenance.software = software;
@@ -103,26 +79,17 @@ pub fn read_png_with_provenance(
         }
         _ => None,
     };
-    let buffer_size = reader
-        .output_buffer_size()
-        .ok_or_else(|| png_error("image too large to decode".to_owned()))?;
+    let buffer_size = reader.output_buffer_size().ok_or_else(|| png_error("image too large to decode".to_owned()))?;
     let mut buffer = vec![0u8; buffer_size];
-    let frame = reader
-        .next_frame(&mut buffer)
-        .map_err(|e| png_error(e.to_string()))?;
+    let frame = reader.next_frame(&mut buffer).map_err(|e| png_error(e.to_string()))?;
     if frame.color_type != png::ColorType::Grayscale {
-        return Err(png_error(format!(
-            "expected a grayscale PNG without alpha, found {:?}",
-            frame.color_type
-        )));
+        return Err(png_error(format!("expected a grayscale PNG without alpha, found {:?}", frame.color_type)));
     }
     let data = buffer.get(..frame.buffer_size()).unwrap_or(&buffer);
     let samples = match frame.bit_depth {
-        png::BitDepth::Sixteen => GraySamples::U16(
-            data.chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                .collect(),
-        ),
+        png::BitDepth::Sixteen => {
+            GraySamples::U16(data.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
+        }
         _ => GraySamples::U8(data.to_vec()),
     };
     let image = GrayImage::new(frame.width, frame.height, samples)?;

@@ -4,9 +4,7 @@
 use super::error::{DicomError, error_chain_text, path_text};
 use super::length_guard::{DataSetEncoding, check_part10_lengths, check_raw_lengths};
 use super::lut::{LookupTable, parse_lut_item};
-use super::pixels::{
-    ModalityTransform, PixelLayout, PixelStats, SampleModel, StoredValues, stored_values,
-};
+use super::pixels::{ModalityTransform, PixelLayout, PixelStats, SampleModel, StoredValues, stored_values};
 use super::uid::new_uid;
 use super::window::VoiLutFunction;
 use super::{DicomImage, DicomSummary, Photometric, Window, WindowSource};
@@ -17,9 +15,7 @@ use dicom_object::file::ReadPreamble;
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{FileDicomObject, InMemDicomObject, OpenFileOptions};
 use dicom_pixeldata::PixelDecoder;
-use dicom_transfer_syntax_registry::entries::{
-    EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN,
-};
+use dicom_transfer_syntax_registry::entries::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 use std::path::Path;
 
@@ -56,44 +52,20 @@ pub fn open_dicom_bytes(label: &str, bytes: &[u8]) -> Result<DicomFile, DicomErr
     let has_preamble = bytes.get(128..132) == Some(b"DICM".as_slice());
     let starts_with_magic = bytes.get(0..4) == Some(b"DICM".as_slice());
     if has_preamble || starts_with_magic {
-        let (preamble, start) = if has_preamble {
-            (ReadPreamble::Always, 132)
-        } else {
-            (ReadPreamble::Never, 4)
-        };
-        check_part10_lengths(bytes, start).map_err(|reason| DicomError::Malformed {
-            path: label.to_owned(),
-            reason,
-        })?;
-        let object = OpenFileOptions::new()
-            .read_preamble(preamble)
-            .from_reader(bytes)
-            .map_err(|e| malformed(&e))?;
-        return Ok(DicomFile {
-            label: label.to_owned(),
-            object,
-            has_file_meta: true,
-        });
+        let (preamble, start) = if has_preamble { (ReadPreamble::Always, 132) } else { (ReadPreamble::Never, 4) };
+        check_part10_lengths(bytes, start)
+            .map_err(|reason| DicomError::Malformed { path: label.to_owned(), reason })?;
+        let object = OpenFileOptions::new().read_preamble(preamble).from_reader(bytes).map_err(|e| malformed(&e))?;
+        return Ok(DicomFile { label: label.to_owned(), object, has_file_meta: true });
     }
-    let explicit_vr = looks_like_raw_data_set(bytes).map_err(|reason| DicomError::NotDicom {
-        path: label.to_owned(),
-        reason,
-    })?;
+    let explicit_vr =
+        looks_like_raw_data_set(bytes).map_err(|reason| DicomError::NotDicom { path: label.to_owned(), reason })?;
     let (ts, encoding) = if explicit_vr {
-        (
-            EXPLICIT_VR_LITTLE_ENDIAN.erased(),
-            DataSetEncoding::ExplicitLittle,
-        )
+        (EXPLICIT_VR_LITTLE_ENDIAN.erased(), DataSetEncoding::ExplicitLittle)
     } else {
-        (
-            IMPLICIT_VR_LITTLE_ENDIAN.erased(),
-            DataSetEncoding::ImplicitLittle,
-        )
+        (IMPLICIT_VR_LITTLE_ENDIAN.erased(), DataSetEncoding::ImplicitLittle)
     };
-    check_raw_lengths(bytes, encoding).map_err(|reason| DicomError::Malformed {
-        path: label.to_owned(),
-        reason,
-    })?;
+    check_raw_lengths(bytes, encoding).map_err(|reason| DicomError::Malformed { path: label.to_owned(), reason })?;
     let dataset = InMemDicomObject::read_dataset_with_ts(bytes, &ts).map_err(|e| malformed(&e))?;
     let text = |tag| {
         dataset
@@ -106,27 +78,19 @@ pub fn open_dicom_bytes(label: &str, bytes: &[u8]) -> Result<DicomFile, DicomErr
     let meta = FileMetaTableBuilder::new()
         .transfer_syntax(ts.uid())
         .media_storage_sop_class_uid(
-            text(tags::SOP_CLASS_UID)
-                .unwrap_or_else(|| uids::SECONDARY_CAPTURE_IMAGE_STORAGE.to_owned()),
+            text(tags::SOP_CLASS_UID).unwrap_or_else(|| uids::SECONDARY_CAPTURE_IMAGE_STORAGE.to_owned()),
         )
         .media_storage_sop_instance_uid(text(tags::SOP_INSTANCE_UID).unwrap_or_else(new_uid))
         .build()
         .map_err(|e| malformed(&e))?;
-    Ok(DicomFile {
-        label: label.to_owned(),
-        object: dataset.with_exact_meta(meta),
-        has_file_meta: false,
-    })
+    Ok(DicomFile { label: label.to_owned(), object: dataset.with_exact_meta(meta), has_file_meta: false })
 }
 
 /// Checks that `bytes` start like a little-endian data set (an even group 0002..0028 tag); returns whether
 /// the VR is explicit.
 fn looks_like_raw_data_set(bytes: &[u8]) -> Result<bool, String> {
     let Some(head) = bytes.get(0..8) else {
-        return Err(format!(
-            "only {} bytes, too short for a DICOM data set",
-            bytes.len()
-        ));
+        return Err(format!("only {} bytes, too short for a DICOM data set", bytes.len()));
     };
     let group = u16::from_le_bytes([head[0], head[1]]);
     if group % 2 != 0 || !(0x0002..=0x0028).contains(&group) {
@@ -135,8 +99,7 @@ fn looks_like_raw_data_set(bytes: &[u8]) -> Result<bool, String> {
         ));
     }
     let vr = &head[4..6];
-    Ok(vr.iter().all(u8::is_ascii_uppercase)
-        && dicom_core::VR::from_binary([vr[0], vr[1]]).is_some())
+    Ok(vr.iter().all(u8::is_ascii_uppercase) && dicom_core::VR::from_binary([vr[0], vr[1]]).is_some())
 }
 
 /// Reads the first frame of a DICOM file as a [`DicomImage`].
@@ -160,11 +123,7 @@ impl DicomFile {
     }
 
     fn invalid(&self, attribute: &'static str, reason: impl Into<String>) -> DicomError {
-        DicomError::InvalidAttribute {
-            path: self.label.clone(),
-            attribute,
-            reason: reason.into(),
-        }
+        DicomError::InvalidAttribute { path: self.label.clone(), attribute, reason: reason.into() }
     }
 
     /// An unsigned integer attribute: `Ok(None)` when absent, an error when not a number.
@@ -180,11 +139,7 @@ impl DicomFile {
     }
 
     fn required_uint(&self, tag: Tag, attribute: &'static str) -> Result<u32, DicomError> {
-        self.uint(tag, attribute)?
-            .ok_or_else(|| DicomError::MissingAttribute {
-                path: self.label.clone(),
-                attribute,
-            })
+        self.uint(tag, attribute)?.ok_or_else(|| DicomError::MissingAttribute { path: self.label.clone(), attribute })
     }
 
     /// The first value of a decimal attribute, `Ok(None)` when absent or empty.
@@ -193,9 +148,8 @@ impl DicomFile {
             None => Ok(None),
             Some(element) if element.value().multiplicity() == 0 => Ok(None),
             Some(element) => {
-                let values = element
-                    .to_multi_float64()
-                    .map_err(|e| self.invalid(attribute, format!("not a number ({e})")))?;
+                let values =
+                    element.to_multi_float64().map_err(|e| self.invalid(attribute, format!("not a number ({e})")))?;
                 match values.first() {
                     Some(v) if v.is_finite() => Ok(Some(*v)),
                     Some(v) => Err(self.invalid(attribute, format!("value {v} is not finite"))),
@@ -207,41 +161,18 @@ impl DicomFile {
 
     /// The transfer syntax UID (implicit VR little endian for files without meta).
     pub fn transfer_syntax_uid(&self) -> String {
-        self.object
-            .meta()
-            .transfer_syntax()
-            .trim_end_matches(['\0', ' '])
-            .to_owned()
+        self.object.meta().transfer_syntax().trim_end_matches(['\0', ' ']).to_owned()
     }
 
     fn pixel_layout(&self) -> Result<PixelLayout, DicomError> {
         let rows = self.required_uint(tags::ROWS, "Rows (0028,0010)")?;
         let columns = self.required_uint(tags::COLUMNS, "Columns (0028,0011)")?;
-        let bits_allocated =
-            self.required_uint(tags::BITS_ALLOCATED, "Bits Allocated (0028,0100)")?;
-        let bits_stored = self
-            .uint(tags::BITS_STORED, "Bits Stored (0028,0101)")?
-            .unwrap_or(bits_allocated);
-        let high_bit = self
-            .uint(tags::HIGH_BIT, "High Bit (0028,0102)")?
-            .unwrap_or(bits_stored.saturating_sub(1));
-        let samples = self
-            .uint(tags::SAMPLES_PER_PIXEL, "Samples per Pixel (0028,0002)")?
-            .unwrap_or(1);
-        let signed = self
-            .uint(
-                tags::PIXEL_REPRESENTATION,
-                "Pixel Representation (0028,0103)",
-            )?
-            .unwrap_or(0)
-            == 1;
-        let planar = self
-            .uint(
-                tags::PLANAR_CONFIGURATION,
-                "Planar Configuration (0028,0006)",
-            )?
-            .unwrap_or(0)
-            == 1;
+        let bits_allocated = self.required_uint(tags::BITS_ALLOCATED, "Bits Allocated (0028,0100)")?;
+        let bits_stored = self.uint(tags::BITS_STORED, "Bits Stored (0028,0101)")?.unwrap_or(bits_allocated);
+        let high_bit = self.uint(tags::HIGH_BIT, "High Bit (0028,0102)")?.unwrap_or(bits_stored.saturating_sub(1));
+        let samples = self.uint(tags::SAMPLES_PER_PIXEL, "Samples per Pixel (0028,0002)")?.unwrap_or(1);
+        let signed = self.uint(tags::PIXEL_REPRESENTATION, "Pixel Representation (0028,0103)")?.unwrap_or(0) == 1;
+        let planar = self.uint(tags::PLANAR_CONFIGURATION, "Planar Configuration (0028,0006)")?.unwrap_or(0) == 1;
         if rows == 0 || columns == 0 {
             return Err(self.invalid("Rows/Columns", format!("image is {columns}x{rows} pixels")));
         }
@@ -252,30 +183,21 @@ impl DicomFile {
             });
         }
         if ![1, 8, 16, 32].contains(&bits_allocated) {
-            return Err(self.invalid(
-                "Bits Allocated (0028,0100)",
-                format!("{bits_allocated} is not 1, 8, 16 or 32"),
-            ));
+            return Err(self.invalid("Bits Allocated (0028,0100)", format!("{bits_allocated} is not 1, 8, 16 or 32")));
         }
         if bits_stored == 0 || bits_stored > bits_allocated {
-            return Err(self.invalid(
-                "Bits Stored (0028,0101)",
-                format!("{bits_stored} with Bits Allocated {bits_allocated}"),
-            ));
+            return Err(
+                self.invalid("Bits Stored (0028,0101)", format!("{bits_stored} with Bits Allocated {bits_allocated}"))
+            );
         }
         if high_bit >= bits_allocated || high_bit + 1 < bits_stored {
             return Err(self.invalid(
                 "High Bit (0028,0102)",
-                format!(
-                    "{high_bit} with Bits Stored {bits_stored}, Bits Allocated {bits_allocated}"
-                ),
+                format!("{high_bit} with Bits Stored {bits_stored}, Bits Allocated {bits_allocated}"),
             ));
         }
         if samples != 1 && samples != 3 {
-            return Err(self.invalid(
-                "Samples per Pixel (0028,0002)",
-                format!("{samples} is not 1 or 3"),
-            ));
+            return Err(self.invalid("Samples per Pixel (0028,0002)", format!("{samples} is not 1 or 3")));
         }
         // All narrowing casts below are within range after the checks above.
         Ok(PixelLayout {
@@ -297,16 +219,11 @@ impl DicomFile {
                 return Err(self.invalid(ATTRIBUTE, "not a sequence"));
             };
             if let Some(item) = items.first() {
-                return parse_lut_item(item, pixel_signed, &self.label, ATTRIBUTE)
-                    .map(ModalityTransform::Lut);
+                return parse_lut_item(item, pixel_signed, &self.label, ATTRIBUTE).map(ModalityTransform::Lut);
             }
         }
-        let slope = self
-            .first_float(tags::RESCALE_SLOPE, "Rescale Slope (0028,1053)")?
-            .unwrap_or(1.0);
-        let intercept = self
-            .first_float(tags::RESCALE_INTERCEPT, "Rescale Intercept (0028,1052)")?
-            .unwrap_or(0.0);
+        let slope = self.first_float(tags::RESCALE_SLOPE, "Rescale Slope (0028,1053)")?.unwrap_or(1.0);
+        let intercept = self.first_float(tags::RESCALE_INTERCEPT, "Rescale Intercept (0028,1052)")?.unwrap_or(0.0);
         if slope == 0.0 {
             return Err(self.invalid("Rescale Slope (0028,1053)", "slope is 0"));
         }
@@ -317,21 +234,12 @@ impl DicomFile {
         const LUT_ATTRIBUTE: &str = "VOI LUT Sequence (0028,3010)";
         let function = match self.text(tags::VOILUT_FUNCTION) {
             None => VoiLutFunction::Linear,
-            Some(name) => VoiLutFunction::from_dicom(&name).ok_or_else(|| {
-                self.invalid(
-                    "VOI LUT Function (0028,1056)",
-                    format!("unknown function {name:?}"),
-                )
-            })?,
+            Some(name) => VoiLutFunction::from_dicom(&name)
+                .ok_or_else(|| self.invalid("VOI LUT Function (0028,1056)", format!("unknown function {name:?}")))?,
         };
         let lut = match self.object.get(tags::VOILUT_SEQUENCE).map(|e| e.value()) {
             Some(Value::Sequence(sequence)) => match sequence.items().first() {
-                Some(item) => Some(parse_lut_item(
-                    item,
-                    pixel_signed,
-                    &self.label,
-                    LUT_ATTRIBUTE,
-                )?),
+                Some(item) => Some(parse_lut_item(item, pixel_signed, &self.label, LUT_ATTRIBUTE)?),
                 None => None,
             },
             Some(_) => return Err(self.invalid(LUT_ATTRIBUTE, "not a sequence")),
@@ -348,20 +256,12 @@ impl DicomFile {
             (Some(lut), _) if !lut.is_empty() => {
                 let first = f64::from(lut.first_mapped);
                 let last = first + (lut.len() as f64 - 1.0);
-                (
-                    Some(Window::spanning(first, last)),
-                    WindowSource::VoiLutSequenceRange,
-                )
+                (Some(Window::spanning(first, last)), WindowSource::VoiLutSequenceRange)
             }
             (_, Some(window)) => (Some(window), WindowSource::StoredWindowCenterWidth),
             _ => (None, WindowSource::ComputedFromPixelRange),
         };
-        Ok(VoiSettings {
-            function,
-            lut,
-            window,
-            source,
-        })
+        Ok(VoiSettings { function, lut, window, source })
     }
 
     fn sample_model(&self, photometric: &str) -> Result<(SampleModel, Photometric), DicomError> {
@@ -379,33 +279,25 @@ impl DicomFile {
 
     /// Decodes the first frame and applies the modality LUT.
     pub fn decode_image(&self) -> Result<DicomImage, DicomError> {
-        let pixel_element =
-            self.object
-                .get(tags::PIXEL_DATA)
-                .ok_or_else(|| DicomError::MissingPixelData {
-                    path: self.label.clone(),
-                })?;
-        let photometric_text = self.text(tags::PHOTOMETRIC_INTERPRETATION).ok_or_else(|| {
-            DicomError::MissingAttribute {
+        let pixel_element = self
+            .object
+            .get(tags::PIXEL_DATA)
+            .ok_or_else(|| DicomError::MissingPixelData { path: self.label.clone() })?;
+        let photometric_text =
+            self.text(tags::PHOTOMETRIC_INTERPRETATION).ok_or_else(|| DicomError::MissingAttribute {
                 path: self.label.clone(),
                 attribute: "Photometric Interpretation (0028,0004)",
-            }
-        })?;
+            })?;
         let layout = self.pixel_layout()?;
         let ts_uid = self.transfer_syntax_uid();
-        let ts = TransferSyntaxRegistry
-            .get(&ts_uid)
-            .ok_or_else(|| DicomError::Unsupported {
-                path: self.label.clone(),
-                what: format!("unknown transfer syntax {ts_uid}"),
-            })?;
+        let ts = TransferSyntaxRegistry.get(&ts_uid).ok_or_else(|| DicomError::Unsupported {
+            path: self.label.clone(),
+            what: format!("unknown transfer syntax {ts_uid}"),
+        })?;
         if !ts.can_decode_all() {
             return Err(DicomError::Unsupported {
                 path: self.label.clone(),
-                what: format!(
-                    "no pure-Rust decoder for transfer syntax {} ({ts_uid})",
-                    ts.name()
-                ),
+                what: format!("no pure-Rust decoder for transfer syntax {} ({ts_uid})", ts.name()),
             });
         }
         match pixel_element.value() {
@@ -421,9 +313,7 @@ impl DicomFile {
                 }
             }
             Value::PixelSequence(sequence) if sequence.fragments().is_empty() => {
-                return Err(DicomError::MissingPixelData {
-                    path: self.label.clone(),
-                });
+                return Err(DicomError::MissingPixelData { path: self.label.clone() });
             }
             Value::PixelSequence(_) => {}
             Value::Sequence(_) => {
@@ -436,45 +326,34 @@ impl DicomFile {
             reason,
         };
         // Third-party codecs see untrusted bytes; a panic in one must not take the workbench down.
-        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.object.decode_pixel_data_frame(0)
-        }))
-        .map_err(|_| decode_error("the decoder panicked on this data".to_owned()))?
-        .map_err(|e| decode_error(error_chain_text(&e)))?;
+        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.object.decode_pixel_data_frame(0)))
+            .map_err(|_| decode_error("the decoder panicked on this data".to_owned()))?
+            .map_err(|e| decode_error(error_chain_text(&e)))?;
         // Codecs return colour as RGB whatever the stored photometric interpretation was.
-        let decoded_photometric =
-            if layout.samples_per_pixel == 3 && ts.is_encapsulated_pixel_data() {
-                "RGB".to_owned()
-            } else {
-                photometric_text.clone()
-            };
+        let decoded_photometric = if layout.samples_per_pixel == 3 && ts.is_encapsulated_pixel_data() {
+            "RGB".to_owned()
+        } else {
+            photometric_text.clone()
+        };
         let (model, photometric) = self.sample_model(&decoded_photometric)?;
         let planar = layout.planar && !ts.is_encapsulated_pixel_data();
-        let stored = stored_values(decoded.data(), &PixelLayout { planar, ..layout }, model)
-            .map_err(decode_error)?;
+        let stored = stored_values(decoded.data(), &PixelLayout { planar, ..layout }, model).map_err(decode_error)?;
         drop(decoded);
 
         let modality = self.modality_transform(layout.signed)?;
         let (pixels, stored_value_stats, modality_lut) = match stored {
-            StoredValues::Integers(values) => (
-                modality.apply(&values),
-                PixelStats::of_integers(&values),
-                modality.describe(),
-            ),
+            StoredValues::Integers(values) => {
+                (modality.apply(&values), PixelStats::of_integers(&values), modality.describe())
+            }
             StoredValues::Luma(luma) => {
                 let stats = PixelStats::of(&luma);
-                let identity = ModalityTransform::Rescale {
-                    slope: 1.0,
-                    intercept: 0.0,
-                };
+                let identity = ModalityTransform::Rescale { slope: 1.0, intercept: 0.0 };
                 (luma, stats, identity.describe())
             }
         };
         let pixel_stats = PixelStats::of(&pixels);
         let voi = self.voi(layout.signed)?;
-        let window_used = voi
-            .window
-            .unwrap_or_else(|| Window::spanning(pixel_stats.min, pixel_stats.max));
+        let window_used = voi.window.unwrap_or_else(|| Window::spanning(pixel_stats.min, pixel_stats.max));
         let summary = DicomSummary {
             file: self.label.clone(),
             rows: layout.rows,
@@ -484,9 +363,7 @@ impl DicomFile {
             high_bit: layout.high_bit,
             pixel_representation_signed: layout.signed,
             samples_per_pixel: layout.samples_per_pixel,
-            number_of_frames: self
-                .uint(tags::NUMBER_OF_FRAMES, "Number of Frames (0028,0008)")?
-                .unwrap_or(1),
+            number_of_frames: self.uint(tags::NUMBER_OF_FRAMES, "Number of Frames (0028,0008)")?.unwrap_or(1),
             photometric_interpretation: photometric_text,
             transfer_syntax_uid: ts_uid,
             transfer_syntax_name: ts.name().to_owned(),

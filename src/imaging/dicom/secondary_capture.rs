@@ -17,8 +17,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// Series Description of every exported artificial image (LO, at most 64 characters).
-pub const SYNTHETIC_SERIES_DESCRIPTION: &str =
-    "SYNTHETIC image (Thorax Workbench) - not a real patient";
+pub const SYNTHETIC_SERIES_DESCRIPTION: &str = "SYNTHETIC image (Thorax Workbench) - not a real patient";
 
 /// What was written.
 #[derive(Debug, Clone, Serialize)]
@@ -41,32 +40,18 @@ pub fn write_secondary_capture(
 ) -> Result<SecondaryCaptureInfo, DicomError> {
     let too_large = |what: &str| DicomError::InvalidArgument {
         what: "image size",
-        reason: format!(
-            "{what} must be at most 65535 for DICOM, image is {}x{}",
-            image.width, image.height
-        ),
+        reason: format!("{what} must be at most 65535 for DICOM, image is {}x{}", image.width, image.height),
     };
     let rows = u16::try_from(image.height).map_err(|_| too_large("rows"))?;
     let columns = u16::try_from(image.width).map_err(|_| too_large("columns"))?;
     let bits = image.bits_per_sample();
     let (pixel_vr, pixel_value, (min, max)) = match &image.samples {
-        GraySamples::U8(v) => (
-            VR::OB,
-            PrimitiveValue::U8(v.clone().into()),
-            range(v.iter().map(|&s| u32::from(s))),
-        ),
-        GraySamples::U16(v) => (
-            VR::OW,
-            PrimitiveValue::U16(v.clone().into()),
-            range(v.iter().map(|&s| u32::from(s))),
-        ),
+        GraySamples::U8(v) => (VR::OB, PrimitiveValue::U8(v.clone().into()), range(v.iter().map(|&s| u32::from(s)))),
+        GraySamples::U16(v) => (VR::OW, PrimitiveValue::U16(v.clone().into()), range(v.iter().map(|&s| u32::from(s)))),
     };
     let window = super::Window::spanning(f64::from(min), f64::from(max));
-    let provenance_json =
-        serde_json::to_string(provenance).map_err(|e| DicomError::InvalidArgument {
-            what: "provenance",
-            reason: e.to_string(),
-        })?;
+    let provenance_json = serde_json::to_string(provenance)
+        .map_err(|e| DicomError::InvalidArgument { what: "provenance", reason: e.to_string() })?;
     let sop_instance_uid = new_uid();
     let study_instance_uid = new_uid();
     let series_instance_uid = new_uid();
@@ -75,11 +60,7 @@ pub fn write_secondary_capture(
     let empty = |tag, vr| DataElement::<InMemDicomObject>::empty(tag, vr);
     let dataset = InMemDicomObject::from_element_iter([
         // SOP Common
-        text(
-            tags::SOP_CLASS_UID,
-            VR::UI,
-            uids::SECONDARY_CAPTURE_IMAGE_STORAGE,
-        ),
+        text(tags::SOP_CLASS_UID, VR::UI, uids::SECONDARY_CAPTURE_IMAGE_STORAGE),
         text(tags::SOP_INSTANCE_UID, VR::UI, &sop_instance_uid),
         // Patient: Type 2 attributes present and empty; nothing else.
         empty(tags::PATIENT_NAME, VR::PN),
@@ -87,16 +68,8 @@ pub fn write_secondary_capture(
         empty(tags::PATIENT_BIRTH_DATE, VR::DA),
         empty(tags::PATIENT_SEX, VR::CS),
         text(tags::PATIENT_IDENTITY_REMOVED, VR::CS, "YES"),
-        text(
-            tags::DEIDENTIFICATION_METHOD,
-            VR::LO,
-            "Synthetic image: generated, no patient data",
-        ),
-        DataElement::new(
-            tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
-            VR::SQ,
-            basic_profile_code_sequence(),
-        ),
+        text(tags::DEIDENTIFICATION_METHOD, VR::LO, "Synthetic image: generated, no patient data"),
+        DataElement::new(tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE, VR::SQ, basic_profile_code_sequence()),
         // General Study
         text(tags::STUDY_INSTANCE_UID, VR::UI, &study_instance_uid),
         empty(tags::STUDY_DATE, VR::DA),
@@ -104,50 +77,22 @@ pub fn write_secondary_capture(
         empty(tags::REFERRING_PHYSICIAN_NAME, VR::PN),
         empty(tags::STUDY_ID, VR::SH),
         empty(tags::ACCESSION_NUMBER, VR::SH),
-        text(
-            tags::STUDY_DESCRIPTION,
-            VR::LO,
-            "Synthetic chest radiograph",
-        ),
+        text(tags::STUDY_DESCRIPTION, VR::LO, "Synthetic chest radiograph"),
         // General Series
         text(tags::MODALITY, VR::CS, "OT"),
         text(tags::SERIES_INSTANCE_UID, VR::UI, &series_instance_uid),
         text(tags::SERIES_NUMBER, VR::IS, "1"),
-        text(
-            tags::SERIES_DESCRIPTION,
-            VR::LO,
-            SYNTHETIC_SERIES_DESCRIPTION,
-        ),
+        text(tags::SERIES_DESCRIPTION, VR::LO, SYNTHETIC_SERIES_DESCRIPTION),
         // SC Equipment
         text(tags::CONVERSION_TYPE, VR::CS, "SYN"),
-        text(
-            tags::SECONDARY_CAPTURE_DEVICE_MANUFACTURER,
-            VR::LO,
-            "Thorax Workbench",
-        ),
-        text(
-            tags::SECONDARY_CAPTURE_DEVICE_MANUFACTURER_MODEL_NAME,
-            VR::LO,
-            "image generator",
-        ),
-        text(
-            tags::SECONDARY_CAPTURE_DEVICE_SOFTWARE_VERSIONS,
-            VR::LO,
-            env!("CARGO_PKG_VERSION"),
-        ),
+        text(tags::SECONDARY_CAPTURE_DEVICE_MANUFACTURER, VR::LO, "Thorax Workbench"),
+        text(tags::SECONDARY_CAPTURE_DEVICE_MANUFACTURER_MODEL_NAME, VR::LO, "image generator"),
+        text(tags::SECONDARY_CAPTURE_DEVICE_SOFTWARE_VERSIONS, VR::LO, env!("CARGO_PKG_VERSION")),
         // General Image
         text(tags::INSTANCE_NUMBER, VR::IS, "1"),
         empty(tags::PATIENT_ORIENTATION, VR::CS),
-        DataElement::new(
-            tags::IMAGE_TYPE,
-            VR::CS,
-            dicom_value!(Strs, ["DERIVED", "SECONDARY"]),
-        ),
-        text(
-            tags::DERIVATION_DESCRIPTION,
-            VR::ST,
-            &provenance.summary_text(),
-        ),
+        DataElement::new(tags::IMAGE_TYPE, VR::CS, dicom_value!(Strs, ["DERIVED", "SECONDARY"])),
+        text(tags::DERIVATION_DESCRIPTION, VR::ST, &provenance.summary_text()),
         text(tags::IMAGE_COMMENTS, VR::LT, &provenance_json),
         text(tags::BURNED_IN_ANNOTATION, VR::CS, "NO"),
         text(tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00"),
@@ -159,11 +104,7 @@ pub fn write_secondary_capture(
         DataElement::new(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(bits)),
         DataElement::new(tags::BITS_STORED, VR::US, PrimitiveValue::from(bits)),
         DataElement::new(tags::HIGH_BIT, VR::US, PrimitiveValue::from(bits - 1)),
-        DataElement::new(
-            tags::PIXEL_REPRESENTATION,
-            VR::US,
-            PrimitiveValue::from(0u16),
-        ),
+        DataElement::new(tags::PIXEL_REPRESENTATION, VR::US, PrimitiveValue::from(0u16)),
         // VOI LUT: a window spanning the data, so viewers show it as generated.
         text(tags::WINDOW_CENTER, VR::DS, &format_ds(window.center)),
         text(tags::WINDOW_WIDTH, VR::DS, &format_ds(window.width)),
@@ -171,14 +112,10 @@ pub fn write_secondary_capture(
     ]);
     let object = dataset
         .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
-        .map_err(|e| DicomError::Write {
-            path: path_text(path),
-            reason: error_chain_text(&e),
-        })?;
-    object.write_to_file(path).map_err(|e| DicomError::Write {
-        path: path_text(path),
-        reason: error_chain_text(&e),
-    })?;
+        .map_err(|e| DicomError::Write { path: path_text(path), reason: error_chain_text(&e) })?;
+    object
+        .write_to_file(path)
+        .map_err(|e| DicomError::Write { path: path_text(path), reason: error_chain_text(&e) })?;
     Ok(SecondaryCaptureInfo {
         path: path.to_path_buf(),
         sop_class_uid: uids::SECONDARY_CAPTURE_IMAGE_STORAGE.to_owned(),

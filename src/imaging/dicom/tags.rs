@@ -43,10 +43,7 @@ pub fn list_tags(file: &DicomFile) -> Vec<TagRow> {
                 element: tag.element(),
                 vr: element.vr().to_string().to_owned(),
                 keyword: keyword(tag),
-                value: element
-                    .to_str()
-                    .map(|s| shorten(s.trim_end_matches(['\0', ' '])))
-                    .unwrap_or_default(),
+                value: element.to_str().map(|s| shorten(s.trim_end_matches(['\0', ' ']))).unwrap_or_default(),
                 is_identifying: is_identifying(tag),
                 depth: 0,
             });
@@ -56,12 +53,7 @@ pub fn list_tags(file: &DicomFile) -> Vec<TagRow> {
     rows
 }
 
-fn push_rows(
-    object: &InMemDicomObject,
-    depth: u32,
-    inside_identifying: bool,
-    rows: &mut Vec<TagRow>,
-) {
+fn push_rows(object: &InMemDicomObject, depth: u32, inside_identifying: bool, rows: &mut Vec<TagRow>) {
     for element in object.iter() {
         let tag = element.tag();
         let identifying = inside_identifying || is_identifying(tag);
@@ -70,10 +62,7 @@ fn push_rows(
             Value::Sequence(sequence) => format!("<{} item(s)>", sequence.items().len()),
             Value::PixelSequence(pixels) => {
                 let bytes: usize = pixels.fragments().iter().map(Vec::len).sum();
-                format!(
-                    "<encapsulated: {} fragment(s), {bytes} bytes>",
-                    pixels.fragments().len()
-                )
+                format!("<encapsulated: {} fragment(s), {bytes} bytes>", pixels.fragments().len())
             }
         };
         rows.push(TagRow {
@@ -116,17 +105,11 @@ fn keyword(tag: Tag) -> String {
             "Private".to_owned()
         };
     }
-    StandardDataDictionary
-        .by_tag(tag)
-        .map(|entry| entry.alias().to_owned())
-        .unwrap_or_default()
+    StandardDataDictionary.by_tag(tag).map(|entry| entry.alias().to_owned()).unwrap_or_default()
 }
 
 fn primitive_text(vr: VR, value: &PrimitiveValue) -> String {
-    let binary = matches!(
-        vr,
-        VR::OB | VR::OW | VR::OF | VR::OD | VR::OL | VR::OV | VR::UN
-    );
+    let binary = matches!(vr, VR::OB | VR::OW | VR::OF | VR::OD | VR::OL | VR::OV | VR::UN);
     if binary {
         return format!("<{} bytes>", value.calculate_byte_len());
     }

@@ -23,10 +23,7 @@ impl UidMap {
     /// The replacement for `original` (trailing NUL/space padding ignored), created on first use.
     pub fn replace(&mut self, original: &str) -> String {
         let key = original.trim_end_matches(['\0', ' ']);
-        self.replacements
-            .entry(key.to_owned())
-            .or_insert_with(new_uid)
-            .clone()
+        self.replacements.entry(key.to_owned()).or_insert_with(new_uid).clone()
     }
 
     /// How many distinct UIDs have been replaced so far.

@@ -80,19 +80,11 @@ pub fn render_display_u8(image: &DicomImage, window: Option<Window>) -> Vec<u8> 
     match (window, &image.voi_lut) {
         (None, Some(lut)) if !lut.is_empty() => {
             let scale = lut.max_entry();
-            image
-                .pixels
-                .iter()
-                .map(|&v| to_byte(f64::from(lut.lookup(f64::from(v))) / scale))
-                .collect()
+            image.pixels.iter().map(|&v| to_byte(f64::from(lut.lookup(f64::from(v))) / scale)).collect()
         }
         _ => {
             let window = window.unwrap_or_else(|| image.display_window().0);
-            image
-                .pixels
-                .iter()
-                .map(|&v| to_byte(apply_voi(f64::from(v), window, image.voi_lut_function)))
-                .collect()
+            image.pixels.iter().map(|&v| to_byte(apply_voi(f64::from(v), window, image.voi_lut_function))).collect()
         }
     }
 }
@@ -131,14 +123,8 @@ mod tests {
 
     #[test]
     fn parses_function_names() {
-        assert_eq!(
-            VoiLutFunction::from_dicom("SIGMOID "),
-            Some(VoiLutFunction::Sigmoid)
-        );
-        assert_eq!(
-            VoiLutFunction::from_dicom("LINEAR_EXACT"),
-            Some(VoiLutFunction::LinearExact)
-        );
+        assert_eq!(VoiLutFunction::from_dicom("SIGMOID "), Some(VoiLutFunction::Sigmoid));
+        assert_eq!(VoiLutFunction::from_dicom("LINEAR_EXACT"), Some(VoiLutFunction::LinearExact));
         assert_eq!(VoiLutFunction::from_dicom("CUBIC"), None);
     }
 }

@@ -150,7 +150,7 @@ pub fn conv2d_fused(
             if prologue_values.is_none() && WINOGRAD_ENABLED.load(Ordering::Relaxed) && winograd::applies(&shape) {
                 return Ok(winograd::conv3x3(x, w, &shape, &epilogue_values, threads));
             }
-            Ok(conv_cpu(x, w, &shape, prologue_values.as_ref(), &epilogue_values, Placement::Direct))
+            Ok(conv_cpu(x, w, &shape, prologue_values.as_ref(), &epilogue_values, Placement::Direct, None))
         })
     })?;
     let dims = (shape.batch, shape.channels_out, shape.out_height, shape.out_width);
@@ -182,7 +182,10 @@ pub fn subpixel_upscale(
     let epilogue_values = EpilogueValues::new(epilogue, maps_out)?;
     let output = with_cpu_f32(&input, "upscale input", |x| {
         with_cpu_f32(&phase_kernels, "upscale phase kernels", |w| {
-            Ok(conv_cpu(x, w, &shape, None, &epilogue_values, Placement::SubpixelPhases { maps_out }))
+            let transformed = (WINOGRAD_ENABLED.load(Ordering::Relaxed) && winograd::subpixel_applies(&shape))
+                .then(|| winograd::transform_weights_2x2(w, &shape));
+            let placement = Placement::SubpixelPhases { maps_out };
+            Ok(conv_cpu(x, w, &shape, None, &epilogue_values, placement, transformed.as_deref()))
         })
     })?;
     let dims = (shape.batch, maps_out, 2 * shape.height, 2 * shape.width);
@@ -396,6 +399,9 @@ enum Placement {
     SubpixelPhases { maps_out: usize },
 }
 
+/// The sub-pixel kernels transformed for Winograd F(2x2, 2x2), when that path applies.
+type SubpixelWinograd<'a> = Option<&'a [f32]>;
+
 /// A pointer the tiles share; each tile writes a disjoint part of the output.
 #[derive(Clone, Copy)]
 struct SharedOutput(*mut f32);
@@ -412,6 +418,8 @@ thread_local! {
 struct TileScratch {
     patches: Vec<f32>,
     products: Vec<f32>,
+    /// Winograd products before the output transform (sub-pixel path).
+    transformed: Vec<f32>,
     sumsq: Vec<f32>,
 }
 
@@ -423,6 +431,7 @@ fn conv_cpu(
     prologue: Option<&(Vec<f32>, Vec<f32>)>,
     epilogue: &EpilogueValues,
     placement: Placement,
+    winograd_weights: SubpixelWinograd,
 ) -> Vec<f32> {
     let pixels = shape.out_height * shape.out_width;
     let output_len = match placement {
@@ -442,7 +451,11 @@ fn conv_cpu(
     // Round so that the tiles share the threads evenly.
     let tiles = (shape.batch * tiles_per_image).div_ceil(threads) * threads;
     let tiles_per_image = tiles.div_ceil(shape.batch).min(shape.out_height).max(1);
-    let rows_per_tile = shape.out_height.div_ceil(tiles_per_image);
+    let mut rows_per_tile = shape.out_height.div_ceil(tiles_per_image);
+    if winograd_weights.is_some() {
+        // Winograd works on 2x2 output tiles: keep every tile but the last an even number of rows.
+        rows_per_tile += rows_per_tile % 2;
+    }
     let tiles_per_image = shape.out_height.div_ceil(rows_per_tile);
     let tile_count = shape.batch * tiles_per_image;
     let shared = SharedOutput(output.as_mut_ptr());
@@ -450,7 +463,8 @@ fn conv_cpu(
         let image = tile / tiles_per_image;
         let first_row = (tile % tiles_per_image) * rows_per_tile;
         let rows = rows_per_tile.min(shape.out_height - first_row);
-        let job = TileJob { input, weight, shape, prologue, epilogue, placement, image, first_row, rows };
+        let job =
+            TileJob { input, weight, shape, prologue, epilogue, placement, winograd_weights, image, first_row, rows };
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut scratch) => job.run(&mut scratch, shared, parallelism),
             // Re-entered on this thread (a rayon worker running another tile while it waits): use fresh buffers.
@@ -474,6 +488,7 @@ struct TileJob<'a> {
     prologue: Option<&'a (Vec<f32>, Vec<f32>)>,
     epilogue: &'a EpilogueValues,
     placement: Placement,
+    winograd_weights: SubpixelWinograd<'a>,
     image: usize,
     first_row: usize,
     rows: usize,
@@ -487,6 +502,30 @@ impl TileJob<'_> {
         let patch_rows = shape.patch_rows();
         let image_len = shape.channels_in * shape.height * shape.width;
         let image_input = &self.input[self.image * image_len..(self.image + 1) * image_len];
+        if let (Placement::SubpixelPhases { maps_out }, Some(u)) = (self.placement, self.winograd_weights) {
+            scratch.products.resize(shape.channels_out * columns, 0.0);
+            let rows = (self.first_row, self.rows);
+            winograd::subpixel_positions(
+                image_input,
+                u,
+                shape,
+                rows,
+                &mut scratch.products,
+                &mut scratch.patches,
+                &mut scratch.transformed,
+                parallelism,
+            );
+            let products = scratch.products.as_mut_ptr();
+            // SAFETY: as in the GEMM branch below.
+            unsafe {
+                for phase in 0..4 {
+                    let phase_base = products.add(phase * maps_out * columns);
+                    self.epilogue.apply(phase_base, columns, maps_out, columns, &mut scratch.sumsq);
+                }
+                self.scatter_phases(&scratch.products, output, maps_out);
+            }
+            return;
+        }
         // The right-hand matrix [patch_rows, columns] and its row stride.
         let (rhs, rhs_row_stride) = if shape.is_pointwise() && self.prologue.is_none() {
             (image_input[self.first_row * shape.out_width..].as_ptr(), pixels)
@@ -776,7 +815,17 @@ mod tests {
 
     #[test]
     fn subpixel_upscale_matches_candle_conv_and_interleave() {
-        for (n, ci, co, h, w) in [(1, 3, 5, 4, 4), (2, 8, 4, 5, 7), (1, 2, 3, 1, 1), (1, 16, 8, 33, 20)] {
+        // The last three take Winograd F(2x2, 2x2) (1024 positions or more, 16 channels or more).
+        let cases = [
+            (1, 3, 5, 4, 4),
+            (2, 8, 4, 5, 7),
+            (1, 2, 3, 1, 1),
+            (1, 16, 8, 33, 20),
+            (2, 16, 16, 40, 31),
+            (1, 32, 16, 32, 32),
+            (1, 20, 17, 35, 45),
+        ];
+        for (n, ci, co, h, w) in cases {
             let x = random(&[n, ci, h, w], 11);
             let kernels = random(&[4 * co, ci, 2, 2], 12);
             let epilogue = Epilogue {

@@ -266,3 +266,143 @@ impl ChunkJob<'_> {
         }
     }
 }
+
+/// Whether the sub-pixel upscale (2x2 phase kernels, padding 1) takes Winograd F(2x2, 2x2): 9 multiplies per 2x2
+/// positions and channel pair instead of 16, worth it from 32x32 inputs.
+pub(super) fn subpixel_applies(shape: &ConvShape) -> bool {
+    shape.kernel_height == 2
+        && shape.kernel_width == 2
+        && shape.stride == 1
+        && shape.padding == 1
+        && shape.channels_in >= 16
+        && shape.channels_out >= 16
+        && shape.out_height * shape.out_width >= MIN_OUTPUT_PX
+}
+
+/// `U[e][out][in]` (e over 3x3) from 2x2 kernels `[out, in, 2, 2]`: `G g G^T` with G = [[1, 0], [1, 1], [0, 1]].
+pub(super) fn transform_weights_2x2(weight: &[f32], shape: &ConvShape) -> Vec<f32> {
+    let pairs = shape.channels_out * shape.channels_in;
+    let mut u = vec![0.0f32; 9 * pairs];
+    for (pair, g) in weight.chunks_exact(4).enumerate() {
+        let gg = [[g[0], g[1]], [g[0] + g[2], g[1] + g[3]], [g[2], g[3]]];
+        for (row, [a, b]) in gg.iter().enumerate() {
+            for (col, v) in [*a, a + b, *b].iter().enumerate() {
+                u[(row * 3 + col) * pairs + pair] = *v;
+            }
+        }
+    }
+    u
+}
+
+/// Positions `rows.0..rows.0 + rows.1` (`rows.0` even) of the 2x2, padding-1 convolution of one image with all
+/// `channels_out` sub-pixel kernels, by Winograd F(2x2, 2x2), into `products` `[channels_out][rows.1 * out_width]`.
+/// `v` and `m` are scratch buffers.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn subpixel_positions(
+    image_input: &[f32],
+    u: &[f32],
+    shape: &ConvShape,
+    rows: (usize, usize),
+    products: &mut [f32],
+    v: &mut Vec<f32>,
+    m: &mut Vec<f32>,
+    parallelism: gemm::Parallelism,
+) {
+    let (first_row, row_count) = rows;
+    let (cin, cout) = (shape.channels_in, shape.channels_out);
+    let out_w = shape.out_width;
+    let (tile_rows, tile_cols) = (row_count.div_ceil(2), out_w.div_ceil(2));
+    let tiles = tile_rows * tile_cols;
+    v.resize(9 * cin * tiles, 0.0);
+    m.resize(9 * cout * tiles, 0.0);
+    // V = B^T d B with B^T = [[1, -1, 0], [0, 1, 0], [0, -1, 1]], per 3x3 input tile at (2 ty - 1, 2 tx - 1).
+    let plane = shape.height * shape.width;
+    let padded_width = 2 * tile_cols + 2;
+    let mut input_rows = vec![0.0f32; 3 * padded_width];
+    for ci in 0..cin {
+        let channel = &image_input[ci * plane..(ci + 1) * plane];
+        for tr in 0..tile_rows {
+            let first_y = first_row + 2 * tr;
+            for (dy, row) in input_rows.chunks_exact_mut(padded_width).enumerate() {
+                row.fill(0.0);
+                let y = first_y + dy;
+                if y < shape.padding || y - shape.padding >= shape.height {
+                    continue;
+                }
+                let source = &channel[(y - shape.padding) * shape.width..(y - shape.padding + 1) * shape.width];
+                let end = (shape.padding + shape.width).min(padded_width);
+                row[shape.padding..end].copy_from_slice(&source[..end - shape.padding]);
+            }
+            let (r0, rest) = input_rows.split_at_mut(padded_width);
+            let (r1, r2) = rest.split_at_mut(padded_width);
+            // B^T d in place: rows d0 - d1, d1, d2 - d1.
+            for x in 0..padded_width {
+                r0[x] -= r1[x];
+                r2[x] -= r1[x];
+            }
+            let first_tile = tr * tile_cols;
+            for (i, row) in input_rows.chunks_exact(padded_width).enumerate() {
+                // (.) B per tile: columns (a, b, c) at 2 tc .. 2 tc + 2 -> a - b, b, c - b.
+                let pairs = || row.chunks_exact(2).zip(row[2..].chunks_exact(2));
+                let destination = |j: usize| ((i * 3 + j) * cin + ci) * tiles + first_tile;
+                let dst = &mut v[destination(0)..destination(0) + tile_cols];
+                dst.iter_mut().zip(pairs()).for_each(|(o, (p, _))| *o = p[0] - p[1]);
+                let dst = &mut v[destination(1)..destination(1) + tile_cols];
+                dst.iter_mut().zip(pairs()).for_each(|(o, (p, _))| *o = p[1]);
+                let dst = &mut v[destination(2)..destination(2) + tile_cols];
+                dst.iter_mut().zip(pairs()).for_each(|(o, (p, q))| *o = q[0] - p[1]);
+            }
+        }
+    }
+    for e in 0..9 {
+        // SAFETY: m[e] holds cout x tiles values, v[e] cin x tiles, u[e] cout x cin.
+        unsafe {
+            gemm_f32(
+                cout,
+                tiles,
+                cin,
+                m.as_mut_ptr().add(e * cout * tiles),
+                tiles,
+                &u[e * cout * cin..(e + 1) * cout * cin],
+                v.as_ptr().add(e * cin * tiles),
+                tiles,
+                parallelism,
+            );
+        }
+    }
+    // Y = A^T M A with A^T = [[1, 1, 0], [0, 1, 1]].
+    let columns = row_count * out_w;
+    let mut am = vec![0.0f32; 6 * tile_cols];
+    for co in 0..cout {
+        let out = &mut products[co * columns..(co + 1) * columns];
+        for tr in 0..tile_rows {
+            let first_tile = tr * tile_cols;
+            let at = |e: usize| &m[(e * cout + co) * tiles + first_tile..][..tile_cols];
+            for col in 0..3 {
+                let (m0, m1, m2) = (at(col), at(3 + col), at(6 + col));
+                let (top, bottom) = am.split_at_mut(3 * tile_cols);
+                let top = &mut top[col * tile_cols..(col + 1) * tile_cols];
+                let bottom = &mut bottom[col * tile_cols..(col + 1) * tile_cols];
+                for t in 0..tile_cols {
+                    top[t] = m0[t] + m1[t];
+                    bottom[t] = m1[t] + m2[t];
+                }
+            }
+            for dy in 0..2 {
+                let y = 2 * tr + dy;
+                if y >= row_count {
+                    continue;
+                }
+                let half = &am[dy * 3 * tile_cols..(dy + 1) * 3 * tile_cols];
+                let (a, rest) = half.split_at(tile_cols);
+                let (b, c) = rest.split_at(tile_cols);
+                for (t, pair) in out[y * out_w..(y + 1) * out_w].chunks_mut(2).enumerate() {
+                    pair[0] = a[t] + b[t];
+                    if let Some(second) = pair.get_mut(1) {
+                        *second = b[t] + c[t];
+                    }
+                }
+            }
+        }
+    }
+}

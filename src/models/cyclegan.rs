@@ -169,6 +169,9 @@ struct Conv {
     stride: usize,
     padding: usize,
     transposed: bool,
+    /// For the transposed convolutions (3x3, stride 2, padding 1, output_padding 1): the same operator as four 2x2
+    /// sub-pixel phase kernels, computed on the low-resolution input by [`fast_conv::subpixel_upscale`].
+    phase_kernels: Option<Tensor>,
 }
 
 impl Conv {
@@ -183,11 +186,17 @@ impl Conv {
         let out_channels = if transposed { shape[1] } else { shape[0] };
         let weight = weights.get(&format!("model.{index}.weight"), shape)?;
         let bias = weights.get(&format!("model.{index}.bias"), &[out_channels])?.reshape((1, out_channels, 1, 1))?;
-        Ok(Self { weight, bias, stride, padding, transposed })
+        let subpixel = transposed && stride == 2 && padding == 1 && shape.get(2..) == Some(&[3, 3][..]);
+        let phase_kernels =
+            if subpixel { Some(fast_conv::subpixel_kernels_from_transposed_3x3(&weight)?) } else { None };
+        Ok(Self { weight, bias, stride, padding, transposed, phase_kernels })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
-        if self.transposed {
+        if let Some(phase_kernels) = &self.phase_kernels {
+            let maps_out = self.bias.elem_count();
+            Ok(fast_conv::subpixel_upscale(x, phase_kernels, maps_out, &fast_conv::Epilogue::bias(Some(&self.bias)))?)
+        } else if self.transposed {
             // kernel 3, stride 2, padding 1, output_padding 1: exactly doubles the size.
             let y = x.conv_transpose2d(&self.weight, self.padding, 1, self.stride, 1)?;
             Ok(y.broadcast_add(&self.bias)?)

@@ -192,6 +192,40 @@ pub fn subpixel_upscale(
     Tensor::from_vec(output, dims, &Device::Cpu)
 }
 
+/// Taps of a 3x3 `ConvTranspose2d` (stride 2, padding 1, output_padding 1) that the 2x2 window of output phase
+/// `parity` reads: output row 2m takes `x[m] * k[1]` (window rows m - 1, m), row 2m + 1 takes
+/// `x[m] * k[2] + x[m + 1] * k[0]` (window rows m, m + 1).
+const TRANSPOSED_3X3_TAPS: [[Option<usize>; 2]; 2] = [[None, Some(1)], [Some(2), Some(0)]];
+
+/// The sub-pixel phase kernels `[4 * out, in, 2, 2]` (for [`subpixel_upscale`]) of a PyTorch
+/// `ConvTranspose2d(kernel 3, stride 2, padding 1, output_padding 1)` weight `[in, out, 3, 3]`; the unused taps
+/// are zero. The transposed convolution doubles the size exactly, as the sub-pixel convolution does.
+pub fn subpixel_kernels_from_transposed_3x3(weight: &Tensor) -> Result<Tensor> {
+    let (cin, cout, kh, kw) = weight.dims4()?;
+    if (kh, kw) != (3, 3) {
+        bail!("subpixel_kernels_from_transposed_3x3: weight of shape {:?} is not [in, out, 3, 3]", weight.dims());
+    }
+    let values = weight.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    let mut kernels = vec![0.0f32; 4 * cout * cin * 4];
+    for (a, row_taps) in TRANSPOSED_3X3_TAPS.iter().enumerate() {
+        for (b, col_taps) in TRANSPOSED_3X3_TAPS.iter().enumerate() {
+            for co in 0..cout {
+                for ci in 0..cin {
+                    for (wy, ky) in row_taps.iter().enumerate() {
+                        for (wx, kx) in col_taps.iter().enumerate() {
+                            if let (Some(ky), Some(kx)) = (ky, kx) {
+                                let target = ((((2 * a + b) * cout + co) * cin + ci) * 2 + wy) * 2 + wx;
+                                kernels[target] = values[((ci * cout + co) * 3 + ky) * 3 + kx];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Tensor::from_vec(kernels, (4 * cout, cin, 2, 2), weight.device())?.to_dtype(weight.dtype())
+}
+
 /// Phases `[N, 4 * out, H + 1, W + 1]` of a sub-pixel convolution (padding 1) to the interleaved `[N, out, 2H, 2W]`.
 fn interleave_phases_candle(phases: &Tensor, maps_out: usize) -> Result<Tensor> {
     let (batch, _, positions_y, positions_x) = phases.dims4()?;
@@ -839,6 +873,24 @@ mod tests {
             let reference =
                 apply_epilogue_candle(&interleave_phases_candle(&phases, co).unwrap(), &epilogue, co).unwrap();
             assert_eq!(fast.dims(), &[n, co, 2 * h, 2 * w]);
+            let error = relative_error(&fast, &reference);
+            assert!(error < 1e-4, "({n}, {ci}, {co}, {h}, {w}): relative error {error}");
+        }
+    }
+
+    #[test]
+    fn transposed_3x3_stride_2_equals_its_subpixel_form() {
+        for (n, ci, co, h, w) in [(1, 3, 5, 4, 6), (2, 16, 16, 33, 32), (1, 24, 20, 5, 3)] {
+            let x = random(&[n, ci, h, w], 31);
+            let weight = random(&[ci, co, 3, 3], 32);
+            let bias = random(&[co], 33);
+            let kernels = subpixel_kernels_from_transposed_3x3(&weight).unwrap();
+            let fast = subpixel_upscale(&x, &kernels, co, &Epilogue::bias(Some(&bias))).unwrap();
+            let reference = x
+                .conv_transpose2d(&weight, 1, 1, 2, 1)
+                .unwrap()
+                .broadcast_add(&bias.reshape((1, co, 1, 1)).unwrap())
+                .unwrap();
             let error = relative_error(&fast, &reference);
             assert!(error < 1e-4, "({n}, {ci}, {co}, {h}, {w}): relative error {error}");
         }

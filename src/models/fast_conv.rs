@@ -7,7 +7,12 @@
 //! - an epilogue on the output tile while it is still in cache (`x * scale + shift`, the activation, and ProGAN's
 //!   pixel norm over channels, which only needs the channels of one pixel and so fits a tile of whole columns),
 //! - ProGAN's fused upscale as a sub-pixel convolution on the low-resolution input, its four phases written straight
-//!   into their interleaved places.
+//!   into their interleaved places (CycleGAN's 3x3 stride-2 transposed convolutions take the same path);
+//! - Winograd F(2x2, 3x3) for 3x3 stride-1 layers and F(2x2, 2x2) for the sub-pixel upscale once the output has
+//!   32x32 pixels or more (`winograd.rs`): 2.25x and 1.78x fewer multiply-adds.
+//!
+//! The GEMMs reach their speed only with `gemm`'s AVX-512 microkernels (feature `x86-v4`, chosen at run time by CPU
+//! detection): about twice the AVX2 kernels' throughput on this project's machine.
 //!
 //! candle 0.11's own CPU conv2d reaches about 44 GFLOP/s on this project's 2-core machine against 240 for its matmul
 //! (research/rust-stack.md section 4): the gap is the copies around its GEMM, not the GEMM. Tensors on other devices

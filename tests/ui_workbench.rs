@@ -248,3 +248,37 @@ fn moving_a_pathology_slider_regenerates_and_keeps_the_view() {
     assert_ne!(second.pixels(), first.pixels(), "the label must change the image");
     assert_eq!(app.artificial.view.transform.zoom, 2.0, "a slider move keeps the zoom");
 }
+
+#[test]
+fn heatmap_overlay_is_drawn_on_both_views() {
+    let mut harness = harness_with(cpu_options());
+    ready(&mut harness, true);
+    assert!(harness.state().real.overlay.is_none());
+    harness.get_by_label("Heatmap overlay").click();
+    step_until(&mut harness, Duration::from_secs(120), |app| {
+        app.real.overlay.is_some() && app.artificial.overlay.is_some()
+    });
+    let app = harness.state();
+    for pane in [&app.real, &app.artificial] {
+        let overlay = pane.overlay.as_ref().unwrap();
+        let image = &pane.image.as_ref().unwrap().image;
+        assert_eq!((overlay.heatmap.width_px(), overlay.heatmap.height_px()), (image.width_px(), image.height_px()));
+        assert!(overlay.heatmap.pixels().iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+    // A new image drops the old map until its own arrives.
+    harness.state_mut().load_sample(2);
+    step_until(&mut harness, Duration::from_secs(60), |app| {
+        app.real.image.as_ref().is_some_and(|p| p.name == "cxr_0003.png")
+    });
+    let real = &harness.state().real;
+    if let Some(overlay) = &real.overlay {
+        let image = &real.image.as_ref().unwrap().image;
+        assert_eq!(overlay.heatmap.width_px(), image.width_px());
+    }
+    step_until(&mut harness, Duration::from_secs(60), |app| app.real.overlay.is_some());
+    harness.run_steps(3);
+    mask_status_bar(&mut harness);
+    let timing = harness.get_by_label_contains("ms per image").rect();
+    harness.mask(timing);
+    harness.snapshot("heatmap_overlay");
+}

@@ -17,6 +17,8 @@ pub struct ViewportPane {
     pub placeholder: String,
     /// Where the viewer was drawn last frame (for drag-and-drop targeting and tests).
     pub viewer_rect: Option<egui::Rect>,
+    /// A heatmap drawn over the image, when it belongs to the image shown.
+    pub overlay: Option<crate::app::radiograph_renderer::Overlay>,
 }
 
 impl ViewportPane {
@@ -28,11 +30,13 @@ impl ViewportPane {
             loading: None,
             placeholder: placeholder.to_owned(),
             viewer_rect: None,
+            overlay: None,
         }
     }
 
     /// Shows a newly prepared image with a fresh initial view (fit, default window).
     pub fn show_image(&mut self, prepared: PreparedImage) {
+        self.overlay = None;
         self.view = ViewState { colormap: self.view.colormap, ..ViewState::initial(&prepared.image, &prepared.stats) };
         self.image = Some(prepared);
         self.loading = None;
@@ -46,6 +50,7 @@ impl ViewportPane {
         if same_size {
             self.image = Some(prepared);
             self.loading = None;
+            self.overlay = None;
         } else {
             self.show_image(prepared);
         }
@@ -83,8 +88,9 @@ impl ViewportPane {
         match &self.image {
             Some(prepared) => {
                 let image = prepared.image.clone();
+                let overlay = self.overlay.clone();
                 let viewer = ui.allocate_ui(egui::vec2(ui.available_width(), viewer_height.max(32.0)), |ui| {
-                    output = radiograph_viewer_ui(ui, id, &image, &mut self.view, None);
+                    output = radiograph_viewer_ui(ui, id, &image, &mut self.view, overlay.as_ref());
                 });
                 self.viewer_rect = Some(viewer.response.rect);
                 if show_histogram {

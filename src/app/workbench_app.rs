@@ -154,6 +154,43 @@ impl WorkbenchApp {
         self.submit(request);
     }
 
+    /// Asks the worker for heatmaps of both views (when the overlay is on).
+    fn request_heatmaps(&mut self) {
+        for slot in [Slot::Real, Slot::Artificial] {
+            self.request_heatmap(slot);
+        }
+    }
+
+    fn request_heatmap(&mut self, slot: Slot) {
+        if !self.classifier.heatmap.enabled || !self.run_models {
+            self.pane_mut(slot).overlay = None;
+            return;
+        }
+        let (Some(model), Some(prepared)) = (&self.classifier_model, &self.pane(slot).image) else {
+            return;
+        };
+        let request = Request::Heatmap {
+            slot,
+            model: ModelSource::Embedded { file_name: model.file_name, bytes: model.bytes },
+            image: prepared.image.clone(),
+            label: self.classifier.heatmap.target.clone(),
+            method: self.classifier.heatmap.method,
+        };
+        self.submit(request);
+    }
+
+    /// Applies the current opacity, threshold and colour map to the overlays shown.
+    fn restyle_overlays(&mut self) {
+        let settings = self.classifier.heatmap.clone();
+        for pane in [&mut self.real, &mut self.artificial] {
+            if let Some(overlay) = &mut pane.overlay {
+                overlay.opacity = settings.opacity;
+                overlay.threshold = settings.threshold;
+                overlay.colormap = settings.colormap;
+            }
+        }
+    }
+
     /// Loads embedded sample `index` into the Real viewport.
     pub fn load_sample(&mut self, index: usize) {
         let Some(sample) = self.samples.samples().get(index) else {
@@ -205,17 +242,35 @@ impl WorkbenchApp {
                     self.sync_views_from(slot.other());
                 }
                 self.classify(slot);
+                self.request_heatmap(slot);
             }
             (JobKey::Generate, Ok(Output::Generated(generated))) => {
                 self.generator.last_run_ms = Some(response.timings.run_ms);
                 // A slider move keeps the reader's zoom and window; only a new size resets the view.
                 self.artificial.replace_image(generated.prepared);
                 self.classify(Slot::Artificial);
+                self.request_heatmap(Slot::Artificial);
             }
             (JobKey::Classify(slot), Ok(Output::Classified(classification))) => {
                 let current = self.pane(slot).image.as_ref().map(|p| p.image.id());
                 if current == Some(classification.image_id) {
                     self.classifier.results.insert(slot, *classification);
+                }
+            }
+            (JobKey::Heatmap(slot), Ok(Output::Heatmap(heatmap))) => {
+                let settings = self.classifier.heatmap.clone();
+                let shown = self.pane(slot).image.as_ref().map(|p| p.image.id());
+                if settings.enabled && shown == Some(heatmap.image_id) {
+                    match &heatmap.note {
+                        Some(note) => self.classifier.heatmap_notes.insert(slot, note.clone()),
+                        None => self.classifier.heatmap_notes.remove(&slot),
+                    };
+                    self.pane_mut(slot).overlay = Some(crate::app::radiograph_renderer::Overlay {
+                        heatmap: heatmap.map,
+                        opacity: settings.opacity,
+                        threshold: settings.threshold,
+                        colormap: settings.colormap,
+                    });
                 }
             }
             (key, Err(error)) => {
@@ -354,7 +409,19 @@ impl WorkbenchApp {
             }
         }
         ui.add_space(4.0);
-        egui::ScrollArea::vertical().id_salt("classifier_scroll").show(ui, |ui| self.classifier.ui(ui, untrained));
+        let labels = self.classifier_model.as_ref().map(|m| m.card.labels.clone()).unwrap_or_default();
+        egui::ScrollArea::vertical().id_salt("classifier_scroll").show(ui, |ui| {
+            self.classifier.ui(ui, untrained);
+            ui.add_space(8.0);
+            ui.separator();
+            let change = self.classifier.heatmap_ui(ui, &labels);
+            if change.recompute {
+                self.classifier.heatmap_notes.clear();
+                self.request_heatmaps();
+            } else if change.restyle {
+                self.restyle_overlays();
+            }
+        });
     }
 
     /// The display toolbar above the viewports: linking, invert, fit, colour map, window presets.

@@ -8,6 +8,8 @@ pub enum EngineError {
     Tensor(#[from] crate::imaging::tensor::TensorError),
     #[error("{0}")]
     Model(#[from] crate::models::error::ModelError),
+    #[error("heatmap: {0}")]
+    Heatmap(#[from] crate::models::heatmap::HeatmapError),
     #[error("the worker has stopped")]
     WorkerGone,
 }

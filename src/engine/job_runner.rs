@@ -8,12 +8,13 @@ use crate::engine::EngineError;
 use crate::engine::device::ComputeDevice;
 use crate::engine::model_cache::ModelCache;
 use crate::engine::request::{
-    Classification, GeneratedImage, ImageSource, ModelSource, Output, PreparedImage, Request, Slot,
+    Classification, GeneratedImage, HeatmapOverlay, ImageSource, ModelSource, Output, PreparedImage, Request, Slot,
 };
 use crate::imaging::tensor::{InputSpec, image_to_tensor};
 use crate::imaging::{BitDepth, GrayImage};
 use crate::imaging::{ImageStats, decode_image, load_image};
 use crate::models::error::ModelError;
+use crate::models::heatmap::{HeatmapMethod, HeatmapOptions, heatmaps_for_gray_image};
 use crate::models::progan::{latents_from_seed, to_png_u8};
 
 /// Runs one request to completion on the worker thread.
@@ -83,14 +84,51 @@ impl ModelRunner {
         })))
     }
 
+    fn heatmap(
+        &mut self,
+        model: &ModelSource,
+        image: &GrayImage,
+        label: &str,
+        method: HeatmapMethod,
+    ) -> Result<Output, EngineError> {
+        let device = self.device.device.clone();
+        let classifier = self.models.classifier(model, &device)?;
+        let target = classifier.card().label_index(label).ok_or_else(|| ModelError::BadInput {
+            argument: "heatmap target".to_owned(),
+            reason: format!("the classifier has no label `{label}`"),
+        })?;
+        let gray = eight_bit_values(image);
+        let heatmaps = heatmaps_for_gray_image(
+            classifier,
+            &gray,
+            image.width_px(),
+            image.height_px(),
+            &[target],
+            HeatmapOptions::new(method),
+            &device,
+        )?;
+        let Some(heatmap) = heatmaps.into_iter().next() else {
+            return Err(
+                ModelError::BadInput { argument: "heatmap".to_owned(), reason: "no map computed".to_owned() }.into()
+            );
+        };
+        let at_image = heatmap.at_image_size(image.width_px(), image.height_px());
+        let map = GrayImage::new(at_image.width_px, at_image.height_px, BitDepth::F32, at_image.values)
+            .map_err(|e| ModelError::BadInput { argument: "heatmap".to_owned(), reason: e.to_string() })?;
+        Ok(Output::Heatmap(Box::new(HeatmapOverlay {
+            map,
+            label: heatmap.label,
+            probability: heatmap.probability,
+            note: heatmap.note,
+            image_id: image.id(),
+        })))
+    }
+
     fn classify(&mut self, model: &ModelSource, image: &GrayImage) -> Result<Output, EngineError> {
         let device = self.device.device.clone();
         let classifier = self.models.classifier(model, &device)?;
         let card = classifier.card().clone();
-        // The classifier's preprocessing works on 8-bit values, as the original PIL pipeline did.
-        let (lo, hi) = image.nominal_range();
-        let span = (hi - lo).max(f32::EPSILON);
-        let gray: Vec<f32> = image.pixels().iter().map(|&v| ((v - lo) / span * 255.0).clamp(0.0, 255.0)).collect();
+        let gray = eight_bit_values(image);
         let input = crate::models::preprocess::classifier_input(
             &gray,
             image.width_px(),
@@ -139,6 +177,14 @@ impl JobRunner for ModelRunner {
             Request::PrepareImage { slot, source } => self.prepare_image(slot, &source),
             Request::Generate { model, labels, seed } => self.generate(&model, &labels, seed),
             Request::Classify { model, image, .. } => self.classify(&model, &image),
+            Request::Heatmap { model, image, label, method, .. } => self.heatmap(&model, &image, &label, method),
         }
     }
+}
+
+/// The image in 8-bit units: the classifier's preprocessing works on those, as the original PIL pipeline did.
+fn eight_bit_values(image: &GrayImage) -> Vec<f32> {
+    let (lo, hi) = image.nominal_range();
+    let span = (hi - lo).max(f32::EPSILON);
+    image.pixels().iter().map(|&v| ((v - lo) / span * 255.0).clamp(0.0, 255.0)).collect()
 }

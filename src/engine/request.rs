@@ -32,6 +32,7 @@ pub enum JobKey {
     PrepareImage(Slot),
     Generate,
     Classify(Slot),
+    Heatmap(Slot),
 }
 
 /// Where a model's weights come from.
@@ -87,6 +88,14 @@ pub enum Request {
     Generate { model: ModelSource, labels: Vec<f32>, seed: u32 },
     /// The classifier's probabilities for an image shown in a viewport.
     Classify { slot: Slot, model: ModelSource, image: GrayImage },
+    /// A class-activation heatmap of one classifier label for an image shown in a viewport.
+    Heatmap {
+        slot: Slot,
+        model: ModelSource,
+        image: GrayImage,
+        label: String,
+        method: crate::models::heatmap::HeatmapMethod,
+    },
 }
 
 impl Request {
@@ -95,6 +104,7 @@ impl Request {
             Self::PrepareImage { slot, .. } => JobKey::PrepareImage(*slot),
             Self::Generate { .. } => JobKey::Generate,
             Self::Classify { slot, .. } => JobKey::Classify(*slot),
+            Self::Heatmap { slot, .. } => JobKey::Heatmap(*slot),
         }
     }
 }
@@ -130,12 +140,25 @@ pub struct PreparedImage {
     pub tensor_mean: f32,
 }
 
+/// A heatmap at the image's size, values in [0, 1].
+#[derive(Clone, Debug)]
+pub struct HeatmapOverlay {
+    pub map: GrayImage,
+    pub label: String,
+    pub probability: f32,
+    /// Why the map is blank, when it is.
+    pub note: Option<String>,
+    /// The image the map belongs to.
+    pub image_id: u64,
+}
+
 /// What a job produced.
 #[derive(Clone, Debug)]
 pub enum Output {
     PreparedImage(Box<PreparedImage>),
     Generated(Box<GeneratedImage>),
     Classified(Box<Classification>),
+    Heatmap(Box<HeatmapOverlay>),
 }
 
 /// How long a job took, split into waiting and running.

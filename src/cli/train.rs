@@ -196,7 +196,7 @@ fn log_line(step: u64, losses: &StepLosses, seconds: f64) -> String {
 }
 
 /// An 8x8 grid of EMA samples as an 8-bit grey PNG.
-fn write_sample_grid(trainer: &GanTrainer, data: &GanDataset, path: &Path, device: &Device) -> anyhow::Result<()> {
+pub fn write_sample_grid(trainer: &GanTrainer, data: &GanDataset, path: &Path, device: &Device) -> anyhow::Result<()> {
     const SIDE: usize = 8;
     let count = SIDE * SIDE;
     let config = trainer.config();

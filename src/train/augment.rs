@@ -40,8 +40,7 @@ fn cutout(images: &Tensor, rng: &mut TrainRng) -> candle_core::Result<Tensor> {
     let cut_h = ((height as f64) * CUTOUT_RATIO).round() as usize;
     let cut_w = ((width as f64) * CUTOUT_RATIO).round() as usize;
     let mut mask = vec![1.0f32; batch * height * width];
-    for (i, plane) in mask.chunks_mut(height * width).enumerate().take(batch) {
-        let _ = i;
+    for plane in mask.chunks_mut(height * width).take(batch) {
         // Centre anywhere in the image (DiffAugment: offset in [0, size + (1 - cut % 2))).
         let cy = rng.below(height + (1 - cut_h % 2)) as isize;
         let cx = rng.below(width + (1 - cut_w % 2)) as isize;
@@ -73,7 +72,7 @@ mod tests {
         assert_eq!(out.dims(), &[4, 1, 16, 16]);
         let kept = out.sum_all().unwrap().to_scalar::<f32>().unwrap();
         // Each image loses at most its shifted-out border (2 px) plus the 8x8 cut-out.
-        assert!(kept < 4.0 * 256.0 && kept >= 4.0 * (256.0 - 64.0 - 2.0 * 16.0 * 2.0), "{kept}");
+        assert!((4.0 * (256.0 - 64.0 - 2.0 * 16.0 * 2.0)..4.0 * 256.0).contains(&kept), "{kept}");
         let grad = out.sum_all().unwrap().backward().unwrap();
         let g = grad.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert!(g.iter().all(|v| *v == 0.0 || *v == 1.0));

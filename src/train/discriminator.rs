@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use candle_core::{D, Device, Tensor, Var};
 
 use crate::models::progan::{ProganArchitecture, TensorRole, TensorSpec};
+use crate::train::conv::conv2d_im2col;
 use crate::train::error::TrainError;
 use crate::train::rng::TrainRng;
 
@@ -132,7 +133,7 @@ impl Discriminator {
     }
 
     fn conv(&self, x: &Tensor, prefix: &str, padding: usize, weight_use: WeightUse) -> Result<Tensor, TrainError> {
-        Ok(x.conv2d(&self.weight(&format!("{prefix}/weight"), weight_use)?, padding, 1, 1, 1)?)
+        Ok(conv2d_im2col(x, &self.weight(&format!("{prefix}/weight"), weight_use)?, padding)?)
     }
 
     fn bias_act(&self, x: &Tensor, prefix: &str, weight_use: WeightUse) -> Result<Tensor, TrainError> {
@@ -191,7 +192,7 @@ fn leaky_relu(x: &Tensor) -> candle_core::Result<Tensor> {
 pub fn minibatch_stddev(x: &Tensor, group: usize) -> Result<Tensor, TrainError> {
     let (batch, channels, height, width) = x.dims4()?;
     let group = group.min(batch);
-    if group == 0 || batch % group != 0 {
+    if group == 0 || !batch.is_multiple_of(group) {
         return Err(TrainError::BadConfig {
             argument: "batch".to_owned(),
             reason: format!("{batch} images cannot be split into minibatch-stddev groups of {group}"),

@@ -111,7 +111,7 @@ impl GanTrainConfig {
             return bad("labels", "the generator needs at least one label".to_owned());
         }
         let group = MBSTD_GROUP.min(self.batch);
-        if self.batch < 2 || self.batch % group != 0 {
+        if self.batch < 2 || !self.batch.is_multiple_of(group) {
             return bad("batch", format!("{} must be 2 or 3, or a multiple of {MBSTD_GROUP}", self.batch));
         }
         let adam = &self.adam;

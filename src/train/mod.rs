@@ -3,6 +3,7 @@
 pub mod adam;
 pub mod augment;
 pub mod checkpoint;
+pub mod conv;
 pub mod dataset;
 pub mod discriminator;
 pub mod ema;

@@ -193,7 +193,10 @@ impl Conv {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
-        if let Some(phase_kernels) = &self.phase_kernels {
+        // On other devices candle's own transposed convolution stays (one kernel instead of conv + interleave).
+        if let Some(phase_kernels) = &self.phase_kernels
+            && fast_conv::is_cpu_f32(x)
+        {
             let maps_out = self.bias.elem_count();
             Ok(fast_conv::subpixel_upscale(x, phase_kernels, maps_out, &fast_conv::Epilogue::bias(Some(&self.bias)))?)
         } else if self.transposed {

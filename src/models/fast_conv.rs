@@ -140,6 +140,8 @@ pub fn conv2d_fused(
         return apply_epilogue_candle(&y, epilogue, shape.channels_out);
     }
     let input = input.contiguous()?;
+    // Transformed weights are cached by tensor id, valid only for a weight used as it is.
+    let weight_id = weight.is_contiguous().then(|| weight.id());
     let weight = weight.contiguous()?;
     let prologue_values = match prologue {
         Some(p) => Some((
@@ -153,7 +155,7 @@ pub fn conv2d_fused(
     let output = with_cpu_f32(&input, "conv2d input", |x| {
         with_cpu_f32(&weight, "conv2d weight", |w| {
             if prologue_values.is_none() && WINOGRAD_ENABLED.load(Ordering::Relaxed) && winograd::applies(&shape) {
-                return Ok(winograd::conv3x3(x, w, &shape, &epilogue_values, threads));
+                return Ok(winograd::conv3x3(x, w, weight_id, &shape, &epilogue_values, threads));
             }
             Ok(conv_cpu(x, w, &shape, prologue_values.as_ref(), &epilogue_values, Placement::Direct, None))
         })
@@ -183,14 +185,16 @@ pub fn subpixel_upscale(
         return apply_epilogue_candle(&interleave_phases_candle(&phases, maps_out)?, epilogue, maps_out);
     }
     let input = input.contiguous()?;
+    let kernels_id = phase_kernels.is_contiguous().then(|| phase_kernels.id());
     let phase_kernels = phase_kernels.contiguous()?;
     let epilogue_values = EpilogueValues::new(epilogue, maps_out)?;
     let output = with_cpu_f32(&input, "upscale input", |x| {
         with_cpu_f32(&phase_kernels, "upscale phase kernels", |w| {
             let transformed = (WINOGRAD_ENABLED.load(Ordering::Relaxed) && winograd::subpixel_applies(&shape))
-                .then(|| winograd::transform_weights_2x2(w, &shape));
+                .then(|| winograd::cached_weights(kernels_id, || winograd::transform_weights_2x2(w, &shape)));
             let placement = Placement::SubpixelPhases { maps_out };
-            Ok(conv_cpu(x, w, &shape, None, &epilogue_values, placement, transformed.as_deref()))
+            let transformed = transformed.as_ref().map(|u| u.as_slice());
+            Ok(conv_cpu(x, w, &shape, None, &epilogue_values, placement, transformed))
         })
     })?;
     let dims = (shape.batch, maps_out, 2 * shape.height, 2 * shape.width);
@@ -899,6 +903,23 @@ mod tests {
             let error = relative_error(&fast, &reference);
             assert!(error < 1e-4, "({n}, {ci}, {co}, {h}, {w}): relative error {error}");
         }
+    }
+
+    #[test]
+    fn cached_winograd_weights_follow_their_tensor() {
+        let x = random(&[1, 16, 40, 36], 41);
+        let first = random(&[16, 16, 3, 3], 42);
+        let second = random(&[16, 16, 3, 3], 43);
+        for weight in [&first, &second, &first, &second] {
+            let fast = conv2d_nchw(&x, weight, None, 1, 1).unwrap();
+            let reference = x.conv2d(weight, 1, 1, 1, 1).unwrap();
+            assert!(relative_error(&fast, &reference) < 1e-4);
+        }
+        // A non-contiguous weight is copied on every call and transformed without the cache.
+        let transposed = second.transpose(2, 3).unwrap();
+        let fast = conv2d_nchw(&x, &transposed, None, 1, 1).unwrap();
+        let reference = x.conv2d(&transposed.contiguous().unwrap(), 1, 1, 1, 1).unwrap();
+        assert!(relative_error(&fast, &reference) < 1e-4);
     }
 
     #[test]

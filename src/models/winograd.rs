@@ -4,6 +4,10 @@
 //! the output `Y = A^T M A` (Lavin and Gray 2016). 2.25x fewer multiply-adds than im2col; the transforms are adds
 //! only, and the rounding stays within a few float32 ulps of the direct sum at these sizes.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use candle_core::TensorId;
 use rayon::prelude::*;
 
 use super::{ConvShape, EpilogueValues, SharedOutput, TileScratch, gemm_f32};
@@ -14,6 +18,40 @@ const TRANSFORMED_BUDGET_FLOATS: usize = 1 << 18;
 const MIN_CHUNK_TILES: usize = 64;
 /// Most tiles per chunk.
 const MAX_CHUNK_TILES: usize = 1024;
+
+/// Most transformed-weight floats kept between calls (128 MiB; the 256 px generator needs about 12 M).
+const WEIGHT_CACHE_FLOATS: usize = 32 << 20;
+
+/// Transformed weights by the id of their weight tensor (candle never reuses ids and weights are immutable), so a
+/// network pays the weight transform once rather than on every forward pass; oldest entries go first.
+static WEIGHT_CACHE: Mutex<VecDeque<(TensorId, Arc<Vec<f32>>)>> = Mutex::new(VecDeque::new());
+
+/// The transformed weights of tensor `id`, made by `transform` on first use; `None` (a weight copied to make it
+/// contiguous, whose id is new on every call) is transformed without the cache.
+pub(super) fn cached_weights(id: Option<TensorId>, transform: impl FnOnce() -> Vec<f32>) -> Arc<Vec<f32>> {
+    let Some(id) = id else {
+        return Arc::new(transform());
+    };
+    if let Ok(cache) = WEIGHT_CACHE.lock()
+        && let Some((_, found)) = cache.iter().find(|(key, _)| *key == id)
+    {
+        return Arc::clone(found);
+    }
+    let made = Arc::new(transform());
+    if made.len() <= WEIGHT_CACHE_FLOATS
+        && let Ok(mut cache) = WEIGHT_CACHE.lock()
+    {
+        let mut held: usize = cache.iter().map(|(_, u)| u.len()).sum::<usize>() + made.len();
+        while held > WEIGHT_CACHE_FLOATS {
+            match cache.pop_front() {
+                Some((_, evicted)) => held -= evicted.len(),
+                None => break,
+            }
+        }
+        cache.push_back((id, Arc::clone(&made)));
+    }
+    made
+}
 
 /// Fewest output pixels per image for Winograd: below 32x32 the per-call weight transform and the thin GEMMs
 /// (few tiles) made it slower than im2col on the generator's 8x8 and 16x16 layers.
@@ -31,7 +69,7 @@ pub(super) fn applies(shape: &ConvShape) -> bool {
         && shape.out_height * shape.out_width >= MIN_OUTPUT_PX
 }
 
-/// `U[e][out][in]` from `weight` `[out, in, 3, 3]`.
+/// `U[e][out][in]` from `weight` `[out, in, 3, 3]` (`e` over 4x4).
 fn transform_weights(weight: &[f32], shape: &ConvShape) -> Vec<f32> {
     let (cout, cin) = (shape.channels_out, shape.channels_in);
     let mut u = vec![0.0f32; 16 * cout * cin];
@@ -60,6 +98,7 @@ fn transform_weights(weight: &[f32], shape: &ConvShape) -> Vec<f32> {
 pub(super) fn conv3x3(
     input: &[f32],
     weight: &[f32],
+    weight_id: Option<TensorId>,
     shape: &ConvShape,
     epilogue: &EpilogueValues,
     threads: usize,
@@ -69,7 +108,7 @@ pub(super) fn conv3x3(
     if output.is_empty() {
         return output;
     }
-    let u = transform_weights(weight, shape);
+    let u = cached_weights(weight_id, || transform_weights(weight, shape));
     let (tile_rows, tile_cols) = (out_h.div_ceil(2), out_w.div_ceil(2));
     let widest = shape.channels_in.max(shape.channels_out);
     let chunk_tiles = (TRANSFORMED_BUDGET_FLOATS / (16 * widest)).clamp(MIN_CHUNK_TILES, MAX_CHUNK_TILES);

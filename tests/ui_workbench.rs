@@ -254,6 +254,8 @@ fn heatmap_overlay_is_drawn_on_both_views() {
     let mut harness = harness_with(cpu_options());
     ready(&mut harness, true);
     assert!(harness.state().real.overlay.is_none());
+    // CAM: the untrained placeholder gives Grad-CAM no positive evidence (a blank map with a note), CAM a real map.
+    harness.state_mut().classifier.heatmap.method = thorax::models::heatmap::HeatmapMethod::Cam;
     harness.get_by_label("Heatmap overlay").click();
     step_until(&mut harness, Duration::from_secs(120), |app| {
         app.real.overlay.is_some() && app.artificial.overlay.is_some()
@@ -264,6 +266,7 @@ fn heatmap_overlay_is_drawn_on_both_views() {
         let image = &pane.image.as_ref().unwrap().image;
         assert_eq!((overlay.heatmap.width_px(), overlay.heatmap.height_px()), (image.width_px(), image.height_px()));
         assert!(overlay.heatmap.pixels().iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!(overlay.heatmap.pixels().iter().any(|&v| v > 0.5), "CAM is min-max scaled: its peak is near 1");
     }
     // A new image drops the old map until its own arrives.
     harness.state_mut().load_sample(2);

@@ -8,3 +8,4 @@ pub mod imaging;
 pub mod metrics;
 pub mod models;
 pub mod study;
+pub mod train;

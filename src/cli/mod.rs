@@ -10,4 +10,5 @@ pub mod generate;
 pub mod info;
 pub mod metrics;
 pub mod study;
+pub mod train;
 pub mod translate;

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use candle_core::{DType, Device, Tensor};
 use thorax::models::labels::NIH_GAN_LABELS;
-use thorax::models::progan::ProganGenerator;
+use thorax::models::progan::{ProganGenerator, latents_from_seed};
 use thorax::train::checkpoint::load_checkpoint;
 use thorax::train::dataset::GanDataset;
 use thorax::train::gan_trainer::{GanTrainConfig, GanTrainer, GeneratorCopy};
@@ -58,7 +58,7 @@ fn discriminator_learns_a_fixed_batch_when_the_generator_is_frozen() {
     let data = dataset();
     let mut trainer = GanTrainer::new(tiny_config(), &Device::Cpu).unwrap();
     let real = data.batch(&[0, 3, 10, 13], &Device::Cpu).unwrap();
-    let latents = Tensor::randn(0f32, 1.0, (4, 32), &Device::Cpu).unwrap();
+    let latents = Tensor::from_vec(latents_from_seed(3, 4, 32), (4, 32), &Device::Cpu).unwrap();
     let (fake_labels, _) = data.labels_of(&[1, 2, 11, 14], &Device::Cpu).unwrap();
     let generator_before =
         trainer.generator_tensors(GeneratorCopy::Training, thorax::train::discriminator::WeightUse::Frozen).unwrap();

@@ -16,7 +16,7 @@ use crate::app::view_state::ViewState;
 use crate::imaging::{BitDepth, GrayImage, Window};
 use crate::study::session::PracticeFeedback;
 use crate::study::{
-    Answer, CaseForDisplay, Call, ConfidenceScale, GiveawayPoint, ReadingPhase, ReadingSession, StudyDesign,
+    Answer, Call, CaseForDisplay, ConfidenceScale, GiveawayPoint, ReadingPhase, ReadingSession, StudyDesign,
 };
 
 /// Step of the Up/Down keys on a 0-100 slider.

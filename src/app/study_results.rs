@@ -73,9 +73,7 @@ fn modality_ui(ui: &mut egui::Ui, modality: &ModalityAnalysis, level: f64) {
             performance_row(ui, "Pooled", &modality.pooled);
         },
     );
-    ui.label(
-        egui::RichText::new(format!("Mean of the readers' AUCs: {}", fmt(modality.reader_average_auc))).weak(),
-    );
+    ui.label(egui::RichText::new(format!("Mean of the readers' AUCs: {}", fmt(modality.reader_average_auc))).weak());
     ui.add_space(8.0);
     ui.label(egui::RichText::new("Agreement").strong());
     if modality.pairwise_agreement.is_empty() {

@@ -132,8 +132,8 @@ fn assert_blinded(
 /// The scripted answer of `reader` for their `k`-th case.
 fn scripted(reader: &str, k: u32) -> (Call, u32) {
     let artificial = match reader {
-        "alice" => k % 2 == 0,
-        _ => k % 3 != 0,
+        "alice" => k.is_multiple_of(2),
+        _ => !k.is_multiple_of(3),
     };
     let call = if artificial { Call::Artificial } else { Call::Real };
     (call, 1 + (k * 7 + reader.len() as u32) % 5)

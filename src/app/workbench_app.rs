@@ -9,6 +9,7 @@ use crate::app::radiograph_renderer::{self, Colormap};
 use crate::app::radiograph_viewer::{HoveredPixel, ViewerOutput};
 use crate::app::sample_browser::SampleBrowser;
 use crate::app::settings::{SETTINGS_KEY, Settings};
+use crate::app::study_panel::StudyPanel;
 use crate::app::viewport_pane::ViewportPane;
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::engine::job_runner::{JobRunner, ModelRunner};
@@ -72,6 +73,8 @@ pub struct WorkbenchApp {
     dialogs: FileDialogs,
     /// Count of frames drawn, for tests that check the UI keeps answering.
     pub frame_count: u64,
+    /// The Study panel, its full-screen blinded reading and its Results view.
+    pub study: StudyPanel,
 }
 
 impl WorkbenchApp {
@@ -106,6 +109,7 @@ impl WorkbenchApp {
             hovered: None,
             dialogs: FileDialogs::default(),
             frame_count: 0,
+            study: StudyPanel::default(),
         };
         if !gpu_rendering {
             app.message = Some(StatusMessage::Error(
@@ -373,6 +377,12 @@ impl WorkbenchApp {
                     ui.close();
                 }
             });
+            ui.menu_button("Study", |ui| {
+                if ui.button("Open study...").clicked() {
+                    self.study.open_dialog(ui.ctx());
+                    ui.close();
+                }
+            });
             ui.menu_button("Help", |ui| {
                 ui.label(format!("Thorax Workbench {}", env!("CARGO_PKG_VERSION")));
                 ui.label("Wheel: zoom | drag: pan | right-drag: window (horizontal = width, vertical = level)");
@@ -540,6 +550,10 @@ impl WorkbenchApp {
     /// One frame of the whole workbench.
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         self.frame_count += 1;
+        if self.study.frame_ui(ui) {
+            // Blinded reading: nothing but the reading screen.
+            return;
+        }
         let ctx = ui.ctx().clone();
         for response in self.worker.poll() {
             self.handle_response(response);

@@ -1,0 +1,336 @@
+//! The Study panel: open a study database, pick the reader, start or resume the blinded reading, see the results.
+//!
+//! The panel owns the one `ReadingSession` of the open study (the database is held exclusively while open). While
+//! a reader reads, `frame_ui` draws only the reading screen and the workbench draws nothing else.
+
+use std::path::{Path, PathBuf};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::app::reading_mode::{ReadingMode, ReadingRequest};
+use crate::app::study_results::{analyze_store, results_ui};
+use crate::study::analysis::AnalysisReport;
+use crate::study::{ReadingSession, StudyDesign};
+
+/// A study open in the panel.
+pub struct OpenStudy {
+    pub path: PathBuf,
+    pub session: ReadingSession,
+    pub design: StudyDesign,
+    /// The reader who reads next.
+    pub reader: String,
+}
+
+/// State of the Study panel, its reading screen and its Results view.
+pub struct StudyPanel {
+    /// Whether the Study window is shown.
+    pub window_open: bool,
+    pub study: Option<OpenStudy>,
+    pub reading: Option<ReadingMode>,
+    /// The latest analysis (or why there is none), shown in the Results window.
+    pub results: Option<Result<AnalysisReport, String>>,
+    pub results_open: bool,
+    pub error: Option<String>,
+    /// A fullscreen change to send to the window on the next frame.
+    fullscreen: Option<bool>,
+    dialog_tx: Sender<Option<PathBuf>>,
+    dialog_rx: Receiver<Option<PathBuf>>,
+    dialog_open: bool,
+}
+
+impl Default for StudyPanel {
+    fn default() -> Self {
+        let (dialog_tx, dialog_rx) = crossbeam_channel::unbounded();
+        Self {
+            window_open: false,
+            study: None,
+            reading: None,
+            results: None,
+            results_open: false,
+            error: None,
+            fullscreen: None,
+            dialog_tx,
+            dialog_rx,
+            dialog_open: false,
+        }
+    }
+}
+
+impl StudyPanel {
+    /// Shows an "open study" dialog on a helper thread (ignored while one is open).
+    pub fn open_dialog(&mut self, ctx: &egui::Context) {
+        self.window_open = true;
+        if self.dialog_open {
+            return;
+        }
+        self.dialog_open = true;
+        let tx = self.dialog_tx.clone();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new().name("thorax-study-dialog".to_owned()).spawn(move || {
+            let picked = rfd::FileDialog::new()
+                .set_title("Open study")
+                .add_filter("Study database", &["sqlite", "db", "sqlite3"])
+                .add_filter("All files", &["*"])
+                .pick_file();
+            tx.send(picked).ok();
+            ctx.request_repaint();
+        });
+        if let Err(e) = spawned {
+            self.error = Some(format!("cannot open the file dialog: {e}"));
+            self.dialog_open = false;
+        }
+    }
+
+    /// Opens the study at `path` (closing any open one first); the first reader who has cases left is selected.
+    pub fn open_path(&mut self, path: &Path) -> Result<(), String> {
+        self.close_study();
+        self.window_open = true;
+        let result = ReadingSession::open(path).map_err(|e| e.to_string()).map(|session| {
+            let design = session.design().clone();
+            let reader = design
+                .readers
+                .iter()
+                .find(|r| session.progress(r).is_ok_and(|p| !p.finished))
+                .or_else(|| design.readers.first())
+                .cloned()
+                .unwrap_or_default();
+            OpenStudy { path: path.to_path_buf(), session, design, reader }
+        });
+        match result {
+            Ok(study) => {
+                self.study = Some(study);
+                self.error = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.error = Some(format!("Cannot open {}: {e}", path.display()));
+                Err(e)
+            }
+        }
+    }
+
+    /// Closes the open study (releasing the database).
+    pub fn close_study(&mut self) {
+        if let (Some(reading), Some(study)) = (self.reading.as_mut(), self.study.as_mut()) {
+            reading.leave(&mut study.session);
+        }
+        if self.reading.take().is_some() {
+            self.fullscreen = Some(false);
+        }
+        self.study = None;
+        self.results = None;
+        self.results_open = false;
+    }
+
+    /// Selects the reader who reads next.
+    pub fn select_reader(&mut self, reader: &str) -> Result<(), String> {
+        let study = self.study.as_mut().ok_or("no study is open")?;
+        if !study.design.readers.iter().any(|r| r == reader) {
+            return Err(format!("reader {reader:?} is not part of this study"));
+        }
+        study.reader = reader.to_owned();
+        Ok(())
+    }
+
+    /// Enters the full-screen reading of the selected reader at their first unanswered case.
+    pub fn start_reading(&mut self) -> Result<(), String> {
+        let study = self.study.as_mut().ok_or("no study is open")?;
+        match ReadingMode::start(&mut study.session, &study.reader) {
+            Ok(mode) => {
+                self.reading = Some(mode);
+                self.results = None;
+                self.results_open = false;
+                self.fullscreen = Some(true);
+                self.error = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    pub fn is_reading(&self) -> bool {
+        self.reading.is_some()
+    }
+
+    /// Leaves the reading screen (the session is paused) and shows the panel again.
+    pub fn stop_reading(&mut self) {
+        if let (Some(reading), Some(study)) = (self.reading.as_mut(), self.study.as_mut()) {
+            reading.leave(&mut study.session);
+        }
+        if self.reading.take().is_some() {
+            self.fullscreen = Some(false);
+        }
+    }
+
+    /// Analyses the answers given so far and opens the Results window.
+    pub fn refresh_results(&mut self) {
+        let Some(study) = &self.study else {
+            return;
+        };
+        self.results = Some(analyze_store(study.session.store()).map_err(|e| e.to_string()));
+        self.results_open = true;
+    }
+
+    /// One frame: polls the dialog, then draws the reading screen (returns true: draw nothing else) or the Study
+    /// and Results windows (returns false: the workbench draws as usual underneath).
+    pub fn frame_ui(&mut self, ui: &mut egui::Ui) -> bool {
+        if let Ok(picked) = self.dialog_rx.try_recv() {
+            self.dialog_open = false;
+            if let Some(path) = picked {
+                // The error is shown in the panel.
+                let _ = self.open_path(&path);
+            }
+        }
+        if let Some(fullscreen) = self.fullscreen.take() {
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Fullscreen(fullscreen));
+        }
+        if let (Some(reading), Some(study)) = (self.reading.as_mut(), self.study.as_mut()) {
+            if reading.ui(ui, &mut study.session) == ReadingRequest::Leave {
+                self.stop_reading();
+            }
+            return true;
+        }
+        let ctx = ui.ctx().clone();
+        if self.window_open {
+            let mut open = true;
+            egui::Window::new("Study")
+                .open(&mut open)
+                .default_width(420.0)
+                .default_pos([320.0, 80.0])
+                .show(&ctx, |ui| self.panel_ui(ui));
+            if !open {
+                self.window_open = false;
+            }
+        }
+        if self.results_open {
+            let mut open = true;
+            egui::Window::new("Study results")
+                .open(&mut open)
+                .default_width(900.0)
+                .default_pos([260.0, 120.0])
+                .show(&ctx, |ui| self.results_window_ui(ui));
+            if !open {
+                self.results_open = false;
+            }
+        }
+        false
+    }
+
+    fn results_window_ui(&mut self, ui: &mut egui::Ui) {
+        match &self.results {
+            Some(Ok(report)) => {
+                egui::ScrollArea::both().id_salt("study_results_scroll").show(ui, |ui| results_ui(ui, report));
+            }
+            Some(Err(e)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("No results: {e}"));
+            }
+            None => {
+                ui.label("Open a study and press Results.");
+            }
+        }
+    }
+
+    fn panel_ui(&mut self, ui: &mut egui::Ui) {
+        if ui.button("Open study...").clicked() {
+            self.open_dialog(ui.ctx());
+        }
+        if self.dialog_open {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Waiting for the file dialog");
+            });
+        }
+        if let Some(error) = &self.error {
+            ui.colored_label(ui.visuals().error_fg_color, error);
+        }
+        let mut start = false;
+        let mut results = false;
+        let mut close = false;
+        if let Some(study) = self.study.as_mut() {
+            ui.separator();
+            ui.label(egui::RichText::new(&study.design.title).strong());
+            let file_name = study.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            ui.label(egui::RichText::new(format!("File: {file_name}")).weak());
+            let scale = match study.design.confidence_scale {
+                crate::study::ConfidenceScale::FiveLevel => "confidence 1-5",
+                crate::study::ConfidenceScale::Slider100 => "confidence 0-100",
+            };
+            let back = if study.design.allow_back { "going back allowed" } else { "no going back" };
+            ui.label(egui::RichText::new(format!("Call plus {scale}; {back}")).weak());
+            ui.add_space(4.0);
+            egui::Grid::new("study_progress").striped(true).show(ui, |ui| {
+                for header in ["Reader", "Practice", "Cases", "Status"] {
+                    ui.label(egui::RichText::new(header).strong());
+                }
+                ui.end_row();
+                for reader in &study.design.readers {
+                    ui.label(reader);
+                    match study.session.progress(reader) {
+                        Ok(p) => {
+                            ui.label(format!("{} / {}", p.practice_answered, p.practice_count));
+                            ui.label(format!("{} / {}", p.main_answered, p.main_count));
+                            let status = if p.finished {
+                                "finished"
+                            } else if p.practice_answered + p.main_answered > 0 {
+                                "started"
+                            } else {
+                                "not started"
+                            };
+                            ui.label(status);
+                        }
+                        Err(e) => {
+                            ui.label(e.to_string());
+                        }
+                    }
+                    ui.end_row();
+                }
+            });
+            ui.add_space(4.0);
+            ui.horizontal(|ui| {
+                let label = ui.label("Reader");
+                egui::ComboBox::from_id_salt("study_reader")
+                    .selected_text(study.reader.clone())
+                    .show_ui(ui, |ui| {
+                        for reader in &study.design.readers {
+                            ui.selectable_value(&mut study.reader, reader.clone(), reader);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+            });
+            let progress = study.session.progress(&study.reader).ok();
+            let finished = progress.is_some_and(|p| p.finished);
+            let started = progress.is_some_and(|p| p.practice_answered + p.main_answered > 0);
+            ui.horizontal(|ui| {
+                let text = if started { "Resume reading" } else { "Start reading" };
+                if ui.add_enabled(!finished, egui::Button::new(text)).clicked() {
+                    start = true;
+                }
+                if ui.button("Results").clicked() {
+                    results = true;
+                }
+                if ui.button("Close study").clicked() {
+                    close = true;
+                }
+            });
+            ui.label(
+                egui::RichText::new("Reading is full screen and keyboard driven; Esc leaves it, answers are kept.")
+                    .weak()
+                    .small(),
+            );
+        }
+        if start {
+            // The error is shown in the panel.
+            let _ = self.start_reading();
+        }
+        if results {
+            self.refresh_results();
+        }
+        if close {
+            self.close_study();
+        }
+    }
+}

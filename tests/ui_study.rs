@@ -1,0 +1,356 @@
+//! The Study panel, the full-screen blinded reading and the Results view, driven headless with egui_kittest:
+//! a complete scripted reading by two readers with the keyboard, resume after a restart, blinding of the reading
+//! screen's accessibility tree, and a snapshot of the Results view.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use egui::{Key, vec2};
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use thorax::app::study_results::{analyze_store, results_ui};
+use thorax::app::{AppOptions, WorkbenchApp};
+use thorax::engine::device::DeviceChoice;
+use thorax::study::design::DESIGN_FORMAT_VERSION;
+use thorax::study::{
+    Call, CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource, OptionalQuestions,
+    RealImageFolder, StudyDesign, create_study,
+};
+
+const CASES: u32 = 6;
+
+/// Texts of the reading screen that name the two answers; they are the same for every case.
+const ANSWER_TEXTS: [&str; 3] = ["Is this radiograph real or artificial?", "Real (Left)", "Artificial (Right)"];
+
+fn harness() -> Harness<'static, WorkbenchApp> {
+    let options = AppOptions { device: DeviceChoice::Cpu, load_first_sample: false, run_models: false, runner: None };
+    Harness::builder()
+        .with_size(vec2(1280.0, 800.0))
+        .wgpu()
+        .build_eframe(move |cc| WorkbenchApp::new(cc, options).expect("app starts"))
+}
+
+/// Small embedded samples written as PNG files: three as "real", three as "artificial".
+fn sample_folders(root: &Path) -> (PathBuf, PathBuf, Vec<String>) {
+    let samples: Vec<_> = thorax::imaging::samples::embedded_samples()
+        .into_iter()
+        .filter(|s| s.file_name.starts_with("cxr256"))
+        .take(2 * CASES as usize)
+        .collect();
+    assert!(samples.len() >= CASES as usize, "need {CASES} small embedded samples");
+    let (real, artificial) = (root.join("real"), root.join("artificial"));
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::create_dir_all(&artificial).unwrap();
+    for (index, sample) in samples.iter().enumerate() {
+        let dir = if index % 2 == 0 { &real } else { &artificial };
+        std::fs::write(dir.join(&sample.file_name), sample.bytes).unwrap();
+    }
+    (real, artificial, samples.iter().map(|s| s.file_name.clone()).collect())
+}
+
+fn design(allow_back: bool) -> StudyDesign {
+    StudyDesign {
+        format_version: DESIGN_FORMAT_VERSION,
+        title: "UI reading study".to_owned(),
+        readers: vec!["alice".to_owned(), "bob".to_owned()],
+        confidence_scale: ConfidenceScale::FiveLevel,
+        allow_back,
+        practice_feedback: true,
+        questions: OptionalQuestions::default(),
+        display: DisplaySpec { size_px: 96, bit_depth: DisplayBitDepth::Eight },
+        modality: "blinded".to_owned(),
+        seed: 7,
+    }
+}
+
+/// Creates `root/study.sqlite`; returns it and the source file names (which the reading screen must never show).
+fn make_study(root: &Path, design: &StudyDesign, practice: usize) -> (PathBuf, Vec<String>) {
+    let (real, artificial, names) = sample_folders(root);
+    let out = root.join("study.sqlite");
+    let folder = RealImageFolder::open(&real, None).unwrap();
+    let mut source = FolderArtificialSource::open(&artificial, 3).unwrap();
+    let mix = CaseMix {
+        main_cases: CASES as usize,
+        practice_cases: practice,
+        artificial_fraction: 0.5,
+        replay_real_labels: false,
+    };
+    create_study(&out, design, &mix, &folder, &mut source).unwrap();
+    (out, names)
+}
+
+/// Opens the study in a fresh app, selects `reader` and presses the panel's start/resume button.
+fn open_and_start(harness: &mut Harness<'static, WorkbenchApp>, db: &Path, reader: &str, button: &str) {
+    harness.state_mut().study.open_path(db).unwrap();
+    harness.state_mut().study.select_reader(reader).unwrap();
+    harness.run_steps(3);
+    harness.get_by_label(button).click();
+    harness.run_steps(3);
+    assert!(harness.state().study.is_reading(), "pressing {button} starts the reading screen");
+}
+
+/// Every label and value in the accessibility tree.
+fn screen_texts(harness: &Harness<'static, WorkbenchApp>) -> Vec<String> {
+    harness
+        .query_all_by(|node| node.label().is_some() || node.value().is_some())
+        .flat_map(|node| {
+            let node = node.accesskit_node();
+            [node.label(), node.value()].into_iter().flatten().collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Checks the reading screen says nothing about where the case came from; returns its texts without progress.
+fn assert_blinded(
+    harness: &Harness<'static, WorkbenchApp>,
+    source_names: &[String],
+    case_number: u32,
+) -> BTreeSet<String> {
+    let texts = screen_texts(harness);
+    let progress = format!("Case {case_number} of {CASES}");
+    assert!(texts.contains(&progress), "no {progress:?} in {texts:?}");
+    for text in &texts {
+        let lower = text.to_lowercase();
+        if lower.contains("real") || lower.contains("artificial") || lower.contains("generat") {
+            assert!(ANSWER_TEXTS.contains(&text.as_str()), "the reading screen names provenance: {text:?}");
+        }
+        for name in source_names {
+            let stem = name.trim_end_matches(".png");
+            assert!(!text.contains(stem), "the reading screen shows a file name: {text:?}");
+        }
+        for forbidden in [".png", "case-0", "practice-0", "sqlite", "cxr"] {
+            assert!(!lower.contains(forbidden), "the reading screen shows {forbidden:?}: {text:?}");
+        }
+    }
+    for workbench in ["Samples", "Generator", "Classifier", "Study results"] {
+        assert!(harness.query_by_label(workbench).is_none(), "{workbench} is visible while reading");
+    }
+    // The reader's own name differs between readers, not between cases.
+    texts.into_iter().filter(|t| *t != progress && !t.starts_with("Reader: ")).collect()
+}
+
+/// The scripted answer of `reader` for their `k`-th case.
+fn scripted(reader: &str, k: u32) -> (Call, u32) {
+    let artificial = match reader {
+        "alice" => k.is_multiple_of(2),
+        _ => !k.is_multiple_of(3),
+    };
+    let call = if artificial { Call::Artificial } else { Call::Real };
+    (call, 1 + (k * 7 + reader.len() as u32) % 5)
+}
+
+fn digit_key(digit: u32) -> Key {
+    [Key::Num1, Key::Num2, Key::Num3, Key::Num4, Key::Num5][digit as usize - 1]
+}
+
+/// Reads cases `from..=to` with the keyboard, checking blinding on each; returns the screen texts seen.
+fn read_cases(
+    harness: &mut Harness<'static, WorkbenchApp>,
+    reader: &str,
+    from: u32,
+    to: u32,
+    source_names: &[String],
+) -> Vec<BTreeSet<String>> {
+    let mut seen = Vec::new();
+    for k in from..=to {
+        seen.push(assert_blinded(harness, source_names, k));
+        let (call, confidence) = scripted(reader, k);
+        // A first try without a call is refused and stores nothing.
+        harness.key_press(digit_key(confidence));
+        harness.key_press(Key::Enter);
+        harness.run_steps(2);
+        assert!(harness.query_by_label_contains(&format!("Case {k} of")).is_some(), "an incomplete answer moved on");
+        // Change the mind once: the other call first, then the scripted one.
+        let (first, second) = match call {
+            Call::Real => (Key::ArrowRight, Key::ArrowLeft),
+            Call::Artificial => (Key::ArrowLeft, Key::ArrowRight),
+        };
+        harness.key_press(first);
+        harness.run_steps(1);
+        harness.key_press(second);
+        harness.run_steps(1);
+        let draft = &harness.state().study.reading.as_ref().unwrap().draft;
+        assert_eq!((draft.call, draft.confidence), (Some(call), Some(confidence)));
+        harness.key_press(Key::Enter);
+        harness.run_steps(3);
+    }
+    seen
+}
+
+/// (reader, position, call, confidence) of every stored answer.
+fn stored_answers(harness: &Harness<'static, WorkbenchApp>) -> Vec<(String, u32, Call, u32)> {
+    let study = harness.state().study.study.as_ref().unwrap();
+    study
+        .session
+        .store()
+        .answers()
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.reader_id, a.position, a.answer.call, a.answer.confidence))
+        .collect()
+}
+
+#[test]
+fn two_readers_read_blinded_with_the_keyboard_resume_after_restart_and_see_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, names) = make_study(dir.path(), &design(false), 0);
+
+    // Alice reads three cases; the app then "crashes" (the harness is dropped without leaving the reading).
+    let mut seen = Vec::new();
+    {
+        let mut harness = harness();
+        open_and_start(&mut harness, &db, "alice", "Start reading");
+        assert!(harness.query_by_label("Back (Backspace)").is_none(), "this study does not allow going back");
+        harness.key_press(Key::Backspace);
+        harness.run_steps(2);
+        assert!(harness.query_by_label("Case 1 of 6").is_some(), "Backspace must not go back");
+        seen.extend(read_cases(&mut harness, "alice", 1, 3, &names));
+        assert_eq!(stored_answers(&harness).len(), 3, "every submitted answer is stored at once");
+    }
+
+    // After the restart Alice resumes at case 4, and finishes.
+    {
+        let mut harness = harness();
+        open_and_start(&mut harness, &db, "alice", "Resume reading");
+        assert!(harness.query_by_label("Case 4 of 6").is_some(), "resume continues at the next case");
+        // Pause hides the image and stops the clock; P resumes.
+        harness.key_press(Key::P);
+        harness.run_steps(2);
+        assert!(harness.state().study.reading.as_ref().unwrap().is_paused());
+        assert!(harness.query_by_label_contains("Paused").is_some());
+        assert!(harness.query_by_label("radiograph view").is_none(), "a paused screen hides the image");
+        harness.key_press(Key::Enter);
+        harness.run_steps(2);
+        assert_eq!(stored_answers(&harness).len(), 3, "keys do nothing while paused");
+        harness.key_press(Key::P);
+        harness.run_steps(2);
+        assert!(harness.query_by_label("radiograph view").is_some());
+        seen.extend(read_cases(&mut harness, "alice", 4, CASES, &names));
+        assert!(harness.query_by_label("All cases are read. Thank you.").is_some());
+        harness.key_press(Key::Enter);
+        harness.run_steps(3);
+        assert!(!harness.state().study.is_reading(), "Enter at the end leaves the reading screen");
+
+        // Bob reads everything in the same session; Esc in the middle leaves and Resume continues.
+        harness.state_mut().study.select_reader("bob").unwrap();
+        harness.run_steps(2);
+        harness.get_by_label("Start reading").click();
+        harness.run_steps(3);
+        seen.extend(read_cases(&mut harness, "bob", 1, 2, &names));
+        harness.key_press(Key::Escape);
+        harness.run_steps(3);
+        assert!(!harness.state().study.is_reading());
+        assert!(harness.query_by_label("Samples").is_some(), "the workbench is back after Esc");
+        harness.get_by_label("Resume reading").click();
+        harness.run_steps(3);
+        seen.extend(read_cases(&mut harness, "bob", 3, CASES, &names));
+        harness.key_press(Key::Enter);
+        harness.run_steps(3);
+
+        // Every answer is in the database, as scripted.
+        let answers = stored_answers(&harness);
+        assert_eq!(answers.len(), 2 * CASES as usize);
+        for reader in ["alice", "bob"] {
+            for k in 1..=CASES {
+                let (call, confidence) = scripted(reader, k);
+                let found = answers
+                    .iter()
+                    .filter(|(r, position, _, _)| r == reader && *position == k - 1)
+                    .map(|(_, _, c, conf)| (*c, *conf))
+                    .collect::<Vec<_>>();
+                assert_eq!(found, vec![(call, confidence)], "{reader} case {k}");
+            }
+        }
+
+        // Apart from "case k of n", every case showed exactly the same texts.
+        for pair in seen.windows(2) {
+            let differ: Vec<_> = pair[0].symmetric_difference(&pair[1]).collect();
+            assert!(differ.is_empty(), "the reading screen differs between cases: {differ:?}");
+        }
+
+        // Results from the panel: per reader, pooled, and the kappas.
+        harness.get_by_label("Results").click();
+        harness.run_steps(3);
+        for label in ["alice", "bob", "Pooled", "Cohen kappa", "AUC", "Binomial p", "Sensitivity", "Specificity"] {
+            assert!(harness.query_all_by_label(label).count() >= 1, "no {label:?} in the Results view");
+        }
+        assert!(harness.query_by_label_contains("Fleiss kappa (2 readers, 6 cases)").is_some());
+    }
+
+    // The Results view on its own, with the reading times (which vary from run to run) fixed.
+    let store = thorax::study::StudyStore::open(&db).unwrap();
+    let mut report = analyze_store(&store).unwrap();
+    for modality in &mut report.modalities {
+        for reader in &mut modality.readers {
+            reader.performance.time_per_case = None;
+        }
+        modality.pooled.time_per_case = None;
+    }
+    let mut results = Harness::builder()
+        .with_size(vec2(1100.0, 330.0))
+        .wgpu()
+        .build_ui(move |ui| egui::CentralPanel::default().show(ui, |ui| results_ui(ui, &report)).inner);
+    results.run();
+    results.snapshot("study_results");
+}
+
+#[test]
+fn going_back_when_allowed_and_practice_feedback() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = make_study(dir.path(), &design(true), 2);
+    let mut harness = harness();
+    open_and_start(&mut harness, &db, "alice", "Start reading");
+    // Practice first, with the truth shown after the answer.
+    assert!(harness.query_by_label("Practice case 1 of 2").is_some());
+    for key in [Key::ArrowRight, Key::Num4, Key::Enter] {
+        harness.key_press(key);
+        harness.run_steps(1);
+    }
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("Practice case: this radiograph was").is_some());
+    harness.key_press(Key::Enter);
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Practice case 2 of 2").is_some());
+    for key in [Key::ArrowLeft, Key::Num2, Key::Enter, Key::Enter] {
+        harness.key_press(key);
+        harness.run_steps(2);
+    }
+    assert!(harness.query_by_label("Case 1 of 6").is_some());
+    for key in [Key::ArrowLeft, Key::Num5, Key::Enter] {
+        harness.key_press(key);
+        harness.run_steps(2);
+    }
+    assert!(harness.query_by_label("Case 2 of 6").is_some());
+    // Back shows case 1 with the earlier answer; a new answer is a revision and returns to case 2.
+    harness.key_press(Key::Backspace);
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Case 1 of 6").is_some());
+    let draft = harness.state().study.reading.as_ref().unwrap().draft.clone();
+    assert_eq!((draft.call, draft.confidence), (Some(Call::Real), Some(5)));
+    // Back never leaves the main block for practice.
+    harness.key_press(Key::Backspace);
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Case 1 of 6").is_some());
+    for key in [Key::ArrowRight, Key::Num3, Key::Enter] {
+        harness.key_press(key);
+        harness.run_steps(2);
+    }
+    assert!(harness.query_by_label("Case 2 of 6").is_some());
+    let study = harness.state().study.study.as_ref().unwrap();
+    let answers = study.session.store().answers().unwrap();
+    assert_eq!(answers.len(), 4);
+    let last = answers.last().unwrap();
+    assert_eq!((last.position, last.revision, last.answer.call, last.answer.confidence), (2, 2, Call::Artificial, 3));
+}
+
+#[test]
+fn a_study_held_by_another_process_shows_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = make_study(dir.path(), &design(false), 0);
+    let _holder = thorax::study::ReadingSession::open(&db).unwrap();
+    let mut harness = harness();
+    assert!(harness.state_mut().study.open_path(&db).is_err());
+    harness.run_steps(3);
+    assert!(harness.query_by_label_contains("Cannot open").is_some());
+    assert!(!harness.state().study.is_reading());
+}

@@ -77,7 +77,8 @@ fn shell_shows_the_layout_a_radiologist_expects() {
     mask_status_bar(&mut harness);
     // The generator's timing changes from run to run.
     let timing = harness.get_by_label_contains("ms per image").rect();
-    harness.mask(timing);
+    // Fixed width: the text's own width changes with the number.
+    harness.mask(egui::Rect::from_min_size(timing.min, vec2(240.0, timing.height())));
     harness.snapshot("workbench_shell");
 }
 
@@ -282,6 +283,7 @@ fn heatmap_overlay_is_drawn_on_both_views() {
     harness.run_steps(3);
     mask_status_bar(&mut harness);
     let timing = harness.get_by_label_contains("ms per image").rect();
-    harness.mask(timing);
+    // Fixed width: the text's own width changes with the number.
+    harness.mask(egui::Rect::from_min_size(timing.min, vec2(240.0, timing.height())));
     harness.snapshot("heatmap_overlay");
 }

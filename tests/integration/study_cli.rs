@@ -1,6 +1,6 @@
 //! `thorax study new|status|analyze|export` with `--json`: one JSON document on stdout, clear errors otherwise.
 
-mod study_common;
+use crate::study_common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! Blinding: real and artificial cases of different sizes, bit depths and formats reach the reading screen as
 //! identical kinds of buffers, and nothing the UI sees names a source.
 
-mod study_common;
+use crate::study_common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! Bad input: a study from a newer version, a missing or broken image, a file that is not a study, a full disk,
 //! stale tokens, wrong answers. Every error is clear and nothing stored earlier is lost.
 
-mod study_common;
+use crate::study_common;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! Case sources: a labels CSV defines the real pool, and any `ArtificialSource` (the generator later) plugs in,
 //! getting the labels of real cases to replay when the study asks for it.
 
-mod study_common;
+use crate::study_common;
 
 use image::{DynamicImage, ImageBuffer, Luma};
 use thorax::study::sources::CaseLabels;

@@ -1,7 +1,7 @@
 //! The reading flow a UI drives: practice with feedback first, "case k of n", pause/resume of the clock,
 //! going back when allowed (answers kept as revisions), resuming after the session is closed.
 
-mod study_common;
+use crate::study_common;
 
 use std::time::Duration;
 

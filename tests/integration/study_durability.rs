@@ -4,7 +4,7 @@
 //!
 //! The child is this test executable itself, re-run with `--exact crash_child_process_entry` and an env var.
 
-mod study_common;
+use crate::study_common;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead as _, BufReader};
@@ -55,7 +55,7 @@ fn crash_child_process_entry() {
 
 fn spawn_child(db: &Path, mode: &str) -> (Child, Arc<Mutex<Vec<String>>>, std::thread::JoinHandle<()>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child_process_entry", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "study_durability::crash_child_process_entry", "--nocapture", "--test-threads=1"])
         .env(CHILD_MODE_ENV, mode)
         .env(CHILD_DB_ENV, db)
         .stdout(Stdio::piped())

@@ -1,0 +1,34 @@
+//! All integration tests in one binary: each linked test binary carries the whole library and its
+//! dependencies, so one binary instead of thirty keeps a cold CI build small (disk and link time).
+
+mod study_common;
+
+mod correlate_placeholder;
+mod cyclegan_parity;
+mod cyclegan_placeholder;
+mod densenet_bad_input;
+mod densenet_parity;
+mod densenet_placeholder;
+mod densenet_preprocess;
+mod dicom_deidentify;
+mod dicom_export;
+mod dicom_read;
+mod engine_worker;
+mod fast_conv_parity;
+mod heatmap_cli;
+mod heatmap_golden;
+mod imaging_decode;
+mod metrics_golden;
+mod progan_cli;
+mod progan_parity;
+mod progan_refusals;
+mod study_bad_input;
+mod study_blinding;
+mod study_cli;
+mod study_durability;
+mod study_session;
+mod study_sources;
+mod study_stats;
+mod train_gan;
+mod ui_study;
+mod ui_workbench;

@@ -41,7 +41,7 @@ impl FileDialogs {
         let spawned = std::thread::Builder::new().name("thorax-file-dialog".to_owned()).spawn(move || {
             let mut dialog = rfd::FileDialog::new()
                 .set_title("Open radiograph")
-                .add_filter("Images", &["png", "jpg", "jpeg", "tif", "tiff"]);
+                .add_filter("Images", &["png", "jpg", "jpeg", "tif", "tiff", "dcm", "dicom"]);
             if let Some(folder) = folder {
                 dialog = dialog.set_directory(folder);
             }

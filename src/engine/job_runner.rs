@@ -12,7 +12,7 @@ use crate::engine::request::{
 };
 use crate::imaging::tensor::{InputSpec, image_to_tensor};
 use crate::imaging::{BitDepth, GrayImage};
-use crate::imaging::{ImageStats, decode_image, load_image};
+use crate::imaging::{ImageStats, decode_radiograph, load_radiograph};
 use crate::models::error::ModelError;
 use crate::models::heatmap::{HeatmapMethod, HeatmapOptions, heatmaps_for_gray_image};
 use crate::models::progan::{latents_from_seed, to_png_u8};
@@ -77,6 +77,8 @@ impl ModelRunner {
                 tensor_mean: 0.0,
                 image,
                 stats: std::sync::Arc::new(stats),
+                stored_window: None,
+                dicom: None,
             },
             model_name: model.name(),
             seed,
@@ -147,10 +149,11 @@ impl ModelRunner {
     }
 
     fn prepare_image(&mut self, slot: Slot, source: &ImageSource) -> Result<Output, EngineError> {
-        let image = match source {
-            ImageSource::File(path) => load_image(path)?,
-            ImageSource::Bytes { name, bytes } => decode_image(bytes, name)?,
+        let radiograph = match source {
+            ImageSource::File(path) => load_radiograph(path)?,
+            ImageSource::Bytes { name, bytes } => decode_radiograph(bytes, name)?,
         };
+        let image = radiograph.image;
         let stats = ImageStats::compute(&image);
         let tensor = image_to_tensor(&image, &InputSpec::gan(DEFAULT_INPUT_SIDE_PX), &self.device.device)?;
         let tensor_mean =
@@ -163,6 +166,8 @@ impl ModelRunner {
             stats: std::sync::Arc::new(stats),
             tensor_dims,
             tensor_mean,
+            stored_window: radiograph.stored_window,
+            dicom: radiograph.dicom,
         })))
     }
 }

@@ -6,19 +6,24 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
+use crate::models::card::ModelKind;
+use crate::models::progan::ProganGenerator;
+use crate::models::registry::default_model_bytes;
+use crate::models::weights::Weights;
 use crate::study::analysis::{AnalysisOptions, AnalysisReport, Performance, Reading, analyze};
 use crate::study::export::{read_answers_csv, readings_from_store, write_answers_csv, write_study_imrmc};
+use crate::study::generator_source::GeneratorSource;
 use crate::study::imrmc::{read_imrmc, readings_from_imrmc};
 use crate::study::{
-    CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource, OptionalQuestions, ReaderProgress,
-    RealImageFolder, StudyDesign, StudyStore, StudySummary, create_study, design::DESIGN_FORMAT_VERSION,
-    randomise::derive_seed, session::reader_progress,
+    ArtificialSource, CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource,
+    OptionalQuestions, ReaderProgress, RealImageFolder, StudyDesign, StudyStore, StudySummary, create_study,
+    design::DESIGN_FORMAT_VERSION, randomise::derive_seed, session::reader_progress,
 };
 
 /// Blinded real-vs-artificial reading studies.
 #[derive(Debug, Subcommand)]
 pub enum StudyCommand {
-    /// Create a study database from a folder of real and a folder of artificial images.
+    /// Create a study database from a folder of real images and a folder of artificial images or the generator.
     New(NewArgs),
     /// Show the design and every reader's progress.
     Status(StatusArgs),
@@ -59,8 +64,22 @@ pub struct NewArgs {
     #[arg(long)]
     pub real_labels: Option<PathBuf>,
     /// Folder of artificial radiographs.
-    #[arg(long)]
-    pub artificial: PathBuf,
+    #[arg(long, required_unless_present = "generator", conflicts_with = "generator")]
+    pub artificial: Option<PathBuf>,
+    /// Make the artificial cases with a conditional generator: a .safetensors file, or the embedded default when
+    /// given without a value. Labels are replayed from the real cases' labels CSV (as the original study did)
+    /// unless --generator-labels chooses them.
+    #[arg(long, num_args = 0..=1)]
+    pub generator: Option<Option<PathBuf>>,
+    /// Labels for every generated case, "Name=value,..." in the generator's label names (default: replay).
+    #[arg(long, requires = "generator")]
+    pub generator_labels: Option<String>,
+    /// Seed of the first generated case (case k uses seed + k); default derived from --seed.
+    #[arg(long, requires = "generator")]
+    pub generator_seed: Option<u32>,
+    /// Device the generator runs on: auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: crate::engine::device::DeviceChoice,
     /// Reader ids, comma separated.
     #[arg(long, value_delimiter = ',', required = true)]
     pub readers: Vec<String>,
@@ -207,17 +226,29 @@ fn run_new(args: &NewArgs) -> Result<()> {
         modality: args.modality.clone(),
         seed: args.seed,
     };
+    let replay_real_labels = args.generator.is_some() && args.generator_labels.is_none();
+    if replay_real_labels && args.real_labels.is_none() {
+        bail!(
+            "--generator replays the real cases' labels: give --real-labels CSV, or choose labels with --generator-labels"
+        );
+    }
     let mix = CaseMix {
         main_cases: args.cases,
         practice_cases: args.practice,
         artificial_fraction: args.artificial_fraction,
-        replay_real_labels: false,
+        replay_real_labels,
     };
     let real = RealImageFolder::open(&args.real, args.real_labels.as_deref())
         .with_context(|| format!("reading the real images in {}", args.real.display()))?;
-    let mut artificial = FolderArtificialSource::open(&args.artificial, derive_seed(args.seed, "artificial-folder"))
-        .with_context(|| format!("listing the artificial images in {}", args.artificial.display()))?;
-    let (_store, summary) = create_study(&args.out, &design, &mix, &real, &mut artificial)
+    let mut artificial: Box<dyn ArtificialSource> = match (&args.artificial, &args.generator) {
+        (Some(folder), None) => Box::new(
+            FolderArtificialSource::open(folder, derive_seed(args.seed, "artificial-folder"))
+                .with_context(|| format!("listing the artificial images in {}", folder.display()))?,
+        ),
+        (None, Some(model)) => Box::new(generator_source(args, model.as_deref())?),
+        _ => bail!("give either --artificial DIR or --generator [G]"),
+    };
+    let (_store, summary) = create_study(&args.out, &design, &mix, &real, artificial.as_mut())
         .with_context(|| format!("creating the study {}", args.out.display()))?;
     if args.json {
         return print_json(&NewOutput { study: &args.out, title: &design.title, summary: &summary });
@@ -235,6 +266,33 @@ fn run_new(args: &NewArgs) -> Result<()> {
         println!("  reader {}: order seed {}", reader.reader, reader.seed);
     }
     Ok(())
+}
+
+/// The generator source of `study new --generator`.
+fn generator_source(args: &NewArgs, model: Option<&Path>) -> Result<GeneratorSource> {
+    let device = crate::engine::device::open_device(args.device)?.device;
+    let (bytes, name) = match model {
+        Some(path) => (
+            std::fs::read(path).with_context(|| format!("reading --generator {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (
+            default_model_bytes(ModelKind::ProganGenerator)
+                .context("no --generator file given and this build embeds no default generator")?
+                .to_vec(),
+            "embedded default generator".to_owned(),
+        ),
+    };
+    let weights = Weights::from_bytes(&bytes, Path::new(&name), ModelKind::ProganGenerator, &device)
+        .with_context(|| format!("loading the generator {name}"))?;
+    let generator = ProganGenerator::from_weights(weights).with_context(|| format!("building the generator {name}"))?;
+    let chosen = match &args.generator_labels {
+        Some(text) => Some(crate::cli::generate::parse_labels(text, generator.card())?),
+        None => None,
+    };
+    let base_seed = args.generator_seed.unwrap_or(derive_seed(args.seed, "generator") as u32);
+    let sha256 = crate::convert::progan_tf::sha256_hex(&bytes);
+    Ok(GeneratorSource::new(generator, name, sha256, base_seed, chosen)?)
 }
 
 #[derive(Serialize)]

@@ -28,6 +28,7 @@ pub mod design;
 pub mod display;
 pub mod error;
 pub mod export;
+pub mod generator_source;
 pub mod imrmc;
 pub mod randomise;
 pub mod session;

@@ -185,3 +185,70 @@ fn cli_errors_are_clear_and_nonzero() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("nope.sqlite"));
 }
+
+#[test]
+fn new_with_the_generator_replays_real_labels_and_records_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, _) = study_common::make_image_folders(dir.path(), 6, 0);
+    let labels_csv = dir.path().join("labels.csv");
+    let mut csv = String::from("file,findings\n");
+    let files = thorax::study::sources::list_image_files(&real).unwrap();
+    for (i, path) in files.iter().enumerate() {
+        let finding = if i % 2 == 0 { "Cardiomegaly|Effusion" } else { "No Finding" };
+        csv.push_str(&format!("{},{finding}\n", path.file_name().unwrap().to_str().unwrap()));
+    }
+    std::fs::write(&labels_csv, csv).unwrap();
+    let db = dir.path().join("generated.sqlite");
+    let args = [
+        "study",
+        "new",
+        "--real",
+        s(&real),
+        "--real-labels",
+        s(&labels_csv),
+        "--generator",
+        "--readers",
+        "alice",
+        "--cases",
+        "6",
+        "--seed",
+        "9",
+        "--generator-seed",
+        "100",
+        "--device",
+        "cpu",
+        "--out",
+        s(&db),
+        "--display-size",
+        "64",
+        "--json",
+    ];
+    let created = json(&args);
+    assert_eq!(created["artificial_cases"], 3);
+    let store = thorax::study::StudyStore::open(&db).unwrap();
+    let artificial: Vec<_> = store
+        .cases()
+        .unwrap()
+        .into_iter()
+        .filter(|case| case.provenance == thorax::study::Provenance::Artificial)
+        .collect();
+    assert_eq!(artificial.len(), 3);
+    let mut seeds: Vec<&str> = Vec::new();
+    for case in &artificial {
+        assert!(case.source.starts_with("generator embedded default generator sha256="), "{}", case.source);
+        seeds.push(case.source.split(" seed=").nth(1).unwrap().split(' ').next().unwrap());
+        // Replayed from a real case: either both findings or none.
+        let value = |name: &str| case.labels.get(name).map(String::as_str);
+        assert_eq!(value("Cardiomegaly"), value("Effusion"), "{:?}", case.labels);
+    }
+    seeds.sort();
+    assert_eq!(seeds, ["100", "101", "102"]);
+    assert!(artificial.iter().any(|case| case.labels.get("Cardiomegaly").map(String::as_str) == Some("1")));
+
+    // Without a labels CSV there is nothing to replay: a clear refusal.
+    let mut no_csv: Vec<&str> = args.to_vec();
+    no_csv.drain(4..6);
+    let refused = thorax(&no_csv);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--real-labels"));
+}

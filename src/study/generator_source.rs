@@ -1,0 +1,141 @@
+//! Artificial cases from the conditional generator: one image per case, seeds counted up from a base seed, labels
+//! replayed from the real cases (as the original study did) or chosen once for all cases.
+
+use image::{DynamicImage, GrayImage as Luma8Image};
+
+use crate::models::progan::{ProganGenerator, latents_from_seed, to_png_u8};
+
+use super::error::{StudyError, StudyResult};
+use super::sources::{ArtificialSource, CaseLabels, SourceImage};
+
+/// Labels of a real case as the generator's conditioning vector (in the card's order).
+///
+/// A column named like a label (case, spaces and underscores ignored) gives its value when it is a number
+/// ("1", "0.5"); otherwise a `findings` / `Finding Labels` column in the NIH style ("Effusion|Mass") sets each
+/// named label to 1. Labels the case does not mention are 0.
+pub fn labels_from_case(card_labels: &[String], case: &CaseLabels) -> Vec<f32> {
+    let key = |name: &str| name.to_lowercase().replace(['_', ' '], "");
+    let findings: Vec<String> = case
+        .iter()
+        .filter(|(column, _)| matches!(key(column).as_str(), "findings" | "findinglabels"))
+        .flat_map(|(_, value)| value.split('|').map(key).collect::<Vec<_>>())
+        .collect();
+    card_labels
+        .iter()
+        .map(|label| {
+            let wanted = key(label);
+            let numeric = case
+                .iter()
+                .find(|(column, _)| key(column) == wanted)
+                .and_then(|(_, value)| value.trim().parse::<f32>().ok())
+                .filter(|v| v.is_finite());
+            numeric.unwrap_or(if findings.contains(&wanted) { 1.0 } else { 0.0 })
+        })
+        .collect()
+}
+
+/// The generator as a study's artificial source.
+pub struct GeneratorSource {
+    generator: ProganGenerator,
+    model_name: String,
+    model_sha256: String,
+    base_seed: u32,
+    /// Used for every case when no real labels are replayed.
+    chosen_labels: Vec<f32>,
+}
+
+impl GeneratorSource {
+    /// `chosen_labels` (card order) apply when the study does not replay real labels; `None` means all zero.
+    pub fn new(
+        generator: ProganGenerator,
+        model_name: String,
+        model_sha256: String,
+        base_seed: u32,
+        chosen_labels: Option<Vec<f32>>,
+    ) -> StudyResult<Self> {
+        let label_count = generator.architecture().label_size;
+        let chosen_labels = chosen_labels.unwrap_or_else(|| vec![0.0; label_count]);
+        if chosen_labels.len() != label_count {
+            return Err(StudyError::Source(format!(
+                "{} labels given, the generator {model_name} takes {label_count}",
+                chosen_labels.len()
+            )));
+        }
+        Ok(Self { generator, model_name, model_sha256, base_seed, chosen_labels })
+    }
+
+    fn generate(&self, seed: u32, labels: &[f32]) -> StudyResult<Luma8Image> {
+        let failed = |e: &dyn std::fmt::Display| StudyError::Source(format!("generator {}: {e}", self.model_name));
+        let architecture = self.generator.architecture();
+        let device = self.generator.device();
+        let latents = candle_core::Tensor::from_vec(
+            latents_from_seed(seed, 1, architecture.latent_size),
+            (1, architecture.latent_size),
+            device,
+        )
+        .map_err(|e| failed(&e))?;
+        let labels =
+            candle_core::Tensor::from_vec(labels.to_vec(), (1, labels.len()), device).map_err(|e| failed(&e))?;
+        let output = self.generator.forward(&latents, &labels).map_err(|e| failed(&e))?;
+        let (_, _, height, width) = output.dims4().map_err(|e| failed(&e))?;
+        let values = output
+            .narrow(1, 0, 1)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| failed(&e))?;
+        // Exactly the PNG the generator CLI writes: clip(rint((x + 1) * 127.5)).
+        let pixels = values.into_iter().map(to_png_u8).collect();
+        Luma8Image::from_raw(width as u32, height as u32, pixels)
+            .ok_or_else(|| StudyError::Source(format!("generator {}: output of unexpected size", self.model_name)))
+    }
+}
+
+impl ArtificialSource for GeneratorSource {
+    fn description(&self) -> String {
+        format!("generator {} (sha256 {}), seeds from {}", self.model_name, self.model_sha256, self.base_seed)
+    }
+
+    fn produce(&mut self, index: usize, replay_labels: Option<&CaseLabels>) -> StudyResult<Option<SourceImage>> {
+        let card_labels = self.generator.card().labels.clone();
+        let labels = match replay_labels {
+            Some(case) => labels_from_case(&card_labels, case),
+            None => self.chosen_labels.clone(),
+        };
+        let seed = self.base_seed.wrapping_add(index as u32);
+        let image = self.generate(seed, &labels)?;
+        let label_text: Vec<String> = card_labels.iter().zip(&labels).map(|(n, v)| format!("{n}={v}")).collect();
+        Ok(Some(SourceImage {
+            image: DynamicImage::ImageLuma8(image),
+            provenance: format!(
+                "generator {} sha256={} seed={seed} labels={}",
+                self.model_name,
+                self.model_sha256,
+                label_text.join(",")
+            ),
+            labels: card_labels.iter().zip(&labels).map(|(n, v)| (n.clone(), v.to_string())).collect(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(pairs: &[(&str, &str)]) -> CaseLabels {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn labels_come_from_numeric_columns_or_nih_findings() {
+        let labels: Vec<String> = ["Cardiomegaly", "Effusion", "Pleural_Thickening"].map(String::from).to_vec();
+        assert_eq!(
+            labels_from_case(&labels, &case(&[("Cardiomegaly", "1"), ("effusion", "0.5")])),
+            vec![1.0, 0.5, 0.0]
+        );
+        assert_eq!(
+            labels_from_case(&labels, &case(&[("findings", "Effusion|Pleural Thickening"), ("sex", "M")])),
+            vec![0.0, 1.0, 1.0]
+        );
+        assert_eq!(labels_from_case(&labels, &case(&[("Finding Labels", "No Finding")])), vec![0.0, 0.0, 0.0]);
+    }
+}

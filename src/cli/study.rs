@@ -7,9 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::models::card::ModelKind;
-use crate::models::progan::ProganGenerator;
 use crate::models::registry::default_model_bytes;
-use crate::models::weights::Weights;
 use crate::study::analysis::{AnalysisOptions, AnalysisReport, Performance, Reading, analyze};
 use crate::study::export::{read_answers_csv, readings_from_store, write_answers_csv, write_study_imrmc};
 use crate::study::generator_source::GeneratorSource;
@@ -283,16 +281,16 @@ fn generator_source(args: &NewArgs, model: Option<&Path>) -> Result<GeneratorSou
             "embedded default generator".to_owned(),
         ),
     };
-    let weights = Weights::from_bytes(&bytes, Path::new(&name), ModelKind::ProganGenerator, &device)
-        .with_context(|| format!("loading the generator {name}"))?;
-    let generator = ProganGenerator::from_weights(weights).with_context(|| format!("building the generator {name}"))?;
+    let base_seed = args.generator_seed.unwrap_or(derive_seed(args.seed, "generator") as u32);
     let chosen = match &args.generator_labels {
-        Some(text) => Some(crate::cli::generate::parse_labels(text, generator.card())?),
+        Some(text) => {
+            let card = crate::models::registry::read_card(&bytes)
+                .map_err(|e| anyhow::anyhow!("reading the model card of {name}: {e}"))?;
+            Some(crate::cli::generate::parse_labels(text, &card)?)
+        }
         None => None,
     };
-    let base_seed = args.generator_seed.unwrap_or(derive_seed(args.seed, "generator") as u32);
-    let sha256 = crate::convert::progan_tf::sha256_hex(&bytes);
-    Ok(GeneratorSource::new(generator, name, sha256, base_seed, chosen)?)
+    Ok(GeneratorSource::from_model_bytes(&bytes, &name, &device, base_seed, chosen)?)
 }
 
 #[derive(Serialize)]

@@ -3,7 +3,10 @@
 
 use image::{DynamicImage, GrayImage as Luma8Image};
 
+use crate::convert::progan_tf::sha256_hex;
+use crate::models::card::ModelKind;
 use crate::models::progan::{ProganGenerator, latents_from_seed, to_png_u8};
+use crate::models::weights::Weights;
 
 use super::error::{StudyError, StudyResult};
 use super::sources::{ArtificialSource, CaseLabels, SourceImage};
@@ -62,6 +65,26 @@ impl GeneratorSource {
             )));
         }
         Ok(Self { generator, model_name, model_sha256, base_seed, chosen_labels })
+    }
+
+    /// Loads the generator from safetensors `bytes` (`name` labels it in errors and provenance).
+    pub fn from_model_bytes(
+        bytes: &[u8],
+        name: &str,
+        device: &candle_core::Device,
+        base_seed: u32,
+        chosen_labels: Option<Vec<f32>>,
+    ) -> StudyResult<Self> {
+        let failed = |e: &dyn std::fmt::Display| StudyError::Source(format!("loading the generator {name}: {e}"));
+        let weights = Weights::from_bytes(bytes, std::path::Path::new(name), ModelKind::ProganGenerator, device)
+            .map_err(|e| failed(&e))?;
+        let generator = ProganGenerator::from_weights(weights).map_err(|e| failed(&e))?;
+        Self::new(generator, name.to_owned(), sha256_hex(bytes), base_seed, chosen_labels)
+    }
+
+    /// The generator's label names, in its order.
+    pub fn label_names(&self) -> &[String] {
+        &self.generator.card().labels
     }
 
     fn generate(&self, seed: u32, labels: &[f32]) -> StudyResult<Luma8Image> {

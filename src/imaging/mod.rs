@@ -2,6 +2,7 @@
 
 pub mod decode;
 pub mod dicom;
+pub mod difference;
 pub mod gray_image;
 pub mod resize;
 pub mod samples;

@@ -68,14 +68,18 @@ impl ViewportPane {
                     BitDepth::U16 => "16-bit",
                     BitDepth::F32 => "float",
                 };
-                ui.label(
-                    egui::RichText::new(format!(
-                        "{}  |  {}x{} px  |  {depth}",
-                        prepared.name,
-                        prepared.image.width_px(),
-                        prepared.image.height_px()
-                    ))
-                    .weak(),
+                // Truncated: three panes side by side leave narrow columns.
+                ui.add(
+                    egui::Label::new(
+                        egui::RichText::new(format!(
+                            "{}  |  {}x{} px  |  {depth}",
+                            prepared.name,
+                            prepared.image.width_px(),
+                            prepared.image.height_px()
+                        ))
+                        .weak(),
+                    )
+                    .truncate(),
                 );
             }
             if let Some(name) = &self.loading {
@@ -103,8 +107,10 @@ impl ViewportPane {
                     egui::Sense::hover(),
                 );
                 self.viewer_rect = Some(rect);
-                ui.painter().rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
-                ui.painter().text(
+                // Clipped to the pane, so a long placeholder never spills into the next column.
+                let painter = ui.painter_at(rect);
+                painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
+                painter.text(
                     rect.center(),
                     egui::Align2::CENTER_CENTER,
                     &self.placeholder,

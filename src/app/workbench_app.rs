@@ -75,6 +75,8 @@ pub struct WorkbenchApp {
     /// Newest stamp submitted per key; older responses are stale and dropped.
     newest_stamps: HashMap<JobKey, Stamp>,
     hovered: Option<(Slot, HoveredPixel)>,
+    /// The pixel under the pointer in the third viewport (a dropped file there goes to the real view).
+    hovered_styled: Option<HoveredPixel>,
     dialogs: FileDialogs,
     /// Count of frames drawn, for tests that check the UI keeps answering.
     pub frame_count: u64,
@@ -115,6 +117,7 @@ impl WorkbenchApp {
             worker,
             newest_stamps: HashMap::new(),
             hovered: None,
+            hovered_styled: None,
             dialogs: FileDialogs::default(),
             frame_count: 0,
             study: StudyPanel::default(),
@@ -394,6 +397,7 @@ impl WorkbenchApp {
     }
 
     fn after_styled_viewer(&mut self, output: ViewerOutput) {
+        self.hovered_styled = output.hovered_pixel;
         if self.settings.link_viewports && (output.transform_changed || output.window_changed) {
             self.sync_views_from_styled();
         }
@@ -641,11 +645,18 @@ impl WorkbenchApp {
                 None => ui.label("Last job: -"),
             };
             ui.separator();
-            match self.hovered {
-                Some((slot, pixel)) => {
+            match (self.hovered, self.hovered_styled) {
+                (Some((slot, pixel)), _) => {
                     ui.label(format!("{slot:?} ({}, {}) = {}", pixel.x_px, pixel.y_px, format_value(pixel.value)))
                 }
-                None => ui.label("Pixel: -"),
+                (None, Some(pixel)) => ui.label(format!(
+                    "{} ({}, {}) = {}",
+                    self.styled.title,
+                    pixel.x_px,
+                    pixel.y_px,
+                    format_value(pixel.value)
+                )),
+                (None, None) => ui.label("Pixel: -"),
             };
             if let Some(message) = &self.message {
                 ui.separator();
@@ -660,6 +671,7 @@ impl WorkbenchApp {
     fn central_ui(&mut self, ui: &mut egui::Ui) {
         let show_histograms = self.settings.show_histograms;
         self.hovered = None;
+        self.hovered_styled = None;
         let active = self.active;
         self.display_toolbar_ui(ui);
         ui.add_space(4.0);

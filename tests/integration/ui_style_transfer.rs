@@ -91,6 +91,10 @@ fn style_transfer_shows_the_translated_real_image_and_its_difference() {
     for ((d, t), r) in shown.pixels().iter().zip(translated.pixels()).zip(real.pixels()) {
         assert!((d - (t - r).abs()).abs() < 1e-3, "{d} != |{t} - {r}|");
     }
+    // The status bar reads the difference under the pointer.
+    harness.hover_at(rect.center());
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("Style-transferred (").is_some());
     harness.get_by_label("Show |difference|").click();
     harness.run_steps(2);
     assert_eq!(harness.state().styled.image.as_ref().unwrap().image.id(), translated.id());
@@ -148,4 +152,18 @@ fn a_model_file_of_the_wrong_kind_is_refused_and_the_selection_kept() {
     step_until(&mut harness, Duration::from_secs(60), |app| app.style.models.choices().len() == count + 1);
     let current = harness.state().style.models.current().unwrap().source.clone();
     assert_eq!(current, thorax::engine::ModelSource::File(good));
+
+    // The generator and the classifier pickers take opened files the same way.
+    for kind in [ModelKind::ProganGenerator, ModelKind::Densenet121Classifier] {
+        let model = thorax::models::registry::default_model(kind).unwrap();
+        let path = folder.path().join(model.file_name);
+        std::fs::write(&path, model.bytes).unwrap();
+        harness.state_mut().open_model_file(kind, path.clone());
+        let opened = thorax::engine::ModelSource::File(path);
+        step_until(&mut harness, Duration::from_secs(60), |app| {
+            let shelf = if kind == ModelKind::ProganGenerator { &app.generator.models } else { &app.classifiers };
+            shelf.current().is_some_and(|m| m.source == opened)
+        });
+    }
+    assert_eq!(harness.state().generator.labels.len(), 14, "the sliders follow the opened generator's card");
 }

@@ -1,6 +1,7 @@
 //! Thorax Workbench: a native workbench for studying artificial chest radiographs.
 
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod convert;
 pub mod engine;

@@ -74,6 +74,20 @@ enum Command {
     Metrics {
         #[command(subcommand)]
         command: thorax::cli::metrics::MetricsCommand,
+        /// Classifier whose pooled features embed image folders (fid, kid); default: the embedded one.
+        #[arg(long, global = true)]
+        classifier: Option<std::path::PathBuf>,
+        /// auto, cpu, cuda or cuda:N (for embedding image folders).
+        #[arg(long, default_value = "auto", global = true)]
+        device: DeviceChoice,
+    },
+    /// Memorisation audit: are generated images closer to training images than unseen real images are?
+    Audit {
+        #[command(flatten)]
+        args: thorax::cli::audit::AuditArgs,
+        /// auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceChoice,
     },
     /// Blinded real-vs-artificial reading studies: create, status, analyse, export.
     Study {
@@ -125,8 +139,22 @@ fn main() -> anyhow::Result<()> {
             ConvertCommand::Cyclegan(args) => thorax::cli::convert_torch::run_cyclegan(&args),
         },
         Some(Command::Dicom { command }) => thorax::cli::dicom::run(command),
-        Some(Command::Metrics { command }) => thorax::cli::metrics::run(command),
+        Some(Command::Metrics { command, classifier, device }) => {
+            let device =
+                if command.reads_image_folders() { open_device(device)?.device } else { candle_core::Device::Cpu };
+            thorax::cli::metrics::run_on_device(
+                command,
+                classifier.as_deref(),
+                &device,
+                default_model_bytes(ModelKind::Densenet121Classifier),
+            )
+        }
         Some(Command::Study { command }) => thorax::cli::study::run(command),
+        Some(Command::Audit { args, device }) => thorax::cli::audit::run(
+            &args,
+            &open_device(device)?.device,
+            default_model_bytes(ModelKind::Densenet121Classifier),
+        ),
     }
 }
 

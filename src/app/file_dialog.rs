@@ -81,7 +81,7 @@ impl FileDialogs {
         let spec = DialogSpec {
             title: "Open radiograph",
             filter_name: "Images",
-            extensions: &["png", "jpg", "jpeg", "tif", "tiff"],
+            extensions: &["png", "jpg", "jpeg", "tif", "tiff", "dcm", "dicom"],
             folder,
         };
         self.images.open(ctx, slot, spec);

@@ -1,6 +1,7 @@
 //! The egui application: the workbench window, its panels, and the radiograph viewer widget.
 
 pub mod classifier_panel;
+pub mod dicom_tag_panel;
 pub mod file_dialog;
 pub mod generator_panel;
 pub mod histogram;

@@ -34,10 +34,13 @@ impl ViewportPane {
         }
     }
 
-    /// Shows a newly prepared image with a fresh initial view (fit, default window).
+    /// Shows a newly prepared image with a fresh initial view (fit, the file's stored window or the default).
     pub fn show_image(&mut self, prepared: PreparedImage) {
         self.overlay = None;
         self.view = ViewState { colormap: self.view.colormap, ..ViewState::initial(&prepared.image, &prepared.stats) };
+        if let Some(window) = prepared.stored_window {
+            self.view.window = window;
+        }
         self.image = Some(prepared);
         self.loading = None;
     }
@@ -63,24 +66,22 @@ impl ViewportPane {
             let title = egui::RichText::new(self.title).strong().size(15.0);
             ui.label(if active { title.color(ui.visuals().selection.stroke.color) } else { title });
             if let Some(prepared) = &self.image {
-                let depth = match prepared.image.depth() {
-                    BitDepth::U8 => "8-bit",
-                    BitDepth::U16 => "16-bit",
-                    BitDepth::F32 => "float",
+                let depth = match (&prepared.dicom, prepared.image.depth()) {
+                    (Some(dicom), _) => {
+                        format!("DICOM {}-bit {}", dicom.summary.bits_stored, dicom.summary.photometric_interpretation)
+                    }
+                    (None, BitDepth::U8) => "8-bit".to_owned(),
+                    (None, BitDepth::U16) => "16-bit".to_owned(),
+                    (None, BitDepth::F32) => "float".to_owned(),
                 };
-                // Truncated: three panes side by side leave narrow columns.
-                ui.add(
-                    egui::Label::new(
-                        egui::RichText::new(format!(
-                            "{}  |  {}x{} px  |  {depth}",
-                            prepared.name,
-                            prepared.image.width_px(),
-                            prepared.image.height_px()
-                        ))
-                        .weak(),
-                    )
-                    .truncate(),
+                let text = format!(
+                    "{}  |  {}x{} px  |  {depth}",
+                    prepared.name,
+                    prepared.image.width_px(),
+                    prepared.image.height_px()
                 );
+                // Truncated: a long file name must not widen the column and push the viewer past its pane.
+                ui.add(egui::Label::new(egui::RichText::new(&text).weak()).truncate()).on_hover_text(text);
             }
             if let Some(name) = &self.loading {
                 ui.spinner();

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use crate::app::classifier_panel::ClassifierPanel;
+use crate::app::dicom_tag_panel::DicomTagPanel;
 use crate::app::file_dialog::{FileDialogs, ModelDialogs};
 use crate::app::generator_panel::GeneratorPanel;
 use crate::app::model_shelf::{ModelChoice, ModelShelf, ShelfAction};
@@ -82,6 +83,8 @@ pub struct WorkbenchApp {
     pub frame_count: u64,
     /// The Study panel, its full-screen blinded reading and its Results view.
     pub study: StudyPanel,
+    /// The DICOM attributes of the real image, when it came from a DICOM file.
+    pub dicom_tags: DicomTagPanel,
 }
 
 impl WorkbenchApp {
@@ -121,6 +124,7 @@ impl WorkbenchApp {
             dialogs: FileDialogs::default(),
             frame_count: 0,
             study: StudyPanel::default(),
+            dicom_tags: DicomTagPanel::default(),
         };
         if !gpu_rendering {
             app.message = Some(StatusMessage::Error(
@@ -290,9 +294,14 @@ impl WorkbenchApp {
                     "{} prepared in {:.0} ms (input tensor {:?})",
                     prepared.name, response.timings.run_ms, prepared.tensor_dims
                 )));
+                let stored_window = prepared.stored_window;
                 self.pane_mut(slot).show_image(*prepared);
                 if self.settings.link_viewports {
                     self.sync_views_from(slot.other());
+                }
+                if let Some(window) = stored_window {
+                    // The file's own window (DICOM) wins on first display; linked panes follow the next adjustment.
+                    self.pane_mut(slot).view.window = window;
                 }
                 self.classify(slot);
                 self.request_heatmap(slot);
@@ -480,6 +489,11 @@ impl WorkbenchApp {
                     self.toggle_invert();
                     ui.close();
                 }
+                let real_is_dicom = self.real.image.as_ref().is_some_and(|p| p.dicom.is_some());
+                if ui.add_enabled(real_is_dicom, egui::Button::new("DICOM tags of the real image...")).clicked() {
+                    self.dicom_tags.open = true;
+                    ui.close();
+                }
             });
             ui.menu_button("Study", |ui| {
                 if ui.button("Open study...").clicked() {
@@ -607,6 +621,12 @@ impl WorkbenchApp {
                     self.apply_preset(&preset.window);
                 }
             }
+            if self.real.image.as_ref().is_some_and(|p| p.dicom.is_some()) {
+                ui.separator();
+                if ui.button("DICOM tags").on_hover_text("Attributes of the real image's file").clicked() {
+                    self.dicom_tags.open = !self.dicom_tags.open;
+                }
+            }
         });
     }
 
@@ -728,6 +748,11 @@ impl WorkbenchApp {
             .default_size(250.0)
             .show(ui, |ui| self.classifier_panel_ui(ui));
         egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
+        if let Some(prepared) = &self.real.image
+            && let Some(details) = &prepared.dicom
+        {
+            self.dicom_tags.window_ui(&ctx, &prepared.name, details);
+        }
     }
 }
 

@@ -99,17 +99,11 @@ fn load_classifier(
     DenseNet121::from_weights(weights).context("building the classifier")
 }
 
-/// Decodes an image file to a gray f32 buffer in [0, 1].
+/// Decodes an image file (PNG, JPEG, TIFF or DICOM) to a gray f32 buffer in [0, 1]: integer data by its type's
+/// range, DICOM and float data by their own value range after the modality LUT (MONOCHROME1 mirrored).
 pub fn read_gray_image(path: &Path) -> anyhow::Result<(Vec<f32>, usize, usize)> {
-    let image = image::ImageReader::open(path)
-        .with_context(|| format!("opening image {}", path.display()))?
-        .with_guessed_format()
-        .with_context(|| format!("reading image {}", path.display()))?
-        .decode()
-        .with_context(|| format!("decoding image {} (PNG, JPEG and TIFF are supported)", path.display()))?;
-    let gray = image.to_luma32f();
-    let (width, height) = (gray.width() as usize, gray.height() as usize);
-    Ok((gray.into_raw(), width, height))
+    let image = crate::imaging::load_image(path)?;
+    Ok((image.to_unit_range(), image.width_px(), image.height_px()))
 }
 
 /// Runs `thorax classify` on `device`. `default_model_bytes` is the embedded default classifier, used without

@@ -16,10 +16,27 @@ use crate::metrics::kid::{KidOptions, kernel_inception_distance};
 use crate::metrics::msssim::{GrayImage, MsSsimMode, ms_ssim};
 use crate::metrics::npy::read_npy;
 use crate::metrics::roc::roc_auc;
+use crate::models::embedding::{DEFAULT_EMBED_BATCH, Embedder, image_files_in};
 
-/// A feature extractor for folder inputs: image paths in, one feature vector per image out (the lead plugs the
-/// DenseNet or Inception network in here).
+/// A feature extractor for folder inputs: image paths in, one feature vector per image out.
 pub type FeatureExtractor<'a> = &'a dyn Fn(&[PathBuf]) -> anyhow::Result<Vec<Vec<f32>>>;
+
+/// The extractor with what a result must record about it.
+#[derive(Clone, Copy)]
+pub struct FeatureSource<'a> {
+    pub extract: FeatureExtractor<'a>,
+    /// What the distance is called with these features ("FD-DenseNet").
+    pub metric_label: &'a str,
+    pub model_name: &'a str,
+    pub model_sha256: &'a str,
+}
+
+/// Feature extractors `thorax metrics fid` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FeatureKind {
+    /// The classifier's globally pooled norm5 features (1024-d), reported as "FD-DenseNet".
+    Densenet,
+}
 
 /// `thorax metrics` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -46,6 +63,21 @@ pub enum MetricsCommand {
         a: PathBuf,
         /// Second feature matrix.
         b: PathBuf,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Frechet distance of two image folders through a feature extractor (FD-DenseNet by default).
+    Fid {
+        /// Folder of real images (PNG, JPEG, TIFF, DICOM).
+        #[arg(long)]
+        real: PathBuf,
+        /// Folder of generated images.
+        #[arg(long)]
+        fake: PathBuf,
+        /// Feature extractor. Inception-v3 (the standard FID network) is not available in this build.
+        #[arg(long, value_enum, default_value_t = FeatureKind::Densenet)]
+        features: FeatureKind,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -119,14 +151,79 @@ pub enum RocProtocol {
     ThoraxGan,
 }
 
-/// Runs a metrics subcommand without a feature extractor (folder inputs to `kid` are refused).
+impl MetricsCommand {
+    /// Whether the command embeds image folders (and so needs the classifier).
+    pub fn reads_image_folders(&self) -> bool {
+        matches!(self, Self::Fid { .. } | Self::Kid { real: Some(_), .. })
+    }
+}
+
+/// Runs a metrics subcommand without a feature extractor (folder inputs are refused).
 pub fn run(cmd: MetricsCommand) -> anyhow::Result<()> {
     run_with_features(cmd, None)
 }
 
+/// Runs a metrics subcommand, embedding folder inputs with the classifier at `classifier` (or the embedded
+/// default `default_classifier_bytes`) on `device`.
+pub fn run_on_device(
+    cmd: MetricsCommand,
+    classifier: Option<&Path>,
+    device: &candle_core::Device,
+    default_classifier_bytes: Option<&[u8]>,
+) -> anyhow::Result<()> {
+    if !cmd.reads_image_folders() {
+        return run_with_features(cmd, None);
+    }
+    let embedder = Embedder::load(classifier, default_classifier_bytes, device)
+        .context("loading the classifier that embeds images")?;
+    let extract = |files: &[PathBuf]| -> anyhow::Result<Vec<Vec<f32>>> {
+        Ok(embedder.embed_files(files, DEFAULT_EMBED_BATCH, &mut |_, _| true)?)
+    };
+    let source = FeatureSource {
+        extract: &extract,
+        metric_label: "FD-DenseNet",
+        model_name: &embedder.model_name,
+        model_sha256: &embedder.model_sha256,
+    };
+    run_with_features(cmd, Some(source))
+}
+
 /// Runs a metrics subcommand; `features` serves folder inputs.
-pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureExtractor<'_>>) -> anyhow::Result<()> {
+pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureSource<'_>>) -> anyhow::Result<()> {
     match cmd {
+        MetricsCommand::Fid { real, fake, features: FeatureKind::Densenet, json } => {
+            let Some(source) = features else {
+                bail!("`metrics fid` needs the classifier's feature extractor; none was given");
+            };
+            let real_features = features_from_folder(&real, source.extract)?;
+            let fake_features = features_from_folder(&fake, source.extract)?;
+            let fd = frechet_distance(&real_features, &fake_features).context("computing the Frechet distance")?;
+            if json {
+                let mut value = serde_json::to_value(&fd)?;
+                if let Value::Object(map) = &mut value {
+                    map.insert("metric".into(), json!(source.metric_label));
+                    map.insert("model".into(), json!(source.model_name));
+                    map.insert("model_sha256".into(), json!(source.model_sha256));
+                    map.insert("real".into(), json!(real.display().to_string()));
+                    map.insert("fake".into(), json!(fake.display().to_string()));
+                }
+                println!("{value}");
+            } else {
+                println!(
+                    "{} = {:.6}  (mean term {:.6}, covariance term {:.6}; N = {} real vs {} fake, D = {}; model {} {})",
+                    source.metric_label,
+                    fd.value,
+                    fd.mean_term,
+                    fd.covariance_term,
+                    fd.count_a,
+                    fd.count_b,
+                    fd.dim,
+                    source.model_name,
+                    source.model_sha256.get(..12).unwrap_or(source.model_sha256)
+                );
+            }
+            Ok(())
+        }
         MetricsCommand::Msssim { a, b, compat, data_range, json } => run_msssim(&a, &b, compat, data_range, json),
         MetricsCommand::Fd { a, b, json } => {
             let fa = load_features(&a)?;
@@ -146,7 +243,7 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureExtractor<
             let (real_features, fake_features) = match (real_npy, fake_npy, real, fake) {
                 (Some(r), Some(f), None, None) => (load_features(&r)?, load_features(&f)?),
                 (None, None, Some(r), Some(f)) => {
-                    let Some(extract) = features else {
+                    let Some(FeatureSource { extract, .. }) = features else {
                         bail!(
                             "`--real`/`--fake` folders need the classifier's feature extractor, which this build does not \
                              provide; extract features to .npy and use `--real-npy`/`--fake-npy`"
@@ -189,9 +286,9 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureExtractor<
 
 /// Extracts features of every image in `folder` (sorted by name) through `extract`.
 pub fn features_from_folder(folder: &Path, extract: FeatureExtractor<'_>) -> anyhow::Result<FeatureMatrix> {
-    let files = image_files(folder)?;
+    let files = image_files_in(folder).with_context(|| format!("reading folder {}", folder.display()))?;
     if files.is_empty() {
-        bail!("no images (png, jpg, jpeg, tif, tiff) in {}", folder.display());
+        bail!("no images (png, jpg, jpeg, tif, tiff, dcm) in {}", folder.display());
     }
     let rows = extract(&files).with_context(|| format!("extracting features of {}", folder.display()))?;
     FeatureMatrix::from_rows(&rows).with_context(|| format!("features of {}", folder.display()))

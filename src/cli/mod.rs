@@ -1,5 +1,6 @@
 //! The headless command line: one file per command family.
 
+pub mod audit;
 pub mod bench;
 pub mod classify;
 pub mod convert_progan;

@@ -16,7 +16,7 @@ use crate::imaging::difference::absolute_difference;
 use crate::imaging::resize::resize;
 use crate::imaging::tensor::{InputSpec, image_to_tensor};
 use crate::imaging::{BitDepth, GrayImage};
-use crate::imaging::{ImageStats, decode_image, load_image};
+use crate::imaging::{ImageStats, decode_radiograph, load_radiograph};
 use crate::models::card::ModelKind;
 use crate::models::cyclegan::Direction;
 use crate::models::error::ModelError;
@@ -85,6 +85,8 @@ impl ModelRunner {
                 tensor_mean: 0.0,
                 image,
                 stats: std::sync::Arc::new(stats),
+                stored_window: None,
+                dicom: None,
             },
             model_name: model.name(),
             seed,
@@ -200,6 +202,8 @@ impl ModelRunner {
             image,
             tensor_dims: tensor_dims.clone(),
             tensor_mean: 0.0,
+            stored_window: None,
+            dicom: None,
         };
         Ok(Output::Translated(Box::new(TranslatedImage {
             translated: prepared(label.clone(), translated),
@@ -232,10 +236,11 @@ impl ModelRunner {
     }
 
     fn prepare_image(&mut self, slot: Slot, source: &ImageSource) -> Result<Output, EngineError> {
-        let image = match source {
-            ImageSource::File(path) => load_image(path)?,
-            ImageSource::Bytes { name, bytes } => decode_image(bytes, name)?,
+        let radiograph = match source {
+            ImageSource::File(path) => load_radiograph(path)?,
+            ImageSource::Bytes { name, bytes } => decode_radiograph(bytes, name)?,
         };
+        let image = radiograph.image;
         let stats = ImageStats::compute(&image);
         let tensor = image_to_tensor(&image, &InputSpec::gan(DEFAULT_INPUT_SIDE_PX), &self.device.device)?;
         let tensor_mean =
@@ -248,6 +253,8 @@ impl ModelRunner {
             stats: std::sync::Arc::new(stats),
             tensor_dims,
             tensor_mean,
+            stored_window: radiograph.stored_window,
+            dicom: radiograph.dicom,
         })))
     }
 }

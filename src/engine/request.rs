@@ -148,6 +148,10 @@ pub struct PreparedImage {
     pub tensor_dims: Vec<usize>,
     /// Mean of that tensor, a cheap check that preprocessing ran on real data.
     pub tensor_mean: f32,
+    /// The window the file asks for on first display (DICOM), in the image's units.
+    pub stored_window: Option<crate::imaging::Window>,
+    /// DICOM attributes for the tag panel; `None` for other formats and generated images.
+    pub dicom: Option<Arc<crate::imaging::DicomDetails>>,
 }
 
 /// A heatmap at the image's size, values in [0, 1].

@@ -1,11 +1,14 @@
-//! Decoding radiographs from PNG (8/16-bit), JPEG and TIFF into [`GrayImage`], refusing what would exhaust memory.
+//! Decoding radiographs from PNG (8/16-bit), JPEG, TIFF and DICOM into [`GrayImage`], refusing what would exhaust
+//! memory.
 
 use std::io::Cursor;
 use std::path::Path;
 
 use image::{DynamicImage, ImageReader};
 
+use crate::imaging::dicom_radiograph;
 use crate::imaging::gray_image::{BitDepth, GrayImage};
+use crate::imaging::radiograph::Radiograph;
 
 /// Longest side we accept. Larger files are refused before any pixel is decoded.
 pub const MAX_SIDE_PX: u32 = 16_384;
@@ -23,8 +26,11 @@ pub enum DecodeError {
     Io { name: String, source: std::io::Error },
     #[error("the file is empty (0 bytes) ({name})")]
     Empty { name: String },
-    #[error("not a PNG, JPEG or TIFF image ({name})")]
+    #[error("not a PNG, JPEG, TIFF or DICOM image ({name})")]
     UnknownFormat { name: String },
+    /// `reason` is the DICOM reader's message, which names the file.
+    #[error("cannot read the DICOM data: {reason}")]
+    Dicom { name: String, reason: String },
     #[error(
         "image is {width_px}x{height_px} px, larger than the limits ({MAX_SIDE_PX} px per side, {} megapixels) ({name})",
         MAX_PIXELS / (1024 * 1024)
@@ -36,22 +42,41 @@ pub enum DecodeError {
 
 /// Loads an image file from disk.
 pub fn load_image(path: &Path) -> Result<GrayImage, DecodeError> {
+    load_radiograph(path).map(|radiograph| radiograph.image)
+}
+
+/// Loads an image file from disk with its display hints (stored window, DICOM attributes).
+pub fn load_radiograph(path: &Path) -> Result<Radiograph, DecodeError> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| DecodeError::Io { name: name.clone(), source })?;
-    decode_image(&bytes, &name)
+    decode_radiograph(&bytes, &name)
 }
 
 /// Decodes image bytes; `name` only labels errors.
 pub fn decode_image(bytes: &[u8], name: &str) -> Result<GrayImage, DecodeError> {
+    decode_radiograph(bytes, name).map(|radiograph| radiograph.image)
+}
+
+/// Decodes image bytes of any supported format with their display hints; `name` only labels errors.
+pub fn decode_radiograph(bytes: &[u8], name: &str) -> Result<Radiograph, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty { name: name.to_owned() });
+    }
+    if dicom_radiograph::has_dicom_marker(bytes) {
+        return dicom_radiograph::decode_dicom(bytes, name);
     }
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|source| DecodeError::Io { name: name.to_owned(), source })?;
     if reader.format().is_none() {
-        return Err(DecodeError::UnknownFormat { name: name.to_owned() });
+        // Old DICOM files have no marker and no preamble: a raw data set is the last format tried.
+        return dicom_radiograph::decode_raw_data_set(bytes, name)
+            .unwrap_or_else(|| Err(DecodeError::UnknownFormat { name: name.to_owned() }));
     }
+    decode_raster(reader, bytes, name).map(Radiograph::plain)
+}
+
+fn decode_raster(reader: ImageReader<Cursor<&[u8]>>, bytes: &[u8], name: &str) -> Result<GrayImage, DecodeError> {
     let corrupt = |e: image::ImageError| DecodeError::Corrupt { name: name.to_owned(), reason: e.to_string() };
     // Read only the header first so a huge image is refused without allocating its pixels.
     let (width_px, height_px) = reader.into_dimensions().map_err(corrupt)?;

@@ -91,4 +91,11 @@ impl GrayImage {
             }
         }
     }
+
+    /// Values mapped from the nominal range to [0, 1] (clamped): what network preprocessing starts from.
+    pub fn to_unit_range(&self) -> Vec<f32> {
+        let (lo, hi) = self.nominal_range();
+        let span = (hi - lo).max(f32::EPSILON);
+        self.pixels.iter().map(|&v| ((v - lo) / span).clamp(0.0, 1.0)).collect()
+    }
 }

@@ -2,15 +2,18 @@
 
 pub mod decode;
 pub mod dicom;
+mod dicom_radiograph;
 pub mod difference;
 pub mod gray_image;
+pub mod radiograph;
 pub mod resize;
 pub mod samples;
 pub mod stats;
 pub mod tensor;
 pub mod window;
 
-pub use decode::{DecodeError, decode_image, load_image};
+pub use decode::{DecodeError, decode_image, decode_radiograph, load_image, load_radiograph};
 pub use gray_image::{BitDepth, GrayImage};
+pub use radiograph::{DicomDetails, Radiograph};
 pub use stats::ImageStats;
 pub use window::Window;

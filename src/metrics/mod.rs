@@ -12,6 +12,7 @@ pub mod features;
 pub mod fid;
 pub mod kid;
 pub mod linalg;
+pub mod memorisation;
 pub mod msssim;
 pub mod msssim_histogram;
 pub mod npy;

@@ -3,6 +3,7 @@
 pub mod card;
 pub mod cyclegan;
 pub mod densenet;
+pub mod embedding;
 pub mod error;
 pub mod fast_conv;
 pub mod heatmap;

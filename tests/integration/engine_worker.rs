@@ -34,6 +34,8 @@ impl JobRunner for RecordingRunner {
             image,
             tensor_dims: vec![],
             tensor_mean: 0.0,
+            stored_window: None,
+            dicom: None,
         })))
     }
 }

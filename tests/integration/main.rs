@@ -3,6 +3,7 @@
 
 mod study_common;
 
+mod audit_cli;
 mod correlate_placeholder;
 mod cyclegan_parity;
 mod cyclegan_placeholder;
@@ -12,6 +13,7 @@ mod densenet_placeholder;
 mod densenet_preprocess;
 mod dicom_deidentify;
 mod dicom_export;
+mod dicom_load_radiograph;
 mod dicom_read;
 mod engine_style_transfer;
 mod engine_worker;

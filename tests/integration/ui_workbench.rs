@@ -287,3 +287,31 @@ fn heatmap_overlay_is_drawn_on_both_views() {
     harness.mask(egui::Rect::from_min_size(timing.min, vec2(240.0, timing.height())));
     harness.snapshot("heatmap_overlay");
 }
+
+#[test]
+fn dicom_opens_with_its_stored_window_and_a_tag_panel_marking_identifying_attributes() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/dicom/real/chest_cr_pa_mono1_10bit_nometa.dcm");
+    harness.state_mut().load(Slot::Real, ImageSource::File(path));
+    step_until(&mut harness, Duration::from_secs(30), |app| app.real.image.as_ref().is_some_and(|p| p.dicom.is_some()));
+    // The file stores C 550 / W 1024 for MONOCHROME1 data in 0..979: mirrored, the centre is 979 - 550.
+    let window = harness.state().real.view.window;
+    assert!((window.center - 429.0).abs() < 1e-3 && (window.width - 1024.0).abs() < 1e-3, "{window:?}");
+    assert!(harness.query_by_label_contains("MONOCHROME1").is_some(), "pane title names the DICOM photometry");
+
+    harness.get_by_label("DICOM tags").click();
+    harness.run_steps(3);
+    assert!(harness.state().dicom_tags.open);
+    assert!(harness.query_by_label_contains("attributes are identifying").is_some());
+    assert!(harness.query_all_by_label("ID").count() >= 1, "identifying attributes are marked");
+    assert!(harness.query_by_label("PatientName").is_some() || harness.query_by_label("PatientID").is_some());
+    mask_status_bar(&mut harness);
+    harness.snapshot("dicom_tags");
+
+    // The filter narrows the listing.
+    harness.get_by_label("Identifying only").click();
+    harness.run_steps(3);
+    assert!(harness.query_by_label("Rows").is_none(), "Rows is not identifying");
+}

@@ -1,0 +1,239 @@
+//! The memorisation (privacy) audit: are generated images closer to training images than unseen real images are?
+//!
+//! Generated, training and held-out real images are embedded with the classifier's pooled features; each image's
+//! nearest training image by cosine similarity is found; generated images above the held-out set's 99th
+//! percentile are flagged; the closest pairs also get a pixel-space MS-SSIM (peers.md 2.10). Used by
+//! `thorax audit` and the workbench's Audit window.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::imaging::load_image;
+use crate::imaging::resize::resize;
+use crate::metrics::features::FeatureMatrix;
+use crate::metrics::memorisation::{MemorisationReport, memorisation_audit};
+use crate::metrics::msssim::{GrayImage as MsSsimImage, MsSsimMode, ms_ssim};
+use crate::models::embedding::{DEFAULT_EMBED_BATCH, EmbedError, Embedder, image_files_in};
+
+/// Side both images of a pair are resampled to for MS-SSIM (five scales need at least 161 px).
+const PAIR_SIDE_PX: usize = 256;
+
+/// What the audit compares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditInputs {
+    pub generated: PathBuf,
+    pub training: PathBuf,
+    pub heldout: PathBuf,
+    /// Held-out percentile of nearest-training similarity above which a generated image is flagged.
+    pub percentile: f64,
+    /// Closest pairs to list with a pixel MS-SSIM.
+    pub top_k: usize,
+}
+
+/// Why the audit failed. Messages name the folder or file.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("{argument}: cannot read folder {folder}: {source}")]
+    Folder {
+        argument: &'static str,
+        folder: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{argument}: no images (png, jpg, jpeg, tif, tiff, dcm) in {folder}")]
+    NoImages { argument: &'static str, folder: String },
+    #[error("{argument}: {source}")]
+    Embed {
+        argument: &'static str,
+        #[source]
+        source: Box<EmbedError>,
+    },
+    #[error("{0}")]
+    Metric(#[from] crate::metrics::MetricError),
+    #[error("pixel MS-SSIM of {generated} and {training}: {reason}")]
+    PairSimilarity { generated: String, training: String, reason: String },
+    #[error("copying {from} to {to}: {source}")]
+    Copy {
+        from: String,
+        to: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// A generated image and its nearest training image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditPair {
+    pub generated: PathBuf,
+    pub nearest_training: PathBuf,
+    pub cosine_similarity: f64,
+    /// MS-SSIM of the two images mapped to [0, 1] and resampled to 256x256; for the listed closest pairs.
+    pub pixel_ms_ssim: Option<f64>,
+    pub flagged: bool,
+}
+
+/// The audit's result with what produced it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditResult {
+    pub embedding: &'static str,
+    pub model: String,
+    pub model_sha256: String,
+    pub untrained_model: bool,
+    pub count_generated: usize,
+    pub count_training: usize,
+    pub count_heldout: usize,
+    pub threshold_percentile: f64,
+    pub threshold_cosine_similarity: f64,
+    pub count_flagged: usize,
+    pub fraction_flagged: f64,
+    pub heldout_nearest_similarity_median: f64,
+    pub generated_nearest_similarity_median: f64,
+    /// The `top_k` most similar pairs, most similar first.
+    pub closest_pairs: Vec<AuditPair>,
+    /// Every flagged generated image, most similar first.
+    pub flagged: Vec<AuditPair>,
+    /// Every generated image, in file-name order (for export decisions).
+    pub generated_files: Vec<PathBuf>,
+    /// Nearest-training similarity of each held-out and generated image (for the distribution plot).
+    pub heldout_similarities: Vec<f64>,
+    pub generated_similarities: Vec<f64>,
+}
+
+/// Progress of a running audit: which stage and how far (`done` of `total` images).
+pub type AuditProgress<'a> = &'a mut dyn FnMut(&str, usize, usize) -> bool;
+
+/// Runs the audit. `progress(stage, done, total)` returning `false` cancels.
+pub fn run_audit(
+    embedder: &Embedder,
+    inputs: &AuditInputs,
+    progress: AuditProgress<'_>,
+) -> Result<AuditResult, AuditError> {
+    let (generated_files, generated) = embed_folder(embedder, &inputs.generated, "--generated", progress)?;
+    let (training_files, training) = embed_folder(embedder, &inputs.training, "--training", progress)?;
+    let (_, heldout) = embed_folder(embedder, &inputs.heldout, "--heldout", progress)?;
+    let report = memorisation_audit(&generated, &training, &heldout, inputs.percentile)?;
+    let pair = |index: usize, with_msssim: bool| -> Result<AuditPair, AuditError> {
+        let nearest = report.generated_nearest[index];
+        let generated_path = generated_files[index].clone();
+        let training_path = training_files[nearest.index].clone();
+        let pixel_ms_ssim = if with_msssim { Some(pixel_ms_ssim(&generated_path, &training_path)?) } else { None };
+        Ok(AuditPair {
+            generated: generated_path,
+            nearest_training: training_path,
+            cosine_similarity: nearest.similarity,
+            pixel_ms_ssim,
+            flagged: report.flagged.contains(&index),
+        })
+    };
+    let mut by_similarity: Vec<usize> = (0..report.generated_nearest.len()).collect();
+    by_similarity
+        .sort_by(|&a, &b| report.generated_nearest[b].similarity.total_cmp(&report.generated_nearest[a].similarity));
+    let top_k = inputs.top_k.min(by_similarity.len());
+    let mut closest_pairs = Vec::with_capacity(top_k);
+    for (done, &index) in by_similarity.iter().take(top_k).enumerate() {
+        if !progress("pixel MS-SSIM of the closest pairs", done, top_k) {
+            return Err(AuditError::Cancelled);
+        }
+        closest_pairs.push(pair(index, true)?);
+    }
+    let flagged = report.flagged.iter().map(|&i| pair(i, false)).collect::<Result<Vec<_>, _>>()?;
+    let similarities = |report: &MemorisationReport, heldout: bool| -> Vec<f64> {
+        let nearest = if heldout { &report.heldout_nearest } else { &report.generated_nearest };
+        nearest.iter().map(|n| n.similarity).collect()
+    };
+    let heldout_similarities = similarities(&report, true);
+    let generated_similarities = similarities(&report, false);
+    Ok(AuditResult {
+        embedding: "DenseNet-121 pooled norm5 features, cosine similarity",
+        model: embedder.model_name.clone(),
+        model_sha256: embedder.model_sha256.clone(),
+        untrained_model: embedder.classifier.card().untrained,
+        count_generated: generated.rows(),
+        count_training: training.rows(),
+        count_heldout: heldout.rows(),
+        threshold_percentile: report.threshold_percentile,
+        threshold_cosine_similarity: report.threshold,
+        count_flagged: report.flagged.len(),
+        fraction_flagged: report.fraction_flagged,
+        heldout_nearest_similarity_median: median(&heldout_similarities),
+        generated_nearest_similarity_median: median(&generated_similarities),
+        closest_pairs,
+        flagged,
+        generated_files,
+        heldout_similarities,
+        generated_similarities,
+    })
+}
+
+fn embed_folder(
+    embedder: &Embedder,
+    folder: &Path,
+    argument: &'static str,
+    progress: AuditProgress<'_>,
+) -> Result<(Vec<PathBuf>, FeatureMatrix), AuditError> {
+    let folder_text = folder.display().to_string();
+    let files = image_files_in(folder).map_err(|source| AuditError::Folder {
+        argument,
+        folder: folder_text.clone(),
+        source,
+    })?;
+    if files.is_empty() {
+        return Err(AuditError::NoImages { argument, folder: folder_text });
+    }
+    let stage = format!("embedding {argument} images");
+    let rows = embedder
+        .embed_files(&files, DEFAULT_EMBED_BATCH, &mut |done, total| progress(&stage, done, total))
+        .map_err(|source| match source {
+            EmbedError::Cancelled { .. } => AuditError::Cancelled,
+            source => AuditError::Embed { argument, source: Box::new(source) },
+        })?;
+    let matrix = FeatureMatrix::from_rows(&rows)?;
+    Ok((files, matrix))
+}
+
+/// MS-SSIM of two images after mapping each to [0, 1] and resampling to 256x256.
+fn pixel_ms_ssim(generated: &Path, training: &Path) -> Result<f64, AuditError> {
+    let error = |reason: String| AuditError::PairSimilarity {
+        generated: generated.display().to_string(),
+        training: training.display().to_string(),
+        reason,
+    };
+    let load = |path: &Path| -> Result<MsSsimImage, AuditError> {
+        let image = load_image(path).map_err(|e| error(e.to_string()))?;
+        let resized = resize(&image, PAIR_SIDE_PX, PAIR_SIDE_PX).map_err(|e| error(e.to_string()))?;
+        MsSsimImage::new(PAIR_SIDE_PX, PAIR_SIDE_PX, resized.to_unit_range()).map_err(|e| error(e.to_string()))
+    };
+    let value = ms_ssim(&load(generated)?, &load(training)?, MsSsimMode::Standard { data_range: 1.0 })
+        .map_err(|e| error(e.to_string()))?;
+    Ok(value.value)
+}
+
+/// Copies the generated images not in `excluded` into `dir`; returns how many were copied.
+pub fn export_generated(files: &[PathBuf], excluded: &[PathBuf], dir: &Path) -> Result<usize, AuditError> {
+    std::fs::create_dir_all(dir).map_err(|source| AuditError::Copy {
+        from: "(creating the folder)".to_owned(),
+        to: dir.display().to_string(),
+        source,
+    })?;
+    let mut copied = 0;
+    for path in files.iter().filter(|path| !excluded.contains(path)) {
+        let Some(name) = path.file_name() else { continue };
+        let target = dir.join(name);
+        std::fs::copy(path, &target).map_err(|source| AuditError::Copy {
+            from: path.display().to_string(),
+            to: target.display().to_string(),
+            source,
+        })?;
+        copied += 1;
+    }
+    Ok(copied)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    crate::metrics::bootstrap::percentile_sorted(&sorted, 50.0)
+}

@@ -1,0 +1,78 @@
+//! DICOM data as a [`Radiograph`]: modality LUT applied, MONOCHROME1 mirrored, the stored window kept.
+
+use std::sync::Arc;
+
+use crate::imaging::decode::{DecodeError, MAX_PIXELS, MAX_SIDE_PX};
+use crate::imaging::dicom::{DicomError, DicomFile, DicomImage, Photometric, TagRow, list_tags, open_dicom_bytes};
+use crate::imaging::gray_image::{BitDepth, GrayImage};
+use crate::imaging::radiograph::{DicomDetails, Radiograph};
+use crate::imaging::window::Window;
+
+/// Whether `bytes` carry the DICOM part 10 marker (after a 128-byte preamble, or at the start).
+pub fn has_dicom_marker(bytes: &[u8]) -> bool {
+    bytes.get(128..132) == Some(b"DICM".as_slice()) || bytes.get(0..4) == Some(b"DICM".as_slice())
+}
+
+/// Decodes DICOM bytes (part 10 file or raw data set), first frame.
+pub fn decode_dicom(bytes: &[u8], name: &str) -> Result<Radiograph, DecodeError> {
+    let file = open_dicom_bytes(name, bytes).map_err(|e| dicom_error(name, &e))?;
+    radiograph_from_dicom(&file, name)
+}
+
+/// Decodes bytes without a DICOM marker as a raw data set; `None` when they do not start like one.
+pub fn decode_raw_data_set(bytes: &[u8], name: &str) -> Option<Result<Radiograph, DecodeError>> {
+    match open_dicom_bytes(name, bytes) {
+        Ok(file) => Some(radiograph_from_dicom(&file, name)),
+        Err(DicomError::NotDicom { .. }) => None,
+        Err(other) => Some(Err(dicom_error(name, &other))),
+    }
+}
+
+fn radiograph_from_dicom(file: &DicomFile, name: &str) -> Result<Radiograph, DecodeError> {
+    refuse_oversized(file, name)?;
+    let decoded = file.decode_image().map_err(|e| dicom_error(name, &e))?;
+    let tags = list_tags(file);
+    to_radiograph(decoded, tags, name)
+}
+
+fn dicom_error(name: &str, error: &DicomError) -> DecodeError {
+    DecodeError::Dicom { name: name.to_owned(), reason: error.to_string() }
+}
+
+/// Reads Rows and Columns before decoding, so a huge image is refused without allocating its pixels.
+fn refuse_oversized(file: &DicomFile, name: &str) -> Result<(), DecodeError> {
+    let side = |tag| file.text(tag).and_then(|t| t.parse::<u32>().ok());
+    if let (Some(height_px), Some(width_px)) =
+        (side(dicom_dictionary_std::tags::ROWS), side(dicom_dictionary_std::tags::COLUMNS))
+        && (width_px > MAX_SIDE_PX
+            || height_px > MAX_SIDE_PX
+            || u64::from(width_px) * u64::from(height_px) > MAX_PIXELS)
+    {
+        return Err(DecodeError::TooLarge { name: name.to_owned(), width_px, height_px });
+    }
+    Ok(())
+}
+
+fn to_radiograph(decoded: DicomImage, tags: Vec<TagRow>, name: &str) -> Result<Radiograph, DecodeError> {
+    // A sigmoid VOI function or a non-linear VOI LUT is shown through its linear window (the viewer is linear).
+    let stored_window = decoded.window.map(|w| Window { center: w.center as f32, width: w.width as f32 });
+    let mirrored = decoded.photometric == Photometric::Monochrome1;
+    let (min, max) = (decoded.summary.pixel_stats.min as f32, decoded.summary.pixel_stats.max as f32);
+    let mut pixels = decoded.pixels;
+    let mut stored_window = stored_window;
+    if mirrored {
+        // Mirror within the image's own range: the same numbers, bone now bright, as in MONOCHROME2 radiographs.
+        for value in &mut pixels {
+            *value = min + max - *value;
+        }
+        stored_window = stored_window.map(|w| Window { center: min + max - w.center, width: w.width });
+    }
+    // Values after the modality LUT may be signed or fractional: keep them as floats (nominal range = data range).
+    let image = GrayImage::new(decoded.width as usize, decoded.height as usize, BitDepth::F32, pixels)
+        .map_err(|e| DecodeError::Corrupt { name: name.to_owned(), reason: e.to_string() })?;
+    Ok(Radiograph {
+        image,
+        stored_window,
+        dicom: Some(Arc::new(DicomDetails { summary: decoded.summary, tags, mirrored_from_monochrome1: mirrored })),
+    })
+}

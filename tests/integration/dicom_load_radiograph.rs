@@ -1,0 +1,108 @@
+//! DICOM through the common image loader (viewer, classify, translate): sizes, the stored window, MONOCHROME1
+//! mirrored with its window, tags for the tag panel, and errors that name the file.
+
+use std::path::PathBuf;
+
+use thorax::imaging::{DecodeError, decode_image, decode_radiograph, load_radiograph};
+
+fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom").join(path)
+}
+
+fn golden() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture("golden.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn every_real_file_loads_with_its_size_range_and_stored_window() {
+    let golden = golden();
+    for (name, facts) in golden["files"].as_object().unwrap() {
+        let radiograph = load_radiograph(&fixture(&format!("real/{name}"))).unwrap();
+        let image = &radiograph.image;
+        assert_eq!(image.width_px() as u64, facts["columns"].as_u64().unwrap(), "{name}");
+        assert_eq!(image.height_px() as u64, facts["rows"].as_u64().unwrap(), "{name}");
+        let (min, max) = image.pixels().iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        // Mirroring MONOCHROME1 keeps the value range.
+        assert_eq!(min as f64, facts["modality_min"].as_f64().unwrap(), "{name}");
+        assert_eq!(max as f64, facts["modality_max"].as_f64().unwrap(), "{name}");
+        let details = radiograph.dicom.as_ref().expect("DICOM details");
+        let mono1 = facts["photometric_interpretation"] == "MONOCHROME1";
+        assert_eq!(details.mirrored_from_monochrome1, mono1, "{name}");
+        match (facts["window_center"].as_f64(), facts["window_width"].as_f64(), radiograph.stored_window) {
+            (Some(center), Some(width), Some(window)) => {
+                let expected_center = if mono1 { min as f64 + max as f64 - center } else { center };
+                assert!((window.center as f64 - expected_center).abs() < 1e-3, "{name}: {window:?}");
+                assert!((window.width as f64 - width).abs() < 1e-3, "{name}: {window:?}");
+            }
+            (None, None, None) => {}
+            other => panic!("{name}: stored window mismatch {other:?}"),
+        }
+        assert!(!details.tags.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn monochrome1_probes_are_mirrored_within_the_range() {
+    let golden = golden();
+    let name = "chest_cr_pa_mono1_10bit_nometa.dcm";
+    let facts = &golden["files"][name];
+    let image = load_radiograph(&fixture(&format!("real/{name}"))).unwrap().image;
+    let (min, max) = (facts["modality_min"].as_f64().unwrap(), facts["modality_max"].as_f64().unwrap());
+    for probe in facts["probes"].as_array().unwrap() {
+        let (row, column) = (probe["row"].as_u64().unwrap() as usize, probe["column"].as_u64().unwrap() as usize);
+        let stored = probe["modality_value"].as_f64().unwrap();
+        let shown = image.value_at(column, row).unwrap() as f64;
+        assert_eq!(shown, min + max - stored, "probe ({row}, {column})");
+    }
+}
+
+#[test]
+fn monochrome2_values_are_the_modality_values() {
+    let golden = golden();
+    let name = "ct_small_128.dcm";
+    let bytes = std::fs::read(fixture(&format!("real/{name}"))).unwrap();
+    let image = decode_image(&bytes, name).unwrap();
+    for probe in golden["files"][name]["probes"].as_array().unwrap() {
+        let (row, column) = (probe["row"].as_u64().unwrap() as usize, probe["column"].as_u64().unwrap() as usize);
+        assert_eq!(image.value_at(column, row).unwrap() as f64, probe["modality_value"].as_f64().unwrap());
+    }
+}
+
+#[test]
+fn png_has_no_dicom_details_or_stored_window() {
+    let radiograph = load_radiograph(&fixture("sc_source.png")).unwrap();
+    assert!(radiograph.dicom.is_none());
+    assert!(radiograph.stored_window.is_none());
+}
+
+#[test]
+fn broken_dicom_files_give_errors_that_name_the_file() {
+    for name in [
+        "truncated_header.dcm",
+        "truncated_pixels.dcm",
+        "missing_pixel_data.dcm",
+        "wrong_vr_rows_as_text.dcm",
+        "bits_stored_exceeds_allocated.dcm",
+    ] {
+        let path = fixture(&format!("broken/{name}"));
+        let error = load_radiograph(&path).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains(name), "{name}: {text}");
+        assert!(matches!(error, DecodeError::Dicom { .. } | DecodeError::Corrupt { .. }), "{name}: {error:?}");
+    }
+    // Neither an image nor a data set: the generic refusal.
+    let error = decode_radiograph(b"hello, this is plain text and nothing else", "notes.txt").unwrap_err();
+    assert!(matches!(error, DecodeError::UnknownFormat { .. }), "{error:?}");
+    assert!(error.to_string().contains("notes.txt"));
+}
+
+#[test]
+fn every_prefix_of_a_real_file_is_refused_without_panic() {
+    let bytes = std::fs::read(fixture("real/mr_small_64.dcm")).unwrap();
+    for cut in (0..bytes.len()).step_by(97) {
+        // Ok is possible only for a complete file; anything shorter must be an error, never a panic.
+        if let Ok(image) = decode_image(&bytes[..cut], "cut.dcm") {
+            panic!("prefix of {cut} bytes decoded to {}x{}", image.width_px(), image.height_px());
+        }
+    }
+}

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::engine::Slot;
+use crate::models::card::ModelKind;
 
 /// A file the user picked, and which viewport it is for.
 pub struct PickedFile {
@@ -12,26 +13,34 @@ pub struct PickedFile {
     pub path: PathBuf,
 }
 
-/// What a dialog thread answers: a file, or `None` when the user cancelled.
-type DialogAnswer = (Slot, Option<PathBuf>);
+/// What a dialog thread answers: what the file is for, and the file or `None` when the user cancelled.
+type DialogAnswer<T> = (T, Option<PathBuf>);
 
-/// Opens dialogs without blocking frames.
-pub struct FileDialogs {
-    tx: Sender<DialogAnswer>,
-    rx: Receiver<DialogAnswer>,
+/// What one dialog asks for.
+struct DialogSpec {
+    title: &'static str,
+    filter_name: &'static str,
+    extensions: &'static [&'static str],
+    folder: Option<PathBuf>,
+}
+
+/// Opens dialogs for one purpose `T` (a viewport, a model kind) without blocking frames; one at a time.
+struct AsyncDialogs<T> {
+    tx: Sender<DialogAnswer<T>>,
+    rx: Receiver<DialogAnswer<T>>,
     open: bool,
 }
 
-impl Default for FileDialogs {
+impl<T> Default for AsyncDialogs<T> {
     fn default() -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
         Self { tx, rx, open: false }
     }
 }
 
-impl FileDialogs {
-    /// Shows an "open image" dialog for `slot`, starting in `folder`. Ignored while another dialog is open.
-    pub fn open_image(&mut self, ctx: &egui::Context, slot: Slot, folder: Option<PathBuf>) {
+impl<T: Send + 'static> AsyncDialogs<T> {
+    /// Shows a dialog on a helper thread. Ignored while another dialog is open.
+    fn open(&mut self, ctx: &egui::Context, purpose: T, spec: DialogSpec) {
         if self.open {
             return;
         }
@@ -39,13 +48,11 @@ impl FileDialogs {
         let tx = self.tx.clone();
         let ctx = ctx.clone();
         let spawned = std::thread::Builder::new().name("thorax-file-dialog".to_owned()).spawn(move || {
-            let mut dialog = rfd::FileDialog::new()
-                .set_title("Open radiograph")
-                .add_filter("Images", &["png", "jpg", "jpeg", "tif", "tiff", "dcm", "dicom"]);
-            if let Some(folder) = folder {
+            let mut dialog = rfd::FileDialog::new().set_title(spec.title).add_filter(spec.filter_name, spec.extensions);
+            if let Some(folder) = spec.folder {
                 dialog = dialog.set_directory(folder);
             }
-            tx.send((slot, dialog.pick_file())).ok();
+            tx.send((purpose, dialog.pick_file())).ok();
             ctx.request_repaint();
         });
         if let Err(e) = spawned {
@@ -54,10 +61,66 @@ impl FileDialogs {
         }
     }
 
-    /// A file picked since the last frame, if any. The dialog counts as closed once its thread answered.
-    pub fn poll(&mut self) -> Option<PickedFile> {
-        let (slot, path) = self.rx.try_recv().ok()?;
+    /// The answer since the last frame, if any. The dialog counts as closed once its thread answered.
+    fn poll(&mut self) -> Option<DialogAnswer<T>> {
+        let answer = self.rx.try_recv().ok()?;
         self.open = false;
+        Some(answer)
+    }
+}
+
+/// Opens image dialogs without blocking frames.
+#[derive(Default)]
+pub struct FileDialogs {
+    images: AsyncDialogs<Slot>,
+}
+
+impl FileDialogs {
+    /// Shows an "open image" dialog for `slot`, starting in `folder`. Ignored while another dialog is open.
+    pub fn open_image(&mut self, ctx: &egui::Context, slot: Slot, folder: Option<PathBuf>) {
+        let spec = DialogSpec {
+            title: "Open radiograph",
+            filter_name: "Images",
+            extensions: &["png", "jpg", "jpeg", "tif", "tiff", "dcm", "dicom"],
+            folder,
+        };
+        self.images.open(ctx, slot, spec);
+    }
+
+    /// A file picked since the last frame, if any.
+    pub fn poll(&mut self) -> Option<PickedFile> {
+        let (slot, path) = self.images.poll()?;
         path.map(|path| PickedFile { slot, path })
+    }
+}
+
+/// A weights file the user picked, and which kind of model it should hold.
+pub struct PickedModel {
+    pub kind: ModelKind,
+    pub path: PathBuf,
+}
+
+/// Opens "Open model..." dialogs without blocking frames.
+#[derive(Default)]
+pub struct ModelDialogs {
+    models: AsyncDialogs<ModelKind>,
+}
+
+impl ModelDialogs {
+    /// Shows an "open model" dialog for a `kind` network. Ignored while another model dialog is open.
+    pub fn open_model(&mut self, ctx: &egui::Context, kind: ModelKind, folder: Option<PathBuf>) {
+        let spec = DialogSpec {
+            title: "Open model (.safetensors with a thorax model card)",
+            filter_name: "Model weights",
+            extensions: &["safetensors"],
+            folder,
+        };
+        self.models.open(ctx, kind, spec);
+    }
+
+    /// A model file picked since the last frame, if any.
+    pub fn poll(&mut self) -> Option<PickedModel> {
+        let (kind, path) = self.models.poll()?;
+        path.map(|path| PickedModel { kind, path })
     }
 }

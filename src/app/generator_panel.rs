@@ -1,13 +1,12 @@
 //! The generator controls: model picker, pathology sliders in the card's order, seed.
 
-use crate::engine::{ModelSource, Request};
+use crate::app::model_shelf::{ModelChoice, ModelShelf, ShelfAction};
+use crate::engine::Request;
 use crate::models::card::ModelKind;
-use crate::models::registry::{EmbeddedModel, embedded_models};
 
 /// What the side panel shows for the conditional generator.
 pub struct GeneratorPanel {
-    models: Vec<EmbeddedModel>,
-    selected: usize,
+    pub models: ModelShelf,
     /// Slider values in the selected card's label order.
     pub labels: Vec<f32>,
     pub seed: u32,
@@ -17,56 +16,53 @@ pub struct GeneratorPanel {
 
 impl Default for GeneratorPanel {
     fn default() -> Self {
-        let models: Vec<EmbeddedModel> =
-            embedded_models().into_iter().filter(|m| m.card.kind == ModelKind::ProganGenerator).collect();
-        // Prefer a trained model when one ships.
-        let selected = models.iter().position(|m| !m.card.untrained).unwrap_or(0);
-        let labels = models.get(selected).map_or_else(Vec::new, |m| vec![0.0; m.card.labels.len()]);
-        Self { models, selected, labels, seed: 1000, last_run_ms: None }
+        // A trained model is preferred when one ships.
+        let models = ModelShelf::embedded(ModelKind::ProganGenerator);
+        let labels = models.current().map_or_else(Vec::new, |m| vec![0.0; m.card.labels.len()]);
+        Self { models, labels, seed: 1000, last_run_ms: None }
     }
 }
 
+/// What the generator controls asked for this frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GeneratorAction {
+    /// Model, labels or seed changed: a new image is due.
+    pub regenerate: bool,
+    /// "Open model..." was chosen.
+    pub open_model: bool,
+}
+
 impl GeneratorPanel {
-    pub fn current(&self) -> Option<&EmbeddedModel> {
-        self.models.get(self.selected)
+    pub fn current(&self) -> Option<&ModelChoice> {
+        self.models.current()
+    }
+
+    /// Adds an opened generator file, selects it and resets the sliders to its labels.
+    pub fn add_model(&mut self, choice: ModelChoice) {
+        self.labels = vec![0.0; choice.card.labels.len()];
+        self.models.add(choice);
     }
 
     /// The request for the current settings, if a generator is available.
     pub fn request(&self) -> Option<Request> {
         let model = self.current()?;
-        Some(Request::Generate {
-            model: ModelSource::Embedded { file_name: model.file_name, bytes: model.bytes },
-            labels: self.labels.clone(),
-            seed: self.seed,
-        })
+        Some(Request::Generate { model: model.source.clone(), labels: self.labels.clone(), seed: self.seed })
     }
 
-    /// Draws the controls; returns true when a new image should be generated.
-    pub fn ui(&mut self, ui: &mut egui::Ui) -> bool {
+    /// Draws the controls; says whether a new image is due and whether a model file should be opened.
+    pub fn ui(&mut self, ui: &mut egui::Ui) -> GeneratorAction {
         let mut changed = false;
-        let Some(model) = self.models.get(self.selected) else {
-            ui.label(egui::RichText::new("No generator is embedded in this build.").weak());
-            return false;
-        };
-        let card = model.card.clone();
-        let mut selected = self.selected;
-        let model_label = ui.label("Model");
-        egui::ComboBox::from_id_salt("generator_model")
-            .selected_text(card.name.clone())
-            .width(ui.available_width() - 8.0)
-            .show_ui(ui, |ui| {
-                for (index, option) in self.models.iter().enumerate() {
-                    ui.selectable_value(&mut selected, index, option.card.name.clone());
-                }
-            })
-            .response
-            .labelled_by(model_label.id)
-            .on_hover_text(card_summary(model));
-        if selected != self.selected {
-            self.selected = selected;
-            self.labels = vec![0.0; self.models.get(selected).map_or(0, |m| m.card.labels.len())];
+        let shelf_action = self.models.ui(ui, "generator_model");
+        let open_model = shelf_action == ShelfAction::OpenRequested;
+        if shelf_action == ShelfAction::Selected {
+            self.labels = vec![0.0; self.current().map_or(0, |m| m.card.labels.len())];
             changed = true;
         }
+        let Some(model) = self.current() else {
+            ui.label(egui::RichText::new("No generator: Open model... a ProGAN .safetensors file").weak());
+            return GeneratorAction { regenerate: false, open_model };
+        };
+        let card = model.card.clone();
         if card.untrained {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
@@ -111,21 +107,8 @@ impl GeneratorPanel {
         if let Some(ms) = self.last_run_ms {
             ui.label(egui::RichText::new(format!("{ms:.0} ms per image")).weak());
         }
-        changed
+        GeneratorAction { regenerate: changed, open_model }
     }
-}
-
-fn card_summary(model: &EmbeddedModel) -> String {
-    let card = &model.card;
-    format!(
-        "{}\n{} px, {} labels{}\nSource: {}\nSHA-256: {}...",
-        card.name,
-        card.resolution,
-        card.labels.len(),
-        if card.untrained { ", UNTRAINED" } else { "" },
-        card.provenance.source,
-        model.sha256.get(..16).unwrap_or(&model.sha256)
-    )
 }
 
 /// A seed from the clock; reproducibility comes from the seed shown, not from how it was picked.

@@ -108,8 +108,10 @@ impl ViewportPane {
                     egui::Sense::hover(),
                 );
                 self.viewer_rect = Some(rect);
-                ui.painter().rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
-                ui.painter().text(
+                // Clipped to the pane, so a long placeholder never spills into the next column.
+                let painter = ui.painter_at(rect);
+                painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
+                painter.text(
                     rect.center(),
                     egui::Align2::CENTER_CENTER,
                     &self.placeholder,

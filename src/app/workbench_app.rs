@@ -4,22 +4,21 @@ use std::collections::HashMap;
 
 use crate::app::classifier_panel::ClassifierPanel;
 use crate::app::dicom_tag_panel::DicomTagPanel;
-use crate::app::file_dialog::FileDialogs;
+use crate::app::file_dialog::{FileDialogs, ModelDialogs};
 use crate::app::generator_panel::GeneratorPanel;
+use crate::app::model_shelf::{ModelChoice, ModelShelf, ShelfAction};
 use crate::app::radiograph_renderer::{self, Colormap};
 use crate::app::radiograph_viewer::{HoveredPixel, ViewerOutput};
 use crate::app::sample_browser::SampleBrowser;
 use crate::app::settings::{SETTINGS_KEY, Settings};
 use crate::app::study_panel::StudyPanel;
+use crate::app::style_transfer_panel::StyleTransferPanel;
 use crate::app::viewport_pane::ViewportPane;
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::engine::job_runner::{JobRunner, ModelRunner};
-use crate::engine::{
-    ImageSource, JobKey, ModelSource, Output, Request, Response, Slot, Stamp, WorkerActivity, WorkerHandle,
-};
+use crate::engine::{ImageSource, JobKey, Output, Request, Response, Slot, Stamp, WorkerActivity, WorkerHandle};
 use crate::imaging::samples::embedded_samples;
 use crate::models::card::ModelKind;
-use crate::models::registry::{EmbeddedModel, default_model};
 
 /// How the workbench starts.
 pub struct AppOptions {
@@ -62,7 +61,13 @@ pub struct WorkbenchApp {
     pub samples: SampleBrowser,
     pub generator: GeneratorPanel,
     pub classifier: ClassifierPanel,
-    classifier_model: Option<EmbeddedModel>,
+    /// The classifiers to pick from (embedded and opened files).
+    pub classifiers: ModelShelf,
+    /// CycleGAN style transfer of the real image, shown in `styled`.
+    pub style: StyleTransferPanel,
+    /// The third viewport, shown while style transfer is applied.
+    pub styled: ViewportPane,
+    model_dialogs: ModelDialogs,
     run_models: bool,
     /// The viewport the user last touched; keyboard commands apply to it.
     pub active: Slot,
@@ -71,6 +76,8 @@ pub struct WorkbenchApp {
     /// Newest stamp submitted per key; older responses are stale and dropped.
     newest_stamps: HashMap<JobKey, Stamp>,
     hovered: Option<(Slot, HoveredPixel)>,
+    /// The pixel under the pointer in the third viewport (a dropped file there goes to the real view).
+    hovered_styled: Option<HoveredPixel>,
     dialogs: FileDialogs,
     /// Count of frames drawn, for tests that check the UI keeps answering.
     pub frame_count: u64,
@@ -103,13 +110,17 @@ impl WorkbenchApp {
             samples: SampleBrowser::new(embedded_samples(), &cc.egui_ctx),
             generator: GeneratorPanel::default(),
             classifier: ClassifierPanel::default(),
-            classifier_model: default_model(ModelKind::Densenet121Classifier),
+            classifiers: ModelShelf::embedded(ModelKind::Densenet121Classifier),
+            style: StyleTransferPanel::default(),
+            styled: ViewportPane::new("Style-transferred", STYLED_PLACEHOLDER),
+            model_dialogs: ModelDialogs::default(),
             run_models: options.run_models,
             active: Slot::Real,
             message: None,
             worker,
             newest_stamps: HashMap::new(),
             hovered: None,
+            hovered_styled: None,
             dialogs: FileDialogs::default(),
             frame_count: 0,
             study: StudyPanel::default(),
@@ -151,14 +162,10 @@ impl WorkbenchApp {
         if !self.run_models {
             return;
         }
-        let (Some(model), Some(prepared)) = (&self.classifier_model, &self.pane(slot).image) else {
+        let (Some(model), Some(prepared)) = (self.classifiers.current(), &self.pane(slot).image) else {
             return;
         };
-        let request = Request::Classify {
-            slot,
-            model: ModelSource::Embedded { file_name: model.file_name, bytes: model.bytes },
-            image: prepared.image.clone(),
-        };
+        let request = Request::Classify { slot, model: model.source.clone(), image: prepared.image.clone() };
         self.submit(request);
     }
 
@@ -174,17 +181,59 @@ impl WorkbenchApp {
             self.pane_mut(slot).overlay = None;
             return;
         }
-        let (Some(model), Some(prepared)) = (&self.classifier_model, &self.pane(slot).image) else {
+        let (Some(model), Some(prepared)) = (self.classifiers.current(), &self.pane(slot).image) else {
             return;
         };
         let request = Request::Heatmap {
             slot,
-            model: ModelSource::Embedded { file_name: model.file_name, bytes: model.bytes },
+            model: model.source.clone(),
             image: prepared.image.clone(),
             label: self.classifier.heatmap.target.clone(),
             method: self.classifier.heatmap.method,
         };
         self.submit(request);
+    }
+
+    /// Asks the worker to read a model file of `kind`; on success it is added to that kind's picker and selected.
+    pub fn open_model_file(&mut self, kind: ModelKind, path: std::path::PathBuf) {
+        self.message = Some(StatusMessage::Info(format!("Reading model {}", path.display())));
+        self.submit(Request::LoadModel { kind, path });
+    }
+
+    /// Asks the worker to translate the real image (when style transfer is applied), or clears the third viewport.
+    pub fn translate(&mut self) {
+        let request = self.real.image.as_ref().and_then(|prepared| self.style.request(&prepared.image));
+        match request {
+            Some(request) => {
+                self.styled.loading = Some("translation".to_owned());
+                self.submit(request);
+            }
+            None => {
+                // Off, or no generator maps the direction (the panel says so): nothing stale stays on screen.
+                self.style.result = None;
+                self.styled.image = None;
+                self.styled.loading = None;
+            }
+        }
+    }
+
+    /// Shows the translation or its |difference| in the third viewport, in step with the others when linked.
+    fn show_style_result(&mut self, keep_view: bool) {
+        let Some(shown) = self.style.shown().cloned() else {
+            return;
+        };
+        if keep_view {
+            self.styled.replace_image(shown);
+        } else {
+            // Another quantity: a fresh window for it, the same place in the image.
+            let (transform, inverted) = (self.styled.view.transform, self.styled.view.inverted);
+            self.styled.show_image(shown);
+            self.styled.view.transform = transform;
+            self.styled.view.inverted = inverted;
+        }
+        if self.settings.link_viewports {
+            self.sync_views_from(Slot::Real);
+        }
     }
 
     /// Applies the current opacity, threshold and colour map to the overlays shown.
@@ -256,6 +305,37 @@ impl WorkbenchApp {
                 }
                 self.classify(slot);
                 self.request_heatmap(slot);
+                if slot == Slot::Real {
+                    self.translate();
+                }
+            }
+            (JobKey::Translate, Ok(Output::Translated(translated))) => {
+                let current = self.real.image.as_ref().map(|p| p.image.id());
+                if self.style.enabled && current == Some(translated.image_id) {
+                    self.style.last_run_ms = Some(response.timings.run_ms);
+                    self.style.result = Some(*translated);
+                    self.show_style_result(true);
+                }
+            }
+            (JobKey::LoadModel(kind), Ok(Output::ModelLoaded(loaded))) => {
+                let choice = ModelChoice::from(*loaded);
+                self.message =
+                    Some(StatusMessage::Info(format!("Opened {} from {}", choice.card.name, choice.source.name())));
+                match kind {
+                    ModelKind::ProganGenerator => {
+                        self.generator.add_model(choice);
+                        self.generate();
+                    }
+                    ModelKind::Densenet121Classifier => {
+                        self.classifiers.add(choice);
+                        self.reclassify();
+                    }
+                    ModelKind::CycleganGenerator => {
+                        self.style.add_model(choice);
+                        self.translate();
+                    }
+                    ModelKind::InceptionV3 => {}
+                }
             }
             (JobKey::Generate, Ok(Output::Generated(generated))) => {
                 self.generator.last_run_ms = Some(response.timings.run_ms);
@@ -294,7 +374,12 @@ impl WorkbenchApp {
                 if key == JobKey::Generate {
                     self.artificial.loading = None;
                 }
-                self.message = Some(StatusMessage::Error(error.to_string()));
+                if key == JobKey::Translate {
+                    self.styled.loading = None;
+                }
+                // A model file that failed to open leaves the previous model selected.
+                let context = if matches!(key, JobKey::LoadModel(_)) { "Open model: " } else { "" };
+                self.message = Some(StatusMessage::Error(format!("{context}{error}")));
             }
             (key, Ok(_)) => {
                 log::warn!("unexpected output for {key:?}");
@@ -308,13 +393,32 @@ impl WorkbenchApp {
             Slot::Real => (&self.real, &mut self.artificial),
             Slot::Artificial => (&self.artificial, &mut self.real),
         };
-        let (Some(from_image), Some(to_image)) = (&from.image, &to.image) else {
-            return;
-        };
-        to.view.transform = from.view.transform;
-        to.view.window = from.view.relative_window(&from_image.image).to_absolute(to_image.image.nominal_range());
-        to.view.inverted = from.view.inverted;
-        to.view.colormap = from.view.colormap;
+        copy_view(from, to, true);
+        // A |difference| is another quantity: its window is its own.
+        copy_view(from, &mut self.styled, !self.style.show_difference);
+    }
+
+    /// The third viewport as the source of a linked change.
+    fn sync_views_from_styled(&mut self) {
+        let with_window = !self.style.show_difference;
+        copy_view(&self.styled, &mut self.real, with_window);
+        copy_view(&self.styled, &mut self.artificial, with_window);
+    }
+
+    fn after_styled_viewer(&mut self, output: ViewerOutput) {
+        self.hovered_styled = output.hovered_pixel;
+        if self.settings.link_viewports && (output.transform_changed || output.window_changed) {
+            self.sync_views_from_styled();
+        }
+    }
+
+    /// New classifier: both views are classified (and mapped) again.
+    fn reclassify(&mut self) {
+        self.classifier.results.clear();
+        self.classifier.heatmap_notes.clear();
+        self.classify(Slot::Real);
+        self.classify(Slot::Artificial);
+        self.request_heatmaps();
     }
 
     fn after_viewer(&mut self, slot: Slot, output: ViewerOutput) {
@@ -409,8 +513,12 @@ impl WorkbenchApp {
     fn side_panel_ui(&mut self, ui: &mut egui::Ui) {
         egui::ScrollArea::vertical().id_salt("side_scroll").max_height(ui.available_height() * 0.62).show(ui, |ui| {
             ui.heading("Generator");
-            if self.generator.ui(ui) {
+            let action = self.generator.ui(ui);
+            if action.regenerate {
                 self.generate();
+            }
+            if action.open_model {
+                self.model_dialogs.open_model(ui.ctx(), ModelKind::ProganGenerator, self.settings.last_folder.clone());
             }
         });
         ui.separator();
@@ -422,18 +530,23 @@ impl WorkbenchApp {
 
     /// The right panel: the classifier's probabilities for both views.
     fn classifier_panel_ui(&mut self, ui: &mut egui::Ui) {
+        self.style_transfer_ui(ui);
+        ui.separator();
         ui.heading("Classifier");
-        let untrained = self.classifier_model.as_ref().is_some_and(|m| m.card.untrained);
-        match &self.classifier_model {
-            Some(model) => {
-                ui.label(egui::RichText::new(model.card.name.clone()).weak());
+        match self.classifiers.ui(ui, "classifier_model") {
+            ShelfAction::Selected => self.reclassify(),
+            ShelfAction::OpenRequested => {
+                let folder = self.settings.last_folder.clone();
+                self.model_dialogs.open_model(ui.ctx(), ModelKind::Densenet121Classifier, folder);
             }
-            None => {
-                ui.label(egui::RichText::new("No classifier is embedded in this build.").weak());
-            }
+            ShelfAction::Nothing => {}
+        }
+        let untrained = self.classifiers.current().is_some_and(|m| m.card.untrained);
+        if self.classifiers.current().is_none() {
+            ui.label(egui::RichText::new("No classifier: Open model... a DenseNet .safetensors file").weak());
         }
         ui.add_space(4.0);
-        let labels = self.classifier_model.as_ref().map(|m| m.card.labels.clone()).unwrap_or_default();
+        let labels = self.classifiers.current().map(|m| m.card.labels.clone()).unwrap_or_default();
         egui::ScrollArea::vertical().id_salt("classifier_scroll").show(ui, |ui| {
             self.classifier.ui(ui, untrained);
             ui.add_space(8.0);
@@ -446,6 +559,21 @@ impl WorkbenchApp {
                 self.restyle_overlays();
             }
         });
+    }
+
+    /// The style transfer section: CycleGAN model, direction, apply, |difference|.
+    fn style_transfer_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Style transfer");
+        let action = self.style.ui(ui);
+        if action.open_model {
+            self.model_dialogs.open_model(ui.ctx(), ModelKind::CycleganGenerator, self.settings.last_folder.clone());
+        }
+        if action.retranslate {
+            self.translate();
+        }
+        if action.display_changed {
+            self.show_style_result(false);
+        }
     }
 
     /// The display toolbar above the viewports: linking, invert, fit, colour map, window presets.
@@ -465,6 +593,7 @@ impl WorkbenchApp {
             if ui.button("Fit").on_hover_text("Also: double-click a view").clicked() {
                 self.real.view.fit();
                 self.artificial.view.fit();
+                self.styled.view.fit();
             }
             ui.separator();
             let colormap_label = ui.label("Colour map");
@@ -482,6 +611,7 @@ impl WorkbenchApp {
                 self.settings.colormap = colormap;
                 self.real.view.colormap = colormap;
                 self.artificial.view.colormap = colormap;
+                self.styled.view.colormap = colormap;
             }
             ui.separator();
             ui.label("Window");
@@ -535,11 +665,18 @@ impl WorkbenchApp {
                 None => ui.label("Last job: -"),
             };
             ui.separator();
-            match self.hovered {
-                Some((slot, pixel)) => {
+            match (self.hovered, self.hovered_styled) {
+                (Some((slot, pixel)), _) => {
                     ui.label(format!("{slot:?} ({}, {}) = {}", pixel.x_px, pixel.y_px, format_value(pixel.value)))
                 }
-                None => ui.label("Pixel: -"),
+                (None, Some(pixel)) => ui.label(format!(
+                    "{} ({}, {}) = {}",
+                    self.styled.title,
+                    pixel.x_px,
+                    pixel.y_px,
+                    format_value(pixel.value)
+                )),
+                (None, None) => ui.label("Pixel: -"),
             };
             if let Some(message) = &self.message {
                 ui.separator();
@@ -554,9 +691,23 @@ impl WorkbenchApp {
     fn central_ui(&mut self, ui: &mut egui::Ui) {
         let show_histograms = self.settings.show_histograms;
         self.hovered = None;
+        self.hovered_styled = None;
         let active = self.active;
         self.display_toolbar_ui(ui);
         ui.add_space(4.0);
+        if self.style.enabled {
+            ui.columns(3, |columns| {
+                if let [left, middle, right] = columns {
+                    let real = self.real.ui(left, show_histograms, active == Slot::Real);
+                    let artificial = self.artificial.ui(middle, show_histograms, active == Slot::Artificial);
+                    let styled = self.styled.ui(right, show_histograms, false);
+                    self.after_viewer(Slot::Real, real);
+                    self.after_viewer(Slot::Artificial, artificial);
+                    self.after_styled_viewer(styled);
+                }
+            });
+            return;
+        }
         ui.columns(2, |columns| {
             if let [left, right] = columns {
                 let real = self.real.ui(left, show_histograms, active == Slot::Real);
@@ -582,6 +733,10 @@ impl WorkbenchApp {
             self.settings.last_folder = picked.path.parent().map(std::path::Path::to_path_buf);
             self.load(picked.slot, ImageSource::File(picked.path));
         }
+        if let Some(picked) = self.model_dialogs.poll() {
+            self.settings.last_folder = picked.path.parent().map(std::path::Path::to_path_buf);
+            self.open_model_file(picked.kind, picked.path);
+        }
         self.handle_dropped_files(&ctx);
         self.handle_keys(&ctx);
 
@@ -599,6 +754,22 @@ impl WorkbenchApp {
             self.dicom_tags.window_ui(&ctx, &prepared.name, details);
         }
     }
+}
+
+/// What the third viewport says before its first translation.
+const STYLED_PLACEHOLDER: &str = "No translation yet\nStyle transfer > Apply to real image";
+
+/// Copies zoom, pan, invert, colour map and (when `with_window`) window/level relative to each image's range.
+fn copy_view(from: &ViewportPane, to: &mut ViewportPane, with_window: bool) {
+    let (Some(from_image), Some(to_image)) = (&from.image, &to.image) else {
+        return;
+    };
+    to.view.transform = from.view.transform;
+    if with_window {
+        to.view.window = from.view.relative_window(&from_image.image).to_absolute(to_image.image.nominal_range());
+    }
+    to.view.inverted = from.view.inverted;
+    to.view.colormap = from.view.colormap;
 }
 
 fn format_value(value: f32) -> String {

@@ -9,7 +9,7 @@ use crate::cli::classify::read_gray_image;
 use crate::convert::npy::{read_npy_f32, write_npy_f32};
 use crate::models::card::ModelKind;
 use crate::models::cyclegan::{CycleGanGenerator, Direction};
-use crate::models::preprocess::{cyclegan_input, to_gray8};
+use crate::models::style_transfer::translate_gray;
 use crate::models::weights::Weights;
 
 /// Which way to translate.
@@ -112,17 +112,14 @@ pub fn run(args: &TranslateArgs, device: &Device, default_model_bytes: Option<&[
     } else {
         let out = args.out.as_ref().context("image inputs need --out DIR")?;
         std::fs::create_dir_all(out).with_context(|| format!("creating --out {}", out.display()))?;
-        let channels = generator.config().input_nc;
         for path in &args.images {
             let (gray, width, height) = read_gray_image(path)?;
-            let x = cyclegan_input(&gray, width, height, channels, device)
-                .with_context(|| format!("preprocessing {}", path.display()))?;
-            let y = generator.forward(&x).with_context(|| format!("translating {}", path.display()))?;
-            let (_, out_channels, out_h, out_w) = y.dims4()?;
-            let pixels = to_gray8(&y.flatten_all()?.to_vec1::<f32>()?);
+            let translated = translate_gray(&generator, &gray, width, height, device)
+                .with_context(|| format!("translating {}", path.display()))?;
+            let (out_w, out_h) = (translated.width_px, translated.height_px);
             let stem = path.file_stem().map_or("image".into(), |s| s.to_string_lossy());
             let target = out.join(format!("{stem}_{direction}.png"));
-            save_png(&target, &pixels, out_channels, out_w, out_h)?;
+            save_png(&target, &translated.pixels, translated.channels, out_w, out_h)?;
             written.push(serde_json::json!({
                 "input": path.display().to_string(),
                 "output": target.display().to_string(),

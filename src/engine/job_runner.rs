@@ -1,6 +1,7 @@
 //! What runs a job. The worker thread owns one runner (and with it the device and loaded models).
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use candle_core::Tensor;
 
@@ -8,14 +9,21 @@ use crate::engine::EngineError;
 use crate::engine::device::ComputeDevice;
 use crate::engine::model_cache::ModelCache;
 use crate::engine::request::{
-    Classification, GeneratedImage, HeatmapOverlay, ImageSource, ModelSource, Output, PreparedImage, Request, Slot,
+    Classification, GeneratedImage, HeatmapOverlay, ImageSource, LoadedModel, ModelSource, Output, PreparedImage,
+    Request, Slot, TranslatedImage,
 };
+use crate::imaging::difference::absolute_difference;
+use crate::imaging::resize::resize;
 use crate::imaging::tensor::{InputSpec, image_to_tensor};
 use crate::imaging::{BitDepth, GrayImage};
 use crate::imaging::{ImageStats, decode_radiograph, load_radiograph};
+use crate::models::card::ModelKind;
+use crate::models::cyclegan::Direction;
 use crate::models::error::ModelError;
 use crate::models::heatmap::{HeatmapMethod, HeatmapOptions, heatmaps_for_gray_image};
 use crate::models::progan::{latents_from_seed, to_png_u8};
+use crate::models::registry::sha256_hex;
+use crate::models::style_transfer::{direction_label, generator_name, translate_gray};
 
 /// Runs one request to completion on the worker thread.
 pub trait JobRunner: Send + 'static {
@@ -148,6 +156,85 @@ impl ModelRunner {
         })))
     }
 
+    fn translate(
+        &mut self,
+        model: &ModelSource,
+        direction: Direction,
+        image: &GrayImage,
+    ) -> Result<Output, EngineError> {
+        let device = self.device.device.clone();
+        let generator = self.models.cyclegan(model, &device)?;
+        let own = generator.config().direction;
+        if own != direction {
+            let card = generator.card();
+            return Err(ModelError::BadInput {
+                argument: "style transfer direction".to_owned(),
+                reason: format!(
+                    "{} ({}) translates {}, not {}; open the other generator of the pair",
+                    card.name,
+                    generator_name(own),
+                    direction_label(card, own),
+                    direction_label(card, direction)
+                ),
+            }
+            .into());
+        }
+        let planes = translate_gray(generator, &unit_values(image), image.width_px(), image.height_px(), &device)?;
+        let label = direction_label(generator.card(), direction);
+        let shape_error = |e: crate::imaging::gray_image::ShapeMismatch| ModelError::BadInput {
+            argument: "translated image".to_owned(),
+            reason: e.to_string(),
+        };
+        let network_sized = GrayImage::new(
+            planes.width_px,
+            planes.height_px,
+            BitDepth::U8,
+            planes.first_plane().iter().map(|&p| f32::from(p)).collect(),
+        )
+        .map_err(shape_error)?;
+        // The network works on sides rounded to multiples of 4; shown beside the input, it gets the input's size.
+        let translated = resize(&network_sized, image.width_px(), image.height_px()).map_err(shape_error)?;
+        let difference = absolute_difference(image, &translated).map_err(shape_error)?;
+        let tensor_dims = vec![1, planes.channels, planes.height_px, planes.width_px];
+        let prepared = |name: String, image: GrayImage| PreparedImage {
+            name,
+            stats: std::sync::Arc::new(ImageStats::compute(&image)),
+            image,
+            tensor_dims: tensor_dims.clone(),
+            tensor_mean: 0.0,
+            stored_window: None,
+            dicom: None,
+        };
+        Ok(Output::Translated(Box::new(TranslatedImage {
+            translated: prepared(label.clone(), translated),
+            difference: prepared(format!("|difference| {label}"), difference),
+            model_name: model.name(),
+            direction,
+            image_id: image.id(),
+        })))
+    }
+
+    fn load_model(&mut self, kind: ModelKind, path: &Path) -> Result<Output, EngineError> {
+        let device = self.device.device.clone();
+        let source = ModelSource::File(path.to_path_buf());
+        // Opening a file again reads it again: it may have changed on disk.
+        self.models.forget(&source);
+        let card = match kind {
+            ModelKind::ProganGenerator => self.models.generator(&source, &device)?.card().clone(),
+            ModelKind::Densenet121Classifier => self.models.classifier(&source, &device)?.card().clone(),
+            ModelKind::CycleganGenerator => self.models.cyclegan(&source, &device)?.card().clone(),
+            ModelKind::InceptionV3 => {
+                return Err(ModelError::BadInput {
+                    argument: format!("model file {}", path.display()),
+                    reason: "the workbench has no view that uses an Inception-v3 network".to_owned(),
+                }
+                .into());
+            }
+        };
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
+        Ok(Output::ModelLoaded(Box::new(LoadedModel { source, card, sha256: sha256_hex(&bytes) })))
+    }
+
     fn prepare_image(&mut self, slot: Slot, source: &ImageSource) -> Result<Output, EngineError> {
         let radiograph = match source {
             ImageSource::File(path) => load_radiograph(path)?,
@@ -183,8 +270,17 @@ impl JobRunner for ModelRunner {
             Request::Generate { model, labels, seed } => self.generate(&model, &labels, seed),
             Request::Classify { model, image, .. } => self.classify(&model, &image),
             Request::Heatmap { model, image, label, method, .. } => self.heatmap(&model, &image, &label, method),
+            Request::Translate { model, direction, image } => self.translate(&model, direction, &image),
+            Request::LoadModel { kind, path } => self.load_model(kind, &path),
         }
     }
+}
+
+/// The image in [0, 1] of its nominal range: the CycleGAN preprocessing quantises this to 8 bits as PIL did.
+fn unit_values(image: &GrayImage) -> Vec<f32> {
+    let (lo, hi) = image.nominal_range();
+    let span = (hi - lo).max(f32::EPSILON);
+    image.pixels().iter().map(|&v| ((v - lo) / span).clamp(0.0, 1.0)).collect()
 }
 
 /// The image in 8-bit units: the classifier's preprocessing works on those, as the original PIL pipeline did.

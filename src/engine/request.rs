@@ -33,6 +33,10 @@ pub enum JobKey {
     Generate,
     Classify(Slot),
     Heatmap(Slot),
+    /// Style transfer of the real image into the third viewport.
+    Translate,
+    /// Reading a model file the user opened, per kind.
+    LoadModel(crate::models::card::ModelKind),
 }
 
 /// Where a model's weights come from.
@@ -96,6 +100,10 @@ pub enum Request {
         label: String,
         method: crate::models::heatmap::HeatmapMethod,
     },
+    /// The image translated to the other domain by a CycleGAN generator that maps `direction`, and its |difference|.
+    Translate { model: ModelSource, direction: crate::models::cyclegan::Direction, image: GrayImage },
+    /// Reads a model file, checks it holds a `kind` network, and keeps it loaded for later jobs.
+    LoadModel { kind: crate::models::card::ModelKind, path: PathBuf },
 }
 
 impl Request {
@@ -105,6 +113,8 @@ impl Request {
             Self::Generate { .. } => JobKey::Generate,
             Self::Classify { slot, .. } => JobKey::Classify(*slot),
             Self::Heatmap { slot, .. } => JobKey::Heatmap(*slot),
+            Self::Translate { .. } => JobKey::Translate,
+            Self::LoadModel { kind, .. } => JobKey::LoadModel(*kind),
         }
     }
 }
@@ -156,6 +166,26 @@ pub struct HeatmapOverlay {
     pub image_id: u64,
 }
 
+/// A style-transferred image and its |difference| from the input, both at the input's size.
+#[derive(Clone, Debug)]
+pub struct TranslatedImage {
+    pub translated: PreparedImage,
+    /// |translated - input| in 8-bit units.
+    pub difference: PreparedImage,
+    pub model_name: String,
+    pub direction: crate::models::cyclegan::Direction,
+    /// The input image, so stale results are recognised.
+    pub image_id: u64,
+}
+
+/// A model file that was read and checked.
+#[derive(Clone, Debug)]
+pub struct LoadedModel {
+    pub source: ModelSource,
+    pub card: crate::models::card::ModelCard,
+    pub sha256: String,
+}
+
 /// What a job produced.
 #[derive(Clone, Debug)]
 pub enum Output {
@@ -163,6 +193,8 @@ pub enum Output {
     Generated(Box<GeneratedImage>),
     Classified(Box<Classification>),
     Heatmap(Box<HeatmapOverlay>),
+    Translated(Box<TranslatedImage>),
+    ModelLoaded(Box<LoadedModel>),
 }
 
 /// How long a job took, split into waiting and running.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 pub const CARD_METADATA_KEY: &str = "thorax.card";
 
 /// Which network a weights file holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModelKind {
     ProganGenerator,

@@ -11,4 +11,5 @@ pub mod labels;
 pub mod preprocess;
 pub mod progan;
 pub mod registry;
+pub mod style_transfer;
 pub mod weights;

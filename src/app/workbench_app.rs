@@ -11,6 +11,7 @@ use crate::app::radiograph_renderer::{self, Colormap};
 use crate::app::radiograph_viewer::{HoveredPixel, ViewerOutput};
 use crate::app::sample_browser::SampleBrowser;
 use crate::app::settings::{SETTINGS_KEY, Settings};
+use crate::app::study_designer::{GeneratorChoice, StudyDesigner};
 use crate::app::study_panel::StudyPanel;
 use crate::app::style_transfer_panel::StyleTransferPanel;
 use crate::app::viewport_pane::ViewportPane;
@@ -83,6 +84,8 @@ pub struct WorkbenchApp {
     pub frame_count: u64,
     /// The Study panel, its full-screen blinded reading and its Results view.
     pub study: StudyPanel,
+    /// The "New study" window.
+    pub study_designer: StudyDesigner,
     /// The DICOM attributes of the real image, when it came from a DICOM file.
     pub dicom_tags: DicomTagPanel,
 }
@@ -124,6 +127,7 @@ impl WorkbenchApp {
             dialogs: FileDialogs::default(),
             frame_count: 0,
             study: StudyPanel::default(),
+            study_designer: StudyDesigner::default(),
             dicom_tags: DicomTagPanel::default(),
         };
         if !gpu_rendering {
@@ -496,6 +500,10 @@ impl WorkbenchApp {
                 }
             });
             ui.menu_button("Study", |ui| {
+                if ui.button("New study...").clicked() {
+                    self.study_designer.open = true;
+                    ui.close();
+                }
                 if ui.button("Open study...").clicked() {
                     self.study.open_dialog(ui.ctx());
                     ui.close();
@@ -753,6 +761,24 @@ impl WorkbenchApp {
         {
             self.dicom_tags.window_ui(&ctx, &prepared.name, details);
         }
+        if let Some((path, summary)) = self.study_designer.poll() {
+            self.message = Some(StatusMessage::Info(format!(
+                "Created {}: {} cases ({} real, {} artificial), {} practice",
+                path.display(),
+                summary.main_cases,
+                summary.real_cases,
+                summary.artificial_cases,
+                summary.practice_cases
+            )));
+            // The error, if any, is shown in the Study panel.
+            let _ = self.study.open_path(&path);
+        }
+        let generator = self.generator.current().map(|model| GeneratorChoice {
+            source: model.source.clone(),
+            name: model.card.name.clone(),
+            slider_labels: self.generator.labels.clone(),
+        });
+        self.study_designer.window_ui(&ctx, generator);
     }
 }
 

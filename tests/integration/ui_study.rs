@@ -354,3 +354,59 @@ fn a_study_held_by_another_process_shows_an_error() {
     assert!(harness.query_by_label_contains("Cannot open").is_some());
     assert!(!harness.state().study.is_reading());
 }
+
+#[test]
+fn new_study_from_the_generator_is_created_off_the_ui_thread_and_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, _artificial, names) = sample_folders(dir.path());
+    // Labels of the real images: every other one has a finding the generator will replay.
+    let mut csv = String::from("file,findings\n");
+    for (index, name) in names.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+        let finding = if index % 4 == 0 { "Cardiomegaly" } else { "No Finding" };
+        csv.push_str(&format!("{name},{finding}\n"));
+    }
+    let labels = dir.path().join("labels.csv");
+    std::fs::write(&labels, csv).unwrap();
+    let db = dir.path().join("designed.sqlite");
+
+    let mut harness = harness();
+    harness.run_steps(2);
+    {
+        let designer = &mut harness.state_mut().study_designer;
+        designer.open = true;
+        designer.form.real = Some(real.clone());
+        designer.form.labels_csv = Some(labels.clone());
+        designer.form.output = Some(db.clone());
+        designer.form.readers = "carol".to_owned();
+        designer.form.cases = 4;
+        designer.form.practice = 0;
+        designer.form.display_size_px = 64;
+    }
+    harness.run_steps(2);
+    harness.get_by_label_contains("labels replayed from the real cases").click();
+    harness.run_steps(2);
+    harness.get_by_label("Create study").click();
+    let start = std::time::Instant::now();
+    while harness.state().study.study.is_none() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "study not created: {:?}",
+            harness.state().study_designer.error
+        );
+        harness.step();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    harness.run_steps(3);
+    assert!(!harness.state().study_designer.open, "the form closes once the study exists");
+    assert!(harness.query_by_label_contains("Created").is_some(), "the status bar says what was made");
+    // The open study holds its database exclusively: read the cases through the app's session.
+    let open = harness.state().study.study.as_ref().unwrap();
+    assert_eq!(open.path, db);
+    let cases = open.session.store().cases().unwrap();
+    assert_eq!(cases.len(), 4);
+    let generated: Vec<_> = cases.iter().filter(|c| c.provenance == thorax::study::Provenance::Artificial).collect();
+    assert_eq!(generated.len(), 2);
+    for case in generated {
+        assert!(case.source.starts_with("generator "), "{}", case.source);
+    }
+}

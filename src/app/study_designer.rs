@@ -1,0 +1,453 @@
+//! "New study...": design a blinded reading from a folder of real images and a folder of artificial images or
+//! the generator in use, then create the study database on a background thread and open it.
+
+use std::path::PathBuf;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::engine::ModelSource;
+use crate::study::design::DESIGN_FORMAT_VERSION;
+use crate::study::generator_source::GeneratorSource;
+use crate::study::randomise::derive_seed;
+use crate::study::{
+    ArtificialSource, CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource,
+    OptionalQuestions, RealImageFolder, StudyDesign, StudySummary, create_study,
+};
+
+/// The generator in use, offered as the artificial source.
+#[derive(Clone, Debug)]
+pub struct GeneratorChoice {
+    pub source: ModelSource,
+    pub name: String,
+    /// The side panel's slider values, in the card's order.
+    pub slider_labels: Vec<f32>,
+}
+
+/// Where the artificial cases come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArtificialChoice {
+    Folder,
+    /// The generator with the real cases' labels replayed (needs a labels CSV).
+    GeneratorReplay,
+    /// The generator with the side panel's slider labels for every case.
+    GeneratorSliders,
+}
+
+/// Which path a file dialog fills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PathField {
+    Real,
+    Labels,
+    Artificial,
+    Output,
+}
+
+/// Everything the form holds.
+#[derive(Clone, Debug)]
+pub struct StudyForm {
+    pub title: String,
+    pub real: Option<PathBuf>,
+    pub labels_csv: Option<PathBuf>,
+    pub artificial_choice: ArtificialChoice,
+    pub artificial: Option<PathBuf>,
+    pub readers: String,
+    pub cases: usize,
+    pub practice: usize,
+    pub artificial_fraction: f64,
+    pub seed: u64,
+    pub slider_confidence: bool,
+    pub allow_back: bool,
+    pub practice_feedback: bool,
+    pub free_text: bool,
+    pub giveaway_click: bool,
+    pub display_size_px: u32,
+    pub sixteen_bit: bool,
+    pub output: Option<PathBuf>,
+}
+
+impl Default for StudyForm {
+    fn default() -> Self {
+        Self {
+            title: "Real or artificial?".to_owned(),
+            real: None,
+            labels_csv: None,
+            artificial_choice: ArtificialChoice::Folder,
+            artificial: None,
+            readers: "reader1, reader2".to_owned(),
+            cases: 20,
+            practice: 2,
+            artificial_fraction: 0.5,
+            seed: 1,
+            slider_confidence: false,
+            allow_back: false,
+            practice_feedback: true,
+            free_text: false,
+            giveaway_click: false,
+            display_size_px: 512,
+            sixteen_bit: false,
+            output: None,
+        }
+    }
+}
+
+impl StudyForm {
+    /// The design and case mix, or what is missing.
+    pub fn plan(&self) -> Result<(StudyDesign, CaseMix), String> {
+        let readers: Vec<String> =
+            self.readers.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect();
+        if readers.is_empty() {
+            return Err("name at least one reader".to_owned());
+        }
+        if self.real.is_none() {
+            return Err("pick the folder of real images".to_owned());
+        }
+        match self.artificial_choice {
+            ArtificialChoice::Folder if self.artificial.is_none() => {
+                return Err("pick the folder of artificial images".to_owned());
+            }
+            ArtificialChoice::GeneratorReplay if self.labels_csv.is_none() => {
+                return Err("replaying real labels needs the real images' labels CSV".to_owned());
+            }
+            _ => {}
+        }
+        if self.output.is_none() {
+            return Err("choose where to save the study".to_owned());
+        }
+        let design = StudyDesign {
+            format_version: DESIGN_FORMAT_VERSION,
+            title: self.title.trim().to_owned(),
+            readers,
+            confidence_scale: if self.slider_confidence {
+                ConfidenceScale::Slider100
+            } else {
+                ConfidenceScale::FiveLevel
+            },
+            allow_back: self.allow_back,
+            practice_feedback: self.practice_feedback,
+            questions: OptionalQuestions { free_text: self.free_text, giveaway_click: self.giveaway_click },
+            display: DisplaySpec {
+                size_px: self.display_size_px,
+                bit_depth: if self.sixteen_bit { DisplayBitDepth::Sixteen } else { DisplayBitDepth::Eight },
+            },
+            modality: "blinded".to_owned(),
+            seed: self.seed,
+        };
+        let mix = CaseMix {
+            main_cases: self.cases,
+            practice_cases: self.practice,
+            artificial_fraction: self.artificial_fraction,
+            replay_real_labels: self.artificial_choice == ArtificialChoice::GeneratorReplay,
+        };
+        Ok((design, mix))
+    }
+}
+
+/// Creates the study described by `form` (blocking: run it off the UI thread). Returns the database path.
+pub fn create_from_form(
+    form: &StudyForm,
+    generator: Option<&GeneratorChoice>,
+) -> Result<(PathBuf, StudySummary), String> {
+    let (design, mix) = form.plan()?;
+    let (Some(real_dir), Some(output)) = (&form.real, &form.output) else {
+        return Err("the real folder and the output file are needed".to_owned());
+    };
+    let real = RealImageFolder::open(real_dir, form.labels_csv.as_deref()).map_err(|e| e.to_string())?;
+    let mut artificial: Box<dyn ArtificialSource> = match form.artificial_choice {
+        ArtificialChoice::Folder => {
+            let folder = form.artificial.as_ref().ok_or("pick the folder of artificial images")?;
+            Box::new(
+                FolderArtificialSource::open(folder, derive_seed(form.seed, "artificial-folder"))
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        ArtificialChoice::GeneratorReplay | ArtificialChoice::GeneratorSliders => {
+            let generator = generator.ok_or("no generator is loaded in the workbench")?;
+            let bytes = match &generator.source {
+                ModelSource::Embedded { bytes, .. } => bytes.to_vec(),
+                ModelSource::File(path) => {
+                    std::fs::read(path).map_err(|e| format!("reading the generator {}: {e}", path.display()))?
+                }
+            };
+            let chosen =
+                (form.artificial_choice == ArtificialChoice::GeneratorSliders).then(|| generator.slider_labels.clone());
+            // The study is built on the CPU: the worker keeps the GPU for the live views.
+            let base_seed = derive_seed(form.seed, "generator") as u32;
+            Box::new(
+                GeneratorSource::from_model_bytes(
+                    &bytes,
+                    &generator.name,
+                    &candle_core::Device::Cpu,
+                    base_seed,
+                    chosen,
+                )
+                .map_err(|e| e.to_string())?,
+            )
+        }
+    };
+    let (_store, summary) =
+        create_study(output, &design, &mix, &real, artificial.as_mut()).map_err(|e| e.to_string())?;
+    Ok((output.clone(), summary))
+}
+
+/// State of the "New study" window.
+pub struct StudyDesigner {
+    pub open: bool,
+    pub form: StudyForm,
+    /// Why the last creation failed.
+    pub error: Option<String>,
+    /// A study is being created.
+    pub creating: bool,
+    dialog_tx: Sender<(PathField, Option<PathBuf>)>,
+    dialog_rx: Receiver<(PathField, Option<PathBuf>)>,
+    dialog_open: bool,
+    done_tx: Sender<Result<(PathBuf, StudySummary), String>>,
+    done_rx: Receiver<Result<(PathBuf, StudySummary), String>>,
+}
+
+impl Default for StudyDesigner {
+    fn default() -> Self {
+        let (dialog_tx, dialog_rx) = crossbeam_channel::unbounded();
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        Self {
+            open: false,
+            form: StudyForm::default(),
+            error: None,
+            creating: false,
+            dialog_tx,
+            dialog_rx,
+            dialog_open: false,
+            done_tx,
+            done_rx,
+        }
+    }
+}
+
+impl StudyDesigner {
+    /// Starts creating the study on a background thread (the form is copied; the UI keeps answering).
+    pub fn create(&mut self, ctx: &egui::Context, generator: Option<GeneratorChoice>) {
+        if self.creating {
+            return;
+        }
+        if let Err(e) = self.form.plan() {
+            self.error = Some(e);
+            return;
+        }
+        self.creating = true;
+        self.error = None;
+        let form = self.form.clone();
+        let tx = self.done_tx.clone();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new().name("thorax-study-create".to_owned()).spawn(move || {
+            tx.send(create_from_form(&form, generator.as_ref())).ok();
+            ctx.request_repaint();
+        });
+        if let Err(e) = spawned {
+            self.creating = false;
+            self.error = Some(format!("cannot start the study creation: {e}"));
+        }
+    }
+
+    /// A finished creation, once: the new study's path and summary.
+    pub fn poll(&mut self) -> Option<(PathBuf, StudySummary)> {
+        if let Ok((field, picked)) = self.dialog_rx.try_recv() {
+            self.dialog_open = false;
+            if let Some(path) = picked {
+                match field {
+                    PathField::Real => self.form.real = Some(path),
+                    PathField::Labels => self.form.labels_csv = Some(path),
+                    PathField::Artificial => self.form.artificial = Some(path),
+                    PathField::Output => self.form.output = Some(path),
+                }
+            }
+        }
+        match self.done_rx.try_recv() {
+            Ok(Ok(created)) => {
+                self.creating = false;
+                self.open = false;
+                Some(created)
+            }
+            Ok(Err(e)) => {
+                self.creating = false;
+                self.error = Some(e);
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn pick(&mut self, ctx: &egui::Context, field: PathField) {
+        if self.dialog_open {
+            return;
+        }
+        self.dialog_open = true;
+        let tx = self.dialog_tx.clone();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new().name("thorax-study-form-dialog".to_owned()).spawn(move || {
+            let dialog = rfd::FileDialog::new();
+            let picked = match field {
+                PathField::Real | PathField::Artificial => dialog.set_title("Pick a folder of images").pick_folder(),
+                PathField::Labels => dialog.set_title("Labels CSV").add_filter("CSV", &["csv"]).pick_file(),
+                PathField::Output => dialog
+                    .set_title("Save the study as")
+                    .add_filter("Study database", &["sqlite"])
+                    .set_file_name("study.sqlite")
+                    .save_file(),
+            };
+            tx.send((field, picked)).ok();
+            ctx.request_repaint();
+        });
+        if spawned.is_err() {
+            self.dialog_open = false;
+            self.error = Some("cannot open the file dialog".to_owned());
+        }
+    }
+
+    /// The window; `generator` is the generator in use (offered as the artificial source).
+    pub fn window_ui(&mut self, ctx: &egui::Context, generator: Option<GeneratorChoice>) {
+        if !self.open {
+            return;
+        }
+        let mut open = true;
+        egui::Window::new("New study")
+            .open(&mut open)
+            .default_width(460.0)
+            .default_pos([340.0, 70.0])
+            .show(ctx, |ui| self.form_ui(ui, generator));
+        if !open {
+            self.open = false;
+        }
+    }
+
+    fn path_row(&mut self, ui: &mut egui::Ui, label: &str, field: PathField, button: &str) {
+        let value = match field {
+            PathField::Real => &self.form.real,
+            PathField::Labels => &self.form.labels_csv,
+            PathField::Artificial => &self.form.artificial,
+            PathField::Output => &self.form.output,
+        };
+        let text = value.as_ref().map_or_else(|| "(none)".to_owned(), |p| p.display().to_string());
+        ui.label(label);
+        ui.horizontal(|ui| {
+            if ui.button(button).clicked() {
+                self.pick(ui.ctx(), field);
+            }
+            ui.add(egui::Label::new(egui::RichText::new(text).weak()).truncate());
+        });
+        ui.end_row();
+    }
+
+    fn form_ui(&mut self, ui: &mut egui::Ui, generator: Option<GeneratorChoice>) {
+        egui::Grid::new("study_form").num_columns(2).spacing([10.0, 6.0]).show(ui, |ui| {
+            let title = ui.label("Title");
+            ui.text_edit_singleline(&mut self.form.title).labelled_by(title.id);
+            ui.end_row();
+            self.path_row(ui, "Real images", PathField::Real, "Folder...");
+            self.path_row(ui, "Labels CSV (optional)", PathField::Labels, "File...");
+            ui.label("Artificial images");
+            ui.vertical(|ui| {
+                let choice = &mut self.form.artificial_choice;
+                ui.radio_value(choice, ArtificialChoice::Folder, "From a folder");
+                let name = generator.as_ref().map_or("no generator loaded".to_owned(), |g| g.name.clone());
+                ui.add_enabled_ui(generator.is_some(), |ui| {
+                    ui.radio_value(
+                        choice,
+                        ArtificialChoice::GeneratorReplay,
+                        format!("Generator ({name}), labels replayed from the real cases"),
+                    );
+                    ui.radio_value(
+                        choice,
+                        ArtificialChoice::GeneratorSliders,
+                        "Generator, the side panel's slider labels for every case",
+                    );
+                });
+            });
+            ui.end_row();
+            if self.form.artificial_choice == ArtificialChoice::Folder {
+                self.path_row(ui, "Artificial folder", PathField::Artificial, "Folder...");
+            }
+            let readers = ui.label("Readers (comma separated)");
+            ui.text_edit_singleline(&mut self.form.readers).labelled_by(readers.id);
+            ui.end_row();
+            let cases = ui.label("Cases");
+            ui.add(egui::DragValue::new(&mut self.form.cases).range(2..=10_000)).labelled_by(cases.id);
+            ui.end_row();
+            let practice = ui.label("Practice cases");
+            ui.add(egui::DragValue::new(&mut self.form.practice).range(0..=100)).labelled_by(practice.id);
+            ui.end_row();
+            let fraction = ui.label("Artificial fraction");
+            ui.add(egui::Slider::new(&mut self.form.artificial_fraction, 0.0..=1.0)).labelled_by(fraction.id);
+            ui.end_row();
+            let seed = ui.label("Seed");
+            ui.add(egui::DragValue::new(&mut self.form.seed)).labelled_by(seed.id);
+            ui.end_row();
+            ui.label("Confidence");
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut self.form.slider_confidence, false, "1-5");
+                ui.radio_value(&mut self.form.slider_confidence, true, "0-100 slider");
+            });
+            ui.end_row();
+            ui.label("Questions");
+            ui.vertical(|ui| {
+                ui.checkbox(&mut self.form.free_text, "Free-text comment");
+                ui.checkbox(&mut self.form.giveaway_click, "Click on what gave it away");
+                ui.checkbox(&mut self.form.allow_back, "Readers may go back");
+                ui.checkbox(&mut self.form.practice_feedback, "Feedback after practice cases");
+            });
+            ui.end_row();
+            let size = ui.label("Display size (px)");
+            ui.add(egui::DragValue::new(&mut self.form.display_size_px).range(64..=4096)).labelled_by(size.id);
+            ui.end_row();
+            ui.label("Display depth");
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut self.form.sixteen_bit, false, "8-bit");
+                ui.radio_value(&mut self.form.sixteen_bit, true, "16-bit");
+            });
+            ui.end_row();
+            self.path_row(ui, "Save as", PathField::Output, "File...");
+        });
+        ui.label(
+            egui::RichText::new(
+                "Every case goes through the same display pipeline (size, depth, resampling); no names or metadata \
+                 reach the reader.",
+            )
+            .weak()
+            .small(),
+        );
+        ui.horizontal(|ui| {
+            if ui.add_enabled(!self.creating, egui::Button::new("Create study")).clicked() {
+                self.create(ui.ctx(), generator.clone());
+            }
+            if self.creating {
+                ui.spinner();
+                ui.label("Creating the study");
+            }
+        });
+        if let Some(error) = &self.error {
+            ui.colored_label(ui.visuals().error_fg_color, error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_names_what_is_missing() {
+        let mut form = StudyForm::default();
+        assert_eq!(form.plan().unwrap_err(), "pick the folder of real images");
+        form.real = Some(PathBuf::from("/tmp/real"));
+        assert_eq!(form.plan().unwrap_err(), "pick the folder of artificial images");
+        form.artificial_choice = ArtificialChoice::GeneratorReplay;
+        assert!(form.plan().unwrap_err().contains("labels CSV"));
+        form.artificial_choice = ArtificialChoice::GeneratorSliders;
+        assert_eq!(form.plan().unwrap_err(), "choose where to save the study");
+        form.output = Some(PathBuf::from("/tmp/s.sqlite"));
+        form.readers = " , ".to_owned();
+        assert_eq!(form.plan().unwrap_err(), "name at least one reader");
+        form.readers = "ann, ben".to_owned();
+        let (design, mix) = form.plan().unwrap();
+        assert_eq!(design.readers, ["ann", "ben"]);
+        assert!(!mix.replay_real_labels);
+    }
+}

@@ -71,6 +71,8 @@ pub struct Performance {
     pub counts: ConfusionCounts,
     /// Reading time per case, when recorded.
     pub time_per_case: Option<TimeSummary>,
+    /// The empirical ROC curve of the ratings (scikit-learn's `roc_curve`, all points), when both classes occur.
+    pub roc: Option<crate::metrics::roc::RocCurve>,
 }
 
 /// One reader's performance.
@@ -244,6 +246,7 @@ fn performance(readings: &[&Reading], options: &AnalysisOptions) -> Performance 
         specificity: counts.specificity(),
         counts,
         time_per_case: time_summary(&times),
+        roc: auc.and_then(|_| crate::metrics::roc::roc_curve(&truth, &ratings, false).ok()),
     }
 }
 

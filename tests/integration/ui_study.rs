@@ -287,7 +287,7 @@ fn two_readers_read_blinded_with_the_keyboard_resume_after_restart_and_see_resul
         modality.pooled.time_per_case = None;
     }
     let mut results = Harness::builder()
-        .with_size(vec2(1100.0, 330.0))
+        .with_size(vec2(1100.0, 640.0))
         .wgpu()
         .build_ui(move |ui| egui::CentralPanel::default().show(ui, |ui| results_ui(ui, &report)).inner);
     results.run();

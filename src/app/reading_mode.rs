@@ -89,6 +89,8 @@ pub struct ReadingMode {
     pub submitted: u32,
     /// The last error (a failed submit keeps the case and the draft).
     pub error: Option<String>,
+    /// Where the case's viewer was drawn last frame (for the giveaway mark and tests).
+    pub viewer_rect: Option<egui::Rect>,
 }
 
 /// The view every case starts with: fitted, the full 16-bit range, not inverted.
@@ -123,6 +125,7 @@ impl ReadingMode {
             paused: false,
             submitted: 0,
             error: None,
+            viewer_rect: None,
         };
         session.resume(reader).map_err(|e| e.to_string())?;
         mode.load_next(session)?;
@@ -463,6 +466,7 @@ impl ReadingMode {
                 }
                 let image = shown.image.clone();
                 let viewer_rect = ui.available_rect_before_wrap();
+                self.viewer_rect = Some(viewer_rect);
                 let id = ui.scope_id().with("study_reading_viewer");
                 let output = radiograph_viewer_ui(ui, id, &image, &mut self.view, None);
                 let giveaway_click = session.design().questions.giveaway_click;

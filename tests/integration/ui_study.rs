@@ -410,3 +410,49 @@ fn new_study_from_the_generator_is_created_off_the_ui_thread_and_opened() {
         assert!(case.source.starts_with("generator "), "{}", case.source);
     }
 }
+
+#[test]
+fn slider_confidence_and_a_giveaway_click_are_stored_with_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut slider_design = design(false);
+    slider_design.confidence_scale = ConfidenceScale::Slider100;
+    slider_design.questions = OptionalQuestions { free_text: false, giveaway_click: true };
+    let (db, _) = make_study(dir.path(), &slider_design, 0);
+    let mut harness = harness();
+    open_and_start(&mut harness, &db, "alice", "Start reading");
+
+    // Digit 3 on a 0-100 scale is 50; Up twice adds two steps of 5.
+    harness.key_press(Key::ArrowRight);
+    harness.key_press(Key::Num3);
+    harness.run_steps(1);
+    harness.key_press(Key::ArrowUp);
+    harness.run_steps(1);
+    harness.key_press(Key::ArrowUp);
+    harness.run_steps(2);
+    assert_eq!(harness.state().study.reading.as_ref().unwrap().draft.confidence, Some(60));
+
+    // A plain click on the middle of the fitted image marks (0.5, 0.5).
+    let rect = harness.state().study.reading.as_ref().unwrap().viewer_rect.unwrap();
+    let click = |pressed| egui::Event::PointerButton {
+        pos: rect.center(),
+        button: egui::PointerButton::Primary,
+        pressed,
+        modifiers: egui::Modifiers::NONE,
+    };
+    harness.hover_at(rect.center());
+    harness.event(click(true));
+    harness.step();
+    harness.event(click(false));
+    harness.run_steps(2);
+    let mark = harness.state().study.reading.as_ref().unwrap().draft.giveaway.expect("the click marks a point");
+    assert!((mark.x - 0.5).abs() < 0.02 && (mark.y - 0.5).abs() < 0.02, "{mark:?}");
+    harness.key_press(Key::Enter);
+    harness.run_steps(3);
+
+    let answers = harness.state().study.study.as_ref().unwrap().session.store().answers().unwrap();
+    assert_eq!(answers.len(), 1);
+    let stored = &answers[0].answer;
+    assert_eq!((stored.call, stored.confidence), (Call::Artificial, 60));
+    let point = stored.giveaway.expect("the giveaway point is stored");
+    assert!((point.x - 0.5).abs() < 0.02 && (point.y - 0.5).abs() < 0.02, "{point:?}");
+}

@@ -11,10 +11,11 @@ use crate::models::registry::default_model_bytes;
 use crate::study::analysis::{AnalysisOptions, AnalysisReport, Performance, Reading, analyze};
 use crate::study::export::{read_answers_csv, readings_from_store, write_answers_csv, write_study_imrmc};
 use crate::study::generator_source::GeneratorSource;
+use crate::study::harmonise::{CycleGanHarmoniser, RealImageTransform};
 use crate::study::imrmc::{read_imrmc, readings_from_imrmc};
 use crate::study::{
     ArtificialSource, CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource,
-    OptionalQuestions, ReaderProgress, RealImageFolder, StudyDesign, StudyStore, StudySummary, create_study,
+    OptionalQuestions, ReaderProgress, RealImageFolder, StudyDesign, StudyStore, StudySummary, create_study_harmonised,
     design::DESIGN_FORMAT_VERSION, randomise::derive_seed, session::reader_progress,
 };
 
@@ -75,7 +76,11 @@ pub struct NewArgs {
     /// Seed of the first generated case (case k uses seed + k); default derived from --seed.
     #[arg(long, requires = "generator")]
     pub generator_seed: Option<u32>,
-    /// Device the generator runs on: auto, cpu, cuda or cuda:N.
+    /// Harmonise every real case with a CycleGAN generator before display (e.g. NIH -> CheXpert style): a
+    /// .safetensors file, or the embedded default when given without a value.
+    #[arg(long, num_args = 0..=1)]
+    pub harmonise_real: Option<Option<PathBuf>>,
+    /// Device the generator and the CycleGAN run on: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: crate::engine::device::DeviceChoice,
     /// Reader ids, comma separated.
@@ -246,7 +251,12 @@ fn run_new(args: &NewArgs) -> Result<()> {
         (None, Some(model)) => Box::new(generator_source(args, model.as_deref())?),
         _ => bail!("give either --artificial DIR or --generator [G]"),
     };
-    let (_store, summary) = create_study(&args.out, &design, &mix, &real, artificial.as_mut())
+    let mut harmoniser = match &args.harmonise_real {
+        Some(model) => Some(harmoniser(args, model.as_deref())?),
+        None => None,
+    };
+    let harmonise = harmoniser.as_mut().map(|h| h as &mut dyn RealImageTransform);
+    let (_store, summary) = create_study_harmonised(&args.out, &design, &mix, &real, artificial.as_mut(), harmonise)
         .with_context(|| format!("creating the study {}", args.out.display()))?;
     if args.json {
         return print_json(&NewOutput { study: &args.out, title: &design.title, summary: &summary });
@@ -264,6 +274,24 @@ fn run_new(args: &NewArgs) -> Result<()> {
         println!("  reader {}: order seed {}", reader.reader, reader.seed);
     }
     Ok(())
+}
+
+/// The CycleGAN of `study new --harmonise-real`.
+fn harmoniser(args: &NewArgs, model: Option<&Path>) -> Result<CycleGanHarmoniser> {
+    let device = crate::engine::device::open_device(args.device)?.device;
+    let (bytes, name) = match model {
+        Some(path) => (
+            std::fs::read(path).with_context(|| format!("reading --harmonise-real {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (
+            default_model_bytes(ModelKind::CycleganGenerator)
+                .context("no --harmonise-real file given and this build embeds no default CycleGAN")?
+                .to_vec(),
+            "embedded default CycleGAN".to_owned(),
+        ),
+    };
+    Ok(CycleGanHarmoniser::from_model_bytes(&bytes, &name, &device)?)
 }
 
 /// The generator source of `study new --generator`.

@@ -79,6 +79,18 @@ pub fn create_study(
     real: &RealImageFolder,
     artificial: &mut dyn ArtificialSource,
 ) -> StudyResult<(StudyStore, StudySummary)> {
+    create_study_harmonised(out, design, mix, real, artificial, None)
+}
+
+/// [`create_study`] with every real case's image passed through `harmonise` (e.g. a CycleGAN) before display.
+pub fn create_study_harmonised(
+    out: &Path,
+    design: &StudyDesign,
+    mix: &CaseMix,
+    real: &RealImageFolder,
+    artificial: &mut dyn ArtificialSource,
+    mut harmonise: Option<&mut dyn super::harmonise::RealImageTransform>,
+) -> StudyResult<(StudyStore, StudySummary)> {
     design.validate()?;
     if mix.main_cases == 0 {
         return Err(StudyError::InvalidDesign("the study needs at least one case".to_owned()));
@@ -106,8 +118,12 @@ pub fn create_study(
         let Some(entry) = real.entries().get(*index) else {
             continue;
         };
-        let image = decode_image_file(&entry.path)?;
-        let source = entry.path.display().to_string();
+        let mut image = decode_image_file(&entry.path)?;
+        let mut source = entry.path.display().to_string();
+        if let Some(transform) = harmonise.as_deref_mut() {
+            image = transform.apply(&image, &source)?;
+            source = format!("{source} ({})", transform.description());
+        }
         picked.push(PickedCase {
             provenance: Provenance::Real,
             practice: rank >= main_real,

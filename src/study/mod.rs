@@ -29,6 +29,7 @@ pub mod display;
 pub mod error;
 pub mod export;
 pub mod generator_source;
+pub mod harmonise;
 pub mod imrmc;
 pub mod randomise;
 pub mod session;
@@ -37,7 +38,7 @@ pub mod stats;
 pub mod store;
 
 pub use answer::{Answer, GiveawayPoint};
-pub use builder::{CaseMix, StudySummary, create_study};
+pub use builder::{CaseMix, StudySummary, create_study, create_study_harmonised};
 pub use design::{Call, ConfidenceScale, DisplayBitDepth, DisplaySpec, OptionalQuestions, Provenance, StudyDesign};
 pub use display::DisplayImage;
 pub use error::{StudyError, StudyResult};

@@ -252,3 +252,45 @@ fn new_with_the_generator_replays_real_labels_and_records_seeds() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--real-labels"));
 }
+
+#[test]
+fn new_with_harmonised_real_cases_records_the_cyclegan() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, artificial) = (dir.path().join("real"), dir.path().join("artificial"));
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::create_dir_all(&artificial).unwrap();
+    for i in 0..3 {
+        study_common::write_image(&real, &format!("r{i}.png"), "gray8", 96, 80, i);
+        study_common::write_image(&artificial, &format!("a{i}.png"), "gray8", 64, 64, i + 10);
+    }
+    let db = dir.path().join("harmonised.sqlite");
+    json(&[
+        "study",
+        "new",
+        "--real",
+        s(&real),
+        "--artificial",
+        s(&artificial),
+        "--harmonise-real",
+        "--readers",
+        "alice",
+        "--cases",
+        "4",
+        "--seed",
+        "3",
+        "--device",
+        "cpu",
+        "--out",
+        s(&db),
+        "--display-size",
+        "64",
+        "--json",
+    ]);
+    let store = thorax::study::StudyStore::open(&db).unwrap();
+    let cases = store.cases().unwrap();
+    for case in &cases {
+        let harmonised =
+            case.source.contains("(harmonised NIH -> CheXpert by CycleGAN embedded default CycleGAN sha256=");
+        assert_eq!(harmonised, case.provenance == thorax::study::Provenance::Real, "{}", case.source);
+    }
+}

@@ -232,8 +232,8 @@ fn run_with_inception(cmd: MetricsCommand, weights: Option<&Path>, device: &cand
         .with_context(|| format!("loading the FID Inception-v3 weights {}", weights.display()))?;
     if !embedder.is_published_weights() {
         eprintln!(
-            "warning: {} is not pytorch-fid's {PUBLISHED_WEIGHTS_FILE} (its SHA-256 does not start with \
-             {PUBLISHED_SHA256_PREFIX}); these FID values are not comparable with published ones",
+            "warning: {} does not come from pytorch-fid's {PUBLISHED_WEIGHTS_FILE} (the source checkpoint's SHA-256 \
+             does not start with {PUBLISHED_SHA256_PREFIX}); these FID values are not comparable with published ones",
             weights.display()
         );
     }

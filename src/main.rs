@@ -104,6 +104,8 @@ enum ConvertCommand {
     Densenet(thorax::cli::convert_torch::ConvertDensenetArgs),
     /// A junyanz CycleGAN generator (latest_net_G_A.pth / _B.pth).
     Cyclegan(thorax::cli::convert_torch::ConvertCycleganArgs),
+    /// pytorch-fid's FID Inception-v3 weights (pt_inception-2015-12-05-6726825d.pth).
+    Inception(thorax::cli::convert_torch::ConvertInceptionArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -137,6 +139,7 @@ fn main() -> anyhow::Result<()> {
             ConvertCommand::ProganTf(args) => thorax::cli::convert_progan::run(&args),
             ConvertCommand::Densenet(args) => thorax::cli::convert_torch::run_densenet(&args),
             ConvertCommand::Cyclegan(args) => thorax::cli::convert_torch::run_cyclegan(&args),
+            ConvertCommand::Inception(args) => thorax::cli::convert_torch::run_inception(&args),
         },
         Some(Command::Dicom { command }) => thorax::cli::dicom::run(command),
         Some(Command::Metrics { command, classifier, device }) => {

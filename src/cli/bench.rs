@@ -1,4 +1,4 @@
-//! `thorax bench [generator|classifier|cyclegan|msssim|all]`: inference timings of the networks at their real sizes
+//! `thorax bench [generator|classifier|cyclegan|inception|msssim|all]`: inference timings of the networks at their real sizes
 //! (random weights, since speed does not depend on them) or of a given weights file, for the side-by-side with
 //! PyTorch in `tools/bench_pytorch.py` and BENCHMARKS.md.
 //!
@@ -17,6 +17,7 @@ use crate::models::card::{ModelCard, ModelKind, Provenance};
 use crate::models::cyclegan::{CycleGanConfig, CycleGanGenerator, Direction};
 use crate::models::densenet::{DenseNet121, DenseNetConfig, INPUT_SIZE_PX, SeededRng};
 use crate::models::fast_conv;
+use crate::models::inception::{FID_INPUT_SIZE_PX, FidInceptionV3, formula_weights};
 use crate::models::labels::NIH_CLASSIFIER_LABELS;
 use crate::models::progan::{ProganArchitecture, ProganGenerator, latents_from_seed, progan_card};
 
@@ -34,6 +35,8 @@ pub enum Workload {
     Classifier,
     /// CycleGAN resnet_9blocks generator, ngf 64, one channel, 256x256 input.
     Cyclegan,
+    /// pytorch-fid's FID Inception-v3 to pool3 on 3x299x299 input (formula weights unless `--weights`).
+    Inception,
     /// MS-SSIM of two 256x256 gray images (always on the CPU).
     Msssim,
     /// All of the above.
@@ -112,7 +115,7 @@ pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
     let workloads: Vec<Workload> = match (&args.weights, args.workload) {
         (Some(path), _) => vec![workload_of_weights(path)?],
         (None, Workload::All) => {
-            vec![Workload::Generator, Workload::Classifier, Workload::Cyclegan, Workload::Msssim]
+            vec![Workload::Generator, Workload::Classifier, Workload::Cyclegan, Workload::Inception, Workload::Msssim]
         }
         (None, one) => vec![one],
     };
@@ -122,6 +125,7 @@ pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
             Workload::Generator => bench_generator(args, device),
             Workload::Classifier => bench_classifier(args, device),
             Workload::Cyclegan => bench_cyclegan(args, device),
+            Workload::Inception => bench_inception(args, device),
             Workload::Msssim => bench_msssim(args),
             Workload::All => bail!("`all` is not a single workload"),
         }
@@ -173,7 +177,7 @@ fn workload_of_weights(path: &std::path::Path) -> anyhow::Result<Workload> {
         ModelKind::ProganGenerator => Workload::Generator,
         ModelKind::Densenet121Classifier => Workload::Classifier,
         ModelKind::CycleganGenerator => Workload::Cyclegan,
-        other => bail!("{}: model kind {other:?} has no benchmark", path.display()),
+        ModelKind::InceptionV3 => Workload::Inception,
     })
 }
 
@@ -271,6 +275,18 @@ fn bench_cyclegan(args: &BenchArgs, device: &Device) -> anyhow::Result<BenchResu
     let channels = net.config().input_nc;
     let input = random_tensor(&[args.batch, channels, CYCLEGAN_SIDE_PX, CYCLEGAN_SIDE_PX], 9, device)?;
     time_runs("cyclegan", model, args.batch, args.iters, || finish(&net.forward(&input)?))
+}
+
+fn bench_inception(args: &BenchArgs, device: &Device) -> anyhow::Result<BenchResult> {
+    let (net, model) = match &args.weights {
+        Some(path) => (FidInceptionV3::load(path, device)?, path.display().to_string()),
+        None => (
+            FidInceptionV3::from_weights(formula_weights(device)?)?,
+            "FID Inception-v3 3x299x299 to pool3 (formula weights)".to_owned(),
+        ),
+    };
+    let input = random_tensor(&[args.batch, 3, FID_INPUT_SIZE_PX, FID_INPUT_SIZE_PX], 11, device)?;
+    time_runs("inception", model, args.batch, args.iters, || finish(&net.pool3(&input)?))
 }
 
 fn bench_msssim(args: &BenchArgs) -> anyhow::Result<BenchResult> {

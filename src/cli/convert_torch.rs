@@ -1,4 +1,5 @@
-//! `thorax convert densenet` and `thorax convert cyclegan`: PyTorch checkpoints to safetensors with a model card.
+//! `thorax convert densenet`, `thorax convert cyclegan` and `thorax convert inception`: PyTorch checkpoints to
+//! safetensors with a model card.
 
 use std::path::{Path, PathBuf};
 
@@ -6,10 +7,13 @@ use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 
 use crate::cli::translate::DirectionArg;
-use crate::convert::pytorch::{Converted, cyclegan_weights, densenet_weights, read_checkpoint_bytes};
+use crate::convert::pytorch::{
+    Converted, cyclegan_weights, densenet_weights, inception_weights, read_checkpoint_bytes,
+};
 use crate::models::card::Provenance;
 use crate::models::cyclegan::{CycleGanGenerator, Direction};
 use crate::models::densenet::DenseNet121;
+use crate::models::inception::{FidInceptionV3, PUBLISHED_SHA256_PREFIX};
 use crate::models::labels::NIH_CLASSIFIER_LABELS;
 use crate::models::weights::{Weights, save};
 
@@ -54,6 +58,21 @@ pub struct ConvertCycleganArgs {
     #[arg(long, default_value = "NIH,CheXpert")]
     pub domains: String,
     /// Name shown in the model picker (default: the checkpoint's file name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print one JSON document describing the conversion.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `thorax convert inception`.
+#[derive(Debug, clap::Args)]
+pub struct ConvertInceptionArgs {
+    /// pytorch-fid's FID weights, pt_inception-2015-12-05-6726825d.pth (a state_dict of the FID Inception-v3).
+    pub checkpoint: PathBuf,
+    /// The safetensors file to write.
+    pub out: PathBuf,
+    /// Name shown in results (default: the checkpoint's file name).
     #[arg(long)]
     pub name: Option<String>,
     /// Print one JSON document describing the conversion.
@@ -191,5 +210,24 @@ pub fn run_cyclegan(args: &ConvertCycleganArgs) -> anyhow::Result<()> {
     CycleGanGenerator::from_weights(clone_weights(&converted.weights)).context("checking the converted generator")?;
     save(&args.out, &converted.weights.tensors, &converted.weights.card)
         .with_context(|| format!("writing {}", args.out.display()))?;
+    report(args.json, &args.out, &converted, &format!("{:?}", checkpoint.format), &checkpoint.container, &sha256)
+}
+
+/// Runs `thorax convert inception`.
+pub fn run_inception(args: &ConvertInceptionArgs) -> anyhow::Result<()> {
+    let (bytes, sha256) = read_bytes(&args.checkpoint)?;
+    let checkpoint = read_checkpoint_bytes(&bytes, &args.checkpoint)?;
+    let name = args.name.clone().unwrap_or_else(|| default_name(&args.checkpoint, "FID Inception-v3"));
+    let converted = inception_weights(&checkpoint, &name, provenance(&args.checkpoint, &sha256), &args.checkpoint)?;
+    FidInceptionV3::from_weights(clone_weights(&converted.weights)).context("checking the converted network")?;
+    save(&args.out, &converted.weights.tensors, &converted.weights.card)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    if !sha256.starts_with(PUBLISHED_SHA256_PREFIX) {
+        eprintln!(
+            "warning: {} is not pytorch-fid's published FID weights (SHA-256 does not start with \
+             {PUBLISHED_SHA256_PREFIX}); FID with it is not comparable with published values",
+            args.checkpoint.display()
+        );
+    }
     report(args.json, &args.out, &converted, &format!("{:?}", checkpoint.format), &checkpoint.container, &sha256)
 }

@@ -17,6 +17,8 @@ use crate::metrics::msssim::{GrayImage, MsSsimMode, ms_ssim};
 use crate::metrics::npy::read_npy;
 use crate::metrics::roc::roc_auc;
 use crate::models::embedding::{DEFAULT_EMBED_BATCH, Embedder, image_files_in};
+use crate::models::inception::{PUBLISHED_SHA256_PREFIX, PUBLISHED_WEIGHTS_FILE, PUBLISHED_WEIGHTS_URL};
+use crate::models::inception_embedding::{DEFAULT_INCEPTION_BATCH, InceptionEmbedder};
 
 /// A feature extractor for folder inputs: image paths in, one feature vector per image out.
 pub type FeatureExtractor<'a> = &'a dyn Fn(&[PathBuf]) -> anyhow::Result<Vec<Vec<f32>>>;
@@ -36,6 +38,8 @@ pub struct FeatureSource<'a> {
 pub enum FeatureKind {
     /// The classifier's globally pooled norm5 features (1024-d), reported as "FD-DenseNet".
     Densenet,
+    /// pytorch-fid's FID Inception-v3 pool3 features (2048-d), reported as "FID"; needs `--inception-weights`.
+    Inception,
 }
 
 /// `thorax metrics` subcommands.
@@ -75,9 +79,13 @@ pub enum MetricsCommand {
         /// Folder of generated images.
         #[arg(long)]
         fake: PathBuf,
-        /// Feature extractor. Inception-v3 (the standard FID network) is not available in this build.
+        /// Feature extractor: `inception` is the standard FID network (with `--inception-weights`).
         #[arg(long, value_enum, default_value_t = FeatureKind::Densenet)]
         features: FeatureKind,
+        /// FID Inception-v3 weights: pytorch-fid's pt_inception-2015-12-05-6726825d.pth or its conversion by
+        /// `thorax convert inception`.
+        #[arg(long)]
+        inception_weights: Option<PathBuf>,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -105,6 +113,13 @@ pub enum MetricsCommand {
         /// Seed of the subset draws.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Feature extractor for folder inputs: `inception` is the standard KID network (with
+        /// `--inception-weights`).
+        #[arg(long, value_enum, default_value_t = FeatureKind::Densenet)]
+        features: FeatureKind,
+        /// FID Inception-v3 weights (.pth or converted safetensors), for `--features inception`.
+        #[arg(long)]
+        inception_weights: Option<PathBuf>,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -156,6 +171,16 @@ impl MetricsCommand {
     pub fn reads_image_folders(&self) -> bool {
         matches!(self, Self::Fid { .. } | Self::Kid { real: Some(_), .. })
     }
+
+    /// The feature extractor and Inception weights a folder command asks for.
+    fn feature_choice(&self) -> (FeatureKind, Option<&Path>) {
+        match self {
+            Self::Fid { features, inception_weights, .. } | Self::Kid { features, inception_weights, .. } => {
+                (*features, inception_weights.as_deref())
+            }
+            _ => (FeatureKind::Densenet, None),
+        }
+    }
 }
 
 /// Runs a metrics subcommand without a feature extractor (folder inputs are refused).
@@ -174,6 +199,12 @@ pub fn run_on_device(
     if !cmd.reads_image_folders() {
         return run_with_features(cmd, None);
     }
+    let (kind, inception_weights) = cmd.feature_choice();
+    match (kind, inception_weights.map(Path::to_path_buf)) {
+        (FeatureKind::Inception, weights) => return run_with_inception(cmd, weights.as_deref(), device),
+        (FeatureKind::Densenet, Some(_)) => bail!("`--inception-weights` needs `--features inception`"),
+        (FeatureKind::Densenet, None) => {}
+    }
     let embedder = Embedder::load(classifier, default_classifier_bytes, device)
         .context("loading the classifier that embeds images")?;
     let extract = |files: &[PathBuf]| -> anyhow::Result<Vec<Vec<f32>>> {
@@ -188,10 +219,40 @@ pub fn run_on_device(
     run_with_features(cmd, Some(source))
 }
 
+/// Runs a folder command with pytorch-fid's FID Inception-v3 (`--features inception`) on `device`.
+fn run_with_inception(cmd: MetricsCommand, weights: Option<&Path>, device: &candle_core::Device) -> anyhow::Result<()> {
+    let Some(weights) = weights else {
+        bail!(
+            "`--features inception` needs `--inception-weights FILE`: pytorch-fid's {PUBLISHED_WEIGHTS_FILE} \
+             (download it from {PUBLISHED_WEIGHTS_URL}; pytorch-fid caches it under ~/.cache/torch/hub/checkpoints/) \
+             or its conversion by `thorax convert inception`"
+        );
+    };
+    let embedder = InceptionEmbedder::load(weights, device)
+        .with_context(|| format!("loading the FID Inception-v3 weights {}", weights.display()))?;
+    if !embedder.is_published_weights() {
+        eprintln!(
+            "warning: {} does not come from pytorch-fid's {PUBLISHED_WEIGHTS_FILE} (the source checkpoint's SHA-256 \
+             does not start with {PUBLISHED_SHA256_PREFIX}); these FID values are not comparable with published ones",
+            weights.display()
+        );
+    }
+    let extract = |files: &[PathBuf]| -> anyhow::Result<Vec<Vec<f32>>> {
+        Ok(embedder.embed_files(files, DEFAULT_INCEPTION_BATCH, &mut |_, _| true)?)
+    };
+    let source = FeatureSource {
+        extract: &extract,
+        metric_label: "FID",
+        model_name: &embedder.model_name,
+        model_sha256: &embedder.model_sha256,
+    };
+    run_with_features(cmd, Some(source))
+}
+
 /// Runs a metrics subcommand; `features` serves folder inputs.
 pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureSource<'_>>) -> anyhow::Result<()> {
     match cmd {
-        MetricsCommand::Fid { real, fake, features: FeatureKind::Densenet, json } => {
+        MetricsCommand::Fid { real, fake, json, .. } => {
             let Some(source) = features else {
                 bail!("`metrics fid` needs the classifier's feature extractor; none was given");
             };
@@ -239,16 +300,18 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureSource<'_>
             }
             Ok(())
         }
-        MetricsCommand::Kid { real_npy, fake_npy, real, fake, subsets, subset_size, seed, json } => {
+        MetricsCommand::Kid { real_npy, fake_npy, real, fake, subsets, subset_size, seed, json, .. } => {
+            let mut folder_source = None;
             let (real_features, fake_features) = match (real_npy, fake_npy, real, fake) {
                 (Some(r), Some(f), None, None) => (load_features(&r)?, load_features(&f)?),
                 (None, None, Some(r), Some(f)) => {
-                    let Some(FeatureSource { extract, .. }) = features else {
+                    let Some(source @ FeatureSource { extract, .. }) = features else {
                         bail!(
                             "`--real`/`--fake` folders need the classifier's feature extractor, which this build does not \
                              provide; extract features to .npy and use `--real-npy`/`--fake-npy`"
                         );
                     };
+                    folder_source = Some(source);
                     (features_from_folder(&r, extract)?, features_from_folder(&f, extract)?)
                 }
                 _ => bail!("give either `--real-npy A.npy --fake-npy B.npy` or `--real DIR --fake DIR`"),
@@ -262,6 +325,10 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureSource<'_>
                     map.insert("subsets".into(), json!(subsets));
                     map.insert("count_real".into(), json!(real_features.rows()));
                     map.insert("count_fake".into(), json!(fake_features.rows()));
+                    if let Some(source) = folder_source {
+                        map.insert("model".into(), json!(source.model_name));
+                        map.insert("model_sha256".into(), json!(source.model_sha256));
+                    }
                 }
                 println!("{value}");
             } else {

@@ -678,3 +678,36 @@ pub fn cyclegan_weights(
     let card = config.card(name, domains, provenance);
     Ok(Converted { weights: crate::models::weights::Weights { card, tensors }, dropped })
 }
+
+/// Converts pytorch-fid's FID Inception-v3 checkpoint (`pt_inception-2015-12-05-6726825d.pth`, a state_dict of
+/// torchvision's Inception3 with the FID blocks, any `module.` prefix) to weights with a card. The classifier
+/// (`fc.*`), unused for FID, is dropped; every tensor up to pool3 must be there with its shape.
+pub fn inception_weights(
+    checkpoint: &Checkpoint,
+    name: &str,
+    provenance: crate::models::card::Provenance,
+    path: &Path,
+) -> Result<Converted, ConvertError> {
+    use crate::models::inception::{inception_card, tensor_shapes};
+    let mut tensors = HashMap::new();
+    let mut dropped = checkpoint.skipped.clone();
+    for (key, tensor) in &checkpoint.tensors {
+        let key = key.strip_prefix("module.").unwrap_or(key);
+        if key.starts_with("fc.") {
+            dropped.push(key.to_owned());
+        } else {
+            tensors.insert(key.to_owned(), tensor.clone());
+        }
+    }
+    if tensors.keys().any(|key| key.starts_with("AuxLogits.")) {
+        return Err(ConvertError::Architecture {
+            path: path.to_path_buf(),
+            reason: "it has `AuxLogits.*`: torchvision's ImageNet Inception-v3, not the FID Inception weights \
+                     (pt_inception-2015-12-05-6726825d.pth); FID with other weights is not comparable"
+                .to_owned(),
+        });
+    }
+    let tensors = checked_tensors(tensors, &tensor_shapes(), path)?;
+    let card = inception_card(name, false, provenance);
+    Ok(Converted { weights: crate::models::weights::Weights { card, tensors }, dropped })
+}

@@ -7,6 +7,8 @@ pub mod embedding;
 pub mod error;
 pub mod fast_conv;
 pub mod heatmap;
+pub mod inception;
+pub mod inception_embedding;
 pub mod labels;
 pub mod preprocess;
 pub mod progan;

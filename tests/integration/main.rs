@@ -21,6 +21,7 @@ mod fast_conv_parity;
 mod heatmap_cli;
 mod heatmap_golden;
 mod imaging_decode;
+mod inception_parity;
 mod metrics_golden;
 mod progan_cli;
 mod progan_parity;

@@ -2,7 +2,7 @@
 
 Writes tests/fixtures/metrics/memorisation.json: three random feature sets (some generated rows are noisy copies of
 training rows, one row is all zeros), the nearest training row and cosine similarity of every generated and held-out
-row (sklearn.metrics.pairwise.cosine_similarity + numpy argmax), the held-out 99th percentile (numpy linear) and the
+row (sklearn.metrics.pairwise.cosine_similarity of the rows centred on the training mean + numpy argmax), the held-out 99th percentile (numpy linear) and the
 flagged generated rows.
 """
 import json
@@ -17,14 +17,18 @@ dim = 32
 training = rng.random((40, dim), dtype=np.float32)
 heldout = rng.random((25, dim), dtype=np.float32)
 generated = rng.random((30, dim), dtype=np.float32)
-# Near-copies of training rows 3, 17 and 29, and one all-zero row (similarity 0 by scikit-learn's convention).
+# Near-copies of training rows 3, 17 and 29, and one row at the training mean.
 for g, t in [(2, 3), (11, 17), (20, 29)]:
     generated[g] = training[t] + rng.normal(0, 0.002, dim).astype(np.float32)
-generated[5] = 0.0
+generated[5] = training.mean(axis=0)  # centred, an all-zero row (similarity 0 by scikit-learn's convention)
+
+
+# The audit centres every embedding on the training set's mean (float64) before the cosine similarity.
+mean = training.astype(np.float64).mean(axis=0)
 
 
 def nearest(queries):
-    sims = cosine_similarity(queries.astype(np.float64), training.astype(np.float64))
+    sims = cosine_similarity(queries.astype(np.float64) - mean, training.astype(np.float64) - mean)
     idx = sims.argmax(axis=1)
     return idx.tolist(), sims[np.arange(len(queries)), idx].tolist()
 

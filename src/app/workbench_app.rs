@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::app::audit_window::AuditWindow;
 use crate::app::classifier_panel::ClassifierPanel;
 use crate::app::dicom_tag_panel::DicomTagPanel;
 use crate::app::file_dialog::{FileDialogs, ModelDialogs};
@@ -86,6 +87,8 @@ pub struct WorkbenchApp {
     pub study: StudyPanel,
     /// The "New study" window.
     pub study_designer: StudyDesigner,
+    /// The memorisation audit window.
+    pub audit: AuditWindow,
     /// The DICOM attributes of the real image, when it came from a DICOM file.
     pub dicom_tags: DicomTagPanel,
 }
@@ -128,6 +131,7 @@ impl WorkbenchApp {
             frame_count: 0,
             study: StudyPanel::default(),
             study_designer: StudyDesigner::default(),
+            audit: AuditWindow::default(),
             dicom_tags: DicomTagPanel::default(),
         };
         if !gpu_rendering {
@@ -509,6 +513,12 @@ impl WorkbenchApp {
                     ui.close();
                 }
             });
+            ui.menu_button("Audit", |ui| {
+                if ui.button("Memorisation audit...").clicked() {
+                    self.audit.open = true;
+                    ui.close();
+                }
+            });
             ui.menu_button("Help", |ui| {
                 ui.label(format!("Thorax Workbench {}", env!("CARGO_PKG_VERSION")));
                 ui.label("Wheel: zoom | drag: pan | right-drag: window (horizontal = width, vertical = level)");
@@ -779,6 +789,8 @@ impl WorkbenchApp {
             slider_labels: self.generator.labels.clone(),
         });
         self.study_designer.window_ui(&ctx, generator);
+        let classifier = self.classifiers.current().map(|model| model.source.clone());
+        self.audit.window_ui(&ctx, classifier);
     }
 }
 

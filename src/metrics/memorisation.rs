@@ -2,8 +2,10 @@
 //! similarity of embeddings, compared with how close held-out real images come to the training set.
 //!
 //! A generated image closer to a training image than the held-out set's `percentile`-th nearest similarity is
-//! flagged as a possible copy. Reference: scikit-learn `cosine_similarity` (zero vectors have similarity 0) with
-//! numpy `argmax` (first index on ties) and numpy's linear `percentile`; golden values in
+//! flagged as a possible copy. All embeddings are first centred on the training set's mean: pooled ReLU features
+//! share a large common component that would push every cosine similarity towards 1 and hide the differences.
+//! Reference: scikit-learn `cosine_similarity` of the centred rows (zero vectors have similarity 0) with numpy
+//! `argmax` (first index on ties) and numpy's linear `percentile`; golden values in
 //! `tests/fixtures/metrics/memorisation.json` (tools/make_memorisation_fixture.py).
 
 use serde::Serialize;
@@ -40,22 +42,41 @@ pub struct MemorisationReport {
     pub fraction_flagged: f64,
 }
 
-/// Unit-length rows in f64; zero rows stay zero (so their similarities are 0, as in scikit-learn).
-fn normalised_rows(matrix: &FeatureMatrix) -> Vec<Vec<f64>> {
+/// The rows of `matrix` in f64, minus `mean` when given.
+fn rows_f64(matrix: &FeatureMatrix, mean: Option<&[f64]>) -> Vec<Vec<f64>> {
     (0..matrix.rows())
         .map(|i| {
-            let row: Vec<f64> = matrix.row(i).iter().map(|&v| f64::from(v)).collect();
+            let row = matrix.row(i).iter().map(|&v| f64::from(v));
+            match mean {
+                Some(mean) => row.zip(mean).map(|(v, m)| v - m).collect(),
+                None => row.collect(),
+            }
+        })
+        .collect()
+}
+
+/// Unit-length rows; zero rows stay zero (so their similarities are 0, as in scikit-learn).
+fn normalised(rows: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
+    rows.into_iter()
+        .map(|row| {
             let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
             if norm > 0.0 { row.iter().map(|v| v / norm).collect() } else { row }
         })
         .collect()
 }
 
-/// For each query row, the reference row of highest cosine similarity (the first on ties).
-pub fn nearest_by_cosine(
-    queries: &FeatureMatrix,
-    references: &FeatureMatrix,
-) -> Result<Vec<NearestNeighbour>, MetricError> {
+/// Mean of each column, in f64.
+fn column_means(matrix: &FeatureMatrix) -> Vec<f64> {
+    let mut sums = vec![0.0f64; matrix.cols()];
+    for i in 0..matrix.rows() {
+        for (sum, &v) in sums.iter_mut().zip(matrix.row(i)) {
+            *sum += f64::from(v);
+        }
+    }
+    sums.iter().map(|s| s / matrix.rows().max(1) as f64).collect()
+}
+
+fn check_dimensions(queries: &FeatureMatrix, references: &FeatureMatrix) -> Result<(), MetricError> {
     if queries.cols() != references.cols() {
         return Err(MetricError::ShapeMismatch {
             what: "embedding dimensions (queries vs references)",
@@ -63,8 +84,11 @@ pub fn nearest_by_cosine(
             right: references.cols().to_string(),
         });
     }
-    let references = normalised_rows(references);
-    let nearest = normalised_rows(queries)
+    Ok(())
+}
+
+fn nearest_rows(queries: &[Vec<f64>], references: &[Vec<f64>]) -> Vec<NearestNeighbour> {
+    queries
         .iter()
         .map(|query| {
             let mut best = NearestNeighbour { index: 0, similarity: f64::NEG_INFINITY };
@@ -76,12 +100,20 @@ pub fn nearest_by_cosine(
             }
             best
         })
-        .collect();
-    Ok(nearest)
+        .collect()
 }
 
-/// Runs the audit: nearest training rows of generated and held-out rows, the held-out threshold, and the
-/// generated rows above it. `threshold_percentile` is in [0, 100].
+/// For each query row, the reference row of highest cosine similarity (the first on ties), without centring.
+pub fn nearest_by_cosine(
+    queries: &FeatureMatrix,
+    references: &FeatureMatrix,
+) -> Result<Vec<NearestNeighbour>, MetricError> {
+    check_dimensions(queries, references)?;
+    Ok(nearest_rows(&normalised(rows_f64(queries, None)), &normalised(rows_f64(references, None))))
+}
+
+/// Runs the audit: embeddings centred on the training mean, nearest training rows of generated and held-out rows,
+/// the held-out threshold, and the generated rows above it. `threshold_percentile` is in [0, 100].
 pub fn memorisation_audit(
     generated: &FeatureMatrix,
     training: &FeatureMatrix,
@@ -94,8 +126,12 @@ pub fn memorisation_audit(
             reason: format!("must be in [0, 100], got {threshold_percentile}"),
         });
     }
-    let generated_nearest = nearest_by_cosine(generated, training)?;
-    let heldout_nearest = nearest_by_cosine(heldout, training)?;
+    check_dimensions(generated, training)?;
+    check_dimensions(heldout, training)?;
+    let mean = column_means(training);
+    let training_rows = normalised(rows_f64(training, Some(&mean)));
+    let generated_nearest = nearest_rows(&normalised(rows_f64(generated, Some(&mean))), &training_rows);
+    let heldout_nearest = nearest_rows(&normalised(rows_f64(heldout, Some(&mean))), &training_rows);
     let mut heldout_similarities: Vec<f64> = heldout_nearest.iter().map(|n| n.similarity).collect();
     heldout_similarities.sort_by(f64::total_cmp);
     let threshold = percentile_sorted(&heldout_similarities, threshold_percentile);
@@ -126,10 +162,11 @@ mod tests {
     fn a_copy_of_a_training_row_is_flagged_and_a_novel_one_is_not() {
         let training = matrix(&[&[1.0, 0.0, 0.0], &[0.0, 1.0, 0.0], &[0.0, 0.0, 1.0]]);
         let heldout = matrix(&[&[1.0, 0.5, 0.0], &[0.0, 1.0, 0.6], &[0.5, 0.0, 1.0]]);
-        // Row 0 is training row 1 scaled (cosine 1), row 1 sits between rows.
-        let generated = matrix(&[&[0.0, 3.0, 0.0], &[1.0, 1.0, 1.0]]);
+        // Row 0 copies training row 1 (cosine 1 after centring), row 1 sits between rows.
+        let generated = matrix(&[&[0.0, 1.0, 0.0], &[0.6, 0.6, 0.5]]);
         let report = memorisation_audit(&generated, &training, &heldout, 99.0).unwrap();
-        assert_eq!(report.generated_nearest[0], NearestNeighbour { index: 1, similarity: 1.0 });
+        assert_eq!(report.generated_nearest[0].index, 1);
+        assert!((report.generated_nearest[0].similarity - 1.0).abs() < 1e-12);
         assert_eq!(report.flagged, vec![0]);
         assert_eq!(report.fraction_flagged, 0.5);
     }

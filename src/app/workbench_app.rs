@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use crate::app::classifier_panel::ClassifierPanel;
 use crate::app::file_dialog::FileDialogs;
 use crate::app::generator_panel::GeneratorPanel;
+use crate::app::metrics_panel::{MetricsModels, MetricsPanel};
 use crate::app::radiograph_renderer::{self, Colormap};
 use crate::app::radiograph_viewer::{HoveredPixel, ViewerOutput};
 use crate::app::sample_browser::SampleBrowser;
@@ -75,6 +76,8 @@ pub struct WorkbenchApp {
     pub frame_count: u64,
     /// The Study panel, its full-screen blinded reading and its Results view.
     pub study: StudyPanel,
+    /// The Metrics window: background metric jobs and their results.
+    pub metrics: MetricsPanel,
 }
 
 impl WorkbenchApp {
@@ -110,6 +113,7 @@ impl WorkbenchApp {
             dialogs: FileDialogs::default(),
             frame_count: 0,
             study: StudyPanel::default(),
+            metrics: MetricsPanel::new(options.device),
         };
         if !gpu_rendering {
             app.message = Some(StatusMessage::Error(
@@ -376,6 +380,11 @@ impl WorkbenchApp {
                     self.toggle_invert();
                     ui.close();
                 }
+                ui.separator();
+                if ui.button("Metrics...").clicked() {
+                    self.metrics.window_open = true;
+                    ui.close();
+                }
             });
             ui.menu_button("Study", |ui| {
                 if ui.button("Open study...").clicked() {
@@ -573,6 +582,8 @@ impl WorkbenchApp {
             .default_size(250.0)
             .show(ui, |ui| self.classifier_panel_ui(ui));
         egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
+        let models = MetricsModels { classifier: self.classifier_model.as_ref(), generator: self.generator.current() };
+        self.metrics.frame_ui(&ctx, models);
     }
 }
 

@@ -126,7 +126,8 @@ pub struct FdKidSettings {
     pub device: DeviceChoice,
 }
 
-/// DenseNet-121 pooled features (1024 per image, the FD-DenseNet embedding) of `files`, one row each.
+/// DenseNet pooled features (1024 per image for DenseNet-121, the FD-DenseNet embedding) of `files`, one row
+/// each.
 fn pooled_features(
     net: &DenseNet121,
     files: &[PathBuf],
@@ -198,7 +199,7 @@ pub fn run_fd_kid(settings: &FdKidSettings, context: &JobContext) -> Result<Metr
         setting("n_real", real.rows()),
         setting("n_artificial", artificial.rows()),
         setting("feature_dim", real.cols()),
-        setting("features", "DenseNet-121 global average pool (1024)"),
+        setting("features", "DenseNet global average pool (pooled_features)"),
         setting("kid_subsets", settings.kid.subsets),
         setting("kid_subset_size", kid.subset_size),
         setting("seed", settings.kid.seed),
@@ -632,6 +633,60 @@ mod tests {
         // Label B holds one class: no AUC, the reason is kept, the run goes on.
         assert!(labels[1].auc.is_none() && labels[1].error.as_deref().is_some_and(|e| e.contains("class")));
         assert_eq!(record.setting("n"), Some("5"));
+    }
+
+    fn embedded(kind: ModelKind) -> JobModel {
+        JobModel::from(&crate::models::registry::default_model(kind).expect("an embedded model"))
+    }
+
+    #[test]
+    fn fd_kid_job_uses_pooled_densenet_features_and_records_the_model() {
+        let root = tempfile::tempdir().unwrap();
+        sample_folder(&root.path().join("real"), 0, 3);
+        sample_folder(&root.path().join("fake"), 3, 3);
+        let classifier = embedded(ModelKind::Densenet121Classifier);
+        let settings = FdKidSettings {
+            real: root.path().join("real"),
+            artificial: root.path().join("fake"),
+            classifier: classifier.clone(),
+            kid: KidOptions { subsets: 4, subset_size: 100, seed: 2 },
+            batch: 2,
+            device: DeviceChoice::Cpu,
+        };
+        let record = run_fd_kid(&settings, &JobContext::detached()).unwrap();
+        let MetricDetail::FdKid { fd, kid } = &record.detail else { panic!("{record:?}") };
+        assert_eq!((fd.count_a, fd.count_b), (3, 3));
+        // The embedded placeholder is a narrow DenseNet; the pooled width is the network's feature count.
+        assert_eq!(record.setting("feature_dim"), Some(fd.dim.to_string().as_str()));
+        assert!(fd.value.is_finite() && fd.value > 0.0, "{fd:?}");
+        assert_eq!(record.value("fd"), Some(fd.value));
+        assert_eq!((kid.subsets, kid.subset_size, kid.per_subset.len()), (4, 3, 4));
+        assert_eq!(record.setting("classifier_sha256"), Some(classifier.sha256.as_str()));
+        assert_eq!(record.setting("n_real"), Some("3"));
+        assert_eq!(record.setting("seed"), Some("2"));
+    }
+
+    #[test]
+    fn a_cancelled_correlation_run_reports_cancelled() {
+        let settings = CorrelationJobSettings {
+            generator: embedded(ModelKind::ProganGenerator),
+            classifier: embedded(ModelKind::Densenet121Classifier),
+            per_label: 1000,
+            seed: 0,
+            batch: 2,
+            device: DeviceChoice::Cpu,
+        };
+        let mut job =
+            BackgroundJob::spawn("test-correlate", Arc::new(|| {}), move |c| run_pathology_correlation(&settings, c))
+                .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while job.progress().done == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        job.cancel();
+        assert_eq!(job.wait(Duration::from_secs(120)), Some(JobOutcome::Cancelled));
+        let progress = job.progress();
+        assert!(progress.done > 0 && progress.done < progress.total, "{progress:?}");
     }
 
     #[test]

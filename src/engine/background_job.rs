@@ -114,7 +114,8 @@ pub struct BackgroundJob<T> {
     context: JobContext,
     rx: Receiver<Result<T, JobError>>,
     started: Instant,
-    outcome: Option<JobOutcome<T>>,
+    /// The outcome was handed out; the closed channel means nothing after that.
+    delivered: bool,
 }
 
 impl<T: Send + 'static> BackgroundJob<T> {
@@ -133,7 +134,7 @@ impl<T: Send + 'static> BackgroundJob<T> {
             tx.send(result).ok();
             wake();
         })?;
-        Ok(Self { context, rx, started: Instant::now(), outcome: None })
+        Ok(Self { context, rx, started: Instant::now(), delivered: false })
     }
 }
 
@@ -155,32 +156,36 @@ impl<T> BackgroundJob<T> {
         self.started.elapsed()
     }
 
-    /// The outcome once the job ended (taken: later calls return `None`), or `None` while it runs.
+    /// The outcome once the job ended (handed out once: later calls return `None`), or `None` while it runs.
     pub fn poll(&mut self) -> Option<JobOutcome<T>> {
-        if self.outcome.is_none() {
-            self.outcome = match self.rx.try_recv() {
-                Ok(result) => Some(self.judge(result)),
-                Err(TryRecvError::Empty) => None,
-                Err(TryRecvError::Disconnected) => {
-                    Some(JobOutcome::Failed("the job's thread stopped without an answer (it panicked)".to_owned()))
-                }
-            };
+        if self.delivered {
+            return None;
         }
-        self.outcome.take()
+        let outcome = match self.rx.try_recv() {
+            Ok(result) => self.judge(result),
+            Err(TryRecvError::Empty) => return None,
+            Err(TryRecvError::Disconnected) => Self::vanished(),
+        };
+        self.delivered = true;
+        Some(outcome)
     }
 
     /// Blocks until the job ends or `timeout` passes (for tests and shutdown; the UI polls instead).
     pub fn wait(&mut self, timeout: Duration) -> Option<JobOutcome<T>> {
-        if self.outcome.is_none() {
-            self.outcome = match self.rx.recv_timeout(timeout) {
-                Ok(result) => Some(self.judge(result)),
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                    Some(JobOutcome::Failed("the job's thread stopped without an answer (it panicked)".to_owned()))
-                }
-            };
+        if self.delivered {
+            return None;
         }
-        self.outcome.take()
+        let outcome = match self.rx.recv_timeout(timeout) {
+            Ok(result) => self.judge(result),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => return None,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Self::vanished(),
+        };
+        self.delivered = true;
+        Some(outcome)
+    }
+
+    fn vanished() -> JobOutcome<T> {
+        JobOutcome::Failed("the job's thread stopped without an answer (it panicked)".to_owned())
     }
 
     fn judge(&self, result: Result<T, JobError>) -> JobOutcome<T> {

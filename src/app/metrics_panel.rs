@@ -618,7 +618,7 @@ pub fn summary(record: &MetricRecord) -> String {
             let real = mean_of(|l| l.real.as_ref().map(|h| h.mean));
             let artificial = mean_of(|l| l.artificial.as_ref().map(|h| h.mean));
             let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
-            format!("mean MS-SSIM real {}, artificial {} ({} labels)", fmt(real), fmt(artificial), labels.len())
+            format!("mean MS-SSIM real {}, artificial {} (labels: {})", fmt(real), fmt(artificial), labels.len())
         }
         MetricDetail::Roc { labels } => {
             let aucs: Vec<f64> = labels.iter().filter_map(|l| l.auc).collect();

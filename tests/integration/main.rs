@@ -30,5 +30,6 @@ mod study_session;
 mod study_sources;
 mod study_stats;
 mod train_gan;
+mod ui_metrics;
 mod ui_study;
 mod ui_workbench;

@@ -567,7 +567,8 @@ impl MetricsPanel {
             self.plot_rect = None;
             return;
         }
-        egui::ScrollArea::vertical().id_salt("metrics_table").max_height(150.0).show(ui, |ui| {
+        // Both directions: a wide row must not widen the window.
+        egui::ScrollArea::both().id_salt("metrics_table").max_height(150.0).show(ui, |ui| {
             egui::Grid::new("metrics_results").striped(true).spacing([12.0, 4.0]).show(ui, |ui| {
                 for header in ["#", "Metric", "Result", "N", "Seed", "Models", "Time"] {
                     ui.label(egui::RichText::new(header).strong());
@@ -591,11 +592,12 @@ impl MetricsPanel {
         ui.separator();
         let shown = self.records.iter().find(|r| Some(r.id) == self.selected);
         self.plot_rect = shown.map(|record| {
-            egui::ScrollArea::both()
+            let output = egui::ScrollArea::both()
                 .id_salt("metrics_plot")
                 .auto_shrink([false, false])
-                .show(ui, |ui| record_plot_ui(ui, record))
-                .inner
+                .show(ui, |ui| record_plot_ui(ui, record));
+            // The PNG holds what is visible of the plot, not what lies under the scroll area's edges.
+            output.inner.intersect(output.inner_rect)
         });
     }
 }
@@ -651,14 +653,13 @@ fn count_text(record: &MetricRecord) -> String {
     }
 }
 
-/// Model names with the first 12 hex digits of their SHA-256.
+/// The models by role with the first 12 hex digits of their SHA-256 (names and full hashes are in the hover text).
 fn models_text(record: &MetricRecord) -> String {
     let parts: Vec<String> = ["generator", "classifier"]
         .iter()
         .filter_map(|role| {
-            let name = record.setting(role)?;
-            let hash = record.setting(&format!("{role}_sha256")).unwrap_or_default();
-            Some(format!("{name} ({})", hash.get(..12).unwrap_or(hash)))
+            let hash = record.setting(&format!("{role}_sha256"))?;
+            Some(format!("{role} {}", hash.get(..12).unwrap_or(hash)))
         })
         .collect();
     if parts.is_empty() { "-".to_owned() } else { parts.join(", ") }

@@ -13,6 +13,7 @@ use crate::metrics::msssim_histogram::PairHistogram;
 const REAL_COLOR: Color32 = Color32::from_rgb(90, 160, 235);
 const ARTIFICIAL_COLOR: Color32 = Color32::from_rgb(240, 150, 60);
 const HISTOGRAM_SIZE: egui::Vec2 = vec2(520.0, 170.0);
+const ROC_HEIGHT: f32 = 340.0;
 
 /// Draws the plot of `record`; returns the rectangle it covers.
 pub fn record_plot_ui(ui: &mut egui::Ui, record: &MetricRecord) -> Rect {
@@ -139,10 +140,11 @@ fn roc_ui(ui: &mut egui::Ui, record_id: u64, labels: &[RocLabel], record: &Metri
             ))
             .strong(),
         );
-        let size = 460.0_f32.min(ui.available_width());
+        // Square data area plus room on the right, where the legend sits in the empty corner of a ROC plot.
+        let height = ROC_HEIGHT;
         Plot::new(("roc_curves", record_id))
-            .width(size + 260.0)
-            .height(size)
+            .width((height * 1.3).min(ui.available_width()))
+            .height(height)
             .data_aspect(1.0)
             .include_x(0.0)
             .include_x(1.0)
@@ -158,7 +160,8 @@ fn roc_ui(ui: &mut egui::Ui, record_id: u64, labels: &[RocLabel], record: &Metri
                 );
                 for label in labels.iter().filter(|l| l.auc.is_some()) {
                     let points: Vec<[f64; 2]> = label.fpr.iter().zip(&label.tpr).map(|(&x, &y)| [x, y]).collect();
-                    plot.line(Line::new(roc_legend(label), PlotPoints::from(points)).width(1.5));
+                    // No band aggregation: the vertical runs of a ROC step curve would be drawn as thick bands.
+                    plot.line(Line::new(roc_legend(label), PlotPoints::from(points)).width(1.5).allow_band(false));
                 }
             });
         for label in labels.iter().filter(|l| l.auc.is_none()) {
@@ -208,7 +211,7 @@ fn heatmap_ui(ui: &mut egui::Ui, matrix: &CorrelationMatrix) {
     };
     let row_names_px = name_width(&matrix.control_labels) + 8.0;
     let column_names_px = name_width(&matrix.output_labels) + 8.0;
-    let cell_px = 40.0;
+    let cell_px = 34.0;
     let (rows, columns) = (matrix.control_labels.len(), matrix.output_labels.len());
     let size = vec2(row_names_px + cell_px * columns as f32, column_names_px + cell_px * rows as f32);
     let (rect, response) = ui.allocate_exact_size(size, Sense::hover());

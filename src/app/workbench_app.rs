@@ -7,6 +7,7 @@ use crate::app::classifier_panel::ClassifierPanel;
 use crate::app::dicom_tag_panel::DicomTagPanel;
 use crate::app::file_dialog::{FileDialogs, ModelDialogs};
 use crate::app::generator_panel::GeneratorPanel;
+use crate::app::metrics_panel::{MetricsModels, MetricsPanel};
 use crate::app::model_shelf::{ModelChoice, ModelShelf, ShelfAction};
 use crate::app::radiograph_renderer::{self, Colormap};
 use crate::app::radiograph_viewer::{HoveredPixel, ViewerOutput};
@@ -91,6 +92,8 @@ pub struct WorkbenchApp {
     pub audit: AuditWindow,
     /// The DICOM attributes of the real image, when it came from a DICOM file.
     pub dicom_tags: DicomTagPanel,
+    /// The Metrics window: background metric jobs and their results.
+    pub metrics: MetricsPanel,
 }
 
 impl WorkbenchApp {
@@ -133,6 +136,7 @@ impl WorkbenchApp {
             study_designer: StudyDesigner::default(),
             audit: AuditWindow::default(),
             dicom_tags: DicomTagPanel::default(),
+            metrics: MetricsPanel::new(options.device),
         };
         if !gpu_rendering {
             app.message = Some(StatusMessage::Error(
@@ -502,6 +506,11 @@ impl WorkbenchApp {
                     self.dicom_tags.open = true;
                     ui.close();
                 }
+                ui.separator();
+                if ui.button("Metrics...").clicked() {
+                    self.metrics.window_open = true;
+                    ui.close();
+                }
             });
             ui.menu_button("Study", |ui| {
                 if ui.button("New study...").clicked() {
@@ -791,6 +800,8 @@ impl WorkbenchApp {
         self.study_designer.window_ui(&ctx, generator);
         let classifier = self.classifiers.current().map(|model| model.source.clone());
         self.audit.window_ui(&ctx, classifier);
+        let models = MetricsModels { classifier: self.classifiers.current(), generator: self.generator.current() };
+        self.metrics.frame_ui(&ctx, models);
     }
 }
 

@@ -369,7 +369,8 @@ fn load_features(path: &Path) -> anyhow::Result<FeatureMatrix> {
     FeatureMatrix::new(array.to_f32(), rows, cols).with_context(|| format!("feature matrix {}", path.display()))
 }
 
-fn image_files(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// Image files (png, jpg, jpeg, tif, tiff) directly in `folder`, sorted by name.
+pub fn image_files(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(folder).with_context(|| format!("reading folder {}", folder.display()))? {
         let path = entry?.path();
@@ -386,7 +387,7 @@ fn image_files(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// A decoded gray image and its natural data range (2^bits - 1).
-fn load_gray(path: &Path) -> anyhow::Result<(GrayImage, f64)> {
+pub fn load_gray(path: &Path) -> anyhow::Result<(GrayImage, f64)> {
     let decoded = image::open(path).with_context(|| format!("decoding image {}", path.display()))?;
     let (w, h) = (decoded.width() as usize, decoded.height() as usize);
     match decoded {
@@ -505,15 +506,16 @@ fn read_csv(path: &Path) -> anyhow::Result<Table> {
     Ok(Table { columns, rows })
 }
 
-fn run_roc(
-    scores_path: &Path,
-    truth_path: &Path,
-    bootstrap: Option<usize>,
-    seed: u64,
-    protocol: RocProtocol,
-    sample_size: Option<usize>,
-    json: bool,
-) -> anyhow::Result<()> {
+/// One truth label's cases for ROC analysis: 0/1 truth and the score of every case (ids in sorted order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RocLabelInput {
+    pub label: String,
+    pub truth: Vec<bool>,
+    pub scores: Vec<f64>,
+}
+
+/// Reads a scores CSV and a truth CSV (the inputs of `thorax metrics roc`) and pairs them per truth label.
+pub fn read_roc_inputs(scores_path: &Path, truth_path: &Path) -> anyhow::Result<Vec<RocLabelInput>> {
     let scores = read_csv(scores_path)?;
     let truth = read_csv(truth_path)?;
     let missing: Vec<&String> = truth.rows.keys().filter(|id| !scores.rows.contains_key(*id)).collect();
@@ -550,8 +552,24 @@ fn run_roc(
             y.push(t);
             s.push(score);
         }
-        labels.push(roc_label(label, &y, &s, bootstrap, seed, protocol, sample_size));
+        labels.push(RocLabelInput { label: label.clone(), truth: y, scores: s });
     }
+    Ok(labels)
+}
+
+fn run_roc(
+    scores_path: &Path,
+    truth_path: &Path,
+    bootstrap: Option<usize>,
+    seed: u64,
+    protocol: RocProtocol,
+    sample_size: Option<usize>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let labels: Vec<Value> = read_roc_inputs(scores_path, truth_path)?
+        .iter()
+        .map(|input| roc_label(&input.label, &input.truth, &input.scores, bootstrap, seed, protocol, sample_size))
+        .collect();
     if json {
         println!("{}", json!({"labels": labels, "seed": seed, "protocol": format!("{protocol:?}")}));
     } else {

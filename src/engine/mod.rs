@@ -1,5 +1,6 @@
 //! The inference worker: owns the device and loaded models; stamped requests in, results out.
 
+pub mod background_job;
 pub mod device;
 pub mod error;
 pub mod job_runner;

@@ -21,7 +21,7 @@ use crate::metrics::roc::{self, ThresholdStatistics};
 pub const THORAX_GAN_CUTOFF_COUNT: usize = 10_000;
 
 /// Percentile bootstrap of the AUC.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BootstrapAuc {
     /// AUC on all cases.
     pub auc: f64,

@@ -50,7 +50,7 @@ pub struct ControlExperiment {
 }
 
 /// Correlation matrix, rows = control labels, columns = classifier outputs.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CorrelationMatrix {
     /// Row names.
     pub control_labels: Vec<String>,

@@ -28,6 +28,9 @@ pub enum MetricError {
     /// A numerical routine did not converge.
     #[error("{what} did not converge: {reason}")]
     NoConvergence { what: &'static str, reason: String },
+    /// The caller's progress callback asked the computation to stop.
+    #[error("{what} was cancelled")]
+    Cancelled { what: &'static str },
 }
 
 /// Checks that every value is finite; names the first offender.

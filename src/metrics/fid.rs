@@ -13,7 +13,7 @@ use crate::metrics::features::{FeatureMatrix, FeatureStatistics};
 use crate::metrics::linalg;
 
 /// The Frechet distance and its parts.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FrechetDistance {
     /// The distance.
     pub value: f64,

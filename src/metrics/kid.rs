@@ -5,6 +5,8 @@
 //! Subsets come from [`SeededRng`], so they differ from numpy's; the per-subset value is golden-tested on fixed
 //! subsets against a numpy transcription of torch-fidelity's `mmd2` (tools/make_metrics_fixtures.py).
 
+use std::ops::ControlFlow;
+
 use crate::metrics::error::MetricError;
 use crate::metrics::features::FeatureMatrix;
 use crate::metrics::linalg;
@@ -48,6 +50,17 @@ pub fn kernel_inception_distance(
     b: &FeatureMatrix,
     options: KidOptions,
 ) -> Result<Kid, MetricError> {
+    kernel_inception_distance_with_progress(a, b, options, &mut |_| ControlFlow::Continue(()))
+}
+
+/// [`kernel_inception_distance`] calling `on_subset(subsets_done)` after every subset; `Break` stops it with
+/// [`MetricError::Cancelled`]. The values are the same as without the callback.
+pub fn kernel_inception_distance_with_progress(
+    a: &FeatureMatrix,
+    b: &FeatureMatrix,
+    options: KidOptions,
+    on_subset: &mut dyn FnMut(usize) -> ControlFlow<()>,
+) -> Result<Kid, MetricError> {
     check_dims(a, b)?;
     if options.subsets == 0 {
         return Err(MetricError::TooFew { what: "KID subsets", needed: 1, actual: 0 });
@@ -67,7 +80,7 @@ pub fn kernel_inception_distance(
         subsets_a.push(rng.sample_without_replacement(a.rows(), m));
         subsets_b.push(rng.sample_without_replacement(b.rows(), m));
     }
-    let mut kid = kid_on_subsets(a, b, &subsets_a, &subsets_b)?;
+    let mut kid = kid_on_subsets_with_progress(a, b, &subsets_a, &subsets_b, on_subset)?;
     kid.seed = Some(options.seed);
     Ok(kid)
 }
@@ -78,6 +91,16 @@ pub fn kid_on_subsets(
     b: &FeatureMatrix,
     subsets_a: &[Vec<usize>],
     subsets_b: &[Vec<usize>],
+) -> Result<Kid, MetricError> {
+    kid_on_subsets_with_progress(a, b, subsets_a, subsets_b, &mut |_| ControlFlow::Continue(()))
+}
+
+fn kid_on_subsets_with_progress(
+    a: &FeatureMatrix,
+    b: &FeatureMatrix,
+    subsets_a: &[Vec<usize>],
+    subsets_b: &[Vec<usize>],
+    on_subset: &mut dyn FnMut(usize) -> ControlFlow<()>,
 ) -> Result<Kid, MetricError> {
     check_dims(a, b)?;
     if subsets_a.len() != subsets_b.len() {
@@ -100,6 +123,9 @@ pub fn kid_on_subsets(
         let xa = gather(a, ia, "KID subset index into the first set")?;
         let xb = gather(b, ib, "KID subset index into the second set")?;
         per_subset.push(mmd2_polynomial(&xa, &xb, ia.len(), a.cols())?);
+        if on_subset(per_subset.len()).is_break() {
+            return Err(MetricError::Cancelled { what: "KID" });
+        }
     }
     let count = per_subset.len() as f64;
     let mean = per_subset.iter().sum::<f64>() / count;

@@ -3,6 +3,8 @@
 //! indices uniformly (a pair may repeat). Bins follow `numpy.histogram` on a fixed range (half-open bins, the last
 //! one closed; values outside the range are counted apart), so real and generated histograms share their bins.
 
+use std::ops::ControlFlow;
+
 use crate::metrics::error::MetricError;
 use crate::metrics::msssim::{GrayImage, MsSsimMode, ms_ssim};
 use crate::metrics::rng::SeededRng;
@@ -11,7 +13,7 @@ use crate::metrics::rng::SeededRng;
 pub const DEFAULT_BINS: usize = 50;
 
 /// Histogram of pairwise MS-SSIM values within one label.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PairHistogram {
     /// Count per bin.
     pub counts: Vec<u64>,
@@ -42,13 +44,27 @@ pub fn same_label_pair_histogram(
     bins: usize,
     range: (f64, f64),
 ) -> Result<PairHistogram, MetricError> {
+    same_label_pair_histogram_with_progress(images, pairs, seed, mode, bins, range, &mut |_| ControlFlow::Continue(()))
+}
+
+/// [`same_label_pair_histogram`] calling `on_pair(pairs_done)` after every pair; `Break` stops it with
+/// [`MetricError::Cancelled`]. The values are the same as without the callback.
+pub fn same_label_pair_histogram_with_progress(
+    images: &[GrayImage],
+    pairs: usize,
+    seed: u64,
+    mode: MsSsimMode,
+    bins: usize,
+    range: (f64, f64),
+    on_pair: &mut dyn FnMut(usize) -> ControlFlow<()>,
+) -> Result<PairHistogram, MetricError> {
     if images.len() < 2 {
         return Err(MetricError::TooFew { what: "images of the label", needed: 2, actual: images.len() });
     }
     let mut rng = SeededRng::new(seed);
     let mut values = Vec::with_capacity(pairs);
     let mut undefined_pairs = 0;
-    for _ in 0..pairs {
+    for pair in 0..pairs {
         let first = rng.below(images.len());
         let mut second = rng.below(images.len() - 1);
         if second >= first {
@@ -58,6 +74,9 @@ pub fn same_label_pair_histogram(
             Ok(result) => values.push(result.value),
             Err(MetricError::Undefined { .. }) => undefined_pairs += 1,
             Err(other) => return Err(other),
+        }
+        if on_pair(pair + 1).is_break() {
+            return Err(MetricError::Cancelled { what: "MS-SSIM pair histogram" });
         }
     }
     let (counts, bin_edges, out_of_range) = histogram(&values, bins, range)?;

@@ -66,6 +66,11 @@ impl Embedder {
         Ok(Self { classifier, model_name: name, model_sha256, device: device.clone() })
     }
 
+    /// An embedder around an already built classifier.
+    pub fn new(classifier: DenseNet121, model_name: String, model_sha256: String, device: &Device) -> Self {
+        Self { classifier, model_name, model_sha256, device: device.clone() }
+    }
+
     /// Feature dimension (1024 for DenseNet-121).
     pub fn dimension(&self) -> usize {
         self.classifier.config().num_features()

@@ -35,6 +35,7 @@ mod study_sources;
 mod study_stats;
 mod train_gan;
 mod ui_audit;
+mod ui_metrics;
 mod ui_study;
 mod ui_style_transfer;
 mod ui_workbench;

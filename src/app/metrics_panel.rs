@@ -153,6 +153,8 @@ pub struct MetricsPanel {
     plot_rect: Option<egui::Rect>,
     /// A PNG path waiting for this frame's screenshot.
     png_request: Option<PathBuf>,
+    /// Wakes the UI when a helper thread finished (set on the first frame).
+    repaint: Option<egui::Context>,
 }
 
 impl MetricsPanel {
@@ -181,6 +183,7 @@ impl MetricsPanel {
             png_rx,
             plot_rect: None,
             png_request: None,
+            repaint: None,
         }
     }
 
@@ -269,6 +272,9 @@ impl MetricsPanel {
 
     /// One frame: collects job outcomes and dialog answers, draws the window when open.
     pub fn frame_ui(&mut self, ctx: &egui::Context, models: MetricsModels<'_>) {
+        if self.repaint.is_none() {
+            self.repaint = Some(ctx.clone());
+        }
         self.poll(ctx);
         if !self.window_open {
             return;
@@ -351,10 +357,20 @@ impl MetricsPanel {
             DialogTarget::MsSsimArtificial => self.msssim.artificial = Some(path),
             DialogTarget::RocScores => self.roc.scores = Some(path),
             DialogTarget::RocTruth => self.roc.truth = Some(path),
-            DialogTarget::ExportCsv => self.export_to(path, records_to_csv(&self.records).map_err(|e| e.to_string())),
-            DialogTarget::ExportJson => self.export_to(path, records_to_json(&self.records).map_err(|e| e.to_string())),
+            DialogTarget::ExportCsv => self.export_csv_to(path),
+            DialogTarget::ExportJson => self.export_json_to(path),
             DialogTarget::PlotPng => self.png_request = Some(path),
         }
+    }
+
+    /// Writes the results table as CSV to `path` (on a helper thread; the outcome shows as the panel's message).
+    pub fn export_csv_to(&mut self, path: PathBuf) {
+        self.export_to(path, records_to_csv(&self.records).map_err(|e| e.to_string()));
+    }
+
+    /// Writes the results, plot data included, as JSON to `path` (like [`Self::export_csv_to`]).
+    pub fn export_json_to(&mut self, path: PathBuf) {
+        self.export_to(path, records_to_json(&self.records).map_err(|e| e.to_string()));
     }
 
     /// Writes the export text on a helper thread; the outcome comes back as a notice.
@@ -367,11 +383,15 @@ impl MetricsPanel {
             }
         };
         let tx = self.notices_tx.clone();
+        let ctx = self.repaint.clone();
         let spawned = std::thread::Builder::new().name("thorax-metrics-export".to_owned()).spawn(move || {
             let notice = write_export(&path, text.as_bytes())
                 .map(|()| format!("results exported to {}", path.display()))
                 .map_err(|e| format!("cannot write {}: {e}", path.display()));
             tx.send(notice).ok();
+            if let Some(ctx) = ctx {
+                ctx.request_repaint();
+            }
         });
         if let Err(e) = spawned {
             self.message = Some(PanelMessage::Error(format!("cannot start the export: {e}")));
@@ -514,20 +534,19 @@ impl MetricsPanel {
     fn jobs_ui(&mut self, ui: &mut egui::Ui) {
         for running in &self.jobs {
             let progress = running.job.progress();
+            // Button and bar first: the stage text changes from another thread and must not move them.
             ui.horizontal(|ui| {
-                ui.label(format!("{}: {}", running.kind.name(), progress.stage));
+                let cancelling = running.job.is_cancel_requested();
+                if ui.add_enabled(!cancelling, egui::Button::new("Cancel")).clicked() {
+                    running.job.cancel();
+                }
                 ui.add(
                     egui::ProgressBar::new(progress.fraction())
                         .desired_width(260.0)
                         .text(format!("{} / {}", progress.done, progress.total)),
                 );
-                let cancelling = running.job.is_cancel_requested();
-                if ui.add_enabled(!cancelling, egui::Button::new("Cancel")).clicked() {
-                    running.job.cancel();
-                }
-                if cancelling {
-                    ui.label("cancelling...");
-                }
+                let state = if cancelling { "cancelling..." } else { progress.stage.as_str() };
+                ui.label(format!("{}: {state}", running.kind.name()));
             });
         }
     }
@@ -599,6 +618,13 @@ impl MetricsPanel {
             // The PNG holds what is visible of the plot, not what lies under the scroll area's edges.
             output.inner.intersect(output.inner_rect)
         });
+    }
+}
+
+impl Drop for MetricsPanel {
+    /// Jobs stop at their next checkpoint when the workbench closes.
+    fn drop(&mut self) {
+        self.cancel_all();
     }
 }
 

@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 use egui::{pos2, vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use thorax::app::metrics_record::{
-    CsvRecord, MetricDetail, MetricKind, records_from_csv, records_from_json, records_to_csv, records_to_json,
-};
+use thorax::app::metrics_panel::PanelMessage;
+use thorax::app::metrics_record::{CsvRecord, MetricDetail, MetricKind, records_from_csv, records_from_json};
 use thorax::app::{AppOptions, WorkbenchApp};
 use thorax::engine::device::DeviceChoice;
 
@@ -47,6 +46,15 @@ fn sample_folders(root: &Path) {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(&sample.file_name), sample.bytes).unwrap();
     }
+}
+
+/// Steps until the panel's message is `text` (writes report there once the file is complete).
+fn wait_for_message(harness: &mut Harness<'static, WorkbenchApp>, text: &str) {
+    step_until(
+        harness,
+        Duration::from_secs(30),
+        |app| matches!(&app.metrics.message, Some(PanelMessage::Info(message)) if message == text),
+    );
 }
 
 /// Equal JSON trees with numbers within 1e-15 relative.
@@ -132,12 +140,18 @@ fn metrics_panel_runs_a_histogram_job_and_shows_its_row_and_plot() {
     let saved = image::open(&png).unwrap();
     assert!(saved.width() > 300 && saved.height() > 150, "{}x{}", saved.width(), saved.height());
 
-    // Both exports read back (JSON numbers within serde_json's reading precision, CSV exactly).
+    // Both exports are written and read back (JSON numbers within serde_json's reading precision, CSV exactly).
     let records = harness.state().metrics.records.clone();
-    let read = records_from_json(&records_to_json(&records).unwrap()).unwrap();
+    let (csv_path, json_path) = (root.path().join("results.csv"), root.path().join("results.json"));
+    harness.state_mut().metrics.export_csv_to(csv_path.clone());
+    wait_for_message(&mut harness, &format!("results exported to {}", csv_path.display()));
+    harness.state_mut().metrics.export_json_to(json_path.clone());
+    wait_for_message(&mut harness, &format!("results exported to {}", json_path.display()));
+    let read = records_from_json(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     assert_json_close(&serde_json::to_value(&records).unwrap(), &serde_json::to_value(&read).unwrap(), "records");
     let expected: Vec<CsvRecord> = records.iter().map(CsvRecord::from).collect();
-    assert_eq!(records_from_csv(&records_to_csv(&records).unwrap()).unwrap(), expected);
+    assert_eq!(records_from_csv(&std::fs::read_to_string(&csv_path).unwrap()).unwrap(), expected);
+    harness.run_steps(2);
 
     // Run-dependent text: the temporary folders, the elapsed time, the status bar. Masks have a fixed width, as
     // the texts' widths change with the random folder names and the digits.
@@ -154,4 +168,29 @@ fn metrics_panel_runs_a_histogram_job_and_shows_its_row_and_plot() {
     }
     harness.mask(egui::Rect::from_min_max(pos2(0.0, 770.0), pos2(1280.0, 800.0)));
     harness.snapshot("metrics_panel");
+}
+
+#[test]
+fn cancelling_a_job_keeps_no_result() {
+    let root = tempfile::tempdir().unwrap();
+    sample_folders(root.path());
+    let mut harness = harness();
+    {
+        let metrics = &mut harness.state_mut().metrics;
+        metrics.window_open = true;
+        metrics.kind = MetricKind::MsSsimHistogram;
+        metrics.msssim.real = Some(root.path().join("real"));
+        metrics.msssim.artificial = Some(root.path().join("artificial"));
+        metrics.msssim.pairs = 1_000_000;
+    }
+    harness.run_steps(2);
+    harness.get_by_label("Run MS-SSIM histogram").click();
+    harness.run_steps(3);
+    assert_eq!(harness.state().metrics.running_jobs(), 1);
+    harness.get_by_label("Cancel").click();
+    step_until(&mut harness, Duration::from_secs(60), |app| app.metrics.running_jobs() == 0);
+    harness.run_steps(2);
+    assert!(harness.state().metrics.records.is_empty(), "a cancelled job adds no row");
+    assert!(harness.query_by_label_contains("cancelled; no result kept").is_some());
+    harness.get_by_label("No results yet.");
 }

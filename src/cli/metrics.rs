@@ -374,10 +374,9 @@ pub fn image_files(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(folder).with_context(|| format!("reading folder {}", folder.display()))? {
         let path = entry?.path();
-        let is_image = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg" | "tif" | "tiff"));
+        let is_image = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+            matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg" | "tif" | "tiff" | "dcm")
+        });
         if path.is_file() && is_image {
             files.push(path);
         }
@@ -388,6 +387,15 @@ pub fn image_files(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// A decoded gray image and its natural data range (2^bits - 1).
 pub fn load_gray(path: &Path) -> anyhow::Result<(GrayImage, f64)> {
+    let is_dicom = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("dcm"));
+    if is_dicom {
+        // DICOM through the common loader; its data range is the span of its values after the modality LUT.
+        let image = crate::imaging::load_image(path)?;
+        let (lo, hi) = image.nominal_range();
+        let gray =
+            GrayImage::new(image.width_px(), image.height_px(), image.pixels().iter().map(|v| v - lo).collect())?;
+        return Ok((gray, f64::from(hi - lo).max(1.0)));
+    }
     let decoded = image::open(path).with_context(|| format!("decoding image {}", path.display()))?;
     let (w, h) = (decoded.width() as usize, decoded.height() as usize);
     match decoded {

@@ -78,6 +78,20 @@ pub fn decode_image_file(path: &Path) -> StudyResult<DynamicImage> {
     if !path.is_file() {
         return Err(StudyError::MissingImage { path: path.to_path_buf() });
     }
+    let is_dicom = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "dcm" | "dicom"));
+    if is_dicom {
+        // DICOM through the common loader (modality LUT, MONOCHROME1 mirrored), as 16-bit over its value range.
+        let image = crate::imaging::load_image(path)
+            .map_err(|error| StudyError::Decode { path: path.to_path_buf(), reason: error.to_string() })?;
+        let values: Vec<u16> = image.to_unit_range().iter().map(|v| (v * 65535.0).round() as u16).collect();
+        let (width, height) = (image.width_px() as u32, image.height_px() as u32);
+        return image::ImageBuffer::from_raw(width, height, values).map(DynamicImage::ImageLuma16).ok_or_else(|| {
+            StudyError::Decode { path: path.to_path_buf(), reason: "pixel count does not match the size".to_owned() }
+        });
+    }
     let reader = image::ImageReader::open(path)
         .and_then(|reader| reader.with_guessed_format())
         .map_err(|source| StudyError::Io { path: path.to_path_buf(), source })?;

@@ -14,7 +14,7 @@ use super::randomise::StudyRng;
 pub type CaseLabels = BTreeMap<String, String>;
 
 /// File extensions accepted as images (lower case).
-const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "tif", "tiff"];
+const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "tif", "tiff", "dcm", "dicom"];
 
 /// Column names accepted for the file name in a labels CSV, in order of preference.
 const FILE_COLUMNS: [&str; 4] = ["file", "filename", "image", "path"];

@@ -106,3 +106,23 @@ fn every_prefix_of_a_real_file_is_refused_without_panic() {
         }
     }
 }
+
+#[test]
+fn study_pipeline_and_msssim_read_dicom_too() {
+    let path = fixture("real/chest_cr_pa_mono1_10bit_nometa.dcm");
+    let renamed = tempfile::tempdir().unwrap();
+    // The raw data set has no DICOM marker; the .dcm extension routes it to the DICOM reader.
+    let image = thorax::study::display::decode_image_file(&path).unwrap();
+    assert_eq!((image.width(), image.height()), (440, 440));
+    assert!(matches!(image, image::DynamicImage::ImageLuma16(_)));
+    let copy = renamed.path().join("copy.dcm");
+    std::fs::copy(&path, &copy).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_thorax"))
+        .args(["metrics", "msssim", path.to_str().unwrap(), copy.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!((value["mean"].as_f64().unwrap() - 1.0).abs() < 1e-9, "{value}");
+    assert_eq!(value["pairs"][0]["data_range_per_scale"][0], 979.0, "the data range is the value span");
+}

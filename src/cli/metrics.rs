@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::metrics::bootstrap::{bootstrap_auc, thorax_gan_protocol};
 use crate::metrics::delong::delong;
+use crate::metrics::fd_bootstrap::{FdBootstrap, frechet_distance_bootstrap};
 use crate::metrics::features::FeatureMatrix;
 use crate::metrics::fid::frechet_distance;
 use crate::metrics::kid::{KidOptions, kernel_inception_distance};
@@ -67,6 +68,12 @@ pub enum MetricsCommand {
         a: PathBuf,
         /// Second feature matrix.
         b: PathBuf,
+        /// Bootstrap resamples of a percentile 95% CI (both sets resampled; 0 = none).
+        #[arg(long, default_value_t = 0)]
+        bootstrap: usize,
+        /// Seed of the bootstrap.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -86,6 +93,12 @@ pub enum MetricsCommand {
         /// `thorax convert inception`.
         #[arg(long)]
         inception_weights: Option<PathBuf>,
+        /// Bootstrap resamples of a percentile 95% CI (both sets resampled; 0 = none).
+        #[arg(long, default_value_t = 0)]
+        bootstrap: usize,
+        /// Seed of the bootstrap.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -252,16 +265,18 @@ fn run_with_inception(cmd: MetricsCommand, weights: Option<&Path>, device: &cand
 /// Runs a metrics subcommand; `features` serves folder inputs.
 pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureSource<'_>>) -> anyhow::Result<()> {
     match cmd {
-        MetricsCommand::Fid { real, fake, json, .. } => {
+        MetricsCommand::Fid { real, fake, json, bootstrap, seed, .. } => {
             let Some(source) = features else {
                 bail!("`metrics fid` needs the classifier's feature extractor; none was given");
             };
             let real_features = features_from_folder(&real, source.extract)?;
             let fake_features = features_from_folder(&fake, source.extract)?;
             let fd = frechet_distance(&real_features, &fake_features).context("computing the Frechet distance")?;
+            let ci = fd_interval(&real_features, &fake_features, bootstrap, seed)?;
             if json {
                 let mut value = serde_json::to_value(&fd)?;
                 if let Value::Object(map) = &mut value {
+                    map.insert("bootstrap".into(), serde_json::to_value(&ci)?);
                     map.insert("metric".into(), json!(source.metric_label));
                     map.insert("model".into(), json!(source.model_name));
                     map.insert("model_sha256".into(), json!(source.model_sha256));
@@ -282,21 +297,28 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureSource<'_>
                     source.model_name,
                     source.model_sha256.get(..12).unwrap_or(source.model_sha256)
                 );
+                print_fd_interval(ci.as_ref());
             }
             Ok(())
         }
         MetricsCommand::Msssim { a, b, compat, data_range, json } => run_msssim(&a, &b, compat, data_range, json),
-        MetricsCommand::Fd { a, b, json } => {
+        MetricsCommand::Fd { a, b, json, bootstrap, seed } => {
             let fa = load_features(&a)?;
             let fb = load_features(&b)?;
             let fd = frechet_distance(&fa, &fb).context("computing the Frechet distance")?;
+            let ci = fd_interval(&fa, &fb, bootstrap, seed)?;
             if json {
-                println!("{}", serde_json::to_string(&fd)?);
+                let mut value = serde_json::to_value(&fd)?;
+                if let (Value::Object(map), Some(ci)) = (&mut value, &ci) {
+                    map.insert("bootstrap".into(), serde_json::to_value(ci)?);
+                }
+                println!("{value}");
             } else {
                 println!(
                     "FD = {:.6}  (mean term {:.6}, covariance term {:.6}; N = {} vs {}, D = {})",
                     fd.value, fd.mean_term, fd.covariance_term, fd.count_a, fd.count_b, fd.dim
                 );
+                print_fd_interval(ci.as_ref());
             }
             Ok(())
         }
@@ -348,6 +370,30 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureSource<'_>
         MetricsCommand::Roc { scores, truth, bootstrap, seed, protocol, sample_size, json } => {
             run_roc(&scores, &truth, bootstrap, seed, protocol, sample_size, json)
         }
+    }
+}
+
+/// The bootstrap interval of the distance, when `resamples` > 0.
+fn fd_interval(
+    a: &FeatureMatrix,
+    b: &FeatureMatrix,
+    resamples: usize,
+    seed: u64,
+) -> anyhow::Result<Option<FdBootstrap>> {
+    if resamples == 0 {
+        return Ok(None);
+    }
+    let ci = frechet_distance_bootstrap(a, b, resamples, 0.95, seed, &mut |_| true)
+        .context("bootstrapping the Frechet distance")?;
+    Ok(Some(ci))
+}
+
+fn print_fd_interval(ci: Option<&FdBootstrap>) {
+    if let Some(ci) = ci {
+        println!(
+            "  95% CI {:.6} - {:.6}  (percentile bootstrap, {} resamples of N = {} and {}, seed {})",
+            ci.lower, ci.upper, ci.resamples, ci.count_a, ci.count_b, ci.seed
+        );
     }
 }
 

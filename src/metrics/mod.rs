@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod correlation;
 pub mod delong;
 pub mod error;
+pub mod fd_bootstrap;
 pub mod features;
 pub mod fid;
 pub mod kid;

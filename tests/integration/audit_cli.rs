@@ -117,4 +117,27 @@ fn fd_densenet_of_folders_is_zero_for_the_same_set_and_positive_otherwise() {
     assert!(same["value"].as_f64().unwrap().abs() < 1e-3, "{same}");
     let different = fid(&a, &b);
     assert!(different["value"].as_f64().unwrap() > 1e-3, "{different}");
+    assert!(different["bootstrap"].is_null(), "no interval unless asked for");
+
+    let output = thorax(&[
+        "metrics",
+        "fid",
+        "--real",
+        a.to_str().unwrap(),
+        "--fake",
+        b.to_str().unwrap(),
+        "--bootstrap",
+        "4",
+        "--seed",
+        "3",
+        "--device",
+        "cpu",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let with_ci: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let ci = &with_ci["bootstrap"];
+    assert_eq!(ci["resamples"], 4);
+    assert_eq!(ci["value"], with_ci["value"]);
+    assert!(ci["lower"].as_f64().unwrap() <= ci["upper"].as_f64().unwrap(), "{ci}");
 }

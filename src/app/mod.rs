@@ -5,6 +5,7 @@ pub mod classifier_panel;
 pub mod dicom_tag_panel;
 pub mod file_dialog;
 pub mod generator_panel;
+pub mod heatmap_exporter;
 pub mod histogram;
 pub mod metrics_jobs;
 pub mod metrics_panel;

@@ -7,6 +7,7 @@ use crate::app::classifier_panel::ClassifierPanel;
 use crate::app::dicom_tag_panel::DicomTagPanel;
 use crate::app::file_dialog::{FileDialogs, ModelDialogs};
 use crate::app::generator_panel::GeneratorPanel;
+use crate::app::heatmap_exporter::{HeatmapExporter, HeatmapToWrite};
 use crate::app::metrics_panel::{MetricsModels, MetricsPanel};
 use crate::app::model_shelf::{ModelChoice, ModelShelf, ShelfAction};
 use crate::app::radiograph_renderer::{self, Colormap};
@@ -22,6 +23,7 @@ use crate::engine::job_runner::{JobRunner, ModelRunner};
 use crate::engine::{ImageSource, JobKey, Output, Request, Response, Slot, Stamp, WorkerActivity, WorkerHandle};
 use crate::imaging::samples::embedded_samples;
 use crate::models::card::ModelKind;
+use crate::models::heatmap::GrayMap;
 
 /// How the workbench starts.
 pub struct AppOptions {
@@ -90,6 +92,8 @@ pub struct WorkbenchApp {
     pub study_designer: StudyDesigner,
     /// The memorisation audit window.
     pub audit: AuditWindow,
+    /// "Export heatmaps...": folder dialog and writing off the UI thread.
+    pub heatmap_exporter: HeatmapExporter,
     /// The DICOM attributes of the real image, when it came from a DICOM file.
     pub dicom_tags: DicomTagPanel,
     /// The Metrics window: background metric jobs and their results.
@@ -135,6 +139,7 @@ impl WorkbenchApp {
             study: StudyPanel::default(),
             study_designer: StudyDesigner::default(),
             audit: AuditWindow::default(),
+            heatmap_exporter: HeatmapExporter::default(),
             dicom_tags: DicomTagPanel::default(),
             metrics: MetricsPanel::new(options.device),
         };
@@ -399,6 +404,28 @@ impl WorkbenchApp {
         }
     }
 
+    /// The heatmaps the viewports show now, ready to write.
+    pub fn heatmaps_to_export(&self) -> Vec<HeatmapToWrite> {
+        let method = self.classifier.heatmap.method.to_string();
+        let label = self.classifier.heatmap.target.clone();
+        [&self.real, &self.artificial]
+            .into_iter()
+            .filter_map(|pane| {
+                let (prepared, overlay) = (pane.image.as_ref()?, pane.overlay.as_ref()?);
+                let (w, h) = (prepared.image.width_px(), prepared.image.height_px());
+                let gray = GrayMap { width_px: w, height_px: h, values: prepared.image.to_unit_range() };
+                let heatmap = &overlay.heatmap;
+                let map = GrayMap {
+                    width_px: heatmap.width_px(),
+                    height_px: heatmap.height_px(),
+                    values: heatmap.pixels().to_vec(),
+                };
+                let base = HeatmapToWrite::base_name(&format!("{}_{}", pane.title, prepared.name), &label, &method);
+                Some(HeatmapToWrite { base, gray, map })
+            })
+            .collect()
+    }
+
     /// Copies zoom, pan, window/level (relative to each image's range), invert and colour map from `source`.
     fn sync_views_from(&mut self, source: Slot) {
         let (from, to) = match source {
@@ -584,6 +611,14 @@ impl WorkbenchApp {
                 self.request_heatmaps();
             } else if change.restyle {
                 self.restyle_overlays();
+            }
+            let shown = self.heatmaps_to_export();
+            if ui
+                .add_enabled(!shown.is_empty(), egui::Button::new("Export heatmaps..."))
+                .on_hover_text("Overlay PNG, 16-bit map PNG and .npy of each view's heatmap, at the image size")
+                .clicked()
+            {
+                self.heatmap_exporter.start(ui.ctx(), shown);
             }
         });
     }
@@ -800,6 +835,11 @@ impl WorkbenchApp {
         self.study_designer.window_ui(&ctx, generator);
         let classifier = self.classifiers.current().map(|model| model.source.clone());
         self.audit.window_ui(&ctx, classifier);
+        match self.heatmap_exporter.poll(&ctx) {
+            Some(Ok(done)) => self.message = Some(StatusMessage::Info(done)),
+            Some(Err(failed)) => self.message = Some(StatusMessage::Error(failed)),
+            None => {}
+        }
         let models = MetricsModels { classifier: self.classifiers.current(), generator: self.generator.current() };
         self.metrics.frame_ui(&ctx, models);
     }

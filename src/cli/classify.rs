@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 
-use crate::convert::npy::{read_npy_f32, write_npy_f32};
+use crate::convert::npy::read_npy_f32;
 use crate::models::densenet::{DenseNet121, IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZE_PX};
 use crate::models::heatmap::{GrayMap, Heatmap, HeatmapMethod, HeatmapOptions, heatmaps, resolve_targets};
+use crate::models::heatmap_export::{safe_file_part, write_heatmap_files};
 use crate::models::preprocess::classifier_input;
 use crate::models::weights::Weights;
 
@@ -255,54 +256,18 @@ impl HeatmapJob {
         let method = map.options.method.cli_name();
         let base = format!("{stem}_{}_{method}", safe_file_part(&map.label));
         let full = map.at_image_size(gray.width_px, gray.height_px);
-        let (width, height) = (u32::try_from(full.width_px)?, u32::try_from(full.height_px)?);
 
-        let overlay_path = self.dir.join(format!("{base}_overlay.png"));
-        let overlay = overlay_rgb(gray, &full);
-        image::RgbImage::from_raw(width, height, overlay)
-            .context("overlay buffer does not match the image size")?
-            .save(&overlay_path)
-            .with_context(|| format!("writing {}", overlay_path.display()))?;
-
-        let map_png_path = self.dir.join(format!("{base}_map.png"));
-        let levels: Vec<u16> = full.values.iter().map(|&v| (v.clamp(0.0, 1.0) * 65535.0).round() as u16).collect();
-        image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_raw(width, height, levels)
-            .context("map buffer does not match the image size")?
-            .save(&map_png_path)
-            .with_context(|| format!("writing {}", map_png_path.display()))?;
-
-        let map_npy_path = self.dir.join(format!("{base}_map.npy"));
-        write_npy_f32(&map_npy_path, &[full.height_px, full.width_px], &full.values)
-            .with_context(|| format!("writing {}", map_npy_path.display()))?;
-
+        let files = write_heatmap_files(&self.dir, &base, gray, &full)?;
         Ok(HeatmapRecord {
             label: map.label.clone(),
             method,
             probability: map.probability,
             note: map.note.clone(),
-            overlay_png: overlay_path.display().to_string(),
-            map_png: map_png_path.display().to_string(),
-            map_npy: map_npy_path.display().to_string(),
+            overlay_png: files.overlay_png.display().to_string(),
+            map_png: files.map_png.display().to_string(),
+            map_npy: files.map_npy.display().to_string(),
         })
     }
-}
-
-/// The jet colormap of the viewer's shader (`shaders/radiograph.wgsl`), for t in [0, 1].
-fn jet(t: f32) -> [f32; 3] {
-    let channel = |centre: f32| (1.5 - (4.0 * t - centre).abs()).clamp(0.0, 1.0);
-    [channel(3.0), channel(2.0), channel(1.0)]
-}
-
-/// 8-bit RGB: half the gray image, half the jet-coloured map (pytorch-grad-cam's `show_cam_on_image` weight 0.5).
-fn overlay_rgb(gray: &GrayMap, map: &GrayMap) -> Vec<u8> {
-    let mut rgb = Vec::with_capacity(gray.values.len() * 3);
-    for (&g, &m) in gray.values.iter().zip(&map.values) {
-        let g = if g.is_finite() { g.clamp(0.0, 1.0) } else { 0.0 };
-        for c in jet(m) {
-            rgb.push(((0.5 * g + 0.5 * c) * 255.0).round() as u8);
-        }
-    }
-    rgb
 }
 
 /// Channel 0 of a normalised classifier input back in [0, 1], to draw heatmaps of `--tensor-npy` rows on.
@@ -322,11 +287,6 @@ fn denormalized_gray(
 
 fn file_stem(path: &Path) -> String {
     path.file_stem().map_or_else(|| "input".to_owned(), |s| safe_file_part(&s.to_string_lossy()))
-}
-
-/// Letters, digits, `-` and `_` only, so label names such as "Pleural Effusion" make portable file names.
-fn safe_file_part(text: &str) -> String {
-    text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
 /// `stem`, or `stem_2`, `stem_3`, ... when two inputs share a file name.
@@ -379,12 +339,5 @@ mod tests {
         assert_eq!(unique_stem("a", &mut used), "a");
         assert_eq!(unique_stem("a", &mut used), "a_2");
         assert_eq!(unique_stem("a", &mut used), "a_3");
-    }
-
-    #[test]
-    fn jet_matches_the_shader_ends() {
-        assert_eq!(jet(0.0), [0.0, 0.0, 0.5]);
-        assert_eq!(jet(1.0), [0.5, 0.0, 0.0]);
-        assert_eq!(jet(0.5), [0.5, 1.0, 0.5]);
     }
 }

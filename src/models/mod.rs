@@ -7,6 +7,7 @@ pub mod embedding;
 pub mod error;
 pub mod fast_conv;
 pub mod heatmap;
+pub mod heatmap_export;
 pub mod inception;
 pub mod inception_embedding;
 pub mod labels;

@@ -286,6 +286,26 @@ fn heatmap_overlay_is_drawn_on_both_views() {
     // Fixed width: the text's own width changes with the number.
     harness.mask(egui::Rect::from_min_size(timing.min, vec2(240.0, timing.height())));
     harness.snapshot("heatmap_overlay");
+
+    // Export what both views show: overlay, 16-bit map and .npy per view, at each image's size.
+    let out = tempfile::tempdir().unwrap();
+    let maps = harness.state().heatmaps_to_export();
+    assert_eq!(maps.len(), 2);
+    let ctx = harness.ctx.clone();
+    harness.state_mut().heatmap_exporter.export_to(&ctx, maps, out.path().to_path_buf());
+    step_until(
+        &mut harness,
+        Duration::from_secs(30),
+        |app| matches!(&app.message, Some(thorax::app::workbench_app::StatusMessage::Info(m)) if m.starts_with("Wrote 2 heatmaps")),
+    );
+    let mut files: Vec<String> =
+        std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files.len(), 6, "{files:?}");
+    let real = harness.state().real.image.as_ref().unwrap().image.clone();
+    let overlay = files.iter().find(|f| f.starts_with("Real_") && f.ends_with("_overlay.png")).unwrap();
+    let written = image::open(out.path().join(overlay)).unwrap();
+    assert_eq!((written.width() as usize, written.height() as usize), (real.width_px(), real.height_px()));
 }
 
 #[test]

@@ -28,7 +28,7 @@ use crate::metrics::roc::{roc_auc, roc_curve};
 use crate::metrics::{MetricError, correlation::CorrelationMatrix};
 use crate::models::card::ModelKind;
 use crate::models::densenet::DenseNet121;
-use crate::models::embedding::{EmbedError, Embedder};
+use crate::models::embedding::{EmbedError, Embedder, ImageEmbedding as _};
 use crate::models::progan::ProganGenerator;
 use crate::models::weights::Weights;
 

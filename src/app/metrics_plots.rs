@@ -140,34 +140,53 @@ fn roc_ui(ui: &mut egui::Ui, record_id: u64, labels: &[RocLabel], record: &Metri
             ))
             .strong(),
         );
-        // Square data area plus room on the right, where the legend sits in the empty corner of a ROC plot.
-        let height = ROC_HEIGHT;
-        Plot::new(("roc_curves", record_id))
-            .width((height * 1.3).min(ui.available_width()))
-            .height(height)
-            .data_aspect(1.0)
-            .include_x(0.0)
-            .include_x(1.0)
-            .include_y(0.0)
-            .include_y(1.0)
-            .x_axis_label("1 - specificity")
-            .y_axis_label("sensitivity")
-            .legend(Legend::default().position(egui_plot::Corner::RightBottom))
-            .show(ui, |plot| {
-                let chance = vec![[0.0, 0.0], [1.0, 1.0]];
-                plot.line(
-                    Line::new("chance", PlotPoints::from(chance)).color(Color32::GRAY).style(LineStyle::dashed_dense()),
-                );
-                for label in labels.iter().filter(|l| l.auc.is_some()) {
-                    let points: Vec<[f64; 2]> = label.fpr.iter().zip(&label.tpr).map(|(&x, &y)| [x, y]).collect();
-                    // No band aggregation: the vertical runs of a ROC step curve would be drawn as thick bands.
-                    plot.line(Line::new(roc_legend(label), PlotPoints::from(points)).width(1.5).allow_band(false));
-                }
-            });
+        let lines: Vec<RocLine<'_>> = labels
+            .iter()
+            .filter(|l| l.auc.is_some())
+            .map(|label| RocLine { name: roc_legend(label), fpr: &label.fpr, tpr: &label.tpr, width: 1.5 })
+            .collect();
+        roc_plot_ui(ui, ("roc_curves", record_id), ROC_HEIGHT, &lines);
         for label in labels.iter().filter(|l| l.auc.is_none()) {
             ui.label(egui::RichText::new(roc_legend(label)).weak().small());
         }
     })
+}
+
+/// One curve of a ROC plot.
+pub struct RocLine<'a> {
+    /// Legend entry (name and AUC).
+    pub name: String,
+    pub fpr: &'a [f64],
+    pub tpr: &'a [f64],
+    /// Stroke width in points.
+    pub width: f32,
+}
+
+/// ROC curves on a square data area with the chance diagonal; the legend sits in the bottom-right corner, which
+/// stays empty for curves better than chance. Shared by the Metrics window and the study Results view.
+pub fn roc_plot_ui(ui: &mut egui::Ui, id_salt: impl egui::AsIdSalt, height: f32, lines: &[RocLine<'_>]) {
+    Plot::new(id_salt)
+        .width((height * 1.3).min(ui.available_width()))
+        .height(height)
+        .data_aspect(1.0)
+        .include_x(0.0)
+        .include_x(1.0)
+        .include_y(0.0)
+        .include_y(1.0)
+        .x_axis_label("1 - specificity")
+        .y_axis_label("sensitivity")
+        .legend(Legend::default().position(egui_plot::Corner::RightBottom))
+        .show(ui, |plot| {
+            let chance = vec![[0.0, 0.0], [1.0, 1.0]];
+            plot.line(
+                Line::new("chance", PlotPoints::from(chance)).color(Color32::GRAY).style(LineStyle::dashed_dense()),
+            );
+            for line in lines {
+                let points: Vec<[f64; 2]> = line.fpr.iter().zip(line.tpr).map(|(&x, &y)| [x, y]).collect();
+                // No band aggregation: the vertical runs of a ROC step curve would be drawn as thick bands.
+                plot.line(Line::new(line.name.clone(), PlotPoints::from(points)).width(line.width).allow_band(false));
+            }
+        });
 }
 
 /// Diverging colour of a correlation in [-1, 1] (blue - light gray - red, the ends of matplotlib's coolwarm).

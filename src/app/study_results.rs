@@ -111,7 +111,7 @@ fn modality_ui(ui: &mut egui::Ui, modality: &ModalityAnalysis, level: f64) {
 
 /// The readers' and the pooled ROC curves of detecting artificial images, with the chance diagonal.
 fn roc_plot_ui(ui: &mut egui::Ui, modality: &ModalityAnalysis) {
-    use egui_plot::{Legend, Line, Plot, PlotPoints};
+    use crate::app::metrics_plots::{RocLine, roc_plot_ui};
     let named = |name: &str, p: &Performance| format!("{name} (AUC {})", fmt(p.auc));
     let curves: Vec<(String, &crate::metrics::roc::RocCurve, bool)> = modality
         .readers
@@ -124,34 +124,16 @@ fn roc_plot_ui(ui: &mut egui::Ui, modality: &ModalityAnalysis) {
         return;
     }
     ui.label(egui::RichText::new("ROC curves (ratings; positive = artificial)").strong());
-    Plot::new(("study_roc", modality.modality.as_str()))
-        .height(260.0)
-        .width(320.0)
-        .data_aspect(1.0)
-        .include_x(0.0)
-        .include_x(1.0)
-        .include_y(0.0)
-        .include_y(1.0)
-        .x_axis_label("1 - specificity")
-        .y_axis_label("sensitivity")
-        // Bottom right stays clear for readers better than chance.
-        .legend(Legend::default().position(egui_plot::Corner::RightBottom))
-        .allow_drag(false)
-        .allow_scroll(false)
-        .allow_zoom(false)
-        .show(ui, |plot| {
-            plot.line(
-                Line::new("chance", PlotPoints::from(vec![[0.0, 0.0], [1.0, 1.0]]))
-                    .style(egui_plot::LineStyle::dashed_loose())
-                    .color(egui::Color32::GRAY),
-            );
-            for (name, roc, pooled) in curves {
-                let points: Vec<[f64; 2]> = roc.fpr.iter().zip(&roc.tpr).map(|(x, y)| [*x, *y]).collect();
-                // No band aggregation: a step curve with few points must stay a line.
-                let line = Line::new(name, PlotPoints::from(points)).allow_band(false);
-                plot.line(if pooled { line.width(2.5) } else { line.width(1.2) });
-            }
-        });
+    let lines: Vec<RocLine<'_>> = curves
+        .into_iter()
+        .map(|(name, roc, pooled)| RocLine {
+            name,
+            fpr: &roc.fpr,
+            tpr: &roc.tpr,
+            width: if pooled { 2.5 } else { 1.2 },
+        })
+        .collect();
+    roc_plot_ui(ui, ("study_roc", modality.modality.as_str()), 260.0, &lines);
 }
 
 /// Draws the report: one section per reading condition (modality).

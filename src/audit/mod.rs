@@ -14,7 +14,7 @@ use crate::imaging::resize::resize;
 use crate::metrics::features::FeatureMatrix;
 use crate::metrics::memorisation::{MemorisationReport, memorisation_audit};
 use crate::metrics::msssim::{GrayImage as MsSsimImage, MsSsimMode, ms_ssim};
-use crate::models::embedding::{DEFAULT_EMBED_BATCH, EmbedError, Embedder, image_files_in};
+use crate::models::embedding::{DEFAULT_EMBED_BATCH, EmbedError, Embedder, ImageEmbedding as _, image_files_in};
 
 /// Side both images of a pair are resampled to for MS-SSIM (five scales need at least 161 px).
 const PAIR_SIDE_PX: usize = 256;

@@ -17,9 +17,9 @@ use crate::metrics::kid::{KidOptions, kernel_inception_distance};
 use crate::metrics::msssim::{GrayImage, MsSsimMode, ms_ssim};
 use crate::metrics::npy::read_npy;
 use crate::metrics::roc::roc_auc;
-use crate::models::embedding::{DEFAULT_EMBED_BATCH, Embedder, image_files_in};
+use crate::models::embedding::{Embedder, ImageEmbedding, image_files_in};
 use crate::models::inception::{PUBLISHED_SHA256_PREFIX, PUBLISHED_WEIGHTS_FILE, PUBLISHED_WEIGHTS_URL};
-use crate::models::inception_embedding::{DEFAULT_INCEPTION_BATCH, InceptionEmbedder};
+use crate::models::inception_embedding::InceptionEmbedder;
 
 /// A feature extractor for folder inputs: image paths in, one feature vector per image out.
 pub type FeatureExtractor<'a> = &'a dyn Fn(&[PathBuf]) -> anyhow::Result<Vec<Vec<f32>>>;
@@ -220,16 +220,21 @@ pub fn run_on_device(
     }
     let embedder = Embedder::load(classifier, default_classifier_bytes, device)
         .context("loading the classifier that embeds images")?;
+    run_with_embedding(cmd, &embedder, "FD-DenseNet", &embedder.model_name, &embedder.model_sha256)
+}
+
+/// Runs a folder command with `embedder` as its feature extractor; `metric_label` names the distance.
+fn run_with_embedding(
+    cmd: MetricsCommand,
+    embedder: &dyn ImageEmbedding,
+    metric_label: &str,
+    model_name: &str,
+    model_sha256: &str,
+) -> anyhow::Result<()> {
     let extract = |files: &[PathBuf]| -> anyhow::Result<Vec<Vec<f32>>> {
-        Ok(embedder.embed_files(files, DEFAULT_EMBED_BATCH, &mut |_, _| true)?)
+        Ok(embedder.embed_files(files, embedder.default_batch(), &mut |_, _| true)?)
     };
-    let source = FeatureSource {
-        extract: &extract,
-        metric_label: "FD-DenseNet",
-        model_name: &embedder.model_name,
-        model_sha256: &embedder.model_sha256,
-    };
-    run_with_features(cmd, Some(source))
+    run_with_features(cmd, Some(FeatureSource { extract: &extract, metric_label, model_name, model_sha256 }))
 }
 
 /// Runs a folder command with pytorch-fid's FID Inception-v3 (`--features inception`) on `device`.
@@ -250,16 +255,7 @@ fn run_with_inception(cmd: MetricsCommand, weights: Option<&Path>, device: &cand
             weights.display()
         );
     }
-    let extract = |files: &[PathBuf]| -> anyhow::Result<Vec<Vec<f32>>> {
-        Ok(embedder.embed_files(files, DEFAULT_INCEPTION_BATCH, &mut |_, _| true)?)
-    };
-    let source = FeatureSource {
-        extract: &extract,
-        metric_label: "FID",
-        model_name: &embedder.model_name,
-        model_sha256: &embedder.model_sha256,
-    };
-    run_with_features(cmd, Some(source))
+    run_with_embedding(cmd, &embedder, "FID", &embedder.model_name, &embedder.model_sha256)
 }
 
 /// Runs a metrics subcommand; `features` serves folder inputs.

@@ -75,27 +75,33 @@ impl Embedder {
     pub fn dimension(&self) -> usize {
         self.classifier.config().num_features()
     }
+}
 
-    /// The classifier's network input [1, 3, 224, 224] for one image.
-    fn input(&self, image: &GrayImage) -> Result<Tensor, ModelError> {
-        let unit = image.to_unit_range();
-        let normalization = self.classifier.card().input_normalization.as_ref();
-        classifier_input(&unit, image.width_px(), image.height_px(), normalization, &self.device)
-    }
+/// A network that turns images into one feature row each. Implementors give the per-image input and the batched
+/// forward pass; batching, file loading, progress and cancel are shared here.
+pub trait ImageEmbedding {
+    /// The network input for one image ([1, C, H, W]).
+    fn network_input(&self, image: &GrayImage) -> Result<Tensor, ModelError>;
 
-    /// Pooled features of in-memory images, one row each.
-    pub fn embed_images(&self, images: &[GrayImage]) -> Result<Vec<Vec<f32>>, ModelError> {
+    /// One feature row per input of a batch.
+    fn forward_batch(&self, inputs: &[Tensor]) -> Result<Vec<Vec<f32>>, ModelError>;
+
+    /// Images per forward pass when the caller does not choose.
+    fn default_batch(&self) -> usize;
+
+    /// Features of in-memory images, one row each.
+    fn embed_images(&self, images: &[GrayImage]) -> Result<Vec<Vec<f32>>, ModelError> {
         let mut rows = Vec::with_capacity(images.len());
-        for chunk in images.chunks(DEFAULT_EMBED_BATCH) {
-            let inputs = chunk.iter().map(|image| self.input(image)).collect::<Result<Vec<_>, _>>()?;
+        for chunk in images.chunks(self.default_batch().max(1)) {
+            let inputs = chunk.iter().map(|image| self.network_input(image)).collect::<Result<Vec<_>, _>>()?;
             rows.extend(self.forward_batch(&inputs)?);
         }
         Ok(rows)
     }
 
-    /// Pooled features of image files (PNG, JPEG, TIFF, DICOM) in order, `batch_size` at a time.
+    /// Features of image files (PNG, JPEG, TIFF, DICOM) in order, `batch_size` at a time.
     /// `progress(done, total)` is called after each batch; returning `false` cancels.
-    pub fn embed_files(
+    fn embed_files(
         &self,
         files: &[PathBuf],
         batch_size: usize,
@@ -107,18 +113,24 @@ impl Embedder {
             let mut inputs = Vec::with_capacity(chunk.len());
             for path in chunk {
                 let image = load_image(path)?;
-                let input = self.input(&image).map_err(|source| model_error(path, source))?;
-                inputs.push(input);
+                inputs.push(self.network_input(&image).map_err(|source| model_error(path, source))?);
             }
-            let batch_rows = self
-                .forward_batch(&inputs)
-                .map_err(|source| model_error(chunk.first().map_or(Path::new("batch"), PathBuf::as_path), source))?;
-            rows.extend(batch_rows);
+            let first = chunk.first().map_or(Path::new("batch"), PathBuf::as_path);
+            rows.extend(self.forward_batch(&inputs).map_err(|source| model_error(first, source))?);
             if !progress(rows.len(), total) {
                 return Err(EmbedError::Cancelled { done: rows.len(), total });
             }
         }
         Ok(rows)
+    }
+}
+
+impl ImageEmbedding for Embedder {
+    /// The classifier's input [1, 3, 224, 224] with its own preprocessing.
+    fn network_input(&self, image: &GrayImage) -> Result<Tensor, ModelError> {
+        let unit = image.to_unit_range();
+        let normalization = self.classifier.card().input_normalization.as_ref();
+        classifier_input(&unit, image.width_px(), image.height_px(), normalization, &self.device)
     }
 
     fn forward_batch(&self, inputs: &[Tensor]) -> Result<Vec<Vec<f32>>, ModelError> {
@@ -128,9 +140,13 @@ impl Embedder {
         let batch = Tensor::cat(inputs, 0)?;
         Ok(self.classifier.pooled_features(&batch)?.to_vec2::<f32>()?)
     }
+
+    fn default_batch(&self) -> usize {
+        DEFAULT_EMBED_BATCH
+    }
 }
 
-fn model_error(path: &Path, source: ModelError) -> EmbedError {
+pub(crate) fn model_error(path: &Path, source: ModelError) -> EmbedError {
     EmbedError::Model { path: path.display().to_string(), source }
 }
 

@@ -11,9 +11,9 @@ use candle_core::{Device, Tensor};
 use sha2::{Digest as _, Sha256};
 
 use crate::convert::pytorch::{ConvertError, TorchError, inception_weights, read_checkpoint_bytes};
-use crate::imaging::{GrayImage, load_image};
+use crate::imaging::GrayImage;
 use crate::models::card::{ModelKind, Provenance};
-use crate::models::embedding::EmbedError;
+use crate::models::embedding::ImageEmbedding;
 use crate::models::error::ModelError;
 use crate::models::inception::{FID_INPUT_SIZE_PX, FidInceptionV3, PUBLISHED_SHA256_PREFIX};
 use crate::models::weights::Weights;
@@ -164,53 +164,25 @@ impl InceptionEmbedder {
     pub fn is_published_weights(&self) -> bool {
         self.source_sha256.as_deref().is_some_and(|sha| sha.starts_with(PUBLISHED_SHA256_PREFIX))
     }
+}
 
-    /// pool3 features of in-memory images, one 2048-d row each.
-    pub fn embed_images(&self, images: &[GrayImage]) -> Result<Vec<Vec<f32>>, ModelError> {
-        let mut rows = Vec::with_capacity(images.len());
-        for chunk in images.chunks(DEFAULT_INCEPTION_BATCH) {
-            let inputs = chunk.iter().map(|image| self.input(image)).collect::<Result<Vec<_>, _>>()?;
-            rows.extend(self.forward_batch(&inputs)?);
-        }
-        Ok(rows)
-    }
-
-    /// pool3 features of image files (PNG, JPEG, TIFF, DICOM) in order, `batch_size` at a time.
-    /// `progress(done, total)` is called after each batch; returning `false` cancels.
-    pub fn embed_files(
-        &self,
-        files: &[PathBuf],
-        batch_size: usize,
-        progress: &mut dyn FnMut(usize, usize) -> bool,
-    ) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let total = files.len();
-        let mut rows = Vec::with_capacity(total);
-        let model_error = |path: &Path, source| EmbedError::Model { path: path.display().to_string(), source };
-        for chunk in files.chunks(batch_size.max(1)) {
-            let mut inputs = Vec::with_capacity(chunk.len());
-            for path in chunk {
-                let image = load_image(path)?;
-                inputs.push(self.input(&image).map_err(|source| model_error(path, source))?);
-            }
-            let first = chunk.first().map_or(Path::new("batch"), PathBuf::as_path);
-            rows.extend(self.forward_batch(&inputs).map_err(|source| model_error(first, source))?);
-            if !progress(rows.len(), total) {
-                return Err(EmbedError::Cancelled { done: rows.len(), total });
-            }
-        }
-        Ok(rows)
-    }
-
-    fn input(&self, image: &GrayImage) -> Result<Tensor, ModelError> {
+impl ImageEmbedding for InceptionEmbedder {
+    /// pytorch-fid's input: 299 px bilinear, [0, 1] scaled to [-1, 1], gray on three channels.
+    fn network_input(&self, image: &GrayImage) -> Result<Tensor, ModelError> {
         fid_inception_input(&image.to_unit_range(), image.width_px(), image.height_px(), &self.device)
     }
 
+    /// pool3 features, one 2048-d row per input.
     fn forward_batch(&self, inputs: &[Tensor]) -> Result<Vec<Vec<f32>>, ModelError> {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
         let batch = Tensor::cat(inputs, 0)?;
         Ok(self.network.pool3(&batch)?.to_vec2::<f32>()?)
+    }
+
+    fn default_batch(&self) -> usize {
+        DEFAULT_INCEPTION_BATCH
     }
 }
 

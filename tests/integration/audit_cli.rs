@@ -1,26 +1,9 @@
 //! `thorax audit` and `thorax metrics fid` on image folders, through the binary (one JSON document on stdout).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn samples_256() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("cxr256_"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 10, "need 10 embedded 256 px samples");
-    files
-}
-
-fn fill(dir: &Path, files: &[PathBuf]) {
-    std::fs::create_dir_all(dir).unwrap();
-    for file in files {
-        std::fs::copy(file, dir.join(file.file_name().unwrap())).unwrap();
-    }
-}
+use crate::sample_folders::{fill, samples_256};
 
 fn thorax(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_thorax")).args(args).output().unwrap()

@@ -1,7 +1,7 @@
 //! The Audit window: runs the memorisation audit on a background thread, lists the closest pairs with the copies
 //! flagged and excluded from the export, and exports what the user keeps.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use egui::vec2;
@@ -10,23 +10,7 @@ use egui_kittest::kittest::Queryable as _;
 use thorax::app::{AppOptions, WorkbenchApp};
 use thorax::engine::device::DeviceChoice;
 
-fn samples_256() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("cxr256_"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn fill(dir: &Path, files: &[PathBuf]) {
-    std::fs::create_dir_all(dir).unwrap();
-    for file in files {
-        std::fs::copy(file, dir.join(file.file_name().unwrap())).unwrap();
-    }
-}
+use crate::sample_folders::{fill, samples_256};
 
 #[test]
 fn audit_window_flags_copies_and_exports_the_kept_images() {

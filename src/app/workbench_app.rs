@@ -612,12 +612,14 @@ impl WorkbenchApp {
             } else if change.restyle {
                 self.restyle_overlays();
             }
-            let shown = self.heatmaps_to_export();
+            // Only a cheap check per frame: the maps are copied out when the button is pressed.
+            let any_shown = self.real.overlay.is_some() || self.artificial.overlay.is_some();
             if ui
-                .add_enabled(!shown.is_empty(), egui::Button::new("Export heatmaps..."))
+                .add_enabled(any_shown, egui::Button::new("Export heatmaps..."))
                 .on_hover_text("Overlay PNG, 16-bit map PNG and .npy of each view's heatmap, at the image size")
                 .clicked()
             {
+                let shown = self.heatmaps_to_export();
                 self.heatmap_exporter.start(ui.ctx(), shown);
             }
         });

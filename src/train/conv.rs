@@ -5,6 +5,13 @@
 
 use candle_core::Tensor;
 
+/// The convolution every trainer uses: `x` `[N, C, H, W]` with `weight` `[O, C, kh, kw]`, square `stride` and zero
+/// `padding`, no bias, differentiable in both arguments. Stride 1 goes through [`conv2d_im2col`]; other strides use
+/// candle's conv2d (its backward is slow on the CPU, so keep strided layers few).
+pub fn conv2d_train(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> candle_core::Result<Tensor> {
+    if stride == 1 { conv2d_im2col(x, weight, padding) } else { x.conv2d(weight, padding, stride, 1, 1) }
+}
+
 /// Stride-1 convolution of `x` `[N, C, H, W]` with `weight` `[O, C, kh, kw]`, zero padding `padding` on every side;
 /// returns `[N, O, H + 2p - kh + 1, W + 2p - kw + 1]`.
 pub fn conv2d_im2col(x: &Tensor, weight: &Tensor, padding: usize) -> candle_core::Result<Tensor> {

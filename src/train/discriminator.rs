@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use candle_core::{D, Device, Tensor, Var};
 
 use crate::models::progan::{ProganArchitecture, TensorRole, TensorSpec};
-use crate::train::conv::conv2d_im2col;
+use crate::train::conv::conv2d_train;
 use crate::train::error::TrainError;
 use crate::train::rng::TrainRng;
 
@@ -133,7 +133,7 @@ impl Discriminator {
     }
 
     fn conv(&self, x: &Tensor, prefix: &str, padding: usize, weight_use: WeightUse) -> Result<Tensor, TrainError> {
-        Ok(conv2d_im2col(x, &self.weight(&format!("{prefix}/weight"), weight_use)?, padding)?)
+        Ok(conv2d_train(x, &self.weight(&format!("{prefix}/weight"), weight_use)?, 1, padding)?)
     }
 
     fn bias_act(&self, x: &Tensor, prefix: &str, weight_use: WeightUse) -> Result<Tensor, TrainError> {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use candle_core::{D, Tensor};
 
 use crate::models::progan::ProganArchitecture;
-use crate::train::conv::conv2d_im2col;
+use crate::train::conv::conv2d_train;
 use crate::train::error::TrainError;
 
 /// Pixel-norm epsilon of the original.
@@ -52,13 +52,13 @@ pub fn generator_forward(
     let weight = take("ToRGB_lod0/weight")?.permute((3, 2, 0, 1))?;
     let bias = take("ToRGB_lod0/bias")?;
     let channels = bias.dims1()?;
-    Ok(conv2d_im2col(&x, &weight, 0)?.broadcast_add(&bias.reshape((1, channels, 1, 1))?)?)
+    Ok(conv2d_train(&x, &weight, 1, 0)?.broadcast_add(&bias.reshape((1, channels, 1, 1))?)?)
 }
 
 /// 3x3 SAME convolution with a TF `[kh, kw, in, out]` kernel, then bias, leaky ReLU and pixel norm.
 fn conv_act_norm(x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
     let kernel = weight.permute((3, 2, 0, 1))?;
-    bias_act_norm(&conv2d_im2col(x, &kernel, 1)?, bias)
+    bias_act_norm(&conv2d_train(x, &kernel, 1, 1)?, bias)
 }
 
 /// `x + bias` (per channel), leaky ReLU, pixel norm over channels.
@@ -98,7 +98,7 @@ fn subpixel_kernels(weight: &Tensor) -> candle_core::Result<Tensor> {
 /// its window and interleaved into the `[N, out, 2H, 2W]` output.
 fn upscale_subpixel(x: &Tensor, phase_kernels: &Tensor, maps_out: usize) -> candle_core::Result<Tensor> {
     let (batch, _, height, width) = x.dims4()?;
-    let phases = conv2d_im2col(x, phase_kernels, 1)?;
+    let phases = conv2d_train(x, phase_kernels, 1, 1)?;
     let phase = |a: usize, b: usize| -> candle_core::Result<Tensor> {
         phases.narrow(1, (2 * a + b) * maps_out, maps_out)?.narrow(2, a, height)?.narrow(3, b, width)
     };

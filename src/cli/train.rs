@@ -101,6 +101,7 @@ pub struct TrainGanArgs {
 
 /// Runs a `thorax train` command.
 pub fn run(command: TrainCommand) -> anyhow::Result<()> {
+    crate::train::allocator::keep_freed_memory_for_reuse();
     match command {
         TrainCommand::Gan(args) => train_gan(&args),
     }

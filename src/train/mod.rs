@@ -1,6 +1,7 @@
 //! Training our own models with candle autograd: the conditional ProGAN generator (`thorax train gan`).
 
 pub mod adam;
+pub mod allocator;
 pub mod augment;
 pub mod checkpoint;
 pub mod conv;

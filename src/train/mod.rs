@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod discriminator;
 pub mod ema;
 pub mod error;
+pub mod federated;
 pub mod gan_loss;
 pub mod gan_trainer;
 pub mod generator;

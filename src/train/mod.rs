@@ -3,8 +3,11 @@
 pub mod adam;
 pub mod augment;
 pub mod checkpoint;
+pub mod classifier_split;
+pub mod classifier_trainer;
 pub mod conv;
 pub mod dataset;
+pub mod densenet_train;
 pub mod discriminator;
 pub mod ema;
 pub mod error;

@@ -66,7 +66,8 @@ pub fn split_rows(labels_csv: &Path, split: &ValidationSplit, seed: u64) -> Resu
         folds.push(cell(fold_column));
     }
     let by_patient = |is_validation: &dyn Fn(usize, &str) -> bool| -> RowSplit {
-        let mut split = RowSplit { train: Vec::new(), validation: Vec::new(), train_patients: 0, validation_patients: 0 };
+        let mut split =
+            RowSplit { train: Vec::new(), validation: Vec::new(), train_patients: 0, validation_patients: 0 };
         let (mut train_set, mut validation_set) = (BTreeSet::new(), BTreeSet::new());
         for (row, patient) in patients.iter().enumerate() {
             if is_validation(row, patient) {

@@ -128,7 +128,11 @@ impl ClassifierTrainConfig {
         if self.resolution_px >> halvings.min(63) == 0 {
             return bad(
                 "resolution",
-                format!("{} px vanishes after {halvings} halvings of {} blocks", self.resolution_px, self.block_config.len()),
+                format!(
+                    "{} px vanishes after {halvings} halvings of {} blocks",
+                    self.resolution_px,
+                    self.block_config.len()
+                ),
             );
         }
         if self.batch < 2 {
@@ -410,8 +414,7 @@ impl ClassifierTrainer {
         let shifts: Vec<(isize, isize)> = rows.iter().map(|_| (rng.symmetric(radius), rng.symmetric(radius))).collect();
         let x = self.input_batch(data, &rows, &shifts)?;
         let (labels, masks) = data.labels_of(&rows, &self.device)?;
-        let (logits, running) =
-            self.params.forward(&x, BatchNormMode::Train { momentum: self.config.bn_momentum })?;
+        let (logits, running) = self.params.forward(&x, BatchNormMode::Train { momentum: self.config.bn_momentum })?;
         let loss = masked_bce_with_logits(&logits, &labels, &masks)?;
         let loss_value = loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
         if !loss_value.is_finite() {
@@ -496,7 +499,8 @@ impl ClassifierTrainer {
 
     /// Per-label validation AUC of the result network (rows where the label was annotated, both classes present).
     pub fn validation_auc(&self, data: &GanDataset) -> Result<Vec<LabelAuc>, TrainError> {
-        let network = DenseNet121::from_weights(weights::Weights { card: self.card.clone(), tensors: self.result_tensors() })?;
+        let network =
+            DenseNet121::from_weights(weights::Weights { card: self.card.clone(), tensors: self.result_tensors() })?;
         let rows = self.split.validation.clone();
         let probabilities = predict_with(&network, self, data, &rows)?;
         let mut result = Vec::with_capacity(self.config.labels.len());
@@ -582,8 +586,8 @@ impl ClassifierTrainer {
     pub fn resume(path: &Path, device: &Device) -> Result<Self, TrainError> {
         let fail = |reason: String| TrainError::Checkpoint { path: path.to_path_buf(), reason };
         let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        let (_, metadata) =
-            safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| fail(format!("not a safetensors file: {e}")))?;
+        let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| fail(format!("not a safetensors file: {e}")))?;
         let json = metadata.metadata().as_ref().and_then(|m| m.get(CLASSIFIER_STATE_KEY)).ok_or_else(|| {
             fail(format!("no `{CLASSIFIER_STATE_KEY}` metadata: not a thorax classifier training checkpoint"))
         })?;
@@ -596,7 +600,8 @@ impl ClassifierTrainer {
         let mut groups: BTreeMap<&str, HashMap<String, Tensor>> = BTreeMap::new();
         for (key, tensor) in loaded {
             let (group, name) = key.split_once('/').ok_or_else(|| fail(format!("tensor `{key}` has no group")))?;
-            let group = GROUPS.iter().find(|g| **g == group).ok_or_else(|| fail(format!("unknown group of `{key}`")))?;
+            let group =
+                GROUPS.iter().find(|g| **g == group).ok_or_else(|| fail(format!("unknown group of `{key}`")))?;
             groups.entry(group).or_default().insert(name.to_owned(), tensor);
         }
         let mut take = |group: &str| groups.remove(group).unwrap_or_default();

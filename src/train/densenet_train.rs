@@ -149,11 +149,7 @@ impl DenseNetParameters {
 
     /// Logits `[N, L]` (before the sigmoid) of preprocessed input `[N, 3, R, R]`, with the running statistics the
     /// batch gives in train mode (empty in eval mode); apply them with [`Self::set_running`] after the update.
-    pub fn forward(
-        &self,
-        x: &Tensor,
-        mode: BatchNormMode,
-    ) -> Result<(Tensor, BTreeMap<String, Tensor>), TrainError> {
+    pub fn forward(&self, x: &Tensor, mode: BatchNormMode) -> Result<(Tensor, BTreeMap<String, Tensor>), TrainError> {
         let config = &self.config;
         let mut updates = BTreeMap::new();
         let x = conv2d_train(x, &self.param("features.conv0.weight")?, 2, 3)?;

@@ -33,8 +33,6 @@ pub enum SplitError {
     Empty { path: PathBuf, reason: String },
     #[error("--val-fraction {fraction} must lie strictly between 0 and 1")]
     BadFraction { fraction: f64 },
-    #[error("labels CSV {path} has {csv_rows} rows but the loaded training set has {dataset_rows}")]
-    RowMismatch { path: PathBuf, csv_rows: usize, dataset_rows: usize },
 }
 
 /// Row indices (in CSV order, as the dataset loads them) of both sides.

@@ -232,6 +232,7 @@ fn site_error(sites: &[Site], index: usize, error: TrainError) -> TrainError {
 
 /// One site's thread: load its data and trainer, report ready, then for each round received load the global
 /// weights, train the local steps, checkpoint, and send its weights back.
+#[allow(clippy::too_many_arguments)] // one thread's whole context, passed once
 fn run_site(
     index: usize,
     site: &Site,

@@ -13,4 +13,5 @@ pub mod metrics;
 pub mod study;
 pub mod train;
 pub mod train_classifier;
+pub mod train_federated;
 pub mod translate;

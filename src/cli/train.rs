@@ -25,14 +25,26 @@ pub enum TrainCommand {
 }
 
 /// Options of `thorax train gan`.
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct TrainGanArgs {
     /// Folder of training images (paths in the labels CSV are relative to it).
-    #[arg(long)]
-    pub images: PathBuf,
+    #[arg(long, required_unless_present = "federated")]
+    pub images: Option<PathBuf>,
     /// Labels CSV: `file` plus `findings` (`|`-joined NIH names) or one 0/1 column per NIH label.
-    #[arg(long)]
-    pub labels: PathBuf,
+    #[arg(long, required_unless_present = "federated")]
+    pub labels: Option<PathBuf>,
+    /// Federated training (FedAvg): one site per `--sites` folder, each trained by its own thread on its own data.
+    #[arg(long, requires = "sites", conflicts_with_all = ["images", "labels", "samples"])]
+    pub federated: bool,
+    /// With --federated: comma-separated site folders, each holding its images and a `labels.csv`.
+    #[arg(long, value_delimiter = ',')]
+    pub sites: Vec<PathBuf>,
+    /// With --federated: rounds of local training and averaging (a resumed run continues up to this count).
+    #[arg(long, default_value_t = 10)]
+    pub rounds: u64,
+    /// With --federated: training steps each site runs per round.
+    #[arg(long, default_value_t = 50)]
+    pub local_steps: u64,
     /// Training (and generator output) resolution in pixels: 32, 64, 128 or 256 [default: 64].
     #[arg(long)]
     pub resolution: Option<usize>,
@@ -105,6 +117,7 @@ pub struct TrainGanArgs {
 pub fn run(command: TrainCommand) -> anyhow::Result<()> {
     crate::train::allocator::keep_freed_memory_for_reuse();
     match command {
+        TrainCommand::Gan(args) if args.federated => crate::cli::train_federated::train_gan_federated(&args),
         TrainCommand::Gan(args) => train_gan(&args),
         TrainCommand::Classifier(args) => crate::cli::train_classifier::train_classifier(&args),
     }
@@ -124,7 +137,7 @@ pub(crate) fn check_same<T: PartialEq + std::fmt::Debug>(
     }
 }
 
-fn build_trainer(args: &TrainGanArgs, device: &Device) -> anyhow::Result<GanTrainer> {
+pub(crate) fn build_trainer(args: &TrainGanArgs, device: &Device) -> anyhow::Result<GanTrainer> {
     if let Some(path) = &args.resume {
         let mut trainer =
             GanTrainer::resume(path, device).with_context(|| format!("resuming from {}", path.display()))?;
@@ -180,7 +193,7 @@ pub(crate) fn format_duration(seconds: f64) -> String {
 const LOG_HEADER: &str =
     "step,d_loss,d_adversarial,d_label,g_loss,g_adversarial,g_label,real_score,fake_score,train_seconds";
 
-fn open_log(path: &Path, resumed: bool) -> anyhow::Result<std::fs::File> {
+pub(crate) fn open_log(path: &Path, resumed: bool) -> anyhow::Result<std::fs::File> {
     let append = resumed && path.is_file();
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -195,7 +208,7 @@ fn open_log(path: &Path, resumed: bool) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
-fn log_line(step: u64, losses: &StepLosses, seconds: f64) -> String {
+pub(crate) fn log_line(step: u64, losses: &StepLosses, seconds: f64) -> String {
     let (d, g) = (&losses.discriminator, &losses.generator);
     format!(
         "{step},{},{},{},{},{},{},{},{},{seconds:.3}",
@@ -235,7 +248,9 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
     let device = compute.device.clone();
     let mut trainer = build_trainer(args, &device)?;
     let config = trainer.config().clone();
-    let data = GanDataset::load(&args.images, &args.labels, config.resolution_px, &config.labels)
+    let images = args.images.as_deref().context("--images is required without --federated")?;
+    let labels = args.labels.as_deref().context("--labels is required without --federated")?;
+    let data = GanDataset::load(images, labels, config.resolution_px, &config.labels)
         .context("loading the training images")?;
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
     let mut log = args.log.as_deref().map(|p| open_log(p, args.resume.is_some())).transpose()?;
@@ -302,7 +317,7 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
         source: "trained by thorax (`thorax train gan`); the EMA generator (beta 0.999)".to_owned(),
         source_sha256: None,
         training_data: Some(args.data_description.clone().unwrap_or_else(|| {
-            format!("{} images from {} (labels {})", data.len(), args.images.display(), args.labels.display())
+            format!("{} images from {} (labels {})", data.len(), images.display(), labels.display())
         })),
         licence: args.licence.clone(),
         training_command: Some(training_command.join(" ")),

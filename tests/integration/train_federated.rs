@@ -134,3 +134,69 @@ fn a_site_with_bad_data_is_named() {
     let zero_steps = FederatedSchedule { rounds: 1, local_steps: 0, resume: false };
     assert!(train_federated(&tiny_config(), &sites[..1], &zero_steps, &Device::Cpu, |_| {}).is_err());
 }
+
+/// Two site folders (images + labels.csv each) made from the fixtures: 10 and 6 images.
+fn site_folders(dir: &Path) -> (PathBuf, PathBuf) {
+    let text = std::fs::read_to_string(fixtures().join("labels.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().to_owned();
+    let rows: Vec<&str> = lines.collect();
+    let make = |name: &str, range: std::ops::Range<usize>| {
+        let folder = dir.join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut csv = vec![header.clone()];
+        for row in &rows[range] {
+            let file = row.split(',').next().unwrap();
+            std::fs::copy(fixtures().join(file), folder.join(file)).unwrap();
+            csv.push((*row).to_owned());
+        }
+        std::fs::write(folder.join("labels.csv"), csv.join("\n") + "\n").unwrap();
+        folder
+    };
+    (make("hospital-a", 0..10), make("hospital-b", 10..16))
+}
+
+#[test]
+fn cli_trains_two_sites_resumes_and_records_them_in_the_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = site_folders(dir.path());
+    let out = dir.path().join("fed.safetensors");
+    let run = |rounds: &str, resume: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_thorax"));
+        command.args(["train", "gan", "--federated", "--sites"]).arg(format!("{},{}", a.display(), b.display()));
+        command.args(["--rounds", rounds, "--local-steps", "1", "--device", "cpu", "--json"]);
+        if resume {
+            command.arg("--resume").arg(dir.path().join("fed.ckpt.safetensors"));
+        } else {
+            command.args(["--resolution", "32", "--fmap-max", "16", "--fmap-base", "64", "--latent-size", "32"]);
+            command.args(["--batch", "4"]);
+        }
+        command.arg("--out").arg(&out).output().unwrap()
+    };
+    let first = run("1", false);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(dir.path().join("fed.ckpt.site0.safetensors").is_file());
+    assert!(dir.path().join("fed.ckpt.site1.safetensors").is_file());
+    let second = run("2", true);
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(summary["rounds"], 2);
+    assert!(String::from_utf8_lossy(&second.stderr).contains("round 2/2"));
+    let generator = thorax::models::progan::ProganGenerator::load(&out, &Device::Cpu).unwrap();
+    let sites = generator.card().metrics["federated_sites"].to_string();
+    assert!(sites.contains("hospital-a: 10 images") && sites.contains("hospital-b: 6 images"), "{sites}");
+
+    // A site folder without labels.csv is refused by name before anything trains.
+    let empty = dir.path().join("hospital-c");
+    std::fs::create_dir_all(&empty).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_thorax"))
+        .args(["train", "gan", "--federated", "--sites"])
+        .arg(format!("{},{}", a.display(), empty.display()))
+        .arg("--out")
+        .arg(dir.path().join("never.safetensors"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("hospital-c") && message.contains("labels.csv"), "{message}");
+}

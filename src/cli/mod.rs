@@ -12,4 +12,5 @@ pub mod info;
 pub mod metrics;
 pub mod study;
 pub mod train;
+pub mod train_cyclegan;
 pub mod translate;

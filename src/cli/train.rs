@@ -20,6 +20,8 @@ use crate::train::gan_trainer::{GanTrainConfig, GanTrainer, GeneratorCopy, StepL
 pub enum TrainCommand {
     /// Train the conditional ProGAN generator (NIH label order) on real radiographs.
     Gan(TrainGanArgs),
+    /// Train a CycleGAN (two ResnetGenerators, two PatchGANs) between two folders of radiographs.
+    Cyclegan(crate::cli::train_cyclegan::TrainCycleGanArgs),
 }
 
 /// Options of `thorax train gan`.
@@ -103,11 +105,16 @@ pub struct TrainGanArgs {
 pub fn run(command: TrainCommand) -> anyhow::Result<()> {
     match command {
         TrainCommand::Gan(args) => train_gan(&args),
+        TrainCommand::Cyclegan(args) => crate::cli::train_cyclegan::train_cyclegan(&args),
     }
 }
 
 /// Fails when an option given on the command line disagrees with the resumed checkpoint.
-fn check_same<T: PartialEq + std::fmt::Debug>(flag: &str, given: Option<T>, stored: T) -> anyhow::Result<()> {
+pub(crate) fn check_same<T: PartialEq + std::fmt::Debug>(
+    flag: &str,
+    given: Option<T>,
+    stored: T,
+) -> anyhow::Result<()> {
     match given {
         Some(value) if value != stored => {
             bail!("--{flag} {value:?} differs from the checkpoint's {stored:?}; leave it out to resume")
@@ -157,13 +164,13 @@ fn build_trainer(args: &TrainGanArgs, device: &Device) -> anyhow::Result<GanTrai
 }
 
 /// `OUT.safetensors` -> `OUT.ckpt.safetensors`.
-fn default_checkpoint_path(out: &Path) -> PathBuf {
+pub(crate) fn default_checkpoint_path(out: &Path) -> PathBuf {
     let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "generator".to_owned());
     out.with_file_name(format!("{stem}.ckpt.safetensors"))
 }
 
 /// `1h02m03s` style durations for the progress line.
-fn format_duration(seconds: f64) -> String {
+pub(crate) fn format_duration(seconds: f64) -> String {
     let total = seconds.max(0.0).round() as u64;
     let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
     if h > 0 { format!("{h}h{m:02}m{s:02}s") } else { format!("{m}m{s:02}s") }

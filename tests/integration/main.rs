@@ -34,6 +34,7 @@ mod study_durability;
 mod study_session;
 mod study_sources;
 mod study_stats;
+mod train_cyclegan;
 mod train_gan;
 mod ui_audit;
 mod ui_metrics;

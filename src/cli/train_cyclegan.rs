@@ -194,6 +194,13 @@ fn log_line(step: u64, l: &CycleGanStepLosses, seconds: f64) -> String {
     )
 }
 
+/// `arg` as a POSIX shell word, so the card's training command can be pasted back.
+fn shell_quoted(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | ',' | '+'));
+    if plain { arg.to_owned() } else { format!("'{}'", arg.replace('\'', "'\\''")) }
+}
+
 /// Loads one domain and splits off its validation images.
 fn load_domain(
     label: &str,
@@ -291,7 +298,7 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
             train_b.len()
         )
     });
-    let training_command: Vec<String> = std::env::args().collect();
+    let training_command: Vec<String> = std::env::args().map(|arg| shell_quoted(&arg)).collect();
     let describe = |label: &str, folder: &Path, prefix: &str, train: usize, val: usize| {
         let filter = if prefix.is_empty() { String::new() } else { format!(" files `{prefix}*`") };
         format!("{label}: {} images from {}{filter} ({train} training, {val} held out)", train + val, folder.display())
@@ -308,6 +315,10 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
         licence: args.licence.clone(),
         training_command: Some(training_command.join(" ")),
     };
+    let objective = format!(
+        "junyanz CycleGAN: LSGAN, cycle lambda_A {} lambda_B {}, identity {}, pool {}",
+        config.lambda_a, config.lambda_b, config.lambda_identity, config.pool_size
+    );
     let dtype = if args.f16 { DType::F16 } else { DType::F32 };
     for (direction, path) in [(Direction::AToB, &args.out), (Direction::BToA, &out_b2a)] {
         let network = if direction == Direction::AToB { "G_A" } else { "G_B" };
@@ -321,7 +332,8 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
             ("batch", serde_json::json!(config.batch)),
             ("ndf", serde_json::json!(config.ndf)),
             ("learning_rate", serde_json::json!(config.adam.lr)),
-            ("objective", serde_json::json!("LSGAN, cycle lambda 10/10, identity 0.5, pool 50 (junyanz)")),
+            ("objective", serde_json::json!(objective)),
+            ("lr_decay", serde_json::json!(config.decay)),
             ("train_wall_seconds", serde_json::json!(trainer.train_seconds())),
             ("device", serde_json::json!(compute.label)),
         ];
@@ -377,6 +389,15 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arguments_are_quoted_for_the_shell_only_when_needed() {
+        assert_eq!(shell_quoted("--out"), "--out");
+        assert_eq!(shell_quoted("/a/b_c.safetensors"), "/a/b_c.safetensors");
+        assert_eq!(shell_quoted("CC BY 4.0"), "'CC BY 4.0'");
+        assert_eq!(shell_quoted("it's"), "'it'\\''s'");
+        assert_eq!(shell_quoted(""), "''");
+    }
 
     #[test]
     fn b2a_path_sits_next_to_the_output() {

@@ -247,6 +247,23 @@ mod tests {
         }
     }
 
+    /// The differentiable phase kernels are exactly the inference path's.
+    #[test]
+    fn subpixel_kernels_equal_the_fast_conv_decomposition() {
+        let weight = Tensor::randn(0f32, 1.0, (3, 5, 3, 3), &Device::Cpu).unwrap();
+        let ours = subpixel_kernels_train(&weight).unwrap();
+        let theirs = crate::models::fast_conv::subpixel_kernels_from_transposed_3x3(&weight).unwrap();
+        assert_eq!(ours.dims(), &[20, 3, 2, 2]);
+        assert_eq!(
+            ours.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            theirs.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
+        assert!(
+            subpixel_kernels_train(&Tensor::zeros((3, 5, 4, 4), candle_core::DType::F32, &Device::Cpu).unwrap())
+                .is_err()
+        );
+    }
+
     #[test]
     fn reflection_pad_mirrors_and_refuses_too_small_sides() {
         let x = Tensor::arange(0f32, 4.0, &Device::Cpu).unwrap().reshape((1, 1, 1, 4)).unwrap();

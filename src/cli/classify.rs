@@ -17,7 +17,7 @@ use crate::convert::npy::read_npy_f32;
 use crate::models::densenet::{DenseNet121, IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZE_PX};
 use crate::models::heatmap::{GrayMap, Heatmap, HeatmapMethod, HeatmapOptions, heatmaps, resolve_targets};
 use crate::models::heatmap_export::{safe_file_part, write_heatmap_files};
-use crate::models::preprocess::classifier_input;
+use crate::models::preprocess::classifier_input_sized;
 use crate::models::weights::Weights;
 
 /// Classify radiographs with the DenseNet-121 classifier.
@@ -158,7 +158,8 @@ pub fn run(args: &ClassifyArgs, device: &Device, default_model_bytes: Option<&[u
         let normalization = classifier.card().input_normalization.clone();
         for path in &args.images {
             let (gray, width, height) = read_gray_image(path)?;
-            let x = classifier_input(&gray, width, height, normalization.as_ref(), device)
+            let side_px = crate::models::preprocess::classifier_side_px(classifier.card());
+            let x = classifier_input_sized(&gray, width, height, normalization.as_ref(), side_px, device)
                 .with_context(|| format!("preprocessing {}", path.display()))?;
             let probabilities = classifier
                 .forward(&x)

@@ -12,5 +12,6 @@ pub mod info;
 pub mod metrics;
 pub mod study;
 pub mod train;
+pub mod train_classifier;
 pub mod train_cyclegan;
 pub mod translate;

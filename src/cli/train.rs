@@ -20,6 +20,8 @@ use crate::train::gan_trainer::{GanTrainConfig, GanTrainer, GeneratorCopy, StepL
 pub enum TrainCommand {
     /// Train the conditional ProGAN generator (NIH label order) on real radiographs.
     Gan(TrainGanArgs),
+    /// Train the DenseNet classifier (14 NIH labels, reproduce-chexnet recipe) on real radiographs.
+    Classifier(crate::cli::train_classifier::TrainClassifierArgs),
     /// Train a CycleGAN (two ResnetGenerators, two PatchGANs) between two folders of radiographs.
     Cyclegan(crate::cli::train_cyclegan::TrainCycleGanArgs),
 }
@@ -103,8 +105,10 @@ pub struct TrainGanArgs {
 
 /// Runs a `thorax train` command.
 pub fn run(command: TrainCommand) -> anyhow::Result<()> {
+    crate::train::allocator::keep_freed_memory_for_reuse();
     match command {
         TrainCommand::Gan(args) => train_gan(&args),
+        TrainCommand::Classifier(args) => crate::cli::train_classifier::train_classifier(&args),
         TrainCommand::Cyclegan(args) => crate::cli::train_cyclegan::train_cyclegan(&args),
     }
 }

@@ -139,11 +139,12 @@ impl ModelRunner {
         let classifier = self.models.classifier(model, &device)?;
         let card = classifier.card().clone();
         let gray = eight_bit_values(image);
-        let input = crate::models::preprocess::classifier_input(
+        let input = crate::models::preprocess::classifier_input_sized(
             &gray,
             image.width_px(),
             image.height_px(),
             card.input_normalization.as_ref(),
+            crate::models::preprocess::classifier_side_px(&card),
             &device,
         )?;
         let probabilities: Vec<f32> =

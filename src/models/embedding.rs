@@ -10,7 +10,7 @@ use crate::imaging::{DecodeError, GrayImage, load_image};
 use crate::models::card::ModelKind;
 use crate::models::densenet::DenseNet121;
 use crate::models::error::ModelError;
-use crate::models::preprocess::classifier_input;
+use crate::models::preprocess::{classifier_input_sized, classifier_side_px};
 use crate::models::weights::Weights;
 
 /// Images per forward pass: large enough to keep the CPU kernels busy, small enough for a laptop's memory
@@ -130,7 +130,8 @@ impl ImageEmbedding for Embedder {
     fn network_input(&self, image: &GrayImage) -> Result<Tensor, ModelError> {
         let unit = image.to_unit_range();
         let normalization = self.classifier.card().input_normalization.as_ref();
-        classifier_input(&unit, image.width_px(), image.height_px(), normalization, &self.device)
+        let side_px = classifier_side_px(self.classifier.card());
+        classifier_input_sized(&unit, image.width_px(), image.height_px(), normalization, side_px, &self.device)
     }
 
     fn forward_batch(&self, inputs: &[Tensor]) -> Result<Vec<Vec<f32>>, ModelError> {

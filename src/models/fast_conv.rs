@@ -27,6 +27,10 @@ use rayon::prelude::*;
 #[path = "winograd.rs"]
 mod winograd;
 
+#[path = "fast_conv_grad.rs"]
+mod grad;
+pub use grad::{conv2d_input_grad, conv2d_weight_grad, flipped_transposed_kernel};
+
 /// Pixels of one tile's patch matrix are chosen so that it holds about this many floats (1 MiB, inside L2).
 const PATCH_BUDGET_FLOATS: usize = 1 << 18;
 /// Fewest output pixels per tile: smaller tiles make the GEMM too thin to reach its peak.
@@ -162,6 +166,35 @@ pub fn conv2d_fused(
     })?;
     let dims = (shape.batch, shape.channels_out, shape.out_height, shape.out_width);
     Tensor::from_vec(output, dims, &Device::Cpu)
+}
+
+/// The fast-path convolution of plain contiguous NCHW float32 values, no bias, no weight cache (for weights that
+/// change every call, as in training): `input` of `input_dims`, `weight` of `weight_dims` `[out, in, kh, kw]`.
+/// Returns the `[N, out, out_h, out_w]` output values and their dims.
+pub fn conv2d_values(
+    input: &[f32],
+    input_dims: [usize; 4],
+    weight: &[f32],
+    weight_dims: [usize; 4],
+    stride: usize,
+    padding: usize,
+) -> Result<(Vec<f32>, [usize; 4])> {
+    let shape = ConvShape::from_dims(input_dims, weight_dims, stride, padding)?;
+    if input.len() != input_dims.iter().product::<usize>() || weight.len() != weight_dims.iter().product::<usize>() {
+        bail!(
+            "conv2d: {} input values for dims {input_dims:?}, {} weight values for dims {weight_dims:?}",
+            input.len(),
+            weight.len()
+        );
+    }
+    let epilogue = EpilogueValues::new(&Epilogue::identity(), shape.channels_out)?;
+    let threads = candle_core::utils::get_num_threads().max(1);
+    let output = if WINOGRAD_ENABLED.load(Ordering::Relaxed) && winograd::applies(&shape) {
+        winograd::conv3x3(input, weight, None, &shape, &epilogue, threads)
+    } else {
+        conv_cpu(input, weight, &shape, None, &epilogue, Placement::Direct, None)
+    };
+    Ok((output, [shape.batch, shape.channels_out, shape.out_height, shape.out_width]))
 }
 
 /// A transposed convolution with stride 2 whose kernel is given as four 2x2 sub-pixel phase kernels
@@ -302,6 +335,21 @@ impl ConvShape {
                 weight.dims(),
                 input.dims()
             );
+        }
+        Self::from_dims(
+            [batch, channels_in, height, width],
+            [channels_out, weight_in, kernel_height, kernel_width],
+            stride,
+            padding,
+        )
+    }
+
+    /// The shape from NCHW input dims and `[out, in, kh, kw]` weight dims.
+    fn from_dims(input: [usize; 4], weight: [usize; 4], stride: usize, padding: usize) -> Result<Self> {
+        let [batch, channels_in, height, width] = input;
+        let [channels_out, weight_in, kernel_height, kernel_width] = weight;
+        if weight_in != channels_in {
+            bail!("conv2d: weight {weight:?} expects {weight_in} input channels, input {input:?} has {channels_in}");
         }
         if stride == 0 {
             bail!("conv2d: stride must be at least 1");

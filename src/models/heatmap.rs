@@ -35,7 +35,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use crate::models::card::{InputNormalization, ModelCard};
 use crate::models::densenet::{DenseNet121, INPUT_SIZE_PX};
 use crate::models::error::ModelError;
-use crate::models::preprocess::{classifier_input, shorter_side_size};
+use crate::models::preprocess::{classifier_input_sized, classifier_side_px, shorter_side_size};
 
 /// pytorch-grad-cam's `scale_cam_image` divides by `1e-7 + max`, so a constant map becomes zeros, not NaN.
 const SCALE_EPSILON: f32 = 1e-7;
@@ -278,7 +278,8 @@ pub fn heatmaps_for_gray_image(
     device: &Device,
 ) -> Result<Vec<Heatmap>, HeatmapError> {
     let normalization: Option<&InputNormalization> = net.card().input_normalization.as_ref();
-    let input = classifier_input(gray, width_px, height_px, normalization, device)?;
+    let side_px = classifier_side_px(net.card());
+    let input = classifier_input_sized(gray, width_px, height_px, normalization, side_px, device)?;
     heatmaps(net, &input, targets, options)
 }
 

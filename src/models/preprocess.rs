@@ -216,6 +216,43 @@ pub fn classifier_input(
     normalization: Option<&InputNormalization>,
     device: &Device,
 ) -> Result<Tensor, ModelError> {
+    classifier_input_sized(gray, width_px, height_px, normalization, INPUT_SIZE_PX, device)
+}
+
+/// The input side a classifier card asks for: its `resolution`, or 224 px when the card says any size (0).
+pub fn classifier_side_px(card: &crate::models::card::ModelCard) -> usize {
+    if card.resolution == 0 { INPUT_SIZE_PX } else { card.resolution }
+}
+
+/// torchvision `Resize(side)` (Pillow bilinear on 8 bits) then `CenterCrop(side)`: the gray pixels the classifier
+/// sees before normalisation. The classifier trainer prepares its images with this too.
+pub fn classifier_gray8(image: &Gray8, side_px: usize) -> Result<Gray8, ModelError> {
+    if side_px == 0 {
+        return Err(ModelError::BadInput { argument: "classifier input side".to_owned(), reason: "0 px".to_owned() });
+    }
+    let (new_w, new_h) = shorter_side_size(image.width_px, image.height_px, side_px);
+    if new_w.saturating_mul(new_h) > MAX_RESIZED_PX || new_w < side_px || new_h < side_px {
+        return Err(ModelError::BadInput {
+            argument: "image".to_owned(),
+            reason: format!(
+                "{}x{} is too elongated: resizing it would give {new_w}x{new_h} px",
+                image.width_px, image.height_px
+            ),
+        });
+    }
+    let resized = pil_resize(image, new_w, new_h, Filter::Bilinear);
+    Ok(center_crop(&resized, side_px))
+}
+
+/// [`classifier_input`] at `side_px` x `side_px` (a classifier card's resolution, see [`classifier_side_px`]).
+pub fn classifier_input_sized(
+    gray: &[f32],
+    width_px: usize,
+    height_px: usize,
+    normalization: Option<&InputNormalization>,
+    side_px: usize,
+    device: &Device,
+) -> Result<Tensor, ModelError> {
     let image = Gray8::from_f32(gray, width_px, height_px)?;
     let (mean, std) = match normalization {
         Some(n) => (n.mean.clone(), n.std.clone()),
@@ -227,22 +264,19 @@ pub fn classifier_input(
             reason: format!("need 3 means and 3 non-zero standard deviations, got {mean:?} and {std:?}"),
         });
     }
-    let (new_w, new_h) = shorter_side_size(width_px, height_px, INPUT_SIZE_PX);
-    if new_w.saturating_mul(new_h) > MAX_RESIZED_PX {
-        return Err(ModelError::BadInput {
-            argument: "image".to_owned(),
-            reason: format!("{width_px}x{height_px} is too elongated: resizing it would give {new_w}x{new_h} px"),
-        });
-    }
-    let resized = pil_resize(&image, new_w, new_h, Filter::Bilinear);
-    let cropped = center_crop(&resized, INPUT_SIZE_PX);
-    let plane = INPUT_SIZE_PX * INPUT_SIZE_PX;
+    let cropped = classifier_gray8(&image, side_px)?;
+    let plane = side_px * side_px;
     let mut values = Vec::with_capacity(3 * plane);
     for (m, s) in mean.iter().zip(&std) {
         // ToTensor divides by 255 in f32; Normalize subtracts then divides, in f32.
-        values.extend(cropped.pixels.iter().map(|&p| (f32::from(p) / 255.0 - m) / s));
+        values.extend(cropped.pixels.iter().map(|&p| normalized_value(p, *m, *s)));
     }
-    Ok(Tensor::from_vec(values, (1, 3, INPUT_SIZE_PX, INPUT_SIZE_PX), device)?)
+    Ok(Tensor::from_vec(values, (1, 3, side_px, side_px), device)?)
+}
+
+/// One 8-bit pixel as the classifier sees it: `ToTensor` (/255 in f32) then `Normalize` (subtract, divide, in f32).
+pub fn normalized_value(pixel: u8, mean: f32, std: f32) -> f32 {
+    (f32::from(pixel) / 255.0 - mean) / std
 }
 
 /// junyanz `__make_power_2(img, base=4)`: each side rounded to the nearest multiple of 4.

@@ -1,15 +1,93 @@
-//! Convolution for training as explicit im2col + one matrix product, made only of ops whose backward candle
-//! computes with copies and matrix products. candle 0.11's own conv2d backward computes the input gradient with its
-//! direct CPU `conv_transpose2d`, which dominated the training step on our 2-core machine; going through `matmul`
-//! in both directions is several times faster there (and is the same arithmetic).
+//! Convolutions for training, differentiable in the input and the weight.
+//!
+//! On the CPU in float32 a stride-1 convolution is one custom op ([`FastTrainConv2d`]) on `models::fast_conv`:
+//! forward and input gradient through its tiled im2col/Winograd path, weight gradient as per-tile GEMMs on the same
+//! patches, so no batch-sized patch matrix is ever allocated. Elsewhere (CUDA, f64 in tests, strided layers) candle's
+//! conv2d does the work. [`conv2d_im2col`] (im2col from candle ops, matmul backward) is the reference the op is
+//! tested against and the path before it.
 
-use candle_core::Tensor;
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+
+use crate::models::fast_conv::{self, conv2d_input_grad, conv2d_values, conv2d_weight_grad};
 
 /// The convolution every trainer uses: `x` `[N, C, H, W]` with `weight` `[O, C, kh, kw]`, square `stride` and zero
-/// `padding`, no bias, differentiable in both arguments. Stride 1 goes through [`conv2d_im2col`]; other strides use
-/// candle's conv2d (its backward is slow on the CPU, so keep strided layers few).
+/// `padding`, no bias, differentiable in both arguments.
 pub fn conv2d_train(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> candle_core::Result<Tensor> {
-    if stride == 1 { conv2d_im2col(x, weight, padding) } else { x.conv2d(weight, padding, stride, 1, 1) }
+    let (_, _, kernel_h, kernel_w) = weight.dims4()?;
+    let fast = stride == 1
+        && kernel_h == kernel_w
+        && padding < kernel_h
+        && fast_conv::is_cpu_f32(x)
+        && fast_conv::is_cpu_f32(weight);
+    if fast {
+        x.contiguous()?.apply_op2(&weight.contiguous()?, FastTrainConv2d { padding })
+    } else if stride == 1 {
+        conv2d_im2col(x, weight, padding)
+    } else {
+        x.conv2d(weight, padding, stride, 1, 1)
+    }
+}
+
+/// Stride-1 convolution with zero `padding` on the CPU fast path, with its backward (first order: the gradients
+/// are computed outside the graph, as candle's own backward does by default).
+#[derive(Clone, Copy, Debug)]
+pub struct FastTrainConv2d {
+    pub padding: usize,
+}
+
+impl CustomOp2 for FastTrainConv2d {
+    fn name(&self) -> &'static str {
+        "fast-train-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        input: &CpuStorage,
+        input_layout: &Layout,
+        weight: &CpuStorage,
+        weight_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let input_values = contiguous_f32(input, input_layout, "convolution input")?;
+        let weight_values = contiguous_f32(weight, weight_layout, "convolution weight")?;
+        let (output, dims) = conv2d_values(
+            input_values,
+            dims4(input_layout.shape())?,
+            weight_values,
+            dims4(weight_layout.shape())?,
+            1,
+            self.padding,
+        )?;
+        Ok((CpuStorage::F32(output), Shape::from(dims.to_vec())))
+    }
+
+    fn bwd(
+        &self,
+        input: &Tensor,
+        weight: &Tensor,
+        _output: &Tensor,
+        grad_output: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let (_, _, kernel_h, kernel_w) = weight.dims4()?;
+        let grad_output = grad_output.contiguous()?;
+        let grad_input = conv2d_input_grad(&grad_output, weight, self.padding)?;
+        let grad_weight = conv2d_weight_grad(input, &grad_output, (kernel_h, kernel_w), 1, self.padding)?;
+        Ok((Some(grad_input), Some(grad_weight)))
+    }
+}
+
+fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let values = storage.as_slice::<f32>()?;
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("{what}: expected a contiguous tensor");
+    };
+    values.get(start..end).ok_or_else(|| {
+        candle_core::Error::Msg(format!("{what}: layout {start}..{end} outside {} values", values.len()))
+    })
+}
+
+fn dims4(shape: &Shape) -> candle_core::Result<[usize; 4]> {
+    let (a, b, c, d) = shape.dims4()?;
+    Ok([a, b, c, d])
 }
 
 /// Stride-1 convolution of `x` `[N, C, H, W]` with `weight` `[O, C, kh, kw]`, zero padding `padding` on every side;
@@ -50,12 +128,44 @@ pub fn conv2d_im2col(x: &Tensor, weight: &Tensor, padding: usize) -> candle_core
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, Var};
+    use candle_core::{DType, Device, Var};
 
     use super::*;
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
         (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap()
+    }
+
+    /// The fast op inside a small f32 graph (conv, leaky ReLU, conv) gives the values and gradients of the
+    /// im2col reference, for the kernel/padding pairs the trainers use.
+    #[test]
+    fn fast_train_conv_matches_the_im2col_reference() {
+        for (kernel, padding, size) in [(3usize, 1usize, 12usize), (2, 1, 7), (1, 0, 5), (4, 3, 4), (3, 0, 40)] {
+            let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 16, size, size), &Device::Cpu).unwrap()).unwrap();
+            let w1 =
+                Var::from_tensor(&Tensor::randn(0f32, 0.2, (16, 16, kernel, kernel), &Device::Cpu).unwrap()).unwrap();
+            let w2 = Var::from_tensor(&Tensor::randn(0f32, 0.2, (3, 16, 3, 3), &Device::Cpu).unwrap()).unwrap();
+            let run = |conv: &dyn Fn(&Tensor, &Tensor, usize) -> candle_core::Result<Tensor>| {
+                let hidden = conv(x.as_tensor(), w1.as_tensor(), padding).unwrap();
+                let hidden = hidden.maximum(&(&hidden * 0.2).unwrap()).unwrap();
+                let y = conv(&hidden, w2.as_tensor(), 1).unwrap();
+                let loss = y.sqr().unwrap().sum_all().unwrap();
+                let grads = loss.backward().unwrap();
+                let grads: Vec<Tensor> =
+                    [&x, &w1, &w2].iter().map(|v| grads.get(v.as_tensor()).unwrap().clone()).collect();
+                (y, grads)
+            };
+            let (fast_y, fast_grads) = run(&|x, w, p| conv2d_train(x, w, 1, p));
+            let (ref_y, ref_grads) = run(&|x, w, p| conv2d_im2col(x, w, p));
+            let relative = |a: &Tensor, b: &Tensor| {
+                let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap().max(1e-20) as f64;
+                max_diff(&a.to_dtype(DType::F64).unwrap(), &b.to_dtype(DType::F64).unwrap()) / scale
+            };
+            assert!(relative(&fast_y, &ref_y) < 1e-5, "kernel {kernel}: output");
+            for (i, (a, b)) in fast_grads.iter().zip(&ref_grads).enumerate() {
+                assert!(relative(a, b) < 1e-4, "kernel {kernel}: gradient {i} differs by {}", relative(a, b));
+            }
+        }
     }
 
     /// Values and both gradients equal candle's conv2d for 3x3, 2x2 and 1x1 kernels.

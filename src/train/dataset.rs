@@ -50,7 +50,7 @@ pub enum DatasetError {
     BadImage { path: PathBuf, reason: String },
     #[error("labels CSV {path} lists no images")]
     Empty { path: PathBuf },
-    #[error("training resolution {resolution_px} px is not a power of two from 4 to 1024")]
+    #[error("training resolution {resolution_px} px is not supported (the GAN: a power of two from 4 to 1024)")]
     BadResolution { resolution_px: usize },
     #[error("the dataset needs at least one label name")]
     NoLabels,
@@ -70,6 +70,9 @@ pub struct GanDataset {
     /// `len * labels`: 1.0 where the label was annotated.
     masks: Vec<f32>,
 }
+
+/// Turns an image file into `side * side` grey bytes (see [`GanDataset::load_prepared`]).
+pub type ImagePreparation = dyn Fn(&Path, usize) -> Result<Vec<u8>, DatasetError>;
 
 /// Images `[B, 1, R, R]` in [-1, 1], labels `[B, L]` and masks `[B, L]`.
 pub struct RealBatch {
@@ -94,6 +97,21 @@ impl GanDataset {
         label_names: &[String],
     ) -> Result<Self, DatasetError> {
         if !resolution_px.is_power_of_two() || !(4..=1024).contains(&resolution_px) {
+            return Err(DatasetError::BadResolution { resolution_px });
+        }
+        Self::load_prepared(images_dir, labels_csv, resolution_px, label_names, &load_square_grey)
+    }
+
+    /// Same as [`Self::load`], with `prepare(path, side)` turning each image file into `side * side` grey bytes
+    /// (the classifier trainer resizes as its inference preprocessing does); any side from 1 to 4096 px.
+    pub fn load_prepared(
+        images_dir: &Path,
+        labels_csv: &Path,
+        resolution_px: usize,
+        label_names: &[String],
+        prepare: &ImagePreparation,
+    ) -> Result<Self, DatasetError> {
+        if !(1..=4096).contains(&resolution_px) {
             return Err(DatasetError::BadResolution { resolution_px });
         }
         if label_names.is_empty() {
@@ -200,7 +218,14 @@ impl GanDataset {
             if !image_path.is_file() {
                 return Err(DatasetError::MissingImage { csv: labels_csv.to_path_buf(), row, image: image_path });
             }
-            dataset.pixels.extend_from_slice(&load_square_grey(&image_path, side)?);
+            let pixels = prepare(&image_path, side)?;
+            if pixels.len() != side * side {
+                return Err(DatasetError::BadImage {
+                    path: image_path,
+                    reason: format!("prepared to {} values, expected {side}x{side}", pixels.len()),
+                });
+            }
+            dataset.pixels.extend_from_slice(&pixels);
             dataset.labels.extend_from_slice(&labels);
             dataset.masks.extend_from_slice(&mask);
             dataset.files.push(file.to_owned());
@@ -234,6 +259,19 @@ impl GanDataset {
     /// File names as the CSV gives them.
     pub fn files(&self) -> &[String] {
         &self.files
+    }
+
+    /// The grey bytes (`resolution^2`, row-major) of row `index`, or `None` past the end.
+    pub fn image_u8(&self, index: usize) -> Option<&[u8]> {
+        let area = self.resolution_px * self.resolution_px;
+        self.pixels.get(index.checked_mul(area)?..index.checked_add(1)?.checked_mul(area)?)
+    }
+
+    /// Labels and annotation mask of row `index`, or `None` past the end.
+    pub fn labels_and_mask(&self, index: usize) -> Option<(&[f32], &[f32])> {
+        let width = self.label_names.len();
+        let range = index.checked_mul(width)?..index.checked_add(1)?.checked_mul(width)?;
+        Some((self.labels.get(range.clone())?, self.masks.get(range)?))
     }
 
     /// How many images carry each label (annotated and present), in label order.

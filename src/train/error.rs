@@ -20,6 +20,8 @@ pub enum TrainError {
     Checkpoint { path: PathBuf, reason: String },
     #[error("training diverged at step {step}: {what} is not finite")]
     NonFinite { step: u64, what: String },
+    #[error("federated training: {reason}")]
+    Federated { reason: String },
     #[error("tensor `{name}` is missing from the {network} parameters")]
     MissingParameter { network: String, name: String },
     #[error("tensor computation failed: {0}")]

@@ -30,6 +30,7 @@ use crate::train::dataset::{GanDataset, RealBatch};
 use crate::train::discriminator::{Discriminator, MBSTD_GROUP, WeightUse};
 use crate::train::ema::Ema;
 use crate::train::error::TrainError;
+use crate::train::federated::SharedWeights;
 use crate::train::gan_loss::{discriminator_loss, generator_loss};
 use crate::train::generator::generator_forward;
 use crate::train::rng::{RngStream, TrainRng};
@@ -303,6 +304,52 @@ impl GanTrainer {
             .map(|(name, tensor)| Ok((name, tensor.to_dtype(dtype)?)))
             .collect::<Result<HashMap<_, _>, candle_core::Error>>()?;
         weights::save(path, &tensors, card)?;
+        Ok(())
+    }
+
+    /// Copies of the weights a federated site shares: `G`, `D` and `G_ema` (never optimiser moments or data).
+    pub fn shared_weights(&self) -> Result<SharedWeights, TrainError> {
+        let copy_vars = |params: &BTreeMap<String, Var>| -> Result<BTreeMap<String, Tensor>, TrainError> {
+            params.iter().map(|(name, var)| Ok((name.clone(), var.as_tensor().detach().copy()?))).collect()
+        };
+        let ema = self
+            .ema
+            .tensors
+            .iter()
+            .map(|(name, t)| Ok((name.clone(), t.copy()?)))
+            .collect::<Result<_, TrainError>>()?;
+        let groups = BTreeMap::from([
+            ("G".to_owned(), copy_vars(&self.generator)?),
+            ("D".to_owned(), copy_vars(self.discriminator.params())?),
+            ("G_ema".to_owned(), ema),
+        ]);
+        Ok(SharedWeights { groups })
+    }
+
+    /// Replaces `G`, `D` and `G_ema` by `weights` (the federated average), keeping optimiser state and step.
+    pub fn load_shared_weights(&mut self, weights: &SharedWeights) -> Result<(), TrainError> {
+        let group = |name: &str| {
+            weights.groups.get(name).ok_or_else(|| TrainError::Federated { reason: format!("no `{name}` weights") })
+        };
+        let set_vars = |params: &BTreeMap<String, Var>, tensors: &BTreeMap<String, Tensor>, network: &str| {
+            for (name, var) in params {
+                let tensor = tensors
+                    .get(name)
+                    .ok_or_else(|| TrainError::MissingParameter { network: network.to_owned(), name: name.clone() })?;
+                var.set(tensor)?;
+            }
+            Ok::<(), TrainError>(())
+        };
+        set_vars(&self.generator, group("G")?, "generator")?;
+        set_vars(self.discriminator.params(), group("D")?, "discriminator")?;
+        let ema = group("G_ema")?;
+        for (name, average) in self.ema.tensors.iter_mut() {
+            let tensor = ema.get(name).ok_or_else(|| TrainError::MissingParameter {
+                network: "generator EMA".to_owned(),
+                name: name.clone(),
+            })?;
+            *average = tensor.copy()?;
+        }
         Ok(())
     }
 

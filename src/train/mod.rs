@@ -1,16 +1,21 @@
 //! Training our own models with candle autograd: the conditional ProGAN generator (`thorax train gan`).
 
 pub mod adam;
+pub mod allocator;
 pub mod augment;
 pub mod checkpoint;
+pub mod classifier_split;
+pub mod classifier_trainer;
 pub mod conv;
 pub mod cyclegan_train;
 pub mod cyclegan_trainer;
 pub mod dataset;
+pub mod densenet_train;
 pub mod discriminator;
 pub mod domain_images;
 pub mod ema;
 pub mod error;
+pub mod federated;
 pub mod gan_loss;
 pub mod gan_trainer;
 pub mod generator;

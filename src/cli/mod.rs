@@ -13,5 +13,6 @@ pub mod metrics;
 pub mod study;
 pub mod train;
 pub mod train_classifier;
+pub mod train_cyclegan;
 pub mod train_federated;
 pub mod translate;

@@ -22,6 +22,8 @@ pub enum TrainCommand {
     Gan(TrainGanArgs),
     /// Train the DenseNet classifier (14 NIH labels, reproduce-chexnet recipe) on real radiographs.
     Classifier(crate::cli::train_classifier::TrainClassifierArgs),
+    /// Train a CycleGAN (two ResnetGenerators, two PatchGANs) between two folders of radiographs.
+    Cyclegan(crate::cli::train_cyclegan::TrainCycleGanArgs),
 }
 
 /// Options of `thorax train gan`.
@@ -120,6 +122,7 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
         TrainCommand::Gan(args) if args.federated => crate::cli::train_federated::train_gan_federated(&args),
         TrainCommand::Gan(args) => train_gan(&args),
         TrainCommand::Classifier(args) => crate::cli::train_classifier::train_classifier(&args),
+        TrainCommand::Cyclegan(args) => crate::cli::train_cyclegan::train_cyclegan(&args),
     }
 }
 

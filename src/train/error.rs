@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::models::error::ModelError;
 use crate::train::dataset::DatasetError;
+use crate::train::domain_images::DomainImagesError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -11,6 +12,8 @@ pub enum TrainError {
     BadConfig { argument: String, reason: String },
     #[error(transparent)]
     Dataset(#[from] DatasetError),
+    #[error(transparent)]
+    DomainImages(#[from] DomainImagesError),
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error("checkpoint {path}: {reason}")]

@@ -35,6 +35,7 @@ mod study_session;
 mod study_sources;
 mod study_stats;
 mod train_classifier;
+mod train_cyclegan;
 mod train_federated;
 mod train_gan;
 mod ui_audit;

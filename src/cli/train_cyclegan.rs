@@ -1,0 +1,406 @@
+//! `thorax train cyclegan`: trains a CycleGAN between two folders of radiographs, with progress and ETA on stderr,
+//! losses in a CSV, resumable checkpoints, and both generators saved with their cards (`--out` holds `G_A`, domain A
+//! to B; `--out-b2a` holds `G_B`), each carrying the cycle-reconstruction error measured on held-out images.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use candle_core::{DType, Device};
+
+use crate::cli::train::{check_same, default_checkpoint_path, format_duration};
+use crate::engine::device::{DeviceChoice, open_device};
+use crate::models::card::Provenance;
+use crate::models::cyclegan::Direction;
+use crate::train::cyclegan_trainer::{
+    CycleErrors, CycleGanStepLosses, CycleGanTrainConfig, CycleGanTrainer, LinearDecay,
+};
+use crate::train::domain_images::DomainImages;
+
+/// Resolutions the command trains at (32 only for quick trials).
+const RESOLUTIONS_PX: [usize; 4] = [32, 64, 128, 256];
+/// Seed offset of the hold-out split of domain B (domain A uses the run seed itself).
+const SPLIT_SALT_B: u64 = 0x5EED_0000_000B;
+
+/// Options of `thorax train cyclegan`.
+#[derive(Debug, clap::Args)]
+pub struct TrainCycleGanArgs {
+    /// Folder of domain A images (PNG, JPEG, TIFF, DICOM).
+    #[arg(long)]
+    pub domain_a: PathBuf,
+    /// Folder of domain B images.
+    #[arg(long)]
+    pub domain_b: PathBuf,
+    /// Only files in --domain-a whose names start with this (e.g. `nih_`).
+    #[arg(long, default_value = "")]
+    pub domain_a_prefix: String,
+    /// Only files in --domain-b whose names start with this (e.g. `ker_`).
+    #[arg(long, default_value = "")]
+    pub domain_b_prefix: String,
+    /// Name of domain A in the model card [default: A].
+    #[arg(long)]
+    pub domain_a_name: Option<String>,
+    /// Name of domain B in the model card [default: B].
+    #[arg(long)]
+    pub domain_b_name: Option<String>,
+    /// Training resolution in pixels: 64, 128 or 256 (32 for quick trials) [default: 128].
+    #[arg(long)]
+    pub resolution: Option<usize>,
+    /// Generator filters of the first layer [default: 64].
+    #[arg(long)]
+    pub ngf: Option<usize>,
+    /// Discriminator filters of the first layer [default: 64].
+    #[arg(long)]
+    pub ndf: Option<usize>,
+    /// Residual blocks of the generators [default: 9].
+    #[arg(long)]
+    pub blocks: Option<usize>,
+    /// Total training steps to reach (a resumed run continues up to this count).
+    #[arg(long, default_value_t = 1000)]
+    pub steps: u64,
+    /// Linearly decay the learning rate to 0 over the last N steps of --steps.
+    #[arg(long)]
+    pub decay_steps: Option<u64>,
+    /// Images per batch and domain [default: 1].
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Adam learning rate [default: 0.0002].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Seed of initial weights, data order, pools and the hold-out split [default: 2020].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Images per domain kept out of training to measure the cycle-reconstruction error.
+    #[arg(long, default_value_t = 16)]
+    pub val_count: usize,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Continue from this checkpoint (its settings are used; --lr may change).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Where checkpoints are written [default: OUT with `.ckpt.safetensors`].
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Write a checkpoint every N steps (and always at the end).
+    #[arg(long, default_value_t = 500)]
+    pub checkpoint_every: u64,
+    /// Stop (after checkpointing) once this many minutes of wall time have passed.
+    #[arg(long)]
+    pub max_minutes: Option<f64>,
+    /// Append per-step losses to this CSV.
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Model name for the cards (the direction is appended).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Licence statement for the cards (of the weights and the data they derive from).
+    #[arg(long)]
+    pub licence: Option<String>,
+    /// Store the generators as f16 (half the size) instead of f32.
+    #[arg(long)]
+    pub f16: bool,
+    /// Print one JSON document describing the run on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Where the B-to-A generator `G_B` goes [default: OUT with `_b2a` before the extension].
+    #[arg(long)]
+    pub out_b2a: Option<PathBuf>,
+    /// Output: the A-to-B generator `G_A` (.safetensors with its model card).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `OUT.safetensors` -> `OUT_b2a.safetensors`.
+fn default_b2a_path(out: &Path) -> PathBuf {
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "cyclegan".to_owned());
+    let extension = out.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_else(|| "safetensors".into());
+    out.with_file_name(format!("{stem}_b2a.{extension}"))
+}
+
+fn build_trainer(args: &TrainCycleGanArgs, device: &Device) -> anyhow::Result<CycleGanTrainer> {
+    let decay =
+        args.decay_steps.map(|n| LinearDecay { start_step: args.steps.saturating_sub(n), end_step: args.steps });
+    if let Some(path) = &args.resume {
+        let mut trainer =
+            CycleGanTrainer::resume(path, device).with_context(|| format!("resuming from {}", path.display()))?;
+        let stored = trainer.config().clone();
+        check_same("resolution", args.resolution, stored.resolution_px)?;
+        check_same("ngf", args.ngf, stored.ngf)?;
+        check_same("ndf", args.ndf, stored.ndf)?;
+        check_same("blocks", args.blocks, stored.n_blocks)?;
+        check_same("batch", args.batch, stored.batch)?;
+        check_same("seed", args.seed, stored.seed)?;
+        check_same("domain-a-name", args.domain_a_name.clone(), stored.domains[0].clone())?;
+        check_same("domain-b-name", args.domain_b_name.clone(), stored.domains[1].clone())?;
+        if let Some(lr) = args.lr {
+            trainer.set_learning_rate(lr).context("--lr")?;
+        }
+        if decay.is_some() {
+            trainer.set_decay(decay).context("--decay-steps")?;
+        }
+        return Ok(trainer);
+    }
+    let resolution = args.resolution.unwrap_or(128);
+    if !RESOLUTIONS_PX.contains(&resolution) {
+        bail!("--resolution {resolution}: expected 64, 128 or 256 (or 32 for quick trials)");
+    }
+    let domains = [
+        args.domain_a_name.clone().unwrap_or_else(|| "A".to_owned()),
+        args.domain_b_name.clone().unwrap_or_else(|| "B".to_owned()),
+    ];
+    let mut config = CycleGanTrainConfig::new(
+        resolution,
+        args.ngf.unwrap_or(64),
+        args.ndf.unwrap_or(64),
+        args.blocks.unwrap_or(9),
+        domains,
+    );
+    if let Some(batch) = args.batch {
+        config.batch = batch;
+    }
+    if let Some(lr) = args.lr {
+        config.adam.lr = lr;
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    config.decay = decay;
+    Ok(CycleGanTrainer::new(config, device)?)
+}
+
+const LOG_HEADER: &str = "step,d_a,d_b,g_a,g_b,cycle_a,cycle_b,idt_a,idt_b,g_total,lr,train_seconds";
+
+fn open_log(path: &Path, resumed: bool) -> anyhow::Result<std::fs::File> {
+    let append = resumed && path.is_file();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .with_context(|| format!("opening the loss log {}", path.display()))?;
+    if !append {
+        writeln!(file, "{LOG_HEADER}").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(file)
+}
+
+fn log_line(step: u64, l: &CycleGanStepLosses, seconds: f64) -> String {
+    format!(
+        "{step},{},{},{},{},{},{},{},{},{},{},{seconds:.3}",
+        l.d_a, l.d_b, l.g_a, l.g_b, l.cycle_a, l.cycle_b, l.idt_a, l.idt_b, l.g_total, l.lr
+    )
+}
+
+/// `arg` as a POSIX shell word, so the card's training command can be pasted back.
+fn shell_quoted(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | ',' | '+'));
+    if plain { arg.to_owned() } else { format!("'{}'", arg.replace('\'', "'\\''")) }
+}
+
+/// Loads one domain and splits off its validation images.
+fn load_domain(
+    label: &str,
+    folder: &Path,
+    prefix: &str,
+    side_px: usize,
+    val_count: usize,
+    seed: u64,
+) -> anyhow::Result<(DomainImages, DomainImages)> {
+    let images = DomainImages::load(label, folder, prefix, side_px)
+        .with_context(|| format!("loading domain {label} from {}", folder.display()))?;
+    Ok(images.split_hold_out(label, val_count, seed)?)
+}
+
+/// Runs `thorax train cyclegan`.
+pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
+    let compute = open_device(args.device).context("--device")?;
+    let device = compute.device.clone();
+    let mut trainer = build_trainer(args, &device)?;
+    let config = trainer.config().clone();
+    let [name_a, name_b] = &config.domains;
+    let side = config.resolution_px;
+    let (train_a, val_a) =
+        load_domain(name_a, &args.domain_a, &args.domain_a_prefix, side, args.val_count, config.seed)?;
+    let (train_b, val_b) =
+        load_domain(name_b, &args.domain_b, &args.domain_b_prefix, side, args.val_count, config.seed ^ SPLIT_SALT_B)?;
+    let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
+    let out_b2a = args.out_b2a.clone().unwrap_or_else(|| default_b2a_path(&args.out));
+    let mut log = args.log.as_deref().map(|p| open_log(p, args.resume.is_some())).transpose()?;
+    eprintln!(
+        "thorax train cyclegan: {name_a} {} + {} held out, {name_b} {} + {} held out, at {side} px, ngf {} ndf {} \
+         blocks {}, batch {}, on {}; steps {} -> {}",
+        train_a.len(),
+        val_a.len(),
+        train_b.len(),
+        val_b.len(),
+        config.ngf,
+        config.ndf,
+        config.n_blocks,
+        config.batch,
+        compute.label,
+        trainer.step(),
+        args.steps
+    );
+    let started = Instant::now();
+    let first_step = trainer.step();
+    let mut last_print = Instant::now();
+    let mut last_losses = None;
+    while trainer.step() < args.steps {
+        let losses =
+            trainer.train_step(&train_a, &train_b).with_context(|| format!("training step {}", trainer.step()))?;
+        let step = trainer.step();
+        if let Some(file) = log.as_mut() {
+            writeln!(file, "{}", log_line(step, &losses, trainer.train_seconds())).context("writing the loss log")?;
+        }
+        last_losses = Some(losses);
+        let elapsed = started.elapsed().as_secs_f64();
+        if last_print.elapsed().as_secs_f64() >= 10.0 || step == args.steps || step == first_step + 1 {
+            let rate = (step - first_step) as f64 / elapsed.max(1e-9);
+            let eta = (args.steps - step) as f64 / rate.max(1e-9);
+            eprintln!(
+                "step {step}/{} ({:.1}%)  {rate:.3} step/s  D_A {:.3} D_B {:.3} G_A {:.3} G_B {:.3} cycle {:.3}/{:.3} \
+                 idt {:.3}/{:.3}  ETA {}",
+                args.steps,
+                100.0 * step as f64 / args.steps.max(1) as f64,
+                losses.d_a,
+                losses.d_b,
+                losses.g_a,
+                losses.g_b,
+                losses.cycle_a,
+                losses.cycle_b,
+                losses.idt_a,
+                losses.idt_b,
+                format_duration(eta)
+            );
+            last_print = Instant::now();
+        }
+        if args.checkpoint_every > 0 && step % args.checkpoint_every == 0 {
+            trainer.save_checkpoint(&checkpoint_path).context("writing the checkpoint")?;
+        }
+        if args.max_minutes.is_some_and(|minutes| elapsed >= minutes * 60.0) {
+            eprintln!("stopping at step {step}: --max-minutes reached");
+            break;
+        }
+    }
+    trainer.save_checkpoint(&checkpoint_path).context("writing the checkpoint")?;
+    let run_seconds = started.elapsed().as_secs_f64();
+    let steps_this_run = trainer.step() - first_step;
+    let errors = trainer.cycle_errors(&val_a, &val_b).context("measuring the cycle-reconstruction error")?;
+
+    let base_name = args.name.clone().unwrap_or_else(|| {
+        format!(
+            "CycleGAN {name_a} <-> {name_b}, {side} px, trained by thorax on {} + {} images",
+            train_a.len(),
+            train_b.len()
+        )
+    });
+    let training_command: Vec<String> = std::env::args().map(|arg| shell_quoted(&arg)).collect();
+    let describe = |label: &str, folder: &Path, prefix: &str, train: usize, val: usize| {
+        let filter = if prefix.is_empty() { String::new() } else { format!(" files `{prefix}*`") };
+        format!("{label}: {} images from {}{filter} ({train} training, {val} held out)", train + val, folder.display())
+    };
+    let training_data = format!(
+        "{}; {}",
+        describe(name_a, &args.domain_a, &args.domain_a_prefix, train_a.len(), val_a.len()),
+        describe(name_b, &args.domain_b, &args.domain_b_prefix, train_b.len(), val_b.len())
+    );
+    let provenance = Provenance {
+        source: "trained by thorax (`thorax train cyclegan`)".to_owned(),
+        source_sha256: None,
+        training_data: Some(training_data),
+        licence: args.licence.clone(),
+        training_command: Some(training_command.join(" ")),
+    };
+    let objective = format!(
+        "junyanz CycleGAN: LSGAN, cycle lambda_A {} lambda_B {}, identity {}, pool {}",
+        config.lambda_a, config.lambda_b, config.lambda_identity, config.pool_size
+    );
+    let dtype = if args.f16 { DType::F16 } else { DType::F32 };
+    for (direction, path) in [(Direction::AToB, &args.out), (Direction::BToA, &out_b2a)] {
+        let network = if direction == Direction::AToB { "G_A" } else { "G_B" };
+        let name = format!("{base_name} ({network}, {})", direction.as_str());
+        let mut card = trainer.generator_card(direction, &name, provenance.clone());
+        let metrics = [
+            ("training_steps", serde_json::json!(trainer.step())),
+            ("training_resolution_px", serde_json::json!(side)),
+            ("training_images", serde_json::json!({ name_a.as_str(): train_a.len(), name_b.as_str(): train_b.len() })),
+            ("held_out_images", serde_json::json!({ name_a.as_str(): val_a.len(), name_b.as_str(): val_b.len() })),
+            ("batch", serde_json::json!(config.batch)),
+            ("ndf", serde_json::json!(config.ndf)),
+            ("learning_rate", serde_json::json!(config.adam.lr)),
+            ("objective", serde_json::json!(objective)),
+            ("lr_decay", serde_json::json!(config.decay)),
+            ("train_wall_seconds", serde_json::json!(trainer.train_seconds())),
+            ("device", serde_json::json!(compute.label)),
+        ];
+        for (key, value) in metrics {
+            card.metrics.insert(key.to_owned(), value);
+        }
+        if let Some(errors) = errors {
+            card.metrics.insert("cycle_l1_a_to_b_to_a".to_owned(), serde_json::json!(errors.a_to_b_to_a));
+            card.metrics.insert("cycle_l1_b_to_a_to_b".to_owned(), serde_json::json!(errors.b_to_a_to_b));
+        }
+        trainer
+            .save_generator(path, direction, &card, dtype)
+            .with_context(|| format!("writing the generator {}", path.display()))?;
+    }
+    let steps_per_second = steps_this_run as f64 / run_seconds.max(1e-9);
+    eprintln!(
+        "done: {} steps ({steps_this_run} this run, {steps_per_second:.3} step/s, {}); G_A {}, G_B {}, checkpoint {}",
+        trainer.step(),
+        format_duration(run_seconds),
+        args.out.display(),
+        out_b2a.display(),
+        checkpoint_path.display()
+    );
+    match errors {
+        Some(CycleErrors { a_to_b_to_a, b_to_a_to_b, images_a, images_b }) => eprintln!(
+            "cycle-reconstruction mean abs error in [-1, 1] units: {name_a}->{name_b}->{name_a} {a_to_b_to_a:.4} \
+             ({images_a} held-out images), {name_b}->{name_a}->{name_b} {b_to_a_to_b:.4} ({images_b})"
+        ),
+        None => eprintln!("no held-out images (--val-count 0): cycle-reconstruction error not measured"),
+    }
+    if args.json {
+        let summary = serde_json::json!({
+            "generator_a2b": args.out,
+            "generator_b2a": out_b2a,
+            "checkpoint": checkpoint_path,
+            "steps": trainer.step(),
+            "steps_this_run": steps_this_run,
+            "run_seconds": run_seconds,
+            "steps_per_second": steps_per_second,
+            "train_wall_seconds": trainer.train_seconds(),
+            "training_images": [train_a.len(), train_b.len()],
+            "held_out_images": [val_a.len(), val_b.len()],
+            "domains": config.domains,
+            "device": compute.label,
+            "cycle_errors": errors,
+            "final_losses": last_losses,
+        });
+        println!("{summary}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_quoted_for_the_shell_only_when_needed() {
+        assert_eq!(shell_quoted("--out"), "--out");
+        assert_eq!(shell_quoted("/a/b_c.safetensors"), "/a/b_c.safetensors");
+        assert_eq!(shell_quoted("CC BY 4.0"), "'CC BY 4.0'");
+        assert_eq!(shell_quoted("it's"), "'it'\\''s'");
+        assert_eq!(shell_quoted(""), "''");
+    }
+
+    #[test]
+    fn b2a_path_sits_next_to_the_output() {
+        assert_eq!(default_b2a_path(Path::new("/m/cg.safetensors")), PathBuf::from("/m/cg_b2a.safetensors"));
+    }
+}

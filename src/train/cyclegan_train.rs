@@ -1,0 +1,276 @@
+//! The CycleGAN ResnetGenerator's forward pass in differentiable candle ops, for training. It computes exactly what
+//! [`crate::models::cyclegan::CycleGanGenerator`] computes (same tensor names and layouts: `model.N.weight` /
+//! `model.N.bias` as junyanz's state_dict, ConvTranspose weights `[in, out, 3, 3]`; InstanceNorm without affine),
+//! but every convolution goes through [`conv2d_train`] at stride 1, the fast training path:
+//! - the stride-2 convolutions run as a space-to-depth rearrangement followed by a 2x2 stride-1 convolution,
+//! - the ConvTranspose2d(3, stride 2, padding 1, output_padding 1) layers run as the four 2x2 sub-pixel phase
+//!   kernels (the decomposition of `fast_conv::subpixel_kernels_from_transposed_3x3`, built here from candle ops so
+//!   gradients reach the weight), followed by interleaving the phases.
+//!
+//! A test checks the forward against the inference network on the same weights.
+
+use std::collections::HashMap;
+
+use candle_core::Tensor;
+
+use crate::models::cyclegan::CycleGanConfig;
+use crate::train::conv::conv2d_train;
+use crate::train::error::TrainError;
+
+/// InstanceNorm epsilon of PyTorch's default (as the inference network).
+const INSTANCE_NORM_EPS: f64 = 1e-5;
+/// Taps of the 3x3 transposed kernel that the 2x2 window of output parity `a` reads at window positions 0 and 1
+/// (the same table as `fast_conv`): even outputs take `x[m] * k[1]`, odd ones `x[m] * k[2] + x[m + 1] * k[0]`.
+const TRANSPOSED_3X3_TAPS: [[Option<usize>; 2]; 2] = [[None, Some(1)], [Some(2), Some(0)]];
+
+/// `nn.ReflectionPad2d(pad)` (mirror without repeating the edge), differentiable through `index_select`.
+pub fn reflection_pad_train(x: &Tensor, pad: usize) -> Result<Tensor, TrainError> {
+    let (_, _, height, width) = x.dims4()?;
+    let mut y = x.clone();
+    for (dim, size) in [(2, height), (3, width)] {
+        if pad >= size {
+            return Err(TrainError::BadConfig {
+                argument: "generator input".to_owned(),
+                reason: format!("reflection padding {pad} needs a side larger than {size} px at this scale"),
+            });
+        }
+        let last = size as i64 - 1;
+        let indices: Vec<u32> = (0..size + 2 * pad)
+            .map(|i| {
+                let i = i as i64 - pad as i64;
+                let reflected = if i < 0 {
+                    -i
+                } else if i > last {
+                    2 * last - i
+                } else {
+                    i
+                };
+                reflected as u32
+            })
+            .collect();
+        let indices = Tensor::from_vec(indices, size + 2 * pad, x.device())?;
+        y = y.index_select(&indices, dim)?;
+    }
+    Ok(y)
+}
+
+/// `nn.InstanceNorm2d(affine=False)`: each sample and channel normalised over its pixels (biased variance).
+pub fn instance_norm_train(x: &Tensor) -> candle_core::Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    let flat = x.reshape((n, c, h * w))?;
+    let mean = flat.mean_keepdim(2)?;
+    let centered = flat.broadcast_sub(&mean)?;
+    let variance = centered.sqr()?.mean_keepdim(2)?;
+    centered.broadcast_div(&(variance + INSTANCE_NORM_EPS)?.sqrt()?)?.reshape((n, c, h, w))
+}
+
+/// `x + bias` per channel.
+fn add_bias(x: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
+    let channels = bias.dims1()?;
+    x.broadcast_add(&bias.reshape((1, channels, 1, 1))?)
+}
+
+/// A stride-2 convolution of `x` `[N, C, H, W]` with `weight` `[O, C, k, k]` (any k) and zero `padding`, computed as
+/// a stride-1 convolution: the padded input is rearranged space-to-depth (`[N, 4C, H'/2, W'/2]`, channel order
+/// (row parity, column parity, c)) and the kernel, zero-padded to an even size, is rearranged the same way.
+/// Equals `x.conv2d(weight, padding, 2, 1, 1)` in values and gradients.
+pub fn conv2d_stride2_train(x: &Tensor, weight: &Tensor, padding: usize) -> candle_core::Result<Tensor> {
+    let (batch, channels, height, width) = x.dims4()?;
+    let (maps_out, weight_channels, kernel_h, kernel_w) = weight.dims4()?;
+    if weight_channels != channels {
+        candle_core::bail!("conv2d_stride2_train: input has {channels} channels, the kernel expects {weight_channels}");
+    }
+    let (padded_h, padded_w) = (height + 2 * padding, width + 2 * padding);
+    if padded_h < kernel_h || padded_w < kernel_w {
+        candle_core::bail!(
+            "conv2d_stride2_train: kernel {kernel_h}x{kernel_w} larger than the padded {padded_h}x{padded_w}"
+        );
+    }
+    let (out_h, out_w) = ((padded_h - kernel_h) / 2 + 1, (padded_w - kernel_w) / 2 + 1);
+    // Pad to even sides (the extra zero row/column is only read by outputs that are cut off below).
+    let mut padded = x.clone();
+    if padding > 0 || padded_h % 2 == 1 {
+        padded = padded.pad_with_zeros(2, padding, padding + padded_h % 2)?;
+    }
+    if padding > 0 || padded_w % 2 == 1 {
+        padded = padded.pad_with_zeros(3, padding, padding + padded_w % 2)?;
+    }
+    let (half_h, half_w) = (padded_h.div_ceil(2), padded_w.div_ceil(2));
+    // [N, C, y, a, x, b] -> [N, a, b, C, y, x]
+    let folded = padded.reshape((batch, channels, half_h, 2, half_w, 2))?.permute((0, 3, 5, 1, 2, 4))?.reshape((
+        batch,
+        4 * channels,
+        half_h,
+        half_w,
+    ))?;
+    let (even_h, even_w) = (kernel_h + kernel_h % 2, kernel_w + kernel_w % 2);
+    let mut kernel = weight.clone();
+    if kernel_h % 2 == 1 {
+        kernel = kernel.pad_with_zeros(2, 0, 1)?;
+    }
+    if kernel_w % 2 == 1 {
+        kernel = kernel.pad_with_zeros(3, 0, 1)?;
+    }
+    // [O, C, i, a, j, b] -> [O, a, b, C, i, j]
+    let kernel = kernel
+        .reshape((maps_out, channels, even_h / 2, 2, even_w / 2, 2))?
+        .permute((0, 3, 5, 1, 2, 4))?
+        .reshape((maps_out, 4 * channels, even_h / 2, even_w / 2))?;
+    let y = conv2d_train(&folded, &kernel, 1, 0)?;
+    let (_, _, got_h, got_w) = y.dims4()?;
+    if (got_h, got_w) == (out_h, out_w) { Ok(y) } else { y.narrow(2, 0, out_h)?.narrow(3, 0, out_w) }
+}
+
+/// The four sub-pixel phase kernels `[4 * out, in, 2, 2]` (phase `2a + b` for output row parity `a`, column parity
+/// `b`) of a ConvTranspose2d weight `[in, out, 3, 3]`, built from candle ops so the weight gets gradients.
+pub fn subpixel_kernels_train(weight: &Tensor) -> candle_core::Result<Tensor> {
+    let (maps_in, maps_out, kernel_h, kernel_w) = weight.dims4()?;
+    if (kernel_h, kernel_w) != (3, 3) {
+        candle_core::bail!("subpixel_kernels_train: weight of shape {:?} is not [in, out, 3, 3]", weight.dims());
+    }
+    // [out, in, 3, 3]
+    let kernel = weight.permute((1, 0, 2, 3))?;
+    let zero_row = Tensor::zeros((maps_out, maps_in, 1, 3), weight.dtype(), weight.device())?;
+    let zero_col = Tensor::zeros((maps_out, maps_in, 2, 1), weight.dtype(), weight.device())?;
+    let mut phases = Vec::with_capacity(4);
+    for row_taps in &TRANSPOSED_3X3_TAPS {
+        let rows: Vec<Tensor> = row_taps
+            .iter()
+            .map(|tap| match tap {
+                Some(ky) => kernel.narrow(2, *ky, 1),
+                None => Ok(zero_row.clone()),
+            })
+            .collect::<candle_core::Result<_>>()?;
+        let rows = Tensor::cat(&rows, 2)?;
+        for col_taps in &TRANSPOSED_3X3_TAPS {
+            let cols: Vec<Tensor> = col_taps
+                .iter()
+                .map(|tap| match tap {
+                    Some(kx) => rows.narrow(3, *kx, 1),
+                    None => Ok(zero_col.clone()),
+                })
+                .collect::<candle_core::Result<_>>()?;
+            phases.push(Tensor::cat(&cols, 3)?);
+        }
+    }
+    Tensor::cat(&phases, 0)
+}
+
+/// `ConvTranspose2d(kernel 3, stride 2, padding 1, output_padding 1)` without bias: `x` `[N, in, H, W]` with
+/// `weight` `[in, out, 3, 3]` gives `[N, out, 2H, 2W]`. One stride-1 2x2 convolution (padding 1) computes the four
+/// phases at the low resolution; they are interleaved with stack/reshape.
+pub fn conv_transpose3x3_s2_train(x: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
+    let (batch, _, height, width) = x.dims4()?;
+    let maps_out = weight.dim(1)?;
+    let phases = conv2d_train(x, &subpixel_kernels_train(weight)?, 1, 1)?;
+    let phase = |a: usize, b: usize| -> candle_core::Result<Tensor> {
+        phases.narrow(1, (2 * a + b) * maps_out, maps_out)?.narrow(2, a, height)?.narrow(3, b, width)
+    };
+    let row_even = Tensor::stack(&[phase(0, 0)?, phase(0, 1)?], 4)?;
+    let row_odd = Tensor::stack(&[phase(1, 0)?, phase(1, 1)?], 4)?;
+    // [N, out, H, 2, W, 2] -> [N, out, 2H, 2W]
+    Tensor::stack(&[row_even, row_odd], 3)?.reshape((batch, maps_out, 2 * height, 2 * width))
+}
+
+/// Runs the ResnetGenerator described by `config` on `x` `[N, input_nc, H, W]` in [-1, 1] (H, W multiples of 4,
+/// at least 8) with `tensors` named as junyanz's state_dict; gradients flow to whatever the tensors came from.
+pub fn cyclegan_generator_forward(
+    config: &CycleGanConfig,
+    tensors: &HashMap<String, Tensor>,
+    x: &Tensor,
+) -> Result<Tensor, TrainError> {
+    let take = |index: &str, part: &str| {
+        let name = format!("model.{index}.{part}");
+        tensors.get(&name).cloned().ok_or(TrainError::MissingParameter { network: "generator".to_owned(), name })
+    };
+    let conv = |x: &Tensor, index: &str, padding: usize| -> Result<Tensor, TrainError> {
+        Ok(add_bias(&conv2d_train(x, &take(index, "weight")?, 1, padding)?, &take(index, "bias")?)?)
+    };
+    let n = config.n_blocks;
+    let mut y = instance_norm_train(&conv(&reflection_pad_train(x, 3)?, "1", 0)?)?.relu()?;
+    for index in ["4", "7"] {
+        let down = add_bias(&conv2d_stride2_train(&y, &take(index, "weight")?, 1)?, &take(index, "bias")?)?;
+        y = instance_norm_train(&down)?.relu()?;
+    }
+    let second = if config.use_dropout { 6 } else { 5 };
+    for block in 0..n {
+        let prefix = format!("{}.conv_block", 10 + block);
+        let inner = instance_norm_train(&conv(&reflection_pad_train(&y, 1)?, &format!("{prefix}.1"), 0)?)?.relu()?;
+        let inner = instance_norm_train(&conv(&reflection_pad_train(&inner, 1)?, &format!("{prefix}.{second}"), 0)?)?;
+        y = (y + inner)?;
+    }
+    for index in [10 + n, 13 + n] {
+        let index = index.to_string();
+        let up = add_bias(&conv_transpose3x3_s2_train(&y, &take(&index, "weight")?)?, &take(&index, "bias")?)?;
+        y = instance_norm_train(&up)?.relu()?;
+    }
+    Ok(conv(&reflection_pad_train(&y, 3)?, &(17 + n).to_string(), 0)?.tanh()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Var};
+
+    use super::*;
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap()
+    }
+
+    /// Stride-2 convolutions (3x3 pad 1 as the generator's, 4x4 pad 1 as PatchGAN's, odd sides too) equal candle's
+    /// strided conv2d in values and both gradients.
+    #[test]
+    fn stride2_as_space_to_depth_matches_candle() {
+        for (kernel, padding, height, width) in
+            [(3usize, 1usize, 8usize, 6usize), (4, 1, 8, 8), (4, 1, 7, 9), (3, 0, 5, 6)]
+        {
+            let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 3, height, width), &Device::Cpu).unwrap()).unwrap();
+            let w = Var::from_tensor(&Tensor::randn(0f64, 1.0, (4, 3, kernel, kernel), &Device::Cpu).unwrap()).unwrap();
+            let ours = conv2d_stride2_train(x.as_tensor(), w.as_tensor(), padding).unwrap();
+            // candle's strided backward fails when the last window does not end on the last padded pixel, so the
+            // reference pads explicitly and convolves only the padded rows and columns some window reads.
+            let used = |side: usize| ((side + 2 * padding - kernel) / 2) * 2 + kernel;
+            let padded = x.as_tensor().pad_with_zeros(2, padding, padding).unwrap();
+            let padded = padded.pad_with_zeros(3, padding, padding).unwrap();
+            let cropped = padded.narrow(2, 0, used(height)).unwrap().narrow(3, 0, used(width)).unwrap();
+            let theirs = cropped.conv2d(w.as_tensor(), 0, 2, 1, 1).unwrap();
+            assert_eq!(ours.dims(), theirs.dims(), "kernel {kernel} {height}x{width}");
+            assert!(max_diff(&ours, &theirs) < 1e-10);
+            let probe = Tensor::randn(0f64, 1.0, ours.dims(), &Device::Cpu).unwrap();
+            let g_ours = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let g_theirs = (theirs * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            for var in [&x, &w] {
+                let a = g_ours.get(var.as_tensor()).unwrap();
+                let b = g_theirs.get(var.as_tensor()).unwrap();
+                assert!(max_diff(a, b) < 1e-10, "kernel {kernel} {height}x{width}");
+            }
+        }
+    }
+
+    /// The differentiable phase kernels are exactly the inference path's.
+    #[test]
+    fn subpixel_kernels_equal_the_fast_conv_decomposition() {
+        let weight = Tensor::randn(0f32, 1.0, (3, 5, 3, 3), &Device::Cpu).unwrap();
+        let ours = subpixel_kernels_train(&weight).unwrap();
+        let theirs = crate::models::fast_conv::subpixel_kernels_from_transposed_3x3(&weight).unwrap();
+        assert_eq!(ours.dims(), &[20, 3, 2, 2]);
+        assert_eq!(
+            ours.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            theirs.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
+        assert!(
+            subpixel_kernels_train(&Tensor::zeros((3, 5, 4, 4), candle_core::DType::F32, &Device::Cpu).unwrap())
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn reflection_pad_mirrors_and_refuses_too_small_sides() {
+        let x = Tensor::arange(0f32, 4.0, &Device::Cpu).unwrap().reshape((1, 1, 1, 4)).unwrap();
+        let x = x.repeat((1, 1, 3, 1)).unwrap();
+        let row: Vec<f32> =
+            reflection_pad_train(&x, 2).unwrap().get(0).unwrap().get(0).unwrap().get(0).unwrap().to_vec1().unwrap();
+        assert_eq!(row, vec![2.0, 1.0, 0.0, 1.0, 2.0, 3.0, 2.0, 1.0]);
+        assert!(reflection_pad_train(&x, 3).unwrap_err().to_string().contains("larger than 3 px"));
+    }
+}

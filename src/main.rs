@@ -21,6 +21,8 @@ enum Command {
     Gui,
     /// Show the compute device, embedded samples and models.
     Info(thorax::cli::info::InfoArgs),
+    /// Show a weights file's model card, or record measured quality in it (--add-metrics).
+    Card(thorax::cli::card::CardArgs),
     /// Generate artificial radiographs from a conditional ProGAN.
     Generate(thorax::cli::generate::GenerateArgs),
     /// Classify radiographs with the DenseNet-121 (14 NIH labels).
@@ -114,6 +116,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         None | Some(Command::Gui) => run_gui(cli.device),
         Some(Command::Info(args)) => thorax::cli::info::run(&args),
+        Some(Command::Card(args)) => thorax::cli::card::run(&args),
         Some(Command::Generate(args)) => {
             thorax::cli::generate::run(&args, default_model_bytes(ModelKind::ProganGenerator))
         }

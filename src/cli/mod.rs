@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod card;
 pub mod classify;
 pub mod convert_progan;
 pub mod convert_torch;

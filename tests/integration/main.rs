@@ -5,6 +5,7 @@ mod sample_folders;
 mod study_common;
 
 mod audit_cli;
+mod card_cli;
 mod correlate_placeholder;
 mod cyclegan_parity;
 mod cyclegan_placeholder;

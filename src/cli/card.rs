@@ -1,0 +1,73 @@
+//! `thorax card FILE`: shows the model card of a weights file, and with `--add-metrics JSON` records measured
+//! quality in it (e.g. the Frechet distance and memorisation audit of a trained generator), keeping every tensor
+//! and its dtype as they are.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use candle_core::Device;
+
+use crate::models::registry::read_card;
+use crate::models::weights;
+
+/// Options of `thorax card`.
+#[derive(Debug, clap::Args)]
+pub struct CardArgs {
+    /// A weights file (.safetensors with a model card).
+    pub file: PathBuf,
+    /// A JSON object whose keys are written into the card's `metrics` (replacing keys of the same name).
+    #[arg(long)]
+    pub add_metrics: Option<PathBuf>,
+    /// Print the card as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &CardArgs) -> anyhow::Result<()> {
+    let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let mut card = read_card(&bytes)
+        .map_err(|reason| anyhow::anyhow!("{}: no readable model card: {reason}", args.file.display()))?;
+    if let Some(metrics_path) = &args.add_metrics {
+        let text = std::fs::read_to_string(metrics_path)
+            .with_context(|| format!("reading the metrics {}", metrics_path.display()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not JSON", metrics_path.display()))?;
+        let serde_json::Value::Object(metrics) = value else {
+            bail!("{} must hold a JSON object of metric names and values", metrics_path.display());
+        };
+        card.metrics.extend(metrics);
+        let tensors: HashMap<_, _> = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?
+            .into_iter()
+            .collect();
+        write_atomically(&args.file, |path| Ok(weights::save(path, &tensors, &card)?))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&card)?);
+    } else {
+        println!(
+            "{} ({:?}, {} px{})",
+            card.name,
+            card.kind,
+            card.resolution,
+            if card.untrained { ", UNTRAINED" } else { "" }
+        );
+        println!("source: {}", card.provenance.source);
+        if let Some(data) = &card.provenance.training_data {
+            println!("training data: {data}");
+        }
+        for (key, value) in &card.metrics {
+            println!("  {key}: {value}");
+        }
+    }
+    Ok(())
+}
+
+/// Writes through a temporary file next to `path`, then renames it over `path`, so a failure leaves the original.
+fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.writing"));
+    write(&temporary).with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("replacing {}", path.display()))
+}

@@ -200,21 +200,29 @@ pub fn train_classifier(args: &TrainClassifierArgs) -> anyhow::Result<()> {
     };
     let config = trainer.as_ref().map_or_else(|| args.config(), |t| t.config().clone());
     config.validate().context("checking the training settings")?;
-    let split = split_rows(&args.labels, &args.validation_split(), config.seed).context("splitting by patient")?;
+    // A resumed run keeps the checkpoint's split unless a split flag asks for a check against the CSV.
+    let split_flag_given = args.val_fold.is_some() || args.val_fraction.is_some();
+    let split = match (&trainer, split_flag_given) {
+        (Some(_), false) => None,
+        _ => Some(split_rows(&args.labels, &args.validation_split(), config.seed).context("splitting by patient")?),
+    };
     let data = load_classifier_dataset(&args.images, &args.labels, &config).context("loading the training images")?;
-    if data.len() != split.train.len() + split.validation.len() {
-        bail!(
-            "the labels CSV has {} rows for the split but {} loaded images",
-            split.train.len() + split.validation.len(),
-            data.len()
-        );
+    let split_rows_count = match (&split, &trainer) {
+        (Some(split), _) => split.train.len() + split.validation.len(),
+        (None, Some(trainer)) => trainer.split().train.len() + trainer.split().validation.len(),
+        (None, None) => data.len(),
+    };
+    if data.len() != split_rows_count {
+        bail!("the split has {split_rows_count} rows but the labels CSV gives {} loaded images", data.len());
     }
-    let mut trainer = match trainer.take() {
-        Some(mut trainer) => {
+    let mut trainer = match (trainer.take(), split) {
+        (Some(mut trainer), Some(split)) => {
             trainer.confirm_split(split).context("checking the split against the checkpoint")?;
             trainer
         }
-        None => ClassifierTrainer::new(config.clone(), split, &device)?,
+        (Some(trainer), None) => trainer,
+        (None, Some(split)) => ClassifierTrainer::new(config.clone(), split, &device)?,
+        (None, None) => bail!("no split: give --val-fold or --val-fraction"),
     };
     let (train_rows, validation_rows) = (trainer.split().train.len(), trainer.split().validation.len());
     let steps_per_epoch = trainer.steps_per_epoch();

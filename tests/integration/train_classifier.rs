@@ -231,6 +231,17 @@ fn cli_trains_resumes_and_records_auc_in_the_card() {
     assert_eq!(card.metrics["validation_auc"].as_object().unwrap().len(), 14);
     assert!(card.provenance.training_command.as_deref().unwrap_or("").contains("train classifier"));
     assert_eq!(card.hyper["growth_rate"], 4.0);
+
+    // Resuming without a split flag keeps the checkpoint's split (the default fraction would differ).
+    let mut command = Command::new(env!("CARGO_BIN_EXE_thorax"));
+    command.args(["train", "classifier", "--images"]).arg(fixtures()).arg("--labels").arg(&labels);
+    command.args(["--device", "cpu", "--steps", "4", "--json"]);
+    command.arg("--resume").arg(dir.path().join("c.ckpt.safetensors")).arg("--out").arg(&out);
+    let third = command.output().unwrap();
+    assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&third.stdout).unwrap();
+    assert_eq!(summary["steps"], 4);
+    assert_eq!(summary["validation_images"], 4);
 }
 
 #[test]

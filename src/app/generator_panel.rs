@@ -69,6 +69,9 @@ impl GeneratorPanel {
                 "UNTRAINED: random weights, output is noise-like, not a radiograph",
             );
         }
+        if let Some(note) = card.training_limits_note() {
+            ui.label(egui::RichText::new(note).small());
+        }
 
         ui.horizontal(|ui| {
             let seed_label = ui.label("Seed");

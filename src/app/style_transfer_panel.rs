@@ -139,6 +139,9 @@ impl StyleTransferPanel {
                 "UNTRAINED: random weights, the translation is noise-like, not a style",
             );
         }
+        if let Some(note) = card.training_limits_note() {
+            ui.label(egui::RichText::new(note).small());
+        }
         ui.horizontal(|ui| {
             action.retranslate |= ui
                 .checkbox(&mut self.enabled, "Apply to real image")

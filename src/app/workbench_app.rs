@@ -599,6 +599,9 @@ impl WorkbenchApp {
         if self.classifiers.current().is_none() {
             ui.label(egui::RichText::new("No classifier: Open model... a DenseNet .safetensors file").weak());
         }
+        if let Some(note) = self.classifiers.current().and_then(|m| m.card.training_limits_note()) {
+            ui.label(egui::RichText::new(note).small());
+        }
         ui.add_space(4.0);
         let labels = self.classifiers.current().map(|m| m.card.labels.clone()).unwrap_or_default();
         egui::ScrollArea::vertical().id_salt("classifier_scroll").show(ui, |ui| {

@@ -28,7 +28,7 @@ use crate::metrics::error::MetricError;
 use crate::models::card::{ModelCard, ModelKind};
 use crate::models::densenet::DenseNet121;
 use crate::models::error::ModelError;
-use crate::models::preprocess::classifier_input;
+use crate::models::preprocess::{classifier_input_sized, classifier_side_px};
 use crate::models::progan::{NumpyRandomState, ProganGenerator, to_png_u8};
 use crate::models::weights::Weights;
 
@@ -228,6 +228,8 @@ pub fn run_correlation(
     let (latent_size, label_size) = (architecture.latent_size, architecture.label_size);
     let device = classifier_device(classifier);
     let normalization = classifier.card().input_normalization.clone();
+    // The classifier's own input side (64 px for our trained default, 224 for the study's).
+    let side_px = classifier_side_px(classifier.card());
     let output_labels = classifier.card().labels.clone();
     let started = Instant::now();
     let images_total = settings.per_label * matching.pairs.len();
@@ -273,7 +275,7 @@ pub fn run_correlation(
                     save_png(&dir.join(format!("fake_{}.png", start + offset)), image, width, height)?;
                 }
                 let gray: Vec<f32> = image.iter().map(|&p| f32::from(p) / 255.0).collect();
-                inputs.push(classifier_input(&gray, width, height, normalization.as_ref(), &device)?);
+                inputs.push(classifier_input_sized(&gray, width, height, normalization.as_ref(), side_px, &device)?);
             }
             let batch = Tensor::cat(&inputs, 0)?;
             for row in classifier.forward(&batch)?.to_vec2::<f32>()? {

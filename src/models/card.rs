@@ -77,6 +77,35 @@ pub struct ModelCard {
 }
 
 impl ModelCard {
+    /// For a model trained by thorax, one line on how little it saw (resolution, images, steps), shown next to it
+    /// in the UI so that nobody mistakes it for the study's models; `None` for others.
+    pub fn training_limits_note(&self) -> Option<String> {
+        if self.untrained || !self.provenance.source.starts_with("trained by thorax") {
+            return None;
+        }
+        let images = match self.metrics.get("training_images") {
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::Object(per_domain)) => Some(per_domain.values().filter_map(|v| v.as_u64()).sum()),
+            _ => None,
+        };
+        let steps = self.metrics.get("training_steps").and_then(|v| v.as_u64());
+        let side_px = match self.resolution {
+            0 => self.metrics.get("training_resolution_px").and_then(|v| v.as_u64()).unwrap_or(0),
+            side => side as u64,
+        };
+        let mut parts = Vec::new();
+        if side_px > 0 {
+            parts.push(format!("{side_px} px"));
+        }
+        if let Some(images) = images {
+            parts.push(format!("{images} training images"));
+        }
+        if let Some(steps) = steps {
+            parts.push(format!("{steps} steps"));
+        }
+        Some(format!("Small demonstration model ({}), not the study's", parts.join(", ")))
+    }
+
     /// The card as the JSON string stored in safetensors metadata.
     pub fn to_metadata(&self) -> BTreeMap<String, String> {
         let mut metadata = BTreeMap::new();
@@ -104,4 +133,58 @@ pub enum CardError {
     Missing,
     #[error("the model card is not valid JSON for this version: {0}")]
     Invalid(serde_json::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(source: &str, resolution: usize, metrics: serde_json::Value) -> ModelCard {
+        ModelCard {
+            kind: ModelKind::CycleganGenerator,
+            name: "m".to_owned(),
+            labels: Vec::new(),
+            resolution,
+            channels: 1,
+            hyper: BTreeMap::new(),
+            input_normalization: None,
+            output_range: None,
+            untrained: false,
+            provenance: Provenance { source: source.to_owned(), ..Provenance::default() },
+            metrics: serde_json::from_value(metrics).unwrap(),
+        }
+    }
+
+    #[test]
+    fn our_trained_models_state_their_limits_and_others_do_not() {
+        let gan = card(
+            "trained by thorax (`thorax train gan`)",
+            64,
+            serde_json::json!({
+                "training_images": 1343, "training_steps": 3000
+            }),
+        );
+        assert_eq!(
+            gan.training_limits_note().as_deref(),
+            Some("Small demonstration model (64 px, 1343 training images, 3000 steps), not the study's")
+        );
+        let cyclegan = card(
+            "trained by thorax (`thorax train cyclegan`)",
+            0,
+            serde_json::json!({
+                "training_images": {"NIH": 600, "Guangzhou": 950}, "training_steps": 10, "training_resolution_px": 64
+            }),
+        );
+        assert_eq!(
+            cyclegan.training_limits_note().as_deref(),
+            Some("Small demonstration model (64 px, 1550 training images, 10 steps), not the study's")
+        );
+        assert_eq!(
+            card("converted from the study's checkpoint", 256, serde_json::json!({})).training_limits_note(),
+            None
+        );
+        let mut untrained = gan.clone();
+        untrained.untrained = true;
+        assert_eq!(untrained.training_limits_note(), None);
+    }
 }

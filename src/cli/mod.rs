@@ -7,6 +7,7 @@ pub mod classify;
 pub mod convert_progan;
 pub mod convert_torch;
 pub mod correlate;
+pub mod dataset_layout_args;
 pub mod dicom;
 pub mod generate;
 pub mod info;

@@ -32,9 +32,12 @@ pub struct TrainGanArgs {
     /// Folder of training images (paths in the labels CSV are relative to it).
     #[arg(long, required_unless_present = "federated")]
     pub images: Option<PathBuf>,
-    /// Labels CSV: `file` plus `findings` (`|`-joined NIH names) or one 0/1 column per NIH label.
+    /// Labels CSV: ours (`file` plus `findings` or one 0/1 column per NIH label), NIH's Data_Entry_2017.csv or
+    /// CheXpert's train.csv / valid.csv (see --layout).
     #[arg(long, required_unless_present = "federated")]
     pub labels: Option<PathBuf>,
+    #[command(flatten)]
+    pub layout: crate::cli::dataset_layout_args::DatasetLayoutArgs,
     /// Federated training (FedAvg): one site per `--sites` folder, each trained by its own thread on its own data.
     #[arg(long, requires = "sites", conflicts_with_all = ["images", "labels", "samples"])]
     pub federated: bool,
@@ -253,8 +256,9 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
     let config = trainer.config().clone();
     let images = args.images.as_deref().context("--images is required without --federated")?;
     let labels = args.labels.as_deref().context("--labels is required without --federated")?;
-    let data = GanDataset::load(images, labels, config.resolution_px, &config.labels)
-        .context("loading the training images")?;
+    let data =
+        GanDataset::load_with_layout(images, labels, config.resolution_px, &config.labels, &args.layout.options())
+            .context("loading the training images")?;
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
     let mut log = args.log.as_deref().map(|p| open_log(p, args.resume.is_some())).transpose()?;
     eprintln!(

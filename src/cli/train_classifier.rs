@@ -12,8 +12,10 @@ use crate::cli::train::{check_same, default_checkpoint_path, format_duration};
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::models::card::Provenance;
 use crate::models::labels::NIH_CLASSIFIER_LABELS;
-use crate::train::classifier_split::{ValidationSplit, split_rows};
-use crate::train::classifier_trainer::{ClassifierTrainConfig, ClassifierTrainer, LabelAuc, load_classifier_dataset};
+use crate::train::classifier_split::{ValidationSplit, split_labeled_rows};
+use crate::train::classifier_trainer::{ClassifierTrainConfig, ClassifierTrainer, LabelAuc, prepare_classifier_image};
+use crate::train::dataset::GanDataset;
+use crate::train::dataset_layout::read_labeled_rows;
 
 /// Options of `thorax train classifier`.
 #[derive(Debug, clap::Args)]
@@ -21,10 +23,12 @@ pub struct TrainClassifierArgs {
     /// Folder of training images (paths in the labels CSV are relative to it).
     #[arg(long)]
     pub images: PathBuf,
-    /// Labels CSV: `file`, one 0/1 column per NIH label (or `findings`), optional `labels_annotated`,
-    /// `patient_id` and `fold`.
+    /// Labels CSV: ours (`file`, one 0/1 column per NIH label or `findings`, optional `labels_annotated`,
+    /// `patient_id` and `fold`), NIH's Data_Entry_2017.csv or CheXpert's train.csv / valid.csv (see --layout).
     #[arg(long)]
     pub labels: PathBuf,
+    #[command(flatten)]
+    pub layout: crate::cli::dataset_layout_args::DatasetLayoutArgs,
     /// Validation rows: those whose `fold` column equals K (needs a `fold` column).
     #[arg(long, conflicts_with = "val_fraction")]
     pub val_fold: Option<String>,
@@ -202,11 +206,18 @@ pub fn train_classifier(args: &TrainClassifierArgs) -> anyhow::Result<()> {
     config.validate().context("checking the training settings")?;
     // A resumed run keeps the checkpoint's split unless a split flag asks for a check against the CSV.
     let split_flag_given = args.val_fold.is_some() || args.val_fraction.is_some();
+    let rows = read_labeled_rows(&args.images, &args.labels, &config.labels, &args.layout.options())
+        .context("reading the labels CSV")?;
     let split = match (&trainer, split_flag_given) {
         (Some(_), false) => None,
-        _ => Some(split_rows(&args.labels, &args.validation_split(), config.seed).context("splitting by patient")?),
+        _ => Some(
+            split_labeled_rows(&args.labels, &rows, &args.validation_split(), config.seed)
+                .context("splitting by patient")?,
+        ),
     };
-    let data = load_classifier_dataset(&args.images, &args.labels, &config).context("loading the training images")?;
+    let data =
+        GanDataset::from_rows(rows, &args.labels, config.resolution_px, &config.labels, &prepare_classifier_image)
+            .context("loading the training images")?;
     let split_rows_count = match (&split, &trainer) {
         (Some(split), _) => split.train.len() + split.validation.len(),
         (None, Some(trainer)) => trainer.split().train.len() + trainer.split().validation.len(),

@@ -2,13 +2,15 @@
 //!
 //! With a `fold` column, `--val-fold K` puts the rows whose fold is `K` into validation (the folds must then keep each
 //! patient in one fold). Otherwise a seeded share of the patients goes to validation. Rows without a `patient_id`
-//! column (or with an empty cell) count as their own patient, named by their file.
+//! column (or with an empty cell) count as their own patient, named by their file. [`split_labeled_rows`] splits the
+//! rows of any dataset layout (NIH `Patient ID`, CheXpert `patientNNNNN`) the same way.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::train::dataset_layout::LabeledRow;
 use crate::train::rng::TrainRng;
 
 /// How validation rows are chosen.
@@ -63,6 +65,32 @@ pub fn split_rows(labels_csv: &Path, split: &ValidationSplit, seed: u64) -> Resu
         patients.push(if patient.is_empty() { format!("file:{}", cell(file_column)) } else { patient });
         folds.push(cell(fold_column));
     }
+    split_patients(labels_csv, &patients, fold_column.map(|_| folds.as_slice()), split, seed)
+}
+
+/// Splits rows read by a layout reader (NIH `Patient ID`, CheXpert `patientNNNNN`, our `patient_id` and `fold`);
+/// a row without a patient id is its own patient.
+pub fn split_labeled_rows(
+    labels_csv: &Path,
+    rows: &[LabeledRow],
+    split: &ValidationSplit,
+    seed: u64,
+) -> Result<RowSplit, SplitError> {
+    let patients: Vec<String> =
+        rows.iter().map(|r| r.patient_id.clone().unwrap_or_else(|| format!("file:{}", r.file))).collect();
+    let folds: Option<Vec<String>> = rows.iter().map(|r| r.fold.clone()).collect();
+    split_patients(labels_csv, &patients, folds.as_deref(), split, seed)
+}
+
+/// The split of rows whose patients are `patients` and whose folds are `folds` (`None`: the CSV has no `fold`
+/// column).
+fn split_patients(
+    labels_csv: &Path,
+    patients: &[String],
+    folds: Option<&[String]>,
+    split: &ValidationSplit,
+    seed: u64,
+) -> Result<RowSplit, SplitError> {
     let by_patient = |is_validation: &dyn Fn(usize, &str) -> bool| -> RowSplit {
         let mut split =
             RowSplit { train: Vec::new(), validation: Vec::new(), train_patients: 0, validation_patients: 0 };
@@ -82,15 +110,15 @@ pub fn split_rows(labels_csv: &Path, split: &ValidationSplit, seed: u64) -> Resu
     };
     let result = match split {
         ValidationSplit::Fold(fold) => {
-            if fold_column.is_none() {
+            let Some(folds) = folds else {
                 return Err(SplitError::MissingColumn {
                     path: labels_csv.to_path_buf(),
                     column: "fold".to_owned(),
                     purpose: "--val-fold needs; use --val-fraction instead".to_owned(),
                 });
-            }
+            };
             let mut folds_of: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-            for (patient, fold) in patients.iter().zip(&folds) {
+            for (patient, fold) in patients.iter().zip(folds) {
                 folds_of.entry(patient).or_default().insert(fold);
             }
             if let Some((patient, set)) = folds_of.iter().find(|(_, set)| set.len() > 1) {

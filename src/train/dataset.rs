@@ -1,24 +1,16 @@
-//! Training images with their labels: a folder of radiographs plus a labels CSV in our format.
-//!
-//! The CSV has a `file` column (a path relative to the images folder) and the labels either as
-//! - a `findings` column of `|`-joined label names (`No Finding`, `No_Finding` or an empty cell mean none), or
-//! - one 0/1 column per label, named exactly as the labels (the layout of `data/cxr-train/labels.csv`).
-//!
-//! An optional `labels_annotated` column says which labels were looked for: `nih14` (or `all`, or empty) for all of
-//! them, `pneumonia_only` for the Kermany paediatric films whose other labels were never annotated. The label loss
-//! ignores labels that were not annotated (the mask).
+//! Training images with their labels: a folder of radiographs plus a labels CSV in one of the layouts of
+//! [`crate::train::dataset_layout`] (ours, NIH ChestX-ray14, CheXpert). The label loss ignores labels that were not
+//! annotated (the mask).
 //!
 //! Images are decoded to 8-bit grey, centre-cropped to a square and resized (Lanczos 3) to the training resolution,
 //! and kept in memory as bytes; batches become `[-1, 1]` floats as the original's `drange_net`.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use image::imageops::FilterType;
 
-/// The label that the `pneumonia_only` annotation covers.
-const PNEUMONIA_LABEL: &str = "Pneumonia";
+use crate::train::dataset_layout::{LabeledRow, LayoutOptions, read_labeled_rows};
 
 /// Why a training set could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +38,19 @@ pub enum DatasetError {
     EmptyFileName { path: PathBuf, row: usize },
     #[error("labels CSV {csv}, row {row} names image {image}, which does not exist")]
     MissingImage { csv: PathBuf, row: usize, image: PathBuf },
+    #[error("labels CSV {csv}, row {row}: image `{name}` not found; looked in: {searched}")]
+    ImageNotFound { csv: PathBuf, row: usize, name: String, searched: String },
+    #[error(
+        "labels CSV {path} matches no known layout (ours: `file`; NIH: `Image Index`, `Finding Labels`; \
+             CheXpert: `Path` and observation columns); its columns: {columns}"
+    )]
+    UnknownLayout { path: PathBuf, columns: String },
+    #[error("labels CSV {path} lacks the columns of the {layout} layout ({missing}); its columns: {columns}")]
+    LayoutColumns { path: PathBuf, layout: String, missing: String, columns: String },
+    #[error(
+        "labels CSV {path}, row {row}, column `{column}`: `{value}` is not a CheXpert label (1.0, 0.0, -1.0 or blank)"
+    )]
+    BadChexpertValue { path: PathBuf, row: usize, column: String, value: String },
     #[error("cannot decode image {path}: {reason}")]
     BadImage { path: PathBuf, reason: String },
     #[error("labels CSV {path} lists no images")]
@@ -81,25 +86,31 @@ pub struct RealBatch {
     pub masks: Tensor,
 }
 
-/// How one CSV row's labels are read.
-enum LabelLayout {
-    Findings { column: usize },
-    OneHot { columns: Vec<usize> },
-}
-
 impl GanDataset {
-    /// Reads `labels_csv` and every image it names under `images_dir`, resized to `resolution_px`;
-    /// labels are returned in the order of `label_names`.
+    /// Reads `labels_csv` (its layout detected from the columns) and every image it names under `images_dir`, resized
+    /// to `resolution_px`; labels are returned in the order of `label_names`.
     pub fn load(
         images_dir: &Path,
         labels_csv: &Path,
         resolution_px: usize,
         label_names: &[String],
     ) -> Result<Self, DatasetError> {
+        Self::load_with_layout(images_dir, labels_csv, resolution_px, label_names, &LayoutOptions::default())
+    }
+
+    /// Same as [`Self::load`], with the layout and its options chosen by `options`.
+    pub fn load_with_layout(
+        images_dir: &Path,
+        labels_csv: &Path,
+        resolution_px: usize,
+        label_names: &[String],
+        options: &LayoutOptions,
+    ) -> Result<Self, DatasetError> {
         if !resolution_px.is_power_of_two() || !(4..=1024).contains(&resolution_px) {
             return Err(DatasetError::BadResolution { resolution_px });
         }
-        Self::load_prepared(images_dir, labels_csv, resolution_px, label_names, &load_square_grey)
+        let rows = read_labeled_rows(images_dir, labels_csv, label_names, options)?;
+        Self::from_rows(rows, labels_csv, resolution_px, label_names, &load_square_grey)
     }
 
     /// Same as [`Self::load`], with `prepare(path, side)` turning each image file into `side * side` grey bytes
@@ -114,39 +125,25 @@ impl GanDataset {
         if !(1..=4096).contains(&resolution_px) {
             return Err(DatasetError::BadResolution { resolution_px });
         }
+        let rows = read_labeled_rows(images_dir, labels_csv, label_names, &LayoutOptions::default())?;
+        Self::from_rows(rows, labels_csv, resolution_px, label_names, prepare)
+    }
+
+    /// Decodes the images of `rows` (read from `labels_csv` by a layout reader) with `prepare(path, side)`, which
+    /// turns each image file into `side * side` grey bytes; any side from 1 to 4096 px.
+    pub fn from_rows(
+        rows: Vec<LabeledRow>,
+        labels_csv: &Path,
+        resolution_px: usize,
+        label_names: &[String],
+        prepare: &ImagePreparation,
+    ) -> Result<Self, DatasetError> {
+        if !(1..=4096).contains(&resolution_px) {
+            return Err(DatasetError::BadResolution { resolution_px });
+        }
         if label_names.is_empty() {
             return Err(DatasetError::NoLabels);
         }
-        if !images_dir.is_dir() {
-            return Err(DatasetError::MissingImagesFolder { path: images_dir.to_path_buf() });
-        }
-        let csv_error = |reason: String| DatasetError::LabelsCsv { path: labels_csv.to_path_buf(), reason };
-        let mut reader =
-            csv::ReaderBuilder::new().flexible(false).from_path(labels_csv).map_err(|e| csv_error(e.to_string()))?;
-        let headers = reader.headers().map_err(|e| csv_error(e.to_string()))?.clone();
-        let column_of: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, name)| (name.trim(), i)).collect();
-        let file_column = *column_of.get("file").ok_or_else(|| DatasetError::NoFileColumn {
-            path: labels_csv.to_path_buf(),
-            columns: headers.iter().collect::<Vec<_>>().join(", "),
-        })?;
-        let layout = if let Some(&column) = column_of.get("findings") {
-            LabelLayout::Findings { column }
-        } else {
-            let missing: Vec<&str> =
-                label_names.iter().map(String::as_str).filter(|name| !column_of.contains_key(name)).collect();
-            if !missing.is_empty() {
-                return Err(DatasetError::NoLabelColumns {
-                    path: labels_csv.to_path_buf(),
-                    missing: missing.join(", "),
-                });
-            }
-            LabelLayout::OneHot {
-                columns: label_names.iter().filter_map(|n| column_of.get(n.as_str()).copied()).collect(),
-            }
-        };
-        let annotated_column = column_of.get("labels_annotated").copied();
-        let pneumonia_index = label_names.iter().position(|name| name == PNEUMONIA_LABEL);
-
         let side = resolution_px;
         let mut dataset = Self {
             resolution_px,
@@ -156,79 +153,30 @@ impl GanDataset {
             labels: Vec::new(),
             masks: Vec::new(),
         };
-        for (index, record) in reader.records().enumerate() {
-            // Row 1 is the header, so data rows start at 2 as a spreadsheet shows them.
-            let row = index + 2;
-            let record = record.map_err(|e| csv_error(format!("row {row}: {e}")))?;
-            let cell = |column: usize| record.get(column).unwrap_or("").trim();
-            let file = cell(file_column);
-            if file.is_empty() {
-                return Err(DatasetError::EmptyFileName { path: labels_csv.to_path_buf(), row });
+        for row in rows {
+            if row.labels.len() != label_names.len() || row.mask.len() != label_names.len() {
+                return Err(DatasetError::LabelsCsv {
+                    path: labels_csv.to_path_buf(),
+                    reason: format!(
+                        "row {}: {} labels and {} mask values for {} label names",
+                        row.row,
+                        row.labels.len(),
+                        row.mask.len(),
+                        label_names.len()
+                    ),
+                });
             }
-            let mut labels = vec![0.0f32; label_names.len()];
-            match &layout {
-                LabelLayout::Findings { column } => {
-                    for name in cell(*column).split('|').map(str::trim) {
-                        if name.is_empty() || name == "No Finding" || name == "No_Finding" {
-                            continue;
-                        }
-                        let slot = label_names.iter().position(|known| known == name).ok_or_else(|| {
-                            DatasetError::UnknownLabel {
-                                path: labels_csv.to_path_buf(),
-                                row,
-                                name: name.to_owned(),
-                                known: label_names.join(", "),
-                            }
-                        })?;
-                        if let Some(value) = labels.get_mut(slot) {
-                            *value = 1.0;
-                        }
-                    }
-                }
-                LabelLayout::OneHot { columns } => {
-                    for ((value, &column), name) in labels.iter_mut().zip(columns).zip(label_names) {
-                        let text = cell(column);
-                        *value = if text.is_empty() {
-                            0.0
-                        } else {
-                            text.parse::<f32>().ok().filter(|v| (0.0..=1.0).contains(v)).ok_or_else(|| {
-                                DatasetError::BadLabelValue {
-                                    path: labels_csv.to_path_buf(),
-                                    row,
-                                    column: name.clone(),
-                                    value: text.to_owned(),
-                                }
-                            })?
-                        };
-                    }
-                }
-            }
-            let mask: Vec<f32> = match annotated_column.map(cell).unwrap_or("") {
-                "" | "nih14" | "all" => vec![1.0; label_names.len()],
-                "pneumonia_only" => (0..label_names.len()).map(|i| f32::from(Some(i) == pneumonia_index)).collect(),
-                other => {
-                    return Err(DatasetError::UnknownAnnotation {
-                        path: labels_csv.to_path_buf(),
-                        row,
-                        value: other.to_owned(),
-                    });
-                }
-            };
-            let image_path = images_dir.join(file);
-            if !image_path.is_file() {
-                return Err(DatasetError::MissingImage { csv: labels_csv.to_path_buf(), row, image: image_path });
-            }
-            let pixels = prepare(&image_path, side)?;
+            let pixels = prepare(&row.path, side)?;
             if pixels.len() != side * side {
                 return Err(DatasetError::BadImage {
-                    path: image_path,
+                    path: row.path,
                     reason: format!("prepared to {} values, expected {side}x{side}", pixels.len()),
                 });
             }
             dataset.pixels.extend_from_slice(&pixels);
-            dataset.labels.extend_from_slice(&labels);
-            dataset.masks.extend_from_slice(&mask);
-            dataset.files.push(file.to_owned());
+            dataset.labels.extend_from_slice(&row.labels);
+            dataset.masks.extend_from_slice(&row.mask);
+            dataset.files.push(row.file);
         }
         if dataset.files.is_empty() {
             return Err(DatasetError::Empty { path: labels_csv.to_path_buf() });

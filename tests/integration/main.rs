@@ -9,6 +9,7 @@ mod card_cli;
 mod correlate_placeholder;
 mod cyclegan_parity;
 mod cyclegan_placeholder;
+mod dataset_layouts;
 mod densenet_bad_input;
 mod densenet_parity;
 mod densenet_placeholder;

@@ -345,6 +345,10 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
         ("final_g_loss_mean_last_50", serde_json::json!(mean(&|l| l.generator.total))),
     ];
     for (key, value) in metrics {
+        // A run that trained no step has no recent losses to report (the previous card's stay in its log).
+        if recent.is_empty() && key.starts_with("final_") {
+            continue;
+        }
         card.metrics.insert(key.to_owned(), value);
     }
     let dtype = if args.f16 { DType::F16 } else { DType::F32 };

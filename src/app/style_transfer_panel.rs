@@ -176,14 +176,17 @@ mod tests {
     #[test]
     fn the_direction_follows_the_generator_and_picks_one_that_maps_it() {
         let mut panel = StyleTransferPanel::default();
-        assert_eq!(panel.direction, Direction::AToB, "the placeholder is G_A (NIH -> CheXpert)");
+        assert_eq!(panel.direction, Direction::AToB, "the default is G_A (NIH -> Guangzhou)");
         let image = GrayImage::new(8, 8, crate::imaging::BitDepth::U8, vec![0.0; 64]).unwrap();
         assert!(panel.request(&image).is_none(), "off until applied");
         panel.enabled = true;
         assert!(matches!(panel.request(&image), Some(Request::Translate { direction: Direction::AToB, .. })));
-        // No G_B yet: the direction is chosen but nothing runs.
+        // The embedded defaults hold both directions of the pair: B -> A picks the embedded G_B.
         panel.set_direction(Direction::BToA);
-        assert!(panel.generator().is_none() && panel.request(&image).is_none());
+        let embedded_b = panel.generator().expect("the embedded G_B").clone();
+        assert_eq!(card_direction(&embedded_b.card), Some(Direction::BToA));
+        assert!(matches!(embedded_b.source, ModelSource::Embedded { .. }), "{:?}", embedded_b.source);
+        // A G_B opened from a file joins the shelf and becomes the selection.
         panel.add_model(g_b());
         assert_eq!(panel.generator().unwrap().card.name, "G_B");
         // Back to A -> B selects the G_A of the same domains, and B -> A the G_B again.
@@ -191,6 +194,8 @@ mod tests {
         assert_eq!(card_direction(&panel.generator().unwrap().card), Some(Direction::AToB));
         panel.set_direction(Direction::BToA);
         let Some(Request::Translate { model, direction, .. }) = panel.request(&image) else { panic!("no request") };
-        assert_eq!((model, direction), (ModelSource::File("/models/g_b.safetensors".into()), Direction::BToA));
+        // One of the two G_B of this pair (the embedded one or the opened file) runs, in the B -> A direction.
+        assert_eq!(direction, Direction::BToA);
+        assert!(model == embedded_b.source || model == ModelSource::File("/models/g_b.safetensors".into()));
     }
 }

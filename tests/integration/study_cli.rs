@@ -290,7 +290,7 @@ fn new_with_harmonised_real_cases_records_the_cyclegan() {
     let cases = store.cases().unwrap();
     for case in &cases {
         let harmonised =
-            case.source.contains("(harmonised NIH -> CheXpert by CycleGAN embedded default CycleGAN sha256=");
+            case.source.contains("(harmonised NIH -> Guangzhou by CycleGAN embedded default CycleGAN sha256=");
         assert_eq!(harmonised, case.provenance == thorax::study::Provenance::Real, "{}", case.source);
     }
 }

@@ -3,7 +3,7 @@
 //! For each generator label that the classifier also has (matched by name; the two cards order their labels
 //! differently), `N` images are generated with that label's value drawn from U(0, 1) and every other label 0, saved
 //! to 8-bit as the original pipeline did (`clip(rint((x + 1) * 127.5))`), preprocessed for the classifier (Resize
-//! 224, centre crop 224, ImageNet normalisation) and scored. Cell [p][k] of the matrix is Pearson's r between the
+//! and centre crop to the classifier card's side, 224 for the study's, then its normalisation) and scored. Cell [p][k] of the matrix is Pearson's r between the
 //! control values of label p and the classifier's probability of output k ([`crate::metrics::correlation`]); rows are
 //! control labels in the classifier's order, columns all classifier outputs. Response curves are the mean
 //! probability of every output in ten bins of the control value ([0, 0.1), ..., [0.9, 1.0)).

@@ -15,6 +15,9 @@ use crate::models::card::Provenance;
 use crate::train::federated::{FederatedSchedule, Site, train_federated};
 use crate::train::gan_trainer::{GanTrainer, GeneratorCopy};
 
+/// The labels file of a site folder, first found: ours, NIH ChestX-ray14's, CheXpert's.
+const SITE_LABEL_FILES: [&str; 4] = ["labels.csv", "Data_Entry_2017_v2020.csv", "Data_Entry_2017.csv", "train.csv"];
+
 /// `BASE.ckpt.safetensors` -> `BASE.ckpt.site{index}.safetensors`: each site's own checkpoint.
 pub fn site_checkpoint_path(base: &Path, index: usize) -> PathBuf {
     let stem = base.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "checkpoint".to_owned());
@@ -33,16 +36,27 @@ pub fn train_gan_federated(args: &TrainGanArgs) -> anyhow::Result<()> {
     };
     let mut sites = Vec::with_capacity(args.sites.len());
     for (index, folder) in args.sites.iter().enumerate() {
-        let labels = folder.join("labels.csv");
-        if !labels.is_file() {
-            bail!("site {}: no labels.csv in {}", index, folder.display());
-        }
+        // Our layout's labels.csv, or the file the NIH or CheXpert release ships; --layout etc. say how to read it.
+        let Some(labels) = SITE_LABEL_FILES.iter().map(|name| folder.join(name)).find(|path| path.is_file()) else {
+            bail!(
+                "site {}: no labels file in {} (looked for {})",
+                index,
+                folder.display(),
+                SITE_LABEL_FILES.join(", ")
+            );
+        };
         let name = folder.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| format!("{index}"));
         let checkpoint = site_checkpoint_path(&base_checkpoint, index);
         if args.resume.is_some() && !checkpoint.is_file() {
             bail!("--resume: site {name} has no checkpoint {}", checkpoint.display());
         }
-        sites.push(Site { name, images: folder.clone(), labels, checkpoint: Some(checkpoint) });
+        sites.push(Site {
+            name,
+            images: folder.clone(),
+            labels,
+            checkpoint: Some(checkpoint),
+            layout: args.layout.options(),
+        });
     }
     let config = match &args.resume {
         Some(_) => GanTrainer::resume(sites[0].checkpoint.as_deref().unwrap_or(&base_checkpoint), &device)

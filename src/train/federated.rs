@@ -14,6 +14,7 @@ use std::sync::mpsc;
 use candle_core::{Device, Tensor};
 
 use crate::train::dataset::GanDataset;
+use crate::train::dataset_layout::LayoutOptions;
 use crate::train::error::TrainError;
 use crate::train::gan_trainer::{GanTrainConfig, GanTrainer, StepLosses};
 
@@ -31,6 +32,8 @@ pub struct Site {
     pub labels: PathBuf,
     /// Where this site keeps its checkpoint (its trainer with optimiser state), written after every round.
     pub checkpoint: Option<PathBuf>,
+    /// How its labels CSV is read (our layout, NIH, CheXpert).
+    pub layout: LayoutOptions,
 }
 
 /// How the rounds go.
@@ -243,7 +246,8 @@ fn run_site(
     inbox: &mpsc::Receiver<Option<SharedWeights>>,
     outbox: &mpsc::Sender<SiteMessage>,
 ) -> Result<(), TrainError> {
-    let data = GanDataset::load(&site.images, &site.labels, config.resolution_px, &config.labels)?;
+    let data =
+        GanDataset::load_with_layout(&site.images, &site.labels, config.resolution_px, &config.labels, &site.layout)?;
     let mut trainer = match (&site.checkpoint, resume) {
         (Some(path), true) => GanTrainer::resume(path, device)?,
         (None, true) => {

@@ -28,7 +28,13 @@ fn tiny_config() -> GanTrainConfig {
 }
 
 fn site(name: &str, labels_csv: &Path, checkpoint: Option<PathBuf>) -> Site {
-    Site { name: name.to_owned(), images: fixtures(), labels: labels_csv.to_path_buf(), checkpoint }
+    Site {
+        name: name.to_owned(),
+        images: fixtures(),
+        labels: labels_csv.to_path_buf(),
+        checkpoint,
+        layout: Default::default(),
+    }
 }
 
 /// A labels CSV with the fixture rows whose position satisfies `keep`.
@@ -186,7 +192,31 @@ fn cli_trains_two_sites_resumes_and_records_them_in_the_card() {
     let sites = generator.card().metrics["federated_sites"].to_string();
     assert!(sites.contains("hospital-a: 10 images") && sites.contains("hospital-b: 6 images"), "{sites}");
 
-    // A site folder without labels.csv is refused by name before anything trains.
+    // A site that keeps NIH ChestX-ray14's own Data_Entry_2017.csv (images under images/) joins as it is.
+    let nih = dir.path().join("hospital-nih");
+    std::fs::create_dir_all(nih.join("images")).unwrap();
+    let mut entries = vec!["Image Index,Finding Labels,Follow-up #,Patient ID,View Position".to_owned()];
+    let text = std::fs::read_to_string(fixtures().join("labels.csv")).unwrap();
+    for (i, row) in text.lines().skip(1).take(8).enumerate() {
+        let cells: Vec<&str> = row.split(',').collect();
+        std::fs::copy(fixtures().join(cells[0]), nih.join("images").join(cells[0])).unwrap();
+        let findings = if cells[1].is_empty() { "No Finding" } else { cells[1] };
+        entries.push(format!("{},{findings},0,{},PA", cells[0], 100 + i));
+    }
+    std::fs::write(nih.join("Data_Entry_2017.csv"), entries.join("\n") + "\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_thorax"))
+        .args(["train", "gan", "--federated", "--sites"])
+        .arg(format!("{},{}", a.display(), nih.display()))
+        .args(["--rounds", "1", "--local-steps", "1", "--device", "cpu", "--resolution", "32", "--fmap-max", "16"])
+        .args(["--fmap-base", "64", "--latent-size", "32", "--batch", "4", "--json", "--out"])
+        .arg(dir.path().join("nih.safetensors"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["sites"][1], serde_json::json!(["hospital-nih", 8]));
+
+    // A site folder without a labels file is refused by name before anything trains.
     let empty = dir.path().join("hospital-c");
     std::fs::create_dir_all(&empty).unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_thorax"))

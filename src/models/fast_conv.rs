@@ -811,7 +811,7 @@ unsafe fn gemm_f32(
 mod tests {
     use super::*;
 
-    fn random(shape: &[usize], seed: u64) -> Tensor {
+    pub(super) fn random(shape: &[usize], seed: u64) -> Tensor {
         let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
         let count: usize = shape.iter().product();
         let values: Vec<f32> = (0..count)
@@ -826,7 +826,7 @@ mod tests {
     }
 
     /// Max |a - b| relative to the largest |b|.
-    fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
+    pub(super) fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
         assert_eq!(a.dims(), b.dims());
         let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();

@@ -11,23 +11,8 @@ use std::path::{Component, Path, PathBuf};
 use crate::train::dataset::DatasetError;
 use crate::train::dataset_layout::{LabeledRow, UncertainPolicy};
 
-/// The 14 observation columns, in CSV order.
-pub const CHEXPERT_OBSERVATIONS: [&str; 14] = [
-    "No Finding",
-    "Enlarged Cardiomediastinum",
-    "Cardiomegaly",
-    "Lung Opacity",
-    "Lung Lesion",
-    "Edema",
-    "Consolidation",
-    "Pneumonia",
-    "Atelectasis",
-    "Pneumothorax",
-    "Pleural Effusion",
-    "Pleural Other",
-    "Fracture",
-    "Support Devices",
-];
+/// The 14 observation columns, in CSV order (the same order the CheXpert ProGAN takes its labels in).
+pub const CHEXPERT_OBSERVATIONS: [&str; 14] = crate::models::labels::CHEXPERT_GAN_LABELS;
 
 /// NIH label names whose CheXpert observation has another name.
 const NIH_NAME_TO_CHEXPERT: [(&str, &str); 2] = [("Effusion", "Pleural Effusion"), ("No_Finding", "No Finding")];

@@ -20,7 +20,7 @@ N=$("$VENV/bin/python" -c 'import nvidia, os; print(os.path.join(nvidia.__path__
 mkdir -p "$N/lib/stubs"
 cargo fetch -q
 CUDARC_SYS=$(ls -d "$HOME"/.cargo/registry/src/*/cudarc-0.19.*/src/driver/sys/mod.rs | head -n 1)
-grep -oE '^pub unsafe fn cu[A-Za-z0-9_]+' "$CUDARC_SYS" | awk '{print "int "$4"(void){return 100;}"}' > "$N/lib/stubs/libcuda_stub.c"
+grep -oE '^pub unsafe fn cu[A-Za-z0-9_]+' "$CUDARC_SYS" | awk '{print $4}' | sort -u | awk '{print "int "$1"(void){return 100;}"}' > "$N/lib/stubs/libcuda_stub.c"
 gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$N/lib/stubs/libcuda.so" "$N/lib/stubs/libcuda_stub.c"
 
 export CUDA_ROOT=$N CUDA_PATH=$N PATH=$N/bin:$PATH CUDA_COMPUTE_CAP=$COMPUTE_CAP LIBRARY_PATH=$N/lib:$N/lib/stubs

@@ -5,6 +5,10 @@ Same architectures, random weights (speed does not depend on them), batch and ti
 `thorax bench`: one warm-up run, then --iters timed runs; median and minimum. torch.set_num_threads(--threads,
 default 2), torch.no_grad(), model.eval(), float32.
 
+On a GPU (--device cuda) each run ends with torch.cuda.synchronize(). --precision f32 turns TF32 off for both
+matmuls and cuDNN convolutions (PyTorch allows it for cuDNN by default), tf32 turns both on, bf16 runs under
+torch.autocast(bfloat16). With --thorax the same precision is asked of thorax (--tf32; it has no bf16 path).
+
 Workloads:
   generator   ProGAN G_paper at 256 px (latent 512 + 14 labels, fmap_max 512), Conv0_up as the original's
               conv2d_transpose 4x4 stride 2 (--upscale transposed, default) or as nearest x2 + 3x3 conv
@@ -130,22 +134,34 @@ def resnet_generator(input_nc=1, output_nc=1, ngf=64, n_blocks=9):
 
 # --- workloads -------------------------------------------------------------------------------------------------
 
-def make_workload(name, batch, upscale):
-    """A zero-argument function running one batch, and a description."""
+def make_workload(name, batch, upscale, device="cpu"):
+    """A zero-argument function running one batch on `device`, and a description."""
+    model, inputs, description = make_model(name, batch, upscale)
+    if model is None:
+        return inputs, description
+    model = model.to(device)
+    inputs = [x.to(device) for x in inputs]
+    if name == "classifier":
+        return lambda: torch.sigmoid(model(*inputs)), description
+    return lambda: model(*inputs), description
+
+
+def make_model(name, batch, upscale):
+    """(model, inputs, description), or (None, run, description) for workloads that are not one module."""
     torch.manual_seed(0)
     if name == "generator":
         model = ProganGenerator(upscale=upscale).eval()
         latents, labels = torch.randn(batch, 512), torch.zeros(batch, 14)
-        return lambda: model(latents, labels), f"ProGAN G_paper 256 px, fmap_max 512, upscale {upscale}"
+        return model, [latents, labels], f"ProGAN G_paper 256 px, fmap_max 512, upscale {upscale}"
     if name == "classifier":
         import torchvision
         model = torchvision.models.densenet121(num_classes=14).eval()
         x = torch.rand(batch, 3, 224, 224) * 2 - 1
-        return lambda: torch.sigmoid(model(x)), "torchvision densenet121 3x224x224, 14 classes"
+        return model, [x], "torchvision densenet121 3x224x224, 14 classes"
     if name == "cyclegan":
         model = resnet_generator().eval()
         x = torch.rand(batch, 1, 256, 256) * 2 - 1
-        return lambda: model(x), "junyanz resnet_9blocks ngf 64, 1 channel, 256x256"
+        return model, [x], "junyanz resnet_9blocks ngf 64, 1 channel, 256x256"
     if name == "msssim":
         from pytorch_msssim import ms_ssim
         yy, xx = torch.meshgrid(torch.arange(256.0), torch.arange(256.0), indexing="ij")
@@ -156,23 +172,38 @@ def make_workload(name, batch, upscale):
         def pairs():
             for _ in range(batch):
                 ms_ssim(a, b, data_range=255, size_average=True)
-        return pairs, "pytorch_msssim.ms_ssim 256x256 gray, data_range 255"
+        return None, pairs, "pytorch_msssim.ms_ssim 256x256 gray, data_range 255"
     raise ValueError(f"unknown workload {name}")
 
 
-def time_runs(run, iters):
-    with torch.no_grad():
+def set_precision(precision):
+    """TF32 on or off for matmuls and cuDNN convolutions; bf16 is autocast in time_runs."""
+    allow = precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = allow
+    torch.backends.cudnn.allow_tf32 = allow
+
+
+def time_runs(run, iters, device="cpu", precision="f32"):
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    autocast = torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16,
+                              enabled=precision == "bf16")
+    with torch.no_grad(), autocast:
         run()
+        sync()
         times_ms = []
         for _ in range(iters):
             start = time.perf_counter()
             run()
+            sync()
             times_ms.append((time.perf_counter() - start) * 1e3)
     return statistics.median(times_ms), min(times_ms)
 
 
-def thorax_run(binary, workload, batch, iters, conv):
-    command = [binary, "bench", workload, "--batch", str(batch), "--iters", str(iters), "--conv", conv, "--json"]
+def thorax_run(binary, workload, batch, iters, conv, device="cpu", precision="f32"):
+    command = [binary, "bench", workload, "--batch", str(batch), "--iters", str(iters), "--conv", conv, "--json",
+               "--device", "cuda" if device.startswith("cuda") else "cpu"]
+    if precision == "tf32":
+        command.append("--tf32")
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     result = json.loads(output)["results"][0]
     return result["median_ms"], result["min_ms"]
@@ -188,24 +219,30 @@ def main():
     parser.add_argument("--thorax", help="thorax binary to interleave with")
     parser.add_argument("--with-candle", action="store_true", help="also time thorax with --conv candle")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--precision", choices=["f32", "tf32", "bf16"], default="f32")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    set_precision(args.precision)
     torch.set_num_threads(args.threads)
     workloads = WORKLOADS if "all" in args.workloads else args.workloads
     report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor() or
-              platform.machine(), "batch": args.batch, "iters": args.iters, "results": []}
+              platform.machine(), "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+              "precision": args.precision, "batch": args.batch, "iters": args.iters, "results": []}
     for name in workloads:
-        run, description = make_workload(name, args.batch, args.upscale)
+        if name == "msssim" and args.device != "cpu":
+            continue  # pytorch-msssim on the CPU only, like thorax
+        run, description = make_workload(name, args.batch, args.upscale, args.device)
         rounds = []
         for round_index in range(args.rounds):
             entry = {}
             if args.thorax:
                 entry["ours_median_ms"], entry["ours_min_ms"] = thorax_run(args.thorax, name, args.batch, args.iters,
-                                                                           "fast")
+                                                                           "fast", args.device, args.precision)
                 if args.with_candle:
                     entry["candle_median_ms"], entry["candle_min_ms"] = thorax_run(
-                        args.thorax, name, args.batch, args.iters, "candle")
-            entry["torch_median_ms"], entry["torch_min_ms"] = time_runs(run, args.iters)
+                        args.thorax, name, args.batch, args.iters, "candle", args.device, args.precision)
+            entry["torch_median_ms"], entry["torch_min_ms"] = time_runs(run, args.iters, args.device, args.precision)
             if args.thorax:
                 entry["ratio"] = entry["ours_median_ms"] / entry["torch_median_ms"]
             rounds.append(entry)

@@ -73,6 +73,10 @@ pub struct BenchArgs {
     /// kind picks the workload (e.g. the embedded placeholders in assets/models/).
     #[arg(long)]
     pub weights: Option<PathBuf>,
+    /// On a GPU, also run each network on the CPU (float32, same weights and input) and report the largest
+    /// difference of the outputs.
+    #[arg(long)]
+    pub parity: bool,
     /// Print one JSON document.
     #[arg(long)]
     pub json: bool,
@@ -89,6 +93,17 @@ pub struct BenchResult {
     pub median_ms: f64,
     pub min_ms: f64,
     pub images_per_s: f64,
+    /// With `--parity` on a GPU: how far its output is from the CPU's.
+    pub parity: Option<ParityError>,
+}
+
+/// How far a device's output is from the CPU reference.
+#[derive(Clone, Copy, Debug)]
+pub struct ParityError {
+    /// Largest |device - cpu| over all output values.
+    pub max_abs: f64,
+    /// `max_abs` over the largest |cpu| value (the tolerance: 1e-3 for TF32, 1e-2 for bf16).
+    pub relative: f64,
 }
 
 impl BenchResult {
@@ -101,6 +116,8 @@ impl BenchResult {
             "median_ms": self.median_ms,
             "min_ms": self.min_ms,
             "images_per_s": self.images_per_s,
+            "parity_max_abs": self.parity.map(|p| p.max_abs),
+            "parity_relative": self.parity.map(|p| p.relative),
         })
     }
 }
@@ -135,6 +152,12 @@ pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
                 "{:<11} {:<44} batch {:>3}: median {:>9.2} ms, min {:>9.2} ms, {:>8.2} images/s",
                 result.workload, result.model, result.batch, result.median_ms, result.min_ms, result.images_per_s
             );
+            if let Some(parity) = result.parity {
+                println!(
+                    "{:<11} parity against the CPU: max |diff| {:.3e}, relative {:.3e}",
+                    "", parity.max_abs, parity.relative
+                );
+            }
         }
         results.push(result);
     }
@@ -148,15 +171,22 @@ pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
         };
         let document = json!({
             "device": device_name,
+            "tf32": tf32_enabled(device),
             "threads": threads,
             "conv": conv,
             "results": results.iter().map(BenchResult::to_json).collect::<Vec<_>>(),
         });
         println!("{document}");
     } else {
-        println!("device {device_name}, {threads} thread(s), conv path {:?}", args.conv);
+        let precision = if tf32_enabled(device) { ", TF32 matmuls" } else { "" };
+        println!("device {device_name}{precision}, {threads} thread(s), conv path {:?}", args.conv);
     }
     Ok(())
+}
+
+/// Whether float32 matrix products on `device` may use TF32 (the global `--tf32`; CUDA only).
+fn tf32_enabled(device: &Device) -> bool {
+    device.is_cuda() && candle_core::cuda::gemm_reduced_precision_f32()
 }
 
 fn device_name(device: &Device) -> String {
@@ -203,7 +233,42 @@ fn time_runs(
         n => 0.5 * (times_ms[n / 2 - 1] + times_ms[n / 2]),
     };
     let min_ms = times_ms.first().copied().unwrap_or(median_ms);
-    Ok(BenchResult { workload, model, batch, iters, median_ms, min_ms, images_per_s: batch as f64 * 1e3 / median_ms })
+    Ok(BenchResult {
+        workload,
+        model,
+        batch,
+        iters,
+        median_ms,
+        min_ms,
+        images_per_s: batch as f64 * 1e3 / median_ms,
+        parity: None,
+    })
+}
+
+/// Compares a device output with the CPU's (both brought to the host as float32).
+fn parity_error(on_device: &Tensor, on_cpu: &Tensor) -> anyhow::Result<ParityError> {
+    let device_values = on_device.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    let cpu_values = on_cpu.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    if device_values.len() != cpu_values.len() {
+        bail!("the device output has {} values, the CPU's {}", device_values.len(), cpu_values.len());
+    }
+    let max_abs = device_values.iter().zip(&cpu_values).map(|(a, b)| f64::from((a - b).abs())).fold(0.0, f64::max);
+    let scale = cpu_values.iter().map(|v| f64::from(v.abs())).fold(0.0, f64::max);
+    Ok(ParityError { max_abs, relative: if scale > 0.0 { max_abs / scale } else { max_abs } })
+}
+
+/// With `--parity` on a GPU, runs `forward` on the GPU and the CPU and compares the outputs.
+fn parity_if_asked(
+    args: &BenchArgs,
+    device: &Device,
+    forward: impl Fn(&Device) -> anyhow::Result<Tensor>,
+) -> anyhow::Result<Option<ParityError>> {
+    if !args.parity || device.is_cpu() {
+        return Ok(None);
+    }
+    let on_device = forward(device).context("parity run on the device")?;
+    let on_cpu = forward(&Device::Cpu).context("parity run on the CPU")?;
+    Ok(Some(parity_error(&on_device, &on_cpu)?))
 }
 
 /// Forces the computation to finish (CUDA runs asynchronously) by reading one value back.
@@ -213,80 +278,125 @@ fn finish(output: &Tensor) -> anyhow::Result<()> {
 }
 
 fn bench_generator(args: &BenchArgs, device: &Device) -> anyhow::Result<BenchResult> {
-    let (generator, model) = match &args.weights {
-        Some(path) => (ProganGenerator::load(path, device)?, path.display().to_string()),
-        None => {
-            let architecture = ProganArchitecture {
-                resolution_px: 256,
-                latent_size: 512,
-                label_size: NIH_CLASSIFIER_LABELS.len(),
-                channels: 1,
-                fmap_base: 8192.0,
-                fmap_decay: 1.0,
-                fmap_max: 512,
-            };
-            let labels = NIH_CLASSIFIER_LABELS.iter().map(|l| (*l).to_owned()).collect();
-            let card = progan_card("bench", labels, &architecture, true, Provenance::default());
-            let (generator, _) = ProganGenerator::random(card, device, 1)?;
-            (generator, "ProGAN G_paper 256 px, fmap_max 512 (random)".to_owned())
-        }
+    let make = |device: &Device| -> anyhow::Result<(ProganGenerator, String)> {
+        Ok(match &args.weights {
+            Some(path) => (ProganGenerator::load(path, device)?, path.display().to_string()),
+            None => {
+                let architecture = ProganArchitecture {
+                    resolution_px: 256,
+                    latent_size: 512,
+                    label_size: NIH_CLASSIFIER_LABELS.len(),
+                    channels: 1,
+                    fmap_base: 8192.0,
+                    fmap_decay: 1.0,
+                    fmap_max: 512,
+                };
+                let labels = NIH_CLASSIFIER_LABELS.iter().map(|l| (*l).to_owned()).collect();
+                let card = progan_card("bench", labels, &architecture, true, Provenance::default());
+                let (generator, _) = ProganGenerator::random(card, device, 1)?;
+                (generator, "ProGAN G_paper 256 px, fmap_max 512 (random)".to_owned())
+            }
+        })
     };
-    let architecture = generator.architecture().clone();
-    let latents = latents_from_seed(1000, args.batch, architecture.latent_size);
-    let latents = Tensor::from_vec(latents, (args.batch, architecture.latent_size), device)?;
-    let labels = Tensor::zeros((args.batch, architecture.label_size), DType::F32, device)?;
-    time_runs("generator", model, args.batch, args.iters, || finish(&generator.forward(&latents, &labels)?))
+    // Inputs are made once per device, outside the timed runs.
+    let inputs = |generator: &ProganGenerator, device: &Device| -> anyhow::Result<(Tensor, Tensor)> {
+        let architecture = generator.architecture();
+        let latents = latents_from_seed(1000, args.batch, architecture.latent_size);
+        let latents = Tensor::from_vec(latents, (args.batch, architecture.latent_size), device)?;
+        let labels = Tensor::zeros((args.batch, architecture.label_size), DType::F32, device)?;
+        Ok((latents, labels))
+    };
+    let (generator, model) = make(device)?;
+    let (latents, labels) = inputs(&generator, device)?;
+    let mut result =
+        time_runs("generator", model, args.batch, args.iters, || finish(&generator.forward(&latents, &labels)?))?;
+    result.parity = parity_if_asked(args, device, |d| {
+        let (generator, _) = make(d)?;
+        let (latents, labels) = inputs(&generator, d)?;
+        Ok(generator.forward(&latents, &labels)?)
+    })?;
+    Ok(result)
 }
 
 fn bench_classifier(args: &BenchArgs, device: &Device) -> anyhow::Result<BenchResult> {
-    let (net, model) = match &args.weights {
-        Some(path) => (DenseNet121::load(path, device)?, path.display().to_string()),
-        None => {
-            let labels = NIH_CLASSIFIER_LABELS.iter().map(|l| (*l).to_owned()).collect();
-            let card =
-                DenseNetConfig::densenet121(NIH_CLASSIFIER_LABELS.len()).card("bench", labels, Provenance::default());
-            (DenseNet121::random(&card, device, 1)?, "DenseNet-121 3x224x224, 14 labels (random)".to_owned())
-        }
+    let make = |device: &Device| -> anyhow::Result<(DenseNet121, String)> {
+        Ok(match &args.weights {
+            Some(path) => (DenseNet121::load(path, device)?, path.display().to_string()),
+            None => {
+                let labels = NIH_CLASSIFIER_LABELS.iter().map(|l| (*l).to_owned()).collect();
+                let card = DenseNetConfig::densenet121(NIH_CLASSIFIER_LABELS.len()).card(
+                    "bench",
+                    labels,
+                    Provenance::default(),
+                );
+                (DenseNet121::random(&card, device, 1)?, "DenseNet-121 3x224x224, 14 labels (random)".to_owned())
+            }
+        })
     };
-    let side = if net.card().resolution == 0 { INPUT_SIZE_PX } else { net.card().resolution };
-    let input = random_tensor(&[args.batch, 3, side, side], 7, device)?;
-    time_runs("classifier", model, args.batch, args.iters, || finish(&net.forward(&input)?))
+    let input = |net: &DenseNet121, device: &Device| -> anyhow::Result<Tensor> {
+        let side = if net.card().resolution == 0 { INPUT_SIZE_PX } else { net.card().resolution };
+        random_tensor(&[args.batch, 3, side, side], 7, device)
+    };
+    let run = |net: &DenseNet121, device: &Device| -> anyhow::Result<Tensor> { Ok(net.forward(&input(net, device)?)?) };
+    let (net, model) = make(device)?;
+    let x = input(&net, device)?;
+    let mut result = time_runs("classifier", model, args.batch, args.iters, || finish(&net.forward(&x)?))?;
+    result.parity = parity_if_asked(args, device, |d| run(&make(d)?.0, d))?;
+    Ok(result)
 }
 
 fn bench_cyclegan(args: &BenchArgs, device: &Device) -> anyhow::Result<BenchResult> {
-    let (net, model) = match &args.weights {
-        Some(path) => (CycleGanGenerator::load(path, device)?, path.display().to_string()),
-        None => {
-            let config = CycleGanConfig {
-                ngf: 64,
-                n_blocks: 9,
-                input_nc: 1,
-                output_nc: 1,
-                use_dropout: false,
-                direction: Direction::AToB,
-            };
-            let card = config.card("bench", ["A", "B"], Provenance::default());
-            (
-                CycleGanGenerator::random(&card, device, 1)?,
-                "CycleGAN resnet_9blocks ngf 64, 1 channel (random)".to_owned(),
-            )
-        }
+    let make = |device: &Device| -> anyhow::Result<(CycleGanGenerator, String)> {
+        Ok(match &args.weights {
+            Some(path) => (CycleGanGenerator::load(path, device)?, path.display().to_string()),
+            None => {
+                let config = CycleGanConfig {
+                    ngf: 64,
+                    n_blocks: 9,
+                    input_nc: 1,
+                    output_nc: 1,
+                    use_dropout: false,
+                    direction: Direction::AToB,
+                };
+                let card = config.card("bench", ["A", "B"], Provenance::default());
+                (
+                    CycleGanGenerator::random(&card, device, 1)?,
+                    "CycleGAN resnet_9blocks ngf 64, 1 channel (random)".to_owned(),
+                )
+            }
+        })
     };
-    let channels = net.config().input_nc;
-    let input = random_tensor(&[args.batch, channels, CYCLEGAN_SIDE_PX, CYCLEGAN_SIDE_PX], 9, device)?;
-    time_runs("cyclegan", model, args.batch, args.iters, || finish(&net.forward(&input)?))
+    let input = |net: &CycleGanGenerator, device: &Device| -> anyhow::Result<Tensor> {
+        let channels = net.config().input_nc;
+        random_tensor(&[args.batch, channels, CYCLEGAN_SIDE_PX, CYCLEGAN_SIDE_PX], 9, device)
+    };
+    let run = |net: &CycleGanGenerator, device: &Device| -> anyhow::Result<Tensor> {
+        Ok(net.forward(&input(net, device)?)?)
+    };
+    let (net, model) = make(device)?;
+    let x = input(&net, device)?;
+    let mut result = time_runs("cyclegan", model, args.batch, args.iters, || finish(&net.forward(&x)?))?;
+    result.parity = parity_if_asked(args, device, |d| run(&make(d)?.0, d))?;
+    Ok(result)
 }
 
 fn bench_inception(args: &BenchArgs, device: &Device) -> anyhow::Result<BenchResult> {
-    let (net, model) = match &args.weights {
-        Some(path) => (FidInceptionV3::load(path, device)?, path.display().to_string()),
-        None => (
-            FidInceptionV3::from_weights(formula_weights(device)?)?,
-            "FID Inception-v3 3x299x299 to pool3 (formula weights)".to_owned(),
-        ),
+    let make = |device: &Device| -> anyhow::Result<(FidInceptionV3, String)> {
+        Ok(match &args.weights {
+            Some(path) => (FidInceptionV3::load(path, device)?, path.display().to_string()),
+            None => (
+                FidInceptionV3::from_weights(formula_weights(device)?)?,
+                "FID Inception-v3 3x299x299 to pool3 (formula weights)".to_owned(),
+            ),
+        })
     };
-    let input = random_tensor(&[args.batch, 3, FID_INPUT_SIZE_PX, FID_INPUT_SIZE_PX], 11, device)?;
-    time_runs("inception", model, args.batch, args.iters, || finish(&net.pool3(&input)?))
+    let input = |device: &Device| random_tensor(&[args.batch, 3, FID_INPUT_SIZE_PX, FID_INPUT_SIZE_PX], 11, device);
+    let run = |net: &FidInceptionV3, device: &Device| -> anyhow::Result<Tensor> { Ok(net.pool3(&input(device)?)?) };
+    let (net, model) = make(device)?;
+    let x = input(device)?;
+    let mut result = time_runs("inception", model, args.batch, args.iters, || finish(&net.pool3(&x)?))?;
+    result.parity = parity_if_asked(args, device, |d| run(&make(d)?.0, d))?;
+    Ok(result)
 }
 
 fn bench_msssim(args: &BenchArgs) -> anyhow::Result<BenchResult> {
@@ -324,4 +434,22 @@ fn random_tensor(shape: &[usize], seed: u64, device: &Device) -> anyhow::Result<
     let count: usize = shape.iter().product();
     let values: Vec<f32> = (0..count).map(|_| (rng.uniform() * 2.0 - 1.0) as f32).collect();
     Ok(Tensor::from_vec(values, shape, device)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parity_error_is_the_largest_difference_over_the_largest_reference_value() {
+        let cpu = Tensor::new(&[1.0f32, -4.0, 2.0], &Device::Cpu).unwrap();
+        let same = parity_error(&cpu, &cpu).unwrap();
+        assert_eq!((same.max_abs, same.relative), (0.0, 0.0));
+        let gpu = Tensor::new(&[1.5f32, -4.0, 1.0], &Device::Cpu).unwrap();
+        let error = parity_error(&gpu, &cpu).unwrap();
+        assert!((error.max_abs - 1.0).abs() < 1e-12);
+        assert!((error.relative - 0.25).abs() < 1e-12);
+        let shorter = Tensor::new(&[1.0f32], &Device::Cpu).unwrap();
+        assert!(parity_error(&shorter, &cpu).is_err());
+    }
 }

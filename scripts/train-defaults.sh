@@ -4,10 +4,12 @@
 # results to assets/models/. This is how the defaults of 2026-11-27 were made (on a 2-core CPU, all three at once).
 #
 #   scripts/train-defaults.sh [MINUTES] [DEVICE]     # wall-clock minutes per model (default 90), cpu or cuda
+#   GAN_RESOLUTION=128 scripts/train-defaults.sh ... # the generator at 128 px, grown from the 64 px checkpoint
 #
-# The generator resumes from training/progan-nih-64px.ckpt.safetensors when that file is there, so a GPU session
-# continues where the CPU stopped. Needs: a built thorax (target/release or target/debug) and, for the evaluation,
-# Python 3 with numpy.
+# The generator resumes from training/progan-nih-${GAN_RESOLUTION}px.ckpt.safetensors when that file is there, so a
+# GPU session continues where the CPU stopped. At 128 px with no 128 px checkpoint yet, the run grows (ProGAN
+# progressive growing, `--grow-from`) from the 64 px checkpoint, fading the new resolution in over FADE_STEPS steps.
+# Needs: a built thorax (target/release or target/debug) and, for the evaluation, Python 3 with numpy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MINUTES="${1:-90}"
@@ -19,15 +21,27 @@ WORK="${WORK:-/tmp/thorax-train-defaults}"
 mkdir -p "$WORK"
 # NIH rows only for the generator (folds 0-3 train, fold 4 held out: patient-disjoint folds).
 [ -f "$WORK/gan-train.csv" ] || cp training/gan-train.csv training/gan-heldout.csv "$WORK/"
-GAN_CKPT="$WORK/progan-nih-64px.ckpt.safetensors"
-[ -f "$GAN_CKPT" ] || [ ! -f training/progan-nih-64px.ckpt.safetensors ] || cp training/progan-nih-64px.ckpt.safetensors "$GAN_CKPT"
+GAN_RESOLUTION="${GAN_RESOLUTION:-64}"   # 64 (the shipped default) or 128 (grown from the 64 px checkpoint)
+FADE_STEPS="${FADE_STEPS:-2000}"         # 128 px only: steps over which the new resolution fades in
+GAN_NAME="progan-nih-${GAN_RESOLUTION}px"
+GAN_CKPT="$WORK/$GAN_NAME.ckpt.safetensors"
+[ -f "$GAN_CKPT" ] || [ ! -f "training/$GAN_NAME.ckpt.safetensors" ] || cp "training/$GAN_NAME.ckpt.safetensors" "$GAN_CKPT"
+case "$GAN_RESOLUTION" in
+  64) GAN_START="--resolution 64 --fmap-max 32 --batch 16"; GAN_LOG="$WORK/gan-losses.csv" ;;
+  128)
+    GROW_FROM="$WORK/progan-nih-64px.ckpt.safetensors"
+    [ -f "$GROW_FROM" ] || GROW_FROM=training/progan-nih-64px.ckpt.safetensors
+    GAN_START="--grow-from $GROW_FROM --resolution 128 --fade-steps $FADE_STEPS"
+    GAN_LOG="$WORK/gan-losses-128px.csv" ;;
+  *) echo "GAN_RESOLUTION must be 64 or 128, not $GAN_RESOLUTION" >&2; exit 2 ;;
+esac
 
 resume_or() { if [ -f "$1" ]; then echo "--resume $1"; else echo "$2"; fi; }
 rounds=$(( (MINUTES + RUN_MINUTES - 1) / RUN_MINUTES ))
 for _ in $(seq 1 "$rounds"); do
   "$THORAX" train gan --images "$DATA" --labels "$WORK/gan-train.csv" --steps 100000 --device "$DEVICE" --max-minutes "$RUN_MINUTES" \
-    --checkpoint "$GAN_CKPT" --checkpoint-every 200 --log "$WORK/gan-losses.csv" \
-    $(resume_or "$GAN_CKPT" "--resolution 64 --fmap-max 32 --batch 16") --out "$WORK/progan-nih-64px.safetensors" &
+    --checkpoint "$GAN_CKPT" --checkpoint-every 200 --log "$GAN_LOG" \
+    $(resume_or "$GAN_CKPT" "$GAN_START") --out "$WORK/$GAN_NAME.safetensors" &
   CLF_CKPT="$WORK/densenet-cxr-64px.ckpt.safetensors"
   "$THORAX" train classifier --images "$DATA" --labels "$DATA/labels.csv" --val-fold 4 --epochs 30 --device "$DEVICE" \
     --max-minutes "$RUN_MINUTES" --checkpoint "$CLF_CKPT" --checkpoint-every 100 --log "$WORK/classifier-losses.csv" \

@@ -83,6 +83,14 @@ pub struct TrainGanArgs {
     /// Continue from this checkpoint (its settings are used; --lr may change).
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Grow a run at half the --resolution from this checkpoint (ProGAN progressive growing): its G, EMA and D are
+    /// carried over, the new block fades in over --fade-steps steps; feature maps, latent size, labels and seed stay
+    /// the checkpoint's (--batch, --lr, --no-augment may change); the step count continues.
+    #[arg(long, requires_all = ["resolution", "fade_steps"], conflicts_with_all = ["resume", "federated"])]
+    pub grow_from: Option<PathBuf>,
+    /// With --grow-from: steps over which the new resolution fades in (alpha 0 -> 1).
+    #[arg(long, requires = "grow_from")]
+    pub fade_steps: Option<u64>,
     /// Where checkpoints are written [default: OUT with `.ckpt.safetensors`].
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
@@ -162,6 +170,9 @@ pub(crate) fn build_trainer(args: &TrainGanArgs, device: &Device) -> anyhow::Res
         }
         return Ok(trainer);
     }
+    if let Some(path) = &args.grow_from {
+        return grow_trainer(args, path, device);
+    }
     let labels: Vec<String> = NIH_GAN_LABELS.iter().map(|s| (*s).to_owned()).collect();
     let mut config = GanTrainConfig::new(args.resolution.unwrap_or(64), args.fmap_max.unwrap_or(128), labels);
     if let Some(fmap_base) = args.fmap_base {
@@ -181,6 +192,34 @@ pub(crate) fn build_trainer(args: &TrainGanArgs, device: &Device) -> anyhow::Res
     }
     config.augment = !args.no_augment;
     Ok(GanTrainer::new(config, device)?)
+}
+
+/// `--grow-from`: the checkpoint's run grown to `--resolution`, with the flags that may change applied.
+fn grow_trainer(args: &TrainGanArgs, path: &Path, device: &Device) -> anyhow::Result<GanTrainer> {
+    let old = GanTrainer::resume(path, device).with_context(|| format!("reading --grow-from {}", path.display()))?;
+    let stored = old.config().clone();
+    check_same("fmap-max", args.fmap_max, stored.fmap_max)?;
+    check_same("fmap-base", args.fmap_base, stored.fmap_base)?;
+    check_same("latent-size", args.latent_size, stored.latent_size)?;
+    check_same("seed", args.seed, stored.seed)?;
+    let mut config = stored.clone();
+    config.resolution_px = args.resolution.context("--grow-from needs --resolution")?;
+    if let Some(batch) = args.batch {
+        config.batch = batch;
+    }
+    if let Some(lr) = args.lr {
+        config.adam.lr = lr;
+    }
+    config.augment = stored.augment && !args.no_augment;
+    let fade_steps = args.fade_steps.context("--grow-from needs --fade-steps")?;
+    old.grow(config, fade_steps).with_context(|| {
+        format!(
+            "growing the {} px run of {} to {} px",
+            stored.resolution_px,
+            path.display(),
+            args.resolution.unwrap_or(0)
+        )
+    })
 }
 
 /// `OUT.safetensors` -> `OUT.ckpt.safetensors`.
@@ -222,12 +261,12 @@ pub(crate) fn log_line(step: u64, losses: &StepLosses, seconds: f64) -> String {
     )
 }
 
-/// An 8x8 grid of EMA samples as an 8-bit grey PNG.
+/// An 8x8 grid of EMA samples as an 8-bit grey PNG. During a fade-in they come from the same faded function that
+/// training uses ([`GanTrainer::generate`]), not from the lod-0 network the saved generator holds.
 pub fn write_sample_grid(trainer: &GanTrainer, data: &GanDataset, path: &Path, device: &Device) -> anyhow::Result<()> {
     const SIDE: usize = 8;
     let count = SIDE * SIDE;
     let config = trainer.config();
-    let generator = trainer.generator_network(GeneratorCopy::Ema)?;
     let latents =
         Tensor::from_vec(latents_from_seed(1000, count, config.latent_size), (count, config.latent_size), device)?;
     let rows: Vec<usize> = (0..count).map(|i| i * data.len() / count).collect();
@@ -236,7 +275,7 @@ pub fn write_sample_grid(trainer: &GanTrainer, data: &GanDataset, path: &Path, d
     for start in (0..count).step_by(16) {
         let z = latents.narrow(0, start, 16)?;
         let l = labels.narrow(0, start, 16)?;
-        images.push(generator.forward(&z, &l)?);
+        images.push(trainer.generate(GeneratorCopy::Ema, &z, &l)?);
     }
     let pixels = Tensor::cat(&images, 0)?.flatten_all()?.to_vec1::<f32>()?;
     let r = config.resolution_px;
@@ -260,7 +299,18 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
         GanDataset::load_with_layout(images, labels, config.resolution_px, &config.labels, &args.layout.options())
             .context("loading the training images")?;
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
-    let mut log = args.log.as_deref().map(|p| open_log(p, args.resume.is_some())).transpose()?;
+    // A grown run continues the step count, so its log continues too.
+    let continues = args.resume.is_some() || args.grow_from.is_some();
+    let mut log = args.log.as_deref().map(|p| open_log(p, continues)).transpose()?;
+    if let Some(fade) = trainer.fade() {
+        eprintln!(
+            "fade-in of {} px: steps {} -> {}, alpha now {:.3}",
+            config.resolution_px,
+            fade.start_step,
+            fade.end_step(),
+            trainer.fade_alpha()
+        );
+    }
     eprintln!(
         "thorax train gan: {} images at {} px, batch {}, on {}; steps {} -> {}",
         data.len(),
@@ -344,6 +394,15 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
         ("final_d_loss_mean_last_50", serde_json::json!(mean(&|l| l.discriminator.total))),
         ("final_g_loss_mean_last_50", serde_json::json!(mean(&|l| l.generator.total))),
     ];
+    let mut metrics = metrics.to_vec();
+    if let Some(fade) = trainer.fade() {
+        metrics.push(("grown_at_step", serde_json::json!(fade.start_step)));
+        metrics.push(("fade_steps", serde_json::json!(fade.steps)));
+        // Saved mid-fade, the file holds only the lod-0 network, which is not yet what training computes.
+        if trainer.fade_alpha() < 1.0 {
+            metrics.push(("fade_alpha", serde_json::json!(trainer.fade_alpha())));
+        }
+    }
     for (key, value) in metrics {
         // A run that trained no step has no recent losses to report (the previous card's stay in its log).
         if recent.is_empty() && key.starts_with("final_") {

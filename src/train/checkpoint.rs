@@ -1,6 +1,7 @@
 //! Training checkpoints: one safetensors file with every tensor needed to continue exactly (G, D, the EMA of G, the
 //! first and second moments of both optimisers, all f32) and a JSON state in its metadata (configuration, step,
-//! optimiser step counts, accumulated wall time, and the random generator state of the next step).
+//! optimiser step counts, accumulated wall time, the random generator state of the next step and, for a grown run,
+//! its fade-in schedule).
 //!
 //! Tensor names are prefixed: `G/`, `D/`, `G_ema/`, `adam_G/m/`, `adam_G/v/`, `adam_D/m/`, `adam_D/v/`, followed
 //! by the parameter's own name (TF names for G, `D_paper`-style names for D). The file is written next to its
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::train::error::TrainError;
 use crate::train::gan_trainer::GanTrainConfig;
+use crate::train::growth::FadeSchedule;
 use crate::train::rng::TrainRng;
 
 /// The safetensors metadata key holding [`CheckpointState`] as JSON.
@@ -34,6 +36,10 @@ pub struct CheckpointState {
     pub train_seconds: f64,
     /// The generator state the next step starts from (derived from the seed and step; stored to check it).
     pub next_step_rng: TrainRng,
+    /// For a run grown from a lower resolution: its fade-in (the lod-1 tensors are then stored too). Absent in
+    /// checkpoints of runs that were never grown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fade: Option<FadeSchedule>,
 }
 
 /// Groups of tensors in a checkpoint, by prefix without the slash.

@@ -14,6 +14,7 @@ use candle_core::{D, Device, Tensor, Var};
 use crate::models::progan::{ProganArchitecture, TensorRole, TensorSpec};
 use crate::train::conv::conv2d_train;
 use crate::train::error::TrainError;
+use crate::train::growth::{FROM_RGB_LOD1, Fade, discriminator_fade_specs, lerp};
 use crate::train::rng::TrainRng;
 
 /// Negative slope of the leaky ReLU, as in the original.
@@ -92,9 +93,22 @@ impl Discriminator {
     /// Parameters from a checkpoint, checked by name and shape.
     pub fn from_params(
         architecture: &ProganArchitecture,
-        mut tensors: BTreeMap<String, Tensor>,
+        tensors: BTreeMap<String, Tensor>,
     ) -> Result<Self, TrainError> {
-        let specs = discriminator_specs(architecture);
+        Self::from_params_with(architecture, tensors, Fade::Off)
+    }
+
+    /// Parameters from a checkpoint; with [`Fade::On`] also the previous resolution's `FromRGB_lod1` (see
+    /// [`crate::train::growth`]).
+    pub fn from_params_with(
+        architecture: &ProganArchitecture,
+        mut tensors: BTreeMap<String, Tensor>,
+        fade: Fade,
+    ) -> Result<Self, TrainError> {
+        let mut specs = discriminator_specs(architecture);
+        if fade == Fade::On {
+            specs.extend(discriminator_fade_specs(architecture));
+        }
         let mut params = BTreeMap::new();
         for spec in &specs {
             let tensor = tensors.remove(&spec.name).ok_or_else(|| TrainError::MissingParameter {
@@ -148,6 +162,18 @@ impl Discriminator {
 
     /// Scores images `[N, C, R, R]` (N at least 2 and, from 4 up, a multiple of 4 for the stddev groups).
     pub fn forward(&self, images: &Tensor, weight_use: WeightUse) -> Result<DiscriminatorOutput, TrainError> {
+        self.forward_faded(images, 1.0, weight_use)
+    }
+
+    /// Scores images during the fade-in of the top resolution: `alpha * block_R(FromRGB_lod0(img)) + (1 - alpha) *
+    /// FromRGB_lod1(avgpool_2x2(img))` feeds the lower blocks (the original's `Grow_lod0` lerp). At `alpha >= 1`
+    /// this is [`Self::forward`] and `FromRGB_lod1` is not read.
+    pub fn forward_faded(
+        &self,
+        images: &Tensor,
+        alpha: f64,
+        weight_use: WeightUse,
+    ) -> Result<DiscriminatorOutput, TrainError> {
         let architecture = &self.architecture;
         let side = architecture.resolution_px;
         let (batch, channels, height, width) = images.dims4()?;
@@ -157,14 +183,15 @@ impl Discriminator {
                 reason: format!("shape {:?}, expected [N, {}, {side}, {side}]", images.dims(), architecture.channels),
             });
         }
-        let mut x = self.bias_act(&self.conv(images, "FromRGB_lod0", 0, weight_use)?, "FromRGB_lod0", weight_use)?;
-        for res_log2 in (3..=architecture.resolution_log2()).rev() {
-            let side = 1usize << res_log2;
-            let conv0 = format!("{side}x{side}/Conv0");
-            x = self.bias_act(&self.conv(&x, &conv0, 1, weight_use)?, &conv0, weight_use)?;
-            let conv1 = format!("{side}x{side}/Conv1_down");
-            let down = self.conv(&x, &conv1, 1, weight_use)?.avg_pool2d(2)?;
-            x = self.bias_act(&down, &conv1, weight_use)?;
+        let top = architecture.resolution_log2();
+        let x = self.input_layer(images, "FromRGB_lod0", weight_use)?;
+        let mut x = self.block(&x, top, weight_use)?;
+        if alpha < 1.0 {
+            let old = self.input_layer(&images.avg_pool2d(2)?, FROM_RGB_LOD1, weight_use)?;
+            x = lerp(&old, &x, alpha)?;
+        }
+        for res_log2 in (3..top).rev() {
+            x = self.block(&x, res_log2, weight_use)?;
         }
         let x = minibatch_stddev(&x, MBSTD_GROUP)?;
         let x = self.bias_act(&self.conv(&x, "4x4/Conv", 1, weight_use)?, "4x4/Conv", weight_use)?;
@@ -178,6 +205,21 @@ impl Discriminator {
             adversarial: out.narrow(1, 0, 1)?.reshape(batch)?,
             label_logits: out.narrow(1, 1, labels)?,
         })
+    }
+
+    /// The 1x1 input layer `layer` (`FromRGB_lod0` or `FromRGB_lod1`) with bias and leaky ReLU.
+    fn input_layer(&self, images: &Tensor, layer: &str, weight_use: WeightUse) -> Result<Tensor, TrainError> {
+        self.bias_act(&self.conv(images, layer, 0, weight_use)?, layer, weight_use)
+    }
+
+    /// The block of resolution `2^res_log2`: `Conv0`, then `Conv1_down` with 2x2 average pooling.
+    fn block(&self, x: &Tensor, res_log2: usize, weight_use: WeightUse) -> Result<Tensor, TrainError> {
+        let side = 1usize << res_log2;
+        let conv0 = format!("{side}x{side}/Conv0");
+        let x = self.bias_act(&self.conv(x, &conv0, 1, weight_use)?, &conv0, weight_use)?;
+        let conv1 = format!("{side}x{side}/Conv1_down");
+        let down = self.conv(&x, &conv1, 1, weight_use)?.avg_pool2d(2)?;
+        self.bias_act(&down, &conv1, weight_use)
     }
 }
 

@@ -7,9 +7,12 @@
 //!
 //! The generator's parameters are kept unscaled (std 1 at init) in `Var`s under the TF names and layouts; every
 //! forward pass multiplies them by their equalised-learning-rate scale. The G step differentiates
-//! [`generator_forward`] (candle ops); D's fakes and samples come from the inference network
+//! [`crate::train::generator::generator_forward`] (candle ops); D's fakes and samples come from the inference network
 //! [`ProganGenerator::from_weights`] built from the same scaled tensors (a test checks the two agree). Saved
 //! generators hold the scaled weights (`wscale_applied = 1`), as the inference path expects.
+//!
+//! A run may be grown from a checkpoint at half the resolution ([`GanTrainer::grow`], [`crate::train::growth`]):
+//! until its fade-in ends, G's output, D's input path and the reals D sees blend the new resolution with the old one.
 //!
 //! All randomness of step `t` comes from `TrainRng::for_stream(seed, Step, t)` and the data order of epoch `e` from
 //! `for_stream(seed, EpochOrder, e)`, so a run resumed from a checkpoint continues bit for bit (on the same device).
@@ -27,12 +30,15 @@ use crate::train::adam::{AdamSettings, AdamW};
 use crate::train::augment::diff_augment;
 use crate::train::checkpoint::{CHECKPOINT_FORMAT, CheckpointState, TensorGroups, load_checkpoint, save_checkpoint};
 use crate::train::dataset::{GanDataset, RealBatch};
-use crate::train::discriminator::{Discriminator, MBSTD_GROUP, WeightUse};
+use crate::train::discriminator::{Discriminator, DiscriminatorOutput, MBSTD_GROUP, WeightUse, discriminator_specs};
 use crate::train::ema::Ema;
 use crate::train::error::TrainError;
 use crate::train::federated::SharedWeights;
 use crate::train::gan_loss::{discriminator_loss, generator_loss};
-use crate::train::generator::generator_forward;
+use crate::train::generator::generator_forward_faded;
+use crate::train::growth::{
+    Fade, FadeSchedule, carry_over, discriminator_fade_specs, fade_real_images, generator_fade_specs,
+};
 use crate::train::rng::{RngStream, TrainRng};
 
 /// Everything that defines a training run; stored in checkpoints.
@@ -181,6 +187,10 @@ pub struct GanTrainer {
     adam_discriminator: AdamW,
     step: u64,
     train_seconds: f64,
+    /// The fade-in of a run grown from half the resolution (none for a run that started at its resolution).
+    fade: Option<FadeSchedule>,
+    /// The generator's `ToRGB_lod1` tensors while a fade exists (empty otherwise).
+    fade_specs: Vec<TensorSpec>,
     /// The data order of one epoch, kept to avoid reshuffling every step (derived from the seed, never saved).
     epoch_order: Option<(u64, Vec<usize>)>,
 }
@@ -219,6 +229,8 @@ impl GanTrainer {
             adam_discriminator,
             step: 0,
             train_seconds: 0.0,
+            fade: None,
+            fade_specs: Vec::new(),
             epoch_order: None,
         })
     }
@@ -249,14 +261,50 @@ impl GanTrainer {
         Ok(())
     }
 
-    /// The generator's scaled tensors under their TF names, as a weights file stores them.
+    /// The fade-in of a grown run, if any.
+    pub fn fade(&self) -> Option<FadeSchedule> {
+        self.fade
+    }
+
+    /// The fade-in weight of the next step (1 for a run that was not grown, or once its fade has ended).
+    pub fn fade_alpha(&self) -> f64 {
+        self.fade.map_or(1.0, |fade| fade.alpha_at(self.step))
+    }
+
+    /// The discriminator being trained.
+    pub fn discriminator(&self) -> &Discriminator {
+        &self.discriminator
+    }
+
+    /// The generator's scaled lod-0 tensors under their TF names, as a weights file stores them (without the
+    /// `ToRGB_lod1` of a fade, which the inference network does not read).
     pub fn generator_tensors(
         &self,
         copy: GeneratorCopy,
         weight_use: WeightUse,
     ) -> Result<HashMap<String, Tensor>, TrainError> {
-        let mut tensors = HashMap::with_capacity(self.generator_specs.len());
-        for spec in &self.generator_specs {
+        self.scaled_generator_tensors(&self.generator_specs, copy, weight_use)
+    }
+
+    /// [`Self::generator_tensors`] plus, during a fade, `ToRGB_lod1`: what the training forward reads.
+    pub fn training_generator_tensors(
+        &self,
+        copy: GeneratorCopy,
+        weight_use: WeightUse,
+    ) -> Result<HashMap<String, Tensor>, TrainError> {
+        let mut tensors = self.generator_tensors(copy, weight_use)?;
+        tensors.extend(self.scaled_generator_tensors(&self.fade_specs, copy, weight_use)?);
+        Ok(tensors)
+    }
+
+    fn scaled_generator_tensors(
+        &self,
+        specs: &[TensorSpec],
+        copy: GeneratorCopy,
+        weight_use: WeightUse,
+    ) -> Result<HashMap<String, Tensor>, TrainError> {
+        let mut tensors = HashMap::with_capacity(specs.len());
+        for spec in specs {
             let missing = || TrainError::MissingParameter { network: "generator".to_owned(), name: spec.name.clone() };
             let raw = match copy {
                 GeneratorCopy::Training => {
@@ -283,14 +331,43 @@ impl GanTrainer {
     }
 
     /// The inference network built from the current (or averaged) weights (no gradients: on the CPU it runs the
-    /// fused `fast_conv` kernels). D's fakes come from it, as do samples.
+    /// fused `fast_conv` kernels). It computes the lod-0 network only, which is what training computes once a fade
+    /// has ended; [`Self::generate`] covers the fade too.
     pub fn generator_network(&self, copy: GeneratorCopy) -> Result<ProganGenerator, TrainError> {
         let tensors = self.generator_tensors(copy, WeightUse::Frozen)?;
         let card = self.generator_card("training generator", Provenance::default());
         Ok(ProganGenerator::from_weights(Weights { card, tensors })?)
     }
 
-    /// Writes a generator (with the weight scale applied) and its card, converting to `dtype` (F32 or F16).
+    /// Images from `latents` and `labels` as the next training step would make them (no gradients): the inference
+    /// network, or during a fade the faded training forward. D's fakes and the sample grids come from here.
+    pub fn generate(&self, copy: GeneratorCopy, latents: &Tensor, labels: &Tensor) -> Result<Tensor, TrainError> {
+        let alpha = self.fade_alpha();
+        if alpha < 1.0 {
+            return self.generate_faded(copy, latents, labels, alpha);
+        }
+        Ok(self.generator_network(copy)?.forward(latents, labels)?)
+    }
+
+    /// The training forward (candle ops) at fade weight `alpha`, without gradients.
+    pub fn generate_faded(
+        &self,
+        copy: GeneratorCopy,
+        latents: &Tensor,
+        labels: &Tensor,
+        alpha: f64,
+    ) -> Result<Tensor, TrainError> {
+        let tensors = self.training_generator_tensors(copy, WeightUse::Frozen)?;
+        Ok(generator_forward_faded(&self.architecture, &tensors, latents, labels, alpha)?.detach())
+    }
+
+    /// D's scores of `images` at the next step's fade weight, without gradients to D.
+    pub fn discriminate(&self, images: &Tensor) -> Result<DiscriminatorOutput, TrainError> {
+        self.discriminator.forward_faded(images, self.fade_alpha(), WeightUse::Frozen)
+    }
+
+    /// Writes a generator (with the weight scale applied) and its card, converting to `dtype` (F32 or F16). Only
+    /// the lod-0 tensors the inference network reads are written, also during a fade.
     pub fn save_generator(
         &self,
         path: &Path,
@@ -383,6 +460,10 @@ impl GanTrainer {
     pub fn train_step(&mut self, data: &GanDataset) -> Result<StepLosses, TrainError> {
         self.check_dataset(data)?;
         let started = std::time::Instant::now();
+        if self.fade.is_some_and(|fade| fade.steps > 0 && fade.end_step() == self.step) {
+            // The fade ends: the original resets both optimisers whenever ceil(lod) changes.
+            self.reset_optimisers()?;
+        }
         let mut rng = TrainRng::for_stream(self.config.seed, RngStream::Step, self.step);
         let real_rows = self.real_indices(data.len());
         let real = data.batch(&real_rows, &self.device)?;
@@ -401,6 +482,13 @@ impl GanTrainer {
         self.step += 1;
         self.train_seconds += started.elapsed().as_secs_f64();
         Ok(StepLosses { discriminator, generator })
+    }
+
+    /// Zero moments and step 0 for both optimisers (the original's `reset_optimizer_state`).
+    fn reset_optimisers(&mut self) -> Result<(), TrainError> {
+        self.adam_generator = AdamW::new(self.adam_generator.settings, &self.generator)?;
+        self.adam_discriminator = AdamW::new(self.adam_discriminator.settings, self.discriminator.params())?;
+        Ok(())
     }
 
     fn check_dataset(&self, data: &GanDataset) -> Result<(), TrainError> {
@@ -428,13 +516,15 @@ impl GanTrainer {
         fake_labels: &Tensor,
         augment: Option<&mut TrainRng>,
     ) -> Result<DiscriminatorStepLosses, TrainError> {
-        let fake = self.generator_network(GeneratorCopy::Training)?.forward(latents, fake_labels)?.detach();
+        let alpha = self.fade_alpha();
+        let fake = self.generate(GeneratorCopy::Training, latents, fake_labels)?.detach();
+        let real_images = fade_real_images(&real.images, alpha)?;
         let (real_in, fake_in) = match augment {
-            Some(rng) => (diff_augment(&real.images, rng)?, diff_augment(&fake, rng)?),
-            None => (real.images.clone(), fake),
+            Some(rng) => (diff_augment(&real_images, rng)?, diff_augment(&fake, rng)?),
+            None => (real_images, fake),
         };
-        let real_out = self.discriminator.forward(&real_in, WeightUse::Trainable)?;
-        let fake_out = self.discriminator.forward(&fake_in, WeightUse::Trainable)?;
+        let real_out = self.discriminator.forward_faded(&real_in, alpha, WeightUse::Trainable)?;
+        let fake_out = self.discriminator.forward_faded(&fake_in, alpha, WeightUse::Trainable)?;
         let loss = discriminator_loss(
             &real_out.adversarial,
             &fake_out.adversarial,
@@ -464,13 +554,14 @@ impl GanTrainer {
         fake_masks: &Tensor,
         augment: Option<&mut TrainRng>,
     ) -> Result<GeneratorStepLosses, TrainError> {
-        let tensors = self.generator_tensors(GeneratorCopy::Training, WeightUse::Trainable)?;
-        let fake = generator_forward(&self.architecture, &tensors, latents, fake_labels)?;
+        let alpha = self.fade_alpha();
+        let tensors = self.training_generator_tensors(GeneratorCopy::Training, WeightUse::Trainable)?;
+        let fake = generator_forward_faded(&self.architecture, &tensors, latents, fake_labels, alpha)?;
         let fake_in = match augment {
             Some(rng) => diff_augment(&fake, rng)?,
             None => fake,
         };
-        let out = self.discriminator.forward(&fake_in, WeightUse::Frozen)?;
+        let out = self.discriminator.forward_faded(&fake_in, alpha, WeightUse::Frozen)?;
         let loss =
             generator_loss(&out.adversarial, &out.label_logits, fake_labels, fake_masks, self.config.label_weight)?;
         let losses = GeneratorStepLosses {
@@ -513,6 +604,7 @@ impl GanTrainer {
             adam_discriminator_step: self.adam_discriminator.step,
             train_seconds: self.train_seconds,
             next_step_rng: TrainRng::for_stream(self.config.seed, RngStream::Step, self.step),
+            fade: self.fade,
         };
         save_checkpoint(path, &groups, &state)
     }
@@ -530,6 +622,9 @@ impl GanTrainer {
         let (g_m, g_v, d_m, d_v) = (take("adam_G/m")?, take("adam_G/v")?, take("adam_D/m")?, take("adam_D/v")?);
         let config = state.config.clone();
         let mut trainer = Self::new(config, device)?;
+        if let Some(fade) = state.fade {
+            trainer.enable_fade(fade)?;
+        }
         let architecture = trainer.architecture.clone();
         let expect =
             |group: &str, tensors: &BTreeMap<String, Tensor>, specs: &[TensorSpec]| -> Result<(), TrainError> {
@@ -547,8 +642,13 @@ impl GanTrainer {
                 }
                 Ok(())
             };
-        let g_specs = trainer.generator_specs.clone();
-        let d_specs = crate::train::discriminator::discriminator_specs(&architecture);
+        let mut g_specs = trainer.generator_specs.clone();
+        g_specs.extend(trainer.fade_specs.iter().cloned());
+        let mut d_specs = discriminator_specs(&architecture);
+        let d_fade = if state.fade.is_some() { Fade::On } else { Fade::Off };
+        if d_fade == Fade::On {
+            d_specs.extend(discriminator_fade_specs(&architecture));
+        }
         for (group, tensors, specs) in [
             ("G", &g, &g_specs),
             ("G_ema", &g_ema, &g_specs),
@@ -565,7 +665,7 @@ impl GanTrainer {
                 var.set(tensor)?;
             }
         }
-        trainer.discriminator = Discriminator::from_params(&architecture, d)?;
+        trainer.discriminator = Discriminator::from_params_with(&architecture, d, d_fade)?;
         trainer.ema.tensors = g_ema;
         trainer.adam_generator.first_moment = g_m;
         trainer.adam_generator.second_moment = g_v;
@@ -576,5 +676,93 @@ impl GanTrainer {
         trainer.step = state.step;
         trainer.train_seconds = state.train_seconds;
         Ok(trainer)
+    }
+
+    /// Adds the generator's `ToRGB_lod1` (zero until filled) and the fade schedule.
+    fn enable_fade(&mut self, fade: FadeSchedule) -> Result<(), TrainError> {
+        self.fade_specs = generator_fade_specs(&self.architecture);
+        for spec in &self.fade_specs {
+            let zeros = Tensor::zeros(spec.shape.clone(), DType::F32, &self.device)?;
+            self.generator.insert(spec.name.clone(), Var::from_tensor(&zeros)?);
+        }
+        self.fade = Some(fade);
+        Ok(())
+    }
+
+    /// A run at `config` (twice this run's resolution, the same feature maps, latent size, labels and seed; batch,
+    /// learning rate and augmentation may change) grown from this one, fading the new resolution in over
+    /// `fade_steps` steps (see [`crate::train::growth`]). Every tensor of G, its EMA and D is carried over (the
+    /// output/input layer as lod 1); the new block and layers start as a fresh run at `config` would start them. The
+    /// step count continues (so data order and latents go on as they would); both optimisers restart from zero
+    /// moments and step 0, as the original's `reset_opt_for_new_lod` does at a new level of detail.
+    pub fn grow(self, config: GanTrainConfig, fade_steps: u64) -> Result<Self, TrainError> {
+        let bad = |argument: &str, reason: String| TrainError::BadConfig { argument: argument.to_owned(), reason };
+        let old = &self.config;
+        let alpha = self.fade_alpha();
+        if alpha < 1.0 {
+            return Err(bad(
+                "grow-from",
+                format!(
+                    "the checkpoint (step {}) is still fading in its {} px resolution (alpha {alpha:.3}); train it \
+                     to step {} first",
+                    self.step,
+                    old.resolution_px,
+                    self.fade.map_or(self.step, |fade| fade.end_step())
+                ),
+            ));
+        }
+        if config.resolution_px != 2 * old.resolution_px {
+            return Err(bad(
+                "resolution",
+                format!(
+                    "growing doubles the resolution: the checkpoint trains {} px, so the grown run trains {} px, not {} px",
+                    old.resolution_px,
+                    2 * old.resolution_px,
+                    config.resolution_px
+                ),
+            ));
+        }
+        let kept = [
+            ("fmap-base", format!("{}", config.fmap_base), format!("{}", old.fmap_base)),
+            ("fmap-max", config.fmap_max.to_string(), old.fmap_max.to_string()),
+            ("latent-size", config.latent_size.to_string(), old.latent_size.to_string()),
+            ("labels", config.labels.join(","), old.labels.join(",")),
+            ("seed", config.seed.to_string(), old.seed.to_string()),
+        ];
+        for (argument, given, stored) in kept {
+            if given != stored {
+                return Err(bad(
+                    argument,
+                    format!("{given} differs from the checkpoint's {stored}; a grown run keeps it"),
+                ));
+            }
+        }
+        if fade_steps == 0 {
+            return Err(bad("fade-steps", "must be at least 1 step".to_owned()));
+        }
+        let tensors_of = |params: &BTreeMap<String, Var>| -> Result<BTreeMap<String, Tensor>, TrainError> {
+            params.iter().map(|(name, var)| Ok((name.clone(), var.as_tensor().detach().copy()?))).collect()
+        };
+        let mut grown = Self::new(config, &self.device)?;
+        grown.enable_fade(FadeSchedule { start_step: self.step, steps: fade_steps })?;
+        let generator = carry_over("generator", &tensors_of(&self.generator)?, tensors_of(&grown.generator)?)?;
+        for (name, var) in &grown.generator {
+            let tensor = generator
+                .get(name)
+                .ok_or_else(|| TrainError::MissingParameter { network: "generator".to_owned(), name: name.clone() })?;
+            var.set(tensor)?;
+        }
+        let fresh_ema = Ema::new(grown.config.ema_beta, &grown.generator)?;
+        grown.ema.tensors = carry_over("generator EMA", &self.ema.tensors, fresh_ema.tensors)?;
+        let mut fresh_d = tensors_of(grown.discriminator.params())?;
+        for spec in discriminator_fade_specs(&grown.architecture) {
+            fresh_d.insert(spec.name, Tensor::zeros(spec.shape, DType::F32, &self.device)?);
+        }
+        let discriminator = carry_over("discriminator", &tensors_of(self.discriminator.params())?, fresh_d)?;
+        grown.discriminator = Discriminator::from_params_with(&grown.architecture, discriminator, Fade::On)?;
+        grown.reset_optimisers()?;
+        grown.step = self.step;
+        grown.train_seconds = self.train_seconds;
+        Ok(grown)
     }
 }

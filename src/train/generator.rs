@@ -13,6 +13,7 @@ use candle_core::{D, Tensor};
 use crate::models::progan::ProganArchitecture;
 use crate::train::conv::conv2d_train;
 use crate::train::error::TrainError;
+use crate::train::growth::{TO_RGB_LOD1, lerp, upsample_nearest_2x};
 
 /// Pixel-norm epsilon of the original.
 const PIXEL_NORM_EPSILON: f64 = 1e-8;
@@ -29,30 +30,82 @@ pub fn generator_forward(
     latents: &Tensor,
     labels: &Tensor,
 ) -> Result<Tensor, TrainError> {
-    let take = |name: &str| {
-        tensors
-            .get(name)
-            .cloned()
-            .ok_or_else(|| TrainError::MissingParameter { network: "generator".to_owned(), name: name.to_owned() })
-    };
+    let x = features(architecture, tensors, latents, labels, architecture.resolution_log2())?;
+    to_rgb(&x, tensors, "ToRGB_lod0")
+}
+
+/// `G_paper` during the fade-in of its top resolution (see [`crate::train::growth`]): `alpha * ToRGB_lod0(x_R) +
+/// (1 - alpha) * upsample_2x(ToRGB_lod1(x_{R/2}))`. At `alpha >= 1` this is [`generator_forward`] and
+/// `ToRGB_lod1` is not read.
+pub fn generator_forward_faded(
+    architecture: &ProganArchitecture,
+    tensors: &HashMap<String, Tensor>,
+    latents: &Tensor,
+    labels: &Tensor,
+    alpha: f64,
+) -> Result<Tensor, TrainError> {
+    let top = architecture.resolution_log2();
+    if alpha >= 1.0 || top < 3 {
+        return generator_forward(architecture, tensors, latents, labels);
+    }
+    let half = features(architecture, tensors, latents, labels, top - 1)?;
+    let full = block(architecture, tensors, &half, top)?;
+    let old = upsample_nearest_2x(&to_rgb(&half, tensors, TO_RGB_LOD1)?)?;
+    Ok(lerp(&old, &to_rgb(&full, tensors, "ToRGB_lod0")?, alpha)?)
+}
+
+fn take(tensors: &HashMap<String, Tensor>, name: &str) -> Result<Tensor, TrainError> {
+    tensors
+        .get(name)
+        .cloned()
+        .ok_or_else(|| TrainError::MissingParameter { network: "generator".to_owned(), name: name.to_owned() })
+}
+
+/// The feature maps after the block of resolution `2^up_to_log2` (4x4 up to the network's top).
+fn features(
+    architecture: &ProganArchitecture,
+    tensors: &HashMap<String, Tensor>,
+    latents: &Tensor,
+    labels: &Tensor,
+    up_to_log2: usize,
+) -> Result<Tensor, TrainError> {
     let batch = latents.dim(0)?;
     let combo = pixel_norm(&Tensor::cat(&[latents, labels], 1)?)?;
     let maps = architecture.nf(1);
-    let x = combo.matmul(&take("4x4/Dense/weight")?)?.reshape((batch, maps, 4, 4))?;
-    let mut x = bias_act_norm(&x, &take("4x4/Dense/bias")?)?;
-    x = conv_act_norm(&x, &take("4x4/Conv/weight")?, &take("4x4/Conv/bias")?)?;
-    for res_log2 in 3..=architecture.resolution_log2() {
-        let side = 1usize << res_log2;
-        let prefix = format!("{side}x{side}");
-        let kernels = subpixel_kernels(&take(&format!("{prefix}/Conv0_up/weight"))?)?;
-        let up = upscale_subpixel(&x, &kernels, architecture.nf(res_log2 - 1))?;
-        x = bias_act_norm(&up, &take(&format!("{prefix}/Conv0_up/bias"))?)?;
-        x = conv_act_norm(&x, &take(&format!("{prefix}/Conv1/weight"))?, &take(&format!("{prefix}/Conv1/bias"))?)?;
+    let x = combo.matmul(&take(tensors, "4x4/Dense/weight")?)?.reshape((batch, maps, 4, 4))?;
+    let mut x = bias_act_norm(&x, &take(tensors, "4x4/Dense/bias")?)?;
+    x = conv_act_norm(&x, &take(tensors, "4x4/Conv/weight")?, &take(tensors, "4x4/Conv/bias")?)?;
+    for res_log2 in 3..=up_to_log2 {
+        x = block(architecture, tensors, &x, res_log2)?;
     }
-    let weight = take("ToRGB_lod0/weight")?.permute((3, 2, 0, 1))?;
-    let bias = take("ToRGB_lod0/bias")?;
+    Ok(x)
+}
+
+/// The block of resolution `2^res_log2`: fused upscale `Conv0_up`, then `Conv1`.
+fn block(
+    architecture: &ProganArchitecture,
+    tensors: &HashMap<String, Tensor>,
+    x: &Tensor,
+    res_log2: usize,
+) -> Result<Tensor, TrainError> {
+    let side = 1usize << res_log2;
+    let prefix = format!("{side}x{side}");
+    let kernels = subpixel_kernels(&take(tensors, &format!("{prefix}/Conv0_up/weight"))?)?;
+    let up = upscale_subpixel(x, &kernels, architecture.nf(res_log2 - 1))?;
+    let x = bias_act_norm(&up, &take(tensors, &format!("{prefix}/Conv0_up/bias"))?)?;
+    Ok(conv_act_norm(
+        &x,
+        &take(tensors, &format!("{prefix}/Conv1/weight"))?,
+        &take(tensors, &format!("{prefix}/Conv1/bias"))?,
+    )?)
+}
+
+/// The linear 1x1 output layer `layer` (`ToRGB_lod0` or `ToRGB_lod1`).
+fn to_rgb(x: &Tensor, tensors: &HashMap<String, Tensor>, layer: &str) -> Result<Tensor, TrainError> {
+    let weight = take(tensors, &format!("{layer}/weight"))?.permute((3, 2, 0, 1))?;
+    let bias = take(tensors, &format!("{layer}/bias"))?;
     let channels = bias.dims1()?;
-    Ok(conv2d_train(&x, &weight, 1, 0)?.broadcast_add(&bias.reshape((1, channels, 1, 1))?)?)
+    Ok(conv2d_train(x, &weight, 1, 0)?.broadcast_add(&bias.reshape((1, channels, 1, 1))?)?)
 }
 
 /// 3x3 SAME convolution with a TF `[kh, kw, in, out]` kernel, then bias, leaky ReLU and pixel norm.

@@ -21,6 +21,7 @@ pub mod federated;
 pub mod gan_loss;
 pub mod gan_trainer;
 pub mod generator;
+pub mod growth;
 pub mod nih_layout;
 pub mod our_layout;
 pub mod patch_discriminator;

@@ -40,6 +40,7 @@ mod train_classifier;
 mod train_cyclegan;
 mod train_federated;
 mod train_gan;
+mod train_gan_grow;
 mod ui_audit;
 mod ui_metrics;
 mod ui_study;

@@ -31,17 +31,56 @@ mkdir -p dist/cuda/lib
 cp "$CARGO_TARGET_DIR/release/thorax" dist/cuda/thorax
 strip dist/cuda/thorax || true
 cp "$N/lib/libcudart.so.13" dist/cuda/lib/
+
+# No-GPU stand-ins for the CUDA libraries the binary links (driver, cuBLAS, cuRAND): every function fails with the
+# library's "no device / not initialised" status, so on a machine without CUDA the binary still starts, opening a
+# CUDA device fails with a clear error and `--device auto` falls back to the CPU. run.sh adds one only where the real
+# library is missing. Symbols (and their version nodes) are read from what the binary imports.
+make_stand_in() { # soname status
+  local soname=$1 status=$2 dir="dist/cuda/lib/no-gpu/${1%%.so*}"
+  mkdir -p "$dir"
+  objdump -T dist/cuda/thorax | awk -v lib="($soname)" '$3 == "*UND*" && $5 == lib { print $6 }' | sort -u \
+    | awk -v status="$status" '{ print "int " $1 "(void) { return " status "; }" }' > "$dir/stand_in.c"
+  # Unversioned imports (the driver's) need no version node; versioned ones (cuBLAS, cuRAND) need theirs.
+  if objdump -T dist/cuda/thorax | grep -q "($soname)"; then
+    echo "$soname { global: *; };" > "$dir/version.map"
+    gcc -shared -fPIC -Wl,-soname,"$soname" -Wl,--version-script,"$dir/version.map" -o "$dir/$soname" "$dir/stand_in.c"
+  else
+    grep -oE '^pub unsafe fn cu[A-Za-z0-9_]+' "$CUDARC_SYS" | awk '{print $4}' | sort -u \
+      | awk -v status="$status" '{ print "int " $1 "(void) { return " status "; }" }' > "$dir/stand_in.c"
+    gcc -shared -fPIC -Wl,-soname,"$soname" -o "$dir/$soname" "$dir/stand_in.c"
+  fi
+  rm -f "$dir/stand_in.c" "$dir/version.map"
+}
+make_stand_in libcuda.so.1 100      # CUDA_ERROR_NO_DEVICE
+make_stand_in libcublas.so.13 1     # CUBLAS_STATUS_NOT_INITIALIZED
+make_stand_in libcurand.so.10 203   # CURAND_STATUS_INITIALIZATION_FAILED
+
 cat > dist/cuda/run.sh <<'RUN'
 #!/usr/bin/env bash
-# Runs the CUDA build, finding the CUDA 13 libraries of any Python with NVIDIA wheels (e.g. PyTorch's).
+# Runs the CUDA build of thorax. It finds the CUDA 13 libraries of any Python with NVIDIA wheels (e.g. PyTorch's) or
+# of a CUDA install; where one is missing (a machine without CUDA) a stand-in from lib/no-gpu lets the program start
+# and run on the CPU.
 here=$(cd "$(dirname "$0")" && pwd)
 extra=""
 for py in python3 python; do
   d=$($py -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cu13", "lib"))' 2>/dev/null) || continue
   [ -d "$d" ] && extra="$d:$extra"
 done
-for d in /usr/local/cuda*/lib64 /usr/lib/x86_64-linux-gnu; do [ -e "$d/libcublas.so.13" ] && extra="$d:$extra"; done
-export LD_LIBRARY_PATH="$here/lib:$extra${LD_LIBRARY_PATH:-}"
+for d in /usr/local/cuda*/lib64 /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu; do
+  [ -e "$d/libcublas.so.13" ] && extra="$d:$extra"
+done
+path="$here/lib:$extra${LD_LIBRARY_PATH:-}"
+found() { # soname: in a folder of $path, or known to the dynamic loader
+  local d
+  IFS=: read -ra dirs <<<"$path"
+  for d in "${dirs[@]}"; do [ -n "$d" ] && [ -e "$d/$1" ] && return 0; done
+  /sbin/ldconfig -p 2>/dev/null | grep -q " $1 "
+}
+for soname in libcuda.so.1 libcublas.so.13 libcurand.so.10; do
+  found "$soname" || path="$path:$here/lib/no-gpu/${soname%%.so*}"
+done
+export LD_LIBRARY_PATH="$path"
 exec "$here/thorax" "$@"
 RUN
 chmod +x dist/cuda/run.sh

@@ -6,7 +6,7 @@
 #
 # Needs: dist/cuda/ from scripts/build-cuda.sh; python3 with torch and torchvision (the GPU machine's own); for the
 # training steps DATA (a folder of radiographs) and LABELS (its labels CSV), e.g. ../shared/data/cxr-train and
-# training/gan-train.csv. Every step has its own time limit and failures are logged, not fatal, so one broken
+# training/gan-train.csv; with GROW_FROM (a GAN checkpoint) also the steps of a run grown from it (--grow-from). Every step has its own time limit and failures are logged, not fatal, so one broken
 # workload still leaves the others' numbers. Results: OUT_DIR/*.jsonl (one JSON document per line) and the logs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +60,23 @@ if [ -n "${DATA:-}" ] && [ -n "${LABELS:-}" ]; then
     try 180 python3 tools/bench_pytorch_train.py gan --resolution "$GAN_RESOLUTION" --fmap-max "$GAN_FMAP_MAX" \
       --batch "$GAN_BATCH" --steps "$TRAIN_STEPS" --warmup 3 --device cuda --precision "$precision" --json
   done | tee "$OUT_DIR/gan-train-torch.jsonl"
+
+  if [ -n "${GROW_FROM:-}" ]; then
+    section "growing $GROW_FROM to twice its resolution: ${TRAIN_STEPS} steps, batch ${GROW_BATCH:-16}"
+    start=$(python3 -c 'import json, struct, sys
+raw = open(sys.argv[1], "rb").read(); size = struct.unpack("<Q", raw[:8])[0]
+print(json.loads(json.loads(raw[8:8 + size])["__metadata__"]["thorax.train_state"])["step"])' "$GROW_FROM")
+    for precision in f32 tf32; do
+      flag=""; [ "$precision" = tf32 ] && flag="--tf32"
+      rm -f "$OUT_DIR/grow-steps-$precision.csv"
+      # shellcheck disable=SC2086
+      try 240 "$THORAX" $flag train gan --grow-from "$GROW_FROM" --resolution "${GROW_RESOLUTION:-128}" \
+        --fade-steps 1000 --images "$DATA" --labels "$LABELS" --device cuda --batch "${GROW_BATCH:-16}" \
+        --steps $((start + TRAIN_STEPS)) --checkpoint /tmp/grow-bench.ckpt.safetensors --checkpoint-every 100000 \
+        --log "$OUT_DIR/grow-steps-$precision.csv" --out /tmp/grow-bench.safetensors --json
+      rm -f /tmp/grow-bench.ckpt.safetensors
+    done | tee "$OUT_DIR/grow-train-thorax.jsonl"
+  fi
 
   section "DenseNet-121 training steps: 224 px, batch 32"
   for precision in f32 tf32; do

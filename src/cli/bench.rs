@@ -370,9 +370,8 @@ fn bench_cyclegan(args: &BenchArgs, device: &Device) -> anyhow::Result<BenchResu
         let channels = net.config().input_nc;
         random_tensor(&[args.batch, channels, CYCLEGAN_SIDE_PX, CYCLEGAN_SIDE_PX], 9, device)
     };
-    let run = |net: &CycleGanGenerator, device: &Device| -> anyhow::Result<Tensor> {
-        Ok(net.forward(&input(net, device)?)?)
-    };
+    let run =
+        |net: &CycleGanGenerator, device: &Device| -> anyhow::Result<Tensor> { Ok(net.forward(&input(net, device)?)?) };
     let (net, model) = make(device)?;
     let x = input(&net, device)?;
     let mut result = time_runs("cyclegan", model, args.batch, args.iters, || finish(&net.forward(&x)?))?;

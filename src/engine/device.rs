@@ -82,8 +82,21 @@ fn open_cuda(ordinal: usize) -> Result<ComputeDevice, DeviceError> {
     if !candle_core::utils::cuda_is_available() {
         return Err(DeviceError::CudaNotBuilt { ordinal });
     }
-    let device = Device::new_cuda(ordinal).map_err(|e| DeviceError::CudaFailed { ordinal, reason: e.to_string() })?;
+    let device =
+        Device::new_cuda(ordinal).map_err(|e| DeviceError::CudaFailed { ordinal, reason: short_reason(&e) })?;
     Ok(ComputeDevice { device, label: format!("CUDA:{ordinal}"), fallback_reason: None })
+}
+
+/// The first line of a candle error: with `RUST_BACKTRACE` set candle appends a backtrace, which is noise in the
+/// status bar and in `thorax info`.
+fn short_reason(error: &candle_core::Error) -> String {
+    let text = error.to_string();
+    let first_line = text.lines().next().unwrap_or_default().trim();
+    if first_line.contains("CUDA_ERROR_NO_DEVICE") {
+        "no CUDA GPU found (CUDA_ERROR_NO_DEVICE)".to_owned()
+    } else {
+        first_line.to_owned()
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,23 @@ for workload in generator classifier cyclegan inception; do
   try 120 "$THORAX" --tf32 bench "$workload" --device cuda --parity --iters 3 --json
 done | tee "$OUT_DIR/parity.jsonl"
 
+if [ -n "${GROW_FROM:-}" ] && [ -n "${DATA:-}" ] && [ -n "${LABELS:-}" ]; then
+  section "growing $GROW_FROM to twice its resolution: ${TRAIN_STEPS} steps, batch ${GROW_BATCH:-16}"
+  start=$(python3 -c 'import json, struct, sys
+raw = open(sys.argv[1], "rb").read(); size = struct.unpack("<Q", raw[:8])[0]
+print(json.loads(json.loads(raw[8:8 + size])["__metadata__"]["thorax.train_state"])["step"])' "$GROW_FROM")
+  for precision in f32 tf32; do
+    flag=""; [ "$precision" = tf32 ] && flag="--tf32"
+    rm -f "$OUT_DIR/grow-steps-$precision.csv"
+    # shellcheck disable=SC2086
+    try 240 "$THORAX" $flag train gan --grow-from "$GROW_FROM" --resolution "${GROW_RESOLUTION:-128}" \
+      --fade-steps 1000 --images "$DATA" --labels "$LABELS" --device cuda --batch "${GROW_BATCH:-16}" \
+      --steps $((start + TRAIN_STEPS)) --checkpoint /tmp/grow-bench.ckpt.safetensors --checkpoint-every 100000 \
+      --log "$OUT_DIR/grow-steps-$precision.csv" --out /tmp/grow-bench.safetensors --json
+    rm -f /tmp/grow-bench.ckpt.safetensors
+  done | tee "$OUT_DIR/grow-train-thorax.jsonl"
+fi
+
 section "inference, thorax and PyTorch interleaved"
 for precision in f32 tf32; do
   for spec in "generator 1" "generator 8" "generator 64" "classifier 1" "classifier 32" "cyclegan 1"; do
@@ -60,23 +77,6 @@ if [ -n "${DATA:-}" ] && [ -n "${LABELS:-}" ]; then
     try 180 python3 tools/bench_pytorch_train.py gan --resolution "$GAN_RESOLUTION" --fmap-max "$GAN_FMAP_MAX" \
       --batch "$GAN_BATCH" --steps "$TRAIN_STEPS" --warmup 3 --device cuda --precision "$precision" --json
   done | tee "$OUT_DIR/gan-train-torch.jsonl"
-
-  if [ -n "${GROW_FROM:-}" ]; then
-    section "growing $GROW_FROM to twice its resolution: ${TRAIN_STEPS} steps, batch ${GROW_BATCH:-16}"
-    start=$(python3 -c 'import json, struct, sys
-raw = open(sys.argv[1], "rb").read(); size = struct.unpack("<Q", raw[:8])[0]
-print(json.loads(json.loads(raw[8:8 + size])["__metadata__"]["thorax.train_state"])["step"])' "$GROW_FROM")
-    for precision in f32 tf32; do
-      flag=""; [ "$precision" = tf32 ] && flag="--tf32"
-      rm -f "$OUT_DIR/grow-steps-$precision.csv"
-      # shellcheck disable=SC2086
-      try 240 "$THORAX" $flag train gan --grow-from "$GROW_FROM" --resolution "${GROW_RESOLUTION:-128}" \
-        --fade-steps 1000 --images "$DATA" --labels "$LABELS" --device cuda --batch "${GROW_BATCH:-16}" \
-        --steps $((start + TRAIN_STEPS)) --checkpoint /tmp/grow-bench.ckpt.safetensors --checkpoint-every 100000 \
-        --log "$OUT_DIR/grow-steps-$precision.csv" --out /tmp/grow-bench.safetensors --json
-      rm -f /tmp/grow-bench.ckpt.safetensors
-    done | tee "$OUT_DIR/grow-train-thorax.jsonl"
-  fi
 
   section "DenseNet-121 training steps: 224 px, batch 32"
   for precision in f32 tf32; do

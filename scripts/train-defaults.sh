@@ -4,11 +4,14 @@
 # results to assets/models/. This is how the defaults of 2026-11-27 were made (on a 2-core CPU, all three at once).
 #
 #   scripts/train-defaults.sh [MINUTES] [DEVICE]     # wall-clock minutes per model (default 90), cpu or cuda
-#   GAN_RESOLUTION=128 scripts/train-defaults.sh ... # the generator at 128 px, grown from the 64 px checkpoint
+#   GAN_RESOLUTION=64 scripts/train-defaults.sh ...  # the generator at 64 px (the first default's resolution)
 #
 # The generator resumes from training/progan-nih-${GAN_RESOLUTION}px.ckpt.safetensors when that file is there, so a
-# GPU session continues where the CPU stopped. At 128 px with no 128 px checkpoint yet, the run grows (ProGAN
-# progressive growing, `--grow-from`) from the 64 px checkpoint, fading the new resolution in over FADE_STEPS steps.
+# GPU session continues where the last run stopped. At 128 px with no 128 px checkpoint but a 64 px one in $WORK,
+# the run grows (ProGAN progressive growing, `--grow-from`) from it, fading the new resolution in over FADE_STEPS
+# steps; this is how the 128 px default was made from the 64 px run (whose checkpoint is in git history, 4ac6d40).
+# At 128 px the generator sees only the images stored at 128 px (training/gan-train-128.csv): the 64 px ones would
+# teach it blur.
 # Needs: a built thorax (target/release or target/debug) and, for the evaluation, Python 3 with numpy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,26 +23,31 @@ DATA=../shared/data/cxr-train
 WORK="${WORK:-/tmp/thorax-train-defaults}"
 mkdir -p "$WORK"
 # NIH rows only for the generator (folds 0-3 train, fold 4 held out: patient-disjoint folds).
-[ -f "$WORK/gan-train.csv" ] || cp training/gan-train.csv training/gan-heldout.csv "$WORK/"
-GAN_RESOLUTION="${GAN_RESOLUTION:-64}"   # 64 (the shipped default) or 128 (grown from the 64 px checkpoint)
-FADE_STEPS="${FADE_STEPS:-2000}"         # 128 px only: steps over which the new resolution fades in
+[ -f "$WORK/gan-train.csv" ] || cp training/gan-train*.csv training/gan-heldout*.csv "$WORK/"
+GAN_RESOLUTION="${GAN_RESOLUTION:-128}"  # 128 (the shipped default) or 64
+FADE_STEPS="${FADE_STEPS:-1500}"         # 128 px grown from 64 px only: steps over which the new resolution fades in
 GAN_NAME="progan-nih-${GAN_RESOLUTION}px"
 GAN_CKPT="$WORK/$GAN_NAME.ckpt.safetensors"
 [ -f "$GAN_CKPT" ] || [ ! -f "training/$GAN_NAME.ckpt.safetensors" ] || cp "training/$GAN_NAME.ckpt.safetensors" "$GAN_CKPT"
 case "$GAN_RESOLUTION" in
-  64) GAN_START="--resolution 64 --fmap-max 32 --batch 16"; GAN_LOG="$WORK/gan-losses.csv" ;;
+  64) GAN_START="--resolution 64 --fmap-max 32 --batch 16"; GAN_LOG="$WORK/gan-losses.csv"
+    GAN_LABELS="$WORK/gan-train.csv" ;;
   128)
     GROW_FROM="$WORK/progan-nih-64px.ckpt.safetensors"
-    [ -f "$GROW_FROM" ] || GROW_FROM=training/progan-nih-64px.ckpt.safetensors
-    GAN_START="--grow-from $GROW_FROM --resolution 128 --fade-steps $FADE_STEPS"
-    GAN_LOG="$WORK/gan-losses-128px.csv" ;;
+    if [ -f "$GROW_FROM" ]; then
+      GAN_START="--grow-from $GROW_FROM --resolution 128 --fade-steps $FADE_STEPS"
+    else
+      GAN_START="--resolution 128 --fmap-max 32 --batch 16"
+    fi
+    GAN_LOG="$WORK/gan-losses-128px.csv"
+    GAN_LABELS="$WORK/gan-train-128.csv" ;;
   *) echo "GAN_RESOLUTION must be 64 or 128, not $GAN_RESOLUTION" >&2; exit 2 ;;
 esac
 
 resume_or() { if [ -f "$1" ]; then echo "--resume $1"; else echo "$2"; fi; }
 rounds=$(( (MINUTES + RUN_MINUTES - 1) / RUN_MINUTES ))
 for _ in $(seq 1 "$rounds"); do
-  "$THORAX" train gan --images "$DATA" --labels "$WORK/gan-train.csv" --steps 100000 --device "$DEVICE" --max-minutes "$RUN_MINUTES" \
+  "$THORAX" train gan --images "$DATA" --labels "$GAN_LABELS" --steps 100000 --device "$DEVICE" --max-minutes "$RUN_MINUTES" \
     --checkpoint "$GAN_CKPT" --checkpoint-every 200 --log "$GAN_LOG" \
     $(resume_or "$GAN_CKPT" "$GAN_START") --out "$WORK/$GAN_NAME.safetensors" &
   CLF_CKPT="$WORK/densenet-cxr-64px.ckpt.safetensors"
@@ -57,4 +65,4 @@ for _ in $(seq 1 "$rounds"); do
 done
 echo "trained; write the final cards with the licences and descriptions of assets/models/SOURCES.md (see its table),"
 echo "then: python3 tools/evaluate_generator.py --thorax $THORAX --generator G --classifier C --images $DATA \\"
-echo "  --train-csv $WORK/gan-train.csv --heldout-csv $WORK/gan-heldout.csv --work $WORK/eval"
+echo "  --train-csv $WORK/gan-train-128.csv --heldout-csv $WORK/gan-heldout-128.csv --work $WORK/eval   (64 px: gan-train.csv, gan-heldout.csv)"

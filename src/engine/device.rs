@@ -112,6 +112,14 @@ mod tests {
     }
 
     #[test]
+    fn device_errors_keep_their_first_line_only() {
+        let no_device = candle_core::Error::Msg("DriverError(CUDA_ERROR_NO_DEVICE, \"x\")\n   0: backtrace".into());
+        assert_eq!(short_reason(&no_device), "no CUDA GPU found (CUDA_ERROR_NO_DEVICE)");
+        let other = candle_core::Error::Msg("out of memory\n   0: frame".into());
+        assert_eq!(short_reason(&other), "out of memory");
+    }
+
+    #[test]
     fn auto_always_yields_a_device() {
         let device = open_device(DeviceChoice::Auto).unwrap();
         assert!(!device.label.is_empty());

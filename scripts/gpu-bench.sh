@@ -68,10 +68,15 @@ if [ -n "${DATA:-}" ] && [ -n "${LABELS:-}" ]; then
   for precision in f32 tf32; do
     flag=""; [ "$precision" = tf32 ] && flag="--tf32"
     rm -f "$OUT_DIR/gan-steps-$precision.csv"
+    # SM utilisation once a second during the run: low utilisation means the host (launches, allocations, syncs)
+    # bounds the step, not the GPU's arithmetic.
+    nvidia-smi dmon -s u -d 1 > "$OUT_DIR/gan-utilisation-$precision.txt" 2>&1 &
+    dmon=$!
     # shellcheck disable=SC2086
     try 240 "$THORAX" $flag train gan --images "$DATA" --labels "$LABELS" --device cuda \
       --resolution "$GAN_RESOLUTION" --fmap-max "$GAN_FMAP_MAX" --batch "$GAN_BATCH" --steps "$TRAIN_STEPS" \
       --checkpoint-every 100000 --log "$OUT_DIR/gan-steps-$precision.csv" --out /tmp/gan-bench.safetensors --json
+    kill "$dmon" 2>/dev/null
   done | tee "$OUT_DIR/gan-train-thorax.jsonl"
   for precision in f32 tf32 bf16; do
     try 180 python3 tools/bench_pytorch_train.py gan --resolution "$GAN_RESOLUTION" --fmap-max "$GAN_FMAP_MAX" \

@@ -11,8 +11,8 @@ struct Cli {
     /// Compute device of the workbench: auto, cpu, cuda or cuda:N (commands take their own --device).
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
-    /// Let float32 matrix products and convolutions on CUDA use TF32 tensor cores (about 1e-3 relative error,
-    /// several times faster); no effect on the CPU.
+    /// Let float32 matrix products on CUDA use TF32 tensor cores (pixel outputs move by up to ~6e-3 of their range;
+    /// 5-15% faster on an H100, BENCHMARKS.md); no effect on the CPU.
     #[arg(long, global = true)]
     tf32: bool,
     #[command(subcommand)]

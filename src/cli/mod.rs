@@ -17,4 +17,5 @@ pub mod train;
 pub mod train_classifier;
 pub mod train_cyclegan;
 pub mod train_federated;
+pub mod train_run;
 pub mod translate;

@@ -1,13 +1,12 @@
 //! `thorax train gan`: trains the conditional ProGAN generator on a folder of radiographs and a labels CSV, with
 //! progress and ETA on stderr, losses in a CSV, resumable checkpoints, and the EMA generator saved with its card.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, bail};
 use candle_core::{DType, Device, Tensor};
 
+use crate::cli::train_run::{LossLog, RunClock, checkpoint_due, format_duration, training_command};
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::models::card::Provenance;
 use crate::models::labels::NIH_GAN_LABELS;
@@ -228,30 +227,9 @@ pub(crate) fn default_checkpoint_path(out: &Path) -> PathBuf {
     out.with_file_name(format!("{stem}.ckpt.safetensors"))
 }
 
-/// `1h02m03s` style durations for the progress line.
-pub(crate) fn format_duration(seconds: f64) -> String {
-    let total = seconds.max(0.0).round() as u64;
-    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
-    if h > 0 { format!("{h}h{m:02}m{s:02}s") } else { format!("{m}m{s:02}s") }
-}
-
-const LOG_HEADER: &str =
+/// Columns of the GAN loss log (plain and federated runs).
+pub(crate) const GAN_LOG_HEADER: &str =
     "step,d_loss,d_adversarial,d_label,g_loss,g_adversarial,g_label,real_score,fake_score,train_seconds";
-
-pub(crate) fn open_log(path: &Path, resumed: bool) -> anyhow::Result<std::fs::File> {
-    let append = resumed && path.is_file();
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(append)
-        .truncate(!append)
-        .open(path)
-        .with_context(|| format!("opening the loss log {}", path.display()))?;
-    if !append {
-        writeln!(file, "{LOG_HEADER}").with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(file)
-}
 
 pub(crate) fn log_line(step: u64, losses: &StepLosses, seconds: f64) -> String {
     let (d, g) = (&losses.discriminator, &losses.generator);
@@ -301,7 +279,7 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
     // A grown run continues the step count, so its log continues too.
     let continues = args.resume.is_some() || args.grow_from.is_some();
-    let mut log = args.log.as_deref().map(|p| open_log(p, continues)).transpose()?;
+    let mut log = LossLog::open(args.log.as_deref(), GAN_LOG_HEADER, continues)?;
     if let Some(fade) = trainer.fade() {
         eprintln!(
             "fade-in of {} px: steps {} -> {}, alpha now {:.3}",
@@ -320,48 +298,39 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
         trainer.step(),
         args.steps
     );
-    let started = Instant::now();
-    let first_step = trainer.step();
-    let mut last_print = Instant::now();
+    let mut clock = RunClock::start(trainer.step());
     let mut recent: Vec<StepLosses> = Vec::new();
     while trainer.step() < args.steps {
         let losses = trainer.train_step(&data).with_context(|| format!("training step {}", trainer.step()))?;
         let step = trainer.step();
-        if let Some(file) = log.as_mut() {
-            writeln!(file, "{}", log_line(step, &losses, trainer.train_seconds())).context("writing the loss log")?;
-        }
+        log.write_row(|| log_line(step, &losses, trainer.train_seconds()))?;
         recent.push(losses);
         if recent.len() > 50 {
             recent.remove(0);
         }
-        let elapsed = started.elapsed().as_secs_f64();
-        let done = (step - first_step) as f64;
-        if last_print.elapsed().as_secs_f64() >= 10.0 || step == args.steps || step == first_step + 1 {
-            let rate = done / elapsed.max(1e-9);
-            let eta = (args.steps - step) as f64 / rate.max(1e-9);
+        if clock.should_print(step, args.steps) {
             eprintln!(
-                "step {step}/{} ({:.1}%)  {rate:.3} step/s  D {:.3} G {:.3}  real {:+.2} fake {:+.2}  ETA {}",
+                "step {step}/{} ({:.1}%)  {:.3} step/s  D {:.3} G {:.3}  real {:+.2} fake {:+.2}  ETA {}",
                 args.steps,
                 100.0 * step as f64 / args.steps.max(1) as f64,
+                clock.rate_per_s(step),
                 losses.discriminator.total,
                 losses.generator.total,
                 losses.discriminator.real_score,
                 losses.discriminator.fake_score,
-                format_duration(eta)
+                format_duration(clock.eta_seconds(step, args.steps))
             );
-            last_print = Instant::now();
         }
-        if args.checkpoint_every > 0 && step % args.checkpoint_every == 0 {
+        if checkpoint_due(step, args.checkpoint_every) {
             trainer.save_checkpoint(&checkpoint_path).context("writing the checkpoint")?;
         }
-        if args.max_minutes.is_some_and(|minutes| elapsed >= minutes * 60.0) {
+        if clock.time_is_up(args.max_minutes) {
             eprintln!("stopping at step {step}: --max-minutes reached");
             break;
         }
     }
     trainer.save_checkpoint(&checkpoint_path).context("writing the checkpoint")?;
-    let run_seconds = started.elapsed().as_secs_f64();
-    let steps_this_run = trainer.step() - first_step;
+    let totals = clock.totals(trainer.step());
 
     let mean = |f: &dyn Fn(&StepLosses) -> f32| -> f64 {
         recent.iter().map(|l| f64::from(f(l))).sum::<f64>() / recent.len().max(1) as f64
@@ -369,7 +338,6 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
     let name = args.name.clone().unwrap_or_else(|| {
         format!("ProGAN {} px, NIH label order, trained by thorax on {} images", config.resolution_px, data.len())
     });
-    let training_command: Vec<String> = std::env::args().collect();
     let provenance = Provenance {
         source: "trained by thorax (`thorax train gan`); the EMA generator (beta 0.999)".to_owned(),
         source_sha256: None,
@@ -377,7 +345,7 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
             format!("{} images from {} (labels {})", data.len(), images.display(), labels.display())
         })),
         licence: args.licence.clone(),
-        training_command: Some(training_command.join(" ")),
+        training_command: Some(training_command()),
     };
     let mut card = trainer.generator_card(&name, provenance);
     let counts: serde_json::Map<String, serde_json::Value> =
@@ -417,23 +385,16 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.samples {
         write_sample_grid(&trainer, &data, path, &device)?;
     }
-    let steps_per_second = steps_this_run as f64 / run_seconds.max(1e-9);
-    eprintln!(
-        "done: {} steps ({steps_this_run} this run, {steps_per_second:.3} step/s, {}); generator {}, checkpoint {}",
-        trainer.step(),
-        format_duration(run_seconds),
-        args.out.display(),
-        checkpoint_path.display()
-    );
+    eprintln!("done: {totals}; generator {}, checkpoint {}", args.out.display(), checkpoint_path.display());
     if args.json {
         let summary = serde_json::json!({
             "generator": args.out,
             "checkpoint": checkpoint_path,
             "samples": args.samples,
             "steps": trainer.step(),
-            "steps_this_run": steps_this_run,
-            "run_seconds": run_seconds,
-            "steps_per_second": steps_per_second,
+            "steps_this_run": totals.steps_this_run,
+            "run_seconds": totals.run_seconds,
+            "steps_per_second": totals.steps_per_second,
             "train_wall_seconds": trainer.train_seconds(),
             "images": data.len(),
             "device": compute.label,
@@ -451,8 +412,6 @@ mod tests {
     #[test]
     fn checkpoint_path_sits_next_to_the_output() {
         assert_eq!(default_checkpoint_path(Path::new("/a/g.safetensors")), PathBuf::from("/a/g.ckpt.safetensors"));
-        assert_eq!(format_duration(3723.0), "1h02m03s");
-        assert_eq!(format_duration(59.4), "0m59s");
     }
 
     #[test]

@@ -2,13 +2,12 @@
 //! patient-wise validation split, progress and ETA on stderr, losses in a CSV, resumable checkpoints, and the weights
 //! of the best validation loss saved with a card that carries the per-label validation AUC.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use crate::cli::train::{check_same, default_checkpoint_path, format_duration};
+use crate::cli::train::{check_same, default_checkpoint_path};
+use crate::cli::train_run::{LossLog, RunClock, checkpoint_due, format_duration, training_command};
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::models::card::Provenance;
 use crate::models::labels::NIH_CLASSIFIER_LABELS;
@@ -159,21 +158,6 @@ impl TrainClassifierArgs {
 
 const LOG_HEADER: &str = "step,epoch,train_loss,validation_loss,lr,train_seconds";
 
-fn open_log(path: &Path, resumed: bool) -> anyhow::Result<std::fs::File> {
-    let append = resumed && path.is_file();
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(append)
-        .truncate(!append)
-        .open(path)
-        .with_context(|| format!("opening the loss log {}", path.display()))?;
-    if !append {
-        writeln!(file, "{LOG_HEADER}").with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(file)
-}
-
 /// `0.8123` or `n/a` for the printed AUC table.
 fn auc_text(auc: &LabelAuc) -> String {
     auc.auc.map_or_else(|| "n/a".to_owned(), |value| format!("{value:.4}"))
@@ -239,7 +223,7 @@ pub fn train_classifier(args: &TrainClassifierArgs) -> anyhow::Result<()> {
     let steps_per_epoch = trainer.steps_per_epoch();
     let target_steps = args.steps.unwrap_or(u64::MAX).min(args.epochs.saturating_mul(steps_per_epoch));
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
-    let mut log = args.log.as_deref().map(|p| open_log(p, args.resume.is_some())).transpose()?;
+    let mut log = LossLog::open(args.log.as_deref(), LOG_HEADER, args.resume.is_some())?;
     eprintln!(
         "thorax train classifier: {train_rows} training / {validation_rows} validation images ({} / {} patients) at {} \
          px, batch {}, {steps_per_epoch} steps per epoch, on {}; steps {} -> {target_steps}",
@@ -250,9 +234,7 @@ pub fn train_classifier(args: &TrainClassifierArgs) -> anyhow::Result<()> {
         compute.label,
         trainer.step(),
     );
-    let started = Instant::now();
-    let first_step = trainer.step();
-    let mut last_print = Instant::now();
+    let mut clock = RunClock::start(trainer.step());
     let mut last_loss = f32::NAN;
     let mut stop_reason = "step or epoch limit reached";
     if trainer.stopped_early() {
@@ -262,14 +244,11 @@ pub fn train_classifier(args: &TrainClassifierArgs) -> anyhow::Result<()> {
         let (loss, outcome) = trainer.train_step(&data).with_context(|| format!("training step {}", trainer.step()))?;
         last_loss = loss;
         let step = trainer.step();
-        if let Some(file) = log.as_mut() {
+        log.write_row(|| {
             let validation = outcome.as_ref().map(|o| o.record.validation_loss.to_string()).unwrap_or_default();
             let epoch = step.div_ceil(steps_per_epoch);
-            writeln!(file, "{step},{epoch},{loss},{validation},{},{:.3}", trainer.lr(), trainer.train_seconds())
-                .context("writing the loss log")?;
-        }
-        let elapsed = started.elapsed().as_secs_f64();
-        let done = (step - first_step) as f64;
+            format!("{step},{epoch},{loss},{validation},{},{:.3}", trainer.lr(), trainer.train_seconds())
+        })?;
         if let Some(outcome) = &outcome {
             let r = &outcome.record;
             eprintln!(
@@ -287,33 +266,31 @@ pub fn train_classifier(args: &TrainClassifierArgs) -> anyhow::Result<()> {
                 break;
             }
         }
-        if last_print.elapsed().as_secs_f64() >= 10.0 || step == target_steps || step == first_step + 1 {
-            let rate = done / elapsed.max(1e-9);
-            let remaining = target_steps.saturating_sub(step);
+        if clock.should_print(step, target_steps) {
+            // No --steps and more epochs than u64 steps hold: the end is unknown.
             let eta = if target_steps == u64::MAX {
                 "?".to_owned()
             } else {
-                format_duration(remaining as f64 / rate.max(1e-9))
+                format_duration(clock.eta_seconds(step, target_steps))
             };
             eprintln!(
-                "step {step}/{target_steps} (epoch {:.2})  {rate:.3} step/s  loss {loss:.4}  lr {}  ETA {eta}",
+                "step {step}/{target_steps} (epoch {:.2})  {:.3} step/s  loss {loss:.4}  lr {}  ETA {eta}",
                 step as f64 / steps_per_epoch as f64,
+                clock.rate_per_s(step),
                 trainer.lr()
             );
-            last_print = Instant::now();
         }
-        if args.checkpoint_every > 0 && step % args.checkpoint_every == 0 {
+        if checkpoint_due(step, args.checkpoint_every) {
             trainer.save_checkpoint(&checkpoint_path).context("writing the checkpoint")?;
         }
-        if args.max_minutes.is_some_and(|minutes| elapsed >= minutes * 60.0) {
+        if clock.time_is_up(args.max_minutes) {
             stop_reason = "--max-minutes reached";
             eprintln!("stopping at step {step}: {stop_reason}");
             break;
         }
     }
     trainer.save_checkpoint(&checkpoint_path).context("writing the checkpoint")?;
-    let run_seconds = started.elapsed().as_secs_f64();
-    let steps_this_run = trainer.step() - first_step;
+    let totals = clock.totals(trainer.step());
 
     let aucs = trainer.validation_auc(&data).context("computing the validation AUC")?;
     let name = args.name.clone().unwrap_or_else(|| {
@@ -339,7 +316,7 @@ pub fn train_classifier(args: &TrainClassifierArgs) -> anyhow::Result<()> {
             )
         })),
         licence: args.licence.clone(),
-        training_command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
+        training_command: Some(training_command()),
     };
     let mut card = trainer.result_card(&name, provenance);
     let auc_json: serde_json::Map<String, serde_json::Value> = aucs
@@ -375,16 +352,12 @@ pub fn train_classifier(args: &TrainClassifierArgs) -> anyhow::Result<()> {
         card.metrics.insert(key.to_owned(), value);
     }
     trainer.save_result(&args.out, &card).with_context(|| format!("writing the classifier {}", args.out.display()))?;
-    let steps_per_second = steps_this_run as f64 / run_seconds.max(1e-9);
     eprintln!("validation AUC ({validation_rows} images; annotated rows only):");
     for auc in &aucs {
         eprintln!("  {:<20} {:>6}  ({} positive, {} negative)", auc.label, auc_text(auc), auc.positives, auc.negatives);
     }
     eprintln!(
-        "done: {} steps ({steps_this_run} this run, {steps_per_second:.3} step/s, {}); {stop_reason}; classifier {}, \
-         checkpoint {}",
-        trainer.step(),
-        format_duration(run_seconds),
+        "done: {totals}; {stop_reason}; classifier {}, checkpoint {}",
         args.out.display(),
         checkpoint_path.display()
     );
@@ -393,9 +366,9 @@ pub fn train_classifier(args: &TrainClassifierArgs) -> anyhow::Result<()> {
             "classifier": args.out,
             "checkpoint": checkpoint_path,
             "steps": trainer.step(),
-            "steps_this_run": steps_this_run,
-            "run_seconds": run_seconds,
-            "steps_per_second": steps_per_second,
+            "steps_this_run": totals.steps_this_run,
+            "run_seconds": totals.run_seconds,
+            "steps_per_second": totals.steps_per_second,
             "train_wall_seconds": trainer.train_seconds(),
             "training_images": train_rows,
             "validation_images": validation_rows,

@@ -2,14 +2,13 @@
 //! losses in a CSV, resumable checkpoints, and both generators saved with their cards (`--out` holds `G_A`, domain A
 //! to B; `--out-b2a` holds `G_B`), each carrying the cycle-reconstruction error measured on held-out images.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, bail};
 use candle_core::{DType, Device};
 
-use crate::cli::train::{check_same, default_checkpoint_path, format_duration};
+use crate::cli::train::{check_same, default_checkpoint_path};
+use crate::cli::train_run::{LossLog, RunClock, checkpoint_due, format_duration, training_command};
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::models::card::Provenance;
 use crate::models::cyclegan::Direction;
@@ -172,33 +171,11 @@ fn build_trainer(args: &TrainCycleGanArgs, device: &Device) -> anyhow::Result<Cy
 
 const LOG_HEADER: &str = "step,d_a,d_b,g_a,g_b,cycle_a,cycle_b,idt_a,idt_b,g_total,lr,train_seconds";
 
-fn open_log(path: &Path, resumed: bool) -> anyhow::Result<std::fs::File> {
-    let append = resumed && path.is_file();
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(append)
-        .truncate(!append)
-        .open(path)
-        .with_context(|| format!("opening the loss log {}", path.display()))?;
-    if !append {
-        writeln!(file, "{LOG_HEADER}").with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(file)
-}
-
 fn log_line(step: u64, l: &CycleGanStepLosses, seconds: f64) -> String {
     format!(
         "{step},{},{},{},{},{},{},{},{},{},{},{seconds:.3}",
         l.d_a, l.d_b, l.g_a, l.g_b, l.cycle_a, l.cycle_b, l.idt_a, l.idt_b, l.g_total, l.lr
     )
-}
-
-/// `arg` as a POSIX shell word, so the card's training command can be pasted back.
-fn shell_quoted(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | ',' | '+'));
-    if plain { arg.to_owned() } else { format!("'{}'", arg.replace('\'', "'\\''")) }
 }
 
 /// Loads one domain and splits off its validation images.
@@ -229,7 +206,7 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
         load_domain(name_b, &args.domain_b, &args.domain_b_prefix, side, args.val_count, config.seed ^ SPLIT_SALT_B)?;
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
     let out_b2a = args.out_b2a.clone().unwrap_or_else(|| default_b2a_path(&args.out));
-    let mut log = args.log.as_deref().map(|p| open_log(p, args.resume.is_some())).transpose()?;
+    let mut log = LossLog::open(args.log.as_deref(), LOG_HEADER, args.resume.is_some())?;
     eprintln!(
         "thorax train cyclegan: {name_a} {} + {} held out, {name_b} {} + {} held out, at {side} px, ngf {} ndf {} \
          blocks {}, batch {}, on {}; steps {} -> {}",
@@ -245,27 +222,21 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
         trainer.step(),
         args.steps
     );
-    let started = Instant::now();
-    let first_step = trainer.step();
-    let mut last_print = Instant::now();
+    let mut clock = RunClock::start(trainer.step());
     let mut last_losses = None;
     while trainer.step() < args.steps {
         let losses =
             trainer.train_step(&train_a, &train_b).with_context(|| format!("training step {}", trainer.step()))?;
         let step = trainer.step();
-        if let Some(file) = log.as_mut() {
-            writeln!(file, "{}", log_line(step, &losses, trainer.train_seconds())).context("writing the loss log")?;
-        }
+        log.write_row(|| log_line(step, &losses, trainer.train_seconds()))?;
         last_losses = Some(losses);
-        let elapsed = started.elapsed().as_secs_f64();
-        if last_print.elapsed().as_secs_f64() >= 10.0 || step == args.steps || step == first_step + 1 {
-            let rate = (step - first_step) as f64 / elapsed.max(1e-9);
-            let eta = (args.steps - step) as f64 / rate.max(1e-9);
+        if clock.should_print(step, args.steps) {
             eprintln!(
-                "step {step}/{} ({:.1}%)  {rate:.3} step/s  D_A {:.3} D_B {:.3} G_A {:.3} G_B {:.3} cycle {:.3}/{:.3} \
+                "step {step}/{} ({:.1}%)  {:.3} step/s  D_A {:.3} D_B {:.3} G_A {:.3} G_B {:.3} cycle {:.3}/{:.3} \
                  idt {:.3}/{:.3}  ETA {}",
                 args.steps,
                 100.0 * step as f64 / args.steps.max(1) as f64,
+                clock.rate_per_s(step),
                 losses.d_a,
                 losses.d_b,
                 losses.g_a,
@@ -274,21 +245,19 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
                 losses.cycle_b,
                 losses.idt_a,
                 losses.idt_b,
-                format_duration(eta)
+                format_duration(clock.eta_seconds(step, args.steps))
             );
-            last_print = Instant::now();
         }
-        if args.checkpoint_every > 0 && step % args.checkpoint_every == 0 {
+        if checkpoint_due(step, args.checkpoint_every) {
             trainer.save_checkpoint(&checkpoint_path).context("writing the checkpoint")?;
         }
-        if args.max_minutes.is_some_and(|minutes| elapsed >= minutes * 60.0) {
+        if clock.time_is_up(args.max_minutes) {
             eprintln!("stopping at step {step}: --max-minutes reached");
             break;
         }
     }
     trainer.save_checkpoint(&checkpoint_path).context("writing the checkpoint")?;
-    let run_seconds = started.elapsed().as_secs_f64();
-    let steps_this_run = trainer.step() - first_step;
+    let totals = clock.totals(trainer.step());
     let errors = trainer.cycle_errors(&val_a, &val_b).context("measuring the cycle-reconstruction error")?;
 
     let base_name = args.name.clone().unwrap_or_else(|| {
@@ -298,7 +267,6 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
             train_b.len()
         )
     });
-    let training_command: Vec<String> = std::env::args().map(|arg| shell_quoted(&arg)).collect();
     let describe = |label: &str, folder: &Path, prefix: &str, train: usize, val: usize| {
         let filter = if prefix.is_empty() { String::new() } else { format!(" files `{prefix}*`") };
         format!("{label}: {} images from {}{filter} ({train} training, {val} held out)", train + val, folder.display())
@@ -313,7 +281,7 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
         source_sha256: None,
         training_data: Some(training_data),
         licence: args.licence.clone(),
-        training_command: Some(training_command.join(" ")),
+        training_command: Some(training_command()),
     };
     let objective = format!(
         "junyanz CycleGAN: LSGAN, cycle lambda_A {} lambda_B {}, identity {}, pool {}",
@@ -348,11 +316,8 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
             .save_generator(path, direction, &card, dtype)
             .with_context(|| format!("writing the generator {}", path.display()))?;
     }
-    let steps_per_second = steps_this_run as f64 / run_seconds.max(1e-9);
     eprintln!(
-        "done: {} steps ({steps_this_run} this run, {steps_per_second:.3} step/s, {}); G_A {}, G_B {}, checkpoint {}",
-        trainer.step(),
-        format_duration(run_seconds),
+        "done: {totals}; G_A {}, G_B {}, checkpoint {}",
         args.out.display(),
         out_b2a.display(),
         checkpoint_path.display()
@@ -370,9 +335,9 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
             "generator_b2a": out_b2a,
             "checkpoint": checkpoint_path,
             "steps": trainer.step(),
-            "steps_this_run": steps_this_run,
-            "run_seconds": run_seconds,
-            "steps_per_second": steps_per_second,
+            "steps_this_run": totals.steps_this_run,
+            "run_seconds": totals.run_seconds,
+            "steps_per_second": totals.steps_per_second,
             "train_wall_seconds": trainer.train_seconds(),
             "training_images": [train_a.len(), train_b.len()],
             "held_out_images": [val_a.len(), val_b.len()],
@@ -389,15 +354,6 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn arguments_are_quoted_for_the_shell_only_when_needed() {
-        assert_eq!(shell_quoted("--out"), "--out");
-        assert_eq!(shell_quoted("/a/b_c.safetensors"), "/a/b_c.safetensors");
-        assert_eq!(shell_quoted("CC BY 4.0"), "'CC BY 4.0'");
-        assert_eq!(shell_quoted("it's"), "'it'\\''s'");
-        assert_eq!(shell_quoted(""), "''");
-    }
 
     #[test]
     fn b2a_path_sits_next_to_the_output() {

@@ -2,14 +2,13 @@
 //! share their images (`train::federated`), with a progress line per round, per-site checkpoints that resume, a loss
 //! log, and the averaged EMA generator saved with a card naming every site and its image count.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, bail};
 use candle_core::DType;
 
-use crate::cli::train::{TrainGanArgs, build_trainer, default_checkpoint_path, format_duration, log_line, open_log};
+use crate::cli::train::{GAN_LOG_HEADER, TrainGanArgs, build_trainer, default_checkpoint_path, log_line};
+use crate::cli::train_run::{LossLog, RunClock, format_duration, training_command};
 use crate::engine::device::open_device;
 use crate::models::card::Provenance;
 use crate::train::federated::{FederatedSchedule, Site, train_federated};
@@ -67,7 +66,7 @@ pub fn train_gan_federated(args: &TrainGanArgs) -> anyhow::Result<()> {
     };
     let schedule =
         FederatedSchedule { rounds: args.rounds, local_steps: args.local_steps, resume: args.resume.is_some() };
-    let mut log = args.log.as_deref().map(|p| open_log(p, args.resume.is_some())).transpose()?;
+    let mut log = LossLog::open(args.log.as_deref(), GAN_LOG_HEADER, args.resume.is_some())?;
     eprintln!(
         "thorax train gan --federated: {} sites, {} rounds of {} local steps, {} px, batch {}, on {}",
         sites.len(),
@@ -77,7 +76,8 @@ pub fn train_gan_federated(args: &TrainGanArgs) -> anyhow::Result<()> {
         config.batch,
         compute.label
     );
-    let started = Instant::now();
+    // Counted in rounds: the progress line's rate is rounds per second.
+    let clock = RunClock::start(0);
     let mut log_error = None;
     let outcome = train_federated(&config, &sites, &schedule, &device, |report| {
         let step = report.round * schedule.local_steps;
@@ -88,19 +88,17 @@ pub fn train_gan_federated(args: &TrainGanArgs) -> anyhow::Result<()> {
                 format!("{name} ({images} img) D {:.3} G {:.3}", l.discriminator.total, l.generator.total)
             })
             .collect();
-        let rate = report.round as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        let rate = clock.rate_per_s(report.round);
         eprintln!("round {}/{}  step {step}  {}  {rate:.3} round/s", report.round, schedule.rounds, parts.join("  "));
-        if let Some(file) = log.as_mut() {
-            for (_, _, losses) in &report.sites {
-                if let Err(error) = writeln!(file, "{}", log_line(step, losses, started.elapsed().as_secs_f64())) {
-                    log_error.get_or_insert(error);
-                }
+        for (_, _, losses) in &report.sites {
+            if let Err(error) = log.write_row(|| log_line(step, losses, clock.elapsed_seconds())) {
+                log_error.get_or_insert(error);
             }
         }
     })
     .context("federated training")?;
     if let Some(error) = log_error {
-        return Err(error).context("writing the loss log");
+        return Err(error);
     }
     let total_images: usize = outcome.site_images.iter().map(|(_, n)| n).sum();
     let site_list: Vec<String> = outcome.site_images.iter().map(|(name, n)| format!("{name}: {n} images")).collect();
@@ -114,7 +112,7 @@ pub fn train_gan_federated(args: &TrainGanArgs) -> anyhow::Result<()> {
         source_sha256: None,
         training_data: Some(args.data_description.clone().unwrap_or_else(|| site_list.join("; "))),
         licence: args.licence.clone(),
-        training_command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
+        training_command: Some(training_command()),
     };
     let mut card = outcome.trainer.generator_card(&name, provenance);
     let metrics = [
@@ -125,7 +123,7 @@ pub fn train_gan_federated(args: &TrainGanArgs) -> anyhow::Result<()> {
         ("training_images", serde_json::json!(total_images)),
         ("batch", serde_json::json!(config.batch)),
         ("learning_rate", serde_json::json!(config.adam.lr)),
-        ("run_wall_seconds", serde_json::json!(started.elapsed().as_secs_f64())),
+        ("run_wall_seconds", serde_json::json!(clock.elapsed_seconds())),
         ("device", serde_json::json!(compute.label)),
     ];
     for (key, value) in metrics {
@@ -136,7 +134,7 @@ pub fn train_gan_federated(args: &TrainGanArgs) -> anyhow::Result<()> {
         .trainer
         .save_generator(&args.out, GeneratorCopy::Ema, &card, dtype)
         .with_context(|| format!("writing the generator {}", args.out.display()))?;
-    let run_seconds = started.elapsed().as_secs_f64();
+    let run_seconds = clock.elapsed_seconds();
     eprintln!(
         "done: {} rounds over {} sites in {}; generator {}, site checkpoints next to {}",
         outcome.rounds,

@@ -1,0 +1,218 @@
+//! The mechanics every `thorax train` command shares: the loss-log CSV, the training command written into the card,
+//! and the run clock behind the progress line, the ETA and `--max-minutes`.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+
+/// Seconds between two progress lines (the first and the last step always print).
+const PRINT_INTERVAL_S: f64 = 10.0;
+
+/// The per-step loss CSV of `--log`; without `--log` it writes nothing.
+pub(crate) struct LossLog(Option<File>);
+
+impl LossLog {
+    /// Creates `path` with `header` as its first line, or appends to it when the run is `resumed` and it exists.
+    pub(crate) fn open(path: Option<&Path>, header: &str, resumed: bool) -> anyhow::Result<Self> {
+        let Some(path) = path else { return Ok(Self(None)) };
+        let append = resumed && path.is_file();
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(path)
+            .with_context(|| format!("opening the loss log {}", path.display()))?;
+        if !append {
+            writeln!(file, "{header}").with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(Self(Some(file)))
+    }
+
+    /// Appends the row `row` makes (without its line end); it is only made when there is a log.
+    pub(crate) fn write_row(&mut self, row: impl FnOnce() -> String) -> anyhow::Result<()> {
+        match &mut self.0 {
+            Some(file) => writeln!(file, "{}", row()).context("writing the loss log"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `arg` as a POSIX shell word, so the card's training command can be pasted back.
+fn shell_quoted(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | ',' | '+'));
+    if plain { arg.to_owned() } else { format!("'{}'", arg.replace('\'', "'\\''")) }
+}
+
+/// This process's command line as one shell line, for the card's provenance.
+pub(crate) fn training_command() -> String {
+    std::env::args().map(|arg| shell_quoted(&arg)).collect::<Vec<_>>().join(" ")
+}
+
+/// `1h02m03s` style durations for the progress line.
+pub(crate) fn format_duration(seconds: f64) -> String {
+    let total = seconds.max(0.0).round() as u64;
+    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
+    if h > 0 { format!("{h}h{m:02}m{s:02}s") } else { format!("{m}m{s:02}s") }
+}
+
+/// Whether `--checkpoint-every N` asks for a checkpoint after `step` (0 turns it off).
+pub(crate) fn checkpoint_due(step: u64, checkpoint_every: u64) -> bool {
+    checkpoint_every > 0 && step.is_multiple_of(checkpoint_every)
+}
+
+/// The wall clock of one run: when it started, at which step, and when the last progress line was printed.
+pub(crate) struct RunClock {
+    started: Instant,
+    first_step: u64,
+    last_print: Instant,
+}
+
+impl RunClock {
+    /// Starts now, at `first_step` (a resumed run's step count).
+    pub(crate) fn start(first_step: u64) -> Self {
+        Self { started: Instant::now(), first_step, last_print: Instant::now() }
+    }
+
+    pub(crate) fn elapsed_seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// True on this run's first step, at `target` and once the last line is `PRINT_INTERVAL_S` old; true restarts
+    /// the interval.
+    pub(crate) fn should_print(&mut self, step: u64, target: u64) -> bool {
+        let due = self.last_print.elapsed().as_secs_f64() >= PRINT_INTERVAL_S
+            || step == target
+            || step == self.first_step + 1;
+        if due {
+            self.last_print = Instant::now();
+        }
+        due
+    }
+
+    /// Steps this run per second so far (the floor keeps a zero-second run finite).
+    pub(crate) fn rate_per_s(&self, step: u64) -> f64 {
+        step.saturating_sub(self.first_step) as f64 / self.elapsed_seconds().max(1e-9)
+    }
+
+    /// Seconds until `target` at this run's rate so far.
+    pub(crate) fn eta_seconds(&self, step: u64, target: u64) -> f64 {
+        target.saturating_sub(step) as f64 / self.rate_per_s(step).max(1e-9)
+    }
+
+    /// Whether `--max-minutes` (if given) of wall time have passed.
+    pub(crate) fn time_is_up(&self, max_minutes: Option<f64>) -> bool {
+        max_minutes.is_some_and(|minutes| self.elapsed_seconds() >= minutes * 60.0)
+    }
+
+    /// The run's numbers as of now, ending at `step`.
+    pub(crate) fn totals(&self, step: u64) -> RunTotals {
+        let run_seconds = self.elapsed_seconds();
+        let steps_this_run = step.saturating_sub(self.first_step);
+        RunTotals { step, steps_this_run, run_seconds, steps_per_second: steps_this_run as f64 / run_seconds.max(1e-9) }
+    }
+}
+
+/// What a run did, for the `done:` line and the JSON summary.
+pub(crate) struct RunTotals {
+    pub step: u64,
+    pub steps_this_run: u64,
+    pub run_seconds: f64,
+    pub steps_per_second: f64,
+}
+
+/// `1000 steps (500 this run, 2.000 step/s, 4m10s)`.
+impl std::fmt::Display for RunTotals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (step, this_run, rate) = (self.step, self.steps_this_run, self.steps_per_second);
+        write!(f, "{step} steps ({this_run} this run, {rate:.3} step/s, {})", format_duration(self.run_seconds))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A clock that started `seconds_ago` at `first_step`.
+    fn clock_started(seconds_ago: u64, first_step: u64) -> RunClock {
+        let started = Instant::now().checked_sub(Duration::from_secs(seconds_ago)).unwrap();
+        RunClock { started, first_step, last_print: started }
+    }
+
+    #[test]
+    fn durations_read_as_hours_minutes_seconds() {
+        assert_eq!(format_duration(3723.0), "1h02m03s");
+        assert_eq!(format_duration(59.4), "0m59s");
+        assert_eq!(format_duration(-5.0), "0m00s");
+    }
+
+    #[test]
+    fn arguments_are_quoted_for_the_shell_only_when_needed() {
+        assert_eq!(shell_quoted("--out"), "--out");
+        assert_eq!(shell_quoted("/a/b_c.safetensors"), "/a/b_c.safetensors");
+        assert_eq!(shell_quoted("CC BY 4.0"), "'CC BY 4.0'");
+        assert_eq!(shell_quoted("it's"), "'it'\\''s'");
+        assert_eq!(shell_quoted(""), "''");
+    }
+
+    #[test]
+    fn rate_and_eta_count_only_this_runs_steps() {
+        // Resumed at step 100, 100 s ago, now at step 300: 2 step/s, so the 700 steps to 1000 take 350 s.
+        let clock = clock_started(100, 100);
+        let (rate, eta) = (clock.rate_per_s(300), clock.eta_seconds(300, 1000));
+        assert!((rate - 2.0).abs() < 0.01 && (eta - 350.0).abs() < 2.0, "{rate} {eta}");
+        assert_eq!(clock.eta_seconds(1000, 1000), 0.0);
+        let totals = clock.totals(300);
+        assert_eq!(totals.steps_this_run, 200);
+        assert!(totals.to_string().starts_with("300 steps (200 this run, 2.00"), "{totals}");
+        assert!(totals.to_string().ends_with(" step/s, 1m40s)"), "{totals}");
+        // No step yet: a huge ETA, not a division by zero.
+        assert!(RunClock::start(5).eta_seconds(5, 10) > 1e9);
+    }
+
+    #[test]
+    fn time_is_up_only_with_a_limit_that_has_passed() {
+        let clock = clock_started(90, 0);
+        assert!(!clock.time_is_up(None));
+        assert!(clock.time_is_up(Some(1.0)));
+        assert!(!clock.time_is_up(Some(2.0)));
+    }
+
+    #[test]
+    fn progress_prints_on_the_first_and_last_step_and_every_interval() {
+        let mut fresh = RunClock::start(10);
+        assert!(fresh.should_print(11, 100), "first step of the run");
+        assert!(!fresh.should_print(12, 100));
+        assert!(fresh.should_print(100, 100), "last step");
+        let mut stale = clock_started(11, 0);
+        assert!(stale.should_print(5, 100), "interval passed");
+        assert!(!stale.should_print(6, 100), "printing restarts the interval");
+    }
+
+    #[test]
+    fn checkpoints_fall_on_multiples_and_never_with_zero() {
+        assert!(checkpoint_due(500, 500) && checkpoint_due(1000, 500));
+        assert!(!checkpoint_due(499, 500) && !checkpoint_due(500, 0));
+    }
+
+    #[test]
+    fn the_loss_log_starts_fresh_or_continues_a_resumed_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("loss.csv");
+        let read = || std::fs::read_to_string(&path).unwrap();
+        // Resuming without a log yet still writes the header.
+        LossLog::open(Some(&path), "step,loss", true).unwrap().write_row(|| "1,0.5".into()).unwrap();
+        LossLog::open(Some(&path), "step,loss", true).unwrap().write_row(|| "2,0.4".into()).unwrap();
+        assert_eq!(read(), "step,loss\n1,0.5\n2,0.4\n");
+        // A new run replaces the old log; without --log nothing is written.
+        LossLog::open(Some(&path), "step,loss", false).unwrap();
+        LossLog::open(None, "step,loss", false).unwrap().write_row(|| unreachable!()).unwrap();
+        assert_eq!(read(), "step,loss\n");
+    }
+}

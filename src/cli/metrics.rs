@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
+use crate::convert::npy::read_npy;
 use crate::metrics::bootstrap::{bootstrap_auc, thorax_gan_protocol};
 use crate::metrics::delong::delong;
 use crate::metrics::fd_bootstrap::{FdBootstrap, frechet_distance_bootstrap};
@@ -15,7 +16,6 @@ use crate::metrics::features::FeatureMatrix;
 use crate::metrics::fid::frechet_distance;
 use crate::metrics::kid::{KidOptions, kernel_inception_distance};
 use crate::metrics::msssim::{GrayImage, MsSsimMode, ms_ssim};
-use crate::metrics::npy::read_npy;
 use crate::metrics::roc::roc_auc;
 use crate::models::embedding::{Embedder, ImageEmbedding, image_files_in};
 use crate::models::inception::{PUBLISHED_SHA256_PREFIX, PUBLISHED_WEIGHTS_FILE, PUBLISHED_WEIGHTS_URL};

@@ -1,6 +1,8 @@
-//! A small `.npy` reader and writer: little-endian float32/float64 arrays in C order, as numpy's `np.save` writes them.
+//! The project's `.npy` reader and writer (format versions 1-3, C order, as numpy's `np.save` writes them).
 //!
-//! Reading accepts `<f4` and `<f8` (f64 values are narrowed to f32); writing always produces `<f4`, format version 1.0.
+//! [`read_npy_f32`] accepts `<f4` and `<f8` (f64 values are narrowed to f32), for network inputs and outputs;
+//! [`read_npy`] also accepts the integer dtypes `u1 <u2 <i4 <i8` and keeps values as f64, for feature matrices,
+//! labels and test fixtures. Writing always produces `<f4`, format version 1.0.
 
 use std::path::{Path, PathBuf};
 
@@ -16,12 +18,28 @@ pub enum NpyError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a .npy file: {reason}")]
     Format { path: PathBuf, reason: String },
-    #[error("{path} holds dtype `{descr}`; only little-endian float32 (`<f4`) and float64 (`<f8`) are supported")]
-    UnsupportedDtype { path: PathBuf, descr: String },
+    #[error("{path} holds dtype `{descr}`; supported here: {supported}")]
+    UnsupportedDtype { path: PathBuf, descr: String, supported: &'static str },
     #[error("{path} is stored in Fortran order; save it with C order (np.ascontiguousarray)")]
     FortranOrder { path: PathBuf },
     #[error("array for {path}: shape {shape:?} needs {expected} values but {found} were given")]
     ShapeMismatch { path: PathBuf, shape: Vec<usize>, expected: usize, found: usize },
+}
+
+/// Element values of an array of any supported dtype, as f64 (integers are exact below 2^53).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyArray {
+    /// Shape (empty for a scalar).
+    pub shape: Vec<usize>,
+    /// Values in C order.
+    pub values: Vec<f64>,
+}
+
+impl NpyArray {
+    /// The values as f32.
+    pub fn to_f32(&self) -> Vec<f32> {
+        self.values.iter().map(|&v| v as f32).collect()
+    }
 }
 
 /// Reads a float32 or float64 `.npy` file; returns its shape and values (C order) as f32.
@@ -32,6 +50,61 @@ pub fn read_npy_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>), NpyError> {
 
 /// Same as [`read_npy_f32`] on bytes already in memory; `path` only names them in errors.
 pub fn parse_npy_f32(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<f32>), NpyError> {
+    let stored = parse_stored(bytes, path)?;
+    let values = match stored.descr.as_str() {
+        "<f4" => decode::<4, f32>(stored.data, stored.count, f32::from_le_bytes),
+        "<f8" => decode::<8, f32>(stored.data, stored.count, |b| f64::from_le_bytes(b) as f32),
+        _ => {
+            return Err(NpyError::UnsupportedDtype {
+                path: path.to_path_buf(),
+                descr: stored.descr,
+                supported: "little-endian float32 (`<f4`) and float64 (`<f8`)",
+            });
+        }
+    }
+    .ok_or_else(|| short_data(path, &stored.shape))?;
+    Ok((stored.shape, values))
+}
+
+/// Reads a `.npy` file of any supported dtype (`<f4 <f8 u1 <u2 <i4 <i8`) with its values as f64.
+pub fn read_npy(path: &Path) -> Result<NpyArray, NpyError> {
+    let bytes = std::fs::read(path).map_err(|source| NpyError::Read { path: path.to_path_buf(), source })?;
+    parse_npy(&bytes, path)
+}
+
+/// Same as [`read_npy`] on bytes already in memory; `path` only names them in errors.
+pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray, NpyError> {
+    let stored = parse_stored(bytes, path)?;
+    let (data, count) = (stored.data, stored.count);
+    let values = match stored.descr.as_str() {
+        "<f4" => decode::<4, f64>(data, count, |b| f64::from(f32::from_le_bytes(b))),
+        "<f8" => decode::<8, f64>(data, count, f64::from_le_bytes),
+        "|u1" | "<u1" => decode::<1, f64>(data, count, |b| f64::from(b[0])),
+        "<u2" => decode::<2, f64>(data, count, |b| f64::from(u16::from_le_bytes(b))),
+        "<i4" => decode::<4, f64>(data, count, |b| f64::from(i32::from_le_bytes(b))),
+        "<i8" => decode::<8, f64>(data, count, |b| i64::from_le_bytes(b) as f64),
+        _ => {
+            return Err(NpyError::UnsupportedDtype {
+                path: path.to_path_buf(),
+                descr: stored.descr,
+                supported: "<f4, <f8, u1, <u2, <i4 and <i8",
+            });
+        }
+    }
+    .ok_or_else(|| short_data(path, &stored.shape))?;
+    Ok(NpyArray { shape: stored.shape, values })
+}
+
+/// An array's header fields and the bytes after the header.
+struct Stored<'a> {
+    descr: String,
+    shape: Vec<usize>,
+    count: usize,
+    data: &'a [u8],
+}
+
+/// Checks the magic and version and reads the header (dtype, order, shape).
+fn parse_stored<'a>(bytes: &'a [u8], path: &Path) -> Result<Stored<'a>, NpyError> {
     let format = |reason: &str| NpyError::Format { path: path.to_path_buf(), reason: reason.to_owned() };
     if bytes.len() < 10 || !bytes.starts_with(MAGIC) {
         return Err(format("missing the \\x93NUMPY magic"));
@@ -57,16 +130,11 @@ pub fn parse_npy_f32(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<f32>)
     }
     let shape = parse_shape(header).ok_or_else(|| format("header has no readable 'shape'"))?;
     let count = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| format("shape overflows"))?;
-    let data = &bytes[data_start..];
-    let values = match descr.as_str() {
-        "<f4" => decode::<4>(data, count, f32::from_le_bytes),
-        "<f8" => decode::<8>(data, count, |b| f64::from_le_bytes(b) as f32),
-        _ => {
-            return Err(NpyError::UnsupportedDtype { path: path.to_path_buf(), descr });
-        }
-    }
-    .ok_or_else(|| format(&format!("data is shorter than shape {shape:?} needs")))?;
-    Ok((shape, values))
+    Ok(Stored { descr, shape, count, data: &bytes[data_start..] })
+}
+
+fn short_data(path: &Path, shape: &[usize]) -> NpyError {
+    NpyError::Format { path: path.to_path_buf(), reason: format!("data is shorter than shape {shape:?} needs") }
 }
 
 /// Writes `data` (C order) as a little-endian float32 `.npy` file of the given shape.
@@ -108,7 +176,7 @@ pub fn encode_npy_f32(shape: &[usize], data: &[f32]) -> Result<Vec<u8>, (usize, 
 }
 
 /// Decodes `count` little-endian values of `N` bytes each, or None when `data` is too short.
-fn decode<const N: usize>(data: &[u8], count: usize, convert: impl Fn([u8; N]) -> f32) -> Option<Vec<f32>> {
+fn decode<const N: usize, T>(data: &[u8], count: usize, convert: impl Fn([u8; N]) -> T) -> Option<Vec<T>> {
     let needed = count.checked_mul(N)?;
     let data = data.get(..needed)?;
     Some(
@@ -189,6 +257,22 @@ mod tests {
         assert_eq!(parse_npy_f32(&bytes, Path::new("s.npy")).unwrap(), (vec![], vec![7.0]));
         let bytes = encode_npy_f32(&[3], &[1.0, 2.0, 3.0]).unwrap();
         assert_eq!(parse_npy_f32(&bytes, Path::new("v.npy")).unwrap().0, vec![3]);
+    }
+
+    #[test]
+    fn reads_integer_and_float_dtypes_as_f64() {
+        let path = Path::new("i.npy");
+        let mut bytes = encode_npy_f32(&[2], &[1.0, 2.0]).unwrap();
+        let at = bytes.windows(3).position(|w| w == b"<f4").unwrap();
+        bytes[at + 1] = b'i'; // the same 8 data bytes read as two int32
+        let data_start = bytes.len() - 8;
+        bytes[data_start..].copy_from_slice(&[7, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        assert_eq!(parse_npy(&bytes, path).unwrap(), NpyArray { shape: vec![2], values: vec![7.0, -1.0] });
+        let floats = encode_npy_f32(&[1, 2], &[1.5, -2.0]).unwrap();
+        let array = parse_npy(&floats, path).unwrap();
+        assert_eq!((array.shape.clone(), array.to_f32()), (vec![1, 2], vec![1.5, -2.0]));
+        bytes[at + 1] = b'c';
+        assert!(matches!(parse_npy(&bytes, path), Err(NpyError::UnsupportedDtype { .. })));
     }
 
     #[test]

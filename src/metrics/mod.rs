@@ -16,7 +16,6 @@ pub mod linalg;
 pub mod memorisation;
 pub mod msssim;
 pub mod msssim_histogram;
-pub mod npy;
 pub mod rng;
 pub mod roc;
 

@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use candle_core::{Device, Tensor};
-use thorax::convert::npy::read_npy_f32;
+use thorax::convert::npy::{read_npy, read_npy_f32};
 use thorax::convert::pytorch::{Checkpoint, CheckpointFormat, inception_weights};
 use thorax::imaging::{BitDepth, GrayImage};
 use thorax::metrics::features::FeatureMatrix;
 use thorax::metrics::fid::frechet_distance;
-use thorax::metrics::npy::read_npy;
 use thorax::models::card::Provenance;
 use thorax::models::inception::{FidInceptionV3, POOL3_FEATURES, formula_weights, tensor_shapes};
 use thorax::models::inception_embedding::{InceptionEmbedder, fid_inception_input};

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
+use thorax::convert::npy::{NpyArray, read_npy};
 use thorax::metrics::bootstrap::{bootstrap_auc, thorax_gan_protocol, thorax_gan_protocol_on_indices};
 use thorax::metrics::correlation::{ControlExperiment, correlation_matrix, pearson};
 use thorax::metrics::delong::delong;
@@ -12,7 +13,6 @@ use thorax::metrics::features::FeatureMatrix;
 use thorax::metrics::fid::frechet_distance;
 use thorax::metrics::kid::{KidOptions, kernel_inception_distance, kid_on_subsets};
 use thorax::metrics::msssim::{GrayImage, MsSsimMode, ms_ssim};
-use thorax::metrics::npy::{NpyArray, read_npy};
 use thorax::metrics::roc::{corner_closest_cutoff, roc_auc, roc_curve, threshold_statistics};
 
 fn fixture_dir() -> PathBuf {

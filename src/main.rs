@@ -12,7 +12,7 @@ struct Cli {
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
     /// Let float32 matrix products on CUDA use TF32 tensor cores (pixel outputs move by up to ~6e-3 of their range;
-    /// 5-15% faster on an H100, BENCHMARKS.md); no effect on the CPU.
+    /// 4-20% faster on an H100 for most workloads, BENCHMARKS.md); no effect on the CPU.
     #[arg(long, global = true)]
     tf32: bool,
     #[command(subcommand)]

@@ -36,13 +36,17 @@ cp "$N/lib/libcudart.so.13" dist/cuda/lib/
 # library's "no device / not initialised" status, so on a machine without CUDA the binary still starts, opening a
 # CUDA device fails with a clear error and `--device auto` falls back to the CPU. run.sh adds one only where the real
 # library is missing. Symbols (and their version nodes) are read from what the binary imports.
+# The binary's dynamic imports, read once: `objdump | grep -q` in a condition fails at random under pipefail (grep
+# exits at its first match, objdump dies of SIGPIPE).
+IMPORTS=$(mktemp)
+objdump -T dist/cuda/thorax > "$IMPORTS"
 make_stand_in() { # soname status
   local soname=$1 status=$2 dir="dist/cuda/lib/no-gpu/${1%%.so*}"
   mkdir -p "$dir"
-  objdump -T dist/cuda/thorax | awk -v lib="($soname)" '$3 == "*UND*" && $5 == lib { print $6 }' | sort -u \
+  awk -v lib="($soname)" '$3 == "*UND*" && $5 == lib { print $6 }' "$IMPORTS" | sort -u \
     | awk -v status="$status" '{ print "int " $1 "(void) { return " status "; }" }' > "$dir/stand_in.c"
   # Unversioned imports (the driver's) need no version node; versioned ones (cuBLAS, cuRAND) need theirs.
-  if objdump -T dist/cuda/thorax | grep -q "($soname)"; then
+  if grep -qF "($soname)" "$IMPORTS"; then
     echo "$soname { global: *; };" > "$dir/version.map"
     gcc -shared -fPIC -Wl,-soname,"$soname" -Wl,--version-script,"$dir/version.map" -o "$dir/$soname" "$dir/stand_in.c"
   else
@@ -55,6 +59,7 @@ make_stand_in() { # soname status
 make_stand_in libcuda.so.1 100      # CUDA_ERROR_NO_DEVICE
 make_stand_in libcublas.so.13 1     # CUBLAS_STATUS_NOT_INITIALIZED
 make_stand_in libcurand.so.10 203   # CURAND_STATUS_INITIALIZATION_FAILED
+rm -f "$IMPORTS"
 
 cat > dist/cuda/run.sh <<'RUN'
 #!/usr/bin/env bash

@@ -15,6 +15,15 @@ struct Cli {
     /// 4-20% faster on an H100 for most workloads, BENCHMARKS.md); no effect on the CPU.
     #[arg(long, global = true)]
     tf32: bool,
+    /// Measurement switch: how training lowers stride-1 convolutions off the CPU fast path.
+    #[arg(long, global = true, hide = true, value_enum, default_value_t = thorax::train::conv::TrainConvLowering::Gemm)]
+    train_conv: thorax::train::conv::TrainConvLowering,
+    /// Measurement switch: let CUDA's memory pool return freed memory at every synchronisation (its default).
+    #[arg(long, global = true, hide = true)]
+    cuda_release_memory: bool,
+    /// Measurement switch: cache small host-to-device uploads in benchmarks and GAN training steps.
+    #[arg(long, global = true, hide = true)]
+    cuda_htod_cache: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -118,6 +127,9 @@ fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     candle_core::cuda::set_gemm_reduced_precision_f32(cli.tf32);
+    thorax::train::conv::set_train_conv_lowering(cli.train_conv);
+    thorax::engine::device::set_release_freed_gpu_memory(cli.cuda_release_memory);
+    thorax::engine::device::set_htod_cache(cli.cuda_htod_cache);
     match cli.command {
         None | Some(Command::Gui) => run_gui(cli.device),
         Some(Command::Info(args)) => thorax::cli::info::run(&args),

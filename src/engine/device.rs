@@ -84,7 +84,75 @@ fn open_cuda(ordinal: usize) -> Result<ComputeDevice, DeviceError> {
     }
     let device =
         Device::new_cuda(ordinal).map_err(|e| DeviceError::CudaFailed { ordinal, reason: short_reason(&e) })?;
+    if keep_freed_gpu_memory() {
+        #[cfg(feature = "cuda")]
+        if let Device::Cuda(cuda) = &device {
+            keep_freed_memory_in_pool(cuda);
+        }
+    }
     Ok(ComputeDevice { device, label: format!("CUDA:{ordinal}"), fallback_reason: None })
+}
+
+static RELEASE_FREED_GPU_MEMORY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// With `release`, CUDA's memory pool returns freed memory to the driver at every synchronisation (its default);
+/// otherwise (ours) it keeps it for reuse. A measurement switch (`--cuda-release-memory`).
+pub fn set_release_freed_gpu_memory(release: bool) {
+    RELEASE_FREED_GPU_MEMORY.store(release, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn keep_freed_gpu_memory() -> bool {
+    !RELEASE_FREED_GPU_MEMORY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// candle allocates from the device's default stream-ordered pool (`cuMemAllocAsync`), whose release threshold is 0:
+/// every synchronisation (each loss read, each step) hands the freed memory back to the driver, and the next step
+/// maps gigabytes afresh. A threshold of "never" makes the pool a caching allocator, as PyTorch's is. Failure only
+/// costs speed, so it is logged, not returned.
+#[cfg(feature = "cuda")]
+fn keep_freed_memory_in_pool(cuda: &candle_core::CudaDevice) {
+    use candle_core::cuda_backend::cudarc::driver::sys;
+    let cu_device = cuda.cuda_stream().context().cu_device();
+    let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+    let mut threshold = u64::MAX;
+    // SAFETY: plain driver calls on the device candle has just opened; `threshold` outlives the call.
+    let status = unsafe {
+        let got = sys::cuDeviceGetDefaultMemPool(&mut pool, cu_device);
+        if got == sys::CUresult::CUDA_SUCCESS {
+            sys::cuMemPoolSetAttribute(
+                pool,
+                sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                (&mut threshold as *mut u64).cast(),
+            )
+        } else {
+            got
+        }
+    };
+    if status != sys::CUresult::CUDA_SUCCESS {
+        log::warn!("could not make the CUDA memory pool keep freed memory: {status:?}");
+    }
+}
+
+static HTOD_CACHE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Measurement switch (`--cuda-htod-cache`): let [`htod_cache_guard`] turn on candle's cache of small host-to-device
+/// uploads (the dims and strides each strided kernel needs, which otherwise cost one upload per launch).
+pub fn set_htod_cache(enabled: bool) {
+    HTOD_CACHE.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// While the returned value lives (on this thread), candle reuses uploads of at most 4 KiB by content, when the
+/// switch is on and `device` is CUDA. Only for code that never writes in place into a tensor created under it:
+/// candle would share one buffer among equal uploads (e.g. two zero biases).
+pub fn htod_cache_guard(device: &Device) -> Option<Box<dyn std::any::Any>> {
+    if !HTOD_CACHE.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    match device {
+        #[cfg(feature = "cuda")]
+        Device::Cuda(cuda) => Some(Box::new(cuda.enable_cuda_graph_htod_cache())),
+        _ => None,
+    }
 }
 
 /// The first line of a candle error: with `RUST_BACKTRACE` set candle appends a backtrace, which is noise in the

@@ -23,6 +23,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::device::htod_cache_guard;
 use crate::models::card::{ModelCard, Provenance};
 use crate::models::progan::{ProganArchitecture, ProganGenerator, TensorRole, TensorSpec, progan_card};
 use crate::models::weights::{self, Weights};
@@ -40,6 +41,7 @@ use crate::train::growth::{
     Fade, FadeSchedule, carry_over, discriminator_fade_specs, fade_real_images, generator_fade_specs,
 };
 use crate::train::rng::{RngStream, TrainRng};
+use crate::train::step_profile::StepProfile;
 
 /// Everything that defines a training run; stored in checkpoints.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -193,6 +195,8 @@ pub struct GanTrainer {
     fade_specs: Vec<TensorSpec>,
     /// The data order of one epoch, kept to avoid reshuffling every step (derived from the seed, never saved).
     epoch_order: Option<(u64, Vec<usize>)>,
+    /// Phase timing (`--profile`); none unless asked for.
+    profile: Option<StepProfile>,
 }
 
 impl GanTrainer {
@@ -232,6 +236,7 @@ impl GanTrainer {
             fade: None,
             fade_specs: Vec::new(),
             epoch_order: None,
+            profile: None,
         })
     }
 
@@ -456,9 +461,28 @@ impl GanTrainer {
         Ok(Tensor::from_vec(values, (self.config.batch, self.config.latent_size), &self.device)?)
     }
 
+    /// Times each phase of the following steps, synchronising the device between them (see [`StepProfile`]).
+    pub fn enable_profile(&mut self) {
+        self.profile = Some(StepProfile::new(&self.device));
+    }
+
+    pub fn profile(&self) -> Option<&StepProfile> {
+        self.profile.as_ref()
+    }
+
+    fn mark(&mut self, phase: &'static str) -> Result<(), TrainError> {
+        if let Some(profile) = self.profile.as_mut() {
+            profile.mark(phase)?;
+        }
+        Ok(())
+    }
+
     /// One training step (D update, G update, EMA update) on `data`.
     pub fn train_step(&mut self, data: &GanDataset) -> Result<StepLosses, TrainError> {
         self.check_dataset(data)?;
+        if let Some(profile) = self.profile.as_mut() {
+            profile.begin_step()?;
+        }
         let started = std::time::Instant::now();
         if self.fade.is_some_and(|fade| fade.steps > 0 && fade.end_step() == self.step) {
             // The fade ends: the original resets both optimisers whenever ceil(lod) changes.
@@ -471,14 +495,23 @@ impl GanTrainer {
         let fake_rows: Vec<usize> = (0..self.config.batch).map(|_| rng.below(data.len())).collect();
         let (fake_labels, _) = data.labels_of(&fake_rows, &self.device)?;
         let augment = self.config.augment;
+        self.mark("data (D step)")?;
+        // Everything created under the cache is read-only (parameters and moments exist already; `Var::set` writes
+        // into those), so sharing equal small uploads is safe here.
+        let _htod_cache = htod_cache_guard(&self.device);
         let discriminator = self.discriminator_step(&real, &latents, &fake_labels, augment.then_some(&mut rng))?;
 
         let latents = self.latents(&mut rng)?;
         let fake_rows: Vec<usize> = (0..self.config.batch).map(|_| rng.below(data.len())).collect();
         let (fake_labels, fake_masks) = data.labels_of(&fake_rows, &self.device)?;
+        self.mark("data (G step)")?;
         let generator = self.generator_step(&latents, &fake_labels, &fake_masks, augment.then_some(&mut rng))?;
 
         self.ema.update(&self.generator, self.step)?;
+        self.mark("EMA update")?;
+        if let Some(profile) = self.profile.as_mut() {
+            profile.end_step();
+        }
         self.step += 1;
         self.train_seconds += started.elapsed().as_secs_f64();
         Ok(StepLosses { discriminator, generator })
@@ -518,6 +551,7 @@ impl GanTrainer {
     ) -> Result<DiscriminatorStepLosses, TrainError> {
         let alpha = self.fade_alpha();
         let fake = self.generate(GeneratorCopy::Training, latents, fake_labels)?.detach();
+        self.mark("D step: G forward (fakes)")?;
         let real_images = fade_real_images(&real.images, alpha)?;
         let (real_in, fake_in) = match augment {
             Some(rng) => (diff_augment(&real_images, rng)?, diff_augment(&fake, rng)?),
@@ -533,6 +567,7 @@ impl GanTrainer {
             &real.masks,
             self.config.label_weight,
         )?;
+        self.mark("D step: D forward, loss")?;
         let losses = DiscriminatorStepLosses {
             total: self.finite(&loss.total, "discriminator loss")?,
             adversarial: self.finite(&loss.adversarial, "discriminator adversarial loss")?,
@@ -540,8 +575,11 @@ impl GanTrainer {
             real_score: self.finite(&real_out.adversarial.mean_all()?, "real score")?,
             fake_score: self.finite(&fake_out.adversarial.mean_all()?, "fake score")?,
         };
+        self.mark("D step: loss read-back")?;
         let grads = loss.total.backward()?;
+        self.mark("D step: backward")?;
         self.adam_discriminator.update(self.discriminator.params(), &grads)?;
+        self.mark("D step: AdamW")?;
         Ok(losses)
     }
 
@@ -564,13 +602,17 @@ impl GanTrainer {
         let out = self.discriminator.forward_faded(&fake_in, alpha, WeightUse::Frozen)?;
         let loss =
             generator_loss(&out.adversarial, &out.label_logits, fake_labels, fake_masks, self.config.label_weight)?;
+        self.mark("G step: G and D forward, loss")?;
         let losses = GeneratorStepLosses {
             total: self.finite(&loss.total, "generator loss")?,
             adversarial: self.finite(&loss.adversarial, "generator adversarial loss")?,
             label: self.finite(&loss.label, "generator label loss")?,
         };
+        self.mark("G step: loss read-back")?;
         let grads = loss.total.backward()?;
+        self.mark("G step: backward")?;
         self.adam_generator.update(&self.generator, &grads)?;
+        self.mark("G step: AdamW")?;
         Ok(losses)
     }
 

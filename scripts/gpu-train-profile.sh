@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# One prepared run on a GPU machine: where a training step's time goes, and what each CUDA-side change buys.
+#
+#   DATA=dir LABELS=csv scripts/gpu-train-profile.sh [OUT_DIR]
+#
+# For the GAN step (GAN_RESOLUTION px, fmap_max GAN_FMAP_MAX, batch GAN_BATCH; TF32 unless said) it runs, each for
+# TRAIN_STEPS steps with `--profile` (phase times, device synchronised between phases; the first step not counted):
+#   im2col-release  the lowering and allocator before this change (im2col from candle ops, CUDA's pool trimmed);
+#   im2col          the same with freed GPU memory kept in the pool;
+#   gemm            the default: convolution gradients as conv2d and batched matmul;
+#   gemm-htod       the default plus candle's cache of small host-to-device uploads;
+#   gemm-f32        the default without TF32;
+# (after a parity check: 3 small GAN steps on the GPU and on the CPU must log the same losses)
+# then PyTorch's step on the same card (tools/bench_pytorch_train.py), DenseNet-121 training steps (im2col vs gemm),
+# per-kernel GPU times of one default GAN step under Nsight Compute where `ncu` exists, and inference with and
+# without the upload cache. Every part has its own time limit; a failure is logged and the run goes on.
+# DEVICE=cpu (with small GAN_* settings) runs the same commands on a machine without a GPU, to check the script.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT_DIR=${1:-${OUT:-gpu-train-profile-out}}
+mkdir -p "$OUT_DIR"
+THORAX=${THORAX:-dist/cuda/run.sh}
+DEVICE=${DEVICE:-cuda}
+TRAIN_STEPS=${TRAIN_STEPS:-6}
+GAN_RESOLUTION=${GAN_RESOLUTION:-128}
+GAN_FMAP_MAX=${GAN_FMAP_MAX:-256}
+GAN_BATCH=${GAN_BATCH:-32}
+CLASSIFIER_RESOLUTION=${CLASSIFIER_RESOLUTION:-224}
+CLASSIFIER_BATCH=${CLASSIFIER_BATCH:-32}
+: "${DATA:?set DATA to a folder of radiographs}" "${LABELS:?set LABELS to its labels CSV}"
+section() { echo "== $* ($(date +%T))"; }
+try() { local limit=$1; shift; timeout "$limit" "$@" || echo "FAILED ($?): $*" >&2; }
+
+section card
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv 2>&1 | tee "$OUT_DIR/gpu.csv"
+
+if [ "$DEVICE" = cuda ]; then
+  section "training parity: 3 GAN steps (64 px, fmap_max 32, batch 8, f32) on the GPU and on the CPU"
+  for d in cuda cpu; do
+    try 120 "$THORAX" train gan --images "$DATA" --labels "$LABELS" --device "$d" --resolution 64 --fmap-max 32 \
+      --batch 8 --steps 3 --checkpoint-every 100000 --log "$OUT_DIR/parity-$d.csv" --out "/tmp/parity-$d.safetensors" \
+      2> "$OUT_DIR/parity-$d.log"
+  done
+  python3 - "$OUT_DIR/parity-cuda.csv" "$OUT_DIR/parity-cpu.csv" <<'PY'
+import csv, sys
+gpu, cpu = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])
+for g, c in zip(gpu, cpu):
+    worst = max(abs(float(g[k]) - float(c[k])) / max(abs(float(c[k])), 1e-6) for k in ("d_loss", "g_loss", "real_score", "fake_score"))
+    print(f"step {g['step']}: D {g['d_loss']} vs {c['d_loss']}, G {g['g_loss']} vs {c['g_loss']}; largest relative difference {worst:.2e}")
+PY
+fi
+
+section "GAN step variants: ${GAN_RESOLUTION} px, fmap_max ${GAN_FMAP_MAX}, batch ${GAN_BATCH}, ${TRAIN_STEPS} steps"
+gan_variant() { # name flags...
+  local name=$1; shift
+  # shellcheck disable=SC2068
+  try 150 "$THORAX" $@ train gan --images "$DATA" --labels "$LABELS" --device "$DEVICE" \
+    --resolution "$GAN_RESOLUTION" --fmap-max "$GAN_FMAP_MAX" --batch "$GAN_BATCH" --steps "$TRAIN_STEPS" \
+    --checkpoint-every 100000 --log "$OUT_DIR/gan-$name.csv" --out "/tmp/gan-$name.safetensors" --profile --json \
+    > "$OUT_DIR/gan-$name.json" 2> "$OUT_DIR/gan-$name.log"
+  tail -n 16 "$OUT_DIR/gan-$name.log"
+  rm -f "/tmp/gan-$name.safetensors" "/tmp/gan-$name.ckpt.safetensors"
+}
+gan_variant im2col-release --tf32 --train-conv im2col --cuda-release-memory
+gan_variant im2col --tf32 --train-conv im2col
+gan_variant gemm --tf32
+gan_variant gemm-htod --tf32 --cuda-htod-cache
+gan_variant gemm-f32
+
+if [ "$DEVICE" = cuda ]; then
+  section "PyTorch GAN step, same configuration"
+  for precision in tf32 f32; do
+    try 120 python3 tools/bench_pytorch_train.py gan --resolution "$GAN_RESOLUTION" --fmap-max "$GAN_FMAP_MAX" \
+      --batch "$GAN_BATCH" --steps "$TRAIN_STEPS" --warmup 2 --device cuda --precision "$precision" --json
+  done | tee "$OUT_DIR/gan-torch.jsonl"
+fi
+
+section "DenseNet-121 training steps: ${CLASSIFIER_RESOLUTION} px, batch ${CLASSIFIER_BATCH}"
+for lowering in im2col gemm; do
+  try 150 "$THORAX" --tf32 --train-conv "$lowering" train classifier --images "$DATA" --labels "$LABELS" \
+    --val-fold 3 --device "$DEVICE" --resolution "$CLASSIFIER_RESOLUTION" --batch "$CLASSIFIER_BATCH" \
+    --steps "$TRAIN_STEPS" --checkpoint-every 100000 --log "$OUT_DIR/classifier-$lowering.csv" \
+    --out "/tmp/classifier-$lowering.safetensors" --json > "$OUT_DIR/classifier-$lowering.json" \
+    2> "$OUT_DIR/classifier-$lowering.log"
+done
+
+NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
+if [ "$DEVICE" = cuda ] && [ -n "$NCU" ]; then
+  section "per-kernel GPU time of a default GAN step (Nsight Compute, clocks untouched)"
+  # One step (the first): per-kernel device time does not depend on warm-up, and ncu serialises every launch.
+  try 120 "$NCU" --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel --csv \
+    "$THORAX" --tf32 train gan --images "$DATA" --labels "$LABELS" --device cuda --resolution "$GAN_RESOLUTION" \
+    --fmap-max "$GAN_FMAP_MAX" --batch "$GAN_BATCH" --steps 1 --checkpoint-every 100000 \
+    --out /tmp/gan-ncu.safetensors > "$OUT_DIR/ncu-gan.csv" 2> "$OUT_DIR/ncu-gan.log"
+fi
+
+section "inference with and without the upload cache"
+for spec in "generator 1" "generator 8" "classifier 1"; do
+  read -r workload batch <<<"$spec"
+  for cache in "" --cuda-htod-cache; do
+    # shellcheck disable=SC2086
+    try 90 "$THORAX" --tf32 $cache bench "$workload" --batch "$batch" --device "$DEVICE" --iters 20 --json \
+      | sed "s/^{/{\"htod_cache\":\"${cache:-off}\",/"
+  done
+  if [ "$DEVICE" = cuda ]; then
+    try 120 python3 tools/bench_pytorch.py "$workload" --batch "$batch" --device cuda --precision tf32 --iters 20 --json
+  fi
+done | tee "$OUT_DIR/inference.jsonl"
+
+section summary
+python3 - "$OUT_DIR" <<'PY'
+import csv, glob, json, os, statistics, sys
+out = sys.argv[1]
+for path in sorted(glob.glob(os.path.join(out, "*.csv"))):
+    name = os.path.basename(path)
+    if not (name.startswith("gan-") or name.startswith("classifier-")):
+        continue
+    seconds = [float(row["train_seconds"]) for row in csv.DictReader(open(path))]
+    steps = [b - a for a, b in zip(seconds, seconds[1:])]
+    if steps:
+        print(f"{name:<28} median step {1e3 * statistics.median(steps):9.1f} ms over {len(steps)} steps")
+PY
+section done

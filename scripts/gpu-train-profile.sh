@@ -14,7 +14,8 @@
 # then PyTorch's step on the same card (tools/bench_pytorch_train.py), DenseNet-121 training steps (im2col vs gemm),
 # per-kernel GPU times of one default GAN step under Nsight Compute where `ncu` exists, and inference with and
 # without the upload cache. Every part has its own time limit; a failure is logged and the run goes on.
-# DEVICE=cpu (with small GAN_* settings) runs the same commands on a machine without a GPU, to check the script.
+# VARIANTS (space-separated, default all) picks the parts: im2col-release im2col gemm gemm-htod gemm-f32 torch
+# classifier ncu inference. DEVICE=cpu (with small GAN_* settings) runs the same commands on a machine without a GPU, to check the script.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${1:-${OUT:-gpu-train-profile-out}}
@@ -61,13 +62,14 @@ gan_variant() { # name flags...
   tail -n 16 "$OUT_DIR/gan-$name.log"
   rm -f "/tmp/gan-$name.safetensors" "/tmp/gan-$name.ckpt.safetensors"
 }
-gan_variant im2col-release --tf32 --train-conv im2col --cuda-release-memory
-gan_variant im2col --tf32 --train-conv im2col
-gan_variant gemm --tf32
-gan_variant gemm-htod --tf32 --cuda-htod-cache
-gan_variant gemm-f32
+wanted() { [[ " ${VARIANTS:-im2col-release im2col gemm gemm-htod gemm-f32 torch classifier ncu inference} " == *" $1 "* ]]; }
+! wanted im2col-release || gan_variant im2col-release --tf32 --train-conv im2col --cuda-release-memory
+! wanted im2col || gan_variant im2col --tf32 --train-conv im2col
+! wanted gemm || gan_variant gemm --tf32
+! wanted gemm-htod || gan_variant gemm-htod --tf32 --cuda-htod-cache
+! wanted gemm-f32 || gan_variant gemm-f32
 
-if [ "$DEVICE" = cuda ]; then
+if [ "$DEVICE" = cuda ] && wanted torch; then
   section "PyTorch GAN step, same configuration"
   for precision in tf32 f32; do
     try 120 python3 tools/bench_pytorch_train.py gan --resolution "$GAN_RESOLUTION" --fmap-max "$GAN_FMAP_MAX" \
@@ -77,6 +79,7 @@ fi
 
 section "DenseNet-121 training steps: ${CLASSIFIER_RESOLUTION} px, batch ${CLASSIFIER_BATCH}"
 for lowering in im2col gemm; do
+  wanted classifier || break
   try 150 "$THORAX" --tf32 --train-conv "$lowering" train classifier --images "$DATA" --labels "$LABELS" \
     --val-fold 3 --device "$DEVICE" --resolution "$CLASSIFIER_RESOLUTION" --batch "$CLASSIFIER_BATCH" \
     --steps "$TRAIN_STEPS" --checkpoint-every 100000 --log "$OUT_DIR/classifier-$lowering.csv" \
@@ -85,7 +88,7 @@ for lowering in im2col gemm; do
 done
 
 NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
-if [ "$DEVICE" = cuda ] && [ -n "$NCU" ]; then
+if [ "$DEVICE" = cuda ] && [ -n "$NCU" ] && wanted ncu; then
   section "per-kernel GPU time of a default GAN step (Nsight Compute, clocks untouched)"
   # One step (the first): per-kernel device time does not depend on warm-up, and ncu serialises every launch.
   try 120 "$NCU" --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel --csv \
@@ -96,6 +99,7 @@ fi
 
 section "inference with and without the upload cache"
 for spec in "generator 1" "generator 8" "classifier 1"; do
+  wanted inference || break
   read -r workload batch <<<"$spec"
   for cache in "" --cuda-htod-cache; do
     # shellcheck disable=SC2086

@@ -197,7 +197,13 @@ fn pass_through<S: BackendStorage>(storage: &S, layout: &Layout) -> candle_core:
 fn flip_transpose_kernel(weight: &Tensor) -> candle_core::Result<Tensor> {
     let (_, _, kernel_h, kernel_w) = weight.dims4()?;
     let reversed = |len: usize| Tensor::from_vec((0..len as u32).rev().collect::<Vec<u32>>(), len, weight.device());
-    weight.index_select(&reversed(kernel_h)?, 2)?.index_select(&reversed(kernel_w)?, 3)?.transpose(0, 1)?.contiguous()
+    // CUDA's index-select reads contiguous tensors only (trainers pass scaled, permuted views).
+    weight
+        .contiguous()?
+        .index_select(&reversed(kernel_h)?, 2)?
+        .index_select(&reversed(kernel_w)?, 3)?
+        .transpose(0, 1)?
+        .contiguous()
 }
 
 /// `dW[o, c, ky, kx] = sum over n, y, x of dY[n, o, y, x] * X_padded[n, c, y + ky, x + kx]`.

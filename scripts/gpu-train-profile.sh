@@ -7,14 +7,15 @@
 # TRAIN_STEPS steps with `--profile` (phase times, device synchronised between phases; the first step not counted):
 #   im2col-release  the lowering and allocator before this change (im2col from candle ops, CUDA's pool trimmed);
 #   im2col          the same with freed GPU memory kept in the pool;
-#   gemm            the default: convolution gradients as conv2d and batched matmul;
-#   gemm-htod       the default plus candle's cache of small host-to-device uploads;
-#   gemm-f32        the default without TF32;
+#   gemm            convolution gradients as candle conv2d and batched matmul;
+#   shifted         the default: every convolution product as cuBLAS GEMMs on shifted views (train::shifted_conv);
+#   shifted-htod    the default plus candle's cache of small host-to-device uploads;
+#   shifted-f32     the default without TF32;
 # (after a parity check: 3 small GAN steps on the GPU and on the CPU must log the same losses)
-# then PyTorch's step on the same card (tools/bench_pytorch_train.py), DenseNet-121 training steps (im2col vs gemm),
+# then PyTorch's step on the same card (tools/bench_pytorch_train.py), DenseNet-121 training steps (im2col, gemm, shifted),
 # per-kernel GPU times of one default GAN step under Nsight Compute where `ncu` exists, and inference with and
 # without the upload cache. Every part has its own time limit; a failure is logged and the run goes on.
-# VARIANTS (space-separated, default all) picks the parts: im2col-release im2col gemm gemm-htod gemm-f32 torch
+# VARIANTS (space-separated, default all) picks the parts: im2col-release im2col gemm shifted shifted-htod shifted-f32 torch
 # classifier ncu inference. DEVICE=cpu (with small GAN_* settings) runs the same commands on a machine without a GPU, to check the script.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -62,12 +63,15 @@ gan_variant() { # name flags...
   tail -n 16 "$OUT_DIR/gan-$name.log"
   rm -f "/tmp/gan-$name.safetensors" "/tmp/gan-$name.ckpt.safetensors"
 }
-wanted() { [[ " ${VARIANTS:-im2col-release im2col gemm gemm-htod gemm-f32 torch classifier ncu inference} " == *" $1 "* ]]; }
+wanted() {
+  [[ " ${VARIANTS:-im2col-release im2col gemm shifted shifted-htod shifted-f32 torch classifier ncu inference} " == *" $1 "* ]]
+}
 ! wanted im2col-release || gan_variant im2col-release --tf32 --train-conv im2col --cuda-release-memory
 ! wanted im2col || gan_variant im2col --tf32 --train-conv im2col
-! wanted gemm || gan_variant gemm --tf32
-! wanted gemm-htod || gan_variant gemm-htod --tf32 --cuda-htod-cache
-! wanted gemm-f32 || gan_variant gemm-f32
+! wanted gemm || gan_variant gemm --tf32 --train-conv gemm
+! wanted shifted || gan_variant shifted --tf32
+! wanted shifted-htod || gan_variant shifted-htod --tf32 --cuda-htod-cache
+! wanted shifted-f32 || gan_variant shifted-f32
 
 if [ "$DEVICE" = cuda ] && wanted torch; then
   section "PyTorch GAN step, same configuration"
@@ -78,7 +82,7 @@ if [ "$DEVICE" = cuda ] && wanted torch; then
 fi
 
 section "DenseNet-121 training steps: ${CLASSIFIER_RESOLUTION} px, batch ${CLASSIFIER_BATCH}"
-for lowering in im2col gemm; do
+for lowering in im2col gemm shifted; do
   wanted classifier || break
   try 150 "$THORAX" --tf32 --train-conv "$lowering" train classifier --images "$DATA" --labels "$LABELS" \
     --val-fold 3 --device "$DEVICE" --resolution "$CLASSIFIER_RESOLUTION" --batch "$CLASSIFIER_BATCH" \

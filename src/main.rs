@@ -16,7 +16,7 @@ struct Cli {
     #[arg(long, global = true)]
     tf32: bool,
     /// Measurement switch: how training lowers stride-1 convolutions off the CPU fast path.
-    #[arg(long, global = true, hide = true, value_enum, default_value_t = thorax::train::conv::TrainConvLowering::Gemm)]
+    #[arg(long, global = true, hide = true, value_enum, default_value_t = thorax::train::conv::TrainConvLowering::Shifted)]
     train_conv: thorax::train::conv::TrainConvLowering,
     /// Measurement switch: let CUDA's memory pool return freed memory at every synchronisation (its default).
     #[arg(long, global = true, hide = true)]

@@ -2,9 +2,10 @@
 //!
 //! On the CPU in float32 a stride-1 convolution is one custom op ([`FastTrainConv2d`]) on `models::fast_conv`:
 //! forward and input gradient through its tiled im2col/Winograd path, weight gradient as per-tile GEMMs on the same
-//! patches, so no batch-sized patch matrix is ever allocated. Elsewhere (CUDA, f64 in tests) a stride-1 convolution
-//! with a square kernel is [`GemmTrainConv2d`]: the forward pass and both gradients are each candle `conv2d`s or
-//! batched matrix products (on CUDA: candle's im2col kernel and cuBLAS). Strided layers use candle's conv2d.
+//! patches, so no batch-sized patch matrix is ever allocated. On CUDA in float32 a stride-1 convolution with a square
+//! kernel is `train::shifted_conv` (cuBLAS products on shifted views of the padded input, no im2col). Elsewhere (f64 in
+//! tests) it is [`GemmTrainConv2d`]: the forward pass and both gradients are each candle `conv2d`s or batched matrix
+//! products. Strided layers use candle's conv2d.
 //! [`conv2d_im2col`] (im2col from candle ops, matmul backward) is the reference the ops are tested against, and the
 //! lowering before them (`--train-conv im2col` keeps it selectable for measurements).
 
@@ -14,12 +15,15 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
 use crate::models::fast_conv::{self, conv2d_input_grad, conv2d_values, conv2d_weight_grad};
+use crate::train::shifted_conv::shifted_conv2d;
 
 /// How stride-1 training convolutions off the CPU fast path are lowered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum TrainConvLowering {
-    /// [`GemmTrainConv2d`]: candle conv2d forward, gradients as conv2d and batched matmul.
+    /// On CUDA in float32 [`shifted_conv2d`] (GEMMs on shifted views, no im2col); elsewhere as `Gemm`.
     #[default]
+    Shifted,
+    /// [`GemmTrainConv2d`]: candle conv2d forward, gradients as conv2d and batched matmul.
     Gemm,
     /// [`conv2d_im2col`]: shifted slices concatenated, one matmul, and candle's autograd through all of it.
     Im2col,
@@ -34,8 +38,9 @@ pub fn set_train_conv_lowering(lowering: TrainConvLowering) {
 
 pub fn train_conv_lowering() -> TrainConvLowering {
     match LOWERING.load(Ordering::Relaxed) {
-        1 => TrainConvLowering::Im2col,
-        _ => TrainConvLowering::Gemm,
+        1 => TrainConvLowering::Gemm,
+        2 => TrainConvLowering::Im2col,
+        _ => TrainConvLowering::Shifted,
     }
 }
 
@@ -45,9 +50,12 @@ pub fn conv2d_train(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) 
     let (_, _, kernel_h, kernel_w) = weight.dims4()?;
     let square = kernel_h == kernel_w && padding < kernel_h;
     let fast = stride == 1 && square && fast_conv::is_cpu_f32(x) && fast_conv::is_cpu_f32(weight);
+    let lowering = train_conv_lowering();
     if fast {
         x.contiguous()?.apply_op2(&weight.contiguous()?, FastTrainConv2d { padding })
-    } else if stride == 1 && square && train_conv_lowering() == TrainConvLowering::Gemm {
+    } else if stride == 1 && square && lowering == TrainConvLowering::Shifted && is_cuda_f32(x) && is_cuda_f32(weight) {
+        shifted_conv2d(x, weight, padding)
+    } else if stride == 1 && square && lowering != TrainConvLowering::Im2col {
         gemm_train_conv2d(x, weight, padding)
     } else if stride == 1 {
         conv2d_im2col(x, weight, padding)
@@ -116,6 +124,10 @@ fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> c
 fn dims4(shape: &Shape) -> candle_core::Result<[usize; 4]> {
     let (a, b, c, d) = shape.dims4()?;
     Ok([a, b, c, d])
+}
+
+fn is_cuda_f32(tensor: &Tensor) -> bool {
+    tensor.device().is_cuda() && tensor.dtype() == candle_core::DType::F32
 }
 
 /// Stride-1 convolution with a square kernel and zero `padding < k`, through [`GemmTrainConv2d`].

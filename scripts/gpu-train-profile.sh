@@ -9,14 +9,14 @@
 #   im2col          the same with freed GPU memory kept in the pool;
 #   gemm            convolution gradients as candle conv2d and batched matmul;
 #   shifted         the default: every convolution product as cuBLAS GEMMs on shifted views (train::shifted_conv);
-#   shifted-htod    the default plus candle's cache of small host-to-device uploads;
 #   shifted-f32     the default without TF32;
 # (after a parity check: 3 small GAN steps on the GPU and on the CPU must log the same losses)
 # then PyTorch's step on the same card (tools/bench_pytorch_train.py), DenseNet-121 training steps (im2col, gemm, shifted),
-# per-kernel GPU times of one default GAN step under Nsight Compute where `ncu` exists, and inference with and
-# without the upload cache. Every part has its own time limit; a failure is logged and the run goes on.
-# VARIANTS (space-separated, default all) picks the parts: im2col-release im2col gemm shifted shifted-htod shifted-f32 torch
-# classifier ncu inference. DEVICE=cpu (with small GAN_* settings) runs the same commands on a machine without a GPU, to check the script.
+# per-kernel GPU times of one default GAN step under Nsight Compute where `ncu` exists, inference parity against the
+# CPU, and inference with and without the upload cache (PyTorch beside it with TORCH_INFERENCE=1). Every part has
+# its own time limit; a failure is logged and the run goes on.
+# VARIANTS (space-separated, default all) picks the parts: im2col-release im2col gemm shifted shifted-f32 torch
+# classifier ncu parity inference. DEVICE=cpu (with small GAN_* settings) runs the same commands on a machine without a GPU, to check the script.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${1:-${OUT:-gpu-train-profile-out}}
@@ -64,13 +64,12 @@ gan_variant() { # name flags...
   rm -f "/tmp/gan-$name.safetensors" "/tmp/gan-$name.ckpt.safetensors"
 }
 wanted() {
-  [[ " ${VARIANTS:-im2col-release im2col gemm shifted shifted-htod shifted-f32 torch classifier ncu inference} " == *" $1 "* ]]
+  [[ " ${VARIANTS:-im2col-release im2col gemm shifted shifted-f32 torch classifier ncu parity inference} " == *" $1 "* ]]
 }
 ! wanted im2col-release || gan_variant im2col-release --tf32 --train-conv im2col --cuda-release-memory
 ! wanted im2col || gan_variant im2col --tf32 --train-conv im2col
 ! wanted gemm || gan_variant gemm --tf32 --train-conv gemm
 ! wanted shifted || gan_variant shifted --tf32
-! wanted shifted-htod || gan_variant shifted-htod --tf32 --cuda-htod-cache
 ! wanted shifted-f32 || gan_variant shifted-f32
 
 if [ "$DEVICE" = cuda ] && wanted torch; then
@@ -101,16 +100,24 @@ if [ "$DEVICE" = cuda ] && [ -n "$NCU" ] && wanted ncu; then
     --out /tmp/gan-ncu.safetensors > "$OUT_DIR/ncu-gan.csv" 2> "$OUT_DIR/ncu-gan.log"
 fi
 
-section "inference with and without the upload cache"
-for spec in "generator 1" "generator 8" "classifier 1"; do
+if [ "$DEVICE" = cuda ] && wanted parity; then
+  section "inference parity against the CPU (f32, then TF32)"
+  for workload in generator classifier cyclegan inception; do
+    try 120 "$THORAX" bench "$workload" --device cuda --parity --iters 3 --json
+    try 120 "$THORAX" --tf32 bench "$workload" --device cuda --parity --iters 3 --json
+  done | tee "$OUT_DIR/parity.jsonl"
+fi
+
+section "inference (TF32) with and without the upload cache, and PyTorch"
+for spec in "generator 1" "generator 8" "generator 64" "classifier 1" "classifier 32" "cyclegan 1"; do
   wanted inference || break
   read -r workload batch <<<"$spec"
-  for cache in "" --cuda-htod-cache; do
+  for cache in "" --no-cuda-upload-cache; do
     # shellcheck disable=SC2086
     try 90 "$THORAX" --tf32 $cache bench "$workload" --batch "$batch" --device "$DEVICE" --iters 20 --json \
-      | sed "s/^{/{\"htod_cache\":\"${cache:-off}\",/"
+      | sed "s/^{/{\"upload_cache\":\"${cache:-on}\",/"
   done
-  if [ "$DEVICE" = cuda ]; then
+  if [ "$DEVICE" = cuda ] && [ -n "${TORCH_INFERENCE:-}" ]; then
     try 120 python3 tools/bench_pytorch.py "$workload" --batch "$batch" --device cuda --precision tf32 --iters 20 --json
   fi
 done | tee "$OUT_DIR/inference.jsonl"

@@ -21,9 +21,9 @@ struct Cli {
     /// Measurement switch: let CUDA's memory pool return freed memory at every synchronisation (its default).
     #[arg(long, global = true, hide = true)]
     cuda_release_memory: bool,
-    /// Measurement switch: cache small host-to-device uploads in benchmarks and GAN training steps.
+    /// Measurement switch: no cache of small host-to-device uploads in CUDA forward passes.
     #[arg(long, global = true, hide = true)]
-    cuda_htod_cache: bool,
+    no_cuda_upload_cache: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -129,7 +129,7 @@ fn main() -> anyhow::Result<()> {
     candle_core::cuda::set_gemm_reduced_precision_f32(cli.tf32);
     thorax::train::conv::set_train_conv_lowering(cli.train_conv);
     thorax::engine::device::set_release_freed_gpu_memory(cli.cuda_release_memory);
-    thorax::engine::device::set_htod_cache(cli.cuda_htod_cache);
+    thorax::models::upload_cache::set_upload_cache_enabled(!cli.no_cuda_upload_cache);
     match cli.command {
         None | Some(Command::Gui) => run_gui(cli.device),
         Some(Command::Info(args)) => thorax::cli::info::run(&args),

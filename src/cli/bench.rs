@@ -129,7 +129,6 @@ pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
     }
     fast_conv::set_fast_path_enabled(args.conv != ConvPath::Candle);
     fast_conv::set_winograd_enabled(args.conv == ConvPath::Fast);
-    let _htod_cache = crate::engine::device::htod_cache_guard(device);
     let workloads: Vec<Workload> = match (&args.weights, args.workload) {
         (Some(path), _) => vec![workload_of_weights(path)?],
         (None, Workload::All) => {

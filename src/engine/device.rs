@@ -133,28 +133,6 @@ fn keep_freed_memory_in_pool(cuda: &candle_core::CudaDevice) {
     }
 }
 
-static HTOD_CACHE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Measurement switch (`--cuda-htod-cache`): let [`htod_cache_guard`] turn on candle's cache of small host-to-device
-/// uploads (the dims and strides each strided kernel needs, which otherwise cost one upload per launch).
-pub fn set_htod_cache(enabled: bool) {
-    HTOD_CACHE.store(enabled, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// While the returned value lives (on this thread), candle reuses uploads of at most 4 KiB by content, when the
-/// switch is on and `device` is CUDA. Only for code that never writes in place into a tensor created under it:
-/// candle would share one buffer among equal uploads (e.g. two zero biases).
-pub fn htod_cache_guard(device: &Device) -> Option<Box<dyn std::any::Any>> {
-    if !HTOD_CACHE.load(std::sync::atomic::Ordering::Relaxed) {
-        return None;
-    }
-    match device {
-        #[cfg(feature = "cuda")]
-        Device::Cuda(cuda) => Some(Box::new(cuda.enable_cuda_graph_htod_cache())),
-        _ => None,
-    }
-}
-
 /// The first line of a candle error: with `RUST_BACKTRACE` set candle appends a backtrace, which is noise in the
 /// status bar and in `thorax info`.
 fn short_reason(error: &candle_core::Error) -> String {

@@ -20,6 +20,7 @@ use crate::models::card::{ModelCard, ModelKind, Provenance};
 use crate::models::densenet::SeededRng;
 use crate::models::error::ModelError;
 use crate::models::fast_conv;
+use crate::models::upload_cache::upload_cache_guard;
 use crate::models::weights::Weights;
 
 /// InstanceNorm epsilon of PyTorch's default.
@@ -193,9 +194,10 @@ impl Conv {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
-        // On other devices candle's own transposed convolution stays (one kernel instead of conv + interleave).
+        // The sub-pixel form on the CPU fast path and on CUDA (GEMMs on shifted views: candle's CUDA transposed
+        // convolution is a direct, untiled kernel); candle's transposed convolution elsewhere.
         if let Some(phase_kernels) = &self.phase_kernels
-            && fast_conv::is_cpu_f32(x)
+            && (fast_conv::is_cpu_f32(x) || crate::models::shifted_conv::applies_on_device(x, phase_kernels, 1, 1))
         {
             let maps_out = self.bias.elem_count();
             Ok(fast_conv::subpixel_upscale(x, phase_kernels, maps_out, &fast_conv::Epilogue::bias(Some(&self.bias)))?)
@@ -381,6 +383,7 @@ impl CycleGanGenerator {
     /// Translates `x` [N, C, H, W] in [-1, 1] (H, W multiples of 4) to the other domain, [N, C_out, H, W] in [-1, 1].
     pub fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
         self.check_input(x)?;
+        let _upload_cache = upload_cache_guard(x.device());
         let mut y = instance_norm(&self.stem.forward(&reflection_pad(x, 3)?)?)?.relu()?;
         for conv in &self.downsample {
             y = instance_norm(&conv.forward(&y)?)?.relu()?;

@@ -17,6 +17,7 @@ use candle_core::{D, DType, Device, Tensor};
 use crate::models::card::{InputNormalization, ModelCard, ModelKind, Provenance};
 use crate::models::error::ModelError;
 use crate::models::fast_conv::{self, Activation, Epilogue, InputAffineRelu};
+use crate::models::upload_cache::upload_cache_guard;
 use crate::models::weights::Weights;
 
 /// BatchNorm epsilon of torchvision's DenseNet.
@@ -468,6 +469,7 @@ impl DenseNet121 {
     /// activation maps and Grad-CAM read.
     pub fn features(&self, x: &Tensor) -> Result<Tensor, ModelError> {
         self.check_input(x)?;
+        let _upload_cache = upload_cache_guard(x.device());
         let x = self.conv0.forward_fused(x, None, &self.norm0.as_epilogue())?;
         let mut x = stem_max_pool(&x)?;
         for (block, layers) in self.blocks.iter().enumerate() {

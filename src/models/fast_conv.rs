@@ -21,6 +21,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::models::shifted_conv::device_conv2d;
 use candle_core::{D, DType, Device, Result, Storage, Tensor, bail};
 use rayon::prelude::*;
 
@@ -114,7 +115,7 @@ pub fn is_cpu_f32(tensor: &Tensor) -> bool {
 
 /// `conv2d(input, weight) + bias` for NCHW `input` `[N, in, H, W]`, `weight` `[out, in, kh, kw]`, `bias` with `out`
 /// values, square `stride` and `padding`, no dilation or groups. CPU float32 tensors take the fast path; any other
-/// device or dtype uses candle's conv2d.
+/// device or dtype uses `shifted_conv::device_conv2d` (cuBLAS on shifted views on CUDA, candle's conv2d elsewhere).
 pub fn conv2d_nchw(
     input: &Tensor,
     weight: &Tensor,
@@ -140,7 +141,7 @@ pub fn conv2d_fused(
             Some(prologue) => apply_input_affine_relu_candle(input, prologue, shape.channels_in)?,
             None => input.clone(),
         };
-        let y = x.conv2d(weight, padding, stride, 1, 1)?;
+        let y = device_conv2d(&x, weight, stride, padding)?;
         return apply_epilogue_candle(&y, epilogue, shape.channels_out);
     }
     let input = input.contiguous()?;
@@ -214,7 +215,7 @@ pub fn subpixel_upscale(
         bail!("subpixel_upscale: phase kernels of shape {:?} are not [4 * {maps_out}, in, 2, 2]", phase_kernels.dims());
     }
     if !(is_cpu_f32(input) && is_cpu_f32(phase_kernels)) {
-        let phases = input.conv2d(phase_kernels, 1, 1, 1, 1)?;
+        let phases = device_conv2d(input, phase_kernels, 1, 1)?;
         return apply_epilogue_candle(&interleave_phases_candle(&phases, maps_out)?, epilogue, maps_out);
     }
     let input = input.contiguous()?;

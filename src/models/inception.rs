@@ -14,6 +14,7 @@ use candle_core::{D, DType, Device, Tensor};
 use crate::models::card::{ModelCard, ModelKind, Provenance};
 use crate::models::error::ModelError;
 use crate::models::fast_conv::{self, Activation, Epilogue};
+use crate::models::upload_cache::upload_cache_guard;
 use crate::models::weights::Weights;
 
 /// The network's input side: pytorch-fid resizes every image to 299x299.
@@ -435,6 +436,7 @@ impl FidInceptionV3 {
     /// [N, 768, 17, 17], and the pool3 features [N, 2048] (flattened from [N, 2048, 1, 1]).
     pub fn blocks(&self, x: &Tensor) -> Result<[Tensor; 4], ModelError> {
         Self::check_input(x)?;
+        let _upload_cache = upload_cache_guard(x.device());
         let block0 = max_pool_3x3_stride2(&chain(&self.stem0, x)?)?;
         let block1 = max_pool_3x3_stride2(&chain(&self.stem1, &block0)?)?;
         let mut block2 = block1.clone();

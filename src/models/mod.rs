@@ -14,5 +14,7 @@ pub mod labels;
 pub mod preprocess;
 pub mod progan;
 pub mod registry;
+pub mod shifted_conv;
 pub mod style_transfer;
+pub mod upload_cache;
 pub mod weights;

@@ -26,6 +26,7 @@ use candle_core::{DType, Device, Tensor};
 use crate::models::card::{ModelCard, ModelKind, Provenance};
 use crate::models::error::ModelError;
 use crate::models::fast_conv::{self, Activation, Epilogue};
+use crate::models::upload_cache::upload_cache_guard;
 use crate::models::weights::Weights;
 
 /// Pixel-norm epsilon of the original (`pixelnorm_epsilon=1e-8`).
@@ -325,6 +326,7 @@ impl ProganGenerator {
     /// Runs the generator: `latents` `[N, latent_size]`, `labels` `[N, label_size]` (card order) -> images
     /// `[N, channels, resolution, resolution]`, nominally in [-1, 1] (linear output, not clipped).
     pub fn forward(&self, latents: &Tensor, labels: &Tensor) -> Result<Tensor, ModelError> {
+        let _upload_cache = upload_cache_guard(&self.device);
         let architecture = &self.architecture;
         let batch = check_matrix(latents, "latents", architecture.latent_size, "latent_size")?;
         let label_batch = check_matrix(labels, "labels", architecture.label_size, "label count")?;

@@ -3,7 +3,7 @@
 //! On the CPU in float32 a stride-1 convolution is one custom op ([`FastTrainConv2d`]) on `models::fast_conv`:
 //! forward and input gradient through its tiled im2col/Winograd path, weight gradient as per-tile GEMMs on the same
 //! patches, so no batch-sized patch matrix is ever allocated. On CUDA in float32 a stride-1 convolution with a square
-//! kernel is `train::shifted_conv` (cuBLAS products on shifted views of the padded input, no im2col). Elsewhere (f64 in
+//! kernel is `models::shifted_conv` (cuBLAS products on shifted views of the padded input, no im2col). Elsewhere (f64 in
 //! tests) it is [`GemmTrainConv2d`]: the forward pass and both gradients are each candle `conv2d`s or batched matrix
 //! products. Strided layers use candle's conv2d.
 //! [`conv2d_im2col`] (im2col from candle ops, matmul backward) is the reference the ops are tested against, and the
@@ -15,7 +15,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
 use crate::models::fast_conv::{self, conv2d_input_grad, conv2d_values, conv2d_weight_grad};
-use crate::train::shifted_conv::shifted_conv2d;
+use crate::models::shifted_conv::{applies_on_device, shifted_conv2d};
 
 /// How stride-1 training convolutions off the CPU fast path are lowered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -53,7 +53,7 @@ pub fn conv2d_train(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) 
     let lowering = train_conv_lowering();
     if fast {
         x.contiguous()?.apply_op2(&weight.contiguous()?, FastTrainConv2d { padding })
-    } else if stride == 1 && square && lowering == TrainConvLowering::Shifted && is_cuda_f32(x) && is_cuda_f32(weight) {
+    } else if lowering == TrainConvLowering::Shifted && applies_on_device(x, weight, stride, padding) {
         shifted_conv2d(x, weight, padding)
     } else if stride == 1 && square && lowering != TrainConvLowering::Im2col {
         gemm_train_conv2d(x, weight, padding)
@@ -124,10 +124,6 @@ fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> c
 fn dims4(shape: &Shape) -> candle_core::Result<[usize; 4]> {
     let (a, b, c, d) = shape.dims4()?;
     Ok([a, b, c, d])
-}
-
-fn is_cuda_f32(tensor: &Tensor) -> bool {
-    tensor.device().is_cuda() && tensor.dtype() == candle_core::DType::F32
 }
 
 /// Stride-1 convolution with a square kernel and zero `padding < k`, through [`GemmTrainConv2d`].

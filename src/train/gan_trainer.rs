@@ -23,7 +23,6 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::device::htod_cache_guard;
 use crate::models::card::{ModelCard, Provenance};
 use crate::models::progan::{ProganArchitecture, ProganGenerator, TensorRole, TensorSpec, progan_card};
 use crate::models::weights::{self, Weights};
@@ -496,9 +495,6 @@ impl GanTrainer {
         let (fake_labels, _) = data.labels_of(&fake_rows, &self.device)?;
         let augment = self.config.augment;
         self.mark("data (D step)")?;
-        // Everything created under the cache is read-only (parameters and moments exist already; `Var::set` writes
-        // into those), so sharing equal small uploads is safe here.
-        let _htod_cache = htod_cache_guard(&self.device);
         let discriminator = self.discriminator_step(&real, &latents, &fake_labels, augment.then_some(&mut rng))?;
 
         let latents = self.latents(&mut rng)?;

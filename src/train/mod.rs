@@ -26,5 +26,4 @@ pub mod nih_layout;
 pub mod our_layout;
 pub mod patch_discriminator;
 pub mod rng;
-pub mod shifted_conv;
 pub mod step_profile;

@@ -17,7 +17,8 @@
 //!
 //! Every product is one column-major strided-batched GEMM ([`GemmCall`], batched over images). On CUDA they go to
 //! cuBLAS (TF32 when `--tf32` is on); on the CPU a plain loop runs the same calls, which is how the offsets and
-//! leading dimensions are tested without a GPU.
+//! leading dimensions are tested without a GPU. Training (`train::conv`) and inference (`fast_conv` off the CPU) both
+//! use it on CUDA.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
@@ -236,6 +237,23 @@ impl GemmCall {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether [`shifted_conv2d`] takes this convolution on its fast device path: CUDA, float32, stride 1, a square
+/// kernel and padding below its size.
+pub fn applies_on_device(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> bool {
+    let cuda_f32 = |t: &Tensor| t.device().is_cuda() && t.dtype() == candle_core::DType::F32;
+    let square = matches!(weight.dims4(), Ok((_, _, kh, kw)) if kh == kw && padding < kh);
+    stride == 1 && square && cuda_f32(x) && cuda_f32(weight)
+}
+
+/// A device convolution: [`shifted_conv2d`] where [`applies_on_device`], candle's conv2d otherwise.
+pub fn device_conv2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> candle_core::Result<Tensor> {
+    if applies_on_device(x, weight, stride, padding) {
+        shifted_conv2d(x, weight, padding)
+    } else {
+        x.conv2d(weight, padding, stride, 1, 1)
     }
 }
 

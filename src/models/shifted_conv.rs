@@ -17,8 +17,8 @@
 //!
 //! Every product is one column-major strided-batched GEMM ([`GemmCall`], batched over images). On CUDA they go to
 //! cuBLAS (TF32 when `--tf32` is on); on the CPU a plain loop runs the same calls, which is how the offsets and
-//! leading dimensions are tested without a GPU. Training (`train::conv`) and inference (`fast_conv` off the CPU) both
-//! use it on CUDA.
+//! leading dimensions are tested without a GPU. Training (`train::conv`) uses it for every stride-1 convolution on
+//! CUDA, inference (`fast_conv` off the CPU) for the large ones ([`device_conv2d`]).
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
@@ -248,13 +248,32 @@ pub fn applies_on_device(x: &Tensor, weight: &Tensor, stride: usize, padding: us
     stride == 1 && square && cuda_f32(x) && cuda_f32(weight)
 }
 
-/// A device convolution: [`shifted_conv2d`] where [`applies_on_device`], candle's conv2d otherwise.
+/// Smallest im2col buffer (elements) for which inference takes [`shifted_conv2d`]. The shifted form costs about a
+/// dozen launches whatever the size (padding, weight reordering, one GEMM per tap, the final crop), candle's conv2d
+/// three plus an im2col pass that grows with the size. Measured on an H200 with every convolution shifted: the
+/// generator at batch 8 got faster (26.7 -> 21.6 ms), DenseNet-121 at batch 1 (small maps, many 1x1 layers) slower
+/// (10.8 -> 14.7 ms). 4 Mi elements (a 16 MiB buffer) keeps the small layers on candle's path; the threshold itself
+/// has not been tuned on a GPU.
+pub const SHIFTED_MIN_IM2COL_ELEMENTS: usize = 1 << 22;
+
+/// An inference convolution: [`shifted_conv2d`] where [`applies_on_device`] and the layer is large enough (see
+/// [`SHIFTED_MIN_IM2COL_ELEMENTS`]), candle's conv2d otherwise. Training always takes the shifted form on CUDA.
 pub fn device_conv2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> candle_core::Result<Tensor> {
-    if applies_on_device(x, weight, stride, padding) {
+    if applies_on_device(x, weight, stride, padding)
+        && im2col_elements(x, weight, padding)? >= SHIFTED_MIN_IM2COL_ELEMENTS
+    {
         shifted_conv2d(x, weight, padding)
     } else {
         x.conv2d(weight, padding, stride, 1, 1)
     }
+}
+
+/// Elements of the im2col buffer of a stride-1 convolution: output pixels times `C * k * k`.
+fn im2col_elements(x: &Tensor, weight: &Tensor, padding: usize) -> candle_core::Result<usize> {
+    let (batch, maps_in, height, width) = x.dims4()?;
+    let (maps_out, _, kernel, _) = weight.dims4()?;
+    let geometry = ShiftedGeometry::new([batch, maps_in, height, width], maps_out, kernel, padding)?;
+    Ok(batch * geometry.out_h * geometry.out_w * maps_in * kernel * kernel)
 }
 
 /// Stride-1 convolution of `x` `[N, C, H, W]` by `weight` `[O, C, k, k]` with zero `padding`, float32, through the
@@ -602,6 +621,18 @@ mod tests {
         // One element fewer and the last tap's wrapped read would leave the buffer.
         let last = *g.forward_calls().last().unwrap();
         assert!(last.check(g.padded_len() - g.kernel + 1, taps_len, g.wide_len()).is_err());
+    }
+
+    /// Inference picks the shifted form by the im2col size, and never on the CPU.
+    #[test]
+    fn inference_path_choice() {
+        let x = Tensor::zeros((2, 3, 8, 8), DType::F32, &Device::Cpu).unwrap();
+        let w = Tensor::zeros((4, 3, 3, 3), DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(im2col_elements(&x, &w, 1).unwrap(), 2 * 8 * 8 * 3 * 9);
+        assert_eq!(im2col_elements(&x, &w, 0).unwrap(), 2 * 6 * 6 * 3 * 9);
+        assert!(!applies_on_device(&x, &w, 1, 1));
+        let y = device_conv2d(&x, &w, 1, 1).unwrap();
+        assert_eq!(y.dims(), &[2, 4, 8, 8]);
     }
 
     #[test]

@@ -124,6 +124,7 @@ enum ConvertCommand {
 }
 
 fn main() -> anyhow::Result<()> {
+    restore_default_sigpipe();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     candle_core::cuda::set_gemm_reduced_precision_f32(cli.tf32);
@@ -178,6 +179,16 @@ fn main() -> anyhow::Result<()> {
             &open_device(device)?.device,
             default_model_bytes(ModelKind::Densenet121Classifier),
         ),
+    }
+}
+
+/// Rust ignores SIGPIPE, so `thorax ... | head` made `println!` panic ("failed printing to stdout") once `head`
+/// exited. A command-line tool should end quietly instead, as with the default action.
+fn restore_default_sigpipe() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: sets the signal's disposition to its default before any thread exists; no handler is installed.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

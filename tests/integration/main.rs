@@ -1,6 +1,7 @@
 //! All integration tests in one binary: each linked test binary carries the whole library and its
 //! dependencies, so one binary instead of thirty keeps a cold CI build small (disk and link time).
 
+mod cli_pipe;
 mod sample_folders;
 mod study_common;
 

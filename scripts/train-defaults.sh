@@ -5,6 +5,8 @@
 #
 #   scripts/train-defaults.sh [MINUTES] [DEVICE]     # wall-clock minutes per model (default 90), cpu or cuda
 #   GAN_RESOLUTION=64 scripts/train-defaults.sh ...  # the generator at 64 px (the first default's resolution)
+#   MODELS="classifier cyclegan" CLASSIFIER_RESOLUTION=128 CYCLEGAN_RESOLUTION=128 DATA=dir \
+#     scripts/train-defaults.sh 5 cuda               # on a GPU machine: those two at 128 px, 5 minutes each
 #
 # The generator resumes from training/progan-nih-${GAN_RESOLUTION}px.ckpt.safetensors when that file is there, so a
 # GPU session continues where the last run stopped. At 128 px with no 128 px checkpoint but a 64 px one in $WORK,
@@ -19,7 +21,14 @@ MINUTES="${1:-90}"
 RUN_MINUTES="${RUN_MINUTES:-10}"   # length of one resumable run
 DEVICE="${2:-cpu}"
 THORAX="${THORAX:-$(ls target/release/thorax target/debug/thorax 2>/dev/null | head -1)}"
-DATA=../shared/data/cxr-train
+DATA="${DATA:-../shared/data/cxr-train}"
+MODELS="${MODELS:-gan classifier cyclegan}"   # which models to train
+# Classifier and CycleGAN: 64 px (the shipped defaults, CPU-sized) or e.g. 128 on a GPU. A fresh run starts with
+# *_START; an existing checkpoint of that resolution in $WORK (or training/) is resumed instead.
+CLASSIFIER_RESOLUTION="${CLASSIFIER_RESOLUTION:-64}"
+CLASSIFIER_START="${CLASSIFIER_START:---resolution $CLASSIFIER_RESOLUTION --growth-rate 12 --batch 16 --lr 0.05}"
+CYCLEGAN_RESOLUTION="${CYCLEGAN_RESOLUTION:-64}"
+CYCLEGAN_START="${CYCLEGAN_START:---resolution $CYCLEGAN_RESOLUTION --ngf 16 --ndf 16 --blocks 6 --batch 1 --domain-a-name NIH --domain-b-name Guangzhou}"
 WORK="${WORK:-/tmp/thorax-train-defaults}"
 mkdir -p "$WORK"
 # NIH rows only for the generator (folds 0-3 train, fold 4 held out: patient-disjoint folds).
@@ -45,22 +54,28 @@ case "$GAN_RESOLUTION" in
 esac
 
 resume_or() { if [ -f "$1" ]; then echo "--resume $1"; else echo "$2"; fi; }
+wanted() { [[ " $MODELS " == *" $1 "* ]]; }
+CLF_NAME="densenet-cxr-${CLASSIFIER_RESOLUTION}px"
+CLF_CKPT="$WORK/$CLF_NAME.ckpt.safetensors"
+CG_NAME="cyclegan-nih-guangzhou-${CYCLEGAN_RESOLUTION}px"
+CG_CKPT="$WORK/$CG_NAME.ckpt.safetensors"
+for name in "$CLF_NAME" "$CG_NAME"; do
+  [ -f "$WORK/$name.ckpt.safetensors" ] || [ ! -f "training/$name.ckpt.safetensors" ] \
+    || cp "training/$name.ckpt.safetensors" "$WORK/$name.ckpt.safetensors"
+done
 rounds=$(( (MINUTES + RUN_MINUTES - 1) / RUN_MINUTES ))
 for _ in $(seq 1 "$rounds"); do
-  "$THORAX" train gan --images "$DATA" --labels "$GAN_LABELS" --steps 100000 --device "$DEVICE" --max-minutes "$RUN_MINUTES" \
+  wanted gan && "$THORAX" train gan --images "$DATA" --labels "$GAN_LABELS" --steps 100000 --device "$DEVICE" --max-minutes "$RUN_MINUTES" \
     --checkpoint "$GAN_CKPT" --checkpoint-every 200 --log "$GAN_LOG" \
     $(resume_or "$GAN_CKPT" "$GAN_START") --out "$WORK/$GAN_NAME.safetensors" &
-  CLF_CKPT="$WORK/densenet-cxr-64px.ckpt.safetensors"
-  "$THORAX" train classifier --images "$DATA" --labels "$DATA/labels.csv" --val-fold 4 --epochs 30 --device "$DEVICE" \
-    --max-minutes "$RUN_MINUTES" --checkpoint "$CLF_CKPT" --checkpoint-every 100 --log "$WORK/classifier-losses.csv" \
-    $(resume_or "$CLF_CKPT" "--resolution 64 --growth-rate 12 --batch 16 --lr 0.05") \
-    --out "$WORK/densenet-cxr-64px.safetensors" &
-  CG_CKPT="$WORK/cyclegan-nih-guangzhou-64px.ckpt.safetensors"
-  "$THORAX" train cyclegan --domain-a "$DATA" --domain-a-prefix nih_ --domain-b "$DATA" --domain-b-prefix ker_ \
+  wanted classifier && "$THORAX" train classifier --images "$DATA" --labels "$DATA/labels.csv" --val-fold 4 \
+    --epochs 30 --device "$DEVICE" --max-minutes "$RUN_MINUTES" --checkpoint "$CLF_CKPT" --checkpoint-every 100 \
+    --log "$WORK/$CLF_NAME-losses.csv" $(resume_or "$CLF_CKPT" "$CLASSIFIER_START") \
+    --out "$WORK/$CLF_NAME.safetensors" &
+  wanted cyclegan && "$THORAX" train cyclegan --domain-a "$DATA" --domain-a-prefix nih_ --domain-b "$DATA" --domain-b-prefix ker_ \
     --steps 100000 --device "$DEVICE" --max-minutes "$RUN_MINUTES" --checkpoint "$CG_CKPT" --checkpoint-every 250 \
-    --log "$WORK/cyclegan-losses.csv" \
-    $(resume_or "$CG_CKPT" "--resolution 64 --ngf 16 --ndf 16 --blocks 6 --batch 1 --domain-a-name NIH --domain-b-name Guangzhou") \
-    --out "$WORK/cyclegan-nih-guangzhou-64px.safetensors" &
+    --log "$WORK/$CG_NAME-losses.csv" $(resume_or "$CG_CKPT" "$CYCLEGAN_START") \
+    --out "$WORK/$CG_NAME.safetensors" &
   wait
 done
 echo "trained; write the final cards with the licences and descriptions of assets/models/SOURCES.md (see its table),"

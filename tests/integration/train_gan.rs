@@ -153,7 +153,9 @@ fn saved_generator_loads_through_the_inference_path() {
         let generator = ProganGenerator::load(&path, &Device::Cpu).unwrap();
         assert!(!generator.card().untrained);
         assert_eq!(generator.card().labels, labels());
-        let latents = Tensor::randn(0f32, 1.0, (2, 32), &Device::Cpu).unwrap();
+        // Fixed latents: with random ones the f16 rounding error below varied from run to run.
+        let latents = (Tensor::arange(0f32, 64.0, &Device::Cpu).unwrap() * 0.37).unwrap().sin().unwrap();
+        let latents = latents.reshape((2, 32)).unwrap();
         let label_values = Tensor::zeros((2, 14), DType::F32, &Device::Cpu).unwrap();
         let images = generator.forward(&latents, &label_values).unwrap();
         assert_eq!(images.dims(), &[2, 1, 32, 32]);
@@ -162,9 +164,11 @@ fn saved_generator_loads_through_the_inference_path() {
         // The loaded file reproduces the trainer's own EMA network.
         let own = trainer.generator_network(GeneratorCopy::Ema).unwrap();
         let reference = own.forward(&latents, &label_values).unwrap();
-        let diff = (images - reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        let tolerance = if dtype == DType::F32 { 0.0 } else { 0.05 };
-        assert!(diff <= tolerance, "{dtype:?}: {diff}");
+        let diff = (images - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let scale = reference.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        // f16 weights (11-bit significands) through the network: a few percent of the output range at most.
+        let tolerance = if dtype == DType::F32 { 0.0 } else { 0.03 * scale };
+        assert!(diff <= tolerance, "{dtype:?}: {diff} (output range {scale})");
     }
 }
 

@@ -20,7 +20,8 @@ cd "$(dirname "$0")/.."
 MINUTES="${1:-90}"
 RUN_MINUTES="${RUN_MINUTES:-10}"   # length of one resumable run
 DEVICE="${2:-cpu}"
-THORAX="${THORAX:-$(ls target/release/thorax target/debug/thorax 2>/dev/null | head -1)}"
+THORAX="${THORAX:-$(ls target/release/thorax target/debug/thorax 2>/dev/null | head -1 || true)}"
+[ -n "$THORAX" ] || { echo "no thorax binary: run cargo build --release (or set THORAX)" >&2; exit 2; }
 DATA="${DATA:-../shared/data/cxr-train}"
 MODELS="${MODELS:-gan classifier cyclegan}"   # which models to train
 # Classifier and CycleGAN: 64 px (the shipped defaults, CPU-sized) or e.g. 128 on a GPU. A fresh run starts with

@@ -68,7 +68,7 @@ pub enum MetricsCommand {
         a: PathBuf,
         /// Second feature matrix.
         b: PathBuf,
-        /// Bootstrap resamples of a percentile 95% CI (both sets resampled; 0 = none).
+        /// Bootstrap resamples of a 95% CI, value +- 1.96 bootstrap SE (both sets resampled; 0 = none).
         #[arg(long, default_value_t = 0)]
         bootstrap: usize,
         /// Seed of the bootstrap.
@@ -93,7 +93,7 @@ pub enum MetricsCommand {
         /// `thorax convert inception`.
         #[arg(long)]
         inception_weights: Option<PathBuf>,
-        /// Bootstrap resamples of a percentile 95% CI (both sets resampled; 0 = none).
+        /// Bootstrap resamples of a 95% CI, value +- 1.96 bootstrap SE (both sets resampled; 0 = none).
         #[arg(long, default_value_t = 0)]
         bootstrap: usize,
         /// Seed of the bootstrap.
@@ -387,8 +387,9 @@ fn fd_interval(
 fn print_fd_interval(ci: Option<&FdBootstrap>) {
     if let Some(ci) = ci {
         println!(
-            "  95% CI {:.6} - {:.6}  (percentile bootstrap, {} resamples of N = {} and {}, seed {})",
-            ci.lower, ci.upper, ci.resamples, ci.count_a, ci.count_b, ci.seed
+            "  95% CI {:.6} - {:.6}  (value +- 1.96 bootstrap SE {:.6}; {} resamples of N = {} and {}, seed {}; \
+             resampled values were {:+.6} higher on average)",
+            ci.lower, ci.upper, ci.standard_error, ci.resamples, ci.count_a, ci.count_b, ci.seed, ci.resample_bias
         );
     }
 }

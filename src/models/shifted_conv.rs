@@ -289,74 +289,60 @@ pub fn shifted_conv2d(x: &Tensor, weight: &Tensor, padding: usize) -> candle_cor
     let padded = padded.flatten_all()?.pad_with_zeros(0, 0, geometry.kernel)?;
     // [O, C, k, k] -> [k*k, O, C]: one contiguous [O, C] matrix per tap.
     let taps = weight.permute((2, 3, 0, 1))?.reshape((kernel_h * kernel_w, maps_out, maps_in))?;
-    let wide = padded.apply_op2(&taps, ShiftedConv { geometry })?;
+    let wide = padded.apply_op2(&taps, ShiftedProduct::new(geometry, ProductKind::Forward))?;
     wide.reshape((batch, maps_out, geometry.out_h, geometry.padded_w))?.narrow(3, 0, geometry.out_w)?.contiguous()
 }
 
-/// The forward product: (padded input, taps) -> wide output. See the module docs.
+/// One of the three products on the shifted views (see the module docs), as a candle op on its two operands.
 #[derive(Clone, Copy, Debug)]
-struct ShiftedConv {
+struct ShiftedProduct {
     geometry: ShiftedGeometry,
+    kind: ProductKind,
 }
 
-/// Input gradient: (taps, wide output gradient) -> padded input gradient.
-#[derive(Clone, Copy, Debug)]
-struct ShiftedConvInputGrad {
-    geometry: ShiftedGeometry,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProductKind {
+    /// (padded input, taps) -> wide output.
+    Forward,
+    /// (taps, wide output gradient) -> padded input gradient.
+    InputGrad,
+    /// (padded input, wide output gradient) -> weight gradient per image, `[k*k, N, O, C]`.
+    WeightGrad,
 }
 
-/// Weight gradient per image: (padded input, wide output gradient) -> `[k*k, N, O, C]`.
-#[derive(Clone, Copy, Debug)]
-struct ShiftedConvWeightGrad {
-    geometry: ShiftedGeometry,
-}
+impl ShiftedProduct {
+    fn new(geometry: ShiftedGeometry, kind: ProductKind) -> Self {
+        Self { geometry, kind }
+    }
 
-/// What distinguishes the three products: their calls, output shape, and which argument is A and which B.
-trait ShiftedProduct {
-    const NAME: &'static str;
-    fn calls(&self) -> Vec<GemmCall>;
-    fn output_shape(&self) -> Shape;
-    /// Whether the op's first argument is GEMM operand A (otherwise the second is).
-    fn first_is_a(&self) -> bool;
-}
-
-impl ShiftedProduct for ShiftedConv {
-    const NAME: &'static str = "shifted-conv";
     fn calls(&self) -> Vec<GemmCall> {
-        self.geometry.forward_calls()
+        match self.kind {
+            ProductKind::Forward => self.geometry.forward_calls(),
+            ProductKind::InputGrad => self.geometry.input_grad_calls(),
+            ProductKind::WeightGrad => self.geometry.weight_grad_calls(),
+        }
     }
-    fn output_shape(&self) -> Shape {
-        Shape::from(self.geometry.wide_len())
-    }
-    fn first_is_a(&self) -> bool {
-        true
-    }
-}
 
-impl ShiftedProduct for ShiftedConvInputGrad {
-    const NAME: &'static str = "shifted-conv-input-grad";
-    fn calls(&self) -> Vec<GemmCall> {
-        self.geometry.input_grad_calls()
-    }
-    fn output_shape(&self) -> Shape {
-        Shape::from(self.geometry.padded_len())
-    }
-    fn first_is_a(&self) -> bool {
-        false
-    }
-}
-
-impl ShiftedProduct for ShiftedConvWeightGrad {
-    const NAME: &'static str = "shifted-conv-weight-grad";
-    fn calls(&self) -> Vec<GemmCall> {
-        self.geometry.weight_grad_calls()
-    }
     fn output_shape(&self) -> Shape {
         let g = &self.geometry;
-        Shape::from((g.kernel * g.kernel, g.batch, g.maps_out, g.maps_in))
+        match self.kind {
+            ProductKind::Forward => Shape::from(g.wide_len()),
+            ProductKind::InputGrad => Shape::from(g.padded_len()),
+            ProductKind::WeightGrad => Shape::from((g.kernel * g.kernel, g.batch, g.maps_out, g.maps_in)),
+        }
     }
+
+    /// Whether the op's first argument is GEMM operand A (otherwise the second is).
     fn first_is_a(&self) -> bool {
-        true
+        self.kind != ProductKind::InputGrad
+    }
+
+    fn label(&self) -> &'static str {
+        match self.kind {
+            ProductKind::Forward => "shifted-conv",
+            ProductKind::InputGrad => "shifted-conv-input-grad",
+            ProductKind::WeightGrad => "shifted-conv-weight-grad",
+        }
     }
 }
 
@@ -371,13 +357,13 @@ fn host_values<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> cand
     }
 }
 
-fn run_product_host<P: ShiftedProduct>(
-    product: &P,
+fn run_product_host(
+    product: &ShiftedProduct,
     first: (&CpuStorage, &Layout),
     second: (&CpuStorage, &Layout),
 ) -> candle_core::Result<(CpuStorage, Shape)> {
-    let first = host_values(first.0, first.1, P::NAME)?;
-    let second = host_values(second.0, second.1, P::NAME)?;
+    let first = host_values(first.0, first.1, product.label())?;
+    let second = host_values(second.0, second.1, product.label())?;
     let (a, b) = if product.first_is_a() { (first, second) } else { (second, first) };
     let shape = product.output_shape();
     let mut c = vec![0f32; shape.elem_count()];
@@ -400,8 +386,8 @@ fn cuda_operand<'a>(
 }
 
 #[cfg(feature = "cuda")]
-fn run_product_cuda<P: ShiftedProduct>(
-    product: &P,
+fn run_product_cuda(
+    product: &ShiftedProduct,
     first: (&candle_core::CudaStorage, &Layout),
     second: (&candle_core::CudaStorage, &Layout),
 ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
@@ -409,7 +395,7 @@ fn run_product_cuda<P: ShiftedProduct>(
     use candle_core::cuda_backend::cudarc::driver::{DevicePtr, DevicePtrMut};
 
     let device = first.0.device.clone();
-    let (first, second) = (cuda_operand(first, P::NAME)?, cuda_operand(second, P::NAME)?);
+    let (first, second) = (cuda_operand(first, product.label())?, cuda_operand(second, product.label())?);
     let (a, b) = if product.first_is_a() { (first, second) } else { (second, first) };
     let shape = product.output_shape();
     let mut c = device.alloc_zeros::<f32>(shape.elem_count())?;
@@ -465,96 +451,57 @@ fn run_product_cuda<P: ShiftedProduct>(
                 sys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT_TENSOR_OP,
             )
         }
-        .map_err(|e| candle_core::Error::Msg(format!("{}: cuBLAS failed: {e:?}", P::NAME)))?;
+        .map_err(|e| candle_core::Error::Msg(format!("{}: cuBLAS failed: {e:?}", product.label())))?;
     }
     drop((_a_guard, _b_guard, _c_guard));
     Ok((candle_core::CudaStorage::wrap_cuda_slice(c, device), shape))
 }
 
-macro_rules! shifted_op {
-    ($op:ty) => {
-        impl CustomOp2 for $op {
-            fn name(&self) -> &'static str {
-                <$op as ShiftedProduct>::NAME
-            }
+impl CustomOp2 for ShiftedProduct {
+    fn name(&self) -> &'static str {
+        self.label()
+    }
 
-            fn cpu_fwd(
-                &self,
-                s1: &CpuStorage,
-                l1: &Layout,
-                s2: &CpuStorage,
-                l2: &Layout,
-            ) -> candle_core::Result<(CpuStorage, Shape)> {
-                run_product_host(self, (s1, l1), (s2, l2))
-            }
-
-            #[cfg(feature = "cuda")]
-            fn cuda_fwd(
-                &self,
-                s1: &candle_core::CudaStorage,
-                l1: &Layout,
-                s2: &candle_core::CudaStorage,
-                l2: &Layout,
-            ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-                run_product_cuda(self, (s1, l1), (s2, l2))
-            }
-
-            fn bwd(
-                &self,
-                arg1: &Tensor,
-                arg2: &Tensor,
-                res: &Tensor,
-                grad_res: &Tensor,
-            ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-                self.backward(arg1, arg2, res, grad_res)
-            }
-        }
-    };
-}
-
-shifted_op!(ShiftedConv);
-shifted_op!(ShiftedConvInputGrad);
-shifted_op!(ShiftedConvWeightGrad);
-
-impl ShiftedConv {
-    fn backward(
+    fn cpu_fwd(
         &self,
-        padded: &Tensor,
-        taps: &Tensor,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        run_product_host(self, (s1, l1), (s2, l2))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        run_product_cuda(self, (s1, l1), (s2, l2))
+    }
+
+    /// The forward product's gradients are the other two products (first order, as candle's own backward); those
+    /// two are only used here.
+    fn bwd(
+        &self,
+        first: &Tensor,
+        second: &Tensor,
         _: &Tensor,
         grad_wide: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let geometry = self.geometry;
+        if self.kind != ProductKind::Forward {
+            return Err(candle_core::Error::BackwardNotSupported { op: self.label() });
+        }
+        let (padded, taps) = (first, second);
         let grad_wide = grad_wide.contiguous()?;
-        let grad_padded = taps.contiguous()?.apply_op2_no_bwd(&grad_wide, &ShiftedConvInputGrad { geometry })?;
-        let grad_taps =
-            padded.contiguous()?.apply_op2_no_bwd(&grad_wide, &ShiftedConvWeightGrad { geometry })?.sum(1)?;
+        let input_grad = ShiftedProduct::new(self.geometry, ProductKind::InputGrad);
+        let grad_padded = taps.contiguous()?.apply_op2_no_bwd(&grad_wide, &input_grad)?;
+        let weight_grad = ShiftedProduct::new(self.geometry, ProductKind::WeightGrad);
+        let grad_taps = padded.contiguous()?.apply_op2_no_bwd(&grad_wide, &weight_grad)?.sum(1)?;
         Ok((Some(grad_padded), Some(grad_taps)))
-    }
-}
-
-/// The gradient products are only used inside [`ShiftedConv`]'s backward (first order, as candle's own).
-impl ShiftedConvInputGrad {
-    fn backward(
-        &self,
-        _: &Tensor,
-        _: &Tensor,
-        _: &Tensor,
-        _: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        Err(candle_core::Error::BackwardNotSupported { op: Self::NAME })
-    }
-}
-
-impl ShiftedConvWeightGrad {
-    fn backward(
-        &self,
-        _: &Tensor,
-        _: &Tensor,
-        _: &Tensor,
-        _: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        Err(candle_core::Error::BackwardNotSupported { op: Self::NAME })
     }
 }
 

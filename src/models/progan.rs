@@ -326,7 +326,6 @@ impl ProganGenerator {
     /// Runs the generator: `latents` `[N, latent_size]`, `labels` `[N, label_size]` (card order) -> images
     /// `[N, channels, resolution, resolution]`, nominally in [-1, 1] (linear output, not clipped).
     pub fn forward(&self, latents: &Tensor, labels: &Tensor) -> Result<Tensor, ModelError> {
-        let _upload_cache = upload_cache_guard(&self.device);
         let architecture = &self.architecture;
         let batch = check_matrix(latents, "latents", architecture.latent_size, "latent_size")?;
         let label_batch = check_matrix(labels, "labels", architecture.label_size, "label count")?;
@@ -349,6 +348,8 @@ impl ProganGenerator {
             let labels = labels.to_dtype(DType::F32)?.to_device(&self.device)?;
             Tensor::cat(&[&latents, &labels], 1)?
         };
+        // After the inputs' upload: a cached request would stay in GPU memory for good.
+        let _upload_cache = upload_cache_guard(&self.device);
         let combo = pixel_norm(&combo)?;
         let maps = architecture.nf(1);
         let x = combo.matmul(&self.dense_weight)?.reshape((batch, maps, 4, 4))?;

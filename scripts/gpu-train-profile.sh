@@ -8,15 +8,16 @@
 #   im2col-release  the lowering and allocator before this change (im2col from candle ops, CUDA's pool trimmed);
 #   im2col          the same with freed GPU memory kept in the pool;
 #   gemm            convolution gradients as candle conv2d and batched matmul;
-#   shifted         the default: every convolution product as cuBLAS GEMMs on shifted views (train::shifted_conv);
+#   shifted         the default: every convolution product as cuBLAS GEMMs on shifted views (models::shifted_conv);
 #   shifted-f32     the default without TF32;
-# (after a parity check: 3 small GAN steps on the GPU and on the CPU must log the same losses)
-# then PyTorch's step on the same card (tools/bench_pytorch_train.py), DenseNet-121 training steps (im2col, gemm, shifted),
-# per-kernel GPU times of one default GAN step under Nsight Compute where `ncu` exists, inference parity against the
-# CPU, and inference with and without the upload cache (PyTorch beside it with TORCH_INFERENCE=1). Every part has
-# its own time limit; a failure is logged and the run goes on.
+# (always first, a parity check: 3 small GAN steps on the GPU and on the CPU must log the same losses), then
+# PyTorch's step on the same card (tools/bench_pytorch_train.py), DenseNet-121 training steps (im2col, gemm,
+# shifted), per-kernel GPU times of one default GAN step under Nsight Compute where `ncu` exists, inference parity
+# against the CPU, and inference with and without the upload cache (PyTorch beside it with TORCH_INFERENCE=1). Every
+# part has its own time limit; a failure is logged and the run goes on.
 # VARIANTS (space-separated, default all) picks the parts: im2col-release im2col gemm shifted shifted-f32 torch
-# classifier ncu parity inference. DEVICE=cpu (with small GAN_* settings) runs the same commands on a machine without a GPU, to check the script.
+# classifier ncu parity inference. DEVICE=cpu (with small GAN_* settings) runs the same commands on a machine without
+# a GPU, to check the script.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${1:-${OUT:-gpu-train-profile-out}}

@@ -7,15 +7,14 @@
 # TRAIN_STEPS steps with `--profile` (phase times, device synchronised between phases; the first step not counted):
 #   im2col-release  the lowering and allocator before this change (im2col from candle ops, CUDA's pool trimmed);
 #   im2col          the same with freed GPU memory kept in the pool;
-#   gemm            convolution gradients as candle conv2d and batched matmul;
 #   shifted         the default: every convolution product as cuBLAS GEMMs on shifted views (models::shifted_conv);
 #   shifted-f32     the default without TF32;
 # (always first, a parity check: 3 small GAN steps on the GPU and on the CPU must log the same losses), then
-# PyTorch's step on the same card (tools/bench_pytorch_train.py), DenseNet-121 training steps (im2col, gemm,
+# PyTorch's step on the same card (tools/bench_pytorch_train.py), DenseNet-121 training steps (im2col,
 # shifted), per-kernel GPU times of one default GAN step under Nsight Compute where `ncu` exists, inference parity
 # against the CPU, and inference with and without the upload cache (PyTorch beside it with TORCH_INFERENCE=1). Every
 # part has its own time limit; a failure is logged and the run goes on.
-# VARIANTS (space-separated, default all) picks the parts: im2col-release im2col gemm shifted shifted-f32 torch
+# VARIANTS (space-separated, default all) picks the parts: im2col-release im2col shifted shifted-f32 torch
 # classifier ncu parity inference. DEVICE=cpu (with small GAN_* settings) runs the same commands on a machine without
 # a GPU, to check the script.
 set -uo pipefail
@@ -65,11 +64,10 @@ gan_variant() { # name flags...
   rm -f "/tmp/gan-$name.safetensors" "/tmp/gan-$name.ckpt.safetensors"
 }
 wanted() {
-  [[ " ${VARIANTS:-im2col-release im2col gemm shifted shifted-f32 torch classifier ncu parity inference} " == *" $1 "* ]]
+  [[ " ${VARIANTS:-im2col-release im2col shifted shifted-f32 torch classifier ncu parity inference} " == *" $1 "* ]]
 }
 ! wanted im2col-release || gan_variant im2col-release --tf32 --train-conv im2col --cuda-release-memory
 ! wanted im2col || gan_variant im2col --tf32 --train-conv im2col
-! wanted gemm || gan_variant gemm --tf32 --train-conv gemm
 ! wanted shifted || gan_variant shifted --tf32
 ! wanted shifted-f32 || gan_variant shifted-f32
 
@@ -82,7 +80,7 @@ if [ "$DEVICE" = cuda ] && wanted torch; then
 fi
 
 section "DenseNet-121 training steps: ${CLASSIFIER_RESOLUTION} px, batch ${CLASSIFIER_BATCH}"
-for lowering in im2col gemm shifted; do
+for lowering in im2col shifted; do
   wanted classifier || break
   try 150 "$THORAX" --tf32 --train-conv "$lowering" train classifier --images "$DATA" --labels "$LABELS" \
     --val-fold 3 --device "$DEVICE" --resolution "$CLASSIFIER_RESOLUTION" --batch "$CLASSIFIER_BATCH" \

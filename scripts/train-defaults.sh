@@ -38,7 +38,9 @@ GAN_RESOLUTION="${GAN_RESOLUTION:-128}"  # 128 (the shipped default) or 64
 FADE_STEPS="${FADE_STEPS:-1500}"         # 128 px grown from 64 px only: steps over which the new resolution fades in
 GAN_NAME="progan-nih-${GAN_RESOLUTION}px"
 GAN_CKPT="$WORK/$GAN_NAME.ckpt.safetensors"
-[ -f "$GAN_CKPT" ] || [ ! -f "training/$GAN_NAME.ckpt.safetensors" ] || cp "training/$GAN_NAME.ckpt.safetensors" "$GAN_CKPT"
+wanted() { [[ " $MODELS " == *" $1 "* ]]; }
+! wanted gan || [ -f "$GAN_CKPT" ] || [ ! -f "training/$GAN_NAME.ckpt.safetensors" ] \
+  || cp "training/$GAN_NAME.ckpt.safetensors" "$GAN_CKPT"
 case "$GAN_RESOLUTION" in
   64) GAN_START="--resolution 64 --fmap-max 32 --batch 16"; GAN_LOG="$WORK/gan-losses.csv"
     GAN_LABELS="$WORK/gan-train.csv" ;;
@@ -55,7 +57,6 @@ case "$GAN_RESOLUTION" in
 esac
 
 resume_or() { if [ -f "$1" ]; then echo "--resume $1"; else echo "$2"; fi; }
-wanted() { [[ " $MODELS " == *" $1 "* ]]; }
 CLF_NAME="densenet-cxr-${CLASSIFIER_RESOLUTION}px"
 CLF_CKPT="$WORK/$CLF_NAME.ckpt.safetensors"
 CG_NAME="cyclegan-nih-guangzhou-${CYCLEGAN_RESOLUTION}px"

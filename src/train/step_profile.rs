@@ -79,8 +79,9 @@ impl StepProfile {
     /// The report as an aligned text table.
     pub fn table(&self) -> String {
         let mut out = format!("step profile over {} steps (device synchronised per phase):\n", self.counted_steps());
-        let total: f64 = self.report().iter().map(|p| p.ms_per_step).sum();
-        for phase in self.report() {
+        let report = self.report();
+        let total: f64 = report.iter().map(|p| p.ms_per_step).sum();
+        for phase in report {
             out.push_str(&format!(
                 "  {:<28} {:>10.2} ms  {:>5.1}%\n",
                 phase.phase,

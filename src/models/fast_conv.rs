@@ -388,7 +388,7 @@ impl ConvShape {
 }
 
 /// Runs `f` on the contiguous float32 values of a CPU tensor without copying them.
-fn with_cpu_f32<R>(tensor: &Tensor, what: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+pub(crate) fn with_cpu_f32<R>(tensor: &Tensor, what: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
     let (storage, layout) = tensor.storage_and_layout();
     let Storage::Cpu(cpu) = &*storage else {
         bail!("{what}: expected a tensor in CPU memory");

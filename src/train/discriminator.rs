@@ -14,6 +14,7 @@ use candle_core::{D, Device, Tensor, Var};
 use crate::models::progan::{ProganArchitecture, TensorRole, TensorSpec};
 use crate::train::conv::conv2d_train;
 use crate::train::error::TrainError;
+use crate::train::fused_activation::bias_leaky_relu;
 use crate::train::growth::{FROM_RGB_LOD1, Fade, discriminator_fade_specs, lerp};
 use crate::train::rng::TrainRng;
 
@@ -152,12 +153,7 @@ impl Discriminator {
 
     fn bias_act(&self, x: &Tensor, prefix: &str, weight_use: WeightUse) -> Result<Tensor, TrainError> {
         let bias = self.weight(&format!("{prefix}/bias"), weight_use)?;
-        let x = if x.rank() == 4 {
-            x.broadcast_add(&bias.reshape((1, bias.dims1()?, 1, 1))?)?
-        } else {
-            x.broadcast_add(&bias.unsqueeze(0)?)?
-        };
-        Ok(leaky_relu(&x)?)
+        Ok(bias_leaky_relu(x, &bias, LEAKY_RELU_ALPHA)?)
     }
 
     /// Scores images `[N, C, R, R]` (N at least 2 and, from 4 up, a multiple of 4 for the stddev groups).
@@ -221,11 +217,6 @@ impl Discriminator {
         let down = self.conv(&x, &conv1, 1, weight_use)?.avg_pool2d(2)?;
         self.bias_act(&down, &conv1, weight_use)
     }
-}
-
-/// `max(x, 0.2 x)`.
-fn leaky_relu(x: &Tensor) -> candle_core::Result<Tensor> {
-    x.maximum(&(x * LEAKY_RELU_ALPHA)?)
 }
 
 /// The original's `minibatch_stddev_layer`: samples are split into groups of `min(group, N)` (sample `n` belongs to

@@ -8,12 +8,14 @@
 
 use std::collections::HashMap;
 
-use candle_core::{D, Tensor};
+use candle_core::Tensor;
 
 use crate::models::progan::ProganArchitecture;
 use crate::train::conv::conv2d_train;
 use crate::train::error::TrainError;
+use crate::train::fused_activation::bias_leaky_relu_pixel_norm;
 use crate::train::growth::{TO_RGB_LOD1, lerp, upsample_nearest_2x};
+use crate::train::phase_interleave::interleave_phases;
 
 /// Pixel-norm epsilon of the original.
 const PIXEL_NORM_EPSILON: f64 = 1e-8;
@@ -114,13 +116,9 @@ fn conv_act_norm(x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_core::Res
     bias_act_norm(&conv2d_train(x, &kernel, 1, 1)?, bias)
 }
 
-/// `x + bias` (per channel), leaky ReLU, pixel norm over channels.
+/// `x + bias` (per channel), leaky ReLU, pixel norm over channels (one fused op on the CPU).
 fn bias_act_norm(x: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
-    let channels = bias.dims1()?;
-    let shape: Vec<usize> = if x.rank() == 4 { vec![1, channels, 1, 1] } else { vec![1, channels] };
-    let x = x.broadcast_add(&bias.reshape(shape)?)?;
-    let x = x.maximum(&(&x * LEAKY_RELU_ALPHA)?)?;
-    pixel_norm(&x)
+    bias_leaky_relu_pixel_norm(x, bias, LEAKY_RELU_ALPHA, PIXEL_NORM_EPSILON)
 }
 
 /// `x * rsqrt(mean(x^2 over dim 1) + 1e-8)`.
@@ -150,15 +148,7 @@ fn subpixel_kernels(weight: &Tensor) -> candle_core::Result<Tensor> {
 /// TF's stride-2 SAME transposed convolution as one conv2d (padding 1) producing the four phases, each narrowed to
 /// its window and interleaved into the `[N, out, 2H, 2W]` output.
 fn upscale_subpixel(x: &Tensor, phase_kernels: &Tensor, maps_out: usize) -> candle_core::Result<Tensor> {
-    let (batch, _, height, width) = x.dims4()?;
-    let phases = conv2d_train(x, phase_kernels, 1, 1)?;
-    let phase = |a: usize, b: usize| -> candle_core::Result<Tensor> {
-        phases.narrow(1, (2 * a + b) * maps_out, maps_out)?.narrow(2, a, height)?.narrow(3, b, width)
-    };
-    let row_even = Tensor::stack(&[phase(0, 0)?, phase(0, 1)?], D::Minus1)?;
-    let row_odd = Tensor::stack(&[phase(1, 0)?, phase(1, 1)?], D::Minus1)?;
-    // [N, out, H, W, 2] x2 -> [N, out, H, 2, W, 2] -> [N, out, 2H, 2W]
-    Tensor::stack(&[row_even, row_odd], 3)?.reshape((batch, maps_out, 2 * height, 2 * width))
+    interleave_phases(&conv2d_train(x, phase_kernels, 1, 1)?, maps_out)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use crate::models::densenet::{DenseNet121, DenseNetConfig};
 use crate::models::weights::Weights;
 use crate::train::conv::conv2d_train;
 use crate::train::error::TrainError;
+use crate::train::fused_batch_norm::{Statistics, batch_norm_relu};
 
 /// BatchNorm epsilon of torchvision's DenseNet.
 const BATCH_NORM_EPS: f64 = 1e-5;
@@ -105,27 +106,26 @@ impl DenseNetParameters {
             .ok_or_else(|| TrainError::MissingParameter { network: "classifier".to_owned(), name: name.to_owned() })
     }
 
-    /// BatchNorm `prefix` on `x` `[N, C, H, W]`; in train mode the new running statistics go into `updates`.
-    fn batch_norm(
+    /// BatchNorm `prefix` on `x` `[N, C, H, W]`, then ReLU; in train mode the new running statistics go into
+    /// `updates`.
+    fn batch_norm_relu(
         &self,
         prefix: &str,
         x: &Tensor,
         mode: BatchNormMode,
         updates: &mut BTreeMap<String, Tensor>,
     ) -> Result<Tensor, TrainError> {
-        let channels = x.dim(1)?;
-        let weight = self.param(&format!("{prefix}.weight"))?.reshape((1, channels, 1, 1))?;
-        let bias = self.param(&format!("{prefix}.bias"))?.reshape((1, channels, 1, 1))?;
+        let gamma = self.param(&format!("{prefix}.weight"))?;
+        let beta = self.param(&format!("{prefix}.bias"))?;
         let (mean_name, var_name) = (format!("{prefix}.running_mean"), format!("{prefix}.running_var"));
-        let (mean, var) = match mode {
-            BatchNormMode::Eval => (
-                self.statistic(&mean_name)?.reshape((1, channels, 1, 1))?,
-                self.statistic(&var_name)?.reshape((1, channels, 1, 1))?,
-            ),
+        match mode {
+            BatchNormMode::Eval => {
+                let (mean, variance) = (self.statistic(&mean_name)?, self.statistic(&var_name)?);
+                let statistics = Statistics::Fixed { mean: &mean, variance: &variance };
+                Ok(batch_norm_relu(x, &gamma, &beta, statistics, BATCH_NORM_EPS)?.0)
+            }
             BatchNormMode::Train { momentum } => {
-                let count = x.elem_count() / channels.max(1);
-                let mean = x.mean_keepdim((0, 2, 3))?;
-                let var = x.broadcast_sub(&mean)?.sqr()?.mean_keepdim((0, 2, 3))?;
+                let count = x.elem_count() / x.dim(1)?.max(1);
                 // PyTorch keeps the unbiased variance in the running statistics (and needs two values per channel).
                 if count < 2 {
                     return Err(TrainError::BadConfig {
@@ -133,18 +133,17 @@ impl DenseNetParameters {
                         reason: format!("BatchNorm `{prefix}` sees {count} value per channel; it needs at least 2"),
                     });
                 }
-                let unbiased = (var.detach() * (count as f64 / (count - 1) as f64))?.flatten_all()?;
+                let (y, batch) = batch_norm_relu(x, &gamma, &beta, Statistics::Batch, BATCH_NORM_EPS)?;
+                let unbiased = (batch.variance * (count as f64 / (count - 1) as f64))?;
                 let old_mean = self.statistic(&mean_name)?;
                 let old_var = self.statistic(&var_name)?;
-                let new_mean = ((old_mean * (1.0 - momentum))? + (mean.detach().flatten_all()? * momentum)?)?;
+                let new_mean = ((old_mean * (1.0 - momentum))? + (batch.mean * momentum)?)?;
                 let new_var = ((old_var * (1.0 - momentum))? + (unbiased * momentum)?)?;
                 updates.insert(mean_name, new_mean);
                 updates.insert(var_name, new_var);
-                (mean, var)
+                Ok(y)
             }
-        };
-        let normalised = x.broadcast_sub(&mean)?.broadcast_div(&(var + BATCH_NORM_EPS)?.sqrt()?)?;
-        Ok(normalised.broadcast_mul(&weight)?.broadcast_add(&bias)?)
+        }
     }
 
     /// Logits `[N, L]` (before the sigmoid) of preprocessed input `[N, 3, R, R]`, with the running statistics the
@@ -153,25 +152,25 @@ impl DenseNetParameters {
         let config = &self.config;
         let mut updates = BTreeMap::new();
         let x = conv2d_train(x, &self.param("features.conv0.weight")?, 2, 3)?;
-        let x = self.batch_norm("features.norm0", &x, mode, &mut updates)?.relu()?;
+        let x = self.batch_norm_relu("features.norm0", &x, mode, &mut updates)?;
         let mut x = max_pool_3x3_stride2_pad1(&x)?;
         for (block, &layers) in config.block_config.iter().enumerate() {
             for layer in 0..layers {
                 let prefix = format!("features.denseblock{}.denselayer{}", block + 1, layer + 1);
-                let y = self.batch_norm(&format!("{prefix}.norm1"), &x, mode, &mut updates)?.relu()?;
+                let y = self.batch_norm_relu(&format!("{prefix}.norm1"), &x, mode, &mut updates)?;
                 let y = conv2d_train(&y, &self.param(&format!("{prefix}.conv1.weight"))?, 1, 0)?;
-                let y = self.batch_norm(&format!("{prefix}.norm2"), &y, mode, &mut updates)?.relu()?;
+                let y = self.batch_norm_relu(&format!("{prefix}.norm2"), &y, mode, &mut updates)?;
                 let y = conv2d_train(&y, &self.param(&format!("{prefix}.conv2.weight"))?, 1, 1)?;
                 x = Tensor::cat(&[&x, &y], 1)?;
             }
             if block + 1 < config.block_config.len() {
                 let prefix = format!("features.transition{}", block + 1);
                 // Pooling before the 1x1 convolution gives the same values (both linear), as the inference code does.
-                let y = self.batch_norm(&format!("{prefix}.norm"), &x, mode, &mut updates)?.relu()?.avg_pool2d(2)?;
+                let y = self.batch_norm_relu(&format!("{prefix}.norm"), &x, mode, &mut updates)?.avg_pool2d(2)?;
                 x = conv2d_train(&y, &self.param(&format!("{prefix}.conv.weight"))?, 1, 0)?;
             }
         }
-        let x = self.batch_norm("features.norm5", &x, mode, &mut updates)?.relu()?;
+        let x = self.batch_norm_relu("features.norm5", &x, mode, &mut updates)?;
         let pooled = x.flatten_from(2)?.mean(D::Minus1)?;
         let weight = self.param("classifier.0.weight")?;
         let bias = self.param("classifier.0.bias")?;

@@ -19,6 +19,7 @@ pub mod ema;
 pub mod error;
 pub mod federated;
 pub mod fused_activation;
+pub mod fused_batch_norm;
 pub mod gan_loss;
 pub mod gan_trainer;
 pub mod generator;

@@ -1,4 +1,5 @@
-//! Embeds the sample radiographs of `assets/samples/` so the workbench runs on its defaults with no files around.
+//! Embeds the sample radiographs of `assets/samples/` so the workbench runs on its defaults with no files around,
+//! and with the `cuda` feature compiles the fused training kernels (`src/train/fused_training.cu`) to PTX.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -8,6 +9,29 @@ fn main() {
     let assets = Path::new(&manifest_dir).join("assets");
     embed(&assets.join("samples"), ".png", "EMBEDDED_SAMPLES", "embedded_samples.rs");
     embed(&assets.join("models"), ".safetensors", "EMBEDDED_MODELS", "embedded_models.rs");
+    if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
+        compile_ptx(&Path::new(&manifest_dir).join("src/train/fused_training.cu"), "fused_training.ptx");
+    }
+}
+
+/// `nvcc --ptx` of `source` into `OUT_DIR/out_file`, for the compute capability in `CUDA_COMPUTE_CAP` (default 90,
+/// as candle's kernels; scripts/build-cuda.sh sets both it and nvcc's PATH).
+fn compile_ptx(source: &Path, out_file: &str) {
+    println!("cargo:rerun-if-changed={}", source.display());
+    println!("cargo:rerun-if-env-changed=CUDA_COMPUTE_CAP");
+    let capability = std::env::var("CUDA_COMPUTE_CAP").unwrap_or_else(|_| "90".to_owned());
+    let out_dir = std::env::var("OUT_DIR").unwrap_or_else(|_| ".".to_owned());
+    let output = Path::new(&out_dir).join(out_file);
+    let status = std::process::Command::new("nvcc")
+        .args(["--ptx", "-O3", &format!("-arch=sm_{capability}"), "-o"])
+        .arg(&output)
+        .arg(source)
+        .status();
+    match status {
+        Ok(status) if status.success() => {}
+        Ok(status) => panic!("nvcc failed on {} ({status})", source.display()),
+        Err(e) => panic!("cannot run nvcc for {} (the cuda feature needs it on PATH): {e}", source.display()),
+    }
 }
 
 /// Writes `OUT_DIR/out_file` declaring `static_name: &[(file name, bytes)]` for every file of `dir` ending in `suffix`.

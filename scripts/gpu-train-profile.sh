@@ -9,12 +9,15 @@
 #   im2col          the same with freed GPU memory kept in the pool;
 #   shifted         the default: every convolution product as cuBLAS GEMMs on shifted views (models::shifted_conv);
 #   shifted-f32     the default without TF32;
-# (always first, a parity check: 3 small GAN steps on the GPU and on the CPU must log the same losses), then
+#   fused           the default plus the fused training ops' CUDA kernels (--fused-cuda-ops: bias + leaky ReLU +
+#                   pixel norm, phase interleave; src/train/fused_training.cu, not yet checked on a GPU);
+# (always first, a parity check: 3 small GAN steps on the GPU, on the GPU with --fused-cuda-ops, and on the CPU
+# must log the same losses up to rounding), then
 # PyTorch's step on the same card (tools/bench_pytorch_train.py), DenseNet-121 training steps (im2col,
 # shifted), per-kernel GPU times of one default GAN step under Nsight Compute where `ncu` exists, inference parity
 # against the CPU, and inference with and without the upload cache (PyTorch beside it with TORCH_INFERENCE=1). Every
 # part has its own time limit; a failure is logged and the run goes on.
-# VARIANTS (space-separated, default all) picks the parts: im2col-release im2col shifted shifted-f32 torch
+# VARIANTS (space-separated, default all) picks the parts: im2col-release im2col shifted shifted-f32 fused torch
 # classifier ncu parity inference. DEVICE=cpu (with small GAN_* settings) runs the same commands on a machine without
 # a GPU, to check the script.
 set -uo pipefail
@@ -37,19 +40,23 @@ section card
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv 2>&1 | tee "$OUT_DIR/gpu.csv"
 
 if [ "$DEVICE" = cuda ]; then
-  section "training parity: 3 GAN steps (64 px, fmap_max 32, batch 8, f32) on the GPU and on the CPU"
-  for d in cuda cpu; do
-    try 120 "$THORAX" train gan --images "$DATA" --labels "$LABELS" --device "$d" --resolution 64 --fmap-max 32 \
-      --batch 8 --steps 3 --checkpoint-every 100000 --log "$OUT_DIR/parity-$d.csv" --out "/tmp/parity-$d.safetensors" \
-      2> "$OUT_DIR/parity-$d.log"
+  section "training parity: 3 GAN steps (64 px, fmap_max 32, batch 8, f32) on the GPU (composed ops, fused kernels) and on the CPU"
+  for run in cuda:cuda cuda-fused:cuda:--fused-cuda-ops cpu:cpu; do
+    IFS=: read -r name d flag <<< "$run"
+    # shellcheck disable=SC2086
+    try 120 "$THORAX" $flag train gan --images "$DATA" --labels "$LABELS" --device "$d" --resolution 64 --fmap-max 32 \
+      --batch 8 --steps 3 --checkpoint-every 100000 --log "$OUT_DIR/parity-$name.csv" \
+      --out "/tmp/parity-$name.safetensors" 2> "$OUT_DIR/parity-$name.log"
   done
-  python3 - "$OUT_DIR/parity-cuda.csv" "$OUT_DIR/parity-cpu.csv" <<'PY'
+  for gpu_run in cuda cuda-fused; do
+    python3 - "$OUT_DIR/parity-$gpu_run.csv" "$OUT_DIR/parity-cpu.csv" "$gpu_run" <<'PY'
 import csv, sys
 gpu, cpu = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])
 for g, c in zip(gpu, cpu):
     worst = max(abs(float(g[k]) - float(c[k])) / max(abs(float(c[k])), 1e-6) for k in ("d_loss", "g_loss", "real_score", "fake_score"))
-    print(f"step {g['step']}: D {g['d_loss']} vs {c['d_loss']}, G {g['g_loss']} vs {c['g_loss']}; largest relative difference {worst:.2e}")
+    print(f"{sys.argv[3]} step {g['step']}: D {g['d_loss']} vs {c['d_loss']}, G {g['g_loss']} vs {c['g_loss']}; largest relative difference {worst:.2e}")
 PY
+  done
 fi
 
 section "GAN step variants: ${GAN_RESOLUTION} px, fmap_max ${GAN_FMAP_MAX}, batch ${GAN_BATCH}, ${TRAIN_STEPS} steps"
@@ -64,12 +71,13 @@ gan_variant() { # name flags...
   rm -f "/tmp/gan-$name.safetensors" "/tmp/gan-$name.ckpt.safetensors"
 }
 wanted() {
-  [[ " ${VARIANTS:-im2col-release im2col shifted shifted-f32 torch classifier ncu parity inference} " == *" $1 "* ]]
+  [[ " ${VARIANTS:-im2col-release im2col shifted shifted-f32 fused torch classifier ncu parity inference} " == *" $1 "* ]]
 }
 ! wanted im2col-release || gan_variant im2col-release --tf32 --train-conv im2col --cuda-release-memory
 ! wanted im2col || gan_variant im2col --tf32 --train-conv im2col
 ! wanted shifted || gan_variant shifted --tf32
 ! wanted shifted-f32 || gan_variant shifted-f32
+! wanted fused || gan_variant fused --tf32 --fused-cuda-ops
 
 if [ "$DEVICE" = cuda ] && wanted torch; then
   section "PyTorch GAN step, same configuration"

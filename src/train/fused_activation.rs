@@ -3,13 +3,15 @@
 //! Composed from candle ops, `pixel_norm(lrelu(x + b))` is a dozen tensor passes forward and more backward:
 //! broadcast adds, `maximum` (whose gradient compares both arguments with the result), and bias gradients reduced
 //! over non-contiguous axes. On the 2-core CPU those passes took about 40% of a 128 px GAN training step. The op
-//! here makes one pass over the activations forward and two backward. On other devices (CUDA) and dtypes the same
+//! here makes one pass over the activations forward and two backward. On CUDA it runs the kernels of
+//! `fused_training.cu` when `--fused-cuda-ops` is on (see `fused_cuda`); otherwise, and for other dtypes, the same
 //! functions compose candle ops, the reference the op is tested against.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;
 
 use crate::models::fast_conv::{is_cpu_f32, with_cpu_f32};
+use crate::train::fused_cuda::takes_fused_cuda;
 
 /// `lrelu(x + bias)` with slope `alpha` below zero; `x` is `[N, C]` or `[N, C, H, W]`, `bias` has `C` values.
 pub fn bias_leaky_relu(x: &Tensor, bias: &Tensor, alpha: f64) -> candle_core::Result<Tensor> {
@@ -26,7 +28,7 @@ fn apply(x: &Tensor, bias: &Tensor, op: BiasLeakyRelu) -> candle_core::Result<Te
     if !(x.rank() == 2 || x.rank() == 4) || x.dim(1)? != channels {
         bail!("bias + leaky ReLU: input {:?} does not have {channels} channels in axis 1 of 2 or 4", x.dims());
     }
-    if is_cpu_f32(x) && is_cpu_f32(bias) {
+    if (is_cpu_f32(x) && is_cpu_f32(bias)) || (takes_fused_cuda(x) && takes_fused_cuda(bias)) {
         x.contiguous()?.apply_op2(&bias.contiguous()?, op)
     } else {
         composed(x, bias, op)
@@ -181,6 +183,51 @@ impl CustomOp2 for BiasLeakyRelu {
         Ok((CpuStorage::F32(self.forward(x, bias, extent)), x_layout.shape().clone()))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &candle_core::CudaStorage,
+        x_layout: &Layout,
+        bias: &candle_core::CudaStorage,
+        bias_layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+
+        use crate::train::fused_cuda::launch;
+        let extent = Extent::of(x_layout.dims())?;
+        let device = &x.device;
+        let (xs, bs) =
+            (launch::view(x, x_layout, "bias + leaky ReLU input")?, launch::view(bias, bias_layout, "bias")?);
+        let len = x_layout.shape().elem_count();
+        let output = launch::output(device, len)?;
+        let (channels, plane, alpha) = (extent.channels as u32, extent.plane as u32, self.alpha as f32);
+        let images = (len / extent.image_len().max(1)) as u32;
+        match self.pixel_norm_epsilon {
+            None => {
+                let function = device.get_or_load_custom_func("bias_lrelu_fwd", launch::MODULE, launch::PTX)?;
+                let mut builder = function.builder();
+                builder.arg(&xs);
+                builder.arg(&bs);
+                builder.arg(&output);
+                candle_core::builder_arg!(builder, len as u64, channels, plane, alpha);
+                // SAFETY: arguments in the order and types of `bias_lrelu_fwd`; the views hold `len` and C values.
+                launch::launched(unsafe { builder.launch(launch::config(len as u64)) })?;
+            }
+            Some(epsilon) => {
+                let function =
+                    device.get_or_load_custom_func("bias_lrelu_pixel_norm_fwd", launch::MODULE, launch::PTX)?;
+                let mut builder = function.builder();
+                builder.arg(&xs);
+                builder.arg(&bs);
+                builder.arg(&output);
+                candle_core::builder_arg!(builder, images, channels, plane, alpha, epsilon as f32);
+                // SAFETY: as above, for `bias_lrelu_pixel_norm_fwd` (one thread per image and pixel).
+                launch::launched(unsafe { builder.launch(launch::config(u64::from(images) * u64::from(plane))) })?;
+            }
+        }
+        Ok((launch::storage(output, device), x_layout.shape().clone()))
+    }
+
     fn bwd(
         &self,
         x: &Tensor,
@@ -188,18 +235,165 @@ impl CustomOp2 for BiasLeakyRelu {
         _output: &Tensor,
         grad_output: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let extent = Extent::of(x.dims())?;
         let grad_output = grad_output.contiguous()?;
+        let (dx, db) = if x.device().is_cpu() {
+            self.backward_on_host(x, bias, &grad_output)?
+        } else {
+            self.backward_by_ops(x, bias, &grad_output)?
+        };
+        Ok((Some(dx), Some(db)))
+    }
+}
+
+impl BiasLeakyRelu {
+    /// Both gradients computed in host memory (the CPU path).
+    fn backward_on_host(&self, x: &Tensor, bias: &Tensor, dy: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let extent = Extent::of(x.dims())?;
         let (dx, db) = with_cpu_f32(x, "bias + leaky ReLU input", |x| {
             with_cpu_f32(bias, "bias + leaky ReLU bias", |bias| {
-                with_cpu_f32(&grad_output, "bias + leaky ReLU output gradient", |dy| {
-                    Ok(self.backward(x, bias, dy, extent))
-                })
+                with_cpu_f32(dy, "bias + leaky ReLU output gradient", |dy| Ok(self.backward(x, bias, dy, extent)))
             })
         })?;
-        let dx = Tensor::from_vec(dx, x.shape(), x.device())?;
-        let db = Tensor::from_vec(db, bias.shape(), bias.device())?;
-        Ok((Some(dx), Some(db)))
+        Ok((Tensor::from_vec(dx, x.shape(), x.device())?, Tensor::from_vec(db, bias.shape(), bias.device())?))
+    }
+
+    /// Both gradients as two ops on the tensors' device (the CUDA path): the input gradient, then its per-channel
+    /// sum for the bias.
+    fn backward_by_ops(&self, x: &Tensor, bias: &Tensor, dy: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let dx = x.contiguous()?.apply_op3_no_bwd(&bias.contiguous()?, dy, &InputGradient { op: *self })?;
+        let db = dx.apply_op1_no_bwd(&ChannelSum)?;
+        Ok((dx, db))
+    }
+}
+
+/// The input gradient of [`BiasLeakyRelu`] from `(x, bias, dy)`.
+struct InputGradient {
+    op: BiasLeakyRelu,
+}
+
+impl CustomOp3 for InputGradient {
+    fn name(&self) -> &'static str {
+        "bias-leaky-relu-input-gradient"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        bias: &CpuStorage,
+        bias_layout: &Layout,
+        dy: &CpuStorage,
+        dy_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let extent = Extent::of(x_layout.dims())?;
+        let x = contiguous_f32(x, x_layout, "bias + leaky ReLU input")?;
+        let bias = contiguous_f32(bias, bias_layout, "bias + leaky ReLU bias")?;
+        let dy = contiguous_f32(dy, dy_layout, "bias + leaky ReLU output gradient")?;
+        if dy.len() != x.len() || bias.len() != extent.channels {
+            bail!("bias + leaky ReLU gradient: {} output-gradient values for {} inputs", dy.len(), x.len());
+        }
+        Ok((CpuStorage::F32(self.op.backward(x, bias, dy, extent).0), x_layout.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &candle_core::CudaStorage,
+        x_layout: &Layout,
+        bias: &candle_core::CudaStorage,
+        bias_layout: &Layout,
+        dy: &candle_core::CudaStorage,
+        dy_layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+
+        use crate::train::fused_cuda::launch;
+        let extent = Extent::of(x_layout.dims())?;
+        let device = &x.device;
+        let xs = launch::view(x, x_layout, "bias + leaky ReLU input")?;
+        let bs = launch::view(bias, bias_layout, "bias + leaky ReLU bias")?;
+        let dys = launch::view(dy, dy_layout, "bias + leaky ReLU output gradient")?;
+        let len = x_layout.shape().elem_count();
+        if dy_layout.shape().elem_count() != len {
+            bail!("bias + leaky ReLU gradient: output gradient {:?} for input {:?}", dy_layout.dims(), x_layout.dims());
+        }
+        let output = launch::output(device, len)?;
+        let (channels, plane, alpha) = (extent.channels as u32, extent.plane as u32, self.op.alpha as f32);
+        let images = (len / extent.image_len().max(1)) as u32;
+        match self.op.pixel_norm_epsilon {
+            None => {
+                let function = device.get_or_load_custom_func("bias_lrelu_bwd", launch::MODULE, launch::PTX)?;
+                let mut builder = function.builder();
+                builder.arg(&xs);
+                builder.arg(&bs);
+                builder.arg(&dys);
+                builder.arg(&output);
+                candle_core::builder_arg!(builder, len as u64, channels, plane, alpha);
+                // SAFETY: arguments in the order and types of `bias_lrelu_bwd`; x, dy and the output hold `len` values.
+                launch::launched(unsafe { builder.launch(launch::config(len as u64)) })?;
+            }
+            Some(epsilon) => {
+                let function =
+                    device.get_or_load_custom_func("bias_lrelu_pixel_norm_bwd", launch::MODULE, launch::PTX)?;
+                let mut builder = function.builder();
+                builder.arg(&xs);
+                builder.arg(&bs);
+                builder.arg(&dys);
+                builder.arg(&output);
+                candle_core::builder_arg!(builder, images, channels, plane, alpha, epsilon as f32);
+                // SAFETY: as above, for `bias_lrelu_pixel_norm_bwd`.
+                launch::launched(unsafe { builder.launch(launch::config(u64::from(images) * u64::from(plane))) })?;
+            }
+        }
+        Ok((launch::storage(output, device), x_layout.shape().clone()))
+    }
+}
+
+/// `[N, C, ...]` -> `[C]`: the sum over images and pixels of each channel (a bias gradient), in a fixed order.
+struct ChannelSum;
+
+impl CustomOp1 for ChannelSum {
+    fn name(&self) -> &'static str {
+        "channel-sum"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let extent = Extent::of(layout.dims())?;
+        let values = contiguous_f32(storage, layout, "channel sum input")?;
+        let len = extent.image_len();
+        let sums = (0..extent.channels)
+            .map(|c| {
+                values
+                    .chunks_exact(len.max(1))
+                    .map(|image| image[c * extent.plane..(c + 1) * extent.plane].iter().sum::<f32>())
+                    .sum()
+            })
+            .collect();
+        Ok((CpuStorage::F32(sums), Shape::from(extent.channels)))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+
+        use crate::train::fused_cuda::launch;
+        let extent = Extent::of(layout.dims())?;
+        let device = &storage.device;
+        let values = launch::view(storage, layout, "channel sum input")?;
+        let images = (layout.shape().elem_count() / extent.image_len().max(1)) as u32;
+        let output = launch::output(device, extent.channels)?;
+        let function = device.get_or_load_custom_func("channel_sum", launch::MODULE, launch::PTX)?;
+        let mut builder = function.builder();
+        builder.arg(&values);
+        builder.arg(&output);
+        candle_core::builder_arg!(builder, images, extent.channels as u32, extent.plane as u32);
+        // SAFETY: arguments in the order and types of `channel_sum`; one block per channel writes its one value.
+        launch::launched(unsafe { builder.launch(launch::per_channel(extent.channels as u32)) })?;
+        Ok((launch::storage(output, device), Shape::from(extent.channels)))
     }
 }
 
@@ -290,6 +484,24 @@ mod tests {
             minus[i] -= step;
             let numeric = (loss(&plus) - loss(&minus)) / (2.0 * f64::from(step));
             assert!((numeric - f64::from(dx[i])).abs() < 2e-3, "element {i}: numeric {numeric}, analytic {}", dx[i]);
+        }
+    }
+
+    /// The device path's backward (input-gradient op, then channel-sum op), run here on the CPU, equals the host
+    /// backward: the CUDA kernels only replace these two ops' `cpu_fwd`.
+    #[test]
+    fn backward_by_ops_equals_the_host_backward() {
+        for (dims, pixel_norm) in [(vec![2, 3, 4, 5], false), (vec![2, 3, 4, 5], true), (vec![3, 4], true)] {
+            let x = Tensor::randn(0f32, 1.0, dims.as_slice(), &Device::Cpu).unwrap();
+            let bias = Tensor::randn(0f32, 0.5, dims[1], &Device::Cpu).unwrap();
+            let dy = Tensor::randn(0f32, 1.0, dims.as_slice(), &Device::Cpu).unwrap();
+            let op = BiasLeakyRelu { alpha: 0.2, pixel_norm_epsilon: pixel_norm.then_some(1e-8) };
+            let (dx, db) = op.backward_on_host(&x, &bias, &dy).unwrap();
+            let (dx_ops, db_ops) = op.backward_by_ops(&x, &bias, &dy).unwrap();
+            assert_eq!(dx_ops.dims(), x.dims());
+            assert_eq!(db_ops.dims(), bias.dims());
+            assert!(relative_error(&dx_ops, &dx) < 1e-6, "{dims:?}: input gradient");
+            assert!(relative_error(&db_ops, &db) < 1e-5, "{dims:?}: bias gradient");
         }
     }
 

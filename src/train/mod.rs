@@ -20,6 +20,7 @@ pub mod error;
 pub mod federated;
 pub mod fused_activation;
 pub mod fused_batch_norm;
+pub mod fused_cuda;
 pub mod gan_loss;
 pub mod gan_trainer;
 pub mod generator;

@@ -3,18 +3,20 @@
 //! The upscale convolution gives `phases` `[N, 4C, H + 1, W + 1]`; phase `p = 2a + b` (channels `pC..(p+1)C`) read
 //! from row `a` and column `b` on holds the output pixels `(2y + a, 2x + b)`. From candle ops that is four narrows
 //! and three stacks forward, and backward four zero-padded copies of the full phase tensor summed one by one (6% of
-//! a CPU GAN training step after the activations were fused). On the CPU this op copies each value once each way;
-//! elsewhere the composed ops run, the reference the op is tested against.
+//! a CPU GAN training step after the activations were fused). On the CPU (and on CUDA with `--fused-cuda-ops`, see
+//! `fused_cuda`) this op copies each value once each way; elsewhere the composed ops run, the reference the op is
+//! tested against.
 
 use candle_core::{CpuStorage, CustomOp1, D, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;
 
-use crate::models::fast_conv::{is_cpu_f32, with_cpu_f32};
+use crate::models::fast_conv::is_cpu_f32;
+use crate::train::fused_cuda::takes_fused_cuda;
 
 /// `[N, 4 * maps_out, H + 1, W + 1]` phases to the `[N, maps_out, 2H, 2W]` image, differentiable.
 pub fn interleave_phases(phases: &Tensor, maps_out: usize) -> candle_core::Result<Tensor> {
     let geometry = Geometry::of(phases.dims(), maps_out)?;
-    if is_cpu_f32(phases) {
+    if is_cpu_f32(phases) || takes_fused_cuda(phases) {
         phases.contiguous()?.apply_op1(InterleavePhases { geometry })
     } else {
         composed(phases, geometry)
@@ -110,21 +112,106 @@ impl CustomOp1 for InterleavePhases {
         Ok((CpuStorage::F32(output), Shape::from((g.batch, g.maps_out, 2 * g.height, 2 * g.width))))
     }
 
-    fn bwd(&self, phases: &Tensor, _output: &Tensor, grad_output: &Tensor) -> candle_core::Result<Option<Tensor>> {
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
         let g = self.geometry;
-        let grad_output = grad_output.contiguous()?;
-        // Values the interleave never reads (row H of phases with a = 0, ...) get zero gradient.
+        if Geometry::of(layout.dims(), g.maps_out)? != g {
+            bail!("phase interleave: input {:?} changed shape", layout.dims());
+        }
+        let output = g.launch(storage, layout, "interleave_phases_fwd", g.batch * g.output_per_image())?;
+        Ok((output, Shape::from((g.batch, g.maps_out, 2 * g.height, 2 * g.width))))
+    }
+
+    fn bwd(&self, phases: &Tensor, _output: &Tensor, grad_output: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let grad = grad_output.contiguous()?.apply_op1_no_bwd(&PhaseGradient { geometry: self.geometry })?;
+        if grad.dims() != phases.dims() {
+            bail!("phase interleave: gradient {:?} for phases {:?}", grad.dims(), phases.dims());
+        }
+        Ok(Some(grad))
+    }
+}
+
+impl Geometry {
+    /// Launches `kernel` (`interleave_phases_fwd` or `_bwd`, same arguments) on `input`, writing `len` values.
+    #[cfg(feature = "cuda")]
+    fn launch(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+        kernel: &str,
+        len: usize,
+    ) -> candle_core::Result<candle_core::CudaStorage> {
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+
+        use crate::train::fused_cuda::launch;
+        let device = &storage.device;
+        let input = launch::view(storage, layout, "phase interleave input")?;
+        let output = launch::output(device, len)?;
+        let function = device.get_or_load_custom_func(kernel, launch::MODULE, launch::PTX)?;
+        let mut builder = function.builder();
+        builder.arg(&input);
+        builder.arg(&output);
+        let dims = [self.batch, self.maps_out, self.height, self.width].map(|d| d as u32);
+        candle_core::builder_arg!(builder, dims[0], dims[1], dims[2], dims[3]);
+        // SAFETY: arguments in the order and types of the two interleave kernels; each writes all `len` values.
+        launch::launched(unsafe { builder.launch(launch::config(len as u64)) })?;
+        Ok(launch::storage(output, device))
+    }
+}
+
+/// The interleave's gradient: the output gradient `[N, C, 2H, 2W]` scattered back to the phases `[N, 4C, H + 1,
+/// W + 1]` (0 where a phase value is never read).
+struct PhaseGradient {
+    geometry: Geometry,
+}
+
+impl CustomOp1 for PhaseGradient {
+    fn name(&self) -> &'static str {
+        "interleave-phases-gradient"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = self.geometry;
+        let values = storage.as_slice::<f32>()?;
+        let Some(dy) = layout.contiguous_offsets().and_then(|(start, end)| values.get(start..end)) else {
+            bail!("phase interleave gradient: expected a contiguous output gradient");
+        };
+        if dy.len() != g.batch * g.output_per_image() {
+            bail!("phase interleave gradient: output gradient {:?} does not match {g:?}", layout.dims());
+        }
         let mut grad_phases = vec![0f32; g.batch * g.phases_per_image()];
-        with_cpu_f32(&grad_output, "phase interleave output gradient", |dy| {
-            if g.output_per_image() > 0 {
-                grad_phases
-                    .par_chunks_mut(g.phases_per_image())
-                    .zip(dy.par_chunks(g.output_per_image()))
-                    .for_each(|(grad, dy)| g.for_each_pair(|from, to| grad[to] = dy[from]));
-            }
-            Ok(())
-        })?;
-        Ok(Some(Tensor::from_vec(grad_phases, phases.shape(), phases.device())?))
+        if g.output_per_image() > 0 {
+            grad_phases
+                .par_chunks_mut(g.phases_per_image())
+                .zip(dy.par_chunks(g.output_per_image()))
+                .for_each(|(grad, dy)| g.for_each_pair(|from, to| grad[to] = dy[from]));
+        }
+        Ok((CpuStorage::F32(grad_phases), self.phases_shape()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let g = self.geometry;
+        if layout.shape().elem_count() != g.batch * g.output_per_image() {
+            bail!("phase interleave gradient: output gradient {:?} does not match {g:?}", layout.dims());
+        }
+        let output = g.launch(storage, layout, "interleave_phases_bwd", g.batch * g.phases_per_image())?;
+        Ok((output, self.phases_shape()))
+    }
+}
+
+impl PhaseGradient {
+    fn phases_shape(&self) -> Shape {
+        let g = self.geometry;
+        Shape::from((g.batch, 4 * g.maps_out, g.height + 1, g.width + 1))
     }
 }
 

@@ -1,0 +1,75 @@
+//! Whether the fused training ops also run on CUDA, and (with the `cuda` feature) how their kernels are launched.
+//!
+//! The kernels are `src/train/fused_training.cu`, compiled to PTX by build.rs. They mirror the CPU implementations
+//! of `fused_activation` and `phase_interleave` line by line, but no GPU was available when they were written, so
+//! they are **off by default** (`--fused-cuda-ops` turns them on) until a GPU run has checked them against the CPU
+//! (`scripts/gpu-train-profile.sh`, variant `fused`). Off, CUDA composes candle ops as before.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::{DType, Tensor};
+
+static FUSED_CUDA_OPS: AtomicBool = AtomicBool::new(false);
+
+/// Process-wide switch for the fused ops' CUDA kernels (a validation switch; off by default).
+pub fn set_fused_cuda_ops(enabled: bool) {
+    FUSED_CUDA_OPS.store(enabled, Ordering::Relaxed);
+}
+
+pub fn fused_cuda_ops() -> bool {
+    FUSED_CUDA_OPS.load(Ordering::Relaxed)
+}
+
+/// Whether `tensor` is float32 on a CUDA device and the fused kernels are switched on (always false without the
+/// `cuda` feature).
+pub fn takes_fused_cuda(tensor: &Tensor) -> bool {
+    cfg!(feature = "cuda") && fused_cuda_ops() && tensor.device().is_cuda() && tensor.dtype() == DType::F32
+}
+
+#[cfg(feature = "cuda")]
+pub(crate) mod launch {
+    use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig};
+    use candle_core::cuda_backend::{CudaDevice, WrapErr};
+    use candle_core::{CudaStorage, Layout, Result};
+
+    /// The kernels, for `CudaDevice::get_or_load_custom_func(name, MODULE, PTX)` (loaded once per device).
+    pub const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/fused_training.ptx"));
+    pub const MODULE: &str = "thorax_fused_training";
+    const THREADS: u32 = 256;
+
+    /// The contiguous float32 values of an operand.
+    pub fn view<'a>(storage: &'a CudaStorage, layout: &Layout, what: &str) -> Result<CudaView<'a, f32>> {
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("{what}: expected a contiguous tensor");
+        };
+        Ok(storage.as_cuda_slice::<f32>()?.slice(start..end))
+    }
+
+    /// A grid-stride launch over `count` items.
+    pub fn config(count: u64) -> LaunchConfig {
+        let blocks = count.div_ceil(u64::from(THREADS)).clamp(1, 65_535) as u32;
+        LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
+    }
+
+    /// One block of 256 threads per channel (the `channel_sum` reduction's fixed tree needs exactly 256).
+    pub fn per_channel(channels: u32) -> LaunchConfig {
+        LaunchConfig { grid_dim: (channels.max(1), 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
+    }
+
+    /// A new buffer of `len` values that the next kernel writes completely.
+    pub fn output(device: &CudaDevice, len: usize) -> Result<CudaSlice<f32>> {
+        // SAFETY: every kernel of this module writes all values of its output (grid-stride loops over the range).
+        unsafe { device.alloc::<f32>(len) }
+    }
+
+    pub fn storage(slice: CudaSlice<f32>, device: &CudaDevice) -> CudaStorage {
+        CudaStorage::wrap_cuda_slice(slice, device.clone())
+    }
+
+    /// A launch's result as candle's error (the timing events some launches return are not used).
+    pub fn launched<T>(
+        result: std::result::Result<T, candle_core::cuda_backend::cudarc::driver::DriverError>,
+    ) -> Result<()> {
+        result.w().map(|_| ())
+    }
+}

@@ -1,0 +1,133 @@
+// CUDA kernels of the fused training ops (src/train/fused_activation.rs, src/train/phase_interleave.rs), float32,
+// contiguous NCHW (or NC with plane = 1). Compiled to PTX by build.rs when the `cuda` feature is on. Each kernel
+// computes what the CPU implementation of the same op computes; the CPU code documents the derivations.
+
+#include <stdint.h>
+
+__device__ __forceinline__ float leaky(float v, float alpha) { return v > 0.0f ? v : v * alpha; }
+__device__ __forceinline__ float slope(float a, float alpha) { return a > 0.0f ? 1.0f : alpha; }
+
+// y = lrelu(x + bias[c]), one thread per value.
+extern "C" __global__ void bias_lrelu_fwd(const float* x, const float* bias, float* y, uint64_t count,
+                                          uint32_t channels, uint32_t plane, float alpha) {
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < count;
+         i += (uint64_t)gridDim.x * blockDim.x) {
+        uint32_t c = (uint32_t)((i / plane) % channels);
+        y[i] = leaky(x[i] + bias[c], alpha);
+    }
+}
+
+// dx = dy * slope(lrelu(x + bias[c])), one thread per value.
+extern "C" __global__ void bias_lrelu_bwd(const float* x, const float* bias, const float* dy, float* dx,
+                                          uint64_t count, uint32_t channels, uint32_t plane, float alpha) {
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < count;
+         i += (uint64_t)gridDim.x * blockDim.x) {
+        uint32_t c = (uint32_t)((i / plane) % channels);
+        dx[i] = dy[i] * slope(leaky(x[i] + bias[c], alpha), alpha);
+    }
+}
+
+// Pixel norm over the channels of a = lrelu(x + bias): one thread per (image, pixel); neighbouring threads read
+// neighbouring pixels of the same channel (coalesced).
+extern "C" __global__ void bias_lrelu_pixel_norm_fwd(const float* x, const float* bias, float* y, uint32_t images,
+                                                     uint32_t channels, uint32_t plane, float alpha, float epsilon) {
+    uint64_t pixels = (uint64_t)images * plane;
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < pixels;
+         i += (uint64_t)gridDim.x * blockDim.x) {
+        uint64_t n = i / plane, p = i % plane;
+        const float* xs = x + n * channels * plane + p;
+        float* ys = y + n * channels * plane + p;
+        float squares = 0.0f;
+        for (uint32_t c = 0; c < channels; ++c) {
+            float a = leaky(xs[(uint64_t)c * plane] + bias[c], alpha);
+            squares += a * a;
+        }
+        float scale = 1.0f / sqrtf(squares / (float)channels + epsilon);
+        for (uint32_t c = 0; c < channels; ++c) {
+            ys[(uint64_t)c * plane] = leaky(xs[(uint64_t)c * plane] + bias[c], alpha) * scale;
+        }
+    }
+}
+
+// da_c = s dy_c - a_c s^3 mean_c(dy a); dx = da * slope(a). One thread per (image, pixel).
+extern "C" __global__ void bias_lrelu_pixel_norm_bwd(const float* x, const float* bias, const float* dy, float* dx,
+                                                     uint32_t images, uint32_t channels, uint32_t plane, float alpha,
+                                                     float epsilon) {
+    uint64_t pixels = (uint64_t)images * plane;
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < pixels;
+         i += (uint64_t)gridDim.x * blockDim.x) {
+        uint64_t n = i / plane, p = i % plane;
+        uint64_t base = n * channels * plane + p;
+        float squares = 0.0f, dot = 0.0f;
+        for (uint32_t c = 0; c < channels; ++c) {
+            uint64_t at = base + (uint64_t)c * plane;
+            float a = leaky(x[at] + bias[c], alpha);
+            squares += a * a;
+            dot += a * dy[at];
+        }
+        float scale = 1.0f / sqrtf(squares / (float)channels + epsilon);
+        float coefficient = scale * scale * scale * dot / (float)channels;
+        for (uint32_t c = 0; c < channels; ++c) {
+            uint64_t at = base + (uint64_t)c * plane;
+            float a = leaky(x[at] + bias[c], alpha);
+            dx[at] = (scale * dy[at] - a * coefficient) * slope(a, alpha);
+        }
+    }
+}
+
+// out[c] = sum over images and pixels of v[n, c, p]. One block of 256 threads per channel; each thread sums a fixed
+// set of values in a fixed order and the block adds them in a fixed tree, so the result is deterministic.
+extern "C" __global__ void channel_sum(const float* v, float* out, uint32_t images, uint32_t channels,
+                                       uint32_t plane) {
+    __shared__ float partial[256];
+    uint32_t c = blockIdx.x;
+    uint64_t per_channel = (uint64_t)images * plane;
+    float sum = 0.0f;
+    for (uint64_t j = threadIdx.x; j < per_channel; j += blockDim.x) {
+        uint64_t n = j / plane, p = j % plane;
+        sum += v[(n * channels + c) * plane + p];
+    }
+    partial[threadIdx.x] = sum;
+    __syncthreads();
+    for (uint32_t width = blockDim.x / 2; width > 0; width /= 2) {
+        if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[c] = partial[0];
+}
+
+// Sub-pixel phases [N, 4C, H + 1, W + 1] -> image [N, C, 2H, 2W]: out[n, c, 2y + a, 2x + b] =
+// phases[n, (2a + b) C + c, y + a, x + b]. One thread per output value.
+extern "C" __global__ void interleave_phases_fwd(const float* phases, float* out, uint32_t batch, uint32_t maps,
+                                                 uint32_t height, uint32_t width) {
+    uint64_t out_w = 2 * (uint64_t)width, out_h = 2 * (uint64_t)height;
+    uint64_t count = (uint64_t)batch * maps * out_h * out_w;
+    uint64_t phase_plane = (uint64_t)(height + 1) * (width + 1);
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < count;
+         i += (uint64_t)gridDim.x * blockDim.x) {
+        uint64_t ox = i % out_w, oy = (i / out_w) % out_h, c = (i / (out_w * out_h)) % maps,
+                 n = i / (out_w * out_h * maps);
+        uint64_t a = oy % 2, b = ox % 2, y = oy / 2, x = ox / 2;
+        uint64_t plane = n * 4 * maps + (2 * a + b) * maps + c;
+        out[i] = phases[plane * phase_plane + (y + a) * (width + 1) + x + b];
+    }
+}
+
+// The adjoint: every phase value gets the output gradient it was copied to, or 0 if it was never read.
+extern "C" __global__ void interleave_phases_bwd(const float* dy, float* dphases, uint32_t batch, uint32_t maps,
+                                                 uint32_t height, uint32_t width) {
+    uint64_t columns = (uint64_t)width + 1, rows = (uint64_t)height + 1;
+    uint64_t count = (uint64_t)batch * 4 * maps * rows * columns;
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < count;
+         i += (uint64_t)gridDim.x * blockDim.x) {
+        uint64_t col = i % columns, row = (i / columns) % rows, q = (i / (columns * rows)) % (4 * (uint64_t)maps),
+                 n = i / (columns * rows * 4 * maps);
+        uint64_t phase = q / maps, c = q % maps, a = phase / 2, b = phase % 2;
+        float value = 0.0f;
+        if (row >= a && col >= b && row - a < height && col - b < width) {
+            uint64_t oy = 2 * (row - a) + a, ox = 2 * (col - b) + b;
+            value = dy[((n * maps + c) * 2 * height + oy) * 2 * width + ox];
+        }
+        dphases[i] = value;
+    }
+}

@@ -13,8 +13,9 @@
 #                   pixel norm, phase interleave; src/train/fused_training.cu, not yet checked on a GPU);
 # (always first, a parity check: 3 small GAN steps on the GPU, on the GPU with --fused-cuda-ops, and on the CPU
 # must log the same losses up to rounding), then
-# PyTorch's step on the same card (tools/bench_pytorch_train.py), DenseNet-121 training steps (im2col,
-# shifted), per-kernel GPU times of one default GAN step under Nsight Compute where `ncu` exists, inference parity
+# PyTorch's step on the same card (tools/bench_pytorch_train.py), DenseNet-121 training steps (im2col, shifted,
+# shifted with the fused BatchNorm + ReLU kernels, whose losses are printed beside the composed ops'), per-kernel
+# GPU times of one default GAN step under Nsight Compute where `ncu` exists, inference parity
 # against the CPU, and inference with and without the upload cache (PyTorch beside it with TORCH_INFERENCE=1). Every
 # part has its own time limit; a failure is logged and the run goes on.
 # VARIANTS (space-separated, default all) picks the parts: im2col-release im2col shifted shifted-f32 fused torch
@@ -88,14 +89,25 @@ if [ "$DEVICE" = cuda ] && wanted torch; then
 fi
 
 section "DenseNet-121 training steps: ${CLASSIFIER_RESOLUTION} px, batch ${CLASSIFIER_BATCH}"
-for lowering in im2col shifted; do
+for run in im2col:im2col shifted:shifted shifted-fused:shifted:--fused-cuda-ops; do
   wanted classifier || break
-  try 150 "$THORAX" --tf32 --train-conv "$lowering" train classifier --images "$DATA" --labels "$LABELS" \
+  IFS=: read -r name lowering flag <<< "$run"
+  # shellcheck disable=SC2086
+  try 150 "$THORAX" --tf32 --train-conv "$lowering" $flag train classifier --images "$DATA" --labels "$LABELS" \
     --val-fold 3 --device "$DEVICE" --resolution "$CLASSIFIER_RESOLUTION" --batch "$CLASSIFIER_BATCH" \
-    --steps "$TRAIN_STEPS" --checkpoint-every 100000 --log "$OUT_DIR/classifier-$lowering.csv" \
-    --out "/tmp/classifier-$lowering.safetensors" --json > "$OUT_DIR/classifier-$lowering.json" \
-    2> "$OUT_DIR/classifier-$lowering.log"
+    --steps "$TRAIN_STEPS" --checkpoint-every 100000 --log "$OUT_DIR/classifier-$name.csv" \
+    --out "/tmp/classifier-$name.safetensors" --json > "$OUT_DIR/classifier-$name.json" \
+    2> "$OUT_DIR/classifier-$name.log"
 done
+if wanted classifier; then
+  # The fused BatchNorm + ReLU kernels against candle's composed ops, same device and data order.
+  python3 - "$OUT_DIR/classifier-shifted-fused.csv" "$OUT_DIR/classifier-shifted.csv" <<'PY' || true
+import csv, sys
+fused, composed = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])
+for f, c in zip(fused, composed):
+    print(f"classifier step {f['step']}: loss {f['train_loss']} (fused kernels) vs {c['train_loss']} (composed)")
+PY
+fi
 
 NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
 if [ "$DEVICE" = cuda ] && [ -n "$NCU" ] && wanted ncu; then

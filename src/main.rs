@@ -24,8 +24,9 @@ struct Cli {
     /// Measurement switch: no cache of small host-to-device uploads in CUDA forward passes.
     #[arg(long, global = true, hide = true)]
     no_cuda_upload_cache: bool,
-    /// Validation switch: run the fused training ops (bias + leaky ReLU + pixel norm, phase interleave) with their
-    /// CUDA kernels instead of composed candle ops; off until a GPU run has checked them (train::fused_cuda).
+    /// Validation switch: run the fused training ops (bias + leaky ReLU + pixel norm, phase interleave, BatchNorm +
+    /// ReLU) with their CUDA kernels instead of composed candle ops; off until a GPU run has checked them
+    /// (train::fused_cuda).
     #[arg(long, global = true, hide = true)]
     fused_cuda_ops: bool,
     #[command(subcommand)]

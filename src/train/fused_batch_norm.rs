@@ -1,15 +1,17 @@
-//! BatchNorm followed by ReLU, as DenseNet uses it everywhere, as one differentiable op on the CPU.
+//! BatchNorm followed by ReLU, as DenseNet uses it everywhere, as one differentiable op.
 //!
 //! From candle ops, a train-mode BatchNorm is two reductions over the non-contiguous axes (0, 2, 3) and four
 //! broadcast passes forward, and autograd adds as many again backward; with the ReLU this was about 40% of a CPU
 //! DenseNet training step. Here the statistics are one pass per channel, the output one pass, and the backward two
-//! (per-channel sums, then the input gradient). Other devices and dtypes compose candle ops (the reference the op is
-//! tested against).
+//! (per-channel sums, then the input gradient). The op reads `[4, C]` parameters (gamma, beta, mean, 1/std), so the
+//! same four ops run on the CPU and, with `--fused-cuda-ops` (see `fused_cuda`), as CUDA kernels. Other devices
+//! and dtypes compose candle ops, the reference the op is tested against.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;
 
-use crate::models::fast_conv::{is_cpu_f32, with_cpu_f32};
+use crate::models::fast_conv::is_cpu_f32;
+use crate::train::fused_cuda::takes_fused_cuda;
 
 /// The statistics a BatchNorm normalised with, per channel.
 #[derive(Clone, Debug)]
@@ -46,28 +48,29 @@ pub fn batch_norm_relu(
             beta.dims()
         );
     }
-    if is_cpu_f32(x) && is_cpu_f32(gamma) && is_cpu_f32(beta) {
-        let x = x.contiguous()?;
-        let (mean, variance) = match statistics {
-            Statistics::Batch => {
-                with_cpu_f32(&x, "batch norm input", |values| Ok(batch_statistics(values, Extent::of(x.dims())?)))?
-            }
-            Statistics::Fixed { mean, variance } => {
-                (channel_values(mean, channels)?, channel_values(variance, channels)?)
-            }
-        };
-        let inv_std: Vec<f32> = variance.iter().map(|v| 1.0 / (v + epsilon as f32).sqrt()).collect();
-        let op =
-            BatchNormRelu { mean: mean.clone(), inv_std, batch_statistics: matches!(statistics, Statistics::Batch) };
-        let y = x.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
-        let statistics = ChannelStatistics {
-            mean: Tensor::from_vec(mean, channels, x.device())?,
-            variance: Tensor::from_vec(variance, channels, x.device())?,
-        };
-        Ok((y, statistics))
-    } else {
-        composed(x, gamma, beta, statistics, epsilon)
+    let fused = |t: &Tensor| is_cpu_f32(t) || takes_fused_cuda(t);
+    if !(fused(x) && fused(gamma) && fused(beta)) {
+        return composed(x, gamma, beta, statistics, epsilon);
     }
+    let x = x.contiguous()?;
+    let (mean, variance) = match statistics {
+        Statistics::Batch => {
+            let moments = x.apply_op1_no_bwd(&MeanVariance)?;
+            (moments.get(0)?, moments.get(1)?)
+        }
+        Statistics::Fixed { mean, variance } => {
+            if mean.dims1()? != channels || variance.dims1()? != channels {
+                bail!("batch norm: {:?} and {:?} statistics for {channels} channels", mean.dims(), variance.dims());
+            }
+            (mean.to_dtype(x.dtype())?.detach(), variance.to_dtype(x.dtype())?.detach())
+        }
+    };
+    let inv_std = (&variance + epsilon)?.sqrt()?.recip()?;
+    // The statistics' own gradient is in the op's input gradient (batch statistics) or zero (fixed ones).
+    let params = Tensor::stack(&[gamma, beta, &mean, &inv_std], 0)?;
+    let op = BatchNormRelu { batch_statistics: matches!(statistics, Statistics::Batch) };
+    let y = x.apply_op2(&params, op)?;
+    Ok((y, ChannelStatistics { mean, variance }))
 }
 
 /// The same function from candle ops (differentiable on every device and dtype); the statistics are detached.
@@ -95,14 +98,6 @@ fn composed(
     Ok((y, statistics))
 }
 
-fn channel_values(tensor: &Tensor, channels: usize) -> candle_core::Result<Vec<f32>> {
-    let values = tensor.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
-    if values.len() != channels {
-        bail!("batch norm: {} statistics for {channels} channels", values.len());
-    }
-    Ok(values)
-}
-
 /// `images` x `channels` x `plane` values.
 #[derive(Clone, Copy, Debug)]
 struct Extent {
@@ -128,6 +123,37 @@ impl Extent {
     fn count(&self) -> usize {
         self.images * self.plane
     }
+
+    fn image_len(&self) -> usize {
+        self.channels * self.plane
+    }
+}
+
+/// Rows of a `[K, C]` per-channel parameter block: gamma, beta, mean, 1/std (and, for the input gradient, the sums
+/// of dz * xh and of dz).
+#[derive(Clone, Copy)]
+struct Params<'a> {
+    values: &'a [f32],
+    channels: usize,
+}
+
+impl<'a> Params<'a> {
+    fn of(values: &'a [f32], rows: usize, channels: usize) -> candle_core::Result<Self> {
+        if values.len() != rows * channels {
+            bail!("batch norm: {} parameter values, expected {rows} x {channels}", values.len());
+        }
+        Ok(Self { values, channels })
+    }
+
+    fn row(&self, row: usize) -> &'a [f32] {
+        &self.values[row * self.channels..(row + 1) * self.channels]
+    }
+
+    /// `(scale, shift)` of channel `c`: the op's output is `relu(x * scale + shift)`.
+    fn affine(&self, c: usize) -> (f32, f32) {
+        let scale = self.row(0)[c] * self.row(3)[c];
+        (scale, self.row(1)[c] - self.row(2)[c] * scale)
+    }
 }
 
 /// Per-channel mean and biased variance, summed in float64 (two passes, so no cancellation).
@@ -144,87 +170,119 @@ fn batch_statistics(x: &[f32], extent: Extent) -> (Vec<f32>, Vec<f32>) {
         .unzip()
 }
 
-#[derive(Clone, Debug)]
+fn forward(x: &[f32], params: Params, extent: Extent) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    let image_len = extent.image_len();
+    if image_len == 0 {
+        return y;
+    }
+    y.par_chunks_mut(image_len).zip(x.par_chunks(image_len)).for_each(|(y, x)| {
+        for (c, (y, x)) in y.chunks_exact_mut(extent.plane).zip(x.chunks_exact(extent.plane)).enumerate() {
+            let (scale, shift) = params.affine(c);
+            y.iter_mut().zip(x).for_each(|(y, &x)| *y = (x * scale + shift).max(0.0));
+        }
+    });
+    y
+}
+
+/// Per channel, in image order (deterministic): `(sum dz * xh, sum dz)` with `xh = (x - mean) / std` and
+/// `dz = dy` where the output is positive (else 0); these are the gamma and beta gradients.
+fn gradient_sums(x: &[f32], dy: &[f32], params: Params, extent: Extent) -> (Vec<f32>, Vec<f32>) {
+    let (mean, inv_std) = (params.row(2), params.row(3));
+    (0..extent.channels)
+        .into_par_iter()
+        .map(|c| {
+            let (scale, shift) = params.affine(c);
+            let (mut dz_xh_sum, mut dz_sum) = (0f64, 0f64);
+            for (x, dy) in extent.channel_runs(x, c).zip(extent.channel_runs(dy, c)) {
+                let (mut run_dz_xh, mut run_dz) = (0f32, 0f32);
+                for (&x, &dy) in x.iter().zip(dy) {
+                    let dz = if x * scale + shift > 0.0 { dy } else { 0.0 };
+                    run_dz += dz;
+                    run_dz_xh += dz * (x - mean[c]) * inv_std[c];
+                }
+                dz_xh_sum += f64::from(run_dz_xh);
+                dz_sum += f64::from(run_dz);
+            }
+            (dz_xh_sum as f32, dz_sum as f32)
+        })
+        .unzip()
+}
+
+/// `dx = gamma / std * (dz - dbeta / M - xh * dgamma / M)` with batch statistics over M values per channel
+/// (`gamma / std * dz` with fixed ones). `params` has six rows: gamma, beta, mean, 1/std, dgamma, dbeta.
+fn input_gradient(x: &[f32], dy: &[f32], params: Params, extent: Extent, batch_statistics: bool) -> Vec<f32> {
+    let mut dx = vec![0f32; x.len()];
+    let image_len = extent.image_len();
+    if image_len == 0 {
+        return dx;
+    }
+    let inv_count = if batch_statistics { 1.0 / extent.count().max(1) as f32 } else { 0.0 };
+    let (mean, inv_std, dgamma, dbeta) = (params.row(2), params.row(3), params.row(4), params.row(5));
+    dx.par_chunks_mut(image_len).zip(x.par_chunks(image_len)).zip(dy.par_chunks(image_len)).for_each(
+        |((dx, x), dy)| {
+            for c in 0..extent.channels {
+                let range = c * extent.plane..(c + 1) * extent.plane;
+                let (scale, shift) = params.affine(c);
+                let (mean_dz, mean_dz_xh) = (dbeta[c] * inv_count, dgamma[c] * inv_count);
+                for ((dx, &x), &dy) in dx[range.clone()].iter_mut().zip(&x[range.clone()]).zip(&dy[range]) {
+                    let dz = if x * scale + shift > 0.0 { dy } else { 0.0 };
+                    *dx = scale * (dz - mean_dz - (x - mean[c]) * inv_std[c] * mean_dz_xh);
+                }
+            }
+        },
+    );
+    dx
+}
+
+/// `[N, C, H, W]` -> `[2, C]`: each channel's mean and biased variance.
+struct MeanVariance;
+
+impl CustomOp1 for MeanVariance {
+    fn name(&self) -> &'static str {
+        "batch-norm-mean-variance"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let extent = Extent::of(layout.dims())?;
+        let x = contiguous_f32(storage, layout, "batch norm input")?;
+        let (mut moments, variance) = batch_statistics(x, extent);
+        moments.extend(variance);
+        Ok((CpuStorage::F32(moments), Shape::from((2, extent.channels))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+
+        use crate::train::fused_cuda::launch;
+        let extent = Extent::of(layout.dims())?;
+        let device = &storage.device;
+        let x = launch::view(storage, layout, "batch norm input")?;
+        let output = launch::output(device, 2 * extent.channels)?;
+        let function = device.get_or_load_custom_func("channel_mean_var", launch::MODULE, launch::PTX)?;
+        let mut builder = function.builder();
+        builder.arg(&x);
+        builder.arg(&output);
+        candle_core::builder_arg!(builder, extent.images as u32, extent.channels as u32, extent.plane as u32);
+        // SAFETY: arguments in the order and types of `channel_mean_var`; one block per channel writes its two values.
+        launch::launched(unsafe { builder.launch(launch::per_channel(extent.channels as u32)) })?;
+        Ok((launch::storage(output, device), Shape::from((2, extent.channels))))
+    }
+}
+
+/// `relu(gamma (x - mean) / std + beta)` from `x` and the `[4, C]` parameters.
+#[derive(Clone, Copy, Debug)]
 struct BatchNormRelu {
-    mean: Vec<f32>,
-    inv_std: Vec<f32>,
-    /// Whether `mean` and `inv_std` came from this batch (their gradient reaches the input).
+    /// Whether the mean and 1/std came from this batch (their gradient then reaches the input).
     batch_statistics: bool,
 }
 
-impl BatchNormRelu {
-    fn forward(&self, x: &[f32], gamma: &[f32], beta: &[f32], extent: Extent) -> Vec<f32> {
-        let image_len = extent.channels * extent.plane;
-        let mut y = vec![0f32; x.len()];
-        if image_len == 0 {
-            return y;
-        }
-        y.par_chunks_mut(image_len).zip(x.par_chunks(image_len)).for_each(|(y, x)| {
-            for (c, (y, x)) in y.chunks_exact_mut(extent.plane).zip(x.chunks_exact(extent.plane)).enumerate() {
-                let scale = gamma[c] * self.inv_std[c];
-                let shift = beta[c] - self.mean[c] * scale;
-                y.iter_mut().zip(x).for_each(|(y, &x)| *y = (x * scale + shift).max(0.0));
-            }
-        });
-        y
-    }
-
-    /// Input, gamma and beta gradients. With `xh = (x - mean) * inv_std` and `dz = dy` where the output is positive
-    /// (else 0): `dbeta = sum dz`, `dgamma = sum dz * xh`, and with batch statistics over M values per channel
-    /// `dx = gamma * inv_std * (dz - dbeta / M - xh * dgamma / M)` (fixed statistics: `gamma * inv_std * dz`).
-    fn backward(&self, x: &[f32], y: &[f32], dy: &[f32], gamma: &[f32], extent: Extent) -> [Vec<f32>; 3] {
-        let (plane, channels) = (extent.plane, extent.channels);
-        let image_len = channels * plane;
-        let mut dx = vec![0f32; x.len()];
-        if image_len == 0 {
-            return [dx, vec![0.0; channels], vec![0.0; channels]];
-        }
-        // Per channel, in image order (deterministic): sums of dz and dz * xh.
-        let (dbeta, dgamma): (Vec<f32>, Vec<f32>) = (0..channels)
-            .into_par_iter()
-            .map(|c| {
-                let (mean, inv_std) = (self.mean[c], self.inv_std[c]);
-                let (mut dz_sum, mut dz_xh_sum) = (0f64, 0f64);
-                for ((x, y), dy) in
-                    extent.channel_runs(x, c).zip(extent.channel_runs(y, c)).zip(extent.channel_runs(dy, c))
-                {
-                    let (mut run_dz, mut run_dz_xh) = (0f32, 0f32);
-                    for ((&x, &y), &dy) in x.iter().zip(y).zip(dy) {
-                        let dz = if y > 0.0 { dy } else { 0.0 };
-                        run_dz += dz;
-                        run_dz_xh += dz * (x - mean) * inv_std;
-                    }
-                    dz_sum += f64::from(run_dz);
-                    dz_xh_sum += f64::from(run_dz_xh);
-                }
-                (dz_sum as f32, dz_xh_sum as f32)
-            })
-            .unzip();
-        let count = extent.count().max(1) as f32;
-        dx.par_chunks_mut(image_len)
-            .zip(x.par_chunks(image_len))
-            .zip(y.par_chunks(image_len))
-            .zip(dy.par_chunks(image_len))
-            .for_each(|(((dx, x), y), dy)| {
-                for c in 0..channels {
-                    let range = c * plane..(c + 1) * plane;
-                    let (mean, inv_std) = (self.mean[c], self.inv_std[c]);
-                    let scale = gamma[c] * inv_std;
-                    let (mean_dz, mean_dz_xh) =
-                        if self.batch_statistics { (dbeta[c] / count, dgamma[c] / count) } else { (0.0, 0.0) };
-                    for (((dx, &x), &y), &dy) in
-                        dx[range.clone()].iter_mut().zip(&x[range.clone()]).zip(&y[range.clone()]).zip(&dy[range])
-                    {
-                        let dz = if y > 0.0 { dy } else { 0.0 };
-                        *dx = scale * (dz - mean_dz - (x - mean) * inv_std * mean_dz_xh);
-                    }
-                }
-            });
-        [dx, dgamma, dbeta]
-    }
-}
-
-impl CustomOp3 for BatchNormRelu {
+impl CustomOp2 for BatchNormRelu {
     fn name(&self) -> &'static str {
         "batch-norm-relu"
     }
@@ -233,45 +291,203 @@ impl CustomOp3 for BatchNormRelu {
         &self,
         x: &CpuStorage,
         x_layout: &Layout,
-        gamma: &CpuStorage,
-        gamma_layout: &Layout,
-        beta: &CpuStorage,
-        beta_layout: &Layout,
+        params: &CpuStorage,
+        params_layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let extent = Extent::of(x_layout.dims())?;
         let x = contiguous_f32(x, x_layout, "batch norm input")?;
-        let gamma = contiguous_f32(gamma, gamma_layout, "batch norm gamma")?;
-        let beta = contiguous_f32(beta, beta_layout, "batch norm beta")?;
-        let channels = extent.channels;
-        if gamma.len() != channels || beta.len() != channels || self.mean.len() != channels {
-            bail!("batch norm: parameters for {} channels, input has {channels}", gamma.len());
+        let params = Params::of(contiguous_f32(params, params_layout, "batch norm parameters")?, 4, extent.channels)?;
+        Ok((CpuStorage::F32(forward(x, params, extent)), x_layout.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &candle_core::CudaStorage,
+        x_layout: &Layout,
+        params: &candle_core::CudaStorage,
+        params_layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+
+        use crate::train::fused_cuda::launch;
+        let extent = Extent::of(x_layout.dims())?;
+        if params_layout.shape().elem_count() != 4 * extent.channels {
+            bail!("batch norm: parameters {:?} for {} channels", params_layout.dims(), extent.channels);
         }
-        Ok((CpuStorage::F32(self.forward(x, gamma, beta, extent)), x_layout.shape().clone()))
+        let device = &x.device;
+        let (xs, ps) = (launch::view(x, x_layout, "batch norm input")?, launch::view(params, params_layout, "params")?);
+        let len = x_layout.shape().elem_count();
+        let output = launch::output(device, len)?;
+        let function = device.get_or_load_custom_func("bn_relu_fwd", launch::MODULE, launch::PTX)?;
+        let mut builder = function.builder();
+        builder.arg(&xs);
+        builder.arg(&ps);
+        builder.arg(&output);
+        candle_core::builder_arg!(builder, len as u64, extent.channels as u32, extent.plane as u32);
+        // SAFETY: arguments in the order and types of `bn_relu_fwd`; x and the output hold `len` values.
+        launch::launched(unsafe { builder.launch(launch::config(len as u64)) })?;
+        Ok((launch::storage(output, device), x_layout.shape().clone()))
     }
 
     fn bwd(
         &self,
         x: &Tensor,
-        gamma: &Tensor,
-        beta: &Tensor,
-        output: &Tensor,
+        params: &Tensor,
+        _output: &Tensor,
         grad_output: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let extent = Extent::of(x.dims())?;
-        let grad_output = grad_output.contiguous()?;
-        let output = output.contiguous()?;
-        let [dx, dgamma, dbeta] = with_cpu_f32(x, "batch norm input", |x| {
-            with_cpu_f32(&output, "batch norm output", |y| {
-                with_cpu_f32(&grad_output, "batch norm output gradient", |dy| {
-                    with_cpu_f32(gamma, "batch norm gamma", |gamma| Ok(self.backward(x, y, dy, gamma, extent)))
-                })
-            })
-        })?;
-        Ok((
-            Some(Tensor::from_vec(dx, x.shape(), x.device())?),
-            Some(Tensor::from_vec(dgamma, gamma.shape(), gamma.device())?),
-            Some(Tensor::from_vec(dbeta, beta.shape(), beta.device())?),
-        ))
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let dy = grad_output.contiguous()?;
+        let params = params.contiguous()?;
+        let sums = x.apply_op3_no_bwd(&dy, &params, &GradientSums)?;
+        let with_sums = Tensor::cat(&[&params, &sums], 0)?;
+        let dx = x.apply_op3_no_bwd(&dy, &with_sums, &InputGradient { batch_statistics: self.batch_statistics })?;
+        // gamma and beta get the sums; mean and 1/std are constants here (their effect is inside dx).
+        let grad_params = Tensor::cat(&[&sums, &sums.zeros_like()?], 0)?;
+        Ok((Some(dx), Some(grad_params)))
+    }
+}
+
+/// `(x, dy, [4, C] params)` -> `[2, C]`: the gamma and beta gradients.
+struct GradientSums;
+
+impl CustomOp3 for GradientSums {
+    fn name(&self) -> &'static str {
+        "batch-norm-relu-gradient-sums"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        dy: &CpuStorage,
+        dy_layout: &Layout,
+        params: &CpuStorage,
+        params_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let extent = Extent::of(x_layout.dims())?;
+        let x = contiguous_f32(x, x_layout, "batch norm input")?;
+        let dy = contiguous_f32(dy, dy_layout, "batch norm output gradient")?;
+        if dy.len() != x.len() {
+            bail!("batch norm gradient: output gradient {:?} for input {:?}", dy_layout.dims(), x_layout.dims());
+        }
+        let params = Params::of(contiguous_f32(params, params_layout, "batch norm parameters")?, 4, extent.channels)?;
+        let (mut sums, dbeta) = gradient_sums(x, dy, params, extent);
+        sums.extend(dbeta);
+        Ok((CpuStorage::F32(sums), Shape::from((2, extent.channels))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &candle_core::CudaStorage,
+        x_layout: &Layout,
+        dy: &candle_core::CudaStorage,
+        dy_layout: &Layout,
+        params: &candle_core::CudaStorage,
+        params_layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+
+        use crate::train::fused_cuda::launch;
+        let extent = Extent::of(x_layout.dims())?;
+        if dy_layout.shape().elem_count() != x_layout.shape().elem_count()
+            || params_layout.shape().elem_count() != 4 * extent.channels
+        {
+            bail!(
+                "batch norm gradient: shapes {:?}, {:?}, {:?}",
+                x_layout.dims(),
+                dy_layout.dims(),
+                params_layout.dims()
+            );
+        }
+        let device = &x.device;
+        let xs = launch::view(x, x_layout, "batch norm input")?;
+        let dys = launch::view(dy, dy_layout, "batch norm output gradient")?;
+        let ps = launch::view(params, params_layout, "batch norm parameters")?;
+        let output = launch::output(device, 2 * extent.channels)?;
+        let function = device.get_or_load_custom_func("bn_relu_grad_sums", launch::MODULE, launch::PTX)?;
+        let mut builder = function.builder();
+        builder.arg(&xs);
+        builder.arg(&dys);
+        builder.arg(&ps);
+        builder.arg(&output);
+        candle_core::builder_arg!(builder, extent.images as u32, extent.channels as u32, extent.plane as u32);
+        // SAFETY: arguments in the order and types of `bn_relu_grad_sums`; one block per channel writes two values.
+        launch::launched(unsafe { builder.launch(launch::per_channel(extent.channels as u32)) })?;
+        Ok((launch::storage(output, device), Shape::from((2, extent.channels))))
+    }
+}
+
+/// `(x, dy, [6, C] params and sums)` -> the input gradient.
+struct InputGradient {
+    batch_statistics: bool,
+}
+
+impl CustomOp3 for InputGradient {
+    fn name(&self) -> &'static str {
+        "batch-norm-relu-input-gradient"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        dy: &CpuStorage,
+        dy_layout: &Layout,
+        params: &CpuStorage,
+        params_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let extent = Extent::of(x_layout.dims())?;
+        let x = contiguous_f32(x, x_layout, "batch norm input")?;
+        let dy = contiguous_f32(dy, dy_layout, "batch norm output gradient")?;
+        if dy.len() != x.len() {
+            bail!("batch norm gradient: output gradient {:?} for input {:?}", dy_layout.dims(), x_layout.dims());
+        }
+        let params = Params::of(contiguous_f32(params, params_layout, "batch norm parameters")?, 6, extent.channels)?;
+        let dx = input_gradient(x, dy, params, extent, self.batch_statistics);
+        Ok((CpuStorage::F32(dx), x_layout.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &candle_core::CudaStorage,
+        x_layout: &Layout,
+        dy: &candle_core::CudaStorage,
+        dy_layout: &Layout,
+        params: &candle_core::CudaStorage,
+        params_layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+
+        use crate::train::fused_cuda::launch;
+        let extent = Extent::of(x_layout.dims())?;
+        let len = x_layout.shape().elem_count();
+        if dy_layout.shape().elem_count() != len || params_layout.shape().elem_count() != 6 * extent.channels {
+            bail!(
+                "batch norm gradient: shapes {:?}, {:?}, {:?}",
+                x_layout.dims(),
+                dy_layout.dims(),
+                params_layout.dims()
+            );
+        }
+        let device = &x.device;
+        let xs = launch::view(x, x_layout, "batch norm input")?;
+        let dys = launch::view(dy, dy_layout, "batch norm output gradient")?;
+        let ps = launch::view(params, params_layout, "batch norm parameters")?;
+        let output = launch::output(device, len)?;
+        let inv_count = if self.batch_statistics { 1.0 / extent.count().max(1) as f32 } else { 0.0 };
+        let function = device.get_or_load_custom_func("bn_relu_input_grad", launch::MODULE, launch::PTX)?;
+        let mut builder = function.builder();
+        builder.arg(&xs);
+        builder.arg(&dys);
+        builder.arg(&ps);
+        builder.arg(&output);
+        candle_core::builder_arg!(builder, len as u64, extent.channels as u32, extent.plane as u32, inv_count);
+        // SAFETY: arguments in the order and types of `bn_relu_input_grad`; x, dy and the output hold `len` values.
+        launch::launched(unsafe { builder.launch(launch::config(len as u64)) })?;
+        Ok((launch::storage(output, device), x_layout.shape().clone()))
     }
 }
 
@@ -352,16 +568,21 @@ mod tests {
         let x: Vec<f32> = (0..24).map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.3 + (i % 2) as f32).collect();
         let probe: Vec<f32> = (0..24).map(|i| ((i * 5 % 13) as f32 - 6.0) * 0.2).collect();
         let (gamma, beta) = ([1.3f32, 0.7], [5.0f32, 4.0]);
-        let op_for = |x: &[f32]| {
+        // [gamma, beta, mean, 1/std] of the batch `x`
+        let params_for = |x: &[f32]| -> Vec<f32> {
             let (mean, variance) = batch_statistics(x, extent);
-            let inv_std = variance.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
-            BatchNormRelu { mean, inv_std, batch_statistics: true }
+            let inv_std: Vec<f32> = variance.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
+            [gamma.to_vec(), beta.to_vec(), mean, inv_std].concat()
         };
         let loss = |x: &[f32]| -> f64 {
-            op_for(x).forward(x, &gamma, &beta, extent).iter().zip(&probe).map(|(y, p)| f64::from(y * p)).sum()
+            let params = params_for(x);
+            let params = Params::of(&params, 4, 2).unwrap();
+            forward(x, params, extent).iter().zip(&probe).map(|(y, p)| f64::from(y * p)).sum()
         };
-        let y = op_for(&x).forward(&x, &gamma, &beta, extent);
-        let [dx, _, _] = op_for(&x).backward(&x, &y, &probe, &gamma, extent);
+        let params = params_for(&x);
+        let (dgamma, dbeta) = gradient_sums(&x, &probe, Params::of(&params, 4, 2).unwrap(), extent);
+        let with_sums = [params, dgamma, dbeta].concat();
+        let dx = input_gradient(&x, &probe, Params::of(&with_sums, 6, 2).unwrap(), extent, true);
         let step = 1e-3f32;
         for i in 0..x.len() {
             let (mut plus, mut minus) = (x.clone(), x.clone());

@@ -1,9 +1,10 @@
 //! Whether the fused training ops also run on CUDA, and (with the `cuda` feature) how their kernels are launched.
 //!
 //! The kernels are `src/train/fused_training.cu`, compiled to PTX by build.rs. They mirror the CPU implementations
-//! of `fused_activation` and `phase_interleave` line by line, but no GPU was available when they were written, so
+//! of `fused_activation`, `phase_interleave` and `fused_batch_norm` line by line, but no GPU was available when they were written, so
 //! they are **off by default** (`--fused-cuda-ops` turns them on) until a GPU run has checked them against the CPU
-//! (`scripts/gpu-train-profile.sh`, variant `fused`). Off, CUDA composes candle ops as before.
+//! (`scripts/gpu-train-profile.sh`: its GAN parity part and the `fused` and `classifier` variants). Off, CUDA
+//! composes candle ops as before.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

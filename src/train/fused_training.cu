@@ -131,3 +131,97 @@ extern "C" __global__ void interleave_phases_bwd(const float* dy, float* dphases
         dphases[i] = value;
     }
 }
+
+// ---- BatchNorm + ReLU (src/train/fused_batch_norm.rs). `params` is [4, C]: gamma, beta, mean, inv_std. ----
+
+__device__ __forceinline__ uint64_t channel_index(uint64_t j, uint32_t c, uint32_t channels, uint32_t plane) {
+    uint64_t n = j / plane, p = j % plane;
+    return (n * channels + c) * plane + p;
+}
+
+// Block-wide sum of one double per thread (256 threads), fixed tree; every thread gets the total.
+__device__ double block_sum(double value, double* partial) {
+    partial[threadIdx.x] = value;
+    __syncthreads();
+    for (uint32_t width = blockDim.x / 2; width > 0; width /= 2) {
+        if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
+        __syncthreads();
+    }
+    double total = partial[0];
+    __syncthreads();
+    return total;
+}
+
+// out[c] = mean, out[C + c] = biased variance of channel c (two passes, double sums). One block per channel.
+extern "C" __global__ void channel_mean_var(const float* x, float* out, uint32_t images, uint32_t channels,
+                                            uint32_t plane) {
+    __shared__ double partial[256];
+    uint32_t c = blockIdx.x;
+    uint64_t count = (uint64_t)images * plane;
+    double sum = 0.0;
+    for (uint64_t j = threadIdx.x; j < count; j += blockDim.x) sum += (double)x[channel_index(j, c, channels, plane)];
+    double mean = block_sum(sum, partial) / (double)(count > 0 ? count : 1);
+    double squares = 0.0;
+    for (uint64_t j = threadIdx.x; j < count; j += blockDim.x) {
+        double d = (double)x[channel_index(j, c, channels, plane)] - mean;
+        squares += d * d;
+    }
+    double variance = block_sum(squares, partial) / (double)(count > 0 ? count : 1);
+    if (threadIdx.x == 0) {
+        out[c] = (float)mean;
+        out[channels + c] = (float)variance;
+    }
+}
+
+// y = relu(x * scale + shift), scale = gamma inv_std, shift = beta - mean scale.
+extern "C" __global__ void bn_relu_fwd(const float* x, const float* params, float* y, uint64_t count,
+                                       uint32_t channels, uint32_t plane) {
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < count;
+         i += (uint64_t)gridDim.x * blockDim.x) {
+        uint32_t c = (uint32_t)((i / plane) % channels);
+        float scale = params[c] * params[3 * channels + c];
+        float shift = params[channels + c] - params[2 * channels + c] * scale;
+        y[i] = fmaxf(x[i] * scale + shift, 0.0f);
+    }
+}
+
+// out[c] = sum dz * xh (dgamma), out[C + c] = sum dz (dbeta), with dz = dy where the output is positive.
+extern "C" __global__ void bn_relu_grad_sums(const float* x, const float* dy, const float* params, float* out,
+                                             uint32_t images, uint32_t channels, uint32_t plane) {
+    __shared__ double partial[256];
+    uint32_t c = blockIdx.x;
+    float gamma = params[c], beta = params[channels + c], mean = params[2 * channels + c],
+          inv_std = params[3 * channels + c];
+    float scale = gamma * inv_std, shift = beta - mean * scale;
+    uint64_t count = (uint64_t)images * plane;
+    double dz_xh = 0.0, dz_sum = 0.0;
+    for (uint64_t j = threadIdx.x; j < count; j += blockDim.x) {
+        uint64_t at = channel_index(j, c, channels, plane);
+        float v = x[at];
+        float dz = v * scale + shift > 0.0f ? dy[at] : 0.0f;
+        dz_sum += (double)dz;
+        dz_xh += (double)(dz * (v - mean) * inv_std);
+    }
+    double total_dz_xh = block_sum(dz_xh, partial);
+    double total_dz = block_sum(dz_sum, partial);
+    if (threadIdx.x == 0) {
+        out[c] = (float)total_dz_xh;
+        out[channels + c] = (float)total_dz;
+    }
+}
+
+// dx = gamma inv_std (dz - dbeta / M - xh dgamma / M); `inv_count` is 1 / M with batch statistics, 0 with fixed
+// ones. `params` is [6, C]: gamma, beta, mean, inv_std, dgamma, dbeta.
+extern "C" __global__ void bn_relu_input_grad(const float* x, const float* dy, const float* params, float* dx,
+                                              uint64_t count, uint32_t channels, uint32_t plane, float inv_count) {
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < count;
+         i += (uint64_t)gridDim.x * blockDim.x) {
+        uint32_t c = (uint32_t)((i / plane) % channels);
+        float gamma = params[c], beta = params[channels + c], mean = params[2 * channels + c],
+              inv_std = params[3 * channels + c], dgamma = params[4 * channels + c], dbeta = params[5 * channels + c];
+        float scale = gamma * inv_std, shift = beta - mean * scale;
+        float v = x[i];
+        float dz = v * scale + shift > 0.0f ? dy[i] : 0.0f;
+        dx[i] = scale * (dz - dbeta * inv_count - (v - mean) * inv_std * dgamma * inv_count);
+    }
+}

@@ -1,10 +1,10 @@
 //! Whether the fused training ops also run on CUDA, and (with the `cuda` feature) how their kernels are launched.
 //!
 //! The kernels are `src/train/fused_training.cu`, compiled to PTX by build.rs. They mirror the CPU implementations
-//! of `fused_activation`, `phase_interleave` and `fused_batch_norm` line by line, but no GPU was available when they were written, so
-//! they are **off by default** (`--fused-cuda-ops` turns them on) until a GPU run has checked them against the CPU
-//! (`scripts/gpu-train-profile.sh`: its GAN parity part and the `fused` and `classifier` variants). Off, CUDA
-//! composes candle ops as before.
+//! of `fused_activation`, `phase_interleave` and `fused_batch_norm` line by line, but no GPU was available when
+//! they were written, so they are **off by default** (`--fused-cuda-ops` turns them on) until a GPU run has checked
+//! them against the CPU (`scripts/gpu-train-profile.sh`: its GAN parity part and the `fused` and `classifier`
+//! variants). Off, CUDA composes candle ops as before.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -52,7 +52,8 @@ pub(crate) mod launch {
         LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
     }
 
-    /// One block of 256 threads per channel (the `channel_sum` reduction's fixed tree needs exactly 256).
+    /// One block of 256 threads per channel (the reductions' fixed trees need exactly 256); at least one block, which
+    /// the kernels leave idle when there are no channels.
     pub fn per_channel(channels: u32) -> LaunchConfig {
         LaunchConfig { grid_dim: (channels.max(1), 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
     }

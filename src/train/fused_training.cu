@@ -81,6 +81,7 @@ extern "C" __global__ void channel_sum(const float* v, float* out, uint32_t imag
                                        uint32_t plane) {
     __shared__ float partial[256];
     uint32_t c = blockIdx.x;
+    if (c >= channels) return;  // the launch has at least one block, even for zero channels
     uint64_t per_channel = (uint64_t)images * plane;
     float sum = 0.0f;
     for (uint64_t j = threadIdx.x; j < per_channel; j += blockDim.x) {
@@ -157,6 +158,7 @@ extern "C" __global__ void channel_mean_var(const float* x, float* out, uint32_t
                                             uint32_t plane) {
     __shared__ double partial[256];
     uint32_t c = blockIdx.x;
+    if (c >= channels) return;
     uint64_t count = (uint64_t)images * plane;
     double sum = 0.0;
     for (uint64_t j = threadIdx.x; j < count; j += blockDim.x) sum += (double)x[channel_index(j, c, channels, plane)];
@@ -190,6 +192,7 @@ extern "C" __global__ void bn_relu_grad_sums(const float* x, const float* dy, co
                                              uint32_t images, uint32_t channels, uint32_t plane) {
     __shared__ double partial[256];
     uint32_t c = blockIdx.x;
+    if (c >= channels) return;
     float gamma = params[c], beta = params[channels + c], mean = params[2 * channels + c],
           inv_std = params[3 * channels + c];
     float scale = gamma * inv_std, shift = beta - mean * scale;

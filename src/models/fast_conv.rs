@@ -809,7 +809,7 @@ unsafe fn gemm_f32(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(super) fn random(shape: &[usize], seed: u64) -> Tensor {
@@ -827,7 +827,7 @@ mod tests {
     }
 
     /// Max |a - b| relative to the largest |b|.
-    pub(super) fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
+    pub(crate) fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
         assert_eq!(a.dims(), b.dims());
         let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();

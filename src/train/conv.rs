@@ -106,7 +106,12 @@ impl CustomOp2 for FastTrainConv2d {
     }
 }
 
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+/// The values of a contiguous float32 CPU operand of a custom op.
+pub(crate) fn contiguous_f32<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    what: &str,
+) -> candle_core::Result<&'a [f32]> {
     let values = storage.as_slice::<f32>()?;
     let Some((start, end)) = layout.contiguous_offsets() else {
         candle_core::bail!("{what}: expected a contiguous tensor");

@@ -11,6 +11,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Te
 use rayon::prelude::*;
 
 use crate::models::fast_conv::{is_cpu_f32, with_cpu_f32};
+use crate::train::conv::contiguous_f32;
 use crate::train::fused_cuda::takes_fused_cuda;
 
 /// `lrelu(x + bias)` with slope `alpha` below zero; `x` is `[N, C]` or `[N, C, H, W]`, `bias` has `C` values.
@@ -191,41 +192,7 @@ impl CustomOp2 for BiasLeakyRelu {
         bias: &candle_core::CudaStorage,
         bias_layout: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-
-        use crate::train::fused_cuda::launch;
-        let extent = Extent::of(x_layout.dims())?;
-        let device = &x.device;
-        let (xs, bs) =
-            (launch::view(x, x_layout, "bias + leaky ReLU input")?, launch::view(bias, bias_layout, "bias")?);
-        let len = x_layout.shape().elem_count();
-        let output = launch::output(device, len)?;
-        let (channels, plane, alpha) = (extent.channels as u32, extent.plane as u32, self.alpha as f32);
-        let images = (len / extent.image_len().max(1)) as u32;
-        match self.pixel_norm_epsilon {
-            None => {
-                let function = device.get_or_load_custom_func("bias_lrelu_fwd", launch::MODULE, launch::PTX)?;
-                let mut builder = function.builder();
-                builder.arg(&xs);
-                builder.arg(&bs);
-                builder.arg(&output);
-                candle_core::builder_arg!(builder, len as u64, channels, plane, alpha);
-                // SAFETY: arguments in the order and types of `bias_lrelu_fwd`; the views hold `len` and C values.
-                launch::launched(unsafe { builder.launch(launch::config(len as u64)) })?;
-            }
-            Some(epsilon) => {
-                let function =
-                    device.get_or_load_custom_func("bias_lrelu_pixel_norm_fwd", launch::MODULE, launch::PTX)?;
-                let mut builder = function.builder();
-                builder.arg(&xs);
-                builder.arg(&bs);
-                builder.arg(&output);
-                candle_core::builder_arg!(builder, images, channels, plane, alpha, epsilon as f32);
-                // SAFETY: as above, for `bias_lrelu_pixel_norm_fwd` (one thread per image and pixel).
-                launch::launched(unsafe { builder.launch(launch::config(u64::from(images) * u64::from(plane))) })?;
-            }
-        }
-        Ok((launch::storage(output, device), x_layout.shape().clone()))
+        self.run_cuda((x, x_layout), (bias, bias_layout), None)
     }
 
     fn bwd(
@@ -242,6 +209,61 @@ impl CustomOp2 for BiasLeakyRelu {
             self.backward_by_ops(x, bias, &grad_output)?
         };
         Ok((Some(dx), Some(db)))
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl BiasLeakyRelu {
+    /// The forward pass (no `dy`) or the input gradient on CUDA: kernel `bias_lrelu_fwd` / `_bwd`, or their
+    /// pixel-norm variants (one thread per image and pixel).
+    fn run_cuda(
+        &self,
+        (x, x_layout): (&candle_core::CudaStorage, &Layout),
+        (bias, bias_layout): (&candle_core::CudaStorage, &Layout),
+        dy: Option<(&candle_core::CudaStorage, &Layout)>,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use crate::train::fused_cuda::launch::{self, Scalar};
+        let extent = Extent::of(x_layout.dims())?;
+        let len = x_layout.shape().elem_count();
+        if bias_layout.shape().elem_count() != extent.channels {
+            bail!("bias + leaky ReLU: bias {:?} for input {:?}", bias_layout.dims(), x_layout.dims());
+        }
+        let mut inputs =
+            vec![launch::view(x, x_layout, "bias + leaky ReLU input")?, launch::view(bias, bias_layout, "bias")?];
+        if let Some((dy, dy_layout)) = dy {
+            if dy_layout.shape().elem_count() != len {
+                bail!(
+                    "bias + leaky ReLU gradient: output gradient {:?} for input {:?}",
+                    dy_layout.dims(),
+                    x_layout.dims()
+                );
+            }
+            inputs.push(launch::view(dy, dy_layout, "bias + leaky ReLU output gradient")?);
+        }
+        let pass = if dy.is_some() { "bwd" } else { "fwd" };
+        let (channels, plane, alpha) = (extent.channels as u32, extent.plane as u32, self.alpha as f32);
+        let images = (len / extent.image_len().max(1)) as u32;
+        let (kernel, scalars, threads) = match self.pixel_norm_epsilon {
+            None => (
+                format!("bias_lrelu_{pass}"),
+                vec![Scalar::U64(len as u64), Scalar::U32(channels), Scalar::U32(plane), Scalar::F32(alpha)],
+                len as u64,
+            ),
+            Some(epsilon) => (
+                format!("bias_lrelu_pixel_norm_{pass}"),
+                vec![
+                    Scalar::U32(images),
+                    Scalar::U32(channels),
+                    Scalar::U32(plane),
+                    Scalar::F32(alpha),
+                    Scalar::F32(epsilon as f32),
+                ],
+                u64::from(images) * u64::from(plane),
+            ),
+        };
+        let inputs: Vec<_> = inputs.iter().collect();
+        let output = launch::run(&x.device, &kernel, &inputs, len, &scalars, launch::config(threads))?;
+        Ok((output, x_layout.shape().clone()))
     }
 }
 
@@ -305,47 +327,7 @@ impl CustomOp3 for InputGradient {
         dy: &candle_core::CudaStorage,
         dy_layout: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-
-        use crate::train::fused_cuda::launch;
-        let extent = Extent::of(x_layout.dims())?;
-        let device = &x.device;
-        let xs = launch::view(x, x_layout, "bias + leaky ReLU input")?;
-        let bs = launch::view(bias, bias_layout, "bias + leaky ReLU bias")?;
-        let dys = launch::view(dy, dy_layout, "bias + leaky ReLU output gradient")?;
-        let len = x_layout.shape().elem_count();
-        if dy_layout.shape().elem_count() != len {
-            bail!("bias + leaky ReLU gradient: output gradient {:?} for input {:?}", dy_layout.dims(), x_layout.dims());
-        }
-        let output = launch::output(device, len)?;
-        let (channels, plane, alpha) = (extent.channels as u32, extent.plane as u32, self.op.alpha as f32);
-        let images = (len / extent.image_len().max(1)) as u32;
-        match self.op.pixel_norm_epsilon {
-            None => {
-                let function = device.get_or_load_custom_func("bias_lrelu_bwd", launch::MODULE, launch::PTX)?;
-                let mut builder = function.builder();
-                builder.arg(&xs);
-                builder.arg(&bs);
-                builder.arg(&dys);
-                builder.arg(&output);
-                candle_core::builder_arg!(builder, len as u64, channels, plane, alpha);
-                // SAFETY: arguments in the order and types of `bias_lrelu_bwd`; x, dy and the output hold `len` values.
-                launch::launched(unsafe { builder.launch(launch::config(len as u64)) })?;
-            }
-            Some(epsilon) => {
-                let function =
-                    device.get_or_load_custom_func("bias_lrelu_pixel_norm_bwd", launch::MODULE, launch::PTX)?;
-                let mut builder = function.builder();
-                builder.arg(&xs);
-                builder.arg(&bs);
-                builder.arg(&dys);
-                builder.arg(&output);
-                candle_core::builder_arg!(builder, images, channels, plane, alpha, epsilon as f32);
-                // SAFETY: as above, for `bias_lrelu_pixel_norm_bwd`.
-                launch::launched(unsafe { builder.launch(launch::config(u64::from(images) * u64::from(plane))) })?;
-            }
-        }
-        Ok((launch::storage(output, device), x_layout.shape().clone()))
+        self.op.run_cuda((x, x_layout), (bias, bias_layout), Some((dy, dy_layout)))
     }
 }
 
@@ -378,33 +360,22 @@ impl CustomOp1 for ChannelSum {
         storage: &candle_core::CudaStorage,
         layout: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-
-        use crate::train::fused_cuda::launch;
+        use crate::train::fused_cuda::launch::{self, Scalar};
         let extent = Extent::of(layout.dims())?;
-        let device = &storage.device;
-        let values = launch::view(storage, layout, "channel sum input")?;
         let images = (layout.shape().elem_count() / extent.image_len().max(1)) as u32;
-        let output = launch::output(device, extent.channels)?;
-        let function = device.get_or_load_custom_func("channel_sum", launch::MODULE, launch::PTX)?;
-        let mut builder = function.builder();
-        builder.arg(&values);
-        builder.arg(&output);
-        candle_core::builder_arg!(builder, images, extent.channels as u32, extent.plane as u32);
-        // SAFETY: arguments in the order and types of `channel_sum`; one block per channel writes its one value.
-        launch::launched(unsafe { builder.launch(launch::per_channel(extent.channels as u32)) })?;
-        Ok((launch::storage(output, device), Shape::from(extent.channels)))
+        let values = launch::view(storage, layout, "channel sum input")?;
+        let (channels, plane) = (extent.channels as u32, extent.plane as u32);
+        let scalars = [Scalar::U32(images), Scalar::U32(channels), Scalar::U32(plane)];
+        let sums = launch::run(
+            &storage.device,
+            "channel_sum",
+            &[&values],
+            extent.channels,
+            &scalars,
+            launch::per_channel(channels),
+        )?;
+        Ok((sums, Shape::from(extent.channels)))
     }
-}
-
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    let values = storage.as_slice::<f32>()?;
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        bail!("{what}: expected a contiguous tensor");
-    };
-    values.get(start..end).ok_or_else(|| {
-        candle_core::Error::Msg(format!("{what}: layout {start}..{end} outside {} values", values.len()))
-    })
 }
 
 #[cfg(test)]
@@ -412,13 +383,7 @@ mod tests {
     use candle_core::{DType, Device, Var};
 
     use super::*;
-
-    fn relative_error(a: &Tensor, b: &Tensor) -> f64 {
-        let a = a.to_dtype(DType::F64).unwrap();
-        let b = b.to_dtype(DType::F64).unwrap();
-        let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap().max(1e-30);
-        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap() / scale
-    }
+    use crate::models::fast_conv::tests::relative_error;
 
     /// Value and both gradients of the fused op equal candle's autograd through the composed ops, for feature
     /// maps and dense layers, with and without pixel norm. The probe weights the output unevenly so that pixel
@@ -519,7 +484,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(wide.dtype(), DType::F64);
-        assert!(relative_error(&fused, &wide) < 1e-6);
+        assert!(relative_error(&fused, &wide.to_dtype(DType::F32).unwrap()) < 1e-6);
     }
 
     #[test]

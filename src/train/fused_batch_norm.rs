@@ -11,6 +11,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Te
 use rayon::prelude::*;
 
 use crate::models::fast_conv::is_cpu_f32;
+use crate::train::conv::contiguous_f32;
 use crate::train::fused_cuda::takes_fused_cuda;
 
 /// The statistics a BatchNorm normalised with, per channel.
@@ -127,6 +128,13 @@ impl Extent {
     fn image_len(&self) -> usize {
         self.channels * self.plane
     }
+
+    /// The per-channel kernels' size arguments: images, channels, plane.
+    #[cfg(feature = "cuda")]
+    fn scalars(&self) -> [crate::train::fused_cuda::launch::Scalar; 3] {
+        use crate::train::fused_cuda::launch::Scalar;
+        [Scalar::U32(self.images as u32), Scalar::U32(self.channels as u32), Scalar::U32(self.plane as u32)]
+    }
 }
 
 /// Rows of a `[K, C]` per-channel parameter block: gamma, beta, mean, 1/std (and, for the input gradient, the sums
@@ -143,6 +151,14 @@ impl<'a> Params<'a> {
             bail!("batch norm: {} parameter values, expected {rows} x {channels}", values.len());
         }
         Ok(Self { values, channels })
+    }
+
+    /// Whether a parameter tensor has `rows` x `channels` values.
+    fn check_rows(layout: &Layout, rows: usize, channels: usize) -> candle_core::Result<()> {
+        if layout.shape().elem_count() != rows * channels {
+            bail!("batch norm: parameters {:?}, expected {rows} x {channels}", layout.dims());
+        }
+        Ok(())
     }
 
     fn row(&self, row: usize) -> &'a [f32] {
@@ -235,6 +251,32 @@ fn input_gradient(x: &[f32], dy: &[f32], params: Params, extent: Extent, batch_s
     dx
 }
 
+/// The extent of a gradient op's `(x, dy, params)`, after checking that `dy` matches `x` and `params` has `rows`
+/// rows of one value per channel.
+fn gradient_extent(x: &Layout, dy: &Layout, params: &Layout, rows: usize) -> candle_core::Result<Extent> {
+    let extent = Extent::of(x.dims())?;
+    if dy.shape().elem_count() != x.shape().elem_count() {
+        bail!("batch norm gradient: output gradient {:?} for input {:?}", dy.dims(), x.dims());
+    }
+    Params::check_rows(params, rows, extent.channels)?;
+    Ok(extent)
+}
+
+/// The CPU values of a gradient op's operands (shapes checked by [`gradient_extent`]).
+fn gradient_operands<'a>(
+    (x, x_layout): (&'a CpuStorage, &Layout),
+    (dy, dy_layout): (&'a CpuStorage, &Layout),
+    (params, params_layout): (&'a CpuStorage, &Layout),
+    rows: usize,
+    extent: Extent,
+) -> candle_core::Result<(&'a [f32], &'a [f32], Params<'a>)> {
+    Ok((
+        contiguous_f32(x, x_layout, "batch norm input")?,
+        contiguous_f32(dy, dy_layout, "batch norm output gradient")?,
+        Params::of(contiguous_f32(params, params_layout, "batch norm parameters")?, rows, extent.channels)?,
+    ))
+}
+
 /// `[N, C, H, W]` -> `[2, C]`: each channel's mean and biased variance.
 struct MeanVariance;
 
@@ -257,21 +299,18 @@ impl CustomOp1 for MeanVariance {
         storage: &candle_core::CudaStorage,
         layout: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-
         use crate::train::fused_cuda::launch;
         let extent = Extent::of(layout.dims())?;
-        let device = &storage.device;
         let x = launch::view(storage, layout, "batch norm input")?;
-        let output = launch::output(device, 2 * extent.channels)?;
-        let function = device.get_or_load_custom_func("channel_mean_var", launch::MODULE, launch::PTX)?;
-        let mut builder = function.builder();
-        builder.arg(&x);
-        builder.arg(&output);
-        candle_core::builder_arg!(builder, extent.images as u32, extent.channels as u32, extent.plane as u32);
-        // SAFETY: arguments in the order and types of `channel_mean_var`; one block per channel writes its two values.
-        launch::launched(unsafe { builder.launch(launch::per_channel(extent.channels as u32)) })?;
-        Ok((launch::storage(output, device), Shape::from((2, extent.channels))))
+        let moments = launch::run(
+            &storage.device,
+            "channel_mean_var",
+            &[&x],
+            2 * extent.channels,
+            &extent.scalars(),
+            launch::per_channel(extent.channels as u32),
+        )?;
+        Ok((moments, Shape::from((2, extent.channels))))
     }
 }
 
@@ -308,26 +347,14 @@ impl CustomOp2 for BatchNormRelu {
         params: &candle_core::CudaStorage,
         params_layout: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-
-        use crate::train::fused_cuda::launch;
+        use crate::train::fused_cuda::launch::{self, Scalar};
         let extent = Extent::of(x_layout.dims())?;
-        if params_layout.shape().elem_count() != 4 * extent.channels {
-            bail!("batch norm: parameters {:?} for {} channels", params_layout.dims(), extent.channels);
-        }
-        let device = &x.device;
-        let (xs, ps) = (launch::view(x, x_layout, "batch norm input")?, launch::view(params, params_layout, "params")?);
+        Params::check_rows(params_layout, 4, extent.channels)?;
         let len = x_layout.shape().elem_count();
-        let output = launch::output(device, len)?;
-        let function = device.get_or_load_custom_func("bn_relu_fwd", launch::MODULE, launch::PTX)?;
-        let mut builder = function.builder();
-        builder.arg(&xs);
-        builder.arg(&ps);
-        builder.arg(&output);
-        candle_core::builder_arg!(builder, len as u64, extent.channels as u32, extent.plane as u32);
-        // SAFETY: arguments in the order and types of `bn_relu_fwd`; x and the output hold `len` values.
-        launch::launched(unsafe { builder.launch(launch::config(len as u64)) })?;
-        Ok((launch::storage(output, device), x_layout.shape().clone()))
+        let inputs = [&launch::view(x, x_layout, "batch norm input")?, &launch::view(params, params_layout, "params")?];
+        let scalars = [Scalar::U64(len as u64), Scalar::U32(extent.channels as u32), Scalar::U32(extent.plane as u32)];
+        let y = launch::run(&x.device, "bn_relu_fwd", &inputs, len, &scalars, launch::config(len as u64))?;
+        Ok((y, x_layout.shape().clone()))
     }
 
     fn bwd(
@@ -365,13 +392,8 @@ impl CustomOp3 for GradientSums {
         params: &CpuStorage,
         params_layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let extent = Extent::of(x_layout.dims())?;
-        let x = contiguous_f32(x, x_layout, "batch norm input")?;
-        let dy = contiguous_f32(dy, dy_layout, "batch norm output gradient")?;
-        if dy.len() != x.len() {
-            bail!("batch norm gradient: output gradient {:?} for input {:?}", dy_layout.dims(), x_layout.dims());
-        }
-        let params = Params::of(contiguous_f32(params, params_layout, "batch norm parameters")?, 4, extent.channels)?;
+        let extent = gradient_extent(x_layout, dy_layout, params_layout, 4)?;
+        let (x, dy, params) = gradient_operands((x, x_layout), (dy, dy_layout), (params, params_layout), 4, extent)?;
         let (mut sums, dbeta) = gradient_sums(x, dy, params, extent);
         sums.extend(dbeta);
         Ok((CpuStorage::F32(sums), Shape::from((2, extent.channels))))
@@ -387,35 +409,23 @@ impl CustomOp3 for GradientSums {
         params: &candle_core::CudaStorage,
         params_layout: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-
         use crate::train::fused_cuda::launch;
-        let extent = Extent::of(x_layout.dims())?;
-        if dy_layout.shape().elem_count() != x_layout.shape().elem_count()
-            || params_layout.shape().elem_count() != 4 * extent.channels
-        {
-            bail!(
-                "batch norm gradient: shapes {:?}, {:?}, {:?}",
-                x_layout.dims(),
-                dy_layout.dims(),
-                params_layout.dims()
-            );
-        }
-        let device = &x.device;
-        let xs = launch::view(x, x_layout, "batch norm input")?;
-        let dys = launch::view(dy, dy_layout, "batch norm output gradient")?;
-        let ps = launch::view(params, params_layout, "batch norm parameters")?;
-        let output = launch::output(device, 2 * extent.channels)?;
-        let function = device.get_or_load_custom_func("bn_relu_grad_sums", launch::MODULE, launch::PTX)?;
-        let mut builder = function.builder();
-        builder.arg(&xs);
-        builder.arg(&dys);
-        builder.arg(&ps);
-        builder.arg(&output);
-        candle_core::builder_arg!(builder, extent.images as u32, extent.channels as u32, extent.plane as u32);
-        // SAFETY: arguments in the order and types of `bn_relu_grad_sums`; one block per channel writes two values.
-        launch::launched(unsafe { builder.launch(launch::per_channel(extent.channels as u32)) })?;
-        Ok((launch::storage(output, device), Shape::from((2, extent.channels))))
+        let extent = gradient_extent(x_layout, dy_layout, params_layout, 4)?;
+        let inputs = [
+            &launch::view(x, x_layout, "batch norm input")?,
+            &launch::view(dy, dy_layout, "batch norm output gradient")?,
+            &launch::view(params, params_layout, "batch norm parameters")?,
+        ];
+        let channels = extent.channels as u32;
+        let sums = launch::run(
+            &x.device,
+            "bn_relu_grad_sums",
+            &inputs,
+            2 * extent.channels,
+            &extent.scalars(),
+            launch::per_channel(channels),
+        )?;
+        Ok((sums, Shape::from((2, extent.channels))))
     }
 }
 
@@ -438,13 +448,8 @@ impl CustomOp3 for InputGradient {
         params: &CpuStorage,
         params_layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let extent = Extent::of(x_layout.dims())?;
-        let x = contiguous_f32(x, x_layout, "batch norm input")?;
-        let dy = contiguous_f32(dy, dy_layout, "batch norm output gradient")?;
-        if dy.len() != x.len() {
-            bail!("batch norm gradient: output gradient {:?} for input {:?}", dy_layout.dims(), x_layout.dims());
-        }
-        let params = Params::of(contiguous_f32(params, params_layout, "batch norm parameters")?, 6, extent.channels)?;
+        let extent = gradient_extent(x_layout, dy_layout, params_layout, 6)?;
+        let (x, dy, params) = gradient_operands((x, x_layout), (dy, dy_layout), (params, params_layout), 6, extent)?;
         let dx = input_gradient(x, dy, params, extent, self.batch_statistics);
         Ok((CpuStorage::F32(dx), x_layout.shape().clone()))
     }
@@ -459,46 +464,24 @@ impl CustomOp3 for InputGradient {
         params: &candle_core::CudaStorage,
         params_layout: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-
-        use crate::train::fused_cuda::launch;
-        let extent = Extent::of(x_layout.dims())?;
+        use crate::train::fused_cuda::launch::{self, Scalar};
+        let extent = gradient_extent(x_layout, dy_layout, params_layout, 6)?;
         let len = x_layout.shape().elem_count();
-        if dy_layout.shape().elem_count() != len || params_layout.shape().elem_count() != 6 * extent.channels {
-            bail!(
-                "batch norm gradient: shapes {:?}, {:?}, {:?}",
-                x_layout.dims(),
-                dy_layout.dims(),
-                params_layout.dims()
-            );
-        }
-        let device = &x.device;
-        let xs = launch::view(x, x_layout, "batch norm input")?;
-        let dys = launch::view(dy, dy_layout, "batch norm output gradient")?;
-        let ps = launch::view(params, params_layout, "batch norm parameters")?;
-        let output = launch::output(device, len)?;
+        let inputs = [
+            &launch::view(x, x_layout, "batch norm input")?,
+            &launch::view(dy, dy_layout, "batch norm output gradient")?,
+            &launch::view(params, params_layout, "batch norm parameters")?,
+        ];
         let inv_count = if self.batch_statistics { 1.0 / extent.count().max(1) as f32 } else { 0.0 };
-        let function = device.get_or_load_custom_func("bn_relu_input_grad", launch::MODULE, launch::PTX)?;
-        let mut builder = function.builder();
-        builder.arg(&xs);
-        builder.arg(&dys);
-        builder.arg(&ps);
-        builder.arg(&output);
-        candle_core::builder_arg!(builder, len as u64, extent.channels as u32, extent.plane as u32, inv_count);
-        // SAFETY: arguments in the order and types of `bn_relu_input_grad`; x, dy and the output hold `len` values.
-        launch::launched(unsafe { builder.launch(launch::config(len as u64)) })?;
-        Ok((launch::storage(output, device), x_layout.shape().clone()))
+        let scalars = [
+            Scalar::U64(len as u64),
+            Scalar::U32(extent.channels as u32),
+            Scalar::U32(extent.plane as u32),
+            Scalar::F32(inv_count),
+        ];
+        let dx = launch::run(&x.device, "bn_relu_input_grad", &inputs, len, &scalars, launch::config(len as u64))?;
+        Ok((dx, x_layout.shape().clone()))
     }
-}
-
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    let values = storage.as_slice::<f32>()?;
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        bail!("{what}: expected a contiguous tensor");
-    };
-    values.get(start..end).ok_or_else(|| {
-        candle_core::Error::Msg(format!("{what}: layout {start}..{end} outside {} values", values.len()))
-    })
 }
 
 #[cfg(test)]
@@ -506,13 +489,7 @@ mod tests {
     use candle_core::{DType, Device, Var};
 
     use super::*;
-
-    fn relative_error(a: &Tensor, b: &Tensor) -> f64 {
-        let a = a.to_dtype(DType::F64).unwrap();
-        let b = b.to_dtype(DType::F64).unwrap();
-        let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap().max(1e-30);
-        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap() / scale
-    }
+    use crate::models::fast_conv::tests::relative_error;
 
     /// Output, statistics and the three gradients equal candle's autograd through the composed ops, with batch and
     /// with fixed statistics; the input is shifted and scaled per channel so the statistics matter.

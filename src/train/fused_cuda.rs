@@ -29,14 +29,22 @@ pub fn takes_fused_cuda(tensor: &Tensor) -> bool {
 
 #[cfg(feature = "cuda")]
 pub(crate) mod launch {
-    use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig};
+    use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
     use candle_core::cuda_backend::{CudaDevice, WrapErr};
     use candle_core::{CudaStorage, Layout, Result};
 
-    /// The kernels, for `CudaDevice::get_or_load_custom_func(name, MODULE, PTX)` (loaded once per device).
-    pub const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/fused_training.ptx"));
-    pub const MODULE: &str = "thorax_fused_training";
+    /// The kernels, loaded once per device.
+    const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/fused_training.ptx"));
+    const MODULE: &str = "thorax_fused_training";
     const THREADS: u32 = 256;
+
+    /// A scalar kernel argument.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Scalar {
+        U32(u32),
+        U64(u64),
+        F32(f32),
+    }
 
     /// The contiguous float32 values of an operand.
     pub fn view<'a>(storage: &'a CudaStorage, layout: &Layout, what: &str) -> Result<CudaView<'a, f32>> {
@@ -58,20 +66,34 @@ pub(crate) mod launch {
         LaunchConfig { grid_dim: (channels.max(1), 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
     }
 
-    /// A new buffer of `len` values that the next kernel writes completely.
-    pub fn output(device: &CudaDevice, len: usize) -> Result<CudaSlice<f32>> {
-        // SAFETY: every kernel of this module writes all values of its output (grid-stride loops over the range).
-        unsafe { device.alloc::<f32>(len) }
-    }
-
-    pub fn storage(slice: CudaSlice<f32>, device: &CudaDevice) -> CudaStorage {
-        CudaStorage::wrap_cuda_slice(slice, device.clone())
-    }
-
-    /// A launch's result as candle's error (the timing events some launches return are not used).
-    pub fn launched<T>(
-        result: std::result::Result<T, candle_core::cuda_backend::cudarc::driver::DriverError>,
-    ) -> Result<()> {
-        result.w().map(|_| ())
+    /// Runs `kernel` of `fused_training.cu` on `device`: every kernel there takes its input buffers, then its output
+    /// buffer (`len` values, all of which it writes), then its scalars, in that order.
+    pub fn run(
+        device: &CudaDevice,
+        kernel: &str,
+        inputs: &[&CudaView<'_, f32>],
+        len: usize,
+        scalars: &[Scalar],
+        config: LaunchConfig,
+    ) -> Result<CudaStorage> {
+        let function = device.get_or_load_custom_func(kernel, MODULE, PTX)?;
+        // SAFETY: the kernel writes all `len` values before anything reads them (see above).
+        let output: CudaSlice<f32> = unsafe { device.alloc::<f32>(len)? };
+        let mut builder = function.builder();
+        for input in inputs {
+            builder.arg(*input);
+        }
+        builder.arg(&output);
+        for scalar in scalars {
+            match scalar {
+                Scalar::U32(value) => builder.arg(value),
+                Scalar::U64(value) => builder.arg(value),
+                Scalar::F32(value) => builder.arg(value),
+            };
+        }
+        // SAFETY: the arguments follow the kernels' common order; each caller passes the buffers and scalars of its
+        // kernel's signature in fused_training.cu, with the sizes its shape checks established.
+        unsafe { builder.launch(config) }.w()?;
+        Ok(CudaStorage::wrap_cuda_slice(output, device.clone()))
     }
 }

@@ -11,6 +11,7 @@ use candle_core::{CpuStorage, CustomOp1, D, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;
 
 use crate::models::fast_conv::is_cpu_f32;
+use crate::train::conv::contiguous_f32;
 use crate::train::fused_cuda::takes_fused_cuda;
 
 /// `[N, 4 * maps_out, H + 1, W + 1]` phases to the `[N, maps_out, 2H, 2W]` image, differentiable.
@@ -98,10 +99,7 @@ impl CustomOp1 for InterleavePhases {
         if Geometry::of(layout.dims(), g.maps_out)? != g {
             bail!("phase interleave: input {:?} changed shape", layout.dims());
         }
-        let values = storage.as_slice::<f32>()?;
-        let Some(phases) = layout.contiguous_offsets().and_then(|(start, end)| values.get(start..end)) else {
-            bail!("phase interleave: expected a contiguous input");
-        };
+        let phases = contiguous_f32(storage, layout, "phase interleave input")?;
         let mut output = vec![0f32; g.batch * g.output_per_image()];
         if g.output_per_image() > 0 {
             output
@@ -136,7 +134,7 @@ impl CustomOp1 for InterleavePhases {
 }
 
 impl Geometry {
-    /// Launches `kernel` (`interleave_phases_fwd` or `_bwd`, same arguments) on `input`, writing `len` values.
+    /// Runs `kernel` (`interleave_phases_fwd` or `_bwd`, same arguments) on `input`, writing `len` values.
     #[cfg(feature = "cuda")]
     fn launch(
         &self,
@@ -145,21 +143,10 @@ impl Geometry {
         kernel: &str,
         len: usize,
     ) -> candle_core::Result<candle_core::CudaStorage> {
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-
-        use crate::train::fused_cuda::launch;
-        let device = &storage.device;
+        use crate::train::fused_cuda::launch::{self, Scalar};
         let input = launch::view(storage, layout, "phase interleave input")?;
-        let output = launch::output(device, len)?;
-        let function = device.get_or_load_custom_func(kernel, launch::MODULE, launch::PTX)?;
-        let mut builder = function.builder();
-        builder.arg(&input);
-        builder.arg(&output);
-        let dims = [self.batch, self.maps_out, self.height, self.width].map(|d| d as u32);
-        candle_core::builder_arg!(builder, dims[0], dims[1], dims[2], dims[3]);
-        // SAFETY: arguments in the order and types of the two interleave kernels; each writes all `len` values.
-        launch::launched(unsafe { builder.launch(launch::config(len as u64)) })?;
-        Ok(launch::storage(output, device))
+        let scalars = [self.batch, self.maps_out, self.height, self.width].map(|d| Scalar::U32(d as u32));
+        launch::run(&storage.device, kernel, &[&input], len, &scalars, launch::config(len as u64))
     }
 }
 
@@ -176,10 +163,7 @@ impl CustomOp1 for PhaseGradient {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = self.geometry;
-        let values = storage.as_slice::<f32>()?;
-        let Some(dy) = layout.contiguous_offsets().and_then(|(start, end)| values.get(start..end)) else {
-            bail!("phase interleave gradient: expected a contiguous output gradient");
-        };
+        let dy = contiguous_f32(storage, layout, "phase interleave output gradient")?;
         if dy.len() != g.batch * g.output_per_image() {
             bail!("phase interleave gradient: output gradient {:?} does not match {g:?}", layout.dims());
         }

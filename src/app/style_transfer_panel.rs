@@ -7,7 +7,7 @@ use crate::engine::request::TranslatedImage;
 use crate::imaging::GrayImage;
 use crate::models::card::ModelKind;
 use crate::models::cyclegan::Direction;
-use crate::models::style_transfer::{card_direction, direction_label, generator_name};
+use crate::models::style_transfer::{NetworkScale, card_direction, direction_label, generator_name};
 
 /// What the style transfer controls asked for this frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,6 +29,8 @@ pub struct StyleTransferPanel {
     pub enabled: bool,
     /// The third viewport shows |translated - real| instead of the translation.
     pub show_difference: bool,
+    /// Whether the generator sees the image at its training scale or at the image's own pixels.
+    pub scale: NetworkScale,
     /// The newest translation of the real image shown.
     pub result: Option<TranslatedImage>,
     /// Milliseconds the last translation took on the worker.
@@ -39,7 +41,15 @@ impl Default for StyleTransferPanel {
     fn default() -> Self {
         let models = ModelShelf::embedded(ModelKind::CycleganGenerator);
         let direction = models.current().and_then(|m| card_direction(&m.card)).unwrap_or(Direction::AToB);
-        Self { models, direction, enabled: false, show_difference: false, result: None, last_run_ms: None }
+        Self {
+            models,
+            direction,
+            enabled: false,
+            show_difference: false,
+            scale: NetworkScale::Training,
+            result: None,
+            last_run_ms: None,
+        }
     }
 }
 
@@ -55,7 +65,8 @@ impl StyleTransferPanel {
             return None;
         }
         let model = self.generator()?;
-        Some(Request::Translate { model: model.source.clone(), direction: self.direction, image: image.clone() })
+        let (model, direction, scale) = (model.source.clone(), self.direction, self.scale);
+        Some(Request::Translate { model, direction, scale, image: image.clone() })
     }
 
     /// Selects the opened generator and takes its direction.
@@ -152,6 +163,24 @@ impl StyleTransferPanel {
                 .on_hover_text("|translated - real| in 8-bit units, instead of the translation")
                 .changed();
         });
+        if let Some(side_px) = card.training_side_px() {
+            let mut at_training_scale = self.scale == NetworkScale::Training;
+            let changed = ui
+                .add_enabled(
+                    self.enabled,
+                    egui::Checkbox::new(&mut at_training_scale, format!("At training scale ({side_px} px)")),
+                )
+                .on_hover_text(format!(
+                    "The generator learned its style on {side_px} px images: it sees the image resized so that the \
+                     shorter side is {side_px} px, and the result is brought back to the image's size (softer). \
+                     Off: it runs on the image's own pixels, sharper but on structures larger than it was trained on"
+                ))
+                .changed();
+            if changed {
+                self.scale = if at_training_scale { NetworkScale::Training } else { NetworkScale::Native };
+                action.retranslate = true;
+            }
+        }
         if let Some(ms) = self.last_run_ms {
             ui.label(egui::RichText::new(format!("{ms:.0} ms per translation")).weak());
         }

@@ -25,13 +25,14 @@ const SPLIT_SALT_B: u64 = 0x5EED_0000_000B;
 /// Options of `thorax train cyclegan`.
 #[derive(Debug, clap::Args)]
 pub struct TrainCycleGanArgs {
-    /// Folder of domain A images (PNG, JPEG, TIFF, DICOM).
-    #[arg(long)]
-    pub domain_a: PathBuf,
-    /// Folder of domain B images.
-    #[arg(long)]
-    pub domain_b: PathBuf,
-    /// Only files in --domain-a whose names start with this (e.g. `nih_`).
+    /// Folder of domain A images (PNG, JPEG, TIFF, DICOM); repeat it to join folders (e.g. one dataset stored at
+    /// two resolutions).
+    #[arg(long, required = true)]
+    pub domain_a: Vec<PathBuf>,
+    /// Folder of domain B images; may be repeated like --domain-a.
+    #[arg(long, required = true)]
+    pub domain_b: Vec<PathBuf>,
+    /// Only files in the --domain-a folders whose names start with this (e.g. `nih_`).
     #[arg(long, default_value = "")]
     pub domain_a_prefix: String,
     /// Only files in --domain-b whose names start with this (e.g. `ker_`).
@@ -73,6 +74,9 @@ pub struct TrainCycleGanArgs {
     /// Images per domain kept out of training to measure the cycle-reconstruction error.
     #[arg(long, default_value_t = 16)]
     pub val_count: usize,
+    /// Write the held-out images as CSV `domain,file` here (e.g. to measure a domain Frechet distance on them).
+    #[arg(long)]
+    pub held_out_list: Option<PathBuf>,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
@@ -178,17 +182,33 @@ fn log_line(step: u64, l: &CycleGanStepLosses, seconds: f64) -> String {
     )
 }
 
+/// "DIR" or "DIR1 + DIR2 + ...".
+fn folder_list(folders: &[PathBuf]) -> String {
+    folders.iter().map(|folder| folder.display().to_string()).collect::<Vec<_>>().join(" + ")
+}
+
+/// Writes `domain,file` rows for the held-out images of both domains.
+fn write_held_out_list(path: &Path, domains: [(&str, &DomainImages); 2]) -> anyhow::Result<()> {
+    let mut text = String::from("domain,file\n");
+    for (name, images) in domains {
+        for file in images.files() {
+            text.push_str(&format!("{name},{}\n", file.display()));
+        }
+    }
+    std::fs::write(path, text).with_context(|| format!("writing the held-out list {}", path.display()))
+}
+
 /// Loads one domain and splits off its validation images.
 fn load_domain(
     label: &str,
-    folder: &Path,
+    folders: &[PathBuf],
     prefix: &str,
     side_px: usize,
     val_count: usize,
     seed: u64,
 ) -> anyhow::Result<(DomainImages, DomainImages)> {
-    let images = DomainImages::load(label, folder, prefix, side_px)
-        .with_context(|| format!("loading domain {label} from {}", folder.display()))?;
+    let images = DomainImages::load_folders(label, folders, prefix, side_px)
+        .with_context(|| format!("loading domain {label} from {}", folder_list(folders)))?;
     Ok(images.split_hold_out(label, val_count, seed)?)
 }
 
@@ -204,6 +224,9 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
         load_domain(name_a, &args.domain_a, &args.domain_a_prefix, side, args.val_count, config.seed)?;
     let (train_b, val_b) =
         load_domain(name_b, &args.domain_b, &args.domain_b_prefix, side, args.val_count, config.seed ^ SPLIT_SALT_B)?;
+    if let Some(path) = &args.held_out_list {
+        write_held_out_list(path, [(name_a.as_str(), &val_a), (name_b.as_str(), &val_b)])?;
+    }
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
     let out_b2a = args.out_b2a.clone().unwrap_or_else(|| default_b2a_path(&args.out));
     let mut log = LossLog::open(args.log.as_deref(), LOG_HEADER, args.resume.is_some())?;
@@ -267,9 +290,10 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
             train_b.len()
         )
     });
-    let describe = |label: &str, folder: &Path, prefix: &str, train: usize, val: usize| {
+    let describe = |label: &str, folders: &[PathBuf], prefix: &str, train: usize, val: usize| {
         let filter = if prefix.is_empty() { String::new() } else { format!(" files `{prefix}*`") };
-        format!("{label}: {} images from {}{filter} ({train} training, {val} held out)", train + val, folder.display())
+        let from = folder_list(folders);
+        format!("{label}: {} images from {from}{filter} ({train} training, {val} held out)", train + val)
     };
     let training_data = format!(
         "{}; {}",

@@ -9,7 +9,7 @@ use crate::cli::classify::read_gray_image;
 use crate::convert::npy::{read_npy_f32, write_npy_f32};
 use crate::models::card::ModelKind;
 use crate::models::cyclegan::{CycleGanGenerator, Direction};
-use crate::models::style_transfer::translate_gray;
+use crate::models::style_transfer::{NetworkScale, translate_gray_at};
 use crate::models::weights::Weights;
 
 /// Which way to translate.
@@ -19,6 +19,25 @@ pub enum DirectionArg {
     A2b,
     /// Domain B to domain A (the generator `G_B`).
     B2a,
+}
+
+/// `--scale`: the image size the generator sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScaleArg {
+    /// Resized so the shorter side is the training resolution in the card (the image's own size when the card
+    /// records none), as junyanz resizes test images to the training size
+    Training,
+    /// The image's own size, sides rounded to multiples of 4 (junyanz `--preprocess none`)
+    Native,
+}
+
+impl From<ScaleArg> for NetworkScale {
+    fn from(value: ScaleArg) -> Self {
+        match value {
+            ScaleArg::Training => NetworkScale::Training,
+            ScaleArg::Native => NetworkScale::Native,
+        }
+    }
 }
 
 impl From<DirectionArg> for Direction {
@@ -42,7 +61,10 @@ pub struct TranslateArgs {
     /// Image files (PNG, JPEG, TIFF); sides are rounded to multiples of 4 as junyanz does.
     #[arg(required_unless_present = "tensor_npy", conflicts_with = "tensor_npy", requires = "out")]
     pub images: Vec<PathBuf>,
-    /// Folder for the translated PNGs `<name>_<direction>.png`, clip(rint((x+1)*127.5)).
+    /// The size the generator sees an image at (--tensor-npy always runs as given).
+    #[arg(long, value_enum, default_value = "training")]
+    pub scale: ScaleArg,
+    /// Folder for the translated PNGs `<name>_<direction>.png` at the network size, clip(rint((x+1)*127.5)).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Input tensor float32 [N, C, H, W] in [-1, 1], H and W multiples of 4.
@@ -114,7 +136,7 @@ pub fn run(args: &TranslateArgs, device: &Device, default_model_bytes: Option<&[
         std::fs::create_dir_all(out).with_context(|| format!("creating --out {}", out.display()))?;
         for path in &args.images {
             let (gray, width, height) = read_gray_image(path)?;
-            let translated = translate_gray(&generator, &gray, width, height, device)
+            let translated = translate_gray_at(&generator, &gray, width, height, args.scale.into(), device)
                 .with_context(|| format!("translating {}", path.display()))?;
             let (out_w, out_h) = (translated.width_px, translated.height_px);
             let stem = path.file_stem().map_or("image".into(), |s| s.to_string_lossy());

@@ -23,7 +23,7 @@ use crate::models::error::ModelError;
 use crate::models::heatmap::{HeatmapMethod, HeatmapOptions, heatmaps_for_gray_image};
 use crate::models::progan::{latents_from_seed, to_png_u8};
 use crate::models::registry::sha256_hex;
-use crate::models::style_transfer::{direction_label, generator_name, translate_gray};
+use crate::models::style_transfer::{NetworkScale, direction_label, generator_name, translate_gray_at};
 
 /// Runs one request to completion on the worker thread.
 pub trait JobRunner: Send + 'static {
@@ -161,6 +161,7 @@ impl ModelRunner {
         &mut self,
         model: &ModelSource,
         direction: Direction,
+        scale: NetworkScale,
         image: &GrayImage,
     ) -> Result<Output, EngineError> {
         let device = self.device.device.clone();
@@ -180,7 +181,8 @@ impl ModelRunner {
             }
             .into());
         }
-        let planes = translate_gray(generator, &unit_values(image), image.width_px(), image.height_px(), &device)?;
+        let (width_px, height_px) = (image.width_px(), image.height_px());
+        let planes = translate_gray_at(generator, &unit_values(image), width_px, height_px, scale, &device)?;
         let label = direction_label(generator.card(), direction);
         let shape_error = |e: crate::imaging::gray_image::ShapeMismatch| ModelError::BadInput {
             argument: "translated image".to_owned(),
@@ -271,7 +273,7 @@ impl JobRunner for ModelRunner {
             Request::Generate { model, labels, seed } => self.generate(&model, &labels, seed),
             Request::Classify { model, image, .. } => self.classify(&model, &image),
             Request::Heatmap { model, image, label, method, .. } => self.heatmap(&model, &image, &label, method),
-            Request::Translate { model, direction, image } => self.translate(&model, direction, &image),
+            Request::Translate { model, direction, scale, image } => self.translate(&model, direction, scale, &image),
             Request::LoadModel { kind, path } => self.load_model(kind, &path),
         }
     }

@@ -101,7 +101,12 @@ pub enum Request {
         method: crate::models::heatmap::HeatmapMethod,
     },
     /// The image translated to the other domain by a CycleGAN generator that maps `direction`, and its |difference|.
-    Translate { model: ModelSource, direction: crate::models::cyclegan::Direction, image: GrayImage },
+    Translate {
+        model: ModelSource,
+        direction: crate::models::cyclegan::Direction,
+        scale: crate::models::style_transfer::NetworkScale,
+        image: GrayImage,
+    },
     /// Reads a model file, checks it holds a `kind` network, and keeps it loaded for later jobs.
     LoadModel { kind: crate::models::card::ModelKind, path: PathBuf },
 }

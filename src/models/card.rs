@@ -77,6 +77,15 @@ pub struct ModelCard {
 }
 
 impl ModelCard {
+    /// The square side the model was trained at: its input resolution, else the `training_resolution_px` that
+    /// `thorax train` records for size-agnostic networks (CycleGAN); `None` when neither is known.
+    pub fn training_side_px(&self) -> Option<u64> {
+        match self.resolution {
+            0 => self.metrics.get("training_resolution_px").and_then(|v| v.as_u64()).filter(|&side| side > 0),
+            side => Some(side as u64),
+        }
+    }
+
     /// For a model trained by thorax, one line on how little it saw (resolution, images, steps), shown next to it
     /// in the UI so that nobody mistakes it for the study's models; `None` for others.
     pub fn training_limits_note(&self) -> Option<String> {
@@ -89,10 +98,7 @@ impl ModelCard {
             _ => None,
         };
         let steps = self.metrics.get("training_steps").and_then(|v| v.as_u64());
-        let side_px = match self.resolution {
-            0 => self.metrics.get("training_resolution_px").and_then(|v| v.as_u64()).unwrap_or(0),
-            side => side as u64,
-        };
+        let side_px = self.training_side_px().unwrap_or(0);
         let mut parts = Vec::new();
         if side_px > 0 {
             parts.push(format!("{side_px} px"));

@@ -285,17 +285,19 @@ pub fn cyclegan_size(width_px: usize, height_px: usize) -> (usize, usize) {
     (round(width_px), round(height_px))
 }
 
-/// The CycleGAN input [1, channels, H, W] in [-1, 1] from a gray image in [0, 1]; sides are brought to multiples
-/// of 4 with Pillow bicubic as junyanz does, gray is replicated when the generator takes 3 channels.
+/// The CycleGAN input [1, channels, H, W] in [-1, 1] from a gray image in [0, 1], resized with Pillow bicubic (as
+/// junyanz does) to `network_size` = (width, height): [`cyclegan_size`] of the image's own size, or of the training
+/// scale's (`style_transfer::network_size`). Gray is replicated when the generator takes 3 channels.
 pub fn cyclegan_input(
     gray: &[f32],
     width_px: usize,
     height_px: usize,
+    network_size: (usize, usize),
     channels: usize,
     device: &Device,
 ) -> Result<Tensor, ModelError> {
     let image = Gray8::from_f32(gray, width_px, height_px)?;
-    let (new_w, new_h) = cyclegan_size(width_px, height_px);
+    let (new_w, new_h) = network_size;
     if new_w < 8 || new_h < 8 {
         return Err(ModelError::BadInput {
             argument: "image".to_owned(),

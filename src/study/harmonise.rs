@@ -6,7 +6,7 @@ use image::{DynamicImage, GrayImage as Luma8Image};
 use crate::convert::progan_tf::sha256_hex;
 use crate::models::card::ModelKind;
 use crate::models::cyclegan::CycleGanGenerator;
-use crate::models::style_transfer::{direction_label, translate_gray};
+use crate::models::style_transfer::{NetworkScale, direction_label, translate_gray_at};
 use crate::models::weights::Weights;
 
 use super::error::{StudyError, StudyResult};
@@ -47,8 +47,16 @@ impl RealImageTransform for CycleGanHarmoniser {
     fn apply(&mut self, image: &DynamicImage, source: &str) -> StudyResult<DynamicImage> {
         let gray = image.to_luma32f();
         let (width_px, height_px) = (gray.width() as usize, gray.height() as usize);
-        let translated = translate_gray(&self.generator, gray.as_raw(), width_px, height_px, &self.device)
-            .map_err(|e| StudyError::Source(format!("harmonising {source} with {}: {e}", self.name)))?;
+        // At the generator's training scale, the style it learned; the display pipeline brings it to the study size.
+        let translated = translate_gray_at(
+            &self.generator,
+            gray.as_raw(),
+            width_px,
+            height_px,
+            NetworkScale::Training,
+            &self.device,
+        )
+        .map_err(|e| StudyError::Source(format!("harmonising {source} with {}: {e}", self.name)))?;
         let plane = translated.first_plane().to_vec();
         Luma8Image::from_raw(translated.width_px as u32, translated.height_px as u32, plane)
             .map(DynamicImage::ImageLuma8)

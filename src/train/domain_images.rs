@@ -67,6 +67,30 @@ impl DomainImages {
         Ok(Self { side_px, files, pixels })
     }
 
+    /// Loads the images of every folder in `folders` (each filtered by `prefix`, in name order), folder after
+    /// folder, e.g. one dataset stored at two resolutions. Every folder must hold at least one matching image.
+    pub fn load_folders(
+        domain: &str,
+        folders: &[PathBuf],
+        prefix: &str,
+        side_px: usize,
+    ) -> Result<Self, DomainImagesError> {
+        let mut joined = Self { side_px, files: Vec::new(), pixels: Vec::new() };
+        for folder in folders {
+            let one = Self::load(domain, folder, prefix, side_px)?;
+            joined.files.extend(one.files);
+            joined.pixels.extend(one.pixels);
+        }
+        if joined.files.is_empty() {
+            return Err(DomainImagesError::Empty {
+                domain: domain.to_owned(),
+                path: PathBuf::new(),
+                filter: String::new(),
+            });
+        }
+        Ok(joined)
+    }
+
     /// Number of images.
     pub fn len(&self) -> usize {
         self.files.len()
@@ -175,5 +199,21 @@ mod tests {
         assert!(missing.contains("/no/such/dir") && missing.contains("does not exist"), "{missing}");
         let one = DomainImages::load("B", dir.path(), "b_", 4).unwrap();
         assert!(one.split_hold_out("B", 1, 3).unwrap_err().to_string().contains("1 images cannot spare 1"));
+    }
+
+    #[test]
+    fn joins_folders_in_order_and_names_a_folder_without_matches() {
+        let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        image::GrayImage::from_pixel(8, 8, image::Luma([255u8])).save(first.path().join("n_0.png")).unwrap();
+        image::GrayImage::from_pixel(4, 4, image::Luma([0u8])).save(second.path().join("n64_0.png")).unwrap();
+        image::GrayImage::from_pixel(4, 4, image::Luma([0u8])).save(second.path().join("n64_1.png")).unwrap();
+        let folders = [first.path().to_path_buf(), second.path().to_path_buf()];
+        let joined = DomainImages::load_folders("NIH", &folders, "n", 4).unwrap();
+        assert_eq!(joined.len(), 3);
+        assert_eq!(joined.files()[0], first.path().join("n_0.png"));
+        let values = joined.batch(&[0, 2], &Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert!(values[..16].iter().all(|&v| v > 0.99) && values[16..].iter().all(|&v| v < -0.99), "{values:?}");
+        let error = DomainImages::load_folders("NIH", &folders, "n64", 4).unwrap_err().to_string();
+        assert!(error.contains(&first.path().display().to_string()) && error.contains("`n64*`"), "{error}");
     }
 }

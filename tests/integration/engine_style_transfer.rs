@@ -10,6 +10,7 @@ use thorax::imaging::{BitDepth, GrayImage};
 use thorax::models::card::ModelKind;
 use thorax::models::cyclegan::Direction;
 use thorax::models::registry::default_model;
+use thorax::models::style_transfer::NetworkScale;
 
 fn worker() -> WorkerHandle {
     WorkerHandle::spawn(ModelRunner::new(open_device(DeviceChoice::Cpu).unwrap()), Arc::new(|| {})).unwrap()
@@ -38,7 +39,12 @@ fn a_translation_comes_back_at_the_input_size_with_its_difference() {
     let image = gradient();
     let response = run(
         &worker,
-        Request::Translate { model: placeholder_cyclegan(), direction: Direction::AToB, image: image.clone() },
+        Request::Translate {
+            model: placeholder_cyclegan(),
+            direction: Direction::AToB,
+            scale: NetworkScale::Native,
+            image: image.clone(),
+        },
     );
     let Ok(Output::Translated(result)) = response.result else {
         panic!("translation failed: {:?}", response.result.err());
@@ -62,11 +68,37 @@ fn a_translation_comes_back_at_the_input_size_with_its_difference() {
 }
 
 #[test]
+fn at_the_training_scale_the_network_sees_the_card_side_and_the_result_comes_back_at_the_input_size() {
+    let worker = worker();
+    let image = gradient();
+    let card = default_model(ModelKind::CycleganGenerator).unwrap().card;
+    let side = card.training_side_px().expect("the default CycleGAN records its training side");
+    let request = Request::Translate {
+        model: placeholder_cyclegan(),
+        direction: Direction::AToB,
+        scale: NetworkScale::Training,
+        image,
+    };
+    let Ok(Output::Translated(result)) = run(&worker, request).result else { panic!("translation failed") };
+    // 50 x 38: the shorter side becomes the training side, the longer keeps the aspect (multiples of 4).
+    let long = ((50.0 * side as f64 / 38.0).round() / 4.0).round() as usize * 4;
+    assert_eq!(result.translated.tensor_dims, vec![1, 1, side as usize, long]);
+    for shown in [&result.translated.image, &result.difference.image] {
+        assert_eq!((shown.width_px(), shown.height_px()), (50, 38));
+    }
+}
+
+#[test]
 fn a_generator_of_the_other_direction_is_refused_with_both_named() {
     let worker = worker();
     let response = run(
         &worker,
-        Request::Translate { model: placeholder_cyclegan(), direction: Direction::BToA, image: gradient() },
+        Request::Translate {
+            model: placeholder_cyclegan(),
+            direction: Direction::BToA,
+            scale: NetworkScale::Training,
+            image: gradient(),
+        },
     );
     let message = response.result.unwrap_err().to_string();
     assert!(message.contains("G_A") && message.contains("NIH -> Guangzhou"), "{message}");
@@ -104,7 +136,12 @@ fn opening_model_files_checks_their_kind_and_keeps_them_for_later_jobs() {
     assert_eq!(loaded.sha256, cyclegan.sha256);
     let response = run(
         &worker,
-        Request::Translate { model: ModelSource::File(good), direction: Direction::AToB, image: gradient() },
+        Request::Translate {
+            model: ModelSource::File(good),
+            direction: Direction::AToB,
+            scale: NetworkScale::Training,
+            image: gradient(),
+        },
     );
     assert!(matches!(response.result, Ok(Output::Translated(_))), "{:?}", response.result.err());
 }

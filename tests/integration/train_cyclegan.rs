@@ -231,19 +231,25 @@ fn thorax() -> Command {
     Command::new(env!("CARGO_BIN_EXE_thorax"))
 }
 
-/// The command end to end: 2 steps, then a resume to 3, with the log, both generators, the card's metrics and the
-/// JSON summary; `thorax translate` uses the result.
+/// The command end to end: domain A joined from two folders, 2 steps, then a resume to 3, with the log, the
+/// held-out list, both generators, the card's metrics and the JSON summary; `thorax translate` uses the result at
+/// both scales.
 #[test]
 fn cli_trains_resumes_and_writes_generators_with_cards() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     write_domains(&data, 4);
+    let more_a = dir.path().join("more");
+    std::fs::create_dir(&more_a).unwrap();
+    write_domains(&more_a, 2);
     let out = dir.path().join("cg.safetensors");
     let log = dir.path().join("losses.csv");
+    let held_out = dir.path().join("held-out.csv");
     let run = |steps: &str, resume: bool| {
         let mut command = thorax();
-        command.args(["train", "cyclegan", "--domain-a"]).arg(&data).arg("--domain-b").arg(&data);
+        command.args(["train", "cyclegan", "--domain-a"]).arg(&data).arg("--domain-a").arg(&more_a);
+        command.arg("--domain-b").arg(&data).arg("--held-out-list").arg(&held_out);
         command.args(["--domain-a-prefix", "a_", "--domain-b-prefix", "b_", "--val-count", "2"]);
         if resume {
             command.arg("--resume").arg(dir.path().join("cg.ckpt.safetensors"));
@@ -278,19 +284,31 @@ fn cli_trains_resumes_and_writes_generators_with_cards() {
         assert_eq!(card.metrics["held_out_images"]["Guangzhou"], 2);
         assert_eq!(card.provenance.licence.as_deref(), Some("CC BY 4.0 test"));
         let data_text = card.provenance.training_data.clone().unwrap();
-        assert!(data_text.contains("NIH: 4 images") && data_text.contains("2 held out"), "{data_text}");
+        assert!(data_text.contains("NIH: 6 images") && data_text.contains("2 held out"), "{data_text}");
+        assert!(data_text.contains(&format!("{} + {}", data.display(), more_a.display())), "{data_text}");
         assert!(card.provenance.training_command.clone().unwrap().contains("cyclegan"));
     }
-    let translated = thorax()
-        .args(["translate", "--direction", "a2b", "--model"])
-        .arg(&out)
-        .arg(data.join("a_0.png"))
-        .arg("--out")
-        .arg(dir.path().join("translated"))
-        .output()
-        .unwrap();
-    assert!(translated.status.success(), "{}", String::from_utf8_lossy(&translated.stderr));
-    assert!(dir.path().join("translated/a_0_a2b.png").is_file());
+    let listed = std::fs::read_to_string(&held_out).unwrap();
+    let rows: Vec<&str> = listed.lines().collect();
+    assert_eq!(rows.len(), 5, "{listed}");
+    assert_eq!(rows[0], "domain,file");
+    assert_eq!(rows.iter().filter(|row| row.starts_with("NIH,")).count(), 2, "{listed}");
+    for row in &rows[1..] {
+        let (_, file) = row.split_once(',').unwrap();
+        assert!(Path::new(file).is_file(), "{row}");
+    }
+    // A 48 x 40 image: at the training scale (32 px) the generator sees 40 x 32, at its own scale 48 x 40.
+    for (scale, size) in [(None, (40, 32)), (Some("native"), (48, 40)), (Some("training"), (40, 32))] {
+        let mut command = thorax();
+        command.args(["translate", "--direction", "a2b", "--model"]).arg(&out).arg(data.join("a_0.png"));
+        if let Some(scale) = scale {
+            command.args(["--scale", scale]);
+        }
+        let translated = command.arg("--out").arg(dir.path().join("translated")).output().unwrap();
+        assert!(translated.status.success(), "{}", String::from_utf8_lossy(&translated.stderr));
+        let image = image::open(dir.path().join("translated/a_0_a2b.png")).unwrap();
+        assert_eq!((image.width(), image.height()), size, "--scale {scale:?}");
+    }
 }
 
 #[test]

@@ -102,6 +102,18 @@ fn style_transfer_shows_the_translated_real_image_and_its_difference() {
     harness.run_steps(2);
     assert_eq!(harness.state().styled.image.as_ref().unwrap().image.id(), translated.id());
 
+    // By default the generator sees the image at its training scale (64 px); unticked, the 256 px pixels themselves.
+    let network_dims = |app: &WorkbenchApp| app.style.result.as_ref().map(|r| r.translated.tensor_dims.clone());
+    assert_eq!(network_dims(harness.state()), Some(vec![1, 1, 64, 64]));
+    harness.get_by_label("At training scale (64 px)").click();
+    step_until(&mut harness, Duration::from_secs(120), |app| network_dims(app) == Some(vec![1, 1, 256, 256]));
+    let native = harness.state().styled.image.as_ref().unwrap().image.clone();
+    assert_eq!((native.width_px(), native.height_px()), (real.width_px(), real.height_px()));
+    assert_ne!(native.pixels(), translated.pixels(), "the two scales give different images");
+    harness.get_by_label("At training scale (64 px)").click();
+    step_until(&mut harness, Duration::from_secs(120), |app| network_dims(app) == Some(vec![1, 1, 64, 64]));
+    let rect = harness.state().styled.viewer_rect.unwrap();
+
     // The third view is linked like the others: zooming it zooms the real view.
     let before = harness.state().real.view.transform.zoom;
     harness.hover_at(rect.center());

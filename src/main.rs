@@ -67,10 +67,10 @@ enum Command {
         #[arg(long, default_value = "auto")]
         device: DeviceChoice,
     },
-    /// Train our own models (conditional ProGAN generator).
+    /// Train our own models: the conditional ProGAN generator, the DenseNet classifier, a CycleGAN.
     Train {
         #[command(subcommand)]
-        command: thorax::cli::train::TrainCommand,
+        command: Box<thorax::cli::train::TrainCommand>,
     },
     /// Time the networks and metrics (median and min of timed runs after a warm-up).
     Bench {
@@ -160,7 +160,7 @@ fn main() -> anyhow::Result<()> {
             default_model_bytes(ModelKind::ProganGenerator),
             default_model_bytes(ModelKind::Densenet121Classifier),
         ),
-        Some(Command::Train { command }) => thorax::cli::train::run(command),
+        Some(Command::Train { command }) => thorax::cli::train::run(*command),
         Some(Command::Bench { args, device }) => thorax::cli::bench::run(&args, &open_device(device)?.device),
         Some(Command::Convert { command }) => match command {
             ConvertCommand::ProganTf(args) => thorax::cli::convert_progan::run(&args),

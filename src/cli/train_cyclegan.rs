@@ -71,9 +71,10 @@ pub struct TrainCycleGanArgs {
     /// Seed of initial weights, data order, pools and the hold-out split [default: 2020].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Images per domain kept out of training to measure the cycle-reconstruction error.
-    #[arg(long, default_value_t = 16)]
-    pub val_count: usize,
+    /// Images per domain kept out of training to measure the cycle-reconstruction error [default: 16]; a resumed run
+    /// keeps its own.
+    #[arg(long)]
+    pub val_count: Option<usize>,
     /// Write the held-out images as CSV `domain,file` here (e.g. to measure a domain Frechet distance on them).
     #[arg(long)]
     pub held_out_list: Option<PathBuf>,
@@ -135,6 +136,7 @@ fn build_trainer(args: &TrainCycleGanArgs, device: &Device) -> anyhow::Result<Cy
         check_same("blocks", args.blocks, stored.n_blocks)?;
         check_same("batch", args.batch, stored.batch)?;
         check_same("seed", args.seed, stored.seed)?;
+        check_same("val-count", args.val_count, stored.held_out_per_domain)?;
         check_same("domain-a-name", args.domain_a_name.clone(), stored.domains[0].clone())?;
         check_same("domain-b-name", args.domain_b_name.clone(), stored.domains[1].clone())?;
         if let Some(lr) = args.lr {
@@ -170,6 +172,7 @@ fn build_trainer(args: &TrainCycleGanArgs, device: &Device) -> anyhow::Result<Cy
         config.seed = seed;
     }
     config.decay = decay;
+    config.held_out_per_domain = args.val_count.unwrap_or(config.held_out_per_domain);
     Ok(CycleGanTrainer::new(config, device)?)
 }
 
@@ -220,10 +223,11 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
     let config = trainer.config().clone();
     let [name_a, name_b] = &config.domains;
     let side = config.resolution_px;
-    let (train_a, val_a) =
-        load_domain(name_a, &args.domain_a, &args.domain_a_prefix, side, args.val_count, config.seed)?;
+    let held_out = config.held_out_per_domain;
+    let (train_a, val_a) = load_domain(name_a, &args.domain_a, &args.domain_a_prefix, side, held_out, config.seed)?;
     let (train_b, val_b) =
-        load_domain(name_b, &args.domain_b, &args.domain_b_prefix, side, args.val_count, config.seed ^ SPLIT_SALT_B)?;
+        load_domain(name_b, &args.domain_b, &args.domain_b_prefix, side, held_out, config.seed ^ SPLIT_SALT_B)?;
+    trainer.check_domain_image_counts([train_a.len() + val_a.len(), train_b.len() + val_b.len()])?;
     if let Some(path) = &args.held_out_list {
         write_held_out_list(path, [(name_a.as_str(), &val_a), (name_b.as_str(), &val_b)])?;
     }

@@ -68,6 +68,18 @@ pub struct CycleGanTrainConfig {
     pub pool_size: usize,
     pub decay: Option<LinearDecay>,
     pub seed: u64,
+    /// Images per domain held out of training (the split is drawn from `seed`); a resumed run must keep them out.
+    #[serde(default = "held_out_before_it_was_stored")]
+    pub held_out_per_domain: usize,
+    /// Images per domain before the hold-out split, recorded by the first run so a resume on other folders fails
+    /// instead of silently training on a different split (absent in checkpoints written before it was recorded).
+    #[serde(default)]
+    pub domain_image_counts: Option<[usize; 2]>,
+}
+
+/// The held-out count of checkpoints written before it was stored: the then default of `--val-count`.
+fn held_out_before_it_was_stored() -> usize {
+    16
 }
 
 impl CycleGanTrainConfig {
@@ -89,6 +101,8 @@ impl CycleGanTrainConfig {
             pool_size: 50,
             decay: None,
             seed: 2020,
+            held_out_per_domain: held_out_before_it_was_stored(),
+            domain_image_counts: None,
         }
     }
 
@@ -369,6 +383,26 @@ impl CycleGanTrainer {
         config.validate()?;
         self.config = config;
         Ok(())
+    }
+
+    /// Records how many images each domain has before the hold-out split, or, for a run that recorded them, checks
+    /// that the domains still have as many (other folders would change the split and the data order).
+    pub fn check_domain_image_counts(&mut self, counts: [usize; 2]) -> Result<(), TrainError> {
+        match self.config.domain_image_counts {
+            None => {
+                self.config.domain_image_counts = Some(counts);
+                Ok(())
+            }
+            Some(recorded) if recorded == counts => Ok(()),
+            Some(recorded) => Err(TrainError::BadConfig {
+                argument: "domain folders".to_owned(),
+                reason: format!(
+                    "the domains have {} and {} images, the run being resumed had {} and {}; give the same folders \
+                     and prefixes",
+                    counts[0], counts[1], recorded[0], recorded[1]
+                ),
+            }),
+        }
     }
 
     /// The tensors of network `prefix` (`G_A`, `G_B`, `D_A`, `D_B`) under their state_dict names.

@@ -266,6 +266,23 @@ fn cli_trains_resumes_and_writes_generators_with_cards() {
     assert!(String::from_utf8_lossy(&first.stderr).contains("ETA"));
     let second = run("3", true);
     assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    // A resume keeps the stored hold-out count and refuses other folders or another count (either would put
+    // held-out images into training).
+    let cases = [(vec![&data], vec![], "had 6 and 4"), (vec![&data, &more_a], vec!["--val-count", "3"], "val-count")];
+    for (folders_a, extra, expected) in cases {
+        let mut command = thorax();
+        command.args(["train", "cyclegan", "--domain-b"]).arg(&data);
+        for folder in folders_a {
+            command.arg("--domain-a").arg(folder);
+        }
+        command.args(["--domain-a-prefix", "a_", "--domain-b-prefix", "b_", "--steps", "4", "--device", "cpu"]);
+        command.args(extra).arg("--resume").arg(dir.path().join("cg.ckpt.safetensors"));
+        let refused = command.arg("--out").arg(dir.path().join("other.safetensors")).output().unwrap();
+        assert!(!refused.status.success());
+        let message = String::from_utf8_lossy(&refused.stderr);
+        assert!(message.contains(expected), "{message}");
+        assert!(!dir.path().join("other.safetensors").exists());
+    }
     let summary: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
     assert_eq!(summary["steps"], 3);
     assert_eq!(summary["steps_this_run"], 1);

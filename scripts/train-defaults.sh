@@ -29,7 +29,10 @@ MODELS="${MODELS:-gan classifier cyclegan}"   # which models to train
 CLASSIFIER_RESOLUTION="${CLASSIFIER_RESOLUTION:-64}"
 CLASSIFIER_START="${CLASSIFIER_START:---resolution $CLASSIFIER_RESOLUTION --growth-rate 12 --batch 16 --lr 0.05}"
 CYCLEGAN_RESOLUTION="${CYCLEGAN_RESOLUTION:-64}"
-CYCLEGAN_START="${CYCLEGAN_START:---resolution $CYCLEGAN_RESOLUTION --ngf 16 --ndf 16 --blocks 6 --batch 1 --domain-a-name NIH --domain-b-name Guangzhou}"
+CYCLEGAN_START="${CYCLEGAN_START:---resolution $CYCLEGAN_RESOLUTION --ngf 16 --ndf 16 --blocks 6 --batch 1 --val-count 100 --domain-a-name NIH --domain-b-name Guangzhou}"
+# At 64 px the NIH images stored at 64 px (data/cxr-train/64, prefix nih64_) join those stored at 128 px.
+CYCLEGAN_EXTRA_A=""
+[ "$CYCLEGAN_RESOLUTION" = 64 ] && [ -d "$DATA/64" ] && CYCLEGAN_EXTRA_A="--domain-a $DATA/64"
 WORK="${WORK:-/tmp/thorax-train-defaults}"
 mkdir -p "$WORK"
 # NIH rows only for the generator (folds 0-3 train, fold 4 held out: patient-disjoint folds).
@@ -74,8 +77,9 @@ for _ in $(seq 1 "$rounds"); do
     --epochs 30 --device "$DEVICE" --max-minutes "$RUN_MINUTES" --checkpoint "$CLF_CKPT" --checkpoint-every 100 \
     --log "$WORK/$CLF_NAME-losses.csv" $(resume_or "$CLF_CKPT" "$CLASSIFIER_START") \
     --out "$WORK/$CLF_NAME.safetensors" &
-  wanted cyclegan && "$THORAX" train cyclegan --domain-a "$DATA" --domain-a-prefix nih_ --domain-b "$DATA" --domain-b-prefix ker_ \
-    --steps 100000 --device "$DEVICE" --max-minutes "$RUN_MINUTES" --checkpoint "$CG_CKPT" --checkpoint-every 250 \
+  wanted cyclegan && "$THORAX" train cyclegan --domain-a "$DATA" $CYCLEGAN_EXTRA_A --domain-a-prefix nih --domain-b "$DATA" \
+    --domain-b-prefix ker_ --steps 20000 --decay-steps 10000 --device "$DEVICE" --max-minutes "$RUN_MINUTES" \
+    --checkpoint "$CG_CKPT" --checkpoint-every 250 --held-out-list "$WORK/$CG_NAME-held-out.csv" \
     --log "$WORK/$CG_NAME-losses.csv" $(resume_or "$CG_CKPT" "$CYCLEGAN_START") \
     --out "$WORK/$CG_NAME.safetensors" &
   wait
@@ -83,3 +87,6 @@ done
 echo "trained; write the final cards with the licences and descriptions of assets/models/SOURCES.md (see its table),"
 echo "then: python3 tools/evaluate_generator.py --thorax $THORAX --generator G --classifier C --images $DATA \\"
 echo "  --train-csv $WORK/gan-train-128.csv --heldout-csv $WORK/gan-heldout-128.csv --work $WORK/eval   (64 px: gan-train.csv, gan-heldout.csv)"
+echo "and: python3 tools/evaluate_cyclegan.py --thorax $THORAX --a2b $WORK/$CG_NAME.safetensors \\"
+echo "  --b2a $WORK/${CG_NAME}_b2a.safetensors --held-out $WORK/$CG_NAME-held-out.csv --domain-a $DATA ${CYCLEGAN_EXTRA_A#--domain-a } \\"
+echo "  --domain-a-prefix nih --domain-b $DATA --domain-b-prefix ker_ --work $WORK/eval-cyclegan --add-to-cards"

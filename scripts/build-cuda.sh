@@ -86,7 +86,22 @@ for soname in libcuda.so.1 libcublas.so.13 libcurand.so.10; do
   found "$soname" || path="$path:$here/lib/no-gpu/${soname%%.so*}"
 done
 export LD_LIBRARY_PATH="$path"
-exec "$here/thorax" "$@"
+# THORAX_EXE runs another program of this folder with the same libraries (the integration-test binary).
+exec "$here/${THORAX_EXE:-thorax}" "$@"
 RUN
 chmod +x dist/cuda/run.sh
+
+# WITH_TESTS=1: also the integration-test binary, for the GPU-only kernel tests (`fused_cuda --ignored`, run by
+# scripts/gpu-train-profile.sh's `kernels` part).
+if [ "${WITH_TESTS:-0}" = 1 ]; then
+  tests=$(RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,-rpath,\$ORIGIN/lib" cargo test --release --features cuda \
+    --test integration --no-run --message-format=json \
+    | "$VENV/bin/python" -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "integration":
+        print(m["executable"])' | tail -n 1)
+  cp "$tests" dist/cuda/thorax-integration-tests
+  strip dist/cuda/thorax-integration-tests || true
+fi
 du -sh dist/cuda

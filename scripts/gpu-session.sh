@@ -6,7 +6,7 @@
 #
 # DATA: the cxr-train folder (images and labels.csv; the 128 px generator also reads training/gan-train-128.csv).
 # BUDGET_S: seconds for the whole call (default 540); the training gets what the profile leaves, in whole minutes.
-# PROFILE_VARIANTS: parts of gpu-train-profile.sh to run first (default "shifted fused parity inference"; "" skips
+# PROFILE_VARIANTS: parts of gpu-train-profile.sh to run first (default "kernels shifted fused parity inference"; "" skips
 # it; "fused" times the fused training kernels, and the parity part checks them against the CPU).
 # MODELS: what train-defaults.sh trains (default "gan classifier cyclegan", all three at once on the one GPU). The
 # generator continues from training/; the classifier and the CycleGAN start at 128 px at the shipped defaults' widths
@@ -24,7 +24,7 @@ mkdir -p "$OUT_DIR"
 BUDGET_S=${BUDGET_S:-540}
 DEVICE=${DEVICE:-cuda}
 export THORAX=${THORAX:-dist/cuda/run.sh}
-PROFILE_VARIANTS=${PROFILE_VARIANTS-shifted fused parity inference}
+PROFILE_VARIANTS=${PROFILE_VARIANTS-kernels shifted fused parity inference}
 
 if [ -n "$PROFILE_VARIANTS" ]; then
   # The profile may take at most a third of the budget.

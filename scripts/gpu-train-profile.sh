@@ -18,8 +18,8 @@
 # GPU times of one default GAN step under Nsight Compute where `ncu` exists, inference parity
 # against the CPU, and inference with and without the upload cache (PyTorch beside it with TORCH_INFERENCE=1). Every
 # part has its own time limit; a failure is logged and the run goes on.
-# VARIANTS (space-separated, default all) picks the parts: im2col-release im2col shifted shifted-f32 fused torch
-# classifier ncu parity inference. DEVICE=cpu (with small GAN_* settings) runs the same commands on a machine without
+# VARIANTS (space-separated, default all) picks the parts: kernels im2col-release im2col shifted shifted-f32 fused
+# torch classifier ncu parity inference. DEVICE=cpu (with small GAN_* settings) runs the same commands on a machine without
 # a GPU, to check the script.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -72,8 +72,15 @@ gan_variant() { # name flags...
   rm -f "/tmp/gan-$name.safetensors" "/tmp/gan-$name.ckpt.safetensors"
 }
 wanted() {
-  [[ " ${VARIANTS:-im2col-release im2col shifted shifted-f32 fused torch classifier ncu parity inference} " == *" $1 "* ]]
+  [[ " ${VARIANTS:-kernels im2col-release im2col shifted shifted-f32 fused torch classifier ncu parity inference} " == *" $1 "* ]]
 }
+# The fused-op kernels one by one against the CPU (value and gradients; tests/integration/fused_cuda_parity.rs), when
+# build-cuda.sh was run with WITH_TESTS=1.
+if [ "$DEVICE" = cuda ] && wanted kernels && [ -x dist/cuda/thorax-integration-tests ]; then
+  section "fused-op kernels against the CPU"
+  THORAX_EXE=thorax-integration-tests try 300 dist/cuda/run.sh fused_cuda --ignored --test-threads 1 2>&1 \
+    | tee "$OUT_DIR/kernels.log"
+fi
 ! wanted im2col-release || gan_variant im2col-release --tf32 --train-conv im2col --cuda-release-memory
 ! wanted im2col || gan_variant im2col --tf32 --train-conv im2col
 ! wanted shifted || gan_variant shifted --tf32

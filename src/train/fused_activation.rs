@@ -241,8 +241,12 @@ impl BiasLeakyRelu {
             inputs.push(launch::view(dy, dy_layout, "bias + leaky ReLU output gradient")?);
         }
         let pass = if dy.is_some() { "bwd" } else { "fwd" };
-        let (channels, plane, alpha) = (extent.channels as u32, extent.plane as u32, self.alpha as f32);
-        let images = (len / extent.image_len().max(1)) as u32;
+        let (channels, plane, alpha) = (
+            launch::size_u32(extent.channels, "channels")?,
+            launch::size_u32(extent.plane, "plane")?,
+            self.alpha as f32,
+        );
+        let images = launch::size_u32(len / extent.image_len().max(1), "images")?;
         let (kernel, scalars, threads) = match self.pixel_norm_epsilon {
             None => (
                 format!("bias_lrelu_{pass}"),
@@ -362,9 +366,10 @@ impl CustomOp1 for ChannelSum {
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
         use crate::train::fused_cuda::launch::{self, Scalar};
         let extent = Extent::of(layout.dims())?;
-        let images = (layout.shape().elem_count() / extent.image_len().max(1)) as u32;
+        let images = launch::size_u32(layout.shape().elem_count() / extent.image_len().max(1), "images")?;
         let values = launch::view(storage, layout, "channel sum input")?;
-        let (channels, plane) = (extent.channels as u32, extent.plane as u32);
+        let (channels, plane) =
+            (launch::size_u32(extent.channels, "channels")?, launch::size_u32(extent.plane, "plane")?);
         let scalars = [Scalar::U32(images), Scalar::U32(channels), Scalar::U32(plane)];
         let sums = launch::run(
             &storage.device,

@@ -131,9 +131,13 @@ impl Extent {
 
     /// The per-channel kernels' size arguments: images, channels, plane.
     #[cfg(feature = "cuda")]
-    fn scalars(&self) -> [crate::train::fused_cuda::launch::Scalar; 3] {
-        use crate::train::fused_cuda::launch::Scalar;
-        [Scalar::U32(self.images as u32), Scalar::U32(self.channels as u32), Scalar::U32(self.plane as u32)]
+    fn scalars(&self) -> candle_core::Result<[crate::train::fused_cuda::launch::Scalar; 3]> {
+        use crate::train::fused_cuda::launch::{Scalar, size_u32};
+        Ok([
+            Scalar::U32(size_u32(self.images, "images")?),
+            Scalar::U32(size_u32(self.channels, "channels")?),
+            Scalar::U32(size_u32(self.plane, "plane")?),
+        ])
     }
 }
 
@@ -307,8 +311,8 @@ impl CustomOp1 for MeanVariance {
             "channel_mean_var",
             &[&x],
             2 * extent.channels,
-            &extent.scalars(),
-            launch::per_channel(extent.channels as u32),
+            &extent.scalars()?,
+            launch::per_channel(launch::size_u32(extent.channels, "channels")?),
         )?;
         Ok((moments, Shape::from((2, extent.channels))))
     }
@@ -352,7 +356,11 @@ impl CustomOp2 for BatchNormRelu {
         Params::check_rows(params_layout, 4, extent.channels)?;
         let len = x_layout.shape().elem_count();
         let inputs = [&launch::view(x, x_layout, "batch norm input")?, &launch::view(params, params_layout, "params")?];
-        let scalars = [Scalar::U64(len as u64), Scalar::U32(extent.channels as u32), Scalar::U32(extent.plane as u32)];
+        let scalars = [
+            Scalar::U64(len as u64),
+            Scalar::U32(launch::size_u32(extent.channels, "channels")?),
+            Scalar::U32(launch::size_u32(extent.plane, "plane")?),
+        ];
         let y = launch::run(&x.device, "bn_relu_fwd", &inputs, len, &scalars, launch::config(len as u64))?;
         Ok((y, x_layout.shape().clone()))
     }
@@ -416,13 +424,13 @@ impl CustomOp3 for GradientSums {
             &launch::view(dy, dy_layout, "batch norm output gradient")?,
             &launch::view(params, params_layout, "batch norm parameters")?,
         ];
-        let channels = extent.channels as u32;
+        let channels = launch::size_u32(extent.channels, "channels")?;
         let sums = launch::run(
             &x.device,
             "bn_relu_grad_sums",
             &inputs,
             2 * extent.channels,
-            &extent.scalars(),
+            &extent.scalars()?,
             launch::per_channel(channels),
         )?;
         Ok((sums, Shape::from((2, extent.channels))))
@@ -475,8 +483,8 @@ impl CustomOp3 for InputGradient {
         let inv_count = if self.batch_statistics { 1.0 / extent.count().max(1) as f32 } else { 0.0 };
         let scalars = [
             Scalar::U64(len as u64),
-            Scalar::U32(extent.channels as u32),
-            Scalar::U32(extent.plane as u32),
+            Scalar::U32(launch::size_u32(extent.channels, "channels")?),
+            Scalar::U32(launch::size_u32(extent.plane, "plane")?),
             Scalar::F32(inv_count),
         ];
         let dx = launch::run(&x.device, "bn_relu_input_grad", &inputs, len, &scalars, launch::config(len as u64))?;

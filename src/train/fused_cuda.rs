@@ -1,8 +1,9 @@
 //! Whether the fused training ops also run on CUDA, and (with the `cuda` feature) how their kernels are launched.
 //!
-//! The kernels are `src/train/fused_training.cu`, compiled to PTX by build.rs. They mirror the CPU implementations
-//! of `fused_activation`, `phase_interleave` and `fused_batch_norm` line by line, but no GPU was available when
-//! they were written, so they are **off by default** (`--fused-cuda-ops` turns them on) until a GPU run has checked
+//! The kernels are `src/train/fused_training.cu`, compiled to PTX by build.rs. They compute the formulas of the CPU
+//! implementations of `fused_activation`, `phase_interleave` and `fused_batch_norm`, agreeing with them to rounding
+//! rather than bit for bit (the reductions sum in another order, and nvcc fuses multiply-adds). No GPU was available
+//! when they were written, so they are **off by default** (`--fused-cuda-ops` turns them on) until a GPU run has checked
 //! them against the CPU (`scripts/gpu-train-profile.sh`: its GAN parity part and the `fused` and `classifier`
 //! variants). Off, CUDA composes candle ops as before.
 
@@ -29,14 +30,17 @@ pub fn takes_fused_cuda(tensor: &Tensor) -> bool {
 
 #[cfg(feature = "cuda")]
 pub(crate) mod launch {
+    use candle_core::backend::BackendStorage as _;
     use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
     use candle_core::cuda_backend::{CudaDevice, WrapErr};
-    use candle_core::{CudaStorage, Layout, Result};
+    use candle_core::{CudaStorage, DType, Layout, Result};
 
     /// The kernels, loaded once per device.
     const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/fused_training.ptx"));
     const MODULE: &str = "thorax_fused_training";
+    /// Threads per block; the reductions' shared arrays and halving trees in the .cu file are sized for exactly this.
     const THREADS: u32 = 256;
+    const _: () = assert!(THREADS == 256, "fused_training.cu's reduction trees are written for 256 threads");
 
     /// A scalar kernel argument.
     #[derive(Clone, Copy, Debug)]
@@ -48,10 +52,19 @@ pub(crate) mod launch {
 
     /// The contiguous float32 values of an operand.
     pub fn view<'a>(storage: &'a CudaStorage, layout: &Layout, what: &str) -> Result<CudaView<'a, f32>> {
+        if storage.dtype() != DType::F32 {
+            candle_core::bail!("{what}: the fused CUDA kernels take float32, not {:?}", storage.dtype());
+        }
         let Some((start, end)) = layout.contiguous_offsets() else {
             candle_core::bail!("{what}: expected a contiguous tensor");
         };
         Ok(storage.as_cuda_slice::<f32>()?.slice(start..end))
+    }
+
+    /// A size argument of a kernel (which indexes with 32-bit sizes), or an error naming it when it does not fit.
+    pub fn size_u32(value: usize, what: &str) -> Result<u32> {
+        u32::try_from(value)
+            .map_err(|_| candle_core::Error::Msg(format!("{what}: {value} exceeds the kernels' 32-bit sizes")))
     }
 
     /// A grid-stride launch over `count` items.

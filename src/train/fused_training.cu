@@ -1,4 +1,5 @@
-// CUDA kernels of the fused training ops (src/train/fused_activation.rs, src/train/phase_interleave.rs), float32,
+// CUDA kernels of the fused training ops (src/train/fused_activation.rs, src/train/phase_interleave.rs,
+// src/train/fused_batch_norm.rs), float32,
 // contiguous NCHW (or NC with plane = 1). Compiled to PTX by build.rs when the `cuda` feature is on. Each kernel
 // computes what the CPU implementation of the same op computes; the CPU code documents the derivations.
 

@@ -145,7 +145,12 @@ impl Geometry {
     ) -> candle_core::Result<candle_core::CudaStorage> {
         use crate::train::fused_cuda::launch::{self, Scalar};
         let input = launch::view(storage, layout, "phase interleave input")?;
-        let scalars = [self.batch, self.maps_out, self.height, self.width].map(|d| Scalar::U32(d as u32));
+        let mut scalars = Vec::with_capacity(4);
+        for (size, what) in
+            [(self.batch, "batch"), (self.maps_out, "maps"), (self.height, "height"), (self.width, "width")]
+        {
+            scalars.push(Scalar::U32(launch::size_u32(size, what)?));
+        }
         launch::run(&storage.device, kernel, &[&input], len, &scalars, launch::config(len as u64))
     }
 }

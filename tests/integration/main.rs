@@ -22,6 +22,7 @@ mod dicom_read;
 mod engine_style_transfer;
 mod engine_worker;
 mod fast_conv_parity;
+mod fused_cuda_parity;
 mod heatmap_cli;
 mod heatmap_golden;
 mod imaging_decode;

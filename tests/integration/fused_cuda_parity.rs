@@ -1,0 +1,127 @@
+//! The fused training ops' CUDA kernels against their CPU implementations: value and gradients, at sizes that are
+//! not multiples of a block, with one channel, dense `[N, C]` inputs, an input that starts inside its buffer, and one
+//! large enough to need the grid-stride loops (over 65,535 blocks of 256 values).
+//!
+//! Needs the `cuda` feature and a GPU, so it is ignored by default. On a GPU machine:
+//! `cargo test --release --features cuda --test integration fused_cuda -- --ignored`
+//! (or the test binary built with `--no-run`, copied there and run with `fused_cuda --ignored`).
+#![cfg(feature = "cuda")]
+
+use candle_core::{Device, Tensor, Var};
+use thorax::train::fused_activation::{bias_leaky_relu, bias_leaky_relu_pixel_norm};
+use thorax::train::fused_batch_norm::{Statistics, batch_norm_relu};
+use thorax::train::fused_cuda::set_fused_cuda_ops;
+use thorax::train::phase_interleave::interleave_phases;
+
+/// max |a - b| / max(max |b|, 1e-12) over all values.
+fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
+    let a = a.to_device(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let b = b.to_device(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+    a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+}
+
+/// Runs `op` on copies of `inputs` on `device`, weights its output with `probe` and returns the output and the
+/// gradient of every input.
+fn value_and_gradients(
+    inputs: &[Tensor],
+    probe: &Tensor,
+    device: &Device,
+    op: &dyn Fn(&[Tensor]) -> Tensor,
+) -> (Tensor, Vec<Tensor>) {
+    let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(&t.to_device(device).unwrap()).unwrap()).collect();
+    let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let y = op(&tensors);
+    let grads = (&y * probe.to_device(device).unwrap()).unwrap().sum_all().unwrap().backward().unwrap();
+    let gradients = tensors.iter().map(|t| grads.get(t).expect("every input has a gradient").clone()).collect();
+    (y, gradients)
+}
+
+fn check(case: &str, inputs: &[Tensor], op: &dyn Fn(&[Tensor]) -> Tensor, tolerance: f32) {
+    let cuda = Device::new_cuda(0).expect("this test needs a CUDA GPU");
+    let y_cpu = op(inputs);
+    let probe = Tensor::randn(0f32, 1.0, y_cpu.dims(), &Device::Cpu).unwrap();
+    let (y_ref, grads_ref) = value_and_gradients(inputs, &probe, &Device::Cpu, op);
+    set_fused_cuda_ops(true);
+    let (y, grads) = value_and_gradients(inputs, &probe, &cuda, op);
+    set_fused_cuda_ops(false);
+    let error = relative_error(&y, &y_ref);
+    assert!(error < tolerance, "{case}: value differs by {error}");
+    for (index, (g, g_ref)) in grads.iter().zip(&grads_ref).enumerate() {
+        let error = relative_error(g, g_ref);
+        assert!(error < tolerance, "{case}: gradient of input {index} differs by {error}");
+    }
+}
+
+fn randn(dims: &[usize]) -> Tensor {
+    Tensor::randn(0f32, 1.0, dims, &Device::Cpu).unwrap()
+}
+
+#[test]
+#[ignore = "needs the cuda feature and a GPU"]
+fn fused_cuda_activation_matches_the_cpu() {
+    for dims in [vec![3, 5, 7, 9], vec![2, 1, 13, 11], vec![4, 6], vec![2, 3, 2900, 1450]] {
+        let channels = dims[1];
+        let inputs = [randn(&dims), randn(&[channels])];
+        check(&format!("bias + leaky ReLU {dims:?}"), &inputs, &|t| bias_leaky_relu(&t[0], &t[1], 0.2).unwrap(), 1e-5);
+        check(
+            &format!("bias + leaky ReLU + pixel norm {dims:?}"),
+            &inputs,
+            &|t| bias_leaky_relu_pixel_norm(&t[0], &t[1], 0.2, 1e-8).unwrap(),
+            1e-5,
+        );
+    }
+    // An input that starts inside its buffer (a slice of a larger batch).
+    let batch = randn(&[5, 4, 6, 6]);
+    let bias = randn(&[4]);
+    check(
+        "pixel norm on a batch slice",
+        &[batch, bias],
+        &|t| bias_leaky_relu_pixel_norm(&t[0].narrow(0, 2, 3).unwrap(), &t[1], 0.2, 1e-8).unwrap(),
+        1e-5,
+    );
+}
+
+#[test]
+#[ignore = "needs the cuda feature and a GPU"]
+fn fused_cuda_phase_interleave_matches_the_cpu() {
+    for (dims, maps_out) in [(vec![2, 12, 5, 7], 3), (vec![1, 4, 2, 2], 1), (vec![3, 20, 33, 17], 5)] {
+        check(
+            &format!("phase interleave {dims:?}"),
+            &[randn(&dims)],
+            &|t| interleave_phases(&t[0], maps_out).unwrap(),
+            1e-6,
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs the cuda feature and a GPU"]
+fn fused_cuda_batch_norm_relu_matches_the_cpu() {
+    for dims in [vec![3, 5, 7, 9], vec![2, 1, 13, 11], vec![16, 64, 32, 32]] {
+        let channels = dims[1];
+        let gamma = randn(&[channels]).affine(0.5, 1.0).unwrap();
+        let inputs = [randn(&dims), gamma, randn(&[channels])];
+        check(
+            &format!("batch norm + ReLU, batch statistics {dims:?}"),
+            &inputs,
+            &|t| batch_norm_relu(&t[0], &t[1], &t[2], Statistics::Batch, 1e-5).unwrap().0,
+            1e-4,
+        );
+        let mean = randn(&[channels]);
+        let variance = (randn(&[channels]).abs().unwrap() + 0.5).unwrap();
+        check(
+            &format!("batch norm + ReLU, running statistics {dims:?}"),
+            &inputs,
+            &|t| {
+                let (mean, variance) =
+                    (mean.to_device(t[0].device()).unwrap(), variance.to_device(t[0].device()).unwrap());
+                batch_norm_relu(&t[0], &t[1], &t[2], Statistics::Fixed { mean: &mean, variance: &variance }, 1e-5)
+                    .unwrap()
+                    .0
+            },
+            1e-5,
+        );
+    }
+}

@@ -29,6 +29,14 @@ def run_json(command):
     return json.loads(result.stdout)
 
 
+def fd_json(command):
+    """`thorax metrics fid --json`, with the folders named by their names in the work folder (not local paths)."""
+    result = run_json(command)
+    for key in ("real", "fake"):
+        result[key] = os.path.basename(result[key])
+    return result
+
+
 def link_files(files, folder):
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
@@ -60,6 +68,8 @@ def main():
     parser.add_argument("--work", required=True)
     parser.add_argument("--seed", type=int, default=2027)
     parser.add_argument("--bootstrap", type=int, default=200)
+    parser.add_argument("--scale", choices=["training", "native"], default="training",
+                        help="the size the generators see the images at (thorax translate --scale)")
     parser.add_argument("--add-to-cards", action="store_true", help="write the result into both generators' cards")
     args = parser.parse_args()
 
@@ -87,25 +97,25 @@ def main():
                   "--device", "cpu", "--json"]
     if args.classifier:
         fd_command += ["--classifier", args.classifier]
-    untranslated = run_json(fd_command + ["--real", folders[name_b], "--fake", folders[name_a]])
+    untranslated = fd_json(fd_command + ["--real", folders[name_b], "--fake", folders[name_a]])
     result = {}
     for source, target, model, direction in ((name_a, name_b, args.a2b, "a2b"), (name_b, name_a, args.b2a, "b2a")):
         translated_dir = os.path.join(args.work, f"translated-{source}-to-{target}")
         shutil.rmtree(translated_dir, ignore_errors=True)
         sources = sorted(os.path.join(folders[source], name) for name in os.listdir(folders[source]))
-        subprocess.run([args.thorax, "translate", "--model", model, "--direction", direction, "--scale", "training",
+        subprocess.run([args.thorax, "translate", "--model", model, "--direction", direction, "--scale", args.scale,
                         "--device", "cpu", "--out", translated_dir] + sources, check=True, capture_output=True)
         result[f"{source}->{target}"] = {
-            "translated": run_json(fd_command + ["--real", folders[target], "--fake", translated_dir]),
+            "translated": fd_json(fd_command + ["--real", folders[target], "--fake", translated_dir]),
             "untranslated": untranslated,
-            "floor": run_json(fd_command + ["--real", folders[target], "--fake", folders[target + "-training"]]),
+            "floor": fd_json(fd_command + ["--real", folders[target], "--fake", folders[target + "-training"]]),
         }
 
     metrics = {
         "fd_densenet_domain": result,
         "fd_densenet_domain_evaluation": (
             f"FD-DenseNet of the held-out images of each domain ({len(held_out[name_a])} {name_a}, "
-            f"{len(held_out[name_b])} {name_b}) translated at the training scale, against the held-out real images of "
+            f"{len(held_out[name_b])} {name_b}) translated at the {args.scale} scale, against the held-out real images of "
             f"the target domain; untranslated: the source images themselves; floor: as many training images of the "
             f"target domain; classifier {os.path.basename(args.classifier) if args.classifier else 'embedded'}; "
             f"{args.bootstrap} bootstrap resamples, seed {args.seed}; tools/evaluate_cyclegan.py"
@@ -116,7 +126,7 @@ def main():
         json.dump(metrics, f, indent=1)
     if args.add_to_cards:
         for model in (args.a2b, args.b2a):
-            subprocess.run([args.thorax, "card", model, "--add-metrics", metrics_path], check=True)
+            subprocess.run([args.thorax, "card", model, "--add-metrics", metrics_path], check=True, capture_output=True)
     print(json.dumps(metrics, indent=1))
 
 

@@ -192,13 +192,16 @@ fn folder_list(folders: &[PathBuf]) -> String {
 
 /// Writes `domain,file` rows for the held-out images of both domains.
 fn write_held_out_list(path: &Path, domains: [(&str, &DomainImages); 2]) -> anyhow::Result<()> {
-    let mut text = String::from("domain,file\n");
+    let context = || format!("writing the held-out list {}", path.display());
+    // The csv writer quotes names and paths that hold commas or quotes.
+    let mut writer = csv::Writer::from_path(path).with_context(context)?;
+    writer.write_record(["domain", "file"]).with_context(context)?;
     for (name, images) in domains {
         for file in images.files() {
-            text.push_str(&format!("{name},{}\n", file.display()));
+            writer.write_record([name, &file.display().to_string()]).with_context(context)?;
         }
     }
-    std::fs::write(path, text).with_context(|| format!("writing the held-out list {}", path.display()))
+    writer.flush().with_context(context)
 }
 
 /// Loads one domain and splits off its validation images.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""One training step of `thorax train gan` / `thorax train classifier`, in PyTorch, timed (not run in CI).
+"""One training step of `thorax train gan` / `classifier` / `cyclegan`, in PyTorch, timed (not run in CI).
 
 For BENCHMARKS.md: our step time against PyTorch's on the same card (issue #4 goal 4: at most 2x PyTorch TF32).
 Random data of the real shapes (speed does not depend on the values); every setting that changes the work done per
@@ -32,6 +32,12 @@ classifier (src/train/classifier_trainer.rs `train_step`, src/train/densenet_tra
   - Random translation of up to R/16 px per image, edge pixels repeated; masked BCE with logits (mean over
     annotated entries); SGD lr 0.01, momentum 0.9, weight decay 1e-4 (on every parameter, as ours); batch 16.
     The loss is read back once per step (ours checks it is finite).
+
+cyclegan (src/train/cyclegan_trainer.rs `train_step`): junyanz's optimize_parameters with 1-channel images: the
+  ResnetGenerator (instance norm without affine, reflection padding, no dropout) and the 70x70 PatchGAN (3 layers,
+  instance norm), N(0, 0.02) weights and zero biases; G update (D frozen) on LSGAN + cycle (10, 10) + identity
+  (0.5) L1 losses, then the D update on 0.5 * (real + fake) with 50-image pools; one Adam (0.0002, 0.5, 0.999) per
+  pair of networks; batch 1 by default in ours (pass --batch 1).
 
 Parameter counts of ours (from the tensor shapes in src/models/progan.rs `tensor_specs`,
 src/train/discriminator.rs `discriminator_specs` and src/models/densenet.rs `tensor_shapes`; latent 512,
@@ -431,6 +437,135 @@ def make_classifier_step(args, device, autocast):
     return step, {"classifier": count(net), "network": description}
 
 
+# --- CycleGAN (junyanz ResnetGenerator + 70x70 PatchGAN) ----------------------------------------------------------
+
+def resnet_generator(channels, ngf, n_blocks):
+    """junyanz ResnetGenerator, norm 'instance' (affine off, no running stats), no dropout, reflection padding."""
+    def norm(c):
+        return nn.InstanceNorm2d(c, affine=False, track_running_stats=False)
+
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.conv_block = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), norm(c), nn.ReLU(True),
+                                            nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), norm(c))
+
+        def forward(self, x):
+            return x + self.conv_block(x)
+
+    layers = [nn.ReflectionPad2d(3), nn.Conv2d(channels, ngf, 7), norm(ngf), nn.ReLU(True)]
+    for i in range(2):
+        m = 2 ** i
+        layers += [nn.Conv2d(ngf * m, ngf * m * 2, 3, stride=2, padding=1), norm(ngf * m * 2), nn.ReLU(True)]
+    layers += [Block(ngf * 4) for _ in range(n_blocks)]
+    for i in range(2):
+        m = 2 ** (2 - i)
+        layers += [nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, stride=2, padding=1, output_padding=1),
+                   norm(ngf * m // 2), nn.ReLU(True)]
+    layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, channels, 7), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
+def patch_discriminator(channels, ndf, n_layers=3):
+    """junyanz NLayerDiscriminator with instance norm (bias on every conv, as junyanz with InstanceNorm)."""
+    layers = [nn.Conv2d(channels, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+    mult = 1
+    for n in range(1, n_layers + 1):
+        prev, mult = mult, min(2 ** n, 8)
+        stride = 2 if n < n_layers else 1
+        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1),
+                   nn.InstanceNorm2d(ndf * mult, affine=False, track_running_stats=False), nn.LeakyReLU(0.2, True)]
+    layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
+    return nn.Sequential(*layers)
+
+
+class ImagePool:
+    """junyanz ImagePool: until full, store and return; then with probability 1/2 swap for a stored image."""
+
+    def __init__(self, size):
+        self.size, self.images = size, []
+
+    def query(self, images):
+        out = []
+        for image in images:
+            image = image.detach().unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(image)
+                out.append(image)
+            elif torch.rand(1).item() > 0.5:
+                i = torch.randint(0, self.size, (1,)).item()
+                out.append(self.images[i].clone())
+                self.images[i] = image
+            else:
+                out.append(image)
+        return torch.cat(out, 0)
+
+
+def make_cyclegan_step(args, device, autocast):
+    res, batch = args.resolution, args.batch
+    nets = {name: (resnet_generator(1, args.ngf, args.blocks) if name.startswith("G") else patch_discriminator(1, args.ndf))
+            for name in ("G_A", "G_B", "D_A", "D_B")}
+    for net in nets.values():
+        for m in net.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.normal_(m.weight, 0.0, 0.02)
+                nn.init.zeros_(m.bias)
+        net.to(device).train()
+    g_a, g_b, d_a, d_b = (nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
+    opt_g = torch.optim.Adam(list(g_a.parameters()) + list(g_b.parameters()), lr=2e-4, betas=(0.5, 0.999),
+                             **optim_impl(args))
+    opt_d = torch.optim.Adam(list(d_a.parameters()) + list(d_b.parameters()), lr=2e-4, betas=(0.5, 0.999),
+                             **optim_impl(args))
+    pool_a, pool_b = ImagePool(50), ImagePool(50)
+    rows = max(64, 2 * batch)
+    data_a = torch.rand(rows, 1, res, res) * 2 - 1
+    data_b = torch.rand(rows, 1, res, res) * 2 - 1
+    lambda_a = lambda_b = 10.0
+    lambda_idt = 0.5
+
+    def gan_loss(prediction, real):
+        return F.mse_loss(prediction, torch.full_like(prediction, 1.0 if real else 0.0))
+
+    def set_requires_grad(modules, flag):
+        for module in modules:
+            for p in module.parameters():
+                p.requires_grad_(flag)
+
+    def step():
+        real_a = data_a[torch.randint(0, rows, (batch,))].to(device)
+        real_b = data_b[torch.randint(0, rows, (batch,))].to(device)
+        with autocast():
+            fake_b = g_a(real_a)
+            rec_a = g_b(fake_b)
+            fake_a = g_b(real_b)
+            rec_b = g_a(fake_a)
+            # G update, discriminators frozen.
+            set_requires_grad([d_a, d_b], False)
+            idt_a = g_a(real_b)
+            idt_b = g_b(real_a)
+            loss_g = (gan_loss(d_a(fake_b), True) + gan_loss(d_b(fake_a), True)
+                      + lambda_a * F.l1_loss(rec_a, real_a) + lambda_b * F.l1_loss(rec_b, real_b)
+                      + lambda_idt * lambda_b * F.l1_loss(idt_a, real_b) + lambda_idt * lambda_a * F.l1_loss(idt_b, real_a))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        # D update on pooled fakes.
+        set_requires_grad([d_a, d_b], True)
+        with autocast():
+            pooled_b, pooled_a = pool_b.query(fake_b), pool_a.query(fake_a)
+            loss_d_a = 0.5 * (gan_loss(d_a(real_b), True) + gan_loss(d_a(pooled_b), False))
+            loss_d_b = 0.5 * (gan_loss(d_b(real_a), True) + gan_loss(d_b(pooled_a), False))
+        opt_d.zero_grad(set_to_none=True)
+        (loss_d_a + loss_d_b).backward()
+        opt_d.step()
+        values = [loss_g.item(), loss_d_a.item(), loss_d_b.item()]
+        if not all(math.isfinite(v) for v in values):
+            raise RuntimeError(f"non-finite loss: {values}")
+        return values
+
+    return step, {"G_A": count(g_a), "D_A": count(d_a)}
+
+
 # --- driver -------------------------------------------------------------------------------------------------------
 
 def count(module):
@@ -486,8 +621,15 @@ def parse_args():
     clf.add_argument("--lr", type=float, default=0.01)
     clf.add_argument("--max-shift-px", type=int, default=None, help="default: resolution / 16")
     clf.add_argument("--densenet", choices=["auto", "torchvision", "own"], default="auto")
+    cg = sub.add_parser("cyclegan", parents=[common], help="one `thorax train cyclegan` step: G_A, G_B, then D_A, D_B")
+    cg.add_argument("--resolution", type=int, default=128)
+    cg.add_argument("--ngf", type=int, default=64)
+    cg.add_argument("--ndf", type=int, default=64)
+    cg.add_argument("--blocks", type=int, default=9)
     args = parser.parse_args()
-    if args.workload == "gan":
+    if args.workload == "cyclegan":
+        pass
+    elif args.workload == "gan":
         r = args.resolution
         if r < 8 or r & (r - 1):
             parser.error(f"--resolution {r} is not a power of two from 8 up")
@@ -517,7 +659,7 @@ def main():
         def autocast():
             return torch.autocast(device_type=device.type, enabled=False)
 
-    make = make_gan_step if args.workload == "gan" else make_classifier_step
+    make = {"gan": make_gan_step, "classifier": make_classifier_step, "cyclegan": make_cyclegan_step}[args.workload]
     step, params = make(args, device, autocast)
 
     def sync():

@@ -80,6 +80,11 @@ pub struct NewArgs {
     /// .safetensors file, or the embedded default when given without a value.
     #[arg(long, num_args = 0..=1)]
     pub harmonise_real: Option<Option<PathBuf>>,
+    /// The size the harmonising CycleGAN sees each real image at: `training` (its card's training side; the style
+    /// it learned, but a small generator's output is softer than the artificial cases) or `native` (the image's
+    /// own pixels; keeps its resolution).
+    #[arg(long, value_enum, default_value = "training", requires = "harmonise_real")]
+    pub harmonise_scale: crate::cli::translate::ScaleArg,
     /// Device the generator and the CycleGAN run on: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: crate::engine::device::DeviceChoice,
@@ -291,7 +296,7 @@ fn harmoniser(args: &NewArgs, model: Option<&Path>) -> Result<CycleGanHarmoniser
             "embedded default CycleGAN".to_owned(),
         ),
     };
-    Ok(CycleGanHarmoniser::from_model_bytes(&bytes, &name, &device)?)
+    Ok(CycleGanHarmoniser::from_model_bytes(&bytes, &name, &device, args.harmonise_scale.into())?)
 }
 
 /// The generator source of `study new --generator`.

@@ -25,38 +25,45 @@ pub struct CycleGanHarmoniser {
     name: String,
     sha256: String,
     device: candle_core::Device,
+    /// The size the generator sees each image at. The training scale applies the style the generator learned but
+    /// leaves a 64 px generator's output softer than the artificial cases; the native scale keeps each real image's
+    /// resolution. Which leaks less depends on the study's sources and display size, so the study designer chooses.
+    scale: NetworkScale,
 }
 
 impl CycleGanHarmoniser {
     /// Loads the generator from safetensors `bytes`; `name` labels it in errors and provenance.
-    pub fn from_model_bytes(bytes: &[u8], name: &str, device: &candle_core::Device) -> StudyResult<Self> {
+    pub fn from_model_bytes(
+        bytes: &[u8],
+        name: &str,
+        device: &candle_core::Device,
+        scale: NetworkScale,
+    ) -> StudyResult<Self> {
         let failed = |e: &dyn std::fmt::Display| StudyError::Source(format!("loading the CycleGAN {name}: {e}"));
         let weights = Weights::from_bytes(bytes, std::path::Path::new(name), ModelKind::CycleganGenerator, device)
             .map_err(|e| failed(&e))?;
         let generator = CycleGanGenerator::from_weights(weights).map_err(|e| failed(&e))?;
-        Ok(Self { generator, name: name.to_owned(), sha256: sha256_hex(bytes), device: device.clone() })
+        Ok(Self { generator, name: name.to_owned(), sha256: sha256_hex(bytes), device: device.clone(), scale })
     }
 }
 
 impl RealImageTransform for CycleGanHarmoniser {
     fn description(&self) -> String {
         let direction = direction_label(self.generator.card(), self.generator.config().direction);
-        format!("harmonised {direction} by CycleGAN {} sha256={}", self.name, self.sha256)
+        let scale = match (self.scale, self.generator.card().training_side_px()) {
+            (NetworkScale::Training, Some(side_px)) => format!("at its training scale ({side_px} px)"),
+            _ => "at the image's own scale".to_owned(),
+        };
+        format!("harmonised {direction} by CycleGAN {} sha256={} {scale}", self.name, self.sha256)
     }
 
     fn apply(&mut self, image: &DynamicImage, source: &str) -> StudyResult<DynamicImage> {
         let gray = image.to_luma32f();
         let (width_px, height_px) = (gray.width() as usize, gray.height() as usize);
-        // At the generator's training scale, the style it learned; the display pipeline brings it to the study size.
-        let translated = translate_gray_at(
-            &self.generator,
-            gray.as_raw(),
-            width_px,
-            height_px,
-            NetworkScale::Training,
-            &self.device,
-        )
-        .map_err(|e| StudyError::Source(format!("harmonising {source} with {}: {e}", self.name)))?;
+        // The display pipeline brings the result to the study size either way.
+        let translated =
+            translate_gray_at(&self.generator, gray.as_raw(), width_px, height_px, self.scale, &self.device)
+                .map_err(|e| StudyError::Source(format!("harmonising {source} with {}: {e}", self.name)))?;
         let plane = translated.first_plane().to_vec();
         Luma8Image::from_raw(translated.width_px as u32, translated.height_px as u32, plane)
             .map(DynamicImage::ImageLuma8)

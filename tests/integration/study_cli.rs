@@ -263,34 +263,43 @@ fn new_with_harmonised_real_cases_records_the_cyclegan() {
         study_common::write_image(&real, &format!("r{i}.png"), "gray8", 96, 80, i);
         study_common::write_image(&artificial, &format!("a{i}.png"), "gray8", 64, 64, i + 10);
     }
-    let db = dir.path().join("harmonised.sqlite");
-    json(&[
-        "study",
-        "new",
-        "--real",
-        s(&real),
-        "--artificial",
-        s(&artificial),
-        "--harmonise-real",
-        "--readers",
-        "alice",
-        "--cases",
-        "4",
-        "--seed",
-        "3",
-        "--device",
-        "cpu",
-        "--out",
-        s(&db),
-        "--display-size",
-        "64",
-        "--json",
-    ]);
-    let store = thorax::study::StudyStore::open(&db).unwrap();
-    let cases = store.cases().unwrap();
-    for case in &cases {
-        let harmonised =
-            case.source.contains("(harmonised NIH -> Guangzhou by CycleGAN embedded default CycleGAN sha256=");
-        assert_eq!(harmonised, case.provenance == thorax::study::Provenance::Real, "{}", case.source);
+    // By default at the generator's training scale (the embedded one's is 64 px); --harmonise-scale native keeps
+    // each real image's own pixels. The case provenance says which.
+    for (scale, said) in [(None, "at its training scale (64 px)"), (Some("native"), "at the image's own scale")] {
+        let db = dir.path().join(format!("harmonised-{}.sqlite", scale.unwrap_or("default")));
+        let mut arguments = vec![
+            "study",
+            "new",
+            "--real",
+            s(&real),
+            "--artificial",
+            s(&artificial),
+            "--harmonise-real",
+            "--readers",
+            "alice",
+            "--cases",
+            "4",
+            "--seed",
+            "3",
+            "--device",
+            "cpu",
+            "--out",
+            s(&db),
+            "--display-size",
+            "64",
+            "--json",
+        ];
+        if let Some(scale) = scale {
+            arguments.extend(["--harmonise-scale", scale]);
+        }
+        json(&arguments);
+        let store = thorax::study::StudyStore::open(&db).unwrap();
+        let cases = store.cases().unwrap();
+        for case in &cases {
+            let harmonised =
+                case.source.contains("(harmonised NIH -> Guangzhou by CycleGAN embedded default CycleGAN sha256=");
+            assert_eq!(harmonised, case.provenance == thorax::study::Provenance::Real, "{}", case.source);
+            assert_eq!(case.source.contains(said), harmonised, "{}", case.source);
+        }
     }
 }

@@ -75,18 +75,14 @@ impl DomainImages {
         prefix: &str,
         side_px: usize,
     ) -> Result<Self, DomainImagesError> {
-        let mut joined = Self { side_px, files: Vec::new(), pixels: Vec::new() };
-        for folder in folders {
+        let Some((first, others)) = folders.split_first() else {
+            return Err(DomainImagesError::MissingFolder { domain: domain.to_owned(), path: PathBuf::new() });
+        };
+        let mut joined = Self::load(domain, first, prefix, side_px)?;
+        for folder in others {
             let one = Self::load(domain, folder, prefix, side_px)?;
             joined.files.extend(one.files);
             joined.pixels.extend(one.pixels);
-        }
-        if joined.files.is_empty() {
-            return Err(DomainImagesError::Empty {
-                domain: domain.to_owned(),
-                path: PathBuf::new(),
-                filter: String::new(),
-            });
         }
         Ok(joined)
     }

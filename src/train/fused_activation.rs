@@ -366,11 +366,10 @@ impl CustomOp1 for ChannelSum {
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
         use crate::train::fused_cuda::launch::{self, Scalar};
         let extent = Extent::of(layout.dims())?;
-        let images = launch::size_u32(layout.shape().elem_count() / extent.image_len().max(1), "images")?;
+        let images = layout.shape().elem_count() / extent.image_len().max(1);
         let values = launch::view(storage, layout, "channel sum input")?;
-        let (channels, plane) =
-            (launch::size_u32(extent.channels, "channels")?, launch::size_u32(extent.plane, "plane")?);
-        let scalars = [Scalar::U32(images), Scalar::U32(channels), Scalar::U32(plane)];
+        let channels = launch::size_u32(extent.channels, "channels")?;
+        let scalars = [Scalar::size(images, "images")?, Scalar::U32(channels), Scalar::size(extent.plane, "plane")?];
         let sums = launch::run(
             &storage.device,
             "channel_sum",

@@ -132,12 +132,19 @@ impl Extent {
     /// The per-channel kernels' size arguments: images, channels, plane.
     #[cfg(feature = "cuda")]
     fn scalars(&self) -> candle_core::Result<[crate::train::fused_cuda::launch::Scalar; 3]> {
-        use crate::train::fused_cuda::launch::{Scalar, size_u32};
+        use crate::train::fused_cuda::launch::Scalar;
         Ok([
-            Scalar::U32(size_u32(self.images, "images")?),
-            Scalar::U32(size_u32(self.channels, "channels")?),
-            Scalar::U32(size_u32(self.plane, "plane")?),
+            Scalar::size(self.images, "images")?,
+            Scalar::size(self.channels, "channels")?,
+            Scalar::size(self.plane, "plane")?,
         ])
+    }
+
+    /// The elementwise kernels' size arguments for `len` values: len, channels, plane.
+    #[cfg(feature = "cuda")]
+    fn elementwise_scalars(&self, len: usize) -> candle_core::Result<[crate::train::fused_cuda::launch::Scalar; 3]> {
+        use crate::train::fused_cuda::launch::Scalar;
+        Ok([Scalar::U64(len as u64), Scalar::size(self.channels, "channels")?, Scalar::size(self.plane, "plane")?])
     }
 }
 
@@ -351,16 +358,12 @@ impl CustomOp2 for BatchNormRelu {
         params: &candle_core::CudaStorage,
         params_layout: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use crate::train::fused_cuda::launch::{self, Scalar};
+        use crate::train::fused_cuda::launch;
         let extent = Extent::of(x_layout.dims())?;
         Params::check_rows(params_layout, 4, extent.channels)?;
         let len = x_layout.shape().elem_count();
         let inputs = [&launch::view(x, x_layout, "batch norm input")?, &launch::view(params, params_layout, "params")?];
-        let scalars = [
-            Scalar::U64(len as u64),
-            Scalar::U32(launch::size_u32(extent.channels, "channels")?),
-            Scalar::U32(launch::size_u32(extent.plane, "plane")?),
-        ];
+        let scalars = extent.elementwise_scalars(len)?;
         let y = launch::run(&x.device, "bn_relu_fwd", &inputs, len, &scalars, launch::config(len as u64))?;
         Ok((y, x_layout.shape().clone()))
     }
@@ -419,22 +422,32 @@ impl CustomOp3 for GradientSums {
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
         use crate::train::fused_cuda::launch;
         let extent = gradient_extent(x_layout, dy_layout, params_layout, 4)?;
-        let inputs = [
-            &launch::view(x, x_layout, "batch norm input")?,
-            &launch::view(dy, dy_layout, "batch norm output gradient")?,
-            &launch::view(params, params_layout, "batch norm parameters")?,
-        ];
-        let channels = launch::size_u32(extent.channels, "channels")?;
+        let [x_view, dy_view, params_view] = gradient_views((x, x_layout), (dy, dy_layout), (params, params_layout))?;
         let sums = launch::run(
             &x.device,
             "bn_relu_grad_sums",
-            &inputs,
+            &[&x_view, &dy_view, &params_view],
             2 * extent.channels,
             &extent.scalars()?,
-            launch::per_channel(channels),
+            launch::per_channel(launch::size_u32(extent.channels, "channels")?),
         )?;
         Ok((sums, Shape::from((2, extent.channels))))
     }
+}
+
+/// The three operands of the CUDA gradient kernels: input, output gradient, parameters.
+#[cfg(feature = "cuda")]
+fn gradient_views<'a>(
+    x: (&'a candle_core::CudaStorage, &Layout),
+    dy: (&'a candle_core::CudaStorage, &Layout),
+    params: (&'a candle_core::CudaStorage, &Layout),
+) -> candle_core::Result<[candle_core::cuda_backend::cudarc::driver::CudaView<'a, f32>; 3]> {
+    use crate::train::fused_cuda::launch::view;
+    Ok([
+        view(x.0, x.1, "batch norm input")?,
+        view(dy.0, dy.1, "batch norm output gradient")?,
+        view(params.0, params.1, "batch norm parameters")?,
+    ])
 }
 
 /// `(x, dy, [6, C] params and sums)` -> the input gradient.
@@ -475,19 +488,18 @@ impl CustomOp3 for InputGradient {
         use crate::train::fused_cuda::launch::{self, Scalar};
         let extent = gradient_extent(x_layout, dy_layout, params_layout, 6)?;
         let len = x_layout.shape().elem_count();
-        let inputs = [
-            &launch::view(x, x_layout, "batch norm input")?,
-            &launch::view(dy, dy_layout, "batch norm output gradient")?,
-            &launch::view(params, params_layout, "batch norm parameters")?,
-        ];
+        let [x_view, dy_view, params_view] = gradient_views((x, x_layout), (dy, dy_layout), (params, params_layout))?;
         let inv_count = if self.batch_statistics { 1.0 / extent.count().max(1) as f32 } else { 0.0 };
-        let scalars = [
-            Scalar::U64(len as u64),
-            Scalar::U32(launch::size_u32(extent.channels, "channels")?),
-            Scalar::U32(launch::size_u32(extent.plane, "plane")?),
-            Scalar::F32(inv_count),
-        ];
-        let dx = launch::run(&x.device, "bn_relu_input_grad", &inputs, len, &scalars, launch::config(len as u64))?;
+        let [count, channels, plane] = extent.elementwise_scalars(len)?;
+        let scalars = [count, channels, plane, Scalar::F32(inv_count)];
+        let dx = launch::run(
+            &x.device,
+            "bn_relu_input_grad",
+            &[&x_view, &dy_view, &params_view],
+            len,
+            &scalars,
+            launch::config(len as u64),
+        )?;
         Ok((dx, x_layout.shape().clone()))
     }
 }

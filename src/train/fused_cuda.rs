@@ -61,6 +61,13 @@ pub(crate) mod launch {
         Ok(storage.as_cuda_slice::<f32>()?.slice(start..end))
     }
 
+    impl Scalar {
+        /// A 32-bit size argument, or an error naming it when it does not fit.
+        pub fn size(value: usize, what: &str) -> Result<Self> {
+            Ok(Self::U32(size_u32(value, what)?))
+        }
+    }
+
     /// A size argument of a kernel (which indexes with 32-bit sizes), or an error naming it when it does not fit.
     pub fn size_u32(value: usize, what: &str) -> Result<u32> {
         u32::try_from(value)

@@ -145,12 +145,12 @@ impl Geometry {
     ) -> candle_core::Result<candle_core::CudaStorage> {
         use crate::train::fused_cuda::launch::{self, Scalar};
         let input = launch::view(storage, layout, "phase interleave input")?;
-        let mut scalars = Vec::with_capacity(4);
-        for (size, what) in
-            [(self.batch, "batch"), (self.maps_out, "maps"), (self.height, "height"), (self.width, "width")]
-        {
-            scalars.push(Scalar::U32(launch::size_u32(size, what)?));
-        }
+        let scalars = [
+            Scalar::size(self.batch, "batch")?,
+            Scalar::size(self.maps_out, "maps")?,
+            Scalar::size(self.height, "height")?,
+            Scalar::size(self.width, "width")?,
+        ];
         launch::run(&storage.device, kernel, &[&input], len, &scalars, launch::config(len as u64))
     }
 }

@@ -4,7 +4,7 @@
 //! broadcast adds, `maximum` (whose gradient compares both arguments with the result), and bias gradients reduced
 //! over non-contiguous axes. On the 2-core CPU those passes took about 40% of a 128 px GAN training step. The op
 //! here makes one pass over the activations forward and two backward. On CUDA it runs the kernels of
-//! `fused_training.cu` when `--fused-cuda-ops` is on (see `fused_cuda`); otherwise, and for other dtypes, the same
+//! `fused_training.cu` unless `--no-fused-cuda-ops` is given (see `fused_cuda`); otherwise, and for other dtypes, the same
 //! functions compose candle ops, the reference the op is tested against.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, bail};
@@ -155,10 +155,7 @@ impl BiasLeakyRelu {
             }
         });
         // Each channel sums its images in order, so the bias gradient does not depend on scheduling.
-        let db = (0..channels)
-            .into_par_iter()
-            .map(|c| dx.chunks_exact(len).map(|image| image[c * plane..(c + 1) * plane].iter().sum::<f32>()).sum())
-            .collect();
+        let db = (0..channels).into_par_iter().map(|c| channel_total(&dx, len, plane, c)).collect();
         (dx, db)
     }
 }
@@ -335,6 +332,14 @@ impl CustomOp3 for InputGradient {
     }
 }
 
+/// The sum of channel `c` of `[N, C, plane]` values over images and pixels, in order, accumulated in f64: a bias
+/// gradient can sum millions of values, and a running f32 sum of 4 M of them drifts by 1e-5 to 6e-5 relative (the
+/// GPU's tree reductions do not; seen on an H200, 2026-11-27).
+fn channel_total(values: &[f32], image_len: usize, plane: usize, c: usize) -> f32 {
+    let images = values.chunks_exact(image_len.max(1));
+    images.flat_map(|image| &image[c * plane..(c + 1) * plane]).map(|&v| f64::from(v)).sum::<f64>() as f32
+}
+
 /// `[N, C, ...]` -> `[C]`: the sum over images and pixels of each channel (a bias gradient), in a fixed order.
 struct ChannelSum;
 
@@ -347,14 +352,7 @@ impl CustomOp1 for ChannelSum {
         let extent = Extent::of(layout.dims())?;
         let values = contiguous_f32(storage, layout, "channel sum input")?;
         let len = extent.image_len();
-        let sums = (0..extent.channels)
-            .map(|c| {
-                values
-                    .chunks_exact(len.max(1))
-                    .map(|image| image[c * extent.plane..(c + 1) * extent.plane].iter().sum::<f32>())
-                    .sum()
-            })
-            .collect();
+        let sums = (0..extent.channels).map(|c| channel_total(values, len, extent.plane, c)).collect();
         Ok((CpuStorage::F32(sums), Shape::from(extent.channels)))
     }
 
@@ -471,6 +469,30 @@ mod tests {
             assert_eq!(db_ops.dims(), bias.dims());
             assert!(relative_error(&dx_ops, &dx) < 1e-6, "{dims:?}: input gradient");
             assert!(relative_error(&db_ops, &db) < 1e-5, "{dims:?}: bias gradient");
+        }
+    }
+
+    /// A bias gradient over 4 M pixels per channel: both backward paths give the exact (f64) sums to f32 rounding,
+    /// where a running f32 sum drifts by about 1.5e-5 here.
+    #[test]
+    fn bias_gradient_of_a_large_map_does_not_drift() {
+        let dims = [1, 2, 2048, 2048];
+        let x = Tensor::rand(0.5f32, 1.0, &dims, &Device::Cpu).unwrap();
+        let bias = Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap();
+        let dy = Tensor::rand(0f32, 1.0, &dims, &Device::Cpu).unwrap();
+        let plane = dims[2] * dims[3];
+        let dy_values = dy.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let exact: Vec<f64> = dy_values.chunks_exact(plane).map(|c| c.iter().map(|&v| f64::from(v)).sum()).collect();
+        let naive: Vec<f32> = dy_values.chunks_exact(plane).map(|c| c.iter().sum()).collect();
+        let drift =
+            |sums: &[f32]| sums.iter().zip(&exact).map(|(s, e)| (f64::from(*s) - e).abs() / e).fold(0.0, f64::max);
+        assert!(drift(&naive) > 5e-6, "the test needs a case where an f32 running sum drifts: {}", drift(&naive));
+        let op = BiasLeakyRelu { alpha: 0.2, pixel_norm_epsilon: None };
+        let (_, db) = op.backward_on_host(&x, &bias, &dy).unwrap();
+        let (_, db_ops) = op.backward_by_ops(&x, &bias, &dy).unwrap();
+        for (path, db) in [("host", db), ("by ops", db_ops)] {
+            let db = db.to_vec1::<f32>().unwrap();
+            assert!(drift(&db) < 1e-7, "{path}: relative error {} (an f32 running sum: {})", drift(&db), drift(&naive));
         }
     }
 

@@ -38,20 +38,29 @@ fn value_and_gradients(
     (y, gradients)
 }
 
-fn check(case: &str, inputs: &[Tensor], op: &dyn Fn(&[Tensor]) -> Tensor, tolerance: f32) {
+/// Compares `op` on the GPU (fused kernels) with the CPU, value and every gradient; prints the differences and returns
+/// a line per one over `tolerance`, so that one run reports every failing case.
+fn check(case: &str, inputs: &[Tensor], op: &dyn Fn(&[Tensor]) -> Tensor, tolerance: f32) -> Vec<String> {
     let cuda = Device::new_cuda(0).expect("this test needs a CUDA GPU");
     let y_cpu = op(inputs);
     let probe = Tensor::randn(0f32, 1.0, y_cpu.dims(), &Device::Cpu).unwrap();
     let (y_ref, grads_ref) = value_and_gradients(inputs, &probe, &Device::Cpu, op);
-    set_fused_cuda_ops(true);
+    set_fused_cuda_ops(true); // the default; said here because this is what the test checks
     let (y, grads) = value_and_gradients(inputs, &probe, &cuda, op);
-    set_fused_cuda_ops(false);
-    let error = relative_error(&y, &y_ref);
-    assert!(error < tolerance, "{case}: value differs by {error}");
+    let mut errors = vec![("value".to_string(), relative_error(&y, &y_ref))];
     for (index, (g, g_ref)) in grads.iter().zip(&grads_ref).enumerate() {
-        let error = relative_error(g, g_ref);
-        assert!(error < tolerance, "{case}: gradient of input {index} differs by {error}");
+        errors.push((format!("gradient of input {index}"), relative_error(g, g_ref)));
     }
+    println!("{case}: {}", errors.iter().map(|(what, e)| format!("{what} {e:.1e}")).collect::<Vec<_>>().join(", "));
+    errors
+        .into_iter()
+        .filter(|(_, e)| *e >= tolerance)
+        .map(|(what, e)| format!("{case}: {what} differs by {e:.2e} (tolerance {tolerance:.0e})"))
+        .collect()
+}
+
+fn assert_none(failures: &[String]) {
+    assert!(failures.is_empty(), "{} case(s) differ:\n{}", failures.len(), failures.join("\n"));
 }
 
 fn randn(dims: &[usize]) -> Tensor {
@@ -61,57 +70,69 @@ fn randn(dims: &[usize]) -> Tensor {
 #[test]
 #[ignore = "needs the cuda feature and a GPU"]
 fn fused_cuda_activation_matches_the_cpu() {
+    let mut failures = Vec::new();
     for dims in [vec![3, 5, 7, 9], vec![2, 1, 13, 11], vec![4, 6], vec![2, 3, 2900, 1450]] {
         let channels = dims[1];
         let inputs = [randn(&dims), randn(&[channels])];
-        check(&format!("bias + leaky ReLU {dims:?}"), &inputs, &|t| bias_leaky_relu(&t[0], &t[1], 0.2).unwrap(), 1e-5);
-        check(
-            &format!("bias + leaky ReLU + pixel norm {dims:?}"),
+        let case = format!("bias + leaky ReLU {dims:?}");
+        failures.extend(check(&case, &inputs, &|t| bias_leaky_relu(&t[0], &t[1], 0.2).unwrap(), 1e-5));
+        // With one channel the pixel norm is a / sqrt(a^2 + eps) = +-1 and its gradient g (1 - y^2) / sqrt(a^2 + eps)
+        // is f32 rounding noise (1 - y^2 cancels) scaled by 1 / |a|: at eps 1e-8 the two devices differed by 3e-5 to
+        // 6e-2 of the largest gradient (H200, 2026-11-27). A large eps makes it well conditioned and still checks the
+        // one-channel indexing.
+        let epsilon = if channels == 1 { 0.5 } else { 1e-8 };
+        let case = format!("bias + leaky ReLU + pixel norm {dims:?}");
+        failures.extend(check(
+            &case,
             &inputs,
-            &|t| bias_leaky_relu_pixel_norm(&t[0], &t[1], 0.2, 1e-8).unwrap(),
+            &|t| bias_leaky_relu_pixel_norm(&t[0], &t[1], 0.2, epsilon).unwrap(),
             1e-5,
-        );
+        ));
     }
     // An input that starts inside its buffer (a slice of a larger batch).
     let batch = randn(&[5, 4, 6, 6]);
     let bias = randn(&[4]);
-    check(
+    failures.extend(check(
         "pixel norm on a batch slice",
         &[batch, bias],
         &|t| bias_leaky_relu_pixel_norm(&t[0].narrow(0, 2, 3).unwrap(), &t[1], 0.2, 1e-8).unwrap(),
         1e-5,
-    );
+    ));
+    assert_none(&failures);
 }
 
 #[test]
 #[ignore = "needs the cuda feature and a GPU"]
 fn fused_cuda_phase_interleave_matches_the_cpu() {
+    let mut failures = Vec::new();
     for (dims, maps_out) in [(vec![2, 12, 5, 7], 3), (vec![1, 4, 2, 2], 1), (vec![3, 20, 33, 17], 5)] {
-        check(
+        failures.extend(check(
             &format!("phase interleave {dims:?}"),
             &[randn(&dims)],
             &|t| interleave_phases(&t[0], maps_out).unwrap(),
             1e-6,
-        );
+        ));
     }
+    assert_none(&failures);
 }
 
 #[test]
 #[ignore = "needs the cuda feature and a GPU"]
 fn fused_cuda_batch_norm_relu_matches_the_cpu() {
+    let mut failures = Vec::new();
     for dims in [vec![3, 5, 7, 9], vec![2, 1, 13, 11], vec![16, 64, 32, 32]] {
         let channels = dims[1];
         let gamma = randn(&[channels]).affine(0.5, 1.0).unwrap();
         let inputs = [randn(&dims), gamma, randn(&[channels])];
-        check(
+        failures.extend(check(
             &format!("batch norm + ReLU, batch statistics {dims:?}"),
             &inputs,
             &|t| batch_norm_relu(&t[0], &t[1], &t[2], Statistics::Batch, 1e-5).unwrap().0,
             1e-4,
-        );
+        ));
         let mean = randn(&[channels]);
         let variance = (randn(&[channels]).abs().unwrap() + 0.5).unwrap();
-        check(
+        failures.extend(check(
             &format!("batch norm + ReLU, running statistics {dims:?}"),
             &inputs,
             &|t| {
@@ -122,6 +143,7 @@ fn fused_cuda_batch_norm_relu_matches_the_cpu() {
                     .0
             },
             1e-5,
-        );
+        ));
     }
+    assert_none(&failures);
 }

@@ -7,11 +7,12 @@
 # TRAIN_STEPS steps with `--profile` (phase times, device synchronised between phases; the first step not counted):
 #   im2col-release  the lowering and allocator before this change (im2col from candle ops, CUDA's pool trimmed);
 #   im2col          the same with freed GPU memory kept in the pool;
-#   shifted         the default: every convolution product as cuBLAS GEMMs on shifted views (models::shifted_conv);
-#   shifted-f32     the default without TF32;
-#   fused           the default plus the fused training ops' CUDA kernels (--fused-cuda-ops: bias + leaky ReLU +
-#                   pixel norm, phase interleave; src/train/fused_training.cu, not yet checked on a GPU);
-# (always first, a parity check: 3 small GAN steps on the GPU, on the GPU with --fused-cuda-ops, and on the CPU
+#   shifted         every convolution product as cuBLAS GEMMs on shifted views (models::shifted_conv), the fused
+#                   training ops as composed candle ops (--no-fused-cuda-ops);
+#   shifted-f32     the same without TF32;
+#   fused           the default: shifted plus the fused training ops' CUDA kernels (bias + leaky ReLU + pixel norm,
+#                   phase interleave; src/train/fused_training.cu, checked on an H200 on 2026-11-27);
+# (always first, a parity check: 3 small GAN steps on the GPU, on the GPU with --no-fused-cuda-ops, and on the CPU
 # must log the same losses up to rounding), then
 # PyTorch's step on the same card (tools/bench_pytorch_train.py), DenseNet-121 training steps (im2col, shifted,
 # shifted with the fused BatchNorm + ReLU kernels, whose losses are printed beside the composed ops'), per-kernel
@@ -42,7 +43,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limi
 
 if [ "$DEVICE" = cuda ]; then
   section "training parity: 3 GAN steps (64 px, fmap_max 32, batch 8, f32) on the GPU (composed ops, fused kernels) and on the CPU"
-  for run in cuda:cuda cuda-fused:cuda:--fused-cuda-ops cpu:cpu; do
+  for run in cuda:cuda:--no-fused-cuda-ops cuda-fused:cuda cpu:cpu; do
     IFS=: read -r name d flag <<< "$run"
     # shellcheck disable=SC2086
     try 120 "$THORAX" $flag train gan --images "$DATA" --labels "$LABELS" --device "$d" --resolution 64 --fmap-max 32 \
@@ -81,11 +82,11 @@ if [ "$DEVICE" = cuda ] && wanted kernels && [ -x dist/cuda/thorax-integration-t
   THORAX_EXE=thorax-integration-tests try 300 dist/cuda/run.sh fused_cuda --ignored --test-threads 1 2>&1 \
     | tee "$OUT_DIR/kernels.log"
 fi
-! wanted im2col-release || gan_variant im2col-release --tf32 --train-conv im2col --cuda-release-memory
-! wanted im2col || gan_variant im2col --tf32 --train-conv im2col
-! wanted shifted || gan_variant shifted --tf32
-! wanted shifted-f32 || gan_variant shifted-f32
-! wanted fused || gan_variant fused --tf32 --fused-cuda-ops
+! wanted im2col-release || gan_variant im2col-release --tf32 --train-conv im2col --cuda-release-memory --no-fused-cuda-ops
+! wanted im2col || gan_variant im2col --tf32 --train-conv im2col --no-fused-cuda-ops
+! wanted shifted || gan_variant shifted --tf32 --no-fused-cuda-ops
+! wanted shifted-f32 || gan_variant shifted-f32 --no-fused-cuda-ops
+! wanted fused || gan_variant fused --tf32
 
 if [ "$DEVICE" = cuda ] && wanted torch; then
   section "PyTorch GAN step, same configuration"
@@ -96,7 +97,7 @@ if [ "$DEVICE" = cuda ] && wanted torch; then
 fi
 
 section "DenseNet-121 training steps: ${CLASSIFIER_RESOLUTION} px, batch ${CLASSIFIER_BATCH}"
-for run in im2col:im2col shifted:shifted shifted-fused:shifted:--fused-cuda-ops; do
+for run in im2col:im2col:--no-fused-cuda-ops shifted:shifted:--no-fused-cuda-ops shifted-fused:shifted; do
   wanted classifier || break
   IFS=: read -r name lowering flag <<< "$run"
   # shellcheck disable=SC2086

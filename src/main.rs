@@ -24,11 +24,10 @@ struct Cli {
     /// Measurement switch: no cache of small host-to-device uploads in CUDA forward passes.
     #[arg(long, global = true, hide = true)]
     no_cuda_upload_cache: bool,
-    /// Validation switch: run the fused training ops (bias + leaky ReLU + pixel norm, phase interleave, BatchNorm +
-    /// ReLU) with their CUDA kernels instead of composed candle ops; off until a GPU run has checked them
-    /// (train::fused_cuda).
+    /// Measurement switch: run the fused training ops (bias + leaky ReLU + pixel norm, phase interleave, BatchNorm +
+    /// ReLU) on CUDA as composed candle ops instead of their kernels (train::fused_cuda).
     #[arg(long, global = true, hide = true)]
-    fused_cuda_ops: bool,
+    no_fused_cuda_ops: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -136,7 +135,7 @@ fn main() -> anyhow::Result<()> {
     thorax::train::conv::set_train_conv_lowering(cli.train_conv);
     thorax::engine::device::set_release_freed_gpu_memory(cli.cuda_release_memory);
     thorax::models::upload_cache::set_upload_cache_enabled(!cli.no_cuda_upload_cache);
-    thorax::train::fused_cuda::set_fused_cuda_ops(cli.fused_cuda_ops);
+    thorax::train::fused_cuda::set_fused_cuda_ops(!cli.no_fused_cuda_ops);
     match cli.command {
         None | Some(Command::Gui) => run_gui(cli.device),
         Some(Command::Info(args)) => thorax::cli::info::run(&args),

@@ -4,7 +4,7 @@
 //! broadcast passes forward, and autograd adds as many again backward; with the ReLU this was about 40% of a CPU
 //! DenseNet training step. Here the statistics are one pass per channel, the output one pass, and the backward two
 //! (per-channel sums, then the input gradient). The op reads `[4, C]` parameters (gamma, beta, mean, 1/std), so the
-//! same four ops run on the CPU and, with `--fused-cuda-ops` (see `fused_cuda`), as CUDA kernels. Other devices
+//! same four ops run on the CPU and, unless `--no-fused-cuda-ops` (see `fused_cuda`), as CUDA kernels. Other devices
 //! and dtypes compose candle ops, the reference the op is tested against.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, bail};

@@ -2,18 +2,19 @@
 //!
 //! The kernels are `src/train/fused_training.cu`, compiled to PTX by build.rs. They compute the formulas of the CPU
 //! implementations of `fused_activation`, `phase_interleave` and `fused_batch_norm`, agreeing with them to rounding
-//! rather than bit for bit (the reductions sum in another order, and nvcc fuses multiply-adds). No GPU was available
-//! when they were written, so they are **off by default** (`--fused-cuda-ops` turns them on) until a GPU run has checked
-//! them against the CPU (`scripts/gpu-train-profile.sh`: its GAN parity part and the `fused` and `classifier`
-//! variants). Off, CUDA composes candle ops as before.
+//! rather than bit for bit (the reductions sum in another order, and nvcc fuses multiply-adds). They are on by default
+//! since an H200 run checked them (2026-11-27, `scripts/gpu-train-profile.sh`): every op's value and gradients within
+//! 6e-7 of the CPU's (`tests/integration/fused_cuda_parity.rs`), three GAN training steps within 1e-4 of the CPU's
+//! losses, and a GAN step 1.4x and a DenseNet-121 step 2.1x faster than with composed ops. `--no-fused-cuda-ops`
+//! composes candle ops instead, as before.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::{DType, Tensor};
 
-static FUSED_CUDA_OPS: AtomicBool = AtomicBool::new(false);
+static FUSED_CUDA_OPS: AtomicBool = AtomicBool::new(true);
 
-/// Process-wide switch for the fused ops' CUDA kernels (a validation switch; off by default).
+/// Process-wide switch for the fused ops' CUDA kernels (on by default; off only to measure them).
 pub fn set_fused_cuda_ops(enabled: bool) {
     FUSED_CUDA_OPS.store(enabled, Ordering::Relaxed);
 }

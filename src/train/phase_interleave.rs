@@ -3,8 +3,8 @@
 //! The upscale convolution gives `phases` `[N, 4C, H + 1, W + 1]`; phase `p = 2a + b` (channels `pC..(p+1)C`) read
 //! from row `a` and column `b` on holds the output pixels `(2y + a, 2x + b)`. From candle ops that is four narrows
 //! and three stacks forward, and backward four zero-padded copies of the full phase tensor summed one by one (6% of
-//! a CPU GAN training step after the activations were fused). On the CPU (and on CUDA with `--fused-cuda-ops`, see
-//! `fused_cuda`) this op copies each value once each way; elsewhere the composed ops run, the reference the op is
+//! a CPU GAN training step after the activations were fused). On the CPU and on CUDA (unless `--no-fused-cuda-ops`,
+//! see `fused_cuda`) this op copies each value once each way; elsewhere the composed ops run, the reference the op is
 //! tested against.
 
 use candle_core::{CpuStorage, CustomOp1, D, Layout, Shape, Tensor, bail};

@@ -183,28 +183,33 @@ pub fn cyclegan_generator_forward(
         let name = format!("model.{index}.{part}");
         tensors.get(&name).cloned().ok_or(TrainError::MissingParameter { network: "generator".to_owned(), name })
     };
-    let conv = |x: &Tensor, index: &str, padding: usize| -> Result<Tensor, TrainError> {
-        Ok(add_bias(&conv2d_train(x, &take(index, "weight")?, 1, padding)?, &take(index, "bias")?)?)
-    };
+    // Every convolution but the last feeds an instance norm, which subtracts each channel's mean and so cancels that
+    // convolution's bias exactly: those biases are left out here (their gradient is 0 but for rounding, so Adam
+    // leaves them as they are). The files keep them, and the inference network adds them, for junyanz's layout.
+    let conv_for_norm =
+        |x: &Tensor, index: &str| -> Result<Tensor, TrainError> { Ok(conv2d_train(x, &take(index, "weight")?, 1, 0)?) };
     let n = config.n_blocks;
-    let mut y = instance_norm_train(&conv(&reflection_pad_train(x, 3)?, "1", 0)?)?.relu()?;
+    let mut y = instance_norm_train(&conv_for_norm(&reflection_pad_train(x, 3)?, "1")?)?.relu()?;
     for index in ["4", "7"] {
-        let down = add_bias(&conv2d_stride2_train(&y, &take(index, "weight")?, 1)?, &take(index, "bias")?)?;
+        let down = conv2d_stride2_train(&y, &take(index, "weight")?, 1)?;
         y = instance_norm_train(&down)?.relu()?;
     }
     let second = if config.use_dropout { 6 } else { 5 };
     for block in 0..n {
         let prefix = format!("{}.conv_block", 10 + block);
-        let inner = instance_norm_train(&conv(&reflection_pad_train(&y, 1)?, &format!("{prefix}.1"), 0)?)?.relu()?;
-        let inner = instance_norm_train(&conv(&reflection_pad_train(&inner, 1)?, &format!("{prefix}.{second}"), 0)?)?;
+        let inner =
+            instance_norm_train(&conv_for_norm(&reflection_pad_train(&y, 1)?, &format!("{prefix}.1"))?)?.relu()?;
+        let inner =
+            instance_norm_train(&conv_for_norm(&reflection_pad_train(&inner, 1)?, &format!("{prefix}.{second}"))?)?;
         y = (y + inner)?;
     }
     for index in [10 + n, 13 + n] {
-        let index = index.to_string();
-        let up = add_bias(&conv_transpose3x3_s2_train(&y, &take(&index, "weight")?)?, &take(&index, "bias")?)?;
+        let up = conv_transpose3x3_s2_train(&y, &take(&index.to_string(), "weight")?)?;
         y = instance_norm_train(&up)?.relu()?;
     }
-    Ok(conv(&reflection_pad_train(&y, 3)?, &(17 + n).to_string(), 0)?.tanh()?)
+    let head = (17 + n).to_string();
+    Ok(add_bias(&conv2d_train(&reflection_pad_train(&y, 3)?, &take(&head, "weight")?, 1, 0)?, &take(&head, "bias")?)?
+        .tanh()?)
 }
 
 #[cfg(test)]

@@ -118,13 +118,16 @@ impl PatchDiscriminatorSpec {
         let mut x = images.clone();
         for layer in self.layers() {
             let weight = take(format!("model.{}.weight", layer.index))?;
-            let bias = take(format!("model.{}.bias", layer.index))?;
             let y =
                 if layer.stride2 { conv2d_stride2_train(&x, &weight, 1)? } else { conv2d_train(&x, &weight, 1, 1)? };
-            let mut y = y.broadcast_add(&bias.reshape((1, layer.maps_out, 1, 1))?)?;
-            if layer.normalised {
-                y = instance_norm_train(&y)?;
-            }
+            // The instance norm subtracts each channel's mean, which cancels the bias exactly: it is added only where
+            // no norm follows (its gradient would be 0 but for rounding; see `cyclegan_generator_forward`).
+            let mut y = if layer.normalised {
+                instance_norm_train(&y)?
+            } else {
+                let bias = take(format!("model.{}.bias", layer.index))?;
+                y.broadcast_add(&bias.reshape((1, layer.maps_out, 1, 1))?)?
+            };
             if layer.activated {
                 y = y.maximum(&(&y * LEAKY_RELU_ALPHA)?)?;
             }

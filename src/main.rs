@@ -131,44 +131,51 @@ fn main() -> anyhow::Result<()> {
     restore_default_sigpipe();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
+    thorax::engine::compute_pool::configure_global_pool();
     candle_core::cuda::set_gemm_reduced_precision_f32(cli.tf32);
     thorax::train::conv::set_train_conv_lowering(cli.train_conv);
     thorax::engine::device::set_release_freed_gpu_memory(cli.cuda_release_memory);
     thorax::models::upload_cache::set_upload_cache_enabled(!cli.no_cuda_upload_cache);
     thorax::train::fused_cuda::set_fused_cuda_ops(!cli.no_fused_cuda_ops);
-    match cli.command {
-        None | Some(Command::Gui) => run_gui(cli.device),
-        Some(Command::Info(args)) => thorax::cli::info::run(&args),
-        Some(Command::Card(args)) => thorax::cli::card::run(&args),
-        Some(Command::Generate(args)) => {
-            thorax::cli::generate::run(&args, default_model_bytes(ModelKind::ProganGenerator))
-        }
-        Some(Command::Classify { args, device }) => thorax::cli::classify::run(
+    match cli.command.unwrap_or(Command::Gui) {
+        Command::Gui => run_gui(cli.device),
+        command => thorax::engine::compute_pool::run_on_compute_pool(|| run_command(command)),
+    }
+}
+
+/// Runs a command-line command (on rayon's pool, see `engine::compute_pool`).
+fn run_command(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Gui => anyhow::bail!("the workbench runs on the main thread, not as a batch command"),
+        Command::Info(args) => thorax::cli::info::run(&args),
+        Command::Card(args) => thorax::cli::card::run(&args),
+        Command::Generate(args) => thorax::cli::generate::run(&args, default_model_bytes(ModelKind::ProganGenerator)),
+        Command::Classify { args, device } => thorax::cli::classify::run(
             &args,
             &open_device(device)?.device,
             default_model_bytes(ModelKind::Densenet121Classifier),
         ),
-        Some(Command::Translate { args, device }) => thorax::cli::translate::run(
+        Command::Translate { args, device } => thorax::cli::translate::run(
             &args,
             &open_device(device)?.device,
             default_model_bytes(ModelKind::CycleganGenerator),
         ),
-        Some(Command::Correlate { args, device }) => thorax::cli::correlate::run(
+        Command::Correlate { args, device } => thorax::cli::correlate::run(
             &args,
             &open_device(device)?.device,
             default_model_bytes(ModelKind::ProganGenerator),
             default_model_bytes(ModelKind::Densenet121Classifier),
         ),
-        Some(Command::Train { command }) => thorax::cli::train::run(*command),
-        Some(Command::Bench { args, device }) => thorax::cli::bench::run(&args, &open_device(device)?.device),
-        Some(Command::Convert { command }) => match command {
+        Command::Train { command } => thorax::cli::train::run(*command),
+        Command::Bench { args, device } => thorax::cli::bench::run(&args, &open_device(device)?.device),
+        Command::Convert { command } => match command {
             ConvertCommand::ProganTf(args) => thorax::cli::convert_progan::run(&args),
             ConvertCommand::Densenet(args) => thorax::cli::convert_torch::run_densenet(&args),
             ConvertCommand::Cyclegan(args) => thorax::cli::convert_torch::run_cyclegan(&args),
             ConvertCommand::Inception(args) => thorax::cli::convert_torch::run_inception(&args),
         },
-        Some(Command::Dicom { command }) => thorax::cli::dicom::run(command),
-        Some(Command::Metrics { command, classifier, device }) => {
+        Command::Dicom { command } => thorax::cli::dicom::run(command),
+        Command::Metrics { command, classifier, device } => {
             let device =
                 if command.reads_image_folders() { open_device(device)?.device } else { candle_core::Device::Cpu };
             thorax::cli::metrics::run_on_device(
@@ -178,8 +185,8 @@ fn main() -> anyhow::Result<()> {
                 default_model_bytes(ModelKind::Densenet121Classifier),
             )
         }
-        Some(Command::Study { command }) => thorax::cli::study::run(command),
-        Some(Command::Audit { args, device }) => thorax::cli::audit::run(
+        Command::Study { command } => thorax::cli::study::run(command),
+        Command::Audit { args, device } => thorax::cli::audit::run(
             &args,
             &open_device(device)?.device,
             default_model_bytes(ModelKind::Densenet121Classifier),

@@ -1,6 +1,7 @@
 //! The inference worker: owns the device and loaded models; stamped requests in, results out.
 
 pub mod background_job;
+pub mod compute_pool;
 pub mod device;
 pub mod error;
 pub mod job_runner;

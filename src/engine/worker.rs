@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
+use crate::engine::compute_pool::run_on_compute_pool;
 use crate::engine::job_runner::JobRunner;
 use crate::engine::request::{JobKey, Request, Response, Stamp, Timings};
 
@@ -138,7 +139,8 @@ fn worker_loop(
         let started = Instant::now();
         lock(status).activity = WorkerActivity::Running { key, started };
         wake_ui();
-        let result = runner.run(envelope.request);
+        let request = envelope.request;
+        let result = run_on_compute_pool(|| runner.run(request));
         let run_ms = started.elapsed().as_secs_f64() * 1e3;
         {
             let mut status = lock(status);

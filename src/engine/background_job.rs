@@ -12,8 +12,6 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
-use crate::engine::compute_pool::run_on_compute_pool;
-
 /// Wakes the UI (e.g. `ctx.request_repaint()`).
 pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
@@ -131,7 +129,7 @@ impl<T: Send + 'static> BackgroundJob<T> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let thread_context = context.clone();
         std::thread::Builder::new().name(name.to_owned()).spawn(move || {
-            let result = run_on_compute_pool(|| work(&thread_context));
+            let result = work(&thread_context);
             // The receiver may be gone (the panel dropped the job); nothing is waiting then.
             tx.send(result).ok();
             wake();

@@ -6,7 +6,11 @@
 //! loops: on 2 cores that is three busy threads, and the serial parts get about two thirds of a core. Started on a
 //! pool thread, the serial parts run on one of the pool's own threads and only the others wait. On the 2-core CPU
 //! (2026-11-27, two rounds each) this took CycleGAN training (64 px, batch 1) from 6.8-6.9 to 7.9 step/s and the 64 px
-//! classifier's from 5.0 to 5.7-5.7; the 128 px GAN step, dominated by large parallel convolutions, did not change.
+//! classifier's from 5.0 to 5.7; the 128 px GAN step, dominated by large parallel convolutions, did not change.
+//!
+//! Only short work goes here from the workbench (one inference request at a time). Its long background jobs (metrics
+//! over hundreds of images) keep their own threads: queued on the pool's two threads, a few of them would hold back
+//! the next slider image until one ended, and a pool thread that waits inside a loop may start queued work there.
 
 /// Stack of the pool's threads: training's backward pass walks the autograd graph recursively (candle's
 /// `sorted_nodes`), well over a thousand ops deep for DenseNet-121; as much as a main thread has, not a spawned

@@ -184,8 +184,9 @@ pub fn cyclegan_generator_forward(
         tensors.get(&name).cloned().ok_or(TrainError::MissingParameter { network: "generator".to_owned(), name })
     };
     // Every convolution but the last feeds an instance norm, which subtracts each channel's mean and so cancels that
-    // convolution's bias exactly: those biases are left out here (their gradient is 0 but for rounding, so Adam
-    // leaves them as they are). The files keep them, and the inference network adds them, for junyanz's layout.
+    // convolution's bias exactly: those biases are left out here, so they get no gradient and Adam leaves them as they
+    // are (added, they got rounding noise as a gradient). The files keep them, and the inference network adds them,
+    // for junyanz's layout.
     let conv_for_norm =
         |x: &Tensor, index: &str| -> Result<Tensor, TrainError> { Ok(conv2d_train(x, &take(index, "weight")?, 1, 0)?) };
     let n = config.n_blocks;

@@ -4,8 +4,8 @@
 //! broadcast adds, `maximum` (whose gradient compares both arguments with the result), and bias gradients reduced
 //! over non-contiguous axes. On the 2-core CPU those passes took about 40% of a 128 px GAN training step. The op
 //! here makes one pass over the activations forward and two backward. On CUDA it runs the kernels of
-//! `fused_training.cu` unless `--no-fused-cuda-ops` is given (see `fused_cuda`); otherwise, and for other dtypes, the same
-//! functions compose candle ops, the reference the op is tested against.
+//! `fused_training.cu` unless `--no-fused-cuda-ops` is given (see `fused_cuda`); then, and for other dtypes, the
+//! same functions compose candle ops, the reference the op is tested against.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;

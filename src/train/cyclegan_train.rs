@@ -16,9 +16,10 @@ use candle_core::Tensor;
 use crate::models::cyclegan::CycleGanConfig;
 use crate::train::conv::conv2d_train;
 use crate::train::error::TrainError;
+use crate::train::fused_instance_norm::instance_norm_leaky;
 
 /// InstanceNorm epsilon of PyTorch's default (as the inference network).
-const INSTANCE_NORM_EPS: f64 = 1e-5;
+pub(crate) const INSTANCE_NORM_EPS: f64 = 1e-5;
 /// Taps of the 3x3 transposed kernel that the 2x2 window of output parity `a` reads at window positions 0 and 1
 /// (the same table as `fast_conv`): even outputs take `x[m] * k[1]`, odd ones `x[m] * k[2] + x[m + 1] * k[0]`.
 const TRANSPOSED_3X3_TAPS: [[Option<usize>; 2]; 2] = [[None, Some(1)], [Some(2), Some(0)]];
@@ -54,14 +55,15 @@ pub fn reflection_pad_train(x: &Tensor, pad: usize) -> Result<Tensor, TrainError
     Ok(y)
 }
 
-/// `nn.InstanceNorm2d(affine=False)`: each sample and channel normalised over its pixels (biased variance).
+/// `nn.InstanceNorm2d(affine=False)`: each sample and channel normalised over its pixels (biased variance). One
+/// fused op on the CPU (`fused_instance_norm`), candle ops elsewhere.
 pub fn instance_norm_train(x: &Tensor) -> candle_core::Result<Tensor> {
-    let (n, c, h, w) = x.dims4()?;
-    let flat = x.reshape((n, c, h * w))?;
-    let mean = flat.mean_keepdim(2)?;
-    let centered = flat.broadcast_sub(&mean)?;
-    let variance = centered.sqr()?.mean_keepdim(2)?;
-    centered.broadcast_div(&(variance + INSTANCE_NORM_EPS)?.sqrt()?)?.reshape((n, c, h, w))
+    instance_norm_leaky(x, 1.0, INSTANCE_NORM_EPS)
+}
+
+/// `instance_norm_train` followed by a ReLU, as one op.
+fn instance_norm_relu_train(x: &Tensor) -> candle_core::Result<Tensor> {
+    instance_norm_leaky(x, 0.0, INSTANCE_NORM_EPS)
 }
 
 /// `x + bias` per channel.
@@ -190,23 +192,22 @@ pub fn cyclegan_generator_forward(
     let conv_for_norm =
         |x: &Tensor, index: &str| -> Result<Tensor, TrainError> { Ok(conv2d_train(x, &take(index, "weight")?, 1, 0)?) };
     let n = config.n_blocks;
-    let mut y = instance_norm_train(&conv_for_norm(&reflection_pad_train(x, 3)?, "1")?)?.relu()?;
+    let mut y = instance_norm_relu_train(&conv_for_norm(&reflection_pad_train(x, 3)?, "1")?)?;
     for index in ["4", "7"] {
         let down = conv2d_stride2_train(&y, &take(index, "weight")?, 1)?;
-        y = instance_norm_train(&down)?.relu()?;
+        y = instance_norm_relu_train(&down)?;
     }
     let second = if config.use_dropout { 6 } else { 5 };
     for block in 0..n {
         let prefix = format!("{}.conv_block", 10 + block);
-        let inner =
-            instance_norm_train(&conv_for_norm(&reflection_pad_train(&y, 1)?, &format!("{prefix}.1"))?)?.relu()?;
+        let inner = instance_norm_relu_train(&conv_for_norm(&reflection_pad_train(&y, 1)?, &format!("{prefix}.1"))?)?;
         let inner =
             instance_norm_train(&conv_for_norm(&reflection_pad_train(&inner, 1)?, &format!("{prefix}.{second}"))?)?;
         y = (y + inner)?;
     }
     for index in [10 + n, 13 + n] {
         let up = conv_transpose3x3_s2_train(&y, &take(&index.to_string(), "weight")?)?;
-        y = instance_norm_train(&up)?.relu()?;
+        y = instance_norm_relu_train(&up)?;
     }
     let head = (17 + n).to_string();
     Ok(add_bias(&conv2d_train(&reflection_pad_train(&y, 3)?, &take(&head, "weight")?, 1, 0)?, &take(&head, "bias")?)?

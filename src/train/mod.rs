@@ -21,6 +21,7 @@ pub mod federated;
 pub mod fused_activation;
 pub mod fused_batch_norm;
 pub mod fused_cuda;
+pub mod fused_instance_norm;
 pub mod gan_loss;
 pub mod gan_trainer;
 pub mod generator;

@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use candle_core::Tensor;
 
 use crate::train::conv::conv2d_train;
-use crate::train::cyclegan_train::{conv2d_stride2_train, instance_norm_train};
+use crate::train::cyclegan_train::{INSTANCE_NORM_EPS, conv2d_stride2_train};
 use crate::train::error::TrainError;
+use crate::train::fused_instance_norm::instance_norm_leaky;
 
 /// Negative slope of the LeakyReLUs.
 const LEAKY_RELU_ALPHA: f64 = 0.2;
@@ -122,15 +123,15 @@ impl PatchDiscriminatorSpec {
                 if layer.stride2 { conv2d_stride2_train(&x, &weight, 1)? } else { conv2d_train(&x, &weight, 1, 1)? };
             // The instance norm subtracts each channel's mean, which cancels the bias exactly: it is added only where
             // no norm follows (its gradient would be 0 but for rounding; see `cyclegan_generator_forward`).
-            let mut y = if layer.normalised {
-                instance_norm_train(&y)?
+            let y = if layer.normalised {
+                // Instance norm and leaky ReLU as one op (slope 1: no activation).
+                let slope = if layer.activated { LEAKY_RELU_ALPHA } else { 1.0 };
+                instance_norm_leaky(&y, slope, INSTANCE_NORM_EPS)?
             } else {
                 let bias = take(format!("model.{}.bias", layer.index))?;
-                y.broadcast_add(&bias.reshape((1, layer.maps_out, 1, 1))?)?
+                let y = y.broadcast_add(&bias.reshape((1, layer.maps_out, 1, 1))?)?;
+                if layer.activated { y.maximum(&(&y * LEAKY_RELU_ALPHA)?)? } else { y }
             };
-            if layer.activated {
-                y = y.maximum(&(&y * LEAKY_RELU_ALPHA)?)?;
-            }
             x = y;
         }
         Ok(x)
@@ -179,7 +180,7 @@ mod tests {
             let mut y =
                 x.conv2d(w, 1, stride, 1, 1).unwrap().broadcast_add(&b.reshape((1, (), 1, 1)).unwrap()).unwrap();
             if norm {
-                y = instance_norm_train(&y).unwrap();
+                y = crate::train::fused_instance_norm::composed(&y, 1.0, INSTANCE_NORM_EPS).unwrap();
             }
             if act {
                 y = y.maximum(&(&y * 0.2).unwrap()).unwrap();

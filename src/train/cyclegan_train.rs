@@ -17,6 +17,7 @@ use crate::models::cyclegan::CycleGanConfig;
 use crate::train::conv::conv2d_train;
 use crate::train::error::TrainError;
 use crate::train::fused_instance_norm::instance_norm_leaky;
+use crate::train::reflection_pad::{reflection_pad_fused, takes_fused_reflection_pad};
 
 /// InstanceNorm epsilon of PyTorch's default (as the inference network).
 pub(crate) const INSTANCE_NORM_EPS: f64 = 1e-5;
@@ -24,17 +25,33 @@ pub(crate) const INSTANCE_NORM_EPS: f64 = 1e-5;
 /// (the same table as `fast_conv`): even outputs take `x[m] * k[1]`, odd ones `x[m] * k[2] + x[m + 1] * k[0]`.
 const TRANSPOSED_3X3_TAPS: [[Option<usize>; 2]; 2] = [[None, Some(1)], [Some(2), Some(0)]];
 
-/// `nn.ReflectionPad2d(pad)` (mirror without repeating the edge), differentiable through `index_select`.
+/// `nn.ReflectionPad2d(pad)` (mirror without repeating the edge): one op on the CPU (`reflection_pad`), the
+/// composed ops elsewhere.
 pub fn reflection_pad_train(x: &Tensor, pad: usize) -> Result<Tensor, TrainError> {
     let (_, _, height, width) = x.dims4()?;
-    let mut y = x.clone();
-    for (dim, size) in [(2, height), (3, width)] {
+    for size in [height, width] {
         if pad >= size {
             return Err(TrainError::BadConfig {
                 argument: "generator input".to_owned(),
                 reason: format!("reflection padding {pad} needs a side larger than {size} px at this scale"),
             });
         }
+    }
+    if takes_fused_reflection_pad(x) {
+        return Ok(reflection_pad_fused(x, pad)?);
+    }
+    Ok(reflection_pad_composed(x, pad)?)
+}
+
+/// `nn.ReflectionPad2d(pad)` from candle ops (`index_select` per side), differentiable on every device; needs
+/// `pad` smaller than both sides.
+pub fn reflection_pad_composed(x: &Tensor, pad: usize) -> candle_core::Result<Tensor> {
+    let (_, _, height, width) = x.dims4()?;
+    if pad >= height || pad >= width {
+        candle_core::bail!("reflection padding {pad} needs sides larger than {height}x{width}");
+    }
+    let mut y = x.clone();
+    for (dim, size) in [(2, height), (3, width)] {
         let last = size as i64 - 1;
         let indices: Vec<u32> = (0..size + 2 * pad)
             .map(|i| {

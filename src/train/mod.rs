@@ -30,5 +30,6 @@ pub mod nih_layout;
 pub mod our_layout;
 pub mod patch_discriminator;
 pub mod phase_interleave;
+pub mod reflection_pad;
 pub mod rng;
 pub mod step_profile;

@@ -1,0 +1,149 @@
+//! `nn.ReflectionPad2d` (mirror without repeating the edge) as one differentiable CPU op, for the CycleGAN's
+//! training generator.
+//!
+//! Composed from candle ops it is two `index_select`s forward and two `index_add`s backward over zero tensors, per
+//! padding; the generator pads 14 times per pass. Here the forward copies each output pixel once from its mirrored
+//! source, and the backward adds each output gradient into its source, plane by plane. Other devices and dtypes use
+//! the composed ops (`cyclegan_train::reflection_pad_composed`), the reference the op is tested against.
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, bail};
+use rayon::prelude::*;
+
+use crate::models::fast_conv::is_cpu_f32;
+use crate::train::conv::contiguous_f32;
+
+/// The source index of padded position `i` (0-based in the padded side) for a side of `size` and `pad`.
+fn mirrored(i: usize, pad: usize, size: usize) -> usize {
+    let last = size as i64 - 1;
+    let j = i as i64 - pad as i64;
+    let reflected = if j < 0 {
+        -j
+    } else if j > last {
+        2 * last - j
+    } else {
+        j
+    };
+    reflected as usize
+}
+
+/// `x` `[N, C, H, W]` padded by `pad` on every side with its mirror image; needs `pad < H` and `pad < W` (the
+/// caller checks, as PyTorch does).
+pub fn reflection_pad_fused(x: &Tensor, pad: usize) -> candle_core::Result<Tensor> {
+    let (_, _, height, width) = x.dims4()?;
+    if pad >= height || pad >= width {
+        bail!("reflection padding {pad} needs sides larger than {height}x{width}");
+    }
+    x.contiguous()?.apply_op1(ReflectionPad { pad, height, width })
+}
+
+/// Whether `x` takes [`reflection_pad_fused`] (CPU float32).
+pub fn takes_fused_reflection_pad(x: &Tensor) -> bool {
+    is_cpu_f32(x)
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ReflectionPad {
+    pad: usize,
+    height: usize,
+    width: usize,
+}
+
+impl ReflectionPad {
+    fn padded_sides(&self) -> (usize, usize) {
+        (self.height + 2 * self.pad, self.width + 2 * self.pad)
+    }
+
+    fn planes(&self, layout: &Layout) -> candle_core::Result<(usize, usize)> {
+        match *layout.dims() {
+            [n, c, _, _] => Ok((n, c)),
+            ref dims => bail!("reflection pad: expected [N, C, H, W], got {dims:?}"),
+        }
+    }
+}
+
+impl CustomOp1 for ReflectionPad {
+    fn name(&self) -> &'static str {
+        "reflection-pad"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(storage, layout, "reflection pad input")?;
+        let (n, c) = self.planes(layout)?;
+        let (out_h, out_w) = self.padded_sides();
+        let mut y = vec![0f32; n * c * out_h * out_w];
+        let columns: Vec<usize> = (0..out_w).map(|ox| mirrored(ox, self.pad, self.width)).collect();
+        y.par_chunks_mut(out_h * out_w).zip(x.par_chunks(self.height * self.width)).for_each(|(out, plane)| {
+            for (oy, out_row) in out.chunks_exact_mut(out_w).enumerate() {
+                let row = &plane[mirrored(oy, self.pad, self.height) * self.width..][..self.width];
+                out_row.iter_mut().zip(&columns).for_each(|(o, &sx)| *o = row[sx]);
+            }
+        });
+        Ok((CpuStorage::F32(y), Shape::from((n, c, out_h, out_w))))
+    }
+
+    fn bwd(&self, _x: &Tensor, _output: &Tensor, grad_output: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(grad_output.contiguous()?.apply_op1_no_bwd(&ReflectionPadAdjoint(*self))?))
+    }
+}
+
+/// The adjoint: every padded position's gradient added into its mirrored source, in a fixed order per plane.
+struct ReflectionPadAdjoint(ReflectionPad);
+
+impl CustomOp1 for ReflectionPadAdjoint {
+    fn name(&self) -> &'static str {
+        "reflection-pad-adjoint"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let pad = self.0;
+        let dy = contiguous_f32(storage, layout, "reflection pad gradient")?;
+        let (n, c) = pad.planes(layout)?;
+        let (out_h, out_w) = pad.padded_sides();
+        if layout.dims()[2..] != [out_h, out_w] {
+            bail!("reflection pad gradient: expected {out_h}x{out_w} planes, got {:?}", layout.dims());
+        }
+        let mut dx = vec![0f32; n * c * pad.height * pad.width];
+        let columns: Vec<usize> = (0..out_w).map(|ox| mirrored(ox, pad.pad, pad.width)).collect();
+        dx.par_chunks_mut(pad.height * pad.width).zip(dy.par_chunks(out_h * out_w)).for_each(|(plane, grad)| {
+            for (oy, grad_row) in grad.chunks_exact(out_w).enumerate() {
+                let row = &mut plane[mirrored(oy, pad.pad, pad.height) * pad.width..][..pad.width];
+                grad_row.iter().zip(&columns).for_each(|(&g, &sx)| row[sx] += g);
+            }
+        });
+        Ok((CpuStorage::F32(dx), Shape::from((n, c, pad.height, pad.width))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Var};
+
+    use super::*;
+    use crate::train::cyclegan_train::reflection_pad_composed;
+
+    /// Value and input gradient equal the composed index_select ops, for square and oblong planes and pads 1 and 3.
+    #[test]
+    fn matches_the_composed_ops_and_their_gradient() {
+        for (dims, pad) in [([2, 3, 5, 7], 1), ([1, 2, 8, 4], 3), ([3, 1, 4, 4], 3)] {
+            let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, &dims, &Device::Cpu).unwrap()).unwrap();
+            let fused = reflection_pad_fused(x.as_tensor(), pad).unwrap();
+            let composed = reflection_pad_composed(x.as_tensor(), pad).unwrap();
+            assert_eq!(fused.dims(), composed.dims());
+            let diff = (&fused - &composed).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert_eq!(diff, 0.0, "{dims:?} pad {pad}: values");
+            let probe = Tensor::randn(0f32, 1.0, fused.dims(), &Device::Cpu).unwrap();
+            let g_fused = (fused * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let g_composed = (composed * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let (a, b) = (g_fused.get(x.as_tensor()).unwrap(), g_composed.get(x.as_tensor()).unwrap());
+            let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff < 1e-5, "{dims:?} pad {pad}: gradient differs by {diff}");
+        }
+    }
+
+    #[test]
+    fn a_pad_as_large_as_a_side_is_refused() {
+        let x = Tensor::zeros((1, 1, 3, 8), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let error = reflection_pad_fused(&x, 3).unwrap_err().to_string();
+        assert!(error.contains("larger than 3x8"), "{error}");
+    }
+}

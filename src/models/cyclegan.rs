@@ -211,6 +211,20 @@ impl Conv {
     }
 }
 
+/// The source index of position `i` of a side of `size` reflection-padded by `pad` (< `size`) on both ends:
+/// mirrored about the edge pixel, which is not repeated.
+pub(crate) fn reflected_index(i: usize, pad: usize, size: usize) -> usize {
+    let (i, last) = (i as i64 - pad as i64, size as i64 - 1);
+    let reflected = if i < 0 {
+        -i
+    } else if i > last {
+        2 * last - i
+    } else {
+        i
+    };
+    reflected as usize
+}
+
 /// `nn.ReflectionPad2d(pad)`: mirror without repeating the edge pixel.
 fn reflection_pad(x: &Tensor, pad: usize) -> Result<Tensor, ModelError> {
     let (_, _, height, width) = x.dims4()?;
@@ -222,20 +236,7 @@ fn reflection_pad(x: &Tensor, pad: usize) -> Result<Tensor, ModelError> {
                 reason: format!("reflection padding {pad} needs a side larger than {size} px at this scale"),
             });
         }
-        let indices: Vec<u32> = (0..size + 2 * pad)
-            .map(|i| {
-                let i = i as i64 - pad as i64;
-                let last = size as i64 - 1;
-                let reflected = if i < 0 {
-                    -i
-                } else if i > last {
-                    2 * last - i
-                } else {
-                    i
-                };
-                reflected as u32
-            })
-            .collect();
+        let indices: Vec<u32> = (0..size + 2 * pad).map(|i| reflected_index(i, pad, size) as u32).collect();
         let indices = Tensor::from_vec(indices, size + 2 * pad, x.device())?;
         y = y.index_select(&indices, dim)?;
     }

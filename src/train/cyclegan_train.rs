@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use candle_core::Tensor;
 
-use crate::models::cyclegan::CycleGanConfig;
+use crate::models::cyclegan::{CycleGanConfig, reflected_index};
 use crate::train::conv::conv2d_train;
 use crate::train::error::TrainError;
 use crate::train::fused_instance_norm::instance_norm_leaky;
@@ -52,20 +52,7 @@ pub fn reflection_pad_composed(x: &Tensor, pad: usize) -> candle_core::Result<Te
     }
     let mut y = x.clone();
     for (dim, size) in [(2, height), (3, width)] {
-        let last = size as i64 - 1;
-        let indices: Vec<u32> = (0..size + 2 * pad)
-            .map(|i| {
-                let i = i as i64 - pad as i64;
-                let reflected = if i < 0 {
-                    -i
-                } else if i > last {
-                    2 * last - i
-                } else {
-                    i
-                };
-                reflected as u32
-            })
-            .collect();
+        let indices: Vec<u32> = (0..size + 2 * pad).map(|i| reflected_index(i, pad, size) as u32).collect();
         let indices = Tensor::from_vec(indices, size + 2 * pad, x.device())?;
         y = y.index_select(&indices, dim)?;
     }

@@ -9,22 +9,9 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;
 
+use crate::models::cyclegan::reflected_index;
 use crate::models::fast_conv::is_cpu_f32;
 use crate::train::conv::contiguous_f32;
-
-/// The source index of padded position `i` (0-based in the padded side) for a side of `size` and `pad`.
-fn mirrored(i: usize, pad: usize, size: usize) -> usize {
-    let last = size as i64 - 1;
-    let j = i as i64 - pad as i64;
-    let reflected = if j < 0 {
-        -j
-    } else if j > last {
-        2 * last - j
-    } else {
-        j
-    };
-    reflected as usize
-}
 
 /// `x` `[N, C, H, W]` padded by `pad` on every side with its mirror image; needs `pad < H` and `pad < W` (the
 /// caller checks, as PyTorch does).
@@ -71,10 +58,10 @@ impl CustomOp1 for ReflectionPad {
         let (n, c) = self.planes(layout)?;
         let (out_h, out_w) = self.padded_sides();
         let mut y = vec![0f32; n * c * out_h * out_w];
-        let columns: Vec<usize> = (0..out_w).map(|ox| mirrored(ox, self.pad, self.width)).collect();
+        let columns: Vec<usize> = (0..out_w).map(|ox| reflected_index(ox, self.pad, self.width)).collect();
         y.par_chunks_mut(out_h * out_w).zip(x.par_chunks(self.height * self.width)).for_each(|(out, plane)| {
             for (oy, out_row) in out.chunks_exact_mut(out_w).enumerate() {
-                let row = &plane[mirrored(oy, self.pad, self.height) * self.width..][..self.width];
+                let row = &plane[reflected_index(oy, self.pad, self.height) * self.width..][..self.width];
                 out_row.iter_mut().zip(&columns).for_each(|(o, &sx)| *o = row[sx]);
             }
         });
@@ -103,10 +90,10 @@ impl CustomOp1 for ReflectionPadAdjoint {
             bail!("reflection pad gradient: expected {out_h}x{out_w} planes, got {:?}", layout.dims());
         }
         let mut dx = vec![0f32; n * c * pad.height * pad.width];
-        let columns: Vec<usize> = (0..out_w).map(|ox| mirrored(ox, pad.pad, pad.width)).collect();
+        let columns: Vec<usize> = (0..out_w).map(|ox| reflected_index(ox, pad.pad, pad.width)).collect();
         dx.par_chunks_mut(pad.height * pad.width).zip(dy.par_chunks(out_h * out_w)).for_each(|(plane, grad)| {
             for (oy, grad_row) in grad.chunks_exact(out_w).enumerate() {
-                let row = &mut plane[mirrored(oy, pad.pad, pad.height) * pad.width..][..pad.width];
+                let row = &mut plane[reflected_index(oy, pad.pad, pad.height) * pad.width..][..pad.width];
                 grad_row.iter().zip(&columns).for_each(|(&g, &sx)| row[sx] += g);
             }
         });

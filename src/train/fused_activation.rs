@@ -473,20 +473,23 @@ mod tests {
     }
 
     /// A bias gradient over 4 M pixels per channel: both backward paths give the exact (f64) sums to f32 rounding,
-    /// where a running f32 sum drifts by about 1.5e-5 here.
+    /// where a running f32 sum drifts by 4% here.
     #[test]
     fn bias_gradient_of_a_large_map_does_not_drift() {
         let dims = [1, 2, 2048, 2048];
-        let x = Tensor::rand(0.5f32, 1.0, &dims, &Device::Cpu).unwrap();
-        let bias = Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap();
-        let dy = Tensor::rand(0f32, 1.0, &dims, &Device::Cpu).unwrap();
         let plane = dims[2] * dims[3];
-        let dy_values = dy.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        // One value per channel: a running f32 sum of 4 M equal values drifts by percents, deterministically (random
+        // values drift by anything from 1e-7 to 1e-4, so a test on them could not be sure to see it).
+        let dy_values: Vec<f32> = [0.1f32, 0.7].iter().flat_map(|&v| std::iter::repeat_n(v, plane)).collect();
+        let dy = Tensor::from_vec(dy_values.clone(), &dims, &Device::Cpu).unwrap();
+        // Positive inputs: the leaky ReLU passes the gradient through unchanged.
+        let x = Tensor::ones(&dims, DType::F32, &Device::Cpu).unwrap();
+        let bias = Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap();
         let exact: Vec<f64> = dy_values.chunks_exact(plane).map(|c| c.iter().map(|&v| f64::from(v)).sum()).collect();
         let naive: Vec<f32> = dy_values.chunks_exact(plane).map(|c| c.iter().sum()).collect();
         let drift =
             |sums: &[f32]| sums.iter().zip(&exact).map(|(s, e)| (f64::from(*s) - e).abs() / e).fold(0.0, f64::max);
-        assert!(drift(&naive) > 5e-6, "the test needs a case where an f32 running sum drifts: {}", drift(&naive));
+        assert!(drift(&naive) > 1e-3, "the test needs a case where an f32 running sum drifts: {}", drift(&naive));
         let op = BiasLeakyRelu { alpha: 0.2, pixel_norm_epsilon: None };
         let (_, db) = op.backward_on_host(&x, &bias, &dy).unwrap();
         let (_, db_ops) = op.backward_by_ops(&x, &bias, &dy).unwrap();

@@ -135,14 +135,14 @@ if [ "$DEVICE" = cuda ] && wanted parity; then
   done | tee "$OUT_DIR/parity.jsonl"
 fi
 
-section "inference (TF32) with and without the upload cache, and PyTorch"
+section "inference (TF32): default, without the upload cache, without the fused kernels; and PyTorch"
 for spec in "generator 1" "generator 8" "generator 64" "classifier 1" "classifier 32" "cyclegan 1"; do
   wanted inference || break
   read -r workload batch <<<"$spec"
-  for cache in "" --no-cuda-upload-cache; do
+  for flags in "" --no-cuda-upload-cache --no-fused-cuda-ops; do
     # shellcheck disable=SC2086
-    try 90 "$THORAX" --tf32 $cache bench "$workload" --batch "$batch" --device "$DEVICE" --iters 20 --json \
-      | sed "s/^{/{\"upload_cache\":\"${cache:-on}\",/"
+    try 90 "$THORAX" --tf32 $flags bench "$workload" --batch "$batch" --device "$DEVICE" --iters 20 --json \
+      | sed "s/^{/{\"flags\":\"${flags:-default}\",/"
   done
   if [ "$DEVICE" = cuda ] && [ -n "${TORCH_INFERENCE:-}" ]; then
     try 120 python3 tools/bench_pytorch.py "$workload" --batch "$batch" --device cuda --precision tf32 --iters 20 --json

@@ -353,7 +353,7 @@ impl ProganGenerator {
         let combo = pixel_norm(&combo)?;
         let maps = architecture.nf(1);
         let x = combo.matmul(&self.dense_weight)?.reshape((batch, maps, 4, 4))?;
-        let x = bias_act_norm(&x, &self.dense_bias)?;
+        let x = fast_conv::apply_epilogue_on_device(&x, &act_norm_epilogue(&self.dense_bias), maps)?;
         let mut x = self.conv_4x4.forward_act_norm(&x)?;
         for block in &self.blocks {
             x = block.conv0_up.forward_act_norm(&x)?;
@@ -379,7 +379,8 @@ impl UpscaleConv {
     }
 }
 
-/// [`bias_act_norm`] as a convolution epilogue: fused into the convolution's output tiles on the CPU.
+/// `x + bias`, leaky ReLU 0.2 (`max(x * 0.2, x)`), pixel norm over channels, as a convolution epilogue: fused into
+/// the convolution's output tiles on the CPU, one kernel on CUDA.
 fn act_norm_epilogue(bias: &Tensor) -> Epilogue {
     Epilogue {
         scale: None,
@@ -417,13 +418,6 @@ fn subpixel_kernels(weight: &Tensor) -> candle_core::Result<Tensor> {
         }
     }
     Tensor::cat(&phases, 0)?.contiguous()
-}
-
-/// `x + bias`, leaky ReLU 0.2 (`max(x * 0.2, x)`), pixel norm over channels.
-fn bias_act_norm(x: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
-    let x = x.broadcast_add(bias)?;
-    let x = x.maximum(&(&x * LEAKY_RELU_ALPHA)?)?;
-    pixel_norm(&x)
 }
 
 /// `x * rsqrt(mean(x^2 over dim 1) + 1e-8)`.

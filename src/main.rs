@@ -24,8 +24,8 @@ struct Cli {
     /// Measurement switch: no cache of small host-to-device uploads in CUDA forward passes.
     #[arg(long, global = true, hide = true)]
     no_cuda_upload_cache: bool,
-    /// Measurement switch: run the fused training ops (bias + leaky ReLU + pixel norm, phase interleave, BatchNorm +
-    /// ReLU) on CUDA as composed candle ops instead of their kernels (train::fused_cuda).
+    /// Measurement switch: run the fused ops (bias + leaky ReLU + pixel norm, phase interleave, BatchNorm + ReLU,
+    /// instance norm, reflection padding) on CUDA as composed candle ops instead of their kernels (train::fused_cuda).
     #[arg(long, global = true, hide = true)]
     no_fused_cuda_ops: bool,
     #[command(subcommand)]

@@ -7,6 +7,10 @@
 //! 6e-7 of the CPU's (`tests/integration/fused_cuda_parity.rs`), three GAN training steps within 1e-4 of the CPU's
 //! losses, and a GAN step 1.4x and a DenseNet-121 step 2.1x faster than with composed ops. `--no-fused-cuda-ops`
 //! composes candle ops instead, as before.
+//!
+//! The instance norm and reflection padding kernels (the CycleGAN's, whose GPU step is bound by launches) and the use
+//! of these kernels in CUDA inference (`fast_conv::apply_epilogue_on_device`) came after that run and have not run on
+//! a GPU yet: `scripts/gpu-session.sh` runs their test first and trains with `--no-fused-cuda-ops` if it fails.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -5,8 +5,10 @@
 //! Composed from candle ops this is seven ops forward (reshape, mean, subtract, square, mean, add + sqrt, divide)
 //! and the ReLU, and as many again backward, on maps as small as 16x16, where per-op overhead costs more than the
 //! arithmetic. Here each `[H, W]` plane is one pass for its statistics and one for the output; the backward
-//! recomputes the plane's statistics and writes the input gradient in two more. Other devices and dtypes compose
-//! candle ops, the reference the op is tested against.
+//! recomputes the plane's statistics and writes the input gradient in two more. On CUDA (unless
+//! `--no-fused-cuda-ops`, see `fused_cuda`) the same two passes are one kernel launch each way, one block per plane,
+//! where the composed ops made about 8 launches forward and 16 backward: the CycleGAN's GPU step is bound by
+//! launches. Other devices and dtypes compose candle ops, the reference the op is tested against.
 //!
 //! On the 2-core CPU (2026-11-27, alternating 300-step runs of the 64 px CycleGAN) it matters most when the cores are
 //! shared: beside a running GAN training, as `scripts/train-defaults.sh` trains the three defaults at once, 3.48 to
@@ -18,11 +20,12 @@ use rayon::prelude::*;
 
 use crate::models::fast_conv::is_cpu_f32;
 use crate::train::conv::contiguous_f32;
+use crate::train::fused_cuda::takes_fused_cuda;
 
 /// `leaky((x - mean) / sqrt(var + epsilon))` per `[H, W]` plane of `x` `[N, C, H, W]`, with the biased variance.
 pub fn instance_norm_leaky(x: &Tensor, negative_slope: f64, epsilon: f64) -> candle_core::Result<Tensor> {
     let (_, _, height, width) = x.dims4()?;
-    if !is_cpu_f32(x) || height * width == 0 {
+    if !(is_cpu_f32(x) || takes_fused_cuda(x)) || height * width == 0 {
         return composed(x, negative_slope, epsilon);
     }
     let op = InstanceNormLeaky { negative_slope: negative_slope as f32, epsilon };
@@ -60,6 +63,32 @@ fn plane_statistics(plane: &[f32], epsilon: f64) -> (f32, f32) {
     (mean as f32, (1.0 / (variance + epsilon).sqrt()) as f32)
 }
 
+#[cfg(feature = "cuda")]
+impl InstanceNormLeaky {
+    /// The number of `[H, W]` planes, as a kernel size.
+    fn planes(&self, layout: &Layout) -> candle_core::Result<u32> {
+        match *layout.dims() {
+            [images, channels, _, _] => crate::train::fused_cuda::launch::size_u32(images * channels, "planes"),
+            ref dims => bail!("instance norm: expected [N, C, H, W], got {dims:?}"),
+        }
+    }
+
+    /// The kernels' scalars after their buffers: planes, plane length, slope, epsilon.
+    fn scalars(
+        &self,
+        layout: &Layout,
+        planes: u32,
+    ) -> candle_core::Result<[crate::train::fused_cuda::launch::Scalar; 4]> {
+        use crate::train::fused_cuda::launch::Scalar;
+        Ok([
+            Scalar::U32(planes),
+            Scalar::size(plane_len(layout)?, "plane")?,
+            Scalar::F32(self.negative_slope),
+            Scalar::F32(self.epsilon as f32),
+        ])
+    }
+}
+
 fn plane_len(layout: &Layout) -> candle_core::Result<usize> {
     match *layout.dims() {
         [_, _, height, width] => Ok(height * width),
@@ -85,6 +114,26 @@ impl CustomOp1 for InstanceNormLeaky {
             }
         });
         Ok((CpuStorage::F32(y), layout.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use crate::train::fused_cuda::launch;
+        let x = launch::view(storage, layout, "instance norm input")?;
+        let (len, planes) = (layout.shape().elem_count(), self.planes(layout)?);
+        let y = launch::run(
+            &storage.device,
+            "instance_norm_leaky_fwd",
+            &[&x],
+            len,
+            &self.scalars(layout, planes)?,
+            launch::per_channel(planes),
+        )?;
+        Ok((y, layout.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, _output: &Tensor, grad_output: &Tensor) -> candle_core::Result<Option<Tensor>> {
@@ -136,6 +185,32 @@ impl CustomOp2 for InputGradient {
             }
         });
         Ok((CpuStorage::F32(dx), x_layout.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &candle_core::CudaStorage,
+        x_layout: &Layout,
+        dy: &candle_core::CudaStorage,
+        dy_layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use crate::train::fused_cuda::launch;
+        if x_layout.dims() != dy_layout.dims() {
+            bail!("instance norm gradient: output gradient {:?} for input {:?}", dy_layout.dims(), x_layout.dims());
+        }
+        let x_view = launch::view(x, x_layout, "instance norm input")?;
+        let dy_view = launch::view(dy, dy_layout, "instance norm output gradient")?;
+        let (len, planes) = (x_layout.shape().elem_count(), self.0.planes(x_layout)?);
+        let dx = launch::run(
+            &x.device,
+            "instance_norm_leaky_bwd",
+            &[&x_view, &dy_view],
+            len,
+            &self.0.scalars(x_layout, planes)?,
+            launch::per_channel(planes),
+        )?;
+        Ok((dx, x_layout.shape().clone()))
     }
 }
 

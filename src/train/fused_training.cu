@@ -1,6 +1,5 @@
 // CUDA kernels of the fused training ops (src/train/fused_activation.rs, src/train/phase_interleave.rs,
-// src/train/fused_batch_norm.rs), float32,
-// contiguous NCHW (or NC with plane = 1). Compiled to PTX by build.rs when the `cuda` feature is on. Each kernel
+// src/train/fused_batch_norm.rs, src/train/fused_instance_norm.rs), float32, contiguous NCHW (or NC with plane = 1). Compiled to PTX by build.rs when the `cuda` feature is on. Each kernel
 // computes what the CPU implementation of the same op computes; the CPU code documents the derivations.
 
 #include <stdint.h>
@@ -221,5 +220,117 @@ extern "C" __global__ void bn_relu_input_grad(const float* x, const float* dy, c
         float v = x[i];
         float dz = v * scale + shift > 0.0f ? dy[i] : 0.0f;
         dx[i] = scale * (dz - dbeta * inv_count - (v - mean) * inv_std * dgamma * inv_count);
+    }
+}
+
+// ---- Instance norm (no affine) + leaky ReLU (src/train/fused_instance_norm.rs), one block of 256 threads per
+// [H, W] plane of [N, C, H, W]. The plane's mean and biased variance are summed in double, as on the CPU, and
+// rounded to float with 1 / sqrt(variance + epsilon) before use, as the CPU does. ----
+
+// Mean and 1 / sqrt(variance + epsilon) of one plane (two passes); every thread gets both.
+__device__ void plane_statistics(const float* xs, uint32_t plane, float epsilon, double* partial, float* mean_out,
+                                 float* inv_std_out) {
+    double count = (double)(plane > 0 ? plane : 1);
+    double sum = 0.0;
+    for (uint32_t j = threadIdx.x; j < plane; j += blockDim.x) sum += (double)xs[j];
+    double mean = block_sum(sum, partial) / count;
+    double squares = 0.0;
+    for (uint32_t j = threadIdx.x; j < plane; j += blockDim.x) {
+        double d = (double)xs[j] - mean;
+        squares += d * d;
+    }
+    double variance = block_sum(squares, partial) / count;
+    *mean_out = (float)mean;
+    *inv_std_out = (float)(1.0 / sqrt(variance + (double)epsilon));
+}
+
+// y = leaky((x - mean) inv_std) per plane.
+extern "C" __global__ void instance_norm_leaky_fwd(const float* x, float* y, uint32_t planes, uint32_t plane,
+                                                   float alpha, float epsilon) {
+    __shared__ double partial[256];
+    uint32_t q = blockIdx.x;
+    if (q >= planes) return;  // the launch has at least one block, even for zero planes
+    const float* xs = x + (uint64_t)q * plane;
+    float* ys = y + (uint64_t)q * plane;
+    float mean, inv_std;
+    plane_statistics(xs, plane, epsilon, partial, &mean, &inv_std);
+    for (uint32_t j = threadIdx.x; j < plane; j += blockDim.x) ys[j] = leaky((xs[j] - mean) * inv_std, alpha);
+}
+
+// With z the normalised input and g = dy leaky'(z): dx = inv_std (g - mean(g) - z mean(g z)) per plane.
+extern "C" __global__ void instance_norm_leaky_bwd(const float* x, const float* dy, float* dx, uint32_t planes,
+                                                   uint32_t plane, float alpha, float epsilon) {
+    __shared__ double partial[256];
+    uint32_t q = blockIdx.x;
+    if (q >= planes) return;
+    const float* xs = x + (uint64_t)q * plane;
+    const float* dys = dy + (uint64_t)q * plane;
+    float* dxs = dx + (uint64_t)q * plane;
+    float mean, inv_std;
+    plane_statistics(xs, plane, epsilon, partial, &mean, &inv_std);
+    double sum_g = 0.0, sum_gz = 0.0;
+    for (uint32_t j = threadIdx.x; j < plane; j += blockDim.x) {
+        float z = (xs[j] - mean) * inv_std;
+        float g = z > 0.0f ? dys[j] : dys[j] * alpha;
+        sum_g += (double)g;
+        sum_gz += (double)g * (double)z;
+    }
+    double count = (double)(plane > 0 ? plane : 1);
+    float mean_g = (float)(block_sum(sum_g, partial) / count);
+    float mean_gz = (float)(block_sum(sum_gz, partial) / count);
+    for (uint32_t j = threadIdx.x; j < plane; j += blockDim.x) {
+        float z = (xs[j] - mean) * inv_std;
+        float g = z > 0.0f ? dys[j] : dys[j] * alpha;
+        dxs[j] = inv_std * (g - mean_g - z * mean_gz);
+    }
+}
+
+// ---- Reflection padding (src/train/reflection_pad.rs): [N, C, H, W] -> [N, C, H + 2p, W + 2p], mirrored about the
+// edge pixel, which is not repeated (needs p < H and p < W). ----
+
+__device__ __forceinline__ uint32_t reflected(uint32_t o, uint32_t pad, uint32_t size) {
+    int64_t i = (int64_t)o - pad, last = (int64_t)size - 1;
+    return (uint32_t)(i < 0 ? -i : (i > last ? 2 * last - i : i));
+}
+
+// One thread per output value: its mirrored source.
+extern "C" __global__ void reflection_pad_fwd(const float* x, float* y, uint32_t planes, uint32_t height,
+                                              uint32_t width, uint32_t pad) {
+    uint64_t out_h = height + 2 * (uint64_t)pad, out_w = width + 2 * (uint64_t)pad;
+    uint64_t count = (uint64_t)planes * out_h * out_w;
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < count;
+         i += (uint64_t)gridDim.x * blockDim.x) {
+        uint64_t ox = i % out_w, oy = (i / out_w) % out_h, q = i / (out_w * out_h);
+        y[i] = x[(q * height + reflected((uint32_t)oy, pad, height)) * width + reflected((uint32_t)ox, pad, width)];
+    }
+}
+
+// The padded positions (at most 3) that read source index `s` of a side of `size` padded by `pad`, ascending.
+__device__ __forceinline__ uint32_t readers(uint32_t s, uint32_t pad, uint32_t size, uint32_t* out) {
+    uint32_t n = 0;
+    if (s >= 1 && s <= pad) out[n++] = pad - s;                                        // the leading mirror
+    out[n++] = s + pad;                                                                // the pixel itself
+    if (s + 2 <= size && s + 1 + pad >= size) out[n++] = pad + 2 * (size - 1) - s;     // the trailing mirror
+    return n;
+}
+
+// The adjoint, one thread per input value: the sum of the output gradients read from it, added in ascending output
+// row, then column order, the order in which the CPU adds them (so the two agree bit for bit).
+extern "C" __global__ void reflection_pad_bwd(const float* dy, float* dx, uint32_t planes, uint32_t height,
+                                              uint32_t width, uint32_t pad) {
+    uint64_t out_h = height + 2 * (uint64_t)pad, out_w = width + 2 * (uint64_t)pad;
+    uint64_t count = (uint64_t)planes * height * width;
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < count;
+         i += (uint64_t)gridDim.x * blockDim.x) {
+        uint64_t sx = i % width, sy = (i / width) % height, q = i / ((uint64_t)width * height);
+        uint32_t rows[3], columns[3];
+        uint32_t row_count = readers((uint32_t)sy, pad, height, rows);
+        uint32_t column_count = readers((uint32_t)sx, pad, width, columns);
+        const float* plane = dy + q * out_h * out_w;
+        float sum = 0.0f;
+        for (uint32_t r = 0; r < row_count; ++r) {
+            for (uint32_t c = 0; c < column_count; ++c) sum += plane[rows[r] * out_w + columns[c]];
+        }
+        dx[i] = sum;
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! Composed from candle ops it is two `index_select`s forward and two `index_add`s backward over zero tensors, per
 //! padding; the generator pads 14 times per pass. Here the forward copies each output pixel once from its mirrored
-//! source, and the backward adds each output gradient into its source, plane by plane. Other devices and dtypes use
-//! the composed ops (`cyclegan_train::reflection_pad_composed`), the reference the op is tested against.
+//! source, and the backward adds each output gradient into its source, plane by plane. On CUDA (unless
+//! `--no-fused-cuda-ops`, see `fused_cuda`) each way is one kernel launch: the backward gathers, for every input
+//! pixel, the (at most nine) gradients read from it in the CPU's order. Other devices and dtypes use the composed ops
+//! (`cyclegan_train::reflection_pad_composed`), the reference the op is tested against.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;
@@ -12,6 +14,7 @@ use rayon::prelude::*;
 use crate::models::cyclegan::reflected_index;
 use crate::models::fast_conv::is_cpu_f32;
 use crate::train::conv::contiguous_f32;
+use crate::train::fused_cuda::takes_fused_cuda;
 
 /// `x` `[N, C, H, W]` padded by `pad` on every side with its mirror image; needs `pad < H` and `pad < W` (the
 /// caller checks, as PyTorch does).
@@ -23,9 +26,9 @@ pub fn reflection_pad_fused(x: &Tensor, pad: usize) -> candle_core::Result<Tenso
     x.contiguous()?.apply_op1(ReflectionPad { pad, height, width })
 }
 
-/// Whether `x` takes [`reflection_pad_fused`] (CPU float32).
+/// Whether `x` takes [`reflection_pad_fused`] (float32 on the CPU, or on CUDA with the fused kernels on).
 pub fn takes_fused_reflection_pad(x: &Tensor) -> bool {
-    is_cpu_f32(x)
+    is_cpu_f32(x) || takes_fused_cuda(x)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -45,6 +48,29 @@ impl ReflectionPad {
             [n, c, _, _] => Ok((n, c)),
             ref dims => bail!("reflection pad: expected [N, C, H, W], got {dims:?}"),
         }
+    }
+
+    /// Runs `kernel` (`reflection_pad_fwd` or `_bwd`) on `input`, writing `output_dims`.
+    #[cfg(feature = "cuda")]
+    fn launch(
+        &self,
+        kernel: &str,
+        input: &candle_core::CudaStorage,
+        layout: &Layout,
+        output_dims: [usize; 4],
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use crate::train::fused_cuda::launch::{self, Scalar};
+        let (n, c) = self.planes(layout)?;
+        let view = launch::view(input, layout, "reflection pad operand")?;
+        let len = output_dims.iter().product::<usize>();
+        let scalars = [
+            Scalar::size(n * c, "planes")?,
+            Scalar::size(self.height, "height")?,
+            Scalar::size(self.width, "width")?,
+            Scalar::size(self.pad, "pad")?,
+        ];
+        let output = launch::run(&input.device, kernel, &[&view], len, &scalars, launch::config(len as u64))?;
+        Ok((output, Shape::from(output_dims.to_vec())))
     }
 }
 
@@ -66,6 +92,20 @@ impl CustomOp1 for ReflectionPad {
             }
         });
         Ok((CpuStorage::F32(y), Shape::from((n, c, out_h, out_w))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let (n, c) = self.planes(layout)?;
+        if layout.dims()[2..] != [self.height, self.width] {
+            bail!("reflection pad: expected {}x{} planes, got {:?}", self.height, self.width, layout.dims());
+        }
+        let (out_h, out_w) = self.padded_sides();
+        self.launch("reflection_pad_fwd", storage, layout, [n, c, out_h, out_w])
     }
 
     fn bwd(&self, _x: &Tensor, _output: &Tensor, grad_output: &Tensor) -> candle_core::Result<Option<Tensor>> {
@@ -98,6 +138,21 @@ impl CustomOp1 for ReflectionPadAdjoint {
             }
         });
         Ok((CpuStorage::F32(dx), Shape::from((n, c, pad.height, pad.width))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let pad = self.0;
+        let (n, c) = pad.planes(layout)?;
+        let (out_h, out_w) = pad.padded_sides();
+        if layout.dims()[2..] != [out_h, out_w] {
+            bail!("reflection pad gradient: expected {out_h}x{out_w} planes, got {:?}", layout.dims());
+        }
+        pad.launch("reflection_pad_bwd", storage, layout, [n, c, pad.height, pad.width])
     }
 }
 

@@ -48,6 +48,10 @@ impl AdamW {
         let bias2 = 1.0 - beta2.powi(step);
         for (name, var) in params {
             let Some(grad) = grads.get(var.as_tensor()) else { continue };
+            // A gradient recorded in a graph (`CANDLE_GRAD_DO_NOT_DETACH`) would chain every step's moments to the
+            // last and keep them all in memory.
+            let grad = grad.detach();
+            let grad = &grad;
             let missing = || TrainError::MissingParameter { network: "optimiser".to_owned(), name: name.clone() };
             let m = self.first_moment.get_mut(name).ok_or_else(missing)?;
             *m = ((&*m * beta1)? + (grad * (1.0 - beta1))?)?;
@@ -55,7 +59,7 @@ impl AdamW {
             let v = self.second_moment.get_mut(name).ok_or_else(missing)?;
             *v = ((&*v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;
             let v_hat = (&*v / bias2)?;
-            let decayed = (var.as_tensor() * (1.0 - lr * weight_decay))?;
+            let decayed = (var.as_tensor().detach() * (1.0 - lr * weight_decay))?;
             let delta = ((m_hat / (v_hat.sqrt()? + epsilon)?)? * lr)?;
             var.set(&(decayed - delta)?)?;
         }

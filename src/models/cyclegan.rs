@@ -22,6 +22,8 @@ use crate::models::error::ModelError;
 use crate::models::fast_conv;
 use crate::models::upload_cache::upload_cache_guard;
 use crate::models::weights::Weights;
+// The training ops serve inference too: one pass per plane instead of a chain of candle ops.
+use crate::train::{fused_instance_norm, reflection_pad};
 
 /// InstanceNorm epsilon of PyTorch's default.
 const INSTANCE_NORM_EPS: f64 = 1e-5;
@@ -225,17 +227,23 @@ pub(crate) fn reflected_index(i: usize, pad: usize, size: usize) -> usize {
     reflected as usize
 }
 
-/// `nn.ReflectionPad2d(pad)`: mirror without repeating the edge pixel.
+/// `nn.ReflectionPad2d(pad)`: mirror without repeating the edge pixel. One copy pass where the training op applies
+/// (CPU float32, CUDA with the fused kernels), else two `index_select`s.
 fn reflection_pad(x: &Tensor, pad: usize) -> Result<Tensor, ModelError> {
     let (_, _, height, width) = x.dims4()?;
-    let mut y = x.clone();
-    for (dim, size) in [(2, height), (3, width)] {
+    for size in [height, width] {
         if pad >= size {
             return Err(ModelError::BadInput {
                 argument: "generator input".to_owned(),
                 reason: format!("reflection padding {pad} needs a side larger than {size} px at this scale"),
             });
         }
+    }
+    if reflection_pad::takes_fused_reflection_pad(x) {
+        return Ok(reflection_pad::reflection_pad_fused(x, pad)?);
+    }
+    let mut y = x.clone();
+    for (dim, size) in [(2, height), (3, width)] {
         let indices: Vec<u32> = (0..size + 2 * pad).map(|i| reflected_index(i, pad, size) as u32).collect();
         let indices = Tensor::from_vec(indices, size + 2 * pad, x.device())?;
         y = y.index_select(&indices, dim)?;
@@ -243,15 +251,22 @@ fn reflection_pad(x: &Tensor, pad: usize) -> Result<Tensor, ModelError> {
     Ok(y)
 }
 
-/// `nn.InstanceNorm2d(affine=False)`: each sample and channel normalised over its pixels (biased variance).
-fn instance_norm(x: &Tensor) -> Result<Tensor, ModelError> {
-    let (n, c, h, w) = x.dims4()?;
-    let flat = x.reshape((n, c, h * w))?;
-    let mean = flat.mean_keepdim(2)?;
-    let centered = flat.broadcast_sub(&mean)?;
-    let variance = centered.sqr()?.mean_keepdim(2)?;
-    let normed = centered.broadcast_div(&(variance + INSTANCE_NORM_EPS)?.sqrt()?)?;
-    Ok(normed.reshape((n, c, h, w))?)
+/// `nn.InstanceNorm2d(affine=False)` (each sample and channel normalised over its pixels, biased variance), then a
+/// ReLU or nothing: the training op, which makes two passes over each plane on the CPU (one kernel on CUDA) where
+/// the composed ops make eight (and which composes them itself on other devices).
+fn instance_norm(x: &Tensor, activation: NormActivation) -> Result<Tensor, ModelError> {
+    let negative_slope = match activation {
+        NormActivation::Relu => 0.0,
+        NormActivation::Identity => 1.0,
+    };
+    Ok(fused_instance_norm::instance_norm_leaky(x, negative_slope, INSTANCE_NORM_EPS)?)
+}
+
+/// What follows an instance norm in the generator.
+#[derive(Clone, Copy, Debug)]
+enum NormActivation {
+    Relu,
+    Identity,
 }
 
 /// `ResnetBlock`: x + IN(conv(pad(ReLU(IN(conv(pad(x))))))).
@@ -262,8 +277,8 @@ struct ResnetBlock {
 
 impl ResnetBlock {
     fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
-        let y = instance_norm(&self.conv1.forward(&reflection_pad(x, 1)?)?)?.relu()?;
-        let y = instance_norm(&self.conv2.forward(&reflection_pad(&y, 1)?)?)?;
+        let y = instance_norm(&self.conv1.forward(&reflection_pad(x, 1)?)?, NormActivation::Relu)?;
+        let y = instance_norm(&self.conv2.forward(&reflection_pad(&y, 1)?)?, NormActivation::Identity)?;
         Ok((x + y)?)
     }
 }
@@ -385,15 +400,15 @@ impl CycleGanGenerator {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
         self.check_input(x)?;
         let _upload_cache = upload_cache_guard(x.device());
-        let mut y = instance_norm(&self.stem.forward(&reflection_pad(x, 3)?)?)?.relu()?;
+        let mut y = instance_norm(&self.stem.forward(&reflection_pad(x, 3)?)?, NormActivation::Relu)?;
         for conv in &self.downsample {
-            y = instance_norm(&conv.forward(&y)?)?.relu()?;
+            y = instance_norm(&conv.forward(&y)?, NormActivation::Relu)?;
         }
         for block in &self.blocks {
             y = block.forward(&y)?;
         }
         for conv in &self.upsample {
-            y = instance_norm(&conv.forward(&y)?)?.relu()?;
+            y = instance_norm(&conv.forward(&y)?, NormActivation::Relu)?;
         }
         Ok(self.head.forward(&reflection_pad(&y, 3)?)?.tanh()?)
     }

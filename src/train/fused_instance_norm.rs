@@ -58,9 +58,27 @@ struct InstanceNormLeaky {
 /// The mean and `1 / sqrt(variance + epsilon)` of one plane (sums in f64).
 fn plane_statistics(plane: &[f32], epsilon: f64) -> (f32, f32) {
     let count = plane.len().max(1) as f64;
-    let mean = plane.iter().map(|&v| f64::from(v)).sum::<f64>() / count;
-    let variance = plane.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / count;
+    let mean = lane_sum(plane, |v| v) / count;
+    let variance = lane_sum(plane, |v| (v - mean) * (v - mean)) / count;
     (mean as f32, (1.0 / (variance + epsilon).sqrt()) as f32)
+}
+
+/// Independent partial sums: one running f64 sum is a chain of dependent adds (4 cycles each), which made this op
+/// slower than candle's eight vectorised passes; eight lanes fill one AVX-512 register. The order is fixed, so the
+/// result is deterministic.
+const LANES: usize = 8;
+
+/// The f64 sum of `term(v)` over `values`, in [`LANES`] interleaved partial sums.
+fn lane_sum(values: &[f32], term: impl Fn(f64) -> f64) -> f64 {
+    let mut lanes = [0f64; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane += term(f64::from(v));
+        }
+    }
+    rest.iter().fold(lanes.iter().sum::<f64>(), |total, &v| total + term(f64::from(v)))
 }
 
 #[cfg(feature = "cuda")]
@@ -89,6 +107,14 @@ impl InstanceNormLeaky {
     }
 }
 
+/// The leaky ReLU's derivative at `z`, as a multiplier: a select rather than a branch, so that the loops over a
+/// plane vectorise (with a branch on the sign of normalised values they mispredicted half the time and ran 10x
+/// slower than candle's eight composed passes). `z * 1.0` is `z`, so the values are those of the branch.
+#[inline(always)]
+fn leaky_factor(z: f32, slope: f32) -> f32 {
+    if z > 0.0 { 1.0 } else { slope }
+}
+
 fn plane_len(layout: &Layout) -> candle_core::Result<usize> {
     match *layout.dims() {
         [_, _, height, width] => Ok(height * width),
@@ -110,7 +136,7 @@ impl CustomOp1 for InstanceNormLeaky {
             let (mean, inv_std) = plane_statistics(input, self.epsilon);
             for (o, &v) in out.iter_mut().zip(input) {
                 let z = (v - mean) * inv_std;
-                *o = if z > 0.0 { z } else { z * slope };
+                *o = z * leaky_factor(z, slope);
             }
         });
         Ok((CpuStorage::F32(y), layout.shape().clone()))
@@ -168,15 +194,16 @@ impl CustomOp2 for InputGradient {
         let mut dx = vec![0f32; x.len()];
         dx.par_chunks_mut(plane).zip(x.par_chunks(plane).zip(dy.par_chunks(plane))).for_each(|(out, (input, grad))| {
             let (mean, inv_std) = plane_statistics(input, epsilon);
-            // g = dy * leaky'(z) goes into `out` first; then the two plane means.
-            let (mut sum_g, mut sum_gz) = (0f64, 0f64);
-            for ((o, &v), &d) in out.iter_mut().zip(input).zip(grad) {
+            // g = dy * leaky'(z) goes into `out` first; then the two plane means (in lanes, as `lane_sum`).
+            let (mut lanes_g, mut lanes_gz) = ([0f64; LANES], [0f64; LANES]);
+            for (j, ((o, &v), &d)) in out.iter_mut().zip(input).zip(grad).enumerate() {
                 let z = (v - mean) * inv_std;
-                let g = if z > 0.0 { d } else { d * slope };
+                let g = d * leaky_factor(z, slope);
                 *o = g;
-                sum_g += f64::from(g);
-                sum_gz += f64::from(g) * f64::from(z);
+                lanes_g[j % LANES] += f64::from(g);
+                lanes_gz[j % LANES] += f64::from(g) * f64::from(z);
             }
+            let (sum_g, sum_gz) = (lanes_g.iter().sum::<f64>(), lanes_gz.iter().sum::<f64>());
             let count = input.len().max(1) as f64;
             let (mean_g, mean_gz) = ((sum_g / count) as f32, (sum_gz / count) as f32);
             for (o, &v) in out.iter_mut().zip(input) {

@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use crate::models::fast_conv::is_cpu_f32;
 use crate::train::conv::contiguous_f32;
 use crate::train::fused_cuda::takes_fused_cuda;
+use crate::train::lane_sum::{LANES, lane_sum};
 
 /// `leaky((x - mean) / sqrt(var + epsilon))` per `[H, W]` plane of `x` `[N, C, H, W]`, with the biased variance.
 pub fn instance_norm_leaky(x: &Tensor, negative_slope: f64, epsilon: f64) -> candle_core::Result<Tensor> {
@@ -61,24 +62,6 @@ fn plane_statistics(plane: &[f32], epsilon: f64) -> (f32, f32) {
     let mean = lane_sum(plane, |v| v) / count;
     let variance = lane_sum(plane, |v| (v - mean) * (v - mean)) / count;
     (mean as f32, (1.0 / (variance + epsilon).sqrt()) as f32)
-}
-
-/// Independent partial sums: one running f64 sum is a chain of dependent adds (4 cycles each), which made this op
-/// slower than candle's eight vectorised passes; eight lanes fill one AVX-512 register. The order is fixed, so the
-/// result is deterministic.
-const LANES: usize = 8;
-
-/// The f64 sum of `term(v)` over `values`, in [`LANES`] interleaved partial sums.
-fn lane_sum(values: &[f32], term: impl Fn(f64) -> f64) -> f64 {
-    let mut lanes = [0f64; LANES];
-    let chunks = values.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane += term(f64::from(v));
-        }
-    }
-    rest.iter().fold(lanes.iter().sum::<f64>(), |total, &v| total + term(f64::from(v)))
 }
 
 #[cfg(feature = "cuda")]

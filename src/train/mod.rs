@@ -26,6 +26,7 @@ pub mod gan_loss;
 pub mod gan_trainer;
 pub mod generator;
 pub mod growth;
+pub mod lane_sum;
 pub mod nih_layout;
 pub mod our_layout;
 pub mod patch_discriminator;

@@ -159,7 +159,7 @@ pub fn conv2d_fused(
         None => None,
     };
     let epilogue_values = EpilogueValues::new(epilogue, shape.channels_out)?;
-    let threads = candle_core::utils::get_num_threads().max(1);
+    let threads = rayon::current_num_threads().max(1);
     let output = with_cpu_f32(&input, "conv2d input", |x| {
         with_cpu_f32(&weight, "conv2d weight", |w| {
             if prologue_values.is_none() && WINOGRAD_ENABLED.load(Ordering::Relaxed) && winograd::applies(&shape) {
@@ -192,7 +192,7 @@ pub fn conv2d_values(
         );
     }
     let epilogue = EpilogueValues::new(&Epilogue::identity(), shape.channels_out)?;
-    let threads = candle_core::utils::get_num_threads().max(1);
+    let threads = rayon::current_num_threads().max(1);
     let output = if WINOGRAD_ENABLED.load(Ordering::Relaxed) && winograd::applies(&shape) {
         winograd::conv3x3(input, weight, None, &shape, &epilogue, threads)
     } else {
@@ -560,7 +560,7 @@ fn conv_cpu(
     if output_len == 0 {
         return output;
     }
-    let threads = candle_core::utils::get_num_threads().max(1);
+    let threads = rayon::current_num_threads().max(1);
     let tile_px = (PATCH_BUDGET_FLOATS / shape.patch_rows().max(1)).clamp(MIN_TILE_PX, MAX_TILE_PX);
     let mut tiles_per_image = pixels.div_ceil(tile_px).max(1);
     if shape.batch * tiles_per_image < threads && pixels >= threads * MIN_TILE_PX {

@@ -99,7 +99,7 @@ fn weight_grad_cpu(input: &[f32], grad_output: &[f32], shape: &ConvShape) -> Vec
     if gradient_len == 0 || pixels == 0 || shape.batch == 0 {
         return vec![0.0; gradient_len];
     }
-    let threads = candle_core::utils::get_num_threads().max(1);
+    let threads = rayon::current_num_threads().max(1);
     let tile_px = (PATCH_BUDGET_FLOATS / patch_rows.max(1)).clamp(MIN_TILE_PX, pixels.max(MIN_TILE_PX));
     let rows_per_tile = tile_px.div_ceil(shape.out_width).clamp(1, shape.out_height);
     let tiles_per_image = shape.out_height.div_ceil(rows_per_tile);

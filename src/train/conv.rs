@@ -6,7 +6,8 @@
 //! kernel is `models::shifted_conv` (cuBLAS products on shifted views of the padded input, no im2col). Other stride-1
 //! convolutions (f64 in tests) use [`conv2d_im2col`] (im2col from candle ops, matmul backward), the reference both ops
 //! are tested against and the lowering CUDA had before (`--train-conv im2col` keeps it selectable for measurements).
-//! Strided layers use candle's conv2d.
+//! Stride-2 layers on the CPU are a stride-1 convolution of the input's four sub-pixel phases
+//! (`cyclegan_train::conv2d_stride2_train`); other strided layers use candle's conv2d.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -50,6 +51,10 @@ pub fn conv2d_train(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) 
         && fast_conv::is_cpu_f32(weight);
     if fast {
         x.contiguous()?.apply_op2(&weight.contiguous()?, FastTrainConv2d { padding })
+    } else if stride == 2 && fast_conv::is_cpu_f32(x) && fast_conv::is_cpu_f32(weight) {
+        // As a stride-1 convolution of the input's four phases, on the op above: candle's CPU conv2d forward and
+        // its weight gradient took 10% of the 64 px classifier's training step (DenseNet's 7x7 stride-2 stem).
+        crate::train::cyclegan_train::conv2d_stride2_train(x, weight, padding)
     } else if train_conv_lowering() == TrainConvLowering::Shifted && applies_on_device(x, weight, stride, padding) {
         shifted_conv2d(x, weight, padding)
     } else if stride == 1 {
@@ -201,6 +206,29 @@ mod tests {
             for (i, (a, b)) in fast_grads.iter().zip(&ref_grads).enumerate() {
                 assert!(relative(a, b) < 1e-4, "kernel {kernel}: gradient {i} differs by {}", relative(a, b));
             }
+        }
+    }
+
+    /// On the CPU in f32, `conv2d_train` at stride 2 (DenseNet's 7x7 pad 3 stem, a 3x3 pad 1) takes the phase
+    /// form and matches candle's strided conv2d in value and weight gradient (the stem's input is data).
+    #[test]
+    fn stride2_on_the_cpu_matches_candle_conv2d() {
+        for (kernel, padding, side) in [(7usize, 3usize, 32usize), (3, 1, 16)] {
+            let x = Tensor::randn(0f32, 1.0, (2, 3, side, side), &Device::Cpu).unwrap();
+            let w = Var::from_tensor(&Tensor::randn(0f32, 0.2, (8, 3, kernel, kernel), &Device::Cpu).unwrap()).unwrap();
+            let ours = conv2d_train(&x, w.as_tensor(), 2, padding).unwrap();
+            let theirs = x.conv2d(w.as_tensor(), padding, 2, 1, 1).unwrap();
+            assert_eq!(ours.dims(), theirs.dims());
+            let scale = theirs.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let value_error = (&ours - &theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(value_error < 1e-5 * scale, "kernel {kernel}: values differ by {value_error}");
+            let probe = Tensor::randn(0f32, 1.0, ours.dims(), &Device::Cpu).unwrap();
+            let g_ours = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let g_theirs = (theirs * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let (a, b) = (g_ours.get(w.as_tensor()).unwrap(), g_theirs.get(w.as_tensor()).unwrap());
+            let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let error = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(error < 1e-4 * scale, "kernel {kernel}: weight gradient differs by {error} of {scale}");
         }
     }
 

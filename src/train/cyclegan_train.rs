@@ -228,12 +228,12 @@ mod tests {
         (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap()
     }
 
-    /// Stride-2 convolutions (3x3 pad 1 as the generator's, 4x4 pad 1 as PatchGAN's, odd sides too) equal candle's
-    /// strided conv2d in values and both gradients.
+    /// Stride-2 convolutions (3x3 pad 1 as the generator's, 4x4 pad 1 as PatchGAN's, 7x7 pad 3 as DenseNet's stem,
+    /// odd sides too) equal candle's strided conv2d in values and both gradients.
     #[test]
     fn stride2_as_space_to_depth_matches_candle() {
         for (kernel, padding, height, width) in
-            [(3usize, 1usize, 8usize, 6usize), (4, 1, 8, 8), (4, 1, 7, 9), (3, 0, 5, 6)]
+            [(3usize, 1usize, 8usize, 6usize), (4, 1, 8, 8), (4, 1, 7, 9), (3, 0, 5, 6), (7, 3, 16, 16), (7, 3, 13, 10)]
         {
             let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 3, height, width), &Device::Cpu).unwrap()).unwrap();
             let w = Var::from_tensor(&Tensor::randn(0f64, 1.0, (4, 3, kernel, kernel), &Device::Cpu).unwrap()).unwrap();

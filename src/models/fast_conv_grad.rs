@@ -160,12 +160,19 @@ fn weight_grad_cpu(input: &[f32], grad_output: &[f32], shape: &ConvShape) -> Vec
     }
 }
 
-/// The `[columns, rows]` transpose of the row-major `[rows, columns]` matrix `values`.
+/// The `[columns, rows]` transpose of the row-major `[rows, columns]` matrix `values`, in 16 x 16 blocks: a row at a
+/// time, every write went to another cache line (`rows` floats apart), and the transposes took 5% of a CycleGAN
+/// training step.
 fn transposed(values: &[f32], rows: usize, columns: usize) -> Vec<f32> {
+    const BLOCK: usize = 16;
     let mut out = vec![0f32; values.len()];
-    for (r, row) in values.chunks_exact(columns).enumerate() {
-        for (c, value) in row.iter().enumerate() {
-            out[c * rows + r] = *value;
+    for r0 in (0..rows).step_by(BLOCK) {
+        for c0 in (0..columns).step_by(BLOCK) {
+            for r in r0..(r0 + BLOCK).min(rows) {
+                for c in c0..(c0 + BLOCK).min(columns) {
+                    out[c * rows + r] = values[r * columns + c];
+                }
+            }
         }
     }
     out
@@ -277,5 +284,19 @@ mod tests {
         let wrong = random(&[1, 3, 4, 4], 2);
         let message = conv2d_weight_grad(&x, &wrong, (3, 3), 1, 1).unwrap_err().to_string();
         assert!(message.contains("[1, 3, 4, 4]"), "{message}");
+    }
+
+    /// Against the definition, for shapes smaller than, equal to and not a multiple of the block.
+    #[test]
+    fn transposed_is_the_transpose() {
+        for (rows, columns) in [(1usize, 1usize), (3, 5), (16, 16), (17, 33), (576, 64)] {
+            let values: Vec<f32> = (0..rows * columns).map(|i| i as f32).collect();
+            let out = transposed(&values, rows, columns);
+            for r in 0..rows {
+                for c in 0..columns {
+                    assert_eq!(out[c * rows + r], values[r * columns + c], "{rows}x{columns} at ({r}, {c})");
+                }
+            }
+        }
     }
 }

@@ -24,10 +24,14 @@ struct Cli {
     /// Measurement switch: no cache of small host-to-device uploads in CUDA forward passes.
     #[arg(long, global = true, hide = true)]
     no_cuda_upload_cache: bool,
-    /// Measurement switch: run the fused ops (bias + leaky ReLU + pixel norm, phase interleave, BatchNorm + ReLU,
-    /// instance norm, reflection padding) on CUDA as composed candle ops instead of their kernels (train::fused_cuda).
+    /// Measurement switch: run the fused ops (bias + leaky ReLU + pixel norm, phase interleave, BatchNorm + ReLU)
+    /// on CUDA as composed candle ops instead of their kernels (train::fused_cuda).
     #[arg(long, global = true, hide = true)]
     no_fused_cuda_ops: bool,
+    /// Use the CUDA kernels that have not yet passed their GPU test (instance norm, reflection padding; see
+    /// train::fused_cuda).
+    #[arg(long, global = true, hide = true)]
+    unchecked_cuda_kernels: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -138,6 +142,7 @@ fn main() -> anyhow::Result<()> {
     thorax::engine::device::set_release_freed_gpu_memory(cli.cuda_release_memory);
     thorax::models::upload_cache::set_upload_cache_enabled(!cli.no_cuda_upload_cache);
     thorax::train::fused_cuda::set_fused_cuda_ops(!cli.no_fused_cuda_ops);
+    thorax::train::fused_cuda::set_unchecked_cuda_kernels(cli.unchecked_cuda_kernels);
     match cli.command.unwrap_or(Command::Gui) {
         Command::Gui => run_gui(cli.device),
         command => thorax::engine::compute_pool::run_on_compute_pool(|| run_command(command)),

@@ -3,8 +3,8 @@
 //!
 //! Composed from candle ops it is two `index_select`s forward and two `index_add`s backward over zero tensors, per
 //! padding; the generator pads 14 times per pass. Here the forward copies each output pixel once from its mirrored
-//! source, and the backward adds each output gradient into its source, plane by plane. On CUDA (unless
-//! `--no-fused-cuda-ops`, see `fused_cuda`) each way is one kernel launch: the backward gathers, for every input
+//! source, and the backward adds each output gradient into its source, plane by plane. On CUDA (with
+//! `--unchecked-cuda-kernels` until their GPU test has passed, see `fused_cuda`) each way is one kernel launch: the backward gathers, for every input
 //! pixel, the (at most nine) gradients read from it in the CPU's order. Other devices and dtypes use the composed ops
 //! (`cyclegan_train::reflection_pad_composed`), the reference the op is tested against.
 
@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::models::cyclegan::reflected_index;
 use crate::models::fast_conv::is_cpu_f32;
 use crate::train::conv::contiguous_f32;
-use crate::train::fused_cuda::takes_fused_cuda;
+use crate::train::fused_cuda::takes_unchecked_fused_cuda;
 
 /// `x` `[N, C, H, W]` padded by `pad` on every side with its mirror image; needs `pad < H` and `pad < W` (the
 /// caller checks, as PyTorch does).
@@ -26,9 +26,9 @@ pub fn reflection_pad_fused(x: &Tensor, pad: usize) -> candle_core::Result<Tenso
     x.contiguous()?.apply_op1(ReflectionPad { pad, height, width })
 }
 
-/// Whether `x` takes [`reflection_pad_fused`] (float32 on the CPU, or on CUDA with the fused kernels on).
+/// Whether `x` takes [`reflection_pad_fused`] (float32 on the CPU, or on CUDA with the unchecked kernels on).
 pub fn takes_fused_reflection_pad(x: &Tensor) -> bool {
-    is_cpu_f32(x) || takes_fused_cuda(x)
+    is_cpu_f32(x) || takes_unchecked_fused_cuda(x)
 }
 
 #[derive(Clone, Copy, Debug)]

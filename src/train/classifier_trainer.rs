@@ -333,12 +333,12 @@ impl ClassifierTrainer {
         &self.params
     }
 
-    /// Training steps that make one pass over the training rows (at least 1).
     /// SGD's momentum buffers by parameter name.
     pub fn momentum_buffers(&self) -> &BTreeMap<String, Tensor> {
         &self.momentum
     }
 
+    /// Training steps that make one pass over the training rows (at least 1).
     pub fn steps_per_epoch(&self) -> u64 {
         (self.split.train.len() / self.config.batch).max(1) as u64
     }

@@ -26,7 +26,7 @@ use crate::models::weights::Weights;
 use crate::train::{fused_instance_norm, reflection_pad};
 
 /// InstanceNorm epsilon of PyTorch's default.
-const INSTANCE_NORM_EPS: f64 = 1e-5;
+pub(crate) const INSTANCE_NORM_EPS: f64 = 1e-5;
 /// Downsampling steps of the junyanz generator; input sides must be multiples of 2^2.
 const N_DOWNSAMPLING: usize = 2;
 /// Input sides must be a multiple of this.
@@ -227,8 +227,8 @@ pub(crate) fn reflected_index(i: usize, pad: usize, size: usize) -> usize {
     reflected as usize
 }
 
-/// `nn.ReflectionPad2d(pad)`: mirror without repeating the edge pixel. One copy pass where the training op applies
-/// (CPU float32, CUDA with the fused kernels), else two `index_select`s.
+/// `nn.ReflectionPad2d(pad)`: mirror without repeating the edge pixel (`train::reflection_pad`: one copy pass on the
+/// CPU), with the error a user sees when an image is too small for it.
 fn reflection_pad(x: &Tensor, pad: usize) -> Result<Tensor, ModelError> {
     let (_, _, height, width) = x.dims4()?;
     for size in [height, width] {
@@ -239,16 +239,7 @@ fn reflection_pad(x: &Tensor, pad: usize) -> Result<Tensor, ModelError> {
             });
         }
     }
-    if reflection_pad::takes_fused_reflection_pad(x) {
-        return Ok(reflection_pad::reflection_pad_fused(x, pad)?);
-    }
-    let mut y = x.clone();
-    for (dim, size) in [(2, height), (3, width)] {
-        let indices: Vec<u32> = (0..size + 2 * pad).map(|i| reflected_index(i, pad, size) as u32).collect();
-        let indices = Tensor::from_vec(indices, size + 2 * pad, x.device())?;
-        y = y.index_select(&indices, dim)?;
-    }
-    Ok(y)
+    Ok(reflection_pad::reflection_pad(x, pad)?)
 }
 
 /// `nn.InstanceNorm2d(affine=False)` (each sample and channel normalised over its pixels, biased variance), then a

@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::models::shifted_conv::device_conv2d;
 // The training ops' CUDA kernels serve inference on the GPU too (see `apply_epilogue_on_device`).
-use crate::train::fused_cuda::takes_fused_cuda;
 use crate::train::{fused_activation, phase_interleave};
 use candle_core::{D, DType, Device, Result, Storage, Tensor, bail};
 use rayon::prelude::*;
@@ -219,11 +218,8 @@ pub fn subpixel_upscale(
     }
     if !(is_cpu_f32(input) && is_cpu_f32(phase_kernels)) {
         let phases = device_conv2d(input, phase_kernels, 1, 1)?;
-        let image = if takes_fused_cuda(&phases) {
-            phase_interleave::interleave_phases(&phases, maps_out)?
-        } else {
-            interleave_phases_candle(&phases, maps_out)?
-        };
+        // One kernel on CUDA (`phase_interleave` chooses), candle's narrows and stacks elsewhere.
+        let image = phase_interleave::interleave_phases(&phases, maps_out)?;
         return apply_epilogue_on_device(&image, epilogue, maps_out);
     }
     let input = input.contiguous()?;
@@ -277,19 +273,6 @@ pub fn subpixel_kernels_from_transposed_3x3(weight: &Tensor) -> Result<Tensor> {
     Tensor::from_vec(kernels, (4 * cout, cin, 2, 2), weight.device())?.to_dtype(weight.dtype())
 }
 
-/// Phases `[N, 4 * out, H + 1, W + 1]` of a sub-pixel convolution (padding 1) to the interleaved `[N, out, 2H, 2W]`.
-fn interleave_phases_candle(phases: &Tensor, maps_out: usize) -> Result<Tensor> {
-    let (batch, _, positions_y, positions_x) = phases.dims4()?;
-    let (height, width) = (positions_y - 1, positions_x - 1);
-    let phase = |a: usize, b: usize| -> Result<Tensor> {
-        phases.narrow(1, (2 * a + b) * maps_out, maps_out)?.narrow(2, a, height)?.narrow(3, b, width)
-    };
-    let row_even = Tensor::stack(&[phase(0, 0)?, phase(0, 1)?], 4)?;
-    let row_odd = Tensor::stack(&[phase(1, 0)?, phase(1, 1)?], 4)?;
-    // [N, out, H, 2, W, 2] -> [N, out, 2H, 2W]
-    Tensor::stack(&[row_even, row_odd], 3)?.reshape((batch, maps_out, 2 * height, 2 * width))
-}
-
 /// `relu(x * scale + shift)` per channel with candle ops.
 fn apply_input_affine_relu_candle(x: &Tensor, prologue: &InputAffineRelu, channels: usize) -> Result<Tensor> {
     let scale = prologue.scale.reshape((1, channels, 1, 1))?;
@@ -297,13 +280,13 @@ fn apply_input_affine_relu_candle(x: &Tensor, prologue: &InputAffineRelu, channe
     x.broadcast_mul(&scale)?.broadcast_add(&shift)?.relu()
 }
 
-/// The epilogue off the CPU fast path. On CUDA float32, ProGAN's `bias + leaky ReLU (+ pixel norm)` is one launch
-/// of the training ops' kernel (checked against the CPU on an H200, 3e-7) instead of about nine elementwise and
-/// reduction launches, which dominate a batch-1 generator pass on a GPU; any other epilogue composes candle ops.
+/// The epilogue off the CPU fast path. ProGAN's `bias + leaky ReLU (+ pixel norm)` goes to the fused training op,
+/// which on CUDA float32 is one kernel launch (checked against the CPU on an H200, 3e-7) instead of about nine
+/// elementwise and reduction launches, the bulk of a batch-1 generator pass on a GPU (the op composes candle ops
+/// where it has no kernel); any other epilogue composes candle ops here.
 pub(crate) fn apply_epilogue_on_device(y: &Tensor, epilogue: &Epilogue, channels: usize) -> Result<Tensor> {
-    if let (true, None, Some(bias), Activation::LeakyRelu { negative_slope }) =
-        (takes_fused_cuda(y), &epilogue.scale, &epilogue.shift, epilogue.activation)
-        && takes_fused_cuda(bias)
+    if let (None, Some(bias), Activation::LeakyRelu { negative_slope }) =
+        (&epilogue.scale, &epilogue.shift, epilogue.activation)
     {
         let bias = bias.reshape(channels)?;
         let slope = f64::from(negative_slope);
@@ -837,6 +820,7 @@ unsafe fn gemm_f32(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::train::phase_interleave::interleave_phases_composed;
 
     pub(super) fn random(shape: &[usize], seed: u64) -> Tensor {
         let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
@@ -955,7 +939,7 @@ pub(crate) mod tests {
             let fast = subpixel_upscale(&x, &kernels, co, &epilogue).unwrap();
             let phases = x.conv2d(&kernels, 1, 1, 1, 1).unwrap();
             let reference =
-                apply_epilogue_candle(&interleave_phases_candle(&phases, co).unwrap(), &epilogue, co).unwrap();
+                apply_epilogue_candle(&interleave_phases_composed(&phases, co).unwrap(), &epilogue, co).unwrap();
             assert_eq!(fast.dims(), &[n, co, 2 * h, 2 * w]);
             let error = relative_error(&fast, &reference);
             assert!(error < 1e-4, "({n}, {ci}, {co}, {h}, {w}): relative error {error}");

@@ -7,7 +7,7 @@
 //! convolutions (f64 in tests) use [`conv2d_im2col`] (im2col from candle ops, matmul backward), the reference both ops
 //! are tested against and the lowering CUDA had before (`--train-conv im2col` keeps it selectable for measurements).
 //! Stride-2 layers on the CPU are a stride-1 convolution of the input's four sub-pixel phases
-//! (`cyclegan_train::conv2d_stride2_train`); other strided layers use candle's conv2d.
+//! ([`conv2d_stride2_train`]); other strided layers use candle's conv2d.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -54,7 +54,7 @@ pub fn conv2d_train(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) 
     } else if stride == 2 && fast_conv::is_cpu_f32(x) && fast_conv::is_cpu_f32(weight) {
         // As a stride-1 convolution of the input's four phases, on the op above: candle's CPU conv2d forward and
         // its weight gradient took 10% of the 64 px classifier's training step (DenseNet's 7x7 stride-2 stem).
-        crate::train::cyclegan_train::conv2d_stride2_train(x, weight, padding)
+        conv2d_stride2_train(x, weight, padding)
     } else if train_conv_lowering() == TrainConvLowering::Shifted && applies_on_device(x, weight, stride, padding) {
         shifted_conv2d(x, weight, padding)
     } else if stride == 1 {
@@ -62,6 +62,57 @@ pub fn conv2d_train(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) 
     } else {
         x.conv2d(weight, padding, stride, 1, 1)
     }
+}
+
+/// A stride-2 convolution of `x` `[N, C, H, W]` with `weight` `[O, C, k, k]` (any k) and zero `padding`, computed as
+/// a stride-1 convolution: the padded input is rearranged space-to-depth (`[N, 4C, H'/2, W'/2]`, channel order
+/// (row parity, column parity, c)) and the kernel, zero-padded to an even size, is rearranged the same way.
+/// Equals `x.conv2d(weight, padding, 2, 1, 1)` in values and gradients.
+pub fn conv2d_stride2_train(x: &Tensor, weight: &Tensor, padding: usize) -> candle_core::Result<Tensor> {
+    let (batch, channels, height, width) = x.dims4()?;
+    let (maps_out, weight_channels, kernel_h, kernel_w) = weight.dims4()?;
+    if weight_channels != channels {
+        candle_core::bail!("conv2d_stride2_train: input has {channels} channels, the kernel expects {weight_channels}");
+    }
+    let (padded_h, padded_w) = (height + 2 * padding, width + 2 * padding);
+    if padded_h < kernel_h || padded_w < kernel_w {
+        candle_core::bail!(
+            "conv2d_stride2_train: kernel {kernel_h}x{kernel_w} larger than the padded {padded_h}x{padded_w}"
+        );
+    }
+    let (out_h, out_w) = ((padded_h - kernel_h) / 2 + 1, (padded_w - kernel_w) / 2 + 1);
+    // Pad to even sides (the extra zero row/column is only read by outputs that are cut off below).
+    let mut padded = x.clone();
+    if padding > 0 || padded_h % 2 == 1 {
+        padded = padded.pad_with_zeros(2, padding, padding + padded_h % 2)?;
+    }
+    if padding > 0 || padded_w % 2 == 1 {
+        padded = padded.pad_with_zeros(3, padding, padding + padded_w % 2)?;
+    }
+    let (half_h, half_w) = (padded_h.div_ceil(2), padded_w.div_ceil(2));
+    // [N, C, y, a, x, b] -> [N, a, b, C, y, x]
+    let folded = padded.reshape((batch, channels, half_h, 2, half_w, 2))?.permute((0, 3, 5, 1, 2, 4))?.reshape((
+        batch,
+        4 * channels,
+        half_h,
+        half_w,
+    ))?;
+    let (even_h, even_w) = (kernel_h + kernel_h % 2, kernel_w + kernel_w % 2);
+    let mut kernel = weight.clone();
+    if kernel_h % 2 == 1 {
+        kernel = kernel.pad_with_zeros(2, 0, 1)?;
+    }
+    if kernel_w % 2 == 1 {
+        kernel = kernel.pad_with_zeros(3, 0, 1)?;
+    }
+    // [O, C, i, a, j, b] -> [O, a, b, C, i, j]
+    let kernel = kernel
+        .reshape((maps_out, channels, even_h / 2, 2, even_w / 2, 2))?
+        .permute((0, 3, 5, 1, 2, 4))?
+        .reshape((maps_out, 4 * channels, even_h / 2, even_w / 2))?;
+    let y = conv2d_train(&folded, &kernel, 1, 0)?;
+    let (_, _, got_h, got_w) = y.dims4()?;
+    if (got_h, got_w) == (out_h, out_w) { Ok(y) } else { y.narrow(2, 0, out_h)?.narrow(3, 0, out_w) }
 }
 
 /// Stride-1 convolution with zero `padding` on the CPU fast path, with its backward (first order: the gradients
@@ -205,6 +256,36 @@ mod tests {
             assert!(relative(&fast_y, &ref_y) < 1e-5, "kernel {kernel}: output");
             for (i, (a, b)) in fast_grads.iter().zip(&ref_grads).enumerate() {
                 assert!(relative(a, b) < 1e-4, "kernel {kernel}: gradient {i} differs by {}", relative(a, b));
+            }
+        }
+    }
+
+    /// Stride-2 convolutions (3x3 pad 1 as the generator's, 4x4 pad 1 as PatchGAN's, 7x7 pad 3 as DenseNet's stem,
+    /// odd sides too) equal candle's strided conv2d in values and both gradients.
+    #[test]
+    fn stride2_as_space_to_depth_matches_candle() {
+        for (kernel, padding, height, width) in
+            [(3usize, 1usize, 8usize, 6usize), (4, 1, 8, 8), (4, 1, 7, 9), (3, 0, 5, 6), (7, 3, 16, 16), (7, 3, 13, 10)]
+        {
+            let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 3, height, width), &Device::Cpu).unwrap()).unwrap();
+            let w = Var::from_tensor(&Tensor::randn(0f64, 1.0, (4, 3, kernel, kernel), &Device::Cpu).unwrap()).unwrap();
+            let ours = conv2d_stride2_train(x.as_tensor(), w.as_tensor(), padding).unwrap();
+            // candle's strided backward fails when the last window does not end on the last padded pixel, so the
+            // reference pads explicitly and convolves only the padded rows and columns some window reads.
+            let used = |side: usize| ((side + 2 * padding - kernel) / 2) * 2 + kernel;
+            let padded = x.as_tensor().pad_with_zeros(2, padding, padding).unwrap();
+            let padded = padded.pad_with_zeros(3, padding, padding).unwrap();
+            let cropped = padded.narrow(2, 0, used(height)).unwrap().narrow(3, 0, used(width)).unwrap();
+            let theirs = cropped.conv2d(w.as_tensor(), 0, 2, 1, 1).unwrap();
+            assert_eq!(ours.dims(), theirs.dims(), "kernel {kernel} {height}x{width}");
+            assert!(max_diff(&ours, &theirs) < 1e-10);
+            let probe = Tensor::randn(0f64, 1.0, ours.dims(), &Device::Cpu).unwrap();
+            let g_ours = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let g_theirs = (theirs * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            for var in [&x, &w] {
+                let a = g_ours.get(var.as_tensor()).unwrap();
+                let b = g_theirs.get(var.as_tensor()).unwrap();
+                assert!(max_diff(a, b) < 1e-10, "kernel {kernel} {height}x{width}");
             }
         }
     }

@@ -2,7 +2,8 @@
 //! [`crate::models::cyclegan::CycleGanGenerator`] computes (same tensor names and layouts: `model.N.weight` /
 //! `model.N.bias` as junyanz's state_dict, ConvTranspose weights `[in, out, 3, 3]`; InstanceNorm without affine),
 //! but every convolution goes through [`conv2d_train`] at stride 1, the fast training path:
-//! - the stride-2 convolutions run as a space-to-depth rearrangement followed by a 2x2 stride-1 convolution,
+//! - the stride-2 convolutions run as a space-to-depth rearrangement followed by a 2x2 stride-1 convolution
+//!   ([`conv2d_stride2_train`]),
 //! - the ConvTranspose2d(3, stride 2, padding 1, output_padding 1) layers run as the four 2x2 sub-pixel phase
 //!   kernels (the decomposition of `fast_conv::subpixel_kernels_from_transposed_3x3`, built here from candle ops so
 //!   gradients reach the weight), followed by interleaving the phases.
@@ -13,14 +14,12 @@ use std::collections::HashMap;
 
 use candle_core::Tensor;
 
-use crate::models::cyclegan::{CycleGanConfig, reflected_index};
-use crate::train::conv::conv2d_train;
+use crate::models::cyclegan::{CycleGanConfig, INSTANCE_NORM_EPS};
+use crate::train::conv::{conv2d_stride2_train, conv2d_train};
 use crate::train::error::TrainError;
 use crate::train::fused_instance_norm::instance_norm_leaky;
-use crate::train::reflection_pad::{reflection_pad_fused, takes_fused_reflection_pad};
+use crate::train::reflection_pad::reflection_pad;
 
-/// InstanceNorm epsilon of PyTorch's default (as the inference network).
-pub(crate) const INSTANCE_NORM_EPS: f64 = 1e-5;
 /// Taps of the 3x3 transposed kernel that the 2x2 window of output parity `a` reads at window positions 0 and 1
 /// (the same table as `fast_conv`): even outputs take `x[m] * k[1]`, odd ones `x[m] * k[2] + x[m + 1] * k[0]`.
 const TRANSPOSED_3X3_TAPS: [[Option<usize>; 2]; 2] = [[None, Some(1)], [Some(2), Some(0)]];
@@ -37,26 +36,7 @@ pub fn reflection_pad_train(x: &Tensor, pad: usize) -> Result<Tensor, TrainError
             });
         }
     }
-    if takes_fused_reflection_pad(x) {
-        return Ok(reflection_pad_fused(x, pad)?);
-    }
-    Ok(reflection_pad_composed(x, pad)?)
-}
-
-/// `nn.ReflectionPad2d(pad)` from candle ops (`index_select` per side), differentiable on every device; needs
-/// `pad` smaller than both sides.
-pub fn reflection_pad_composed(x: &Tensor, pad: usize) -> candle_core::Result<Tensor> {
-    let (_, _, height, width) = x.dims4()?;
-    if pad >= height || pad >= width {
-        candle_core::bail!("reflection padding {pad} needs sides larger than {height}x{width}");
-    }
-    let mut y = x.clone();
-    for (dim, size) in [(2, height), (3, width)] {
-        let indices: Vec<u32> = (0..size + 2 * pad).map(|i| reflected_index(i, pad, size) as u32).collect();
-        let indices = Tensor::from_vec(indices, size + 2 * pad, x.device())?;
-        y = y.index_select(&indices, dim)?;
-    }
-    Ok(y)
+    Ok(reflection_pad(x, pad)?)
 }
 
 /// `nn.InstanceNorm2d(affine=False)`: each sample and channel normalised over its pixels (biased variance). One
@@ -74,57 +54,6 @@ fn instance_norm_relu_train(x: &Tensor) -> candle_core::Result<Tensor> {
 fn add_bias(x: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
     let channels = bias.dims1()?;
     x.broadcast_add(&bias.reshape((1, channels, 1, 1))?)
-}
-
-/// A stride-2 convolution of `x` `[N, C, H, W]` with `weight` `[O, C, k, k]` (any k) and zero `padding`, computed as
-/// a stride-1 convolution: the padded input is rearranged space-to-depth (`[N, 4C, H'/2, W'/2]`, channel order
-/// (row parity, column parity, c)) and the kernel, zero-padded to an even size, is rearranged the same way.
-/// Equals `x.conv2d(weight, padding, 2, 1, 1)` in values and gradients.
-pub fn conv2d_stride2_train(x: &Tensor, weight: &Tensor, padding: usize) -> candle_core::Result<Tensor> {
-    let (batch, channels, height, width) = x.dims4()?;
-    let (maps_out, weight_channels, kernel_h, kernel_w) = weight.dims4()?;
-    if weight_channels != channels {
-        candle_core::bail!("conv2d_stride2_train: input has {channels} channels, the kernel expects {weight_channels}");
-    }
-    let (padded_h, padded_w) = (height + 2 * padding, width + 2 * padding);
-    if padded_h < kernel_h || padded_w < kernel_w {
-        candle_core::bail!(
-            "conv2d_stride2_train: kernel {kernel_h}x{kernel_w} larger than the padded {padded_h}x{padded_w}"
-        );
-    }
-    let (out_h, out_w) = ((padded_h - kernel_h) / 2 + 1, (padded_w - kernel_w) / 2 + 1);
-    // Pad to even sides (the extra zero row/column is only read by outputs that are cut off below).
-    let mut padded = x.clone();
-    if padding > 0 || padded_h % 2 == 1 {
-        padded = padded.pad_with_zeros(2, padding, padding + padded_h % 2)?;
-    }
-    if padding > 0 || padded_w % 2 == 1 {
-        padded = padded.pad_with_zeros(3, padding, padding + padded_w % 2)?;
-    }
-    let (half_h, half_w) = (padded_h.div_ceil(2), padded_w.div_ceil(2));
-    // [N, C, y, a, x, b] -> [N, a, b, C, y, x]
-    let folded = padded.reshape((batch, channels, half_h, 2, half_w, 2))?.permute((0, 3, 5, 1, 2, 4))?.reshape((
-        batch,
-        4 * channels,
-        half_h,
-        half_w,
-    ))?;
-    let (even_h, even_w) = (kernel_h + kernel_h % 2, kernel_w + kernel_w % 2);
-    let mut kernel = weight.clone();
-    if kernel_h % 2 == 1 {
-        kernel = kernel.pad_with_zeros(2, 0, 1)?;
-    }
-    if kernel_w % 2 == 1 {
-        kernel = kernel.pad_with_zeros(3, 0, 1)?;
-    }
-    // [O, C, i, a, j, b] -> [O, a, b, C, i, j]
-    let kernel = kernel
-        .reshape((maps_out, channels, even_h / 2, 2, even_w / 2, 2))?
-        .permute((0, 3, 5, 1, 2, 4))?
-        .reshape((maps_out, 4 * channels, even_h / 2, even_w / 2))?;
-    let y = conv2d_train(&folded, &kernel, 1, 0)?;
-    let (_, _, got_h, got_w) = y.dims4()?;
-    if (got_h, got_w) == (out_h, out_w) { Ok(y) } else { y.narrow(2, 0, out_h)?.narrow(3, 0, out_w) }
 }
 
 /// The four sub-pixel phase kernels `[4 * out, in, 2, 2]` (phase `2a + b` for output row parity `a`, column parity
@@ -220,43 +149,9 @@ pub fn cyclegan_generator_forward(
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, Var};
+    use candle_core::Device;
 
     use super::*;
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap()
-    }
-
-    /// Stride-2 convolutions (3x3 pad 1 as the generator's, 4x4 pad 1 as PatchGAN's, 7x7 pad 3 as DenseNet's stem,
-    /// odd sides too) equal candle's strided conv2d in values and both gradients.
-    #[test]
-    fn stride2_as_space_to_depth_matches_candle() {
-        for (kernel, padding, height, width) in
-            [(3usize, 1usize, 8usize, 6usize), (4, 1, 8, 8), (4, 1, 7, 9), (3, 0, 5, 6), (7, 3, 16, 16), (7, 3, 13, 10)]
-        {
-            let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 3, height, width), &Device::Cpu).unwrap()).unwrap();
-            let w = Var::from_tensor(&Tensor::randn(0f64, 1.0, (4, 3, kernel, kernel), &Device::Cpu).unwrap()).unwrap();
-            let ours = conv2d_stride2_train(x.as_tensor(), w.as_tensor(), padding).unwrap();
-            // candle's strided backward fails when the last window does not end on the last padded pixel, so the
-            // reference pads explicitly and convolves only the padded rows and columns some window reads.
-            let used = |side: usize| ((side + 2 * padding - kernel) / 2) * 2 + kernel;
-            let padded = x.as_tensor().pad_with_zeros(2, padding, padding).unwrap();
-            let padded = padded.pad_with_zeros(3, padding, padding).unwrap();
-            let cropped = padded.narrow(2, 0, used(height)).unwrap().narrow(3, 0, used(width)).unwrap();
-            let theirs = cropped.conv2d(w.as_tensor(), 0, 2, 1, 1).unwrap();
-            assert_eq!(ours.dims(), theirs.dims(), "kernel {kernel} {height}x{width}");
-            assert!(max_diff(&ours, &theirs) < 1e-10);
-            let probe = Tensor::randn(0f64, 1.0, ours.dims(), &Device::Cpu).unwrap();
-            let g_ours = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-            let g_theirs = (theirs * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-            for var in [&x, &w] {
-                let a = g_ours.get(var.as_tensor()).unwrap();
-                let b = g_theirs.get(var.as_tensor()).unwrap();
-                assert!(max_diff(a, b) < 1e-10, "kernel {kernel} {height}x{width}");
-            }
-        }
-    }
 
     /// The differentiable phase kernels are exactly the inference path's.
     #[test]

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use candle_core::Tensor;
 
-use crate::train::conv::conv2d_train;
-use crate::train::cyclegan_train::{INSTANCE_NORM_EPS, conv2d_stride2_train};
+use crate::models::cyclegan::INSTANCE_NORM_EPS;
+use crate::train::conv::{conv2d_stride2_train, conv2d_train};
 use crate::train::error::TrainError;
 use crate::train::fused_instance_norm::instance_norm_leaky;
 

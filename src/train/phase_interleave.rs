@@ -24,6 +24,11 @@ pub fn interleave_phases(phases: &Tensor, maps_out: usize) -> candle_core::Resul
     }
 }
 
+/// [`interleave_phases`] from candle ops on every device and dtype: the reference the op is tested against.
+pub fn interleave_phases_composed(phases: &Tensor, maps_out: usize) -> candle_core::Result<Tensor> {
+    composed(phases, Geometry::of(phases.dims(), maps_out)?)
+}
+
 /// The same interleave from candle's narrow and stack.
 fn composed(phases: &Tensor, geometry: Geometry) -> candle_core::Result<Tensor> {
     let Geometry { batch, maps_out, height, width } = geometry;

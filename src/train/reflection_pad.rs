@@ -6,7 +6,8 @@
 //! source, and the backward adds each output gradient into its source, plane by plane. On CUDA (with
 //! `--unchecked-cuda-kernels` until their GPU test has passed, see `fused_cuda`) each way is one kernel launch: the backward gathers, for every input
 //! pixel, the (at most nine) gradients read from it in the CPU's order. Other devices and dtypes use the composed ops
-//! (`cyclegan_train::reflection_pad_composed`), the reference the op is tested against.
+//! ([`reflection_pad_composed`]), the reference the op is tested against. [`reflection_pad`] chooses; the CycleGAN's
+//! training and inference networks both call it.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;
@@ -26,9 +27,30 @@ pub fn reflection_pad_fused(x: &Tensor, pad: usize) -> candle_core::Result<Tenso
     x.contiguous()?.apply_op1(ReflectionPad { pad, height, width })
 }
 
-/// Whether `x` takes [`reflection_pad_fused`] (float32 on the CPU, or on CUDA with the unchecked kernels on).
-pub fn takes_fused_reflection_pad(x: &Tensor) -> bool {
-    is_cpu_f32(x) || takes_unchecked_fused_cuda(x)
+/// `nn.ReflectionPad2d(pad)`, differentiable on every device: [`reflection_pad_fused`] on float32 on the CPU (and on
+/// CUDA with the unchecked kernels on), [`reflection_pad_composed`] elsewhere. Needs `pad` smaller than both sides.
+pub fn reflection_pad(x: &Tensor, pad: usize) -> candle_core::Result<Tensor> {
+    if is_cpu_f32(x) || takes_unchecked_fused_cuda(x) {
+        reflection_pad_fused(x, pad)
+    } else {
+        reflection_pad_composed(x, pad)
+    }
+}
+
+/// `nn.ReflectionPad2d(pad)` from candle ops (`index_select` per side), differentiable on every device; needs
+/// `pad` smaller than both sides.
+pub fn reflection_pad_composed(x: &Tensor, pad: usize) -> candle_core::Result<Tensor> {
+    let (_, _, height, width) = x.dims4()?;
+    if pad >= height || pad >= width {
+        candle_core::bail!("reflection padding {pad} needs sides larger than {height}x{width}");
+    }
+    let mut y = x.clone();
+    for (dim, size) in [(2, height), (3, width)] {
+        let indices: Vec<u32> = (0..size + 2 * pad).map(|i| reflected_index(i, pad, size) as u32).collect();
+        let indices = Tensor::from_vec(indices, size + 2 * pad, x.device())?;
+        y = y.index_select(&indices, dim)?;
+    }
+    Ok(y)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -161,7 +183,6 @@ mod tests {
     use candle_core::{Device, Var};
 
     use super::*;
-    use crate::train::cyclegan_train::reflection_pad_composed;
 
     /// Value and input gradient equal the composed index_select ops, for square and oblong planes and pads 1 and 3.
     #[test]

@@ -27,6 +27,17 @@ fn bench_conv_layer(c: &mut Criterion) {
             x.conv2d(&weight, 1, 1, 1, 1).and_then(|y| y.broadcast_add(&bias.reshape((1, 64, 1, 1))?)).expect("conv")
         })
     });
+    // A 3x3 layer of the 64 px classifier's third dense block in training: batch 16 of 4x4 maps, 48 -> 12, its
+    // forward and weight gradient (maps this narrow are packed by gathering).
+    let x = uniform(&[16, 48, 4, 4]);
+    let weight = uniform(&[12, 48, 3, 3]);
+    let grad_output = uniform(&[16, 12, 4, 4]);
+    c.bench_function("conv3x3 48->12 @4x4 batch 16, forward + weight gradient, fast_conv", |b| {
+        b.iter(|| {
+            fast_conv::conv2d_nchw(&x, &weight, None, 1, 1).expect("conv");
+            fast_conv::conv2d_weight_grad(&x, &grad_output, (3, 3), 1, 1).expect("weight gradient")
+        })
+    });
 }
 
 fn bench_generator(c: &mut Criterion) {

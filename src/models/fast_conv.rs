@@ -40,6 +40,8 @@ const PATCH_BUDGET_FLOATS: usize = 1 << 18;
 const MIN_TILE_PX: usize = 192;
 /// Most output pixels per tile.
 const MAX_TILE_PX: usize = 4096;
+/// Maps at most this wide are packed by gathering through a table of source pixels rather than row by row.
+const GATHER_MAX_OUT_WIDTH: usize = 8;
 
 /// The pointwise function after a convolution.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -686,6 +688,10 @@ impl TileJob<'_> {
     /// kernel tap (ky, kx) of channel ci sees there (0 in the padding), after the prologue.
     fn pack_patches(&self, image_input: &[f32], patches: &mut [f32]) {
         let s = self.shape;
+        if s.out_width <= GATHER_MAX_OUT_WIDTH {
+            self.gather_patches(image_input, patches);
+            return;
+        }
         let columns = self.rows * s.out_width;
         let plane = s.height * s.width;
         let mut patch_row = 0;
@@ -736,6 +742,43 @@ impl TileJob<'_> {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// [`Self::pack_patches`] for narrow maps, where a row of the tile holds a handful of values and the per-row
+    /// bookkeeping (bounds, zero fills, a copy call) cost more than the values: each kernel tap's source pixel (or
+    /// none, in the padding) is worked out once per tile, and every channel is gathered through that table.
+    fn gather_patches(&self, image_input: &[f32], patches: &mut [f32]) {
+        let s = self.shape;
+        let columns = self.rows * s.out_width;
+        let plane = s.height * s.width;
+        let taps = s.kernel_height * s.kernel_width;
+        // Source offset in a channel plane per (tap, column); usize::MAX in the padding, where `get` gives None.
+        let mut sources = Vec::with_capacity(taps * columns);
+        for ky in 0..s.kernel_height {
+            for kx in 0..s.kernel_width {
+                for r in 0..self.rows {
+                    let y = ((self.first_row + r) * s.stride + ky).wrapping_sub(s.padding);
+                    for x in 0..s.out_width {
+                        let x = (x * s.stride + kx).wrapping_sub(s.padding);
+                        sources.push(if y < s.height && x < s.width { y * s.width + x } else { usize::MAX });
+                    }
+                }
+            }
+        }
+        for ci in 0..s.channels_in {
+            let channel = &image_input[ci * plane..(ci + 1) * plane];
+            let rows = &mut patches[ci * taps * columns..(ci + 1) * taps * columns];
+            let affine =
+                self.prologue.and_then(|(scale, shift)| Some((*scale.get(ci)?, shift.get(ci).copied().unwrap_or(0.0))));
+            match affine {
+                Some((scale, shift)) => {
+                    rows.iter_mut().zip(&sources).for_each(|(d, &i)| {
+                        *d = channel.get(i).map_or(0.0, |v| (v * scale + shift).max(0.0));
+                    });
+                }
+                None => rows.iter_mut().zip(&sources).for_each(|(d, &i)| *d = channel.get(i).copied().unwrap_or(0.0)),
             }
         }
     }
@@ -869,6 +912,11 @@ pub(crate) mod tests {
             (1, 64, 64, 67, 45, 3, 1, 1),
             (1, 24, 40, 41, 33, 3, 1, 0),
             (2, 16, 20, 35, 34, 3, 1, 1),
+            // Small maps (DenseNet's 4x4 and 2x2 blocks at 64 px), packed by gathering, an odd batch, stride 2.
+            (16, 48, 12, 4, 4, 3, 1, 1),
+            (16, 300, 48, 2, 2, 1, 1, 0),
+            (5, 7, 9, 6, 10, 3, 2, 1),
+            (2, 3, 4, 9, 5, 5, 1, 2),
         ];
         for (seed, &(n, ci, co, h, w, k, stride, padding)) in cases.iter().enumerate() {
             let x = random(&[n, ci, h, w], seed as u64);
@@ -887,7 +935,13 @@ pub(crate) mod tests {
 
     #[test]
     fn fused_prologue_and_epilogue_match_candle_ops() {
-        let x = random(&[2, 12, 15, 10], 1);
+        // Rows packed by copying, and (maps 3 pixels wide) by gathering.
+        for dims in [[2, 12, 15, 10], [7, 12, 5, 3]] {
+            fused_prologue_and_epilogue_match_candle_ops_on(random(&dims, 1));
+        }
+    }
+
+    fn fused_prologue_and_epilogue_match_candle_ops_on(x: Tensor) {
         let weight = random(&[20, 12, 3, 3], 2);
         let prologue = InputAffineRelu { scale: random(&[12], 3), shift: random(&[1, 12, 1, 1], 4) };
         for (activation, norm) in [

@@ -260,6 +260,10 @@ mod tests {
             (1, 2, 4, 6, 6, 4, 1, 0),
             (2, 3, 4, 11, 11, 3, 2, 1),
             (1, 3, 8, 23, 23, 7, 2, 3),
+            // Small maps, packed by gathering: 3x3, pointwise, stride 2, an odd batch.
+            (16, 48, 12, 4, 4, 3, 1, 1),
+            (16, 40, 24, 2, 2, 1, 1, 0),
+            (5, 7, 9, 6, 10, 3, 2, 1),
         ];
         for (i, (n, c, o, h, w, k, stride, padding)) in cases.into_iter().enumerate() {
             let x = Var::from_tensor(&random(&[n, c, h, w], 1 + i as u64)).unwrap();

@@ -11,8 +11,12 @@
 //! - Winograd F(2x2, 3x3) for 3x3 stride-1 layers and F(2x2, 2x2) for the sub-pixel upscale once the output has
 //!   32x32 pixels or more (`winograd.rs`): 2.25x and 1.78x fewer multiply-adds.
 //!
-//! The GEMMs reach their speed only with `gemm`'s AVX-512 microkernels (feature `x86-v4`, chosen at run time by CPU
-//! detection): about twice the AVX2 kernels' throughput on this project's machine.
+//! The GEMMs are fastest with `gemm`'s AVX-512 microkernels (feature `x86-v4`, chosen at run time by CPU detection):
+//! 1.5x to 1.7x the AVX2 kernels on a Zen 5 machine. On an AVX2-only Zen 3 the networks still take 0.7x to 0.93x
+//! PyTorch's time (BENCHMARKS.md).
+//!
+//! Maps at most `GATHER_MAX_OUT_WIDTH` pixels wide are packed by gathering through a table of source pixels: their
+//! rows are too short for row copies.
 //!
 //! candle 0.11's own CPU conv2d reaches about 44 GFLOP/s on this project's 2-core machine against 240 for its matmul
 //! (research/rust-stack.md section 4): the gap is the copies around its GEMM, not the GEMM. Tensors on other devices

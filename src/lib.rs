@@ -9,4 +9,6 @@ pub mod imaging;
 pub mod metrics;
 pub mod models;
 pub mod study;
+#[cfg(test)]
+mod test_random;
 pub mod train;

@@ -246,7 +246,7 @@ mod tests {
     #[test]
     fn max_pool_matches_candle_on_a_minus_infinity_padded_map() {
         for (h, w) in [(6usize, 6usize), (7, 5), (1, 2), (9, 8)] {
-            let x = Tensor::randn(0f64, 1.0, (2, 3, h, w), &Device::Cpu).unwrap();
+            let x = crate::test_random::randn(0f64, 1.0, (2, 3, h, w));
             let ours = max_pool_3x3_stride2_pad1(&x).unwrap();
             let neg = |rows: usize, cols: usize| Tensor::full(f64::NEG_INFINITY, (2, 3, rows, cols), &Device::Cpu);
             let padded = Tensor::cat(&[&neg(1, w).unwrap(), &x, &neg(1, w).unwrap()], 2).unwrap();
@@ -269,8 +269,8 @@ mod tests {
 
     #[test]
     fn max_pool_gradient_matches_finite_differences() {
-        let x0 = Tensor::randn(0f64, 1.0, (1, 2, 5, 6), &Device::Cpu).unwrap();
-        let probe = Tensor::randn(0f64, 1.0, (1, 2, 3, 3), &Device::Cpu).unwrap();
+        let x0 = crate::test_random::randn(0f64, 1.0, (1, 2, 5, 6));
+        let probe = crate::test_random::randn(0f64, 1.0, (1, 2, 3, 3));
         let var = Var::from_tensor(&x0).unwrap();
         let objective = |x: &Tensor| (max_pool_3x3_stride2_pad1(x).unwrap() * &probe).unwrap().sum_all().unwrap();
         let grads = objective(var.as_tensor()).backward().unwrap();

@@ -409,9 +409,9 @@ mod tests {
             (vec![4, 6], true),
         ] {
             let channels = dims[1];
-            let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, dims.as_slice(), &Device::Cpu).unwrap()).unwrap();
-            let bias = Var::from_tensor(&Tensor::randn(0f32, 0.5, channels, &Device::Cpu).unwrap()).unwrap();
-            let probe = Tensor::randn(0f32, 1.0, dims.as_slice(), &Device::Cpu).unwrap();
+            let x = Var::from_tensor(&crate::test_random::randn(0f32, 1.0, dims.as_slice())).unwrap();
+            let bias = Var::from_tensor(&crate::test_random::randn(0f32, 0.5, channels)).unwrap();
+            let probe = crate::test_random::randn(0f32, 1.0, dims.as_slice());
             let op = BiasLeakyRelu { alpha: 0.2, pixel_norm_epsilon: pixel_norm.then_some(1e-8) };
             let run = |fused: bool| {
                 let y = if fused {
@@ -468,9 +468,9 @@ mod tests {
     #[test]
     fn backward_by_ops_equals_the_host_backward() {
         for (dims, pixel_norm) in [(vec![2, 3, 4, 5], false), (vec![2, 3, 4, 5], true), (vec![3, 4], true)] {
-            let x = Tensor::randn(0f32, 1.0, dims.as_slice(), &Device::Cpu).unwrap();
-            let bias = Tensor::randn(0f32, 0.5, dims[1], &Device::Cpu).unwrap();
-            let dy = Tensor::randn(0f32, 1.0, dims.as_slice(), &Device::Cpu).unwrap();
+            let x = crate::test_random::randn(0f32, 1.0, dims.as_slice());
+            let bias = crate::test_random::randn(0f32, 0.5, dims[1]);
+            let dy = crate::test_random::randn(0f32, 1.0, dims.as_slice());
             let op = BiasLeakyRelu { alpha: 0.2, pixel_norm_epsilon: pixel_norm.then_some(1e-8) };
             let (dx, db) = op.backward_on_host(&x, &bias, &dy).unwrap();
             let (dx_ops, db_ops) = op.backward_by_ops(&x, &bias, &dy).unwrap();
@@ -511,7 +511,7 @@ mod tests {
     /// Other dtypes take the composed ops (the path CUDA takes too) and give the same values.
     #[test]
     fn float64_takes_the_composed_path() {
-        let x = Tensor::randn(0f32, 1.0, (2, 3, 4, 4), &Device::Cpu).unwrap();
+        let x = crate::test_random::randn(0f32, 1.0, (2, 3, 4, 4));
         let bias = Tensor::new(&[0.1f32, -0.2, 0.3], &Device::Cpu).unwrap();
         let fused = bias_leaky_relu_pixel_norm(&x, &bias, 0.2, 1e-8).unwrap();
         let wide = bias_leaky_relu_pixel_norm(

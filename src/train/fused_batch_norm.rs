@@ -517,14 +517,14 @@ mod tests {
     fn matches_the_composed_candle_ops_and_their_gradients() {
         for dims in [[4usize, 3, 5, 5], [2, 8, 7, 3], [3, 2, 1, 1]] {
             let channels = dims[1];
-            let offsets = Tensor::randn(0f32, 3.0, (1, channels, 1, 1), &Device::Cpu).unwrap();
-            let x = (Tensor::randn(0f32, 2.0, &dims, &Device::Cpu).unwrap().broadcast_add(&offsets)).unwrap();
+            let offsets = crate::test_random::randn(0f32, 3.0, (1, channels, 1, 1));
+            let x = (crate::test_random::randn(0f32, 2.0, &dims).broadcast_add(&offsets)).unwrap();
             let x = Var::from_tensor(&x).unwrap();
-            let gamma = Var::from_tensor(&Tensor::randn(1f32, 0.3, channels, &Device::Cpu).unwrap()).unwrap();
-            let beta = Var::from_tensor(&Tensor::randn(0f32, 0.3, channels, &Device::Cpu).unwrap()).unwrap();
-            let running_mean = Tensor::randn(0f32, 1.0, channels, &Device::Cpu).unwrap();
-            let running_var = (Tensor::rand(0.5f32, 2.0, channels, &Device::Cpu)).unwrap();
-            let probe = Tensor::randn(0f32, 1.0, &dims, &Device::Cpu).unwrap();
+            let gamma = Var::from_tensor(&crate::test_random::randn(1f32, 0.3, channels)).unwrap();
+            let beta = Var::from_tensor(&crate::test_random::randn(0f32, 0.3, channels)).unwrap();
+            let running_mean = crate::test_random::randn(0f32, 1.0, channels);
+            let running_var = crate::test_random::rand(0.5f32, 2.0, channels);
+            let probe = crate::test_random::randn(0f32, 1.0, &dims);
             for fixed in [false, true] {
                 let statistics = if fixed {
                     Statistics::Fixed { mean: &running_mean, variance: &running_var }

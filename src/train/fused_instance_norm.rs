@@ -243,8 +243,8 @@ mod tests {
             ([3, 2, 1, 1], 0.0),
             ([1, 64, 16, 16], 0.0),
         ] {
-            let x = Var::from_tensor(&Tensor::randn(0.3f32, 1.5, &dims, &Device::Cpu).unwrap()).unwrap();
-            let probe = Tensor::randn(0f32, 1.0, &dims, &Device::Cpu).unwrap();
+            let x = Var::from_tensor(&crate::test_random::randn(0.3f32, 1.5, &dims)).unwrap();
+            let probe = crate::test_random::randn(0f32, 1.0, &dims);
             let run = |fused: bool| {
                 let y = if fused {
                     instance_norm_leaky(x.as_tensor(), slope, 1e-5).unwrap()

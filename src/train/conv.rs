@@ -69,17 +69,8 @@ pub fn conv2d_train(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) 
 /// (row parity, column parity, c)) and the kernel, zero-padded to an even size, is rearranged the same way.
 /// Equals `x.conv2d(weight, padding, 2, 1, 1)` in values and gradients.
 pub fn conv2d_stride2_train(x: &Tensor, weight: &Tensor, padding: usize) -> candle_core::Result<Tensor> {
-    let (batch, channels, height, width) = x.dims4()?;
-    let (maps_out, weight_channels, kernel_h, kernel_w) = weight.dims4()?;
-    if weight_channels != channels {
-        candle_core::bail!("conv2d_stride2_train: input has {channels} channels, the kernel expects {weight_channels}");
-    }
-    let (padded_h, padded_w) = (height + 2 * padding, width + 2 * padding);
-    if padded_h < kernel_h || padded_w < kernel_w {
-        candle_core::bail!(
-            "conv2d_stride2_train: kernel {kernel_h}x{kernel_w} larger than the padded {padded_h}x{padded_w}"
-        );
-    }
+    let ConvDims { batch, channels, maps_out, kernel_h, kernel_w, padded_h, padded_w } =
+        ConvDims::checked("conv2d_stride2_train", x, weight, padding)?;
     let (out_h, out_w) = ((padded_h - kernel_h) / 2 + 1, (padded_w - kernel_w) / 2 + 1);
     // Pad to even sides (the extra zero row/column is only read by outputs that are cut off below).
     let mut padded = x.clone();
@@ -182,18 +173,38 @@ fn dims4(shape: &Shape) -> candle_core::Result<[usize; 4]> {
     Ok([a, b, c, d])
 }
 
+/// The sizes of a convolution of `x` `[N, C, H, W]` by `weight` `[O, C, kh, kw]` with zero `padding`, once the
+/// channels agree and the kernel fits the padded input.
+struct ConvDims {
+    batch: usize,
+    channels: usize,
+    maps_out: usize,
+    kernel_h: usize,
+    kernel_w: usize,
+    padded_h: usize,
+    padded_w: usize,
+}
+
+impl ConvDims {
+    fn checked(op: &str, x: &Tensor, weight: &Tensor, padding: usize) -> candle_core::Result<Self> {
+        let (batch, channels, height, width) = x.dims4()?;
+        let (maps_out, weight_channels, kernel_h, kernel_w) = weight.dims4()?;
+        if weight_channels != channels {
+            candle_core::bail!("{op}: input has {channels} channels, the kernel expects {weight_channels}");
+        }
+        let (padded_h, padded_w) = (height + 2 * padding, width + 2 * padding);
+        if padded_h < kernel_h || padded_w < kernel_w {
+            candle_core::bail!("{op}: kernel {kernel_h}x{kernel_w} larger than the padded {padded_h}x{padded_w}");
+        }
+        Ok(Self { batch, channels, maps_out, kernel_h, kernel_w, padded_h, padded_w })
+    }
+}
+
 /// Stride-1 convolution of `x` `[N, C, H, W]` with `weight` `[O, C, kh, kw]`, zero padding `padding` on every side;
 /// returns `[N, O, H + 2p - kh + 1, W + 2p - kw + 1]`.
 pub fn conv2d_im2col(x: &Tensor, weight: &Tensor, padding: usize) -> candle_core::Result<Tensor> {
-    let (batch, channels, height, width) = x.dims4()?;
-    let (maps_out, weight_channels, kernel_h, kernel_w) = weight.dims4()?;
-    if weight_channels != channels {
-        candle_core::bail!("conv2d_im2col: input has {channels} channels, the kernel expects {weight_channels}");
-    }
-    let (padded_h, padded_w) = (height + 2 * padding, width + 2 * padding);
-    if padded_h < kernel_h || padded_w < kernel_w {
-        candle_core::bail!("conv2d_im2col: kernel {kernel_h}x{kernel_w} larger than the padded {padded_h}x{padded_w}");
-    }
+    let ConvDims { batch, channels, maps_out, kernel_h, kernel_w, padded_h, padded_w } =
+        ConvDims::checked("conv2d_im2col", x, weight, padding)?;
     let (out_h, out_w) = (padded_h - kernel_h + 1, padded_w - kernel_w + 1);
     // Channels last, so each kernel tap is a contiguous run of C values per pixel.
     let mut nhwc = x.permute((0, 2, 3, 1))?;

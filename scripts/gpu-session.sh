@@ -6,8 +6,10 @@
 #
 # DATA: the cxr-train folder (images and labels.csv; the 128 px generator also reads training/gan-train-128.csv).
 # BUDGET_S: seconds for the whole call (default 540); the training gets what the profile leaves, in whole minutes.
-# PROFILE_VARIANTS: parts of gpu-train-profile.sh to run first (default "kernels shifted fused parity inference"; "" skips
-# it; "fused" times the fused training kernels, and the parity part checks them against the CPU).
+# PROFILE_S: the most the profile may take (default a third of BUDGET_S).
+# PROFILE_VARIANTS: parts of gpu-train-profile.sh to run first (default "kernels fused cudnn parity inference"; "" skips
+# it; "fused" and "cudnn" time the GAN step without and with cuDNN, and the parity part checks the GPU's inference
+# against the CPU).
 # MODELS: what train-defaults.sh trains (default "gan classifier cyclegan", all three at once on the one GPU). The
 # generator continues from training/; the classifier and the CycleGAN start at 128 px at the shipped defaults' widths
 # (DenseNet-121 growth 12, batch 32; ResnetGenerator ngf 16, 6 blocks), or resume from training/ once a session has
@@ -24,12 +26,12 @@ mkdir -p "$OUT_DIR"
 BUDGET_S=${BUDGET_S:-540}
 DEVICE=${DEVICE:-cuda}
 export THORAX=${THORAX:-dist/cuda/run.sh}
-PROFILE_VARIANTS=${PROFILE_VARIANTS-kernels shifted fused parity inference}
+PROFILE_VARIANTS=${PROFILE_VARIANTS-kernels fused cudnn parity inference}
+PROFILE_S=${PROFILE_S:-$((BUDGET_S / 3))}
 
 if [ -n "$PROFILE_VARIANTS" ]; then
-  # The profile may take at most a third of the budget.
   VARIANTS="$PROFILE_VARIANTS" DEVICE="$DEVICE" DATA="$DATA" LABELS=training/gan-train-128.csv \
-    timeout $((BUDGET_S / 3)) scripts/gpu-train-profile.sh "$OUT_DIR/profile" > "$OUT_DIR/profile.log" 2>&1
+    timeout "$PROFILE_S" scripts/gpu-train-profile.sh "$OUT_DIR/profile" > "$OUT_DIR/profile.log" 2>&1
   grep -v '^{' "$OUT_DIR/profile.log" | grep -v '^step [0-9]*/' | tail -n 60
   # A kernel that disagreed with the CPU must not train the defaults: compose candle ops instead. When every kernel
   # agreed, the ones not yet checked on a GPU before (train::fused_cuda) train too.
@@ -40,6 +42,11 @@ if [ -n "$PROFILE_VARIANTS" ]; then
     else
       flag=--no-fused-cuda-ops
       echo "fused-op kernel test failed or did not finish: training with $flag" >&2
+    fi
+    # Likewise cuDNN's convolutions: without their test passing, the training takes the cuBLAS products.
+    if ! grep -q '^test result: ok' "$OUT_DIR/profile/cudnn.log" 2>/dev/null; then
+      flag="$flag --no-cudnn"
+      echo "cuDNN convolution test failed or did not run: training with --no-cudnn" >&2
     fi
     printf '#!/bin/sh\nexec %s %s "$@"\n' "$(realpath "$THORAX")" "$flag" > "$OUT_DIR/thorax-flagged"
     chmod +x "$OUT_DIR/thorax-flagged"

@@ -10,8 +10,12 @@
 #   shifted         every convolution product as cuBLAS GEMMs on shifted views (models::shifted_conv), the fused
 #                   training ops as composed candle ops (--no-fused-cuda-ops);
 #   shifted-f32     the same without TF32;
-#   fused           the default: shifted plus the fused training ops' CUDA kernels (bias + leaky ReLU + pixel norm,
-#                   phase interleave; src/train/fused_training.cu, checked on an H200 on 2026-11-27);
+#   fused           shifted plus the fused training ops' CUDA kernels (bias + leaky ReLU + pixel norm, phase
+#                   interleave; src/train/fused_training.cu, checked on an H200 on 2026-11-27): the default before
+#                   cuDNN;
+#   cudnn           the default: the fused kernels and cuDNN's convolutions (models::cudnn_conv);
+#   cudnn-f32       the same without TF32;
+# (every variant but the cudnn ones runs with --no-cudnn)
 # (always first, a parity check: 3 small GAN steps on the GPU, on the GPU with --no-fused-cuda-ops, and on the CPU
 # must log the same losses up to rounding), then
 # PyTorch's step on the same card (tools/bench_pytorch_train.py), DenseNet-121 training steps (im2col, shifted,
@@ -19,8 +23,9 @@
 # GPU times of one default GAN step under Nsight Compute where `ncu` exists, inference parity
 # against the CPU, and inference with and without the upload cache (PyTorch beside it with TORCH_INFERENCE=1). Every
 # part has its own time limit; a failure is logged and the run goes on.
-# VARIANTS (space-separated, default all) picks the parts: kernels im2col-release im2col shifted shifted-f32 fused
-# torch classifier ncu parity inference. DEVICE=cpu (with small GAN_* settings) runs the same commands on a machine without
+# VARIANTS (space-separated, default all) picks the parts: train-parity kernels im2col-release im2col shifted
+# shifted-f32 fused cudnn cudnn-f32 torch classifier ncu parity inference. PARITY_EXTRA_FLAGS (e.g. --no-cudnn) adds
+# parity runs with those flags. DEVICE=cpu (with small GAN_* settings) runs the same commands on a machine without
 # a GPU, to check the script.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -37,11 +42,14 @@ CLASSIFIER_BATCH=${CLASSIFIER_BATCH:-32}
 : "${DATA:?set DATA to a folder of radiographs}" "${LABELS:?set LABELS to its labels CSV}"
 section() { echo "== $* ($(date +%T))"; }
 try() { local limit=$1; shift; timeout "$limit" "$@" || echo "FAILED ($?): $*" >&2; }
+wanted() {
+  [[ " ${VARIANTS:-train-parity kernels im2col-release im2col shifted shifted-f32 fused cudnn cudnn-f32 torch classifier ncu parity inference} " == *" $1 "* ]]
+}
 
 section card
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv 2>&1 | tee "$OUT_DIR/gpu.csv"
 
-if [ "$DEVICE" = cuda ]; then
+if [ "$DEVICE" = cuda ] && wanted train-parity; then
   section "training parity: 3 GAN steps (64 px, fmap_max 32, batch 8, f32) on the GPU (composed ops, fused kernels) and on the CPU"
   for run in cuda:cuda:--no-fused-cuda-ops cuda-fused:cuda cpu:cpu; do
     IFS=: read -r name d flag <<< "$run"
@@ -72,21 +80,23 @@ gan_variant() { # name flags...
   tail -n 16 "$OUT_DIR/gan-$name.log"
   rm -f "/tmp/gan-$name.safetensors" "/tmp/gan-$name.ckpt.safetensors"
 }
-wanted() {
-  [[ " ${VARIANTS:-kernels im2col-release im2col shifted shifted-f32 fused torch classifier ncu parity inference} " == *" $1 "* ]]
-}
 # The fused-op kernels one by one against the CPU (value and gradients; tests/integration/fused_cuda_parity.rs), when
 # build-cuda.sh was run with WITH_TESTS=1.
 if [ "$DEVICE" = cuda ] && wanted kernels && [ -x dist/cuda/thorax-integration-tests ]; then
   section "fused-op kernels against the CPU"
-  THORAX_EXE=thorax-integration-tests try 300 dist/cuda/run.sh fused_cuda --ignored --test-threads 1 2>&1 \
+  THORAX_EXE=thorax-integration-tests try 300 dist/cuda/run.sh fused_cuda --ignored --test-threads 1 --nocapture 2>&1 \
     | tee "$OUT_DIR/kernels.log"
+  section "cuDNN convolutions against the CPU"
+  THORAX_EXE=thorax-integration-tests try 120 dist/cuda/run.sh cudnn --ignored --test-threads 1 --nocapture 2>&1 \
+    | tee "$OUT_DIR/cudnn.log"
 fi
-! wanted im2col-release || gan_variant im2col-release --tf32 --train-conv im2col --cuda-release-memory --no-fused-cuda-ops
-! wanted im2col || gan_variant im2col --tf32 --train-conv im2col --no-fused-cuda-ops
-! wanted shifted || gan_variant shifted --tf32 --no-fused-cuda-ops
-! wanted shifted-f32 || gan_variant shifted-f32 --no-fused-cuda-ops
-! wanted fused || gan_variant fused --tf32
+! wanted im2col-release || gan_variant im2col-release --tf32 --train-conv im2col --cuda-release-memory --no-fused-cuda-ops --no-cudnn
+! wanted im2col || gan_variant im2col --tf32 --train-conv im2col --no-fused-cuda-ops --no-cudnn
+! wanted shifted || gan_variant shifted --tf32 --no-fused-cuda-ops --no-cudnn
+! wanted shifted-f32 || gan_variant shifted-f32 --no-fused-cuda-ops --no-cudnn
+! wanted fused || gan_variant fused --tf32 --no-cudnn
+! wanted cudnn || gan_variant cudnn --tf32
+! wanted cudnn-f32 || gan_variant cudnn-f32
 
 if [ "$DEVICE" = cuda ] && wanted torch; then
   section "PyTorch GAN step, same configuration"
@@ -97,7 +107,7 @@ if [ "$DEVICE" = cuda ] && wanted torch; then
 fi
 
 section "DenseNet-121 training steps: ${CLASSIFIER_RESOLUTION} px, batch ${CLASSIFIER_BATCH}"
-for run in im2col:im2col:--no-fused-cuda-ops shifted:shifted:--no-fused-cuda-ops shifted-fused:shifted; do
+for run in shifted-fused:shifted:--no-cudnn cudnn:shifted:; do
   wanted classifier || break
   IFS=: read -r name lowering flag <<< "$run"
   # shellcheck disable=SC2086
@@ -108,12 +118,12 @@ for run in im2col:im2col:--no-fused-cuda-ops shifted:shifted:--no-fused-cuda-ops
     2> "$OUT_DIR/classifier-$name.log"
 done
 if wanted classifier; then
-  # The fused BatchNorm + ReLU kernels against candle's composed ops, same device and data order.
-  python3 - "$OUT_DIR/classifier-shifted-fused.csv" "$OUT_DIR/classifier-shifted.csv" <<'PY' || true
+  # cuDNN's convolutions against the shifted-view products, same device and data order.
+  python3 - "$OUT_DIR/classifier-cudnn.csv" "$OUT_DIR/classifier-shifted-fused.csv" <<'PY' || true
 import csv, sys
-fused, composed = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])
-for f, c in zip(fused, composed):
-    print(f"classifier step {f['step']}: loss {f['train_loss']} (fused kernels) vs {c['train_loss']} (composed)")
+cudnn, shifted = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])
+for a, b in zip(cudnn, shifted):
+    print(f"classifier step {a['step']}: loss {a['train_loss']} (cuDNN) vs {b['train_loss']} (shifted products)")
 PY
 fi
 
@@ -128,18 +138,22 @@ if [ "$DEVICE" = cuda ] && [ -n "$NCU" ] && wanted ncu; then
 fi
 
 if [ "$DEVICE" = cuda ] && wanted parity; then
-  section "inference parity against the CPU (f32, then TF32)"
+  section "inference parity against the CPU (f32, then TF32; the default, then each of PARITY_EXTRA_FLAGS)"
   for workload in generator classifier cyclegan inception; do
-    try 120 "$THORAX" bench "$workload" --device cuda --parity --iters 3 --json
-    try 120 "$THORAX" --tf32 bench "$workload" --device cuda --parity --iters 3 --json
+    for flags in "" ${PARITY_EXTRA_FLAGS:-}; do
+      # shellcheck disable=SC2086
+      try 120 "$THORAX" $flags bench "$workload" --device cuda --parity --iters 3 --json | sed "s/^{/{\"flags\":\"${flags:-default}\",/"
+      # shellcheck disable=SC2086
+      try 120 "$THORAX" --tf32 $flags bench "$workload" --device cuda --parity --iters 3 --json | sed "s/^{/{\"flags\":\"${flags:-default}\",/"
+    done
   done | tee "$OUT_DIR/parity.jsonl"
 fi
 
-section "inference (TF32): default, without the upload cache, without the fused kernels; and PyTorch"
+section "inference (TF32): default (cuDNN), without cuDNN; and PyTorch"
 for spec in "generator 1" "generator 8" "generator 64" "classifier 1" "classifier 32" "cyclegan 1"; do
   wanted inference || break
   read -r workload batch <<<"$spec"
-  for flags in "" --no-cuda-upload-cache --no-fused-cuda-ops; do
+  for flags in "" --no-cudnn; do
     # shellcheck disable=SC2086
     try 90 "$THORAX" --tf32 $flags bench "$workload" --batch "$batch" --device "$DEVICE" --iters 20 --json \
       | sed "s/^{/{\"flags\":\"${flags:-default}\",/"

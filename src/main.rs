@@ -32,6 +32,10 @@ struct Cli {
     /// train::fused_cuda).
     #[arg(long, global = true, hide = true)]
     unchecked_cuda_kernels: bool,
+    /// Measurement switch: no cuDNN convolutions in a build with them; CUDA convolutions take cuBLAS products on
+    /// shifted views or candle's conv2d instead (models::cudnn_conv).
+    #[arg(long, global = true, hide = true)]
+    no_cudnn: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -143,6 +147,7 @@ fn main() -> anyhow::Result<()> {
     thorax::models::upload_cache::set_upload_cache_enabled(!cli.no_cuda_upload_cache);
     thorax::train::fused_cuda::set_fused_cuda_ops(!cli.no_fused_cuda_ops);
     thorax::train::fused_cuda::set_unchecked_cuda_kernels(cli.unchecked_cuda_kernels);
+    thorax::models::cudnn_conv::set_cudnn_convs(!cli.no_cudnn);
     match cli.command.unwrap_or(Command::Gui) {
         Command::Gui => run_gui(cli.device),
         command => thorax::engine::compute_pool::run_on_compute_pool(|| run_command(command)),

@@ -1,6 +1,7 @@
 //! Candle networks of the original study, one file each, and their model cards.
 
 pub mod card;
+pub mod cudnn_conv;
 pub mod cyclegan;
 pub mod densenet;
 pub mod embedding;

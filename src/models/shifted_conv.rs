@@ -256,10 +256,13 @@ pub fn applies_on_device(x: &Tensor, weight: &Tensor, stride: usize, padding: us
 /// has not been tuned on a GPU.
 pub const SHIFTED_MIN_IM2COL_ELEMENTS: usize = 1 << 22;
 
-/// An inference convolution: [`shifted_conv2d`] where [`applies_on_device`] and the layer is large enough (see
-/// [`SHIFTED_MIN_IM2COL_ELEMENTS`]), candle's conv2d otherwise. Training always takes the shifted form on CUDA.
+/// An inference convolution off the CPU fast path: cuDNN where it started (`cudnn_conv`), else [`shifted_conv2d`]
+/// where [`applies_on_device`] and the layer is large enough (see [`SHIFTED_MIN_IM2COL_ELEMENTS`]), else candle's
+/// conv2d.
 pub fn device_conv2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> candle_core::Result<Tensor> {
-    if applies_on_device(x, weight, stride, padding)
+    if crate::models::cudnn_conv::applies(x, weight) {
+        crate::models::cudnn_conv::cudnn_conv2d(x, weight, stride, padding)
+    } else if applies_on_device(x, weight, stride, padding)
         && im2col_elements(x, weight, padding)? >= SHIFTED_MIN_IM2COL_ELEMENTS
     {
         shifted_conv2d(x, weight, padding)

@@ -13,13 +13,15 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
+use crate::models::cudnn_conv;
 use crate::models::fast_conv::{self, conv2d_input_grad, conv2d_values, conv2d_weight_grad};
 use crate::models::shifted_conv::{applies_on_device, shifted_conv2d};
 
 /// How stride-1 training convolutions off the CPU fast path are lowered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum TrainConvLowering {
-    /// On CUDA in float32 [`shifted_conv2d`] (GEMMs on shifted views, no im2col); elsewhere as `Im2col`.
+    /// On CUDA in float32 cuDNN's convolutions where cuDNN started and `--no-cudnn` is not given (`cudnn_conv`, any
+    /// stride), else [`shifted_conv2d`] (GEMMs on shifted views, no im2col); elsewhere as `Im2col`.
     #[default]
     Shifted,
     /// [`conv2d_im2col`]: shifted slices concatenated, one matmul, and candle's autograd through all of it.
@@ -55,6 +57,8 @@ pub fn conv2d_train(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) 
         // As a stride-1 convolution of the input's four phases, on the op above: candle's CPU conv2d forward and
         // its weight gradient took 10% of the 64 px classifier's training step (DenseNet's 7x7 stride-2 stem).
         conv2d_stride2_train(x, weight, padding)
+    } else if train_conv_lowering() == TrainConvLowering::Shifted && cudnn_conv::applies(x, weight) {
+        cudnn_conv::cudnn_conv2d(x, weight, stride, padding)
     } else if train_conv_lowering() == TrainConvLowering::Shifted && applies_on_device(x, weight, stride, padding) {
         shifted_conv2d(x, weight, padding)
     } else if stride == 1 {

@@ -8,6 +8,7 @@ mod study_common;
 mod audit_cli;
 mod card_cli;
 mod correlate_placeholder;
+mod cudnn_conv_parity;
 mod cyclegan_parity;
 mod cyclegan_placeholder;
 mod dataset_layouts;

@@ -28,10 +28,6 @@ struct Cli {
     /// on CUDA as composed candle ops instead of their kernels (train::fused_cuda).
     #[arg(long, global = true, hide = true)]
     no_fused_cuda_ops: bool,
-    /// Use the CUDA kernels that have not yet passed their GPU test (instance norm, reflection padding; see
-    /// train::fused_cuda).
-    #[arg(long, global = true, hide = true)]
-    unchecked_cuda_kernels: bool,
     /// Measurement switch: no cuDNN convolutions in a build with them; CUDA convolutions take cuBLAS products on
     /// shifted views or candle's conv2d instead (models::cudnn_conv).
     #[arg(long, global = true, hide = true)]
@@ -146,7 +142,6 @@ fn main() -> anyhow::Result<()> {
     thorax::engine::device::set_release_freed_gpu_memory(cli.cuda_release_memory);
     thorax::models::upload_cache::set_upload_cache_enabled(!cli.no_cuda_upload_cache);
     thorax::train::fused_cuda::set_fused_cuda_ops(!cli.no_fused_cuda_ops);
-    thorax::train::fused_cuda::set_unchecked_cuda_kernels(cli.unchecked_cuda_kernels);
     thorax::models::cudnn_conv::set_cudnn_convs(!cli.no_cudnn);
     match cli.command.unwrap_or(Command::Gui) {
         Command::Gui => run_gui(cli.device),

@@ -5,8 +5,8 @@
 //! Composed from candle ops this is seven ops forward (reshape, mean, subtract, square, mean, add + sqrt, divide)
 //! and the ReLU, and as many again backward, on maps as small as 16x16, where per-op overhead costs more than the
 //! arithmetic. Here each `[H, W]` plane is one pass for its statistics and one for the output; the backward
-//! recomputes the plane's statistics and writes the input gradient in two more. On CUDA (with
-//! `--unchecked-cuda-kernels` until their GPU test has passed, see `fused_cuda`) the same two passes are one kernel
+//! recomputes the plane's statistics and writes the input gradient in two more. On CUDA (unless
+//! `--no-fused-cuda-ops`, see `fused_cuda`) the same two passes are one kernel
 //! launch each way, one block per plane,
 //! where the composed ops made about 8 launches forward and 16 backward: the CycleGAN's GPU step is bound by
 //! launches. Other devices and dtypes compose candle ops, the reference the op is tested against.
@@ -21,13 +21,13 @@ use rayon::prelude::*;
 
 use crate::models::fast_conv::is_cpu_f32;
 use crate::train::conv::contiguous_f32;
-use crate::train::fused_cuda::takes_unchecked_fused_cuda;
+use crate::train::fused_cuda::takes_fused_cuda;
 use crate::train::lane_sum::{LANES, lane_sum};
 
 /// `leaky((x - mean) / sqrt(var + epsilon))` per `[H, W]` plane of `x` `[N, C, H, W]`, with the biased variance.
 pub fn instance_norm_leaky(x: &Tensor, negative_slope: f64, epsilon: f64) -> candle_core::Result<Tensor> {
     let (_, _, height, width) = x.dims4()?;
-    if !(is_cpu_f32(x) || takes_unchecked_fused_cuda(x)) || height * width == 0 {
+    if !(is_cpu_f32(x) || takes_fused_cuda(x)) || height * width == 0 {
         return composed(x, negative_slope, epsilon);
     }
     let op = InstanceNormLeaky { negative_slope: negative_slope as f32, epsilon };

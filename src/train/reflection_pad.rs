@@ -3,8 +3,8 @@
 //!
 //! Composed from candle ops it is two `index_select`s forward and two `index_add`s backward over zero tensors, per
 //! padding; the generator pads 14 times per pass. Here the forward copies each output pixel once from its mirrored
-//! source, and the backward adds each output gradient into its source, plane by plane. On CUDA (with
-//! `--unchecked-cuda-kernels` until their GPU test has passed, see `fused_cuda`) each way is one kernel launch: the backward gathers, for every input
+//! source, and the backward adds each output gradient into its source, plane by plane. On CUDA (unless
+//! `--no-fused-cuda-ops`, see `fused_cuda`) each way is one kernel launch: the backward gathers, for every input
 //! pixel, the (at most nine) gradients read from it in the CPU's order. Other devices and dtypes use the composed ops
 //! ([`reflection_pad_composed`]), the reference the op is tested against. [`reflection_pad`] chooses; the CycleGAN's
 //! training and inference networks both call it.
@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use crate::models::cyclegan::reflected_index;
 use crate::models::fast_conv::is_cpu_f32;
 use crate::train::conv::contiguous_f32;
-use crate::train::fused_cuda::takes_unchecked_fused_cuda;
+use crate::train::fused_cuda::takes_fused_cuda;
 
 /// `x` `[N, C, H, W]` padded by `pad` on every side with its mirror image; needs `pad < H` and `pad < W` (the
 /// caller checks, as PyTorch does).
@@ -30,11 +30,7 @@ pub fn reflection_pad_fused(x: &Tensor, pad: usize) -> candle_core::Result<Tenso
 /// `nn.ReflectionPad2d(pad)`, differentiable on every device: [`reflection_pad_fused`] on float32 on the CPU (and on
 /// CUDA with the unchecked kernels on), [`reflection_pad_composed`] elsewhere. Needs `pad` smaller than both sides.
 pub fn reflection_pad(x: &Tensor, pad: usize) -> candle_core::Result<Tensor> {
-    if is_cpu_f32(x) || takes_unchecked_fused_cuda(x) {
-        reflection_pad_fused(x, pad)
-    } else {
-        reflection_pad_composed(x, pad)
-    }
+    if is_cpu_f32(x) || takes_fused_cuda(x) { reflection_pad_fused(x, pad) } else { reflection_pad_composed(x, pad) }
 }
 
 /// `nn.ReflectionPad2d(pad)` from candle ops (`index_select` per side), differentiable on every device; needs

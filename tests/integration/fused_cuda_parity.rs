@@ -10,7 +10,7 @@
 use candle_core::{Device, Tensor, Var};
 use thorax::train::fused_activation::{bias_leaky_relu, bias_leaky_relu_pixel_norm};
 use thorax::train::fused_batch_norm::{Statistics, batch_norm_relu};
-use thorax::train::fused_cuda::{set_fused_cuda_ops, set_unchecked_cuda_kernels};
+use thorax::train::fused_cuda::set_fused_cuda_ops;
 use thorax::train::fused_instance_norm::instance_norm_leaky;
 use thorax::train::phase_interleave::interleave_phases;
 use thorax::train::reflection_pad::reflection_pad_fused;
@@ -48,7 +48,6 @@ fn check(case: &str, inputs: &[Tensor], op: &dyn Fn(&[Tensor]) -> Tensor, tolera
     let probe = Tensor::randn(0f32, 1.0, y_cpu.dims(), &Device::Cpu).unwrap();
     let (y_ref, grads_ref) = value_and_gradients(inputs, &probe, &Device::Cpu, op);
     set_fused_cuda_ops(true); // the default; said here because this is what the test checks
-    set_unchecked_cuda_kernels(true); // the kernels not yet checked on a GPU: this test is their check
     let (y, grads) = value_and_gradients(inputs, &probe, &cuda, op);
     let mut errors = vec![("value".to_string(), relative_error(&y, &y_ref))];
     for (index, (g, g_ref)) in grads.iter().zip(&grads_ref).enumerate() {

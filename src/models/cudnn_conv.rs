@@ -227,12 +227,12 @@ mod library {
         WeightGrad(sys::cudnnConvolutionBwdFilterAlgo_t),
     }
 
-    /// Algorithm and workspace of one (pass, geometry, TF32) combination.
-    #[derive(Clone, Copy)]
+    /// Algorithm, workspace and descriptors of one (device, pass, geometry, TF32) combination, made once: at batch 1
+    /// the host's per-call work is what a convolution costs.
     struct Choice {
         algorithm: Algorithm,
-        math: sys::cudnnMathType_t,
         workspace_bytes: usize,
+        descriptors: Descriptors,
     }
 
     /// Device, pass, sizes and whether TF32 is allowed.
@@ -240,7 +240,7 @@ mod library {
 
     thread_local! {
         static HANDLES: RefCell<HashMap<DeviceId, Result<Rc<Handle>, String>>> = RefCell::new(HashMap::new());
-        static CHOICES: RefCell<HashMap<ChoiceKey, Choice>> = RefCell::new(HashMap::new());
+        static CHOICES: RefCell<HashMap<ChoiceKey, Rc<Choice>>> = RefCell::new(HashMap::new());
     }
 
     /// This thread's handle for `device`, created on first use; an error (logged once) where cuDNN does not start.
@@ -372,7 +372,7 @@ mod library {
     }
 
     /// Ranks the algorithms for `op`'s pass with cuDNN's heuristics and picks the first allowed one.
-    fn choose(op: &CudnnConv, handle: &Handle, tf32: bool) -> candle_core::Result<Choice> {
+    fn choose(op: &CudnnConv, handle: &Handle, tf32: bool) -> candle_core::Result<Rc<Choice>> {
         let requested_math =
             if tf32 { sys::cudnnMathType_t::CUDNN_DEFAULT_MATH } else { sys::cudnnMathType_t::CUDNN_FMA_MATH };
         let d = Descriptors::new(op, requested_math)?;
@@ -461,7 +461,7 @@ mod library {
             }
         }
         .map_err(fail("cudnnGetConvolution*WorkspaceSize"))?;
-        Ok(Choice { algorithm, math, workspace_bytes })
+        Ok(Rc::new(Choice { algorithm, workspace_bytes, descriptors: d }))
     }
 
     /// Runs `op` on its two operands (see [`Pass`] for their order) and returns the result's storage.
@@ -474,7 +474,7 @@ mod library {
         let handle = handle(&device).map_err(|reason| candle_core::Error::Msg(format!("{}: {reason}", op.label())))?;
         let tf32 = candle_core::cuda_backend::gemm_reduced_precision_f32();
         let key = (device.id(), op.pass, op.geometry, tf32);
-        let cached = CHOICES.with(|choices| choices.borrow().get(&key).copied());
+        let cached = CHOICES.with(|choices| choices.borrow().get(&key).cloned());
         // The first use of a shape is timed to the end of its call: on an H200 the first CycleGAN training step
         // took 18.6 s with cuDNN against 0.5 s without (the shape's set-up inside cuDNN, once per process).
         let first_use = cached.is_none().then(std::time::Instant::now);
@@ -482,11 +482,11 @@ mod library {
             Some(choice) => choice,
             None => {
                 let choice = choose(op, &handle, tf32)?;
-                CHOICES.with(|choices| choices.borrow_mut().insert(key, choice));
+                CHOICES.with(|choices| choices.borrow_mut().insert(key, choice.clone()));
                 choice
             }
         };
-        let d = Descriptors::new(op, choice.math)?;
+        let d = &choice.descriptors;
         let first_view = view(first, first_layout, op, "first operand")?;
         let second_view = view(second, second_layout, op, "second operand")?;
         let (_, _, result_dims) = op.dims();

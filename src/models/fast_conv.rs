@@ -27,7 +27,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::models::shifted_conv::device_conv2d;
 // The training ops' CUDA kernels serve inference on the GPU too (see `apply_epilogue_on_device`).
-use crate::train::{fused_activation, phase_interleave};
+use crate::train::fused_cuda::takes_fused_cuda;
+use crate::train::{fused_activation, fused_batch_norm, phase_interleave};
 use candle_core::{D, DType, Device, Result, Storage, Tensor, bail};
 use rayon::prelude::*;
 
@@ -281,6 +282,9 @@ pub fn subpixel_kernels_from_transposed_3x3(weight: &Tensor) -> Result<Tensor> {
 
 /// `relu(x * scale + shift)` per channel with candle ops.
 fn apply_input_affine_relu_candle(x: &Tensor, prologue: &InputAffineRelu, channels: usize) -> Result<Tensor> {
+    if takes_fused_cuda(x) {
+        return fused_batch_norm::affine_relu(x, &cached_affine_relu_params(&prologue.scale, &prologue.shift)?);
+    }
     let scale = prologue.scale.reshape((1, channels, 1, 1))?;
     let shift = prologue.shift.reshape((1, channels, 1, 1))?;
     x.broadcast_mul(&scale)?.broadcast_add(&shift)?.relu()
@@ -291,6 +295,13 @@ fn apply_input_affine_relu_candle(x: &Tensor, prologue: &InputAffineRelu, channe
 /// elementwise and reduction launches, the bulk of a batch-1 generator pass on a GPU (the op composes candle ops
 /// where it has no kernel); any other epilogue composes candle ops here.
 pub(crate) fn apply_epilogue_on_device(y: &Tensor, epilogue: &Epilogue, channels: usize) -> Result<Tensor> {
+    // DenseNet's BatchNorm + ReLU after a convolution: one pass of the fused BatchNorm op (a kernel on CUDA).
+    if let (Some(scale), Some(shift), Activation::Relu, None) =
+        (&epilogue.scale, &epilogue.shift, epilogue.activation, epilogue.pixel_norm_epsilon)
+        && takes_fused_cuda(y)
+    {
+        return fused_batch_norm::affine_relu(y, &cached_affine_relu_params(scale, shift)?);
+    }
     if let (None, Some(bias), Activation::LeakyRelu { negative_slope }) =
         (&epilogue.scale, &epilogue.shift, epilogue.activation)
     {
@@ -302,6 +313,32 @@ pub(crate) fn apply_epilogue_on_device(y: &Tensor, epilogue: &Epilogue, channels
         };
     }
     apply_epilogue_candle(y, epilogue, channels)
+}
+
+/// Most (scale, shift) pairs whose [`fused_batch_norm::affine_relu_params`] a thread keeps: DenseNet-121 has 120
+/// BatchNorms, so this holds several models' worth.
+const AFFINE_RELU_PARAMS_CACHED: usize = 1024;
+
+/// [`fused_batch_norm::affine_relu_params`] of a model's folded BatchNorm, made once per pair of tensors (a model
+/// passes the same tensors at every forward pass; building them each time would cost more launches than it saves).
+fn cached_affine_relu_params(scale: &Tensor, shift: &Tensor) -> Result<Tensor> {
+    type Cache = std::collections::VecDeque<((candle_core::TensorId, candle_core::TensorId), Tensor)>;
+    thread_local! {
+        static PARAMS: RefCell<Cache> = const { RefCell::new(std::collections::VecDeque::new()) };
+    }
+    let key = (scale.id(), shift.id());
+    if let Some(found) = PARAMS.with(|cache| cache.borrow().iter().find(|(k, _)| *k == key).map(|(_, p)| p.clone())) {
+        return Ok(found);
+    }
+    let made = fused_batch_norm::affine_relu_params(scale, shift)?;
+    PARAMS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= AFFINE_RELU_PARAMS_CACHED {
+            cache.pop_front();
+        }
+        cache.push_back((key, made.clone()));
+    });
+    Ok(made)
 }
 
 /// The epilogue with candle ops: the reference the fast path is tested against and the path for other devices.

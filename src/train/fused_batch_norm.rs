@@ -74,6 +74,25 @@ pub fn batch_norm_relu(
     Ok((y, ChannelStatistics { mean, variance }))
 }
 
+/// `[4, C]` parameters for [`affine_relu`]: an eval-time BatchNorm folded into `scale` and `shift` (`C` values each,
+/// any shape) is the op's `gamma` and `beta` with mean 0 and 1/std 1, for which its per-channel affine is exactly
+/// `(scale, shift)`.
+pub fn affine_relu_params(scale: &Tensor, shift: &Tensor) -> candle_core::Result<Tensor> {
+    let scale = scale.flatten_all()?;
+    let shift = shift.flatten_all()?.to_dtype(scale.dtype())?;
+    if scale.dims() != shift.dims() {
+        bail!("affine + ReLU: scale {:?} and shift {:?} differ in length", scale.dims(), shift.dims());
+    }
+    Tensor::stack(&[&scale, &shift, &scale.zeros_like()?, &scale.ones_like()?], 0)
+}
+
+/// `relu(x * scale + shift)` per channel of `x` `[N, C, H, W]` (float32, on the CPU or CUDA), from
+/// [`affine_relu_params`]: inference's BatchNorm + ReLU in one pass, one kernel launch on CUDA, where composed candle
+/// ops make three passes. Not differentiable (inference only).
+pub fn affine_relu(x: &Tensor, params: &Tensor) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op2_no_bwd(&params.contiguous()?, &BatchNormRelu { batch_statistics: false })
+}
+
 /// The same function from candle ops (differentiable on every device and dtype); the statistics are detached.
 fn composed(
     x: &Tensor,
@@ -597,5 +616,26 @@ mod tests {
         let beta = Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap();
         let message = batch_norm_relu(&x, &gamma, &beta, Statistics::Batch, 1e-5).unwrap_err().to_string();
         assert!(message.contains("[2, 3, 4, 4]") && message.contains("[4]"), "{message}");
+    }
+
+    #[test]
+    fn affine_relu_equals_scale_shift_and_relu() {
+        let x = crate::test_random::randn(0f32, 1.0, (2, 5, 3, 4));
+        let scale = crate::test_random::randn(0f32, 1.0, (1, 5, 1, 1));
+        let shift = crate::test_random::randn(0f32, 1.0, 5);
+        let params = affine_relu_params(&scale, &shift).unwrap();
+        let ours = affine_relu(&x, &params).unwrap();
+        let reference = x
+            .broadcast_mul(&scale)
+            .unwrap()
+            .broadcast_add(&shift.reshape((1, 5, 1, 1)).unwrap())
+            .unwrap()
+            .relu()
+            .unwrap();
+        let diff = (ours - reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-6, "{diff}");
+        let mismatched =
+            affine_relu_params(&scale, &Tensor::zeros(4, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap());
+        assert!(mismatched.unwrap_err().to_string().contains("differ in length"));
     }
 }

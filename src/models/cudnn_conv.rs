@@ -360,6 +360,24 @@ mod library {
         tf32 || !matches!(math, CUDNN_TENSOR_OP_MATH | CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
     }
 
+    /// Most algorithms asked of cuDNN's ranking (each pass has fewer than 16).
+    const MOST: usize = 16;
+
+    /// Runs a ranking `query` (given a `MOST`-entry result array and the count to fill) and returns the first ranked
+    /// algorithm that `fields` reports as succeeded with allowed math, with that math type.
+    fn ranked<P: Copy, A>(
+        fields: impl Fn(&P) -> (A, sys::cudnnStatus_t, sys::cudnnMathType_t),
+        query: impl FnOnce(*mut P, &mut i32) -> Result<(), result::CudnnError>,
+        tf32: bool,
+    ) -> Result<Option<(A, sys::cudnnMathType_t)>, result::CudnnError> {
+        // SAFETY: the perf structs are plain C data (enums, a float, a size) whose zero value is valid.
+        let mut results = [unsafe { std::mem::zeroed::<P>() }; MOST];
+        let mut count = 0i32;
+        query(results.as_mut_ptr(), &mut count)?;
+        let returned = &results[..(count.max(0) as usize).min(MOST)];
+        Ok(first_allowed(returned.iter().map(fields), tf32))
+    }
+
     /// The first ranked algorithm that succeeded and whose math is allowed, with its math type.
     fn first_allowed<A>(
         ranked: impl IntoIterator<Item = (A, sys::cudnnStatus_t, sys::cudnnMathType_t)>,
@@ -376,72 +394,73 @@ mod library {
         let requested_math =
             if tf32 { sys::cudnnMathType_t::CUDNN_DEFAULT_MATH } else { sys::cudnnMathType_t::CUDNN_FMA_MATH };
         let d = Descriptors::new(op, requested_math)?;
-        const MOST: usize = 16;
-        let mut count = 0i32;
         let fail = |call: &'static str| move |e| failed(op, call, e);
         let none = || {
             candle_core::Error::Msg(format!("{}: cuDNN offers no float32 algorithm for {:?}", op.label(), op.geometry))
         };
-        // SAFETY (each block): live handle and descriptors; the result arrays hold `MOST` entries, as requested.
+        // SAFETY (each query): live handle and descriptors; `ranked` passes a `MOST`-entry array and that count.
         let (algorithm, math) = match op.pass {
             Pass::Forward => {
-                let mut ranked = [unsafe { std::mem::zeroed::<sys::cudnnConvolutionFwdAlgoPerf_t>() }; MOST];
-                unsafe {
-                    result::get_convolution_forward_algorithm(
-                        handle.0,
-                        d.input,
-                        d.filter,
-                        d.conv,
-                        d.output,
-                        MOST as i32,
-                        &mut count,
-                        ranked.as_mut_ptr(),
-                    )
-                }
-                .map_err(fail("cudnnGetConvolutionForwardAlgorithm_v7"))?;
-                let ranked = &ranked[..(count.max(0) as usize).min(MOST)];
-                let (algo, math) =
-                    first_allowed(ranked.iter().map(|p| (p.algo, p.status, p.mathType)), tf32).ok_or_else(none)?;
+                let (algo, math) = ranked(
+                    |perf: &sys::cudnnConvolutionFwdAlgoPerf_t| (perf.algo, perf.status, perf.mathType),
+                    |results, count| unsafe {
+                        result::get_convolution_forward_algorithm(
+                            handle.0,
+                            d.input,
+                            d.filter,
+                            d.conv,
+                            d.output,
+                            MOST as i32,
+                            count,
+                            results,
+                        )
+                    },
+                    tf32,
+                )
+                .map_err(fail("cudnnGetConvolutionForwardAlgorithm_v7"))?
+                .ok_or_else(none)?;
                 (Algorithm::Forward(algo), math)
             }
             Pass::InputGrad => {
-                let mut ranked = [unsafe { std::mem::zeroed::<sys::cudnnConvolutionBwdDataAlgoPerf_t>() }; MOST];
-                unsafe {
-                    result::get_convolution_backward_data_algorithm(
-                        handle.0,
-                        d.filter,
-                        d.output,
-                        d.conv,
-                        d.input,
-                        MOST as i32,
-                        &mut count,
-                        ranked.as_mut_ptr(),
-                    )
-                }
-                .map_err(fail("cudnnGetConvolutionBackwardDataAlgorithm_v7"))?;
-                let ranked = &ranked[..(count.max(0) as usize).min(MOST)];
-                let (algo, math) =
-                    first_allowed(ranked.iter().map(|p| (p.algo, p.status, p.mathType)), tf32).ok_or_else(none)?;
+                let (algo, math) = ranked(
+                    |perf: &sys::cudnnConvolutionBwdDataAlgoPerf_t| (perf.algo, perf.status, perf.mathType),
+                    |results, count| unsafe {
+                        result::get_convolution_backward_data_algorithm(
+                            handle.0,
+                            d.filter,
+                            d.output,
+                            d.conv,
+                            d.input,
+                            MOST as i32,
+                            count,
+                            results,
+                        )
+                    },
+                    tf32,
+                )
+                .map_err(fail("cudnnGetConvolutionBackwardDataAlgorithm_v7"))?
+                .ok_or_else(none)?;
                 (Algorithm::InputGrad(algo), math)
             }
             Pass::WeightGrad => {
-                let mut ranked = [unsafe { std::mem::zeroed::<sys::cudnnConvolutionBwdFilterAlgoPerf_t>() }; MOST];
-                unsafe {
-                    result::get_convolution_backward_filter_algorithm(
-                        handle.0,
-                        d.input,
-                        d.output,
-                        d.conv,
-                        d.filter,
-                        MOST as i32,
-                        &mut count,
-                        ranked.as_mut_ptr(),
-                    )
-                }
-                .map_err(fail("cudnnGetConvolutionBackwardFilterAlgorithm_v7"))?;
-                let ranked = &ranked[..(count.max(0) as usize).min(MOST)];
-                let (algo, math) =
-                    first_allowed(ranked.iter().map(|p| (p.algo, p.status, p.mathType)), tf32).ok_or_else(none)?;
+                let (algo, math) = ranked(
+                    |perf: &sys::cudnnConvolutionBwdFilterAlgoPerf_t| (perf.algo, perf.status, perf.mathType),
+                    |results, count| unsafe {
+                        result::get_convolution_backward_filter_algorithm(
+                            handle.0,
+                            d.input,
+                            d.output,
+                            d.conv,
+                            d.filter,
+                            MOST as i32,
+                            count,
+                            results,
+                        )
+                    },
+                    tf32,
+                )
+                .map_err(fail("cudnnGetConvolutionBackwardFilterAlgorithm_v7"))?
+                .ok_or_else(none)?;
                 (Algorithm::WeightGrad(algo), math)
             }
         };

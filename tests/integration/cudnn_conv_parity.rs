@@ -10,14 +10,7 @@
 use candle_core::{Device, Tensor, Var};
 use thorax::models::cudnn_conv::{applies, cudnn_conv2d};
 
-/// max |a - b| / max(max |b|, 1e-12) over all values.
-fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
-    let a = a.to_device(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let b = b.to_device(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
-    a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
-}
+use crate::fused_cuda_parity::relative_error;
 
 /// Output and the gradients of `sum(output * probe)` with respect to input and weight.
 fn value_and_gradients(

@@ -15,8 +15,8 @@ use thorax::train::fused_instance_norm::instance_norm_leaky;
 use thorax::train::phase_interleave::interleave_phases;
 use thorax::train::reflection_pad::reflection_pad_fused;
 
-/// max |a - b| / max(max |b|, 1e-12) over all values.
-fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
+/// max |a - b| / max(max |b|, 1e-12) over all values (also used by `cudnn_conv_parity`).
+pub(crate) fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
     let a = a.to_device(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
     let b = b.to_device(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
     assert_eq!(a.len(), b.len());

@@ -19,7 +19,9 @@ use crate::models::densenet::{DenseNet121, DenseNetConfig, INPUT_SIZE_PX, Seeded
 use crate::models::fast_conv;
 use crate::models::inception::{FID_INPUT_SIZE_PX, FidInceptionV3, formula_weights};
 use crate::models::labels::NIH_CLASSIFIER_LABELS;
+use crate::models::op_profile;
 use crate::models::progan::{ProganArchitecture, ProganGenerator, latents_from_seed, progan_card};
+use crate::train::step_profile::PhaseTime;
 
 /// Side of the MS-SSIM benchmark images, in pixels (the generator's output size).
 const MSSSIM_SIDE_PX: usize = 256;
@@ -77,6 +79,10 @@ pub struct BenchArgs {
     /// difference of the outputs.
     #[arg(long)]
     pub parity: bool,
+    /// After the timed runs, profile `--iters` more passes by kind of operation (convolution, BatchNorm + ReLU,
+    /// concatenation, ...), waiting for the device after each; the shares show where the time goes.
+    #[arg(long)]
+    pub profile: bool,
     /// Print one JSON document.
     #[arg(long)]
     pub json: bool,
@@ -95,6 +101,8 @@ pub struct BenchResult {
     pub images_per_s: f64,
     /// With `--parity` on a GPU: how far its output is from the CPU's.
     pub parity: Option<ParityError>,
+    /// With `--profile`: time per pass by kind of operation.
+    pub profile: Option<Vec<PhaseTime>>,
 }
 
 /// How far a device's output is from the CPU reference.
@@ -118,6 +126,7 @@ impl BenchResult {
             "images_per_s": self.images_per_s,
             "parity_max_abs": self.parity.map(|p| p.max_abs),
             "parity_relative": self.parity.map(|p| p.relative),
+            "profile": self.profile,
         })
     }
 }
@@ -157,6 +166,9 @@ pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
                     "{:<11} parity against the CPU: max |diff| {:.3e}, relative {:.3e}",
                     "", parity.max_abs, parity.relative
                 );
+            }
+            if let Some(profile) = &result.profile {
+                print!("{}", profile_table(profile));
             }
         }
         results.push(result);
@@ -211,14 +223,16 @@ fn workload_of_weights(path: &std::path::Path) -> anyhow::Result<Workload> {
     })
 }
 
-/// Times `forward` once for warm-up and `iters` times; `sync` waits for the device before the clock stops.
+/// Times `forward` (which waits for the device) once for warm-up and `--iters` times; with `--profile`, then
+/// profiles one more pass plus `--iters` counted ones.
 fn time_runs(
     workload: &'static str,
     model: String,
-    batch: usize,
-    iters: usize,
+    args: &BenchArgs,
+    device: &Device,
     mut forward: impl FnMut() -> anyhow::Result<()>,
 ) -> anyhow::Result<BenchResult> {
+    let (batch, iters) = (args.batch, args.iters);
     forward().context("warm-up run")?;
     let mut times_ms = Vec::with_capacity(iters);
     for _ in 0..iters {
@@ -242,7 +256,47 @@ fn time_runs(
         min_ms,
         images_per_s: batch as f64 * 1e3 / median_ms,
         parity: None,
+        profile: if args.profile { Some(profile_runs(device, iters, &mut forward)?) } else { None },
     })
+}
+
+/// Runs `forward` `iters + 1` times with this thread's [`op_profile`] on; the first pass is not counted.
+fn profile_runs(
+    device: &Device,
+    iters: usize,
+    forward: &mut impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<PhaseTime>> {
+    op_profile::start(device);
+    let passes = (0..=iters).try_for_each(|_| {
+        op_profile::begin_pass()?;
+        forward()?;
+        op_profile::mark("rest (read-back, untagged ops)")?;
+        op_profile::end_pass();
+        anyhow::Ok(())
+    });
+    // Stopped on every path: a profile left on would slow this thread's later passes.
+    let profile = op_profile::finish();
+    passes.context("profiled run")?;
+    Ok(profile.map(|p| p.report()).unwrap_or_default())
+}
+
+/// A profile as an aligned table, kinds by decreasing time.
+fn profile_table(profile: &[PhaseTime]) -> String {
+    let mut rows = profile.to_vec();
+    rows.sort_by(|a, b| b.ms_per_step.total_cmp(&a.ms_per_step));
+    let total: f64 = rows.iter().map(|r| r.ms_per_step).sum();
+    let mut out = format!("{:<11} profile per pass, device synchronised after each kind of operation:\n", "");
+    for row in rows {
+        out.push_str(&format!(
+            "{:<11}   {:<48} {:>9.3} ms {:>5.1}%\n",
+            "",
+            row.phase,
+            row.ms_per_step,
+            100.0 * row.share
+        ));
+    }
+    out.push_str(&format!("{:<11}   {:<48} {:>9.3} ms\n", "", "total (slower than timed: synchronised)", total));
+    out
 }
 
 /// Compares a device output with the CPU's (both brought to the host as float32).
@@ -308,8 +362,7 @@ fn bench_generator(args: &BenchArgs, device: &Device) -> anyhow::Result<BenchRes
     };
     let (generator, model) = make(device)?;
     let (latents, labels) = inputs(&generator, device)?;
-    let mut result =
-        time_runs("generator", model, args.batch, args.iters, || finish(&generator.forward(&latents, &labels)?))?;
+    let mut result = time_runs("generator", model, args, device, || finish(&generator.forward(&latents, &labels)?))?;
     result.parity = parity_if_asked(args, device, |d| {
         let (generator, _) = make(d)?;
         let (latents, labels) = inputs(&generator, d)?;
@@ -340,7 +393,7 @@ fn bench_classifier(args: &BenchArgs, device: &Device) -> anyhow::Result<BenchRe
     let run = |net: &DenseNet121, device: &Device| -> anyhow::Result<Tensor> { Ok(net.forward(&input(net, device)?)?) };
     let (net, model) = make(device)?;
     let x = input(&net, device)?;
-    let mut result = time_runs("classifier", model, args.batch, args.iters, || finish(&net.forward(&x)?))?;
+    let mut result = time_runs("classifier", model, args, device, || finish(&net.forward(&x)?))?;
     result.parity = parity_if_asked(args, device, |d| run(&make(d)?.0, d))?;
     Ok(result)
 }
@@ -374,7 +427,7 @@ fn bench_cyclegan(args: &BenchArgs, device: &Device) -> anyhow::Result<BenchResu
         |net: &CycleGanGenerator, device: &Device| -> anyhow::Result<Tensor> { Ok(net.forward(&input(net, device)?)?) };
     let (net, model) = make(device)?;
     let x = input(&net, device)?;
-    let mut result = time_runs("cyclegan", model, args.batch, args.iters, || finish(&net.forward(&x)?))?;
+    let mut result = time_runs("cyclegan", model, args, device, || finish(&net.forward(&x)?))?;
     result.parity = parity_if_asked(args, device, |d| run(&make(d)?.0, d))?;
     Ok(result)
 }
@@ -393,7 +446,7 @@ fn bench_inception(args: &BenchArgs, device: &Device) -> anyhow::Result<BenchRes
     let run = |net: &FidInceptionV3, device: &Device| -> anyhow::Result<Tensor> { Ok(net.pool3(&input(device)?)?) };
     let (net, model) = make(device)?;
     let x = input(device)?;
-    let mut result = time_runs("inception", model, args.batch, args.iters, || finish(&net.pool3(&x)?))?;
+    let mut result = time_runs("inception", model, args, device, || finish(&net.pool3(&x)?))?;
     result.parity = parity_if_asked(args, device, |d| run(&make(d)?.0, d))?;
     Ok(result)
 }
@@ -419,7 +472,7 @@ fn bench_msssim(args: &BenchArgs) -> anyhow::Result<BenchResult> {
     let mode = MsSsimMode::Standard { data_range: 255.0 };
     let model = format!("MS-SSIM {side}x{side} gray, pytorch-msssim settings");
     // The batch counts image pairs.
-    time_runs("msssim", model, args.batch, args.iters, || {
+    time_runs("msssim", model, args, &Device::Cpu, || {
         for _ in 0..args.batch {
             ms_ssim(&a, &b, mode)?;
         }

@@ -20,6 +20,7 @@ use crate::models::card::{ModelCard, ModelKind, Provenance};
 use crate::models::densenet::SeededRng;
 use crate::models::error::ModelError;
 use crate::models::fast_conv;
+use crate::models::op_profile;
 use crate::models::upload_cache::upload_cache_guard;
 use crate::models::weights::Weights;
 // The training ops serve inference too: one pass per plane instead of a chain of candle ops.
@@ -239,7 +240,9 @@ fn reflection_pad(x: &Tensor, pad: usize) -> Result<Tensor, ModelError> {
             });
         }
     }
-    Ok(reflection_pad::reflection_pad(x, pad)?)
+    let padded = reflection_pad::reflection_pad(x, pad)?;
+    op_profile::mark("reflection padding")?;
+    Ok(padded)
 }
 
 /// `nn.InstanceNorm2d(affine=False)` (each sample and channel normalised over its pixels, biased variance), then a
@@ -250,7 +253,9 @@ fn instance_norm(x: &Tensor, activation: NormActivation) -> Result<Tensor, Model
         NormActivation::Relu => 0.0,
         NormActivation::Identity => 1.0,
     };
-    Ok(fused_instance_norm::instance_norm_leaky(x, negative_slope, INSTANCE_NORM_EPS)?)
+    let normalised = fused_instance_norm::instance_norm_leaky(x, negative_slope, INSTANCE_NORM_EPS)?;
+    op_profile::mark("instance norm + activation")?;
+    Ok(normalised)
 }
 
 /// What follows an instance norm in the generator.
@@ -401,7 +406,9 @@ impl CycleGanGenerator {
         for conv in &self.upsample {
             y = instance_norm(&conv.forward(&y)?, NormActivation::Relu)?;
         }
-        Ok(self.head.forward(&reflection_pad(&y, 3)?)?.tanh()?)
+        let image = self.head.forward(&reflection_pad(&y, 3)?)?.tanh()?;
+        op_profile::mark("tanh")?;
+        Ok(image)
     }
 
     /// Number of halvings inside the generator.

@@ -15,8 +15,11 @@ use std::path::Path;
 use candle_core::{D, DType, Device, Tensor};
 
 use crate::models::card::{InputNormalization, ModelCard, ModelKind, Provenance};
+use crate::models::dense_block_buffer::DenseBlockBuffer;
 use crate::models::error::ModelError;
 use crate::models::fast_conv::{self, Activation, Epilogue, InputAffineRelu};
+use crate::models::fused_pool;
+use crate::models::op_profile;
 use crate::models::upload_cache::upload_cache_guard;
 use crate::models::weights::Weights;
 
@@ -215,8 +218,9 @@ impl BatchNorm {
         Ok(Self { scale: scale.reshape((1, channels, 1, 1))?, shift: shift.reshape((1, channels, 1, 1))? })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
-        Ok(x.broadcast_mul(&self.scale)?.broadcast_add(&self.shift)?)
+    /// `relu(BatchNorm(x))` on its own (one fused pass on CUDA).
+    fn forward_relu(&self, x: &Tensor) -> Result<Tensor, ModelError> {
+        Ok(fast_conv::input_affine_relu(x, &self.as_prologue())?)
     }
 
     /// This BatchNorm + ReLU applied to a convolution's input while its patches are packed.
@@ -282,6 +286,22 @@ impl DenseLayer {
         let x = self.conv1.forward_fused(concatenated, Some(&self.norm1.as_prologue()), &self.norm2.as_epilogue())?;
         self.conv2.forward(&x)
     }
+
+    /// [`Self::forward`] on the CPU, reading the channels so far in place from the block's buffer.
+    fn forward_in_buffer(&self, block: &DenseBlockBuffer) -> Result<Tensor, ModelError> {
+        let (values, dims, image_stride) = block.filled();
+        let x = fast_conv::conv2d_fused_prefix(
+            values,
+            dims,
+            image_stride,
+            &self.conv1.weight,
+            self.conv1.stride,
+            self.conv1.padding,
+            Some(&self.norm1.as_prologue()),
+            &self.norm2.as_epilogue(),
+        )?;
+        self.conv2.forward(&x)
+    }
 }
 
 /// torchvision `_Transition`: BN-ReLU-conv1x1 halving the channels, then 2x2 average pooling.
@@ -294,7 +314,8 @@ impl Transition {
     fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
         // The 1x1 convolution and the 2x2 average commute (both linear, per pixel and per channel): pooling first
         // gives the same values (up to rounding) for a quarter of the multiply-adds.
-        let pooled = self.norm.forward(x)?.relu()?.avg_pool2d(2)?;
+        let pooled = fused_pool::affine_relu_avg_pool2(x, &self.norm.as_prologue())?;
+        op_profile::mark("transition BatchNorm + ReLU + average pool")?;
         self.conv.forward(&pooled)
     }
 }
@@ -302,13 +323,10 @@ impl Transition {
 /// The stem's `pool0`: max pooling 3x3, stride 2, padding 1.
 ///
 /// Its input comes straight after `relu0`, so every value is >= 0 and zero padding gives the same maxima as
-/// PyTorch's implicit -inf padding. candle has no backward pass for `max_pool2d` with stride < kernel; this is fine
-/// for inference. A differentiable variant (for training or input gradients through the stem) can replace this one
-/// function with the maximum of the nine stride-2 shifted views of the padded map, built from `narrow` and
-/// `reshape`, which candle can differentiate; nothing else in the network needs to change.
+/// PyTorch's implicit -inf padding. Inference only (no backward); training builds its own differentiable pool
+/// (`train::densenet_train`).
 fn stem_max_pool(x: &Tensor) -> Result<Tensor, ModelError> {
-    let padded = x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
-    Ok(padded.max_pool2d_with_stride(3, 2)?)
+    Ok(fused_pool::max_pool3x3_stride2_zero_pad1(x)?)
 }
 
 /// The DenseNet-121 classifier with its card.
@@ -472,21 +490,39 @@ impl DenseNet121 {
         let _upload_cache = upload_cache_guard(x.device());
         let x = self.conv0.forward_fused(x, None, &self.norm0.as_epilogue())?;
         let mut x = stem_max_pool(&x)?;
+        op_profile::mark("stem max pool")?;
         for (block, layers) in self.blocks.iter().enumerate() {
-            for layer in layers {
-                let new_features = layer.forward(&x)?;
-                x = Tensor::cat(&[&x, &new_features], 1)?;
-            }
+            x = if fast_conv::is_cpu_f32(&x) {
+                let channels_total = x.dim(1)? + layers.len() * self.config.growth_rate;
+                let mut buffer = DenseBlockBuffer::new(&x, channels_total)?;
+                for layer in layers {
+                    let new_features = layer.forward_in_buffer(&buffer)?;
+                    buffer.append(&new_features)?;
+                    op_profile::mark("concatenation")?;
+                }
+                buffer.into_tensor()?
+            } else {
+                for layer in layers {
+                    let new_features = layer.forward(&x)?;
+                    x = Tensor::cat(&[&x, &new_features], 1)?;
+                    op_profile::mark("concatenation")?;
+                }
+                x
+            };
             if let Some(transition) = self.transitions.get(block) {
                 x = transition.forward(&x)?;
             }
         }
-        Ok(self.norm5.forward(&x)?.relu()?)
+        let features = self.norm5.forward_relu(&x)?;
+        op_profile::mark("final BatchNorm + ReLU")?;
+        Ok(features)
     }
 
     /// Globally average-pooled features, [N, 1024]: the embedding for Frechet distances.
     pub fn pooled_features(&self, x: &Tensor) -> Result<Tensor, ModelError> {
-        Ok(self.features(x)?.flatten_from(2)?.mean(D::Minus1)?)
+        let pooled = self.features(x)?.flatten_from(2)?.mean(D::Minus1)?;
+        op_profile::mark("global average pool")?;
+        Ok(pooled)
     }
 
     /// Label probabilities [N, L] in the card's label order, from preprocessed input [N, 3, 224, 224].
@@ -498,7 +534,9 @@ impl DenseNet121 {
     /// The classifier head (`classifier.0` and the sigmoid) applied to pooled features [N, 1024].
     pub fn classify_pooled(&self, pooled: &Tensor) -> Result<Tensor, ModelError> {
         let logits = pooled.matmul(&self.classifier_weight.t()?)?.broadcast_add(&self.classifier_bias)?;
-        Ok(candle_nn::ops::sigmoid(&logits)?)
+        let probabilities = candle_nn::ops::sigmoid(&logits)?;
+        op_profile::mark("classifier head")?;
+        Ok(probabilities)
     }
 }
 

@@ -25,6 +25,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::models::op_profile;
 use crate::models::shifted_conv::device_conv2d;
 // The training ops' CUDA kernels serve inference on the GPU too (see `apply_epilogue_on_device`).
 use crate::train::fused_cuda::takes_fused_cuda;
@@ -47,6 +48,11 @@ const MIN_TILE_PX: usize = 192;
 const MAX_TILE_PX: usize = 4096;
 /// Maps at most this wide are packed by gathering through a table of source pixels rather than row by row.
 const GATHER_MAX_OUT_WIDTH: usize = 8;
+
+/// [`op_profile`] kinds of the convolution paths, shared with the networks that mark their own steps.
+pub const PROFILE_CONVOLUTION: &str = "convolution";
+pub const PROFILE_PROLOGUE: &str = "BatchNorm + ReLU before a convolution";
+pub const PROFILE_EPILOGUE: &str = "convolution epilogue (bias/norm, activation)";
 
 /// The pointwise function after a convolution.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -147,11 +153,18 @@ pub fn conv2d_fused(
     let shape = ConvShape::new(input, weight, stride, padding)?;
     if !(is_cpu_f32(input) && is_cpu_f32(weight)) {
         let x = match prologue {
-            Some(prologue) => apply_input_affine_relu_candle(input, prologue, shape.channels_in)?,
+            Some(prologue) => {
+                let x = input_affine_relu(input, prologue)?;
+                op_profile::mark(PROFILE_PROLOGUE)?;
+                x
+            }
             None => input.clone(),
         };
         let y = device_conv2d(&x, weight, stride, padding)?;
-        return apply_epilogue_on_device(&y, epilogue, shape.channels_out);
+        op_profile::mark(PROFILE_CONVOLUTION)?;
+        let y = apply_epilogue_on_device(&y, epilogue, shape.channels_out)?;
+        op_profile::mark(PROFILE_EPILOGUE)?;
+        return Ok(y);
     }
     let input = input.contiguous()?;
     // Transformed weights are cached by tensor id, valid only for a weight used as it is.
@@ -175,7 +188,54 @@ pub fn conv2d_fused(
         })
     })?;
     let dims = (shape.batch, shape.channels_out, shape.out_height, shape.out_width);
-    Tensor::from_vec(output, dims, &Device::Cpu)
+    let output = Tensor::from_vec(output, dims, &Device::Cpu)?;
+    op_profile::mark(PROFILE_CONVOLUTION)?;
+    Ok(output)
+}
+
+/// [`conv2d_fused`] on the CPU, reading its input in place from `values`, where the `[N, C, H, W]` images of
+/// `input_dims` are the first `C` channels of a wider `[N, C_total, H, W]` map (`image_stride = C_total * H * W`
+/// floats apart): DenseNet's growing block, without copying the channels so far into a new tensor at every layer.
+/// Always the im2col path (the layers that read the block are 1x1).
+#[allow(clippy::too_many_arguments)] // conv2d_fused's arguments plus where the input lies.
+pub fn conv2d_fused_prefix(
+    values: &[f32],
+    input_dims: [usize; 4],
+    image_stride: usize,
+    weight: &Tensor,
+    stride: usize,
+    padding: usize,
+    prologue: Option<&InputAffineRelu>,
+    epilogue: &Epilogue,
+) -> Result<Tensor> {
+    if !is_cpu_f32(weight) {
+        bail!("conv2d_fused_prefix: the weight must be float32 in CPU memory, got {:?}", weight.dtype());
+    }
+    let mut shape = ConvShape::from_dims(input_dims, weight.dims4()?.into(), stride, padding)?;
+    let needed = (shape.batch.max(1) - 1) * image_stride + shape.input_image_stride;
+    if image_stride < shape.input_image_stride || values.len() < needed {
+        bail!(
+            "conv2d_fused_prefix: {} values with images {image_stride} apart cannot hold input {input_dims:?}",
+            values.len()
+        );
+    }
+    shape.input_image_stride = image_stride;
+    let weight = weight.contiguous()?;
+    let prologue_values = match prologue {
+        Some(p) => Some((
+            channel_values(&p.scale, shape.channels_in, "prologue scale")?,
+            channel_values(&p.shift, shape.channels_in, "prologue shift")?,
+        )),
+        None => None,
+    };
+    let epilogue_values = EpilogueValues::new(epilogue, shape.channels_out)?;
+    let output = with_cpu_f32(&weight, "conv2d weight", |w| {
+        Ok(conv_cpu(values, w, &shape, prologue_values.as_ref(), &epilogue_values, Placement::Direct, None))
+    })?;
+    let dims = (shape.batch, shape.channels_out, shape.out_height, shape.out_width);
+    let output = Tensor::from_vec(output, dims, &Device::Cpu)?;
+    op_profile::mark(PROFILE_CONVOLUTION)?;
+    Ok(output)
 }
 
 /// The fast-path convolution of plain contiguous NCHW float32 values, no bias, no weight cache (for weights that
@@ -225,9 +285,13 @@ pub fn subpixel_upscale(
     }
     if !(is_cpu_f32(input) && is_cpu_f32(phase_kernels)) {
         let phases = device_conv2d(input, phase_kernels, 1, 1)?;
+        op_profile::mark(PROFILE_CONVOLUTION)?;
         // One kernel on CUDA (`phase_interleave` chooses), candle's narrows and stacks elsewhere.
         let image = phase_interleave::interleave_phases(&phases, maps_out)?;
-        return apply_epilogue_on_device(&image, epilogue, maps_out);
+        op_profile::mark("sub-pixel phase interleave")?;
+        let image = apply_epilogue_on_device(&image, epilogue, maps_out)?;
+        op_profile::mark(PROFILE_EPILOGUE)?;
+        return Ok(image);
     }
     let input = input.contiguous()?;
     let kernels_id = phase_kernels.is_contiguous().then(|| phase_kernels.id());
@@ -243,7 +307,9 @@ pub fn subpixel_upscale(
         })
     })?;
     let dims = (shape.batch, maps_out, 2 * shape.height, 2 * shape.width);
-    Tensor::from_vec(output, dims, &Device::Cpu)
+    let output = Tensor::from_vec(output, dims, &Device::Cpu)?;
+    op_profile::mark(PROFILE_CONVOLUTION)?;
+    Ok(output)
 }
 
 /// Taps of a 3x3 `ConvTranspose2d` (stride 2, padding 1, output_padding 1) that the 2x2 window of output phase
@@ -280,11 +346,13 @@ pub fn subpixel_kernels_from_transposed_3x3(weight: &Tensor) -> Result<Tensor> {
     Tensor::from_vec(kernels, (4 * cout, cin, 2, 2), weight.device())?.to_dtype(weight.dtype())
 }
 
-/// `relu(x * scale + shift)` per channel with candle ops.
-fn apply_input_affine_relu_candle(x: &Tensor, prologue: &InputAffineRelu, channels: usize) -> Result<Tensor> {
+/// `relu(x * scale + shift)` per channel of `x` `[N, C, H, W]`, unfused from a convolution: one pass of the fused
+/// BatchNorm kernel on CUDA float32, candle ops elsewhere.
+pub fn input_affine_relu(x: &Tensor, prologue: &InputAffineRelu) -> Result<Tensor> {
     if takes_fused_cuda(x) {
         return fused_batch_norm::affine_relu(x, &cached_affine_relu_params(&prologue.scale, &prologue.shift)?);
     }
+    let channels = x.dim(1)?;
     let scale = prologue.scale.reshape((1, channels, 1, 1))?;
     let shift = prologue.shift.reshape((1, channels, 1, 1))?;
     x.broadcast_mul(&scale)?.broadcast_add(&shift)?.relu()
@@ -376,6 +444,9 @@ struct ConvShape {
     padding: usize,
     out_height: usize,
     out_width: usize,
+    /// Floats from one input image to the next: `channels_in * height * width` unless the images are a channel
+    /// prefix of a wider map ([`conv2d_fused_prefix`]).
+    input_image_stride: usize,
 }
 
 impl ConvShape {
@@ -426,6 +497,7 @@ impl ConvShape {
             padding,
             out_height: (padded_height - kernel_height) / stride + 1,
             out_width: (padded_width - kernel_width) / stride + 1,
+            input_image_stride: channels_in * height * width,
         })
     }
 
@@ -645,7 +717,8 @@ impl TileJob<'_> {
         let columns = self.rows * shape.out_width;
         let patch_rows = shape.patch_rows();
         let image_len = shape.channels_in * shape.height * shape.width;
-        let image_input = &self.input[self.image * image_len..(self.image + 1) * image_len];
+        let image_start = self.image * shape.input_image_stride;
+        let image_input = &self.input[image_start..image_start + image_len];
         if let (Placement::SubpixelPhases { maps_out }, Some(u)) = (self.placement, self.winograd_weights) {
             scratch.products.resize(shape.channels_out * columns, 0.0);
             let rows = (self.first_row, self.rows);
@@ -997,7 +1070,7 @@ pub(crate) mod tests {
                 pixel_norm_epsilon: norm,
             };
             let fast = conv2d_fused(&x, &weight, 1, 1, Some(&prologue), &epilogue).unwrap();
-            let activated = apply_input_affine_relu_candle(&x, &prologue, 12).unwrap();
+            let activated = input_affine_relu(&x, &prologue).unwrap();
             let reference =
                 apply_epilogue_candle(&activated.conv2d(&weight, 1, 1, 1, 1).unwrap(), &epilogue, 20).unwrap();
             let error = relative_error(&fast, &reference);
@@ -1006,7 +1079,7 @@ pub(crate) mod tests {
         // The pointwise case packs the prologue too.
         let weight = random(&[7, 12, 1, 1], 7);
         let fast = conv2d_fused(&x, &weight, 1, 0, Some(&prologue), &Epilogue::identity()).unwrap();
-        let reference = apply_input_affine_relu_candle(&x, &prologue, 12).unwrap().conv2d(&weight, 0, 1, 1, 1).unwrap();
+        let reference = input_affine_relu(&x, &prologue).unwrap().conv2d(&weight, 0, 1, 1, 1).unwrap();
         assert!(relative_error(&fast, &reference) < 1e-4);
     }
 

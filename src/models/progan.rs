@@ -26,6 +26,7 @@ use candle_core::{DType, Device, Tensor};
 use crate::models::card::{ModelCard, ModelKind, Provenance};
 use crate::models::error::ModelError;
 use crate::models::fast_conv::{self, Activation, Epilogue};
+use crate::models::op_profile;
 use crate::models::upload_cache::upload_cache_guard;
 use crate::models::weights::Weights;
 
@@ -354,6 +355,7 @@ impl ProganGenerator {
         let maps = architecture.nf(1);
         let x = combo.matmul(&self.dense_weight)?.reshape((batch, maps, 4, 4))?;
         let x = fast_conv::apply_epilogue_on_device(&x, &act_norm_epilogue(&self.dense_bias), maps)?;
+        op_profile::mark("latent input, dense 4x4 layer")?;
         let mut x = self.conv_4x4.forward_act_norm(&x)?;
         for block in &self.blocks {
             x = block.conv0_up.forward_act_norm(&x)?;

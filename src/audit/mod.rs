@@ -60,6 +60,11 @@ pub enum AuditError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "export folder {folder} already holds {entries} entries: choose a new or empty folder, so that the shareable \
+         set holds only this audit's unflagged images"
+    )]
+    ExportFolderNotEmpty { folder: String, entries: usize },
     #[error("cancelled")]
     Cancelled,
 }
@@ -211,8 +216,29 @@ fn pixel_ms_ssim(generated: &Path, training: &Path) -> Result<f64, AuditError> {
     Ok(value.value)
 }
 
-/// Copies the generated images not in `excluded` into `dir`; returns how many were copied.
+/// Checks that `dir` can receive an export: new, or an empty folder. An export into a folder that already holds
+/// files would mix them (an earlier export's flagged images, or the generated images themselves) into what is meant
+/// to be this audit's shareable set.
+pub fn check_export_folder(dir: &Path) -> Result<(), AuditError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(AuditError::Folder { argument: "export folder", folder: dir.display().to_string(), source });
+        }
+    };
+    let held = entries.count();
+    if held > 0 {
+        return Err(AuditError::ExportFolderNotEmpty { folder: dir.display().to_string(), entries: held });
+    }
+    Ok(())
+}
+
+/// Copies the generated images not in `excluded` into `dir`, which must be new or empty
+/// ([`check_export_folder`]); returns how many were copied. Never overwrites: two images of one name (from
+/// different subfolders) are an error naming both.
 pub fn export_generated(files: &[PathBuf], excluded: &[PathBuf], dir: &Path) -> Result<usize, AuditError> {
+    check_export_folder(dir)?;
     std::fs::create_dir_all(dir).map_err(|source| AuditError::Copy {
         from: "(creating the folder)".to_owned(),
         to: dir.display().to_string(),
@@ -222,11 +248,12 @@ pub fn export_generated(files: &[PathBuf], excluded: &[PathBuf], dir: &Path) -> 
     for path in files.iter().filter(|path| !excluded.contains(path)) {
         let Some(name) = path.file_name() else { continue };
         let target = dir.join(name);
-        std::fs::copy(path, &target).map_err(|source| AuditError::Copy {
-            from: path.display().to_string(),
-            to: target.display().to_string(),
-            source,
-        })?;
+        let copy_error =
+            |source| AuditError::Copy { from: path.display().to_string(), to: target.display().to_string(), source };
+        // create_new: a second image of the same name fails here instead of replacing the first.
+        let mut output = std::fs::OpenOptions::new().write(true).create_new(true).open(&target).map_err(copy_error)?;
+        let mut input = std::fs::File::open(path).map_err(copy_error)?;
+        std::io::copy(&mut input, &mut output).map_err(copy_error)?;
         copied += 1;
     }
     Ok(copied)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use candle_core::Device;
 
-use crate::audit::{AuditInputs, AuditResult, export_generated, run_audit};
+use crate::audit::{AuditInputs, AuditResult, check_export_folder, export_generated, run_audit};
 use crate::metrics::memorisation::DEFAULT_THRESHOLD_PERCENTILE;
 use crate::models::embedding::Embedder;
 
@@ -30,7 +30,7 @@ pub struct AuditArgs {
     /// Closest generated-training pairs to list with their pixel MS-SSIM.
     #[arg(long, default_value_t = 10)]
     pub top_k: usize,
-    /// Copy the generated images that are not flagged into this folder (a shareable set).
+    /// Copy the generated images that are not flagged into this folder (a shareable set); it must be new or empty.
     #[arg(long)]
     pub export_unflagged: Option<PathBuf>,
     /// Print one JSON document.
@@ -49,6 +49,10 @@ pub fn run(args: &AuditArgs, device: &Device, default_classifier_bytes: Option<&
         percentile: args.percentile,
         top_k: args.top_k,
     };
+    if let Some(dir) = &args.export_unflagged {
+        // Before the audit's work, not after it.
+        check_export_folder(dir)?;
+    }
     let result = run_audit(&embedder, &inputs, &mut |_, _, _| true)?;
     let exported = match &args.export_unflagged {
         Some(dir) => {

@@ -67,7 +67,8 @@ if [ -n "${DATA:-}" ] && [ -n "${LABELS:-}" ]; then
   section "GAN training steps: ${GAN_RESOLUTION} px, fmap_max ${GAN_FMAP_MAX}, batch ${GAN_BATCH}"
   for precision in f32 tf32; do
     flag=""; [ "$precision" = tf32 ] && flag="--tf32"
-    rm -f "$OUT_DIR/gan-steps-$precision.csv"
+    # A fresh run each time: thorax refuses to replace an earlier run's checkpoint.
+    rm -f "$OUT_DIR/gan-steps-$precision.csv" /tmp/gan-bench.ckpt.safetensors
     # SM utilisation once a second during the run: low utilisation means the host (launches, allocations, syncs)
     # bounds the step, not the GPU's arithmetic.
     nvidia-smi dmon -s u -d 1 > "$OUT_DIR/gan-utilisation-$precision.txt" 2>&1 &
@@ -86,7 +87,7 @@ if [ -n "${DATA:-}" ] && [ -n "${LABELS:-}" ]; then
   section "DenseNet-121 training steps: 224 px, batch 32"
   for precision in f32 tf32; do
     flag=""; [ "$precision" = tf32 ] && flag="--tf32"
-    rm -f "$OUT_DIR/classifier-steps-$precision.csv"
+    rm -f "$OUT_DIR/classifier-steps-$precision.csv" /tmp/classifier-bench.ckpt.safetensors
     # shellcheck disable=SC2086
     try 150 "$THORAX" $flag train classifier --images "$DATA" --labels "$LABELS" --val-fold 3 --device cuda \
       --resolution 224 --batch 32 --steps "$TRAIN_STEPS" --checkpoint-every 100000 \

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use candle_core::{DType, Device, Tensor};
 
-use crate::cli::train_run::{LossLog, RunClock, checkpoint_due, format_duration, training_command};
+use crate::cli::train_run::{LossLog, RunClock, check_run_outputs, checkpoint_due, format_duration, training_command};
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::models::card::Provenance;
 use crate::models::labels::NIH_GAN_LABELS;
@@ -284,6 +284,11 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
         GanDataset::load_with_layout(images, labels, config.resolution_px, &config.labels, &args.layout.options())
             .context("loading the training images")?;
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
+    let mut outputs = vec![("--out", args.out.as_path()), ("--checkpoint", checkpoint_path.as_path())];
+    if let Some(samples) = &args.samples {
+        outputs.push(("--samples", samples));
+    }
+    check_run_outputs(&outputs, &checkpoint_path, args.resume.as_deref())?;
     // A grown run continues the step count, so its log continues too.
     let continues = args.resume.is_some() || args.grow_from.is_some();
     let mut log = LossLog::open(args.log.as_deref(), GAN_LOG_HEADER, continues)?;

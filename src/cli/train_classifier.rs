@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 
 use crate::cli::train::{check_same, default_checkpoint_path};
-use crate::cli::train_run::{LossLog, RunClock, checkpoint_due, format_duration, training_command};
+use crate::cli::train_run::{LossLog, RunClock, check_run_outputs, checkpoint_due, format_duration, training_command};
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::models::card::Provenance;
 use crate::models::labels::NIH_CLASSIFIER_LABELS;
@@ -223,6 +223,8 @@ pub fn train_classifier(args: &TrainClassifierArgs) -> anyhow::Result<()> {
     let steps_per_epoch = trainer.steps_per_epoch();
     let target_steps = args.steps.unwrap_or(u64::MAX).min(args.epochs.saturating_mul(steps_per_epoch));
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
+    let outputs = [("--out", args.out.as_path()), ("--checkpoint", checkpoint_path.as_path())];
+    check_run_outputs(&outputs, &checkpoint_path, args.resume.as_deref())?;
     let mut log = LossLog::open(args.log.as_deref(), LOG_HEADER, args.resume.is_some())?;
     eprintln!(
         "thorax train classifier: {train_rows} training / {validation_rows} validation images ({} / {} patients) at {} \

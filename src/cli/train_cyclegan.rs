@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use candle_core::{DType, Device};
 
 use crate::cli::train::{check_same, default_checkpoint_path};
-use crate::cli::train_run::{LossLog, RunClock, checkpoint_due, format_duration, training_command};
+use crate::cli::train_run::{LossLog, RunClock, check_run_outputs, checkpoint_due, format_duration, training_command};
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::models::card::Provenance;
 use crate::models::cyclegan::Direction;
@@ -231,11 +231,20 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
     let (train_b, val_b) =
         load_domain(name_b, &args.domain_b, &args.domain_b_prefix, side, held_out, config.seed ^ SPLIT_SALT_B)?;
     trainer.check_domain_image_counts([train_a.len() + val_a.len(), train_b.len() + val_b.len()])?;
+    let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
+    let out_b2a = args.out_b2a.clone().unwrap_or_else(|| default_b2a_path(&args.out));
+    let mut outputs = vec![
+        ("--out", args.out.as_path()),
+        ("--out-b2a", out_b2a.as_path()),
+        ("--checkpoint", checkpoint_path.as_path()),
+    ];
+    if let Some(path) = &args.held_out_list {
+        outputs.push(("--held-out-list", path));
+    }
+    check_run_outputs(&outputs, &checkpoint_path, args.resume.as_deref())?;
     if let Some(path) = &args.held_out_list {
         write_held_out_list(path, [(name_a.as_str(), &val_a), (name_b.as_str(), &val_b)])?;
     }
-    let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
-    let out_b2a = args.out_b2a.clone().unwrap_or_else(|| default_b2a_path(&args.out));
     let mut log = LossLog::open(args.log.as_deref(), LOG_HEADER, args.resume.is_some())?;
     eprintln!(
         "thorax train cyclegan: {name_a} {} + {} held out, {name_b} {} + {} held out, at {side} px, ngf {} ndf {} \

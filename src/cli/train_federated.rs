@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use candle_core::DType;
 
 use crate::cli::train::{GAN_LOG_HEADER, TrainGanArgs, build_trainer, default_checkpoint_path, log_line};
-use crate::cli::train_run::{LossLog, RunClock, format_duration, training_command};
+use crate::cli::train_run::{LossLog, RunClock, check_run_outputs, format_duration, training_command};
 use crate::engine::device::open_device;
 use crate::models::card::Provenance;
 use crate::train::federated::{FederatedSchedule, Site, train_federated};
@@ -64,6 +64,14 @@ pub fn train_gan_federated(args: &TrainGanArgs) -> anyhow::Result<()> {
             .clone(),
         None => build_trainer(&TrainGanArgs { resume: None, ..args.clone() }, &device)?.config().clone(),
     };
+    for site in &sites {
+        if let Some(checkpoint) = &site.checkpoint {
+            // A resumed federation continues each site's checkpoint in place.
+            let continued = args.resume.is_some().then_some(checkpoint.as_path());
+            let outputs = [("--out", args.out.as_path()), ("site checkpoint", checkpoint.as_path())];
+            check_run_outputs(&outputs, checkpoint, continued).with_context(|| format!("site {}", site.name))?;
+        }
+    }
     let schedule =
         FederatedSchedule { rounds: args.rounds, local_steps: args.local_steps, resume: args.resume.is_some() };
     let mut log = LossLog::open(args.log.as_deref(), GAN_LOG_HEADER, args.resume.is_some())?;

@@ -41,6 +41,59 @@ impl LossLog {
     }
 }
 
+/// Checks, before the first step, that each of a run's `outputs` (`(flag, path)`) can be written, so that a typo in
+/// a folder name fails at once instead of after the training; and that a run which does not continue `checkpoint`
+/// (`resumed_from` is another file or none) will not replace an earlier run's checkpoint there.
+pub(crate) fn check_run_outputs(
+    outputs: &[(&str, &Path)],
+    checkpoint: &Path,
+    resumed_from: Option<&Path>,
+) -> anyhow::Result<()> {
+    for &(flag, path) in outputs {
+        check_writable(flag, path)?;
+    }
+    let continues_it = resumed_from.is_some_and(|from| same_file(from, checkpoint));
+    if checkpoint.exists() && !continues_it {
+        anyhow::bail!(
+            "{} already holds a training checkpoint: continue that run with --resume {0}, or start a new one with \
+             another --checkpoint (or --out), or remove the file",
+            checkpoint.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether two paths name one file (both exist and resolve to the same place, or are spelled alike).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// `path` is not a folder, and its folder exists and takes a new file (tried with a probe file removed at once).
+fn check_writable(flag: &str, path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!("{flag} {}: is a folder, expected a file name", path.display());
+    }
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        anyhow::bail!("{flag} {}: the folder {} does not exist", path.display(), folder.display());
+    }
+    let probe = folder.join(format!(".thorax-write-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .with_context(|| format!("{flag} {}: cannot write into {}", path.display(), folder.display()))?;
+    // Best effort: the probe is empty and its name says what it is.
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 /// `arg` as a POSIX shell word, so the card's training command can be pasted back.
 fn shell_quoted(arg: &str) -> String {
     let plain = !arg.is_empty()
@@ -193,6 +246,30 @@ mod tests {
         let mut stale = clock_started(11, 0);
         assert!(stale.should_print(5, 100), "interval passed");
         assert!(!stale.should_print(6, 100), "printing restarts the interval");
+    }
+
+    #[test]
+    fn outputs_are_checked_before_training_and_checkpoints_are_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("g.safetensors");
+        let checkpoint = dir.path().join("g.ckpt.safetensors");
+        check_run_outputs(&[("--out", &model)], &checkpoint, None).unwrap();
+        let missing = dir.path().join("typo/g.safetensors");
+        let error = check_run_outputs(&[("--out", &missing)], &checkpoint, None).unwrap_err().to_string();
+        assert!(error.contains("--out") && error.contains("does not exist"), "{error}");
+        let error = check_run_outputs(&[("--samples", dir.path())], &checkpoint, None).unwrap_err().to_string();
+        assert!(error.contains("is a folder"), "{error}");
+        std::fs::write(&checkpoint, b"earlier run").unwrap();
+        let error = check_run_outputs(&[("--out", &model)], &checkpoint, None).unwrap_err().to_string();
+        assert!(error.contains("--resume"), "{error}");
+        let other = dir.path().join("other.ckpt.safetensors");
+        std::fs::write(&other, b"another run").unwrap();
+        assert!(check_run_outputs(&[], &checkpoint, Some(&other)).is_err());
+        // Continuing the run in place is the one way to write over it; the spelling of the path does not matter.
+        let spelled_otherwise = dir.path().join(".").join("g.ckpt.safetensors");
+        check_run_outputs(&[("--out", &model)], &checkpoint, Some(&spelled_otherwise)).unwrap();
+        assert_eq!(std::fs::read(&checkpoint).unwrap(), b"earlier run");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no probe file left behind");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod op_profile;
 pub mod preprocess;
 pub mod progan;
 pub mod registry;
+pub mod safetensors_file;
 pub mod shifted_conv;
 pub mod style_transfer;
 pub mod upload_cache;

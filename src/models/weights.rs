@@ -69,6 +69,6 @@ pub fn save(path: &Path, tensors: &HashMap<String, Tensor>, card: &ModelCard) ->
     let data: Vec<(String, candle_core::Tensor)> =
         views.into_iter().map(|(k, v)| v.to_device(&Device::Cpu).map(|v| (k, v))).collect::<Result<_, _>>()?;
     let refs: Vec<(&str, &Tensor)> = data.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    safetensors::tensor::serialize_to_file(refs, Some(metadata), path)
-        .map_err(|e| ModelError::Safetensors { path: path.to_path_buf(), reason: e.to_string() })
+    crate::models::safetensors_file::write_safetensors(&refs, metadata, path)
+        .map_err(|reason| ModelError::Safetensors { path: path.to_path_buf(), reason })
 }

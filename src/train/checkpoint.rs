@@ -8,11 +8,12 @@
 //! destination and renamed into place, so an interrupted save never leaves a half-written checkpoint.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::models::safetensors_file::write_safetensors;
 use crate::train::error::TrainError;
 use crate::train::gan_trainer::GanTrainConfig;
 use crate::train::growth::FadeSchedule;
@@ -57,12 +58,7 @@ pub fn save_checkpoint(path: &Path, groups: &TensorGroups, state: &CheckpointSta
     let json = serde_json::to_string(state).map_err(|e| fail(format!("cannot encode the state: {e}")))?;
     let metadata = HashMap::from([(STATE_METADATA_KEY.to_owned(), json)]);
     let refs: Vec<(&str, &Tensor)> = flat.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".partial");
-    let temporary = PathBuf::from(temporary);
-    safetensors::tensor::serialize_to_file(refs, Some(metadata), &temporary)
-        .map_err(|e| fail(format!("cannot write {}: {e}", temporary.display())))?;
-    std::fs::rename(&temporary, path).map_err(|e| fail(format!("cannot move {} into place: {e}", temporary.display())))
+    write_safetensors(&refs, metadata, path).map_err(fail)
 }
 
 /// Reads a checkpoint: its tensors grouped by prefix (on `device`) and its state.

@@ -14,7 +14,7 @@
 //! bit for bit (on the same device).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,7 @@ use crate::metrics::roc::roc_auc;
 use crate::models::card::{ModelCard, Provenance};
 use crate::models::densenet::{DenseNet121, DenseNetConfig};
 use crate::models::preprocess::{Gray8, classifier_gray8, normalized_value};
+use crate::models::safetensors_file::write_safetensors;
 use crate::models::weights;
 use crate::train::classifier_split::RowSplit;
 use crate::train::dataset::{DatasetError, GanDataset};
@@ -582,13 +583,7 @@ impl ClassifierTrainer {
         let json = serde_json::to_string(&state).map_err(|e| fail(format!("cannot encode the state: {e}")))?;
         let metadata = HashMap::from([(CLASSIFIER_STATE_KEY.to_owned(), json)]);
         let refs: Vec<(&str, &Tensor)> = flat.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        let mut temporary = path.as_os_str().to_owned();
-        temporary.push(".partial");
-        let temporary = PathBuf::from(temporary);
-        safetensors::tensor::serialize_to_file(refs, Some(metadata), &temporary)
-            .map_err(|e| fail(format!("cannot write {}: {e}", temporary.display())))?;
-        std::fs::rename(&temporary, path)
-            .map_err(|e| fail(format!("cannot move {} into place: {e}", temporary.display())))
+        write_safetensors(&refs, metadata, path).map_err(fail)
     }
 
     /// Continues a run from a checkpoint written by [`Self::save_checkpoint`].

@@ -15,13 +15,14 @@
 //! run continues bit for bit (on the same device).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::models::card::{ModelCard, Provenance};
 use crate::models::cyclegan::{CycleGanConfig, CycleGanGenerator, Direction};
+use crate::models::safetensors_file::write_safetensors;
 use crate::models::weights::{self, Weights};
 use crate::train::adam::{AdamSettings, AdamW};
 use crate::train::cyclegan_train::cyclegan_generator_forward;
@@ -649,13 +650,7 @@ impl CycleGanTrainer {
         let json = serde_json::to_string(&state).map_err(|e| fail(format!("cannot encode the state: {e}")))?;
         let metadata = HashMap::from([(CYCLEGAN_STATE_METADATA_KEY.to_owned(), json)]);
         let refs: Vec<(&str, &Tensor)> = flat.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        let mut temporary = path.as_os_str().to_owned();
-        temporary.push(".partial");
-        let temporary = PathBuf::from(temporary);
-        safetensors::tensor::serialize_to_file(refs, Some(metadata), &temporary)
-            .map_err(|e| fail(format!("cannot write {}: {e}", temporary.display())))?;
-        std::fs::rename(&temporary, path)
-            .map_err(|e| fail(format!("cannot move {} into place: {e}", temporary.display())))
+        write_safetensors(&refs, metadata, path).map_err(fail)
     }
 
     /// Reads only the state of a checkpoint written by [`Self::save_checkpoint`].

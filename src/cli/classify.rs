@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 
-use crate::convert::npy::read_npy_f32;
+use crate::cli::npy_input::read_finite_npy;
 use crate::models::densenet::{DenseNet121, IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZE_PX};
 use crate::models::heatmap::{GrayMap, Heatmap, HeatmapMethod, HeatmapOptions, heatmaps, resolve_targets};
 use crate::models::heatmap_export::{safe_file_part, write_heatmap_files};
@@ -29,7 +29,8 @@ pub struct ClassifyArgs {
     /// Image files (PNG, JPEG, TIFF); colour images are converted to gray.
     #[arg(required_unless_present = "tensor_npy", conflicts_with = "tensor_npy")]
     pub images: Vec<PathBuf>,
-    /// Already preprocessed input, float32 [N, 3, 224, 224] (no resizing or normalisation is applied).
+    /// Already preprocessed input, float32 [N, 3, S, S] with S the classifier's input side (224 px for the
+    /// torchvision recipe; the embedded classifier's card says 128); no resizing or normalisation is applied.
     #[arg(long)]
     pub tensor_npy: Option<PathBuf>,
     /// Images per forward pass.
@@ -125,12 +126,18 @@ pub fn run(args: &ClassifyArgs, device: &Device, default_model_bytes: Option<&[u
     let mut used_stems = HashSet::new();
     let mut results = Vec::new();
     if let Some(npy) = &args.tensor_npy {
-        let (shape, data) = read_npy_f32(npy).with_context(|| format!("reading --tensor-npy {}", npy.display()))?;
-        let [n, c, h, w] = shape.as_slice() else {
-            bail!("--tensor-npy {}: shape {shape:?}, expected [N, 3, {INPUT_SIZE_PX}, {INPUT_SIZE_PX}]", npy.display());
+        let (shape, data) = read_finite_npy(npy, "--tensor-npy")?;
+        // The classifier's own input side (its card's resolution; 224 px for the torchvision recipe).
+        let side = match classifier.card().resolution {
+            0 => INPUT_SIZE_PX,
+            side => side,
         };
-        if (*c, *h, *w) != (3, INPUT_SIZE_PX, INPUT_SIZE_PX) || *n == 0 {
-            bail!("--tensor-npy {}: shape {shape:?}, expected [N, 3, {INPUT_SIZE_PX}, {INPUT_SIZE_PX}]", npy.display());
+        let expected = || format!("expected [N, 3, {side}, {side}] for this classifier");
+        let [n, c, h, w] = shape.as_slice() else {
+            bail!("--tensor-npy {}: shape {shape:?}, {}", npy.display(), expected());
+        };
+        if (*c, *h, *w) != (3, side, side) || *n == 0 {
+            bail!("--tensor-npy {}: shape {shape:?}, {}", npy.display(), expected());
         }
         let x = Tensor::from_vec(data, shape.clone(), device).context("copying --tensor-npy to the device")?;
         for start in (0..*n).step_by(args.batch_size) {
@@ -291,7 +298,7 @@ fn file_stem(path: &Path) -> String {
 }
 
 /// `stem`, or `stem_2`, `stem_3`, ... when two inputs share a file name.
-fn unique_stem(stem: &str, used: &mut HashSet<String>) -> String {
+pub(crate) fn unique_stem(stem: &str, used: &mut HashSet<String>) -> String {
     let mut candidate = stem.to_owned();
     let mut n = 2;
     while !used.insert(candidate.clone()) {

@@ -6,7 +6,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 
-use crate::convert::npy::{read_npy_f32, write_npy_f32};
+use crate::cli::npy_input::read_finite_npy;
+use crate::convert::npy::write_npy_f32;
 use crate::convert::progan_tf::sha256_hex;
 use crate::models::card::{ModelCard, ModelKind};
 use crate::models::progan::{ProganGenerator, latents_from_seed, to_png_u8};
@@ -75,7 +76,7 @@ pub fn parse_labels(text: &str, card: &ModelCard) -> anyhow::Result<Vec<f32>> {
 
 /// A `[rows, width]` matrix read from a .npy file; a 1-D array is one row.
 fn read_matrix(path: &Path, argument: &str, width: usize, width_name: &str) -> anyhow::Result<(usize, Vec<f32>)> {
-    let (shape, data) = read_npy_f32(path).with_context(|| format!("reading {argument} {}", path.display()))?;
+    let (shape, data) = read_finite_npy(path, argument)?;
     let rows = match shape.as_slice() {
         [w] if *w == width => 1,
         [rows, w] if *w == width => *rows,
@@ -84,9 +85,6 @@ fn read_matrix(path: &Path, argument: &str, width: usize, width_name: &str) -> a
             path.display()
         ),
     };
-    if let Some(bad) = data.iter().position(|v| !v.is_finite()) {
-        bail!("{argument} {} holds a NaN or infinite value at flat index {bad}", path.display());
-    }
     Ok((rows, data))
 }
 

@@ -12,6 +12,7 @@ pub mod dicom;
 pub mod generate;
 pub mod info;
 pub mod metrics;
+pub mod npy_input;
 pub mod study;
 pub mod train;
 pub mod train_classifier;

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 
-use crate::cli::classify::read_gray_image;
-use crate::convert::npy::{read_npy_f32, write_npy_f32};
+use crate::cli::classify::{read_gray_image, unique_stem};
+use crate::cli::npy_input::read_finite_npy;
+use crate::convert::npy::write_npy_f32;
 use crate::models::card::ModelKind;
 use crate::models::cyclegan::{CycleGanGenerator, Direction};
 use crate::models::style_transfer::{NetworkScale, translate_gray_at};
@@ -117,7 +118,7 @@ pub fn run(args: &TranslateArgs, device: &Device, default_model_bytes: Option<&[
     let mut written = Vec::new();
     if let Some(npy) = &args.tensor_npy {
         let out_npy = args.out_npy.as_ref().context("--tensor-npy needs --out-npy")?;
-        let (shape, data) = read_npy_f32(npy).with_context(|| format!("reading --tensor-npy {}", npy.display()))?;
+        let (shape, data) = read_finite_npy(npy, "--tensor-npy")?;
         if shape.len() != 4 {
             bail!("--tensor-npy {}: shape {shape:?}, expected [N, C, H, W]", npy.display());
         }
@@ -134,12 +135,14 @@ pub fn run(args: &TranslateArgs, device: &Device, default_model_bytes: Option<&[
     } else {
         let out = args.out.as_ref().context("image inputs need --out DIR")?;
         std::fs::create_dir_all(out).with_context(|| format!("creating --out {}", out.display()))?;
+        let mut used_stems = std::collections::HashSet::new();
         for path in &args.images {
             let (gray, width, height) = read_gray_image(path)?;
             let translated = translate_gray_at(&generator, &gray, width, height, args.scale.into(), device)
                 .with_context(|| format!("translating {}", path.display()))?;
             let (out_w, out_h) = (translated.width_px, translated.height_px);
-            let stem = path.file_stem().map_or("image".into(), |s| s.to_string_lossy());
+            // Two inputs of one name (from different folders) get `_2`, `_3`, ... instead of one overwriting the other.
+            let stem = unique_stem(&path.file_stem().map_or("image".into(), |s| s.to_string_lossy()), &mut used_stems);
             let target = out.join(format!("{stem}_{direction}.png"));
             save_png(&target, &translated.pixels, translated.channels, out_w, out_h)?;
             written.push(serde_json::json!({

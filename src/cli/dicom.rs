@@ -145,8 +145,11 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
         DicomCommand::Render { file, out, window_center, window_width, json } => {
             let image = read_dicom_image(&file).with_context(|| format!("reading DICOM image {}", file.display()))?;
             let window = match (window_center, window_width) {
-                (Some(center), Some(width)) if width > 0.0 => Some(Window { center, width }),
-                (Some(_), Some(width)) => bail!("--window-width must be positive, got {width}"),
+                (Some(center), _) if !center.is_finite() => {
+                    bail!("--window-center must be a finite number, got {center}")
+                }
+                (Some(center), Some(width)) if width > 0.0 && width.is_finite() => Some(Window { center, width }),
+                (Some(_), Some(width)) => bail!("--window-width must be a positive finite number, got {width}"),
                 _ => None,
             };
             let gray = GrayImage::new(image.width, image.height, GraySamples::U8(render_display_u8(&image, window)))?;

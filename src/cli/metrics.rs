@@ -639,7 +639,13 @@ fn run_roc(
                     {
                         line += &format!("  bootstrap 95% [{lo:.4}, {hi:.4}]");
                     }
-                    if let Some(p) = entry.get("thorax_gan").filter(|p| !p.is_null()) {
+                    // A resampling that could not be done says why instead of printing NaNs.
+                    for (key, what) in [("bootstrap", "bootstrap"), ("thorax_gan", "thorax-gan protocol")] {
+                        if let Some(error) = entry[key]["error"].as_str() {
+                            line += &format!("  {what}: {error}");
+                        }
+                    }
+                    if let Some(p) = entry.get("thorax_gan").filter(|p| !p.is_null() && p.get("error").is_none()) {
                         line += &format!(
                             "  mean {:.4} +- {:.4}, cutoff {:.4}, sens {:.3}, spec {:.3}",
                             p["auc"]["mean"].as_f64().unwrap_or(f64::NAN),

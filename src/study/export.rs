@@ -13,7 +13,7 @@ use super::sources::csv_error;
 use super::store::StudyStore;
 
 /// One row of the answers CSV (every revision of every answer, practice included and flagged).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AnswerRow {
     /// Reader id.
     pub reader_id: String,
@@ -94,6 +94,17 @@ pub fn answer_rows(store: &StudyStore) -> StudyResult<Vec<AnswerRow>> {
 /// Writes every answer of the study to a CSV; returns the number of rows.
 pub fn write_answers_csv(store: &StudyStore, path: &Path) -> StudyResult<usize> {
     let rows = answer_rows(store)?;
+    if rows.is_empty() {
+        // csv writes the header with the first record; a study without answers still gets its columns named.
+        let mut blank = csv::Writer::from_writer(Vec::new());
+        blank.serialize(AnswerRow::default()).map_err(|error| csv_error(path, 0, &error))?;
+        let bytes = blank
+            .into_inner()
+            .map_err(|error| StudyError::Io { path: path.to_path_buf(), source: error.into_error() })?;
+        let header = bytes.split_inclusive(|&b| b == b'\n').next().unwrap_or_default();
+        std::fs::write(path, header).map_err(|source| StudyError::Io { path: path.to_path_buf(), source })?;
+        return Ok(0);
+    }
     let mut writer = csv::Writer::from_path(path).map_err(|error| csv_error(path, 0, &error))?;
     for row in &rows {
         writer.serialize(row).map_err(|error| csv_error(path, 0, &error))?;

@@ -1,5 +1,6 @@
 //! Our labels CSV: a `file` column (a path relative to the images folder) and the labels either as
-//! - a `findings` column of `|`-joined label names (`No Finding`, `No_Finding` or an empty cell mean none), or
+//! - a `findings` column of `|`-joined label names (`No Finding` or `No_Finding` mean none; an empty cell means the
+//!   row's findings are unknown, as in `data/cxr/labels.csv`, so none of its labels count in a loss), or
 //! - one 0/1 column per label, named exactly as the labels (the layout of `data/cxr-train/labels.csv`).
 //!
 //! An optional `labels_annotated` column says which labels were looked for: `nih14` (or `all`, or empty) for all of
@@ -64,8 +65,10 @@ pub fn read_our_rows(
             return Err(DatasetError::EmptyFileName { path: labels_csv.to_path_buf(), row });
         }
         let mut labels = vec![0.0f32; label_names.len()];
+        let mut findings_unknown = false;
         match &layout {
             LabelColumns::Findings { column } => {
+                findings_unknown = cell(*column).is_empty();
                 for name in cell(*column).split('|').map(str::trim) {
                     if name.is_empty() || name == "No Finding" || name == "No_Finding" {
                         continue;
@@ -102,6 +105,7 @@ pub fn read_our_rows(
             }
         }
         let mask: Vec<f32> = match annotated_column.map(cell).unwrap_or("") {
+            "" if findings_unknown => vec![0.0; label_names.len()],
             "" | "nih14" | "all" => vec![1.0; label_names.len()],
             "pneumonia_only" => (0..label_names.len()).map(|i| f32::from(Some(i) == pneumonia_index)).collect(),
             other => {

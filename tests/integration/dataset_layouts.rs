@@ -189,6 +189,29 @@ fn chexpert_tree_follows_each_uncertainty_policy() {
     assert!(data.image_u8(1).unwrap().iter().any(|&p| p > 0));
 }
 
+#[test]
+fn our_layout_reads_a_blank_findings_cell_as_unknown_and_no_finding_as_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = fixtures().join("train_00.png");
+    for name in ["a.png", "b.png", "c.png", "d.png"] {
+        std::fs::copy(&source, dir.path().join(name)).unwrap();
+    }
+    let csv = dir.path().join("labels.csv");
+    std::fs::write(
+        &csv,
+        "file,findings,labels_annotated\na.png,Cardiomegaly|Edema,\nb.png,No Finding,\nc.png,,\nd.png,,nih14\n",
+    )
+    .unwrap();
+    let rows = read_labeled_rows(dir.path(), &csv, &labels(), &LayoutOptions::default()).unwrap();
+    let all = vec![1.0; labels().len()];
+    let slot = |name: &str| labels().iter().position(|l| l == name).unwrap();
+    assert_eq!((rows[0].labels[slot("Cardiomegaly")], rows[0].labels[slot("Edema")]), (1.0, 1.0));
+    assert_eq!(rows[0].mask, all);
+    assert!(rows[1].labels.iter().all(|&v| v == 0.0) && rows[1].mask == all, "No Finding: annotated negatives");
+    assert!(rows[2].mask.iter().all(|&v| v == 0.0), "blank: unknown, left out of every label's loss");
+    assert_eq!(rows[3].mask, all, "blank findings that the row says were annotated: negatives");
+}
+
 fn run_thorax(args: &[&str], images: &Path, labels: &Path, out: &Path) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_thorax"));
     command.args(["train"]).args(args).arg("--images").arg(images).arg("--labels").arg(labels);

@@ -283,7 +283,9 @@ fn merge_provenance(
     let labels = labels
         .or_else(|| stored.as_ref().map(|p| p.labels.clone()))
         .context("--labels is required (the PNG has no thorax.labels chunk)")?;
-    Ok(Provenance::new(&model_sha256, seed, &labels)?)
+    // The PNG's latent row describes its own seed only.
+    let latent = stored.filter(|p| p.seed == seed).map(|p| p.latent).unwrap_or_default();
+    Ok(Provenance::new(&model_sha256, seed, &labels)?.with_latent(&latent)?)
 }
 
 fn write_plain_png(path: &Path, image: &GrayImage) -> anyhow::Result<()> {

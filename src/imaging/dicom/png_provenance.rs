@@ -15,6 +15,7 @@ const KEY_SYNTHETIC: &str = "thorax.synthetic";
 const KEY_MODEL_SHA256: &str = "thorax.model_sha256";
 const KEY_SEED: &str = "thorax.seed";
 const KEY_LABELS: &str = "thorax.labels";
+const KEY_LATENT: &str = "thorax.latent";
 
 /// Writes `image` as a grayscale PNG of its own bit depth with `provenance` in text chunks.
 pub fn write_png_with_provenance(path: &Path, image: &GrayImage, provenance: &Provenance) -> Result<(), DicomError> {
@@ -38,6 +39,7 @@ pub fn write_png_with_provenance(path: &Path, image: &GrayImage, provenance: &Pr
         (KEY_MODEL_SHA256, provenance.model_sha256.clone()),
         (KEY_SEED, provenance.seed.to_string()),
         (KEY_LABELS, provenance.labels.clone()),
+        (KEY_LATENT, provenance.latent.clone()),
     ];
     for (keyword, text) in chunks {
         encoder
@@ -71,7 +73,8 @@ pub fn read_png_with_provenance(path: &Path) -> Result<(GrayImage, Option<Proven
     let provenance = match (text(KEY_MODEL_SHA256), text(KEY_SEED), text(KEY_LABELS)) {
         (Some(hash), Some(seed), Some(labels)) => {
             let seed = seed.trim().parse::<u64>().map_err(|e| png_error(format!("{KEY_SEED} chunk {seed:?}: {e}")))?;
-            let mut provenance = Provenance::new(&hash, seed, &labels)?;
+            let mut provenance =
+                Provenance::new(&hash, seed, &labels)?.with_latent(&text(KEY_LATENT).unwrap_or_default())?;
             if let Some(software) = text(KEY_SOFTWARE) {
                 provenance.software = software;
             }

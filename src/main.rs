@@ -131,7 +131,31 @@ enum ConvertCommand {
     Inception(thorax::cli::convert_torch::ConvertInceptionArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{}", error_report(&error));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error and its causes as anyhow prints them, without the backtrace that RUST_BACKTRACE=1 would add: a user's
+/// mistake (a wrong path, an unknown label) is not a crash.
+fn error_report(error: &anyhow::Error) -> String {
+    let mut report = format!("Error: {error}");
+    let causes: Vec<String> = error.chain().skip(1).map(ToString::to_string).collect();
+    if !causes.is_empty() {
+        report.push_str("\n\nCaused by:");
+        for (index, cause) in causes.iter().enumerate() {
+            report.push_str(&format!("\n    {index}: {cause}"));
+        }
+    }
+    report
+}
+
+fn run() -> anyhow::Result<()> {
     restore_default_sigpipe();
     pin_thread_count();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();

@@ -45,7 +45,9 @@ impl fmt::Display for DeviceChoice {
 pub enum DeviceError {
     #[error("unknown device `{0}`: use auto, cpu, cuda or cuda:N")]
     Unknown(String),
-    #[error("CUDA device {ordinal} requested, but this binary was built without the `cuda` feature")]
+    #[error(
+        "CUDA device {ordinal}: this binary was built without the `cuda` feature (README.md, section Building with CUDA)"
+    )]
     CudaNotBuilt { ordinal: usize },
     #[error("CUDA device {ordinal} could not be opened: {reason}")]
     CudaFailed { ordinal: usize, reason: String },

@@ -53,22 +53,27 @@ pub struct GenerateArgs {
     pub json: bool,
 }
 
-/// Parses `"Name=v,Name=v"` into a vector in the card's label order; unknown names list the valid ones.
-pub fn parse_labels(text: &str, card: &ModelCard) -> anyhow::Result<Vec<f32>> {
+/// Parses `"Name=v,Name=v"` (given as `argument`) into a vector in the card's label order; unknown names list the
+/// valid ones.
+pub fn parse_labels(text: &str, card: &ModelCard, argument: &str) -> anyhow::Result<Vec<f32>> {
     let mut values = vec![0.0f32; card.labels.len()];
+    let mut given = vec![false; card.labels.len()];
     for item in text.split(',').map(str::trim).filter(|item| !item.is_empty()) {
         let (name, value) =
-            item.rsplit_once('=').with_context(|| format!("--labels item `{item}` is not Name=value"))?;
+            item.rsplit_once('=').with_context(|| format!("{argument} item `{item}` is not Name=value"))?;
         let name = name.trim();
         let index = card.label_index(name).with_context(|| {
-            format!("--labels: unknown label `{name}`; this model's labels are: {}", card.labels.join(", "))
+            format!("{argument}: unknown label `{name}`; this model's labels are: {}", card.labels.join(", "))
         })?;
         let value: f32 = value
             .trim()
             .parse()
             .ok()
             .filter(|v: &f32| v.is_finite())
-            .with_context(|| format!("--labels: value `{value}` of `{name}` is not a finite number"))?;
+            .with_context(|| format!("{argument}: value `{value}` of `{name}` is not a finite number"))?;
+        if std::mem::replace(&mut given[index], true) {
+            bail!("{argument}: `{name}` is given twice");
+        }
         values[index] = value;
     }
     Ok(values)
@@ -131,7 +136,7 @@ pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::R
 
     // Labels: one vector for all images, or one row per image.
     let (label_rows, label_values) = match (&args.labels, &args.labels_npy) {
-        (Some(text), _) => (1, parse_labels(text, &card)?),
+        (Some(text), _) => (1, parse_labels(text, &card, "--labels")?),
         (None, Some(path)) => read_matrix(path, "--labels-npy", label_size, "label count")?,
         (None, None) => bail!("give --labels or --labels-npy"),
     };
@@ -285,4 +290,39 @@ fn write_png(
     writer.write_image_data(&pixels).with_context(|| format!("writing {}", path.display()))?;
     writer.finish().with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::card::Provenance;
+    use crate::models::labels::NIH_CLASSIFIER_LABELS;
+    use crate::models::progan::{ProganArchitecture, progan_card};
+
+    #[test]
+    fn labels_are_parsed_by_name_and_mistakes_name_the_argument() {
+        let architecture = ProganArchitecture {
+            resolution_px: 32,
+            latent_size: 8,
+            label_size: NIH_CLASSIFIER_LABELS.len(),
+            channels: 1,
+            fmap_base: 64.0,
+            fmap_decay: 1.0,
+            fmap_max: 16,
+        };
+        let labels = NIH_CLASSIFIER_LABELS.iter().map(|l| (*l).to_owned()).collect();
+        let card = progan_card("test", labels, &architecture, true, Provenance::default());
+        let values = parse_labels("Edema=0.5, Mass=1", &card, "--labels").unwrap();
+        assert_eq!(values[card.label_index("Edema").unwrap()], 0.5);
+        assert_eq!(values.iter().sum::<f32>(), 1.5);
+        for (text, expected) in [
+            ("Mass=1,Mass=0", "`Mass` is given twice"),
+            ("Foo=1", "unknown label `Foo`"),
+            ("Mass=nan", "not a finite number"),
+            ("Mass", "not Name=value"),
+        ] {
+            let error = parse_labels(text, &card, "--generator-labels").unwrap_err().to_string();
+            assert!(error.starts_with("--generator-labels") && error.contains(expected), "{text}: {error}");
+        }
+    }
 }

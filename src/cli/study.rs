@@ -319,7 +319,7 @@ fn generator_source(args: &NewArgs, model: Option<&Path>) -> Result<GeneratorSou
         Some(text) => {
             let card = crate::models::registry::read_card(&bytes)
                 .map_err(|e| anyhow::anyhow!("reading the model card of {name}: {e}"))?;
-            Some(crate::cli::generate::parse_labels(text, &card)?)
+            Some(crate::cli::generate::parse_labels(text, &card, "--generator-labels")?)
         }
         None => None,
     };

@@ -34,11 +34,10 @@ impl ModelChoice {
     pub fn summary(&self) -> String {
         let card = &self.card;
         format!(
-            "{}\n{}\n{} px, {} labels{}\nSource: {}\nSHA-256: {}...",
+            "{}\n{}\n{}{}\nSource: {}\nSHA-256: {}...",
             card.name,
             self.source.name(),
-            card.resolution,
-            card.labels.len(),
+            card.shape_summary(),
             if card.untrained { ", UNTRAINED" } else { "" },
             card.provenance.source,
             self.sha256.get(..16).unwrap_or(&self.sha256)

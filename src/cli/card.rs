@@ -3,7 +3,7 @@
 //! and its dtype as they are.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use candle_core::Device;
@@ -41,16 +41,17 @@ pub fn run(args: &CardArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?
             .into_iter()
             .collect();
-        write_atomically(&args.file, |path| Ok(weights::save(path, &tensors, &card)?))?;
+        // weights::save writes atomically and keeps the file's permissions.
+        weights::save(&args.file, &tensors, &card).with_context(|| format!("writing {}", args.file.display()))?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&card)?);
     } else {
         println!(
-            "{} ({:?}, {} px{})",
+            "{} ({:?}, {}{})",
             card.name,
             card.kind,
-            card.resolution,
+            card.shape_summary(),
             if card.untrained { ", UNTRAINED" } else { "" }
         );
         println!("source: {}", card.provenance.source);
@@ -62,12 +63,4 @@ pub fn run(args: &CardArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Writes through a temporary file next to `path`, then renames it over `path`, so a failure leaves the original.
-fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> anyhow::Result<()>) -> anyhow::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temporary = path.with_file_name(format!(".{name}.writing"));
-    write(&temporary).with_context(|| format!("writing {}", temporary.display()))?;
-    std::fs::rename(&temporary, path).with_context(|| format!("replacing {}", path.display()))
 }

@@ -86,6 +86,20 @@ impl ModelCard {
         }
     }
 
+    /// Input size and outputs in a few words: `128 px, 14 labels`; a CycleGAN (any input size, two domains) as
+    /// `any size (trained at 64 px), NIH <-> Guangzhou`.
+    pub fn shape_summary(&self) -> String {
+        let size = match (self.resolution, self.training_side_px()) {
+            (0, Some(side)) => format!("any size (trained at {side} px)"),
+            (0, None) => "any size".to_owned(),
+            (side, _) => format!("{side} px"),
+        };
+        match self.kind {
+            ModelKind::CycleganGenerator => format!("{size}, {}", self.labels.join(" <-> ")),
+            _ => format!("{size}, {} labels", self.labels.len()),
+        }
+    }
+
     /// For a model trained by thorax, one line on how little it saw (resolution, images, steps), shown next to it
     /// in the UI so that nobody mistakes it for the study's models; `None` for others.
     pub fn training_limits_note(&self) -> Option<String> {

@@ -69,11 +69,10 @@ pub fn embedded_model_summaries() -> Vec<ModelSummary> {
         .map(|model| ModelSummary {
             file: model.file_name.to_owned(),
             summary: format!(
-                "{} ({:?}, {} px, {} labels{})",
+                "{} ({:?}, {}{})",
                 model.card.name,
                 model.card.kind,
-                model.card.resolution,
-                model.card.labels.len(),
+                model.card.shape_summary(),
                 if model.card.untrained { ", UNTRAINED" } else { "" }
             ),
             sha256: model.sha256,

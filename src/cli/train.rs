@@ -283,6 +283,10 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
     let data =
         GanDataset::load_with_layout(images, labels, config.resolution_px, &config.labels, &args.layout.options())
             .context("loading the training images")?;
+    if trainer.step() == 0 && args.steps == 0 {
+        // It would write untrained weights under a trained model's card.
+        bail!("--steps 0: a new run needs at least one step");
+    }
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
     let mut outputs = vec![("--out", args.out.as_path()), ("--checkpoint", checkpoint_path.as_path())];
     if let Some(samples) = &args.samples {

@@ -222,6 +222,9 @@ pub fn train_classifier(args: &TrainClassifierArgs) -> anyhow::Result<()> {
     let (train_rows, validation_rows) = (trainer.split().train.len(), trainer.split().validation.len());
     let steps_per_epoch = trainer.steps_per_epoch();
     let target_steps = args.steps.unwrap_or(u64::MAX).min(args.epochs.saturating_mul(steps_per_epoch));
+    if trainer.step() == 0 && target_steps == 0 {
+        bail!("--steps 0 or --epochs 0: a new run needs at least one step");
+    }
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
     let outputs = [("--out", args.out.as_path()), ("--checkpoint", checkpoint_path.as_path())];
     check_run_outputs(&outputs, &checkpoint_path, args.resume.as_deref())?;

@@ -231,6 +231,9 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
     let (train_b, val_b) =
         load_domain(name_b, &args.domain_b, &args.domain_b_prefix, side, held_out, config.seed ^ SPLIT_SALT_B)?;
     trainer.check_domain_image_counts([train_a.len() + val_a.len(), train_b.len() + val_b.len()])?;
+    if trainer.step() == 0 && args.steps == 0 {
+        bail!("--steps 0: a new run needs at least one step");
+    }
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
     let out_b2a = args.out_b2a.clone().unwrap_or_else(|| default_b2a_path(&args.out));
     let mut outputs = vec![

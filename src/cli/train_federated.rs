@@ -72,6 +72,9 @@ pub fn train_gan_federated(args: &TrainGanArgs) -> anyhow::Result<()> {
             check_run_outputs(&outputs, checkpoint, continued).with_context(|| format!("site {}", site.name))?;
         }
     }
+    if args.resume.is_none() && (args.rounds == 0 || args.local_steps == 0) {
+        bail!("--rounds and --local-steps must be at least 1 for a new run");
+    }
     let schedule =
         FederatedSchedule { rounds: args.rounds, local_steps: args.local_steps, resume: args.resume.is_some() };
     let mut log = LossLog::open(args.log.as_deref(), GAN_LOG_HEADER, args.resume.is_some())?;

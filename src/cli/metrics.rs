@@ -37,7 +37,8 @@ pub struct FeatureSource<'a> {
 /// Feature extractors `thorax metrics fid` offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FeatureKind {
-    /// The classifier's globally pooled norm5 features (1024-d), reported as "FD-DenseNet".
+    /// The classifier's globally pooled norm5 features (1024-d for DenseNet-121, fewer for a narrower classifier such
+    /// as the embedded one), reported as "FD-DenseNet".
     Densenet,
     /// pytorch-fid's FID Inception-v3 pool3 features (2048-d), reported as "FID"; needs `--inception-weights`.
     Inception,
@@ -489,6 +490,15 @@ fn run_msssim(
                 pb.display(),
                 ib.width_px(),
                 ib.height_px()
+            );
+        }
+        if compat.is_none() && data_range.is_none() && range_a != range_b {
+            // MS-SSIM compares raw values: an 8-bit image against a 16-bit copy of itself would score about 0.1.
+            bail!(
+                "{} has range {range_a} and {} range {range_b} (different bit depths): save both at one bit depth, \
+                 or pass --data-range for values that are on one scale",
+                pa.display(),
+                pb.display()
             );
         }
         let mode = match compat {

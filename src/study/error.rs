@@ -118,6 +118,10 @@ pub enum StudyError {
     #[error("artificial image source failed: {0}")]
     Source(String),
 
+    /// The CycleGAN that harmonises the real cases' style failed.
+    #[error("harmonising the real images failed: {0}")]
+    Harmoniser(String),
+
     /// The reader is not part of this study.
     #[error("reader {reader:?} is not part of this study")]
     UnknownReader {

@@ -39,7 +39,7 @@ impl CycleGanHarmoniser {
         device: &candle_core::Device,
         scale: NetworkScale,
     ) -> StudyResult<Self> {
-        let failed = |e: &dyn std::fmt::Display| StudyError::Source(format!("loading the CycleGAN {name}: {e}"));
+        let failed = |e: &dyn std::fmt::Display| StudyError::Harmoniser(format!("loading the CycleGAN {name}: {e}"));
         let weights = Weights::from_bytes(bytes, std::path::Path::new(name), ModelKind::CycleganGenerator, device)
             .map_err(|e| failed(&e))?;
         let generator = CycleGanGenerator::from_weights(weights).map_err(|e| failed(&e))?;
@@ -63,10 +63,10 @@ impl RealImageTransform for CycleGanHarmoniser {
         // The display pipeline brings the result to the study size either way.
         let translated =
             translate_gray_at(&self.generator, gray.as_raw(), width_px, height_px, self.scale, &self.device)
-                .map_err(|e| StudyError::Source(format!("harmonising {source} with {}: {e}", self.name)))?;
+                .map_err(|e| StudyError::Harmoniser(format!("harmonising {source} with {}: {e}", self.name)))?;
         let plane = translated.first_plane().to_vec();
         Luma8Image::from_raw(translated.width_px as u32, translated.height_px as u32, plane)
             .map(DynamicImage::ImageLuma8)
-            .ok_or_else(|| StudyError::Source(format!("harmonising {source}: output of unexpected size")))
+            .ok_or_else(|| StudyError::Harmoniser(format!("harmonising {source}: output of unexpected size")))
     }
 }

@@ -21,10 +21,11 @@
 # PyTorch's step on the same card (tools/bench_pytorch_train.py), DenseNet-121 training steps (im2col, shifted,
 # shifted with the fused BatchNorm + ReLU kernels, whose losses are printed beside the composed ops'), per-kernel
 # GPU times of one default GAN step under Nsight Compute where `ncu` exists, inference parity
-# against the CPU, and inference with and without the upload cache (PyTorch beside it with TORCH_INFERENCE=1). Every
-# part has its own time limit; a failure is logged and the run goes on.
+# against the CPU, inference with and without the upload cache (PyTorch beside it with TORCH_INFERENCE=1), and
+# inference time by kind of operation (`thorax bench --profile`). Every part has its own time limit; a failure is
+# logged and the run goes on.
 # VARIANTS (space-separated, default all) picks the parts: train-parity kernels im2col-release im2col shifted
-# shifted-f32 fused cudnn cudnn-f32 torch classifier ncu parity inference. PARITY_EXTRA_FLAGS (e.g. --no-cudnn) adds
+# shifted-f32 fused cudnn cudnn-f32 torch classifier ncu parity inference inference-profile. PARITY_EXTRA_FLAGS (e.g. --no-cudnn) adds
 # parity runs with those flags. DEVICE=cpu (with small GAN_* settings) runs the same commands on a machine without
 # a GPU, to check the script.
 set -uo pipefail
@@ -43,7 +44,7 @@ CLASSIFIER_BATCH=${CLASSIFIER_BATCH:-32}
 section() { echo "== $* ($(date +%T))"; }
 try() { local limit=$1; shift; timeout "$limit" "$@" || echo "FAILED ($?): $*" >&2; }
 wanted() {
-  [[ " ${VARIANTS:-train-parity kernels im2col-release im2col shifted shifted-f32 fused cudnn cudnn-f32 torch classifier ncu parity inference} " == *" $1 "* ]]
+  [[ " ${VARIANTS:-train-parity kernels im2col-release im2col shifted shifted-f32 fused cudnn cudnn-f32 torch classifier ncu parity inference inference-profile} " == *" $1 "* ]]
 }
 
 section card
@@ -162,6 +163,15 @@ for spec in "generator 1" "generator 8" "generator 64" "classifier 1" "classifie
     try 120 python3 tools/bench_pytorch.py "$workload" --batch "$batch" --device cuda --precision tf32 --iters 20 --json
   fi
 done | tee "$OUT_DIR/inference.jsonl"
+
+if wanted inference-profile; then
+  section "inference (TF32) by kind of operation: thorax bench --profile (device synchronised after each kind)"
+  for spec in "generator 1" "generator 8" "classifier 1" "classifier 32" "cyclegan 1"; do
+    read -r workload batch <<<"$spec"
+    echo "-- $workload, batch $batch"
+    try 90 "$THORAX" --tf32 bench "$workload" --batch "$batch" --device "$DEVICE" --iters 10 --profile
+  done | tee "$OUT_DIR/inference-profile.txt"
+fi
 
 section summary
 python3 - "$OUT_DIR" <<'PY'

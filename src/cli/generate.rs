@@ -124,9 +124,6 @@ pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::R
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
     let device = crate::engine::device::open_device(args.device)?.device;
     let (generator, model_sha256, model_name) = load_generator(args.model.as_deref(), default_model_bytes, &device)?;
     let card = generator.card().clone();
@@ -191,6 +188,16 @@ pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::R
     }
     let mut written = Vec::new();
     if let Some(dir) = &args.out {
+        // Made only now, so that a run refused above leaves no empty folder behind.
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let stale = (count..).take_while(|i| dir.join(format!("fake_{i}.png")).exists()).count();
+        if stale > 0 {
+            eprintln!(
+                "note: {} still holds {stale} image(s) from an earlier, larger run (fake_{count}.png onwards); they are \
+                 not from this run",
+                dir.display()
+            );
+        }
         let per_image = channels * height * width;
         for i in 0..count {
             let image = &outputs[i * per_image..(i + 1) * per_image];

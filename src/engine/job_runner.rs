@@ -107,7 +107,7 @@ impl ModelRunner {
             argument: "heatmap target".to_owned(),
             reason: format!("the classifier has no label `{label}`"),
         })?;
-        let gray = eight_bit_values(image);
+        let gray = image.to_unit_range();
         let heatmaps = heatmaps_for_gray_image(
             classifier,
             &gray,
@@ -138,7 +138,7 @@ impl ModelRunner {
         let device = self.device.device.clone();
         let classifier = self.models.classifier(model, &device)?;
         let card = classifier.card().clone();
-        let gray = eight_bit_values(image);
+        let gray = image.to_unit_range();
         let input = crate::models::preprocess::classifier_input_sized(
             &gray,
             image.width_px(),
@@ -182,7 +182,7 @@ impl ModelRunner {
             .into());
         }
         let (width_px, height_px) = (image.width_px(), image.height_px());
-        let planes = translate_gray_at(generator, &unit_values(image), width_px, height_px, scale, &device)?;
+        let planes = translate_gray_at(generator, &image.to_unit_range(), width_px, height_px, scale, &device)?;
         let label = direction_label(generator.card(), direction);
         let shape_error = |e: crate::imaging::gray_image::ShapeMismatch| ModelError::BadInput {
             argument: "translated image".to_owned(),
@@ -279,16 +279,62 @@ impl JobRunner for ModelRunner {
     }
 }
 
-/// The image in [0, 1] of its nominal range: the CycleGAN preprocessing quantises this to 8 bits as PIL did.
-fn unit_values(image: &GrayImage) -> Vec<f32> {
-    let (lo, hi) = image.nominal_range();
-    let span = (hi - lo).max(f32::EPSILON);
-    image.pixels().iter().map(|&v| ((v - lo) / span).clamp(0.0, 1.0)).collect()
-}
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
 
-/// The image in 8-bit units: the classifier's preprocessing works on those, as the original PIL pipeline did.
-fn eight_bit_values(image: &GrayImage) -> Vec<f32> {
-    let (lo, hi) = image.nominal_range();
-    let span = (hi - lo).max(f32::EPSILON);
-    image.pixels().iter().map(|&v| ((v - lo) / span * 255.0).clamp(0.0, 255.0)).collect()
+    use super::*;
+    use crate::engine::device::{DeviceChoice, open_device};
+    use crate::models::densenet::DenseNet121;
+    use crate::models::preprocess::{classifier_input_sized, classifier_side_px};
+
+    fn repository_file(relative: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+    }
+
+    /// The probabilities `thorax classify` computes for `image` (the reference the workbench must agree with).
+    fn command_line_probabilities(model: &Path, image: &GrayImage) -> Vec<f32> {
+        let net = DenseNet121::load(model, &candle_core::Device::Cpu).unwrap();
+        let card = net.card().clone();
+        let input = classifier_input_sized(
+            &image.to_unit_range(),
+            image.width_px(),
+            image.height_px(),
+            card.input_normalization.as_ref(),
+            classifier_side_px(&card),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        net.forward(&input).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    }
+
+    #[test]
+    fn the_workbench_classifies_and_maps_an_image_as_the_command_line_does() {
+        // The workbench once fed the classifier 0..255 values where it expects 0..1: every image came out white and
+        // got the same probabilities whatever it showed.
+        let model_path = repository_file("assets/models/densenet-cxr-128px.safetensors");
+        let model = ModelSource::File(model_path.clone());
+        let mut runner = ModelRunner::new(open_device(DeviceChoice::Cpu).unwrap());
+        let mut seen = Vec::new();
+        for sample in ["tests/fixtures/densenet/cxr_0001.png", "tests/fixtures/densenet/cxr_0054.png"] {
+            let image = crate::imaging::load_image(&repository_file(sample)).unwrap();
+            let Output::Classified(classified) =
+                runner.run(Request::Classify { slot: Slot::Real, model: model.clone(), image: image.clone() }).unwrap()
+            else {
+                panic!("a classification was asked for");
+            };
+            let expected = command_line_probabilities(&model_path, &image);
+            let worst = classified.probabilities.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(worst < 1e-5, "{sample}: workbench {:?} vs command line {expected:?}", classified.probabilities);
+            let label = classified.labels[0].clone();
+            let request =
+                Request::Heatmap { slot: Slot::Real, model: model.clone(), image, label, method: HeatmapMethod::Cam };
+            let Output::Heatmap(overlay) = runner.run(request).unwrap() else {
+                panic!("a heatmap was asked for");
+            };
+            assert!((overlay.probability - expected[0]).abs() < 1e-5, "{sample}: heatmap of another input");
+            seen.push(expected);
+        }
+        assert_ne!(seen[0], seen[1], "two radiographs, two sets of probabilities");
+    }
 }

@@ -30,6 +30,9 @@ pub struct StudyPanel {
     /// The latest analysis (or why there is none), shown in the Results window.
     pub results: Option<Result<AnalysisReport, String>>,
     pub results_open: bool,
+    /// Results were asked for while readers are still reading: the panel asks for confirmation first, since the
+    /// results show the truth of the cases a reader at this screen has read so far.
+    pub results_confirming: bool,
     pub error: Option<String>,
     /// A fullscreen change to send to the window on the next frame.
     fullscreen: Option<bool>,
@@ -47,6 +50,7 @@ impl Default for StudyPanel {
             reading: None,
             results: None,
             results_open: false,
+            results_confirming: false,
             error: None,
             fullscreen: None,
             dialog_tx,
@@ -140,6 +144,7 @@ impl StudyPanel {
                 self.reading = Some(mode);
                 self.results = None;
                 self.results_open = false;
+                self.results_confirming = false;
                 self.fullscreen = Some(true);
                 self.error = None;
                 Ok(())
@@ -301,6 +306,12 @@ impl StudyPanel {
                     .response
                     .labelled_by(label.id);
             });
+            let unfinished_readers = study
+                .design
+                .readers
+                .iter()
+                .filter(|reader| !study.session.progress(reader).is_ok_and(|p| p.finished))
+                .count();
             let progress = study.session.progress(&study.reader).ok();
             let finished = progress.is_some_and(|p| p.finished);
             let started = progress.is_some_and(|p| p.practice_answered + p.main_answered > 0);
@@ -310,12 +321,34 @@ impl StudyPanel {
                     start = true;
                 }
                 if ui.button("Results").clicked() {
-                    results = true;
+                    if unfinished_readers == 0 {
+                        results = true;
+                    } else {
+                        self.results_confirming = true;
+                    }
                 }
                 if ui.button("Close study").clicked() {
                     close = true;
                 }
             });
+            if self.results_confirming {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    format!(
+                        "{unfinished_readers} reader(s) have not finished. The results show which cases were real: \
+                         do not show them to a reader who will go on reading."
+                    ),
+                );
+                ui.horizontal(|ui| {
+                    if ui.button("Show results anyway").clicked() {
+                        self.results_confirming = false;
+                        results = true;
+                    }
+                    if ui.button("Cancel").clicked() {
+                        self.results_confirming = false;
+                    }
+                });
+            }
             ui.label(
                 egui::RichText::new("Reading is full screen and keyboard driven; Esc leaves it, answers are kept.")
                     .weak()

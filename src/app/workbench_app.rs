@@ -821,12 +821,11 @@ impl WorkbenchApp {
             self.dicom_tags.window_ui(&ctx, &prepared.name, details);
         }
         if let Some((path, summary)) = self.study_designer.poll() {
+            // Not the real/artificial split: the status bar stays in view of the readers who come next.
             self.message = Some(StatusMessage::Info(format!(
-                "Created {}: {} cases ({} real, {} artificial), {} practice",
+                "Created {}: {} cases, {} practice",
                 path.display(),
                 summary.main_cases,
-                summary.real_cases,
-                summary.artificial_cases,
                 summary.practice_cases
             )));
             // The error, if any, is shown in the Study panel.

@@ -241,6 +241,14 @@ fn two_readers_read_blinded_with_the_keyboard_resume_after_restart_and_see_resul
         harness.run_steps(3);
         assert!(!harness.state().study.is_reading());
         assert!(harness.query_by_label("Samples").is_some(), "the workbench is back after Esc");
+        // Mid-study, Results asks first: they would show a reader at this screen which cases were real.
+        harness.get_by_label("Results").click();
+        harness.run_steps(3);
+        assert!(harness.query_by_label_contains("1 reader(s) have not finished").is_some());
+        assert!(harness.query_by_label("Pooled").is_none(), "no results before the confirmation");
+        harness.get_by_label("Cancel").click();
+        harness.run_steps(3);
+        assert!(harness.query_by_label_contains("have not finished").is_none());
         harness.get_by_label("Resume reading").click();
         harness.run_steps(3);
         seen.extend(read_cases(&mut harness, "bob", 3, CASES, &names));

@@ -4,6 +4,9 @@ use crate::app::model_shelf::{ModelChoice, ModelShelf, ShelfAction};
 use crate::engine::Request;
 use crate::models::card::ModelKind;
 
+/// Width of the seed field: ten digits at the default font.
+const SEED_FIELD_WIDTH_PX: f32 = 84.0;
+
 /// What the side panel shows for the conditional generator.
 pub struct GeneratorPanel {
     pub models: ModelShelf,
@@ -79,17 +82,18 @@ impl GeneratorPanel {
                 self.seed = self.seed.wrapping_sub(1);
                 changed = true;
             }
-            changed |= ui.add(egui::DragValue::new(&mut self.seed).speed(1.0)).labelled_by(seed_label.id).changed();
+            // Wide enough for any u32 and fixed, so the buttons after it never move under the pointer.
+            let seed_size = egui::vec2(SEED_FIELD_WIDTH_PX, ui.spacing().interact_size.y);
+            changed |= ui
+                .add_sized(seed_size, egui::DragValue::new(&mut self.seed).speed(1.0))
+                .labelled_by(seed_label.id)
+                .changed();
             if ui.small_button("+").clicked() {
                 self.seed = self.seed.wrapping_add(1);
                 changed = true;
             }
             if ui.small_button("Random").on_hover_text("Random seed").clicked() {
                 self.seed = random_seed();
-                changed = true;
-            }
-            if ui.small_button("Reset labels").clicked() {
-                self.labels.iter_mut().for_each(|v| *v = 0.0);
                 changed = true;
             }
         });
@@ -107,9 +111,15 @@ impl GeneratorPanel {
                 ui.end_row();
             }
         });
-        if let Some(ms) = self.last_run_ms {
-            ui.label(egui::RichText::new(format!("{ms:.0} ms per image")).weak());
-        }
+        ui.horizontal(|ui| {
+            if ui.small_button("Reset labels").clicked() {
+                self.labels.iter_mut().for_each(|v| *v = 0.0);
+                changed = true;
+            }
+            if let Some(ms) = self.last_run_ms {
+                ui.label(egui::RichText::new(format!("{ms:.0} ms per image")).weak());
+            }
+        });
         GeneratorAction { regenerate: changed, open_model }
     }
 }

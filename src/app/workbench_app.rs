@@ -809,7 +809,7 @@ impl WorkbenchApp {
 
         egui::Panel::top("menu").show(ui, |ui| self.menu_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar_ui(ui));
-        egui::Panel::left("controls").resizable(true).default_size(280.0).show(ui, |ui| self.side_panel_ui(ui));
+        egui::Panel::left("controls").resizable(true).default_size(320.0).show(ui, |ui| self.side_panel_ui(ui));
         egui::Panel::right("classifier")
             .resizable(true)
             .default_size(250.0)

@@ -311,15 +311,15 @@ impl WorkbenchApp {
                     "{} prepared in {:.0} ms (input tensor {:?})",
                     prepared.name, response.timings.run_ms, prepared.tensor_dims
                 )));
-                let stored_window = prepared.stored_window;
                 self.pane_mut(slot).show_image(*prepared);
+                // A new image opens at its own window (the file's stored one, else its initial one), not at the one
+                // left from the previous image or a preset; linking carries zoom and pan, and linked panes follow the
+                // next window adjustment.
+                let own_window = self.pane_mut(slot).view.window;
                 if self.settings.link_viewports {
                     self.sync_views_from(slot.other());
                 }
-                if let Some(window) = stored_window {
-                    // The file's own window (DICOM) wins on first display; linked panes follow the next adjustment.
-                    self.pane_mut(slot).view.window = window;
-                }
+                self.pane_mut(slot).view.window = own_window;
                 self.classify(slot);
                 self.request_heatmap(slot);
                 if slot == Slot::Real {

@@ -167,6 +167,25 @@ fn viewer_zooms_windows_inverts_and_links() {
 }
 
 #[test]
+fn a_new_image_opens_at_its_own_window_not_the_previous_images() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    harness.state_mut().load(Slot::Artificial, sample_source(1));
+    step_until(&mut harness, Duration::from_secs(30), |app| app.artificial.image.is_some());
+    let opened_at = harness.state().real.view.window;
+    // A preset on the linked views, then another film in the real view.
+    harness.get_by_label("Lung").click();
+    harness.run_steps(2);
+    assert_ne!(harness.state().real.view.window, opened_at, "the preset changed the window");
+    let second = thorax::imaging::samples::embedded_samples()[2].file_name.clone();
+    harness.state_mut().load(Slot::Real, sample_source(2));
+    step_until(&mut harness, Duration::from_secs(30), |app| {
+        app.real.image.as_ref().is_some_and(|image| image.name == second)
+    });
+    assert_eq!(harness.state().real.view.window, opened_at, "8-bit films open at the full 0-255 window");
+}
+
+#[test]
 fn a_bad_file_shows_an_error_and_keeps_the_image() {
     let mut harness = harness_with(viewer_options());
     ready(&mut harness, false);

@@ -320,6 +320,15 @@ pub fn run_msssim_histograms(settings: &MsSsimSettings, context: &JobContext) ->
                 context.set_done(pairs_done);
                 continue;
             }
+            let distinct = files.len() * (files.len() - 1) / 2;
+            if settings.pairs > distinct {
+                // Drawn with replacement, as the study did: the histogram's count overstates the evidence.
+                notes.push(format!(
+                    "{name} ({side}): {} images give only {distinct} distinct pairs; the {} drawn repeat them",
+                    files.len(),
+                    settings.pairs
+                ));
+            }
             let (images, range) = load_group(files, context)?;
             let mode = if settings.thorax_gan_compat {
                 MsSsimMode::ThoraxGanCompat

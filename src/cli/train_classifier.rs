@@ -46,8 +46,8 @@ pub struct TrainClassifierArgs {
     /// Bottleneck width as a multiple of the growth rate [default: 4].
     #[arg(long)]
     pub bn_size: Option<usize>,
-    /// Dense layers per block, comma-separated [default: 6,12,24,16].
-    #[arg(long, value_delimiter = ',')]
+    /// Dense layers per block, comma-separated [default: 6,12,24,16]; at most once (a second one used to append).
+    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
     pub block_config: Option<Vec<usize>>,
     /// Images per batch [default: 16].
     #[arg(long)]
@@ -387,4 +387,29 @@ pub fn train_classifier(args: &TrainClassifierArgs) -> anyhow::Result<()> {
         println!("{summary}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: TrainClassifierArgs,
+    }
+
+    #[test]
+    fn a_repeated_block_config_is_refused_instead_of_appended() {
+        let args = |extra: &[&'static str]| {
+            let mut args = vec!["train-classifier", "--images", "i", "--labels", "l.csv", "--out", "c.safetensors"];
+            args.extend_from_slice(extra);
+            Command::try_parse_from(args)
+        };
+        assert_eq!(args(&["--block-config", "1,1,1,1"]).unwrap().args.block_config, Some(vec![1, 1, 1, 1]));
+        let error = args(&["--block-config", "1,1,1,1", "--block-config", "2,2"]).err().unwrap();
+        assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
 }

@@ -170,13 +170,7 @@ pub fn conv2d_fused(
     // Transformed weights are cached by tensor id, valid only for a weight used as it is.
     let weight_id = weight.is_contiguous().then(|| weight.id());
     let weight = weight.contiguous()?;
-    let prologue_values = match prologue {
-        Some(p) => Some((
-            channel_values(&p.scale, shape.channels_in, "prologue scale")?,
-            channel_values(&p.shift, shape.channels_in, "prologue shift")?,
-        )),
-        None => None,
-    };
+    let prologue_values = prologue_channel_values(prologue, shape.channels_in)?;
     let epilogue_values = EpilogueValues::new(epilogue, shape.channels_out)?;
     let threads = rayon::current_num_threads().max(1);
     let output = with_cpu_f32(&input, "conv2d input", |x| {
@@ -221,13 +215,7 @@ pub fn conv2d_fused_prefix(
     }
     shape.input_image_stride = image_stride;
     let weight = weight.contiguous()?;
-    let prologue_values = match prologue {
-        Some(p) => Some((
-            channel_values(&p.scale, shape.channels_in, "prologue scale")?,
-            channel_values(&p.shift, shape.channels_in, "prologue shift")?,
-        )),
-        None => None,
-    };
+    let prologue_values = prologue_channel_values(prologue, shape.channels_in)?;
     let epilogue_values = EpilogueValues::new(epilogue, shape.channels_out)?;
     let output = with_cpu_f32(&weight, "conv2d weight", |w| {
         Ok(conv_cpu(values, w, &shape, prologue_values.as_ref(), &epilogue_values, Placement::Direct, None))
@@ -527,8 +515,23 @@ pub(crate) fn with_cpu_f32<R>(tensor: &Tensor, what: &str, f: impl FnOnce(&[f32]
     }
 }
 
+/// A prologue's scale and shift as plain per-channel vectors.
+fn prologue_channel_values(
+    prologue: Option<&InputAffineRelu>,
+    channels: usize,
+) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
+    prologue
+        .map(|p| {
+            Ok((
+                channel_values(&p.scale, channels, "prologue scale")?,
+                channel_values(&p.shift, channels, "prologue shift")?,
+            ))
+        })
+        .transpose()
+}
+
 /// The `channels` values of a per-channel tensor, as f32.
-fn channel_values(tensor: &Tensor, channels: usize, what: &str) -> Result<Vec<f32>> {
+pub(crate) fn channel_values(tensor: &Tensor, channels: usize, what: &str) -> Result<Vec<f32>> {
     let values = tensor.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
     if values.len() != channels {
         bail!("{what}: {} values for {channels} channels (shape {:?})", values.len(), tensor.dims());

@@ -2,10 +2,10 @@
 //! composed elementwise ops took about a sixth of a batch-1 DenseNet-121 pass (`thorax bench classifier
 //! --profile`). Other devices compose candle ops (one fused BatchNorm kernel on CUDA).
 
-use candle_core::{DType, Result, Tensor, bail};
+use candle_core::{Result, Tensor, bail};
 use rayon::prelude::*;
 
-use crate::models::fast_conv::{self, InputAffineRelu, is_cpu_f32, with_cpu_f32};
+use crate::models::fast_conv::{self, InputAffineRelu, channel_values, is_cpu_f32, with_cpu_f32};
 
 /// `avg_pool2d(relu(x * scale + shift), 2)` per channel of `x` `[N, C, H, W]` (PyTorch's `_Transition` before its
 /// convolution, the pool moved ahead of the 1x1 convolution); odd sides lose their last row or column, as in
@@ -15,8 +15,8 @@ pub fn affine_relu_avg_pool2(x: &Tensor, prologue: &InputAffineRelu) -> Result<T
         return fast_conv::input_affine_relu(x, prologue)?.avg_pool2d(2);
     }
     let (batch, channels, height, width) = x.dims4()?;
-    let scale = per_channel(&prologue.scale, channels, "scale")?;
-    let shift = per_channel(&prologue.shift, channels, "shift")?;
+    let scale = channel_values(&prologue.scale, channels, "affine_relu_avg_pool2 scale")?;
+    let shift = channel_values(&prologue.shift, channels, "affine_relu_avg_pool2 shift")?;
     let (out_h, out_w) = (height / 2, width / 2);
     if out_h == 0 || out_w == 0 {
         bail!("affine_relu_avg_pool2: a {height}x{width} map is too small for 2x2 pooling");
@@ -83,15 +83,6 @@ pub fn max_pool3x3_stride2_zero_pad1(x: &Tensor) -> Result<Tensor> {
         Ok(())
     })?;
     Tensor::from_vec(out, (batch, channels, out_h, out_w), x.device())
-}
-
-/// The `channels` values of a per-channel parameter.
-fn per_channel(tensor: &Tensor, channels: usize, what: &str) -> Result<Vec<f32>> {
-    let values = tensor.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-    if values.len() != channels {
-        bail!("affine_relu_avg_pool2: {what} has {} values for {channels} channels", values.len());
-    }
-    Ok(values)
 }
 
 #[cfg(test)]

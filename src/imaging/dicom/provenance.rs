@@ -35,14 +35,7 @@ impl Provenance {
                 reason: format!("{model_sha256:?} is not 64 hexadecimal digits"),
             });
         }
-        let labels = labels.trim();
-        if labels.chars().count() > MAX_LABELS_CHARS {
-            return Err(DicomError::InvalidArgument {
-                what: "labels",
-                reason: format!("longer than {MAX_LABELS_CHARS} characters"),
-            });
-        }
-        check_printable_ascii("labels", labels)?;
+        let labels = checked_text("labels", labels, MAX_LABELS_CHARS)?;
         Ok(Provenance {
             model_sha256,
             seed,
@@ -54,15 +47,7 @@ impl Provenance {
 
     /// This record with the description of its latent vector (see [`Provenance::latent`]).
     pub fn with_latent(mut self, latent: &str) -> Result<Provenance, DicomError> {
-        let latent = latent.trim();
-        if latent.chars().count() > MAX_LATENT_CHARS {
-            return Err(DicomError::InvalidArgument {
-                what: "latent",
-                reason: format!("longer than {MAX_LATENT_CHARS} characters"),
-            });
-        }
-        check_printable_ascii("latent", latent)?;
-        self.latent = latent.to_owned();
+        self.latent = checked_text("latent", latent, MAX_LATENT_CHARS)?.to_owned();
         Ok(self)
     }
 
@@ -79,13 +64,18 @@ impl Provenance {
     }
 }
 
-/// PNG tEXt is Latin-1 and DICOM's default repertoire is ASCII; keep to printable ASCII.
-fn check_printable_ascii(what: &'static str, text: &str) -> Result<(), DicomError> {
+/// `text` trimmed, refused when longer than `max_chars` (the sentence must fit DICOM ST) or not printable ASCII (PNG
+/// tEXt is Latin-1 and DICOM's default repertoire is ASCII).
+fn checked_text<'a>(what: &'static str, text: &'a str, max_chars: usize) -> Result<&'a str, DicomError> {
+    let text = text.trim();
+    if text.chars().count() > max_chars {
+        return Err(DicomError::InvalidArgument { what, reason: format!("longer than {max_chars} characters") });
+    }
     match text.chars().find(|c| !(c.is_ascii_graphic() || *c == ' ')) {
         Some(bad) => {
             Err(DicomError::InvalidArgument { what, reason: format!("character {bad:?} is not printable ASCII") })
         }
-        None => Ok(()),
+        None => Ok(text),
     }
 }
 

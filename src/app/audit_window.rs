@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::app::path_dialog::{DialogKind, PathDialogs};
 use crate::audit::{AuditInputs, AuditResult, export_generated, run_audit};
 use crate::engine::ModelSource;
 use crate::imaging::load_image;
@@ -57,15 +58,12 @@ pub struct AuditWindow {
     textures: Vec<(egui::TextureHandle, egui::TextureHandle)>,
     done_tx: Sender<Result<AuditOutcome, String>>,
     done_rx: Receiver<Result<AuditOutcome, String>>,
-    dialog_tx: Sender<(FolderField, Option<PathBuf>)>,
-    dialog_rx: Receiver<(FolderField, Option<PathBuf>)>,
-    dialog_open: bool,
+    dialogs: PathDialogs<FolderField>,
 }
 
 impl Default for AuditWindow {
     fn default() -> Self {
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        let (dialog_tx, dialog_rx) = crossbeam_channel::unbounded();
         Self {
             open: false,
             generated: None,
@@ -81,9 +79,7 @@ impl Default for AuditWindow {
             textures: Vec::new(),
             done_tx,
             done_rx,
-            dialog_tx,
-            dialog_rx,
-            dialog_open: false,
+            dialogs: PathDialogs::default(),
         }
     }
 }
@@ -166,17 +162,15 @@ impl AuditWindow {
         }
     }
 
-    /// Takes a finished audit and picked folders; call once per frame.
-    pub fn poll(&mut self) {
-        if let Ok((field, picked)) = self.dialog_rx.try_recv() {
-            self.dialog_open = false;
-            if let Some(path) = picked {
-                match field {
-                    FolderField::Generated => self.generated = Some(path),
-                    FolderField::Training => self.training = Some(path),
-                    FolderField::Heldout => self.heldout = Some(path),
-                    FolderField::Export => self.export(&path),
-                }
+    /// Takes a finished audit and picked folders (showing the built-in chooser when that is open); call once per
+    /// frame.
+    pub fn poll(&mut self, ctx: &egui::Context) {
+        if let Some((field, path)) = self.dialogs.poll(ctx) {
+            match field {
+                FolderField::Generated => self.generated = Some(path),
+                FolderField::Training => self.training = Some(path),
+                FolderField::Heldout => self.heldout = Some(path),
+                FolderField::Export => self.export(&path),
             }
         }
         if let Ok(outcome) = self.done_rx.try_recv() {
@@ -204,27 +198,18 @@ impl AuditWindow {
     }
 
     fn pick(&mut self, ctx: &egui::Context, field: FolderField) {
-        if self.dialog_open {
-            return;
-        }
-        self.dialog_open = true;
-        let (tx, ctx) = (self.dialog_tx.clone(), ctx.clone());
-        let spawned = std::thread::Builder::new().name("thorax-audit-dialog".to_owned()).spawn(move || {
-            let title = match field {
-                FolderField::Export => "Copy the kept generated images to",
-                _ => "Pick a folder of images",
-            };
-            tx.send((field, rfd::FileDialog::new().set_title(title).pick_folder())).ok();
-            ctx.request_repaint();
-        });
-        if spawned.is_err() {
-            self.dialog_open = false;
+        let title = match field {
+            FolderField::Export => "Copy the kept generated images to",
+            _ => "Pick a folder of images",
+        };
+        if let Err(e) = self.dialogs.request(ctx, field, title, DialogKind::PickFolder, None) {
+            self.error = Some(e);
         }
     }
 
     /// The window; `classifier` is the classifier in use (its features embed the images).
     pub fn window_ui(&mut self, ctx: &egui::Context, classifier: Option<ModelSource>) {
-        self.poll();
+        self.poll(ctx);
         if !self.open {
             return;
         }

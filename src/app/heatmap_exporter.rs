@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::app::path_dialog::{DialogKind, PathDialogs};
 use crate::models::heatmap::GrayMap;
 use crate::models::heatmap_export::{safe_file_part, write_heatmap_files};
 
@@ -27,35 +28,31 @@ impl HeatmapToWrite {
 
 /// Picks a folder, then writes the heatmaps on a thread; reports once per export.
 pub struct HeatmapExporter {
+    /// The maps waiting for the folder dialog's answer.
     pending: Option<Vec<HeatmapToWrite>>,
-    picked_tx: Sender<Option<PathBuf>>,
-    picked_rx: Receiver<Option<PathBuf>>,
+    dialogs: PathDialogs<()>,
     done_tx: Sender<Result<String, String>>,
     done_rx: Receiver<Result<String, String>>,
 }
 
 impl Default for HeatmapExporter {
     fn default() -> Self {
-        let (picked_tx, picked_rx) = crossbeam_channel::unbounded();
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        Self { pending: None, picked_tx, picked_rx, done_tx, done_rx }
+        Self { pending: None, dialogs: PathDialogs::default(), done_tx, done_rx }
     }
 }
 
 impl HeatmapExporter {
-    /// Asks for a folder for `maps` (ignored while an export is pending).
+    /// Asks for a folder for `maps` (ignored while the folder dialog is open).
     pub fn start(&mut self, ctx: &egui::Context, maps: Vec<HeatmapToWrite>) {
-        if self.pending.is_some() || maps.is_empty() {
+        if maps.is_empty() {
             return;
         }
-        self.pending = Some(maps);
-        let (tx, ctx) = (self.picked_tx.clone(), ctx.clone());
-        let spawned = std::thread::Builder::new().name("thorax-heatmap-dialog".to_owned()).spawn(move || {
-            tx.send(rfd::FileDialog::new().set_title("Export heatmaps to").pick_folder()).ok();
-            ctx.request_repaint();
-        });
-        if spawned.is_err() {
-            self.pending = None;
+        match self.dialogs.request(ctx, (), "Export heatmaps to", DialogKind::PickFolder, None) {
+            Ok(()) => self.pending = Some(maps),
+            Err(e) => {
+                self.done_tx.send(Err(format!("Heatmap export: {e}"))).ok();
+            }
         }
     }
 
@@ -88,11 +85,11 @@ impl HeatmapExporter {
 
     /// A picked folder starts the writing; a finished export returns its message once.
     pub fn poll(&mut self, ctx: &egui::Context) -> Option<Result<String, String>> {
-        if let Ok(picked) = self.picked_rx.try_recv() {
-            match picked {
-                Some(dir) => self.write_to(ctx, dir),
-                None => self.pending = None,
-            }
+        if let Some(((), dir)) = self.dialogs.poll(ctx) {
+            self.write_to(ctx, dir);
+        } else if !self.dialogs.is_open() {
+            // Cancelled.
+            self.pending = None;
         }
         self.done_rx.try_recv().ok()
     }

@@ -330,7 +330,7 @@ impl MetricsPanel {
             // Progress bars move without input events.
             ctx.request_repaint_after(Duration::from_millis(100));
         }
-        while let Some((target, path)) = self.dialogs.poll() {
+        while let Some((target, path)) = self.dialogs.poll(ctx) {
             self.on_path(target, path);
         }
         while let Ok(notice) = self.notices_rx.try_recv() {

@@ -1,9 +1,15 @@
-//! Folder, file and save dialogs off the UI thread, for panels with several path fields: each request carries a
-//! target (which field the answer is for); rfd runs on a helper thread and the answer arrives by channel.
+//! Folder, file and save dialogs that never block a frame. Each request carries a target (which field the answer
+//! is for). The desktop's dialog (rfd) runs on a helper thread and answers by channel; where it cannot appear (no
+//! xdg portal and no zenity, where rfd answers "cancelled" without showing anything) the workbench's own
+//! [`FileBrowser`] is shown instead.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crossbeam_channel::{Receiver, Sender};
+
+use crate::app::file_browser::{BrowserAnswer, FileBrowser};
 
 /// What the dialog asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,17 +19,81 @@ pub enum DialogKind {
     SaveFile { file_name: String, filter_name: &'static str, extensions: &'static [&'static str] },
 }
 
-/// Dialogs whose answers are tagged with a `T`.
+/// Which chooser the workbench shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+pub enum DialogBackend {
+    /// The desktop's dialog where one can appear, else the built-in one.
+    #[default]
+    Auto,
+    /// Always the workbench's own chooser.
+    BuiltIn,
+}
+
+static BACKEND: AtomicU8 = AtomicU8::new(0);
+
+/// Sets the chooser for every dialog opened from now on (a user setting, so process-wide).
+pub fn set_dialog_backend(backend: DialogBackend) {
+    BACKEND.store(backend as u8, Ordering::Relaxed);
+}
+
+pub fn dialog_backend() -> DialogBackend {
+    match BACKEND.load(Ordering::Relaxed) {
+        1 => DialogBackend::BuiltIn,
+        _ => DialogBackend::Auto,
+    }
+}
+
+/// Whether a dialog opened now uses the built-in chooser. `THORAX_FILE_DIALOG=builtin` or `native` overrides the
+/// setting and the detection.
+pub fn uses_builtin_dialogs() -> bool {
+    match std::env::var("THORAX_FILE_DIALOG").as_deref() {
+        Ok("builtin") => return true,
+        Ok("native") => return false,
+        _ => {}
+    }
+    dialog_backend() == DialogBackend::BuiltIn || !desktop_dialogs_available()
+}
+
+/// Whether rfd can show a dialog here: always on Windows and macOS; on other systems it needs zenity or a desktop
+/// portal on a session bus. Looked up once.
+pub fn desktop_dialogs_available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        if cfg!(any(target_os = "windows", target_os = "macos")) {
+            return true;
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let data_dirs = std::env::var("XDG_DATA_DIRS").unwrap_or_default();
+        let session_bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|a| !a.is_empty())
+            || std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| Path::new(&d).join("bus").exists());
+        zenity_on_path(&path) || (session_bus && portal_service_installed(&data_dirs))
+    })
+}
+
+fn zenity_on_path(path: &std::ffi::OsStr) -> bool {
+    std::env::split_paths(path).any(|dir| dir.join("zenity").is_file())
+}
+
+/// Whether D-Bus can start the desktop portal: its service file in one of the XDG data folders.
+fn portal_service_installed(xdg_data_dirs: &str) -> bool {
+    let dirs = if xdg_data_dirs.is_empty() { "/usr/local/share:/usr/share" } else { xdg_data_dirs };
+    dirs.split(':')
+        .filter(|d| !d.is_empty())
+        .any(|d| Path::new(d).join("dbus-1/services/org.freedesktop.portal.Desktop.service").is_file())
+}
+
+/// Dialogs whose answers are tagged with a `T`; one open at a time.
 pub struct PathDialogs<T> {
     tx: Sender<(T, Option<PathBuf>)>,
     rx: Receiver<(T, Option<PathBuf>)>,
-    open: bool,
+    native_open: bool,
+    builtin: Option<(T, FileBrowser)>,
 }
 
 impl<T> Default for PathDialogs<T> {
     fn default() -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
-        Self { tx, rx, open: false }
+        Self { tx, rx, native_open: false, builtin: None }
     }
 }
 
@@ -37,8 +107,13 @@ impl<T: Send + 'static> PathDialogs<T> {
         kind: DialogKind,
         folder: Option<PathBuf>,
     ) -> Result<(), String> {
-        if self.open {
+        if self.is_open() {
             return Err("another file dialog is open".to_owned());
+        }
+        if uses_builtin_dialogs() {
+            self.builtin = Some((target, FileBrowser::new(title, kind, folder)));
+            ctx.request_repaint();
+            return Ok(());
         }
         let tx = self.tx.clone();
         let ctx = ctx.clone();
@@ -63,18 +138,51 @@ impl<T: Send + 'static> PathDialogs<T> {
                 ctx.request_repaint();
             })
             .map_err(|e| format!("cannot open the file dialog: {e}"))?;
-        self.open = true;
+        self.native_open = true;
         Ok(())
     }
 
-    /// A path picked since the last frame, with its target; `None` while waiting or when the user cancelled.
-    pub fn poll(&mut self) -> Option<(T, PathBuf)> {
+    /// Shows the built-in chooser when that is the one open, then gives a path picked since the last frame with its
+    /// target; `None` while waiting or when the user cancelled. Call once per frame.
+    pub fn poll(&mut self, ctx: &egui::Context) -> Option<(T, PathBuf)> {
+        if let Some((_, browser)) = &mut self.builtin {
+            let answer = browser.show(ctx)?;
+            let (target, _) = self.builtin.take()?;
+            return match answer {
+                BrowserAnswer::Picked(path) => Some((target, path)),
+                BrowserAnswer::Cancelled => None,
+            };
+        }
         let (target, path) = self.rx.try_recv().ok()?;
-        self.open = false;
+        self.native_open = false;
         path.map(|path| (target, path))
     }
 
     pub fn is_open(&self) -> bool {
-        self.open
+        self.native_open || self.builtin.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn portal_is_found_through_the_xdg_data_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().display().to_string();
+        assert!(!portal_service_installed(&format!("{data}:")));
+        std::fs::create_dir_all(dir.path().join("dbus-1/services")).unwrap();
+        std::fs::write(dir.path().join("dbus-1/services/org.freedesktop.portal.Desktop.service"), "").unwrap();
+        assert!(portal_service_installed(&format!("/nonexistent:{data}")));
+    }
+
+    #[test]
+    fn zenity_is_found_on_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = std::env::join_paths([Path::new("/nonexistent"), dir.path()]).unwrap();
+        assert!(!zenity_on_path(&path));
+        std::fs::write(dir.path().join("zenity"), "").unwrap();
+        assert!(zenity_on_path(&path));
     }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::app::path_dialog::DialogBackend;
 use crate::app::radiograph_renderer::Colormap;
 use crate::imaging::window::{WindowPreset, default_presets};
 
@@ -20,6 +21,8 @@ pub struct Settings {
     pub window_presets: Vec<WindowPreset>,
     pub colormap: Colormap,
     pub show_histograms: bool,
+    /// The desktop's file dialogs or the workbench's own chooser.
+    pub file_dialogs: DialogBackend,
 }
 
 impl Default for Settings {
@@ -30,6 +33,7 @@ impl Default for Settings {
             window_presets: default_presets(),
             colormap: Colormap::Gray,
             show_histograms: true,
+            file_dialogs: DialogBackend::Auto,
         }
     }
 }
@@ -44,6 +48,7 @@ mod tests {
             last_folder: Some(PathBuf::from("/data/cxr")),
             link_viewports: false,
             colormap: Colormap::Inferno,
+            file_dialogs: DialogBackend::BuiltIn,
             ..Settings::default()
         };
         let text = serde_json::to_string(&settings).unwrap();

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::app::path_dialog::{DialogKind, PathDialogs};
 use crate::engine::ModelSource;
 use crate::study::design::DESIGN_FORMAT_VERSION;
 use crate::study::generator_source::GeneratorSource;
@@ -197,25 +198,20 @@ pub struct StudyDesigner {
     pub error: Option<String>,
     /// A study is being created.
     pub creating: bool,
-    dialog_tx: Sender<(PathField, Option<PathBuf>)>,
-    dialog_rx: Receiver<(PathField, Option<PathBuf>)>,
-    dialog_open: bool,
+    dialogs: PathDialogs<PathField>,
     done_tx: Sender<Result<(PathBuf, StudySummary), String>>,
     done_rx: Receiver<Result<(PathBuf, StudySummary), String>>,
 }
 
 impl Default for StudyDesigner {
     fn default() -> Self {
-        let (dialog_tx, dialog_rx) = crossbeam_channel::unbounded();
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         Self {
             open: false,
             form: StudyForm::default(),
             error: None,
             creating: false,
-            dialog_tx,
-            dialog_rx,
-            dialog_open: false,
+            dialogs: PathDialogs::default(),
             done_tx,
             done_rx,
         }
@@ -249,17 +245,6 @@ impl StudyDesigner {
 
     /// A finished creation, once: the new study's path and summary.
     pub fn poll(&mut self) -> Option<(PathBuf, StudySummary)> {
-        if let Ok((field, picked)) = self.dialog_rx.try_recv() {
-            self.dialog_open = false;
-            if let Some(path) = picked {
-                match field {
-                    PathField::Real => self.form.real = Some(path),
-                    PathField::Labels => self.form.labels_csv = Some(path),
-                    PathField::Artificial => self.form.artificial = Some(path),
-                    PathField::Output => self.form.output = Some(path),
-                }
-            }
-        }
         match self.done_rx.try_recv() {
             Ok(Ok(created)) => {
                 self.creating = false;
@@ -276,29 +261,32 @@ impl StudyDesigner {
     }
 
     fn pick(&mut self, ctx: &egui::Context, field: PathField) {
-        if self.dialog_open {
-            return;
+        let (title, kind) = match field {
+            PathField::Real | PathField::Artificial => ("Pick a folder of images", DialogKind::PickFolder),
+            PathField::Labels => ("Labels CSV", DialogKind::PickFile { filter_name: "CSV", extensions: &["csv"] }),
+            PathField::Output => (
+                "Save the study as",
+                DialogKind::SaveFile {
+                    file_name: "study.sqlite".to_owned(),
+                    filter_name: "Study database",
+                    extensions: &["sqlite"],
+                },
+            ),
+        };
+        if let Err(e) = self.dialogs.request(ctx, field, title, kind, None) {
+            self.error = Some(e);
         }
-        self.dialog_open = true;
-        let tx = self.dialog_tx.clone();
-        let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new().name("thorax-study-form-dialog".to_owned()).spawn(move || {
-            let dialog = rfd::FileDialog::new();
-            let picked = match field {
-                PathField::Real | PathField::Artificial => dialog.set_title("Pick a folder of images").pick_folder(),
-                PathField::Labels => dialog.set_title("Labels CSV").add_filter("CSV", &["csv"]).pick_file(),
-                PathField::Output => dialog
-                    .set_title("Save the study as")
-                    .add_filter("Study database", &["sqlite"])
-                    .set_file_name("study.sqlite")
-                    .save_file(),
-            };
-            tx.send((field, picked)).ok();
-            ctx.request_repaint();
-        });
-        if spawned.is_err() {
-            self.dialog_open = false;
-            self.error = Some("cannot open the file dialog".to_owned());
+    }
+
+    /// Fills the field a dialog answered for.
+    fn poll_dialogs(&mut self, ctx: &egui::Context) {
+        if let Some((field, path)) = self.dialogs.poll(ctx) {
+            match field {
+                PathField::Real => self.form.real = Some(path),
+                PathField::Labels => self.form.labels_csv = Some(path),
+                PathField::Artificial => self.form.artificial = Some(path),
+                PathField::Output => self.form.output = Some(path),
+            }
         }
     }
 
@@ -307,6 +295,7 @@ impl StudyDesigner {
         if !self.open {
             return;
         }
+        self.poll_dialogs(ctx);
         let mut open = true;
         egui::Window::new("New study")
             .open(&mut open)

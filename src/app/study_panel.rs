@@ -5,8 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crossbeam_channel::{Receiver, Sender};
-
+use crate::app::path_dialog::{DialogKind, PathDialogs};
 use crate::app::reading_mode::{ReadingMode, ReadingRequest};
 use crate::app::study_results::{analyze_store, results_ui};
 use crate::study::analysis::AnalysisReport;
@@ -22,6 +21,7 @@ pub struct OpenStudy {
 }
 
 /// State of the Study panel, its reading screen and its Results view.
+#[derive(Default)]
 pub struct StudyPanel {
     /// Whether the Study window is shown.
     pub window_open: bool,
@@ -36,52 +36,19 @@ pub struct StudyPanel {
     pub error: Option<String>,
     /// A fullscreen change to send to the window on the next frame.
     fullscreen: Option<bool>,
-    dialog_tx: Sender<Option<PathBuf>>,
-    dialog_rx: Receiver<Option<PathBuf>>,
-    dialog_open: bool,
-}
-
-impl Default for StudyPanel {
-    fn default() -> Self {
-        let (dialog_tx, dialog_rx) = crossbeam_channel::unbounded();
-        Self {
-            window_open: false,
-            study: None,
-            reading: None,
-            results: None,
-            results_open: false,
-            results_confirming: false,
-            error: None,
-            fullscreen: None,
-            dialog_tx,
-            dialog_rx,
-            dialog_open: false,
-        }
-    }
+    dialogs: PathDialogs<()>,
 }
 
 impl StudyPanel {
-    /// Shows an "open study" dialog on a helper thread (ignored while one is open).
+    /// Shows the "open study" dialog (ignored while one is open).
     pub fn open_dialog(&mut self, ctx: &egui::Context) {
         self.window_open = true;
-        if self.dialog_open {
+        if self.dialogs.is_open() {
             return;
         }
-        self.dialog_open = true;
-        let tx = self.dialog_tx.clone();
-        let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new().name("thorax-study-dialog".to_owned()).spawn(move || {
-            let picked = rfd::FileDialog::new()
-                .set_title("Open study")
-                .add_filter("Study database", &["sqlite", "db", "sqlite3"])
-                .add_filter("All files", &["*"])
-                .pick_file();
-            tx.send(picked).ok();
-            ctx.request_repaint();
-        });
-        if let Err(e) = spawned {
-            self.error = Some(format!("cannot open the file dialog: {e}"));
-            self.dialog_open = false;
+        let kind = DialogKind::PickFile { filter_name: "Study database", extensions: &["sqlite", "db", "sqlite3"] };
+        if let Err(e) = self.dialogs.request(ctx, (), "Open study", kind, None) {
+            self.error = Some(e);
         }
     }
 
@@ -182,12 +149,9 @@ impl StudyPanel {
     /// One frame: polls the dialog, then draws the reading screen (returns true: draw nothing else) or the Study
     /// and Results windows (returns false: the workbench draws as usual underneath).
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) -> bool {
-        if let Ok(picked) = self.dialog_rx.try_recv() {
-            self.dialog_open = false;
-            if let Some(path) = picked {
-                // The error is shown in the panel.
-                let _ = self.open_path(&path);
-            }
+        if let Some(((), path)) = self.dialogs.poll(ui.ctx()) {
+            // The error is shown in the panel.
+            let _ = self.open_path(&path);
         }
         if let Some(fullscreen) = self.fullscreen.take() {
             ui.ctx().send_viewport_cmd(egui::ViewportCommand::Fullscreen(fullscreen));
@@ -242,7 +206,7 @@ impl StudyPanel {
         if ui.button("Open study...").clicked() {
             self.open_dialog(ui.ctx());
         }
-        if self.dialog_open {
+        if self.dialogs.is_open() {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label("Waiting for the file dialog");

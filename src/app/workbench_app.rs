@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use crate::app::audit_window::AuditWindow;
 use crate::app::classifier_panel::ClassifierPanel;
 use crate::app::dicom_tag_panel::DicomTagPanel;
-use crate::app::file_dialog::{FileDialogs, ModelDialogs};
 use crate::app::generator_panel::GeneratorPanel;
 use crate::app::heatmap_exporter::{HeatmapExporter, HeatmapToWrite};
 use crate::app::metrics_panel::{MetricsModels, MetricsPanel};
 use crate::app::model_shelf::{ModelChoice, ModelShelf, ShelfAction};
+use crate::app::path_dialog::{DialogBackend, DialogKind, PathDialogs, desktop_dialogs_available, set_dialog_backend};
 use crate::app::radiograph_renderer::{self, Colormap};
 use crate::app::radiograph_viewer::{HoveredPixel, ViewerOutput};
 use crate::app::sample_browser::SampleBrowser;
@@ -52,6 +52,13 @@ impl<R: JobRunner + ?Sized> JobRunner for Box<R> {
     }
 }
 
+/// What an "Open ..." dialog of the main window is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OpenTarget {
+    Image(Slot),
+    Model(ModelKind),
+}
+
 /// A message for the status bar; errors stay until replaced.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StatusMessage {
@@ -72,7 +79,6 @@ pub struct WorkbenchApp {
     pub style: StyleTransferPanel,
     /// The third viewport, shown while style transfer is applied.
     pub styled: ViewportPane,
-    model_dialogs: ModelDialogs,
     run_models: bool,
     /// The viewport the user last touched; keyboard commands apply to it.
     pub active: Slot,
@@ -83,7 +89,8 @@ pub struct WorkbenchApp {
     hovered: Option<(Slot, HoveredPixel)>,
     /// The pixel under the pointer in the third viewport (a dropped file there goes to the real view).
     hovered_styled: Option<HoveredPixel>,
-    dialogs: FileDialogs,
+    /// "Open ..." dialogs for images and models.
+    dialogs: PathDialogs<OpenTarget>,
     /// Count of frames drawn, for tests that check the UI keeps answering.
     pub frame_count: u64,
     /// The Study panel, its full-screen blinded reading and its Results view.
@@ -126,7 +133,6 @@ impl WorkbenchApp {
             classifiers: ModelShelf::embedded(ModelKind::Densenet121Classifier),
             style: StyleTransferPanel::default(),
             styled: ViewportPane::new("Style-transferred", STYLED_PLACEHOLDER),
-            model_dialogs: ModelDialogs::default(),
             run_models: options.run_models,
             active: Slot::Real,
             message: None,
@@ -134,7 +140,7 @@ impl WorkbenchApp {
             newest_stamps: HashMap::new(),
             hovered: None,
             hovered_styled: None,
-            dialogs: FileDialogs::default(),
+            dialogs: PathDialogs::default(),
             frame_count: 0,
             study: StudyPanel::default(),
             study_designer: StudyDesigner::default(),
@@ -143,6 +149,7 @@ impl WorkbenchApp {
             dicom_tags: DicomTagPanel::default(),
             metrics: MetricsPanel::new(options.device),
         };
+        set_dialog_backend(app.settings.file_dialogs);
         if !gpu_rendering {
             app.message = Some(StatusMessage::Error(
                 "No wgpu renderer: radiographs cannot be drawn (start with the wgpu backend)".to_owned(),
@@ -209,6 +216,42 @@ impl WorkbenchApp {
             method: self.classifier.heatmap.method,
         };
         self.submit(request);
+    }
+
+    /// The File menu's choice between the desktop's file dialogs and the built-in chooser.
+    fn file_dialog_choice_ui(&mut self, ui: &mut egui::Ui) {
+        let desktop = desktop_dialogs_available();
+        let mut builtin = !desktop || self.settings.file_dialogs == DialogBackend::BuiltIn;
+        let response = ui
+            .add_enabled(desktop, egui::Checkbox::new(&mut builtin, "Built-in file chooser"))
+            .on_hover_text("The workbench's own chooser, with a typed path, instead of the desktop's dialog")
+            .on_disabled_hover_text(
+                "This desktop has no file dialog (no xdg portal and no zenity): the built-in chooser is used",
+            );
+        if response.changed() {
+            self.settings.file_dialogs = if builtin { DialogBackend::BuiltIn } else { DialogBackend::Auto };
+            set_dialog_backend(self.settings.file_dialogs);
+        }
+    }
+
+    /// Shows the "Open ..." dialog for `target`, starting in the last folder used.
+    fn ask_path(&mut self, ctx: &egui::Context, target: OpenTarget) {
+        let (title, kind) = match target {
+            OpenTarget::Image(slot) => (
+                if slot == Slot::Artificial { "Open artificial image" } else { "Open real image" },
+                DialogKind::PickFile {
+                    filter_name: "Images",
+                    extensions: &["png", "jpg", "jpeg", "tif", "tiff", "dcm", "dicom"],
+                },
+            ),
+            OpenTarget::Model(_) => (
+                "Open model (.safetensors with a thorax model card)",
+                DialogKind::PickFile { filter_name: "Model weights", extensions: &["safetensors"] },
+            ),
+        };
+        if let Err(e) = self.dialogs.request(ctx, target, title, kind, self.settings.last_folder.clone()) {
+            self.message = Some(StatusMessage::Error(e));
+        }
     }
 
     /// Asks the worker to read a model file of `kind`; on success it is added to that kind's picker and selected.
@@ -504,13 +547,15 @@ impl WorkbenchApp {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
                 if ui.button("Open real image...").clicked() {
-                    self.dialogs.open_image(ui.ctx(), Slot::Real, self.settings.last_folder.clone());
+                    self.ask_path(ui.ctx(), OpenTarget::Image(Slot::Real));
                     ui.close();
                 }
                 if ui.button("Open artificial image...").clicked() {
-                    self.dialogs.open_image(ui.ctx(), Slot::Artificial, self.settings.last_folder.clone());
+                    self.ask_path(ui.ctx(), OpenTarget::Image(Slot::Artificial));
                     ui.close();
                 }
+                ui.separator();
+                self.file_dialog_choice_ui(ui);
                 ui.separator();
                 if ui.button("Quit").clicked() {
                     ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
@@ -572,7 +617,7 @@ impl WorkbenchApp {
                 self.generate();
             }
             if action.open_model {
-                self.model_dialogs.open_model(ui.ctx(), ModelKind::ProganGenerator, self.settings.last_folder.clone());
+                self.ask_path(ui.ctx(), OpenTarget::Model(ModelKind::ProganGenerator));
             }
         });
         ui.separator();
@@ -590,8 +635,7 @@ impl WorkbenchApp {
         match self.classifiers.ui(ui, "classifier_model") {
             ShelfAction::Selected => self.reclassify(),
             ShelfAction::OpenRequested => {
-                let folder = self.settings.last_folder.clone();
-                self.model_dialogs.open_model(ui.ctx(), ModelKind::Densenet121Classifier, folder);
+                self.ask_path(ui.ctx(), OpenTarget::Model(ModelKind::Densenet121Classifier));
             }
             ShelfAction::Nothing => {}
         }
@@ -633,7 +677,7 @@ impl WorkbenchApp {
         ui.heading("Style transfer");
         let action = self.style.ui(ui);
         if action.open_model {
-            self.model_dialogs.open_model(ui.ctx(), ModelKind::CycleganGenerator, self.settings.last_folder.clone());
+            self.ask_path(ui.ctx(), OpenTarget::Model(ModelKind::CycleganGenerator));
         }
         if action.retranslate {
             self.translate();
@@ -796,13 +840,12 @@ impl WorkbenchApp {
         for response in self.worker.poll() {
             self.handle_response(response);
         }
-        if let Some(picked) = self.dialogs.poll() {
-            self.settings.last_folder = picked.path.parent().map(std::path::Path::to_path_buf);
-            self.load(picked.slot, ImageSource::File(picked.path));
-        }
-        if let Some(picked) = self.model_dialogs.poll() {
-            self.settings.last_folder = picked.path.parent().map(std::path::Path::to_path_buf);
-            self.open_model_file(picked.kind, picked.path);
+        if let Some((target, path)) = self.dialogs.poll(&ctx) {
+            self.settings.last_folder = path.parent().map(std::path::Path::to_path_buf);
+            match target {
+                OpenTarget::Image(slot) => self.load(slot, ImageSource::File(path)),
+                OpenTarget::Model(kind) => self.open_model_file(kind, path),
+            }
         }
         self.handle_dropped_files(&ctx);
         self.handle_keys(&ctx);

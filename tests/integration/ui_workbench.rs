@@ -357,3 +357,45 @@ fn dicom_opens_with_its_stored_window_and_a_tag_panel_marking_identifying_attrib
     harness.run_steps(3);
     assert!(harness.query_by_label("Rows").is_none(), "Rows is not identifying");
 }
+
+#[test]
+fn built_in_file_chooser_opens_a_typed_path_and_reports_a_missing_one() {
+    // Where the desktop has no file dialog (CI, minimal desktops) this chooser is the only way to open a file.
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    // After start-up, which applies the (default) setting.
+    thorax::app::path_dialog::set_dialog_backend(thorax::app::path_dialog::DialogBackend::BuiltIn);
+    let open_chooser = |harness: &mut Harness<'static, WorkbenchApp>| {
+        harness.get_by_label("File").click();
+        harness.run_steps(2);
+        harness.get_by_label("Open real image...").click();
+        // A new modal is measured in its first frame and drawn from the next.
+        harness.run_steps(4);
+        assert!(harness.query_by_label("Open real image").is_some(), "the chooser is shown");
+    };
+    open_chooser(&mut harness);
+    let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/real");
+
+    let field = harness.get_by_label("File name or path");
+    field.focus();
+    field.type_text(&fixtures.join("missing.dcm").display().to_string());
+    harness.run_steps(2);
+    harness.get_by_label("Open").click();
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("missing.dcm does not exist").is_some());
+
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(2);
+    assert!(harness.query_by_label("File name or path").is_none(), "Cancel closes the chooser");
+    assert_eq!(harness.state().real.image.as_ref().unwrap().name, "cxr_0001.png", "the shown image stays");
+
+    open_chooser(&mut harness);
+    let field = harness.get_by_label("File name or path");
+    field.focus();
+    field.type_text(&fixtures.join("chest_cr_pa_mono1_10bit_nometa.dcm").display().to_string());
+    harness.run_steps(2);
+    harness.key_press(egui::Key::Enter);
+    step_until(&mut harness, Duration::from_secs(30), |app| app.real.image.as_ref().is_some_and(|p| p.dicom.is_some()));
+    assert!(harness.query_by_label("File name or path").is_none(), "the chooser closes once a file is picked");
+    assert_eq!(harness.state().settings.last_folder.as_deref(), Some(fixtures.as_path()));
+}

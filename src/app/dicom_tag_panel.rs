@@ -1,6 +1,6 @@
 //! The DICOM tag panel: every attribute of the real image's file, identifying ones marked, with a filter.
 
-use crate::imaging::DicomDetails;
+use crate::imaging::{DicomDetails, Window};
 
 /// Colour of the marker on attributes the PS3.15 Basic Profile protects.
 const IDENTIFYING_COLOUR: egui::Color32 = egui::Color32::from_rgb(230, 110, 90);
@@ -16,7 +16,15 @@ pub struct DicomTagPanel {
 
 impl DicomTagPanel {
     /// The tag window for `details` (of the image named `image_name`); nothing when closed.
-    pub fn window_ui(&mut self, ctx: &egui::Context, image_name: &str, details: &DicomDetails) {
+    /// The window for the image `image_name`; `shown_window` is the first-display window in the viewer's values
+    /// (mirrored for MONOCHROME1).
+    pub fn window_ui(
+        &mut self,
+        ctx: &egui::Context,
+        image_name: &str,
+        details: &DicomDetails,
+        shown_window: Option<Window>,
+    ) {
         let mut open = self.open;
         // Opens over the artificial view and the classifier panel, leaving the real image in sight.
         let top_right = ctx.content_rect().right_top();
@@ -25,11 +33,17 @@ impl DicomTagPanel {
             .default_pos(egui::pos2(top_right.x - 600.0, top_right.y + 70.0))
             .default_size([560.0, 460.0])
             .resizable(true)
-            .show(ctx, |ui| self.contents_ui(ui, image_name, details));
+            .show(ctx, |ui| self.contents_ui(ui, image_name, details, shown_window));
         self.open = open;
     }
 
-    fn contents_ui(&mut self, ui: &mut egui::Ui, image_name: &str, details: &DicomDetails) {
+    fn contents_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        image_name: &str,
+        details: &DicomDetails,
+        shown_window: Option<Window>,
+    ) {
         let summary = &details.summary;
         ui.label(egui::RichText::new(image_name).strong());
         ui.label(format!(
@@ -48,8 +62,15 @@ impl DicomTagPanel {
             window_source_text(summary.window_source)
         ));
         if details.mirrored_from_monochrome1 {
+            let shown = shown_window
+                .map(|w| format!("; in those values the window above is C {:.1} / W {:.1}", w.center, w.width))
+                .unwrap_or_default();
             ui.label(
-                egui::RichText::new("MONOCHROME1: values are shown mirrored within their range (bone bright)").weak(),
+                egui::RichText::new(format!(
+                    "MONOCHROME1: the viewer and the pixel readout show values mirrored within their range (bone \
+                     bright){shown}"
+                ))
+                .weak(),
             );
         }
         let identifying = details.tags.iter().filter(|row| row.is_identifying).count();

@@ -19,6 +19,8 @@ pub struct ViewportPane {
     pub viewer_rect: Option<egui::Rect>,
     /// A heatmap drawn over the image, when it belongs to the image shown.
     pub overlay: Option<crate::app::radiograph_renderer::Overlay>,
+    /// Marked inside the viewer, so a cropped screenshot or a narrow pane still says what the image is.
+    pub badge: Option<&'static str>,
 }
 
 impl ViewportPane {
@@ -31,7 +33,14 @@ impl ViewportPane {
             placeholder: placeholder.to_owned(),
             viewer_rect: None,
             overlay: None,
+            badge: None,
         }
+    }
+
+    /// Marks the viewer with `badge` (e.g. "ARTIFICIAL").
+    pub fn with_badge(mut self, badge: &'static str) -> Self {
+        self.badge = Some(badge);
+        self
     }
 
     /// Shows a newly prepared image with a fresh initial view (fit, the file's stored window or the default).
@@ -98,6 +107,7 @@ impl ViewportPane {
                     output = radiograph_viewer_ui(ui, id, &image, &mut self.view, overlay.as_ref());
                 });
                 self.viewer_rect = Some(viewer.response.rect);
+                self.annotations_ui(ui, viewer.response.rect, prepared);
                 if show_histogram {
                     histogram_ui(ui, &prepared.stats, &self.view.window);
                 }
@@ -122,4 +132,39 @@ impl ViewportPane {
         }
         output
     }
+
+    /// PACS-style corner text over the viewer: the badge top left, the window (C/W, with its unit) bottom left.
+    fn annotations_ui(&self, ui: &egui::Ui, rect: egui::Rect, prepared: &PreparedImage) {
+        let painter = ui.painter_at(rect);
+        let font = egui::FontId::proportional(13.0);
+        let margin = egui::vec2(6.0, 4.0);
+        if let Some(badge) = self.badge {
+            let galley =
+                painter.layout_no_wrap(badge.to_owned(), egui::FontId::proportional(13.0), egui::Color32::BLACK);
+            let badge_rect = egui::Rect::from_min_size(rect.min + margin, galley.size() + egui::vec2(8.0, 2.0));
+            painter.rect_filled(badge_rect, 2.0, ARTIFICIAL_BADGE_COLOUR);
+            painter.galley(badge_rect.min + egui::vec2(4.0, 1.0), galley, egui::Color32::BLACK);
+        }
+        let window = self.view.window;
+        let unit = prepared.value_unit().map(|u| format!(" {u}")).unwrap_or_default();
+        let text = format!("C {} / W {}{unit}", format_window_value(window.center), format_window_value(window.width));
+        let position = rect.left_bottom() + egui::vec2(margin.x, -margin.y);
+        // A dark shadow keeps the text legible over white bone and the black background alike.
+        painter.text(
+            position + egui::vec2(1.0, 1.0),
+            egui::Align2::LEFT_BOTTOM,
+            &text,
+            font.clone(),
+            egui::Color32::BLACK,
+        );
+        painter.text(position, egui::Align2::LEFT_BOTTOM, text, font, egui::Color32::from_gray(225));
+    }
+}
+
+/// The badge's fill: an amber that stands out from any grey level and from the jet and inferno colour maps' blues.
+const ARTIFICIAL_BADGE_COLOUR: egui::Color32 = egui::Color32::from_rgb(255, 170, 60);
+
+/// Window values as radiologists read them: whole numbers, except for windows on values below 10 (unit-range data).
+fn format_window_value(value: f32) -> String {
+    if value.abs() >= 10.0 { format!("{value:.0}") } else { format!("{value:.3}") }
 }

@@ -21,7 +21,9 @@ use crate::app::viewport_pane::ViewportPane;
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::engine::job_runner::{JobRunner, ModelRunner};
 use crate::engine::{ImageSource, JobKey, Output, Request, Response, Slot, Stamp, WorkerActivity, WorkerHandle};
+use crate::imaging::chest_domain::not_a_chest_radiograph;
 use crate::imaging::samples::embedded_samples;
+use crate::imaging::window::{FULL_RANGE, ct_presets_hu};
 use crate::models::card::ModelKind;
 use crate::models::heatmap::GrayMap;
 
@@ -126,13 +128,15 @@ impl WorkbenchApp {
             artificial: ViewportPane::new(
                 "Artificial",
                 "No generator output yet\nFile > Open artificial image... shows a generated file here",
-            ),
+            )
+            .with_badge("ARTIFICIAL"),
             samples: SampleBrowser::new(embedded_samples(), &cc.egui_ctx),
             generator: GeneratorPanel::default(),
             classifier: ClassifierPanel::default(),
             classifiers: ModelShelf::embedded(ModelKind::Densenet121Classifier),
             style: StyleTransferPanel::default(),
-            styled: ViewportPane::new("Style-transferred", STYLED_PLACEHOLDER),
+            styled: ViewportPane::new("Style-transferred", STYLED_PLACEHOLDER)
+                .with_badge("ARTIFICIAL (style transfer)"),
             run_models: options.run_models,
             active: Slot::Real,
             message: None,
@@ -646,6 +650,18 @@ impl WorkbenchApp {
         if let Some(note) = self.classifiers.current().and_then(|m| m.card.training_limits_note()) {
             ui.label(egui::RichText::new(note).small());
         }
+        for (slot, pane) in [(Slot::Real, &self.real), (Slot::Artificial, &self.artificial)] {
+            let doubt = pane.image.as_ref().and_then(|p| p.dicom.as_deref()).and_then(not_a_chest_radiograph);
+            if let Some(doubt) = doubt {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    format!(
+                        "{slot:?} image: {doubt}. The classifier knows only chest radiographs: its output and \
+                             heatmaps mean nothing here."
+                    ),
+                );
+            }
+        }
         ui.add_space(4.0);
         let labels = self.classifiers.current().map(|m| m.card.labels.clone()).unwrap_or_default();
         egui::ScrollArea::vertical().id_salt("classifier_scroll").show(ui, |ui| {
@@ -726,10 +742,25 @@ impl WorkbenchApp {
             }
             ui.separator();
             ui.label("Window");
+            let in_hu = self.pane(active).image.as_ref().is_some_and(|p| p.value_unit() == Some("HU"));
             let presets = self.settings.window_presets.clone();
-            for preset in presets {
-                if ui.button(&preset.name).on_hover_text("Applies to the active view").clicked() {
+            for preset in presets.iter().filter(|p| !in_hu || p.window == FULL_RANGE) {
+                let hint = format!(
+                    "The active view: C {:.0} % / W {:.0} % of the image's value range (a projection radiograph has no \
+                     absolute unit)",
+                    preset.window.center * 100.0,
+                    preset.window.width * 100.0
+                );
+                if ui.button(&preset.name).on_hover_text(hint).clicked() {
                     self.apply_preset(&preset.window);
+                }
+            }
+            if in_hu {
+                for (name, window) in ct_presets_hu() {
+                    let hint = format!("The active view: C {} / W {} HU", window.center, window.width);
+                    if ui.button(name).on_hover_text(hint).clicked() {
+                        self.apply_window(window);
+                    }
                 }
             }
             if self.real.image.as_ref().is_some_and(|p| p.dicom.is_some()) {
@@ -743,9 +774,17 @@ impl WorkbenchApp {
 
     fn apply_preset(&mut self, window: &crate::imaging::window::RelativeWindow) {
         let active = self.active;
+        if let Some(prepared) = &self.pane(active).image {
+            self.apply_window(window.to_absolute(prepared.image.nominal_range()));
+        }
+    }
+
+    /// Sets the active view's window (in its image's units), and the linked views'.
+    fn apply_window(&mut self, window: crate::imaging::Window) {
+        let active = self.active;
         let pane = self.pane_mut(active);
-        if let Some(prepared) = &pane.image {
-            pane.view.window = window.to_absolute(prepared.image.nominal_range());
+        if pane.image.is_some() {
+            pane.view.window = window;
         }
         if self.settings.link_viewports {
             self.sync_views_from(active);
@@ -778,7 +817,9 @@ impl WorkbenchApp {
             ui.separator();
             match (self.hovered, self.hovered_styled) {
                 (Some((slot, pixel)), _) => {
-                    ui.label(format!("{slot:?} ({}, {}) = {}", pixel.x_px, pixel.y_px, format_value(pixel.value)))
+                    let unit = self.pane(slot).image.as_ref().and_then(|p| p.value_unit());
+                    let unit = unit.map(|u| format!(" {u}")).unwrap_or_default();
+                    ui.label(format!("{slot:?} ({}, {}) = {}{unit}", pixel.x_px, pixel.y_px, format_value(pixel.value)))
                 }
                 (None, Some(pixel)) => ui.label(format!(
                     "{} ({}, {}) = {}",
@@ -861,7 +902,7 @@ impl WorkbenchApp {
         if let Some(prepared) = &self.real.image
             && let Some(details) = &prepared.dicom
         {
-            self.dicom_tags.window_ui(&ctx, &prepared.name, details);
+            self.dicom_tags.window_ui(&ctx, &prepared.name, details, prepared.stored_window);
         }
         if let Some((path, summary)) = self.study_designer.poll() {
             // Not the real/artificial split: the status bar stays in view of the readers who come next.

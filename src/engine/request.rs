@@ -159,6 +159,13 @@ pub struct PreparedImage {
     pub dicom: Option<Arc<crate::imaging::DicomDetails>>,
 }
 
+impl PreparedImage {
+    /// The unit of the pixel values, where they have one ("HU" for CT); projection radiographs have none.
+    pub fn value_unit(&self) -> Option<&'static str> {
+        self.dicom.as_ref().filter(|d| d.summary.values_in_hounsfield_units()).map(|_| "HU")
+    }
+}
+
 /// A heatmap at the image's size, values in [0, 1].
 #[derive(Clone, Debug)]
 pub struct HeatmapOverlay {

@@ -1,5 +1,6 @@
 //! Radiograph I/O and pixel operations. Nothing here knows egui.
 
+pub mod chest_domain;
 pub mod decode;
 pub mod dicom;
 mod dicom_radiograph;

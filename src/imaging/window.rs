@@ -55,17 +55,31 @@ pub struct WindowPreset {
     pub window: RelativeWindow,
 }
 
-/// Presets a chest radiologist reaches for first.
+/// The whole nominal range.
+pub const FULL_RANGE: RelativeWindow = RelativeWindow { center: 0.5, width: 1.0 };
+
+/// Presets a chest radiologist reaches for first, as fractions of the value range (projection radiographs have no
+/// absolute unit; CT in HU gets [`ct_presets_hu`] instead).
 pub fn default_presets() -> Vec<WindowPreset> {
     let preset = |name: &str, center: f32, width: f32| WindowPreset {
         name: name.to_owned(),
         window: RelativeWindow { center, width },
     };
     vec![
-        preset("Full range", 0.5, 1.0),
+        WindowPreset { name: "Full range".to_owned(), window: FULL_RANGE },
         preset("Lung", 0.40, 0.55),
         preset("Mediastinum", 0.65, 0.35),
         preset("Bone", 0.75, 0.30),
+    ]
+}
+
+/// The standard CT windows in Hounsfield units (Radiopaedia, "Windowing (CT)"), offered instead of the range
+/// fractions of [`default_presets`] when an image's values are HU.
+pub fn ct_presets_hu() -> [(&'static str, Window); 3] {
+    [
+        ("Lung", Window { center: -600.0, width: 1500.0 }),
+        ("Mediastinum", Window { center: 50.0, width: 350.0 }),
+        ("Bone", Window { center: 400.0, width: 1800.0 }),
     ]
 }
 

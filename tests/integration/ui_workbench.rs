@@ -399,3 +399,25 @@ fn built_in_file_chooser_opens_a_typed_path_and_reports_a_missing_one() {
     assert!(harness.query_by_label("File name or path").is_none(), "the chooser closes once a file is picked");
     assert_eq!(harness.state().settings.last_folder.as_deref(), Some(fixtures.as_path()));
 }
+
+#[test]
+fn ct_in_hounsfield_units_gets_hu_window_presets_and_an_out_of_domain_notice() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    assert!(harness.query_by_label_contains("not a radiograph").is_none(), "a chest film raises no doubt");
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/real/ct_small_128.dcm");
+    harness.state_mut().load(Slot::Real, ImageSource::File(path));
+    step_until(&mut harness, Duration::from_secs(30), |app| app.real.image.as_ref().is_some_and(|p| p.dicom.is_some()));
+    harness.run_steps(3);
+    assert_eq!(harness.state().real.image.as_ref().unwrap().value_unit(), Some("HU"));
+
+    harness.get_by_label("Lung").click();
+    harness.run_steps(2);
+    let window = harness.state().real.view.window;
+    assert_eq!((window.center, window.width), (-600.0, 1500.0), "the CT lung window in HU, not a range fraction");
+    harness.get_by_label("Mediastinum").click();
+    harness.run_steps(2);
+    let window = harness.state().real.view.window;
+    assert_eq!((window.center, window.width), (50.0, 350.0));
+    assert!(harness.query_by_label_contains("Real image: a CT image, not a radiograph").is_some());
+}

@@ -164,3 +164,12 @@ pub struct DicomSummary {
     /// Values after the modality LUT, first frame.
     pub pixel_stats: PixelStats,
 }
+
+impl DicomSummary {
+    /// Whether the values after the modality LUT are Hounsfield units: PS3.3 C.11.1.1.2 makes them HU for CT
+    /// images with a rescale.
+    pub fn values_in_hounsfield_units(&self) -> bool {
+        self.modality.as_deref().is_some_and(|m| m.trim().eq_ignore_ascii_case("CT"))
+            && matches!(self.modality_lut, ModalityLut::Rescale { .. })
+    }
+}

@@ -9,11 +9,16 @@ use crate::app::path_dialog::{DialogKind, PathDialogs};
 use crate::engine::ModelSource;
 use crate::study::design::DESIGN_FORMAT_VERSION;
 use crate::study::generator_source::GeneratorSource;
+use crate::study::harmonise::RealImageTransform;
 use crate::study::randomise::derive_seed;
+use crate::study::resolution_match::{ResolutionMatch, largest_side_px};
 use crate::study::{
     ArtificialSource, CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource,
-    OptionalQuestions, RealImageFolder, StudyDesign, StudySummary, create_study,
+    OptionalQuestions, RealImageFolder, StudyDesign, StudySummary, create_study_harmonised,
 };
+
+/// How many artificial files are read (headers only) to learn their resolution.
+const SIDE_SAMPLE: usize = 32;
 
 /// The generator in use, offered as the artificial source.
 #[derive(Clone, Debug)]
@@ -22,6 +27,10 @@ pub struct GeneratorChoice {
     pub name: String,
     /// The side panel's slider values, in the card's order.
     pub slider_labels: Vec<f32>,
+    /// The side of the images it makes.
+    pub side_px: u32,
+    /// Random weights: its images are noise.
+    pub untrained: bool,
 }
 
 /// Where the artificial cases come from.
@@ -44,7 +53,7 @@ enum PathField {
 }
 
 /// Everything the form holds.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct StudyForm {
     pub title: String,
     pub real: Option<PathBuf>,
@@ -63,6 +72,8 @@ pub struct StudyForm {
     pub giveaway_click: bool,
     pub display_size_px: u32,
     pub sixteen_bit: bool,
+    /// Bring real images down to the artificial images' resolution before display.
+    pub match_resolution: bool,
     pub output: Option<PathBuf>,
 }
 
@@ -86,6 +97,7 @@ impl Default for StudyForm {
             giveaway_click: false,
             display_size_px: 512,
             sixteen_bit: false,
+            match_resolution: true,
             output: None,
         }
     }
@@ -153,16 +165,23 @@ pub fn create_from_form(
         return Err("the real folder and the output file are needed".to_owned());
     };
     let real = RealImageFolder::open(real_dir, form.labels_csv.as_deref()).map_err(|e| e.to_string())?;
-    let mut artificial: Box<dyn ArtificialSource> = match form.artificial_choice {
+    let (mut artificial, artificial_side_px): (Box<dyn ArtificialSource>, Option<u32>) = match form.artificial_choice {
         ArtificialChoice::Folder => {
             let folder = form.artificial.as_ref().ok_or("pick the folder of artificial images")?;
-            Box::new(
-                FolderArtificialSource::open(folder, derive_seed(form.seed, "artificial-folder"))
-                    .map_err(|e| e.to_string())?,
-            )
+            let source = FolderArtificialSource::open(folder, derive_seed(form.seed, "artificial-folder"))
+                .map_err(|e| e.to_string())?;
+            let side_px = largest_side_px(source.files(), SIDE_SAMPLE);
+            (Box::new(source), side_px)
         }
         ArtificialChoice::GeneratorReplay | ArtificialChoice::GeneratorSliders => {
             let generator = generator.ok_or("no generator is loaded in the workbench")?;
+            if generator.untrained {
+                return Err(format!(
+                    "{} is an untrained placeholder: its images are noise, which every reader would tell from a \
+                     radiograph. Pick a trained generator in the side panel.",
+                    generator.name
+                ));
+            }
             let bytes = match &generator.source {
                 ModelSource::Embedded { bytes, .. } => bytes.to_vec(),
                 ModelSource::File(path) => {
@@ -173,20 +192,24 @@ pub fn create_from_form(
                 (form.artificial_choice == ArtificialChoice::GeneratorSliders).then(|| generator.slider_labels.clone());
             // The study is built on the CPU: the worker keeps the GPU for the live views.
             let base_seed = derive_seed(form.seed, "generator") as u32;
-            Box::new(
-                GeneratorSource::from_model_bytes(
-                    &bytes,
-                    &generator.name,
-                    &candle_core::Device::Cpu,
-                    base_seed,
-                    chosen,
-                )
-                .map_err(|e| e.to_string())?,
+            let source = GeneratorSource::from_model_bytes(
+                &bytes,
+                &generator.name,
+                &candle_core::Device::Cpu,
+                base_seed,
+                chosen,
             )
+            .map_err(|e| e.to_string())?;
+            (Box::new(source), Some(generator.side_px))
         }
     };
-    let (_store, summary) =
-        create_study(output, &design, &mix, &real, artificial.as_mut()).map_err(|e| e.to_string())?;
+    let mut matcher = match (form.match_resolution, artificial_side_px) {
+        (true, Some(side_px)) if side_px > 0 => Some(ResolutionMatch { side_px }),
+        _ => None,
+    };
+    let transform = matcher.as_mut().map(|m| m as &mut dyn RealImageTransform);
+    let (_store, summary) = create_study_harmonised(output, &design, &mix, &real, artificial.as_mut(), transform)
+        .map_err(|e| e.to_string())?;
     Ok((output.clone(), summary))
 }
 
@@ -281,6 +304,7 @@ impl StudyDesigner {
     /// Fills the field a dialog answered for.
     fn poll_dialogs(&mut self, ctx: &egui::Context) {
         if let Some((field, path)) = self.dialogs.poll(ctx) {
+            self.error = None;
             match field {
                 PathField::Real => self.form.real = Some(path),
                 PathField::Labels => self.form.labels_csv = Some(path),
@@ -326,6 +350,7 @@ impl StudyDesigner {
     }
 
     fn form_ui(&mut self, ui: &mut egui::Ui, generator: Option<GeneratorChoice>) {
+        let before = self.form.clone();
         egui::Grid::new("study_form").num_columns(2).spacing([10.0, 6.0]).show(ui, |ui| {
             let title = ui.label("Title");
             ui.text_edit_singleline(&mut self.form.title).labelled_by(title.id);
@@ -392,6 +417,19 @@ impl StudyDesigner {
                 ui.radio_value(&mut self.form.sixteen_bit, true, "16-bit");
             });
             ui.end_row();
+            ui.label("Resolution");
+            let side = match self.form.artificial_choice {
+                ArtificialChoice::Folder => "the artificial images'".to_owned(),
+                _ => generator
+                    .as_ref()
+                    .map_or("the generator's".to_owned(), |g| format!("the generator's {} px", g.side_px)),
+            };
+            ui.checkbox(&mut self.form.match_resolution, format!("Real images brought down to {side} resolution"))
+                .on_hover_text(
+                    "Upscaled to the display size, real films larger than the artificial images stay sharp while the \
+                     artificial ones are soft: readers then tell them apart by sharpness alone",
+                );
+            ui.end_row();
             self.path_row(ui, "Save as", PathField::Output, "File...");
         });
         ui.label(
@@ -411,6 +449,10 @@ impl StudyDesigner {
                 ui.label("Creating the study");
             }
         });
+        if self.form != before {
+            // The error was about the inputs as they were.
+            self.error = None;
+        }
         if let Some(error) = &self.error {
             ui.colored_label(ui.visuals().error_fg_color, error);
         }
@@ -438,5 +480,26 @@ mod tests {
         let (design, mix) = form.plan().unwrap();
         assert_eq!(design.readers, ["ann", "ben"]);
         assert!(!mix.replay_real_labels);
+    }
+
+    #[test]
+    fn an_untrained_generator_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let form = StudyForm {
+            real: Some(dir.path().to_path_buf()),
+            output: Some(dir.path().join("s.sqlite")),
+            artificial_choice: ArtificialChoice::GeneratorSliders,
+            ..StudyForm::default()
+        };
+        let placeholder = GeneratorChoice {
+            source: ModelSource::File(dir.path().join("never-read.safetensors")),
+            name: "ProGAN (untrained placeholder)".to_owned(),
+            slider_labels: vec![0.0; 14],
+            side_px: 64,
+            untrained: true,
+        };
+        let error = create_from_form(&form, Some(&placeholder)).unwrap_err();
+        assert!(error.contains("untrained placeholder: its images are noise"), "{error}");
+        assert!(!dir.path().join("s.sqlite").exists());
     }
 }

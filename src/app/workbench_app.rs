@@ -919,6 +919,8 @@ impl WorkbenchApp {
             source: model.source.clone(),
             name: model.card.name.clone(),
             slider_labels: self.generator.labels.clone(),
+            side_px: u32::try_from(model.card.resolution).unwrap_or(u32::MAX),
+            untrained: model.card.untrained,
         });
         self.study_designer.window_ui(&ctx, generator);
         let classifier = self.classifiers.current().map(|model| model.source.clone());

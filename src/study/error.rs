@@ -36,6 +36,12 @@ pub enum StudyError {
         path: PathBuf,
     },
 
+    /// A labels CSV names images its folder does not hold.
+    #[error(
+        "{csv} lists {count} image(s) that are not in {dir} (first: {first}); the real pool is exactly the CSV's \
+         rows, so give a CSV of this folder's images or the folder the CSV describes"
+    )]
+    CsvListsMissingImages { csv: PathBuf, dir: PathBuf, count: usize, first: String },
     /// An image named by the study input does not exist.
     #[error("image file not found: {path}")]
     MissingImage {

@@ -32,6 +32,7 @@ pub mod generator_source;
 pub mod harmonise;
 pub mod imrmc;
 pub mod randomise;
+pub mod resolution_match;
 pub mod session;
 pub mod sources;
 pub mod stats;

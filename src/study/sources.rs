@@ -75,7 +75,7 @@ pub struct RealImageFolder {
 
 impl RealImageFolder {
     /// Lists `dir`. With `labels_csv`, the pool is the CSV's rows (column `file`, `filename`, `image` or `path`,
-    /// relative to `dir`); a row naming a file that does not exist is an error naming that file.
+    /// relative to `dir`); rows naming files that do not exist are an error that counts them and names the first.
     pub fn open(dir: &Path, labels_csv: Option<&Path>) -> StudyResult<Self> {
         let Some(csv_path) = labels_csv else {
             let entries = list_image_files(dir)?
@@ -95,6 +95,7 @@ impl RealImageFolder {
                 reason: format!("no file-name column (one of {FILE_COLUMNS:?})"),
             })?;
         let mut entries = Vec::new();
+        let mut missing: Vec<String> = Vec::new();
         for (row_index, record) in reader.records().enumerate() {
             let line = row_index as u64 + 2;
             let record = record.map_err(|error| csv_error(csv_path, line, &error))?;
@@ -108,7 +109,8 @@ impl RealImageFolder {
             }
             let path = dir.join(file);
             if !path.is_file() {
-                return Err(StudyError::MissingImage { path });
+                missing.push(file.to_owned());
+                continue;
             }
             let labels = headers
                 .iter()
@@ -118,6 +120,14 @@ impl RealImageFolder {
                 .map(|(_, (name, value))| (name.to_owned(), value.to_owned()))
                 .collect();
             entries.push(RealImageEntry { path, labels });
+        }
+        if let Some(first) = missing.first() {
+            return Err(StudyError::CsvListsMissingImages {
+                csv: csv_path.to_path_buf(),
+                dir: dir.to_path_buf(),
+                count: missing.len(),
+                first: first.clone(),
+            });
         }
         Ok(Self { entries })
     }
@@ -155,6 +165,11 @@ impl FolderArtificialSource {
     /// Whether the folder has no images.
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
+    }
+
+    /// The images, in the shuffled order they are used.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
     }
 }
 

@@ -63,8 +63,8 @@ fn missing_and_broken_images_are_named() {
     let csv = dir.path().join("labels.csv");
     std::fs::write(&csv, "file,Cardiomegaly\npatient_000.png,1\ncxr_missing_0042.png,0\n").unwrap();
     let error = RealImageFolder::open(&real, Some(&csv)).unwrap_err();
-    assert!(matches!(error, StudyError::MissingImage { .. }));
-    assert!(error.to_string().contains("cxr_missing_0042.png"), "{error}");
+    assert!(matches!(error, StudyError::CsvListsMissingImages { count: 1, .. }), "{error:?}");
+    assert!(error.to_string().contains("first: cxr_missing_0042.png"), "{error}");
 
     std::fs::write(real.join("patient_broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
     let folder = RealImageFolder::open(&real, None).unwrap();

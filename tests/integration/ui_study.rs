@@ -417,6 +417,10 @@ fn new_study_from_the_generator_is_created_off_the_ui_thread_and_opened() {
     for case in generated {
         assert!(case.source.starts_with("generator "), "{}", case.source);
     }
+    // The real films are 256 px and the generator makes 128 px: the real cases come down to 128 px first.
+    for case in cases.iter().filter(|c| c.provenance == thorax::study::Provenance::Real) {
+        assert!(case.source.contains("brought down to 128 px"), "{}", case.source);
+    }
 }
 
 #[test]

@@ -1,0 +1,75 @@
+//! Bringing real cases down to the artificial cases' resolution before display. A generator makes 128 or 256 px
+//! images; real films are often 1024 px or more. Upscaled to the same display size, the real cases stay sharp and
+//! the artificial ones soft, and readers tell them apart by sharpness alone (Han et al. showed readers images at
+//! the generator's resolution for this reason).
+
+use std::path::Path;
+
+use image::DynamicImage;
+use image::imageops::FilterType;
+
+use super::error::StudyResult;
+use super::harmonise::RealImageTransform;
+
+/// Downsamples every real image whose longer side exceeds `side_px` so that side becomes `side_px` (aspect kept,
+/// Lanczos-3, bit depth kept); smaller images pass unchanged.
+pub struct ResolutionMatch {
+    pub side_px: u32,
+}
+
+impl RealImageTransform for ResolutionMatch {
+    fn description(&self) -> String {
+        format!("brought down to {} px, the artificial cases' resolution", self.side_px)
+    }
+
+    fn apply(&mut self, image: &DynamicImage, _source: &str) -> StudyResult<DynamicImage> {
+        let longer = image.width().max(image.height());
+        if longer <= self.side_px || self.side_px == 0 {
+            return Ok(image.clone());
+        }
+        let scale = f64::from(self.side_px) / f64::from(longer);
+        let width = ((f64::from(image.width()) * scale).round() as u32).max(1);
+        let height = ((f64::from(image.height()) * scale).round() as u32).max(1);
+        // `resize_exact` widens the filter when shrinking, so the result is low-passed, not aliased.
+        Ok(image.resize_exact(width, height, FilterType::Lanczos3))
+    }
+}
+
+/// The longer side of the largest of the first `sample` images of `files` that can be read (headers only), or
+/// `None` when none can.
+pub fn largest_side_px(files: &[impl AsRef<Path>], sample: usize) -> Option<u32> {
+    files.iter().take(sample).filter_map(|f| image::image_dimensions(f.as_ref()).ok()).map(|(w, h)| w.max(h)).max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn larger_images_come_down_to_the_side_and_keep_aspect_and_depth() {
+        let wide =
+            DynamicImage::ImageLuma16(image::ImageBuffer::from_fn(512, 256, |x, _| image::Luma([x as u16 * 100])));
+        let out = ResolutionMatch { side_px: 128 }.apply(&wide, "wide").unwrap();
+        assert_eq!((out.width(), out.height()), (128, 64));
+        assert!(matches!(out, DynamicImage::ImageLuma16(_)));
+        // A horizontal ramp stays a ramp: no aliasing, values stay in range.
+        let row: Vec<u16> = out.to_luma16().rows().next().unwrap().map(|p| p.0[0]).collect();
+        assert!(row.windows(2).all(|w| w[1] >= w[0]), "{row:?}");
+
+        let small = DynamicImage::ImageLuma8(image::GrayImage::new(100, 80));
+        let same = ResolutionMatch { side_px: 128 }.apply(&small, "small").unwrap();
+        assert_eq!((same.width(), same.height()), (100, 80));
+    }
+
+    #[test]
+    fn largest_side_reads_headers_and_skips_unreadable_files() {
+        let dir = tempfile::tempdir().unwrap();
+        image::GrayImage::new(64, 200).save(dir.path().join("a.png")).unwrap();
+        image::GrayImage::new(128, 128).save(dir.path().join("b.png")).unwrap();
+        std::fs::write(dir.path().join("c.png"), b"not a png").unwrap();
+        let files = ["a.png", "b.png", "c.png"].map(|f| dir.path().join(f));
+        assert_eq!(largest_side_px(&files, 16), Some(200));
+        assert_eq!(largest_side_px(&files[1..], 16), Some(128));
+        assert_eq!(largest_side_px(&files[2..], 16), None);
+    }
+}

@@ -351,10 +351,25 @@ impl MetricsPanel {
         let folder = if path.is_dir() { Some(path.clone()) } else { path.parent().map(PathBuf::from) };
         self.last_folder = folder;
         match target {
-            DialogTarget::FdReal => self.fd_kid.real = Some(path),
-            DialogTarget::FdArtificial => self.fd_kid.artificial = Some(path),
-            DialogTarget::MsSsimReal => self.msssim.real = Some(path),
-            DialogTarget::MsSsimArtificial => self.msssim.artificial = Some(path),
+            // A folder picked for one metric also fills the other's empty field: switching the metric keeps it.
+            DialogTarget::FdReal | DialogTarget::MsSsimReal => {
+                let (picked, other) = if target == DialogTarget::FdReal {
+                    (&mut self.fd_kid.real, &mut self.msssim.real)
+                } else {
+                    (&mut self.msssim.real, &mut self.fd_kid.real)
+                };
+                other.get_or_insert_with(|| path.clone());
+                *picked = Some(path);
+            }
+            DialogTarget::FdArtificial | DialogTarget::MsSsimArtificial => {
+                let (picked, other) = if target == DialogTarget::FdArtificial {
+                    (&mut self.fd_kid.artificial, &mut self.msssim.artificial)
+                } else {
+                    (&mut self.msssim.artificial, &mut self.fd_kid.artificial)
+                };
+                other.get_or_insert_with(|| path.clone());
+                *picked = Some(path);
+            }
             DialogTarget::RocScores => self.roc.scores = Some(path),
             DialogTarget::RocTruth => self.roc.truth = Some(path),
             DialogTarget::ExportCsv => self.export_csv_to(path),
@@ -694,4 +709,22 @@ fn models_text(record: &MetricRecord) -> String {
 fn models_hover(record: &MetricRecord) -> String {
     let lines: Vec<String> = record.settings.iter().map(|s| format!("{}: {}", s.name, s.value)).collect();
     lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_picked_for_one_metric_fills_the_others_empty_field_only() {
+        let mut panel = MetricsPanel::new(DeviceChoice::Cpu);
+        let (first, second) = (std::env::temp_dir(), std::env::temp_dir().join("other"));
+        panel.on_path(DialogTarget::FdReal, first.clone());
+        assert_eq!(panel.msssim.real.as_ref(), Some(&first), "switching to MS-SSIM keeps the real folder");
+        panel.on_path(DialogTarget::MsSsimReal, second.clone());
+        assert_eq!(panel.fd_kid.real.as_ref(), Some(&first), "a field already set is left alone");
+        assert_eq!(panel.msssim.real.as_ref(), Some(&second));
+        panel.on_path(DialogTarget::MsSsimArtificial, second.clone());
+        assert_eq!(panel.fd_kid.artificial.as_ref(), Some(&second));
+    }
 }

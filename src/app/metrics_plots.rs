@@ -56,6 +56,9 @@ fn fd_kid_ui(ui: &mut egui::Ui, record: &MetricRecord, fd: &FrechetDistance, kid
                 ui.end_row();
             }
         });
+        if let Some(caution) = fd.sample_size_caution() {
+            ui.colored_label(ui.visuals().warn_fg_color, caution);
+        }
     })
 }
 

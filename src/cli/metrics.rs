@@ -279,6 +279,7 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureSource<'_>
                     map.insert("model_sha256".into(), json!(source.model_sha256));
                     map.insert("real".into(), json!(real.display().to_string()));
                     map.insert("fake".into(), json!(fake.display().to_string()));
+                    map.insert("sample_size_caution".into(), json!(fd.sample_size_caution()));
                 }
                 println!("{value}");
             } else {
@@ -295,6 +296,7 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureSource<'_>
                     source.model_sha256.get(..12).unwrap_or(source.model_sha256)
                 );
                 print_fd_interval(ci.as_ref());
+                print_sample_size_caution(&fd);
             }
             Ok(())
         }
@@ -316,6 +318,7 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureSource<'_>
                     fd.value, fd.mean_term, fd.covariance_term, fd.count_a, fd.count_b, fd.dim
                 );
                 print_fd_interval(ci.as_ref());
+                print_sample_size_caution(&fd);
             }
             Ok(())
         }
@@ -392,6 +395,13 @@ fn print_fd_interval(ci: Option<&FdBootstrap>) {
              resampled values were {:+.6} higher on average)",
             ci.lower, ci.upper, ci.standard_error, ci.resamples, ci.count_a, ci.count_b, ci.seed, ci.resample_bias
         );
+    }
+}
+
+/// Prints the few-images caution to stderr, where it does not disturb a script reading the value line.
+fn print_sample_size_caution(fd: &crate::metrics::fid::FrechetDistance) {
+    if let Some(caution) = fd.sample_size_caution() {
+        eprintln!("  caution: {caution}");
     }
 }
 

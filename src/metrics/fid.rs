@@ -31,6 +31,22 @@ pub struct FrechetDistance {
     pub dim: usize,
 }
 
+impl FrechetDistance {
+    /// A caution when a set has no more images than the features have dimensions: its covariance is then
+    /// rank-deficient (rank at most N - 1), and the distance is biased upward and depends strongly on N (Chong and
+    /// Forsyth 2020; Heusel et al. advise at least as many images as dimensions, 2048 for Inception).
+    pub fn sample_size_caution(&self) -> Option<String> {
+        let smaller = self.count_a.min(self.count_b);
+        (smaller <= self.dim).then(|| {
+            format!(
+                "N = {} / {} images against {} feature dimensions: the covariances are rank-deficient, so this FD \
+                 is biased upward and varies with N; compare FDs only at equal N, or read KID (unbiased at any N)",
+                self.count_a, self.count_b, self.dim
+            )
+        })
+    }
+}
+
 /// Frechet distance of two feature matrices with the same number of columns (at least 2 rows each).
 pub fn frechet_distance(a: &FeatureMatrix, b: &FeatureMatrix) -> Result<FrechetDistance, MetricError> {
     if a.cols() != b.cols() {
@@ -96,6 +112,18 @@ mod tests {
         let b = FeatureMatrix::from_rows(&shifted).unwrap();
         let fd = frechet_distance(&a, &b).unwrap();
         assert!((fd.value - 6.0 * 4.0).abs() < 1e-6, "{fd:?}");
+    }
+
+    #[test]
+    fn few_images_for_the_dimension_get_a_caution() {
+        let rows: Vec<Vec<f32>> = (0..6).map(|i| (0..6).map(|j| ((i * 5 + j * 3) % 7) as f32).collect()).collect();
+        let six = FeatureMatrix::from_rows(&rows).unwrap();
+        let caution = frechet_distance(&six, &six).unwrap().sample_size_caution().unwrap();
+        assert!(caution.starts_with("N = 6 / 6 images against 6 feature dimensions"), "{caution}");
+        let seven: Vec<Vec<f32>> = rows.iter().cycle().take(7).cloned().collect();
+        let seven = FeatureMatrix::from_rows(&seven).unwrap();
+        assert!(frechet_distance(&six, &seven).unwrap().sample_size_caution().is_some(), "the smaller set counts");
+        assert_eq!(frechet_distance(&seven, &seven).unwrap().sample_size_caution(), None);
     }
 
     #[test]

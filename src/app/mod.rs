@@ -4,6 +4,7 @@ pub mod audit_window;
 pub mod classifier_panel;
 pub mod dicom_tag_panel;
 pub mod file_browser;
+pub mod generated_export;
 pub mod generator_panel;
 pub mod heatmap_exporter;
 pub mod histogram;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use crate::app::audit_window::AuditWindow;
 use crate::app::classifier_panel::ClassifierPanel;
 use crate::app::dicom_tag_panel::DicomTagPanel;
+use crate::app::generated_export::GeneratedRecord;
 use crate::app::generator_panel::GeneratorPanel;
 use crate::app::heatmap_exporter::{HeatmapExporter, HeatmapToWrite};
 use crate::app::metrics_panel::{MetricsModels, MetricsPanel};
@@ -59,6 +60,8 @@ impl<R: JobRunner + ?Sized> JobRunner for Box<R> {
 enum OpenTarget {
     Image(Slot),
     Model(ModelKind),
+    /// File ▸ Save artificial image (a save dialog, not an open one).
+    SaveGenerated,
 }
 
 /// A message for the status bar; errors stay until replaced.
@@ -91,8 +94,13 @@ pub struct WorkbenchApp {
     hovered: Option<(Slot, HoveredPixel)>,
     /// The pixel under the pointer in the third viewport (a dropped file there goes to the real view).
     hovered_styled: Option<HoveredPixel>,
-    /// "Open ..." dialogs for images and models.
+    /// "Open ..." dialogs for images and models, and the save dialog of the generated image.
     dialogs: PathDialogs<OpenTarget>,
+    /// The generator's latest image with its provenance, for File ▸ Save artificial image.
+    pub generated: Option<GeneratedRecord>,
+    /// Outcomes of writes done off the UI thread, for the status bar.
+    notices_tx: crossbeam_channel::Sender<StatusMessage>,
+    notices_rx: crossbeam_channel::Receiver<StatusMessage>,
     /// Count of frames drawn, for tests that check the UI keeps answering.
     pub frame_count: u64,
     /// The Study panel, its full-screen blinded reading and its Results view.
@@ -122,6 +130,7 @@ impl WorkbenchApp {
         };
         let ctx = cc.egui_ctx.clone();
         let worker = WorkerHandle::spawn(runner, std::sync::Arc::new(move || ctx.request_repaint()))?;
+        let (notices_tx, notices_rx) = crossbeam_channel::unbounded();
         let mut app = Self {
             settings,
             real: ViewportPane::new("Real", "Pick a sample on the left, or File > Open..."),
@@ -145,6 +154,9 @@ impl WorkbenchApp {
             hovered: None,
             hovered_styled: None,
             dialogs: PathDialogs::default(),
+            generated: None,
+            notices_tx,
+            notices_rx,
             frame_count: 0,
             study: StudyPanel::default(),
             study_designer: StudyDesigner::default(),
@@ -222,6 +234,25 @@ impl WorkbenchApp {
         self.submit(request);
     }
 
+    /// Writes the generator's latest image to `path` on a helper thread; the outcome goes to the status bar.
+    pub fn save_generated(&mut self, ctx: &egui::Context, path: std::path::PathBuf) {
+        let Some(record) = self.generated.clone() else {
+            return;
+        };
+        let (tx, ctx) = (self.notices_tx.clone(), ctx.clone());
+        let spawned = std::thread::Builder::new().name("thorax-save-generated".to_owned()).spawn(move || {
+            let notice = match record.save(&path) {
+                Ok(()) => StatusMessage::Info(format!("Saved {} (seed {})", path.display(), record.provenance.seed)),
+                Err(e) => StatusMessage::Error(format!("Cannot save {}: {e}", path.display())),
+            };
+            tx.send(notice).ok();
+            ctx.request_repaint();
+        });
+        if let Err(e) = spawned {
+            self.message = Some(StatusMessage::Error(format!("cannot start saving: {e}")));
+        }
+    }
+
     /// The File menu's choice between the desktop's file dialogs and the built-in chooser.
     fn file_dialog_choice_ui(&mut self, ui: &mut egui::Ui) {
         let desktop = desktop_dialogs_available();
@@ -251,6 +282,17 @@ impl WorkbenchApp {
             OpenTarget::Model(_) => (
                 "Open model (.safetensors with a thorax model card)",
                 DialogKind::PickFile { filter_name: "Model weights", extensions: &["safetensors"] },
+            ),
+            OpenTarget::SaveGenerated => (
+                "Save artificial image",
+                DialogKind::SaveFile {
+                    file_name: self
+                        .generated
+                        .as_ref()
+                        .map_or_else(|| "artificial.png".to_owned(), |g| g.file_name.clone()),
+                    filter_name: "PNG",
+                    extensions: &["png"],
+                },
             ),
         };
         if let Err(e) = self.dialogs.request(ctx, target, title, kind, self.settings.last_folder.clone()) {
@@ -403,6 +445,13 @@ impl WorkbenchApp {
             }
             (JobKey::Generate, Ok(Output::Generated(generated))) => {
                 self.generator.last_run_ms = Some(response.timings.run_ms);
+                self.generated =
+                    self.generator.current().filter(|m| m.source.name() == generated.model_name).and_then(|m| {
+                        let image = generated.prepared.image.clone();
+                        GeneratedRecord::new(image, &m.card, &m.sha256, generated.seed, &generated.labels)
+                            .map_err(|e| log::warn!("no provenance for the generated image: {e}"))
+                            .ok()
+                    });
                 // A slider move keeps the reader's zoom and window; only a new size resets the view.
                 self.artificial.replace_image(generated.prepared);
                 self.classify(Slot::Artificial);
@@ -556,6 +605,17 @@ impl WorkbenchApp {
                 }
                 if ui.button("Open artificial image...").clicked() {
                     self.ask_path(ui.ctx(), OpenTarget::Image(Slot::Artificial));
+                    ui.close();
+                }
+                let shown_id = self.artificial.image.as_ref().map(|p| p.image.id());
+                let can_save = self.generated.as_ref().is_some_and(|g| Some(g.image.id()) == shown_id);
+                if ui
+                    .add_enabled(can_save, egui::Button::new("Save artificial image..."))
+                    .on_hover_text("The generator's image as PNG, with its model, seed, latent and labels in the file")
+                    .on_disabled_hover_text("The artificial view does not show the generator's output")
+                    .clicked()
+                {
+                    self.ask_path(ui.ctx(), OpenTarget::SaveGenerated);
                     ui.close();
                 }
                 ui.separator();
@@ -886,7 +946,11 @@ impl WorkbenchApp {
             match target {
                 OpenTarget::Image(slot) => self.load(slot, ImageSource::File(path)),
                 OpenTarget::Model(kind) => self.open_model_file(kind, path),
+                OpenTarget::SaveGenerated => self.save_generated(&ctx, path),
             }
+        }
+        while let Ok(notice) = self.notices_rx.try_recv() {
+            self.message = Some(notice);
         }
         self.handle_dropped_files(&ctx);
         self.handle_keys(&ctx);

@@ -421,3 +421,41 @@ fn ct_in_hounsfield_units_gets_hu_window_presets_and_an_out_of_domain_notice() {
     assert_eq!((window.center, window.width), (50.0, 350.0));
     assert!(harness.query_by_label_contains("Real image: a CT image, not a radiograph").is_some());
 }
+
+#[test]
+fn the_generated_image_saves_as_png_with_its_provenance() {
+    let mut harness = harness_with(cpu_options());
+    ready(&mut harness, true);
+    let (shown, seed) = {
+        let app = harness.state();
+        (app.artificial.image.as_ref().unwrap().image.clone(), app.generator.seed)
+    };
+    let record = harness.state().generated.clone().expect("the generator's image has a record");
+    assert_eq!(record.image.id(), shown.id(), "the record is of the image shown");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(&record.file_name);
+    let ctx = harness.ctx.clone();
+    harness.state_mut().save_generated(&ctx, path.clone());
+    step_until(
+        &mut harness,
+        Duration::from_secs(10),
+        |app| matches!(&app.message, Some(thorax::app::workbench_app::StatusMessage::Info(m)) if m.starts_with("Saved")),
+    );
+    let (saved, provenance) = thorax::imaging::dicom::read_png_with_provenance(&path).unwrap();
+    let thorax::imaging::dicom::GraySamples::U8(bytes) = saved.samples else { panic!("8-bit PNG expected") };
+    assert!(bytes.iter().zip(shown.pixels()).all(|(&b, &v)| f32::from(b) == v), "the values shown are saved");
+    let provenance = provenance.expect("provenance chunks");
+    assert_eq!(provenance.seed, u64::from(seed));
+    let generator = harness.state().generator.current().unwrap().sha256.clone();
+    assert_eq!(provenance.model_sha256, generator);
+
+    // An opened file in the artificial view is not the generator's: nothing to save.
+    harness.state_mut().load(Slot::Artificial, sample_source(1));
+    step_until(&mut harness, Duration::from_secs(30), |app| {
+        app.artificial.image.as_ref().is_some_and(|p| p.image.id() != shown.id())
+    });
+    harness.get_by_label("File").click();
+    harness.run_steps(2);
+    use egui_kittest::kittest::NodeT as _;
+    assert!(harness.get_by_label("Save artificial image...").accesskit_node().is_disabled());
+}

@@ -401,22 +401,20 @@ fn similarity_plot_ui(ui: &mut egui::Ui, result: &AuditResult) {
             .map(|(i, &c)| Bar::new(lo + (i as f64 + 0.5) * width, c as f64 / n).width(width))
             .collect()
     };
+    let heldout = histogram(&result.heldout_similarities);
+    let generated = histogram(&result.generated_similarities);
+    let tallest = heldout.iter().chain(&generated).map(|bar| bar.value).fold(0.0, f64::max);
     Plot::new("audit_similarity")
         .height(160.0)
         .legend(Legend::default())
+        .include_y(tallest * crate::app::metrics_plots::LEGEND_HEADROOM)
         .x_axis_label("nearest-training cosine similarity")
         .y_axis_label("fraction")
         .allow_drag(false)
         .allow_scroll(false)
         .show(ui, |plot| {
-            plot.bar_chart(
-                BarChart::new("held-out real", histogram(&result.heldout_similarities))
-                    .color(egui::Color32::from_rgb(90, 150, 230)),
-            );
-            plot.bar_chart(
-                BarChart::new("generated", histogram(&result.generated_similarities))
-                    .color(egui::Color32::from_rgb(240, 150, 60)),
-            );
+            plot.bar_chart(BarChart::new("held-out real", heldout).color(egui::Color32::from_rgb(90, 150, 230)));
+            plot.bar_chart(BarChart::new("generated", generated).color(egui::Color32::from_rgb(240, 150, 60)));
             plot.vline(VLine::new("threshold", result.threshold_cosine_similarity).color(egui::Color32::RED));
         });
 }

@@ -93,6 +93,13 @@ fn msssim_ui(ui: &mut egui::Ui, record_id: u64, labels: &[MsSsimLabel], notes: &
                 side_text("artificial", label.artificial.as_ref())
             ));
             let width = HISTOGRAM_SIZE.x.min(ui.available_width());
+            let tallest = [&label.real, &label.artificial]
+                .into_iter()
+                .flatten()
+                .flat_map(|h| h.counts.iter())
+                .copied()
+                .max()
+                .unwrap_or(0) as f64;
             Plot::new(("msssim_histogram", record_id, label.label.as_str()))
                 .width(width)
                 .height(HISTOGRAM_SIZE.y)
@@ -100,6 +107,7 @@ fn msssim_ui(ui: &mut egui::Ui, record_id: u64, labels: &[MsSsimLabel], notes: &
                 .include_x(0.0)
                 .include_x(1.0)
                 .include_y(0.0)
+                .include_y(tallest * LEGEND_HEADROOM)
                 .x_axis_label("MS-SSIM")
                 .y_axis_label("pairs")
                 .allow_scroll(false)
@@ -155,6 +163,12 @@ fn roc_ui(ui: &mut egui::Ui, record_id: u64, labels: &[RocLabel], record: &Metri
     })
 }
 
+/// Height of one legend entry, to keep room for the legend.
+const LEGEND_ROW_HEIGHT: f32 = 18.0;
+
+/// Headroom above the tallest bar, so a top-right legend does not cover bars.
+pub const LEGEND_HEADROOM: f64 = 1.45;
+
 /// One curve of a ROC plot.
 pub struct RocLine<'a> {
     /// Legend entry (name and AUC).
@@ -165,16 +179,20 @@ pub struct RocLine<'a> {
     pub width: f32,
 }
 
-/// ROC curves on a square data area with the chance diagonal; the legend sits in the bottom-right corner, which
-/// stays empty for curves better than chance. Shared by the Metrics window and the study Results view.
+/// ROC curves on a square data area with the chance diagonal. The legend sits in the bottom-right corner, in a
+/// strip below sensitivity 0 kept free for it, so it covers no curve however poor. Shared by the Metrics window and
+/// the study Results view.
 pub fn roc_plot_ui(ui: &mut egui::Ui, id_salt: impl egui::AsIdSalt, height: f32, lines: &[RocLine<'_>]) {
+    // The legend's height as a fraction of the plot's, then in data units below 0 (the y range is 1 + strip).
+    let legend_fraction = (((lines.len() + 1) as f32 * LEGEND_ROW_HEIGHT + 12.0) / height.max(1.0)).min(0.6);
+    let strip = f64::from(legend_fraction / (1.0 - legend_fraction));
     Plot::new(id_salt)
         .width((height * 1.3).min(ui.available_width()))
         .height(height)
         .data_aspect(1.0)
         .include_x(0.0)
         .include_x(1.0)
-        .include_y(0.0)
+        .include_y(-strip)
         .include_y(1.0)
         .x_axis_label("1 - specificity")
         .y_axis_label("sensitivity")

@@ -34,6 +34,8 @@ pub struct StudyPanel {
     /// results show the truth of the cases a reader at this screen has read so far.
     pub results_confirming: bool,
     pub error: Option<String>,
+    /// Raise the Results window above the Study window (from which it was asked for) on the next frame.
+    results_to_front: bool,
     /// A fullscreen change to send to the window on the next frame.
     fullscreen: Option<bool>,
     dialogs: PathDialogs<()>,
@@ -144,6 +146,7 @@ impl StudyPanel {
         };
         self.results = Some(analyze_store(study.session.store()).map_err(|e| e.to_string()));
         self.results_open = true;
+        self.results_to_front = true;
     }
 
     /// One frame: polls the dialog, then draws the reading screen (returns true: draw nothing else) or the Study
@@ -176,11 +179,16 @@ impl StudyPanel {
         }
         if self.results_open {
             let mut open = true;
-            egui::Window::new("Study results")
+            let shown = egui::Window::new("Study results")
                 .open(&mut open)
                 .default_width(900.0)
                 .default_pos([260.0, 120.0])
                 .show(&ctx, |ui| self.results_window_ui(ui));
+            if let Some(shown) = shown
+                && std::mem::take(&mut self.results_to_front)
+            {
+                ctx.move_to_top(shown.response.layer_id);
+            }
             if !open {
                 self.results_open = false;
             }
@@ -291,7 +299,14 @@ impl StudyPanel {
                         self.results_confirming = true;
                     }
                 }
-                if ui.button("Close study").clicked() {
+                if ui
+                    .button("Close study")
+                    .on_hover_text(
+                        "The workbench holds an open study exclusively, so answers never interleave: `thorax study \
+                         status`, `analyze` and `export` wait until it is closed",
+                    )
+                    .clicked()
+                {
                     close = true;
                 }
             });

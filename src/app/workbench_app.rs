@@ -957,10 +957,18 @@ impl WorkbenchApp {
 
         egui::Panel::top("menu").show(ui, |ui| self.menu_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar_ui(ui));
-        egui::Panel::left("controls").resizable(true).default_size(320.0).show(ui, |ui| self.side_panel_ui(ui));
+        // In a narrow window the side panels give way (to a quarter of the width each at most), so the viewers keep
+        // at least half of it.
+        let side_max = (ctx.content_rect().width() * 0.25).max(180.0);
+        egui::Panel::left("controls")
+            .resizable(true)
+            .default_size(320.0)
+            .max_size(side_max)
+            .show(ui, |ui| self.side_panel_ui(ui));
         egui::Panel::right("classifier")
             .resizable(true)
             .default_size(250.0)
+            .max_size(side_max)
             .show(ui, |ui| self.classifier_panel_ui(ui));
         egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
         if let Some(prepared) = &self.real.image

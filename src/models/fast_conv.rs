@@ -128,6 +128,12 @@ pub fn is_cpu_f32(tensor: &Tensor) -> bool {
     fast_path_enabled() && matches!(tensor.device(), Device::Cpu) && tensor.dtype() == DType::F32
 }
 
+/// Whether `tensor` is float32 in CPU memory, whatever the fast-path switch says: what the routines that only
+/// exist on the CPU need (a test switching the fast path off mid-pass must not break a pass already in a block).
+fn in_cpu_f32_memory(tensor: &Tensor) -> bool {
+    matches!(tensor.device(), Device::Cpu) && tensor.dtype() == DType::F32
+}
+
 /// `conv2d(input, weight) + bias` for NCHW `input` `[N, in, H, W]`, `weight` `[out, in, kh, kw]`, `bias` with `out`
 /// values, square `stride` and `padding`, no dilation or groups. CPU float32 tensors take the fast path; any other
 /// device or dtype uses `shifted_conv::device_conv2d` (cuBLAS on shifted views on CUDA, candle's conv2d elsewhere).
@@ -202,8 +208,12 @@ pub fn conv2d_fused_prefix(
     prologue: Option<&InputAffineRelu>,
     epilogue: &Epilogue,
 ) -> Result<Tensor> {
-    if !is_cpu_f32(weight) {
-        bail!("conv2d_fused_prefix: the weight must be float32 in CPU memory, got {:?}", weight.dtype());
+    if !in_cpu_f32_memory(weight) {
+        bail!(
+            "conv2d_fused_prefix: the weight must be float32 in CPU memory, got {:?} on {:?}",
+            weight.dtype(),
+            weight.device()
+        );
     }
     let mut shape = ConvShape::from_dims(input_dims, weight.dims4()?.into(), stride, padding)?;
     let needed = (shape.batch.max(1) - 1) * image_stride + shape.input_image_stride;

@@ -178,7 +178,7 @@ fn cli_errors_are_clear_and_nonzero() {
     ]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("image file not found") && stderr.contains("ghost_77.png"), "{stderr}");
+    assert!(stderr.contains("lists 1 image(s) that are not in") && stderr.contains("first: ghost_77.png"), "{stderr}");
     assert!(!db.exists());
 
     let output = thorax(&["study", "status", s(&dir.path().join("nope.sqlite")), "--json"]);

@@ -459,3 +459,16 @@ fn the_generated_image_saves_as_png_with_its_provenance() {
     use egui_kittest::kittest::NodeT as _;
     assert!(harness.get_by_label("Save artificial image...").accesskit_node().is_disabled());
 }
+
+#[test]
+fn side_panels_give_way_in_a_narrow_window() {
+    let mut harness = Harness::builder()
+        .with_size(vec2(1000.0, 700.0))
+        .wgpu()
+        .build_eframe(move |cc| WorkbenchApp::new(cc, viewer_options()).expect("app starts"));
+    ready(&mut harness, false);
+    let width = |rect: Option<egui::Rect>| rect.map_or(0.0, |r| r.width());
+    let (real, artificial) = (width(harness.state().real.viewer_rect), width(harness.state().artificial.viewer_rect));
+    // Side panels at a quarter of the width each leave the two viewers about half of it.
+    assert!(real >= 220.0 && artificial >= 220.0, "viewers {real} and {artificial} px wide in a 1000 px window");
+}

@@ -280,12 +280,37 @@ fn merge_provenance(
     let seed = seed
         .or_else(|| stored.as_ref().map(|p| p.seed))
         .context("--seed is required (the PNG has no thorax.seed chunk)")?;
+    if let Some(text) = &labels {
+        check_labels_text(text)?;
+    }
     let labels = labels
         .or_else(|| stored.as_ref().map(|p| p.labels.clone()))
         .context("--labels is required (the PNG has no thorax.labels chunk)")?;
     // The PNG's latent row describes its own seed only.
     let latent = stored.filter(|p| p.seed == seed).map(|p| p.latent).unwrap_or_default();
     Ok(Provenance::new(&model_sha256, seed, &labels)?.with_latent(&latent)?)
+}
+
+/// `--labels` must read as `thorax generate` writes them, `Name=value,...` with finite values and each name once
+/// (or be empty for all zeros), so the SC file's provenance can be replayed.
+fn check_labels_text(text: &str) -> anyhow::Result<()> {
+    let mut names = std::collections::HashSet::new();
+    for item in text.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+        let Some((name, value)) = item.rsplit_once('=') else {
+            bail!("--labels item `{item}` is not Name=value (e.g. \"Cardiomegaly=1,Effusion=0\")");
+        };
+        let name = name.trim();
+        if name.is_empty() {
+            bail!("--labels item `{item}` has no label name");
+        }
+        if !value.trim().parse::<f32>().is_ok_and(f32::is_finite) {
+            bail!("--labels: value `{}` of `{name}` is not a finite number", value.trim());
+        }
+        if !names.insert(name) {
+            bail!("--labels: `{name}` is given twice");
+        }
+    }
+    Ok(())
 }
 
 fn write_plain_png(path: &Path, image: &GrayImage) -> anyhow::Result<()> {
@@ -311,4 +336,25 @@ fn print_tag_row(row: &TagRow) {
 fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_must_read_as_generate_writes_them() {
+        assert!(check_labels_text("").is_ok());
+        assert!(check_labels_text("Cardiomegaly=1, Pleural Thickening=0.5").is_ok());
+        for (bad, why) in [
+            ("hello world", "is not Name=value"),
+            ("=1", "no label name"),
+            ("Mass=lots", "not a finite number"),
+            ("Mass=NaN", "not a finite number"),
+            ("Mass=1,Mass=0", "given twice"),
+        ] {
+            let message = check_labels_text(bad).unwrap_err().to_string();
+            assert!(message.contains(why), "{bad}: {message}");
+        }
+    }
 }

@@ -23,9 +23,21 @@ pub fn site_checkpoint_path(base: &Path, index: usize) -> PathBuf {
     base.with_file_name(format!("{stem}.site{index}.safetensors"))
 }
 
+/// The first site folder given twice (compared after resolving links and `..`, so `a` and `./a` are one site).
+fn repeated_site(sites: &[PathBuf]) -> Option<&PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    sites.iter().find(|folder| !seen.insert(std::fs::canonicalize(folder).unwrap_or_else(|_| (*folder).clone())))
+}
+
 pub fn train_gan_federated(args: &TrainGanArgs) -> anyhow::Result<()> {
     if args.sites.is_empty() {
         bail!("--federated needs --sites DIR1,DIR2,...");
+    }
+    if let Some(repeated) = repeated_site(&args.sites) {
+        bail!(
+            "--sites names {} twice: FedAvg would weight that site's data double and train it as two hospitals",
+            repeated.display()
+        );
     }
     let compute = open_device(args.device).context("--device")?;
     let device = compute.device.clone();
@@ -167,4 +179,20 @@ pub fn train_gan_federated(args: &TrainGanArgs) -> anyhow::Result<()> {
         println!("{summary}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_site_given_twice_is_found_whatever_its_spelling() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        assert_eq!(repeated_site(&[a.clone(), b.clone()]), None);
+        let a_again = dir.path().join("b/../a");
+        assert_eq!(repeated_site(&[a.clone(), b, a_again.clone()]), Some(&a_again));
+    }
 }

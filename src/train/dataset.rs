@@ -53,6 +53,8 @@ pub enum DatasetError {
     BadChexpertValue { path: PathBuf, row: usize, column: String, value: String },
     #[error("cannot decode image {path}: {reason}")]
     BadImage { path: PathBuf, reason: String },
+    #[error("labels CSV {path}: rows {first_row} and {row} both list image `{image}`; list each image once")]
+    RepeatedImage { path: PathBuf, first_row: usize, row: usize, image: String },
     #[error("labels CSV {path} lists no images")]
     Empty { path: PathBuf },
     #[error("training resolution {resolution_px} px is not supported (the GAN: a power of two from 4 to 1024)")]

@@ -141,7 +141,7 @@ pub fn read_labeled_rows(
     if !images_dir.is_dir() {
         return Err(DatasetError::MissingImagesFolder { path: images_dir.to_path_buf() });
     }
-    Ok(match resolve_layout(labels_csv, options.layout)? {
+    let rows = match resolve_layout(labels_csv, options.layout)? {
         DatasetLayout::Ours => read_our_rows(images_dir, labels_csv, label_names)?,
         DatasetLayout::Nih => read_nih_rows(images_dir, labels_csv, label_names)?,
         DatasetLayout::Chexpert => read_chexpert_rows(
@@ -151,7 +151,26 @@ pub fn read_labeled_rows(
             options.uncertain,
             options.frontal_only.unwrap_or(true),
         )?,
-    })
+    };
+    refuse_repeated_images(&rows, labels_csv)?;
+    Ok(rows)
+}
+
+/// An image listed twice would weigh double in training, and could land in both the training and the validation
+/// split, where it inflates the validation AUC.
+fn refuse_repeated_images(rows: &[LabeledRow], labels_csv: &Path) -> Result<(), DatasetError> {
+    let mut first_rows = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        if let Some(first_row) = first_rows.insert(row.path.as_path(), row.row) {
+            return Err(DatasetError::RepeatedImage {
+                path: labels_csv.to_path_buf(),
+                first_row,
+                row: row.row,
+                image: row.file.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -188,5 +207,19 @@ mod tests {
         let message = resolve_layout(&ours, Some(DatasetLayout::Nih)).unwrap_err().to_string();
         assert!(message.contains("Image Index") && message.contains("file, findings"), "{message}");
         assert_eq!(resolve_layout(&ours, Some(DatasetLayout::Ours)).unwrap(), DatasetLayout::Ours);
+    }
+
+    #[test]
+    fn an_image_listed_twice_is_refused_with_both_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        image::GrayImage::new(8, 8).save(dir.path().join("a.png")).unwrap();
+        image::GrayImage::new(8, 8).save(dir.path().join("b.png")).unwrap();
+        let csv = dir.path().join("labels.csv");
+        std::fs::write(&csv, "file,findings\na.png,Mass\nb.png,\na.png,No Finding\n").unwrap();
+        let labels = vec!["Mass".to_owned()];
+        let error = read_labeled_rows(dir.path(), &csv, &labels, &LayoutOptions::default()).unwrap_err();
+        assert!(matches!(error, DatasetError::RepeatedImage { first_row: 2, row: 4, .. }), "{error}");
+        std::fs::write(&csv, "file,findings\na.png,Mass\nb.png,\n").unwrap();
+        assert_eq!(read_labeled_rows(dir.path(), &csv, &labels, &LayoutOptions::default()).unwrap().len(), 2);
     }
 }

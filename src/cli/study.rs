@@ -11,8 +11,9 @@ use crate::models::registry::default_model_bytes;
 use crate::study::analysis::{AnalysisOptions, AnalysisReport, Performance, Reading, analyze};
 use crate::study::export::{read_answers_csv, readings_from_store, write_answers_csv, write_study_imrmc};
 use crate::study::generator_source::GeneratorSource;
-use crate::study::harmonise::{CycleGanHarmoniser, RealImageTransform};
+use crate::study::harmonise::{CycleGanHarmoniser, RealImageTransform, TransformChain};
 use crate::study::imrmc::{read_imrmc, readings_from_imrmc};
+use crate::study::resolution_match::{ResolutionMatch, largest_side_px};
 use crate::study::{
     ArtificialSource, CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource,
     OptionalQuestions, ReaderProgress, RealImageFolder, StudyDesign, StudyStore, StudySummary, create_study_harmonised,
@@ -85,6 +86,11 @@ pub struct NewArgs {
     /// own pixels; keeps its resolution).
     #[arg(long, value_enum, default_value = "training", requires = "harmonise_real")]
     pub harmonise_scale: crate::cli::translate::ScaleArg,
+    /// Bring every real case larger than the artificial images down to their resolution before display (the
+    /// generator's output side, or the largest of the artificial folder's images): upscaled to the display size,
+    /// sharper real films are told from softer artificial ones by sharpness alone. Applied after --harmonise-real.
+    #[arg(long)]
+    pub match_resolution: bool,
     /// Device the generator and the CycleGAN run on: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: crate::engine::device::DeviceChoice,
@@ -248,19 +254,32 @@ fn run_new(args: &NewArgs) -> Result<()> {
     };
     let real = RealImageFolder::open(&args.real, args.real_labels.as_deref())
         .with_context(|| format!("reading the real images in {}", args.real.display()))?;
-    let mut artificial: Box<dyn ArtificialSource> = match (&args.artificial, &args.generator) {
-        (Some(folder), None) => Box::new(
-            FolderArtificialSource::open(folder, derive_seed(args.seed, "artificial-folder"))
-                .with_context(|| format!("listing the artificial images in {}", folder.display()))?,
-        ),
-        (None, Some(model)) => Box::new(generator_source(args, model.as_deref())?),
-        _ => bail!("give either --artificial DIR or --generator [G]"),
-    };
-    let mut harmoniser = match &args.harmonise_real {
-        Some(model) => Some(harmoniser(args, model.as_deref())?),
-        None => None,
-    };
-    let harmonise = harmoniser.as_mut().map(|h| h as &mut dyn RealImageTransform);
+    let (mut artificial, artificial_side_px): (Box<dyn ArtificialSource>, Option<u32>) =
+        match (&args.artificial, &args.generator) {
+            (Some(folder), None) => {
+                let source = FolderArtificialSource::open(folder, derive_seed(args.seed, "artificial-folder"))
+                    .with_context(|| format!("listing the artificial images in {}", folder.display()))?;
+                let side_px = largest_side_px(source.files(), 32);
+                (Box::new(source), side_px)
+            }
+            (None, Some(model)) => {
+                let source = generator_source(args, model.as_deref())?;
+                let side_px = source.side_px();
+                (Box::new(source), Some(side_px))
+            }
+            _ => bail!("give either --artificial DIR or --generator [G]"),
+        };
+    let mut transforms: Vec<Box<dyn RealImageTransform>> = Vec::new();
+    if let Some(model) = &args.harmonise_real {
+        transforms.push(Box::new(harmoniser(args, model.as_deref())?));
+    }
+    if args.match_resolution {
+        let side_px =
+            artificial_side_px.context("--match-resolution: no artificial image could be read for its size")?;
+        transforms.push(Box::new(ResolutionMatch { side_px }));
+    }
+    let mut chain = (!transforms.is_empty()).then(|| TransformChain(transforms));
+    let harmonise = chain.as_mut().map(|c| c as &mut dyn RealImageTransform);
     let (_store, summary) = create_study_harmonised(&args.out, &design, &mix, &real, artificial.as_mut(), harmonise)
         .with_context(|| format!("creating the study {}", args.out.display()))?;
     if args.json {

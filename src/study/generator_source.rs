@@ -82,6 +82,11 @@ impl GeneratorSource {
         Self::new(generator, name.to_owned(), sha256_hex(bytes), base_seed, chosen_labels)
     }
 
+    /// The side of the images it makes.
+    pub fn side_px(&self) -> u32 {
+        u32::try_from(self.generator.card().resolution).unwrap_or(u32::MAX)
+    }
+
     /// The generator's label names, in its order.
     pub fn label_names(&self) -> &[String] {
         &self.generator.card().labels

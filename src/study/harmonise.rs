@@ -19,6 +19,23 @@ pub trait RealImageTransform {
     fn apply(&mut self, image: &DynamicImage, source: &str) -> StudyResult<DynamicImage>;
 }
 
+/// Transforms applied one after another (e.g. a CycleGAN, then the artificial cases' resolution).
+pub struct TransformChain(pub Vec<Box<dyn RealImageTransform>>);
+
+impl RealImageTransform for TransformChain {
+    fn description(&self) -> String {
+        self.0.iter().map(|t| t.description()).collect::<Vec<_>>().join(", then ")
+    }
+
+    fn apply(&mut self, image: &DynamicImage, source: &str) -> StudyResult<DynamicImage> {
+        let mut image = image.clone();
+        for transform in &mut self.0 {
+            image = transform.apply(&image, source)?;
+        }
+        Ok(image)
+    }
+}
+
 /// Harmonisation with a CycleGAN generator, run on the CPU (study creation is a one-off batch).
 pub struct CycleGanHarmoniser {
     generator: CycleGanGenerator,

@@ -266,6 +266,7 @@ fn new_with_harmonised_real_cases_records_the_cyclegan() {
     // By default at the generator's training scale (the embedded one's is 64 px); --harmonise-scale native keeps
     // each real image's own pixels. The case provenance says which.
     for (scale, said) in [(None, "at its training scale (64 px)"), (Some("native"), "at the image's own scale")] {
+        let matched = scale.is_some();
         let db = dir.path().join(format!("harmonised-{}.sqlite", scale.unwrap_or("default")));
         let mut arguments = vec![
             "study",
@@ -290,7 +291,8 @@ fn new_with_harmonised_real_cases_records_the_cyclegan() {
             "--json",
         ];
         if let Some(scale) = scale {
-            arguments.extend(["--harmonise-scale", scale]);
+            // The native-scale run also brings the 96x80 real cases down to the artificial 64 px, after the CycleGAN.
+            arguments.extend(["--harmonise-scale", scale, "--match-resolution"]);
         }
         json(&arguments);
         let store = thorax::study::StudyStore::open(&db).unwrap();
@@ -300,6 +302,8 @@ fn new_with_harmonised_real_cases_records_the_cyclegan() {
                 case.source.contains("(harmonised NIH -> Guangzhou by CycleGAN embedded default CycleGAN sha256=");
             assert_eq!(harmonised, case.provenance == thorax::study::Provenance::Real, "{}", case.source);
             assert_eq!(case.source.contains(said), harmonised, "{}", case.source);
+            let brought_down = case.source.contains(", then brought down to 64 px, the artificial cases' resolution");
+            assert_eq!(brought_down, harmonised && matched, "{}", case.source);
         }
     }
 }

@@ -55,6 +55,9 @@ impl<R: JobRunner + ?Sized> JobRunner for Box<R> {
     }
 }
 
+/// How the status bar starts the error of a model file that could not be opened.
+const MODEL_FILE_ERROR: &str = "Open model: ";
+
 /// What an "Open ..." dialog of the main window is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum OpenTarget {
@@ -266,6 +269,13 @@ impl WorkbenchApp {
         if response.changed() {
             self.settings.file_dialogs = if builtin { DialogBackend::BuiltIn } else { DialogBackend::Auto };
             set_dialog_backend(self.settings.file_dialogs);
+        }
+    }
+
+    /// A model picked from a list settles a failed "Open model...": its error no longer describes the state.
+    fn clear_model_file_error(&mut self) {
+        if matches!(&self.message, Some(StatusMessage::Error(e)) if e.starts_with(MODEL_FILE_ERROR)) {
+            self.message = None;
         }
     }
 
@@ -491,7 +501,7 @@ impl WorkbenchApp {
                     self.styled.loading = None;
                 }
                 // A model file that failed to open leaves the previous model selected.
-                let context = if matches!(key, JobKey::LoadModel(_)) { "Open model: " } else { "" };
+                let context = if matches!(key, JobKey::LoadModel(_)) { MODEL_FILE_ERROR } else { "" };
                 self.message = Some(StatusMessage::Error(format!("{context}{error}")));
             }
             (key, Ok(_)) => {
@@ -678,6 +688,7 @@ impl WorkbenchApp {
             ui.heading("Generator");
             let action = self.generator.ui(ui);
             if action.regenerate {
+                self.clear_model_file_error();
                 self.generate();
             }
             if action.open_model {
@@ -697,7 +708,10 @@ impl WorkbenchApp {
         ui.separator();
         ui.heading("Classifier");
         match self.classifiers.ui(ui, "classifier_model") {
-            ShelfAction::Selected => self.reclassify(),
+            ShelfAction::Selected => {
+                self.clear_model_file_error();
+                self.reclassify();
+            }
             ShelfAction::OpenRequested => {
                 self.ask_path(ui.ctx(), OpenTarget::Model(ModelKind::Densenet121Classifier));
             }
@@ -756,6 +770,7 @@ impl WorkbenchApp {
             self.ask_path(ui.ctx(), OpenTarget::Model(ModelKind::CycleganGenerator));
         }
         if action.retranslate {
+            self.clear_model_file_error();
             self.translate();
         }
         if action.display_changed {

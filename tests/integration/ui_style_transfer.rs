@@ -158,6 +158,15 @@ fn a_model_file_of_the_wrong_kind_is_refused_and_the_selection_kept() {
     assert!(harness.query_by_label_contains("not-a-cyclegan.safetensors").is_some(), "the status bar shows it");
     assert_eq!(harness.state().style.models.current().unwrap().card.name, selected);
 
+    // Moving on (here a new generator image) settles the failed open: its error leaves the status bar.
+    harness.get_by_label("Reset labels").click();
+    harness.run_steps(2);
+    assert!(
+        !matches!(&harness.state().message, Some(StatusMessage::Error(e)) if e.contains("Open model")),
+        "{:?}",
+        harness.state().message
+    );
+
     // The right kind is added to its picker and selected.
     let cyclegan = thorax::models::registry::default_model(ModelKind::CycleganGenerator).unwrap();
     let good = folder.path().join("g_a.safetensors");

@@ -352,23 +352,11 @@ impl MetricsPanel {
         self.last_folder = folder;
         match target {
             // A folder picked for one metric also fills the other's empty field: switching the metric keeps it.
-            DialogTarget::FdReal | DialogTarget::MsSsimReal => {
-                let (picked, other) = if target == DialogTarget::FdReal {
-                    (&mut self.fd_kid.real, &mut self.msssim.real)
-                } else {
-                    (&mut self.msssim.real, &mut self.fd_kid.real)
-                };
-                other.get_or_insert_with(|| path.clone());
-                *picked = Some(path);
-            }
-            DialogTarget::FdArtificial | DialogTarget::MsSsimArtificial => {
-                let (picked, other) = if target == DialogTarget::FdArtificial {
-                    (&mut self.fd_kid.artificial, &mut self.msssim.artificial)
-                } else {
-                    (&mut self.msssim.artificial, &mut self.fd_kid.artificial)
-                };
-                other.get_or_insert_with(|| path.clone());
-                *picked = Some(path);
+            DialogTarget::FdReal => pick_shared(&mut self.fd_kid.real, &mut self.msssim.real, path),
+            DialogTarget::MsSsimReal => pick_shared(&mut self.msssim.real, &mut self.fd_kid.real, path),
+            DialogTarget::FdArtificial => pick_shared(&mut self.fd_kid.artificial, &mut self.msssim.artificial, path),
+            DialogTarget::MsSsimArtificial => {
+                pick_shared(&mut self.msssim.artificial, &mut self.fd_kid.artificial, path);
             }
             DialogTarget::RocScores => self.roc.scores = Some(path),
             DialogTarget::RocTruth => self.roc.truth = Some(path),
@@ -709,6 +697,12 @@ fn models_text(record: &MetricRecord) -> String {
 fn models_hover(record: &MetricRecord) -> String {
     let lines: Vec<String> = record.settings.iter().map(|s| format!("{}: {}", s.name, s.value)).collect();
     lines.join("\n")
+}
+
+/// Sets `picked` to `path`, and `other` too when it is empty.
+fn pick_shared(picked: &mut Option<PathBuf>, other: &mut Option<PathBuf>, path: PathBuf) {
+    other.get_or_insert_with(|| path.clone());
+    *picked = Some(path);
 }
 
 #[cfg(test)]

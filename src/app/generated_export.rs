@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::imaging::GrayImage;
 use crate::imaging::dicom::{GrayImage as SampleImage, GraySamples, Provenance, write_png_with_provenance};
 use crate::models::card::ModelCard;
+use crate::models::progan::{labels_text, seeded_latent_description};
 
 /// The generator's latest image and where it came from.
 #[derive(Clone, Debug)]
@@ -27,11 +28,9 @@ impl GeneratedRecord {
         seed: u32,
         labels: &[f32],
     ) -> Result<Self, String> {
-        let labels_text =
-            card.labels.iter().zip(labels).map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join(",");
-        let latent_size = card.hyper.get("latent_size").copied().unwrap_or(512.0);
-        let latent = format!("np.random.RandomState({seed}).randn(1, {latent_size}) row 0");
-        let provenance = Provenance::new(model_sha256, u64::from(seed), &labels_text)
+        let latent_size = card.hyper.get("latent_size").map_or(512, |&size| size as usize);
+        let latent = seeded_latent_description(seed, 1, latent_size, 0);
+        let provenance = Provenance::new(model_sha256, u64::from(seed), &labels_text(&card.labels, labels))
             .and_then(|p| p.with_latent(&latent))
             .map_err(|e| e.to_string())?;
         let findings: Vec<&str> =

@@ -10,7 +10,7 @@ use crate::cli::npy_input::read_finite_npy;
 use crate::convert::npy::write_npy_f32;
 use crate::convert::progan_tf::sha256_hex;
 use crate::models::card::{ModelCard, ModelKind};
-use crate::models::progan::{ProganGenerator, latents_from_seed, to_png_u8};
+use crate::models::progan::{ProganGenerator, labels_text, latents_from_seed, seeded_latent_description, to_png_u8};
 use crate::models::weights::Weights;
 
 /// Generate images from a conditional ProGAN.
@@ -201,16 +201,10 @@ pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::R
         let per_image = channels * height * width;
         for i in 0..count {
             let image = &outputs[i * per_image..(i + 1) * per_image];
-            let labels_text = card
-                .labels
-                .iter()
-                .zip(label_row(i))
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect::<Vec<_>>()
-                .join(",");
+            let labels_text = labels_text(&card.labels, label_row(i));
             let latent_text = match (&args.latent_npy, args.seed) {
                 (Some(path), _) => format!("{} row {i}", path.display()),
-                (None, Some(seed)) => format!("np.random.RandomState({seed}).randn({count}, {latent_size}) row {i}"),
+                (None, Some(seed)) => seeded_latent_description(seed, count, latent_size, i),
                 (None, None) => String::new(),
             };
             let text = [

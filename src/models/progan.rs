@@ -462,6 +462,18 @@ pub fn progan_card(
     }
 }
 
+/// How provenance names row `row` of [`latents_from_seed`]`(seed, n, latent_size)`: a seed alone does not say which
+/// row of a batch an image is.
+pub fn seeded_latent_description(seed: u32, n: usize, latent_size: usize, row: usize) -> String {
+    format!("np.random.RandomState({seed}).randn({n}, {latent_size}) row {row}")
+}
+
+/// Provenance's `Name=value,...` text of generator `labels` in the card's label order, as `thorax generate` writes
+/// it.
+pub fn labels_text(label_names: &[String], labels: &[f32]) -> String {
+    label_names.iter().zip(labels).map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join(",")
+}
+
 /// Latents `[n, latent_size]` (row-major) exactly as `np.random.RandomState(seed).randn(n, latent_size)` gives
 /// them (the original sampling notebook uses `RandomState(1000)`), rounded to f32 as the network's float32
 /// input does.

@@ -21,7 +21,9 @@ use crate::app::style_transfer_panel::StyleTransferPanel;
 use crate::app::viewport_pane::ViewportPane;
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::engine::job_runner::{JobRunner, ModelRunner};
+use crate::engine::request::PreparedImage;
 use crate::engine::{ImageSource, JobKey, Output, Request, Response, Slot, Stamp, WorkerActivity, WorkerHandle};
+use crate::imaging::Window;
 use crate::imaging::chest_domain::not_a_chest_radiograph;
 use crate::imaging::samples::embedded_samples;
 use crate::imaging::window::{FULL_RANGE, ct_presets_hu};
@@ -855,7 +857,7 @@ impl WorkbenchApp {
     }
 
     /// Sets the active view's window (in its image's units), and the linked views'.
-    fn apply_window(&mut self, window: crate::imaging::Window) {
+    fn apply_window(&mut self, window: Window) {
         let active = self.active;
         let pane = self.pane_mut(active);
         if pane.image.is_some() {
@@ -1031,11 +1033,26 @@ fn copy_view(from: &ViewportPane, to: &mut ViewportPane, with_window: bool) {
         return;
     };
     to.view.transform = from.view.transform;
-    if with_window {
-        to.view.window = from.view.relative_window(&from_image.image).to_absolute(to_image.image.nominal_range());
+    if with_window && let Some(window) = linked_window(from.view.window, from_image, to_image) {
+        to.view.window = window;
     }
     to.view.inverted = from.view.inverted;
     to.view.colormap = from.view.colormap;
+}
+
+/// The window a linked view takes from `from_image`'s, or `None` where the two have no common scale.
+///
+/// Values in a physical unit (HU) carry over as they are: a lung window is the same on any CT. Unitless values
+/// (a radiograph's detector values, an 8-bit PNG) carry over as fractions of each image's range. Between the two
+/// there is nothing in common: an HU window made a range fraction washed out a generated radiograph beside a CT.
+pub fn linked_window(window: Window, from_image: &PreparedImage, to_image: &PreparedImage) -> Option<Window> {
+    match (from_image.value_unit(), to_image.value_unit()) {
+        (Some(from_unit), Some(to_unit)) if from_unit == to_unit => Some(window),
+        (None, None) => {
+            Some(window.to_relative(from_image.image.nominal_range()).to_absolute(to_image.image.nominal_range()))
+        }
+        _ => None,
+    }
 }
 
 fn format_value(value: f32) -> String {

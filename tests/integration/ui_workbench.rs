@@ -423,6 +423,36 @@ fn ct_in_hounsfield_units_gets_hu_window_presets_and_an_out_of_domain_notice() {
 }
 
 #[test]
+fn linked_views_share_a_window_only_on_a_common_scale() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    assert!(harness.state().settings.link_viewports, "linked by default");
+    harness.state_mut().load(Slot::Artificial, sample_source(1));
+    step_until(&mut harness, Duration::from_secs(30), |app| app.artificial.image.is_some());
+    let ct = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/real/ct_small_128.dcm");
+    harness.state_mut().load(Slot::Real, ImageSource::File(ct.clone()));
+    step_until(&mut harness, Duration::from_secs(30), |app| app.real.image.as_ref().is_some_and(|p| p.dicom.is_some()));
+    harness.run_steps(3);
+    let film_window = harness.state().artificial.view.window;
+
+    // A CT's HU window means nothing on an 8-bit film beside it: the film keeps its own.
+    harness.get_by_label("Lung").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().real.view.window.center, -600.0);
+    assert_eq!(harness.state().artificial.view.window, film_window, "no HU window carried to a unitless image");
+
+    // Two CTs share HU: the lung window is the same window on both, not the same fraction of two ranges.
+    harness.state_mut().load(Slot::Artificial, ImageSource::File(ct));
+    step_until(&mut harness, Duration::from_secs(30), |app| {
+        app.artificial.image.as_ref().is_some_and(|p| p.value_unit() == Some("HU"))
+    });
+    harness.get_by_label("Lung").click();
+    harness.run_steps(2);
+    let window = harness.state().artificial.view.window;
+    assert_eq!((window.center, window.width), (-600.0, 1500.0));
+}
+
+#[test]
 fn the_generated_image_saves_as_png_with_its_provenance() {
     let mut harness = harness_with(cpu_options());
     ready(&mut harness, true);

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::cli::output_paths::check_outputs_apart;
 use anyhow::Context;
 
 use crate::convert::progan_tf::{GanDataset, convert_progan_file};
@@ -24,6 +25,7 @@ pub struct ConvertProganArgs {
 
 /// Runs the conversion and reports what was written.
 pub fn run(args: &ConvertProganArgs) -> anyhow::Result<()> {
+    check_outputs_apart(&[("the output", &args.out)], &[("the pickle converted", &args.network)])?;
     let converted = convert_progan_file(&args.network, &args.out, args.dataset)
         .with_context(|| format!("converting {}", args.network.display()))?;
     let card = &converted.card;

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cli::output_paths::check_outputs_apart;
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 
@@ -82,6 +83,11 @@ pub struct ConvertInceptionArgs {
 
 /// Runs a `thorax convert densenet|cyclegan` command.
 pub fn run(command: &ConvertTorchCommand) -> anyhow::Result<()> {
+    let (checkpoint, out) = match command {
+        ConvertTorchCommand::Densenet(args) => (&args.checkpoint, &args.out),
+        ConvertTorchCommand::Cyclegan(args) => (&args.checkpoint, &args.out),
+    };
+    check_outputs_apart(&[("the output", out)], &[("the checkpoint converted", checkpoint)])?;
     match command {
         ConvertTorchCommand::Densenet(args) => run_densenet(args),
         ConvertTorchCommand::Cyclegan(args) => run_cyclegan(args),

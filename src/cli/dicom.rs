@@ -1,6 +1,7 @@
 //! `thorax dicom ...`: inspect DICOM files, de-identify them, and export artificial images as DICOM
 //! Secondary Capture or windowed PNG.
 
+use crate::cli::output_paths::{check_extension, check_outputs_apart};
 use crate::imaging::dicom::{
     DeidentifiedFile, DicomError, GrayImage, GraySamples, Provenance, TagRow, UidMap, Window, deidentify_file,
     list_tags, open_dicom, read_dicom_image, read_png_with_provenance, render_display_u8, write_secondary_capture,
@@ -22,7 +23,9 @@ pub enum DicomCommand {
     },
     /// List every attribute, marking those the PS3.15 Basic Profile treats as identifying.
     Tags {
+        /// A DICOM file (with or without file meta header).
         file: PathBuf,
+        /// Print one JSON document.
         #[arg(long)]
         json: bool,
     },
@@ -34,6 +37,7 @@ pub enum DicomCommand {
         /// Output folder (created if missing); files are named by their new SOP Instance UID.
         #[arg(long)]
         out: PathBuf,
+        /// Print one JSON document.
         #[arg(long)]
         json: bool,
     },
@@ -53,19 +57,24 @@ pub enum DicomCommand {
         /// Conditioning labels, e.g. "Cardiomegaly=1,Effusion=0".
         #[arg(long)]
         labels: Option<String>,
+        /// Print one JSON document.
         #[arg(long)]
         json: bool,
     },
     /// Render the first frame to an 8-bit PNG with the stored (or given) window, MONOCHROME1 inverted.
     Render {
+        /// A DICOM file (with or without file meta header).
         file: PathBuf,
+        /// The PNG file to write (.png).
         #[arg(long)]
         out: PathBuf,
-        /// Window center (with --window-width) instead of the file's VOI.
+        /// Window center (with --window-width) instead of the file's VOI, in the file's rescaled units (e.g. HU).
         #[arg(long, requires = "window_width")]
         window_center: Option<f64>,
+        /// Window width (with --window-center), in the same units.
         #[arg(long, requires = "window_center")]
         window_width: Option<f64>,
+        /// Print one JSON document.
         #[arg(long)]
         json: bool,
     },
@@ -122,6 +131,7 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
         }
         DicomCommand::Deidentify { inputs, out, json } => deidentify(&inputs, &out, json),
         DicomCommand::ExportSc { png, out, model_sha256, seed, labels, json } => {
+            check_outputs_apart(&[("--out", &out)], &[("the PNG exported", &png)])?;
             let (image, stored) =
                 read_png_with_provenance(&png).with_context(|| format!("reading PNG {}", png.display()))?;
             let provenance = merge_provenance(stored, model_sha256, seed, labels)
@@ -143,6 +153,8 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
             }
         }
         DicomCommand::Render { file, out, window_center, window_width, json } => {
+            check_extension("--out", &out, &["png"])?;
+            check_outputs_apart(&[("--out", &out)], &[("the DICOM file rendered", &file)])?;
             let image = read_dicom_image(&file).with_context(|| format!("reading DICOM image {}", file.display()))?;
             let window = match (window_center, window_width) {
                 (Some(center), _) if !center.is_finite() => {

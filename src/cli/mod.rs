@@ -13,6 +13,7 @@ pub mod generate;
 pub mod info;
 pub mod metrics;
 pub mod npy_input;
+pub mod output_paths;
 pub mod study;
 pub mod train;
 pub mod train_classifier;

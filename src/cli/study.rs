@@ -6,6 +6,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
+use crate::cli::output_paths::check_outputs_apart;
 use crate::models::card::ModelKind;
 use crate::models::registry::default_model_bytes;
 use crate::study::analysis::{AnalysisOptions, AnalysisReport, Performance, Reading, analyze};
@@ -514,6 +515,11 @@ fn run_export(args: &ExportArgs) -> Result<()> {
     if args.answers.is_none() && args.imrmc.is_none() {
         bail!("nothing to export: give --answers OUT.csv and/or --imrmc OUT.imrmc");
     }
+    let outputs: Vec<(&str, &Path)> = [("--answers", &args.answers), ("--imrmc", &args.imrmc)]
+        .into_iter()
+        .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
+        .collect();
+    check_outputs_apart(&outputs, &[("the study database", &args.study)])?;
     let store = StudyStore::open(&args.study).with_context(|| format!("opening the study {}", args.study.display()))?;
     let answer_rows = match &args.answers {
         Some(path) => Some(

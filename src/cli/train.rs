@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use candle_core::{DType, Device, Tensor};
 
+use crate::cli::output_paths::check_outputs_apart;
 use crate::cli::train_run::{LossLog, RunClock, check_run_outputs, checkpoint_due, format_duration, training_command};
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::models::card::Provenance;
@@ -99,7 +100,7 @@ pub struct TrainGanArgs {
     /// Stop (after checkpointing) once this many minutes of wall time have passed.
     #[arg(long)]
     pub max_minutes: Option<f64>,
-    /// Append per-step losses to this CSV.
+    /// Write per-step losses to this CSV (a --resume run appends; a new run refuses a file that holds lines).
     #[arg(long)]
     pub log: Option<PathBuf>,
     /// Write an 8x8 grid of EMA-generator samples (latents RandomState(1000), labels of spread training rows).
@@ -293,6 +294,13 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
         outputs.push(("--samples", samples));
     }
     check_run_outputs(&outputs, &checkpoint_path, args.resume.as_deref())?;
+    outputs.extend(args.log.as_deref().map(|log| ("--log", log)));
+    let mut inputs = vec![("the labels CSV", labels)];
+    inputs.extend(args.grow_from.as_deref().map(|from| ("the model --grow-from reads", from)));
+    check_outputs_apart(&outputs, &inputs)?;
+    if let Some(resume) = &args.resume {
+        check_outputs_apart(&outputs[..1], &[("the checkpoint --resume continues", resume)])?;
+    }
     // A grown run continues the step count, so its log continues too.
     let continues = args.resume.is_some() || args.grow_from.is_some();
     let mut log = LossLog::open(args.log.as_deref(), GAN_LOG_HEADER, continues)?;

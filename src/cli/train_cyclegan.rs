@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use candle_core::{DType, Device};
 
+use crate::cli::output_paths::check_outputs_apart;
 use crate::cli::train::{check_same, default_checkpoint_path};
 use crate::cli::train_run::{LossLog, RunClock, check_run_outputs, checkpoint_due, format_duration, training_command};
 use crate::engine::device::{DeviceChoice, open_device};
@@ -93,7 +94,7 @@ pub struct TrainCycleGanArgs {
     /// Stop (after checkpointing) once this many minutes of wall time have passed.
     #[arg(long)]
     pub max_minutes: Option<f64>,
-    /// Append per-step losses to this CSV.
+    /// Write per-step losses to this CSV (a --resume run appends; a new run refuses a file that holds lines).
     #[arg(long)]
     pub log: Option<PathBuf>,
     /// Model name for the cards (the direction is appended).
@@ -245,6 +246,11 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
         outputs.push(("--held-out-list", path));
     }
     check_run_outputs(&outputs, &checkpoint_path, args.resume.as_deref())?;
+    outputs.extend(args.log.as_deref().map(|log| ("--log", log)));
+    check_outputs_apart(&outputs, &[])?;
+    if let Some(resume) = &args.resume {
+        check_outputs_apart(&outputs[..2], &[("the checkpoint --resume continues", resume)])?;
+    }
     if let Some(path) = &args.held_out_list {
         write_held_out_list(path, [(name_a.as_str(), &val_a), (name_b.as_str(), &val_b)])?;
     }

@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use crate::cli::output_paths::same_file;
+
 /// Seconds between two progress lines (the first and the last step always print).
 const PRINT_INTERVAL_S: f64 = 10.0;
 
@@ -15,10 +17,19 @@ const PRINT_INTERVAL_S: f64 = 10.0;
 pub(crate) struct LossLog(Option<File>);
 
 impl LossLog {
-    /// Creates `path` with `header` as its first line, or appends to it when the run is `resumed` and it exists.
+    /// Creates `path` with `header` as its first line, or appends to it when the run is `resumed` and it exists. A new
+    /// run refuses a log that already holds lines: it is an earlier run's record (or another file named by mistake).
     pub(crate) fn open(path: Option<&Path>, header: &str, resumed: bool) -> anyhow::Result<Self> {
         let Some(path) = path else { return Ok(Self(None)) };
         let append = resumed && path.is_file();
+        let holds_lines = std::fs::metadata(path).is_ok_and(|meta| meta.len() > 0);
+        if !append && holds_lines {
+            anyhow::bail!(
+                "--log {} already exists: a new run does not overwrite it (an earlier run's losses, or a file named \
+                 by mistake); continue that run with --resume, or give another --log, or remove the file",
+                path.display()
+            );
+        }
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -61,14 +72,6 @@ pub(crate) fn check_run_outputs(
         );
     }
     Ok(())
-}
-
-/// Whether two paths name one file (both exist and resolve to the same place, or are spelled alike).
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
 }
 
 /// `path` is not a folder, and its folder exists and takes a new file (tried with a probe file removed at once).
@@ -287,9 +290,15 @@ mod tests {
         LossLog::open(Some(&path), "step,loss", true).unwrap().write_row(|| "1,0.5".into()).unwrap();
         LossLog::open(Some(&path), "step,loss", true).unwrap().write_row(|| "2,0.4".into()).unwrap();
         assert_eq!(read(), "step,loss\n1,0.5\n2,0.4\n");
-        // A new run replaces the old log; without --log nothing is written.
-        LossLog::open(Some(&path), "step,loss", false).unwrap();
+        // A new run keeps an earlier run's log and says so; without --log nothing is written.
+        let error = LossLog::open(Some(&path), "step,loss", false).err().unwrap().to_string();
+        assert!(error.contains("already exists") && error.contains("--resume"), "{error}");
+        assert_eq!(read(), "step,loss\n1,0.5\n2,0.4\n");
         LossLog::open(None, "step,loss", false).unwrap().write_row(|| unreachable!()).unwrap();
-        assert_eq!(read(), "step,loss\n");
+        // An empty file (made by hand, or by `touch`) is taken.
+        let empty = dir.path().join("empty.csv");
+        std::fs::write(&empty, b"").unwrap();
+        LossLog::open(Some(&empty), "step,loss", false).unwrap();
+        assert_eq!(std::fs::read_to_string(&empty).unwrap(), "step,loss\n");
     }
 }

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cli::output_paths::check_outputs_apart;
 use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 
@@ -118,6 +119,7 @@ pub fn run(args: &TranslateArgs, device: &Device, default_model_bytes: Option<&[
     let mut written = Vec::new();
     if let Some(npy) = &args.tensor_npy {
         let out_npy = args.out_npy.as_ref().context("--tensor-npy needs --out-npy")?;
+        check_outputs_apart(&[("--out-npy", out_npy)], &[("--tensor-npy", npy)])?;
         let (shape, data) = read_finite_npy(npy, "--tensor-npy")?;
         if shape.len() != 4 {
             bail!("--tensor-npy {}: shape {shape:?}, expected [N, C, H, W]", npy.display());

@@ -150,6 +150,34 @@ fn cli_info_render_and_deidentify_run_on_the_shared_files() {
         assert!(provenance.is_none(), "a real image must not claim generator provenance");
         assert_eq!(rendered.bits_per_sample(), 8);
     }
+    // Rendering never replaces its DICOM, nor writes PNG bytes under another format's name.
+    let copy = out.path().join("mine.dcm");
+    std::fs::copy(data.join("chest_cr_pa_siim_nih.dcm"), &copy).unwrap();
+    let render_to = |to: PathBuf| DicomCommand::Render {
+        file: copy.clone(),
+        out: to,
+        window_center: None,
+        window_width: None,
+        json: false,
+    };
+    let error = run(render_to(copy.clone())).unwrap_err().to_string();
+    assert!(error.contains("writes PNG"), "{error}");
+    let error = run(render_to(out.path().join("x.jpg"))).unwrap_err().to_string();
+    assert!(error.contains("writes PNG"), "{error}");
+    let same_as_input = out.path().join("mine.png");
+    std::fs::rename(&copy, &same_as_input).unwrap();
+    let error = run(DicomCommand::Render {
+        file: same_as_input.clone(),
+        out: out.path().join(".").join("mine.png"),
+        window_center: None,
+        window_width: None,
+        json: false,
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("is the DICOM file rendered"), "{error}");
+    assert!(thorax::imaging::dicom::read_dicom_image(&same_as_input).is_ok(), "the input is untouched");
+
     let error = run(DicomCommand::Info { file: fixture("broken/missing_pixel_data.dcm"), json: true }).unwrap_err();
     assert!(format!("{error:#}").contains("no Pixel Data"), "{error:#}");
 

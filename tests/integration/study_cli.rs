@@ -90,6 +90,14 @@ fn new_status_export_analyze_round_trip() {
     assert_eq!(exported["imrmc_score_rows"], 20);
     let imrmc_text = std::fs::read_to_string(&imrmc).unwrap();
     assert!(imrmc_text.contains("BEGIN DATA:\ntruth, case-0001, truth, "));
+    // An export never lands on the study itself, and its two files never on each other.
+    let onto_study = thorax(&["study", "export", s(&db), "--answers", s(&db)]);
+    let stderr = String::from_utf8_lossy(&onto_study.stderr);
+    assert!(!onto_study.status.success() && stderr.contains("is the study database"), "{stderr}");
+    let both = thorax(&["study", "export", s(&db), "--answers", s(&csv), "--imrmc", s(&csv)]);
+    let stderr = String::from_utf8_lossy(&both.stderr);
+    assert!(!both.status.success() && stderr.contains("--answers and --imrmc both name"), "{stderr}");
+    assert_eq!(json(&["study", "status", s(&db), "--json"])["readers"][1]["main_answered"], 10, "the study is intact");
 
     let from_study = json(&["study", "analyze", s(&db), "--json", "--seed", "1"]);
     let from_imrmc =

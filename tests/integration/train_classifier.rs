@@ -290,3 +290,33 @@ fn bad_input_gives_clear_errors() {
     assert!(!fold.status.success());
     assert!(String::from_utf8_lossy(&fold.stderr).contains("`fold`"));
 }
+
+#[test]
+fn cli_never_writes_over_its_labels_or_an_earlier_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("labels.csv");
+    std::fs::copy(fixtures().join("labels.csv"), &labels).unwrap();
+    let original = std::fs::read(&labels).unwrap();
+    let labels_text = labels.to_string_lossy().into_owned();
+    let out = dir.path().join("c.safetensors");
+
+    let onto_labels = cli(&["--steps", "1", "--val-fraction", "0.25"], &fixtures(), &labels, &labels);
+    let stderr = String::from_utf8_lossy(&onto_labels.stderr);
+    assert!(
+        !onto_labels.status.success() && stderr.contains("--out") && stderr.contains("is the labels CSV"),
+        "{stderr}"
+    );
+    let log_on_labels =
+        cli(&["--steps", "1", "--val-fraction", "0.25", "--log", &labels_text], &fixtures(), &labels, &out);
+    let stderr = String::from_utf8_lossy(&log_on_labels.stderr);
+    assert!(!log_on_labels.status.success() && stderr.contains("--log"), "{stderr}");
+    assert_eq!(std::fs::read(&labels).unwrap(), original, "the labels are untouched");
+
+    let notes = dir.path().join("notes.csv");
+    std::fs::write(&notes, "my notes\n").unwrap();
+    let notes_text = notes.to_string_lossy().into_owned();
+    let over_notes = cli(&["--steps", "1", "--val-fraction", "0.25", "--log", &notes_text], &fixtures(), &labels, &out);
+    let stderr = String::from_utf8_lossy(&over_notes.stderr);
+    assert!(!over_notes.status.success() && stderr.contains("already exists"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");
+}

@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use crate::imaging::decode::{DecodeError, MAX_PIXELS, MAX_SIDE_PX};
-use crate::imaging::dicom::{DicomError, DicomFile, DicomImage, Photometric, TagRow, list_tags, open_dicom_bytes};
+use crate::imaging::dicom::{
+    DicomError, DicomFile, DicomImage, DicomSummary, ModalityLut, Photometric, TagRow, WindowSource, list_tags,
+    open_dicom_bytes,
+};
 use crate::imaging::gray_image::{BitDepth, GrayImage};
 use crate::imaging::radiograph::{DicomDetails, Radiograph};
 use crate::imaging::window::Window;
@@ -53,6 +56,32 @@ fn refuse_oversized(file: &DicomFile, name: &str) -> Result<(), DecodeError> {
     Ok(())
 }
 
+/// The bit depth whose whole range the stored values mean, as for a PNG of that depth; otherwise `F32`, whose nominal
+/// range is the data's own.
+///
+/// Values after the modality LUT may be signed or fractional, and 10- to 14-bit detectors rarely fill their range, so
+/// most DICOM data keeps the data range. Two cases are plain integers of a PNG's depth: 8 bits stored (nothing else
+/// fits), and 16 bits stored with a window spanning all 65536 values (a Secondary Capture made from a 16-bit PNG
+/// says so). Both need an unsigned identity modality LUT. Without this, an exported PNG read back was stretched to
+/// its own range, and its classifier probabilities and MS-SSIM differed from the PNG's.
+fn integer_depth(summary: &DicomSummary) -> BitDepth {
+    let identity =
+        matches!(summary.modality_lut, ModalityLut::Rescale { slope, intercept } if slope == 1.0 && intercept == 0.0);
+    if !identity || summary.pixel_representation_signed || summary.samples_per_pixel != 1 {
+        return BitDepth::F32;
+    }
+    let whole_type_window = |bits: u16| {
+        summary.window_source == WindowSource::StoredWindowCenterWidth
+            && summary.window.center == f64::from(1u32 << (bits - 1))
+            && summary.window.width == f64::from(1u32 << bits)
+    };
+    match summary.bits_stored {
+        8 => BitDepth::U8,
+        16 if whole_type_window(16) => BitDepth::U16,
+        _ => BitDepth::F32,
+    }
+}
+
 fn to_radiograph(decoded: DicomImage, tags: Vec<TagRow>, name: &str) -> Result<Radiograph, DecodeError> {
     // A sigmoid VOI function or a non-linear VOI LUT is shown through its linear window (the viewer is linear).
     let stored_window = decoded.window.map(|w| Window { center: w.center as f32, width: w.width as f32 });
@@ -67,8 +96,8 @@ fn to_radiograph(decoded: DicomImage, tags: Vec<TagRow>, name: &str) -> Result<R
         }
         stored_window = stored_window.map(|w| Window { center: min + max - w.center, width: w.width });
     }
-    // Values after the modality LUT may be signed or fractional: keep them as floats (nominal range = data range).
-    let image = GrayImage::new(decoded.width as usize, decoded.height as usize, BitDepth::F32, pixels)
+    let depth = if mirrored { BitDepth::F32 } else { integer_depth(&decoded.summary) };
+    let image = GrayImage::new(decoded.width as usize, decoded.height as usize, depth, pixels)
         .map_err(|e| DecodeError::Corrupt { name: name.to_owned(), reason: e.to_string() })?;
     Ok(Radiograph {
         image,

@@ -42,6 +42,19 @@ fn secondary_capture_round_trips_8_and_16_bit() {
         };
         assert_eq!(decoded.pixels, expected);
         assert_eq!(decoded.bits_stored, image.bits_per_sample());
+        // The stored window is the identity (PS3.3 C.11.2.1.2.1): shown, and analysed, as the PNG was.
+        let bits = u32::from(image.bits_per_sample());
+        assert_eq!(
+            decoded.window.map(|w| (w.center, w.width)),
+            Some((f64::from(1 << (bits - 1)), f64::from(1 << bits)))
+        );
+        let rendered = thorax::imaging::dicom::render_display_u8(&decoded, None);
+        if let GraySamples::U8(v) = &image.samples {
+            assert_eq!(&rendered, v, "the default rendering is the PNG's values");
+        }
+        let as_radiograph = thorax::imaging::load_radiograph(&path).unwrap();
+        let full = if bits == 8 { 255.0 } else { 65535.0 };
+        assert_eq!(as_radiograph.image.nominal_range(), (0.0, full), "the PNG's range, not the data's");
 
         let file = open_dicom(&path).unwrap();
         assert!(file.has_file_meta);

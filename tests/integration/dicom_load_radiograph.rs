@@ -126,3 +126,15 @@ fn study_pipeline_and_msssim_read_dicom_too() {
     assert!((value["mean"].as_f64().unwrap() - 1.0).abs() < 1e-9, "{value}");
     assert_eq!(value["pairs"][0]["data_range_per_scale"][0], 979.0, "the data range is the value span");
 }
+
+#[test]
+fn only_plain_8_bit_data_takes_a_fixed_range() {
+    use thorax::imaging::BitDepth;
+    let depth = |name: &str| load_radiograph(&fixture(&format!("real/{name}"))).unwrap().image.depth();
+    // 8 bits stored, unsigned, no rescale: 0..255 as for an 8-bit PNG.
+    assert_eq!(depth("chest_cr_pa_siim_nih.dcm"), BitDepth::U8);
+    // 16-bit MR and CT (HU) data keep their own range; so does a mirrored 10-bit MONOCHROME1 film.
+    assert_eq!(depth("mr_small_64.dcm"), BitDepth::F32);
+    assert_eq!(depth("ct_small_128.dcm"), BitDepth::F32);
+    assert_eq!(depth("chest_cr_pa_mono1_10bit_nometa.dcm"), BitDepth::F32);
+}

@@ -45,11 +45,13 @@ pub fn write_secondary_capture(
     let rows = u16::try_from(image.height).map_err(|_| too_large("rows"))?;
     let columns = u16::try_from(image.width).map_err(|_| too_large("columns"))?;
     let bits = image.bits_per_sample();
-    let (pixel_vr, pixel_value, (min, max)) = match &image.samples {
-        GraySamples::U8(v) => (VR::OB, PrimitiveValue::U8(v.clone().into()), range(v.iter().map(|&s| u32::from(s)))),
-        GraySamples::U16(v) => (VR::OW, PrimitiveValue::U16(v.clone().into()), range(v.iter().map(|&s| u32::from(s)))),
+    let (pixel_vr, pixel_value) = match &image.samples {
+        GraySamples::U8(v) => (VR::OB, PrimitiveValue::U8(v.clone().into())),
+        GraySamples::U16(v) => (VR::OW, PrimitiveValue::U16(v.clone().into())),
     };
-    let window = super::Window::spanning(f64::from(min), f64::from(max));
+    // PS3.3 C.11.2.1.2.1: center 2^(b-1) and width 2^b map every stored value to itself, so viewers show the image
+    // as the PNG shows it (a window spanning the data stretched its contrast).
+    let window = super::Window { center: f64::from(1u32 << (bits - 1)), width: f64::from(1u32 << bits) };
     let provenance_json = serde_json::to_string(provenance)
         .map_err(|e| DicomError::InvalidArgument { what: "provenance", reason: e.to_string() })?;
     let sop_instance_uid = new_uid();
@@ -105,7 +107,7 @@ pub fn write_secondary_capture(
         DataElement::new(tags::BITS_STORED, VR::US, PrimitiveValue::from(bits)),
         DataElement::new(tags::HIGH_BIT, VR::US, PrimitiveValue::from(bits - 1)),
         DataElement::new(tags::PIXEL_REPRESENTATION, VR::US, PrimitiveValue::from(0u16)),
-        // VOI LUT: a window spanning the data, so viewers show it as generated.
+        // VOI LUT: the identity window, so viewers show it as generated.
         text(tags::WINDOW_CENTER, VR::DS, &format_ds(window.center)),
         text(tags::WINDOW_WIDTH, VR::DS, &format_ds(window.width)),
         DataElement::new(tags::PIXEL_DATA, pixel_vr, pixel_value),
@@ -126,10 +128,6 @@ pub fn write_secondary_capture(
         columns: image.width,
         bits_stored: bits,
     })
-}
-
-fn range(values: impl Iterator<Item = u32>) -> (u32, u32) {
-    values.fold((u32::MAX, 0), |(lo, hi), v| (lo.min(v), hi.max(v)))
 }
 
 /// A DS value (at most 16 characters): integers without decimals, others with up to 6.

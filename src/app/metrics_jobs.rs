@@ -397,7 +397,8 @@ pub const ROC_CI_LEVEL: f64 = 0.95;
 /// ROC curve, AUC and percentile-bootstrap CI per label.
 pub fn run_roc(settings: &RocSettings, context: &JobContext) -> Result<MetricRecord, JobError> {
     let started = Instant::now();
-    let inputs = read_roc_inputs(&settings.scores, &settings.truth).map_err(failed_anyhow)?;
+    let read = read_roc_inputs(&settings.scores, &settings.truth).map_err(failed_anyhow)?;
+    let inputs = &read.labels;
     context.start_stage("ROC per label", inputs.len());
     let mut labels = Vec::with_capacity(inputs.len());
     let mut values = Vec::new();
@@ -445,6 +446,7 @@ pub fn run_roc(settings: &RocSettings, context: &JobContext) -> Result<MetricRec
         setting("scores_csv", settings.scores.display()),
         setting("truth_csv", settings.truth.display()),
         setting("n", cases),
+        setting("scores_without_truth_left_out", read.scores_without_truth.len()),
         setting("bootstrap_resamples", settings.resamples),
         setting("ci_level", ROC_CI_LEVEL),
         setting("seed", settings.seed),

@@ -8,6 +8,7 @@ use egui_plot::{Bar, BarChart, Legend, Line, LineStyle, Plot, PlotPoints};
 use crate::app::metrics_record::{KidSummary, MetricDetail, MetricRecord, MsSsimLabel, RocLabel};
 use crate::metrics::correlation::CorrelationMatrix;
 use crate::metrics::fid::FrechetDistance;
+use crate::metrics::kid::spread_caution;
 use crate::metrics::msssim_histogram::PairHistogram;
 
 const REAL_COLOR: Color32 = Color32::from_rgb(90, 160, 235);
@@ -58,6 +59,9 @@ fn fd_kid_ui(ui: &mut egui::Ui, record: &MetricRecord, fd: &FrechetDistance, kid
         });
         if let Some(caution) = fd.sample_size_caution() {
             ui.colored_label(ui.visuals().warn_fg_color, caution);
+        }
+        if let Some(caution) = spread_caution(kid.subset_size, fd.count_a, fd.count_b) {
+            ui.colored_label(ui.visuals().warn_fg_color, format!("KID: {caution}"));
         }
     })
 }

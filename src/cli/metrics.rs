@@ -14,7 +14,7 @@ use crate::metrics::delong::delong;
 use crate::metrics::fd_bootstrap::{FdBootstrap, frechet_distance_bootstrap};
 use crate::metrics::features::FeatureMatrix;
 use crate::metrics::fid::frechet_distance;
-use crate::metrics::kid::{KidOptions, kernel_inception_distance};
+use crate::metrics::kid::{KidOptions, kernel_inception_distance, spread_caution};
 use crate::metrics::msssim::{GrayImage, MsSsimMode, ms_ssim};
 use crate::metrics::roc::roc_auc;
 use crate::models::embedding::{Embedder, ImageEmbedding, image_files_in};
@@ -347,6 +347,8 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureSource<'_>
                     map.insert("subsets".into(), json!(subsets));
                     map.insert("count_real".into(), json!(real_features.rows()));
                     map.insert("count_fake".into(), json!(fake_features.rows()));
+                    let caution = spread_caution(kid.subset_size, real_features.rows(), fake_features.rows());
+                    map.insert("spread_caution".into(), json!(caution));
                     if let Some(source) = folder_source {
                         map.insert("model".into(), json!(source.model_name));
                         map.insert("model_sha256".into(), json!(source.model_sha256));
@@ -364,6 +366,10 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureSource<'_>
                     real_features.rows(),
                     fake_features.rows()
                 );
+                // Stderr, like the FD caution: scripts reading stdout see the same line as before.
+                if let Some(caution) = spread_caution(kid.subset_size, real_features.rows(), fake_features.rows()) {
+                    eprintln!("caution: {caution}");
+                }
             }
             Ok(())
         }
@@ -585,8 +591,30 @@ pub struct RocLabelInput {
     pub scores: Vec<f64>,
 }
 
+/// What [`read_roc_inputs`] paired, and what it left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RocInputs {
+    pub labels: Vec<RocLabelInput>,
+    /// Ids of the scores CSV that the truth CSV does not list. Scoring more images than the truth covers is a normal
+    /// subset analysis, but the cases left out must be reported, not dropped unseen.
+    pub scores_without_truth: Vec<String>,
+}
+
+impl RocInputs {
+    /// One line saying which scores were left out, when any were.
+    pub fn left_out_note(&self, scores_path: &Path, truth_path: &Path) -> Option<String> {
+        let first = self.scores_without_truth.first()?;
+        Some(format!(
+            "{} ids of {} have no truth in {} and are left out (first: {first:?})",
+            self.scores_without_truth.len(),
+            scores_path.display(),
+            truth_path.display()
+        ))
+    }
+}
+
 /// Reads a scores CSV and a truth CSV (the inputs of `thorax metrics roc`) and pairs them per truth label.
-pub fn read_roc_inputs(scores_path: &Path, truth_path: &Path) -> anyhow::Result<Vec<RocLabelInput>> {
+pub fn read_roc_inputs(scores_path: &Path, truth_path: &Path) -> anyhow::Result<RocInputs> {
     let scores = read_csv(scores_path)?;
     let truth = read_csv(truth_path)?;
     let missing: Vec<&String> = truth.rows.keys().filter(|id| !scores.rows.contains_key(*id)).collect();
@@ -598,6 +626,7 @@ pub fn read_roc_inputs(scores_path: &Path, truth_path: &Path) -> anyhow::Result<
             scores_path.display()
         );
     }
+    let scores_without_truth = scores.rows.keys().filter(|id| !truth.rows.contains_key(*id)).cloned().collect();
     let mut labels = Vec::new();
     for (truth_col, label) in truth.columns.iter().enumerate().skip(1) {
         let score_col = scores
@@ -620,12 +649,18 @@ pub fn read_roc_inputs(scores_path: &Path, truth_path: &Path) -> anyhow::Result<
             let score: f64 = score_text.parse().with_context(|| {
                 format!("{}: id {id:?}, label {label:?}: score {score_text:?}", scores_path.display())
             })?;
+            if !score.is_finite() {
+                bail!(
+                    "{}: id {id:?}, label {label:?}: score {score_text:?} is not a finite number",
+                    scores_path.display()
+                );
+            }
             y.push(t);
             s.push(score);
         }
         labels.push(RocLabelInput { label: label.clone(), truth: y, scores: s });
     }
-    Ok(labels)
+    Ok(RocInputs { labels, scores_without_truth })
 }
 
 fn run_roc(
@@ -637,7 +672,12 @@ fn run_roc(
     sample_size: Option<usize>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let labels: Vec<Value> = read_roc_inputs(scores_path, truth_path)?
+    let inputs = read_roc_inputs(scores_path, truth_path)?;
+    if let Some(note) = inputs.left_out_note(scores_path, truth_path) {
+        eprintln!("note: {note}");
+    }
+    let labels: Vec<Value> = inputs
+        .labels
         .iter()
         .map(|input| roc_label(&input.label, &input.truth, &input.scores, bootstrap, seed, protocol, sample_size))
         .collect();
@@ -724,4 +764,31 @@ fn roc_label(
         }
     }
     entry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn roc_inputs_report_scores_left_out_and_refuse_non_finite_scores() {
+        let dir = tempfile::tempdir().unwrap();
+        let truth = write(dir.path(), "truth.csv", "id,Effusion\na,1\nb,0\nc,1\n");
+        let scores = write(dir.path(), "scores.csv", "id,prob_Effusion\na,0.9\nb,0.2\nc,0.7\nd,0.5\n");
+        let inputs = read_roc_inputs(&scores, &truth).unwrap();
+        assert_eq!(inputs.labels[0].scores, vec![0.9, 0.2, 0.7]);
+        assert_eq!(inputs.scores_without_truth, vec!["d".to_owned()]);
+        let note = inputs.left_out_note(&scores, &truth).unwrap();
+        assert!(note.starts_with("1 ids of") && note.contains("\"d\""), "{note}");
+
+        let nan = write(dir.path(), "nan.csv", "id,prob_Effusion\na,0.9\nb,NaN\nc,0.7\n");
+        let error = format!("{:#}", read_roc_inputs(&nan, &truth).unwrap_err());
+        assert!(error.contains("id \"b\"") && error.contains("not a finite number"), "{error}");
+    }
 }

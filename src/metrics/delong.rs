@@ -1,6 +1,7 @@
 //! DeLong's variance of the AUC and its normal confidence interval, by the fast midrank algorithm of Sun and Xu
 //! (IEEE SPL 2014). Golden-tested against a numpy transcription of the same algorithm. The interval is
-//! `auc +- z * sqrt(var)` without clamping to [0, 1] (as the reference computes it).
+//! `auc +- z * sqrt(var)` bounded to [0, 1], as R's pROC `ci.auc` bounds it: an AUC above 1 is not a value the
+//! interval may claim (a near-perfect label gave [0.85, 1.0013]).
 
 use crate::metrics::error::MetricError;
 use crate::metrics::roc;
@@ -12,9 +13,9 @@ pub struct DeLong {
     pub auc: f64,
     /// DeLong variance of the AUC.
     pub variance: f64,
-    /// Lower end of the interval.
+    /// Lower end of the interval (at least 0).
     pub ci_low: f64,
-    /// Upper end of the interval.
+    /// Upper end of the interval (at most 1).
     pub ci_high: f64,
     /// Confidence level.
     pub level: f64,
@@ -50,7 +51,8 @@ pub fn delong(truth: &[bool], scores: &[f64], level: f64) -> Result<DeLong, Metr
     let variance = sample_variance(&v01) / mf + sample_variance(&v10) / nf;
     let z = standard_normal_quantile(0.5 + level / 2.0);
     let half_width = z * variance.sqrt();
-    Ok(DeLong { auc, variance, ci_low: auc - half_width, ci_high: auc + half_width, level })
+    let (ci_low, ci_high) = ((auc - half_width).max(0.0), (auc + half_width).min(1.0));
+    Ok(DeLong { auc, variance, ci_low, ci_high, level })
 }
 
 /// 1-based midranks (ties get the mean of their ranks).
@@ -137,5 +139,22 @@ mod tests {
         assert!((standard_normal_quantile(0.01) + 2.326_347_874_040_841).abs() < 1e-8);
         assert_eq!(midranks(&[3.0, 1.0, 3.0, 2.0]), vec![3.5, 1.0, 3.5, 2.0]);
         assert!(delong(&[true, false, false], &[0.2, 0.1, 0.3], 0.95).is_err());
+    }
+
+    #[test]
+    fn the_interval_stays_within_0_and_1() {
+        // One swapped pair among 20: AUC 0.99, and z * sqrt(var) is wider than the 0.01 left to 1.
+        let truth: Vec<bool> = (0..20).map(|i| i >= 10).collect();
+        let mut scores: Vec<f64> = (0..20).map(f64::from).collect();
+        scores.swap(9, 10);
+        let d = delong(&truth, &scores, 0.95).unwrap();
+        assert!((d.auc - 0.99).abs() < 1e-12);
+        let half_width = standard_normal_quantile(0.975) * d.variance.sqrt();
+        assert!(d.auc + half_width > 1.0, "the case exercises the bound");
+        assert_eq!(d.ci_high, 1.0);
+        assert!((d.ci_low - (d.auc - half_width)).abs() < 1e-12);
+        // Mirrored scores: AUC 0.01, the lower end bounded at 0.
+        let mirrored: Vec<f64> = scores.iter().map(|s| -s).collect();
+        assert_eq!(delong(&truth, &mirrored, 0.95).unwrap().ci_low, 0.0);
     }
 }

@@ -44,6 +44,18 @@ pub struct Kid {
     pub seed: Option<u64>,
 }
 
+/// Why the spread over subsets means nothing, when it does not: once the subset size reaches both sets' sizes every
+/// subset is the whole of both sets, all subsets give one value, and their standard deviation is 0 by construction.
+pub fn spread_caution(subset_size: usize, count_a: usize, count_b: usize) -> Option<String> {
+    (subset_size >= count_a && subset_size >= count_b).then(|| {
+        format!(
+            "every subset is the whole of both sets ({count_a} and {count_b} rows), so all subsets agree and the +- \
+             is 0 by construction, not a measure of uncertainty; with more images than the subset size (default \
+             1,000) it becomes one"
+        )
+    })
+}
+
 /// KID of two feature matrices with seeded random subsets.
 pub fn kernel_inception_distance(
     a: &FeatureMatrix,
@@ -192,6 +204,19 @@ fn gather(features: &FeatureMatrix, indices: &[usize], what: &'static str) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_spread_is_flagged_only_when_every_subset_is_both_whole_sets() {
+        let a = FeatureMatrix::new((0..24 * 3).map(|v| (v % 7) as f32).collect(), 24, 3).unwrap();
+        let b = FeatureMatrix::new((0..24 * 3).map(|v| (v % 5) as f32).collect(), 24, 3).unwrap();
+        let kid = kernel_inception_distance(&a, &b, KidOptions::default()).unwrap();
+        assert_eq!(kid.subset_size, 24);
+        assert!(kid.std < 1e-9, "identical subsets, no spread but rounding: {}", kid.std);
+        assert!(spread_caution(kid.subset_size, 24, 24).unwrap().contains("0 by construction"));
+        // One set larger than the subset size: subsets differ and the spread means something.
+        assert!(spread_caution(24, 24, 40).is_none());
+        assert!(spread_caution(1000, 5000, 5000).is_none());
+    }
 
     #[test]
     fn identical_sets_have_mean_near_zero_and_errors_are_reported() {

@@ -91,6 +91,9 @@ pub struct ReadingMode {
     pub error: Option<String>,
     /// Where the case's viewer was drawn last frame (for the giveaway mark and tests).
     pub viewer_rect: Option<egui::Rect>,
+    /// A text field had the keyboard at the end of the last frame. egui drops a field's focus on Escape before this
+    /// frame's code runs, so without it the Escape that ends typing a comment also left the reading.
+    typing_last_frame: bool,
 }
 
 /// The view every case starts with: fitted, the full 16-bit range, not inverted.
@@ -126,6 +129,7 @@ impl ReadingMode {
             submitted: 0,
             error: None,
             viewer_rect: None,
+            typing_last_frame: false,
         };
         session.resume(reader).map_err(|e| e.to_string())?;
         mode.load_next(session)?;
@@ -250,7 +254,7 @@ impl ReadingMode {
     /// Keyboard shortcuts, taken before any widget sees the keys.
     fn handle_keys(&mut self, ui: &egui::Ui, session: &mut ReadingSession) -> ReadingRequest {
         let ctx = ui.ctx().clone();
-        let typing = ctx.egui_wants_keyboard_input();
+        let typing = ctx.egui_wants_keyboard_input() || self.typing_last_frame;
         let consume = |key| ctx.input_mut(|i| i.consume_key(Modifiers::NONE, key));
         if consume(Key::Escape) {
             if typing {
@@ -338,6 +342,7 @@ impl ReadingMode {
                 request = ReadingRequest::Leave;
             }
         });
+        self.typing_last_frame = ui.ctx().egui_wants_keyboard_input();
         request
     }
 

@@ -468,3 +468,28 @@ fn slider_confidence_and_a_giveaway_click_are_stored_with_the_answer() {
     let point = stored.giveaway.expect("the giveaway point is stored");
     assert!((point.x - 0.5).abs() < 0.02 && (point.y - 0.5).abs() < 0.02, "{point:?}");
 }
+
+#[test]
+fn escape_ends_typing_a_comment_without_leaving_the_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut comment_design = design(false);
+    comment_design.questions = OptionalQuestions { free_text: true, giveaway_click: false };
+    let (db, _) = make_study(dir.path(), &comment_design, 0);
+    let mut harness = harness();
+    open_and_start(&mut harness, &db, "alice", "Start reading");
+    harness.get_by_role(egui::accesskit::Role::TextInput).click();
+    harness.run_steps(2);
+    harness.get_by_role(egui::accesskit::Role::TextInput).type_text("sharp edge");
+    harness.run_steps(2);
+    assert_eq!(harness.state().study.reading.as_ref().unwrap().draft.free_text, "sharp edge");
+
+    harness.key_press(Key::Escape);
+    harness.run_steps(3);
+    let reading = harness.state().study.reading.as_ref().expect("the first Escape only ends typing");
+    assert_eq!(reading.draft.free_text, "sharp edge", "the comment is kept");
+    assert!(harness.query_by_label("Case 1 of 6").is_some());
+    // A second Escape, with no field focused, leaves as before.
+    harness.key_press(Key::Escape);
+    harness.run_steps(3);
+    assert!(harness.state().study.reading.is_none(), "Escape leaves the reading");
+}

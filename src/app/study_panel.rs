@@ -236,7 +236,14 @@ impl StudyPanel {
                 crate::study::ConfidenceScale::Slider100 => "confidence 0-100",
             };
             let back = if study.design.allow_back { "going back allowed" } else { "no going back" };
-            ui.label(egui::RichText::new(format!("Call plus {scale}; {back}")).weak());
+            let mut asked = format!("Call plus {scale}");
+            if study.design.questions.free_text {
+                asked += ", a comment";
+            }
+            if study.design.questions.giveaway_click {
+                asked += ", a click on the giveaway";
+            }
+            ui.label(egui::RichText::new(format!("{asked}; {back}")).weak());
             ui.add_space(4.0);
             egui::Grid::new("study_progress").striped(true).show(ui, |ui| {
                 for header in ["Reader", "Practice", "Cases", "Status"] {

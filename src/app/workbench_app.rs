@@ -171,6 +171,10 @@ impl WorkbenchApp {
             metrics: MetricsPanel::new(options.device),
         };
         set_dialog_backend(app.settings.file_dialogs);
+        // The saved colour map is what the toolbar shows; the views must draw with it too.
+        for pane in [&mut app.real, &mut app.artificial, &mut app.styled] {
+            pane.view.colormap = app.settings.colormap;
+        }
         if !gpu_rendering {
             app.message = Some(StatusMessage::Error(
                 "No wgpu renderer: radiographs cannot be drawn (start with the wgpu backend)".to_owned(),
@@ -909,10 +913,13 @@ impl WorkbenchApp {
             };
             if let Some(message) = &self.message {
                 ui.separator();
-                match message {
-                    StatusMessage::Info(text) => ui.label(egui::RichText::new(text).weak()),
-                    StatusMessage::Error(text) => ui.colored_label(ui.visuals().error_fg_color, text),
+                // A long message (a DICOM error names file, attribute and reason) is cut at the window's edge with
+                // an ellipsis, and shown whole on hover.
+                let (text, rich) = match message {
+                    StatusMessage::Info(text) => (text, egui::RichText::new(text).weak()),
+                    StatusMessage::Error(text) => (text, egui::RichText::new(text).color(ui.visuals().error_fg_color)),
                 };
+                ui.add(egui::Label::new(rich).truncate()).on_hover_text(text);
             }
         });
     }

@@ -16,7 +16,8 @@ use crate::models::weights;
 pub struct CardArgs {
     /// A weights file (.safetensors with a model card).
     pub file: PathBuf,
-    /// A JSON object whose keys are written into the card's `metrics` (replacing keys of the same name).
+    /// A JSON file holding one object, whose keys are written into the card's `metrics` (replacing keys of the same
+    /// name). The file's SHA-256 changes, and with it the `model_sha256` that generated images record.
     #[arg(long)]
     pub add_metrics: Option<PathBuf>,
     /// Print the card as JSON.

@@ -13,10 +13,13 @@ use super::sources::{ArtificialSource, CaseLabels, SourceImage};
 
 /// Labels of a real case as the generator's conditioning vector (in the card's order).
 ///
-/// A column named like a label (case, spaces and underscores ignored) gives its value when it is a number
-/// ("1", "0.5"); otherwise a `findings` / `Finding Labels` column in the NIH style ("Effusion|Mass") sets each
-/// named label to 1. Labels the case does not mention are 0.
-pub fn labels_from_case(card_labels: &[String], case: &CaseLabels) -> Vec<f32> {
+/// A column named like a label (case, spaces and underscores ignored) gives its value, a number from 0 to 1 ("1",
+/// "0.5"; an empty cell is 0); otherwise a `findings` / `Finding Labels` column in the NIH style ("Effusion|Mass")
+/// sets each named label to 1. Labels the case does not mention are 0.
+///
+/// Any other value in a label's column is refused, naming it: "yes" became 0 and "7" reached the generator as 7,
+/// far outside what it was trained on, and both were recorded in the case's provenance as if meant.
+pub fn labels_from_case(card_labels: &[String], case: &CaseLabels) -> Result<Vec<f32>, String> {
     let key = |name: &str| name.to_lowercase().replace(['_', ' '], "");
     let findings: Vec<String> = case
         .iter()
@@ -27,12 +30,19 @@ pub fn labels_from_case(card_labels: &[String], case: &CaseLabels) -> Vec<f32> {
         .iter()
         .map(|label| {
             let wanted = key(label);
-            let numeric = case
-                .iter()
-                .find(|(column, _)| key(column) == wanted)
-                .and_then(|(_, value)| value.trim().parse::<f32>().ok())
-                .filter(|v| v.is_finite());
-            numeric.unwrap_or(if findings.contains(&wanted) { 1.0 } else { 0.0 })
+            let Some((column, value)) = case.iter().find(|(column, _)| key(column) == wanted) else {
+                return Ok(if findings.contains(&wanted) { 1.0 } else { 0.0 });
+            };
+            let text = value.trim();
+            if text.is_empty() {
+                return Ok(0.0);
+            }
+            match text.parse::<f32>() {
+                Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+                _ => Err(format!(
+                    "column {column:?} holds {text:?}: a label replayed to the generator must be a number from 0 to 1"
+                )),
+            }
         })
         .collect()
 }
@@ -126,7 +136,11 @@ impl ArtificialSource for GeneratorSource {
     fn produce(&mut self, index: usize, replay_labels: Option<&CaseLabels>) -> StudyResult<Option<SourceImage>> {
         let card_labels = self.generator.card().labels.clone();
         let labels = match replay_labels {
-            Some(case) => labels_from_case(&card_labels, case),
+            Some(case) => labels_from_case(&card_labels, case).map_err(|reason| {
+                let file = ["file", "filename", "image", "path"].iter().find_map(|c| case.get(*c));
+                let row = file.map(|f| format!(" (row of {f})")).unwrap_or_default();
+                StudyError::Source(format!("real labels CSV{row}: {reason}"))
+            })?,
             None => self.chosen_labels.clone(),
         };
         let seed = self.base_seed.wrapping_add(index as u32);
@@ -157,13 +171,26 @@ mod tests {
     fn labels_come_from_numeric_columns_or_nih_findings() {
         let labels: Vec<String> = ["Cardiomegaly", "Effusion", "Pleural_Thickening"].map(String::from).to_vec();
         assert_eq!(
-            labels_from_case(&labels, &case(&[("Cardiomegaly", "1"), ("effusion", "0.5")])),
+            labels_from_case(&labels, &case(&[("Cardiomegaly", "1"), ("effusion", "0.5")])).unwrap(),
             vec![1.0, 0.5, 0.0]
         );
         assert_eq!(
-            labels_from_case(&labels, &case(&[("findings", "Effusion|Pleural Thickening"), ("sex", "M")])),
+            labels_from_case(&labels, &case(&[("findings", "Effusion|Pleural Thickening"), ("sex", "M")])).unwrap(),
             vec![0.0, 1.0, 1.0]
         );
-        assert_eq!(labels_from_case(&labels, &case(&[("Finding Labels", "No Finding")])), vec![0.0, 0.0, 0.0]);
+        assert_eq!(labels_from_case(&labels, &case(&[("Finding Labels", "No Finding")])).unwrap(), vec![0.0; 3]);
+        assert_eq!(labels_from_case(&labels, &case(&[("Effusion", " ")])).unwrap(), vec![0.0; 3]);
+    }
+
+    #[test]
+    fn a_label_value_the_generator_cannot_take_is_refused_by_name() {
+        let labels: Vec<String> = ["Cardiomegaly", "Effusion"].map(String::from).to_vec();
+        for bad in ["yes", "7", "-1", "NaN"] {
+            let error = labels_from_case(&labels, &case(&[("Cardiomegaly", bad)])).unwrap_err();
+            assert!(
+                error.contains("\"Cardiomegaly\"") && error.contains(bad) && error.contains("from 0 to 1"),
+                "{error}"
+            );
+        }
     }
 }

@@ -476,7 +476,13 @@ fn escape_ends_typing_a_comment_without_leaving_the_case() {
     comment_design.questions = OptionalQuestions { free_text: true, giveaway_click: false };
     let (db, _) = make_study(dir.path(), &comment_design, 0);
     let mut harness = harness();
-    open_and_start(&mut harness, &db, "alice", "Start reading");
+    harness.state_mut().study.open_path(&db).unwrap();
+    harness.state_mut().study.select_reader("alice").unwrap();
+    harness.run_steps(3);
+    let summary = "Call plus confidence 1-5, a comment; no going back";
+    assert!(harness.query_by_label(summary).is_some(), "the summary names every question");
+    harness.get_by_label("Start reading").click();
+    harness.run_steps(3);
     harness.get_by_role(egui::accesskit::Role::TextInput).click();
     harness.run_steps(2);
     harness.get_by_role(egui::accesskit::Role::TextInput).type_text("sharp edge");

@@ -315,6 +315,9 @@ impl AuditWindow {
             ))
             .strong(),
         );
+        for caution in &result.cautions {
+            ui.colored_label(ui.visuals().warn_fg_color, format!("Caution: {caution}"));
+        }
         similarity_plot_ui(ui, result);
         if self.textures.len() != outcome.thumbnails.len() {
             self.textures = outcome

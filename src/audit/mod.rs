@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::imaging::load_image;
 use crate::imaging::resize::resize;
 use crate::metrics::features::FeatureMatrix;
-use crate::metrics::memorisation::{MemorisationReport, memorisation_audit};
+use crate::metrics::memorisation::{COPY_SIMILARITY, MemorisationReport, memorisation_audit};
 use crate::metrics::msssim::{GrayImage as MsSsimImage, MsSsimMode, ms_ssim};
 use crate::models::embedding::{DEFAULT_EMBED_BATCH, EmbedError, Embedder, ImageEmbedding as _, image_files_in};
 
@@ -105,6 +105,34 @@ pub struct AuditResult {
     /// Nearest-training similarity of each held-out and generated image (for the distribution plot).
     pub heldout_similarities: Vec<f64>,
     pub generated_similarities: Vec<f64>,
+    /// Why the threshold may not mean what it should (held-out images that are training images, too few held-out
+    /// images for the percentile), for people deciding whether images may be shared.
+    pub cautions: Vec<String>,
+}
+
+/// What makes an audit's threshold unreliable, from its held-out similarities and percentile.
+pub fn audit_cautions(heldout_similarities: &[f64], threshold_percentile: f64) -> Vec<String> {
+    let mut cautions = Vec::new();
+    let copies = heldout_similarities.iter().filter(|&&s| s >= COPY_SIMILARITY).count();
+    if copies > 0 {
+        cautions.push(format!(
+            "{copies} of {} held-out images are identical to a training image: the held-out set must be images the \
+             generator never saw, or the threshold it sets means nothing (exact copies are still flagged)",
+            heldout_similarities.len()
+        ));
+    }
+    // Below 1 / (1 - p) images the p-th percentile is interpolated between the largest values, i.e. near the maximum.
+    let tail = 1.0 - threshold_percentile / 100.0;
+    let needed = if tail > 0.0 { (1.0 / tail).ceil() as usize } else { usize::MAX };
+    if heldout_similarities.len() < needed {
+        let advice = if needed == usize::MAX { String::new() } else { format!("; use at least {needed}") };
+        cautions.push(format!(
+            "{} held-out images are too few for a P{threshold_percentile} threshold: it is close to their largest \
+             similarity, and near-copies below it pass{advice}",
+            heldout_similarities.len()
+        ));
+    }
+    cautions
 }
 
 /// Progress of a running audit: which stage and how far (`done` of `total` images).
@@ -168,6 +196,7 @@ pub fn run_audit(
         closest_pairs,
         flagged,
         generated_files,
+        cautions: audit_cautions(&heldout_similarities, report.threshold_percentile),
         heldout_similarities,
         generated_similarities,
     })
@@ -263,4 +292,26 @@ fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     crate::metrics::bootstrap::percentile_sorted(&sorted, 50.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cautions_name_held_out_copies_and_too_few_held_out_images() {
+        let many: Vec<f64> = (0..120).map(|i| 0.5 + f64::from(i) / 1000.0).collect();
+        assert!(audit_cautions(&many, 99.0).is_empty(), "120 distinct held-out images suit P99");
+
+        let mut with_copies = many.clone();
+        with_copies[3] = 1.0;
+        let cautions = audit_cautions(&with_copies, 99.0);
+        assert_eq!(cautions.len(), 1);
+        assert!(cautions[0].starts_with("1 of 120 held-out images are identical"), "{}", cautions[0]);
+
+        let few = audit_cautions(&many[..16], 99.0);
+        assert_eq!(few.len(), 1);
+        assert!(few[0].contains("16 held-out images are too few") && few[0].contains("at least 100"), "{}", few[0]);
+        assert!(audit_cautions(&many[..16], 90.0).is_empty(), "16 images are enough for P90 (10 needed)");
+    }
 }

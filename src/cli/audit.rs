@@ -98,6 +98,9 @@ fn print_summary(result: &AuditResult, exported: Option<usize>) {
         result.count_generated,
         result.fraction_flagged * 100.0
     );
+    for caution in &result.cautions {
+        println!("caution: {caution}");
+    }
     println!("Closest pairs (cosine, pixel MS-SSIM):");
     for pair in &result.closest_pairs {
         println!(

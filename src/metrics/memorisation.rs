@@ -17,6 +17,11 @@ use crate::metrics::features::FeatureMatrix;
 /// The held-out percentile the study's convention uses as the flagging threshold.
 pub const DEFAULT_THRESHOLD_PERCENTILE: f64 = 99.0;
 
+/// Cosine similarity at which two embeddings are the same image (up to rounding). Such a generated image is flagged
+/// whatever the held-out threshold says: a threshold of 1.0 (held-out images that are training images) let exact
+/// copies through, since only similarities above the threshold were flagged.
+pub const COPY_SIMILARITY: f64 = 1.0 - 1e-6;
+
 /// A query's most similar reference row.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct NearestNeighbour {
@@ -136,7 +141,9 @@ pub fn memorisation_audit(
     heldout_similarities.sort_by(f64::total_cmp);
     let threshold = percentile_sorted(&heldout_similarities, threshold_percentile);
     let mut flagged: Vec<usize> = (0..generated_nearest.len())
-        .filter(|&i| generated_nearest.get(i).is_some_and(|n| n.similarity > threshold))
+        .filter(|&i| {
+            generated_nearest.get(i).is_some_and(|n| n.similarity > threshold || n.similarity >= COPY_SIMILARITY)
+        })
         .collect();
     flagged.sort_by(|&a, &b| generated_nearest[b].similarity.total_cmp(&generated_nearest[a].similarity));
     let fraction_flagged = flagged.len() as f64 / generated_nearest.len().max(1) as f64;
@@ -169,6 +176,16 @@ mod tests {
         assert!((report.generated_nearest[0].similarity - 1.0).abs() < 1e-12);
         assert_eq!(report.flagged, vec![0]);
         assert_eq!(report.fraction_flagged, 0.5);
+    }
+
+    #[test]
+    fn an_exact_copy_is_flagged_even_when_the_threshold_is_one() {
+        // Held-out images that are the training images put the threshold at 1.0.
+        let training = matrix(&[&[1.0, 0.0, 0.0], &[0.0, 1.0, 0.0], &[0.0, 0.0, 1.0]]);
+        let generated = matrix(&[&[0.0, 1.0, 0.0], &[0.6, 0.6, 0.5]]);
+        let report = memorisation_audit(&generated, &training, &training, 99.0).unwrap();
+        assert!((report.threshold - 1.0).abs() < 1e-12);
+        assert_eq!(report.flagged, vec![0]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `thorax generate`: artificial radiographs from a ProGAN generator, as PNGs with provenance and/or raw `.npy`.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -7,10 +8,11 @@ use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 
 use crate::cli::npy_input::read_finite_npy;
-use crate::convert::npy::write_npy_f32;
+use crate::cli::output_paths::check_outputs_apart;
+use crate::convert::npy::npy_f32_header;
 use crate::convert::progan_tf::sha256_hex;
 use crate::models::card::{ModelCard, ModelKind};
-use crate::models::progan::{ProganGenerator, labels_text, latents_from_seed, seeded_latent_description, to_png_u8};
+use crate::models::progan::{NumpyRandomState, ProganGenerator, labels_text, seeded_latent_description, to_png_u8};
 use crate::models::weights::Weights;
 
 /// Generate images from a conditional ProGAN.
@@ -155,39 +157,25 @@ pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::R
     if label_rows != 1 && label_rows != count {
         bail!("--labels-npy holds {label_rows} label rows for {count} images (give 1 row or one per image)");
     }
-    let latents = match (latent_file, args.seed) {
-        (Some((_, values)), _) => values,
-        (None, Some(seed)) => latents_from_seed(seed, count, latent_size),
+    let mut latents = match (latent_file, args.seed) {
+        (Some((_, values)), _) => LatentStream::File { values, next_row: 0 },
+        (None, Some(seed)) => LatentStream::Seeded(NumpyRandomState::new(seed)),
         (None, None) => bail!("give --seed or --latent-npy"),
     };
     let label_row = |i: usize| -> &[f32] {
         let row = if label_rows == 1 { 0 } else { i };
         &label_values[row * label_size..(row + 1) * label_size]
     };
-
-    let started = Instant::now();
-    let mut outputs: Vec<f32> = Vec::new();
-    let mut image_shape = [0usize; 3];
-    for start in (0..count).step_by(args.batch_size) {
-        let end = (start + args.batch_size).min(count);
-        let rows = end - start;
-        let z = Tensor::from_slice(&latents[start * latent_size..end * latent_size], (rows, latent_size), &device)?;
-        let labels: Vec<f32> = (start..end).flat_map(|i| label_row(i).iter().copied()).collect();
-        let y = Tensor::from_vec(labels, (rows, label_size), &device)?;
-        let images = generator.forward(&z, &y).context("running the generator")?;
-        let (_, c, h, w) = images.dims4()?;
-        image_shape = [c, h, w];
-        outputs.extend(images.flatten_all()?.to_vec1::<f32>()?);
+    let mut inputs: Vec<(&str, &Path)> = Vec::new();
+    inputs.extend(args.latent_npy.as_deref().map(|path| ("--latent-npy", path)));
+    inputs.extend(args.labels_npy.as_deref().map(|path| ("--labels-npy", path)));
+    if let Some(npy) = &args.out_npy {
+        check_outputs_apart(&[("--out-npy", npy)], &inputs)?;
     }
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-    let [channels, height, width] = image_shape;
-
-    if let Some(path) = &args.out_npy {
-        write_npy_f32(path, &[count, channels, height, width], &outputs)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    let mut written = Vec::new();
     if let Some(dir) = &args.out {
+        if dir.exists() && !dir.is_dir() {
+            bail!("--out {} is a file: give a folder for the PNGs", dir.display());
+        }
         // Made only now, so that a run refused above leaves no empty folder behind.
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let stale = (count..).take_while(|i| dir.join(format!("fake_{i}.png")).exists()).count();
@@ -198,30 +186,63 @@ pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::R
                 dir.display()
             );
         }
-        let per_image = channels * height * width;
-        for i in 0..count {
-            let image = &outputs[i * per_image..(i + 1) * per_image];
-            let labels_text = labels_text(&card.labels, label_row(i));
-            let latent_text = match (&args.latent_npy, args.seed) {
-                (Some(path), _) => format!("{} row {i}", path.display()),
-                (None, Some(seed)) => seeded_latent_description(seed, count, latent_size, i),
-                (None, None) => String::new(),
+    }
+
+    // Each batch is written as soon as it is made: a long run holds one batch in memory, and what it wrote before
+    // an interruption stays usable.
+    let started = Instant::now();
+    let mut npy_file: Option<std::io::BufWriter<std::fs::File>> = None;
+    let mut image_shape = [0usize; 3];
+    let mut written = Vec::new();
+    for start in (0..count).step_by(args.batch_size) {
+        let end = (start + args.batch_size).min(count);
+        let rows = end - start;
+        let z = Tensor::from_vec(latents.next_rows(rows, latent_size), (rows, latent_size), &device)?;
+        let labels: Vec<f32> = (start..end).flat_map(|i| label_row(i).iter().copied()).collect();
+        let y = Tensor::from_vec(labels, (rows, label_size), &device)?;
+        let images = generator.forward(&z, &y).context("running the generator")?;
+        let (_, c, h, w) = images.dims4()?;
+        image_shape = [c, h, w];
+        let outputs = images.flatten_all()?.to_vec1::<f32>()?;
+        if let Some(path) = &args.out_npy {
+            let file = match &mut npy_file {
+                Some(file) => file,
+                None => npy_file.insert(create_npy(path, &[count, c, h, w])?),
             };
-            let text = [
-                ("Software", "thorax generate".to_owned()),
-                ("thorax.model", model_name.clone()),
-                ("thorax.model_sha256", model_sha256.clone()),
-                ("thorax.model_card_name", card.name.clone()),
-                ("thorax.untrained", card.untrained.to_string()),
-                ("thorax.seed", args.seed.map(|s| s.to_string()).unwrap_or_default()),
-                ("thorax.latent", latent_text),
-                ("thorax.labels", labels_text),
-            ];
-            let path = dir.join(format!("fake_{i}.png"));
-            write_png(&path, image, channels, height, width, &text)?;
-            written.push(path);
+            let bytes: Vec<u8> = outputs.iter().flat_map(|v| v.to_le_bytes()).collect();
+            file.write_all(&bytes).with_context(|| format!("writing {}", path.display()))?;
+        }
+        if let Some(dir) = &args.out {
+            let per_image = c * h * w;
+            for (offset, image) in outputs.chunks_exact(per_image).enumerate() {
+                let i = start + offset;
+                let labels_text = labels_text(&card.labels, label_row(i));
+                let latent_text = match (&args.latent_npy, args.seed) {
+                    (Some(path), _) => format!("{} row {i}", path.display()),
+                    (None, Some(seed)) => seeded_latent_description(seed, count, latent_size, i),
+                    (None, None) => String::new(),
+                };
+                let text = [
+                    ("Software", "thorax generate".to_owned()),
+                    ("thorax.model", model_name.clone()),
+                    ("thorax.model_sha256", model_sha256.clone()),
+                    ("thorax.model_card_name", card.name.clone()),
+                    ("thorax.untrained", card.untrained.to_string()),
+                    ("thorax.seed", args.seed.map(|s| s.to_string()).unwrap_or_default()),
+                    ("thorax.latent", latent_text),
+                    ("thorax.labels", labels_text),
+                ];
+                let path = dir.join(format!("fake_{i}.png"));
+                write_png(&path, image, c, h, w, &text)?;
+                written.push(path);
+            }
         }
     }
+    if let (Some(file), Some(path)) = (&mut npy_file, &args.out_npy) {
+        file.flush().with_context(|| format!("writing {}", path.display()))?;
+    }
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+    let [channels, height, width] = image_shape;
 
     if args.json {
         let document = serde_json::json!({
@@ -254,6 +275,39 @@ pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::R
         }
     }
     Ok(())
+}
+
+/// Where the latents come from, row by row: a `--latent-npy` matrix, or numpy's `RandomState(seed).randn(n, d)`
+/// drawn as it goes (the same values, in the same order, without holding `n x d` of them).
+enum LatentStream {
+    File { values: Vec<f32>, next_row: usize },
+    Seeded(NumpyRandomState),
+}
+
+impl LatentStream {
+    fn next_rows(&mut self, rows: usize, latent_size: usize) -> Vec<f32> {
+        match self {
+            Self::File { values, next_row } => {
+                let taken = values[*next_row * latent_size..(*next_row + rows) * latent_size].to_vec();
+                *next_row += rows;
+                taken
+            }
+            Self::Seeded(rng) => (0..rows * latent_size).map(|_| rng.standard_normal() as f32).collect(),
+        }
+    }
+}
+
+/// Creates `path` (and its folder) with the `.npy` header of `shape`; the values follow batch by batch.
+fn create_npy(path: &Path, shape: &[usize]) -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    }
+    let header =
+        npy_f32_header(shape).with_context(|| format!("{}: shape {shape:?} too large for .npy", path.display()))?;
+    let mut file =
+        std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    file.write_all(&header).with_context(|| format!("writing {}", path.display()))?;
+    Ok(file)
 }
 
 /// Writes one image (`[C, H, W]`, values in [-1, 1]) as an 8-bit gray (C = 1) or RGB (C = 3) PNG with tEXt chunks.

@@ -154,6 +154,17 @@ pub fn encode_npy_f32(shape: &[usize], data: &[f32]) -> Result<Vec<u8>, (usize, 
     if expected != data.len() {
         return Err((expected, data.len()));
     }
+    let mut bytes = npy_f32_header(shape).ok_or((expected, data.len()))?;
+    bytes.reserve(data.len() * 4);
+    for value in data {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    Ok(bytes)
+}
+
+/// The magic, version and header of a float32 C-order `.npy` file of `shape`, so that its values can follow in
+/// pieces (a long `thorax generate` run writes each batch as it comes); `None` when the header would not fit.
+pub fn npy_f32_header(shape: &[usize]) -> Option<Vec<u8>> {
     let shape_text = match shape {
         [single] => format!("({single},)"),
         dims => format!("({})", dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
@@ -163,16 +174,13 @@ pub fn encode_npy_f32(shape: &[usize], data: &[f32]) -> Result<Vec<u8>, (usize, 
     let unpadded = MAGIC.len() + 4 + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
     header.push('\n');
-    let header_len = u16::try_from(header.len()).map_err(|_| (expected, data.len()))?;
-    let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + header.len() + data.len() * 4);
+    let header_len = u16::try_from(header.len()).ok()?;
+    let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + header.len());
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&[1, 0]);
     bytes.extend_from_slice(&header_len.to_le_bytes());
     bytes.extend_from_slice(header.as_bytes());
-    for value in data {
-        bytes.extend_from_slice(&value.to_le_bytes());
-    }
-    Ok(bytes)
+    Some(bytes)
 }
 
 /// Decodes `count` little-endian values of `N` bytes each, or None when `data` is too short.

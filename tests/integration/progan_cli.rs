@@ -137,6 +137,19 @@ fn generate_by_seed_and_label_names_is_reproducible() {
     ])
     .unwrap();
     assert_eq!(a, read_npy_f32(&third).unwrap().1);
+
+    // One image per batch, streamed to a file in a folder made for it: the same values.
+    let fourth = dir.path().join("new").join("d.npy");
+    let png_dir = dir.path().join("pngs");
+    let args = ["--model", model.to_str().unwrap(), "--labels", "Cardiomegaly=1, Edema=0.5", "--seed", "1000"];
+    let streamed = [&args[..], &["-n", "2", "--batch-size", "1", "--device", "cpu"]].concat();
+    let outputs = ["--out-npy", fourth.to_str().unwrap(), "--out", png_dir.to_str().unwrap()];
+    generate(&[&streamed[..], &outputs[..]].concat()).unwrap();
+    assert_eq!(read_npy_f32(&fourth).unwrap(), (vec![2, 1, 64, 64], a));
+    assert!(png_dir.join("fake_1.png").is_file());
+    // --out naming a file is refused by its name.
+    let error = generate(&[&streamed[..], &["--out", first.to_str().unwrap()]].concat()).unwrap_err();
+    assert!(format!("{error:#}").contains("a.npy is a file"), "{error:#}");
 }
 
 #[test]

@@ -159,7 +159,7 @@ pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::R
     }
     let mut latents = match (latent_file, args.seed) {
         (Some((_, values)), _) => LatentStream::File { values, next_row: 0 },
-        (None, Some(seed)) => LatentStream::Seeded(NumpyRandomState::new(seed)),
+        (None, Some(seed)) => LatentStream::Seeded(Box::new(NumpyRandomState::new(seed))),
         (None, None) => bail!("give --seed or --latent-npy"),
     };
     let label_row = |i: usize| -> &[f32] {
@@ -281,7 +281,7 @@ pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::R
 /// drawn as it goes (the same values, in the same order, without holding `n x d` of them).
 enum LatentStream {
     File { values: Vec<f32>, next_row: usize },
-    Seeded(NumpyRandomState),
+    Seeded(Box<NumpyRandomState>),
 }
 
 impl LatentStream {

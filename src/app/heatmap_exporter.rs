@@ -7,13 +7,16 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::app::path_dialog::{DialogKind, PathDialogs};
 use crate::models::heatmap::GrayMap;
-use crate::models::heatmap_export::{safe_file_part, write_heatmap_files};
+use crate::models::heatmap_export::{OverlayStyle, safe_file_part, write_heatmap_files};
 
 /// One view's heatmap to write: file-name base, the image in [0, 1] and the map at its size.
 pub struct HeatmapToWrite {
     pub base: String,
+    /// The image as its view shows it (window, invert), in [0, 1].
     pub gray: GrayMap,
     pub map: GrayMap,
+    /// The view's overlay opacity and threshold.
+    pub style: OverlayStyle,
 }
 
 impl HeatmapToWrite {
@@ -71,7 +74,7 @@ impl HeatmapExporter {
         let spawned = std::thread::Builder::new().name("thorax-heatmap-export".to_owned()).spawn(move || {
             let result = maps
                 .iter()
-                .map(|m| write_heatmap_files(&dir, &m.base, &m.gray, &m.map))
+                .map(|m| write_heatmap_files(&dir, &m.base, &m.gray, &m.map, m.style))
                 .collect::<Result<Vec<_>, _>>()
                 .map(|files| format!("Wrote {} heatmaps (overlay, 16-bit map, .npy) to {}", files.len(), dir.display()))
                 .map_err(|e| format!("Heatmap export failed: {e}"));

@@ -29,6 +29,7 @@ use crate::imaging::samples::embedded_samples;
 use crate::imaging::window::{FULL_RANGE, ct_presets_hu};
 use crate::models::card::ModelKind;
 use crate::models::heatmap::GrayMap;
+use crate::models::heatmap_export::OverlayStyle;
 
 /// How the workbench starts.
 pub struct AppOptions {
@@ -525,7 +526,15 @@ impl WorkbenchApp {
             .filter_map(|pane| {
                 let (prepared, overlay) = (pane.image.as_ref()?, pane.overlay.as_ref()?);
                 let (w, h) = (prepared.image.width_px(), prepared.image.height_px());
-                let gray = GrayMap { width_px: w, height_px: h, values: prepared.image.to_unit_range() };
+                // The image as the view shows it: its window and invert (the overlay's look follows below).
+                let window = pane.view.window;
+                let low = window.center - window.width / 2.0;
+                let shown = |v: f32| {
+                    let t = ((v - low) / window.width.max(f32::EPSILON)).clamp(0.0, 1.0);
+                    if pane.view.inverted { 1.0 - t } else { t }
+                };
+                let values = prepared.image.pixels().iter().map(|&v| shown(v)).collect();
+                let gray = GrayMap { width_px: w, height_px: h, values };
                 let heatmap = &overlay.heatmap;
                 let map = GrayMap {
                     width_px: heatmap.width_px(),
@@ -533,7 +542,11 @@ impl WorkbenchApp {
                     values: heatmap.pixels().to_vec(),
                 };
                 let base = HeatmapToWrite::base_name(&format!("{}_{}", pane.title, prepared.name), &label, &method);
-                Some(HeatmapToWrite { base, gray, map })
+                let style = OverlayStyle {
+                    opacity: self.classifier.heatmap.opacity,
+                    threshold: self.classifier.heatmap.threshold,
+                };
+                Some(HeatmapToWrite { base, gray, map, style })
             })
             .collect()
     }

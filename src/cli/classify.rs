@@ -16,7 +16,7 @@ use candle_core::{Device, Tensor};
 use crate::cli::npy_input::read_finite_npy;
 use crate::models::densenet::{DenseNet121, IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZE_PX};
 use crate::models::heatmap::{GrayMap, Heatmap, HeatmapMethod, HeatmapOptions, heatmaps, resolve_targets};
-use crate::models::heatmap_export::{safe_file_part, write_heatmap_files};
+use crate::models::heatmap_export::{OverlayStyle, safe_file_part, write_heatmap_files};
 use crate::models::preprocess::classifier_input_sized;
 use crate::models::weights::Weights;
 
@@ -265,7 +265,7 @@ impl HeatmapJob {
         let base = format!("{stem}_{}_{method}", safe_file_part(&map.label));
         let full = map.at_image_size(gray.width_px, gray.height_px);
 
-        let files = write_heatmap_files(&self.dir, &base, gray, &full)?;
+        let files = write_heatmap_files(&self.dir, &base, gray, &full, OverlayStyle::HALF_AND_HALF)?;
         Ok(HeatmapRecord {
             label: map.label.clone(),
             method,

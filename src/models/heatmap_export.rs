@@ -1,5 +1,5 @@
-//! Writing a heatmap next to its image: an 8-bit RGB overlay PNG (half the image, half the jet-coloured map, as
-//! pytorch-grad-cam's `show_cam_on_image`), the raw map as a 16-bit PNG and as float32 .npy. Shared by
+//! Writing a heatmap next to its image: an 8-bit RGB overlay PNG (the CLI: half the image, half the jet-coloured map,
+//! as pytorch-grad-cam's `show_cam_on_image`; the workbench: its view's window, opacity and threshold), the raw map as a 16-bit PNG and as float32 .npy. Shared by
 //! `thorax classify --heatmap` and the workbench's "Export heatmaps...".
 
 use std::path::{Path, PathBuf};
@@ -30,25 +30,41 @@ fn jet(t: f32) -> [f32; 3] {
     [channel(3.0), channel(2.0), channel(1.0)]
 }
 
-/// 8-bit RGB: half the gray image (values in [0, 1]), half the jet-coloured map.
-pub fn overlay_rgb(gray: &GrayMap, map: &GrayMap) -> Vec<u8> {
+/// How the map is laid over the image: the viewer's blend, `mix(gray, jet(map), opacity)` where `map >= threshold`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OverlayStyle {
+    pub opacity: f32,
+    pub threshold: f32,
+}
+
+impl OverlayStyle {
+    /// pytorch-grad-cam's `show_cam_on_image`: half image, half map, everywhere (`thorax classify --heatmap`).
+    pub const HALF_AND_HALF: Self = Self { opacity: 0.5, threshold: 0.0 };
+}
+
+/// 8-bit RGB: the gray image (values in [0, 1]) with the jet-coloured map blended in as `style` says.
+pub fn overlay_rgb(gray: &GrayMap, map: &GrayMap, style: OverlayStyle) -> Vec<u8> {
+    let opacity = style.opacity.clamp(0.0, 1.0);
     let mut rgb = Vec::with_capacity(gray.values.len() * 3);
     for (&g, &m) in gray.values.iter().zip(&map.values) {
         let g = if g.is_finite() { g.clamp(0.0, 1.0) } else { 0.0 };
+        let m = if m.is_finite() { m.clamp(0.0, 1.0) } else { 0.0 };
+        let weight = if m >= style.threshold { opacity } else { 0.0 };
         for c in jet(m) {
-            rgb.push(((0.5 * g + 0.5 * c) * 255.0).round() as u8);
+            rgb.push((((1.0 - weight) * g + weight * c) * 255.0).round() as u8);
         }
     }
     rgb
 }
 
-/// Writes `<base>_overlay.png`, `<base>_map.png` (16-bit) and `<base>_map.npy` into `dir`. `gray` is the image in
-/// [0, 1] and `map` the heatmap at the image's size, values in [0, 1].
+/// Writes `<base>_overlay.png` (blended as `style` says), `<base>_map.png` (16-bit) and `<base>_map.npy` into `dir`.
+/// `gray` is the image in [0, 1] and `map` the heatmap at the image's size, values in [0, 1].
 pub fn write_heatmap_files(
     dir: &Path,
     base: &str,
     gray: &GrayMap,
     map: &GrayMap,
+    style: OverlayStyle,
 ) -> Result<HeatmapFiles, HeatmapExportError> {
     if (gray.width_px, gray.height_px) != (map.width_px, map.height_px) || gray.values.len() != map.values.len() {
         return Err(HeatmapExportError::SizeMismatch {
@@ -62,7 +78,7 @@ pub fn write_heatmap_files(
     let (width, height) = (map.width_px as u32, map.height_px as u32);
 
     let overlay_png = dir.join(format!("{base}_overlay.png"));
-    image::RgbImage::from_raw(width, height, overlay_rgb(gray, map))
+    image::RgbImage::from_raw(width, height, overlay_rgb(gray, map, style))
         .ok_or_else(|| failed(&overlay_png, "overlay buffer does not match the image size".to_owned()))?
         .save(&overlay_png)
         .map_err(|e| failed(&overlay_png, e.to_string()))?;
@@ -94,7 +110,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gray = GrayMap { width_px: 3, height_px: 2, values: vec![0.0, 0.5, 1.0, 0.2, 0.4, 0.6] };
         let map = GrayMap { width_px: 3, height_px: 2, values: vec![0.0, 0.25, 0.5, 0.75, 1.0, 0.1] };
-        let files = write_heatmap_files(dir.path(), "x_Cardiomegaly_gradcam", &gray, &map).unwrap();
+        let files = write_heatmap_files(dir.path(), "x_Cardiomegaly_gradcam", &gray, &map, OverlayStyle::HALF_AND_HALF)
+            .unwrap();
         let raw = image::open(&files.map_png).unwrap().into_luma16();
         assert_eq!(raw.get_pixel(1, 0).0[0], (0.25f32 * 65535.0).round() as u16);
         let overlay = image::open(&files.overlay_png).unwrap().into_rgb8();
@@ -103,10 +120,22 @@ mod tests {
         assert_eq!((shape, values), (vec![2, 3], map.values.clone()));
         let small = GrayMap { width_px: 1, height_px: 1, values: vec![0.0] };
         assert!(matches!(
-            write_heatmap_files(dir.path(), "y", &gray, &small),
+            write_heatmap_files(dir.path(), "y", &gray, &small, OverlayStyle::HALF_AND_HALF),
             Err(HeatmapExportError::SizeMismatch { .. })
         ));
         assert_eq!(safe_file_part("Pleural Thickening/1"), "Pleural_Thickening_1");
+    }
+
+    #[test]
+    fn the_overlay_blends_with_the_opacity_above_the_threshold_only() {
+        let gray = GrayMap { width_px: 2, height_px: 1, values: vec![0.4, 0.4] };
+        let map = GrayMap { width_px: 2, height_px: 1, values: vec![0.1, 1.0] };
+        let style = OverlayStyle { opacity: 1.0, threshold: 0.2 };
+        let rgb = overlay_rgb(&gray, &map, style);
+        assert_eq!(&rgb[..3], &[102, 102, 102], "below the threshold: the image alone");
+        assert_eq!(&rgb[3..], &[128, 0, 0], "full opacity: jet(1) alone");
+        let half = overlay_rgb(&gray, &map, OverlayStyle::HALF_AND_HALF);
+        assert_eq!(&half[..3], &[51, 51, 166], "0.5 * 0.4 + 0.5 * jet(0.1), whose blue is 0.9");
     }
 
     #[test]

@@ -313,6 +313,13 @@ fn heatmap_overlay_is_drawn_on_both_views() {
     let out = tempfile::tempdir().unwrap();
     let maps = harness.state().heatmaps_to_export();
     assert_eq!(maps.len(), 2);
+    // The overlay is blended as the views show it: their opacity and threshold, and their window.
+    let shown = &harness.state().classifier.heatmap;
+    assert_eq!((maps[0].style.opacity, maps[0].style.threshold), (shown.opacity, shown.threshold));
+    let view = harness.state().real.view.clone();
+    let (pixel, gray) = (harness.state().real.image.as_ref().unwrap().image.pixels()[0], maps[0].gray.values[0]);
+    let expected = ((pixel - view.window.center) / view.window.width + 0.5).clamp(0.0, 1.0);
+    assert!((gray - if view.inverted { 1.0 - expected } else { expected }).abs() < 1e-6);
     let ctx = harness.ctx.clone();
     harness.state_mut().heatmap_exporter.export_to(&ctx, maps, out.path().to_path_buf());
     step_until(

@@ -114,7 +114,7 @@ pub fn radiograph_viewer_ui(
 
     // Right-drag: horizontal = width, vertical = centre; a drag across the viewport spans the full range.
     if response.dragged_by(egui::PointerButton::Secondary) {
-        let (lo, hi) = image.nominal_range();
+        let (lo, hi) = image.display_range();
         let span = hi - lo;
         let delta = response.drag_delta();
         state.window.width = (state.window.width + delta.x / rect.width() * span).max(MIN_WINDOW_WIDTH);

@@ -56,9 +56,9 @@ impl ViewState {
         Self { window, ..Self::default() }
     }
 
-    /// The window as fractions of the image's nominal range.
+    /// The window as fractions of the image's display range ([`GrayImage::display_range`]).
     pub fn relative_window(&self, image: &GrayImage) -> RelativeWindow {
-        self.window.to_relative(image.nominal_range())
+        self.window.to_relative(image.display_range())
     }
 
     pub fn fit(&mut self) {

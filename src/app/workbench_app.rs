@@ -869,7 +869,7 @@ impl WorkbenchApp {
     fn apply_preset(&mut self, window: &crate::imaging::window::RelativeWindow) {
         let active = self.active;
         if let Some(prepared) = &self.pane(active).image {
-            self.apply_window(window.to_absolute(prepared.image.nominal_range()));
+            self.apply_window(window.to_absolute(prepared.image.display_range()));
         }
     }
 
@@ -1069,7 +1069,7 @@ pub fn linked_window(window: Window, from_image: &PreparedImage, to_image: &Prep
     match (from_image.value_unit(), to_image.value_unit()) {
         (Some(from_unit), Some(to_unit)) if from_unit == to_unit => Some(window),
         (None, None) => {
-            Some(window.to_relative(from_image.image.nominal_range()).to_absolute(to_image.image.nominal_range()))
+            Some(window.to_relative(from_image.image.display_range()).to_absolute(to_image.image.display_range()))
         }
         _ => None,
     }

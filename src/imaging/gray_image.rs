@@ -25,6 +25,8 @@ pub struct GrayImage {
     height_px: usize,
     depth: BitDepth,
     pixels: Arc<Vec<f32>>,
+    /// Smallest and largest finite value, or `None` when there is none (measured once, at construction).
+    value_range: Option<(f32, f32)>,
 }
 
 fn next_image_id() -> u64 {
@@ -47,7 +49,11 @@ impl GrayImage {
         if width_px == 0 || height_px == 0 || width_px.checked_mul(height_px) != Some(pixels.len()) {
             return Err(ShapeMismatch { width_px, height_px, len: pixels.len() });
         }
-        Ok(Self { id: next_image_id(), width_px, height_px, depth, pixels: Arc::new(pixels) })
+        let value_range = pixels
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold(None, |range: Option<(f32, f32)>, &v| Some(range.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v)))));
+        Ok(Self { id: next_image_id(), width_px, height_px, depth, pixels: Arc::new(pixels), value_range })
     }
 
     pub fn id(&self) -> u64 {
@@ -84,11 +90,24 @@ impl GrayImage {
         match self.depth {
             BitDepth::U8 => (0.0, 255.0),
             BitDepth::U16 => (0.0, 65535.0),
-            BitDepth::F32 => {
-                let (min, max) =
-                    self.pixels.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-                if min.is_finite() && max > min { (min, max) } else { (0.0, 1.0) }
+            BitDepth::F32 => match self.value_range {
+                Some((min, max)) if max > min => (min, max),
+                _ => (0.0, 1.0),
+            },
+        }
+    }
+
+    /// The range the viewer's presets, histogram and linked windows are fractions of: the nominal range, except
+    /// that 16-bit data is taken at the bit depth its largest value needs (8, 10, 12, 14 or 16 bits). A 12-bit
+    /// radiograph saved as a 16-bit PNG fills a sixteenth of 0..65535: its "Lung" preset was black and its histogram
+    /// a few bars at the left. Networks and metrics keep [`Self::nominal_range`].
+    pub fn display_range(&self) -> (f32, f32) {
+        match (self.depth, self.value_range) {
+            (BitDepth::U16, Some((_, max))) => {
+                let bits = [8u32, 10, 12, 14, 16].into_iter().find(|&b| max <= ((1u32 << b) - 1) as f32).unwrap_or(16);
+                (0.0, ((1u32 << bits) - 1) as f32)
             }
+            _ => self.nominal_range(),
         }
     }
 
@@ -97,5 +116,24 @@ impl GrayImage {
         let (lo, hi) = self.nominal_range();
         let span = (hi - lo).max(f32::EPSILON);
         self.pixels.iter().map(|&v| ((v - lo) / span).clamp(0.0, 1.0)).collect()
+    }
+}
+
+#[cfg(test)]
+mod display_range_tests {
+    use super::*;
+
+    #[test]
+    fn sixteen_bit_data_is_shown_at_the_bit_depth_its_values_need() {
+        let image = |depth, values: Vec<f32>| GrayImage::new(values.len(), 1, depth, values).unwrap();
+        // A 12-bit radiograph in a 16-bit PNG: presets and histogram span 0..4095, networks still see 0..65535.
+        let twelve_bit = image(BitDepth::U16, vec![1000.0, 3990.0]);
+        assert_eq!(twelve_bit.display_range(), (0.0, 4095.0));
+        assert_eq!(twelve_bit.nominal_range(), (0.0, 65535.0));
+        assert_eq!(image(BitDepth::U16, vec![0.0, 1023.0]).display_range(), (0.0, 1023.0));
+        assert_eq!(image(BitDepth::U16, vec![0.0, 40000.0]).display_range(), (0.0, 65535.0));
+        assert_eq!(image(BitDepth::U8, vec![3.0, 7.0]).display_range(), (0.0, 255.0));
+        assert_eq!(image(BitDepth::F32, vec![-5.0, 7.0]).display_range(), (-5.0, 7.0));
+        assert_eq!(image(BitDepth::F32, vec![f32::NAN, 2.0]).nominal_range(), (0.0, 1.0), "one finite value");
     }
 }

@@ -25,7 +25,7 @@ impl ImageStats {
     /// Computes statistics in one pass over the values plus one pass over the histogram.
     pub fn compute(image: &GrayImage) -> Self {
         let pixels = image.pixels();
-        let (lo, hi) = image.nominal_range();
+        let (lo, hi) = image.display_range();
         let span = (hi - lo).max(f32::EPSILON);
         let mut histogram = vec![0_u64; HISTOGRAM_BINS];
         let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);

@@ -186,6 +186,26 @@ fn a_new_image_opens_at_its_own_window_not_the_previous_images() {
 }
 
 #[test]
+fn presets_on_a_12_bit_film_in_a_16_bit_png_span_its_12_bits() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("film16.png");
+    let film = image::ImageBuffer::from_fn(64, 64, |x, y| image::Luma([1000u16 + (x * 40 + y * 7) as u16]));
+    film.save(&path).unwrap();
+    harness.state_mut().load(Slot::Real, ImageSource::File(path));
+    step_until(&mut harness, Duration::from_secs(30), |app| {
+        app.real.image.as_ref().is_some_and(|p| p.image.depth() == thorax::imaging::BitDepth::U16)
+    });
+    harness.run_steps(2);
+    harness.get_by_label("Full range").click();
+    harness.run_steps(2);
+    let window = harness.state().real.view.window;
+    assert_eq!((window.center, window.width), (2047.5, 4095.0), "0..4095, not 0..65535");
+    assert_eq!(harness.state().real.image.as_ref().unwrap().stats.histogram_range, (0.0, 4095.0));
+}
+
+#[test]
 fn a_bad_file_shows_an_error_and_keeps_the_image() {
     let mut harness = harness_with(viewer_options());
     ready(&mut harness, false);

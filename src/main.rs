@@ -263,5 +263,10 @@ fn run_gui(device: DeviceChoice) -> anyhow::Result<()> {
             Ok(Box::new(app))
         }),
     )
-    .map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "the window could not be opened: {e}\nOn a machine without a display, the command-line tools work \
+             without one: see `thorax --help`"
+        )
+    })
 }

@@ -272,6 +272,9 @@ impl ReadingMode {
                 if consume(Key::Enter) {
                     return ReadingRequest::Leave;
                 }
+                if consume(Key::Backspace) {
+                    self.go_back(session);
+                }
             }
             Screen::Feedback(_) => {
                 if consume(Key::Enter)
@@ -499,6 +502,11 @@ impl ReadingMode {
                     ui.heading("All cases are read. Thank you.");
                     if ui.button("Close (Enter)").clicked() {
                         leave = true;
+                    }
+                    // In a study that allows going back, the last answer stays open to revision until the reader
+                    // closes.
+                    if session.design().allow_back && ui.button("Back to the last case (Backspace)").clicked() {
+                        self.go_back(session);
                     }
                 });
             }

@@ -349,6 +349,27 @@ fn going_back_when_allowed_and_practice_feedback() {
     assert_eq!(answers.len(), 4);
     let last = answers.last().unwrap();
     assert_eq!((last.position, last.revision, last.answer.call, last.answer.confidence), (2, 2, Call::Artificial, 3));
+
+    // Read to the end: the last answer can still be revised from the closing screen.
+    for _ in 2..=6 {
+        for key in [Key::ArrowRight, Key::Num2, Key::Enter] {
+            harness.key_press(key);
+            harness.run_steps(2);
+        }
+    }
+    assert!(harness.query_by_label("All cases are read. Thank you.").is_some());
+    assert!(harness.query_by_label("Back to the last case (Backspace)").is_some());
+    harness.key_press(Key::Backspace);
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Case 6 of 6").is_some(), "Backspace reopens the last case");
+    for key in [Key::ArrowLeft, Key::Num4, Key::Enter] {
+        harness.key_press(key);
+        harness.run_steps(2);
+    }
+    assert!(harness.query_by_label("All cases are read. Thank you.").is_some());
+    let answers = harness.state().study.study.as_ref().unwrap().session.store().answers().unwrap();
+    let last = answers.last().unwrap();
+    assert_eq!((last.position, last.revision, last.answer.call), (7, 2, Call::Real), "case 6, after 2 practice cases");
 }
 
 #[test]

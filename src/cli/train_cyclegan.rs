@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use candle_core::{DType, Device};
 
-use crate::cli::output_paths::check_outputs_apart;
+use crate::cli::output_paths::{check_outputs_apart, same_file};
 use crate::cli::train::{check_same, default_checkpoint_path};
 use crate::cli::train_run::{LossLog, RunClock, check_run_outputs, checkpoint_due, format_duration, training_command};
 use crate::engine::device::{DeviceChoice, open_device};
@@ -221,6 +221,16 @@ fn load_domain(
 
 /// Runs `thorax train cyclegan`.
 pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
+    // One folder may hold both domains under two prefixes; the same folder and prefix twice is one domain.
+    if args.domain_a_prefix == args.domain_b_prefix
+        && let Some(shared) = args.domain_a.iter().find(|a| args.domain_b.iter().any(|b| same_file(a, b)))
+    {
+        bail!(
+            "--domain-a and --domain-b both take {} with the same file prefix: a CycleGAN learns between two \
+             styles; give each domain its own folder, or --domain-a-prefix / --domain-b-prefix",
+            shared.display()
+        );
+    }
     let compute = open_device(args.device).context("--device")?;
     let device = compute.device.clone();
     let mut trainer = build_trainer(args, &device)?;

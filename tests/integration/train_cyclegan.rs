@@ -360,3 +360,23 @@ fn bad_input_gives_errors_that_name_the_problem() {
     let message = run(dir.path(), dir.path(), &["--resolution", "32", "--domain-a-prefix", "a_", "--val-count", "2"]);
     assert!(message.contains("2 images cannot spare 2"), "{message}");
 }
+
+#[test]
+fn cli_refuses_one_folder_as_both_domains() {
+    let dir = tempfile::tempdir().unwrap();
+    write_domains(dir.path(), 2);
+    let output = thorax()
+        .args(["train", "cyclegan", "--domain-a"])
+        .arg(dir.path())
+        .arg("--domain-b")
+        .arg(dir.path().join("."))
+        .args(["--steps", "1", "--device", "cpu", "--out"])
+        .arg(dir.path().join("cg.safetensors"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("both take") && stderr.contains("same file prefix"),
+        "{stderr}"
+    );
+}

@@ -43,8 +43,10 @@ pub struct ClassifyArgs {
     /// Write class activation maps into this folder (created if missing).
     #[arg(long, value_name = "DIR")]
     pub heatmap: Option<PathBuf>,
-    /// Heatmap method: cam, gradcam or gradcampp (Grad-CAM++).
-    #[arg(long, default_value = "gradcam", requires = "heatmap", value_parser = parse_method)]
+    /// Heatmap method: cam (where the label's evidence is strongest, relative to the rest of the image), gradcam
+    /// (positive evidence only: blank when no region argues for the label, as for most unlikely labels) or gradcampp
+    /// (Grad-CAM++).
+    #[arg(long, default_value = "cam", requires = "heatmap", value_parser = parse_method)]
     pub method: HeatmapMethod,
     /// Heatmap label: a name of the classifier card, several names separated by commas, or `all`.
     #[arg(long, default_value = "all", requires = "heatmap")]

@@ -450,12 +450,15 @@ fn blank_reason(
         return Some(format!("{method} of {label}: the gradient is zero everywhere ({why}); the map is blank"));
     }
     if scaled.iter().all(|&v| v == 0.0) {
-        let what = if options.method.uses_gradients() {
-            "no positive evidence: the map is constant"
+        return Some(if options.method.uses_gradients() {
+            format!(
+                "{method} of {label}: no region adds evidence for {label} (the weighted activations are negative \
+                 everywhere, as for most unlikely labels), so the map is blank; CAM shows where its evidence is \
+                 strongest"
+            )
         } else {
-            "the map is constant"
-        };
-        return Some(format!("{method} of {label}: {what}; the map is blank"));
+            format!("{method} of {label}: the map is constant, so it is blank")
+        });
     }
     None
 }

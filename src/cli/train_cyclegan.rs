@@ -221,6 +221,9 @@ fn load_domain(
 
 /// Runs `thorax train cyclegan`.
 pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
+    let compute = open_device(args.device).context("--device")?;
+    let device = compute.device.clone();
+    let mut trainer = build_trainer(args, &device)?;
     // One folder may hold both domains under two prefixes; the same folder and prefix twice is one domain.
     if args.domain_a_prefix == args.domain_b_prefix
         && let Some(shared) = args.domain_a.iter().find(|a| args.domain_b.iter().any(|b| same_file(a, b)))
@@ -231,9 +234,6 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
             shared.display()
         );
     }
-    let compute = open_device(args.device).context("--device")?;
-    let device = compute.device.clone();
-    let mut trainer = build_trainer(args, &device)?;
     let config = trainer.config().clone();
     let [name_a, name_b] = &config.domains;
     let side = config.resolution_px;

@@ -55,12 +55,7 @@ impl DicomTagPanel {
             summary.photometric_interpretation,
             summary.transfer_syntax_name
         ));
-        ui.label(format!(
-            "Window on first display: C {:.1} / W {:.1} ({})",
-            summary.window.center,
-            summary.window.width,
-            window_source_text(summary.window_source)
-        ));
+        ui.label(window_summary_text(summary));
         if details.mirrored_from_monochrome1 {
             let shown = shown_window
                 .map(|w| format!("; in those values the window above is C {:.1} / W {:.1}", w.center, w.width))
@@ -126,13 +121,23 @@ impl DicomTagPanel {
     }
 }
 
-fn window_source_text(source: crate::imaging::dicom::WindowSource) -> &'static str {
+/// What the file says about its first display. Without a stored window the viewer chooses its own (`ViewState::initial`:
+/// the 0.5-99.5 percentiles of most data), not the pixel range `thorax dicom info` reports, so the panel no longer
+/// states the latter as the window the viewer used.
+fn window_summary_text(summary: &crate::imaging::dicom::DicomSummary) -> String {
     use crate::imaging::dicom::WindowSource;
-    match source {
+    let (center, width) = (summary.window.center, summary.window.width);
+    let source = match summary.window_source {
         WindowSource::StoredWindowCenterWidth => "stored Window Center/Width",
         WindowSource::VoiLutSequenceRange => "range of the stored VOI LUT",
-        WindowSource::ComputedFromPixelRange => "none stored: spans the pixel range",
-    }
+        WindowSource::ComputedFromPixelRange => {
+            return format!(
+                "No window stored (the pixel range would be C {center:.1} / W {width:.1}); the viewer chose its own \
+                 first window, shown under the image"
+            );
+        }
+    };
+    format!("Window on first display: C {center:.1} / W {width:.1} ({source})")
 }
 
 #[cfg(test)]

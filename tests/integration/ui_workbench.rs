@@ -447,6 +447,10 @@ fn ct_in_hounsfield_units_gets_hu_window_presets_and_an_out_of_domain_notice() {
     let window = harness.state().real.view.window;
     assert_eq!((window.center, window.width), (50.0, 350.0));
     assert!(harness.query_by_label_contains("Real image: a CT image, not a radiograph").is_some());
+    // The CT stores no window: the tag panel does not claim the viewer opened at the pixel range.
+    harness.get_by_label("DICOM tags").click();
+    harness.run_steps(4);
+    assert!(harness.query_by_label_contains("No window stored (the pixel range would be C").is_some());
 }
 
 #[test]

@@ -463,6 +463,11 @@ fn fmt(value: Option<f64>) -> String {
     value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"))
 }
 
+/// A p-value as papers print it: three decimals, or scientific notation below 0.001 ("1.00e0" read oddly).
+fn format_p_value(p: f64) -> String {
+    if p >= 0.001 { format!("{p:.3}") } else { format!("{p:.2e}") }
+}
+
 fn performance_line(name: &str, p: &Performance) -> String {
     let ci = p.auc_ci.map_or_else(|| "n/a".to_owned(), |ci| format!("[{:.3}, {:.3}]", ci.lower, ci.upper));
     format!(
@@ -470,7 +475,7 @@ fn performance_line(name: &str, p: &Performance) -> String {
         p.readings,
         fmt(p.auc),
         fmt(p.accuracy),
-        p.binomial_p.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2e}")),
+        p.binomial_p.map_or_else(|| "n/a".to_owned(), format_p_value),
         fmt(p.sensitivity),
         fmt(p.specificity),
         p.time_per_case.map_or_else(|| "n/a".to_owned(), |t| format!("{:.0}", t.median_ms)),
@@ -550,4 +555,16 @@ fn run_export(args: &ExportArgs) -> Result<()> {
         println!("wrote {rows} scores (plus truth rows) to {}", path.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_p_value;
+
+    #[test]
+    fn p_values_read_as_papers_print_them() {
+        assert_eq!(format_p_value(1.0), "1.000");
+        assert_eq!(format_p_value(0.0421), "0.042");
+        assert_eq!(format_p_value(0.000123), "1.23e-4");
+    }
 }

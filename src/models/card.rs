@@ -17,6 +17,18 @@ pub enum ModelKind {
     InceptionV3,
 }
 
+impl ModelKind {
+    /// The kind in words, for messages ("holds a DenseNet-121 classifier, but this needs a ProGAN generator").
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::ProganGenerator => "ProGAN generator",
+            Self::Densenet121Classifier => "DenseNet-121 classifier",
+            Self::CycleganGenerator => "CycleGAN generator",
+            Self::InceptionV3 => "Inception-v3 network",
+        }
+    }
+}
+
 /// How raw pixels become the network's input.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputNormalization {

@@ -12,7 +12,7 @@ pub enum ModelError {
     Safetensors { path: PathBuf, reason: String },
     #[error("model card of {path}: {source}")]
     Card { path: PathBuf, source: CardError },
-    #[error("model file {path} holds a {found:?}, expected a {expected:?}")]
+    #[error("model file {path} holds a {}, but this needs a {}", found.description(), expected.description())]
     WrongKind { path: PathBuf, expected: ModelKind, found: ModelKind },
     #[error("tensor `{name}` is missing from the weights")]
     MissingTensor { name: String },

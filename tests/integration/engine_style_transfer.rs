@@ -116,7 +116,7 @@ fn opening_model_files_checks_their_kind_and_keeps_them_for_later_jobs() {
     let response = run(&worker, Request::LoadModel { kind: ModelKind::CycleganGenerator, path: wrong_kind.clone() });
     let message = response.result.unwrap_err().to_string();
     assert!(message.contains(&wrong_kind.display().to_string()), "{message}");
-    assert!(message.contains("ProganGenerator") && message.contains("CycleganGenerator"), "{message}");
+    assert!(message.contains("holds a ProGAN generator, but this needs a CycleGAN generator"), "{message}");
     // A broken file names the file too.
     let broken = folder.path().join("broken.safetensors");
     std::fs::write(&broken, b"not a safetensors file").unwrap();

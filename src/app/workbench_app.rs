@@ -527,13 +527,8 @@ impl WorkbenchApp {
                 let (prepared, overlay) = (pane.image.as_ref()?, pane.overlay.as_ref()?);
                 let (w, h) = (prepared.image.width_px(), prepared.image.height_px());
                 // The image as the view shows it: its window and invert (the overlay's look follows below).
-                let window = pane.view.window;
-                let low = window.center - window.width / 2.0;
-                let shown = |v: f32| {
-                    let t = ((v - low) / window.width.max(f32::EPSILON)).clamp(0.0, 1.0);
-                    if pane.view.inverted { 1.0 - t } else { t }
-                };
-                let values = prepared.image.pixels().iter().map(|&v| shown(v)).collect();
+                let (window, inverted) = (pane.view.window, pane.view.inverted);
+                let values = prepared.image.pixels().iter().map(|&v| window.display_fraction(v, inverted)).collect();
                 let gray = GrayMap { width_px: w, height_px: h, values };
                 let heatmap = &overlay.heatmap;
                 let map = GrayMap {

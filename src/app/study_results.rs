@@ -1,6 +1,6 @@
 //! The Results view of a study: per-reader and pooled performance, and agreement, as tables.
 
-use crate::study::analysis::{AnalysisOptions, AnalysisReport, ModalityAnalysis, Performance, analyze};
+use crate::study::analysis::{AnalysisOptions, AnalysisReport, ModalityAnalysis, Performance, analyze, format_p_value};
 use crate::study::export::readings_from_store;
 use crate::study::{StudyError, StudyStore};
 
@@ -21,10 +21,7 @@ fn fmt(value: Option<f64>) -> String {
 }
 
 fn fmt_p(value: Option<f64>) -> String {
-    match value {
-        Some(p) if p < 0.001 => format!("{p:.1e}"),
-        other => fmt(other),
-    }
+    value.map_or_else(|| "n/a".to_owned(), format_p_value)
 }
 
 fn fmt_percent(value: Option<f64>) -> String {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::cli::output_paths::check_outputs_apart;
 use crate::models::card::ModelKind;
 use crate::models::registry::default_model_bytes;
-use crate::study::analysis::{AnalysisOptions, AnalysisReport, Performance, Reading, analyze};
+use crate::study::analysis::{AnalysisOptions, AnalysisReport, Performance, Reading, analyze, format_p_value};
 use crate::study::export::{read_answers_csv, readings_from_store, write_answers_csv, write_study_imrmc};
 use crate::study::generator_source::GeneratorSource;
 use crate::study::harmonise::{CycleGanHarmoniser, RealImageTransform, TransformChain};
@@ -463,11 +463,6 @@ fn fmt(value: Option<f64>) -> String {
     value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"))
 }
 
-/// A p-value as papers print it: three decimals, or scientific notation below 0.001 ("1.00e0" read oddly).
-fn format_p_value(p: f64) -> String {
-    if p >= 0.001 { format!("{p:.3}") } else { format!("{p:.2e}") }
-}
-
 fn performance_line(name: &str, p: &Performance) -> String {
     let ci = p.auc_ci.map_or_else(|| "n/a".to_owned(), |ci| format!("[{:.3}, {:.3}]", ci.lower, ci.upper));
     format!(
@@ -555,16 +550,4 @@ fn run_export(args: &ExportArgs) -> Result<()> {
         println!("wrote {rows} scores (plus truth rows) to {}", path.display());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_p_value;
-
-    #[test]
-    fn p_values_read_as_papers_print_them() {
-        assert_eq!(format_p_value(1.0), "1.000");
-        assert_eq!(format_p_value(0.0421), "0.042");
-        assert_eq!(format_p_value(0.000123), "1.23e-4");
-    }
 }

@@ -48,6 +48,12 @@ impl Default for AnalysisOptions {
     }
 }
 
+/// A p-value as papers print it: three decimals, or scientific notation below 0.001. Shared by the Results window
+/// and `thorax study analyze`.
+pub fn format_p_value(p: f64) -> String {
+    if p < 0.001 { format!("{p:.1e}") } else { format!("{p:.3}") }
+}
+
 /// Performance of one reader, or of all readers pooled.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Performance {
@@ -299,5 +305,17 @@ fn fleiss_agreement(readings: &[&Reading], readers: &[&str]) -> FleissAgreement 
         readers: readers.iter().map(|r| (*r).to_owned()).collect(),
         cases: table.len(),
         kappa: fleiss_kappa(&table),
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::format_p_value;
+
+    #[test]
+    fn p_values_read_as_papers_print_them() {
+        assert_eq!(format_p_value(1.0), "1.000");
+        assert_eq!(format_p_value(0.0421), "0.042");
+        assert_eq!(format_p_value(0.000123), "1.2e-4");
     }
 }

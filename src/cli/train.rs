@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use candle_core::{DType, Device, Tensor};
 
-use crate::cli::output_paths::check_outputs_apart;
 use crate::cli::train_run::{LossLog, RunClock, check_run_outputs, checkpoint_due, format_duration, training_command};
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::models::card::Provenance;
@@ -293,14 +292,10 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
     if let Some(samples) = &args.samples {
         outputs.push(("--samples", samples));
     }
-    check_run_outputs(&outputs, &checkpoint_path, args.resume.as_deref())?;
     outputs.extend(args.log.as_deref().map(|log| ("--log", log)));
     let mut inputs = vec![("the labels CSV", labels)];
     inputs.extend(args.grow_from.as_deref().map(|from| ("the model --grow-from reads", from)));
-    check_outputs_apart(&outputs, &inputs)?;
-    if let Some(resume) = &args.resume {
-        check_outputs_apart(&outputs[..1], &[("the checkpoint --resume continues", resume)])?;
-    }
+    check_run_outputs(&outputs, &inputs, &checkpoint_path, args.resume.as_deref())?;
     // A grown run continues the step count, so its log continues too.
     let continues = args.resume.is_some() || args.grow_from.is_some();
     let mut log = LossLog::open(args.log.as_deref(), GAN_LOG_HEADER, continues)?;

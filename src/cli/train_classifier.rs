@@ -2,11 +2,10 @@
 //! patient-wise validation split, progress and ETA on stderr, losses in a CSV, resumable checkpoints, and the weights
 //! of the best validation loss saved with a card that carries the per-label validation AUC.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use crate::cli::output_paths::check_outputs_apart;
 use crate::cli::train::{check_same, default_checkpoint_path};
 use crate::cli::train_run::{LossLog, RunClock, check_run_outputs, checkpoint_due, format_duration, training_command};
 use crate::engine::device::{DeviceChoice, open_device};
@@ -228,14 +227,9 @@ pub fn train_classifier(args: &TrainClassifierArgs) -> anyhow::Result<()> {
         bail!("--steps 0 or --epochs 0: a new run needs at least one step");
     }
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
-    let outputs = [("--out", args.out.as_path()), ("--checkpoint", checkpoint_path.as_path())];
-    check_run_outputs(&outputs, &checkpoint_path, args.resume.as_deref())?;
-    let mut written: Vec<(&str, &Path)> = outputs.to_vec();
-    written.extend(args.log.as_deref().map(|log| ("--log", log)));
-    check_outputs_apart(&written, &[("the labels CSV", &args.labels)])?;
-    if let Some(resume) = &args.resume {
-        check_outputs_apart(&written[..1], &[("the checkpoint --resume continues", resume)])?;
-    }
+    let mut outputs = vec![("--out", args.out.as_path()), ("--checkpoint", checkpoint_path.as_path())];
+    outputs.extend(args.log.as_deref().map(|log| ("--log", log)));
+    check_run_outputs(&outputs, &[("the labels CSV", &args.labels)], &checkpoint_path, args.resume.as_deref())?;
     let mut log = LossLog::open(args.log.as_deref(), LOG_HEADER, args.resume.is_some())?;
     eprintln!(
         "thorax train classifier: {train_rows} training / {validation_rows} validation images ({} / {} patients) at {} \

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use candle_core::{DType, Device};
 
-use crate::cli::output_paths::{check_outputs_apart, same_file};
+use crate::cli::output_paths::same_file;
 use crate::cli::train::{check_same, default_checkpoint_path};
 use crate::cli::train_run::{LossLog, RunClock, check_run_outputs, checkpoint_due, format_duration, training_command};
 use crate::engine::device::{DeviceChoice, open_device};
@@ -255,12 +255,8 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.held_out_list {
         outputs.push(("--held-out-list", path));
     }
-    check_run_outputs(&outputs, &checkpoint_path, args.resume.as_deref())?;
     outputs.extend(args.log.as_deref().map(|log| ("--log", log)));
-    check_outputs_apart(&outputs, &[])?;
-    if let Some(resume) = &args.resume {
-        check_outputs_apart(&outputs[..2], &[("the checkpoint --resume continues", resume)])?;
-    }
+    check_run_outputs(&outputs, &[], &checkpoint_path, args.resume.as_deref())?;
     if let Some(path) = &args.held_out_list {
         write_held_out_list(path, [(name_a.as_str(), &val_a), (name_b.as_str(), &val_b)])?;
     }

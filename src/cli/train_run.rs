@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::cli::output_paths::same_file;
+use crate::cli::output_paths::{check_outputs_apart, same_file};
 
 /// Seconds between two progress lines (the first and the last step always print).
 const PRINT_INTERVAL_S: f64 = 10.0;
@@ -52,16 +52,25 @@ impl LossLog {
     }
 }
 
-/// Checks, before the first step, that each of a run's `outputs` (`(flag, path)`) can be written, so that a typo in
-/// a folder name fails at once instead of after the training; and that a run which does not continue `checkpoint`
-/// (`resumed_from` is another file or none) will not replace an earlier run's checkpoint there.
+/// Checks, before the first step, that each of a run's `outputs` (`(flag, path)`, the loss log among them) can be
+/// written, so that a typo in a folder name fails at once instead of after the training; that no output lands on one
+/// of the run's `inputs` (the labels CSV, a model it grows from), on another output, or, except `checkpoint` itself,
+/// on the checkpoint it resumes; and that a run which does not continue `checkpoint` (`resumed_from` is another file
+/// or none) will not replace an earlier run's checkpoint there.
 pub(crate) fn check_run_outputs(
     outputs: &[(&str, &Path)],
+    inputs: &[(&str, &Path)],
     checkpoint: &Path,
     resumed_from: Option<&Path>,
 ) -> anyhow::Result<()> {
     for &(flag, path) in outputs {
         check_writable(flag, path)?;
+    }
+    check_outputs_apart(outputs, inputs)?;
+    if let Some(from) = resumed_from {
+        let besides_checkpoint: Vec<_> =
+            outputs.iter().copied().filter(|(_, path)| !same_file(path, checkpoint)).collect();
+        check_outputs_apart(&besides_checkpoint, &[("the checkpoint --resume continues", from)])?;
     }
     let continues_it = resumed_from.is_some_and(|from| same_file(from, checkpoint));
     if checkpoint.exists() && !continues_it {
@@ -256,23 +265,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let model = dir.path().join("g.safetensors");
         let checkpoint = dir.path().join("g.ckpt.safetensors");
-        check_run_outputs(&[("--out", &model)], &checkpoint, None).unwrap();
+        check_run_outputs(&[("--out", &model)], &[], &checkpoint, None).unwrap();
         let missing = dir.path().join("typo/g.safetensors");
-        let error = check_run_outputs(&[("--out", &missing)], &checkpoint, None).unwrap_err().to_string();
+        let error = check_run_outputs(&[("--out", &missing)], &[], &checkpoint, None).unwrap_err().to_string();
         assert!(error.contains("--out") && error.contains("does not exist"), "{error}");
-        let error = check_run_outputs(&[("--samples", dir.path())], &checkpoint, None).unwrap_err().to_string();
+        let error = check_run_outputs(&[("--samples", dir.path())], &[], &checkpoint, None).unwrap_err().to_string();
         assert!(error.contains("is a folder"), "{error}");
         std::fs::write(&checkpoint, b"earlier run").unwrap();
-        let error = check_run_outputs(&[("--out", &model)], &checkpoint, None).unwrap_err().to_string();
+        let error = check_run_outputs(&[("--out", &model)], &[], &checkpoint, None).unwrap_err().to_string();
         assert!(error.contains("--resume"), "{error}");
         let other = dir.path().join("other.ckpt.safetensors");
         std::fs::write(&other, b"another run").unwrap();
-        assert!(check_run_outputs(&[], &checkpoint, Some(&other)).is_err());
+        assert!(check_run_outputs(&[], &[], &checkpoint, Some(&other)).is_err());
         // Continuing the run in place is the one way to write over it; the spelling of the path does not matter.
         let spelled_otherwise = dir.path().join(".").join("g.ckpt.safetensors");
-        check_run_outputs(&[("--out", &model)], &checkpoint, Some(&spelled_otherwise)).unwrap();
+        check_run_outputs(&[("--out", &model)], &[], &checkpoint, Some(&spelled_otherwise)).unwrap();
         assert_eq!(std::fs::read(&checkpoint).unwrap(), b"earlier run");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no probe file left behind");
+        // The checkpoint may be the resumed file; the log and the model may not, nor an input.
+        let outputs = [("--checkpoint", checkpoint.as_path()), ("--log", other.as_path())];
+        let error = check_run_outputs(&outputs, &[], &checkpoint, Some(&other)).unwrap_err().to_string();
+        assert!(error.contains("--log") && error.contains("the checkpoint --resume continues"), "{error}");
+        let labels = dir.path().join("labels.csv");
+        let outputs = [("--out", labels.as_path())];
+        let error = check_run_outputs(&outputs, &[("the labels CSV", &labels)], &checkpoint, Some(&checkpoint))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("is the labels CSV"), "{error}");
     }
 
     #[test]

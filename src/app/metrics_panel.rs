@@ -18,7 +18,7 @@ use crate::app::metrics_record::{
 };
 use crate::app::model_shelf::ModelChoice;
 use crate::app::path_dialog::{DialogKind, PathDialogs};
-use crate::app::plot_png::request_plot_png;
+use crate::app::plot_png::save_plot_png;
 use crate::engine::background_job::{BackgroundJob, JobOutcome};
 use crate::engine::device::DeviceChoice;
 use crate::metrics::kid::KidOptions;
@@ -149,9 +149,7 @@ pub struct MetricsPanel {
     notices_rx: Receiver<Result<String, String>>,
     png_tx: Sender<Result<PathBuf, String>>,
     png_rx: Receiver<Result<PathBuf, String>>,
-    /// Where the shown plot was drawn last frame.
-    plot_rect: Option<egui::Rect>,
-    /// A PNG path waiting for this frame's screenshot.
+    /// Where to save the selected plot as PNG, at the next frame.
     png_request: Option<PathBuf>,
     /// Wakes the UI when a helper thread finished (set on the first frame).
     repaint: Option<egui::Context>,
@@ -181,7 +179,6 @@ impl MetricsPanel {
             notices_rx,
             png_tx,
             png_rx,
-            plot_rect: None,
             png_request: None,
             repaint: None,
         }
@@ -265,7 +262,7 @@ impl MetricsPanel {
         Ok(())
     }
 
-    /// Saves the shown plot as PNG at `path` (from the next rendered frame), without a dialog.
+    /// Saves the selected result's whole plot as PNG at `path` (drawn off screen), without a dialog.
     pub fn save_plot_png_to(&mut self, path: PathBuf) {
         self.png_request = Some(path);
     }
@@ -289,9 +286,9 @@ impl MetricsPanel {
             self.window_open = false;
         }
         if let Some(path) = self.png_request.take() {
-            match self.plot_rect {
-                Some(rect) => request_plot_png(ctx, rect, path, self.png_tx.clone()),
-                None => self.message = Some(PanelMessage::Error("no plot is shown to save".to_owned())),
+            match self.records.iter().find(|r| Some(r.id) == self.selected) {
+                Some(record) => save_plot_png(record.clone(), path, self.png_tx.clone(), ctx.clone()),
+                None => self.message = Some(PanelMessage::Error("no result is selected to save".to_owned())),
             }
         }
     }
@@ -586,7 +583,6 @@ impl MetricsPanel {
         });
         if self.records.is_empty() {
             ui.label(egui::RichText::new("No results yet.").weak());
-            self.plot_rect = None;
             return;
         }
         // Both directions: a wide row must not widen the window.
@@ -612,15 +608,12 @@ impl MetricsPanel {
             });
         });
         ui.separator();
-        let shown = self.records.iter().find(|r| Some(r.id) == self.selected);
-        self.plot_rect = shown.map(|record| {
-            let output = egui::ScrollArea::both()
+        if let Some(record) = self.records.iter().find(|r| Some(r.id) == self.selected) {
+            egui::ScrollArea::both()
                 .id_salt("metrics_plot")
                 .auto_shrink([false, false])
                 .show(ui, |ui| record_plot_ui(ui, record));
-            // The PNG holds what is visible of the plot, not what lies under the scroll area's edges.
-            output.inner.intersect(output.inner_rect)
-        });
+        }
     }
 }
 

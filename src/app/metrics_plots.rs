@@ -1,6 +1,6 @@
 //! Plots of metric results: MS-SSIM histograms per pathology (real vs artificial), ROC curves per label with the
 //! bootstrap CI in the legend, the pathology correlation matrix as a labelled heatmap, FD/KID values with N.
-//! Each function returns the screen rectangle it drew, which "Save plot PNG" crops from a screenshot.
+//! Each function returns the rectangle it drew, which "Save plot PNG" draws off screen as a figure.
 
 use egui::{Align2, Color32, FontId, Rect, Sense, Stroke, pos2, vec2};
 use egui_plot::{Bar, BarChart, Legend, Line, LineStyle, Plot, PlotPoints};
@@ -259,7 +259,8 @@ fn heatmap_ui(ui: &mut egui::Ui, matrix: &CorrelationMatrix) {
     let (rows, columns) = (matrix.control_labels.len(), matrix.output_labels.len());
     let size = vec2(row_names_px + cell_px * columns as f32, column_names_px + cell_px * rows as f32);
     let (rect, response) = ui.allocate_exact_size(size, Sense::hover());
-    let painter = ui.painter_at(rect);
+    // Room for the grid's outside stroke.
+    let painter = ui.painter_at(rect.expand(1.0));
     let origin = pos2(rect.left() + row_names_px, rect.top() + column_names_px);
     for (column, name) in matrix.output_labels.iter().enumerate() {
         let galley = painter.layout_no_wrap(name.clone(), font.clone(), text_color);

@@ -8,6 +8,7 @@ pub mod generated_export;
 pub mod generator_panel;
 pub mod heatmap_exporter;
 pub mod histogram;
+pub mod mesh_raster;
 pub mod metrics_jobs;
 pub mod metrics_panel;
 pub mod metrics_plots;

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::output_paths::check_outputs_apart;
+use crate::cli::output_paths::check_model_output;
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 
@@ -17,15 +17,6 @@ use crate::models::densenet::DenseNet121;
 use crate::models::inception::{FidInceptionV3, PUBLISHED_SHA256_PREFIX};
 use crate::models::labels::NIH_CLASSIFIER_LABELS;
 use crate::models::weights::{Weights, save};
-
-/// PyTorch checkpoint conversions.
-#[derive(Debug, clap::Subcommand)]
-pub enum ConvertTorchCommand {
-    /// A DenseNet-121 classifier checkpoint (state_dict, {'state_dict': ...} or reproduce-chexnet's {'model': ...}).
-    Densenet(ConvertDensenetArgs),
-    /// A junyanz CycleGAN generator state_dict (latest_net_G_A.pth or latest_net_G_B.pth).
-    Cyclegan(ConvertCycleganArgs),
-}
 
 /// Arguments of `thorax convert densenet`.
 #[derive(Debug, clap::Args)]
@@ -81,17 +72,9 @@ pub struct ConvertInceptionArgs {
     pub json: bool,
 }
 
-/// Runs a `thorax convert densenet|cyclegan` command.
-pub fn run(command: &ConvertTorchCommand) -> anyhow::Result<()> {
-    let (checkpoint, out) = match command {
-        ConvertTorchCommand::Densenet(args) => (&args.checkpoint, &args.out),
-        ConvertTorchCommand::Cyclegan(args) => (&args.checkpoint, &args.out),
-    };
-    check_outputs_apart(&[("the output", out)], &[("the checkpoint converted", checkpoint)])?;
-    match command {
-        ConvertTorchCommand::Densenet(args) => run_densenet(args),
-        ConvertTorchCommand::Cyclegan(args) => run_cyclegan(args),
-    }
+/// The output of a conversion is a new safetensors file, never the checkpoint it converts.
+fn check_conversion_paths(checkpoint: &Path, out: &Path) -> anyhow::Result<()> {
+    check_model_output("the output", out, &[("the checkpoint converted", checkpoint)])
 }
 
 /// The label list for `--labels`.
@@ -179,6 +162,7 @@ fn report(
 
 /// Runs `thorax convert densenet`.
 pub fn run_densenet(args: &ConvertDensenetArgs) -> anyhow::Result<()> {
+    check_conversion_paths(&args.checkpoint, &args.out)?;
     let labels = parse_label_list(&args.labels)?;
     let (bytes, sha256) = read_bytes(&args.checkpoint)?;
     let checkpoint = read_checkpoint_bytes(&bytes, &args.checkpoint)?;
@@ -193,6 +177,7 @@ pub fn run_densenet(args: &ConvertDensenetArgs) -> anyhow::Result<()> {
 
 /// Runs `thorax convert cyclegan`.
 pub fn run_cyclegan(args: &ConvertCycleganArgs) -> anyhow::Result<()> {
+    check_conversion_paths(&args.checkpoint, &args.out)?;
     let domains: Vec<&str> = args.domains.split(',').map(str::trim).collect();
     let [domain_a, domain_b] = domains.as_slice() else {
         bail!("--domains `{}`: give exactly two names, A then B", args.domains);
@@ -221,6 +206,7 @@ pub fn run_cyclegan(args: &ConvertCycleganArgs) -> anyhow::Result<()> {
 
 /// Runs `thorax convert inception`.
 pub fn run_inception(args: &ConvertInceptionArgs) -> anyhow::Result<()> {
+    check_conversion_paths(&args.checkpoint, &args.out)?;
     let (bytes, sha256) = read_bytes(&args.checkpoint)?;
     let checkpoint = read_checkpoint_bytes(&bytes, &args.checkpoint)?;
     let name = args.name.clone().unwrap_or_else(|| default_name(&args.checkpoint, "FID Inception-v3"));

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 /// `path` as the file it names: resolved when it exists, else its resolved folder joined with its file name, so that
 /// `./a.csv`, `a.csv` and a link to it compare equal.
@@ -22,16 +22,44 @@ fn resolved(path: &Path) -> PathBuf {
     }
 }
 
-/// Whether two paths name one file.
+/// Whether two paths name one file: the same resolved path, or, on Unix, the same device and inode (a hard link).
 pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
-    resolved(a) == resolved(b)
+    resolved(a) == resolved(b) || same_inode(a, b)
 }
 
-/// Refuses a run whose outputs (`(flag, path)`) include one of its `inputs` (`(what, path)`), or name one file twice.
+#[cfg(unix)]
+fn same_inode(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_inode(_: &Path, _: &Path) -> bool {
+    false
+}
+
+/// Whether `path` lies inside the existing folder `folder` (at any depth).
+fn inside_folder(path: &Path, folder: &Path) -> bool {
+    folder.is_dir() && folder.canonicalize().is_ok_and(|folder| resolved(path).starts_with(folder))
+}
+
+/// Refuses a run whose outputs (`(flag, path)`) include one of its `inputs` (`(what, path)`) or lie inside an input
+/// that is a folder (a folder of training images would gain files or lose an image), or name one file twice.
 pub(crate) fn check_outputs_apart(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> anyhow::Result<()> {
     for (index, &(flag, output)) in outputs.iter().enumerate() {
         if let Some((what, _)) = inputs.iter().find(|(_, input)| same_file(output, input)) {
             bail!("{flag} {} is {what}: writing there would destroy it; choose another output file", output.display());
+        }
+        if let Some((what, folder)) = inputs.iter().find(|(_, input)| inside_folder(output, input)) {
+            bail!(
+                "{flag} {} lies in {what} {}: writing there would overwrite an input or add a file to it; choose a \
+                 file outside that folder",
+                output.display(),
+                folder.display()
+            );
         }
         if let Some((other, _)) = outputs[..index].iter().find(|(_, earlier)| same_file(output, earlier)) {
             bail!("{other} and {flag} both name {}: one would overwrite the other", output.display());
@@ -46,13 +74,50 @@ pub(crate) fn check_extension(flag: &str, path: &Path, expected: &[&str]) -> any
     let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     match extension {
         Some(extension) if expected.contains(&extension.as_str()) => Ok(()),
-        _ => bail!(
-            "{flag} {}: this command writes {}; give the file the .{} extension",
-            path.display(),
-            expected[0].to_ascii_uppercase(),
-            expected[0]
-        ),
+        _ => {
+            let format = match expected[0] {
+                "safetensors" => "a safetensors model".to_owned(),
+                other => other.to_ascii_uppercase(),
+            };
+            bail!(
+                "{flag} {}: this command writes {format}; give the file the .{} extension",
+                path.display(),
+                expected[0]
+            )
+        }
     }
+}
+
+/// `path` is not a folder, and its folder exists and takes a new file (tried with a probe file removed at once), so
+/// that a typo in a folder name fails before the work instead of after it.
+pub(crate) fn check_writable(flag: &str, path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        bail!("{flag} {}: is a folder, expected a file name", path.display());
+    }
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        bail!("{flag} {}: the folder {} does not exist", path.display(), folder.display());
+    }
+    let probe = folder.join(format!(".thorax-write-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .with_context(|| format!("{flag} {}: cannot write into {}", path.display(), folder.display()))?;
+    // Best effort: the probe is empty and its name says what it is.
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Checks a model file a command writes (`flag` `path`): a `.safetensors` name in a writable folder, not one of the
+/// command's `inputs`.
+pub(crate) fn check_model_output(flag: &str, path: &Path, inputs: &[(&str, &Path)]) -> anyhow::Result<()> {
+    check_outputs_apart(&[(flag, path)], inputs)?;
+    check_extension(flag, path, &["safetensors"])?;
+    check_writable(flag, path)
 }
 
 #[cfg(test)]
@@ -88,6 +153,45 @@ mod tests {
         std::os::unix::fs::symlink(&input, &link).unwrap();
         assert!(same_file(&link, &input));
         assert!(!same_file(&dir.path().join("new.csv"), &input));
+        let hard = dir.path().join("hard.csv");
+        std::fs::hard_link(&input, &hard).unwrap();
+        assert!(same_file(&hard, &input), "a hard link is the same file");
+    }
+
+    #[test]
+    fn an_output_inside_an_input_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = dir.path().join("images");
+        std::fs::create_dir_all(images.join("sub")).unwrap();
+        std::fs::write(images.join("a.png"), b"x").unwrap();
+        let inputs = [("the training images", images.as_path())];
+        for inside in [images.join("a.png"), images.join("new.safetensors"), images.join("sub/./x.png")] {
+            let error = check_outputs_apart(&[("--out", &inside)], &inputs).unwrap_err().to_string();
+            assert!(error.contains("lies in the training images"), "{error}");
+        }
+        check_outputs_apart(&[("--out", &dir.path().join("model.safetensors"))], &inputs).unwrap();
+        check_outputs_apart(&[("--out", &dir.path().join("images2.safetensors"))], &inputs).unwrap();
+    }
+
+    #[test]
+    fn a_model_output_needs_its_extension_and_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("c.pth");
+        std::fs::write(&source, b"x").unwrap();
+        let inputs = [("the checkpoint converted", source.as_path())];
+        check_model_output("the output", &dir.path().join("m.safetensors"), &inputs).unwrap();
+        let error = check_model_output("the output", &source, &inputs).unwrap_err().to_string();
+        assert!(error.contains("is the checkpoint converted"), "{error}");
+        let error = check_model_output("the output", &dir.path().join("m.png"), &inputs).unwrap_err().to_string();
+        assert!(error.contains("writes a safetensors model") && error.contains(".safetensors extension"), "{error}");
+        let same = dir.path().join("c.safetensors");
+        std::fs::hard_link(&source, &same).unwrap();
+        let error = check_model_output("the output", &same, &inputs).unwrap_err().to_string();
+        assert!(error.contains("is the checkpoint converted"), "{error}");
+        let error = check_model_output("the output", &dir.path().join("missing/m.safetensors"), &inputs)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("does not exist"), "{error}");
     }
 
     #[test]

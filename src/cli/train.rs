@@ -293,7 +293,7 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
         outputs.push(("--samples", samples));
     }
     outputs.extend(args.log.as_deref().map(|log| ("--log", log)));
-    let mut inputs = vec![("the labels CSV", labels)];
+    let mut inputs = vec![("the labels CSV", labels), ("the --images folder", images)];
     inputs.extend(args.grow_from.as_deref().map(|from| ("the model --grow-from reads", from)));
     check_run_outputs(&outputs, &inputs, &checkpoint_path, args.resume.as_deref())?;
     // A grown run continues the step count, so its log continues too.

@@ -229,7 +229,8 @@ pub fn train_classifier(args: &TrainClassifierArgs) -> anyhow::Result<()> {
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint_path(&args.out));
     let mut outputs = vec![("--out", args.out.as_path()), ("--checkpoint", checkpoint_path.as_path())];
     outputs.extend(args.log.as_deref().map(|log| ("--log", log)));
-    check_run_outputs(&outputs, &[("the labels CSV", &args.labels)], &checkpoint_path, args.resume.as_deref())?;
+    let inputs = [("the labels CSV", args.labels.as_path()), ("the --images folder", args.images.as_path())];
+    check_run_outputs(&outputs, &inputs, &checkpoint_path, args.resume.as_deref())?;
     let mut log = LossLog::open(args.log.as_deref(), LOG_HEADER, args.resume.is_some())?;
     eprintln!(
         "thorax train classifier: {train_rows} training / {validation_rows} validation images ({} / {} patients) at {} \

@@ -256,7 +256,9 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
         outputs.push(("--held-out-list", path));
     }
     outputs.extend(args.log.as_deref().map(|log| ("--log", log)));
-    check_run_outputs(&outputs, &[], &checkpoint_path, args.resume.as_deref())?;
+    let folders_a = args.domain_a.iter().map(|f| ("a --domain-a folder", f.as_path()));
+    let inputs: Vec<_> = folders_a.chain(args.domain_b.iter().map(|f| ("a --domain-b folder", f.as_path()))).collect();
+    check_run_outputs(&outputs, &inputs, &checkpoint_path, args.resume.as_deref())?;
     if let Some(path) = &args.held_out_list {
         write_held_out_list(path, [(name_a.as_str(), &val_a), (name_b.as_str(), &val_b)])?;
     }

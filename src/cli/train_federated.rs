@@ -81,7 +81,9 @@ pub fn train_gan_federated(args: &TrainGanArgs) -> anyhow::Result<()> {
             // A resumed federation continues each site's checkpoint in place.
             let continued = args.resume.is_some().then_some(checkpoint.as_path());
             let outputs = [("--out", args.out.as_path()), ("site checkpoint", checkpoint.as_path())];
-            check_run_outputs(&outputs, &[], checkpoint, continued).with_context(|| format!("site {}", site.name))?;
+            let site_folders: Vec<_> = sites.iter().map(|s| ("a site folder", s.images.as_path())).collect();
+            check_run_outputs(&outputs, &site_folders, checkpoint, continued)
+                .with_context(|| format!("site {}", site.name))?;
         }
     }
     if args.resume.is_none() && (args.rounds == 0 || args.local_steps == 0) {

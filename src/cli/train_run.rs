@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::cli::output_paths::{check_outputs_apart, same_file};
+use crate::cli::output_paths::{check_extension, check_outputs_apart, check_writable, same_file};
 
 /// Seconds between two progress lines (the first and the last step always print).
 const PRINT_INTERVAL_S: f64 = 10.0;
@@ -52,21 +52,27 @@ impl LossLog {
     }
 }
 
+/// Outputs that hold a model or a checkpoint (safetensors files).
+const MODEL_OUTPUT_FLAGS: [&str; 4] = ["--out", "--out-b2a", "--checkpoint", "site checkpoint"];
+
 /// Checks, before the first step, that each of a run's `outputs` (`(flag, path)`, the loss log among them) can be
 /// written, so that a typo in a folder name fails at once instead of after the training; that no output lands on one
-/// of the run's `inputs` (the labels CSV, a model it grows from), on another output, or, except `checkpoint` itself,
+/// of the run's `inputs` (the labels CSV, a model it grows from) or inside an input folder, on another output, or, except `checkpoint` itself,
 /// on the checkpoint it resumes; and that a run which does not continue `checkpoint` (`resumed_from` is another file
-/// or none) will not replace an earlier run's checkpoint there.
+/// or none) will not replace an earlier run's checkpoint there. Model outputs must be `.safetensors` files.
 pub(crate) fn check_run_outputs(
     outputs: &[(&str, &Path)],
     inputs: &[(&str, &Path)],
     checkpoint: &Path,
     resumed_from: Option<&Path>,
 ) -> anyhow::Result<()> {
+    check_outputs_apart(outputs, inputs)?;
     for &(flag, path) in outputs {
+        if MODEL_OUTPUT_FLAGS.contains(&flag) {
+            check_extension(flag, path, &["safetensors"])?;
+        }
         check_writable(flag, path)?;
     }
-    check_outputs_apart(outputs, inputs)?;
     if let Some(from) = resumed_from {
         let besides_checkpoint: Vec<_> =
             outputs.iter().copied().filter(|(_, path)| !same_file(path, checkpoint)).collect();
@@ -80,29 +86,6 @@ pub(crate) fn check_run_outputs(
             checkpoint.display()
         );
     }
-    Ok(())
-}
-
-/// `path` is not a folder, and its folder exists and takes a new file (tried with a probe file removed at once).
-fn check_writable(flag: &str, path: &Path) -> anyhow::Result<()> {
-    if path.is_dir() {
-        anyhow::bail!("{flag} {}: is a folder, expected a file name", path.display());
-    }
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    if !folder.is_dir() {
-        anyhow::bail!("{flag} {}: the folder {} does not exist", path.display(), folder.display());
-    }
-    let probe = folder.join(format!(".thorax-write-check-{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-        .with_context(|| format!("{flag} {}: cannot write into {}", path.display(), folder.display()))?;
-    // Best effort: the probe is empty and its name says what it is.
-    let _ = std::fs::remove_file(&probe);
     Ok(())
 }
 

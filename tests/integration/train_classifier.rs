@@ -319,4 +319,26 @@ fn cli_never_writes_over_its_labels_or_an_earlier_log() {
     let stderr = String::from_utf8_lossy(&over_notes.stderr);
     assert!(!over_notes.status.success() && stderr.contains("already exists"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");
+
+    // Nothing is written among the training images: not over one, not beside them; and a model is a .safetensors.
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).unwrap();
+    for entry in std::fs::read_dir(fixtures()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, images.join(path.file_name().unwrap())).unwrap();
+    }
+    let image = images.join("train_00.png");
+    let image_bytes = std::fs::read(&image).unwrap();
+    let files_before = std::fs::read_dir(&images).unwrap().count();
+    for (out, expected) in [
+        (image.clone(), "lies in the --images folder"),
+        (images.join("model.safetensors"), "lies in the --images folder"),
+        (dir.path().join("model.png"), "give the file the .safetensors extension"),
+    ] {
+        let run = cli(&["--steps", "1", "--val-fraction", "0.25"], &images, &labels, &out);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success() && stderr.contains(expected), "{stderr}");
+    }
+    assert_eq!(std::fs::read(&image).unwrap(), image_bytes, "the image is untouched");
+    assert_eq!(std::fs::read_dir(&images).unwrap().count(), files_before, "nothing was added beside it");
 }

@@ -202,4 +202,13 @@ fn cli_info_render_and_deidentify_run_on_the_shared_files() {
     let error =
         run(DicomCommand::Deidentify { inputs: vec![data.join("INDEX.csv")], out: deid, json: false }).unwrap_err();
     assert!(format!("{error:#}").contains("could not be de-identified"), "{error:#}");
+
+    // Two copies of one instance map to one new UID: the second is refused, not written over the first.
+    let copy_of_cr = out.path().join("copy_of_cr.dcm");
+    std::fs::copy(data.join("chest_cr_pa_siim_nih.dcm"), &copy_of_cr).unwrap();
+    let twice = out.path().join("twice");
+    let inputs = vec![data.join("chest_cr_pa_siim_nih.dcm"), copy_of_cr];
+    let error = run(DicomCommand::Deidentify { inputs, out: twice.clone(), json: false }).unwrap_err();
+    assert!(format!("{error:#}").contains("1 of 2 input files could not be de-identified"), "{error:#}");
+    assert_eq!(std::fs::read_dir(&twice).unwrap().count(), 1);
 }

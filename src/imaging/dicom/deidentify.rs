@@ -62,6 +62,17 @@ pub fn deidentify_file(input: &Path, out_dir: &Path, uids: &mut UidMap) -> Resul
     let (object, counts, warnings) = deidentify_object(&file, uids)?;
     let sop_instance_uid = object.meta().media_storage_sop_instance_uid().trim_end_matches('\0').to_owned();
     let output = out_dir.join(output_file_name(&sop_instance_uid));
+    if output.exists() {
+        // Two inputs with one SOP Instance UID (copies of one instance) map to one new UID and one file name.
+        return Err(DicomError::Write {
+            path: path_text(&output),
+            reason: format!(
+                "already exists, so {} was not written: it has the SOP Instance UID of a file this run wrote before \
+                 (a copy of one instance?)",
+                path_text(input)
+            ),
+        });
+    }
     object
         .write_to_file(&output)
         .map_err(|e| DicomError::Write { path: path_text(&output), reason: error_chain_text(&e) })?;

@@ -85,17 +85,25 @@ pub fn kernel_inception_distance_with_progress(
             actual: m,
         });
     }
-    let mut rng = SeededRng::new(options.seed);
-    let mut subsets_a = Vec::with_capacity(options.subsets);
-    let mut subsets_b = Vec::with_capacity(options.subsets);
-    for _ in 0..options.subsets {
-        subsets_a.push(rng.sample_without_replacement(a.rows(), m));
-        subsets_b.push(rng.sample_without_replacement(b.rows(), m));
+    if options.subsets > MAX_SUBSETS {
+        return Err(MetricError::InvalidArgument {
+            what: "KID subsets",
+            reason: format!("{} is more than {MAX_SUBSETS} (torch-fidelity and clean-fid use 100)", options.subsets),
+        });
     }
-    let mut kid = kid_on_subsets_with_progress(a, b, &subsets_a, &subsets_b, on_subset)?;
+    // Each subset is drawn when it is used (a then b, the order of drawing them all first), so memory does not grow
+    // with the number of subsets beyond one value each.
+    let mut rng = SeededRng::new(options.seed);
+    let mut draw =
+        |_: usize| (rng.sample_without_replacement(a.rows(), m), rng.sample_without_replacement(b.rows(), m));
+    let mut kid = kid_over_subsets(a, b, options.subsets, &mut draw, on_subset)?;
     kid.seed = Some(options.seed);
     Ok(kid)
 }
+
+/// The most subsets a seeded KID draws: far beyond any published protocol, and a typo like `--subsets 100000000`
+/// fails at once instead of exhausting memory and time.
+pub const MAX_SUBSETS: usize = 100_000;
 
 /// KID on caller-chosen subsets: `subsets_a[i]` and `subsets_b[i]` are row indices of equal length (>= 2).
 pub fn kid_on_subsets(
@@ -114,7 +122,6 @@ fn kid_on_subsets_with_progress(
     subsets_b: &[Vec<usize>],
     on_subset: &mut dyn FnMut(usize) -> ControlFlow<()>,
 ) -> Result<Kid, MetricError> {
-    check_dims(a, b)?;
     if subsets_a.len() != subsets_b.len() {
         return Err(MetricError::LengthMismatch {
             what: "KID subset lists",
@@ -122,18 +129,32 @@ fn kid_on_subsets_with_progress(
             right: subsets_b.len(),
         });
     }
-    if subsets_a.is_empty() {
+    let mut pair = |i: usize| (subsets_a[i].clone(), subsets_b[i].clone());
+    kid_over_subsets(a, b, subsets_a.len(), &mut pair, on_subset)
+}
+
+/// KID over `count` subsets, subset `i` being the row indices `subset(i)` returns for each set.
+fn kid_over_subsets(
+    a: &FeatureMatrix,
+    b: &FeatureMatrix,
+    count: usize,
+    subset: &mut dyn FnMut(usize) -> (Vec<usize>, Vec<usize>),
+    on_subset: &mut dyn FnMut(usize) -> ControlFlow<()>,
+) -> Result<Kid, MetricError> {
+    check_dims(a, b)?;
+    if count == 0 {
         return Err(MetricError::TooFew { what: "KID subsets", needed: 1, actual: 0 });
     }
-    let mut per_subset = Vec::with_capacity(subsets_a.len());
+    let mut per_subset = Vec::with_capacity(count);
     let mut subset_size = 0;
-    for (ia, ib) in subsets_a.iter().zip(subsets_b) {
+    for i in 0..count {
+        let (ia, ib) = subset(i);
         if ia.len() != ib.len() {
             return Err(MetricError::LengthMismatch { what: "KID subset sizes", left: ia.len(), right: ib.len() });
         }
         subset_size = ia.len();
-        let xa = gather(a, ia, "KID subset index into the first set")?;
-        let xb = gather(b, ib, "KID subset index into the second set")?;
+        let xa = gather(a, &ia, "KID subset index into the first set")?;
+        let xb = gather(b, &ib, "KID subset index into the second set")?;
         per_subset.push(mmd2_polynomial(&xa, &xb, ia.len(), a.cols())?);
         if on_subset(per_subset.len()).is_break() {
             return Err(MetricError::Cancelled { what: "KID" });
@@ -235,5 +256,26 @@ mod tests {
         let one = FeatureMatrix::new(vec![0.0; 5], 1, 5).unwrap();
         assert!(matches!(kernel_inception_distance(&a, &one, KidOptions::default()), Err(MetricError::TooFew { .. })));
         assert!(kid_on_subsets(&a, &a, &[vec![0, 99]], &[vec![0, 1]]).is_err());
+        let too_many = KidOptions { subsets: MAX_SUBSETS + 1, subset_size: 2, seed: 0 };
+        let error = kernel_inception_distance(&a, &a, too_many).unwrap_err().to_string();
+        assert!(error.contains("more than 100000"), "{error}");
+    }
+
+    #[test]
+    fn drawing_subsets_as_they_are_used_gives_the_values_of_drawing_them_first() {
+        let rows = |salt: usize| -> Vec<Vec<f32>> {
+            (0..40).map(|i| (0..6).map(|j| ((i * 31 + j * 11 + salt) % 23) as f32 / 23.0).collect()).collect()
+        };
+        let (a, b) = (FeatureMatrix::from_rows(&rows(0)).unwrap(), FeatureMatrix::from_rows(&rows(5)).unwrap());
+        let options = KidOptions { subsets: 7, subset_size: 10, seed: 42 };
+        let mut rng = SeededRng::new(options.seed);
+        let (mut subsets_a, mut subsets_b) = (Vec::new(), Vec::new());
+        for _ in 0..options.subsets {
+            subsets_a.push(rng.sample_without_replacement(40, 10));
+            subsets_b.push(rng.sample_without_replacement(40, 10));
+        }
+        let drawn_first = kid_on_subsets(&a, &b, &subsets_a, &subsets_b).unwrap();
+        let drawn_lazily = kernel_inception_distance(&a, &b, options).unwrap();
+        assert_eq!(drawn_first.per_subset, drawn_lazily.per_subset);
     }
 }

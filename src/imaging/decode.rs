@@ -79,6 +79,13 @@ pub fn decode_radiograph(bytes: &[u8], name: &str) -> Result<Radiograph, DecodeE
 fn decode_raster(reader: ImageReader<Cursor<&[u8]>>, bytes: &[u8], name: &str) -> Result<GrayImage, DecodeError> {
     let corrupt = |e: image::ImageError| DecodeError::Corrupt { name: name.to_owned(), reason: e.to_string() };
     // Read only the header first so a huge image is refused without allocating its pixels.
+    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_has_end_after_last_scan(bytes) {
+        // The JPEG decoder fills a cut-off scan with grey and reports success.
+        return Err(DecodeError::Corrupt {
+            name: name.to_owned(),
+            reason: "the JPEG ends inside its image data (no end-of-image marker after the last scan)".to_owned(),
+        });
+    }
     let (width_px, height_px) = reader.into_dimensions().map_err(corrupt)?;
     if width_px > MAX_SIDE_PX || height_px > MAX_SIDE_PX || u64::from(width_px) * u64::from(height_px) > MAX_PIXELS {
         return Err(DecodeError::TooLarge { name: name.to_owned(), width_px, height_px });
@@ -93,6 +100,18 @@ fn decode_raster(reader: ImageReader<Cursor<&[u8]>>, bytes: &[u8], name: &str) -
     reader.limits(limits);
     let decoded = reader.decode().map_err(corrupt)?;
     to_gray(decoded, name)
+}
+
+/// Whether a JPEG stream has an end-of-image marker (FF D9) after its last start-of-scan marker (FF DA). Inside
+/// entropy-coded data a 0xFF byte is always followed by 0x00 or a restart marker, so neither pair occurs there; a
+/// file cut inside its last scan has no FF D9 after that scan's FF DA. Bytes after the marker (trailers some cameras
+/// append) are allowed.
+fn jpeg_has_end_after_last_scan(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|pair| pair == [0xFF, 0xDA]);
+    match last_scan {
+        Some(start) => bytes[start..].windows(2).any(|pair| pair == [0xFF, 0xD9]),
+        None => false,
+    }
 }
 
 /// Converts any decoded image to one channel at its own depth. Colour is reduced with ITU-R 601 luma weights,

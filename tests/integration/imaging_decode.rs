@@ -77,6 +77,20 @@ fn corrupt_png_is_refused_not_panicking() {
 }
 
 #[test]
+fn truncated_jpeg_is_refused_and_trailing_bytes_are_allowed() {
+    let img = ImageBuffer::from_fn(64, 64, |x, y| Luma([(x * 3 + y * 2) as u8]));
+    let bytes = encode(img, ImageFormat::Jpeg);
+    // The decoder alone fills the missing part of the scan and succeeds.
+    for keep in [bytes.len() / 3, bytes.len() - 2] {
+        let err = decode_image(&bytes[..keep], "cut.jpg").unwrap_err();
+        assert!(matches!(err, DecodeError::Corrupt { .. }) && err.to_string().contains("end-of-image"), "{err}");
+    }
+    let mut with_trailer = bytes.clone();
+    with_trailer.extend_from_slice(b"camera trailer");
+    decode_image(&with_trailer, "trailer.jpg").unwrap();
+}
+
+#[test]
 fn unknown_format_is_refused() {
     let err = decode_image(b"this is a text file, not an image", "notes.txt").unwrap_err();
     assert!(matches!(err, DecodeError::UnknownFormat { .. }), "{err}");

@@ -136,9 +136,21 @@ impl<'a> Walker<'a> {
         );
         let (length, header) =
             if long_form { (self.u32_at(at + 8), 12) } else { (self.u16_at(at + 6).map(u32::from), 8) };
-        let length = length.unwrap_or(0);
+        let Some(length) = length else {
+            return Err(self.cut_header(tag));
+        };
         self.check_length(tag, length, header)?;
         Ok((tag, length, header))
+    }
+
+    /// The error for a file that ends inside the header of element `tag`.
+    fn cut_header(&self, tag: Tag) -> String {
+        format!(
+            "the file ends inside the header of element ({:04X},{:04X}) at byte {}: it is truncated",
+            tag.group(),
+            tag.element(),
+            self.position
+        )
     }
 
     fn check_length(&self, tag: Tag, length: u32, header: usize) -> Result<(), String> {
@@ -158,7 +170,6 @@ impl<'a> Walker<'a> {
     }
 
     fn walk(&mut self) -> Result<(), String> {
-        // Fewer than 8 bytes cannot hold a header; the real parser reports what is wrong with them.
         while self.remaining() >= 8 {
             let (Some(group), Some(element)) = (self.u16_at(self.position), self.u16_at(self.position + 2)) else {
                 return Ok(());
@@ -207,6 +218,14 @@ impl<'a> Walker<'a> {
                 self.position += length as usize;
             }
         }
+        // A data set ends after a whole element; a few bytes more are the start of a header the file lost.
+        if self.remaining() > 0 {
+            return Err(format!(
+                "the file ends {} byte(s) into an element header at byte {}: it is truncated",
+                self.remaining(),
+                self.position
+            ));
+        }
         Ok(())
     }
 }
@@ -240,5 +259,22 @@ mod tests {
         unknown[4..6].copy_from_slice(b"ZZ");
         let error = check_raw_lengths(&unknown, DataSetEncoding::ExplicitLittle).unwrap_err();
         assert!(error.contains("unknown VR code \"ZZ\""), "{error}");
+    }
+
+    #[test]
+    fn a_file_cut_inside_an_element_header_is_truncated() {
+        let mut data = explicit_element(0x0008, 0x0060, b"CS", b"CR");
+        let whole = data.len();
+        data.extend(explicit_element(0x0028, 0x0010, b"US", &[4, 0]));
+        for cut in 1..8 {
+            let error = check_raw_lengths(&data[..whole + cut], DataSetEncoding::ExplicitLittle).unwrap_err();
+            assert!(error.contains(&format!("ends {cut} byte(s) into an element header at byte {whole}")), "{error}");
+        }
+        // A long-form header (OB) cut after its VR: 12 header bytes, 9 present.
+        let mut long = data.clone();
+        long.extend([0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 4]);
+        let error = check_raw_lengths(&long, DataSetEncoding::ExplicitLittle).unwrap_err();
+        assert!(error.contains("ends inside the header of element (7FE0,0010)"), "{error}");
+        assert_eq!(check_raw_lengths(&data, DataSetEncoding::ExplicitLittle), Ok(()));
     }
 }

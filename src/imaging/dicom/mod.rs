@@ -9,6 +9,7 @@ mod basic_profile;
 mod deidentify;
 mod error;
 mod gray_image;
+mod jpeg_header;
 mod length_guard;
 mod lut;
 mod pixels;

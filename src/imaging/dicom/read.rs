@@ -2,6 +2,7 @@
 //! frame into a [`DicomImage`].
 
 use super::error::{DicomError, error_chain_text, path_text};
+use super::jpeg_header::jpeg_frame_size;
 use super::length_guard::{DataSetEncoding, check_part10_lengths, check_raw_lengths};
 use super::lut::{LookupTable, parse_lut_item};
 use super::pixels::{ModalityTransform, PixelLayout, PixelStats, SampleModel, StoredValues, stored_values};
@@ -315,7 +316,20 @@ impl DicomFile {
             Value::PixelSequence(sequence) if sequence.fragments().is_empty() => {
                 return Err(DicomError::MissingPixelData { path: self.label.clone() });
             }
-            Value::PixelSequence(_) => {}
+            Value::PixelSequence(sequence) => {
+                let first = sequence.fragments().first().map(|f| f.as_slice()).unwrap_or_default();
+                if let Some((rows, columns)) = jpeg_frame_size(first)
+                    && (u32::from(rows), u32::from(columns)) != (layout.rows, layout.columns)
+                {
+                    return Err(self.invalid(
+                        "Pixel Data (7FE0,0010)",
+                        format!(
+                            "holds a {columns}x{rows} px JPEG frame, but Rows and Columns say {}x{} px",
+                            layout.columns, layout.rows
+                        ),
+                    ));
+                }
+            }
             Value::Sequence(_) => {
                 return Err(self.invalid("Pixel Data (7FE0,0010)", "is a sequence of items"));
             }

@@ -6,12 +6,12 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::cli::output_paths::check_outputs_apart;
+use crate::cli::output_paths::{check_outputs_apart, same_file};
 use crate::models::card::ModelKind;
 use crate::models::registry::default_model_bytes;
 use crate::study::analysis::{AnalysisOptions, AnalysisReport, Performance, Reading, analyze, format_p_value};
 use crate::study::export::{read_answers_csv, readings_from_store, write_answers_csv, write_study_imrmc};
-use crate::study::generator_source::GeneratorSource;
+use crate::study::generator_source::{GeneratorSource, check_replayable_labels};
 use crate::study::harmonise::{CycleGanHarmoniser, RealImageTransform, TransformChain};
 use crate::study::imrmc::{read_imrmc, readings_from_imrmc};
 use crate::study::resolution_match::{ResolutionMatch, largest_side_px};
@@ -169,8 +169,8 @@ pub struct AnalyzeArgs {
     /// Ratings >= K are "artificial" calls (needed for --imrmc; overrides the calls of a study or CSV).
     #[arg(long)]
     pub call_threshold: Option<f64>,
-    /// Bootstrap resamples of each AUC confidence interval.
-    #[arg(long, default_value_t = 2000)]
+    /// Bootstrap resamples of each AUC confidence interval (0 = none).
+    #[arg(long, default_value_t = 2000, value_parser = crate::cli::resample_count::parse_resample_count)]
     pub bootstrap: usize,
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = 0)]
@@ -258,6 +258,12 @@ fn run_new(args: &NewArgs) -> Result<()> {
     let (mut artificial, artificial_side_px): (Box<dyn ArtificialSource>, Option<u32>) =
         match (&args.artificial, &args.generator) {
             (Some(folder), None) => {
+                if same_file(folder, &args.real) {
+                    bail!(
+                        "--artificial {} is the --real folder: its real images would be shown as artificial cases",
+                        folder.display()
+                    );
+                }
                 let source = FolderArtificialSource::open(folder, derive_seed(args.seed, "artificial-folder"))
                     .with_context(|| format!("listing the artificial images in {}", folder.display()))?;
                 let side_px = largest_side_px(source.files(), 32);
@@ -265,6 +271,9 @@ fn run_new(args: &NewArgs) -> Result<()> {
             }
             (None, Some(model)) => {
                 let source = generator_source(args, model.as_deref())?;
+                if let (true, Some(csv)) = (replay_real_labels, &args.real_labels) {
+                    check_replayable_labels(source.card_labels(), real.entries(), csv)?;
+                }
                 let side_px = source.side_px();
                 (Box::new(source), Some(side_px))
             }

@@ -1,6 +1,8 @@
 //! Artificial cases from the conditional generator: one image per case, seeds counted up from a base seed, labels
 //! replayed from the real cases (as the original study did) or chosen once for all cases.
 
+use std::path::Path;
+
 use image::{DynamicImage, GrayImage as Luma8Image};
 
 use crate::convert::progan_tf::sha256_hex;
@@ -9,7 +11,7 @@ use crate::models::progan::{ProganGenerator, latents_from_seed, to_png_u8};
 use crate::models::weights::Weights;
 
 use super::error::{StudyError, StudyResult};
-use super::sources::{ArtificialSource, CaseLabels, SourceImage};
+use super::sources::{ArtificialSource, CaseLabels, RealImageEntry, SourceImage};
 
 /// Labels of a real case as the generator's conditioning vector (in the card's order).
 ///
@@ -47,6 +49,39 @@ pub fn labels_from_case(card_labels: &[String], case: &CaseLabels) -> Result<Vec
         .collect()
 }
 
+/// Checks, before any case is made, that every row of a real labels CSV (`csv`; `entries` are its rows in order,
+/// the first on line 2) replays to the generator: some column names one of the card's labels or is a findings column,
+/// and every label value is a number from 0 to 1. The error names the file, the line and the image.
+pub fn check_replayable_labels(card_labels: &[String], entries: &[RealImageEntry], csv: &Path) -> StudyResult<()> {
+    let key = |name: &str| name.to_lowercase().replace(['_', ' '], "");
+    let wanted: Vec<String> = card_labels.iter().map(|l| key(l)).collect();
+    let columns: Vec<&String> = entries.first().map(|e| e.labels.keys().collect()).unwrap_or_default();
+    let replays = columns.iter().any(|c| {
+        let c = key(c);
+        wanted.contains(&c) || matches!(c.as_str(), "findings" | "findinglabels")
+    });
+    if !entries.is_empty() && !replays {
+        return Err(StudyError::Parse {
+            path: csv.to_path_buf(),
+            line: 1,
+            reason: format!(
+                "no column names one of the generator's labels ({}) or holds findings (`findings`, `Finding Labels`), \
+                 so every artificial case would be generated with no pathology; columns: {}",
+                card_labels.join(", "),
+                columns.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    for (index, entry) in entries.iter().enumerate() {
+        labels_from_case(card_labels, &entry.labels).map_err(|reason| StudyError::Parse {
+            path: csv.to_path_buf(),
+            line: index as u64 + 2,
+            reason: format!("{} ({})", reason, entry.path.display()),
+        })?;
+    }
+    Ok(())
+}
+
 /// The generator as a study's artificial source.
 pub struct GeneratorSource {
     generator: ProganGenerator,
@@ -75,6 +110,11 @@ impl GeneratorSource {
             )));
         }
         Ok(Self { generator, model_name, model_sha256, base_seed, chosen_labels })
+    }
+
+    /// The generator's labels, in its card's order.
+    pub fn card_labels(&self) -> &[String] {
+        &self.generator.card().labels
     }
 
     /// Loads the generator from safetensors `bytes` (`name` labels it in errors and provenance).
@@ -180,6 +220,23 @@ mod tests {
         );
         assert_eq!(labels_from_case(&labels, &case(&[("Finding Labels", "No Finding")])).unwrap(), vec![0.0; 3]);
         assert_eq!(labels_from_case(&labels, &case(&[("Effusion", " ")])).unwrap(), vec![0.0; 3]);
+    }
+
+    #[test]
+    fn a_labels_csv_is_checked_whole_before_any_case_is_made() {
+        let labels: Vec<String> = ["Cardiomegaly", "Effusion"].map(String::from).to_vec();
+        let entry = |file: &str, pairs: &[(&str, &str)]| RealImageEntry { path: file.into(), labels: case(pairs) };
+        let csv = Path::new("real.csv");
+        let good = [entry("a.png", &[("Effusion", "1")]), entry("b.png", &[("Effusion", "0")])];
+        check_replayable_labels(&labels, &good, csv).unwrap();
+        let bad_second = [entry("a.png", &[("Effusion", "1")]), entry("b.png", &[("Effusion", "nan")])];
+        let error = check_replayable_labels(&labels, &bad_second, csv).unwrap_err().to_string();
+        assert!(error.contains("line 3") && error.contains("b.png") && error.contains("real.csv"), "{error}");
+        let unknown = [entry("a.png", &[("Foo", "1"), ("Bar", "0")])];
+        let error = check_replayable_labels(&labels, &unknown, csv).unwrap_err().to_string();
+        assert!(error.contains("no column names one of the generator's labels") && error.contains("Foo"), "{error}");
+        let findings = [entry("a.png", &[("Finding Labels", "Effusion")])];
+        check_replayable_labels(&labels, &findings, csv).unwrap();
     }
 
     #[test]

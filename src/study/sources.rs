@@ -96,6 +96,7 @@ impl RealImageFolder {
             })?;
         let mut entries = Vec::new();
         let mut missing: Vec<String> = Vec::new();
+        let mut first_line_of: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
         for (row_index, record) in reader.records().enumerate() {
             let line = row_index as u64 + 2;
             let record = record.map_err(|error| csv_error(csv_path, line, &error))?;
@@ -105,6 +106,14 @@ impl RealImageFolder {
                     path: csv_path.to_path_buf(),
                     line,
                     reason: "empty file name".to_owned(),
+                });
+            }
+            // A file listed twice would be twice as likely to be shown, and its two label rows may disagree.
+            if let Some(first) = first_line_of.insert(file.to_owned(), line) {
+                return Err(StudyError::Parse {
+                    path: csv_path.to_path_buf(),
+                    line,
+                    reason: format!("{file} is listed again (first on line {first})"),
                 });
             }
             let path = dir.join(file);

@@ -189,6 +189,29 @@ fn cli_errors_are_clear_and_nonzero() {
     assert!(stderr.contains("lists 1 image(s) that are not in") && stderr.contains("first: ghost_77.png"), "{stderr}");
     assert!(!db.exists());
 
+    // One folder as both sides would show real images as artificial cases.
+    let new_from = |artificial: &Path| {
+        thorax(&[
+            "study",
+            "new",
+            "--real",
+            s(&real),
+            "--artificial",
+            s(artificial),
+            "--readers",
+            "alice",
+            "--cases",
+            "2",
+            "--seed",
+            "1",
+            "--out",
+            s(&db),
+        ])
+    };
+    let output = new_from(&real.join("."));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is the --real folder"), "{output:?}");
+    assert!(!output.status.success() && !db.exists());
+
     let output = thorax(&["study", "status", s(&dir.path().join("nope.sqlite")), "--json"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("nope.sqlite"));
@@ -259,6 +282,22 @@ fn new_with_the_generator_replays_real_labels_and_records_seeds() {
     let refused = thorax(&no_csv);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--real-labels"));
+
+    // Every row is checked before any case is made, and the error names the line and the image.
+    let mut bad = String::from("file,Cardiomegaly\n");
+    for (i, path) in files.iter().enumerate() {
+        let value = if i == 4 { "yes" } else { "0" };
+        bad.push_str(&format!("{},{value}\n", path.file_name().unwrap().to_str().unwrap()));
+    }
+    std::fs::write(&labels_csv, bad).unwrap();
+    let other_db = dir.path().join("bad.sqlite");
+    let mut with_bad_labels: Vec<&str> = args.to_vec();
+    let out_at = with_bad_labels.iter().position(|a| *a == "--out").unwrap() + 1;
+    with_bad_labels[out_at] = s(&other_db);
+    let refused = thorax(&with_bad_labels);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("line 6") && stderr.contains("\"yes\""), "{stderr}");
+    assert!(!other_db.exists());
 }
 
 #[test]

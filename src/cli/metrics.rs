@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
+use crate::cli::resample_count::parse_resample_count;
 use crate::convert::npy::read_npy;
 use crate::metrics::bootstrap::{bootstrap_auc, thorax_gan_protocol};
 use crate::metrics::delong::delong;
@@ -70,7 +71,7 @@ pub enum MetricsCommand {
         /// Second feature matrix.
         b: PathBuf,
         /// Bootstrap resamples of a 95% CI, value +- 1.96 bootstrap SE (both sets resampled; 0 = none).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = parse_resample_count)]
         bootstrap: usize,
         /// Seed of the bootstrap.
         #[arg(long, default_value_t = 0)]
@@ -95,7 +96,7 @@ pub enum MetricsCommand {
         #[arg(long)]
         inception_weights: Option<PathBuf>,
         /// Bootstrap resamples of a 95% CI, value +- 1.96 bootstrap SE (both sets resampled; 0 = none).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = parse_resample_count)]
         bootstrap: usize,
         /// Seed of the bootstrap.
         #[arg(long, default_value_t = 0)]
@@ -147,7 +148,7 @@ pub enum MetricsCommand {
         #[arg(long)]
         truth: PathBuf,
         /// Bootstrap resamples (0 = none; `--protocol thorax-gan` defaults to 10,000).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_resample_count)]
         bootstrap: Option<usize>,
         /// Seed of the resampling.
         #[arg(long, default_value_t = 0)]
@@ -467,6 +468,24 @@ pub fn load_gray(path: &Path) -> anyhow::Result<(GrayImage, f64)> {
     }
 }
 
+/// Images of two folders paired by file name, and how many of each had no partner.
+struct NamePairs {
+    pairs: Vec<(PathBuf, PathBuf)>,
+    only_in_a: usize,
+    only_in_b: usize,
+}
+
+fn pair_by_file_name(a: &Path, b: &Path) -> anyhow::Result<NamePairs> {
+    let in_b: HashMap<_, _> =
+        image_files(b)?.into_iter().filter_map(|p| p.file_name().map(|n| (n.to_owned(), p.clone()))).collect();
+    let files_a = image_files(a)?;
+    let pairs: Vec<_> = files_a
+        .iter()
+        .filter_map(|p| p.file_name().and_then(|n| in_b.get(n)).map(|q| (p.clone(), q.clone())))
+        .collect();
+    Ok(NamePairs { only_in_a: files_a.len() - pairs.len(), only_in_b: in_b.len() - pairs.len(), pairs })
+}
+
 fn run_msssim(
     a: &Path,
     b: &Path,
@@ -475,19 +494,21 @@ fn run_msssim(
     json: bool,
 ) -> anyhow::Result<()> {
     let pairs: Vec<(PathBuf, PathBuf)> = if a.is_dir() && b.is_dir() {
-        let in_b: HashMap<_, _> =
-            image_files(b)?.into_iter().filter_map(|p| p.file_name().map(|n| (n.to_owned(), p.clone()))).collect();
-        let paired: Vec<_> = image_files(a)?
-            .into_iter()
-            .filter_map(|p| {
-                let partner = p.file_name().and_then(|n| in_b.get(n)).cloned();
-                partner.map(|q| (p, q))
-            })
-            .collect();
-        if paired.is_empty() {
+        let paired = pair_by_file_name(a, b)?;
+        if paired.pairs.is_empty() {
             bail!("no file names in common between {} and {}", a.display(), b.display());
         }
-        paired
+        // The mean is over the pairs only; say what it leaves out.
+        for (side, folder, count) in [("first", a, paired.only_in_a), ("second", b, paired.only_in_b)] {
+            if count > 0 {
+                eprintln!(
+                    "note: {count} image(s) of the {side} folder {} have no file of the same name in the other and \
+                     are left out",
+                    folder.display()
+                );
+            }
+        }
+        paired.pairs
     } else if a.is_file() && b.is_file() {
         vec![(a.to_path_buf(), b.to_path_buf())]
     } else {
@@ -774,6 +795,22 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn folders_pair_by_file_name_and_count_what_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        for (folder, names) in [(&a, ["1.png", "2.png", "3.png"]), (&b, ["2.png", "3.png", "4.png"])] {
+            std::fs::create_dir(folder).unwrap();
+            for name in names {
+                write(folder, name, "x");
+            }
+        }
+        write(&a, "notes.txt", "not an image");
+        let paired = pair_by_file_name(&a, &b).unwrap();
+        assert_eq!(paired.pairs, vec![(a.join("2.png"), b.join("2.png")), (a.join("3.png"), b.join("3.png"))]);
+        assert_eq!((paired.only_in_a, paired.only_in_b), (1, 1));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod info;
 pub mod metrics;
 pub mod npy_input;
 pub mod output_paths;
+pub mod resample_count;
 pub mod study;
 pub mod train;
 pub mod train_classifier;

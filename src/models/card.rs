@@ -150,7 +150,27 @@ impl ModelCard {
     /// Reads a card from safetensors metadata.
     pub fn from_metadata(metadata: &std::collections::HashMap<String, String>) -> Result<Self, CardError> {
         let json = metadata.get(CARD_METADATA_KEY).ok_or(CardError::Missing)?;
-        serde_json::from_str(json).map_err(CardError::Invalid)
+        let card: Self = serde_json::from_str(json).map_err(CardError::Invalid)?;
+        card.check()?;
+        Ok(card)
+    }
+
+    /// Refuses what no network of ours could have written: a label named twice (outputs are matched by name, and
+    /// JSON results keyed by it would lose one) and an input side outside 4..=16384 px (0 means "any" or the
+    /// architecture's default).
+    fn check(&self) -> Result<(), CardError> {
+        for (index, label) in self.labels.iter().enumerate() {
+            if self.labels[..index].contains(label) {
+                return Err(CardError::Inconsistent(format!("the label {label:?} is listed twice")));
+            }
+        }
+        if self.resolution != 0 && !(4..=16_384).contains(&self.resolution) {
+            return Err(CardError::Inconsistent(format!(
+                "resolution {} px is outside 4..=16384 (0 for any size)",
+                self.resolution
+            )));
+        }
+        Ok(())
     }
 
     /// Position of a label by name, the only way labels are matched across models.
@@ -165,6 +185,8 @@ pub enum CardError {
     Missing,
     #[error("the model card is not valid JSON for this version: {0}")]
     Invalid(serde_json::Error),
+    #[error("the model card is inconsistent: {0}")]
+    Inconsistent(String),
 }
 
 #[cfg(test)]
@@ -184,6 +206,22 @@ mod tests {
             untrained: false,
             provenance: Provenance { source: source.to_owned(), ..Provenance::default() },
             metrics: serde_json::from_value(metrics).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_card_with_a_label_twice_or_an_impossible_size_is_refused() {
+        let metadata = |card: &ModelCard| card.to_metadata().into_iter().collect();
+        let mut twice = card("convert", 128, serde_json::json!({}));
+        twice.labels = vec!["Mass".into(), "Edema".into(), "Mass".into()];
+        let error = ModelCard::from_metadata(&metadata(&twice)).unwrap_err().to_string();
+        assert!(error.contains("\"Mass\" is listed twice"), "{error}");
+        for side in [1, 100_000] {
+            let error = ModelCard::from_metadata(&metadata(&card("convert", side, serde_json::json!({})))).unwrap_err();
+            assert!(error.to_string().contains(&format!("resolution {side} px")), "{error}");
+        }
+        for side in [0, 4, 256] {
+            ModelCard::from_metadata(&metadata(&card("convert", side, serde_json::json!({})))).unwrap();
         }
     }
 

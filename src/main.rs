@@ -142,10 +142,18 @@ fn main() -> std::process::ExitCode {
 }
 
 /// An error and its causes as anyhow prints them, without the backtrace that RUST_BACKTRACE=1 would add: a user's
-/// mistake (a wrong path, an unknown label) is not a crash.
+/// mistake (a wrong path, an unknown label) is not a crash. A cause whose text the message above it already holds
+/// (an error that prints its source) is left out, so each reason reads once.
 fn error_report(error: &anyhow::Error) -> String {
     let mut report = format!("Error: {error}");
-    let causes: Vec<String> = error.chain().skip(1).map(ToString::to_string).collect();
+    let mut above = error.to_string();
+    let mut causes: Vec<String> = Vec::new();
+    for cause in error.chain().skip(1).map(|cause| cause.to_string()) {
+        if !above.contains(&cause) {
+            above.clone_from(&cause);
+            causes.push(cause);
+        }
+    }
     if !causes.is_empty() {
         report.push_str("\n\nCaused by:");
         for (index, cause) in causes.iter().enumerate() {
@@ -269,4 +277,26 @@ fn run_gui(device: DeviceChoice) -> anyhow::Result<()> {
              without one: see `thorax --help`"
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("I/O error ({source}): s.db")]
+    struct PrintsItsSource {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_above_is_not_repeated() {
+        let inner = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "the file is read-only");
+        let error = anyhow::Error::new(PrintsItsSource { source: inner }).context("opening the study s.db");
+        let report = error_report(&error);
+        assert_eq!(report.matches("the file is read-only").count(), 1, "{report}");
+        assert!(report.contains("0: I/O error (the file is read-only): s.db"), "{report}");
+        assert!(!report.contains("\n    1:"), "{report}");
+    }
 }

@@ -299,6 +299,19 @@ impl StudyStore {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "study file not found"),
             });
         }
+        // SQLite reports a read-only file only as "disk I/O error" once it tries to lock it.
+        if let Err(error) = std::fs::OpenOptions::new().write(true).open(path)
+            && error.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return Err(StudyError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(
+                    error.kind(),
+                    "the study file is read-only; a study is always opened for writing (answers are added under a \
+                     lock), so copy it to a folder you can write to",
+                ),
+            });
+        }
         let sql = |error| map_sqlite(path, error);
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let connection = Connection::open_with_flags(path, flags).map_err(sql)?;

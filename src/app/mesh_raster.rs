@@ -19,19 +19,20 @@ pub struct SoftTextures {
 }
 
 impl SoftTextures {
-    /// Applies new and patched textures (frees are applied after painting, by [`Self::free`]).
-    pub fn set(&mut self, delta: &TexturesDelta) {
-        for (id, patches) in &delta.set {
-            for patch in patches {
-                self.apply(*id, patch);
+    /// Applies and takes out `delta`'s new and patched textures (its frees are applied after painting, by
+    /// [`Self::free`]); egui asserts in debug builds that no delta is dropped unapplied.
+    pub fn set(&mut self, delta: &mut TexturesDelta) {
+        for (id, patches) in std::mem::take(&mut delta.set) {
+            for patch in &patches {
+                self.apply(id, patch);
             }
         }
     }
 
-    /// Drops the textures `delta` frees.
-    pub fn free(&mut self, delta: &TexturesDelta) {
-        for id in &delta.free {
-            self.images.remove(id);
+    /// Drops the textures `delta` frees, and takes them out of it.
+    pub fn free(&mut self, delta: &mut TexturesDelta) {
+        for id in std::mem::take(&mut delta.free) {
+            self.images.remove(&id);
         }
     }
 
@@ -280,7 +281,8 @@ mod tests {
         let mut textures = SoftTextures::default();
         let mut delta = TexturesDelta::default();
         delta.set.insert(TextureId::Managed(7), [ImageDelta::full(texture, Default::default())].into());
-        textures.set(&delta);
+        textures.set(&mut delta);
+        assert!(delta.is_empty(), "the delta is taken out");
         let mut canvas = SoftCanvas::new(4, 4, Color32::WHITE);
         canvas.paint(&[clipped], &textures, pos2(0.0, 0.0), 1.0);
         let image = canvas.into_image().unwrap();
@@ -294,10 +296,10 @@ mod tests {
         let mut patch = TexturesDelta::default();
         let red = ColorImage::new([1, 1], vec![Color32::RED]);
         patch.set.insert(TextureId::Managed(7), [ImageDelta::partial([0, 0], red, Default::default())].into());
-        textures.set(&patch);
+        textures.set(&mut patch);
         assert_eq!(textures.images[&TextureId::Managed(7)].pixels, vec![Color32::RED, Color32::GREEN]);
         patch.free.insert(TextureId::Managed(7));
-        textures.free(&patch);
-        assert!(textures.images.is_empty());
+        textures.free(&mut patch);
+        assert!(textures.images.is_empty() && patch.is_empty());
     }
 }

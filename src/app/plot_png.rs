@@ -63,12 +63,12 @@ pub fn render_figure(
     let mut last = None;
     // Grids and plots size themselves from the previous pass: the third pass is the settled one.
     for _ in 0..3 {
-        let output = ctx.run_ui(input.clone(), |ui| {
+        let mut output = ctx.run_ui(input.clone(), |ui| {
             let margin = egui::Margin::same(style.margin_points.round() as i8);
             egui::Frame::new().inner_margin(margin).show(ui, |ui| drawn = add_plot(ui));
         });
-        textures.set(&output.textures_delta);
-        textures.free(&output.textures_delta);
+        textures.set(&mut output.textures_delta);
+        textures.free(&mut output.textures_delta);
         last = Some(output);
     }
     let Some(output) = last else { return Err(empty(drawn)) };

@@ -33,7 +33,9 @@ pub fn run(args: &CardArgs) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(metrics_path)
             .with_context(|| format!("reading the metrics {}", metrics_path.display()))?;
         let value: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("{} is not JSON", metrics_path.display()))?;
+            // Editors on Windows save UTF-8 with a byte-order mark, which JSON does not allow.
+            serde_json::from_str(text.trim_start_matches('\u{feff}'))
+                .with_context(|| format!("{} is not JSON", metrics_path.display()))?;
         let serde_json::Value::Object(metrics) = value else {
             bail!("{} must hold a JSON object of metric names and values", metrics_path.display());
         };

@@ -474,6 +474,12 @@ pub fn run(
     default_generator_bytes: Option<&[u8]>,
     default_classifier_bytes: Option<&[u8]>,
 ) -> anyhow::Result<()> {
+    if args.out.exists() && !args.out.is_dir() {
+        anyhow::bail!(
+            "--out {} is a file: give a folder (created if missing) for the CSVs, the matrix and summary.json",
+            args.out.display()
+        );
+    }
     let generator_file = load_model(
         args.generator.as_deref(),
         default_generator_bytes,

@@ -285,11 +285,11 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureSource<'_>
                 println!("{value}");
             } else {
                 println!(
-                    "{} = {:.6}  (mean term {:.6}, covariance term {:.6}; N = {} real vs {} fake, D = {}; model {} {})",
+                    "{} = {}  (mean term {}, covariance term {}; N = {} real vs {} fake, D = {}; model {} {})",
                     source.metric_label,
-                    fd.value,
-                    fd.mean_term,
-                    fd.covariance_term,
+                    six_places(fd.value),
+                    six_places(fd.mean_term),
+                    six_places(fd.covariance_term),
                     fd.count_a,
                     fd.count_b,
                     fd.dim,
@@ -305,7 +305,15 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureSource<'_>
         MetricsCommand::Fd { a, b, json, bootstrap, seed } => {
             let fa = load_features(&a)?;
             let fb = load_features(&b)?;
-            let fd = frechet_distance(&fa, &fb).context("computing the Frechet distance")?;
+            let fd = frechet_distance(&fa, &fb).with_context(|| {
+                format!(
+                    "Frechet distance of {} ({} rows) and {} ({} rows)",
+                    a.display(),
+                    fa.rows(),
+                    b.display(),
+                    fb.rows()
+                )
+            })?;
             let ci = fd_interval(&fa, &fb, bootstrap, seed)?;
             if json {
                 let mut value = serde_json::to_value(&fd)?;
@@ -315,8 +323,13 @@ pub fn run_with_features(cmd: MetricsCommand, features: Option<FeatureSource<'_>
                 println!("{value}");
             } else {
                 println!(
-                    "FD = {:.6}  (mean term {:.6}, covariance term {:.6}; N = {} vs {}, D = {})",
-                    fd.value, fd.mean_term, fd.covariance_term, fd.count_a, fd.count_b, fd.dim
+                    "FD = {}  (mean term {}, covariance term {}; N = {} vs {}, D = {})",
+                    six_places(fd.value),
+                    six_places(fd.mean_term),
+                    six_places(fd.covariance_term),
+                    fd.count_a,
+                    fd.count_b,
+                    fd.dim
                 );
                 print_fd_interval(ci.as_ref());
                 print_sample_size_caution(&fd);
@@ -420,6 +433,13 @@ pub fn features_from_folder(folder: &Path, extract: FeatureExtractor<'_>) -> any
     }
     let rows = extract(&files).with_context(|| format!("extracting features of {}", folder.display()))?;
     FeatureMatrix::from_rows(&rows).with_context(|| format!("features of {}", folder.display()))
+}
+
+/// `value` to six decimals, with a rounding residue below zero (the distance of a set to itself is -1e-9 after the
+/// matrix square root) shown as 0.000000, not -0.000000.
+fn six_places(value: f64) -> String {
+    let shown = if (value * 1e6).round() == 0.0 { 0.0 } else { value };
+    format!("{shown:.6}")
 }
 
 fn load_features(path: &Path) -> anyhow::Result<FeatureMatrix> {
@@ -581,7 +601,15 @@ struct Table {
 }
 
 fn read_csv(path: &Path) -> anyhow::Result<Table> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading CSV {}", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("reading CSV {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        anyhow::anyhow!(
+            "{} line {line}: not UTF-8 text (saved in another encoding, e.g. Latin-1?); save the CSV as UTF-8",
+            path.display()
+        )
+    })?;
     let split =
         |line: &str| -> Vec<String> { line.split(',').map(|f| f.trim().trim_matches('"').to_string()).collect() };
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
@@ -795,6 +823,22 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn six_places_shows_no_negative_zero() {
+        assert_eq!(six_places(-1e-9), "0.000000");
+        assert_eq!(six_places(-2e-6), "-0.000002");
+        assert_eq!(six_places(12.3456789), "12.345679");
+    }
+
+    #[test]
+    fn a_csv_in_another_encoding_is_named_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scores.csv");
+        std::fs::write(&path, b"id,Mass\na,0.5\nb\xe9,0.2\n").unwrap();
+        let error = read_csv(&path).err().unwrap().to_string();
+        assert!(error.contains("line 3: not UTF-8"), "{error}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::cli::output_paths::{check_outputs_apart, same_file};
+use crate::cli::output_paths::{check_outputs_apart, check_writable, same_file};
 use crate::models::card::ModelKind;
 use crate::models::registry::default_model_bytes;
 use crate::study::analysis::{AnalysisOptions, AnalysisReport, Performance, Reading, analyze, format_p_value};
@@ -529,6 +529,9 @@ fn run_export(args: &ExportArgs) -> Result<()> {
         .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
         .collect();
     check_outputs_apart(&outputs, &[("the study database", &args.study)])?;
+    for &(flag, path) in &outputs {
+        check_writable(flag, path)?;
+    }
     let store = StudyStore::open(&args.study).with_context(|| format!("opening the study {}", args.study.display()))?;
     let answer_rows = match &args.answers {
         Some(path) => Some(

@@ -49,7 +49,8 @@ pub struct TrainGanArgs {
     /// With --federated: training steps each site runs per round.
     #[arg(long, default_value_t = 50)]
     pub local_steps: u64,
-    /// Training (and generator output) resolution in pixels: 32, 64, 128 or 256 [default: 64].
+    /// Training (and generator output) resolution in pixels: a power of two from 8 to 1024 (the study used 256)
+    /// [default: 64].
     #[arg(long)]
     pub resolution: Option<usize>,
     /// Most feature maps per layer (the original uses 512) [default: 128].

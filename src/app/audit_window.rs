@@ -344,7 +344,8 @@ impl AuditWindow {
                     let name = |p: &std::path::Path| {
                         p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
                     };
-                    ui.label(format!("{}  <->  {}", name(&pair.generated), name(&pair.nearest_training)));
+                    let mirrored = if pair.nearest_training_mirrored { " (mirrored)" } else { "" };
+                    ui.label(format!("{}  <->  {}{mirrored}", name(&pair.generated), name(&pair.nearest_training)));
                     ui.label(format!(
                         "cosine {:.4}   pixel MS-SSIM {}",
                         pair.cosine_similarity,

@@ -74,6 +74,8 @@ pub enum AuditError {
 pub struct AuditPair {
     pub generated: PathBuf,
     pub nearest_training: PathBuf,
+    /// The generated image is nearest to the training image's left-right mirror image.
+    pub nearest_training_mirrored: bool,
     pub cosine_similarity: f64,
     /// MS-SSIM of the two images mapped to [0, 1] and resampled to 256x256; for the listed closest pairs.
     pub pixel_ms_ssim: Option<f64>,
@@ -145,17 +147,22 @@ pub fn run_audit(
     progress: AuditProgress<'_>,
 ) -> Result<AuditResult, AuditError> {
     let (generated_files, generated) = embed_folder(embedder, &inputs.generated, "--generated", progress)?;
-    let (training_files, training) = embed_folder(embedder, &inputs.training, "--training", progress)?;
+    let (training_files, training) = embed_training_and_mirrors(embedder, &inputs.training, progress)?;
     let (_, heldout) = embed_folder(embedder, &inputs.heldout, "--heldout", progress)?;
+    // Training rows are the images then their mirror images, so a flipped copy is as near as a copy; held-out images
+    // are measured against the same rows, which keeps the threshold fair.
     let report = memorisation_audit(&generated, &training, &heldout, inputs.percentile)?;
     let pair = |index: usize, with_msssim: bool| -> Result<AuditPair, AuditError> {
         let nearest = report.generated_nearest[index];
         let generated_path = generated_files[index].clone();
-        let training_path = training_files[nearest.index].clone();
-        let pixel_ms_ssim = if with_msssim { Some(pixel_ms_ssim(&generated_path, &training_path)?) } else { None };
+        let mirrored = nearest.index >= training_files.len();
+        let training_path = training_files[nearest.index % training_files.len()].clone();
+        let pixel_ms_ssim =
+            if with_msssim { Some(pixel_ms_ssim(&generated_path, &training_path, mirrored)?) } else { None };
         Ok(AuditPair {
             generated: generated_path,
             nearest_training: training_path,
+            nearest_training_mirrored: mirrored,
             cosine_similarity: nearest.similarity,
             pixel_ms_ssim,
             flagged: report.flagged.contains(&index),
@@ -180,12 +187,12 @@ pub fn run_audit(
     let heldout_similarities = similarities(&report, true);
     let generated_similarities = similarities(&report, false);
     Ok(AuditResult {
-        embedding: "DenseNet-121 pooled norm5 features, cosine similarity",
+        embedding: "DenseNet-121 pooled norm5 features, cosine similarity; training images also mirrored left-right",
         model: embedder.model_name.clone(),
         model_sha256: embedder.model_sha256.clone(),
         untrained_model: embedder.classifier.card().untrained,
         count_generated: generated.rows(),
-        count_training: training.rows(),
+        count_training: training_files.len(),
         count_heldout: heldout.rows(),
         threshold_percentile: report.threshold_percentile,
         threshold_cosine_similarity: report.threshold,
@@ -200,6 +207,33 @@ pub fn run_audit(
         heldout_similarities,
         generated_similarities,
     })
+}
+
+/// The training images' features, then their mirror images' features (rows `n..2n` mirror rows `0..n`).
+fn embed_training_and_mirrors(
+    embedder: &Embedder,
+    folder: &Path,
+    progress: AuditProgress<'_>,
+) -> Result<(Vec<PathBuf>, FeatureMatrix), AuditError> {
+    let argument = "--training";
+    let folder_text = folder.display().to_string();
+    let files = image_files_in(folder).map_err(|source| AuditError::Folder {
+        argument,
+        folder: folder_text.clone(),
+        source,
+    })?;
+    if files.is_empty() {
+        return Err(AuditError::NoImages { argument, folder: folder_text });
+    }
+    let stage = "embedding --training images and their mirror images";
+    let (mut rows, mirrored) = embedder
+        .embed_files_and_mirrors(&files, DEFAULT_EMBED_BATCH, &mut |done, total| progress(stage, done, total))
+        .map_err(|source| match source {
+            EmbedError::Cancelled { .. } => AuditError::Cancelled,
+            source => AuditError::Embed { argument, source: Box::new(source) },
+        })?;
+    rows.extend(mirrored);
+    Ok((files, FeatureMatrix::from_rows(&rows)?))
 }
 
 fn embed_folder(
@@ -229,7 +263,7 @@ fn embed_folder(
 }
 
 /// MS-SSIM of two images after mapping each to [0, 1] and resampling to 256x256.
-fn pixel_ms_ssim(generated: &Path, training: &Path) -> Result<f64, AuditError> {
+fn pixel_ms_ssim(generated: &Path, training: &Path, mirror_training: bool) -> Result<f64, AuditError> {
     let error = |reason: String| AuditError::PairSimilarity {
         generated: generated.display().to_string(),
         training: training.display().to_string(),
@@ -240,7 +274,15 @@ fn pixel_ms_ssim(generated: &Path, training: &Path) -> Result<f64, AuditError> {
         let resized = resize(&image, PAIR_SIDE_PX, PAIR_SIDE_PX).map_err(|e| error(e.to_string()))?;
         MsSsimImage::new(PAIR_SIDE_PX, PAIR_SIDE_PX, resized.to_unit_range()).map_err(|e| error(e.to_string()))
     };
-    let value = ms_ssim(&load(generated)?, &load(training)?, MsSsimMode::Standard { data_range: 1.0 })
+    let training_image = load(training)?;
+    let training_image = if mirror_training {
+        let mirrored: Vec<f32> =
+            training_image.pixels().chunks_exact(PAIR_SIDE_PX).flat_map(|row| row.iter().rev().copied()).collect();
+        MsSsimImage::new(PAIR_SIDE_PX, PAIR_SIDE_PX, mirrored).map_err(|e| error(e.to_string()))?
+    } else {
+        training_image
+    };
+    let value = ms_ssim(&load(generated)?, &training_image, MsSsimMode::Standard { data_range: 1.0 })
         .map_err(|e| error(e.to_string()))?;
     Ok(value.value)
 }

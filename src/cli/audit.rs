@@ -104,11 +104,12 @@ fn print_summary(result: &AuditResult, exported: Option<usize>) {
     println!("Closest pairs (cosine, pixel MS-SSIM):");
     for pair in &result.closest_pairs {
         println!(
-            "  {:.4}  {:.4}  {}  <->  {}{}",
+            "  {:.4}  {:.4}  {}  <->  {}{}{}",
             pair.cosine_similarity,
             pair.pixel_ms_ssim.unwrap_or(f64::NAN),
             pair.generated.display(),
             pair.nearest_training.display(),
+            if pair.nearest_training_mirrored { " (mirrored)" } else { "" },
             if pair.flagged { "  FLAGGED" } else { "" }
         );
     }

@@ -77,6 +77,9 @@ impl Embedder {
     }
 }
 
+/// One feature row per image.
+pub type FeatureRows = Vec<Vec<f32>>;
+
 /// A network that turns images into one feature row each. Implementors give the per-image input and the batched
 /// forward pass; batching, file loading, progress and cancel are shared here.
 pub trait ImageEmbedding {
@@ -123,6 +126,43 @@ pub trait ImageEmbedding {
         }
         Ok(rows)
     }
+
+    /// Features of image files and of their left-right mirror images: `(rows, mirrored_rows)`, each in file order.
+    /// Each file is read once; the mirror is taken of the network input, so both rows see the same preprocessing.
+    fn embed_files_and_mirrors(
+        &self,
+        files: &[PathBuf],
+        batch_size: usize,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<(FeatureRows, FeatureRows), EmbedError> {
+        let total = files.len();
+        let (mut rows, mut mirrored_rows) = (Vec::with_capacity(total), Vec::with_capacity(total));
+        for chunk in files.chunks(batch_size.max(1)) {
+            let mut inputs = Vec::with_capacity(chunk.len());
+            let mut mirrored = Vec::with_capacity(chunk.len());
+            for path in chunk {
+                let image = load_image(path)?;
+                let input = self.network_input(&image).map_err(|source| model_error(path, source))?;
+                mirrored.push(mirror_width(&input).map_err(|source| model_error(path, source.into()))?);
+                inputs.push(input);
+            }
+            let first = chunk.first().map_or(Path::new("batch"), PathBuf::as_path);
+            rows.extend(self.forward_batch(&inputs).map_err(|source| model_error(first, source))?);
+            mirrored_rows.extend(self.forward_batch(&mirrored).map_err(|source| model_error(first, source))?);
+            if !progress(rows.len(), total) {
+                return Err(EmbedError::Cancelled { done: rows.len(), total });
+            }
+        }
+        Ok((rows, mirrored_rows))
+    }
+}
+
+/// `input` ([N, C, H, W]) mirrored left-right.
+fn mirror_width(input: &Tensor) -> candle_core::Result<Tensor> {
+    let width = input.dim(3)?;
+    let reversed: Vec<u32> = (0..width as u32).rev().collect();
+    let index = Tensor::from_vec(reversed, width, input.device())?;
+    input.index_select(&index, 3)
 }
 
 impl ImageEmbedding for Embedder {

@@ -20,7 +20,9 @@ fn audit_flags_copies_of_training_images_and_exports_the_rest() {
     // Two exact copies of training images (renamed) and two unseen images.
     fill(&generated, &samples[8..10]);
     std::fs::copy(&samples[0], generated.join("copy_a.png")).unwrap();
-    std::fs::copy(&samples[2], generated.join("copy_b.png")).unwrap();
+    // A mirrored copy: the embedding alone scored these 0.67 to 0.82, below any threshold.
+    let mirrored = image::open(&samples[2]).unwrap().fliph();
+    mirrored.save(generated.join("copy_b.png")).unwrap();
     let output = thorax(&[
         "audit",
         "--generated",
@@ -49,10 +51,12 @@ fn audit_flags_copies_of_training_images_and_exports_the_rest() {
         .map(|p| Path::new(p["generated"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     assert!(flagged.contains(&"copy_a.png".to_owned()) && flagged.contains(&"copy_b.png".to_owned()), "{flagged:?}");
-    // The two closest pairs are the copies: cosine and pixel MS-SSIM both 1.
+    // The two closest pairs are the copies: cosine and pixel MS-SSIM (against the mirrored training image) both 1.
     for pair in summary["closest_pairs"].as_array().unwrap() {
         assert!((pair["cosine_similarity"].as_f64().unwrap() - 1.0).abs() < 1e-6, "{pair}");
         assert!((pair["pixel_ms_ssim"].as_f64().unwrap() - 1.0).abs() < 1e-6, "{pair}");
+        let is_mirror = pair["generated"].as_str().unwrap().ends_with("copy_b.png");
+        assert_eq!(pair["nearest_training_mirrored"].as_bool(), Some(is_mirror), "{pair}");
     }
     assert_eq!(summary["model_sha256"].as_str().unwrap().len(), 64);
     let exported = std::fs::read_dir(&shareable).unwrap().count();

@@ -61,7 +61,8 @@ pub struct NewArgs {
     /// Folder of real radiographs (png, jpeg, tiff).
     #[arg(long)]
     pub real: PathBuf,
-    /// CSV of the real images (column `file` plus label columns); the pool is then exactly its rows.
+    /// CSV of the real images (column `file` plus label columns); the pool is then exactly its rows. Only pathology
+    /// columns (the NIH and CheXpert labels, `findings`) are stored in the study; others, such as patient data, are not.
     #[arg(long)]
     pub real_labels: Option<PathBuf>,
     /// Folder of artificial radiographs.

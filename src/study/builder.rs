@@ -5,6 +5,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::models::labels::{CHEXPERT_GAN_LABELS, NIH_CLASSIFIER_LABELS};
+
 use super::design::{Provenance, StudyDesign};
 use super::display::{RESAMPLING_FILTER, decode_image_file, to_display_image};
 use super::error::{StudyError, StudyResult};
@@ -129,7 +131,7 @@ pub fn create_study_harmonised(
             practice: rank >= main_real,
             display: to_display_image(&image, &design.display, &source)?,
             source,
-            labels: entry.labels.clone(),
+            labels: pathology_columns(&entry.labels),
         });
     }
 
@@ -212,4 +214,41 @@ pub fn create_study_harmonised(
         resampling: RESAMPLING_FILTER,
     };
     Ok((store, summary))
+}
+/// The columns of a real case's labels that name a pathology (one of the 14 NIH or CheXpert labels, "No Finding",
+/// or an NIH-style findings list), compared without case, spaces or underscores. Only these are stored with the
+/// case: a real labels CSV often carries patient columns (ID, age, sex) that a study database, handed to readers'
+/// machines, must not copy.
+pub fn pathology_columns(labels: &CaseLabels) -> CaseLabels {
+    let key = |name: &str| name.to_lowercase().replace(['_', ' '], "");
+    let known: Vec<String> = NIH_CLASSIFIER_LABELS
+        .iter()
+        .chain(&CHEXPERT_GAN_LABELS)
+        .chain(&["No Finding", "findings", "Finding Labels"])
+        .map(|name| key(name))
+        .collect();
+    labels.iter().filter(|(column, _)| known.contains(&key(column))).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_pathology_columns_are_kept_with_a_real_case() {
+        let labels: CaseLabels = [
+            ("Patient ID", "00012345"),
+            ("Patient Age", "58"),
+            ("Finding Labels", "Effusion|Mass"),
+            ("pleural_effusion", "1"),
+            ("Cardiomegaly", "0"),
+            ("No Finding", "0"),
+            ("sex", "F"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let kept: Vec<String> = pathology_columns(&labels).into_keys().collect();
+        assert_eq!(kept, ["Cardiomegaly", "Finding Labels", "No Finding", "pleural_effusion"]);
+    }
 }

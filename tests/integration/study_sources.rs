@@ -38,7 +38,8 @@ fn labels_csv_defines_the_pool_and_a_generator_gets_real_labels_replayed() {
     let csv = dir.path().join("labels.csv");
     std::fs::write(
         &csv,
-        "file,Cardiomegaly,Effusion\npatient_000.png,1,0\npatient_001.png,0,1\npatient_002.jpg,1,1\npatient_003.tiff,0,0\n",
+        "file,Cardiomegaly,Effusion,Patient ID\npatient_000.png,1,0,P1\npatient_001.png,0,1,P2\npatient_002.jpg,1,1,P3\n\
+         patient_003.tiff,0,0,P4\n",
     )
     .unwrap();
     let folder = RealImageFolder::open(&real, Some(&csv)).unwrap();
@@ -59,6 +60,9 @@ fn labels_csv_defines_the_pool_and_a_generator_gets_real_labels_replayed() {
     let cases = store.cases().unwrap();
     let artificial: Vec<_> = cases.iter().filter(|c| c.provenance == Provenance::Artificial).collect();
     assert!(artificial.iter().all(|c| c.source.starts_with("generator index=") && c.labels.contains_key("Effusion")));
+    // The real cases keep their pathology labels, not the patient column of the CSV.
+    let real_cases: Vec<_> = cases.iter().filter(|c| c.provenance == Provenance::Real).collect();
+    assert!(real_cases.iter().all(|c| c.labels.contains_key("Cardiomegaly") && !c.labels.contains_key("Patient ID")));
     let metadata = store.metadata().unwrap();
     assert!(metadata.iter().any(|(k, v)| k == "artificial_source" && v.contains("fake generator")));
     drop(store);

@@ -139,7 +139,20 @@ pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
     fast_conv::set_fast_path_enabled(args.conv != ConvPath::Candle);
     fast_conv::set_winograd_enabled(args.conv == ConvPath::Fast);
     let workloads: Vec<Workload> = match (&args.weights, args.workload) {
-        (Some(path), _) => vec![workload_of_weights(path)?],
+        (Some(path), asked) => {
+            let (workload, kind) = workload_of_weights(path)?;
+            if asked != Workload::All && asked != workload {
+                bail!(
+                    "--weights {} holds a {}, which the {} workload cannot time; leave the workload out (the file's \
+                     kind picks it) or give a {} file",
+                    path.display(),
+                    kind.description(),
+                    workload_name(asked),
+                    workload_name(asked)
+                );
+            }
+            vec![workload]
+        }
         (None, Workload::All) => {
             vec![Workload::Generator, Workload::Classifier, Workload::Cyclegan, Workload::Inception, Workload::Msssim]
         }
@@ -208,19 +221,25 @@ fn device_name(device: &Device) -> String {
     }
 }
 
-/// The workload a weights file's card describes.
-fn workload_of_weights(path: &std::path::Path) -> anyhow::Result<Workload> {
+/// The workload's name as typed on the command line.
+fn workload_name(workload: Workload) -> String {
+    clap::ValueEnum::to_possible_value(&workload).map_or_else(|| format!("{workload:?}"), |v| v.get_name().to_owned())
+}
+
+/// The workload a weights file's card describes, and the card's model kind.
+fn workload_of_weights(path: &std::path::Path) -> anyhow::Result<(Workload, ModelKind)> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
         .with_context(|| format!("{} is not a safetensors file", path.display()))?;
     let card = ModelCard::from_metadata(&metadata.metadata().clone().unwrap_or_default())
         .with_context(|| format!("reading the model card of {}", path.display()))?;
-    Ok(match card.kind {
+    let workload = match card.kind {
         ModelKind::ProganGenerator => Workload::Generator,
         ModelKind::Densenet121Classifier => Workload::Classifier,
         ModelKind::CycleganGenerator => Workload::Cyclegan,
         ModelKind::InceptionV3 => Workload::Inception,
-    })
+    };
+    Ok((workload, card.kind))
 }
 
 /// Times `forward` (which waits for the device) once for warm-up and `--iters` times; with `--profile`, then
@@ -491,6 +510,24 @@ fn random_tensor(shape: &[usize], seed: u64, device: &Device) -> anyhow::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn weights_of_another_kind_than_the_workload_asked_are_refused() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: BenchArgs,
+        }
+        let classifier = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/densenet-cxr-64px.safetensors");
+        let parse = |workload: &str| {
+            let argv = ["bench", workload, "--weights", classifier.to_str().unwrap()];
+            <Cli as clap::Parser>::try_parse_from(argv).unwrap().args
+        };
+        let error = run(&parse("generator"), &Device::Cpu).unwrap_err().to_string();
+        assert!(error.contains("holds a DenseNet-121 classifier, which the generator workload cannot time"), "{error}");
+        assert_eq!(workload_of_weights(&classifier).unwrap().0, Workload::Classifier);
+    }
 
     #[test]
     fn parity_error_is_the_largest_difference_over_the_largest_reference_value() {

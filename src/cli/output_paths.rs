@@ -41,22 +41,31 @@ fn same_inode(_: &Path, _: &Path) -> bool {
     false
 }
 
-/// Whether `path` lies inside the existing folder `folder` (at any depth).
-fn inside_folder(path: &Path, folder: &Path) -> bool {
-    folder.is_dir() && folder.canonicalize().is_ok_and(|folder| resolved(path).starts_with(folder))
+/// Extensions of the images commands read from folders.
+const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "tif", "tiff", "dcm"];
+
+/// Whether `path` is an image file name inside the existing folder `folder` (at any depth): written there, it would
+/// replace one of the folder's images or join them. Other files (a model beside the images) are harmless.
+fn image_inside_folder(path: &Path, folder: &Path) -> bool {
+    let is_image = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+    is_image && folder.is_dir() && folder.canonicalize().is_ok_and(|folder| resolved(path).starts_with(folder))
 }
 
-/// Refuses a run whose outputs (`(flag, path)`) include one of its `inputs` (`(what, path)`) or lie inside an input
-/// that is a folder (a folder of training images would gain files or lose an image), or name one file twice.
+/// Refuses a run whose outputs (`(flag, path)`) include one of its `inputs` (`(what, path)`) or are image files
+/// inside an input that is a folder (a folder of training images would lose an image or gain one), or name one file
+/// twice.
 pub(crate) fn check_outputs_apart(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> anyhow::Result<()> {
     for (index, &(flag, output)) in outputs.iter().enumerate() {
         if let Some((what, _)) = inputs.iter().find(|(_, input)| same_file(output, input)) {
             bail!("{flag} {} is {what}: writing there would destroy it; choose another output file", output.display());
         }
-        if let Some((what, folder)) = inputs.iter().find(|(_, input)| inside_folder(output, input)) {
+        if let Some((what, folder)) = inputs.iter().find(|(_, input)| image_inside_folder(output, input)) {
             bail!(
-                "{flag} {} lies in {what} {}: writing there would overwrite an input or add a file to it; choose a \
-                 file outside that folder",
+                "{flag} {} lies in {what} {}: an image written there would replace one of its images or join them; \
+                 choose a file outside that folder",
                 output.display(),
                 folder.display()
             );
@@ -159,16 +168,18 @@ mod tests {
     }
 
     #[test]
-    fn an_output_inside_an_input_folder_is_refused() {
+    fn an_image_output_inside_an_input_folder_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let images = dir.path().join("images");
         std::fs::create_dir_all(images.join("sub")).unwrap();
         std::fs::write(images.join("a.png"), b"x").unwrap();
         let inputs = [("the training images", images.as_path())];
-        for inside in [images.join("a.png"), images.join("new.safetensors"), images.join("sub/./x.png")] {
+        for inside in [images.join("a.png"), images.join("new.PNG"), images.join("sub/./x.dcm")] {
             let error = check_outputs_apart(&[("--out", &inside)], &inputs).unwrap_err().to_string();
             assert!(error.contains("lies in the training images"), "{error}");
         }
+        // A model or a log beside the images neither replaces nor joins them.
+        check_outputs_apart(&[("--out", &images.join("model.safetensors"))], &inputs).unwrap();
         check_outputs_apart(&[("--out", &dir.path().join("model.safetensors"))], &inputs).unwrap();
         check_outputs_apart(&[("--out", &dir.path().join("images2.safetensors"))], &inputs).unwrap();
     }

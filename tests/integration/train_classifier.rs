@@ -320,7 +320,7 @@ fn cli_never_writes_over_its_labels_or_an_earlier_log() {
     assert!(!over_notes.status.success() && stderr.contains("already exists"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");
 
-    // Nothing is written among the training images: not over one, not beside them; and a model is a .safetensors.
+    // No image is written among the training images, over one or beside them; and a model is a .safetensors.
     let images = dir.path().join("images");
     std::fs::create_dir(&images).unwrap();
     for entry in std::fs::read_dir(fixtures()).unwrap() {
@@ -332,7 +332,7 @@ fn cli_never_writes_over_its_labels_or_an_earlier_log() {
     let files_before = std::fs::read_dir(&images).unwrap().count();
     for (out, expected) in [
         (image.clone(), "lies in the --images folder"),
-        (images.join("model.safetensors"), "lies in the --images folder"),
+        (images.join("new.png"), "lies in the --images folder"),
         (dir.path().join("model.png"), "give the file the .safetensors extension"),
     ] {
         let run = cli(&["--steps", "1", "--val-fraction", "0.25"], &images, &labels, &out);

@@ -91,6 +91,11 @@ fn load_generator(
         Some(path) => Weights::load(path, ModelKind::CycleganGenerator, device)
             .with_context(|| format!("loading generator {}", path.display()))?,
         None => {
+            if let Some(wanted) = wanted
+                && let Some(generator) = embedded_generator_for(wanted, device)
+            {
+                return Ok(generator);
+            }
             let bytes = default_model_bytes.context("no --model given and this build has no embedded generator")?;
             Weights::from_bytes(bytes, Path::new("embedded default generator"), ModelKind::CycleganGenerator, device)
                 .context("loading the embedded default generator")?
@@ -101,14 +106,45 @@ fn load_generator(
     if let Some(wanted) = wanted
         && wanted != own
     {
+        let partner = args.model.as_deref().and_then(|path| partner_file(path, own)).filter(|p| p.is_file());
+        let advice = match partner {
+            Some(partner) => format!("its partner is {}: pass that with --model", partner.display()),
+            None => "pass the other generator of the pair with --model".to_owned(),
+        };
         bail!(
-            "--direction {}: this generator ({}) translates {}; use the other generator of the pair",
+            "--direction {}: this generator ({}) translates {}; {advice}",
             wanted.as_str(),
             generator.card().name,
             own.as_str()
         );
     }
     Ok(generator)
+}
+
+/// The embedded CycleGAN generator that translates `direction` (a trained one first), if the build has one.
+fn embedded_generator_for(direction: Direction, device: &Device) -> Option<CycleGanGenerator> {
+    let mut embedded: Vec<_> = crate::models::registry::embedded_models()
+        .into_iter()
+        .filter(|m| m.card.kind == ModelKind::CycleganGenerator)
+        .collect();
+    embedded.sort_by_key(|m| m.card.untrained);
+    embedded.into_iter().find_map(|model| {
+        let name = Path::new(model.file_name);
+        let weights = Weights::from_bytes(model.bytes, name, ModelKind::CycleganGenerator, device).ok()?;
+        let generator = CycleGanGenerator::from_weights(weights).ok()?;
+        (generator.config().direction == direction).then_some(generator)
+    })
+}
+
+/// The other generator of a pair as `train cyclegan` names it: `NAME_b2a.safetensors` beside `NAME.safetensors`.
+fn partner_file(path: &Path, own: Direction) -> Option<std::path::PathBuf> {
+    let stem = path.file_stem()?.to_str()?;
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("safetensors");
+    let partner_stem = match own {
+        Direction::AToB => format!("{stem}_b2a"),
+        Direction::BToA => stem.strip_suffix("_b2a")?.to_owned(),
+    };
+    Some(path.with_file_name(format!("{partner_stem}.{extension}")))
 }
 
 /// Runs `thorax translate` on `device`. `default_model_bytes` is the embedded default generator (one direction; a
@@ -192,4 +228,27 @@ fn save_png(path: &Path, planar: &[u8], channels: usize, width: usize, height: u
         other => bail!("cannot write a {other}-channel image to {}", path.display()),
     };
     result.context("pixel buffer does not match the image size")?.with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_partner_of_a_generator_is_named_as_train_cyclegan_names_it() {
+        let a2b = Path::new("runs/nih_gz.safetensors");
+        assert_eq!(partner_file(a2b, Direction::AToB), Some(Path::new("runs/nih_gz_b2a.safetensors").to_path_buf()));
+        let b2a = Path::new("runs/nih_gz_b2a.safetensors");
+        assert_eq!(partner_file(b2a, Direction::BToA), Some(a2b.to_path_buf()));
+        assert_eq!(partner_file(Path::new("g_B.safetensors"), Direction::BToA), None);
+    }
+
+    #[test]
+    fn without_a_model_each_direction_gets_the_embedded_generator_for_it() {
+        for direction in [Direction::AToB, Direction::BToA] {
+            let generator = embedded_generator_for(direction, &Device::Cpu).expect("the build embeds both");
+            assert_eq!(generator.config().direction, direction);
+            assert!(!generator.card().untrained, "a trained generator comes first");
+        }
+    }
 }

@@ -216,22 +216,11 @@ fn embed_training_and_mirrors(
     progress: AuditProgress<'_>,
 ) -> Result<(Vec<PathBuf>, FeatureMatrix), AuditError> {
     let argument = "--training";
-    let folder_text = folder.display().to_string();
-    let files = image_files_in(folder).map_err(|source| AuditError::Folder {
-        argument,
-        folder: folder_text.clone(),
-        source,
-    })?;
-    if files.is_empty() {
-        return Err(AuditError::NoImages { argument, folder: folder_text });
-    }
+    let files = list_images(folder, argument)?;
     let stage = "embedding --training images and their mirror images";
     let (mut rows, mirrored) = embedder
         .embed_files_and_mirrors(&files, DEFAULT_EMBED_BATCH, &mut |done, total| progress(stage, done, total))
-        .map_err(|source| match source {
-            EmbedError::Cancelled { .. } => AuditError::Cancelled,
-            source => AuditError::Embed { argument, source: Box::new(source) },
-        })?;
+        .map_err(|source| embed_error(argument, source))?;
     rows.extend(mirrored);
     Ok((files, FeatureMatrix::from_rows(&rows)?))
 }
@@ -242,6 +231,16 @@ fn embed_folder(
     argument: &'static str,
     progress: AuditProgress<'_>,
 ) -> Result<(Vec<PathBuf>, FeatureMatrix), AuditError> {
+    let files = list_images(folder, argument)?;
+    let stage = format!("embedding {argument} images");
+    let rows = embedder
+        .embed_files(&files, DEFAULT_EMBED_BATCH, &mut |done, total| progress(&stage, done, total))
+        .map_err(|source| embed_error(argument, source))?;
+    Ok((files, FeatureMatrix::from_rows(&rows)?))
+}
+
+/// The image files of the folder given as `argument`; none is an error.
+fn list_images(folder: &Path, argument: &'static str) -> Result<Vec<PathBuf>, AuditError> {
     let folder_text = folder.display().to_string();
     let files = image_files_in(folder).map_err(|source| AuditError::Folder {
         argument,
@@ -251,15 +250,14 @@ fn embed_folder(
     if files.is_empty() {
         return Err(AuditError::NoImages { argument, folder: folder_text });
     }
-    let stage = format!("embedding {argument} images");
-    let rows = embedder
-        .embed_files(&files, DEFAULT_EMBED_BATCH, &mut |done, total| progress(&stage, done, total))
-        .map_err(|source| match source {
-            EmbedError::Cancelled { .. } => AuditError::Cancelled,
-            source => AuditError::Embed { argument, source: Box::new(source) },
-        })?;
-    let matrix = FeatureMatrix::from_rows(&rows)?;
-    Ok((files, matrix))
+    Ok(files)
+}
+
+fn embed_error(argument: &'static str, source: EmbedError) -> AuditError {
+    match source {
+        EmbedError::Cancelled { .. } => AuditError::Cancelled,
+        source => AuditError::Embed { argument, source: Box::new(source) },
+    }
 }
 
 /// MS-SSIM of two images after mapping each to [0, 1] and resampling to 256x256.

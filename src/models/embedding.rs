@@ -109,22 +109,8 @@ pub trait ImageEmbedding {
         files: &[PathBuf],
         batch_size: usize,
         progress: &mut dyn FnMut(usize, usize) -> bool,
-    ) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let total = files.len();
-        let mut rows = Vec::with_capacity(total);
-        for chunk in files.chunks(batch_size.max(1)) {
-            let mut inputs = Vec::with_capacity(chunk.len());
-            for path in chunk {
-                let image = load_image(path)?;
-                inputs.push(self.network_input(&image).map_err(|source| model_error(path, source))?);
-            }
-            let first = chunk.first().map_or(Path::new("batch"), PathBuf::as_path);
-            rows.extend(self.forward_batch(&inputs).map_err(|source| model_error(first, source))?);
-            if !progress(rows.len(), total) {
-                return Err(EmbedError::Cancelled { done: rows.len(), total });
-            }
-        }
-        Ok(rows)
+    ) -> Result<FeatureRows, EmbedError> {
+        embed_file_batches(self, files, batch_size, false, progress).map(|(rows, _)| rows)
     }
 
     /// Features of image files and of their left-right mirror images: `(rows, mirrored_rows)`, each in file order.
@@ -135,26 +121,41 @@ pub trait ImageEmbedding {
         batch_size: usize,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<(FeatureRows, FeatureRows), EmbedError> {
-        let total = files.len();
-        let (mut rows, mut mirrored_rows) = (Vec::with_capacity(total), Vec::with_capacity(total));
-        for chunk in files.chunks(batch_size.max(1)) {
-            let mut inputs = Vec::with_capacity(chunk.len());
-            let mut mirrored = Vec::with_capacity(chunk.len());
-            for path in chunk {
-                let image = load_image(path)?;
-                let input = self.network_input(&image).map_err(|source| model_error(path, source))?;
-                mirrored.push(mirror_width(&input).map_err(|source| model_error(path, source.into()))?);
-                inputs.push(input);
-            }
-            let first = chunk.first().map_or(Path::new("batch"), PathBuf::as_path);
-            rows.extend(self.forward_batch(&inputs).map_err(|source| model_error(first, source))?);
-            mirrored_rows.extend(self.forward_batch(&mirrored).map_err(|source| model_error(first, source))?);
-            if !progress(rows.len(), total) {
-                return Err(EmbedError::Cancelled { done: rows.len(), total });
-            }
-        }
-        Ok((rows, mirrored_rows))
+        embed_file_batches(self, files, batch_size, true, progress)
     }
+}
+
+/// The batch loop of [`ImageEmbedding::embed_files`]; with `mirrors`, also the rows of the mirrored inputs.
+fn embed_file_batches<E: ImageEmbedding + ?Sized>(
+    embedding: &E,
+    files: &[PathBuf],
+    batch_size: usize,
+    mirrors: bool,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<(FeatureRows, FeatureRows), EmbedError> {
+    let total = files.len();
+    let (mut rows, mut mirrored_rows) = (Vec::with_capacity(total), Vec::new());
+    for chunk in files.chunks(batch_size.max(1)) {
+        let mut inputs = Vec::with_capacity(chunk.len());
+        let mut mirrored = Vec::new();
+        for path in chunk {
+            let image = load_image(path)?;
+            let input = embedding.network_input(&image).map_err(|source| model_error(path, source))?;
+            if mirrors {
+                mirrored.push(mirror_width(&input).map_err(|source| model_error(path, source.into()))?);
+            }
+            inputs.push(input);
+        }
+        let first = chunk.first().map_or(Path::new("batch"), PathBuf::as_path);
+        rows.extend(embedding.forward_batch(&inputs).map_err(|source| model_error(first, source))?);
+        if mirrors {
+            mirrored_rows.extend(embedding.forward_batch(&mirrored).map_err(|source| model_error(first, source))?);
+        }
+        if !progress(rows.len(), total) {
+            return Err(EmbedError::Cancelled { done: rows.len(), total });
+        }
+    }
+    Ok((rows, mirrored_rows))
 }
 
 /// `input` ([N, C, H, W]) mirrored left-right.

@@ -172,17 +172,22 @@ pub fn run(args: &TranslateArgs, device: &Device, default_model_bytes: Option<&[
         }));
     } else {
         let out = args.out.as_ref().context("image inputs need --out DIR")?;
-        std::fs::create_dir_all(out).with_context(|| format!("creating --out {}", out.display()))?;
-        let mut used_stems = std::collections::HashSet::new();
+        let targets = output_files(out, &args.images, direction);
+        let outputs: Vec<(&str, &Path)> = targets.iter().map(|t| ("--out", t.as_path())).collect();
+        let inputs: Vec<(&str, &Path)> = args.images.iter().map(|p| ("an input image", p.as_path())).collect();
+        check_outputs_apart(&outputs, &inputs)?;
+        // Every input is decoded once before anything is written, so that a bad file late in a batch stops the run
+        // with no output half done (decoding is cheap next to the generator).
         for path in &args.images {
+            read_gray_image(path).with_context(|| format!("checking the inputs before writing: {}", path.display()))?;
+        }
+        std::fs::create_dir_all(out).with_context(|| format!("creating --out {}", out.display()))?;
+        for (path, target) in args.images.iter().zip(&targets) {
             let (gray, width, height) = read_gray_image(path)?;
             let translated = translate_gray_at(&generator, &gray, width, height, args.scale.into(), device)
                 .with_context(|| format!("translating {}", path.display()))?;
             let (out_w, out_h) = (translated.width_px, translated.height_px);
-            // Two inputs of one name (from different folders) get `_2`, `_3`, ... instead of one overwriting the other.
-            let stem = unique_stem(&path.file_stem().map_or("image".into(), |s| s.to_string_lossy()), &mut used_stems);
-            let target = out.join(format!("{stem}_{direction}.png"));
-            save_png(&target, &translated.pixels, translated.channels, out_w, out_h)?;
+            save_png(target, &translated.pixels, translated.channels, out_w, out_h)?;
             written.push(serde_json::json!({
                 "input": path.display().to_string(),
                 "output": target.display().to_string(),
@@ -208,6 +213,19 @@ pub fn run(args: &TranslateArgs, device: &Device, default_model_bytes: Option<&[
         }
     }
     Ok(())
+}
+
+/// The output file of each input image: `<stem>_<direction>.png` in `out`, where two inputs of one name (from
+/// different folders) get `_2`, `_3`, ... instead of one overwriting the other.
+fn output_files(out: &Path, images: &[PathBuf], direction: &str) -> Vec<PathBuf> {
+    let mut used_stems = std::collections::HashSet::new();
+    images
+        .iter()
+        .map(|path| {
+            let stem = unique_stem(&path.file_stem().map_or("image".into(), |s| s.to_string_lossy()), &mut used_stems);
+            out.join(format!("{stem}_{direction}.png"))
+        })
+        .collect()
 }
 
 /// Writes planar [C, H, W] 8-bit pixels as a gray (C = 1) or RGB (C = 3) PNG.

@@ -44,6 +44,7 @@ mod train_cyclegan;
 mod train_federated;
 mod train_gan;
 mod train_gan_grow;
+mod translate_cli;
 mod ui_audit;
 mod ui_metrics;
 mod ui_study;

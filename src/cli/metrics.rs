@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::cli::resample_count::parse_resample_count;
 use crate::convert::npy::read_npy;
+use crate::imaging::gray_channels::equal_channels_to_gray;
 use crate::metrics::bootstrap::{bootstrap_auc, thorax_gan_protocol};
 use crate::metrics::delong::delong;
 use crate::metrics::fd_bootstrap::{FdBootstrap, frechet_distance_bootstrap};
@@ -482,6 +483,24 @@ pub fn load_gray(path: &Path) -> anyhow::Result<(GrayImage, f64)> {
     match decoded {
         image::DynamicImage::ImageLuma8(img) => Ok((GrayImage::from_u8(w, h, img.as_raw())?, 255.0)),
         image::DynamicImage::ImageLuma16(img) => Ok((GrayImage::from_u16(w, h, img.as_raw())?, 65535.0)),
+        // A gray palette (decoded as RGB) or equal RGB channels is a gray image in colour clothing.
+        image::DynamicImage::ImageRgb8(_)
+        | image::DynamicImage::ImageRgba8(_)
+        | image::DynamicImage::ImageLumaA8(_) => {
+            let channels = usize::from(decoded.color().channel_count());
+            let gray = equal_channels_to_gray(decoded.as_bytes(), channels, w, u8::MAX)
+                .with_context(|| format!("{} is not a gray image", path.display()))?;
+            Ok((GrayImage::from_u8(w, h, &gray)?, 255.0))
+        }
+        image::DynamicImage::ImageRgb16(_)
+        | image::DynamicImage::ImageRgba16(_)
+        | image::DynamicImage::ImageLumaA16(_) => {
+            let channels = usize::from(decoded.color().channel_count());
+            let samples = decoded.as_flat_samples_u16().map(|s| s.samples).unwrap_or_default();
+            let gray = equal_channels_to_gray(samples, channels, w, u16::MAX)
+                .with_context(|| format!("{} is not a gray image", path.display()))?;
+            Ok((GrayImage::from_u16(w, h, &gray)?, 65535.0))
+        }
         other => {
             bail!("{} is {:?}, not 8- or 16-bit grayscale; convert it to gray first", path.display(), other.color())
         }
@@ -871,5 +890,28 @@ mod tests {
         let nan = write(dir.path(), "nan.csv", "id,prob_Effusion\na,0.9\nb,NaN\nc,0.7\n");
         let error = format!("{:#}", read_roc_inputs(&nan, &truth).unwrap_err());
         assert!(error.contains("id \"b\"") && error.contains("not a finite number"), "{error}");
+    }
+
+    #[test]
+    fn gray_in_rgb_clothing_is_read_as_gray_and_colour_is_refused_with_its_pixel() {
+        let dir = tempfile::tempdir().unwrap();
+        let gray_rgb = dir.path().join("gray-rgb.png");
+        image::RgbImage::from_raw(2, 1, vec![5, 5, 5, 250, 250, 250]).unwrap().save(&gray_rgb).unwrap();
+        let (image, range) = load_gray(&gray_rgb).unwrap();
+        assert_eq!(range, 255.0);
+        assert_eq!(image, GrayImage::from_u8(2, 1, &[5, 250]).unwrap());
+
+        let colour = dir.path().join("colour.png");
+        image::RgbImage::from_raw(2, 1, vec![5, 5, 5, 250, 0, 250]).unwrap().save(&colour).unwrap();
+        let error = format!("{:#}", load_gray(&colour).unwrap_err());
+        assert!(error.contains("colour.png") && error.contains("pixel (1, 0)"), "{error}");
+
+        let see_through = dir.path().join("alpha16.png");
+        image::ImageBuffer::<image::Rgba<u16>, _>::from_raw(1, 1, vec![9u16, 9, 9, 100])
+            .unwrap()
+            .save(&see_through)
+            .unwrap();
+        let error = format!("{:#}", load_gray(&see_through).unwrap_err());
+        assert!(error.contains("transparent"), "{error}");
     }
 }

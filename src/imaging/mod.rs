@@ -5,6 +5,7 @@ pub mod decode;
 pub mod dicom;
 mod dicom_radiograph;
 pub mod difference;
+pub mod gray_channels;
 pub mod gray_image;
 pub mod radiograph;
 pub mod resize;

@@ -4,6 +4,7 @@
 use super::error::{DicomError, path_text};
 use super::gray_image::{GrayImage, GraySamples};
 use super::provenance::{Provenance, SYNTHETIC_STATEMENT};
+use crate::imaging::gray_channels::{NotGray, equal_channels_to_gray};
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::Path;
@@ -56,7 +57,8 @@ pub fn write_png_with_provenance(path: &Path, image: &GrayImage, provenance: &Pr
     writer.finish().map_err(|e| png_error(e.to_string()))
 }
 
-/// Reads a grayscale PNG (1-16 bits; low depths expand to 8) and its provenance chunks, if all are present.
+/// Reads a grayscale PNG (1-16 bits; low depths expand to 8; a gray palette or equal RGB channels count as gray)
+/// and its provenance chunks, if all are present.
 pub fn read_png_with_provenance(path: &Path) -> Result<(GrayImage, Option<Provenance>), DicomError> {
     let png_error = |reason: String| DicomError::Png { path: path_text(path), reason };
     let file = File::open(path).map_err(|source| DicomError::Io {
@@ -85,18 +87,30 @@ pub fn read_png_with_provenance(path: &Path) -> Result<(GrayImage, Option<Proven
     let buffer_size = reader.output_buffer_size().ok_or_else(|| png_error("image too large to decode".to_owned()))?;
     let mut buffer = vec![0u8; buffer_size];
     let frame = reader.next_frame(&mut buffer).map_err(|e| png_error(e.to_string()))?;
-    if frame.color_type != png::ColorType::Grayscale {
-        return Err(png_error(format!("expected a grayscale PNG without alpha, found {:?}", frame.color_type)));
-    }
     let data = buffer.get(..frame.buffer_size()).unwrap_or(&buffer);
+    // A gray palette or equal RGB channels is a gray image in colour clothing; real colour or alpha is refused.
+    let channels = frame.color_type.samples();
+    let width_px = frame.width as usize;
+    let not_gray = |e: NotGray| png_error(format!("{e} (a {:?} PNG)", reader.info().color_type));
     let samples = match frame.bit_depth {
         png::BitDepth::Sixteen => {
-            GraySamples::U16(data.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
+            let values: Vec<u16> = data.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+            GraySamples::U16(gray_plane(values, channels, width_px, u16::MAX).map_err(not_gray)?)
         }
-        _ => GraySamples::U8(data.to_vec()),
+        _ => GraySamples::U8(gray_plane(data.to_vec(), channels, width_px, u8::MAX).map_err(not_gray)?),
     };
     let image = GrayImage::new(frame.width, frame.height, samples)?;
     Ok((image, provenance))
+}
+
+/// `samples` as is when gray, else their gray plane (see [`equal_channels_to_gray`]).
+fn gray_plane<T: Copy + PartialEq>(
+    samples: Vec<T>,
+    channels: usize,
+    width_px: usize,
+    opaque: T,
+) -> Result<Vec<T>, NotGray> {
+    if channels == 1 { Ok(samples) } else { equal_channels_to_gray(&samples, channels, width_px, opaque) }
 }
 
 #[cfg(test)]
@@ -138,5 +152,30 @@ mod tests {
         std::fs::write(&garbage, b"not a png").unwrap();
         let error = read_png_with_provenance(&garbage).unwrap_err().to_string();
         assert!(error.contains("garbage.png"), "{error}");
+    }
+
+    /// Writes a 2x1 palette PNG whose pixels use palette entries 1 and 0.
+    fn write_palette_png(path: &Path, palette: &[u8]) {
+        let mut encoder = png::Encoder::new(BufWriter::new(File::create(path).unwrap()), 2, 1);
+        encoder.set_color(png::ColorType::Indexed);
+        encoder.set_palette(palette.to_vec());
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&[1, 0]).unwrap();
+        writer.finish().unwrap();
+    }
+
+    #[test]
+    fn a_gray_palette_reads_as_gray_and_a_colour_palette_is_refused_as_colour() {
+        let dir = tempfile::tempdir().unwrap();
+        let gray = dir.path().join("gray-palette.png");
+        write_palette_png(&gray, &[30, 30, 30, 220, 220, 220]);
+        let (image, _) = read_png_with_provenance(&gray).unwrap();
+        assert_eq!(image.samples, GraySamples::U8(vec![220, 30]));
+
+        let colour = dir.path().join("colour-palette.png");
+        write_palette_png(&colour, &[30, 30, 30, 220, 10, 220]);
+        let error = read_png_with_provenance(&colour).unwrap_err().to_string();
+        assert!(error.contains("colour-palette.png") && error.contains("pixel (0, 0)"), "{error}");
+        assert!(error.contains("Indexed"), "names what the file is: {error}");
     }
 }

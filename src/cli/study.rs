@@ -167,7 +167,8 @@ pub struct AnalyzeArgs {
     /// An answers CSV as written by `thorax study export --answers`.
     #[arg(long, conflicts_with_all = ["study", "imrmc"])]
     pub answers: Option<PathBuf>,
-    /// Ratings >= K are "artificial" calls (needed for --imrmc; overrides the calls of a study or CSV).
+    /// Ratings >= K are "artificial" calls (overrides the calls of a study or CSV, and the threshold an --imrmc file
+    /// exported by Thorax states; needed for an --imrmc file from another tool).
     #[arg(long)]
     pub call_threshold: Option<f64>,
     /// Bootstrap resamples of each AUC confidence interval (0 = none).
@@ -433,10 +434,15 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<()> {
     let options = AnalysisOptions { bootstrap_resamples: args.bootstrap, seed: args.seed, level: 0.95 };
     let (input, input_kind, mut readings, categories, default_threshold): (_, _, Vec<Reading>, Option<Vec<f64>>, _) =
         if let Some(path) = &args.imrmc {
-            let Some(threshold) = args.call_threshold else {
-                bail!("--imrmc needs --call-threshold K (ratings >= K are \"artificial\" calls)");
-            };
             let data = read_imrmc(path).with_context(|| format!("reading the iMRMC file {}", path.display()))?;
+            // A file Thorax exported states its threshold in the header; one from another tool needs the flag.
+            let Some(threshold) = args.call_threshold.or_else(|| data.stated_call_threshold()) else {
+                bail!(
+                    "{} states no call threshold in its header: give --call-threshold K (ratings >= K are \
+                     \"artificial\" calls)",
+                    path.display()
+                );
+            };
             let readings = readings_from_imrmc(&data, threshold)
                 .with_context(|| format!("checking the iMRMC file {}", path.display()))?;
             (path.clone(), "imrmc", readings, None, Some(threshold))

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::analysis::Reading;
 use super::design::Provenance;
 use super::error::{StudyError, StudyResult};
-use super::imrmc::{ImrmcData, ImrmcScore, write_imrmc};
+use super::imrmc::{ImrmcData, ImrmcScore, call_threshold_line, write_imrmc};
 use super::sources::csv_error;
 use super::store::StudyStore;
 
@@ -198,10 +198,7 @@ pub fn write_study_imrmc(store: &StudyStore, path: &Path) -> StudyResult<usize> 
     let header = vec![
         format!("Thorax Workbench reading study: {}", design.title),
         "Task: detect the artificial image; truth 1 = artificial, 0 = real.".to_owned(),
-        format!(
-            "Score: call and confidence combined, higher = more surely artificial; scores >= {} are artificial calls.",
-            scale.call_threshold()
-        ),
+        call_threshold_line(scale.call_threshold() as f64),
     ];
     let scores: Vec<ImrmcScore> = readings
         .into_iter()

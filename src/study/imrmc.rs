@@ -42,6 +42,31 @@ pub struct ImrmcData {
     pub scores: Vec<ImrmcScore>,
 }
 
+/// The words around the call threshold in the header line Thorax writes, so that `study analyze --imrmc` reads the
+/// threshold back instead of asking for it.
+const THRESHOLD_BEFORE: &str = "scores >= ";
+const THRESHOLD_AFTER: &str = " are artificial calls.";
+
+/// The header line stating that ratings `>= call_threshold` are "artificial" calls.
+pub fn call_threshold_line(call_threshold: f64) -> String {
+    format!(
+        "Score: call and confidence combined, higher = more surely artificial; {THRESHOLD_BEFORE}{call_threshold}\
+         {THRESHOLD_AFTER}"
+    )
+}
+
+impl ImrmcData {
+    /// The call threshold a header line of [`call_threshold_line`] states, if there is one (files from other tools
+    /// have none).
+    pub fn stated_call_threshold(&self) -> Option<f64> {
+        self.header.iter().find_map(|line| {
+            let (_, rest) = line.split_once(THRESHOLD_BEFORE)?;
+            let (number, _) = rest.split_once(THRESHOLD_AFTER)?;
+            number.trim().parse::<f64>().ok().filter(|k| k.is_finite())
+        })
+    }
+}
+
 /// Writes `data` in iMRMC input format (", "-separated rows, as the iMRMC R package writes them).
 pub fn write_imrmc(path: &Path, data: &ImrmcData) -> StudyResult<()> {
     let io = |source| StudyError::Io { path: path.to_path_buf(), source };
@@ -180,5 +205,14 @@ mod tests {
         assert!(error.contains("line 3"), "{error}");
         std::fs::write(&path, "BEGIN DATA:\ntruth, c1, truth, 2\nalice, c1, m, 1\n").unwrap();
         assert!(read_imrmc(&path).unwrap_err().to_string().contains("0 or 1"));
+    }
+
+    #[test]
+    fn the_call_threshold_line_is_read_back_and_other_headers_state_none() {
+        let mut data = ImrmcData { header: vec!["a study".to_owned(), call_threshold_line(6.0)], ..Default::default() };
+        assert!(data.header[1].ends_with("scores >= 6 are artificial calls."), "{}", data.header[1]);
+        assert_eq!(data.stated_call_threshold(), Some(6.0));
+        data.header = vec!["scores >= lots are artificial calls.".to_owned(), "from another tool".to_owned()];
+        assert_eq!(data.stated_call_threshold(), None);
     }
 }

@@ -100,8 +100,9 @@ fn new_status_export_analyze_round_trip() {
     assert_eq!(json(&["study", "status", s(&db), "--json"])["readers"][1]["main_answered"], 10, "the study is intact");
 
     let from_study = json(&["study", "analyze", s(&db), "--json", "--seed", "1"]);
-    let from_imrmc =
-        json(&["study", "analyze", "--imrmc", s(&imrmc), "--call-threshold", "6", "--json", "--seed", "1"]);
+    // The exported iMRMC file states the study's call threshold, so no --call-threshold is needed.
+    let from_imrmc = json(&["study", "analyze", "--imrmc", s(&imrmc), "--json", "--seed", "1"]);
+    assert_eq!(from_imrmc["call_threshold"], 6.0);
     let from_csv = json(&["study", "analyze", "--answers", s(&csv), "--json", "--seed", "1"]);
     let study_modality = &from_study["modalities"][0];
     assert_eq!(study_modality["readers"].as_array().unwrap().len(), 2);
@@ -158,7 +159,8 @@ fn cli_errors_are_clear_and_nonzero() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/study/reading.imrmc");
     let output = thorax(&["study", "analyze", "--imrmc", s(&fixture), "--json"]);
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--call-threshold"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("states no call threshold") && stderr.contains("--call-threshold"), "{stderr}");
     assert!(output.stdout.is_empty());
 
     let (real, artificial) = study_common::make_image_folders(dir.path(), 2, 2);

@@ -82,6 +82,30 @@ fn portal_service_installed(xdg_data_dirs: &str) -> bool {
         .any(|d| Path::new(d).join("dbus-1/services/org.freedesktop.portal.Desktop.service").is_file())
 }
 
+/// Where the folder of the last picked path is kept: in the egui context, so every dialog of the workbench (image,
+/// study, audit, heatmap export, ...) starts where the user last was instead of in the working folder.
+fn last_folder_id() -> egui::Id {
+    egui::Id::unique("thorax.path_dialog.last_folder")
+}
+
+/// The folder of the last path picked in any dialog of `ctx` (or the one set by [`remember_folder`]).
+pub fn remembered_folder(ctx: &egui::Context) -> Option<PathBuf> {
+    ctx.data(|data| data.get_temp::<PathBuf>(last_folder_id()))
+}
+
+/// Makes `folder` the one the next dialog without a folder of its own starts in.
+pub fn remember_folder(ctx: &egui::Context, folder: PathBuf) {
+    ctx.data_mut(|data| data.insert_temp(last_folder_id(), folder));
+}
+
+/// Remembers the folder a picked path lies in (the parent of a picked folder too: its siblings come next, e.g. the
+/// artificial images beside the real ones).
+fn remember_pick(ctx: &egui::Context, path: &Path) {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        remember_folder(ctx, parent.to_path_buf());
+    }
+}
+
 /// Dialogs whose answers are tagged with a `T`; one open at a time.
 pub struct PathDialogs<T> {
     tx: Sender<(T, Option<PathBuf>)>,
@@ -98,7 +122,8 @@ impl<T> Default for PathDialogs<T> {
 }
 
 impl<T: Send + 'static> PathDialogs<T> {
-    /// Shows a dialog for `target`. Refused (Err with the reason) while another dialog is open.
+    /// Shows a dialog for `target`, starting in `folder`, else in the folder of the last path picked in any dialog.
+    /// Refused (Err with the reason) while another dialog is open.
     pub fn request(
         &mut self,
         ctx: &egui::Context,
@@ -110,6 +135,7 @@ impl<T: Send + 'static> PathDialogs<T> {
         if self.is_open() {
             return Err("another file dialog is open".to_owned());
         }
+        let folder = folder.or_else(|| remembered_folder(ctx));
         if uses_builtin_dialogs() {
             self.builtin = Some((target, FileBrowser::new(title, kind, folder)));
             ctx.request_repaint();
@@ -149,13 +175,18 @@ impl<T: Send + 'static> PathDialogs<T> {
             let answer = browser.show(ctx)?;
             let (target, _) = self.builtin.take()?;
             return match answer {
-                BrowserAnswer::Picked(path) => Some((target, path)),
+                BrowserAnswer::Picked(path) => {
+                    remember_pick(ctx, &path);
+                    Some((target, path))
+                }
                 BrowserAnswer::Cancelled => None,
             };
         }
         let (target, path) = self.rx.try_recv().ok()?;
         self.native_open = false;
-        path.map(|path| (target, path))
+        let path = path?;
+        remember_pick(ctx, &path);
+        Some((target, path))
     }
 
     pub fn is_open(&self) -> bool {
@@ -184,5 +215,22 @@ mod tests {
         assert!(!zenity_on_path(&path));
         std::fs::write(dir.path().join("zenity"), "").unwrap();
         assert!(zenity_on_path(&path));
+    }
+
+    #[test]
+    fn a_dialog_without_a_folder_starts_where_the_last_pick_was() {
+        let ctx = egui::Context::default();
+        let dir = tempfile::tempdir().unwrap();
+        let picked = dir.path().join("real");
+        std::fs::create_dir_all(&picked).unwrap();
+        assert_eq!(remembered_folder(&ctx), None);
+        remember_pick(&ctx, &picked);
+        assert_eq!(remembered_folder(&ctx), Some(dir.path().to_path_buf()));
+        // The built-in chooser shows where the dialog starts (the desktop's cannot be asked in a test).
+        let browser = FileBrowser::new("t", DialogKind::PickFolder, remembered_folder(&ctx));
+        assert_eq!(browser.folder(), dir.path());
+        // A picked file counts by its folder.
+        remember_pick(&ctx, &picked.join("cxr_0001.png"));
+        assert_eq!(remembered_folder(&ctx), Some(picked));
     }
 }

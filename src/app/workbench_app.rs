@@ -10,7 +10,10 @@ use crate::app::generator_panel::GeneratorPanel;
 use crate::app::heatmap_exporter::{HeatmapExporter, HeatmapToWrite};
 use crate::app::metrics_panel::{MetricsModels, MetricsPanel};
 use crate::app::model_shelf::{ModelChoice, ModelShelf, ShelfAction};
-use crate::app::path_dialog::{DialogBackend, DialogKind, PathDialogs, desktop_dialogs_available, set_dialog_backend};
+use crate::app::path_dialog::{
+    DialogBackend, DialogKind, PathDialogs, desktop_dialogs_available, remember_folder, remembered_folder,
+    set_dialog_backend,
+};
 use crate::app::radiograph_renderer::{self, Colormap};
 use crate::app::radiograph_viewer::{HoveredPixel, ViewerOutput};
 use crate::app::sample_browser::SampleBrowser;
@@ -172,6 +175,9 @@ impl WorkbenchApp {
             metrics: MetricsPanel::new(options.device),
         };
         set_dialog_backend(app.settings.file_dialogs);
+        if let Some(folder) = app.settings.last_folder.clone() {
+            remember_folder(&cc.egui_ctx, folder);
+        }
         // The saved colour map is what the toolbar shows; the views must draw with it too.
         for pane in [&mut app.real, &mut app.artificial, &mut app.styled] {
             pane.view.colormap = app.settings.colormap;
@@ -312,7 +318,8 @@ impl WorkbenchApp {
                 },
             ),
         };
-        if let Err(e) = self.dialogs.request(ctx, target, title, kind, self.settings.last_folder.clone()) {
+        // No folder of its own: the dialog starts where the last pick of any dialog was (seeded from the settings).
+        if let Err(e) = self.dialogs.request(ctx, target, title, kind, None) {
             self.message = Some(StatusMessage::Error(e));
         }
     }
@@ -973,8 +980,11 @@ impl WorkbenchApp {
         for response in self.worker.poll() {
             self.handle_response(response);
         }
+        // The folder of the last pick in any dialog (image, study, audit, ...) is the one saved for the next run.
+        if let Some(folder) = remembered_folder(&ctx) {
+            self.settings.last_folder = Some(folder);
+        }
         if let Some((target, path)) = self.dialogs.poll(&ctx) {
-            self.settings.last_folder = path.parent().map(std::path::Path::to_path_buf);
             match target {
                 OpenTarget::Image(slot) => self.load(slot, ImageSource::File(path)),
                 OpenTarget::Model(kind) => self.open_model_file(kind, path),

@@ -425,6 +425,17 @@ fn built_in_file_chooser_opens_a_typed_path_and_reports_a_missing_one() {
     step_until(&mut harness, Duration::from_secs(30), |app| app.real.image.as_ref().is_some_and(|p| p.dicom.is_some()));
     assert!(harness.query_by_label("File name or path").is_none(), "the chooser closes once a file is picked");
     assert_eq!(harness.state().settings.last_folder.as_deref(), Some(fixtures.as_path()));
+
+    // Another dialog of the workbench (the study's) starts in the folder of that pick, not in the working folder.
+    harness.get_by_label("Study").click();
+    harness.run_steps(2);
+    harness.get_by_label("Open study...").click();
+    harness.run_steps(4);
+    assert!(harness.query_by_label("Open study").is_some(), "the study chooser is shown");
+    let shown = fixtures.display().to_string();
+    assert!(harness.query_all_by_value(&shown).next().is_some(), "the chooser lists {shown}");
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(2);
 }
 
 #[test]

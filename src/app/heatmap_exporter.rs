@@ -33,6 +33,8 @@ impl HeatmapToWrite {
 pub struct HeatmapExporter {
     /// The maps waiting for the folder dialog's answer.
     pending: Option<Vec<HeatmapToWrite>>,
+    /// Whether an export thread is writing.
+    writing: bool,
     dialogs: PathDialogs<()>,
     done_tx: Sender<Result<String, String>>,
     done_rx: Receiver<Result<String, String>>,
@@ -41,7 +43,7 @@ pub struct HeatmapExporter {
 impl Default for HeatmapExporter {
     fn default() -> Self {
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        Self { pending: None, dialogs: PathDialogs::default(), done_tx, done_rx }
+        Self { pending: None, writing: false, dialogs: PathDialogs::default(), done_tx, done_rx }
     }
 }
 
@@ -81,9 +83,17 @@ impl HeatmapExporter {
             tx.send(result).ok();
             ctx.request_repaint();
         });
-        if let Err(e) = spawned {
-            self.done_tx.send(Err(format!("cannot start the heatmap export: {e}"))).ok();
+        match spawned {
+            Ok(_) => self.writing = true,
+            Err(e) => {
+                self.done_tx.send(Err(format!("cannot start the heatmap export: {e}"))).ok();
+            }
         }
+    }
+
+    /// Whether heatmaps are being written.
+    pub fn is_writing(&self) -> bool {
+        self.writing
     }
 
     /// A picked folder starts the writing; a finished export returns its message once.
@@ -94,7 +104,11 @@ impl HeatmapExporter {
             // Cancelled.
             self.pending = None;
         }
-        self.done_rx.try_recv().ok()
+        let done = self.done_rx.try_recv().ok();
+        if done.is_some() {
+            self.writing = false;
+        }
+        done
     }
 }
 

@@ -151,6 +151,8 @@ pub struct MetricsPanel {
     png_rx: Receiver<Result<PathBuf, String>>,
     /// Where to save the selected plot as PNG, at the next frame.
     png_request: Option<PathBuf>,
+    /// Plot PNGs being rendered and written on their threads.
+    png_saves_in_flight: usize,
     /// Wakes the UI when a helper thread finished (set on the first frame).
     repaint: Option<egui::Context>,
 }
@@ -180,6 +182,7 @@ impl MetricsPanel {
             png_tx,
             png_rx,
             png_request: None,
+            png_saves_in_flight: 0,
             repaint: None,
         }
     }
@@ -187,6 +190,11 @@ impl MetricsPanel {
     /// Jobs still running.
     pub fn running_jobs(&self) -> usize {
         self.jobs.len()
+    }
+
+    /// Plot PNGs still being rendered or written.
+    pub fn png_saves_in_flight(&self) -> usize {
+        self.png_saves_in_flight
     }
 
     /// Cancels every running job (they report Cancelled).
@@ -287,7 +295,10 @@ impl MetricsPanel {
         }
         if let Some(path) = self.png_request.take() {
             match self.records.iter().find(|r| Some(r.id) == self.selected) {
-                Some(record) => save_plot_png(record.clone(), path, self.png_tx.clone(), ctx.clone()),
+                Some(record) => {
+                    save_plot_png(record.clone(), path, self.png_tx.clone(), ctx.clone());
+                    self.png_saves_in_flight += 1;
+                }
                 None => self.message = Some(PanelMessage::Error("no result is selected to save".to_owned())),
             }
         }
@@ -337,6 +348,7 @@ impl MetricsPanel {
             });
         }
         while let Ok(saved) = self.png_rx.try_recv() {
+            self.png_saves_in_flight = self.png_saves_in_flight.saturating_sub(1);
             self.message = Some(match saved {
                 Ok(path) => PanelMessage::Info(format!("plot saved to {}", path.display())),
                 Err(reason) => PanelMessage::Error(format!("plot not saved: {reason}")),

@@ -887,6 +887,25 @@ impl WorkbenchApp {
         }
     }
 
+    /// What runs on threads other than the inference worker, in words ("audit", "2 metric jobs", ...).
+    pub fn background_tasks(&self) -> Vec<String> {
+        let counted = |count: usize, one: &str, many: &str| match count {
+            0 => None,
+            1 => Some(one.to_owned()),
+            n => Some(format!("{n} {many}")),
+        };
+        [
+            self.audit.is_running().then(|| "privacy audit".to_owned()),
+            counted(self.metrics.running_jobs(), "metric job", "metric jobs"),
+            counted(self.metrics.png_saves_in_flight(), "plot PNG save", "plot PNG saves"),
+            self.study_designer.creating.then(|| "study creation".to_owned()),
+            self.heatmap_exporter.is_writing().then(|| "heatmap export".to_owned()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     fn status_bar_ui(&mut self, ui: &mut egui::Ui) {
         let status = self.worker.status();
         ui.horizontal(|ui| {
@@ -904,6 +923,15 @@ impl WorkbenchApp {
                 WorkerActivity::Stopped => {
                     ui.colored_label(ui.visuals().error_fg_color, "Worker: stopped");
                 }
+            }
+            // Work outside the inference worker (audit, metrics, study creation, exports) runs on threads of its
+            // own; "Worker: idle" alone would hide it.
+            let background = self.background_tasks();
+            if !background.is_empty() {
+                ui.separator();
+                ui.spinner();
+                ui.label(format!("Also running: {}", background.join(", ")));
+                ui.ctx().request_repaint_after(std::time::Duration::from_millis(250));
             }
             ui.separator();
             match status.last_run_ms {

@@ -41,14 +41,21 @@ fn audit_window_flags_copies_and_exports_the_kept_images() {
     harness.get_by_label("Run audit").click();
     harness.run_steps(2);
     let start = Instant::now();
+    let (mut frames_while_running, mut status_said_so) = (0, 0);
     while harness.state().audit.outcome.is_none() {
         assert!(harness.state().audit.error.is_none(), "{:?}", harness.state().audit.error);
         assert!(start.elapsed() < Duration::from_secs(120), "the audit did not finish");
-        // The UI keeps answering while the audit runs.
+        // The UI keeps answering while the audit runs, and its status bar says the audit runs (the inference
+        // worker itself is idle).
         harness.step();
+        frames_while_running += 1;
+        status_said_so += usize::from(harness.query_by_label_contains("Also running: privacy audit").is_some());
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The last frame may be the one that received the result.
+    assert!(status_said_so + 1 >= frames_while_running, "{status_said_so} of {frames_while_running} frames");
     harness.run_steps(3);
+    assert!(harness.query_by_label_contains("Also running").is_none(), "nothing runs after the audit");
     assert!(harness.query_by_label_contains("Flagged: 2 of 4").is_some());
     assert_eq!(harness.query_all_by_label_contains("FLAGGED").count(), 2);
     let excluded: Vec<String> = harness.state().audit.excluded.iter().map(|p| name(p)).collect();

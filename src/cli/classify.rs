@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 
 use crate::cli::npy_input::read_finite_npy;
+use crate::imaging::chest_domain::not_a_chest_radiograph;
 use crate::models::densenet::{DenseNet121, IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZE_PX};
 use crate::models::heatmap::{GrayMap, Heatmap, HeatmapMethod, HeatmapOptions, heatmaps, resolve_targets};
 use crate::models::heatmap_export::{OverlayStyle, safe_file_part, write_heatmap_files};
@@ -76,6 +77,8 @@ struct Classified {
     probabilities: Vec<f32>,
     /// `None` without `--heatmap`.
     heatmaps: Option<Vec<HeatmapRecord>>,
+    /// Why the input is not a chest radiograph, when its DICOM attributes say so (the classifier knows only those).
+    out_of_domain: Option<String>,
 }
 
 /// Loads the classifier named by `--model`, or the embedded default.
@@ -160,13 +163,19 @@ pub fn run(args: &ClassifyArgs, device: &Device, default_model_bytes: Option<&[u
                     }
                     None => None,
                 };
-                results.push(Classified { input, probabilities: row, heatmaps });
+                results.push(Classified { input, probabilities: row, heatmaps, out_of_domain: None });
             }
         }
     } else {
         let normalization = classifier.card().input_normalization.clone();
         for path in &args.images {
-            let (gray, width, height) = read_gray_image(path)?;
+            let radiograph = crate::imaging::load_radiograph(path)?;
+            let out_of_domain = radiograph.dicom.as_deref().and_then(not_a_chest_radiograph);
+            if let Some(doubt) = &out_of_domain {
+                eprintln!("note: {}: {doubt}; the classifier was trained on chest radiographs", path.display());
+            }
+            let (width, height) = (radiograph.image.width_px(), radiograph.image.height_px());
+            let gray = radiograph.image.to_unit_range();
             let side_px = crate::models::preprocess::classifier_side_px(classifier.card());
             let x = classifier_input_sized(&gray, width, height, normalization.as_ref(), side_px, device)
                 .with_context(|| format!("preprocessing {}", path.display()))?;
@@ -186,7 +195,7 @@ pub fn run(args: &ClassifyArgs, device: &Device, default_model_bytes: Option<&[u
                 }
                 None => None,
             };
-            results.push(Classified { input, probabilities, heatmaps });
+            results.push(Classified { input, probabilities, heatmaps, out_of_domain });
         }
     }
     let labels = &classifier.card().labels;
@@ -233,6 +242,9 @@ fn results_json(results: &[Classified], labels: &[String]) -> anyhow::Result<Str
         json.push('}');
         if let Some(heatmaps) = &result.heatmaps {
             write!(json, ",\"heatmaps\":{}", serde_json::to_string(heatmaps)?)?;
+        }
+        if let Some(doubt) = &result.out_of_domain {
+            write!(json, ",\"out_of_domain\":{}", serde_json::to_string(doubt)?)?;
         }
         json.push('}');
     }
@@ -316,7 +328,12 @@ mod tests {
 
     #[test]
     fn json_keeps_the_card_label_order() {
-        let results = vec![Classified { input: "a \"b\".png".into(), probabilities: vec![0.25, 0.5], heatmaps: None }];
+        let results = vec![Classified {
+            input: "a \"b\".png".into(),
+            probabilities: vec![0.25, 0.5],
+            heatmaps: None,
+            out_of_domain: None,
+        }];
         let json = results_json(&results, &["Zeta".into(), "Alpha".into()]).unwrap();
         assert_eq!(json, r#"[{"input":"a \"b\".png","probabilities":{"Zeta":0.25,"Alpha":0.5}}]"#);
         let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -334,8 +351,12 @@ mod tests {
             map_png: "m.png".into(),
             map_npy: "m.npy".into(),
         };
-        let results =
-            vec![Classified { input: "a.png".into(), probabilities: vec![0.25], heatmaps: Some(vec![record]) }];
+        let results = vec![Classified {
+            input: "a.png".into(),
+            probabilities: vec![0.25],
+            heatmaps: Some(vec![record]),
+            out_of_domain: None,
+        }];
         let parsed: serde_json::Value =
             serde_json::from_str(&results_json(&results, &["Zeta".into()]).unwrap()).unwrap();
         assert_eq!(parsed[0]["heatmaps"][0]["map_npy"], "m.npy");

@@ -19,18 +19,89 @@ pub fn not_a_chest_radiograph(details: &DicomDetails) -> Option<String> {
     {
         return Some(format!("{} image, not a radiograph", modality_name(modality)));
     }
-    let body_part = details
-        .tags
-        .iter()
-        .find(|row| row.depth == 0 && row.group == 0x0018 && row.element == 0x0015)
-        .map(|row| row.value.trim().to_owned())
-        .filter(|v| !v.is_empty());
-    if let Some(part) = body_part
-        && !CHEST_BODY_PARTS.iter().any(|c| c.eq_ignore_ascii_case(&part))
-    {
+    if let Some(part) = top_level_text(details, 0x0018, 0x0015) {
+        if CHEST_BODY_PARTS.iter().any(|c| c.eq_ignore_ascii_case(&part)) {
+            return None;
+        }
         return Some(format!("a radiograph of the {}, not the chest", part.to_lowercase()));
     }
+    // Many files (the dental CR among our fixtures) leave Body Part Examined out and name the anatomy only in their
+    // descriptions; a description that names another part and not the chest raises the doubt too.
+    for (element, what) in DESCRIPTIONS {
+        let Some(text) = top_level_text(details, element.0, element.1) else { continue };
+        let words: Vec<String> =
+            text.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_uppercase).collect();
+        if words.iter().any(|w| CHEST_WORDS.contains(&w.as_str())) {
+            return None;
+        }
+        if let Some(word) = words.iter().find(|w| OTHER_ANATOMY_WORDS.contains(&w.as_str())) {
+            return Some(format!("the {what} \"{text}\" names the {}, not the chest", word.to_lowercase()));
+        }
+    }
     None
+}
+
+/// Descriptions that name the anatomy in free text, in the order they are trusted.
+const DESCRIPTIONS: [((u16, u16), &str); 3] = [
+    ((0x0018, 0x1030), "protocol name"),
+    ((0x0008, 0x103E), "series description"),
+    ((0x0008, 0x1030), "study description"),
+];
+
+/// Words of a description that mean the chest (whole words, upper case).
+const CHEST_WORDS: [&str; 7] = ["CHEST", "THORAX", "THORACIC", "LUNG", "LUNGS", "CXR", "PULMONARY"];
+
+/// Words of a description that name anatomy other than the chest (DICOM Body Part defined terms and their common
+/// plain-English forms).
+const OTHER_ANATOMY_WORDS: [&str; 38] = [
+    "ABDOMEN",
+    "ANKLE",
+    "ARM",
+    "BRAIN",
+    "BREAST",
+    "CSPINE",
+    "DENTAL",
+    "ELBOW",
+    "EXTREMITY",
+    "FACE",
+    "FEMUR",
+    "FINGER",
+    "FOOT",
+    "FOREARM",
+    "HAND",
+    "HEAD",
+    "HIP",
+    "HUMERUS",
+    "JAW",
+    "KNEE",
+    "LEG",
+    "LSPINE",
+    "MANDIBLE",
+    "MAXILLA",
+    "NECK",
+    "ORBIT",
+    "PELVIS",
+    "SHOULDER",
+    "SINUS",
+    "SKULL",
+    "SPINE",
+    "TEETH",
+    "TIBIA",
+    "TOE",
+    "TOOTH",
+    "TSPINE",
+    "WRIST",
+    "PANORAMIC",
+];
+
+/// The trimmed, non-empty value of a top-level attribute.
+fn top_level_text(details: &DicomDetails, group: u16, element: u16) -> Option<String> {
+    details
+        .tags
+        .iter()
+        .find(|row| row.depth == 0 && row.group == group && row.element == element)
+        .map(|row| row.value.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// The common name of a DICOM modality code with its article ("a CT", "an MR"), or the code itself.
@@ -81,5 +152,24 @@ mod tests {
         let row = hand.tags.iter_mut().find(|r| r.group == 0x0018 && r.element == 0x0015).unwrap();
         row.value = "HAND ".to_owned();
         assert_eq!(not_a_chest_radiograph(&hand).as_deref(), Some("a radiograph of the hand, not the chest"));
+    }
+
+    #[test]
+    fn a_description_that_names_other_anatomy_raises_a_doubt_unless_it_names_the_chest() {
+        let dental = details("dental_cr_jpeg_lossless_modality_lut.dcm");
+        assert_eq!(
+            not_a_chest_radiograph(&dental).as_deref(),
+            Some("the series description \"MODALITYLUT - TEETH\" names the teeth, not the chest")
+        );
+        let mut chest = (*dental).clone();
+        for row in chest.tags.iter_mut().filter(|r| r.group == 0x0008 && [0x1030, 0x103E].contains(&r.element)) {
+            row.value = "PA CHEST + HAND".to_owned();
+        }
+        assert_eq!(not_a_chest_radiograph(&chest), None, "a description naming the chest raises no doubt");
+        // A word inside another word is not a match ("ARMAMENTARIUM" is not the arm).
+        for row in chest.tags.iter_mut().filter(|r| r.group == 0x0008 && [0x1030, 0x103E].contains(&r.element)) {
+            row.value = "ARMAMENTARIUM".to_owned();
+        }
+        assert_eq!(not_a_chest_radiograph(&chest), None);
     }
 }

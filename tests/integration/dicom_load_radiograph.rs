@@ -138,3 +138,25 @@ fn only_plain_8_bit_data_takes_a_fixed_range() {
     assert_eq!(depth("ct_small_128.dcm"), BitDepth::F32);
     assert_eq!(depth("chest_cr_pa_mono1_10bit_nometa.dcm"), BitDepth::F32);
 }
+
+#[test]
+fn classify_flags_dicom_that_is_not_a_chest_radiograph() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_thorax"))
+        .args(["classify", "--json"])
+        .args(
+            ["real/ct_small_128.dcm", "real/dental_cr_jpeg_lossless_modality_lut.dcm", "real/chest_cr_pa_siim_nih.dcm"]
+                .map(fixture),
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let results: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let doubts: Vec<Option<&str>> =
+        results.as_array().unwrap().iter().map(|r| r.get("out_of_domain").and_then(|d| d.as_str())).collect();
+    assert_eq!(doubts[0], Some("a CT image, not a radiograph"));
+    assert!(doubts[1].is_some_and(|d| d.contains("names the teeth")), "{doubts:?}");
+    assert_eq!(doubts[2], None, "a chest CR raises no doubt");
+    assert!(stderr.contains("ct_small_128.dcm: a CT image, not a radiograph; the classifier was trained on chest"));
+    assert!(!stderr.contains("chest_cr_pa_siim_nih.dcm"), "{stderr}");
+}

@@ -15,6 +15,7 @@ use crate::study::generator_source::{GeneratorSource, check_replayable_labels};
 use crate::study::harmonise::{CycleGanHarmoniser, RealImageTransform, TransformChain};
 use crate::study::imrmc::{read_imrmc, readings_from_imrmc};
 use crate::study::resolution_match::{ResolutionMatch, largest_side_px};
+use crate::study::snapshot::open_for_reading;
 use crate::study::{
     ArtificialSource, CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource,
     OptionalQuestions, ReaderProgress, RealImageFolder, StudyDesign, StudyStore, StudySummary, create_study_harmonised,
@@ -373,11 +374,16 @@ struct StatusOutput {
     main_cases: usize,
     practice_cases: usize,
     readers: Vec<ReaderStatus>,
+    /// Whether a reading session held the study, so that this is a snapshot of what it had committed.
+    in_use_snapshot: bool,
 }
 
 fn run_status(args: &StatusArgs) -> Result<()> {
-    // The store alone: status reads and writes nothing a reading session would.
-    let store = StudyStore::open(&args.study).with_context(|| format!("opening the study {}", args.study.display()))?;
+    // The store alone: status reads and writes nothing a reading session would. While a session holds the study,
+    // status reads a snapshot of what it has committed.
+    let opened =
+        open_for_reading(&args.study).with_context(|| format!("opening the study {}", args.study.display()))?;
+    let store = opened.store();
     let cases = store.cases()?;
     let mut readers = Vec::new();
     for reader in store.readers()? {
@@ -394,6 +400,7 @@ fn run_status(args: &StatusArgs) -> Result<()> {
         main_cases: cases.iter().filter(|c| !c.practice).count(),
         practice_cases: cases.iter().filter(|c| c.practice).count(),
         readers,
+        in_use_snapshot: opened.is_snapshot(),
     };
     if args.json {
         return print_json(&output);
@@ -406,6 +413,9 @@ fn run_status(args: &StatusArgs) -> Result<()> {
         output.practice_cases,
         output.design.seed
     );
+    if output.in_use_snapshot {
+        println!("  (a reading session holds the study: these are the answers it had committed a moment ago)");
+    }
     for reader in &output.readers {
         let p = &reader.progress;
         println!(

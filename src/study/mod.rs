@@ -34,6 +34,7 @@ pub mod imrmc;
 pub mod randomise;
 pub mod resolution_match;
 pub mod session;
+pub mod snapshot;
 pub mod sources;
 pub mod stats;
 pub mod store;

@@ -35,6 +35,16 @@ fn crash_child_process_entry() {
         std::thread::sleep(Duration::from_secs(60));
         return;
     }
+    if mode == "answer-3-then-hold" {
+        for _ in 0..3 {
+            let case = session.next_case(READERS[0]).unwrap().unwrap();
+            let answer = Answer { call: Call::Real, confidence: 2, free_text: None, giveaway: None };
+            session.submit(READERS[0], case.token, &answer).unwrap();
+        }
+        println!("HOLDING");
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
     let mut n = 0u32;
     for reader in READERS {
         while let Some(case) = session.next_case(reader).unwrap() {
@@ -156,6 +166,44 @@ fn killed_mid_session_loses_no_acknowledged_answer() {
     );
     assert!(killed_mid_run >= 10, "only {killed_mid_run} of 20 kills landed mid-session");
     assert!(acknowledged.len() >= 20, "only {} answers acknowledged in all rounds", acknowledged.len());
+}
+
+/// Starts a child in `mode` and waits until it holds the study.
+fn hold_in_child(db: &Path, mode: &str) -> (Child, std::thread::JoinHandle<()>) {
+    let (child, lines, reader) = spawn_child(db, mode);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !lines.lock().unwrap().iter().any(|l| l.trim() == "HOLDING") {
+        assert!(std::time::Instant::now() < deadline, "child never took the study");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, reader)
+}
+
+#[test]
+fn a_study_held_by_a_session_is_read_from_a_snapshot_of_its_committed_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = study_common::small_design(&READERS, 8, DisplayBitDepth::Eight);
+    let db = study_common::make_tiny_study(dir.path(), &design, 4, 0);
+    let (mut child, reader) = hold_in_child(&db, "answer-3-then-hold");
+    let opened = thorax::study::snapshot::open_for_reading(&db).unwrap();
+    assert!(opened.is_snapshot());
+    assert_eq!(opened.store().answers().unwrap().len(), 3, "the committed answers, from the log");
+    drop(opened);
+    let status =
+        Command::new(env!("CARGO_BIN_EXE_thorax")).args(["study", "status", "--json"]).arg(&db).output().unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["in_use_snapshot"], true);
+    assert_eq!(status["readers"][0]["reader"], "alice");
+    assert_eq!(status["readers"][0]["main_answered"], 3);
+    // The session still holds the study, untouched: a second session is refused as before.
+    assert!(matches!(ReadingSession::open(&db), Err(StudyError::Locked { .. })));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+    let opened = thorax::study::snapshot::open_for_reading(&db).unwrap();
+    assert!(!opened.is_snapshot(), "a free study is read directly");
+    assert_eq!(opened.store().answers().unwrap().len(), 3);
 }
 
 #[test]

@@ -12,8 +12,9 @@ struct Cli {
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
     /// Let float32 matrix products on CUDA use TF32 tensor cores (pixel outputs move by up to ~6e-3 of their range;
-    /// 4-20% faster on an H100 for most workloads, BENCHMARKS.md); no effect on the CPU.
-    #[arg(long, global = true)]
+    /// 4-20% faster on an H100 for most workloads, BENCHMARKS.md); no effect on the CPU. Given before the command
+    /// (`thorax --tf32 bench ...`) so that commands that compute nothing do not list it; accepted after it too.
+    #[arg(long)]
     tf32: bool,
     /// Measurement switch: how training lowers stride-1 convolutions off the CPU fast path.
     #[arg(long, global = true, hide = true, value_enum, default_value_t = thorax::train::conv::TrainConvLowering::Shifted)]
@@ -163,11 +164,25 @@ fn error_report(error: &anyhow::Error) -> String {
     report
 }
 
+/// The command line with `--tf32` moved before the command, where it is defined: it is listed only in the top-level
+/// help (not by every command, most of which compute nothing), yet `thorax bench --tf32` works as users type it.
+/// Arguments after `--` are left alone.
+fn hoist_tf32(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<_> = args.into_iter().collect();
+    let end = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let found = args[..end].iter().skip(1).position(|a| a == "--tf32").map(|i| i + 1);
+    if let Some(index) = found {
+        let flag = args.remove(index);
+        args.insert(1.min(args.len()), flag);
+    }
+    args
+}
+
 fn run() -> anyhow::Result<()> {
     restore_default_sigpipe();
     pin_thread_count();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(hoist_tf32(std::env::args_os()));
     thorax::engine::compute_pool::configure_global_pool();
     candle_core::cuda::set_gemm_reduced_precision_f32(cli.tf32);
     thorax::train::conv::set_train_conv_lowering(cli.train_conv);
@@ -288,6 +303,26 @@ mod tests {
     struct PrintsItsSource {
         #[source]
         source: std::io::Error,
+    }
+
+    #[test]
+    fn tf32_is_a_flag_before_the_command_and_not_listed_by_commands() {
+        use clap::CommandFactory as _;
+        let cli = Cli::try_parse_from(["thorax", "--tf32", "bench", "generator"]).unwrap();
+        assert!(cli.tf32);
+        let typed_after = hoist_tf32(["thorax", "bench", "generator", "--tf32", "--", "--tf32"].map(Into::into));
+        assert_eq!(
+            typed_after,
+            ["thorax", "--tf32", "bench", "generator", "--", "--tf32"].map(std::ffi::OsString::from)
+        );
+        let typed_after = hoist_tf32(["thorax", "bench", "generator", "--tf32"].map(Into::into));
+        assert!(Cli::try_parse_from(typed_after).unwrap().tf32);
+        assert!(!Cli::try_parse_from(hoist_tf32(["thorax", "info"].map(Into::into))).unwrap().tf32);
+        let mut command = Cli::command();
+        let dicom = command.find_subcommand_mut("dicom").unwrap();
+        let help = dicom.find_subcommand_mut("info").unwrap().render_long_help().to_string();
+        assert!(!help.contains("--tf32"), "{help}");
+        assert!(Cli::command().render_long_help().to_string().contains("--tf32"));
     }
 
     #[test]

@@ -209,7 +209,7 @@ pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether float32 matrix products on `device` may use TF32 (the global `--tf32`; CUDA only).
+/// Whether float32 matrix products on `device` may use TF32 (`thorax --tf32`; CUDA only).
 fn tf32_enabled(device: &Device) -> bool {
     device.is_cuda() && candle_core::cuda::gemm_reduced_precision_f32()
 }

@@ -388,7 +388,7 @@ fn run_status(args: &StatusArgs) -> Result<()> {
     let mut readers = Vec::new();
     for reader in store.readers()? {
         readers.push(ReaderStatus {
-            progress: reader_progress(&store, &reader.reader_id)?,
+            progress: reader_progress(store, &reader.reader_id)?,
             reader: reader.reader_id,
             seed: reader.seed,
         });

@@ -170,7 +170,7 @@ pub struct AnalyzeArgs {
     pub answers: Option<PathBuf>,
     /// Ratings >= K are "artificial" calls (overrides the calls of a study or CSV, and the threshold an --imrmc file
     /// exported by Thorax states; needed for an --imrmc file from another tool).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_finite)]
     pub call_threshold: Option<f64>,
     /// Bootstrap resamples of each AUC confidence interval (0 = none).
     #[arg(long, default_value_t = 2000, value_parser = crate::cli::resample_count::parse_resample_count)]
@@ -445,25 +445,35 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<()> {
     let (input, input_kind, mut readings, categories, default_threshold): (_, _, Vec<Reading>, Option<Vec<f64>>, _) =
         if let Some(path) = &args.imrmc {
             let data = read_imrmc(path).with_context(|| format!("reading the iMRMC file {}", path.display()))?;
-            // A file Thorax exported states its threshold in the header; one from another tool needs the flag.
-            let Some(threshold) = args.call_threshold.or_else(|| data.stated_call_threshold()) else {
+            fn stated<T>(path: &Path, what: Result<T, String>) -> Result<T> {
+                what.map_err(|reason| anyhow::anyhow!("{}: {reason}", path.display()))
+            }
+            // A file Thorax exported states its threshold and rating scale in the header; one from another tool
+            // needs --call-threshold, and its weighted kappa counts the ratings it holds.
+            let stated_threshold = stated(path, data.stated_call_threshold())?;
+            let Some(threshold) = args.call_threshold.or(stated_threshold) else {
                 bail!(
                     "{} states no call threshold in its header: give --call-threshold K (ratings >= K are \
                      \"artificial\" calls)",
                     path.display()
                 );
             };
+            let categories = stated(path, data.stated_rating_categories())?;
             let readings = readings_from_imrmc(&data, threshold)
                 .with_context(|| format!("checking the iMRMC file {}", path.display()))?;
-            (path.clone(), "imrmc", readings, None, Some(threshold))
+            (path.clone(), "imrmc", readings, categories, Some(threshold))
         } else if let Some(path) = &args.answers {
-            let readings =
-                read_answers_csv(path).with_context(|| format!("reading the answers CSV {}", path.display()))?;
-            (path.clone(), "answers_csv", readings, None, None)
+            let file = read_answers_csv(path).with_context(|| format!("reading the answers CSV {}", path.display()))?;
+            (path.clone(), "answers_csv", file.readings, file.rating_categories, None)
         } else if let Some(path) = &args.study {
-            let store = StudyStore::open(path).with_context(|| format!("opening the study {}", path.display()))?;
+            // A study in use by a reading session is analysed from a snapshot of its committed answers.
+            let opened = open_for_reading(path).with_context(|| format!("opening the study {}", path.display()))?;
+            let store = opened.store();
             let design = store.design()?;
-            let readings = readings_from_store(&store)?;
+            let readings = readings_from_store(store)?;
+            if opened.is_snapshot() {
+                eprintln!("note: a reading session holds {}: analysing the answers it had committed", path.display());
+            }
             let scale = design.confidence_scale;
             let categories = scale.rating_categories().into_iter().map(|r| r as f64).collect();
             (path.clone(), "study", readings, Some(categories), Some(scale.call_threshold() as f64))
@@ -475,14 +485,36 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<()> {
             reading.call_artificial = reading.rating >= threshold;
         }
     }
+    let call_threshold = args.call_threshold.or(default_threshold);
+    let artificial_calls = readings.iter().filter(|r| r.call_artificial).count();
+    if let Some(threshold) = call_threshold
+        && !readings.is_empty()
+        && (artificial_calls == 0 || artificial_calls == readings.len())
+    {
+        let all = if artificial_calls == 0 { "real" } else { "artificial" };
+        eprintln!(
+            "note: with the call threshold {threshold}, every one of the {} readings is a \"{all}\" call: check the \
+             threshold against the ratings",
+            readings.len()
+        );
+    }
     let report = analyze(&readings, categories.as_deref(), &options)
         .with_context(|| format!("analysing {}", input.display()))?;
-    let output = AnalyzeOutput { input, input_kind, call_threshold: args.call_threshold.or(default_threshold), report };
+    let output = AnalyzeOutput { input, input_kind, call_threshold, report };
     if args.json {
         return print_json(&output);
     }
     print_report(&output);
     Ok(())
+}
+
+/// A finite number for `--call-threshold` (NaN would make no reading a call, silently).
+fn parse_finite(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() => Ok(value),
+        Ok(_) => Err("must be a finite number".to_owned()),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 fn fmt(value: Option<f64>) -> String {
@@ -504,7 +536,14 @@ fn performance_line(name: &str, p: &Performance) -> String {
 }
 
 fn print_report(output: &AnalyzeOutput) {
-    println!("{} ({})", output.input.display(), output.input_kind);
+    match output.call_threshold {
+        Some(threshold) => println!(
+            "{} ({}; ratings >= {threshold} are \"artificial\" calls)",
+            output.input.display(),
+            output.input_kind
+        ),
+        None => println!("{} ({})", output.input.display(), output.input_kind),
+    }
     for modality in &output.report.modalities {
         println!("modality {}", modality.modality);
         for reader in &modality.readers {

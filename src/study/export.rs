@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::analysis::Reading;
 use super::design::Provenance;
 use super::error::{StudyError, StudyResult};
-use super::imrmc::{ImrmcData, ImrmcScore, call_threshold_line, write_imrmc};
+use super::imrmc::{ImrmcData, ImrmcScore, call_threshold_line, rating_scale_line, write_imrmc};
 use super::sources::csv_error;
 use super::store::StudyStore;
 
@@ -55,11 +55,20 @@ pub struct AnswerRow {
     /// Giveaway click y in [0, 1].
     #[serde(default)]
     pub giveaway_y: Option<f64>,
+    /// The lowest rating of the study's scale: with `rating_highest`, every integer between them is a rating
+    /// category, answered or not, so weighted kappa from this file equals the study's own.
+    #[serde(default)]
+    pub rating_lowest: Option<i64>,
+    /// The highest rating of the study's scale.
+    #[serde(default)]
+    pub rating_highest: Option<i64>,
 }
 
 /// Answer rows of a study, in storage order.
 pub fn answer_rows(store: &StudyStore) -> StudyResult<Vec<AnswerRow>> {
     let design = store.design()?;
+    let categories = design.confidence_scale.rating_categories();
+    let (rating_lowest, rating_highest) = (categories.first().copied(), categories.last().copied());
     let cases: BTreeMap<String, (Provenance, bool)> =
         store.cases()?.into_iter().map(|case| (case.case_id, (case.provenance, case.practice))).collect();
     store
@@ -86,6 +95,8 @@ pub fn answer_rows(store: &StudyStore) -> StudyResult<Vec<AnswerRow>> {
                 free_text: record.answer.free_text,
                 giveaway_x: record.answer.giveaway.map(|point| point.x),
                 giveaway_y: record.answer.giveaway.map(|point| point.y),
+                rating_lowest,
+                rating_highest,
             })
         })
         .collect()
@@ -155,9 +166,23 @@ pub fn readings_from_store(store: &StudyStore) -> StudyResult<Vec<Reading>> {
     Ok(readings_from_rows(&answer_rows(store)?, &design.modality))
 }
 
+/// The readings of an answers CSV and the rating categories it states.
+pub struct AnswersFile {
+    pub readings: Vec<Reading>,
+    /// Every rating of the study's scale in order, when the file states the scale (`rating_lowest`,
+    /// `rating_highest`, one value for all rows); `None` for files from elsewhere (the observed ratings count).
+    pub rating_categories: Option<Vec<f64>>,
+}
+
+/// The rating categories `lowest..=highest`, refused when the range is empty or absurdly large.
+pub fn rating_range(lowest: i64, highest: i64) -> Option<Vec<f64>> {
+    const MOST_CATEGORIES: i64 = 10_000;
+    (lowest <= highest && highest - lowest < MOST_CATEGORIES).then(|| (lowest..=highest).map(|r| r as f64).collect())
+}
+
 /// Reads an answers CSV (as written by `write_answers_csv`; only reader_id, case_id, truth, call and rating are
 /// required) into readings. Unreadable truth or call values are errors naming the line.
-pub fn read_answers_csv(path: &Path) -> StudyResult<Vec<Reading>> {
+pub fn read_answers_csv(path: &Path) -> StudyResult<AnswersFile> {
     let mut reader = csv::Reader::from_path(path).map_err(|error| csv_error(path, 0, &error))?;
     let mut rows = Vec::new();
     for (index, row) in reader.deserialize::<AnswerRow>().enumerate() {
@@ -181,7 +206,41 @@ pub fn read_answers_csv(path: &Path) -> StudyResult<Vec<Reading>> {
         }
         rows.push(row);
     }
-    Ok(readings_from_rows(&rows, "A"))
+    let mut scales: Vec<(Option<i64>, Option<i64>)> =
+        rows.iter().map(|r| (r.rating_lowest, r.rating_highest)).collect();
+    scales.dedup();
+    let rating_categories = match scales.as_slice() {
+        [] | [(None, None)] => None,
+        [(Some(lowest), Some(highest))] => Some(rating_range(*lowest, *highest).ok_or_else(|| StudyError::Parse {
+            path: path.to_path_buf(),
+            line: 2,
+            reason: format!("rating_lowest {lowest} and rating_highest {highest} give no usable rating scale"),
+        })?),
+        _ => {
+            return Err(StudyError::Parse {
+                path: path.to_path_buf(),
+                line: 2,
+                reason: "rating_lowest and rating_highest must be given on every row with one value each, or not at \
+                         all"
+                .to_owned(),
+            });
+        }
+    };
+    if let Some(categories) = &rating_categories
+        && let Some((index, row)) = rows.iter().enumerate().find(|(_, r)| !categories.contains(&r.rating))
+    {
+        return Err(StudyError::Parse {
+            path: path.to_path_buf(),
+            line: index as u64 + 2,
+            reason: format!(
+                "rating {} is not on the file's scale {}..={}",
+                row.rating,
+                categories[0],
+                categories[categories.len() - 1]
+            ),
+        });
+    }
+    Ok(AnswersFile { readings: readings_from_rows(&rows, "A"), rating_categories })
 }
 
 /// Writes the study's latest main-case ratings with truth rows as an iMRMC input file; returns the score rows.
@@ -195,10 +254,15 @@ pub fn write_study_imrmc(store: &StudyStore, path: &Path) -> StudyResult<usize> 
         .map(|case| (case.case_id, case.provenance.is_artificial()))
         .collect();
     let scale = design.confidence_scale;
+    let categories = scale.rating_categories();
     let header = vec![
         format!("Thorax Workbench reading study: {}", design.title),
         "Task: detect the artificial image; truth 1 = artificial, 0 = real.".to_owned(),
         call_threshold_line(scale.call_threshold() as f64),
+        rating_scale_line(
+            categories.first().copied().unwrap_or_default(),
+            categories.last().copied().unwrap_or_default(),
+        ),
     ];
     let scores: Vec<ImrmcScore> = readings
         .into_iter()
@@ -212,4 +276,33 @@ pub fn write_study_imrmc(store: &StudyStore, path: &Path) -> StudyResult<usize> 
     let count = scores.len();
     write_imrmc(path, &ImrmcData { header, truth, scores })?;
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "reader_id,case_id,truth,call,rating";
+
+    #[test]
+    fn a_csv_that_states_the_scale_gives_every_category_and_one_without_gives_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("answers.csv");
+        let rows = "a,c1,real,real,2,1,10\nb,c1,real,artificial,7,1,10\n";
+        std::fs::write(&path, format!("{HEADER},rating_lowest,rating_highest\n{rows}")).unwrap();
+        let file = read_answers_csv(&path).unwrap();
+        assert_eq!(file.readings.len(), 2);
+        assert_eq!(file.rating_categories, Some((1..=10).map(f64::from).collect()), "unanswered ratings count too");
+
+        std::fs::write(&path, format!("{HEADER}\na,c1,real,real,2\n")).unwrap();
+        assert_eq!(read_answers_csv(&path).unwrap().rating_categories, None);
+
+        let mixed = "a,c1,real,real,2,1,10\nb,c1,real,artificial,7,1,5\n";
+        std::fs::write(&path, format!("{HEADER},rating_lowest,rating_highest\n{mixed}")).unwrap();
+        assert!(read_answers_csv(&path).is_err(), "two scales in one file");
+        let off_scale = "a,c1,real,real,12,1,10\n";
+        std::fs::write(&path, format!("{HEADER},rating_lowest,rating_highest\n{off_scale}")).unwrap();
+        let error = read_answers_csv(&path).err().unwrap().to_string();
+        assert!(error.contains("rating 12 is not on the file's scale 1..=10"), "{error}");
+    }
 }

@@ -55,15 +55,57 @@ pub fn call_threshold_line(call_threshold: f64) -> String {
     )
 }
 
+/// The words of the header line that states the rating scale.
+const SCALE_BEFORE: &str = "Ratings: every integer from ";
+const SCALE_BETWEEN: &str = " to ";
+const SCALE_AFTER: &str = " is a category";
+
+/// The header line stating the study's rating scale (`lowest..=highest`, answered or not), so that weighted kappa
+/// from the file counts the same categories as the study.
+pub fn rating_scale_line(lowest: i64, highest: i64) -> String {
+    format!("{SCALE_BEFORE}{lowest}{SCALE_BETWEEN}{highest}{SCALE_AFTER} (weighted kappa counts them all).")
+}
+
 impl ImrmcData {
-    /// The call threshold a header line of [`call_threshold_line`] states, if there is one (files from other tools
-    /// have none).
-    pub fn stated_call_threshold(&self) -> Option<f64> {
-        self.header.iter().find_map(|line| {
-            let (_, rest) = line.split_once(THRESHOLD_BEFORE)?;
-            let (number, _) = rest.split_once(THRESHOLD_AFTER)?;
-            number.trim().parse::<f64>().ok().filter(|k| k.is_finite())
+    /// The values stated by header lines: the text between `before` and `after` on each line that has both.
+    fn stated<'a>(&'a self, before: &'a str, after: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.header.iter().filter_map(move |line| {
+            let (_, rest) = line.split_once(before)?;
+            let (value, _) = rest.split_once(after)?;
+            Some(value.trim())
         })
+    }
+
+    /// The call threshold a header line of [`call_threshold_line`] states: `Ok(None)` when none does (files from
+    /// other tools), an error for a value that is not a finite number or for lines that disagree.
+    pub fn stated_call_threshold(&self) -> Result<Option<f64>, String> {
+        let mut found: Option<f64> = None;
+        for text in self.stated(THRESHOLD_BEFORE, THRESHOLD_AFTER) {
+            let value = text.parse::<f64>().ok().filter(|k| k.is_finite()).ok_or_else(|| {
+                format!("its header states the call threshold {text:?}, which is not a finite number")
+            })?;
+            match found {
+                Some(earlier) if earlier != value => {
+                    return Err(format!("its header states two call thresholds, {earlier} and {value}"));
+                }
+                _ => found = Some(value),
+            }
+        }
+        Ok(found)
+    }
+
+    /// The rating categories a header line of [`rating_scale_line`] states, if one does.
+    pub fn stated_rating_categories(&self) -> Result<Option<Vec<f64>>, String> {
+        let Some(text) = self.stated(SCALE_BEFORE, SCALE_AFTER).next() else {
+            return Ok(None);
+        };
+        let range = text.split_once(SCALE_BETWEEN).and_then(|(low, high)| {
+            let (low, high) = (low.trim().parse::<i64>().ok()?, high.trim().parse::<i64>().ok()?);
+            crate::study::export::rating_range(low, high)
+        });
+        range
+            .map(Some)
+            .ok_or_else(|| format!("its header states the rating scale {text:?}, which is not a usable range"))
     }
 }
 
@@ -211,8 +253,22 @@ mod tests {
     fn the_call_threshold_line_is_read_back_and_other_headers_state_none() {
         let mut data = ImrmcData { header: vec!["a study".to_owned(), call_threshold_line(6.0)], ..Default::default() };
         assert!(data.header[1].ends_with("scores >= 6 are artificial calls."), "{}", data.header[1]);
-        assert_eq!(data.stated_call_threshold(), Some(6.0));
-        data.header = vec!["scores >= lots are artificial calls.".to_owned(), "from another tool".to_owned()];
-        assert_eq!(data.stated_call_threshold(), None);
+        assert_eq!(data.stated_call_threshold(), Ok(Some(6.0)));
+        data.header = vec!["from another tool".to_owned()];
+        assert_eq!(data.stated_call_threshold(), Ok(None));
+        data.header = vec![call_threshold_line(f64::NAN)];
+        assert!(data.stated_call_threshold().unwrap_err().contains("\"NaN\", which is not a finite number"));
+        data.header = vec![call_threshold_line(9.0), call_threshold_line(6.0), call_threshold_line(6.0)];
+        assert_eq!(data.stated_call_threshold().unwrap_err(), "its header states two call thresholds, 9 and 6");
+    }
+
+    #[test]
+    fn the_rating_scale_line_is_read_back() {
+        let mut data = ImrmcData { header: vec![rating_scale_line(1, 10)], ..Default::default() };
+        assert_eq!(data.stated_rating_categories(), Ok(Some((1..=10).map(f64::from).collect())));
+        data.header = vec![rating_scale_line(10, 1)];
+        assert!(data.stated_rating_categories().is_err());
+        data.header.clear();
+        assert_eq!(data.stated_rating_categories(), Ok(None));
     }
 }

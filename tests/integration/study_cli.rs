@@ -114,10 +114,12 @@ fn new_status_export_analyze_round_trip() {
             assert_eq!(modality["readers"][0][key], study_modality["readers"][0][key], "{key}");
         }
         assert_eq!(modality["fleiss"]["kappa"], study_modality["fleiss"]["kappa"]);
-        assert_eq!(
-            modality["pairwise_agreement"][0]["cohen_kappa"],
-            study_modality["pairwise_agreement"][0]["cohen_kappa"]
-        );
+        // Weighted kappa counts every rating of the study's scale, answered or not: the exports state the scale.
+        for key in ["cohen_kappa", "weighted_kappa_linear", "weighted_kappa_quadratic"] {
+            let (got, want) = (&modality["pairwise_agreement"][0][key], &study_modality["pairwise_agreement"][0][key]);
+            assert!(want.is_number(), "{key}: {want}");
+            assert_eq!(got, want, "{key}");
+        }
     }
     // Times travel through the CSV, not through iMRMC.
     assert!(from_csv["modalities"][0]["pooled"]["time_per_case"]["cases"].as_u64() == Some(20));

@@ -63,6 +63,8 @@ impl ClassifierPanel {
         let settings = &mut self.heatmap;
         ui.checkbox(&mut settings.enabled, "Heatmap overlay");
         ui.add_enabled_ui(settings.enabled, |ui| {
+            // Room for the row names and the value; the slider takes what is left of a narrow panel.
+            ui.spacing_mut().slider_width = (ui.available_width() - 130.0).clamp(32.0, 100.0);
             egui::Grid::new("heatmap_controls").num_columns(2).spacing([6.0, 2.0]).show(ui, |ui| {
                 let target_label = ui.label("Target");
                 egui::ComboBox::from_id_salt("heatmap_target")
@@ -143,7 +145,7 @@ impl ClassifierPanel {
             for (index, name) in labels.iter().enumerate() {
                 ui.label(name.replace('_', " "));
                 let (rect, response) =
-                    ui.allocate_exact_size(egui::vec2(ui.available_width().max(80.0), 14.0), egui::Sense::hover());
+                    ui.allocate_exact_size(egui::vec2(ui.available_width().max(24.0), 14.0), egui::Sense::hover());
                 let painter = ui.painter_at(rect);
                 painter.rect_filled(rect, 1.0, ui.visuals().extreme_bg_color);
                 let mut tooltip = String::new();

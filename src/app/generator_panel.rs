@@ -76,7 +76,7 @@ impl GeneratorPanel {
             ui.label(egui::RichText::new(note).small());
         }
 
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             let seed_label = ui.label("Seed");
             if ui.small_button("-").clicked() {
                 self.seed = self.seed.wrapping_sub(1);
@@ -98,6 +98,8 @@ impl GeneratorPanel {
             }
         });
 
+        // Room for the longest name ("Pleural Thickening") and the value; the slider takes what is left.
+        ui.spacing_mut().slider_width = (ui.available_width() - 160.0).clamp(32.0, 100.0);
         egui::Grid::new("pathology_sliders").num_columns(2).spacing([6.0, 2.0]).show(ui, |ui| {
             for (name, value) in card.labels.iter().zip(self.labels.iter_mut()) {
                 let name_label = ui.label(name.replace('_', " "));

@@ -321,11 +321,19 @@ impl StudyDesigner {
         }
         self.poll_dialogs(ctx);
         let mut open = true;
-        egui::Window::new("New study")
-            .open(&mut open)
-            .default_width(460.0)
-            .default_pos([340.0, 70.0])
-            .show(ctx, |ui| self.form_ui(ui, generator));
+        // The form scrolls inside a window no taller than the screen, so "Create study" stays reachable in a small
+        // window (800 x 600 cut it off).
+        let top_px = 70.0;
+        let max_height = (ctx.content_rect().height() - top_px - 90.0).max(160.0);
+        egui::Window::new("New study").open(&mut open).default_width(460.0).default_pos([340.0, top_px]).show(
+            ctx,
+            |ui| {
+                egui::ScrollArea::vertical()
+                    .id_salt("study_form_scroll")
+                    .max_height(max_height)
+                    .show(ui, |ui| self.form_ui(ui, generator));
+            },
+        );
         if !open {
             self.open = false;
         }

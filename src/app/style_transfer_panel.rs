@@ -121,6 +121,8 @@ impl StyleTransferPanel {
             let direction_label_widget = ui.label("Direction");
             egui::ComboBox::from_id_salt("cyclegan_direction")
                 .selected_text(direction_text(direction))
+                .width((ui.available_width() - 8.0).max(40.0))
+                .truncate()
                 .show_ui(ui, |ui| {
                     for option in [Direction::AToB, Direction::BToA] {
                         ui.selectable_value(&mut direction, option, direction_text(option));
@@ -153,7 +155,8 @@ impl StyleTransferPanel {
         if let Some(note) = card.training_limits_note() {
             ui.label(egui::RichText::new(note).small());
         }
-        ui.horizontal(|ui| {
+        // Wrapped, so a narrow panel puts the second box under the first instead of past its edge.
+        ui.horizontal_wrapped(|ui| {
             action.retranslate |= ui
                 .checkbox(&mut self.enabled, "Apply to real image")
                 .on_hover_text("Shows the translated real image in a third viewport")

@@ -118,16 +118,20 @@ impl ViewportPane {
                     egui::Sense::hover(),
                 );
                 self.viewer_rect = Some(rect);
-                // Clipped to the pane, so a long placeholder never spills into the next column.
+                // Wrapped to the pane's width (a narrow window has narrow panes) and clipped to it, so a long
+                // placeholder never spills into the next column.
                 let painter = ui.painter_at(rect);
                 painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
-                painter.text(
-                    rect.center(),
-                    egui::Align2::CENTER_CENTER,
-                    &self.placeholder,
+                let mut job = egui::text::LayoutJob::simple(
+                    self.placeholder.clone(),
                     egui::FontId::proportional(14.0),
                     ui.visuals().weak_text_color(),
+                    (rect.width() - 12.0).max(24.0),
                 );
+                job.halign = egui::Align::Center;
+                let galley = ui.fonts_mut(|fonts| fonts.layout_job(job));
+                let top_left = rect.center() - egui::vec2(0.0, galley.size().y / 2.0);
+                painter.galley(top_left, galley, ui.visuals().weak_text_color());
             }
         }
         output

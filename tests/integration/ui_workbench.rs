@@ -544,3 +544,49 @@ fn side_panels_give_way_in_a_narrow_window() {
     // Side panels at a quarter of the width each leave the two viewers about half of it.
     assert!(real >= 220.0 && artificial >= 220.0, "viewers {real} and {artificial} px wide in a 1000 px window");
 }
+
+/// Every control of the side panels stays inside the window and clear of the viewers, down to 800 x 600: the
+/// side panels give way and their rows wrap instead of running under the viewers or past the window's edge.
+#[test]
+fn small_windows_keep_the_side_panels_inside_the_window_and_clear_of_the_viewers() {
+    for (width, height) in [(1024.0, 700.0), (800.0, 600.0)] {
+        let mut harness = Harness::builder()
+            .with_size(vec2(width, height))
+            .wgpu()
+            .build_eframe(move |cc| WorkbenchApp::new(cc, viewer_options()).expect("app starts"));
+        ready(&mut harness, false);
+        harness.state_mut().style.enabled = true;
+        harness.run_steps(4);
+        if let Ok(dir) = std::env::var("THORAX_FIGURE_DIR") {
+            let image = harness.render().unwrap();
+            image.save(std::path::Path::new(&dir).join(format!("small_window_{width}.png"))).unwrap();
+        }
+        // The viewers' right edge: the header of the last viewer.
+        let viewers_right = harness.get_by_label("Style-transferred").rect().max.x;
+        for label in ["Style transfer", "Classifier", "Apply to real image", "Direction"] {
+            let rect = harness.get_by_label(label).rect();
+            assert!(rect.min.x >= viewers_right, "{width} px: `{label}` at {rect:?} runs under the viewers");
+        }
+        let has_text = |node: &egui_kittest::kittest::AccessKitNode<'_>| {
+            node.label().or_else(|| node.value()).is_some_and(|text| !text.is_empty())
+        };
+        for node in harness.query_all(egui_kittest::kittest::By::new().predicate(has_text)) {
+            let rect = node.rect();
+            let text = format!("{node:?}").chars().take(160).collect::<String>();
+            assert!(rect.max.x <= width + 0.5, "{width} px: {text} at {rect:?} runs past the window's edge");
+        }
+
+        // The New study form scrolls, so its last button can be brought into the window.
+        harness.state_mut().study_designer.open = true;
+        harness.run_steps(4);
+        if harness.get_by_label("Create study").rect().max.y > height {
+            // The wheel over the form, just below the window's title.
+            let title = harness.get_by_label("New study").rect();
+            for _ in 0..6 {
+                scroll_at(&mut harness, title.center() + vec2(0.0, 80.0), -200.0);
+            }
+        }
+        let button = harness.get_by_label("Create study").rect();
+        assert!(button.max.y <= height, "{width} px: `Create study` at {button:?} cannot be reached");
+    }
+}

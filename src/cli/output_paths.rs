@@ -60,7 +60,10 @@ fn image_inside_folder(path: &Path, folder: &Path) -> bool {
 pub(crate) fn check_outputs_apart(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> anyhow::Result<()> {
     for (index, &(flag, output)) in outputs.iter().enumerate() {
         if let Some((what, _)) = inputs.iter().find(|(_, input)| same_file(output, input)) {
-            bail!("{flag} {} is {what}: writing there would destroy it; choose another output file", output.display());
+            bail!(
+                "{flag} {} is {what}: writing there would destroy it; choose another output name or folder",
+                output.display()
+            );
         }
         if let Some((what, folder)) = inputs.iter().find(|(_, input)| image_inside_folder(output, input)) {
             bail!(

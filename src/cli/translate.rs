@@ -11,7 +11,8 @@ use crate::cli::npy_input::read_finite_npy;
 use crate::convert::npy::write_npy_f32;
 use crate::models::card::ModelKind;
 use crate::models::cyclegan::{CycleGanGenerator, Direction};
-use crate::models::style_transfer::{NetworkScale, translate_gray_at};
+use crate::models::preprocess::MIN_CYCLEGAN_SIDE_PX;
+use crate::models::style_transfer::{NetworkScale, network_size, translate_gray_at};
 use crate::models::weights::Weights;
 
 /// Which way to translate.
@@ -172,6 +173,9 @@ pub fn run(args: &TranslateArgs, device: &Device, default_model_bytes: Option<&[
         }));
     } else {
         let out = args.out.as_ref().context("image inputs need --out DIR")?;
+        if out.exists() && !out.is_dir() {
+            bail!("--out {} is a file: translate writes its PNGs into a folder", out.display());
+        }
         let targets = output_files(out, &args.images, direction);
         let outputs: Vec<(&str, &Path)> = targets.iter().map(|t| ("--out", t.as_path())).collect();
         let inputs: Vec<(&str, &Path)> = args.images.iter().map(|p| ("an input image", p.as_path())).collect();
@@ -179,7 +183,16 @@ pub fn run(args: &TranslateArgs, device: &Device, default_model_bytes: Option<&[
         // Every input is decoded once before anything is written, so that a bad file late in a batch stops the run
         // with no output half done (decoding is cheap next to the generator).
         for path in &args.images {
-            read_gray_image(path).with_context(|| format!("checking the inputs before writing: {}", path.display()))?;
+            let checking = || format!("checking the inputs before writing: {}", path.display());
+            let (_, width, height) = read_gray_image(path).with_context(checking)?;
+            let (network_w, network_h) = network_size(generator.card(), args.scale.into(), width, height);
+            if network_w.min(network_h) < MIN_CYCLEGAN_SIDE_PX {
+                return Err(anyhow::anyhow!(
+                    "{width}x{height} is too small for the generator (at least {MIN_CYCLEGAN_SIDE_PX}x\
+                     {MIN_CYCLEGAN_SIDE_PX} px at the network size, here {network_w}x{network_h})"
+                ))
+                .with_context(checking);
+            }
         }
         std::fs::create_dir_all(out).with_context(|| format!("creating --out {}", out.display()))?;
         for (path, target) in args.images.iter().zip(&targets) {

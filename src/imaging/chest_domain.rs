@@ -117,7 +117,14 @@ fn modality_name(code: &str) -> String {
         "RF" => "a fluoroscopy",
         "IO" => "an intra-oral",
         "PX" => "a panoramic dental",
-        _ => return format!("a {code}-modality"),
+        // Codes are read letter by letter: "an OT", "an SM", "a PX".
+        _ => {
+            let article = match code.chars().next().map(|c| c.to_ascii_uppercase()) {
+                Some('A' | 'E' | 'F' | 'H' | 'I' | 'L' | 'M' | 'N' | 'O' | 'R' | 'S' | 'X') => "an",
+                _ => "a",
+            };
+            return format!("{article} {code}-modality");
+        }
     };
     name.to_owned()
 }
@@ -144,6 +151,12 @@ mod tests {
             not_a_chest_radiograph(&details("mr_small_64.dcm")).as_deref(),
             Some("an MR image, not a radiograph")
         );
+    }
+
+    #[test]
+    fn unknown_modality_codes_take_the_article_of_their_first_letter() {
+        assert_eq!(modality_name("OT"), "an OT-modality");
+        assert_eq!(modality_name("DOC"), "a DOC-modality");
     }
 
     #[test]

@@ -279,6 +279,9 @@ pub fn normalized_value(pixel: u8, mean: f32, std: f32) -> f32 {
     (f32::from(pixel) / 255.0 - mean) / std
 }
 
+/// The smallest side a CycleGAN generator takes (two stride-2 convolutions down and back up).
+pub const MIN_CYCLEGAN_SIDE_PX: usize = 8;
+
 /// junyanz `__make_power_2(img, base=4)`: each side rounded to the nearest multiple of 4.
 pub fn cyclegan_size(width_px: usize, height_px: usize) -> (usize, usize) {
     let round = |side: usize| (round_half_even(side as f64 / 4.0) * 4.0) as usize;
@@ -298,10 +301,13 @@ pub fn cyclegan_input(
 ) -> Result<Tensor, ModelError> {
     let image = Gray8::from_f32(gray, width_px, height_px)?;
     let (new_w, new_h) = network_size;
-    if new_w < 8 || new_h < 8 {
+    if new_w < MIN_CYCLEGAN_SIDE_PX || new_h < MIN_CYCLEGAN_SIDE_PX {
         return Err(ModelError::BadInput {
             argument: "image".to_owned(),
-            reason: format!("{width_px}x{height_px} is too small for the generator (at least 8x8 px)"),
+            reason: format!(
+                "{width_px}x{height_px} is too small for the generator (at least {MIN_CYCLEGAN_SIDE_PX}x\
+                 {MIN_CYCLEGAN_SIDE_PX} px at the network size, here {new_w}x{new_h})"
+            ),
         });
     }
     let resized = pil_resize(&image, new_w, new_h, Filter::Bicubic);

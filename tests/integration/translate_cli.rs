@@ -33,6 +33,20 @@ fn a_bad_input_late_in_the_batch_stops_the_run_before_anything_is_written() {
     assert!(stderr.contains("corrupt.png"), "names the bad file: {stderr}");
     assert!(!out.join("good_a2b.png").exists(), "the good input was translated before the bad one was seen");
 
+    // So does an image too thin for the generator (256 x 3 px is 256 x 4 at the network size, below 8).
+    let thin = dir.path().join("thin.png");
+    image::GrayImage::new(256, 3).save(&thin).unwrap();
+    let output = translate(&[&good, &thin], &out);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("thin.png") && stderr.contains("too small for the generator"), "{stderr}");
+    assert!(!out.join("good_a2b.png").exists(), "the good input was translated before the thin one was seen");
+
+    // A file where the output folder should be is named as such.
+    let output = translate(&[&good], &good);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is a file: translate writes its PNGs into a folder"), "{stderr}");
+
     // With the bad file gone, the same run writes its output.
     let output = translate(&[&good], &out);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

@@ -69,24 +69,19 @@ pub fn read_png_with_provenance(path: &Path) -> Result<(GrayImage, Option<Proven
     let mut decoder = png::Decoder::new(BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND);
     let mut reader = decoder.read_info().map_err(|e| png_error(e.to_string()))?;
-    let text = |key: &str| {
-        reader.info().uncompressed_latin1_text.iter().find(|chunk| chunk.keyword == key).map(|chunk| chunk.text.clone())
-    };
-    let provenance = match (text(KEY_MODEL_SHA256), text(KEY_SEED), text(KEY_LABELS)) {
-        (Some(hash), Some(seed), Some(labels)) => {
-            let seed = seed.trim().parse::<u64>().map_err(|e| png_error(format!("{KEY_SEED} chunk {seed:?}: {e}")))?;
-            let mut provenance =
-                Provenance::new(&hash, seed, &labels)?.with_latent(&text(KEY_LATENT).unwrap_or_default())?;
-            if let Some(software) = text(KEY_SOFTWARE) {
-                provenance.software = software;
-            }
-            Some(provenance)
-        }
-        _ => None,
-    };
     let buffer_size = reader.output_buffer_size().ok_or_else(|| png_error("image too large to decode".to_owned()))?;
     let mut buffer = vec![0u8; buffer_size];
     let frame = reader.next_frame(&mut buffer).map_err(|e| png_error(e.to_string()))?;
+    // Text chunks may follow the image data (ImageMagick moves them there); read to the end to see them. A reader
+    // that already reached the end says so, which is no error.
+    match reader.finish() {
+        Ok(()) | Err(png::DecodingError::Parameter(_)) => {}
+        Err(e) => return Err(png_error(e.to_string())),
+    }
+    let provenance = provenance_of(reader.info()).map_err(|reason| match reason {
+        ProvenanceText::Chunk(reason) => png_error(reason),
+        ProvenanceText::Invalid(error) => error,
+    })?;
     let data = buffer.get(..frame.buffer_size()).unwrap_or(&buffer);
     // A gray palette or equal RGB channels is a gray image in colour clothing; real colour or alpha is refused.
     let channels = frame.color_type.samples();
@@ -101,6 +96,47 @@ pub fn read_png_with_provenance(path: &Path) -> Result<(GrayImage, Option<Proven
     };
     let image = GrayImage::new(frame.width, frame.height, samples)?;
     Ok((image, provenance))
+}
+
+/// Why the provenance text of a PNG could not be read.
+enum ProvenanceText {
+    /// A chunk that does not decode or parse.
+    Chunk(String),
+    /// Values that make no provenance.
+    Invalid(DicomError),
+}
+
+/// The text of chunk `key`, from tEXt, zTXt or iTXt chunks alike (tools re-encode them: ImageMagick writes long
+/// values as zTXt).
+fn chunk_text(info: &png::Info<'_>, key: &str) -> Result<Option<String>, ProvenanceText> {
+    let decode_error = |e: png::DecodingError| ProvenanceText::Chunk(format!("{key} chunk: {e}"));
+    if let Some(chunk) = info.uncompressed_latin1_text.iter().find(|chunk| chunk.keyword == key) {
+        return Ok(Some(chunk.text.clone()));
+    }
+    if let Some(chunk) = info.compressed_latin1_text.iter().find(|chunk| chunk.keyword == key) {
+        return chunk.get_text().map(Some).map_err(decode_error);
+    }
+    if let Some(chunk) = info.utf8_text.iter().find(|chunk| chunk.keyword == key) {
+        return chunk.get_text().map(Some).map_err(decode_error);
+    }
+    Ok(None)
+}
+
+/// The provenance a PNG's text chunks hold, when the hash, seed and labels are all present.
+fn provenance_of(info: &png::Info<'_>) -> Result<Option<Provenance>, ProvenanceText> {
+    let text = |key: &str| chunk_text(info, key);
+    let (Some(hash), Some(seed), Some(labels)) = (text(KEY_MODEL_SHA256)?, text(KEY_SEED)?, text(KEY_LABELS)?) else {
+        return Ok(None);
+    };
+    let seed =
+        seed.trim().parse::<u64>().map_err(|e| ProvenanceText::Chunk(format!("{KEY_SEED} chunk {seed:?}: {e}")))?;
+    let latent = text(KEY_LATENT)?.unwrap_or_default();
+    let mut provenance =
+        Provenance::new(&hash, seed, &labels).and_then(|p| p.with_latent(&latent)).map_err(ProvenanceText::Invalid)?;
+    if let Some(software) = text(KEY_SOFTWARE)? {
+        provenance.software = software;
+    }
+    Ok(Some(provenance))
 }
 
 /// `samples` as is when gray, else their gray plane (see [`equal_channels_to_gray`]).
@@ -177,5 +213,24 @@ mod tests {
         let error = read_png_with_provenance(&colour).unwrap_err().to_string();
         assert!(error.contains("colour-palette.png") && error.contains("pixel (0, 0)"), "{error}");
         assert!(error.contains("Indexed"), "names what the file is: {error}");
+    }
+
+    #[test]
+    fn provenance_is_read_from_compressed_and_international_chunks_after_the_image_data() {
+        // ImageMagick's re-encoding of a generated PNG: the chunks after IDAT, long values compressed.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reencoded.png");
+        let mut encoder = png::Encoder::new(BufWriter::new(File::create(&path).unwrap()), 1, 1);
+        encoder.set_color(png::ColorType::Grayscale);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&[7]).unwrap();
+        let hash = "0f".repeat(32);
+        writer.write_text_chunk(&png::text_metadata::TEXtChunk::new(KEY_MODEL_SHA256, hash.as_str())).unwrap();
+        writer.write_text_chunk(&png::text_metadata::ZTXtChunk::new(KEY_SEED, "42")).unwrap();
+        writer.write_text_chunk(&png::text_metadata::ITXtChunk::new(KEY_LABELS, "Effusion=1,Mass=0")).unwrap();
+        writer.finish().unwrap();
+        let (image, provenance) = read_png_with_provenance(&path).unwrap();
+        assert_eq!(image.samples, GraySamples::U8(vec![7]));
+        assert_eq!(provenance, Some(Provenance::new(&hash, 42, "Effusion=1,Mass=0").unwrap()));
     }
 }

@@ -21,6 +21,7 @@ use crate::app::path_dialog::{DialogKind, PathDialogs};
 use crate::app::plot_png::save_plot_png;
 use crate::engine::background_job::{BackgroundJob, JobOutcome};
 use crate::engine::device::DeviceChoice;
+use crate::metrics::decimals::fixed_decimals;
 use crate::metrics::kid::KidOptions;
 
 /// The models in use in the workbench, for jobs that need them.
@@ -645,7 +646,9 @@ fn number<T: egui::emath::Numeric>(ui: &mut egui::Ui, name: &str, value: &mut T,
 /// The one-line result in the table.
 pub fn summary(record: &MetricRecord) -> String {
     match &record.detail {
-        MetricDetail::FdKid { fd, kid } => format!("FD {:.3}, KID {:.5} +- {:.5}", fd.value, kid.mean, kid.std),
+        MetricDetail::FdKid { fd, kid } => {
+            format!("FD {}, KID {:.5} +- {:.5}", fixed_decimals(fd.value, 3), kid.mean, kid.std)
+        }
         MetricDetail::MsSsimHistogram { labels, .. } => {
             let mean_of = |side: fn(&crate::app::metrics_record::MsSsimLabel) -> Option<f64>| {
                 let values: Vec<f64> = labels.iter().filter_map(side).collect();

@@ -324,7 +324,7 @@ impl StudyDesigner {
         // The form scrolls inside a window no taller than the screen, so "Create study" stays reachable in a small
         // window (800 x 600 cut it off).
         let top_px = 70.0;
-        let max_height = (ctx.content_rect().height() - top_px - 90.0).max(160.0);
+        let max_height = (ctx.content_rect().height() - top_px - 50.0).max(160.0);
         egui::Window::new("New study").open(&mut open).default_width(460.0).default_pos([340.0, top_px]).show(
             ctx,
             |ui| {

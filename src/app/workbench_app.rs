@@ -659,9 +659,10 @@ impl WorkbenchApp {
             ui.menu_button("View", |ui| {
                 ui.checkbox(&mut self.settings.link_viewports, "Link viewports");
                 ui.checkbox(&mut self.settings.show_histograms, "Histograms");
-                if ui.button("Fit both (double-click)").clicked() {
+                if ui.button("Fit all views (double-click)").clicked() {
                     self.real.view.fit();
                     self.artificial.view.fit();
+                    self.styled.view.fit();
                     ui.close();
                 }
                 if ui.button("Invert active (I)").clicked() {
@@ -807,6 +808,16 @@ impl WorkbenchApp {
                 .on_hover_text("Zoom, pan, window/level and invert move together in both views");
             if self.settings.link_viewports && !link_before {
                 self.sync_views_from(self.active);
+            }
+            // Zoom and pan stay linked, but a window in HU has no counterpart on a unitless radiograph.
+            if self.settings.link_viewports
+                && let (Some(real), Some(artificial)) = (&self.real.image, &self.artificial.image)
+                && linked_window(self.real.view.window, real, artificial).is_none()
+            {
+                ui.weak("(window/level not linked: different value units)").on_hover_text(
+                    "One view's values are in a physical unit (HU) and the other's are unitless detector values: a \
+                     window in one means nothing in the other",
+                );
             }
             let active = self.active;
             let mut inverted = self.pane(active).view.inverted;

@@ -436,11 +436,9 @@ pub fn features_from_folder(folder: &Path, extract: FeatureExtractor<'_>) -> any
     FeatureMatrix::from_rows(&rows).with_context(|| format!("features of {}", folder.display()))
 }
 
-/// `value` to six decimals, with a rounding residue below zero (the distance of a set to itself is -1e-9 after the
-/// matrix square root) shown as 0.000000, not -0.000000.
+/// `value` to six decimals, with a rounding residue below zero shown as 0.000000, not -0.000000.
 fn six_places(value: f64) -> String {
-    let shown = if (value * 1e6).round() == 0.0 { 0.0 } else { value };
-    format!("{shown:.6}")
+    crate::metrics::decimals::fixed_decimals(value, 6)
 }
 
 fn load_features(path: &Path) -> anyhow::Result<FeatureMatrix> {

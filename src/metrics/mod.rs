@@ -6,6 +6,7 @@
 
 pub mod bootstrap;
 pub mod correlation;
+pub mod decimals;
 pub mod delong;
 pub mod error;
 pub mod fd_bootstrap;

@@ -414,6 +414,9 @@ fn new_study_from_the_generator_is_created_off_the_ui_thread_and_opened() {
     harness.run_steps(2);
     harness.get_by_label_contains("labels replayed from the real cases").click();
     harness.run_steps(2);
+    // The form scrolls in a short window: bring the button into view first (scrolling is animated).
+    harness.get_by_label("Create study").scroll_to_me();
+    harness.run_steps(10);
     harness.get_by_label("Create study").click();
     let start = std::time::Instant::now();
     while harness.state().study.study.is_none() {

@@ -458,6 +458,12 @@ fn ct_in_hounsfield_units_gets_hu_window_presets_and_an_out_of_domain_notice() {
     let window = harness.state().real.view.window;
     assert_eq!((window.center, window.width), (50.0, 350.0));
     assert!(harness.query_by_label_contains("Real image: a CT image, not a radiograph").is_some());
+    // HU beside a unitless radiograph: zoom stays linked, the window does not, and the toolbar says so.
+    assert!(harness.query_by_label_contains("window/level not linked").is_none(), "no second image yet");
+    harness.state_mut().load(Slot::Artificial, sample_source(1));
+    step_until(&mut harness, Duration::from_secs(30), |app| app.artificial.image.is_some());
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("window/level not linked: different value units").is_some());
     // The CT stores no window: the tag panel does not claim the viewer opened at the pixel range.
     harness.get_by_label("DICOM tags").click();
     harness.run_steps(4);

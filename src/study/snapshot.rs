@@ -71,6 +71,18 @@ fn open_snapshot(path: &Path) -> StudyResult<StudyForReading> {
         if file_states(&sources) != before {
             continue;
         }
+        // SQLite would quietly drop the frames from a damaged one on, hiding committed answers: retry, then say so.
+        let log_bytes = std::fs::read(&targets[1]).unwrap_or_default();
+        if let Some(damage) = log_damage(&log_bytes) {
+            last_error = Some(StudyError::NotAStudy {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "its write-ahead log (the answers a reading session holds) is damaged: {damage}; close the \
+                     session, or wait for it to end, and read the study then"
+                ),
+            });
+            continue;
+        }
         let opened = StudyStore::open(&copy).and_then(|store| match store.integrity_check()? {
             verdict if verdict == "ok" => Ok(store),
             verdict => Err(StudyError::NotAStudy {
@@ -88,4 +100,71 @@ fn open_snapshot(path: &Path) -> StudyResult<StudyForReading> {
             "the study changed during each of {COPY_ATTEMPTS} attempts to copy it while another process holds it"
         )))
     }))
+}
+
+/// Bytes of a write-ahead log header and of a frame header.
+pub const LOG_HEADER_BYTES: usize = 32;
+pub const FRAME_HEADER_BYTES: usize = 24;
+
+/// SQLite's log checksum over `data` (a multiple of 8 bytes), continuing from `sums`, with words read big-endian or
+/// little-endian as the log's magic number says.
+fn log_checksum(mut sums: (u32, u32), data: &[u8], big_endian: bool) -> (u32, u32) {
+    for pair in data.chunks_exact(8) {
+        let word = |bytes: &[u8]| {
+            let bytes = [bytes[0], bytes[1], bytes[2], bytes[3]];
+            if big_endian { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) }
+        };
+        sums.0 = sums.0.wrapping_add(word(&pair[..4])).wrapping_add(sums.1);
+        sums.1 = sums.1.wrapping_add(word(&pair[4..])).wrapping_add(sums.0);
+    }
+    sums
+}
+
+/// Why a copied write-ahead log would hide committed transactions, if it would: a torn or bad header, a frame of
+/// the current generation (its salts match the header's) whose checksum fails, or a frame cut short. Frames of an
+/// older generation after the current ones are normal (SQLite rewrites the log from the start) and end the scan.
+/// An empty log (everything checkpointed) is sound.
+pub fn log_damage(log: &[u8]) -> Option<String> {
+    if log.is_empty() {
+        return None;
+    }
+    let be32 = |at: usize| log.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    if log.len() < LOG_HEADER_BYTES {
+        return Some(format!("it is {} bytes long, shorter than its header", log.len()));
+    }
+    let big_endian = match be32(0) {
+        Some(0x377f_0682) => false,
+        Some(0x377f_0683) => true,
+        _ => return Some("its header is not a write-ahead log header".to_owned()),
+    };
+    let page_bytes = match be32(8) {
+        Some(1) => 65536,
+        Some(size) if (512..=32768).contains(&size) && size.is_power_of_two() => size as usize,
+        _ => return Some("its header names no valid page size".to_owned()),
+    };
+    let salts = (be32(16), be32(20));
+    let mut sums = log_checksum((0, 0), &log[..24], big_endian);
+    if (be32(24), be32(28)) != (Some(sums.0), Some(sums.1)) {
+        return Some("its header fails its checksum".to_owned());
+    }
+    let frame_bytes = FRAME_HEADER_BYTES + page_bytes;
+    let mut offset = LOG_HEADER_BYTES;
+    let mut frame = 1;
+    while offset < log.len() {
+        if (be32(offset + 8), be32(offset + 12)) != salts && offset + 16 <= log.len() {
+            // The rest is an older generation of the log.
+            return None;
+        }
+        let Some(bytes) = log.get(offset..offset + frame_bytes) else {
+            return Some(format!("frame {frame} is cut short"));
+        };
+        sums = log_checksum(sums, &bytes[..8], big_endian);
+        sums = log_checksum(sums, &bytes[FRAME_HEADER_BYTES..], big_endian);
+        if (be32(offset + 16), be32(offset + 20)) != (Some(sums.0), Some(sums.1)) {
+            return Some(format!("frame {frame} fails its checksum"));
+        }
+        offset += frame_bytes;
+        frame += 1;
+    }
+    None
 }

@@ -229,3 +229,33 @@ fn study_held_by_another_process_is_refused_clearly() {
     let mut session = ReadingSession::open(&db).unwrap();
     assert!(session.next_case("alice").unwrap().is_some());
 }
+
+#[test]
+fn a_sound_write_ahead_log_passes_and_torn_or_altered_ones_are_named() {
+    use thorax::study::snapshot::{FRAME_HEADER_BYTES, LOG_HEADER_BYTES, log_damage};
+    let dir = tempfile::tempdir().unwrap();
+    let design = study_common::small_design(&READERS, 8, DisplayBitDepth::Eight);
+    let db = study_common::make_tiny_study(dir.path(), &design, 4, 0);
+    // Answers committed, the session still open: they are in the log, not yet in the database file.
+    let mut session = ReadingSession::open(&db).unwrap();
+    for _ in 0..2 {
+        let case = session.next_case(READERS[0]).unwrap().unwrap();
+        let answer = Answer { call: Call::Real, confidence: 2, free_text: None, giveaway: None };
+        session.submit(READERS[0], case.token, &answer).unwrap();
+    }
+    let mut log_path = db.as_os_str().to_owned();
+    log_path.push("-wal");
+    let log = std::fs::read(PathBuf::from(log_path)).unwrap();
+    assert!(log.len() > LOG_HEADER_BYTES, "the answers are in the log");
+    assert_eq!(log_damage(&log), None);
+    assert_eq!(log_damage(&[]), None, "an empty log is sound");
+    let cut = log_damage(&log[..log.len() - 100]).unwrap();
+    assert!(cut.ends_with("is cut short"), "{cut}");
+    let mut altered = log.clone();
+    altered[LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 40] ^= 0xff;
+    assert_eq!(log_damage(&altered).as_deref(), Some("frame 1 fails its checksum"));
+    let mut header = log.clone();
+    header[12] ^= 1;
+    assert_eq!(log_damage(&header).as_deref(), Some("its header fails its checksum"));
+    assert!(log_damage(&log[..20]).is_some());
+}

@@ -27,6 +27,15 @@ pub enum StudyError {
         path: PathBuf,
     },
 
+    /// A study in use could not be read from a snapshot (its write-ahead log kept changing or is damaged).
+    #[error("study database is in use by another process, and a snapshot of it cannot be read: {reason}: {path}")]
+    SnapshotUnreadable {
+        /// The study file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
     /// The disk (or the database's size limit) is full: the write was rolled back.
     #[error(
         "disk full while writing the study database; the last write was not saved, everything saved before it is intact: {path}"

@@ -74,20 +74,20 @@ fn open_snapshot(path: &Path) -> StudyResult<StudyForReading> {
         // SQLite would quietly drop the frames from a damaged one on, hiding committed answers: retry, then say so.
         let log_bytes = std::fs::read(&targets[1]).unwrap_or_default();
         if let Some(damage) = log_damage(&log_bytes) {
-            last_error = Some(StudyError::NotAStudy {
+            last_error = Some(StudyError::SnapshotUnreadable {
                 path: path.to_path_buf(),
                 reason: format!(
-                    "its write-ahead log (the answers a reading session holds) is damaged: {damage}; close the \
-                     session, or wait for it to end, and read the study then"
+                    "its write-ahead log (the answers the session holds) is damaged: {damage}; read the study once \
+                     the session has ended"
                 ),
             });
             continue;
         }
         let opened = StudyStore::open(&copy).and_then(|store| match store.integrity_check()? {
             verdict if verdict == "ok" => Ok(store),
-            verdict => Err(StudyError::NotAStudy {
+            verdict => Err(StudyError::SnapshotUnreadable {
                 path: path.to_path_buf(),
-                reason: format!("a snapshot of it fails the integrity check: {verdict}"),
+                reason: format!("the copy fails the integrity check: {verdict}"),
             }),
         });
         match opened {
@@ -95,10 +95,9 @@ fn open_snapshot(path: &Path) -> StudyResult<StudyForReading> {
             Err(error) => last_error = Some(error),
         }
     }
-    Err(last_error.unwrap_or_else(|| {
-        io(std::io::Error::other(format!(
-            "the study changed during each of {COPY_ATTEMPTS} attempts to copy it while another process holds it"
-        )))
+    Err(last_error.unwrap_or_else(|| StudyError::SnapshotUnreadable {
+        path: path.to_path_buf(),
+        reason: format!("it changed during each of {COPY_ATTEMPTS} attempts to copy it"),
     }))
 }
 

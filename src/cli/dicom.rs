@@ -43,7 +43,8 @@ pub enum DicomCommand {
     },
     /// Export an artificial PNG as DICOM Secondary Capture with its provenance.
     ExportSc {
-        /// An 8- or 16-bit grayscale PNG (provenance is read from its text chunks when not given).
+        /// An 8- or 16-bit grayscale PNG (a gray palette counts); provenance is read from its text chunks when not
+        /// given, and given values must agree with the chunks.
         png: PathBuf,
         /// The DICOM file to write.
         #[arg(long)]
@@ -279,13 +280,45 @@ fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, bool)>> {
     Ok(files)
 }
 
-/// Command-line values win; missing ones come from the PNG's own provenance chunks.
+/// Missing command-line values come from the PNG's own provenance chunks. A value that contradicts what the PNG
+/// records is refused: provenance says how the image was made, and the PNG's chunks were written when it was.
 fn merge_provenance(
     stored: Option<Provenance>,
     model_sha256: Option<String>,
     seed: Option<u64>,
     labels: Option<String>,
 ) -> anyhow::Result<Provenance> {
+    if let Some(recorded) = &stored {
+        let conflicts = [
+            (
+                "--model-sha256",
+                "model_sha256",
+                model_sha256.as_deref().map(str::to_ascii_lowercase),
+                Some(recorded.model_sha256.to_ascii_lowercase()),
+            ),
+            ("--seed", "seed", seed.map(|s| s.to_string()), Some(recorded.seed.to_string())),
+        ];
+        // Labels compare by value: "Effusion=1" says what "Cardiomegaly=0,...,Effusion=1,..." says.
+        if let Some(given) = &labels
+            && nonzero_labels(given) != nonzero_labels(&recorded.labels)
+        {
+            bail!(
+                "--labels {given:?} contradicts the PNG's thorax.labels chunk ({:?}): provenance must say how the \
+                 image was made; leave --labels out to use the recorded value",
+                recorded.labels
+            );
+        }
+        for (flag, chunk, given, recorded) in conflicts {
+            if let (Some(given), Some(recorded)) = (given, recorded)
+                && given != recorded
+            {
+                bail!(
+                    "{flag} {given} contradicts the PNG's thorax.{chunk} chunk ({recorded}): provenance must say \
+                     how the image was made; leave {flag} out to use the recorded value"
+                );
+            }
+        }
+    }
     let model_sha256 = model_sha256
         .or_else(|| stored.as_ref().map(|p| p.model_sha256.clone()))
         .context("--model-sha256 is required (the PNG has no thorax.model_sha256 chunk)")?;
@@ -301,6 +334,24 @@ fn merge_provenance(
     // The PNG's latent row describes its own seed only.
     let latent = stored.filter(|p| p.seed == seed).map(|p| p.latent).unwrap_or_default();
     Ok(Provenance::new(&model_sha256, seed, &labels)?.with_latent(&latent)?)
+}
+
+/// The labels of a `Name=value,...` text with a value other than 0, by name (text that does not parse as such is
+/// kept whole, so that it compares only with itself).
+fn nonzero_labels(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut labels = std::collections::BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+        match item.split_once('=').map(|(name, value)| (name.trim(), value.trim().parse::<f64>())) {
+            Some((name, Ok(value))) if value != 0.0 => {
+                labels.insert(name.to_owned(), value.to_string());
+            }
+            Some((_, Ok(_))) => {}
+            _ => {
+                labels.insert(item.to_owned(), String::new());
+            }
+        }
+    }
+    labels
 }
 
 /// `--labels` must read as `thorax generate` writes them, `Name=value,...` with finite values and each name once

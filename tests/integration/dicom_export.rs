@@ -121,6 +121,25 @@ fn cli_export_sc_takes_provenance_from_png_chunks_or_arguments() {
     let file = open_dicom(&out).unwrap();
     assert!(text(&file, tags::DERIVATION_DESCRIPTION).unwrap().contains("seed 20200917"));
 
+    // A value the PNG records may be repeated, never contradicted.
+    let recorded = provenance();
+    let export = |seed: Option<u64>, labels: Option<&str>| {
+        run(DicomCommand::ExportSc {
+            png: dir.path().join("tagged.png"),
+            out: dir.path().join("again.dcm"),
+            model_sha256: Some(recorded.model_sha256.to_ascii_uppercase()),
+            seed,
+            labels: labels.map(str::to_owned),
+            json: true,
+        })
+    };
+    export(Some(recorded.seed), Some(&recorded.labels)).unwrap();
+    export(None, Some("Effusion=1, Cardiomegaly=1")).unwrap();
+    let error = format!("{:#}", export(Some(99), None).unwrap_err());
+    assert!(error.contains("--seed 99 contradicts the PNG's thorax.seed chunk (20200917)"), "{error}");
+    let error = format!("{:#}", export(None, Some("Hernia=1")).unwrap_err());
+    assert!(error.contains("--labels \"Hernia=1\" contradicts"), "{error}");
+
     let plain = fixture("sc_source.png");
     let error = run(DicomCommand::ExportSc {
         png: plain.clone(),

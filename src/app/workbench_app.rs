@@ -922,19 +922,30 @@ impl WorkbenchApp {
         ui.horizontal(|ui| {
             ui.label(format!("Device: {}", status.device_label));
             ui.separator();
-            match status.activity {
-                WorkerActivity::Idle => {
-                    ui.label("Worker: idle");
+            // A fixed-width slot, so the items after it do not jump sideways as the worker's text changes.
+            let slot = egui::vec2(WORKER_STATUS_WIDTH_PX, ui.spacing().interact_size.y);
+            ui.allocate_ui_with_layout(slot, egui::Layout::left_to_right(egui::Align::Center), |ui| {
+                ui.set_min_width(WORKER_STATUS_WIDTH_PX);
+                match status.activity {
+                    WorkerActivity::Idle => {
+                        ui.label("Worker: idle");
+                    }
+                    WorkerActivity::Running { key, started } => {
+                        ui.spinner();
+                        ui.add(
+                            egui::Label::new(format!(
+                                "Worker: running {key:?} {:.1} s",
+                                started.elapsed().as_secs_f32()
+                            ))
+                            .truncate(),
+                        );
+                        ui.ctx().request_repaint_after(std::time::Duration::from_millis(100));
+                    }
+                    WorkerActivity::Stopped => {
+                        ui.colored_label(ui.visuals().error_fg_color, "Worker: stopped");
+                    }
                 }
-                WorkerActivity::Running { key, started } => {
-                    ui.spinner();
-                    ui.label(format!("Worker: running {key:?} {:.1} s", started.elapsed().as_secs_f32()));
-                    ui.ctx().request_repaint_after(std::time::Duration::from_millis(100));
-                }
-                WorkerActivity::Stopped => {
-                    ui.colored_label(ui.visuals().error_fg_color, "Worker: stopped");
-                }
-            }
+            });
             // Work outside the inference worker (audit, metrics, study creation, exports) runs on threads of its
             // own; "Worker: idle" alone would hide it.
             let background = self.background_tasks();
@@ -1089,6 +1100,9 @@ impl WorkbenchApp {
 }
 
 /// What the third viewport says before its first translation.
+/// Width of the status bar's worker slot: "Worker: running Heatmap 12.3 s" with its spinner.
+const WORKER_STATUS_WIDTH_PX: f32 = 260.0;
+
 const STYLED_PLACEHOLDER: &str = "No translation yet\nStyle transfer > Apply to real image";
 
 /// Copies zoom, pan, invert, colour map and (when `with_window`) window/level relative to each image's range.

@@ -1,9 +1,10 @@
 //! Reading a study that a reading session holds. The session keeps SQLite's exclusive lock for as long as it runs
 //! (so a second session cannot interleave answers), which also keeps every other connection out, `study status`
 //! included. A researcher watching a study in progress reads a snapshot instead: the database file and its
-//! write-ahead log are copied into a temporary folder and the copy is opened. SQLite's log recovery keeps exactly
-//! the transactions committed when the log was copied (a half-written last frame fails its checksum and is
-//! dropped), and a copy taken while the files changed under it is taken again. The session is never touched.
+//! write-ahead log are copied into a temporary folder and the copy is opened, so SQLite's log recovery gives the
+//! transactions committed when the log was copied. A copy taken while the files changed under it is taken again, and
+//! so is one whose log would lose committed frames (recovery stops quietly at the first bad frame): a torn copy
+//! passes on a later try, a damaged log is refused with the reason. The session is never touched.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -41,7 +42,7 @@ pub fn open_for_reading(path: &Path) -> StudyResult<StudyForReading> {
     }
 }
 
-/// The database and its log, as (path, length, modification time) where they exist.
+/// The length and modification time of each of `files` that exists, to tell whether a copy raced a write.
 fn file_states(files: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {
     files.iter().map(|file| std::fs::metadata(file).ok().and_then(|m| Some((m.len(), m.modified().ok()?)))).collect()
 }

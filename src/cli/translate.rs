@@ -11,7 +11,7 @@ use crate::cli::npy_input::read_finite_npy;
 use crate::convert::npy::write_npy_f32;
 use crate::models::card::ModelKind;
 use crate::models::cyclegan::{CycleGanGenerator, Direction};
-use crate::models::preprocess::MIN_CYCLEGAN_SIDE_PX;
+use crate::models::preprocess::check_cyclegan_size;
 use crate::models::style_transfer::{NetworkScale, network_size, translate_gray_at};
 use crate::models::weights::Weights;
 
@@ -185,14 +185,8 @@ pub fn run(args: &TranslateArgs, device: &Device, default_model_bytes: Option<&[
         for path in &args.images {
             let checking = || format!("checking the inputs before writing: {}", path.display());
             let (_, width, height) = read_gray_image(path).with_context(checking)?;
-            let (network_w, network_h) = network_size(generator.card(), args.scale.into(), width, height);
-            if network_w.min(network_h) < MIN_CYCLEGAN_SIDE_PX {
-                return Err(anyhow::anyhow!(
-                    "{width}x{height} is too small for the generator (at least {MIN_CYCLEGAN_SIDE_PX}x\
-                     {MIN_CYCLEGAN_SIDE_PX} px at the network size, here {network_w}x{network_h})"
-                ))
-                .with_context(checking);
-            }
+            let size = network_size(generator.card(), args.scale.into(), width, height);
+            check_cyclegan_size(width, height, size).with_context(checking)?;
         }
         std::fs::create_dir_all(out).with_context(|| format!("creating --out {}", out.display()))?;
         for (path, target) in args.images.iter().zip(&targets) {

@@ -282,6 +282,21 @@ pub fn normalized_value(pixel: u8, mean: f32, std: f32) -> f32 {
 /// The smallest side a CycleGAN generator takes (two stride-2 convolutions down and back up).
 pub const MIN_CYCLEGAN_SIDE_PX: usize = 8;
 
+/// Refuses a `width_px` x `height_px` image whose `network_size` is below [`MIN_CYCLEGAN_SIDE_PX`] on a side.
+pub fn check_cyclegan_size(width_px: usize, height_px: usize, network_size: (usize, usize)) -> Result<(), ModelError> {
+    let (new_w, new_h) = network_size;
+    if new_w.min(new_h) >= MIN_CYCLEGAN_SIDE_PX {
+        return Ok(());
+    }
+    Err(ModelError::BadInput {
+        argument: "image".to_owned(),
+        reason: format!(
+            "{width_px}x{height_px} is too small for the generator (at least {MIN_CYCLEGAN_SIDE_PX}x\
+             {MIN_CYCLEGAN_SIDE_PX} px at the network size, here {new_w}x{new_h})"
+        ),
+    })
+}
+
 /// junyanz `__make_power_2(img, base=4)`: each side rounded to the nearest multiple of 4.
 pub fn cyclegan_size(width_px: usize, height_px: usize) -> (usize, usize) {
     let round = |side: usize| (round_half_even(side as f64 / 4.0) * 4.0) as usize;
@@ -300,16 +315,8 @@ pub fn cyclegan_input(
     device: &Device,
 ) -> Result<Tensor, ModelError> {
     let image = Gray8::from_f32(gray, width_px, height_px)?;
+    check_cyclegan_size(width_px, height_px, network_size)?;
     let (new_w, new_h) = network_size;
-    if new_w < MIN_CYCLEGAN_SIDE_PX || new_h < MIN_CYCLEGAN_SIDE_PX {
-        return Err(ModelError::BadInput {
-            argument: "image".to_owned(),
-            reason: format!(
-                "{width_px}x{height_px} is too small for the generator (at least {MIN_CYCLEGAN_SIDE_PX}x\
-                 {MIN_CYCLEGAN_SIDE_PX} px at the network size, here {new_w}x{new_h})"
-            ),
-        });
-    }
     let resized = pil_resize(&image, new_w, new_h, Filter::Bicubic);
     let plane: Vec<f32> = resized.pixels.iter().map(|&p| (f32::from(p) / 255.0 - 0.5) / 0.5).collect();
     let mut values = Vec::with_capacity(channels * plane.len());

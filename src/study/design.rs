@@ -104,10 +104,14 @@ impl ConfidenceScale {
         self.rating(Call::Artificial, self.min())
     }
 
+    /// The lowest and the highest rating: a sure "real" and a sure "artificial".
+    pub fn rating_bounds(self) -> (i64, i64) {
+        (self.rating(Call::Real, self.max()), self.rating(Call::Artificial, self.max()))
+    }
+
     /// All possible ratings in ascending order (the categories of weighted kappa).
     pub fn rating_categories(self) -> Vec<i64> {
-        let low = self.rating(Call::Real, self.max());
-        let high = self.rating(Call::Artificial, self.max());
+        let (low, high) = self.rating_bounds();
         (low..=high).collect()
     }
 }

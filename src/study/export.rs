@@ -67,8 +67,8 @@ pub struct AnswerRow {
 /// Answer rows of a study, in storage order.
 pub fn answer_rows(store: &StudyStore) -> StudyResult<Vec<AnswerRow>> {
     let design = store.design()?;
-    let categories = design.confidence_scale.rating_categories();
-    let (rating_lowest, rating_highest) = (categories.first().copied(), categories.last().copied());
+    let (lowest, highest) = design.confidence_scale.rating_bounds();
+    let (rating_lowest, rating_highest) = (Some(lowest), Some(highest));
     let cases: BTreeMap<String, (Provenance, bool)> =
         store.cases()?.into_iter().map(|case| (case.case_id, (case.provenance, case.practice))).collect();
     store
@@ -254,15 +254,12 @@ pub fn write_study_imrmc(store: &StudyStore, path: &Path) -> StudyResult<usize> 
         .map(|case| (case.case_id, case.provenance.is_artificial()))
         .collect();
     let scale = design.confidence_scale;
-    let categories = scale.rating_categories();
+    let (lowest, highest) = scale.rating_bounds();
     let header = vec![
         format!("Thorax Workbench reading study: {}", design.title),
         "Task: detect the artificial image; truth 1 = artificial, 0 = real.".to_owned(),
         call_threshold_line(scale.call_threshold() as f64),
-        rating_scale_line(
-            categories.first().copied().unwrap_or_default(),
-            categories.last().copied().unwrap_or_default(),
-        ),
+        rating_scale_line(lowest, highest),
     ];
     let scores: Vec<ImrmcScore> = readings
         .into_iter()

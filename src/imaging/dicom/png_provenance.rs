@@ -78,10 +78,7 @@ pub fn read_png_with_provenance(path: &Path) -> Result<(GrayImage, Option<Proven
         Ok(()) | Err(png::DecodingError::Parameter(_)) => {}
         Err(e) => return Err(png_error(e.to_string())),
     }
-    let provenance = provenance_of(reader.info()).map_err(|reason| match reason {
-        ProvenanceText::Chunk(reason) => png_error(reason),
-        ProvenanceText::Invalid(error) => error,
-    })?;
+    let provenance = provenance_of(reader.info(), &png_error)?;
     let data = buffer.get(..frame.buffer_size()).unwrap_or(&buffer);
     // A gray palette or equal RGB channels is a gray image in colour clothing; real colour or alpha is refused.
     let channels = frame.color_type.samples();
@@ -98,41 +95,38 @@ pub fn read_png_with_provenance(path: &Path) -> Result<(GrayImage, Option<Proven
     Ok((image, provenance))
 }
 
-/// Why the provenance text of a PNG could not be read.
-enum ProvenanceText {
-    /// A chunk that does not decode or parse.
-    Chunk(String),
-    /// Values that make no provenance.
-    Invalid(DicomError),
-}
-
 /// The text of chunk `key`, from tEXt, zTXt or iTXt chunks alike (tools re-encode them: ImageMagick writes long
-/// values as zTXt).
-fn chunk_text(info: &png::Info<'_>, key: &str) -> Result<Option<String>, ProvenanceText> {
-    let decode_error = |e: png::DecodingError| ProvenanceText::Chunk(format!("{key} chunk: {e}"));
+/// values as zTXt). `png_error` names the file.
+fn chunk_text(
+    info: &png::Info<'_>,
+    key: &str,
+    png_error: &impl Fn(String) -> DicomError,
+) -> Result<Option<String>, DicomError> {
+    let decoded =
+        |text: Result<String, png::DecodingError>| text.map(Some).map_err(|e| png_error(format!("{key} chunk: {e}")));
     if let Some(chunk) = info.uncompressed_latin1_text.iter().find(|chunk| chunk.keyword == key) {
         return Ok(Some(chunk.text.clone()));
     }
     if let Some(chunk) = info.compressed_latin1_text.iter().find(|chunk| chunk.keyword == key) {
-        return chunk.get_text().map(Some).map_err(decode_error);
+        return decoded(chunk.get_text());
     }
     if let Some(chunk) = info.utf8_text.iter().find(|chunk| chunk.keyword == key) {
-        return chunk.get_text().map(Some).map_err(decode_error);
+        return decoded(chunk.get_text());
     }
     Ok(None)
 }
 
 /// The provenance a PNG's text chunks hold, when the hash, seed and labels are all present.
-fn provenance_of(info: &png::Info<'_>) -> Result<Option<Provenance>, ProvenanceText> {
-    let text = |key: &str| chunk_text(info, key);
+fn provenance_of(
+    info: &png::Info<'_>,
+    png_error: &impl Fn(String) -> DicomError,
+) -> Result<Option<Provenance>, DicomError> {
+    let text = |key: &str| chunk_text(info, key, png_error);
     let (Some(hash), Some(seed), Some(labels)) = (text(KEY_MODEL_SHA256)?, text(KEY_SEED)?, text(KEY_LABELS)?) else {
         return Ok(None);
     };
-    let seed =
-        seed.trim().parse::<u64>().map_err(|e| ProvenanceText::Chunk(format!("{KEY_SEED} chunk {seed:?}: {e}")))?;
-    let latent = text(KEY_LATENT)?.unwrap_or_default();
-    let mut provenance =
-        Provenance::new(&hash, seed, &labels).and_then(|p| p.with_latent(&latent)).map_err(ProvenanceText::Invalid)?;
+    let seed = seed.trim().parse::<u64>().map_err(|e| png_error(format!("{KEY_SEED} chunk {seed:?}: {e}")))?;
+    let mut provenance = Provenance::new(&hash, seed, &labels)?.with_latent(&text(KEY_LATENT)?.unwrap_or_default())?;
     if let Some(software) = text(KEY_SOFTWARE)? {
         provenance.software = software;
     }

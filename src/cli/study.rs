@@ -481,6 +481,9 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<()> {
             bail!("give a study database, --imrmc FILE or --answers CSV");
         };
     if let Some(threshold) = args.call_threshold {
+        if let Some(scale) = categories.as_deref() {
+            check_threshold_splits_scale(threshold, scale).with_context(|| format!("--call-threshold {threshold}"))?;
+        }
         for reading in &mut readings {
             reading.call_artificial = reading.rating >= threshold;
         }
@@ -506,6 +509,23 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<()> {
     }
     print_report(&output);
     Ok(())
+}
+
+/// A threshold at or below the scale's lowest rating makes every reading an "artificial" call, one above its highest
+/// every reading a "real" call: either is a typing mistake when the rating scale is known.
+fn check_threshold_splits_scale(threshold: f64, scale: &[f64]) -> Result<()> {
+    let lowest = scale.iter().copied().fold(f64::INFINITY, f64::min);
+    let highest = scale.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if scale.len() < 2 || (threshold > lowest && threshold <= highest) {
+        return Ok(());
+    }
+    let all = if threshold <= lowest { "artificial" } else { "real" };
+    let valid: Vec<String> = scale.iter().filter(|&&r| r > lowest).map(|r| r.to_string()).collect();
+    bail!(
+        "with the rating scale {lowest}..={highest}, every possible rating would be called \"{all}\"; give a \
+         threshold above the lowest rating and at most the highest ({})",
+        valid.join(", ")
+    )
 }
 
 /// A finite number for `--call-threshold` (NaN would make no reading a call, silently).

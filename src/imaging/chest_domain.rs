@@ -19,14 +19,34 @@ pub fn not_a_chest_radiograph(details: &DicomDetails) -> Option<String> {
     {
         return Some(format!("{} image, not a radiograph", modality_name(modality)));
     }
+    let description = description_naming_other_anatomy(details);
     if let Some(part) = top_level_text(details, 0x0018, 0x0015) {
-        if CHEST_BODY_PARTS.iter().any(|c| c.eq_ignore_ascii_case(&part)) {
-            return None;
+        if !CHEST_BODY_PARTS.iter().any(|c| c.eq_ignore_ascii_case(&part)) {
+            return Some(format!("a radiograph of the {}, not the chest", part.to_lowercase()));
         }
-        return Some(format!("a radiograph of the {}, not the chest", part.to_lowercase()));
+        // Body Part Examined is often a device default left at CHEST; a description written for this image that
+        // names another part and not the chest contradicts it, and the doubt is worth raising.
+        return description.map(|d| {
+            format!("Body Part Examined says {part}, but the {} \"{}\" names the {}", d.what, d.text, d.anatomy)
+        });
     }
     // Many files (the dental CR among our fixtures) leave Body Part Examined out and name the anatomy only in their
     // descriptions; a description that names another part and not the chest raises the doubt too.
+    description.map(|d| format!("the {} \"{}\" names the {}, not the chest", d.what, d.text, d.anatomy))
+}
+
+/// A free-text description that names anatomy other than the chest.
+struct OtherAnatomyDescription {
+    /// Which description ("series description").
+    what: &'static str,
+    /// Its trimmed text.
+    text: String,
+    /// The anatomy it names, lower case ("teeth").
+    anatomy: String,
+}
+
+/// The first description, in the order they are trusted, that names the chest (then `None`) or other anatomy.
+fn description_naming_other_anatomy(details: &DicomDetails) -> Option<OtherAnatomyDescription> {
     for (element, what) in DESCRIPTIONS {
         let Some(text) = top_level_text(details, element.0, element.1) else { continue };
         let words: Vec<String> =
@@ -35,7 +55,7 @@ pub fn not_a_chest_radiograph(details: &DicomDetails) -> Option<String> {
             return None;
         }
         if let Some(word) = words.iter().find(|w| OTHER_ANATOMY_WORDS.contains(&w.as_str())) {
-            return Some(format!("the {what} \"{text}\" names the {}, not the chest", word.to_lowercase()));
+            return Some(OtherAnatomyDescription { what, anatomy: word.to_lowercase(), text });
         }
     }
     None
@@ -184,5 +204,25 @@ mod tests {
             row.value = "ARMAMENTARIUM".to_owned();
         }
         assert_eq!(not_a_chest_radiograph(&chest), None);
+    }
+
+    #[test]
+    fn a_chest_body_part_contradicted_by_a_description_raises_a_doubt() {
+        let mut knee = (*details("chest_cr_pa_siim_nih.dcm")).clone();
+        assert_eq!(not_a_chest_radiograph(&knee), None);
+        let body_part = knee.tags.iter().find(|r| r.group == 0x0018 && r.element == 0x0015).unwrap().value.clone();
+        assert_eq!(body_part.trim(), "CHEST");
+        row_value(&mut knee, 0x0008, 0x103E, "KNEE: PA");
+        assert_eq!(
+            not_a_chest_radiograph(&knee).as_deref(),
+            Some("Body Part Examined says CHEST, but the series description \"KNEE: PA\" names the knee")
+        );
+        row_value(&mut knee, 0x0008, 0x103E, "PA CHEST + KNEE");
+        assert_eq!(not_a_chest_radiograph(&knee), None, "a description that names the chest agrees with it");
+    }
+
+    fn row_value(details: &mut DicomDetails, group: u16, element: u16, value: &str) {
+        let row = details.tags.iter_mut().find(|r| r.group == group && r.element == element).unwrap();
+        row.value = value.to_owned();
     }
 }

@@ -282,17 +282,19 @@ pub fn normalized_value(pixel: u8, mean: f32, std: f32) -> f32 {
 /// The smallest side a CycleGAN generator takes (two stride-2 convolutions down and back up).
 pub const MIN_CYCLEGAN_SIDE_PX: usize = 8;
 
-/// Refuses a `width_px` x `height_px` image whose `network_size` is below [`MIN_CYCLEGAN_SIDE_PX`] on a side.
+/// Refuses a `width_px` x `height_px` image below [`MIN_CYCLEGAN_SIDE_PX`] on a side, as it is or at its
+/// `network_size`. The image's own size counts too: at the training scale a 256x3 strip would be stretched to
+/// 5460x64 and "translated", though it holds nothing to translate.
 pub fn check_cyclegan_size(width_px: usize, height_px: usize, network_size: (usize, usize)) -> Result<(), ModelError> {
     let (new_w, new_h) = network_size;
-    if new_w.min(new_h) >= MIN_CYCLEGAN_SIDE_PX {
+    if width_px.min(height_px).min(new_w).min(new_h) >= MIN_CYCLEGAN_SIDE_PX {
         return Ok(());
     }
     Err(ModelError::BadInput {
         argument: "image".to_owned(),
         reason: format!(
             "{width_px}x{height_px} is too small for the generator (at least {MIN_CYCLEGAN_SIDE_PX}x\
-             {MIN_CYCLEGAN_SIDE_PX} px at the network size, here {new_w}x{new_h})"
+             {MIN_CYCLEGAN_SIDE_PX} px, both as it is and at the network size, here {new_w}x{new_h})"
         ),
     })
 }
@@ -340,6 +342,16 @@ pub fn to_gray8(values: &[f32]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cyclegan_sizes_below_eight_px_are_refused_as_they_are_and_at_the_network_size() {
+        assert!(check_cyclegan_size(256, 256, (64, 64)).is_ok());
+        assert!(check_cyclegan_size(8, 8, (8, 8)).is_ok());
+        // Stretched to the training side, a 3 px strip would pass at the network size: its own size refuses it.
+        let error = check_cyclegan_size(256, 3, (5460, 64)).unwrap_err().to_string();
+        assert!(error.contains("256x3 is too small") && error.contains("here 5460x64"), "{error}");
+        assert!(check_cyclegan_size(10, 10, (12, 4)).is_err(), "too small at the network size");
+    }
 
     #[test]
     fn resize_size_follows_torchvision() {

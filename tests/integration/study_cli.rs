@@ -121,6 +121,14 @@ fn new_status_export_analyze_round_trip() {
             assert_eq!(got, want, "{key}");
         }
     }
+    // A threshold that no rating of the stated scale can fall on both sides of is a typing mistake.
+    for (source, threshold, all) in [("--answers", "11", "real"), ("--imrmc", "1", "artificial")] {
+        let file = if source == "--answers" { &csv } else { &imrmc };
+        let output = thorax(&["study", "analyze", source, s(file), "--call-threshold", threshold]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && output.stdout.is_empty(), "{stderr}");
+        assert!(stderr.contains(&format!("every possible rating would be called \"{all}\"")), "{stderr}");
+    }
     // Times travel through the CSV, not through iMRMC.
     assert!(from_csv["modalities"][0]["pooled"]["time_per_case"]["cases"].as_u64() == Some(20));
     assert!(from_imrmc["modalities"][0]["pooled"]["time_per_case"].is_null());

@@ -72,8 +72,8 @@ struct ShownCase {
 enum Screen {
     /// A case to read.
     Case(Box<ShownCase>),
-    /// The truth of the practice case just answered.
-    Feedback(PracticeFeedback),
+    /// The truth of the practice case just answered, over its image.
+    Feedback(PracticeFeedback, Box<ShownCase>),
     /// Every case is answered.
     Finished,
 }
@@ -105,6 +105,22 @@ fn gray_image(case: &CaseForDisplay) -> Option<GrayImage> {
     let image = &case.image;
     let pixels = image.pixels().iter().map(|&v| f32::from(v)).collect();
     GrayImage::new(image.width_px() as usize, image.height_px() as usize, BitDepth::U16, pixels).ok()
+}
+
+/// The full 16-bit range of a case image, for the window readout in percent.
+const FULL_RANGE: f32 = 65535.0;
+
+/// "Window 50% / 100%": the reader's window centre and width as percentages of the case's full range, so that a
+/// reader can report, and repeat, how they windowed.
+fn window_readout(view: &ViewState) -> String {
+    let percent = |value: f32| (value / FULL_RANGE * 100.0).round();
+    format!("Window: centre {:.0}%, width {:.0}%", percent(view.window.center), percent(view.window.width))
+}
+
+/// How often `key` was pressed (without modifiers) since the last frame, consuming every press: a quick double
+/// press of Up in one frame must count twice, or the stored confidence would differ from the keys pressed.
+fn consume_presses(ctx: &egui::Context, key: Key) -> usize {
+    ctx.input_mut(|i| i.count_and_consume_key(Modifiers::NONE, key))
 }
 
 /// Confidence for digit key `digit` (1-5) on the study's scale.
@@ -195,7 +211,12 @@ impl ReadingMode {
                 self.submitted += 1;
                 self.error = None;
                 match receipt.practice_feedback {
-                    Some(feedback) => self.screen = Screen::Feedback(feedback),
+                    Some(feedback) => {
+                        let screen = std::mem::replace(&mut self.screen, Screen::Finished);
+                        if let Screen::Case(shown) = screen {
+                            self.screen = Screen::Feedback(feedback, shown);
+                        }
+                    }
                     None => {
                         if let Err(e) = self.load_next(session) {
                             self.error = Some(e);
@@ -276,7 +297,7 @@ impl ReadingMode {
                     self.go_back(session);
                 }
             }
-            Screen::Feedback(_) => {
+            Screen::Feedback(..) => {
                 if consume(Key::Enter)
                     && let Err(e) = self.load_next(session)
                 {
@@ -302,10 +323,10 @@ impl ReadingMode {
                         self.draft.confidence = Some(confidence_for_digit(scale, digit));
                     }
                 }
-                if consume(Key::ArrowUp) {
+                for _ in 0..consume_presses(&ctx, Key::ArrowUp) {
                     self.set_confidence_step(scale, true);
                 }
-                if consume(Key::ArrowDown) {
+                for _ in 0..consume_presses(&ctx, Key::ArrowDown) {
                     self.set_confidence_step(scale, false);
                 }
                 if consume(Key::I) {
@@ -373,6 +394,8 @@ impl ReadingMode {
                     if session.design().allow_back && ui.button("Back (Backspace)").clicked() {
                         self.go_back(session);
                     }
+                    ui.separator();
+                    ui.label(egui::RichText::new(window_readout(&self.view)).weak());
                 }
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
@@ -482,19 +505,26 @@ impl ReadingMode {
                     self.giveaway_ui(ui, viewer_rect, &image, output.interacted);
                 }
             }
-            Screen::Feedback(feedback) => {
+            Screen::Feedback(feedback, shown) => {
+                // The truth above the image just judged: a reader learns from seeing the two together.
                 let truth = if feedback.truth.is_artificial() { "artificial" } else { "real" };
                 let verdict = if feedback.call_correct { "Your call was correct." } else { "Your call was wrong." };
+                let image = shown.image.clone();
+                let mut next = false;
                 ui.vertical_centered(|ui| {
-                    ui.add_space(ui.available_height() * 0.35);
                     ui.heading(format!("Practice case: this radiograph was {truth}. {verdict}"));
-                    ui.label("Practice cases do not count. Press Enter for the next case.");
-                    if ui.button("Next case (Enter)").clicked()
-                        && let Err(e) = self.load_next(session)
-                    {
-                        self.error = Some(e);
-                    }
+                    ui.horizontal(|ui| {
+                        ui.label("Practice cases do not count.");
+                        next = ui.button("Next case (Enter)").clicked();
+                    });
                 });
+                if next && let Err(e) = self.load_next(session) {
+                    self.error = Some(e);
+                }
+                if let Screen::Feedback(..) = self.screen {
+                    let id = ui.scope_id().with("study_reading_viewer");
+                    radiograph_viewer_ui(ui, id, &image, &mut self.view, None);
+                }
             }
             Screen::Finished => {
                 ui.vertical_centered(|ui| {

@@ -1,7 +1,10 @@
 //! The Study panel: open a study database, pick the reader, start or resume the blinded reading, see the results.
 //!
-//! The panel owns the one `ReadingSession` of the open study (the database is held exclusively while open). While
-//! a reader reads, `frame_ui` draws only the reading screen and the workbench draws nothing else.
+//! The panel owns the one `ReadingSession` of the open study (the database is held exclusively while open). While a
+//! study is open the window is a reading station: `frame_ui` draws the study's home (readers, progress, start) or
+//! the reading screen, and the workbench draws nothing else. A reader who pauses or finishes thus never lands on
+//! the generator, its ARTIFICIAL badges or the classifier; Close study returns to the workbench. Results stay
+//! locked until every reader has finished, since they show which cases were real.
 
 use std::path::{Path, PathBuf};
 
@@ -30,10 +33,9 @@ pub struct StudyPanel {
     /// The latest analysis (or why there is none), shown in the Results window.
     pub results: Option<Result<AnalysisReport, String>>,
     pub results_open: bool,
-    /// Results were asked for while readers are still reading: the panel asks for confirmation first, since the
-    /// results show the truth of the cases a reader at this screen has read so far.
-    pub results_confirming: bool,
     pub error: Option<String>,
+    /// What the workbench last did for the study (e.g. "Created ..."), shown on the station's home.
+    pub notice: Option<String>,
     /// Raise the Results window above the Study window (from which it was asked for) on the next frame.
     results_to_front: bool,
     /// A fullscreen change to send to the window on the next frame.
@@ -48,7 +50,8 @@ impl StudyPanel {
         if self.dialogs.is_open() {
             return;
         }
-        let kind = DialogKind::PickFile { filter_name: "Study database", extensions: &["sqlite", "db", "sqlite3"] };
+        let kind =
+            DialogKind::PickFile { filter_name: "Study database", extensions: &["sqlite", "db", "sqlite3", "study"] };
         if let Err(e) = self.dialogs.request(ctx, (), "Open study", kind, None) {
             self.error = Some(e);
         }
@@ -93,6 +96,7 @@ impl StudyPanel {
         self.study = None;
         self.results = None;
         self.results_open = false;
+        self.notice = None;
     }
 
     /// Selects the reader who reads next.
@@ -113,7 +117,6 @@ impl StudyPanel {
                 self.reading = Some(mode);
                 self.results = None;
                 self.results_open = false;
-                self.results_confirming = false;
                 self.fullscreen = Some(true);
                 self.error = None;
                 Ok(())
@@ -149,8 +152,8 @@ impl StudyPanel {
         self.results_to_front = true;
     }
 
-    /// One frame: polls the dialog, then draws the reading screen (returns true: draw nothing else) or the Study
-    /// and Results windows (returns false: the workbench draws as usual underneath).
+    /// One frame: polls the dialog, then draws the reading screen or the open study's home (returns true: draw
+    /// nothing else), or the Study window (returns false: the workbench draws as usual underneath).
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) -> bool {
         if let Some(((), path)) = self.dialogs.poll(ui.ctx()) {
             // The error is shown in the panel.
@@ -166,6 +169,28 @@ impl StudyPanel {
             return true;
         }
         let ctx = ui.ctx().clone();
+        if self.study.is_some() {
+            egui::CentralPanel::default().show(ui, |ui| {
+                egui::ScrollArea::vertical().id_salt("study_station_scroll").show(ui, |ui| self.station_ui(ui));
+            });
+            if self.results_open {
+                let mut open = true;
+                let shown = egui::Window::new("Study results")
+                    .open(&mut open)
+                    .default_width(900.0)
+                    .default_pos([260.0, 120.0])
+                    .show(&ctx, |ui| self.results_window_ui(ui));
+                if let Some(shown) = shown
+                    && std::mem::take(&mut self.results_to_front)
+                {
+                    ctx.move_to_top(shown.response.layer_id);
+                }
+                if !open {
+                    self.results_open = false;
+                }
+            }
+            return true;
+        }
         if self.window_open {
             let mut open = true;
             egui::Window::new("Study")
@@ -177,23 +202,24 @@ impl StudyPanel {
                 self.window_open = false;
             }
         }
-        if self.results_open {
-            let mut open = true;
-            let shown = egui::Window::new("Study results")
-                .open(&mut open)
-                .default_width(900.0)
-                .default_pos([260.0, 120.0])
-                .show(&ctx, |ui| self.results_window_ui(ui));
-            if let Some(shown) = shown
-                && std::mem::take(&mut self.results_to_front)
-            {
-                ctx.move_to_top(shown.response.layer_id);
-            }
-            if !open {
-                self.results_open = false;
-            }
-        }
         false
+    }
+
+    /// The home of the open study: the whole window, so that nothing of the workbench shows between readers.
+    fn station_ui(&mut self, ui: &mut egui::Ui) {
+        ui.set_max_width(640.0);
+        ui.heading("Reading station");
+        ui.label(
+            egui::RichText::new(
+                "While a study is open the workbench is hidden, so that no reader sees the generator or labelled \
+                 images between cases. Close study returns to it.",
+            )
+            .weak(),
+        );
+        if let Some(notice) = &self.notice {
+            ui.label(notice);
+        }
+        self.panel_ui(ui);
     }
 
     fn results_window_ui(&mut self, ui: &mut egui::Ui) {
@@ -299,46 +325,32 @@ impl StudyPanel {
                 if ui.add_enabled(!finished, egui::Button::new(text)).clicked() {
                     start = true;
                 }
-                if ui.button("Results").clicked() {
-                    if unfinished_readers == 0 {
-                        results = true;
-                    } else {
-                        self.results_confirming = true;
-                    }
+                let results_button = ui.add_enabled(unfinished_readers == 0, egui::Button::new("Results"));
+                let results_button = results_button.on_disabled_hover_text(format!(
+                    "Results unlock when every reader has finished ({unfinished_readers} not yet): they show which \
+                     cases were real. For interim results, run `thorax study analyze {}` as the researcher.",
+                    study.path.display()
+                ));
+                if results_button.clicked() {
+                    results = true;
                 }
                 if ui
                     .button("Close study")
                     .on_hover_text(
                         "The workbench holds an open study exclusively, so answers never interleave: `thorax study \
-                         status`, `analyze` and `export` wait until it is closed",
+                         status`, `analyze` and `export` read a snapshot of the answers committed so far",
                     )
                     .clicked()
                 {
                     close = true;
                 }
             });
-            if self.results_confirming {
-                ui.colored_label(
-                    ui.visuals().warn_fg_color,
-                    format!(
-                        "{unfinished_readers} reader(s) have not finished. The results show which cases were real: \
-                         do not show them to a reader who will go on reading."
-                    ),
-                );
-                ui.horizontal(|ui| {
-                    if ui.button("Show results anyway").clicked() {
-                        self.results_confirming = false;
-                        results = true;
-                    }
-                    if ui.button("Cancel").clicked() {
-                        self.results_confirming = false;
-                    }
-                });
-            }
             ui.label(
-                egui::RichText::new("Reading is full screen and keyboard driven; Esc leaves it, answers are kept.")
-                    .weak()
-                    .small(),
+                egui::RichText::new(
+                    "Reading is full screen and keyboard driven; Esc pauses it and comes back here, answers are kept.",
+                )
+                .weak()
+                .small(),
             );
         }
         if start {

@@ -1069,15 +1069,18 @@ impl WorkbenchApp {
             self.dicom_tags.window_ui(&ctx, &prepared.name, details, prepared.stored_window);
         }
         if let Some((path, summary)) = self.study_designer.poll() {
-            // Not the real/artificial split: the status bar stays in view of the readers who come next.
-            self.message = Some(StatusMessage::Info(format!(
+            // Not the real/artificial split: the message stays in view of the readers who come next.
+            let created = format!(
                 "Created {}: {} cases, {} practice",
                 path.display(),
                 summary.main_cases,
                 summary.practice_cases
-            )));
+            );
+            self.message = Some(StatusMessage::Info(created.clone()));
             // The error, if any, is shown in the Study panel.
-            let _ = self.study.open_path(&path);
+            if self.study.open_path(&path).is_ok() {
+                self.study.notice = Some(created);
+            }
         }
         let generator = self.generator.current().map(|model| GeneratorChoice {
             source: model.source.clone(),

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use egui::{Key, vec2};
+use egui::{Key, Modifiers, vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use thorax::app::study_results::{analyze_store, results_ui};
@@ -230,6 +230,7 @@ fn two_readers_read_blinded_with_the_keyboard_resume_after_restart_and_see_resul
         harness.key_press(Key::Enter);
         harness.run_steps(3);
         assert!(!harness.state().study.is_reading(), "Enter at the end leaves the reading screen");
+        assert!(harness.query_by_label("Reading station").is_some(), "and shows the study's home");
 
         // Bob reads everything in the same session; Esc in the middle leaves and Resume continues.
         harness.state_mut().study.select_reader("bob").unwrap();
@@ -240,15 +241,16 @@ fn two_readers_read_blinded_with_the_keyboard_resume_after_restart_and_see_resul
         harness.key_press(Key::Escape);
         harness.run_steps(3);
         assert!(!harness.state().study.is_reading());
-        assert!(harness.query_by_label("Samples").is_some(), "the workbench is back after Esc");
-        // Mid-study, Results asks first: they would show a reader at this screen which cases were real.
+        // Esc leads to the study's home, never to the workbench with its generator and labelled images.
+        assert!(harness.query_by_label("Reading station").is_some(), "the study's home is shown after Esc");
+        for workbench in ["Samples", "Generator", "Classifier"] {
+            assert!(harness.query_by_label(workbench).is_none(), "{workbench:?} is shown to a paused reader");
+        }
+        // Mid-study, Results are locked: they would show a reader at this screen which cases were real.
+        assert!(harness.get_by_label("Results").accesskit_node().is_disabled(), "Results before every reader finished");
         harness.get_by_label("Results").click();
         harness.run_steps(3);
-        assert!(harness.query_by_label_contains("1 reader(s) have not finished").is_some());
-        assert!(harness.query_by_label("Pooled").is_none(), "no results before the confirmation");
-        harness.get_by_label("Cancel").click();
-        harness.run_steps(3);
-        assert!(harness.query_by_label_contains("have not finished").is_none());
+        assert!(harness.query_by_label("Pooled").is_none(), "no results before every reader has finished");
         harness.get_by_label("Resume reading").click();
         harness.run_steps(3);
         seen.extend(read_cases(&mut harness, "bob", 3, CASES, &names));
@@ -276,7 +278,8 @@ fn two_readers_read_blinded_with_the_keyboard_resume_after_restart_and_see_resul
             assert!(differ.is_empty(), "the reading screen differs between cases: {differ:?}");
         }
 
-        // Results from the panel: per reader, pooled, and the kappas.
+        // Results from the panel once both have finished: per reader, pooled, and the kappas.
+        assert!(!harness.get_by_label("Results").accesskit_node().is_disabled());
         harness.get_by_label("Results").click();
         harness.run_steps(3);
         for label in ["alice", "bob", "Pooled", "Cohen kappa", "AUC", "Binomial p", "Sensitivity", "Specificity"] {
@@ -316,6 +319,7 @@ fn going_back_when_allowed_and_practice_feedback() {
     }
     harness.run_steps(2);
     assert!(harness.query_by_label_contains("Practice case: this radiograph was").is_some());
+    assert!(harness.query_by_label("radiograph view").is_some(), "the truth is shown with the image just judged");
     harness.key_press(Key::Enter);
     harness.run_steps(2);
     assert!(harness.query_by_label("Practice case 2 of 2").is_some());
@@ -457,13 +461,19 @@ fn slider_confidence_and_a_giveaway_click_are_stored_with_the_answer() {
     let mut harness = harness();
     open_and_start(&mut harness, &db, "alice", "Start reading");
 
-    // Digit 3 on a 0-100 scale is 50; Up twice adds two steps of 5.
+    // Digit 3 on a 0-100 scale is 50; Up twice adds two steps of 5, also when both presses land in one frame.
     harness.key_press(Key::ArrowRight);
     harness.key_press(Key::Num3);
     harness.run_steps(1);
-    harness.key_press(Key::ArrowUp);
-    harness.run_steps(1);
-    harness.key_press(Key::ArrowUp);
+    // (The harness gives each queued event a frame of its own, so both presses go into one frame's input.)
+    let up = egui::Event::Key {
+        key: Key::ArrowUp,
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers: Modifiers::NONE,
+    };
+    harness.input_mut().events.extend([up.clone(), up]);
     harness.run_steps(2);
     assert_eq!(harness.state().study.reading.as_ref().unwrap().draft.confidence, Some(60));
 

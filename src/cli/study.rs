@@ -18,7 +18,7 @@ use crate::study::resolution_match::{ResolutionMatch, largest_side_px};
 use crate::study::snapshot::open_for_reading;
 use crate::study::{
     ArtificialSource, CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource,
-    OptionalQuestions, ReaderProgress, RealImageFolder, StudyDesign, StudyStore, StudySummary, create_study_harmonised,
+    OptionalQuestions, ReaderProgress, RealImageFolder, StudyDesign, StudySummary, create_study_harmonised,
     design::DESIGN_FORMAT_VERSION, randomise::derive_seed, session::reader_progress,
 };
 
@@ -89,10 +89,14 @@ pub struct NewArgs {
     /// own pixels; keeps its resolution).
     #[arg(long, value_enum, default_value = "training", requires = "harmonise_real")]
     pub harmonise_scale: crate::cli::translate::ScaleArg,
-    /// Bring every real case larger than the artificial images down to their resolution before display (the
-    /// generator's output side, or the largest of the artificial folder's images): upscaled to the display size,
-    /// sharper real films are told from softer artificial ones by sharpness alone. Applied after --harmonise-real.
+    /// Keep every real case at its own resolution. By default, real cases larger than the artificial images are
+    /// brought down to their resolution before display (the generator's output side, or the largest of the
+    /// artificial folder's images), as the workbench's New study does: upscaled to the display size, sharper real
+    /// films are told from softer artificial ones by sharpness alone. Matching runs after --harmonise-real.
     #[arg(long)]
+    pub keep_resolution: bool,
+    /// Bring real cases down to the artificial images' resolution: the default, kept for scripts that say so.
+    #[arg(long, hide = true, conflicts_with = "keep_resolution")]
     pub match_resolution: bool,
     /// Device the generator and the CycleGAN run on: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
@@ -286,9 +290,11 @@ fn run_new(args: &NewArgs) -> Result<()> {
     if let Some(model) = &args.harmonise_real {
         transforms.push(Box::new(harmoniser(args, model.as_deref())?));
     }
-    if args.match_resolution {
-        let side_px =
-            artificial_side_px.context("--match-resolution: no artificial image could be read for its size")?;
+    if !args.keep_resolution {
+        let side_px = artificial_side_px.context(
+            "matching the real cases' resolution: no artificial image could be read for its size (--keep-resolution \
+             skips the matching)",
+        )?;
         transforms.push(Box::new(ResolutionMatch { side_px }));
     }
     let mut chain = (!transforms.is_empty()).then(|| TransformChain(transforms));
@@ -467,7 +473,15 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<()> {
             (path.clone(), "answers_csv", file.readings, file.rating_categories, None)
         } else if let Some(path) = &args.study {
             // A study in use by a reading session is analysed from a snapshot of its committed answers.
-            let opened = open_for_reading(path).with_context(|| format!("opening the study {}", path.display()))?;
+            let opened = open_for_reading(path).with_context(|| {
+                // A CSV or iMRMC file given in the study's place: say which flag takes it.
+                let hint = if starts_like_sqlite(path) {
+                    ""
+                } else {
+                    " (an answers CSV goes with --answers, an iMRMC file with --imrmc)"
+                };
+                format!("opening the study {}{hint}", path.display())
+            })?;
             let store = opened.store();
             let design = store.design()?;
             let readings = readings_from_store(store)?;
@@ -526,6 +540,14 @@ fn check_threshold_splits_scale(threshold: f64, scale: &[f64]) -> Result<()> {
          threshold above the lowest rating and at most the highest ({})",
         valid.join(", ")
     )
+}
+
+/// Whether the file begins with SQLite's header (only its first 16 bytes are read).
+fn starts_like_sqlite(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut header = [0_u8; 16];
+    std::fs::File::open(path).and_then(|mut file| file.read_exact(&mut header)).is_ok()
+        && &header == b"SQLite format 3\0"
 }
 
 /// A finite number for `--call-threshold` (NaN would make no reading a call, silently).
@@ -594,6 +616,8 @@ struct ExportOutput {
     answer_rows: Option<usize>,
     imrmc: Option<PathBuf>,
     imrmc_score_rows: Option<usize>,
+    /// A reading session held the study: the answers are those it had committed.
+    in_use_snapshot: bool,
 }
 
 fn run_export(args: &ExportArgs) -> Result<()> {
@@ -608,17 +632,24 @@ fn run_export(args: &ExportArgs) -> Result<()> {
     for &(flag, path) in &outputs {
         check_writable(flag, path)?;
     }
-    let store = StudyStore::open(&args.study).with_context(|| format!("opening the study {}", args.study.display()))?;
+    // A study in use by a reading session is exported from a snapshot of its committed answers, as status and
+    // analyze read it: a reading station left open must not stop the researcher.
+    let opened =
+        open_for_reading(&args.study).with_context(|| format!("opening the study {}", args.study.display()))?;
+    let store = opened.store();
+    if opened.is_snapshot() {
+        eprintln!("note: a reading session holds {}: exporting the answers it had committed", args.study.display());
+    }
     let answer_rows = match &args.answers {
         Some(path) => Some(
-            write_answers_csv(&store, path).with_context(|| format!("writing the answers CSV {}", path.display()))?,
+            write_answers_csv(store, path).with_context(|| format!("writing the answers CSV {}", path.display()))?,
         ),
         None => None,
     };
     let imrmc_score_rows = match &args.imrmc {
-        Some(path) => Some(
-            write_study_imrmc(&store, path).with_context(|| format!("writing the iMRMC file {}", path.display()))?,
-        ),
+        Some(path) => {
+            Some(write_study_imrmc(store, path).with_context(|| format!("writing the iMRMC file {}", path.display()))?)
+        }
         None => None,
     };
     let output = ExportOutput {
@@ -627,6 +658,7 @@ fn run_export(args: &ExportArgs) -> Result<()> {
         answer_rows,
         imrmc: args.imrmc.clone(),
         imrmc_score_rows,
+        in_use_snapshot: opened.is_snapshot(),
     };
     if args.json {
         return print_json(&output);

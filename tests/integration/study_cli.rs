@@ -121,6 +121,10 @@ fn new_status_export_analyze_round_trip() {
             assert_eq!(got, want, "{key}");
         }
     }
+    // An answers CSV given where the study goes is named with the flag that takes it.
+    let output = thorax(&["study", "analyze", s(&csv)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("an answers CSV goes with --answers"), "{stderr}");
     // A threshold that no rating of the stated scale can fall on both sides of is a typing mistake.
     for (source, threshold, all) in [("--answers", "11", "real"), ("--imrmc", "1", "artificial")] {
         let file = if source == "--answers" { &csv } else { &imrmc };
@@ -349,9 +353,11 @@ fn new_with_harmonised_real_cases_records_the_cyclegan() {
             "64",
             "--json",
         ];
-        if let Some(scale) = scale {
-            // The native-scale run also brings the 96x80 real cases down to the artificial 64 px, after the CycleGAN.
-            arguments.extend(["--harmonise-scale", scale, "--match-resolution"]);
+        match scale {
+            // The native-scale run also brings the 96x80 real cases down to the artificial 64 px, after the CycleGAN
+            // (the default); the other keeps the resolution the CycleGAN gave them.
+            Some(scale) => arguments.extend(["--harmonise-scale", scale]),
+            None => arguments.push("--keep-resolution"),
         }
         json(&arguments);
         let store = thorax::study::StudyStore::open(&db).unwrap();

@@ -196,6 +196,17 @@ fn a_study_held_by_a_session_is_read_from_a_snapshot_of_its_committed_answers() 
     assert_eq!(status["in_use_snapshot"], true);
     assert_eq!(status["readers"][0]["reader"], "alice");
     assert_eq!(status["readers"][0]["main_answered"], 3);
+    // So does export: a reading station left open must not stop the researcher.
+    let csv = dir.path().join("answers.csv");
+    let export = Command::new(env!("CARGO_BIN_EXE_thorax"))
+        .args(["study", "export", "--json", "--answers"])
+        .arg(&csv)
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let export: serde_json::Value = serde_json::from_slice(&export.stdout).unwrap();
+    assert_eq!((export["in_use_snapshot"].as_bool(), export["answer_rows"].as_u64()), (Some(true), Some(3)));
     // The session still holds the study, untouched: a second session is refused as before.
     assert!(matches!(ReadingSession::open(&db), Err(StudyError::Locked { .. })));
     child.kill().unwrap();

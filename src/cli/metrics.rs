@@ -441,12 +441,14 @@ fn six_places(value: f64) -> String {
     crate::metrics::decimals::fixed_decimals(value, 6)
 }
 
+/// A feature matrix `.npy`; float64 values keep float64 (FD and KID compute in f64, and a float32 copy of features
+/// with a large offset moved FD by 7.5e-3 relative), float32 and integer values take float32.
 fn load_features(path: &Path) -> anyhow::Result<FeatureMatrix> {
     let array = read_npy(path)?;
     let [rows, cols] = array.shape[..] else {
         bail!("{}: expected a 2-D feature matrix [N, D], found shape {:?}", path.display(), array.shape);
     };
-    FeatureMatrix::new(array.to_f32(), rows, cols).with_context(|| format!("feature matrix {}", path.display()))
+    FeatureMatrix::new_f64(array.values, rows, cols).with_context(|| format!("feature matrix {}", path.display()))
 }
 
 /// Image files (png, jpg, jpeg, tif, tiff) directly in `folder`, sorted by name.

@@ -217,7 +217,7 @@ fn gather(features: &FeatureMatrix, indices: &[usize], what: &'static str) -> Re
                 reason: format!("row {i} out of range for {} rows", features.rows()),
             });
         }
-        out.extend(features.row(i).iter().map(|&v| f64::from(v)));
+        out.extend(features.row_f64(i));
     }
     Ok(out)
 }

@@ -51,7 +51,7 @@ pub struct MemorisationReport {
 fn rows_f64(matrix: &FeatureMatrix, mean: Option<&[f64]>) -> Vec<Vec<f64>> {
     (0..matrix.rows())
         .map(|i| {
-            let row = matrix.row(i).iter().map(|&v| f64::from(v));
+            let row = matrix.row_f64(i);
             match mean {
                 Some(mean) => row.zip(mean).map(|(v, m)| v - m).collect(),
                 None => row.collect(),
@@ -74,8 +74,8 @@ fn normalised(rows: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
 fn column_means(matrix: &FeatureMatrix) -> Vec<f64> {
     let mut sums = vec![0.0f64; matrix.cols()];
     for i in 0..matrix.rows() {
-        for (sum, &v) in sums.iter_mut().zip(matrix.row(i)) {
-            *sum += f64::from(v);
+        for (sum, v) in sums.iter_mut().zip(matrix.row_f64(i)) {
+            *sum += v;
         }
     }
     sums.iter().map(|s| s / matrix.rows().max(1) as f64).collect()

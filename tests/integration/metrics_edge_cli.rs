@@ -1,0 +1,44 @@
+//! `thorax metrics fd / kid / msssim` on the edge cases of tools/make_metrics_edge_fixtures.py, through the binary:
+//! float64 features with a large offset,.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/metrics").join(name).display().to_string()
+}
+
+fn golden() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture("edge_golden.json")).unwrap()).unwrap()
+}
+
+fn thorax(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_thorax")).args(args).output().unwrap()
+}
+
+fn json_of(args: &[&str]) -> Value {
+    let output = thorax(args);
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn assert_relative(actual: f64, expected: f64, tolerance: f64, what: &str) {
+    let relative = (actual - expected).abs() / expected.abs();
+    assert!(relative <= tolerance, "{what}: {actual} vs {expected} (relative {relative:e})");
+}
+
+#[test]
+fn float64_features_with_a_large_offset_keep_their_precision() {
+    let golden = golden();
+    let (a, b) = (fixture("fd_offset_a_f64.npy"), fixture("fd_offset_b_f64.npy"));
+    let fd = json_of(&["metrics", "fd", &a, &b, "--json"]);
+    // Read as float32 this was 2.03738 (the float32-rounded reference), 4e-4 relative off scipy's 2.03825.
+    assert_relative(fd["value"].as_f64().unwrap(), golden["fd_offset"]["fd_scipy_sqrtm"].as_f64().unwrap(), 1e-7, "FD");
+    // Subsets of every row: MMD^2 of the whole sets.
+    let kid = json_of(&["metrics", "kid", "--real-npy", &a, "--fake-npy", &b, "--subsets", "10", "--json"]);
+    let exact = golden["fd_offset"]["mmd2_whole_sets_exact"].as_f64().unwrap();
+    // Float32 inputs gave 1e-3 relative off; float64 loses ~1e-7 to cancellation at this offset.
+    assert_relative(kid["mean"].as_f64().unwrap(), exact, 1e-5, "KID");
+}

@@ -36,9 +36,10 @@ fn float64_features_with_a_large_offset_keep_their_precision() {
     let fd = json_of(&["metrics", "fd", &a, &b, "--json"]);
     // Read as float32 this was 2.03738 (the float32-rounded reference), 4e-4 relative off scipy's 2.03825.
     assert_relative(fd["value"].as_f64().unwrap(), golden["fd_offset"]["fd_scipy_sqrtm"].as_f64().unwrap(), 1e-7, "FD");
-    // Subsets of every row: MMD^2 of the whole sets.
+    // Subsets of every row: MMD^2 of the whole sets, every subset alike, so the spread is exactly 0.
     let kid = json_of(&["metrics", "kid", "--real-npy", &a, "--fake-npy", &b, "--subsets", "10", "--json"]);
     let exact = golden["fd_offset"]["mmd2_whole_sets_exact"].as_f64().unwrap();
     // Float32 inputs gave 1e-3 relative off; float64 loses ~1e-7 to cancellation at this offset.
     assert_relative(kid["mean"].as_f64().unwrap(), exact, 1e-5, "KID");
+    assert_eq!(kid["std"].as_f64(), Some(0.0), "{kid}");
 }

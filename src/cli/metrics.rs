@@ -58,7 +58,11 @@ pub enum MetricsCommand {
         /// Reproduce another implementation instead of pytorch-msssim's `ms_ssim`.
         #[arg(long, value_enum)]
         compat: Option<MsSsimCompat>,
-        /// Data range L (default: 255 for 8-bit images, 65535 for 16-bit). Ignored by `--compat thorax-gan`.
+        /// Data range L (default: 255 for 8-bit images, 65535 for 16-bit, and for DICOM 2^BitsStored - 1 from the
+        /// header, times |Rescale Slope| when there is one). DICOM is compared as stored (after the modality rescale,
+        /// never stretched to the image's own range); MONOCHROME1 is mirrored within that range, so bone is bright
+        /// as in MONOCHROME2. Images whose default ranges differ are refused unless this is given. Ignored by
+        /// `--compat thorax-gan`.
         #[arg(long)]
         data_range: Option<f64>,
         /// Print one JSON document.
@@ -469,20 +473,49 @@ pub fn image_files(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// A decoded gray image and its natural data range (2^bits - 1).
 pub fn load_gray(path: &Path) -> anyhow::Result<(GrayImage, f64)> {
+    load_gray_scaled(path).map(|(image, scale)| (image, scale.data_range))
+}
+
+/// The natural data range of an image file and what it comes from, to name in a refusal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrayScale {
+    pub data_range: f64,
+    /// "8-bit", "16-bit", "DICOM Bits Stored 12", ...
+    pub depth: String,
+}
+
+impl GrayScale {
+    fn bits(bits: u32) -> Self {
+        Self { data_range: f64::from((1u32 << bits) - 1), depth: format!("{bits}-bit") }
+    }
+}
+
+/// [`load_gray`] with what its data range comes from. DICOM values are those after the modality rescale, with the
+/// range 2^BitsStored - 1 (times |slope|): the stored scale, the same for every image of a detector, so an image and
+/// a brighter copy of it differ (their own min..max made them identical) and two 12-bit images are comparable.
+pub fn load_gray_scaled(path: &Path) -> anyhow::Result<(GrayImage, GrayScale)> {
     let is_dicom = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("dcm"));
     if is_dicom {
-        // DICOM through the common loader; its data range is the span of its values after the modality LUT.
-        let image = crate::imaging::load_image(path)?;
-        let (lo, hi) = image.nominal_range();
-        let gray =
-            GrayImage::new(image.width_px(), image.height_px(), image.pixels().iter().map(|v| v - lo).collect())?;
-        return Ok((gray, f64::from(hi - lo).max(1.0)));
+        let bytes = std::fs::read(path).with_context(|| format!("reading DICOM file {}", path.display()))?;
+        let decoded = crate::imaging::decode_dicom_values(&bytes, &path.display().to_string())?;
+        let (lo, hi, scale) = dicom_value_range(&decoded);
+        let mut pixels = decoded.pixels;
+        if decoded.photometric == crate::imaging::dicom::Photometric::Monochrome1 {
+            // Mirrored within the fixed range of the stored values (not the image's own), so two MONOCHROME1 files,
+            // or one against a MONOCHROME2 file, stay on one scale.
+            for value in &mut pixels {
+                *value = (lo + hi - f64::from(*value)) as f32;
+            }
+        }
+        let gray = GrayImage::new(decoded.width as usize, decoded.height as usize, pixels)
+            .with_context(|| format!("pixels of {}", path.display()))?;
+        return Ok((gray, scale));
     }
     let decoded = image::open(path).with_context(|| format!("decoding image {}", path.display()))?;
     let (w, h) = (decoded.width() as usize, decoded.height() as usize);
     match decoded {
-        image::DynamicImage::ImageLuma8(img) => Ok((GrayImage::from_u8(w, h, img.as_raw())?, 255.0)),
-        image::DynamicImage::ImageLuma16(img) => Ok((GrayImage::from_u16(w, h, img.as_raw())?, 65535.0)),
+        image::DynamicImage::ImageLuma8(img) => Ok((GrayImage::from_u8(w, h, img.as_raw())?, GrayScale::bits(8))),
+        image::DynamicImage::ImageLuma16(img) => Ok((GrayImage::from_u16(w, h, img.as_raw())?, GrayScale::bits(16))),
         // A gray palette (decoded as RGB) or equal RGB channels is a gray image in colour clothing.
         image::DynamicImage::ImageRgb8(_)
         | image::DynamicImage::ImageRgba8(_)
@@ -490,7 +523,7 @@ pub fn load_gray(path: &Path) -> anyhow::Result<(GrayImage, f64)> {
             let channels = usize::from(decoded.color().channel_count());
             let gray = equal_channels_to_gray(decoded.as_bytes(), channels, w, u8::MAX)
                 .with_context(|| format!("{} is not a gray image", path.display()))?;
-            Ok((GrayImage::from_u8(w, h, &gray)?, 255.0))
+            Ok((GrayImage::from_u8(w, h, &gray)?, GrayScale::bits(8)))
         }
         image::DynamicImage::ImageRgb16(_)
         | image::DynamicImage::ImageRgba16(_)
@@ -499,10 +532,39 @@ pub fn load_gray(path: &Path) -> anyhow::Result<(GrayImage, f64)> {
             let samples = decoded.as_flat_samples_u16().map(|s| s.samples).unwrap_or_default();
             let gray = equal_channels_to_gray(samples, channels, w, u16::MAX)
                 .with_context(|| format!("{} is not a gray image", path.display()))?;
-            Ok((GrayImage::from_u16(w, h, &gray)?, 65535.0))
+            Ok((GrayImage::from_u16(w, h, &gray)?, GrayScale::bits(16)))
         }
         other => {
             bail!("{} is {:?}, not 8- or 16-bit grayscale; convert it to gray first", path.display(), other.color())
+        }
+    }
+}
+
+/// The lowest and highest value the stored bits can take after the modality LUT, and the data range they span.
+fn dicom_value_range(image: &crate::imaging::dicom::DicomImage) -> (f64, f64, GrayScale) {
+    use crate::imaging::dicom::ModalityLut;
+    let summary = &image.summary;
+    match summary.modality_lut {
+        ModalityLut::Rescale { slope, intercept } => {
+            let bits = i32::from(image.bits_stored.clamp(1, 32));
+            let (stored_lo, stored_hi) = if summary.pixel_representation_signed {
+                (-(2f64.powi(bits - 1)), 2f64.powi(bits - 1) - 1.0)
+            } else {
+                (0.0, 2f64.powi(bits) - 1.0)
+            };
+            let (a, b) = (slope * stored_lo + intercept, slope * stored_hi + intercept);
+            let depth = if slope == 1.0 {
+                format!("DICOM Bits Stored {bits}")
+            } else {
+                format!("DICOM Bits Stored {bits} with Rescale Slope {slope}")
+            };
+            (a.min(b), a.max(b), GrayScale { data_range: (b - a).abs().max(f64::MIN_POSITIVE), depth })
+        }
+        // A Modality LUT Sequence outputs values of its entry width, whatever was stored.
+        ModalityLut::LutSequence { bits_per_entry, .. } => {
+            let bits = i32::from(bits_per_entry.clamp(1, 32));
+            let hi = 2f64.powi(bits) - 1.0;
+            (0.0, hi, GrayScale { data_range: hi, depth: format!("DICOM Modality LUT of {bits}-bit entries") })
         }
     }
 }
@@ -555,8 +617,8 @@ fn run_msssim(
     };
     let mut results = Vec::with_capacity(pairs.len());
     for (pa, pb) in &pairs {
-        let (ia, range_a) = load_gray(pa)?;
-        let (ib, range_b) = load_gray(pb)?;
+        let (ia, scale_a) = load_gray_scaled(pa)?;
+        let (ib, scale_b) = load_gray_scaled(pb)?;
         if (ia.width_px(), ia.height_px()) != (ib.width_px(), ib.height_px()) {
             bail!(
                 "image sizes differ: {} is {}x{}, {} is {}x{}",
@@ -568,18 +630,24 @@ fn run_msssim(
                 ib.height_px()
             );
         }
-        if compat.is_none() && data_range.is_none() && range_a != range_b {
+        if compat.is_none() && data_range.is_none() && scale_a.data_range != scale_b.data_range {
             // MS-SSIM compares raw values: an 8-bit image against a 16-bit copy of itself would score about 0.1.
             bail!(
-                "{} has range {range_a} and {} range {range_b} (different bit depths): save both at one bit depth, \
-                 or pass --data-range for values that are on one scale",
+                "{} is {} (data range {}) and {} is {} (data range {}): different bit depths; save both at one \
+                 bit depth, or pass --data-range for values that are on one scale",
                 pa.display(),
-                pb.display()
+                scale_a.depth,
+                scale_a.data_range,
+                pb.display(),
+                scale_b.depth,
+                scale_b.data_range
             );
         }
         let mode = match compat {
             Some(MsSsimCompat::ThoraxGan) => MsSsimMode::ThoraxGanCompat,
-            None => MsSsimMode::Standard { data_range: data_range.unwrap_or(range_a.max(range_b)) },
+            None => {
+                MsSsimMode::Standard { data_range: data_range.unwrap_or(scale_a.data_range.max(scale_b.data_range)) }
+            }
         };
         let value =
             ms_ssim(&ia, &ib, mode).with_context(|| format!("MS-SSIM of {} and {}", pa.display(), pb.display()))?;

@@ -818,46 +818,68 @@ fn run_roc(
         .map(|input| roc_label(&input.label, &input.truth, &input.scores, bootstrap, seed, protocol, sample_size))
         .collect();
     if json {
-        println!("{}", json!({"labels": labels, "seed": seed, "protocol": format!("{protocol:?}")}));
+        println!("{}", json!({"labels": labels, "seed": seed, "protocol": protocol_name(protocol)}));
     } else {
         for entry in &labels {
-            let name = entry["label"].as_str().unwrap_or_default();
-            match entry["auc"].as_f64() {
-                Some(auc) => {
-                    let mut line = format!("{name:<22} AUC {auc:.4}  n={}", entry["n"]);
-                    if let (Some(lo), Some(hi)) =
-                        (entry["delong"]["ci_low"].as_f64(), entry["delong"]["ci_high"].as_f64())
-                    {
-                        line += &format!("  DeLong 95% [{lo:.4}, {hi:.4}]");
-                    }
-                    if let (Some(lo), Some(hi)) =
-                        (entry["bootstrap"]["ci_low"].as_f64(), entry["bootstrap"]["ci_high"].as_f64())
-                    {
-                        line += &format!("  bootstrap 95% [{lo:.4}, {hi:.4}]");
-                    }
-                    // A resampling that could not be done says why instead of printing NaNs.
-                    for (key, what) in [("bootstrap", "bootstrap"), ("thorax_gan", "thorax-gan protocol")] {
-                        if let Some(error) = entry[key]["error"].as_str() {
-                            line += &format!("  {what}: {error}");
-                        }
-                    }
-                    if let Some(p) = entry.get("thorax_gan").filter(|p| !p.is_null() && p.get("error").is_none()) {
-                        line += &format!(
-                            "  mean {:.4} +- {:.4}, cutoff {:.4}, sens {:.3}, spec {:.3}",
-                            p["auc"]["mean"].as_f64().unwrap_or(f64::NAN),
-                            p["auc"]["std"].as_f64().unwrap_or(f64::NAN),
-                            p["cutoff"].as_f64().unwrap_or(f64::NAN),
-                            p["sensitivity"]["mean"].as_f64().unwrap_or(f64::NAN),
-                            p["specificity"]["mean"].as_f64().unwrap_or(f64::NAN)
-                        );
-                    }
-                    println!("{line}");
-                }
-                None => println!("{name:<22} {}", entry["error"].as_str().unwrap_or("undefined")),
-            }
+            println!("{}", roc_text_line(entry));
         }
     }
     Ok(())
+}
+
+/// The name the CLI takes for `protocol` (`percentile`, `thorax-gan`), which the JSON repeats.
+fn protocol_name(protocol: RocProtocol) -> String {
+    use clap::ValueEnum as _;
+    protocol.to_possible_value().map_or_else(|| format!("{protocol:?}"), |v| v.get_name().to_owned())
+}
+
+/// Resamples skipped for holding one class, as a note after an interval ("" when none were).
+fn skipped_note(result: &Value) -> String {
+    match (result["skipped_one_class"].as_u64(), result["resamples"].as_u64()) {
+        (Some(skipped), Some(resamples)) if skipped > 0 => {
+            format!(" ({skipped} of {resamples} resamples skipped: one class)")
+        }
+        _ => String::new(),
+    }
+}
+
+/// One label's text line of `metrics roc`.
+fn roc_text_line(entry: &Value) -> String {
+    let name = entry["label"].as_str().unwrap_or_default();
+    match entry["auc"].as_f64() {
+        Some(auc) => {
+            let mut line = format!("{name:<22} AUC {auc:.4}  n={}", entry["n"]);
+            if let (Some(lo), Some(hi)) = (entry["delong"]["ci_low"].as_f64(), entry["delong"]["ci_high"].as_f64()) {
+                line += &format!("  DeLong 95% [{lo:.4}, {hi:.4}]");
+            } else if let Some(reason) = entry["delong_unavailable"].as_str() {
+                line += &format!("  DeLong: {reason}");
+            }
+            if let (Some(lo), Some(hi)) =
+                (entry["bootstrap"]["ci_low"].as_f64(), entry["bootstrap"]["ci_high"].as_f64())
+            {
+                line += &format!("  bootstrap 95% [{lo:.4}, {hi:.4}]{}", skipped_note(&entry["bootstrap"]));
+            }
+            // A resampling that could not be done says why instead of printing NaNs.
+            for (key, what) in [("bootstrap", "bootstrap"), ("thorax_gan", "thorax-gan protocol")] {
+                if let Some(error) = entry[key]["error"].as_str() {
+                    line += &format!("  {what}: {error}");
+                }
+            }
+            if let Some(p) = entry.get("thorax_gan").filter(|p| !p.is_null() && p.get("error").is_none()) {
+                line += &format!(
+                    "  mean {:.4} +- {:.4}, cutoff {:.4}, sens {:.3}, spec {:.3}",
+                    p["auc"]["mean"].as_f64().unwrap_or(f64::NAN),
+                    p["auc"]["std"].as_f64().unwrap_or(f64::NAN),
+                    p["cutoff"].as_f64().unwrap_or(f64::NAN),
+                    p["sensitivity"]["mean"].as_f64().unwrap_or(f64::NAN),
+                    p["specificity"]["mean"].as_f64().unwrap_or(f64::NAN)
+                );
+                line += &skipped_note(p);
+            }
+            line
+        }
+        None => format!("{name:<22} {}", entry["error"].as_str().unwrap_or("undefined")),
+    }
 }
 
 /// One label's JSON entry; a label whose statistics are undefined (e.g. one class) carries an `error` instead.
@@ -882,7 +904,14 @@ fn roc_label(
         }
     };
     entry["auc"] = json!(auc);
-    entry["delong"] = delong(truth, scores, 0.95).map_or(Value::Null, |d| json!(d));
+    // Null with the reason beside it, so a reader of the JSON knows why there is no interval.
+    entry["delong"] = match delong(truth, scores, 0.95) {
+        Ok(d) => json!(d),
+        Err(e) => {
+            entry["delong_unavailable"] = json!(e.to_string());
+            Value::Null
+        }
+    };
     match protocol {
         RocProtocol::Percentile => {
             let resamples = bootstrap.unwrap_or(0);
@@ -910,6 +939,38 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn one_positive_says_why_delong_is_missing_and_counts_skipped_resamples() {
+        let truth = [true, false, false, false, false, false];
+        let scores = [0.9, 0.1, 0.4, 0.3, 0.95, 0.2];
+        let entry = roc_label("Mass", &truth, &scores, Some(200), 3, RocProtocol::Percentile, None);
+        assert!(entry["delong"].is_null());
+        let reason = entry["delong_unavailable"].as_str().unwrap();
+        assert!(reason.contains("DeLong") && reason.contains("has 1"), "{reason}");
+        let skipped = entry["bootstrap"]["skipped_one_class"].as_u64().unwrap();
+        assert!(skipped > 0, "{entry}");
+        let line = roc_text_line(&entry);
+        assert!(line.contains(&format!("DeLong: {reason}")), "{line}");
+        assert!(line.contains(&format!("({skipped} of 200 resamples skipped: one class)")), "{line}");
+        // Both classes twice over: an interval and no reason.
+        let two = roc_label(
+            "Mass",
+            &[true, true, false, false],
+            &[0.9, 0.3, 0.4, 0.1],
+            None,
+            0,
+            RocProtocol::Percentile,
+            None,
+        );
+        assert!(two["delong"]["ci_low"].is_number() && two.get("delong_unavailable").is_none(), "{two}");
+    }
+
+    #[test]
+    fn the_json_protocol_is_spelled_as_the_cli_takes_it() {
+        assert_eq!(protocol_name(RocProtocol::Percentile), "percentile");
+        assert_eq!(protocol_name(RocProtocol::ThoraxGan), "thorax-gan");
     }
 
     #[test]

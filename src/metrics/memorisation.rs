@@ -98,7 +98,8 @@ fn nearest_rows(queries: &[Vec<f64>], references: &[Vec<f64>]) -> Vec<NearestNei
         .map(|query| {
             let mut best = NearestNeighbour { index: 0, similarity: f64::NEG_INFINITY };
             for (index, reference) in references.iter().enumerate() {
-                let similarity: f64 = query.iter().zip(reference).map(|(a, b)| a * b).sum();
+                // A dot product of unit vectors can round past 1 (1.0000000000000022); a cosine cannot.
+                let similarity = query.iter().zip(reference).map(|(a, b)| a * b).sum::<f64>().clamp(-1.0, 1.0);
                 if similarity > best.similarity {
                     best = NearestNeighbour { index, similarity };
                 }
@@ -194,6 +195,14 @@ mod tests {
         let nearest = nearest_by_cosine(&matrix(&[&[0.0, 0.0], &[2.0, 0.0]]), &training).unwrap();
         assert_eq!(nearest[0], NearestNeighbour { index: 0, similarity: 0.0 });
         assert_eq!(nearest[1].index, 0);
+    }
+
+    #[test]
+    fn a_cosine_that_rounds_past_one_is_one() {
+        // These unit vectors' dot product sums to 1.0000000000000002 in f64.
+        let row: Vec<f32> = [17.0, 4.0, 2.0, 17.0, 1.0, 11.0].iter().map(|v: &f64| (v / 7.0) as f32).collect();
+        let rows = FeatureMatrix::from_rows(&[row]).unwrap();
+        assert_eq!(nearest_by_cosine(&rows, &rows).unwrap()[0].similarity, 1.0);
     }
 
     #[test]

@@ -152,13 +152,12 @@ pub fn run_audit(
     // Training rows are the images then their mirror images, so a flipped copy is as near as a copy; held-out images
     // are measured against the same rows, which keeps the threshold fair.
     let report = memorisation_audit(&generated, &training, &heldout, inputs.percentile)?;
-    let pair = |index: usize, with_msssim: bool| -> Result<AuditPair, AuditError> {
+    let pair = |index: usize| -> Result<AuditPair, AuditError> {
         let nearest = report.generated_nearest[index];
         let generated_path = generated_files[index].clone();
         let mirrored = nearest.index >= training_files.len();
         let training_path = training_files[nearest.index % training_files.len()].clone();
-        let pixel_ms_ssim =
-            if with_msssim { Some(pixel_ms_ssim(&generated_path, &training_path, mirrored)?) } else { None };
+        let pixel_ms_ssim = Some(pixel_ms_ssim(&generated_path, &training_path, mirrored)?);
         Ok(AuditPair {
             generated: generated_path,
             nearest_training: training_path,
@@ -177,9 +176,21 @@ pub fn run_audit(
         if !progress("pixel MS-SSIM of the closest pairs", done, top_k) {
             return Err(AuditError::Cancelled);
         }
-        closest_pairs.push(pair(index, true)?);
+        closest_pairs.push(pair(index)?);
     }
-    let flagged = report.flagged.iter().map(|&i| pair(i, false)).collect::<Result<Vec<_>, _>>()?;
+    // Flagged pairs carry their pixel MS-SSIM too (it was null where the same pair in closest_pairs had one); the
+    // ones already among the closest pairs are not computed twice.
+    let mut flagged = Vec::with_capacity(report.flagged.len());
+    for (done, &index) in report.flagged.iter().enumerate() {
+        if !progress("pixel MS-SSIM of the flagged images", done, report.flagged.len()) {
+            return Err(AuditError::Cancelled);
+        }
+        let known = by_similarity.iter().take(top_k).position(|&i| i == index).map(|at| closest_pairs[at].clone());
+        flagged.push(match known {
+            Some(pair) => pair,
+            None => pair(index)?,
+        });
+    }
     let similarities = |report: &MemorisationReport, heldout: bool| -> Vec<f64> {
         let nearest = if heldout { &report.heldout_nearest } else { &report.generated_nearest };
         nearest.iter().map(|n| n.similarity).collect()

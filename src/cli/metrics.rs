@@ -58,7 +58,11 @@ pub enum MetricsCommand {
         /// Reproduce another implementation instead of pytorch-msssim's `ms_ssim`.
         #[arg(long, value_enum)]
         compat: Option<MsSsimCompat>,
-        /// Data range L (default: 255 for 8-bit images, 65535 for 16-bit). Ignored by `--compat thorax-gan`.
+        /// Data range L (default: 255 for 8-bit images, 65535 for 16-bit, and for DICOM 2^BitsStored - 1 from the
+        /// header, times |Rescale Slope| when there is one). DICOM is compared as stored (after the modality rescale,
+        /// never stretched to the image's own range); MONOCHROME1 is mirrored within that range, so bone is bright
+        /// as in MONOCHROME2. Images whose default ranges differ are refused unless this is given. Ignored by
+        /// `--compat thorax-gan`.
         #[arg(long)]
         data_range: Option<f64>,
         /// Print one JSON document.
@@ -441,12 +445,14 @@ fn six_places(value: f64) -> String {
     crate::metrics::decimals::fixed_decimals(value, 6)
 }
 
+/// A feature matrix `.npy`; float64 values keep float64 (FD and KID compute in f64, and a float32 copy of features
+/// with a large offset moved FD by 7.5e-3 relative), float32 and integer values take float32.
 fn load_features(path: &Path) -> anyhow::Result<FeatureMatrix> {
     let array = read_npy(path)?;
     let [rows, cols] = array.shape[..] else {
         bail!("{}: expected a 2-D feature matrix [N, D], found shape {:?}", path.display(), array.shape);
     };
-    FeatureMatrix::new(array.to_f32(), rows, cols).with_context(|| format!("feature matrix {}", path.display()))
+    FeatureMatrix::new_f64(array.values, rows, cols).with_context(|| format!("feature matrix {}", path.display()))
 }
 
 /// Image files (png, jpg, jpeg, tif, tiff) directly in `folder`, sorted by name.
@@ -467,20 +473,49 @@ pub fn image_files(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// A decoded gray image and its natural data range (2^bits - 1).
 pub fn load_gray(path: &Path) -> anyhow::Result<(GrayImage, f64)> {
+    load_gray_scaled(path).map(|(image, scale)| (image, scale.data_range))
+}
+
+/// The natural data range of an image file and what it comes from, to name in a refusal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrayScale {
+    pub data_range: f64,
+    /// "8-bit", "16-bit", "DICOM Bits Stored 12", ...
+    pub depth: String,
+}
+
+impl GrayScale {
+    fn bits(bits: u32) -> Self {
+        Self { data_range: f64::from((1u32 << bits) - 1), depth: format!("{bits}-bit") }
+    }
+}
+
+/// [`load_gray`] with what its data range comes from. DICOM values are those after the modality rescale, with the
+/// range 2^BitsStored - 1 (times |slope|): the stored scale, the same for every image of a detector, so an image and
+/// a brighter copy of it differ (their own min..max made them identical) and two 12-bit images are comparable.
+pub fn load_gray_scaled(path: &Path) -> anyhow::Result<(GrayImage, GrayScale)> {
     let is_dicom = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("dcm"));
     if is_dicom {
-        // DICOM through the common loader; its data range is the span of its values after the modality LUT.
-        let image = crate::imaging::load_image(path)?;
-        let (lo, hi) = image.nominal_range();
-        let gray =
-            GrayImage::new(image.width_px(), image.height_px(), image.pixels().iter().map(|v| v - lo).collect())?;
-        return Ok((gray, f64::from(hi - lo).max(1.0)));
+        let bytes = std::fs::read(path).with_context(|| format!("reading DICOM file {}", path.display()))?;
+        let decoded = crate::imaging::decode_dicom_values(&bytes, &path.display().to_string())?;
+        let (lo, hi, scale) = dicom_value_range(&decoded);
+        let mut pixels = decoded.pixels;
+        if decoded.photometric == crate::imaging::dicom::Photometric::Monochrome1 {
+            // Mirrored within the fixed range of the stored values (not the image's own), so two MONOCHROME1 files,
+            // or one against a MONOCHROME2 file, stay on one scale.
+            for value in &mut pixels {
+                *value = (lo + hi - f64::from(*value)) as f32;
+            }
+        }
+        let gray = GrayImage::new(decoded.width as usize, decoded.height as usize, pixels)
+            .with_context(|| format!("pixels of {}", path.display()))?;
+        return Ok((gray, scale));
     }
     let decoded = image::open(path).with_context(|| format!("decoding image {}", path.display()))?;
     let (w, h) = (decoded.width() as usize, decoded.height() as usize);
     match decoded {
-        image::DynamicImage::ImageLuma8(img) => Ok((GrayImage::from_u8(w, h, img.as_raw())?, 255.0)),
-        image::DynamicImage::ImageLuma16(img) => Ok((GrayImage::from_u16(w, h, img.as_raw())?, 65535.0)),
+        image::DynamicImage::ImageLuma8(img) => Ok((GrayImage::from_u8(w, h, img.as_raw())?, GrayScale::bits(8))),
+        image::DynamicImage::ImageLuma16(img) => Ok((GrayImage::from_u16(w, h, img.as_raw())?, GrayScale::bits(16))),
         // A gray palette (decoded as RGB) or equal RGB channels is a gray image in colour clothing.
         image::DynamicImage::ImageRgb8(_)
         | image::DynamicImage::ImageRgba8(_)
@@ -488,7 +523,7 @@ pub fn load_gray(path: &Path) -> anyhow::Result<(GrayImage, f64)> {
             let channels = usize::from(decoded.color().channel_count());
             let gray = equal_channels_to_gray(decoded.as_bytes(), channels, w, u8::MAX)
                 .with_context(|| format!("{} is not a gray image", path.display()))?;
-            Ok((GrayImage::from_u8(w, h, &gray)?, 255.0))
+            Ok((GrayImage::from_u8(w, h, &gray)?, GrayScale::bits(8)))
         }
         image::DynamicImage::ImageRgb16(_)
         | image::DynamicImage::ImageRgba16(_)
@@ -497,10 +532,39 @@ pub fn load_gray(path: &Path) -> anyhow::Result<(GrayImage, f64)> {
             let samples = decoded.as_flat_samples_u16().map(|s| s.samples).unwrap_or_default();
             let gray = equal_channels_to_gray(samples, channels, w, u16::MAX)
                 .with_context(|| format!("{} is not a gray image", path.display()))?;
-            Ok((GrayImage::from_u16(w, h, &gray)?, 65535.0))
+            Ok((GrayImage::from_u16(w, h, &gray)?, GrayScale::bits(16)))
         }
         other => {
             bail!("{} is {:?}, not 8- or 16-bit grayscale; convert it to gray first", path.display(), other.color())
+        }
+    }
+}
+
+/// The lowest and highest value the stored bits can take after the modality LUT, and the data range they span.
+fn dicom_value_range(image: &crate::imaging::dicom::DicomImage) -> (f64, f64, GrayScale) {
+    use crate::imaging::dicom::ModalityLut;
+    let summary = &image.summary;
+    match summary.modality_lut {
+        ModalityLut::Rescale { slope, intercept } => {
+            let bits = i32::from(image.bits_stored.clamp(1, 32));
+            let (stored_lo, stored_hi) = if summary.pixel_representation_signed {
+                (-(2f64.powi(bits - 1)), 2f64.powi(bits - 1) - 1.0)
+            } else {
+                (0.0, 2f64.powi(bits) - 1.0)
+            };
+            let (a, b) = (slope * stored_lo + intercept, slope * stored_hi + intercept);
+            let depth = if slope == 1.0 {
+                format!("DICOM Bits Stored {bits}")
+            } else {
+                format!("DICOM Bits Stored {bits} with Rescale Slope {slope}")
+            };
+            (a.min(b), a.max(b), GrayScale { data_range: (b - a).abs().max(f64::MIN_POSITIVE), depth })
+        }
+        // A Modality LUT Sequence outputs values of its entry width, whatever was stored.
+        ModalityLut::LutSequence { bits_per_entry, .. } => {
+            let bits = i32::from(bits_per_entry.clamp(1, 32));
+            let hi = 2f64.powi(bits) - 1.0;
+            (0.0, hi, GrayScale { data_range: hi, depth: format!("DICOM Modality LUT of {bits}-bit entries") })
         }
     }
 }
@@ -553,8 +617,8 @@ fn run_msssim(
     };
     let mut results = Vec::with_capacity(pairs.len());
     for (pa, pb) in &pairs {
-        let (ia, range_a) = load_gray(pa)?;
-        let (ib, range_b) = load_gray(pb)?;
+        let (ia, scale_a) = load_gray_scaled(pa)?;
+        let (ib, scale_b) = load_gray_scaled(pb)?;
         if (ia.width_px(), ia.height_px()) != (ib.width_px(), ib.height_px()) {
             bail!(
                 "image sizes differ: {} is {}x{}, {} is {}x{}",
@@ -566,18 +630,24 @@ fn run_msssim(
                 ib.height_px()
             );
         }
-        if compat.is_none() && data_range.is_none() && range_a != range_b {
+        if compat.is_none() && data_range.is_none() && scale_a.data_range != scale_b.data_range {
             // MS-SSIM compares raw values: an 8-bit image against a 16-bit copy of itself would score about 0.1.
             bail!(
-                "{} has range {range_a} and {} range {range_b} (different bit depths): save both at one bit depth, \
-                 or pass --data-range for values that are on one scale",
+                "{} is {} (data range {}) and {} is {} (data range {}): different bit depths; save both at one \
+                 bit depth, or pass --data-range for values that are on one scale",
                 pa.display(),
-                pb.display()
+                scale_a.depth,
+                scale_a.data_range,
+                pb.display(),
+                scale_b.depth,
+                scale_b.data_range
             );
         }
         let mode = match compat {
             Some(MsSsimCompat::ThoraxGan) => MsSsimMode::ThoraxGanCompat,
-            None => MsSsimMode::Standard { data_range: data_range.unwrap_or(range_a.max(range_b)) },
+            None => {
+                MsSsimMode::Standard { data_range: data_range.unwrap_or(scale_a.data_range.max(scale_b.data_range)) }
+            }
         };
         let value =
             ms_ssim(&ia, &ib, mode).with_context(|| format!("MS-SSIM of {} and {}", pa.display(), pb.display()))?;
@@ -748,46 +818,68 @@ fn run_roc(
         .map(|input| roc_label(&input.label, &input.truth, &input.scores, bootstrap, seed, protocol, sample_size))
         .collect();
     if json {
-        println!("{}", json!({"labels": labels, "seed": seed, "protocol": format!("{protocol:?}")}));
+        println!("{}", json!({"labels": labels, "seed": seed, "protocol": protocol_name(protocol)}));
     } else {
         for entry in &labels {
-            let name = entry["label"].as_str().unwrap_or_default();
-            match entry["auc"].as_f64() {
-                Some(auc) => {
-                    let mut line = format!("{name:<22} AUC {auc:.4}  n={}", entry["n"]);
-                    if let (Some(lo), Some(hi)) =
-                        (entry["delong"]["ci_low"].as_f64(), entry["delong"]["ci_high"].as_f64())
-                    {
-                        line += &format!("  DeLong 95% [{lo:.4}, {hi:.4}]");
-                    }
-                    if let (Some(lo), Some(hi)) =
-                        (entry["bootstrap"]["ci_low"].as_f64(), entry["bootstrap"]["ci_high"].as_f64())
-                    {
-                        line += &format!("  bootstrap 95% [{lo:.4}, {hi:.4}]");
-                    }
-                    // A resampling that could not be done says why instead of printing NaNs.
-                    for (key, what) in [("bootstrap", "bootstrap"), ("thorax_gan", "thorax-gan protocol")] {
-                        if let Some(error) = entry[key]["error"].as_str() {
-                            line += &format!("  {what}: {error}");
-                        }
-                    }
-                    if let Some(p) = entry.get("thorax_gan").filter(|p| !p.is_null() && p.get("error").is_none()) {
-                        line += &format!(
-                            "  mean {:.4} +- {:.4}, cutoff {:.4}, sens {:.3}, spec {:.3}",
-                            p["auc"]["mean"].as_f64().unwrap_or(f64::NAN),
-                            p["auc"]["std"].as_f64().unwrap_or(f64::NAN),
-                            p["cutoff"].as_f64().unwrap_or(f64::NAN),
-                            p["sensitivity"]["mean"].as_f64().unwrap_or(f64::NAN),
-                            p["specificity"]["mean"].as_f64().unwrap_or(f64::NAN)
-                        );
-                    }
-                    println!("{line}");
-                }
-                None => println!("{name:<22} {}", entry["error"].as_str().unwrap_or("undefined")),
-            }
+            println!("{}", roc_text_line(entry));
         }
     }
     Ok(())
+}
+
+/// The name the CLI takes for `protocol` (`percentile`, `thorax-gan`), which the JSON repeats.
+fn protocol_name(protocol: RocProtocol) -> String {
+    use clap::ValueEnum as _;
+    protocol.to_possible_value().map_or_else(|| format!("{protocol:?}"), |v| v.get_name().to_owned())
+}
+
+/// Resamples skipped for holding one class, as a note after an interval ("" when none were).
+fn skipped_note(result: &Value) -> String {
+    match (result["skipped_one_class"].as_u64(), result["resamples"].as_u64()) {
+        (Some(skipped), Some(resamples)) if skipped > 0 => {
+            format!(" ({skipped} of {resamples} resamples skipped: one class)")
+        }
+        _ => String::new(),
+    }
+}
+
+/// One label's text line of `metrics roc`.
+fn roc_text_line(entry: &Value) -> String {
+    let name = entry["label"].as_str().unwrap_or_default();
+    match entry["auc"].as_f64() {
+        Some(auc) => {
+            let mut line = format!("{name:<22} AUC {auc:.4}  n={}", entry["n"]);
+            if let (Some(lo), Some(hi)) = (entry["delong"]["ci_low"].as_f64(), entry["delong"]["ci_high"].as_f64()) {
+                line += &format!("  DeLong 95% [{lo:.4}, {hi:.4}]");
+            } else if let Some(reason) = entry["delong_unavailable"].as_str() {
+                line += &format!("  DeLong: {reason}");
+            }
+            if let (Some(lo), Some(hi)) =
+                (entry["bootstrap"]["ci_low"].as_f64(), entry["bootstrap"]["ci_high"].as_f64())
+            {
+                line += &format!("  bootstrap 95% [{lo:.4}, {hi:.4}]{}", skipped_note(&entry["bootstrap"]));
+            }
+            // A resampling that could not be done says why instead of printing NaNs.
+            for (key, what) in [("bootstrap", "bootstrap"), ("thorax_gan", "thorax-gan protocol")] {
+                if let Some(error) = entry[key]["error"].as_str() {
+                    line += &format!("  {what}: {error}");
+                }
+            }
+            if let Some(p) = entry.get("thorax_gan").filter(|p| !p.is_null() && p.get("error").is_none()) {
+                line += &format!(
+                    "  mean {:.4} +- {:.4}, cutoff {:.4}, sens {:.3}, spec {:.3}",
+                    p["auc"]["mean"].as_f64().unwrap_or(f64::NAN),
+                    p["auc"]["std"].as_f64().unwrap_or(f64::NAN),
+                    p["cutoff"].as_f64().unwrap_or(f64::NAN),
+                    p["sensitivity"]["mean"].as_f64().unwrap_or(f64::NAN),
+                    p["specificity"]["mean"].as_f64().unwrap_or(f64::NAN)
+                );
+                line += &skipped_note(p);
+            }
+            line
+        }
+        None => format!("{name:<22} {}", entry["error"].as_str().unwrap_or("undefined")),
+    }
 }
 
 /// One label's JSON entry; a label whose statistics are undefined (e.g. one class) carries an `error` instead.
@@ -812,7 +904,14 @@ fn roc_label(
         }
     };
     entry["auc"] = json!(auc);
-    entry["delong"] = delong(truth, scores, 0.95).map_or(Value::Null, |d| json!(d));
+    // Null with the reason beside it, so a reader of the JSON knows why there is no interval.
+    entry["delong"] = match delong(truth, scores, 0.95) {
+        Ok(d) => json!(d),
+        Err(e) => {
+            entry["delong_unavailable"] = json!(e.to_string());
+            Value::Null
+        }
+    };
     match protocol {
         RocProtocol::Percentile => {
             let resamples = bootstrap.unwrap_or(0);
@@ -840,6 +939,38 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn one_positive_says_why_delong_is_missing_and_counts_skipped_resamples() {
+        let truth = [true, false, false, false, false, false];
+        let scores = [0.9, 0.1, 0.4, 0.3, 0.95, 0.2];
+        let entry = roc_label("Mass", &truth, &scores, Some(200), 3, RocProtocol::Percentile, None);
+        assert!(entry["delong"].is_null());
+        let reason = entry["delong_unavailable"].as_str().unwrap();
+        assert!(reason.contains("DeLong") && reason.contains("has 1"), "{reason}");
+        let skipped = entry["bootstrap"]["skipped_one_class"].as_u64().unwrap();
+        assert!(skipped > 0, "{entry}");
+        let line = roc_text_line(&entry);
+        assert!(line.contains(&format!("DeLong: {reason}")), "{line}");
+        assert!(line.contains(&format!("({skipped} of 200 resamples skipped: one class)")), "{line}");
+        // Both classes twice over: an interval and no reason.
+        let two = roc_label(
+            "Mass",
+            &[true, true, false, false],
+            &[0.9, 0.3, 0.4, 0.1],
+            None,
+            0,
+            RocProtocol::Percentile,
+            None,
+        );
+        assert!(two["delong"]["ci_low"].is_number() && two.get("delong_unavailable").is_none(), "{two}");
+    }
+
+    #[test]
+    fn the_json_protocol_is_spelled_as_the_cli_takes_it() {
+        assert_eq!(protocol_name(RocProtocol::Percentile), "percentile");
+        assert_eq!(protocol_name(RocProtocol::ThoraxGan), "thorax-gan");
     }
 
     #[test]

@@ -563,6 +563,12 @@ fn fmt(value: Option<f64>) -> String {
     value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"))
 }
 
+/// A time in ms: whole values as they are, a median between two readings (x.5) with its decimal, where `{:.0}`
+/// rounded half to even (5864.5 showed as 5864).
+fn milliseconds_text(ms: f64) -> String {
+    if ms.fract() == 0.0 { format!("{ms:.0}") } else { format!("{ms:.1}") }
+}
+
 fn performance_line(name: &str, p: &Performance) -> String {
     let ci = p.auc_ci.map_or_else(|| "n/a".to_owned(), |ci| format!("[{:.3}, {:.3}]", ci.lower, ci.upper));
     format!(
@@ -573,7 +579,7 @@ fn performance_line(name: &str, p: &Performance) -> String {
         p.binomial_p.map_or_else(|| "n/a".to_owned(), format_p_value),
         fmt(p.sensitivity),
         fmt(p.specificity),
-        p.time_per_case.map_or_else(|| "n/a".to_owned(), |t| format!("{:.0}", t.median_ms)),
+        p.time_per_case.map_or_else(|| "n/a".to_owned(), |t| milliseconds_text(t.median_ms)),
     )
 }
 
@@ -670,4 +676,16 @@ fn run_export(args: &ExportArgs) -> Result<()> {
         println!("wrote {rows} scores (plus truth rows) to {}", path.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_median_between_two_readings_keeps_its_half() {
+        assert_eq!(milliseconds_text(5864.5), "5864.5");
+        assert_eq!(milliseconds_text(5865.5), "5865.5");
+        assert_eq!(milliseconds_text(5864.0), "5864");
+    }
 }

@@ -31,6 +31,15 @@ pub fn decode_raw_data_set(bytes: &[u8], name: &str) -> Option<Result<Radiograph
     }
 }
 
+/// Decodes DICOM bytes (part 10 file or raw data set), first frame, as values after the modality LUT with nothing
+/// done for display (no MONOCHROME1 mirroring, no range of the image's own): what a metric that compares the values
+/// of two files needs. Oversized images are refused before decoding, as in [`decode_dicom`].
+pub fn decode_dicom_values(bytes: &[u8], name: &str) -> Result<DicomImage, DecodeError> {
+    let file = open_dicom_bytes(name, bytes).map_err(|e| dicom_error(name, &e))?;
+    refuse_oversized(&file, name)?;
+    file.decode_image().map_err(|e| dicom_error(name, &e))
+}
+
 fn radiograph_from_dicom(file: &DicomFile, name: &str) -> Result<Radiograph, DecodeError> {
     refuse_oversized(file, name)?;
     let decoded = file.decode_image().map_err(|e| dicom_error(name, &e))?;

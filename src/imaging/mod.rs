@@ -15,6 +15,7 @@ pub mod tensor;
 pub mod window;
 
 pub use decode::{DecodeError, decode_image, decode_radiograph, load_image, load_radiograph};
+pub use dicom_radiograph::decode_dicom_values;
 pub use gray_image::{BitDepth, GrayImage};
 pub use radiograph::{DicomDetails, Radiograph};
 pub use stats::ImageStats;

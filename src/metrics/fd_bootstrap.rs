@@ -49,15 +49,6 @@ fn percentile_method() -> String {
     "percentile bootstrap".to_owned()
 }
 
-/// Rows `indices` of `matrix` as a new matrix.
-fn rows_of(matrix: &FeatureMatrix, indices: &[usize]) -> Result<FeatureMatrix, MetricError> {
-    let mut data = Vec::with_capacity(indices.len() * matrix.cols());
-    for &i in indices {
-        data.extend_from_slice(matrix.row(i));
-    }
-    FeatureMatrix::new(data, indices.len(), matrix.cols())
-}
-
 /// The distance of `a` and `b` with a standard bootstrap interval at `level` from `resamples` resamples.
 /// `progress(done)` is called after each resample; returning `false` cancels with `MetricError::Cancelled`.
 pub fn frechet_distance_bootstrap(
@@ -81,8 +72,8 @@ pub fn frechet_distance_bootstrap(
     let mut rng = SeededRng::new(seed);
     let mut values = Vec::with_capacity(resamples);
     for done in 1..=resamples {
-        let drawn_a = rows_of(a, &rng.sample_with_replacement(a.rows(), a.rows()))?;
-        let drawn_b = rows_of(b, &rng.sample_with_replacement(b.rows(), b.rows()))?;
+        let drawn_a = a.select_rows(&rng.sample_with_replacement(a.rows(), a.rows()))?;
+        let drawn_b = b.select_rows(&rng.sample_with_replacement(b.rows(), b.rows()))?;
         values.push(frechet_distance(&drawn_a, &drawn_b)?.value);
         if !progress(done) {
             return Err(MetricError::Cancelled { what: "Frechet distance bootstrap" });

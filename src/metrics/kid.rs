@@ -94,8 +94,16 @@ pub fn kernel_inception_distance_with_progress(
     // Each subset is drawn when it is used (a then b, the order of drawing them all first), so memory does not grow
     // with the number of subsets beyond one value each.
     let mut rng = SeededRng::new(options.seed);
-    let mut draw =
-        |_: usize| (rng.sample_without_replacement(a.rows(), m), rng.sample_without_replacement(b.rows(), m));
+    // When every subset is the whole of both sets, random orders would only change the rounding of the sums (a std
+    // of 3e-15 where it is 0 by construction): take the rows in order every time.
+    let whole_sets = m == a.rows() && m == b.rows();
+    let mut draw = |_: usize| {
+        if whole_sets {
+            ((0..m).collect(), (0..m).collect())
+        } else {
+            (rng.sample_without_replacement(a.rows(), m), rng.sample_without_replacement(b.rows(), m))
+        }
+    };
     let mut kid = kid_over_subsets(a, b, options.subsets, &mut draw, on_subset)?;
     kid.seed = Some(options.seed);
     Ok(kid)
@@ -161,8 +169,14 @@ fn kid_over_subsets(
         }
     }
     let count = per_subset.len() as f64;
-    let mean = per_subset.iter().sum::<f64>() / count;
-    let std = (per_subset.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / count).sqrt();
+    // Identical subsets give one value; summing it `count` times could round the mean and leave a spread of 1e-15.
+    let (mean, std) = match per_subset.first() {
+        Some(&first) if per_subset.iter().all(|&v| v == first) => (first, 0.0),
+        _ => {
+            let mean = per_subset.iter().sum::<f64>() / count;
+            (mean, (per_subset.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / count).sqrt())
+        }
+    };
     Ok(Kid { mean, std, subset_size, per_subset, seed: None })
 }
 
@@ -217,7 +231,7 @@ fn gather(features: &FeatureMatrix, indices: &[usize], what: &'static str) -> Re
                 reason: format!("row {i} out of range for {} rows", features.rows()),
             });
         }
-        out.extend(features.row(i).iter().map(|&v| f64::from(v)));
+        out.extend(features.row_f64(i));
     }
     Ok(out)
 }
@@ -232,7 +246,7 @@ mod tests {
         let b = FeatureMatrix::new((0..24 * 3).map(|v| (v % 5) as f32).collect(), 24, 3).unwrap();
         let kid = kernel_inception_distance(&a, &b, KidOptions::default()).unwrap();
         assert_eq!(kid.subset_size, 24);
-        assert!(kid.std < 1e-9, "identical subsets, no spread but rounding: {}", kid.std);
+        assert_eq!(kid.std, 0.0, "identical subsets, no spread");
         assert!(spread_caution(kid.subset_size, 24, 24).unwrap().contains("0 by construction"));
         // One set larger than the subset size: subsets differ and the spread means something.
         assert!(spread_caution(24, 24, 40).is_none());
@@ -247,7 +261,7 @@ mod tests {
         let kid = kernel_inception_distance(&a, &a, KidOptions { subsets: 20, subset_size: 100, seed: 1 }).unwrap();
         assert_eq!(kid.subset_size, 30);
         // Full-size subsets of the same set are the same set: MMD^2 is the same value every time.
-        assert!(kid.std < 1e-12, "{kid:?}");
+        assert_eq!(kid.std, 0.0, "{kid:?}");
         let b = FeatureMatrix::new(vec![0.0; 12], 3, 4).unwrap();
         assert!(matches!(
             kernel_inception_distance(&a, &b, KidOptions::default()),

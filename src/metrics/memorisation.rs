@@ -51,7 +51,7 @@ pub struct MemorisationReport {
 fn rows_f64(matrix: &FeatureMatrix, mean: Option<&[f64]>) -> Vec<Vec<f64>> {
     (0..matrix.rows())
         .map(|i| {
-            let row = matrix.row(i).iter().map(|&v| f64::from(v));
+            let row = matrix.row_f64(i);
             match mean {
                 Some(mean) => row.zip(mean).map(|(v, m)| v - m).collect(),
                 None => row.collect(),
@@ -74,8 +74,8 @@ fn normalised(rows: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
 fn column_means(matrix: &FeatureMatrix) -> Vec<f64> {
     let mut sums = vec![0.0f64; matrix.cols()];
     for i in 0..matrix.rows() {
-        for (sum, &v) in sums.iter_mut().zip(matrix.row(i)) {
-            *sum += f64::from(v);
+        for (sum, v) in sums.iter_mut().zip(matrix.row_f64(i)) {
+            *sum += v;
         }
     }
     sums.iter().map(|s| s / matrix.rows().max(1) as f64).collect()
@@ -98,7 +98,8 @@ fn nearest_rows(queries: &[Vec<f64>], references: &[Vec<f64>]) -> Vec<NearestNei
         .map(|query| {
             let mut best = NearestNeighbour { index: 0, similarity: f64::NEG_INFINITY };
             for (index, reference) in references.iter().enumerate() {
-                let similarity: f64 = query.iter().zip(reference).map(|(a, b)| a * b).sum();
+                // A dot product of unit vectors can round past 1 (1.0000000000000022); a cosine cannot.
+                let similarity = query.iter().zip(reference).map(|(a, b)| a * b).sum::<f64>().clamp(-1.0, 1.0);
                 if similarity > best.similarity {
                     best = NearestNeighbour { index, similarity };
                 }
@@ -194,6 +195,14 @@ mod tests {
         let nearest = nearest_by_cosine(&matrix(&[&[0.0, 0.0], &[2.0, 0.0]]), &training).unwrap();
         assert_eq!(nearest[0], NearestNeighbour { index: 0, similarity: 0.0 });
         assert_eq!(nearest[1].index, 0);
+    }
+
+    #[test]
+    fn a_cosine_that_rounds_past_one_is_one() {
+        // These unit vectors' dot product sums to 1.0000000000000002 in f64.
+        let row: Vec<f32> = [17.0, 4.0, 2.0, 17.0, 1.0, 11.0].iter().map(|v: &f64| (v / 7.0) as f32).collect();
+        let rows = FeatureMatrix::from_rows(&[row]).unwrap();
+        assert_eq!(nearest_by_cosine(&rows, &rows).unwrap()[0].similarity, 1.0);
     }
 
     #[test]

@@ -51,6 +51,11 @@ fn audit_flags_copies_of_training_images_and_exports_the_rest() {
         .map(|p| Path::new(p["generated"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     assert!(flagged.contains(&"copy_a.png".to_owned()) && flagged.contains(&"copy_b.png".to_owned()), "{flagged:?}");
+    // Every flagged pair carries its pixel MS-SSIM, as the same pair does in closest_pairs.
+    for pair in summary["flagged"].as_array().unwrap() {
+        assert!(pair["pixel_ms_ssim"].as_f64().is_some(), "{pair}");
+        assert!(pair["cosine_similarity"].as_f64().unwrap() <= 1.0, "{pair}");
+    }
     // The two closest pairs are the copies: cosine and pixel MS-SSIM (against the mirrored training image) both 1.
     for pair in summary["closest_pairs"].as_array().unwrap() {
         assert!((pair["cosine_similarity"].as_f64().unwrap() - 1.0).abs() < 1e-6, "{pair}");

@@ -124,7 +124,8 @@ fn study_pipeline_and_msssim_read_dicom_too() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!((value["mean"].as_f64().unwrap() - 1.0).abs() < 1e-9, "{value}");
-    assert_eq!(value["pairs"][0]["data_range_per_scale"][0], 979.0, "the data range is the value span");
+    // 10 bits stored: L = 2^10 - 1, not the span of this image's values (979).
+    assert_eq!(value["pairs"][0]["data_range_per_scale"][0], 1023.0);
 }
 
 #[test]

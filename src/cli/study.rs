@@ -572,14 +572,15 @@ fn milliseconds_text(ms: f64) -> String {
 fn performance_line(name: &str, p: &Performance) -> String {
     let ci = p.auc_ci.map_or_else(|| "n/a".to_owned(), |ci| format!("[{:.3}, {:.3}]", ci.lower, ci.upper));
     format!(
-        "{name:<16} n={:<4} AUC {} {ci}  acc {} (p={})  sens {}  spec {}  median {} ms",
+        "{name:<16} n={:<4} AUC {} {ci}  acc {} (p={})  sens {}  spec {}  median time {}",
         p.readings,
         fmt(p.auc),
         fmt(p.accuracy),
         p.binomial_p.map_or_else(|| "n/a".to_owned(), format_p_value),
         fmt(p.sensitivity),
         fmt(p.specificity),
-        p.time_per_case.map_or_else(|| "n/a".to_owned(), |t| milliseconds_text(t.median_ms)),
+        // iMRMC files carry no reading times.
+        p.time_per_case.map_or_else(|| "n/a".to_owned(), |t| format!("{} ms", milliseconds_text(t.median_ms))),
     )
 }
 

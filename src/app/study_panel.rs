@@ -21,6 +21,8 @@ pub struct OpenStudy {
     pub design: StudyDesign,
     /// The reader who reads next.
     pub reader: String,
+    /// A reader copy (`thorax study reader-copy`): no truth inside, so no results.
+    pub reader_copy: bool,
 }
 
 /// State of the Study panel, its reading screen and its Results view.
@@ -70,7 +72,9 @@ impl StudyPanel {
                 .or_else(|| design.readers.first())
                 .cloned()
                 .unwrap_or_default();
-            OpenStudy { path: path.to_path_buf(), session, design, reader }
+            // A file whose metadata cannot be read is treated as a copy: no results rather than wrong ones.
+            let reader_copy = session.store().is_reader_copy().unwrap_or(true);
+            OpenStudy { path: path.to_path_buf(), session, design, reader, reader_copy }
         });
         match result {
             Ok(study) => {
@@ -257,6 +261,15 @@ impl StudyPanel {
             ui.label(egui::RichText::new(&study.design.title).strong());
             let file_name = study.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
             ui.label(egui::RichText::new(format!("File: {file_name}")).weak());
+            if study.reader_copy {
+                ui.label(
+                    egui::RichText::new(
+                        "Reader copy: the truth stays with the master study. Its answers go back with `thorax study \
+                         merge MASTER COPY`; results come from the master.",
+                    )
+                    .weak(),
+                );
+            }
             let scale = match study.design.confidence_scale {
                 crate::study::ConfidenceScale::FiveLevel => "confidence 1-5",
                 crate::study::ConfidenceScale::Slider100 => "confidence 0-100",
@@ -325,12 +338,17 @@ impl StudyPanel {
                 if ui.add_enabled(!finished, egui::Button::new(text)).clicked() {
                     start = true;
                 }
-                let results_button = ui.add_enabled(unfinished_readers == 0, egui::Button::new("Results"));
-                let results_button = results_button.on_disabled_hover_text(format!(
-                    "Results unlock when every reader has finished ({unfinished_readers} not yet): they show which \
-                     cases were real. For interim results, run `thorax study analyze {}` as the researcher.",
-                    study.path.display()
-                ));
+                let unlocked = unfinished_readers == 0 && !study.reader_copy;
+                let results_button = ui.add_enabled(unlocked, egui::Button::new("Results"));
+                let results_button = results_button.on_disabled_hover_text(if study.reader_copy {
+                    "A reader copy holds no truth: merge it into the master study and analyse that".to_owned()
+                } else {
+                    format!(
+                        "Results unlock when every reader has finished ({unfinished_readers} not yet): they show \
+                         which cases were real. For interim results, run `thorax study analyze {}` as the researcher.",
+                        study.path.display()
+                    )
+                });
                 if results_button.clicked() {
                     results = true;
                 }

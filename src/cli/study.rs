@@ -18,7 +18,7 @@ use crate::study::resolution_match::{ResolutionMatch, largest_side_px};
 use crate::study::snapshot::open_for_reading;
 use crate::study::{
     ArtificialSource, CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource,
-    OptionalQuestions, ReaderProgress, RealImageFolder, StudyDesign, StudySummary, create_study_harmonised,
+    OptionalQuestions, ReaderProgress, RealImageFolder, StudyDesign, StudyStore, StudySummary, create_study_harmonised,
     design::DESIGN_FORMAT_VERSION, randomise::derive_seed, session::reader_progress,
 };
 
@@ -34,6 +34,37 @@ pub enum StudyCommand {
     Analyze(AnalyzeArgs),
     /// Export a study's answers as CSV and/or iMRMC input.
     Export(ExportArgs),
+    /// Write a reader copy: the study without the truth, sources and labels of its main cases, for a reading
+    /// station where readers could open the file itself. Read it in the workbench, then `study merge` its answers.
+    ReaderCopy(ReaderCopyArgs),
+    /// Add the answers of a reader copy to the study it was made from (checked: same design, images and orders;
+    /// an answer that contradicts the study's own refuses the whole merge).
+    Merge(MergeArgs),
+}
+
+/// Arguments of `thorax study reader-copy`.
+#[derive(Debug, Args)]
+pub struct ReaderCopyArgs {
+    /// The study database (the master, with the truth).
+    pub study: PathBuf,
+    /// The reader copy to write (a new file).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `thorax study merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The study database the copy was made from.
+    pub study: PathBuf,
+    /// The reader copy whose answers to add.
+    pub copy: PathBuf,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Confidence scale of `study new`.
@@ -210,6 +241,8 @@ pub fn run(command: StudyCommand) -> Result<()> {
         StudyCommand::Status(args) => run_status(&args),
         StudyCommand::Analyze(args) => run_analyze(&args),
         StudyCommand::Export(args) => run_export(&args),
+        StudyCommand::ReaderCopy(args) => run_reader_copy(&args),
+        StudyCommand::Merge(args) => run_merge(&args),
     }
 }
 
@@ -382,6 +415,8 @@ struct StatusOutput {
     readers: Vec<ReaderStatus>,
     /// Whether a reading session held the study, so that this is a snapshot of what it had committed.
     in_use_snapshot: bool,
+    /// A reader copy: no truth inside; its answers go to the master with `study merge`.
+    reader_copy: bool,
 }
 
 fn run_status(args: &StatusArgs) -> Result<()> {
@@ -390,7 +425,7 @@ fn run_status(args: &StatusArgs) -> Result<()> {
     let opened =
         open_for_reading(&args.study).with_context(|| format!("opening the study {}", args.study.display()))?;
     let store = opened.store();
-    let cases = store.cases()?;
+    let (main_cases, practice_cases) = store.case_counts()?;
     let mut readers = Vec::new();
     for reader in store.readers()? {
         readers.push(ReaderStatus {
@@ -403,10 +438,11 @@ fn run_status(args: &StatusArgs) -> Result<()> {
         study: args.study.clone(),
         design: store.design()?,
         metadata: store.metadata()?.into_iter().collect(),
-        main_cases: cases.iter().filter(|c| !c.practice).count(),
-        practice_cases: cases.iter().filter(|c| c.practice).count(),
+        main_cases,
+        practice_cases,
         readers,
         in_use_snapshot: opened.is_snapshot(),
+        reader_copy: store.is_reader_copy()?,
     };
     if args.json {
         return print_json(&output);
@@ -421,6 +457,11 @@ fn run_status(args: &StatusArgs) -> Result<()> {
     );
     if output.in_use_snapshot {
         println!("  (a reading session holds the study: these are the answers it had committed a moment ago)");
+    }
+    if output.reader_copy {
+        println!(
+            "  (a reader copy: it holds no truth; `thorax study merge MASTER COPY` adds its answers to the master)"
+        );
     }
     for reader in &output.readers {
         let p = &reader.progress;
@@ -676,6 +717,53 @@ fn run_export(args: &ExportArgs) -> Result<()> {
     if let (Some(path), Some(rows)) = (&output.imrmc, output.imrmc_score_rows) {
         println!("wrote {rows} scores (plus truth rows) to {}", path.display());
     }
+    Ok(())
+}
+
+/// Writes the reader copy; the master is read from a snapshot if a reading station holds it.
+fn run_reader_copy(args: &ReaderCopyArgs) -> Result<()> {
+    check_outputs_apart(&[("--out", &args.out)], &[("the study database", &args.study)])?;
+    let opened =
+        open_for_reading(&args.study).with_context(|| format!("opening the study {}", args.study.display()))?;
+    let summary = opened
+        .store()
+        .write_reader_copy(&args.out)
+        .with_context(|| format!("writing the reader copy {}", args.out.display()))?;
+    if args.json {
+        return print_json(&summary);
+    }
+    println!(
+        "wrote {}: {} main cases with their truth, sources and labels withheld, {} answers carried over",
+        args.out.display(),
+        summary.main_cases_withheld,
+        summary.answers_carried
+    );
+    println!(
+        "read it in the workbench (Study > Open study...), then: thorax study merge {} COPY",
+        args.study.display()
+    );
+    Ok(())
+}
+
+/// Adds a reader copy's answers to its master study.
+fn run_merge(args: &MergeArgs) -> Result<()> {
+    if same_file(&args.copy, &args.study) {
+        bail!("{} is the study itself, not a reader copy of it", args.copy.display());
+    }
+    let mut master =
+        StudyStore::open(&args.study).with_context(|| format!("opening the study {}", args.study.display()))?;
+    let summary = crate::study::reader_copy::merge_reader_copy(&mut master, &args.copy)
+        .with_context(|| format!("merging {} into {}", args.copy.display(), args.study.display()))?;
+    if args.json {
+        return print_json(&summary);
+    }
+    println!(
+        "merged {}: {} answers added, {} already in the study, {} reading events added",
+        args.copy.display(),
+        summary.answers_added,
+        summary.answers_already_present,
+        summary.events_added
+    );
     Ok(())
 }
 

@@ -83,6 +83,25 @@ pub enum StudyError {
         path: PathBuf,
     },
 
+    /// A reader copy holds no truth for its main cases: it can be read, not analysed or exported.
+    #[error(
+        "this is a reader copy: it holds no truth for its main cases; merge its answers into the master study \
+         (thorax study merge MASTER COPY) and analyse or export that: {path}"
+    )]
+    TruthWithheld {
+        /// The reader copy.
+        path: PathBuf,
+    },
+
+    /// A reader copy that does not belong to the master study, or whose answers contradict the master's.
+    #[error("cannot merge the reader copy ({reason}): {path}")]
+    MergeRefused {
+        /// The reader copy.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
     /// Any other SQLite failure.
     #[error("study database error ({source}): {path}")]
     Database {

@@ -32,6 +32,7 @@ pub mod generator_source;
 pub mod harmonise;
 pub mod imrmc;
 pub mod randomise;
+pub mod reader_copy;
 pub mod resolution_match;
 pub mod session;
 pub mod snapshot;

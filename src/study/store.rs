@@ -16,6 +16,9 @@ use super::display::DisplayImage;
 use super::error::{StudyError, StudyResult, map_sqlite};
 use super::sources::CaseLabels;
 
+/// The provenance, source and labels of a case in a reader copy (`reader_copy.rs`).
+pub(super) const WITHHELD: &str = "withheld";
+
 /// Schema version written to `PRAGMA user_version`.
 pub const SCHEMA_VERSION: i64 = 1;
 
@@ -168,7 +171,7 @@ pub struct JournalSettings {
 
 /// The open study database.
 pub struct StudyStore {
-    connection: Connection,
+    pub(super) connection: Connection,
     path: PathBuf,
 }
 
@@ -410,10 +413,24 @@ impl StudyStore {
         Ok(cases)
     }
 
+    /// How many main and practice cases the study holds (without reading their truth, which a reader copy
+    /// withholds).
+    pub fn case_counts(&self) -> StudyResult<(usize, usize)> {
+        let count = |practice: bool| -> StudyResult<usize> {
+            let n: i64 = self
+                .connection
+                .query_row("SELECT count(*) FROM cases WHERE practice = ?1", params![practice], |row| row.get(0))
+                .map_err(|error| self.sql(error))?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        };
+        Ok((count(false)?, count(true)?))
+    }
+
     fn parse_provenance(&self, text: &str) -> StudyResult<Provenance> {
         match text {
             "real" => Ok(Provenance::Real),
             "artificial" => Ok(Provenance::Artificial),
+            WITHHELD => Err(StudyError::TruthWithheld { path: self.path.clone() }),
             other => {
                 Err(StudyError::NotAStudy { path: self.path.clone(), reason: format!("unknown provenance {other:?}") })
             }

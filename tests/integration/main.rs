@@ -37,6 +37,7 @@ mod study_bad_input;
 mod study_blinding;
 mod study_cli;
 mod study_durability;
+mod study_reader_copy;
 mod study_session;
 mod study_sources;
 mod study_stats;

@@ -533,3 +533,19 @@ fn escape_ends_typing_a_comment_without_leaving_the_case() {
     harness.run_steps(3);
     assert!(harness.state().study.reading.is_none(), "Escape leaves the reading");
 }
+
+#[test]
+fn a_reader_copy_is_read_like_the_study_and_never_shows_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, names) = make_study(dir.path(), &design(false), 0);
+    let copy = dir.path().join("station.study");
+    thorax::study::StudyStore::open(&db).unwrap().write_reader_copy(&copy).unwrap();
+    let mut harness = harness();
+    open_and_start(&mut harness, &copy, "alice", "Start reading");
+    read_cases(&mut harness, "alice", 1, 2, &names);
+    assert_eq!(stored_answers(&harness).len(), 2, "answers are stored in the copy");
+    harness.key_press(Key::Escape);
+    harness.run_steps(3);
+    assert!(harness.query_by_label_contains("Reader copy: the truth stays with the master study").is_some());
+    assert!(harness.get_by_label("Results").accesskit_node().is_disabled(), "a copy has no truth to show");
+}

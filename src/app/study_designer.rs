@@ -89,7 +89,10 @@ impl Default for StudyForm {
             cases: 20,
             practice: 2,
             artificial_fraction: 0.5,
-            seed: 1,
+            // Random, so that nobody can rebuild the study (and its answer key) by trying small seeds; it is
+            // shown and recorded, so the study can still be made again. 53 bits: the seed field edits it as an
+            // f64, which holds every integer up to 2^53 exactly.
+            seed: uuid::Uuid::new_v4().as_u64_pair().0 >> 11,
             slider_confidence: false,
             allow_back: false,
             practice_feedback: true,
@@ -443,7 +446,8 @@ impl StudyDesigner {
         ui.label(
             egui::RichText::new(
                 "Every case goes through the same display pipeline (size, depth, resampling); no names or metadata \
-                 reach the reader.",
+                 reach the reader. Pixels do: burned-in text, side markers and devices appear on real films only, \
+                 so choose real films without them (or crop them) before the study.",
             )
             .weak()
             .small(),

@@ -83,7 +83,10 @@ impl StudyPanel {
                 Ok(())
             }
             Err(e) => {
-                self.error = Some(format!("Cannot open {}: {e}", path.display()));
+                // Study errors end with the file; the few that do not get it added.
+                let file = path.display().to_string();
+                let named = if e.contains(&file) { e.clone() } else { format!("{e}: {file}") };
+                self.error = Some(format!("Cannot open the study: {named}"));
                 Err(e)
             }
         }

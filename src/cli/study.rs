@@ -144,7 +144,9 @@ pub struct NewArgs {
     /// Fraction of artificial cases.
     #[arg(long, default_value_t = 0.5)]
     pub artificial_fraction: f64,
-    /// Seed of case selection, case ids and reader orders (logged in the study).
+    /// Seed of case selection, case ids and reader orders (logged in the study). The same seed and images make
+    /// the same study, answer key included: for a study whose readers could reach its reader copy, use a large
+    /// random number (reader copies withhold it, but a small one can be found by trying).
     #[arg(long)]
     pub seed: u64,
     /// The study database to create (must not exist).
@@ -551,7 +553,7 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<()> {
     {
         let all = if artificial_calls == 0 { "real" } else { "artificial" };
         eprintln!(
-            "note: with the call threshold {threshold}, every one of the {} readings is a \"{all}\" call: check the \
+            "note: with the call threshold {threshold}, every one of the {} readings is called \"{all}\": check the \
              threshold against the ratings",
             readings.len()
         );
@@ -739,11 +741,23 @@ fn run_reader_copy(args: &ReaderCopyArgs) -> Result<()> {
         summary.answers_carried
     );
     println!(
-        "read it in the workbench (Study > Open study...), then: thorax study merge {} COPY",
-        args.study.display()
+        "read it in the workbench (Study > Open study...), then: thorax study merge {} {}",
+        args.study.display(),
+        args.out.display()
     );
+    let seed = opened.store().design()?.seed;
+    if seed < SMALL_SEED {
+        eprintln!(
+            "note: the study seed {seed} is small. The copy withholds it, but someone with the workbench and the \
+             same images could find it by trying seeds against the readers' orders in the copy, and with it the \
+             answer key; for a study read on copies, create it with a large random --seed"
+        );
+    }
     Ok(())
 }
+
+/// Seeds below this can be found by trying them all (2^32 rebuilds of a study are out of reach).
+const SMALL_SEED: u64 = 1 << 32;
 
 /// Adds a reader copy's answers to its master study.
 fn run_merge(args: &MergeArgs) -> Result<()> {
@@ -764,6 +778,13 @@ fn run_merge(args: &MergeArgs) -> Result<()> {
         summary.answers_already_present,
         summary.events_added
     );
+    if summary.answers_added == 0 {
+        eprintln!(
+            "note: the copy added no answer. A copy taken while a reading station held it may still have its \
+             answers in {}-wal: close the study at the station, then copy the file again",
+            args.copy.display()
+        );
+    }
     Ok(())
 }
 

@@ -34,10 +34,9 @@ pub fn delong(truth: &[bool], scores: &[f64], level: f64) -> Result<DeLong, Metr
     let negatives: Vec<f64> = truth.iter().zip(scores).filter(|(t, _)| !**t).map(|(_, &s)| s).collect();
     let (m, n) = (positives.len(), negatives.len());
     if m < 2 || n < 2 {
-        return Err(MetricError::TooFew {
-            what: "positives and negatives each for the DeLong variance",
-            needed: 2,
-            actual: m.min(n),
+        return Err(MetricError::Undefined {
+            what: "the DeLong variance",
+            reason: format!("it needs at least 2 positives and 2 negatives, the label has {m} and {n}"),
         });
     }
     let rank_pos = midranks(&positives);

@@ -93,6 +93,13 @@ pub enum StudyError {
         path: PathBuf,
     },
 
+    /// Reader copies are made from the master study, not from a copy.
+    #[error("this is already a reader copy: make reader copies from the master study: {path}")]
+    AlreadyReaderCopy {
+        /// The reader copy.
+        path: PathBuf,
+    },
+
     /// A reader copy that does not belong to the master study, or whose answers contradict the master's.
     #[error("cannot merge the reader copy ({reason}): {path}")]
     MergeRefused {

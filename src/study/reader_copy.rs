@@ -3,8 +3,9 @@
 //! A study file holds the truth of each case (provenance, source file or generator seed, labels) beside its image,
 //! so a reader who opens the file with any SQLite tool can read the answer key. A reader copy keeps the design, the
 //! images, the readers' orders and the answers so far, and withholds the truth, source and labels of every main
-//! case (practice cases keep their truth: their feedback shows it anyway). Secure delete and a VACUUM leave no old
-//! value in the file's free pages. Answers given on the copy go back to the master with [`merge_reader_copy`],
+//! case (practice cases keep their truth: their feedback shows it anyway). The study's seed and the readers' seeds
+//! are withheld too: with the seed, the workbench would rebuild the same study and so the answer key. Secure delete
+//! and a VACUUM leave no old value in the file's free pages. Answers given on the copy go back to the master with [`merge_reader_copy`],
 //! which checks that the copy belongs to the master (same design, case images and orders) and that no answer
 //! contradicts one the master already holds.
 
@@ -12,11 +13,16 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, params};
 
+use super::answer::{Answer, GiveawayPoint};
+use super::design::{Call, StudyDesign};
 use super::error::{StudyError, StudyResult, map_sqlite};
 use super::store::{StudyStore, WITHHELD, now_unix_ms};
 
 /// Metadata key that marks a reader copy; its value is when the copy was made (ms since the Unix epoch).
 pub const READER_COPY_KEY: &str = "reader_copy_created_unix_ms";
+
+/// The study and reader seeds of a reader copy.
+const WITHHELD_SEED: u64 = 0;
 
 /// Metadata a reader copy keeps: nothing that names the sources.
 const KEPT_METADATA: [&str; 2] = ["created_unix_ms", "tool"];
@@ -50,6 +56,9 @@ impl StudyStore {
     /// Writes a reader copy of this study to `out`, a new file (an existing one is never replaced). The copy is
     /// built beside `out` under a temporary name and renamed into place once complete and synced.
     pub fn write_reader_copy(&self, out: &Path) -> StudyResult<ReaderCopySummary> {
+        if self.is_reader_copy()? {
+            return Err(StudyError::AlreadyReaderCopy { path: self.path().to_path_buf() });
+        }
         if out.exists() {
             return Err(StudyError::AlreadyExists { path: out.to_path_buf() });
         }
@@ -57,6 +66,16 @@ impl StudyStore {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => std::path::PathBuf::from("."),
         };
+        if !folder.is_dir() {
+            return Err(StudyError::Io {
+                path: out.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "its folder does not exist"),
+            });
+        }
+        let mut design = self.design()?;
+        design.seed = WITHHELD_SEED;
+        let design_json = serde_json::to_string(&design)
+            .map_err(|error| StudyError::InvalidDesign(format!("cannot serialise the design: {error}")))?;
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| StudyError::Io { path, source }
@@ -69,8 +88,12 @@ impl StudyStore {
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path is not valid UTF-8"),
         })?;
         self.connection.execute("VACUUM INTO ?1", params![partial_text]).map_err(|e| map_sqlite(out, e))?;
-        let summary = withhold_truth(partial.path()).map_err(|e| map_sqlite(out, e))?;
+        let summary = withhold_truth(partial.path(), &design_json).map_err(|e| map_sqlite(out, e))?;
         partial.as_file().sync_all().map_err(io(out))?;
+        // Readable like the master (a temporary file is private to its owner), for a station's own account.
+        if let Ok(metadata) = std::fs::metadata(self.path()) {
+            std::fs::set_permissions(partial.path(), metadata.permissions()).map_err(io(out))?;
+        }
         partial.persist_noclobber(out).map_err(|e| StudyError::Io { path: out.to_path_buf(), source: e.error })?;
         Ok(summary)
     }
@@ -78,7 +101,7 @@ impl StudyStore {
 
 /// Replaces the truth of the main cases in the fresh copy at `path`, drops the metadata that names sources, marks
 /// the copy, and rewrites the file so that no replaced value survives in a free page.
-fn withhold_truth(path: &Path) -> rusqlite::Result<ReaderCopySummary> {
+fn withhold_truth(path: &Path, design_json: &str) -> rusqlite::Result<ReaderCopySummary> {
     allow_withheld_provenance(path)?;
     let mut connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     connection.pragma_update(None, "secure_delete", true)?;
@@ -89,6 +112,8 @@ fn withhold_truth(path: &Path) -> rusqlite::Result<ReaderCopySummary> {
     )?;
     // Practice cases keep their truth for the feedback, not where they came from.
     transaction.execute("UPDATE cases SET source = ?1, labels_json = '{}' WHERE practice = 1", params![WITHHELD])?;
+    transaction.execute("UPDATE design SET json = ?1 WHERE id = 1", params![design_json])?;
+    transaction.execute("UPDATE readers SET seed = ?1", params![WITHHELD_SEED.to_string()])?;
     transaction
         .execute("DELETE FROM metadata WHERE key NOT IN (?1, ?2)", params![KEPT_METADATA[0], KEPT_METADATA[1]])?;
     transaction.execute(
@@ -160,8 +185,17 @@ fn merge_attached(connection: &mut Connection, copy_path: &Path) -> StudyResult<
     let count = |connection: &Connection, query: &str| -> StudyResult<i64> {
         connection.query_row(query, [], |row| row.get(0)).map_err(sql)
     };
-    let same_design = count(connection, "SELECT (SELECT json FROM main.design) = (SELECT json FROM copy.design)")?;
-    if same_design != 1 {
+    // The copy's design is the master's with the seed withheld.
+    let design_of = |schema: &str| -> StudyResult<StudyDesign> {
+        let json: String = connection
+            .query_row(&format!("SELECT json FROM {schema}.design WHERE id = 1"), [], |row| row.get(0))
+            .map_err(sql)?;
+        serde_json::from_str(&json).map_err(|error| refused(format!("its design cannot be read ({error})")))
+    };
+    let design = design_of("main")?;
+    let mut withheld = design.clone();
+    withheld.seed = WITHHELD_SEED;
+    if design_of("copy")? != withheld {
         return Err(refused("its design differs from the master's: it is a copy of another study".to_owned()));
     }
     let cases = count(connection, "SELECT count(*) FROM main.cases")?;
@@ -207,11 +241,12 @@ fn merge_attached(connection: &mut Connection, copy_path: &Path) -> StudyResult<
         .map_err(sql)?;
     if let Some((reader, position, revision)) = conflict {
         return Err(refused(format!(
-            "reader {reader:?} answered case {} (revision {revision}) differently in the master: was it read on \
-             both? Nothing was merged",
+            "reader {reader:?} answered the case at position {} of their order (revision {revision}) differently \
+             in the master: was it read on both? Nothing was merged",
             position + 1
         )));
     }
+    check_new_answers(&transaction, &design).map_err(|reason| refused(format!("{reason}; nothing was merged")))?;
     let answers_already_present = count(
         &transaction,
         "SELECT count(*) FROM copy.answers c JOIN main.answers m
@@ -241,16 +276,128 @@ fn merge_attached(connection: &mut Connection, copy_path: &Path) -> StudyResult<
             [],
         )
         .map_err(sql)?;
-    transaction
-        .execute(
-            "INSERT INTO main.events (reader_id, kind, at_unix_ms) VALUES (NULL, 'merged reader copy', ?1)",
-            params![now_unix_ms()],
-        )
-        .map_err(sql)?;
+    if answers_added > 0 {
+        transaction
+            .execute(
+                "INSERT INTO main.events (reader_id, kind, at_unix_ms) VALUES (NULL, 'merged reader copy', ?1)",
+                params![now_unix_ms()],
+            )
+            .map_err(sql)?;
+    }
     transaction.commit().map_err(sql)?;
     Ok(MergeSummary {
         answers_added,
         answers_already_present: usize::try_from(answers_already_present).unwrap_or(0),
         events_added,
     })
+}
+
+/// Checks every answer of the copy that the master does not hold, as the reading session checked it when it was
+/// given: the file a reader can reach could have been edited. The case must be the one at that position of the
+/// reader's order, the answer valid for the study's questions, the rating the one its call and confidence give,
+/// and a revision must follow the one before it. Returns the first failure, naming the row.
+fn check_new_answers(connection: &Connection, design: &StudyDesign) -> Result<(), String> {
+    let mut statement = connection
+        .prepare(
+            "SELECT c.reader_id, c.position, c.revision, c.case_id, c.call, c.confidence, c.rating, c.free_text,
+                    c.giveaway_x, c.giveaway_y, c.time_ms
+             FROM copy.answers c
+             WHERE NOT EXISTS (SELECT 1 FROM main.answers m
+                               WHERE m.reader_id = c.reader_id AND m.position = c.position
+                                 AND m.revision = c.revision)
+             ORDER BY c.answer_id",
+        )
+        .map_err(|e| e.to_string())?;
+    let rows: Vec<NewAnswerRow> = statement
+        .query_map([], |r| {
+            Ok(NewAnswerRow {
+                reader: r.get(0)?,
+                position: r.get(1)?,
+                revision: r.get(2)?,
+                case_id: r.get(3)?,
+                call: r.get(4)?,
+                confidence: r.get(5)?,
+                rating: r.get(6)?,
+                free_text: r.get(7)?,
+                giveaway: (r.get(8)?, r.get(9)?),
+                time_ms: r.get(10)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| e.to_string())?;
+    for new in rows {
+        let row = format!(
+            "reader {:?}'s answer at position {} of their order (revision {})",
+            new.reader,
+            new.position + 1,
+            new.revision
+        );
+        let ordered: Option<String> = connection
+            .query_row(
+                "SELECT case_id FROM main.reader_orders WHERE reader_id = ?1 AND position = ?2",
+                params![new.reader, new.position],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|error| match error {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(other),
+            })
+            .map_err(|e| e.to_string())?;
+        if ordered.as_deref() != Some(new.case_id.as_str()) {
+            let holds = ordered.unwrap_or_else(|| "no case".to_owned());
+            return Err(format!("{row} names {}, but that position of the order holds {holds}", new.case_id));
+        }
+        let call = match new.call.as_str() {
+            "real" => Call::Real,
+            "artificial" => Call::Artificial,
+            other => return Err(format!("{row} has the call {other:?}")),
+        };
+        let confidence =
+            u32::try_from(new.confidence).map_err(|_| format!("{row} has the confidence {}", new.confidence))?;
+        let giveaway = match new.giveaway {
+            (Some(x), Some(y)) => Some(GiveawayPoint { x, y }),
+            (None, None) => None,
+            _ => return Err(format!("{row} has half a giveaway point")),
+        };
+        let answer = Answer { call, confidence, free_text: new.free_text, giveaway };
+        answer.validate(design).map_err(|error| format!("{row}: {error}"))?;
+        let expected = answer.rating(design);
+        if new.rating != expected {
+            return Err(format!("{row} has the rating {}, but its call and confidence give {expected}", new.rating));
+        }
+        if new.time_ms < 0 {
+            return Err(format!("{row} has a negative reading time"));
+        }
+        let follows = new.revision == 1
+            || (new.revision > 1
+                && connection
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM main.answers
+                                        WHERE reader_id = ?1 AND position = ?2 AND revision = ?3)
+                             OR EXISTS (SELECT 1 FROM copy.answers
+                                        WHERE reader_id = ?1 AND position = ?2 AND revision = ?3)",
+                        params![new.reader, new.position, new.revision - 1],
+                        |r| r.get::<_, bool>(0),
+                    )
+                    .map_err(|e| e.to_string())?);
+        if !follows {
+            return Err(format!("{row} follows no earlier revision"));
+        }
+    }
+    Ok(())
+}
+
+/// An answer row of the copy, as stored.
+struct NewAnswerRow {
+    reader: String,
+    position: i64,
+    revision: i64,
+    case_id: String,
+    call: String,
+    confidence: i64,
+    rating: i64,
+    free_text: Option<String>,
+    giveaway: (Option<f64>, Option<f64>),
+    time_ms: i64,
 }

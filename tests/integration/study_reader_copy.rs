@@ -55,7 +55,13 @@ fn a_reader_copy_withholds_the_truth_and_its_answers_merge_back_once() {
         assert!(matches!(copy.cases(), Err(StudyError::TruthWithheld { .. })));
         assert_eq!(copy.case_counts().unwrap(), (6, 2));
         assert!(copy.metadata().unwrap().iter().all(|(key, _)| !key.contains("source")));
+        // With the seed, the workbench would rebuild the study and its answer key.
+        assert_eq!(copy.design().unwrap().seed, 0);
+        assert!(copy.readers().unwrap().iter().all(|reader| reader.seed == 0));
     }
+    // Copies are made from the master only.
+    let of_copy = StudyStore::open(&copy_path).unwrap().write_reader_copy(&dir.path().join("copy-of-copy.study"));
+    assert!(matches!(of_copy, Err(StudyError::AlreadyReaderCopy { .. })));
     // A second copy never replaces the first.
     let again = StudyStore::open(&master_path).unwrap().write_reader_copy(&copy_path);
     assert!(matches!(again, Err(StudyError::AlreadyExists { .. })));
@@ -89,9 +95,50 @@ fn a_reader_copy_withholds_the_truth_and_its_answers_merge_back_once() {
     drop(connection);
     let mut master = StudyStore::open(&master_path).unwrap();
     let altered = merge_reader_copy(&mut master, &copy_path).unwrap_err().to_string();
-    assert!(altered.contains("reader \"bob\" answered case 3 (revision 1) differently"), "{altered}");
+    assert!(
+        altered.contains("reader \"bob\" answered the case at position 3 of their order (revision 1)"),
+        "{altered}"
+    );
     assert_eq!(master.answers().unwrap().len(), 8);
     drop(master);
+    // A new answer added to the copy by hand is checked as the reading session would have: the case of that
+    // position, a confidence on the scale, the rating its call gives, a revision that follows one.
+    let cases_at = |reader: &str, position: i64| -> String {
+        let connection = rusqlite::Connection::open(&master_path).unwrap();
+        connection
+            .query_row(
+                "SELECT case_id FROM reader_orders WHERE reader_id = ?1 AND position = ?2",
+                rusqlite::params![reader, position],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    let (right_case, other_case) = (cases_at("bob", 3), cases_at("bob", 4));
+    for (case, confidence, rating, revision, reason) in [
+        (&other_case, 3, 3, 1, "but that position of the order holds"),
+        (&right_case, 99, -93, 1, "confidence 99 is outside 1..=5"),
+        (&right_case, 5, 10, 1, "has the rating 10, but its call and confidence give 1"),
+        (&right_case, 5, 1, 2, "follows no earlier revision"),
+    ] {
+        let forged = dir.path().join(format!("forged-{confidence}-{rating}-{revision}.study"));
+        std::fs::copy(&copy_path, &forged).unwrap();
+        let connection = rusqlite::Connection::open(&forged).unwrap();
+        // Undo the earlier edit (bob read his third case with confidence 3), so only the new row differs.
+        connection.execute("UPDATE answers SET confidence = 3 WHERE reader_id = 'bob' AND position = 2", []).unwrap();
+        connection
+            .execute(
+                "INSERT INTO answers (reader_id, position, revision, case_id, call, confidence, rating, time_ms,
+                                      answered_unix_ms)
+                 VALUES ('bob', 3, ?1, ?2, 'real', ?3, ?4, 1000, 1)",
+                rusqlite::params![revision, case, confidence, rating],
+            )
+            .unwrap();
+        drop(connection);
+        let mut master = StudyStore::open(&master_path).unwrap();
+        let error = merge_reader_copy(&mut master, &forged).map(|_| ()).unwrap_err().to_string();
+        assert!(error.contains(reason) && error.contains("nothing was merged"), "{reason}: {error}");
+        assert_eq!(master.answers().unwrap().len(), 8);
+    }
     let swapped = thorax(&["study", "merge"], &[&copy_path, &master_path]);
     let stderr = String::from_utf8_lossy(&swapped.stderr);
     assert!(!swapped.status.success() && stderr.contains("give the master study first"), "{stderr}");
@@ -105,7 +152,7 @@ fn a_copy_of_another_study_is_refused() {
     let other_dir = dir.path().join("other");
     std::fs::create_dir_all(&other_dir).unwrap();
     let mut other_design = design.clone();
-    other_design.seed = 99;
+    other_design.title = "another study".to_owned();
     let other = study_common::make_tiny_study(&other_dir, &other_design, 4, 0);
     let copy_path = dir.path().join("other-copy.study");
     StudyStore::open(&other).unwrap().write_reader_copy(&copy_path).unwrap();

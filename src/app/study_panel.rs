@@ -14,6 +14,9 @@ use crate::app::study_results::{analyze_store, results_ui};
 use crate::study::analysis::AnalysisReport;
 use crate::study::{ReadingSession, StudyDesign};
 
+/// Width of the reading station's column.
+const STATION_COLUMN_WIDTH_PX: f32 = 560.0;
+
 /// A study open in the panel.
 pub struct OpenStudy {
     pub path: PathBuf,
@@ -214,19 +217,28 @@ impl StudyPanel {
 
     /// The home of the open study: the whole window, so that nothing of the workbench shows between readers.
     fn station_ui(&mut self, ui: &mut egui::Ui) {
-        ui.set_max_width(640.0);
-        ui.heading("Reading station");
-        ui.label(
-            egui::RichText::new(
-                "While a study is open the workbench is hidden, so that no reader sees the generator or labelled \
-                 images between cases. Close study returns to it.",
-            )
-            .weak(),
-        );
-        if let Some(notice) = &self.notice {
-            ui.label(notice);
-        }
-        self.panel_ui(ui);
+        // A centred column a little below the top: the screen a reader sits down to.
+        let column_width = STATION_COLUMN_WIDTH_PX.min(ui.available_width());
+        let margin = ((ui.available_width() - column_width) / 2.0).max(0.0);
+        ui.add_space((ui.ctx().content_rect().height() * 0.1).min(96.0));
+        ui.horizontal_top(|ui| {
+            ui.add_space(margin);
+            ui.vertical(|ui| {
+                ui.set_width(column_width);
+                ui.heading("Reading station");
+                ui.label(
+                    egui::RichText::new(
+                        "While a study is open the workbench is hidden, so that no reader sees the generator or \
+                         labelled images between cases. Close study returns to it.",
+                    )
+                    .weak(),
+                );
+                if let Some(notice) = &self.notice {
+                    ui.label(notice);
+                }
+                self.panel_ui(ui);
+            });
+        });
     }
 
     fn results_window_ui(&mut self, ui: &mut egui::Ui) {

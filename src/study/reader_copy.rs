@@ -198,26 +198,24 @@ fn merge_attached(connection: &mut Connection, copy_path: &Path) -> StudyResult<
     if design_of("copy")? != withheld {
         return Err(refused("its design differs from the master's: it is a copy of another study".to_owned()));
     }
-    let cases = count(connection, "SELECT count(*) FROM main.cases")?;
-    let copy_cases = count(connection, "SELECT count(*) FROM copy.cases")?;
-    let same_cases = count(
-        connection,
-        "SELECT count(*) FROM main.cases m JOIN copy.cases c
-         ON m.case_id = c.case_id AND m.practice = c.practice AND m.display_png = c.display_png",
-    )?;
+    // (rows of the master, rows of the copy, rows of the master found unchanged in the copy)
+    let compare = |table: &str, same: &str| -> StudyResult<(i64, i64, i64)> {
+        Ok((
+            count(connection, &format!("SELECT count(*) FROM main.{table}"))?,
+            count(connection, &format!("SELECT count(*) FROM copy.{table}"))?,
+            count(connection, &format!("SELECT count(*) FROM main.{table} m JOIN copy.{table} c ON {same}"))?,
+        ))
+    };
+    let (cases, copy_cases, same_cases) =
+        compare("cases", "m.case_id = c.case_id AND m.practice = c.practice AND m.display_png = c.display_png")?;
     if cases != copy_cases || same_cases != cases {
         return Err(refused(format!(
-            "{} of the master's {cases} case images are in it unchanged (it holds {copy_cases})",
-            same_cases
+            "{same_cases} of the master's {cases} case images are in it unchanged (it holds {copy_cases})"
         )));
     }
-    let orders = count(connection, "SELECT count(*) FROM main.reader_orders")?;
-    let same_orders = count(
-        connection,
-        "SELECT count(*) FROM main.reader_orders m JOIN copy.reader_orders c
-         ON m.reader_id = c.reader_id AND m.position = c.position AND m.case_id = c.case_id",
-    )?;
-    if same_orders != orders || count(connection, "SELECT count(*) FROM copy.reader_orders")? != orders {
+    let (orders, copy_orders, same_orders) =
+        compare("reader_orders", "m.reader_id = c.reader_id AND m.position = c.position AND m.case_id = c.case_id")?;
+    if orders != copy_orders || same_orders != orders {
         return Err(refused("its readers' orders differ from the master's".to_owned()));
     }
     let transaction = connection.transaction().map_err(sql)?;

@@ -511,7 +511,15 @@ pub fn load_gray_scaled(path: &Path) -> anyhow::Result<(GrayImage, GrayScale)> {
             .with_context(|| format!("pixels of {}", path.display()))?;
         return Ok((gray, scale));
     }
-    let decoded = image::open(path).with_context(|| format!("decoding image {}", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("reading image {}", path.display()))?;
+    if let Some(reason) = crate::imaging::png_palette::damaged_palette(&bytes) {
+        bail!("decoding image {}: {reason}", path.display());
+    }
+    let decoded = image::ImageReader::new(std::io::Cursor::new(&bytes))
+        .with_guessed_format()
+        .map_err(anyhow::Error::from)
+        .and_then(|reader| Ok(reader.decode()?))
+        .with_context(|| format!("decoding image {}", path.display()))?;
     let (w, h) = (decoded.width() as usize, decoded.height() as usize);
     match decoded {
         image::DynamicImage::ImageLuma8(img) => Ok((GrayImage::from_u8(w, h, img.as_raw())?, GrayScale::bits(8))),

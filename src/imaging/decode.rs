@@ -86,9 +86,13 @@ fn decode_raster(reader: ImageReader<Cursor<&[u8]>>, bytes: &[u8], name: &str) -
             reason: "the JPEG ends inside its image data (no end-of-image marker after the last scan)".to_owned(),
         });
     }
+    let is_png = reader.format() == Some(image::ImageFormat::Png);
     let (width_px, height_px) = reader.into_dimensions().map_err(corrupt)?;
     if width_px > MAX_SIDE_PX || height_px > MAX_SIDE_PX || u64::from(width_px) * u64::from(height_px) > MAX_PIXELS {
         return Err(DecodeError::TooLarge { name: name.to_owned(), width_px, height_px });
+    }
+    if let Some(reason) = is_png.then(|| crate::imaging::png_palette::damaged_palette(bytes)).flatten() {
+        return Err(DecodeError::Corrupt { name: name.to_owned(), reason });
     }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()

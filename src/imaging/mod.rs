@@ -7,6 +7,7 @@ mod dicom_radiograph;
 pub mod difference;
 pub mod gray_channels;
 pub mod gray_image;
+pub mod png_palette;
 pub mod radiograph;
 pub mod resize;
 pub mod samples;

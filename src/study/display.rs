@@ -92,8 +92,12 @@ pub fn decode_image_file(path: &Path) -> StudyResult<DynamicImage> {
             StudyError::Decode { path: path.to_path_buf(), reason: "pixel count does not match the size".to_owned() }
         });
     }
-    let reader = image::ImageReader::open(path)
-        .and_then(|reader| reader.with_guessed_format())
+    let bytes = std::fs::read(path).map_err(|source| StudyError::Io { path: path.to_path_buf(), source })?;
+    if let Some(reason) = crate::imaging::png_palette::damaged_palette(&bytes) {
+        return Err(StudyError::Decode { path: path.to_path_buf(), reason });
+    }
+    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
+        .with_guessed_format()
         .map_err(|source| StudyError::Io { path: path.to_path_buf(), source })?;
     reader.decode().map_err(|error| StudyError::Decode { path: path.to_path_buf(), reason: error.to_string() })
 }

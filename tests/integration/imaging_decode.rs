@@ -148,3 +148,49 @@ fn every_real_sample_decodes() {
         assert_eq!(image.depth(), BitDepth::U8, "{}", sample.file_name);
     }
 }
+
+/// A 192x192 gray palette PNG of 4 entries whose pixel (5, 7) uses entry 9.
+fn damaged_palette_png() -> Vec<u8> {
+    let (width, height) = (192_u32, 192_u32);
+    let mut indices: Vec<u8> = (0..width * height).map(|i| (i % 4) as u8).collect();
+    indices[(7 * width + 5) as usize] = 9;
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(png::ColorType::Indexed);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_palette(vec![0, 0, 0, 80, 80, 80, 160, 160, 160, 240, 240, 240]);
+    let mut writer = encoder.write_header().unwrap();
+    writer.write_image_data(&indices).unwrap();
+    writer.finish().unwrap();
+    bytes
+}
+
+#[test]
+fn a_palette_index_past_the_palette_is_refused_everywhere_instead_of_read_as_black() {
+    let bytes = damaged_palette_png();
+    // The image crate alone expands the missing entry without a word.
+    assert!(image::load_from_memory(&bytes).is_ok());
+    let expected = "pixel (5, 7) uses palette entry 9, but the palette has 4 entries";
+    let error = decode_image(&bytes, "damaged.png").unwrap_err();
+    assert!(matches!(error, DecodeError::Corrupt { .. }) && error.to_string().contains(expected), "{error}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("damaged.png");
+    std::fs::write(&path, &bytes).unwrap();
+    let out = dir.path().join("sc.dcm");
+    let path_text = path.to_str().unwrap();
+    for args in [
+        vec!["classify", path_text],
+        vec!["metrics", "msssim", path_text, path_text],
+        vec!["dicom", "export-sc", path_text, "--out", out.to_str().unwrap(), "--model-sha256", "0", "--seed", "1"],
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_thorax"))
+            .env("RUST_BACKTRACE", "0")
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    assert!(!out.exists());
+}

@@ -6,7 +6,7 @@ use super::gray_image::{GrayImage, GraySamples};
 use super::provenance::{Provenance, SYNTHETIC_STATEMENT};
 use crate::imaging::gray_channels::{NotGray, equal_channels_to_gray};
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::BufWriter;
 use std::path::Path;
 
 const KEY_SOFTWARE: &str = "Software";
@@ -61,12 +61,15 @@ pub fn write_png_with_provenance(path: &Path, image: &GrayImage, provenance: &Pr
 /// and its provenance chunks, if all are present.
 pub fn read_png_with_provenance(path: &Path) -> Result<(GrayImage, Option<Provenance>), DicomError> {
     let png_error = |reason: String| DicomError::Png { path: path_text(path), reason };
-    let file = File::open(path).map_err(|source| DicomError::Io {
+    let bytes = std::fs::read(path).map_err(|source| DicomError::Io {
         path: path_text(path),
-        action: "opening the PNG",
+        action: "reading the PNG",
         source,
     })?;
-    let mut decoder = png::Decoder::new(BufReader::new(file));
+    if let Some(reason) = crate::imaging::png_palette::damaged_palette(&bytes) {
+        return Err(png_error(reason));
+    }
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(&bytes));
     decoder.set_transformations(png::Transformations::EXPAND);
     let mut reader = decoder.read_info().map_err(|e| png_error(e.to_string()))?;
     let buffer_size = reader.output_buffer_size().ok_or_else(|| png_error("image too large to decode".to_owned()))?;

@@ -90,11 +90,21 @@ impl StudyStore {
         self.connection.execute("VACUUM INTO ?1", params![partial_text]).map_err(|e| map_sqlite(out, e))?;
         let summary = withhold_truth(partial.path(), &design_json).map_err(|e| map_sqlite(out, e))?;
         partial.as_file().sync_all().map_err(io(out))?;
-        // Readable like the master (a temporary file is private to its owner), for a station's own account.
-        if let Ok(metadata) = std::fs::metadata(self.path()) {
-            std::fs::set_permissions(partial.path(), metadata.permissions()).map_err(io(out))?;
+        // Readable like the master (a temporary file is private to its owner), for a station's own account. A
+        // file system without Unix permissions (a FAT stick) keeps its own, which is no reason to fail.
+        if let Ok(metadata) = std::fs::metadata(self.path())
+            && let Err(error) = std::fs::set_permissions(partial.path(), metadata.permissions())
+        {
+            log::warn!("the reader copy keeps the permissions of a new file: {error}");
         }
-        partial.persist_noclobber(out).map_err(|e| StudyError::Io { path: out.to_path_buf(), source: e.error })?;
+        // No-clobber rename where the file system has one; where it has neither that nor hard links (FAT), a
+        // plain rename once more checked against an existing file.
+        let persisted = match partial.persist_noclobber(out) {
+            Ok(_) => Ok(()),
+            Err(failed) if !out.exists() => failed.file.persist(out).map(|_| ()).map_err(|e| e.error),
+            Err(failed) => Err(failed.error),
+        };
+        persisted.map_err(|source| StudyError::Io { path: out.to_path_buf(), source })?;
         Ok(summary)
     }
 }

@@ -80,15 +80,24 @@ impl StudyStore {
             let path = path.to_path_buf();
             move |source| StudyError::Io { path, source }
         };
-        // VACUUM INTO writes into an empty file; the temporary one is removed if anything fails.
-        let partial = tempfile::Builder::new().prefix(".reader-copy-").suffix(".partial").tempfile_in(&folder);
-        let partial = partial.map_err(io(&folder))?;
-        let partial_text = partial.path().to_str().ok_or_else(|| StudyError::Io {
-            path: partial.path().to_path_buf(),
+        // The copy is made in the system's temporary folder: the answer key it holds until withheld must never
+        // touch the medium the copy goes to (a stick's freed blocks can be read back). VACUUM INTO writes into an
+        // empty file; temporary files are removed if anything fails.
+        let scratch = tempfile::Builder::new().prefix("thorax-reader-copy-").tempdir().map_err(io(&folder))?;
+        let built = scratch.path().join("copy.study");
+        let built_text = built.to_str().ok_or_else(|| StudyError::Io {
+            path: built.clone(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path is not valid UTF-8"),
         })?;
-        self.connection.execute("VACUUM INTO ?1", params![partial_text]).map_err(|e| map_sqlite(out, e))?;
-        let summary = withhold_truth(partial.path(), &design_json).map_err(|e| map_sqlite(out, e))?;
+        self.connection.execute("VACUUM INTO ?1", params![built_text]).map_err(|e| map_sqlite(out, e))?;
+        let summary = withhold_truth(&built, &design_json).map_err(|e| map_sqlite(out, e))?;
+        let mut partial = tempfile::Builder::new()
+            .prefix(".reader-copy-")
+            .suffix(".partial")
+            .tempfile_in(&folder)
+            .map_err(io(&folder))?;
+        let mut source = std::fs::File::open(&built).map_err(io(&built))?;
+        std::io::copy(&mut source, partial.as_file_mut()).map_err(io(out))?;
         partial.as_file().sync_all().map_err(io(out))?;
         // Readable like the master (a temporary file is private to its owner), for a station's own account. A
         // file system without Unix permissions (a FAT stick) keeps its own, which is no reason to fail.

@@ -41,6 +41,13 @@ fn a_reader_copy_withholds_the_truth_and_its_answers_merge_back_once() {
     let copy_path = dir.path().join("reader.study");
     let summary = StudyStore::open(&master_path).unwrap().write_reader_copy(&copy_path).unwrap();
     assert_eq!((summary.main_cases_withheld, summary.answers_carried), (6, 3));
+    // Only the finished copy lands in its folder (it is built elsewhere, so the key never touches that medium).
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with(".reader-copy") || name.starts_with("reader.study-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     // Nothing of the answer key is left in the file's bytes, not even in free pages.
     let master_bytes = std::fs::read(&master_path).unwrap();
     assert!(master_bytes.windows(sources[0].len()).any(|w| w == sources[0].as_bytes()), "the master holds the key");

@@ -778,7 +778,7 @@ fn run_merge(args: &MergeArgs) -> Result<()> {
         summary.answers_already_present,
         summary.events_added
     );
-    if summary.answers_added == 0 {
+    if summary.answers_added == 0 && summary.answers_already_present == 0 {
         eprintln!(
             "note: the copy added no answer. A copy taken while a reading station held it may still have its \
              answers in {}-wal: close the study at the station, then copy the file again",

@@ -91,19 +91,20 @@ pub fn kernel_inception_distance_with_progress(
             reason: format!("{} is more than {MAX_SUBSETS} (torch-fidelity and clean-fid use 100)", options.subsets),
         });
     }
+    if m == a.rows() && m == b.rows() {
+        // Every subset is the whole of both sets: one MMD is the value of each (spread 0 by construction), and
+        // computing it `subsets` times over shuffled rows would only change its rounding.
+        let mut whole = |_: usize| ((0..m).collect(), (0..m).collect());
+        let mut kid = kid_over_subsets(a, b, 1, &mut whole, on_subset)?;
+        kid.per_subset = vec![kid.mean; options.subsets];
+        kid.seed = Some(options.seed);
+        return Ok(kid);
+    }
     // Each subset is drawn when it is used (a then b, the order of drawing them all first), so memory does not grow
     // with the number of subsets beyond one value each.
     let mut rng = SeededRng::new(options.seed);
-    // When every subset is the whole of both sets, random orders would only change the rounding of the sums (a std
-    // of 3e-15 where it is 0 by construction): take the rows in order every time.
-    let whole_sets = m == a.rows() && m == b.rows();
-    let mut draw = |_: usize| {
-        if whole_sets {
-            ((0..m).collect(), (0..m).collect())
-        } else {
-            (rng.sample_without_replacement(a.rows(), m), rng.sample_without_replacement(b.rows(), m))
-        }
-    };
+    let mut draw =
+        |_: usize| (rng.sample_without_replacement(a.rows(), m), rng.sample_without_replacement(b.rows(), m));
     let mut kid = kid_over_subsets(a, b, options.subsets, &mut draw, on_subset)?;
     kid.seed = Some(options.seed);
     Ok(kid)
@@ -169,14 +170,8 @@ fn kid_over_subsets(
         }
     }
     let count = per_subset.len() as f64;
-    // Identical subsets give one value; summing it `count` times could round the mean and leave a spread of 1e-15.
-    let (mean, std) = match per_subset.first() {
-        Some(&first) if per_subset.iter().all(|&v| v == first) => (first, 0.0),
-        _ => {
-            let mean = per_subset.iter().sum::<f64>() / count;
-            (mean, (per_subset.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / count).sqrt())
-        }
-    };
+    let mean = per_subset.iter().sum::<f64>() / count;
+    let std = (per_subset.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / count).sqrt();
     Ok(Kid { mean, std, subset_size, per_subset, seed: None })
 }
 

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::answer::{Answer, GiveawayPoint};
 use super::design::{Call, StudyDesign};
@@ -250,11 +250,7 @@ fn merge_attached(connection: &mut Connection, copy_path: &Path) -> StudyResult<
             [],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
-        .map(Some)
-        .or_else(|error| match error {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            other => Err(other),
-        })
+        .optional()
         .map_err(sql)?;
     if let Some((reader, position, revision)) = conflict {
         return Err(refused(format!(
@@ -355,11 +351,7 @@ fn check_new_answers(connection: &Connection, design: &StudyDesign) -> Result<()
                 params![new.reader, new.position],
                 |r| r.get(0),
             )
-            .map(Some)
-            .or_else(|error| match error {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                other => Err(other),
-            })
+            .optional()
             .map_err(|e| e.to_string())?;
         if ordered.as_deref() != Some(new.case_id.as_str()) {
             let holds = ordered.unwrap_or_else(|| "no case".to_owned());

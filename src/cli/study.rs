@@ -14,7 +14,7 @@ use crate::study::export::{read_answers_csv, readings_from_store, write_answers_
 use crate::study::generator_source::{GeneratorSource, check_replayable_labels};
 use crate::study::harmonise::{CycleGanHarmoniser, RealImageTransform, TransformChain};
 use crate::study::imrmc::{read_imrmc, readings_from_imrmc};
-use crate::study::resolution_match::{ResolutionMatch, largest_side_px};
+use crate::study::resolution_match::{ResolutionMatch, survey_sides};
 use crate::study::snapshot::open_for_reading;
 use crate::study::{
     ArtificialSource, CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource,
@@ -121,8 +121,8 @@ pub struct NewArgs {
     #[arg(long, value_enum, default_value = "training", requires = "harmonise_real")]
     pub harmonise_scale: crate::cli::translate::ScaleArg,
     /// Keep every real case at its own resolution. By default, real cases larger than the artificial images are
-    /// brought down to their resolution before display (the generator's output side, or the largest of the
-    /// artificial folder's images), as the workbench's New study does: upscaled to the display size, sharper real
+    /// brought down to their resolution before display (the generator's output side, or the median longer side of
+    /// the artificial folder's images), as the workbench's New study does: upscaled to the display size, sharper real
     /// films are told from softer artificial ones by sharpness alone. Matching runs after --harmonise-real.
     #[arg(long)]
     pub keep_resolution: bool,
@@ -308,8 +308,16 @@ fn run_new(args: &NewArgs) -> Result<()> {
                 }
                 let source = FolderArtificialSource::open(folder, derive_seed(args.seed, "artificial-folder"))
                     .with_context(|| format!("listing the artificial images in {}", folder.display()))?;
-                let side_px = largest_side_px(source.files(), 32);
-                (Box::new(source), side_px)
+                let survey = survey_sides(source.files(), SIDE_SAMPLE);
+                if let Some(survey) = survey.filter(|survey| survey.smallest_px != survey.largest_px) {
+                    eprintln!(
+                        "warning: the artificial images differ in size ({} to {} px on their longer side, {} read); \
+                         real cases are matched to the median, {} px, and artificial images of another resolution \
+                         may still stand out by their sharpness",
+                        survey.smallest_px, survey.largest_px, survey.images, survey.median_px
+                    );
+                }
+                (Box::new(source), survey.map(|survey| survey.median_px))
             }
             (None, Some(model)) => {
                 let source = generator_source(args, model.as_deref())?;
@@ -756,6 +764,14 @@ fn run_reader_copy(args: &ReaderCopyArgs) -> Result<()> {
     Ok(())
 }
 
+/// "1 answer", "2 answers".
+fn counted(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
+/// How many artificial files, spread over the folder, are read (headers only) to learn their resolution.
+const SIDE_SAMPLE: usize = 256;
+
 /// Seeds below this can be found by trying them all (2^32 rebuilds of a study are out of reach).
 const SMALL_SEED: u64 = 1 << 32;
 
@@ -772,17 +788,19 @@ fn run_merge(args: &MergeArgs) -> Result<()> {
         return print_json(&summary);
     }
     println!(
-        "merged {}: {} answers added, {} already in the study, {} reading events added",
+        "merged {}: {} added, {} already in the study, {} added",
         args.copy.display(),
-        summary.answers_added,
+        counted(summary.answers_added, "answer", "answers"),
         summary.answers_already_present,
-        summary.events_added
+        counted(summary.events_added, "reading event", "reading events"),
     );
-    if summary.answers_added == 0 && summary.answers_already_present == 0 {
+    let mut log = args.copy.as_os_str().to_owned();
+    log.push("-wal");
+    if summary.answers_added == 0 && summary.answers_already_present == 0 && !Path::new(&log).exists() {
         eprintln!(
-            "note: the copy added no answer. A copy taken while a reading station held it may still have its \
-             answers in {}-wal: close the study at the station, then copy the file again",
-            args.copy.display()
+            "note: the copy added no answer. A station that still held the copy when the file was copied keeps its \
+             newest answers in {}, which is not there: close the study at the station, then copy the file again",
+            Path::new(&log).display()
         );
     }
     Ok(())

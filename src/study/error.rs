@@ -27,6 +27,16 @@ pub enum StudyError {
         path: PathBuf,
     },
 
+    /// The study file cannot be written (a read-only file or medium); reading sessions and merges write to it.
+    #[error(
+        "the study file is read-only; answers are added to a study under a lock, so copy it to a folder you can \
+         write to: {path}"
+    )]
+    ReadOnly {
+        /// The study file.
+        path: PathBuf,
+    },
+
     /// A study in use could not be read from a snapshot (its write-ahead log kept changing or is damaged).
     #[error("study database is in use by another process, and a snapshot of it cannot be read: {reason}: {path}")]
     SnapshotUnreadable {

@@ -16,6 +16,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use super::answer::{Answer, GiveawayPoint};
 use super::design::{Call, StudyDesign};
 use super::error::{StudyError, StudyResult, map_sqlite};
+use super::snapshot::open_snapshot;
 use super::store::{StudyStore, WITHHELD, now_unix_ms};
 
 /// Metadata key that marks a reader copy; its value is when the copy was made (ms since the Unix epoch).
@@ -182,12 +183,16 @@ pub fn merge_reader_copy(master: &mut StudyStore, copy_path: &Path) -> StudyResu
             ),
         });
     }
-    // Opening it checks that it is a study of a version this build reads, and that no reading station holds it.
-    let is_copy = StudyStore::open(copy_path)?.is_reader_copy()?;
-    if !is_copy {
+    // The copy is read from a snapshot, which checks that it is a study of a version this build reads. So a copy on
+    // read-only media merges, and so does one a station still holds (its answers so far; a later merge adds the
+    // rest), with the answers its write-ahead log holds.
+    let snapshot = open_snapshot(copy_path)?;
+    if !snapshot.store().is_reader_copy()? {
         return Err(refused("it is a study, not a reader copy (thorax study reader-copy makes one)"));
     }
-    let copy_text = copy_path.to_str().ok_or_else(|| refused("its path is not valid UTF-8"))?;
+    // Its connection holds the snapshot under an exclusive lock, as every open study: close it before attaching.
+    let (snapshot_path, _snapshot_folder) = snapshot.close();
+    let copy_text = snapshot_path.to_str().ok_or_else(|| refused("its folder's path is not valid UTF-8"))?;
     let sql = |error| map_sqlite(copy_path, error);
     master.connection.execute("ATTACH DATABASE ?1 AS copy", params![copy_text]).map_err(sql)?;
     let result = merge_attached(&mut master.connection, copy_path);

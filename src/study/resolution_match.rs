@@ -35,10 +35,35 @@ impl RealImageTransform for ResolutionMatch {
     }
 }
 
-/// The longer side of the largest of the first `sample` images of `files` that can be read (headers only), or
-/// `None` when none can.
-pub fn largest_side_px(files: &[impl AsRef<Path>], sample: usize) -> Option<u32> {
-    files.iter().take(sample).filter_map(|f| image::image_dimensions(f.as_ref()).ok()).map(|(w, h)| w.max(h)).max()
+/// The longer sides of a folder's artificial images, read from their headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SideSurvey {
+    /// The median longer side (the lower one of an even count): what the real cases are brought down to, so that
+    /// one outlier image cannot undo the matching.
+    pub median_px: u32,
+    pub smallest_px: u32,
+    pub largest_px: u32,
+    /// How many images were read.
+    pub images: usize,
+}
+
+/// The longer sides of up to `sample` images of `files`, spread evenly over the list, that can be read (headers
+/// only), or `None` when none can.
+pub fn survey_sides(files: &[impl AsRef<Path>], sample: usize) -> Option<SideSurvey> {
+    let stride = files.len().div_ceil(sample.max(1)).max(1);
+    let mut sides: Vec<u32> = files
+        .iter()
+        .step_by(stride)
+        .filter_map(|f| image::image_dimensions(f.as_ref()).ok())
+        .map(|(w, h)| w.max(h))
+        .collect();
+    sides.sort_unstable();
+    Some(SideSurvey {
+        median_px: *sides.get((sides.len().checked_sub(1)?) / 2)?,
+        smallest_px: *sides.first()?,
+        largest_px: *sides.last()?,
+        images: sides.len(),
+    })
 }
 
 #[cfg(test)]
@@ -62,14 +87,23 @@ mod tests {
     }
 
     #[test]
-    fn largest_side_reads_headers_and_skips_unreadable_files() {
+    fn the_survey_reads_headers_skips_unreadable_files_and_takes_the_median() {
         let dir = tempfile::tempdir().unwrap();
         image::GrayImage::new(64, 200).save(dir.path().join("a.png")).unwrap();
         image::GrayImage::new(128, 128).save(dir.path().join("b.png")).unwrap();
         std::fs::write(dir.path().join("c.png"), b"not a png").unwrap();
-        let files = ["a.png", "b.png", "c.png"].map(|f| dir.path().join(f));
-        assert_eq!(largest_side_px(&files, 16), Some(200));
-        assert_eq!(largest_side_px(&files[1..], 16), Some(128));
-        assert_eq!(largest_side_px(&files[2..], 16), None);
+        image::GrayImage::new(128, 100).save(dir.path().join("d.png")).unwrap();
+        let files = ["a.png", "b.png", "c.png", "d.png"].map(|f| dir.path().join(f));
+        let survey = survey_sides(&files, 16).unwrap();
+        // One 200 px outlier among 128 px images does not set the side.
+        assert_eq!(survey, SideSurvey { median_px: 128, smallest_px: 128, largest_px: 200, images: 3 });
+        assert_eq!(survey_sides(&files[..2], 16).unwrap().median_px, 128);
+        assert_eq!(survey_sides(&files[2..3], 16), None);
+        // A sample smaller than the list is spread over it: every other file here.
+        assert_eq!(survey_sides(&files, 2).unwrap().images, 1);
+        assert_eq!(
+            survey_sides(&files[1..], 2).unwrap(),
+            SideSurvey { median_px: 128, smallest_px: 128, largest_px: 128, images: 2 }
+        );
     }
 }

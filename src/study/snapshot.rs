@@ -31,15 +31,46 @@ impl StudyForReading {
     pub fn is_snapshot(&self) -> bool {
         self.snapshot_folder.is_some()
     }
+
+    /// Closes the connection (and its exclusive lock) for a caller that attaches the file to another connection:
+    /// the file's path, and the snapshot's folder, which removes the file when dropped.
+    pub fn close(self) -> (PathBuf, Option<tempfile::TempDir>) {
+        let path = self.store.path().to_path_buf();
+        drop(self.store);
+        (path, self.snapshot_folder)
+    }
 }
 
-/// Opens the study at `path` for reading: the file itself when no one holds it, else a snapshot of it.
+/// Opens the study at `path` for reading: the file itself when no one holds it and it can be written, else a
+/// snapshot of it (a study on read-only media is still read, as an archived study should be).
 pub fn open_for_reading(path: &Path) -> StudyResult<StudyForReading> {
     match StudyStore::open(path) {
         Ok(store) => Ok(StudyForReading { store, snapshot_folder: None }),
-        Err(StudyError::Locked { .. }) => open_snapshot(path),
+        Err(StudyError::Locked { .. } | StudyError::ReadOnly { .. }) => open_snapshot(path),
         Err(other) => Err(other),
     }
+}
+
+/// Opens a snapshot of the study at `path` whether or not anyone holds it: the file is never opened itself, so it
+/// may be read-only, and its write-ahead log, where a station that still holds it keeps its newest answers, is read
+/// too.
+pub fn open_snapshot(path: &Path) -> StudyResult<StudyForReading> {
+    if !path.is_file() {
+        return Err(StudyError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "study file not found"),
+        });
+    }
+    copy_and_open(path)
+}
+
+/// Copies `source` to a new file at `target`. Unlike `std::fs::copy` the copy does not take the source's
+/// permissions, so a snapshot of a read-only study can be opened for writing, as every study is.
+fn copy_contents(source: &Path, target: &Path) -> std::io::Result<()> {
+    let mut reader = std::fs::File::open(source)?;
+    let mut writer = std::fs::File::create_new(target)?;
+    std::io::copy(&mut reader, &mut writer)?;
+    Ok(())
 }
 
 /// The length and modification time of each of `files` that exists, to tell whether a copy raced a write.
@@ -47,7 +78,7 @@ fn file_states(files: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {
     files.iter().map(|file| std::fs::metadata(file).ok().and_then(|m| Some((m.len(), m.modified().ok()?)))).collect()
 }
 
-fn open_snapshot(path: &Path) -> StudyResult<StudyForReading> {
+fn copy_and_open(path: &Path) -> StudyResult<StudyForReading> {
     let io = |source| StudyError::Io { path: path.to_path_buf(), source };
     let mut log = path.as_os_str().to_owned();
     log.push("-wal");
@@ -62,8 +93,8 @@ fn open_snapshot(path: &Path) -> StudyResult<StudyForReading> {
         let targets = [copy.clone(), folder.path().join("study.sqlite-wal")];
         let before = file_states(&sources);
         for (source, target) in sources.iter().zip(&targets) {
-            match std::fs::copy(source, target) {
-                Ok(_) => {}
+            match copy_contents(source, target) {
+                Ok(()) => {}
                 // No log: everything is in the database file.
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound && source != path => {}
                 Err(error) => return Err(io(error)),

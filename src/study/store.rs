@@ -176,6 +176,13 @@ pub struct StudyStore {
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before 1970).
+/// Whether the study file at `path` cannot be opened for writing (a read-only file, or one on read-only media).
+pub(crate) fn is_read_only(path: &Path) -> bool {
+    std::fs::OpenOptions::new().write(true).open(path).is_err_and(|error| {
+        matches!(error.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem)
+    })
+}
+
 pub(crate) fn now_unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -303,17 +310,8 @@ impl StudyStore {
             });
         }
         // SQLite reports a read-only file only as "disk I/O error" once it tries to lock it.
-        if let Err(error) = std::fs::OpenOptions::new().write(true).open(path)
-            && error.kind() == std::io::ErrorKind::PermissionDenied
-        {
-            return Err(StudyError::Io {
-                path: path.to_path_buf(),
-                source: std::io::Error::new(
-                    error.kind(),
-                    "the study file is read-only; a study is always opened for writing (answers are added under a \
-                     lock), so copy it to a folder you can write to",
-                ),
-            });
+        if is_read_only(path) {
+            return Err(StudyError::ReadOnly { path: path.to_path_buf() });
         }
         let sql = |error| map_sqlite(path, error);
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;

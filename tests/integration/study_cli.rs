@@ -372,3 +372,46 @@ fn new_with_harmonised_real_cases_records_the_cyclegan() {
         }
     }
 }
+
+#[test]
+fn real_cases_are_matched_to_the_median_artificial_side_and_mixed_sizes_are_warned_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, artificial) = (dir.path().join("real"), dir.path().join("artificial"));
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::create_dir_all(&artificial).unwrap();
+    for i in 0..3 {
+        study_common::write_image(&real, &format!("r{i}.png"), "gray8", 96, 80, i);
+        study_common::write_image(&artificial, &format!("a{i}.png"), "gray8", 48, 48, i + 10);
+    }
+    // One artificial outlier, larger than the real films, must not switch the matching off.
+    study_common::write_image(&artificial, "a3.png", "gray8", 128, 128, 13);
+    let db = dir.path().join("mixed.study");
+    let output = thorax(&[
+        "study",
+        "new",
+        "--real",
+        s(&real),
+        "--artificial",
+        s(&artificial),
+        "--readers",
+        "alice",
+        "--cases",
+        "4",
+        "--seed",
+        "3",
+        "--out",
+        s(&db),
+        "--display-size",
+        "64",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("differ in size (48 to 128 px") && stderr.contains("the median, 48 px"), "{stderr}");
+    let store = thorax::study::StudyStore::open(&db).unwrap();
+    let real_cases: Vec<_> =
+        store.cases().unwrap().into_iter().filter(|case| case.provenance == thorax::study::Provenance::Real).collect();
+    assert!(!real_cases.is_empty());
+    for case in &real_cases {
+        assert!(case.source.contains("brought down to 48 px"), "{}", case.source);
+    }
+}

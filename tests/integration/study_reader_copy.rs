@@ -170,3 +170,57 @@ fn a_copy_of_another_study_is_refused() {
     let error = merge_reader_copy(&mut master, &other).unwrap_err().to_string();
     assert!(error.contains("it is a study, not a reader copy"), "{error}");
 }
+
+/// The files in `folder`, each with its bytes.
+fn folder_contents(folder: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_file())
+        .map(|path| (path.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&path).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_copy_still_held_by_its_station_or_on_read_only_media_merges_without_being_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = study_common::small_design(&["alice"], 8, DisplayBitDepth::Eight);
+    let master_path = study_common::make_tiny_study(dir.path(), &design, 4, 1);
+    let station = dir.path().join("station");
+    std::fs::create_dir_all(&station).unwrap();
+    let copy_path = station.join("reader.study");
+    StudyStore::open(&master_path).unwrap().write_reader_copy(&copy_path).unwrap();
+
+    // The station still holds the copy: its answers so far are in the write-ahead log beside it.
+    let mut session = ReadingSession::open(&copy_path).unwrap();
+    read(&mut session, "alice", 3);
+    let mut master = StudyStore::open(&master_path).unwrap();
+    let held = merge_reader_copy(&mut master, &copy_path).unwrap();
+    assert_eq!((held.answers_added, held.answers_already_present), (3, 0));
+    read(&mut session, "alice", 1);
+    drop(session);
+    let last = merge_reader_copy(&mut master, &copy_path).unwrap();
+    assert_eq!((last.answers_added, last.answers_already_present), (1, 3));
+    drop(master);
+
+    // Brought back read-only (a write-protected stick, a CD): merged and read without a file written beside it.
+    let mut read_only = std::fs::metadata(&copy_path).unwrap().permissions();
+    read_only.set_readonly(true);
+    std::fs::set_permissions(&copy_path, read_only).unwrap();
+    let before = folder_contents(&station);
+    let merge = thorax(&["study", "merge", "--json"], &[&master_path, &copy_path]);
+    assert!(merge.status.success(), "{}", String::from_utf8_lossy(&merge.stderr));
+    let merged: serde_json::Value = serde_json::from_slice(&merge.stdout).unwrap();
+    assert_eq!((merged["answers_added"].as_u64(), merged["answers_already_present"].as_u64()), (Some(0), Some(4)));
+    let status = thorax(&["study", "status"], &[&copy_path]);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert_eq!(folder_contents(&station), before, "the copy's folder changed");
+    // (As root the permission bits do not stop a write; elsewhere they do, and the merge above still worked.)
+    let root_can_write = std::fs::OpenOptions::new().write(true).open(&copy_path).is_ok();
+    if !root_can_write {
+        let session = ReadingSession::open(&copy_path).map(|_| ()).unwrap_err().to_string();
+        assert!(session.contains("read-only"), "{session}");
+    }
+}

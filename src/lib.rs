@@ -3,6 +3,7 @@
 pub mod app;
 pub mod audit;
 pub mod cli;
+pub mod contained_panic;
 pub mod convert;
 pub mod engine;
 pub mod imaging;

@@ -133,6 +133,7 @@ enum ConvertCommand {
 }
 
 fn main() -> std::process::ExitCode {
+    thorax::contained_panic::install_quiet_hook();
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -128,16 +128,23 @@ fn window_summary_text(summary: &crate::imaging::dicom::DicomSummary) -> String 
     use crate::imaging::dicom::WindowSource;
     let (center, width) = (summary.window.center, summary.window.width);
     let source = match summary.window_source {
-        WindowSource::StoredWindowCenterWidth => "stored Window Center/Width",
-        WindowSource::VoiLutSequenceRange => "range of the stored VOI LUT",
-        WindowSource::ComputedFromPixelRange => {
-            return format!(
-                "No window stored (the pixel range would be C {center:.1} / W {width:.1}); the viewer chose its own \
-                 first window, shown under the image"
-            );
-        }
+        WindowSource::StoredWindowCenterWidth => Some("stored Window Center/Width"),
+        WindowSource::VoiLutSequenceRange => Some("range of the stored VOI LUT"),
+        WindowSource::ComputedFromPixelRange => None,
     };
-    format!("Window on first display: C {center:.1} / W {width:.1} ({source})")
+    let mut text = match source {
+        Some(source) => format!("Window on first display: C {center:.1} / W {width:.1} ({source})"),
+        None => format!(
+            "No window stored (the pixel range would be C {center:.1} / W {width:.1}); the viewer chose its own first \
+             window, shown under the image"
+        ),
+    };
+    // Display attributes the reader could not use (an unknown VOI LUT Function, a window that is no number).
+    for note in &summary.display_notes {
+        text.push_str("\nSet aside: ");
+        text.push_str(note);
+    }
+    text
 }
 
 #[cfg(test)]

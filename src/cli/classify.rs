@@ -27,7 +27,8 @@ pub struct ClassifyArgs {
     /// Classifier weights (.safetensors with a model card); default: the embedded default classifier.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Image files (PNG, JPEG, TIFF); colour images are converted to gray.
+    /// Image files (PNG, JPEG, TIFF, DICOM); colour images are converted to gray, DICOM pixels go through their
+    /// modality LUT and photometric interpretation.
     #[arg(required_unless_present = "tensor_npy", conflicts_with = "tensor_npy")]
     pub images: Vec<PathBuf>,
     /// Already preprocessed input, float32 [N, 3, S, S] with S the classifier's input side (224 px for the

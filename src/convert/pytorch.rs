@@ -96,11 +96,11 @@ fn malformed(path: &Path, reason: impl Into<String>) -> TorchError {
 /// Parses one pickle starting at `*cursor` and advances the cursor past its STOP opcode.
 fn parse_pickle(cursor: &mut &[u8], path: &Path) -> Result<Object, TorchError> {
     // candle's parser can panic on arithmetic overflow for hostile integers; keep that from taking the program down.
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let result = crate::contained_panic::contain(|| {
         let mut stack = Stack::empty();
         stack.read_loop(cursor)?;
         stack.finalize()
-    }));
+    });
     match result {
         Ok(Ok(object)) => Ok(object),
         Ok(Err(error)) => Err(TorchError::Pickle { path: path.to_path_buf(), reason: error.to_string() }),

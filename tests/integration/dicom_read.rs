@@ -257,3 +257,119 @@ fn rle_deflated_and_jpeg2000_variants_decode_to_the_uncompressed_pixels() {
         assert_eq!(again.pixels, reference.pixels, "{variant}");
     }
 }
+
+/// The first fragment of the encapsulated Pixel Data in a DICOM file's bytes: its offset and length.
+fn first_fragment(bytes: &[u8]) -> (usize, usize) {
+    let le32 = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let pixel_data = bytes.windows(6).rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'B']).unwrap();
+    // Tag, VR, reserved, undefined length; then the Basic Offset Table item, then the first fragment's item.
+    let offset_table = pixel_data + 12;
+    assert_eq!(bytes[offset_table..offset_table + 4], [0xFE, 0xFF, 0x00, 0xE0]);
+    let item = offset_table + 8 + le32(offset_table + 4);
+    assert_eq!(bytes[item..item + 4], [0xFE, 0xFF, 0x00, 0xE0]);
+    (item + 8, le32(item + 4))
+}
+
+fn thorax_dicom_info(path: &Path) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_thorax"))
+        .env("RUST_BACKTRACE", "1")
+        .args(["dicom", "info"])
+        .arg(path)
+        .output()
+        .unwrap();
+    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn corrupt_codestreams_are_refused_with_their_reason_and_no_panic_message() {
+    let dir = tempfile::tempdir().unwrap();
+    // RLE whose second segment (the low bytes of the 16-bit samples) decodes to one byte instead of 64x64: the
+    // codec indexes past its buffer. The panic is caught; the user sees the file and the reason, no "panicked at".
+    let mut rle = std::fs::read(fixture("transfer_syntaxes").join("mr_small_64_rle.dcm")).unwrap();
+    let (start, length) = first_fragment(&rle);
+    assert_eq!(rle[start..start + 4], [2, 0, 0, 0], "two segments");
+    let short_segment = (length - 2) as u32;
+    rle[start + 8..start + 12].copy_from_slice(&short_segment.to_le_bytes());
+    rle[start + length - 2..start + length].copy_from_slice(&[0x00, 0x42]);
+    let path = dir.path().join("short_rle_segment.dcm");
+    std::fs::write(&path, &rle).unwrap();
+    let (ok, stderr) = thorax_dicom_info(&path);
+    assert!(!ok && !stderr.contains("panicked") && !stderr.contains("stack backtrace"), "{stderr}");
+    assert!(stderr.contains("short_rle_segment.dcm") && stderr.contains("RLE Lossless"), "{stderr}");
+    assert!(stderr.contains("gave up on this data (index out of bounds"), "{stderr}");
+
+    // JPEG 2000 whose SIZ marker says 3 columns more than Columns: refused before the codec (which panics on it).
+    let mut j2k = std::fs::read(fixture("transfer_syntaxes").join("mr_small_64_j2k.dcm")).unwrap();
+    let (start, _) = first_fragment(&j2k);
+    assert_eq!(j2k[start..start + 4], [0xFF, 0x4F, 0xFF, 0x51]);
+    let width = u32::from_be_bytes(j2k[start + 8..start + 12].try_into().unwrap());
+    j2k[start + 8..start + 12].copy_from_slice(&(width + 3).to_be_bytes());
+    let path = dir.path().join("wide_j2k.dcm");
+    std::fs::write(&path, &j2k).unwrap();
+    let error = read_dicom_image(&path).map(|_| ()).unwrap_err().to_string();
+    assert!(error.contains("holds a 67x64 px JPEG 2000 frame, but Rows and Columns say 64x64 px"), "{error}");
+    let (ok, stderr) = thorax_dicom_info(&path);
+    assert!(!ok && !stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn twelve_bit_lossy_jpeg_is_refused_up_front_naming_what_to_do() {
+    use dicom_core::value::{PixelFragmentSequence, PrimitiveValue, Value};
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    let dir = tempfile::tempdir().unwrap();
+    // A 64x64 frame whose start-of-frame says extended process (SOF1) at 12-bit precision.
+    let image = image::GrayImage::from_fn(64, 64, |x, y| image::Luma([(x * 2 + y) as u8]));
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageLuma8(image).write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
+    let mut jpeg = jpeg.into_inner();
+    let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    jpeg[sof + 1] = 0xC1;
+    jpeg[sof + 4] = 12;
+    let mut object = dicom_object::open_file(shared_dicom_dir().join("mr_small_64.dcm")).unwrap().into_inner();
+    object.put(DataElement::new(tags::BITS_STORED, VR::US, PrimitiveValue::from(12u16)));
+    object.put(DataElement::new(tags::HIGH_BIT, VR::US, PrimitiveValue::from(11u16)));
+    object.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        Value::PixelSequence(PixelFragmentSequence::new(Vec::<u32>::new(), vec![jpeg])),
+    ));
+    let file = object
+        .with_meta(dicom_object::meta::FileMetaTableBuilder::new().transfer_syntax("1.2.840.10008.1.2.4.51"))
+        .unwrap();
+    let path = dir.path().join("jpeg12.dcm");
+    file.write_to_file(&path).unwrap();
+    let error = read_dicom_image(&path).map(|_| ()).unwrap_err().to_string();
+    assert!(error.contains("12-bit lossy JPEG") && error.contains("dcmdjpeg"), "{error}");
+    assert!(error.contains("jpeg12.dcm"), "{error}");
+}
+
+#[test]
+fn display_attributes_that_cannot_be_used_are_set_aside_with_a_note() {
+    use dicom_core::value::PrimitiveValue;
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    let dir = tempfile::tempdir().unwrap();
+    let original = read_dicom_image(&shared_dicom_dir().join("mr_small_64.dcm")).unwrap();
+    let mut object = dicom_object::open_file(shared_dicom_dir().join("mr_small_64.dcm")).unwrap();
+    // "LOG" is not a defined term (dcmtk ignores it and renders linearly); "abc" is no number.
+    object.put(DataElement::new(tags::VOILUT_FUNCTION, VR::CS, PrimitiveValue::from("LOG")));
+    object.put(DataElement::new(tags::WINDOW_CENTER, VR::DS, PrimitiveValue::from("abc")));
+    object.put(DataElement::new(tags::WINDOW_WIDTH, VR::DS, PrimitiveValue::from("400")));
+    let path = dir.path().join("odd_display.dcm");
+    object.write_to_file(&path).unwrap();
+    let image = read_dicom_image(&path).unwrap();
+    assert_eq!(image.pixels, original.pixels);
+    assert_eq!(image.summary.window_source, WindowSource::ComputedFromPixelRange);
+    let notes = &image.summary.display_notes;
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("\"LOG\" is not a defined term") && notes[0].contains("LINEAR is used"), "{notes:?}");
+    assert!(notes[1].starts_with("Window Center (0028,1050): not a number"), "{notes:?}");
+    // Lower case still names the defined term.
+    object.put(DataElement::new(tags::VOILUT_FUNCTION, VR::CS, PrimitiveValue::from("sigmoid")));
+    object.put(DataElement::new(tags::WINDOW_CENTER, VR::DS, PrimitiveValue::from("600")));
+    object.write_to_file(&path).unwrap();
+    let image = read_dicom_image(&path).unwrap();
+    assert!(image.summary.display_notes.is_empty(), "{:?}", image.summary.display_notes);
+    assert_eq!(image.voi_lut_function, thorax::imaging::dicom::VoiLutFunction::Sigmoid);
+}

@@ -160,6 +160,9 @@ pub struct DicomSummary {
     pub window: Window,
     pub window_source: WindowSource,
     pub voi_lut_function: VoiLutFunction,
+    /// Display attributes that could not be used (an unknown VOI LUT Function, a window that is not a number, a
+    /// VOI LUT whose data does not match its descriptor), each with what was done instead.
+    pub display_notes: Vec<String>,
     /// Stored values (before the modality LUT), first frame.
     pub stored_value_stats: PixelStats,
     /// Values after the modality LUT, first frame.

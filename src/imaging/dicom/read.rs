@@ -2,7 +2,7 @@
 //! frame into a [`DicomImage`].
 
 use super::error::{DicomError, error_chain_text, path_text};
-use super::jpeg_header::jpeg_frame_size;
+use super::jpeg_header::{FrameKind, frame_header};
 use super::length_guard::{DataSetEncoding, check_part10_lengths, check_raw_lengths};
 use super::lut::{LookupTable, parse_lut_item};
 use super::pixels::{ModalityTransform, PixelLayout, PixelStats, SampleModel, StoredValues, stored_values};
@@ -233,21 +233,44 @@ impl DicomFile {
 
     fn voi(&self, pixel_signed: bool) -> Result<VoiSettings, DicomError> {
         const LUT_ATTRIBUTE: &str = "VOI LUT Sequence (0028,3010)";
+        // These attributes only say how to show the image first. A bad one is set aside with a note, as dcmtk
+        // does, instead of refusing an image whose pixels are fine (the classifier never uses them).
+        let mut notes = Vec::new();
         let function = match self.text(tags::VOILUT_FUNCTION) {
             None => VoiLutFunction::Linear,
-            Some(name) => VoiLutFunction::from_dicom(&name)
-                .ok_or_else(|| self.invalid("VOI LUT Function (0028,1056)", format!("unknown function {name:?}")))?,
+            Some(name) => VoiLutFunction::from_dicom(&name).unwrap_or_else(|| {
+                notes.push(format!(
+                    "VOI LUT Function (0028,1056) {name:?} is not a defined term (LINEAR, LINEAR_EXACT, SIGMOID): \
+                     LINEAR is used"
+                ));
+                VoiLutFunction::Linear
+            }),
         };
         let lut = match self.object.get(tags::VOILUT_SEQUENCE).map(|e| e.value()) {
             Some(Value::Sequence(sequence)) => match sequence.items().first() {
-                Some(item) => Some(parse_lut_item(item, pixel_signed, &self.label, LUT_ATTRIBUTE)?),
+                Some(item) => match parse_lut_item(item, pixel_signed, &self.label, LUT_ATTRIBUTE) {
+                    Ok(lut) => Some(lut),
+                    Err(error) => {
+                        notes.push(format!("{}: set aside", invalid_reason(&error)));
+                        None
+                    }
+                },
                 None => None,
             },
-            Some(_) => return Err(self.invalid(LUT_ATTRIBUTE, "not a sequence")),
+            Some(_) => {
+                notes.push(format!("{LUT_ATTRIBUTE} is not a sequence: set aside"));
+                None
+            }
             None => None,
         };
-        let center = self.first_float(tags::WINDOW_CENTER, "Window Center (0028,1050)")?;
-        let width = self.first_float(tags::WINDOW_WIDTH, "Window Width (0028,1051)")?;
+        let mut lenient_float = |tag, attribute: &'static str| {
+            self.first_float(tag, attribute).unwrap_or_else(|error| {
+                notes.push(format!("{}: set aside", invalid_reason(&error)));
+                None
+            })
+        };
+        let center = lenient_float(tags::WINDOW_CENTER, "Window Center (0028,1050)");
+        let width = lenient_float(tags::WINDOW_WIDTH, "Window Width (0028,1051)");
         let stored = match (center, width) {
             // A window of zero or negative width is unusable; fall back as if none were stored.
             (Some(center), Some(width)) if width > 0.0 => Some(Window { center, width }),
@@ -262,7 +285,7 @@ impl DicomFile {
             (_, Some(window)) => (Some(window), WindowSource::StoredWindowCenterWidth),
             _ => (None, WindowSource::ComputedFromPixelRange),
         };
-        Ok(VoiSettings { function, lut, window, source })
+        Ok(VoiSettings { function, lut, window, source, notes })
     }
 
     fn sample_model(&self, photometric: &str) -> Result<(SampleModel, Photometric), DicomError> {
@@ -318,16 +341,42 @@ impl DicomFile {
             }
             Value::PixelSequence(sequence) => {
                 let first = sequence.fragments().first().map(|f| f.as_slice()).unwrap_or_default();
-                if let Some((rows, columns)) = jpeg_frame_size(first)
-                    && (u32::from(rows), u32::from(columns)) != (layout.rows, layout.columns)
-                {
-                    return Err(self.invalid(
-                        "Pixel Data (7FE0,0010)",
-                        format!(
-                            "holds a {columns}x{rows} px JPEG frame, but Rows and Columns say {}x{} px",
-                            layout.columns, layout.rows
-                        ),
-                    ));
+                if let Some(frame) = frame_header(first) {
+                    let name = match frame.kind {
+                        FrameKind::Jpeg2000 => "JPEG 2000",
+                        FrameKind::JpegLs => "JPEG-LS",
+                        FrameKind::JpegDct | FrameKind::JpegLossless => "JPEG",
+                    };
+                    if (frame.rows, frame.columns) != (layout.rows, layout.columns) {
+                        return Err(self.invalid(
+                            "Pixel Data (7FE0,0010)",
+                            format!(
+                                "holds a {}x{} px {name} frame, but Rows and Columns say {}x{} px",
+                                frame.columns, frame.rows, layout.columns, layout.rows
+                            ),
+                        ));
+                    }
+                    if frame.components != layout.samples_per_pixel {
+                        return Err(self.invalid(
+                            "Pixel Data (7FE0,0010)",
+                            format!(
+                                "holds a {name} frame of {} components, but Samples per Pixel says {}",
+                                frame.components, layout.samples_per_pixel
+                            ),
+                        ));
+                    }
+                    // The pure-Rust JPEG decoder reads 8-bit DCT frames and lossless ones, not 12-bit DCT.
+                    if frame.kind == FrameKind::JpegDct && frame.precision > 8 {
+                        return Err(DicomError::Unsupported {
+                            path: self.label.clone(),
+                            what: format!(
+                                "{}-bit lossy JPEG ({}, {ts_uid}): no pure-Rust decoder reads it; convert the file \
+                                 to an uncompressed or lossless transfer syntax first (e.g. dcmtk's dcmdjpeg)",
+                                frame.precision,
+                                ts.name()
+                            ),
+                        });
+                    }
                 }
             }
             Value::Sequence(_) => {
@@ -340,8 +389,8 @@ impl DicomFile {
             reason,
         };
         // Third-party codecs see untrusted bytes; a panic in one must not take the workbench down.
-        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.object.decode_pixel_data_frame(0)))
-            .map_err(|_| decode_error("the decoder panicked on this data".to_owned()))?
+        let decoded = crate::contained_panic::contain(|| self.object.decode_pixel_data_frame(0))
+            .map_err(|message| decode_error(format!("the decoder gave up on this data ({message})")))?
             .map_err(|e| decode_error(error_chain_text(&e)))?;
         // Codecs return colour as RGB whatever the stored photometric interpretation was.
         let decoded_photometric = if layout.samples_per_pixel == 3 && ts.is_encapsulated_pixel_data() {
@@ -388,6 +437,7 @@ impl DicomFile {
             window: window_used,
             window_source: voi.source,
             voi_lut_function: voi.function,
+            display_notes: voi.notes,
             stored_value_stats,
             pixel_stats,
         };
@@ -410,4 +460,15 @@ struct VoiSettings {
     lut: Option<LookupTable>,
     window: Option<Window>,
     source: WindowSource,
+    /// Display attributes set aside, and why.
+    notes: Vec<String>,
+}
+
+/// "Attribute: reason" of an invalid-attribute error, without the file (the note is shown with it), or the whole
+/// message of another error.
+fn invalid_reason(error: &DicomError) -> String {
+    match error {
+        DicomError::InvalidAttribute { attribute, reason, .. } => format!("{attribute}: {reason}"),
+        other => other.to_string(),
+    }
 }

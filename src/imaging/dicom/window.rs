@@ -20,7 +20,8 @@ pub enum VoiLutFunction {
 impl VoiLutFunction {
     /// Parses the attribute value; unknown names give `None`.
     pub fn from_dicom(name: &str) -> Option<VoiLutFunction> {
-        match name.trim() {
+        // Code strings are upper case; a writer that used lower case still means the defined term.
+        match name.trim().to_ascii_uppercase().as_str() {
             "LINEAR" => Some(VoiLutFunction::Linear),
             "LINEAR_EXACT" => Some(VoiLutFunction::LinearExact),
             "SIGMOID" => Some(VoiLutFunction::Sigmoid),

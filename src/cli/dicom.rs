@@ -111,8 +111,12 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
                     "window              center {} width {} ({:?}, {:?})",
                     summary.window.center, summary.window.width, summary.window_source, summary.voi_lut_function
                 );
+                for note in &summary.display_notes {
+                    println!("display note        {note}");
+                }
                 let s = summary.pixel_stats;
-                println!("pixels (modality)   min {} max {} mean {:.3}", s.min, s.max, s.mean);
+                // The values are f32 (see `DicomImage::pixels`); printed as such, not with f64's extra digits.
+                println!("pixels (modality)   min {} max {} mean {:.3}", s.min as f32, s.max as f32, s.mean);
                 let s = summary.stored_value_stats;
                 println!("stored values       min {} max {} mean {:.3}", s.min, s.max, s.mean);
                 Ok(())
@@ -135,6 +139,16 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
             check_outputs_apart(&[("--out", &out)], &[("the PNG exported", &png)])?;
             let (image, stored) =
                 read_png_with_provenance(&png).with_context(|| format!("reading PNG {}", png.display()))?;
+            if stored.is_none() {
+                // Nothing in the file shows that it is artificial: a real radiograph given here by mistake would be
+                // filed as "not a real patient" with the patient's own pixels.
+                eprintln!(
+                    "warning: {} carries no thorax provenance chunks, so nothing in it shows that it is artificial; \
+                     it is exported as synthetic on the word of --model-sha256, --seed and --labels. Export only \
+                     images you generated (`thorax generate` writes the chunks)",
+                    png.display()
+                );
+            }
             let provenance = merge_provenance(stored, model_sha256, seed, labels)
                 .with_context(|| format!("provenance for {}", png.display()))?;
             let info = write_secondary_capture(&out, &image, &provenance)
@@ -165,6 +179,9 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
                 (Some(_), Some(width)) => bail!("--window-width must be a positive finite number, got {width}"),
                 _ => None,
             };
+            for note in &image.summary.display_notes {
+                eprintln!("note: {}: {note}", file.display());
+            }
             let gray = GrayImage::new(image.width, image.height, GraySamples::U8(render_display_u8(&image, window)))?;
             write_plain_png(&out, &gray).with_context(|| format!("writing {}", out.display()))?;
             let (used, source) = match window {

@@ -16,6 +16,7 @@ pub fn not_a_chest_radiograph(details: &DicomDetails) -> Option<String> {
     let modality = details.summary.modality.as_deref().map(str::trim).filter(|m| !m.is_empty());
     if let Some(modality) = modality
         && !RADIOGRAPH_MODALITIES.iter().any(|m| m.eq_ignore_ascii_case(modality))
+        && !is_chest_secondary_capture(details, modality)
     {
         return Some(format!("{} image, not a radiograph", modality_name(modality)));
     }
@@ -33,6 +34,21 @@ pub fn not_a_chest_radiograph(details: &DicomDetails) -> Option<String> {
     // Many files (the dental CR among our fixtures) leave Body Part Examined out and name the anatomy only in their
     // descriptions; a description that names another part and not the chest raises the doubt too.
     description.map(|d| format!("the {} \"{}\" names the {}, not the chest", d.what, d.text, d.anatomy))
+}
+
+/// A Secondary Capture (Modality OT, the usual code for it) whose Body Part Examined is the chest: a digitised film
+/// or an artificial chest radiograph (our own `dicom export-sc` writes these), not another modality.
+fn is_chest_secondary_capture(details: &DicomDetails, modality: &str) -> bool {
+    const SECONDARY_CAPTURE_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.7";
+    let is_secondary_capture = details
+        .summary
+        .sop_class_uid
+        .as_deref()
+        .is_some_and(|uid| uid.trim_end_matches(['\0', ' ']) == SECONDARY_CAPTURE_IMAGE_STORAGE);
+    modality.eq_ignore_ascii_case("OT")
+        && is_secondary_capture
+        && top_level_text(details, 0x0018, 0x0015)
+            .is_some_and(|part| CHEST_BODY_PARTS.iter().any(|c| c.eq_ignore_ascii_case(&part)))
 }
 
 /// A free-text description that names anatomy other than the chest.

@@ -7,7 +7,7 @@ use super::deidentify::basic_profile_code_sequence;
 use super::error::{DicomError, error_chain_text, path_text};
 use super::gray_image::{GrayImage, GraySamples};
 use super::provenance::Provenance;
-use super::uid::new_uid;
+use super::uid::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, new_uid};
 use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, VR, dicom_value};
 use dicom_dictionary_std::{tags, uids};
@@ -18,6 +18,15 @@ use std::path::{Path, PathBuf};
 
 /// Series Description of every exported artificial image (LO, at most 64 characters).
 pub const SYNTHETIC_SERIES_DESCRIPTION: &str = "SYNTHETIC image (Thorax Workbench) - not a real patient";
+
+/// Patient's Name (0010,0010) of every export.
+pub const SYNTHETIC_PATIENT_NAME: &str = "SYNTHETIC^NOT A REAL PATIENT";
+
+/// Patient ID (0010,0020) of an export: "SYNTHETIC-" and the last 16 digits of its Study Instance UID.
+fn synthetic_patient_id(study_instance_uid: &str) -> String {
+    let digits = study_instance_uid.len().saturating_sub(16);
+    format!("SYNTHETIC-{}", study_instance_uid.get(digits..).unwrap_or(study_instance_uid))
+}
 
 /// What was written.
 #[derive(Debug, Clone, Serialize)]
@@ -65,8 +74,10 @@ pub fn write_secondary_capture(
         text(tags::SOP_CLASS_UID, VR::UI, uids::SECONDARY_CAPTURE_IMAGE_STORAGE),
         text(tags::SOP_INSTANCE_UID, VR::UI, &sop_instance_uid),
         // Patient: Type 2 attributes present and empty; nothing else.
-        empty(tags::PATIENT_NAME, VR::PN),
-        empty(tags::PATIENT_ID, VR::LO),
+        // Named so that a PACS's patient list, not only its series list, says this is no patient; each export is
+        // its own "patient", so synthetic images are never filed together as if one person's.
+        text(tags::PATIENT_NAME, VR::PN, SYNTHETIC_PATIENT_NAME),
+        text(tags::PATIENT_ID, VR::LO, &synthetic_patient_id(&study_instance_uid)),
         empty(tags::PATIENT_BIRTH_DATE, VR::DA),
         empty(tags::PATIENT_SEX, VR::CS),
         text(tags::PATIENT_IDENTITY_REMOVED, VR::CS, "YES"),
@@ -82,6 +93,7 @@ pub fn write_secondary_capture(
         text(tags::STUDY_DESCRIPTION, VR::LO, "Synthetic chest radiograph"),
         // General Series
         text(tags::MODALITY, VR::CS, "OT"),
+        text(tags::BODY_PART_EXAMINED, VR::CS, "CHEST"),
         text(tags::SERIES_INSTANCE_UID, VR::UI, &series_instance_uid),
         text(tags::SERIES_NUMBER, VR::IS, "1"),
         text(tags::SERIES_DESCRIPTION, VR::LO, SYNTHETIC_SERIES_DESCRIPTION),
@@ -113,7 +125,12 @@ pub fn write_secondary_capture(
         DataElement::new(tags::PIXEL_DATA, pixel_vr, pixel_value),
     ]);
     let object = dataset
-        .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+                .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
+                .implementation_version_name(IMPLEMENTATION_VERSION_NAME),
+        )
         .map_err(|e| DicomError::Write { path: path_text(path), reason: error_chain_text(&e) })?;
     object
         .write_to_file(path)

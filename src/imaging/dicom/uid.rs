@@ -2,6 +2,13 @@
 
 use std::collections::HashMap;
 
+/// The Implementation Class UID (0002,0012) of files this program writes: one fixed UUID-derived UID (PS3.7 D.3.3.2
+/// asks for a value that names the implementation, not the DICOM library under it).
+pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.121321814032585165360290212942503439985";
+
+/// The Implementation Version Name (0002,0013): at most 16 characters.
+pub const IMPLEMENTATION_VERSION_NAME: &str = concat!("THORAX_", env!("CARGO_PKG_VERSION"));
+
 /// A new globally unique UID of the form `2.25.<128-bit random integer>` (PS3.5 B.2, UUID-derived).
 pub fn new_uid() -> String {
     format!("2.25.{}", uuid::Uuid::new_v4().as_u128())
@@ -40,6 +47,13 @@ impl UidMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_implementation_names_are_valid_ui_and_sh_values() {
+        assert!(IMPLEMENTATION_CLASS_UID.len() <= 64);
+        assert!(IMPLEMENTATION_CLASS_UID.split('.').all(|c| !c.is_empty() && (c == "0" || !c.starts_with('0'))));
+        assert!(IMPLEMENTATION_VERSION_NAME.len() <= 16, "{IMPLEMENTATION_VERSION_NAME}");
+    }
 
     #[test]
     fn new_uids_are_valid_and_distinct() {

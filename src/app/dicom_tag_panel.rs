@@ -177,4 +177,14 @@ mod tests {
         panel.filter.clear();
         assert!(panel.shows(&row("PatientName", "DOE^JOHN", true)));
     }
+
+    #[test]
+    fn the_window_summary_lists_the_display_attributes_set_aside() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/real/mr_small_64.dcm");
+        let mut summary = crate::imaging::dicom::read_dicom_image(&path).unwrap().summary;
+        assert!(!window_summary_text(&summary).contains("Set aside"));
+        summary.display_notes.push("VOI LUT Function (0028,1056) \"LOG\" is not a defined term".to_owned());
+        let text = window_summary_text(&summary);
+        assert!(text.ends_with("\nSet aside: VOI LUT Function (0028,1056) \"LOG\" is not a defined term"), "{text}");
+    }
 }

@@ -175,7 +175,6 @@ pub struct StudyStore {
     path: PathBuf,
 }
 
-/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
 /// Whether the study file at `path` cannot be opened for writing (a read-only file, or one on read-only media).
 pub(crate) fn is_read_only(path: &Path) -> bool {
     std::fs::OpenOptions::new().write(true).open(path).is_err_and(|error| {
@@ -183,6 +182,7 @@ pub(crate) fn is_read_only(path: &Path) -> bool {
     })
 }
 
+/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
 pub(crate) fn now_unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

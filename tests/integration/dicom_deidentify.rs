@@ -12,8 +12,8 @@ use dicom_object::{InMemDicomObject, StandardDataDictionary};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use thorax::imaging::dicom::{
-    BASIC_PROFILE, DicomFile, ProfileAction, TagPattern, UidMap, deidentify_file, deidentify_object, is_identifying,
-    open_dicom, read_dicom_image,
+    BASIC_PROFILE, DeidentifyOptions, DicomFile, ProfileAction, TagPattern, UidMap, deidentify_file,
+    deidentify_file_with, deidentify_object, is_identifying, open_dicom, read_dicom_image,
 };
 
 fn shared_dicom_files() -> Vec<PathBuf> {
@@ -391,6 +391,52 @@ fn public_sequences_and_attributes_stored_as_un_get_the_profile() {
         "{:?}",
         done.warnings
     );
+}
+
+fn with_burned_in(source: &Path, dir: &Path, name: &str) -> PathBuf {
+    let mut file = open_dicom(source).unwrap();
+    file.object.put(DataElement::new(tags::BURNED_IN_ANNOTATION, VR::CS, PrimitiveValue::from("YES")));
+    file.object.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from("1.2.826.0.1.999.5")));
+    file.object.update_meta(|meta| meta.media_storage_sop_instance_uid = "1.2.826.0.1.999.5".into());
+    let path = dir.join(name);
+    file.object.write_to_file(&path).unwrap();
+    path
+}
+
+#[test]
+fn burned_in_annotation_is_refused_unless_allowed() {
+    use thorax::cli::dicom::{DicomCommand, run};
+    let source = shared_dicom_files().into_iter().find(|p| p.ends_with("chest_cr_pa_siim_nih.dcm")).unwrap();
+    let inputs = tempfile::tempdir().unwrap();
+    std::fs::copy(&source, inputs.path().join("a_plain.dcm")).unwrap();
+    let burned = with_burned_in(&source, inputs.path(), "b_burned.dcm");
+
+    let error = deidentify_file(&burned, inputs.path(), &mut UidMap::new()).unwrap_err().to_string();
+    assert!(error.contains("b_burned.dcm") && error.contains("Burned In Annotation (0028,0301) is YES"), "{error}");
+    assert!(error.contains("--allow-burned-in-annotation"), "{error}");
+
+    // Among several files: the others are written, the run fails.
+    let out = tempfile::tempdir().unwrap();
+    let refused = out.path().join("refused");
+    let deidentify = |out: &Path, allow: bool| {
+        run(DicomCommand::Deidentify {
+            inputs: vec![inputs.path().to_path_buf()],
+            out: out.to_path_buf(),
+            allow_burned_in_annotation: allow,
+            json: true,
+        })
+    };
+    let error = deidentify(&refused, false).unwrap_err();
+    assert!(format!("{error:#}").contains("1 of 2 input files could not be de-identified"), "{error:#}");
+    assert_eq!(std::fs::read_dir(&refused).unwrap().count(), 1);
+
+    // Allowed: written, with the warning kept.
+    let allowed = out.path().join("allowed");
+    deidentify(&allowed, true).unwrap();
+    assert_eq!(std::fs::read_dir(&allowed).unwrap().count(), 2);
+    let options = DeidentifyOptions { allow_burned_in_annotation: true };
+    let done = deidentify_file_with(&burned, out.path(), &mut UidMap::new(), options).unwrap();
+    assert!(done.warnings.iter().any(|w| w.contains("Burned In Annotation is YES")), "{:?}", done.warnings);
 }
 
 #[test]

@@ -54,15 +54,34 @@ pub struct DeidentifiedFile {
     pub warnings: Vec<String>,
 }
 
+/// Choices the user makes for a de-identification run; the default is the safe one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeidentifyOptions {
+    /// Write files whose Burned In Annotation is YES. The profile cleans attributes, not pixels, so this is for a
+    /// user who has checked or masked the pixels and takes responsibility for them.
+    pub allow_burned_in_annotation: bool,
+}
+
 /// The output name for a de-identified instance: its new SOP Instance UID (input names may identify).
 pub fn output_file_name(sop_instance_uid: &str) -> String {
     format!("{sop_instance_uid}.dcm")
 }
 
-/// De-identifies `input` into `out_dir`, replacing UIDs through `uids` (share one map across an export).
+/// De-identifies `input` into `out_dir`, replacing UIDs through `uids` (share one map across an export), with
+/// the default options (files with burned-in annotation are refused).
 pub fn deidentify_file(input: &Path, out_dir: &Path, uids: &mut UidMap) -> Result<DeidentifiedFile, DicomError> {
+    deidentify_file_with(input, out_dir, uids, DeidentifyOptions::default())
+}
+
+/// [`deidentify_file`] with explicit options.
+pub fn deidentify_file_with(
+    input: &Path,
+    out_dir: &Path,
+    uids: &mut UidMap,
+    options: DeidentifyOptions,
+) -> Result<DeidentifiedFile, DicomError> {
     let file = open_dicom(input)?;
-    let (object, counts, warnings) = deidentify_object(&file, uids)?;
+    let (object, counts, warnings) = deidentify_object_with(&file, uids, options)?;
     let sop_instance_uid = object.meta().media_storage_sop_instance_uid().trim_end_matches('\0').to_owned();
     let output = out_dir.join(output_file_name(&sop_instance_uid));
     if output.exists() {
@@ -82,11 +101,25 @@ pub fn deidentify_file(input: &Path, out_dir: &Path, uids: &mut UidMap) -> Resul
     Ok(DeidentifiedFile { input: path_text(input), output, sop_instance_uid, counts, warnings })
 }
 
+/// The result of de-identifying one object in memory: the new object, what was done, and warnings.
+pub type Deidentified = (FileDicomObject<InMemDicomObject>, DeidentifyCounts, Vec<String>);
+
+/// De-identifies an opened file in memory with the default options.
+pub fn deidentify_object(file: &DicomFile, uids: &mut UidMap) -> Result<Deidentified, DicomError> {
+    deidentify_object_with(file, uids, DeidentifyOptions::default())
+}
+
 /// De-identifies an opened file in memory; returns the new object, what was done, and warnings.
-pub fn deidentify_object(
+pub fn deidentify_object_with(
     file: &DicomFile,
     uids: &mut UidMap,
-) -> Result<(FileDicomObject<InMemDicomObject>, DeidentifyCounts, Vec<String>), DicomError> {
+    options: DeidentifyOptions,
+) -> Result<Deidentified, DicomError> {
+    let burned_in = file.text(tags::BURNED_IN_ANNOTATION).is_some_and(|v| v.eq_ignore_ascii_case("YES"));
+    if burned_in && !options.allow_burned_in_annotation {
+        // Writing it would mark Patient Identity Removed = YES over pixels that still show the text.
+        return Err(DicomError::BurnedInAnnotation { path: file.label.clone() });
+    }
     let mut cleaner = Cleaner { uids, counts: DeidentifyCounts::default(), warnings: Vec::new() };
     let mut dataset = cleaner.clean(&file.object);
     let counts = cleaner.counts;
@@ -151,8 +184,9 @@ fn pixel_warnings(file: &DicomFile) -> Vec<String> {
         file.text(tags::SOP_CLASS_UID).is_some_and(|uid| uid.starts_with("1.2.840.10008.5.1.4.1.1.7"));
     let often_burned_in = ["US", "SC", "OT", "XC", "ES", "DOC"].contains(&modality.as_str());
     match burned_in.as_deref() {
-        Some("YES") => vec![format!(
-            "{}: Burned In Annotation is YES; identifying text may remain in the pixels, which this tool does not clean",
+        Some(yes) if yes.eq_ignore_ascii_case("YES") => vec![format!(
+            "{}: Burned In Annotation is YES; identifying text may remain in the pixels, which this tool does not clean \
+             (written because burned-in annotation was allowed)",
             file.label
         )],
         Some("NO") => Vec::new(),

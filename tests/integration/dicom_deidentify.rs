@@ -494,3 +494,47 @@ fn dummy_sequences_keep_nothing_type_2_sequences_stay_and_overlay_groups_go() {
     // Overlay groups go whole: with Overlay Data removed the rest would be an invalid Overlay Plane.
     assert!(output.iter().all(|e| !(0x6000..=0x601E).contains(&e.tag().group())), "overlay attribute left");
 }
+
+#[test]
+fn deidentify_refuses_an_output_folder_in_an_input_folder_and_notes_skipped_subfolders() {
+    let source = shared_dicom_files().into_iter().find(|p| p.ends_with("ct_small_128.dcm")).unwrap();
+    let inputs = tempfile::tempdir().unwrap();
+    std::fs::copy(&source, inputs.path().join("ct.dcm")).unwrap();
+    std::fs::create_dir(inputs.path().join("older")).unwrap();
+    std::fs::copy(&source, inputs.path().join("older").join("ct_copy.dcm")).unwrap();
+    let thorax = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_thorax")).args(args).output().unwrap()
+    };
+    let folder = inputs.path().as_os_str();
+
+    for out in [inputs.path().to_path_buf(), inputs.path().join("."), inputs.path().join("deid")] {
+        let output = thorax(&["dicom".as_ref(), "deidentify".as_ref(), folder, "--out".as_ref(), out.as_os_str()]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{}", out.display());
+        assert!(stderr.contains("mixed with the originals"), "{stderr}");
+    }
+    assert_eq!(std::fs::read_dir(inputs.path()).unwrap().count(), 2, "nothing written into the input folder");
+
+    let out = tempfile::tempdir().unwrap();
+    let text_out = out.path().join("text");
+    let output = thorax(&["dicom".as_ref(), "deidentify".as_ref(), folder, "--out".as_ref(), text_out.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("skipped subfolder") && stderr.contains("older"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&text_out).unwrap().count(), 1);
+
+    let json_out = out.path().join("json");
+    let output = thorax(&[
+        "dicom".as_ref(),
+        "deidentify".as_ref(),
+        folder,
+        "--out".as_ref(),
+        json_out.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert!(output.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let skipped = report["skipped_subfolders"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0].as_str().unwrap().ends_with("older"), "{skipped:?}");
+}

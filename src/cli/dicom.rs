@@ -3,8 +3,9 @@
 
 use crate::cli::output_paths::{check_extension, check_outputs_apart};
 use crate::imaging::dicom::{
-    DeidentifiedFile, DicomError, GrayImage, GraySamples, Provenance, TagRow, UidMap, Window, deidentify_file,
-    list_tags, open_dicom, read_dicom_image, read_png_with_provenance, render_display_u8, write_secondary_capture,
+    DeidentifiedFile, DeidentifyOptions, DicomError, GrayImage, GraySamples, Provenance, TagRow, UidMap, Window,
+    deidentify_file_with, list_tags, open_dicom, read_dicom_image, read_png_with_provenance, render_display_u8,
+    write_secondary_capture,
 };
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -29,14 +30,23 @@ pub enum DicomCommand {
         #[arg(long)]
         json: bool,
     },
-    /// De-identify files (PS3.15 Annex E Basic Profile); UIDs map consistently across all inputs.
+    /// De-identify files (PS3.15 Annex E Basic Profile); UIDs map consistently across all inputs. The profile
+    /// cleans attributes, not pixels: a file whose Burned In Annotation is YES is refused unless
+    /// --allow-burned-in-annotation is given.
     Deidentify {
-        /// DICOM files, or folders whose files are all taken (not recursively).
+        /// DICOM files, or folders whose files are all taken (not recursively: subfolders are skipped with a note).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
-        /// Output folder (created if missing); files are named by their new SOP Instance UID.
+        /// Output folder (created if missing), not an input folder nor inside one; files are named by their new SOP
+        /// Instance UID.
         #[arg(long)]
         out: PathBuf,
+        /// Also write files whose Burned In Annotation (0028,0301) is YES. Their pixels show text (often the
+        /// patient's name or ID) that this command does not remove: you take responsibility for the pixels, e.g.
+        /// after checking or masking them. Without it such files are refused (the others are still written, and
+        /// the command exits non-zero).
+        #[arg(long)]
+        allow_burned_in_annotation: bool,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -134,7 +144,9 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
                 Ok(())
             }
         }
-        DicomCommand::Deidentify { inputs, out, json } => deidentify(&inputs, &out, json),
+        DicomCommand::Deidentify { inputs, out, allow_burned_in_annotation, json } => {
+            deidentify(&inputs, &out, DeidentifyOptions { allow_burned_in_annotation }, json)
+        }
         DicomCommand::ExportSc { png, out, model_sha256, seed, labels, json } => {
             check_outputs_apart(&[("--out", &out)], &[("the PNG exported", &png)])?;
             let (image, stored) =
@@ -217,11 +229,22 @@ struct DeidentifyReport {
     failures: Vec<DeidentifyFailure>,
     /// Files inside a given folder that are not DICOM (named files that are not DICOM are failures).
     skipped_not_dicom: Vec<String>,
+    /// Folders inside a given folder: not read (folders are taken one level deep).
+    skipped_subfolders: Vec<String>,
     distinct_uids_replaced: usize,
 }
 
-fn deidentify(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<()> {
-    let files = expand_inputs(inputs)?;
+fn deidentify(inputs: &[PathBuf], out: &Path, options: DeidentifyOptions, json: bool) -> anyhow::Result<()> {
+    check_out_apart_from_inputs(inputs, out)?;
+    let ExpandedInputs { files, subfolders } = expand_inputs(inputs)?;
+    if !json {
+        for folder in &subfolders {
+            eprintln!(
+                "note: skipped subfolder {} (folders are read one level deep, not recursively)",
+                folder.display()
+            );
+        }
+    }
     std::fs::create_dir_all(out).with_context(|| format!("creating output folder {}", out.display()))?;
     let mut uids = UidMap::new();
     let mut report = DeidentifyReport {
@@ -229,10 +252,11 @@ fn deidentify(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<()> 
         files: Vec::new(),
         failures: Vec::new(),
         skipped_not_dicom: Vec::new(),
+        skipped_subfolders: subfolders.iter().map(|folder| folder.display().to_string()).collect(),
         distinct_uids_replaced: 0,
     };
     for (input, from_folder) in &files {
-        match deidentify_file(input, out, &mut uids) {
+        match deidentify_file_with(input, out, &mut uids, options) {
             Ok(done) => report.files.push(done),
             Err(DicomError::NotDicom { .. }) if *from_folder => {
                 report.skipped_not_dicom.push(input.display().to_string());
@@ -274,27 +298,92 @@ fn deidentify(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Files as given, plus the regular files directly inside any folder given (sorted); each with whether it
-/// came from a folder.
-fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, bool)>> {
+/// Refuses an output folder that is an input folder or inside one: outputs would sit beside (or below) the
+/// originals, and the next run over that folder would take both. Also refuses an input file directly in the
+/// output folder, which mixes originals and outputs the same way.
+fn check_out_apart_from_inputs(inputs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
+    let out_resolved = resolved_folder(out);
+    for input in inputs {
+        if input.is_dir() {
+            let Ok(folder) = input.canonicalize() else { continue };
+            if out_resolved.starts_with(&folder) {
+                bail!(
+                    "--out {} is {} the input folder {}: de-identified files would be mixed with the originals \
+                     (and taken as inputs by the next run); choose an output folder outside it",
+                    out.display(),
+                    if out_resolved == folder { "the same folder as" } else { "inside" },
+                    input.display()
+                );
+            }
+        } else if let Some(parent) = input.canonicalize().ok().and_then(|path| path.parent().map(Path::to_path_buf))
+            && parent == out_resolved
+        {
+            bail!(
+                "the input file {} is in the output folder --out {}: de-identified files would be mixed with the \
+                 originals; choose another output folder",
+                input.display(),
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `path` made absolute with links resolved, also when it does not exist yet: its nearest existing ancestor
+/// resolved, joined with the rest.
+fn resolved_folder(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut missing = Vec::new();
+    let mut existing = absolute.as_path();
+    loop {
+        if let Ok(found) = existing.canonicalize() {
+            return missing.iter().rev().fold(found, |path, part| path.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return absolute,
+        }
+    }
+}
+
+/// The input files of a run and the subfolders it does not read.
+struct ExpandedInputs {
+    /// Each file with whether it came from a folder.
+    files: Vec<(PathBuf, bool)>,
+    /// Subfolders of given folders: not read (folders are taken one level deep), so the caller says so.
+    subfolders: Vec<PathBuf>,
+}
+
+/// Files as given, plus the regular files directly inside any folder given (sorted), and those folders' subfolders.
+fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<ExpandedInputs> {
     let mut files = Vec::new();
+    let mut subfolders = Vec::new();
     for input in inputs {
         if input.is_dir() {
             let mut inside: Vec<PathBuf> = std::fs::read_dir(input)
                 .with_context(|| format!("listing {}", input.display()))?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|path| path.is_file())
                 .collect();
             inside.sort();
-            files.extend(inside.into_iter().map(|path| (path, true)));
+            for path in inside {
+                if path.is_file() {
+                    files.push((path, true));
+                } else if path.is_dir() {
+                    subfolders.push(path);
+                }
+            }
         } else {
             files.push((input.clone(), false));
         }
     }
     if files.is_empty() {
-        bail!("no input files found");
+        let note = if subfolders.is_empty() { "" } else { " (subfolders are not read)" };
+        bail!("no input files found{note}");
     }
-    Ok(files)
+    Ok(ExpandedInputs { files, subfolders })
 }
 
 /// Missing command-line values come from the PNG's own provenance chunks. A value that contradicts what the PNG

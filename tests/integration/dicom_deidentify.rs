@@ -12,8 +12,8 @@ use dicom_object::{InMemDicomObject, StandardDataDictionary};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use thorax::imaging::dicom::{
-    BASIC_PROFILE, DicomFile, ProfileAction, TagPattern, UidMap, deidentify_file, deidentify_object, is_identifying,
-    open_dicom, read_dicom_image,
+    BASIC_PROFILE, DeidentifyOptions, DicomFile, ProfileAction, TagPattern, UidMap, deidentify_file,
+    deidentify_file_with, deidentify_object, is_identifying, open_dicom, read_dicom_image,
 };
 
 fn shared_dicom_files() -> Vec<PathBuf> {
@@ -228,7 +228,7 @@ fn every_attribute_of_the_profile_table_is_handled_by_its_action() {
         } else {
             continue; // AT only
         }
-        covered.push((tag, entry.action.resolved(), vr));
+        covered.push((tag, entry.action.resolved_for(tag, vr == VR::SQ), vr));
     }
     assert!(covered.len() >= 400, "only {} rows exercised", covered.len());
     elements.push(DataElement::new(Tag(0x6000, 0x3000), VR::OW, PrimitiveValue::U8(vec![9u8, 9].into())));
@@ -257,8 +257,9 @@ fn every_attribute_of_the_profile_table_is_handled_by_its_action() {
             ProfileAction::D => {
                 let element = element.unwrap_or_else(|| panic!("{name} should be replaced"));
                 if let Some(items) = element.items() {
-                    assert_eq!(text(&items[0], tags::PATIENT_NAME).as_deref(), Some(""), "{name}");
-                    assert_ne!(text(&items[0], tags::REFERENCED_SOP_INSTANCE_UID).as_deref(), Some(nested_uid));
+                    // A D sequence keeps nothing of its items: one empty item.
+                    assert_eq!(items.len(), 1, "{name}");
+                    assert_eq!(items[0].iter().count(), 0, "{name}: the dummy item must be empty");
                 } else {
                     assert!(value_text(element).is_some(), "{name}: D must be non-empty");
                 }
@@ -274,4 +275,266 @@ fn every_attribute_of_the_profile_table_is_handled_by_its_action() {
     assert!(output.get(Tag(0x5000, 0x0010)).is_none());
     assert_eq!(counts.private_removed, 2);
     assert!(counts.removed > 250 && counts.emptied > 30 && counts.replaced_with_dummy > 80, "{counts:?}");
+}
+
+/// An implicit VR little endian element (value padded to even length).
+fn implicit_element(tag: Tag, value: &[u8]) -> Vec<u8> {
+    let mut value = value.to_vec();
+    if value.len() % 2 == 1 {
+        value.push(b' ');
+    }
+    let mut out = Vec::new();
+    out.extend(tag.group().to_le_bytes());
+    out.extend(tag.element().to_le_bytes());
+    out.extend(u32::try_from(value.len()).unwrap().to_le_bytes());
+    out.extend(value);
+    out
+}
+
+/// A sequence item around `content`, of defined or undefined length.
+fn implicit_item(content: &[u8], defined_length: bool) -> Vec<u8> {
+    let mut out = vec![0xFE, 0xFF, 0x00, 0xE0];
+    if defined_length {
+        out.extend(u32::try_from(content.len()).unwrap().to_le_bytes());
+        out.extend(content);
+    } else {
+        out.extend(u32::MAX.to_le_bytes());
+        out.extend(content);
+        out.extend([0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+    }
+    out
+}
+
+fn un(tag: Tag, bytes: Vec<u8>) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, VR::UN, PrimitiveValue::U8(bytes.into()))
+}
+
+/// A part 10 file (explicit VR little endian) holding `elements`, written under `dir`.
+fn write_part10(dir: &Path, name: &str, elements: Vec<DataElement<InMemDicomObject>>) -> PathBuf {
+    let object = InMemDicomObject::from_element_iter(elements)
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax("1.2.840.10008.1.2.1")
+                .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+                .media_storage_sop_instance_uid("1.2.826.0.1.999.3"),
+        )
+        .unwrap();
+    let path = dir.join(name);
+    object.write_to_file(&path).unwrap();
+    path
+}
+
+#[test]
+fn public_sequences_and_attributes_stored_as_un_get_the_profile() {
+    let secret_uid = "1.2.826.0.1.999.77";
+    // Procedure Code Sequence as an unaware archive writes it: VR UN, items in implicit VR little endian.
+    let nested = implicit_item(&implicit_element(Tag(0x0010, 0x1000), b"SECRETOTHERID"), true);
+    let first = [
+        implicit_element(tags::CODE_VALUE, b"P1"),
+        implicit_element(tags::INSTITUTION_NAME, b"Secret Hospital"),
+        implicit_element(tags::REFERENCED_SOP_INSTANCE_UID, secret_uid.as_bytes()),
+        implicit_element(tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE, &nested),
+        implicit_element(tags::PATIENT_NAME, b"Secret^Name"),
+    ]
+    .concat();
+    let second = implicit_element(tags::PERSON_NAME, b"Secret^Doctor");
+    let procedure = [implicit_item(&first, true), implicit_item(&second, false)].concat();
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_part10(
+        dir.path(),
+        "un.dcm",
+        vec![
+            DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.7")),
+            DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from("1.2.826.0.1.999.3")),
+            un(tags::PROCEDURE_CODE_SEQUENCE, procedure),
+            // Not parseable as items: cannot be cleaned, so it must go.
+            un(tags::PERFORMED_PROTOCOL_CODE_SEQUENCE, b"Secret protocol text".to_vec()),
+            // Public non-sequence attributes stored as UN get their table action too.
+            un(tags::STUDY_INSTANCE_UID, secret_uid.as_bytes().to_vec()),
+            un(tags::ACCESSION_NUMBER, b"SECRETACC1".to_vec()),
+            un(tags::STATION_NAME, b"SECRETSTATION".to_vec()),
+            un(tags::VERIFYING_ORGANIZATION, b"Secret Org".to_vec()),
+        ],
+    );
+    assert_eq!(open_dicom(&input).unwrap().object.get(tags::PROCEDURE_CODE_SEQUENCE).unwrap().vr(), VR::UN);
+
+    let out = tempfile::tempdir().unwrap();
+    let done = deidentify_file(&input, out.path(), &mut UidMap::new()).unwrap();
+    let result = open_dicom(&done.output).unwrap().object;
+    let mut values = HashSet::new();
+    all_values(&result, &mut values);
+    for value in &values {
+        assert!(!value.contains("Secret") && !value.contains("SECRET"), "original value kept: {value}");
+    }
+    assert!(!values.contains(secret_uid));
+    let raw = std::fs::read(&done.output).unwrap();
+    assert!(!raw.windows(6).any(|w| w == b"Secret" || w == b"SECRET"), "original text in the written bytes");
+
+    let procedure = result.get(tags::PROCEDURE_CODE_SEQUENCE).unwrap();
+    assert_eq!(procedure.vr(), VR::SQ);
+    let items = procedure.items().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(text(&items[0], tags::CODE_VALUE).as_deref(), Some("P1"));
+    assert_eq!(text(&items[0], tags::PATIENT_NAME).as_deref(), Some(""));
+    let new_study = text(&result, tags::STUDY_INSTANCE_UID).unwrap();
+    assert!(new_study.starts_with("2.25."), "{new_study}");
+    assert_eq!(text(&items[0], tags::REFERENCED_SOP_INSTANCE_UID), Some(new_study), "one UID, one replacement");
+    let purpose = items[0].get(tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE).unwrap().items().unwrap();
+    assert!(purpose[0].get(Tag(0x0010, 0x1000)).is_none());
+    assert_eq!(text(&items[1], tags::PERSON_NAME).as_deref(), Some("ANONYMIZED"));
+    assert_eq!(result.get(tags::VERIFYING_ORGANIZATION).unwrap().vr(), VR::LO);
+
+    assert!(result.get(tags::PERFORMED_PROTOCOL_CODE_SEQUENCE).is_none());
+    assert!(result.get(tags::STATION_NAME).map(|e| value_text(e).is_none()).unwrap_or(true));
+    assert!(
+        done.warnings.iter().any(|w| w.contains("(0040,0260)") && w.contains("UN") && w.contains("removed")),
+        "{:?}",
+        done.warnings
+    );
+}
+
+fn with_burned_in(source: &Path, dir: &Path, name: &str) -> PathBuf {
+    let mut file = open_dicom(source).unwrap();
+    file.object.put(DataElement::new(tags::BURNED_IN_ANNOTATION, VR::CS, PrimitiveValue::from("YES")));
+    file.object.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from("1.2.826.0.1.999.5")));
+    file.object.update_meta(|meta| meta.media_storage_sop_instance_uid = "1.2.826.0.1.999.5".into());
+    let path = dir.join(name);
+    file.object.write_to_file(&path).unwrap();
+    path
+}
+
+#[test]
+fn burned_in_annotation_is_refused_unless_allowed() {
+    use thorax::cli::dicom::{DicomCommand, run};
+    let source = shared_dicom_files().into_iter().find(|p| p.ends_with("chest_cr_pa_siim_nih.dcm")).unwrap();
+    let inputs = tempfile::tempdir().unwrap();
+    std::fs::copy(&source, inputs.path().join("a_plain.dcm")).unwrap();
+    let burned = with_burned_in(&source, inputs.path(), "b_burned.dcm");
+
+    let error = deidentify_file(&burned, inputs.path(), &mut UidMap::new()).unwrap_err().to_string();
+    assert!(error.contains("b_burned.dcm") && error.contains("Burned In Annotation (0028,0301) is YES"), "{error}");
+    assert!(error.contains("--allow-burned-in-annotation"), "{error}");
+
+    // Among several files: the others are written, the run fails.
+    let out = tempfile::tempdir().unwrap();
+    let refused = out.path().join("refused");
+    let deidentify = |out: &Path, allow: bool| {
+        run(DicomCommand::Deidentify {
+            inputs: vec![inputs.path().to_path_buf()],
+            out: out.to_path_buf(),
+            allow_burned_in_annotation: allow,
+            json: true,
+        })
+    };
+    let error = deidentify(&refused, false).unwrap_err();
+    assert!(format!("{error:#}").contains("1 of 2 input files could not be de-identified"), "{error:#}");
+    assert_eq!(std::fs::read_dir(&refused).unwrap().count(), 1);
+
+    // Allowed: written, with the warning kept.
+    let allowed = out.path().join("allowed");
+    deidentify(&allowed, true).unwrap();
+    assert_eq!(std::fs::read_dir(&allowed).unwrap().count(), 2);
+    let options = DeidentifyOptions { allow_burned_in_annotation: true };
+    let done = deidentify_file_with(&burned, out.path(), &mut UidMap::new(), options).unwrap();
+    assert!(done.warnings.iter().any(|w| w.contains("Burned In Annotation is YES")), "{:?}", done.warnings);
+}
+
+#[test]
+fn dummy_sequences_keep_nothing_type_2_sequences_stay_and_overlay_groups_go() {
+    let code_item = |value: &str| {
+        InMemDicomObject::from_element_iter([
+            DataElement::new(tags::CODE_VALUE, VR::SH, PrimitiveValue::from(value)),
+            DataElement::new(tags::TEXT_VALUE, VR::UT, PrimitiveValue::from("Secret text about Jane")),
+        ])
+    };
+    let sequence =
+        |tag, value| DataElement::new(tag, VR::SQ, DataSetSequence::new(vec![code_item(value)], Length::UNDEFINED));
+    let mut elements = vec![
+        DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.1.1")),
+        sequence(tags::CONTENT_SEQUENCE, "SECRET1"),
+        sequence(tags::PERSON_IDENTIFICATION_CODE_SEQUENCE, "SECRET2"),
+        sequence(tags::GRAPHIC_ANNOTATION_SEQUENCE, "SECRET3"),
+        sequence(tags::ACQUISITION_CONTEXT_SEQUENCE, "SECRET4"),
+        DataElement::new(tags::ACQUISITION_CONTEXT_DESCRIPTION, VR::ST, PrimitiveValue::from("Secret context")),
+        DataElement::new(tags::SECONDARY_CAPTURE_DEVICE_ID, VR::LO, PrimitiveValue::from("SECRETDEVICE")),
+        DataElement::new(tags::UNFORMATTED_TEXT_VALUE, VR::ST, PrimitiveValue::from("Secret unformatted")),
+    ];
+    for group in [0x6000u16, 0x6002] {
+        elements.extend([
+            DataElement::new(Tag(group, 0x0010), VR::US, PrimitiveValue::from(4u16)),
+            DataElement::new(Tag(group, 0x0011), VR::US, PrimitiveValue::from(4u16)),
+            DataElement::new(Tag(group, 0x0040), VR::CS, PrimitiveValue::from("G")),
+            DataElement::new(Tag(group, 0x0022), VR::LO, PrimitiveValue::from("Secret overlay description")),
+            DataElement::new(Tag(group, 0x1500), VR::LO, PrimitiveValue::from("Secret overlay label")),
+        ]);
+    }
+    elements.push(DataElement::new(Tag(0x6000, 0x3000), VR::OW, PrimitiveValue::U8(vec![1u8, 0].into())));
+    let dataset = InMemDicomObject::from_element_iter(elements);
+    let object = dataset.with_meta(FileMetaTableBuilder::new().transfer_syntax("1.2.840.10008.1.2.1")).unwrap();
+    let file = DicomFile { label: "dx".into(), object, has_file_meta: true };
+    let (output, _, _) = deidentify_object(&file, &mut UidMap::new()).unwrap();
+
+    let mut values = HashSet::new();
+    all_values(&output, &mut values);
+    for value in &values {
+        assert!(!value.contains("Secret") && !value.contains("SECRET"), "original value kept: {value}");
+    }
+    // D: one empty item (D asks for a non-empty value; nothing of the original items remains).
+    for tag in [tags::CONTENT_SEQUENCE, tags::PERSON_IDENTIFICATION_CODE_SEQUENCE, tags::GRAPHIC_ANNOTATION_SEQUENCE] {
+        let items = output.get(tag).unwrap().items().unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].iter().count(), 0);
+    }
+    // X/Z: Type 2 in DX, so present and empty rather than removed.
+    let context = output.get(tags::ACQUISITION_CONTEXT_SEQUENCE).expect("Acquisition Context Sequence kept");
+    assert_eq!(context.items().map(|items| items.len()), Some(0));
+    assert!(output.get(tags::ACQUISITION_CONTEXT_DESCRIPTION).is_none());
+    assert!(output.get(tags::SECONDARY_CAPTURE_DEVICE_ID).is_none());
+    assert_eq!(text(&output, tags::UNFORMATTED_TEXT_VALUE).as_deref(), Some("ANONYMIZED"));
+    // Overlay groups go whole: with Overlay Data removed the rest would be an invalid Overlay Plane.
+    assert!(output.iter().all(|e| !(0x6000..=0x601E).contains(&e.tag().group())), "overlay attribute left");
+}
+
+#[test]
+fn deidentify_refuses_an_output_folder_in_an_input_folder_and_notes_skipped_subfolders() {
+    let source = shared_dicom_files().into_iter().find(|p| p.ends_with("ct_small_128.dcm")).unwrap();
+    let inputs = tempfile::tempdir().unwrap();
+    std::fs::copy(&source, inputs.path().join("ct.dcm")).unwrap();
+    std::fs::create_dir(inputs.path().join("older")).unwrap();
+    std::fs::copy(&source, inputs.path().join("older").join("ct_copy.dcm")).unwrap();
+    let thorax = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_thorax")).args(args).output().unwrap()
+    };
+    let folder = inputs.path().as_os_str();
+
+    for out in [inputs.path().to_path_buf(), inputs.path().join("."), inputs.path().join("deid")] {
+        let output = thorax(&["dicom".as_ref(), "deidentify".as_ref(), folder, "--out".as_ref(), out.as_os_str()]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{}", out.display());
+        assert!(stderr.contains("mixed with the originals"), "{stderr}");
+    }
+    assert_eq!(std::fs::read_dir(inputs.path()).unwrap().count(), 2, "nothing written into the input folder");
+
+    let out = tempfile::tempdir().unwrap();
+    let text_out = out.path().join("text");
+    let output = thorax(&["dicom".as_ref(), "deidentify".as_ref(), folder, "--out".as_ref(), text_out.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("skipped subfolder") && stderr.contains("older"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&text_out).unwrap().count(), 1);
+
+    let json_out = out.path().join("json");
+    let output = thorax(&[
+        "dicom".as_ref(),
+        "deidentify".as_ref(),
+        folder,
+        "--out".as_ref(),
+        json_out.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert!(output.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let skipped = report["skipped_subfolders"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0].as_str().unwrap().ends_with("older"), "{skipped:?}");
 }

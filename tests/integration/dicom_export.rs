@@ -229,11 +229,22 @@ fn cli_info_render_and_deidentify_run_on_the_shared_files() {
 
     // A folder: non-DICOM files in it (INDEX.csv, SOURCES.md) are skipped, the five images written.
     let deid = out.path().join("deid");
-    run(DicomCommand::Deidentify { inputs: vec![data.clone()], out: deid.clone(), json: true }).unwrap();
+    run(DicomCommand::Deidentify {
+        inputs: vec![data.clone()],
+        out: deid.clone(),
+        allow_burned_in_annotation: false,
+        json: true,
+    })
+    .unwrap();
     assert_eq!(std::fs::read_dir(&deid).unwrap().count(), 5);
     // A named non-DICOM file is a failure.
-    let error =
-        run(DicomCommand::Deidentify { inputs: vec![data.join("INDEX.csv")], out: deid, json: false }).unwrap_err();
+    let error = run(DicomCommand::Deidentify {
+        inputs: vec![data.join("INDEX.csv")],
+        out: deid,
+        allow_burned_in_annotation: false,
+        json: false,
+    })
+    .unwrap_err();
     assert!(format!("{error:#}").contains("could not be de-identified"), "{error:#}");
 
     // Two copies of one instance map to one new UID: the second is refused, not written over the first.
@@ -241,7 +252,9 @@ fn cli_info_render_and_deidentify_run_on_the_shared_files() {
     std::fs::copy(data.join("chest_cr_pa_siim_nih.dcm"), &copy_of_cr).unwrap();
     let twice = out.path().join("twice");
     let inputs = vec![data.join("chest_cr_pa_siim_nih.dcm"), copy_of_cr];
-    let error = run(DicomCommand::Deidentify { inputs, out: twice.clone(), json: false }).unwrap_err();
+    let error =
+        run(DicomCommand::Deidentify { inputs, out: twice.clone(), allow_burned_in_annotation: false, json: false })
+            .unwrap_err();
     assert!(format!("{error:#}").contains("1 of 2 input files could not be de-identified"), "{error:#}");
     assert_eq!(std::fs::read_dir(&twice).unwrap().count(), 1);
 }

@@ -1,8 +1,10 @@
 //! PS3.15 Annex E, Table E.1-1, "Basic Prof." column: every attribute of the Basic Application Level
-//! Confidentiality Profile with its action code, as data (DICOM 2023 edition of the table).
+//! Confidentiality Profile with its action code, as data (DICOM 2023 edition of the table, plus the rows marked
+//! "2026d" below: rows added to Table E.1-1 since, each checked against the PS3.15 2026d table as listed by
+//! innolitics/dicom-standard's confidentiality_profile_attributes.json or a list generated from 2026d part15.xml).
 //!
 //! Besides the listed attributes the profile removes all private attributes (odd groups); that rule lives
-//! in `deidentify.rs` and [`is_identifying`].
+//! in `deidentify.rs` and [`is_identifying`]. Whole overlay groups go too ([`is_overlay_group`]).
 
 use dicom_core::Tag;
 use serde::Serialize;
@@ -54,19 +56,38 @@ impl ProfileAction {
         }
     }
 
-    /// The single action applied to the image IODs we de-identify (CR, DX, CT, MR, SC, single frame).
+    /// The single action applied to a present attribute `tag` (a sequence when `sequence`) in the image IODs we
+    /// de-identify (CR, DX, CT, MR, SC, single frame).
     ///
-    /// A compound code keeps an attribute only when the IOD's attribute Type demands it. In those IODs every
-    /// attribute with an X/... code is Type 3, so it is removed, and every Z/D attribute (Content Date and
-    /// Time, Contrast/Bolus Agent, Content Creator's Name) is Type 2 or 2C, so it is emptied.
-    pub fn resolved(self) -> ProfileAction {
+    /// A compound code keeps an attribute only when the IOD's attribute Type demands it, and Types differ between
+    /// IODs: Acquisition Context Sequence (X/Z) is Type 3 or absent in CR but Type 2 in DX. Rather than carry
+    /// Type tables per IOD:
+    /// - X/Z, X/Z/D and X/Z/U* attributes that are not sequences resolve to Z: an empty value is valid where the
+    ///   attribute is Type 2 and also where it is Type 3 (PS3.5 7.4.5 lets a Type 3 attribute be zero length), and
+    ///   it holds nothing of the original.
+    /// - Sequences with those codes resolve to X, since module definitions ask a present Type 3 sequence for one or
+    ///   more items (dciodvfy rejects an empty Referenced Study Sequence), except the ones in
+    ///   [`TYPE_2_SEQUENCES_WITH_X_CODES`], kept as an empty sequence.
+    /// - Z/D attributes (Content Date and Time, Contrast/Bolus Agent, Content Creator's Name) are Type 2 or 2C in
+    ///   those IODs, so Z; the X/D attributes are Type 3 there, so X.
+    pub fn resolved_for(self, tag: Tag, sequence: bool) -> ProfileAction {
         match self {
-            ProfileAction::ZD => ProfileAction::Z,
-            ProfileAction::XZ | ProfileAction::XD | ProfileAction::XZD | ProfileAction::XZUStar => ProfileAction::X,
+            ProfileAction::XZ | ProfileAction::XZD | ProfileAction::XZUStar
+                if sequence && !TYPE_2_SEQUENCES_WITH_X_CODES.contains(&tag) =>
+            {
+                ProfileAction::X
+            }
+            ProfileAction::ZD | ProfileAction::XZ | ProfileAction::XZD | ProfileAction::XZUStar => ProfileAction::Z,
+            ProfileAction::XD => ProfileAction::X,
             single => single,
         }
     }
 }
+
+/// Sequences whose code starts with X/Z but which are Type 2 in an IOD we de-identify, so they stay, empty.
+pub const TYPE_2_SEQUENCES_WITH_X_CODES: [Tag; 1] = [
+    Tag(0x0040, 0x0555), // Acquisition Context Sequence: Type 2 in the DX IOD (Acquisition Context Module)
+];
 
 /// Which tags a table row covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -195,6 +216,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0040, 0xA122, D, "Time"),
     (0x3008, 0x0024, D, "Treatment Control Point Date"),
     (0x3008, 0x0025, D, "Treatment Control Point Time"),
+    (0x0070, 0x0006, D, "Unformatted Text Value"), // 2026d
     (0x300A, 0x0608, D, "Treatment Position Group Label"),
     (0x300A, 0x0736, D, "Treatment Tolerance Violation DateTime"),
     (0x300A, 0x0734, D, "Treatment Tolerance Violation Description"),
@@ -619,6 +641,33 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0040, 0xA358, X, "Verbal Source Identifier Code Sequence (Trial)"),
     (0x0038, 0x4000, X, "Visit Comments"),
     (0x003A, 0x0329, X, "Waveform Filter Description"),
+    // X, rows added by 2026d (absent from the 2023 table we started from)
+    (0x0040, 0x0556, X, "Acquisition Context Description"),
+    (0x0040, 0xB034, X, "Annotation DateTime"),
+    (0x0040, 0xE012, X, "Display URI"),
+    (0x3004, 0x007F, X, "Dose Calculation Model Name"),
+    (0x0010, 0x2161, X, "Ethnic Group Code Sequence"),
+    (0x0010, 0x2162, X, "Ethnic Groups"),
+    (0x0010, 0x0041, X, "Gender Identity Sequence"),
+    (0x0010, 0x0044, X, "Gender Identity Code Sequence"),
+    (0x0010, 0x0045, X, "Gender Identity Comment"),
+    (0x0018, 0x1011, X, "Hardcopy Creation Device ID"),
+    (0x0008, 0x1304, X, "Histological Diagnoses Code Sequence"),
+    (0x003A, 0x0020, X, "Multiplex Group Label"),
+    (0x0010, 0x0012, X, "Name to Use"),
+    (0x0010, 0x0013, X, "Name to Use Comment"),
+    (0x0010, 0x0011, X, "Person Names to Use Sequence"),
+    (0x0008, 0x1302, X, "Primary Diagnosis Code Sequence"),
+    (0x0008, 0x1301, X, "Principal Diagnosis Code Sequence"),
+    (0x0010, 0x0015, X, "Pronoun Code Sequence"),
+    (0x0010, 0x0016, X, "Pronoun Comment"),
+    (0x0018, 0x1010, X, "Secondary Capture Device ID"),
+    (0x0008, 0x1303, X, "Secondary Diagnoses Code Sequence"),
+    (0x0010, 0x0046, X, "Sex Parameters for Clinical Use Category Code Sequence"),
+    (0x0010, 0x0042, X, "Sex Parameters for Clinical Use Category Comment"),
+    (0x0010, 0x0047, X, "Sex Parameters for Clinical Use Category Reference"),
+    (0x0010, 0x0043, X, "Sex Parameters for Clinical Use Category Sequence"),
+    (0x0010, 0x0014, X, "Third Person Pronouns Sequence"),
     (0x0018, 0x9373, X, "X-Ray Detector Label"),
     // U: consistent UID replacement
     (0x0008, 0x0017, U, "Acquisition UID"),
@@ -674,6 +723,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0008, 0x1195, U, "Transaction UID"),
     (0x300A, 0x0609, U, "Treatment Position Group UID"),
     (0x300A, 0x0700, U, "Treatment Session UID"),
+    (0x300A, 0x0054, U, "Table Top Position Alignment UID"), // 2026d
     (0x0040, 0xA124, U, "UID"),
     // Z/D
     (0x0070, 0x0084, ZD, "Content Creator's Name"),
@@ -708,6 +758,7 @@ pub static BASIC_PROFILE: &[ProfileEntry] = rows![
     (0x0018, 0x1030, XD, "Protocol Name"),
     (0x300A, 0x0006, XD, "RT Plan Date"),
     (0x300A, 0x0007, XD, "RT Plan Time"),
+    (0x0040, 0xB020, XD, "Waveform Annotation Sequence"), // 2026d
     (0x3010, 0x0056, XD, "RT Treatment Approach Label"),
     (0x0008, 0x0021, XD, "Series Date"),
     (0x0008, 0x0031, XD, "Series Time"),
@@ -775,9 +826,19 @@ pub fn is_private(tag: Tag) -> bool {
     tag.group() % 2 == 1
 }
 
-/// Whether the Basic Profile protects `tag` (a Table E.1-1 row other than K, or a private attribute).
+/// Whether `tag` is in an overlay group (6000-601E, even groups). The table removes Overlay Data and Overlay
+/// Comments only; we remove the whole group, since without its data an Overlay Plane is invalid (Overlay Data is
+/// Type 1) and its free text (Overlay Description, Overlay Label) may identify.
+pub fn is_overlay_group(tag: Tag) -> bool {
+    (0x6000..=0x601E).contains(&tag.group()) && tag.group().is_multiple_of(2)
+}
+
+/// Whether the Basic Profile protects `tag` (a Table E.1-1 row other than K, a private attribute, or an
+/// attribute of an overlay group).
 pub fn is_identifying(tag: Tag) -> bool {
-    is_private(tag) || profile_entry_for(tag).is_some_and(|entry| entry.action != ProfileAction::K)
+    is_private(tag)
+        || is_overlay_group(tag)
+        || profile_entry_for(tag).is_some_and(|entry| entry.action != ProfileAction::K)
 }
 
 #[cfg(test)]
@@ -805,6 +866,15 @@ mod tests {
         assert_eq!(code(0x0008, 0x0023), Some("Z/D")); // Content Date
         assert_eq!(code(0x0008, 0x1140), Some("X/Z/U*")); // Referenced Image Sequence
         assert_eq!(code(0x0040, 0xA730), Some("D")); // Content Sequence
+        assert_eq!(code(0x0040, 0x0555), Some("X/Z")); // Acquisition Context Sequence
+        // Rows added from the 2026d table.
+        assert_eq!(code(0x0018, 0x1010), Some("X")); // Secondary Capture Device ID
+        assert_eq!(code(0x0018, 0x1011), Some("X")); // Hardcopy Creation Device ID
+        assert_eq!(code(0x0040, 0x0556), Some("X")); // Acquisition Context Description
+        assert_eq!(code(0x0070, 0x0006), Some("D")); // Unformatted Text Value
+        assert_eq!(code(0x300A, 0x0054), Some("U")); // Table Top Position Alignment UID
+        assert_eq!(code(0x0040, 0xB020), Some("X/D")); // Waveform Annotation Sequence
+        assert_eq!(code(0x0010, 0x0047), Some("X")); // Sex Parameters for Clinical Use Category Reference
         assert_eq!(code(0x0008, 0x0060), None); // Modality is kept
         assert_eq!(code(0x0028, 0x0010), None); // Rows are kept
     }
@@ -814,19 +884,27 @@ mod tests {
         assert!(is_identifying(Tag(0x5002, 0x3000))); // curve data
         assert!(is_identifying(Tag(0x6000, 0x3000))); // overlay data
         assert!(is_identifying(Tag(0x6002, 0x4000))); // overlay comments
-        assert!(!is_identifying(Tag(0x6000, 0x0010))); // overlay rows are kept
+        assert!(is_identifying(Tag(0x6000, 0x0010))); // overlay rows go with their group
+        assert!(is_identifying(Tag(0x601E, 0x0022))); // overlay description
+        assert!(!is_identifying(Tag(0x6020, 0x0010))); // not an overlay group
         assert!(is_identifying(Tag(0x0009, 0x0010))); // private creator
         assert!(is_identifying(Tag(0x0029, 0x1004)));
         assert!(!is_identifying(Tag(0x0028, 0x0004)));
     }
 
     #[test]
-    fn compound_codes_resolve_to_their_first_action() {
-        assert_eq!(ProfileAction::ZD.resolved(), ProfileAction::Z);
-        assert_eq!(ProfileAction::XZ.resolved(), ProfileAction::X);
-        assert_eq!(ProfileAction::XD.resolved(), ProfileAction::X);
-        assert_eq!(ProfileAction::XZD.resolved(), ProfileAction::X);
-        assert_eq!(ProfileAction::XZUStar.resolved(), ProfileAction::X);
-        assert_eq!(ProfileAction::U.resolved(), ProfileAction::U);
+    fn compound_codes_resolve_to_a_value_valid_for_type_2_and_3() {
+        let name = Tag(0x0008, 0x0080);
+        let study_sequence = Tag(0x0008, 0x1110);
+        let context_sequence = Tag(0x0040, 0x0555);
+        assert_eq!(ProfileAction::ZD.resolved_for(name, false), ProfileAction::Z);
+        assert_eq!(ProfileAction::XZ.resolved_for(name, false), ProfileAction::Z);
+        assert_eq!(ProfileAction::XZD.resolved_for(name, false), ProfileAction::Z);
+        assert_eq!(ProfileAction::XD.resolved_for(name, false), ProfileAction::X);
+        // Sequences: removed (an empty Type 3 sequence is invalid), except Type 2 ones kept empty.
+        assert_eq!(ProfileAction::XZ.resolved_for(study_sequence, true), ProfileAction::X);
+        assert_eq!(ProfileAction::XZUStar.resolved_for(study_sequence, true), ProfileAction::X);
+        assert_eq!(ProfileAction::XZ.resolved_for(context_sequence, true), ProfileAction::Z);
+        assert_eq!(ProfileAction::U.resolved_for(name, false), ProfileAction::U);
     }
 }

@@ -3,17 +3,20 @@
 //! removed, UIDs are replaced consistently through a [`UidMap`] shared by all files of one export, and the
 //! result says so (Patient Identity Removed, De-identification Method and its code sequence).
 
-use super::basic_profile::{ProfileAction, is_private, profile_entry_for};
+use super::basic_profile::{ProfileAction, is_overlay_group, is_private, profile_entry_for};
 use super::error::{DicomError, error_chain_text, path_text};
+use super::length_guard::{DataSetEncoding, check_raw_lengths};
 use super::read::{DicomFile, open_dicom};
 use super::uid::UidMap;
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_core::header::Header;
 use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
-use dicom_core::{DataElement, Length, VR};
+use dicom_core::{DataElement, Length, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::mem::InMemElement;
 use dicom_object::meta::FileMetaTableBuilder;
-use dicom_object::{FileDicomObject, InMemDicomObject};
+use dicom_object::{FileDicomObject, InMemDicomObject, StandardDataDictionary};
+use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -47,8 +50,16 @@ pub struct DeidentifiedFile {
     /// The new SOP Instance UID (also the file name).
     pub sop_instance_uid: String,
     pub counts: DeidentifyCounts,
-    /// Things the profile could not settle by itself (burned-in text in pixels).
+    /// Things the profile could not settle by itself (burned-in text in pixels, unreadable UN sequences).
     pub warnings: Vec<String>,
+}
+
+/// Choices the user makes for a de-identification run; the default is the safe one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeidentifyOptions {
+    /// Write files whose Burned In Annotation is YES. The profile cleans attributes, not pixels, so this is for a
+    /// user who has checked or masked the pixels and takes responsibility for them.
+    pub allow_burned_in_annotation: bool,
 }
 
 /// The output name for a de-identified instance: its new SOP Instance UID (input names may identify).
@@ -56,10 +67,21 @@ pub fn output_file_name(sop_instance_uid: &str) -> String {
     format!("{sop_instance_uid}.dcm")
 }
 
-/// De-identifies `input` into `out_dir`, replacing UIDs through `uids` (share one map across an export).
+/// De-identifies `input` into `out_dir`, replacing UIDs through `uids` (share one map across an export), with
+/// the default options (files with burned-in annotation are refused).
 pub fn deidentify_file(input: &Path, out_dir: &Path, uids: &mut UidMap) -> Result<DeidentifiedFile, DicomError> {
+    deidentify_file_with(input, out_dir, uids, DeidentifyOptions::default())
+}
+
+/// [`deidentify_file`] with explicit options.
+pub fn deidentify_file_with(
+    input: &Path,
+    out_dir: &Path,
+    uids: &mut UidMap,
+    options: DeidentifyOptions,
+) -> Result<DeidentifiedFile, DicomError> {
     let file = open_dicom(input)?;
-    let (object, counts, warnings) = deidentify_object(&file, uids)?;
+    let (object, counts, warnings) = deidentify_object_with(&file, uids, options)?;
     let sop_instance_uid = object.meta().media_storage_sop_instance_uid().trim_end_matches('\0').to_owned();
     let output = out_dir.join(output_file_name(&sop_instance_uid));
     if output.exists() {
@@ -79,14 +101,30 @@ pub fn deidentify_file(input: &Path, out_dir: &Path, uids: &mut UidMap) -> Resul
     Ok(DeidentifiedFile { input: path_text(input), output, sop_instance_uid, counts, warnings })
 }
 
+/// The result of de-identifying one object in memory: the new object, what was done, and warnings.
+pub type Deidentified = (FileDicomObject<InMemDicomObject>, DeidentifyCounts, Vec<String>);
+
+/// De-identifies an opened file in memory with the default options.
+pub fn deidentify_object(file: &DicomFile, uids: &mut UidMap) -> Result<Deidentified, DicomError> {
+    deidentify_object_with(file, uids, DeidentifyOptions::default())
+}
+
 /// De-identifies an opened file in memory; returns the new object, what was done, and warnings.
-pub fn deidentify_object(
+pub fn deidentify_object_with(
     file: &DicomFile,
     uids: &mut UidMap,
-) -> Result<(FileDicomObject<InMemDicomObject>, DeidentifyCounts, Vec<String>), DicomError> {
-    let mut cleaner = Cleaner { uids, counts: DeidentifyCounts::default() };
+    options: DeidentifyOptions,
+) -> Result<Deidentified, DicomError> {
+    let burned_in = file.text(tags::BURNED_IN_ANNOTATION).is_some_and(|v| v.eq_ignore_ascii_case("YES"));
+    if burned_in && !options.allow_burned_in_annotation {
+        // Writing it would mark Patient Identity Removed = YES over pixels that still show the text.
+        return Err(DicomError::BurnedInAnnotation { path: file.label.clone() });
+    }
+    let mut cleaner = Cleaner { uids, counts: DeidentifyCounts::default(), warnings: Vec::new() };
     let mut dataset = cleaner.clean(&file.object);
     let counts = cleaner.counts;
+    let mut warnings: Vec<String> =
+        cleaner.warnings.into_iter().map(|warning| format!("{}: {warning}", file.label)).collect();
 
     let sop_instance_uid = match text_of(&dataset, tags::SOP_INSTANCE_UID) {
         Some(uid) => uid,
@@ -100,7 +138,7 @@ pub fn deidentify_object(
     let sop_class_uid = text_of(&dataset, tags::SOP_CLASS_UID)
         .unwrap_or_else(|| file.object.meta().media_storage_sop_class_uid().trim_end_matches('\0').to_owned());
     mark_deidentified(&mut dataset);
-    let warnings = pixel_warnings(file);
+    warnings.extend(pixel_warnings(file));
 
     // A fresh meta group: the original one may carry a source AE title and the old instance UID.
     let meta = FileMetaTableBuilder::new()
@@ -146,8 +184,9 @@ fn pixel_warnings(file: &DicomFile) -> Vec<String> {
         file.text(tags::SOP_CLASS_UID).is_some_and(|uid| uid.starts_with("1.2.840.10008.5.1.4.1.1.7"));
     let often_burned_in = ["US", "SC", "OT", "XC", "ES", "DOC"].contains(&modality.as_str());
     match burned_in.as_deref() {
-        Some("YES") => vec![format!(
-            "{}: Burned In Annotation is YES; identifying text may remain in the pixels, which this tool does not clean",
+        Some(yes) if yes.eq_ignore_ascii_case("YES") => vec![format!(
+            "{}: Burned In Annotation is YES; identifying text may remain in the pixels, which this tool does not clean \
+             (written because burned-in annotation was allowed)",
             file.label
         )],
         Some("NO") => Vec::new(),
@@ -171,6 +210,47 @@ fn text_of(dataset: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
 struct Cleaner<'a> {
     uids: &'a mut UidMap,
     counts: DeidentifyCounts,
+    /// What the caller should hear about (without the file's label).
+    warnings: Vec<String>,
+}
+
+/// A public attribute stored with VR UN, read as what the dictionary says it is.
+enum UnReading {
+    /// Not UN, not known to the dictionary, or no reading needed for its action: use the element as it is.
+    AsIs,
+    /// The element re-read with its dictionary VR (a parsed sequence, or text for a UID or dummy replacement).
+    Read(InMemElement),
+    /// A sequence whose value could not be parsed: its content is unknown, so it must go.
+    UnreadableSequence,
+}
+
+/// The dictionary VR of a public tag, when it has one fixed VR.
+fn dictionary_vr(tag: Tag) -> Option<VR> {
+    StandardDataDictionary.by_tag(tag).and_then(|entry| entry.vr().exact())
+}
+
+/// Parses the value of a UN-encoded sequence. PS3.5 6.2.2: whatever the transfer syntax, such a value is the
+/// sequence's items in implicit VR little endian (items and the sequence may have undefined length). Wrapped in an
+/// implicit VR element header, the dictionary (which knows the tag as SQ) reads it as that sequence.
+fn parse_un_sequence(tag: Tag, bytes: &[u8]) -> Option<DataSetSequence<InMemDicomObject>> {
+    let length = u32::try_from(bytes.len()).ok().filter(|&length| length != u32::MAX)?;
+    let mut wrapped = Vec::with_capacity(bytes.len() + 8);
+    wrapped.extend_from_slice(&tag.group().to_le_bytes());
+    wrapped.extend_from_slice(&tag.element().to_le_bytes());
+    wrapped.extend_from_slice(&length.to_le_bytes());
+    wrapped.extend_from_slice(bytes);
+    // A corrupt item length must fail here, not make dicom-rs allocate it (see length_guard).
+    check_raw_lengths(&wrapped, DataSetEncoding::ImplicitLittle).ok()?;
+    let parsed =
+        InMemDicomObject::read_dataset_with_ts(wrapped.as_slice(), &IMPLICIT_VR_LITTLE_ENDIAN.erased()).ok()?;
+    // Anything besides the one sequence means the bytes were not what a UN sequence holds.
+    if parsed.iter().count() != 1 {
+        return None;
+    }
+    match parsed.get(tag)?.value() {
+        Value::Sequence(sequence) => Some(sequence.clone()),
+        _ => None,
+    }
 }
 
 impl Cleaner<'_> {
@@ -187,7 +267,31 @@ impl Cleaner<'_> {
                 self.counts.private_removed += 1;
                 continue;
             }
-            let action = profile_entry_for(tag).map(|entry| entry.action.resolved());
+            if is_overlay_group(tag) {
+                // The table removes Overlay Data; the rest of its group would then be an invalid Overlay Plane
+                // (Overlay Data is Type 1) and would keep its free text (Description, Label): all of it goes.
+                self.counts.removed += 1;
+                continue;
+            }
+            let sequence = element.vr() == VR::SQ || dictionary_vr(tag) == Some(VR::SQ);
+            let action = profile_entry_for(tag).map(|entry| entry.action.resolved_for(tag, sequence));
+            let read_element;
+            let element = match self.read_un(element, action) {
+                UnReading::AsIs => element,
+                UnReading::Read(read) => {
+                    read_element = read;
+                    &read_element
+                }
+                UnReading::UnreadableSequence => {
+                    self.counts.removed += 1;
+                    self.warnings.push(format!(
+                        "({:04X},{:04X}) is a sequence stored as UN whose value could not be parsed; it was removed",
+                        tag.group(),
+                        tag.element()
+                    ));
+                    continue;
+                }
+            };
             match action {
                 Some(ProfileAction::X) => self.counts.removed += 1,
                 Some(ProfileAction::Z) => {
@@ -218,6 +322,56 @@ impl Cleaner<'_> {
         InMemDicomObject::from_element_iter(kept)
     }
 
+    /// Reads a public UN element as its dictionary VR where that matters: a sequence always (its items must be
+    /// cleaned like any other), text when the action replaces the value (U, D, C); X and Z need no reading.
+    fn read_un(&self, element: &InMemElement, action: Option<ProfileAction>) -> UnReading {
+        let tag = element.tag();
+        if element.vr() != VR::UN {
+            return UnReading::AsIs;
+        }
+        let Some(vr) = dictionary_vr(tag) else { return UnReading::AsIs };
+        if vr == VR::SQ {
+            // dicom-rs reads a UN of undefined length as a sequence already.
+            if let Value::Sequence(sequence) = element.value() {
+                return UnReading::Read(DataElement::new(tag, VR::SQ, sequence.clone()));
+            }
+            let parsed = element.value().to_bytes().ok().and_then(|bytes| parse_un_sequence(tag, &bytes));
+            return match parsed {
+                Some(sequence) => UnReading::Read(DataElement::new(tag, VR::SQ, sequence)),
+                None => UnReading::UnreadableSequence,
+            };
+        }
+        let replaced = matches!(action, Some(ProfileAction::U | ProfileAction::D | ProfileAction::C));
+        let textual = matches!(
+            vr,
+            VR::AE
+                | VR::AS
+                | VR::CS
+                | VR::DA
+                | VR::DS
+                | VR::DT
+                | VR::IS
+                | VR::LO
+                | VR::LT
+                | VR::PN
+                | VR::SH
+                | VR::ST
+                | VR::TM
+                | VR::UC
+                | VR::UI
+                | VR::UR
+                | VR::UT
+        );
+        if !(replaced && textual) {
+            // A D of another VR gets a UN dummy; X, Z and kept values need no reading.
+            return UnReading::AsIs;
+        }
+        let Ok(bytes) = element.value().to_bytes() else { return UnReading::AsIs };
+        let text = String::from_utf8_lossy(&bytes);
+        let values: Vec<String> = text.split('\\').map(|v| v.trim_matches(['\0', ' ']).to_owned()).collect();
+        UnReading::Read(DataElement::new(tag, vr, PrimitiveValue::Strs(values.into_iter().collect())))
+    }
+
     /// A kept attribute; sequence items are cleaned too (K means "cleaned for sequences").
     fn keep(&mut self, element: &InMemElement) -> InMemElement {
         match element.value() {
@@ -235,8 +389,12 @@ impl Cleaner<'_> {
     fn dummy(&mut self, element: &InMemElement) -> Option<InMemElement> {
         let tag = element.tag();
         let vr = element.vr();
-        if let Value::Sequence(sequence) = element.value() {
-            return Some(self.clean_sequence(element, sequence));
+        if let Value::Sequence(_) = element.value() {
+            // D on a sequence (Content Sequence, Person Identification Code Sequence, Graphic Annotation Sequence):
+            // cleaning its items would keep what the table does not list (text values, code values), so the dummy
+            // is one empty item: non-empty as D asks, with nothing of the original.
+            let dummy = DataSetSequence::new(vec![InMemDicomObject::new_empty()], Length::UNDEFINED);
+            return Some(DataElement::new(tag, VR::SQ, dummy));
         }
         let value = match vr {
             VR::AE | VR::CS | VR::LO | VR::LT | VR::SH | VR::ST | VR::UC | VR::UT | VR::PN => {
@@ -313,16 +471,16 @@ mod tests {
             ),
         ]);
         let mut uids = UidMap::new();
-        let mut cleaner = Cleaner { uids: &mut uids, counts: DeidentifyCounts::default() };
+        let mut cleaner = Cleaner { uids: &mut uids, counts: DeidentifyCounts::default(), warnings: Vec::new() };
         let out = cleaner.clean(&dataset);
         let counts = cleaner.counts;
         let text = |obj: &InMemDicomObject, tag| obj.get(tag).map(|e| e.to_str().unwrap().to_string());
         assert_eq!(text(&out, tags::PATIENT_NAME), Some(String::new()));
-        assert_eq!(text(&out, tags::INSTITUTION_NAME), None);
+        assert_eq!(text(&out, tags::INSTITUTION_NAME), Some(String::new())); // X/Z/D, not a sequence: kept empty
         assert_eq!(text(&out, tags::MODALITY), Some("CR".into()));
         assert_eq!(text(&out, tags::PERSON_NAME), Some(DUMMY_TEXT.into()));
         assert!(out.get(Tag(0x0009, 0x0010)).is_none());
-        assert!(out.get(tags::REFERENCED_PERFORMED_PROCEDURE_STEP_SEQUENCE).is_none());
+        assert!(out.get(tags::REFERENCED_PERFORMED_PROCEDURE_STEP_SEQUENCE).is_none()); // X/Z/D sequence
         let new_study = text(&out, tags::STUDY_INSTANCE_UID).unwrap();
         assert_ne!(new_study, "1.2.3.4");
         // Unlisted sequence kept, its items cleaned, the same UID mapped to the same replacement.
@@ -331,6 +489,7 @@ mod tests {
         assert_eq!(text(&items[0], tags::REFERENCED_SOP_CLASS_UID), Some("1.2.840.10008.5.1.4.1.1.1".into()));
         assert_eq!(text(&items[0], tags::PATIENT_NAME), Some(String::new()));
         assert_eq!(counts.private_removed, 1);
-        assert_eq!(counts.removed, 2);
+        assert_eq!(counts.removed, 1);
+        assert_eq!(counts.emptied, 3);
     }
 }

@@ -39,6 +39,14 @@ pub enum DicomError {
     /// A valid file using a feature this reader does not support.
     #[error("{path}: unsupported: {what}")]
     Unsupported { path: String, what: String },
+    /// Burned In Annotation (0028,0301) is YES and the caller did not allow such files: the pixels show text the
+    /// Basic Profile does not remove.
+    #[error(
+        "{path}: refused: Burned In Annotation (0028,0301) is YES, so the pixels show text (often the patient's \
+         name or ID) that de-identifying the attributes does not remove; check or mask the pixels, then allow such \
+         files explicitly (thorax dicom deidentify --allow-burned-in-annotation)"
+    )]
+    BurnedInAnnotation { path: String },
     /// The DICOM file could not be encoded or written.
     #[error("{path}: cannot write DICOM file: {reason}")]
     Write { path: String, reason: String },

@@ -22,10 +22,13 @@ mod uid;
 mod window;
 
 pub use basic_profile::{
-    BASIC_PROFILE, BASIC_PROFILE_REPEATING_GROUPS, ProfileAction, ProfileEntry, TagPattern, is_identifying, is_private,
-    profile_entry_for,
+    BASIC_PROFILE, BASIC_PROFILE_REPEATING_GROUPS, ProfileAction, ProfileEntry, TYPE_2_SEQUENCES_WITH_X_CODES,
+    TagPattern, is_identifying, is_overlay_group, is_private, profile_entry_for,
 };
-pub use deidentify::{DeidentifiedFile, DeidentifyCounts, deidentify_file, deidentify_object, output_file_name};
+pub use deidentify::{
+    Deidentified, DeidentifiedFile, DeidentifyCounts, DeidentifyOptions, deidentify_file, deidentify_file_with,
+    deidentify_object, deidentify_object_with, output_file_name,
+};
 pub use error::DicomError;
 pub use gray_image::{GrayImage, GraySamples};
 pub use lut::LookupTable;

@@ -124,6 +124,11 @@ fn real_files_lose_every_protected_value_and_keep_their_pixels() {
             text(&result.object, tags::SOP_INSTANCE_UID).unwrap()
         );
         assert_eq!(result.transfer_syntax_uid(), original.transfer_syntax_uid());
+        // The new file meta names the program that wrote it, not the original's writer or the DICOM library.
+        assert_eq!(
+            result.object.meta().implementation_class_uid().trim_end_matches('\0'),
+            "2.25.121321814032585165360290212942503439985"
+        );
 
         // Marked as de-identified by the Basic Profile.
         assert_eq!(text(&result.object, tags::PATIENT_IDENTITY_REMOVED).as_deref(), Some("YES"));

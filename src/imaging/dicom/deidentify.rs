@@ -7,7 +7,7 @@ use super::basic_profile::{ProfileAction, is_overlay_group, is_private, profile_
 use super::error::{DicomError, error_chain_text, path_text};
 use super::length_guard::{DataSetEncoding, check_raw_lengths};
 use super::read::{DicomFile, open_dicom};
-use super::uid::UidMap;
+use super::uid::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, UidMap};
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_core::header::Header;
 use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
@@ -145,6 +145,8 @@ pub fn deidentify_object_with(
         .transfer_syntax(file.transfer_syntax_uid())
         .media_storage_sop_class_uid(sop_class_uid)
         .media_storage_sop_instance_uid(sop_instance_uid)
+        .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
+        .implementation_version_name(IMPLEMENTATION_VERSION_NAME)
         .build()
         .map_err(|e| DicomError::Write {
             path: file.label.clone(),

@@ -73,6 +73,11 @@ fn secondary_capture_round_trips_8_and_16_bit() {
         assert!(patient_id.starts_with("SYNTHETIC-") && info.study_instance_uid.ends_with(&patient_id[10..]));
         assert_eq!(text(&file, tags::PATIENT_BIRTH_DATE).as_deref(), Some(""));
         assert_eq!(text(&file, tags::PATIENT_SEX).as_deref(), Some(""));
+        // Listed in a DICOMDIR: the date it was made, and a Study ID.
+        let study_date = text(&file, tags::STUDY_DATE).unwrap();
+        assert!(study_date.len() == 8 && study_date.as_str() >= "20260101", "{study_date}");
+        assert_eq!(text(&file, tags::STUDY_TIME).map(|t| t.len()), Some(6));
+        assert_eq!(text(&file, tags::STUDY_ID).as_deref(), Some("SYNTHETIC"));
         // A chest image, so validators can check Laterality's condition and `classify` raises no domain doubt.
         assert_eq!(text(&file, tags::BODY_PART_EXAMINED).as_deref(), Some("CHEST"));
         let details = thorax::imaging::load_radiograph(&path).unwrap().dicom.unwrap();

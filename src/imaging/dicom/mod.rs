@@ -19,6 +19,7 @@ mod read;
 mod secondary_capture;
 mod tags;
 mod uid;
+mod utc_date_time;
 mod window;
 
 pub use basic_profile::{

@@ -8,6 +8,7 @@ use super::error::{DicomError, error_chain_text, path_text};
 use super::gray_image::{GrayImage, GraySamples};
 use super::provenance::Provenance;
 use super::uid::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, new_uid};
+use super::utc_date_time::dicom_date_time_utc;
 use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, VR, dicom_value};
 use dicom_dictionary_std::{tags, uids};
@@ -63,6 +64,7 @@ pub fn write_secondary_capture(
     let window = super::Window { center: f64::from(1u32 << (bits - 1)), width: f64::from(1u32 << bits) };
     let provenance_json = serde_json::to_string(provenance)
         .map_err(|e| DicomError::InvalidArgument { what: "provenance", reason: e.to_string() })?;
+    let (made_date, made_time) = dicom_date_time_utc(std::time::SystemTime::now());
     let sop_instance_uid = new_uid();
     let study_instance_uid = new_uid();
     let series_instance_uid = new_uid();
@@ -85,10 +87,11 @@ pub fn write_secondary_capture(
         DataElement::new(tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE, VR::SQ, basic_profile_code_sequence()),
         // General Study
         text(tags::STUDY_INSTANCE_UID, VR::UI, &study_instance_uid),
-        empty(tags::STUDY_DATE, VR::DA),
-        empty(tags::STUDY_TIME, VR::TM),
+        // When the image was made (UTC), and a Study ID: what a DICOMDIR needs to list the study.
+        text(tags::STUDY_DATE, VR::DA, &made_date),
+        text(tags::STUDY_TIME, VR::TM, &made_time),
         empty(tags::REFERRING_PHYSICIAN_NAME, VR::PN),
-        empty(tags::STUDY_ID, VR::SH),
+        text(tags::STUDY_ID, VR::SH, "SYNTHETIC"),
         empty(tags::ACCESSION_NUMBER, VR::SH),
         text(tags::STUDY_DESCRIPTION, VR::LO, "Synthetic chest radiograph"),
         // General Series

@@ -11,14 +11,11 @@ use crate::study::design::DESIGN_FORMAT_VERSION;
 use crate::study::generator_source::GeneratorSource;
 use crate::study::harmonise::RealImageTransform;
 use crate::study::randomise::derive_seed;
-use crate::study::resolution_match::{ResolutionMatch, survey_sides};
+use crate::study::resolution_match::{ResolutionMatch, SIDE_SURVEY_SAMPLE, survey_sides};
 use crate::study::{
     ArtificialSource, CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource,
     OptionalQuestions, RealImageFolder, StudyDesign, StudySummary, create_study_harmonised,
 };
-
-/// How many artificial files, spread over the folder, are read (headers only) to learn their resolution.
-const SIDE_SAMPLE: usize = 256;
 
 /// The generator in use, offered as the artificial source.
 #[derive(Clone, Debug)]
@@ -173,7 +170,7 @@ pub fn create_from_form(
             let folder = form.artificial.as_ref().ok_or("pick the folder of artificial images")?;
             let source = FolderArtificialSource::open(folder, derive_seed(form.seed, "artificial-folder"))
                 .map_err(|e| e.to_string())?;
-            let side_px = survey_sides(source.files(), SIDE_SAMPLE).map(|survey| survey.median_px);
+            let side_px = survey_sides(source.files(), SIDE_SURVEY_SAMPLE).map(|survey| survey.median_px);
             (Box::new(source), side_px)
         }
         ArtificialChoice::GeneratorReplay | ArtificialChoice::GeneratorSliders => {

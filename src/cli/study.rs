@@ -14,7 +14,7 @@ use crate::study::export::{read_answers_csv, readings_from_store, write_answers_
 use crate::study::generator_source::{GeneratorSource, check_replayable_labels};
 use crate::study::harmonise::{CycleGanHarmoniser, RealImageTransform, TransformChain};
 use crate::study::imrmc::{read_imrmc, readings_from_imrmc};
-use crate::study::resolution_match::{ResolutionMatch, survey_sides};
+use crate::study::resolution_match::{ResolutionMatch, SIDE_SURVEY_SAMPLE, survey_sides};
 use crate::study::snapshot::open_for_reading;
 use crate::study::{
     ArtificialSource, CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource,
@@ -308,7 +308,7 @@ fn run_new(args: &NewArgs) -> Result<()> {
                 }
                 let source = FolderArtificialSource::open(folder, derive_seed(args.seed, "artificial-folder"))
                     .with_context(|| format!("listing the artificial images in {}", folder.display()))?;
-                let survey = survey_sides(source.files(), SIDE_SAMPLE);
+                let survey = survey_sides(source.files(), SIDE_SURVEY_SAMPLE);
                 if let Some(survey) = survey.filter(|survey| survey.smallest_px != survey.largest_px) {
                     eprintln!(
                         "warning: the artificial images differ in size ({} to {} px on their longer side, {} read); \
@@ -768,9 +768,6 @@ fn run_reader_copy(args: &ReaderCopyArgs) -> Result<()> {
 fn counted(count: usize, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
-
-/// How many artificial files, spread over the folder, are read (headers only) to learn their resolution.
-const SIDE_SAMPLE: usize = 256;
 
 /// Seeds below this can be found by trying them all (2^32 rebuilds of a study are out of reach).
 const SMALL_SEED: u64 = 1 << 32;

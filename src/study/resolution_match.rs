@@ -35,6 +35,10 @@ impl RealImageTransform for ResolutionMatch {
     }
 }
 
+/// How many artificial files, spread over the folder, are read (headers only) to learn their resolution: enough
+/// for a median that one odd image cannot move, few enough to read in moments from a network folder.
+pub const SIDE_SURVEY_SAMPLE: usize = 256;
+
 /// The longer sides of a folder's artificial images, read from their headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SideSurvey {

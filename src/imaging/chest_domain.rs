@@ -39,12 +39,9 @@ pub fn not_a_chest_radiograph(details: &DicomDetails) -> Option<String> {
 /// A Secondary Capture (Modality OT, the usual code for it) whose Body Part Examined is the chest: a digitised film
 /// or an artificial chest radiograph (our own `dicom export-sc` writes these), not another modality.
 fn is_chest_secondary_capture(details: &DicomDetails, modality: &str) -> bool {
-    const SECONDARY_CAPTURE_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.7";
-    let is_secondary_capture = details
-        .summary
-        .sop_class_uid
-        .as_deref()
-        .is_some_and(|uid| uid.trim_end_matches(['\0', ' ']) == SECONDARY_CAPTURE_IMAGE_STORAGE);
+    let is_secondary_capture = details.summary.sop_class_uid.as_deref().is_some_and(|uid| {
+        uid.trim_end_matches(['\0', ' ']) == dicom_dictionary_std::uids::SECONDARY_CAPTURE_IMAGE_STORAGE
+    });
     modality.eq_ignore_ascii_case("OT")
         && is_secondary_capture
         && top_level_text(details, 0x0018, 0x0015)

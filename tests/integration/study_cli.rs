@@ -316,16 +316,22 @@ fn new_with_the_generator_replays_real_labels_and_records_seeds() {
     assert!(!other_db.exists());
 }
 
-#[test]
-fn new_with_harmonised_real_cases_records_the_cyclegan() {
-    let dir = tempfile::tempdir().unwrap();
-    let (real, artificial) = (dir.path().join("real"), dir.path().join("artificial"));
+/// Folders `real` (three 96x80 films) and `artificial` (three square images of `artificial_px`) under `root`.
+fn real_and_artificial_folders(root: &Path, artificial_px: u32) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (real, artificial) = (root.join("real"), root.join("artificial"));
     std::fs::create_dir_all(&real).unwrap();
     std::fs::create_dir_all(&artificial).unwrap();
     for i in 0..3 {
         study_common::write_image(&real, &format!("r{i}.png"), "gray8", 96, 80, i);
-        study_common::write_image(&artificial, &format!("a{i}.png"), "gray8", 64, 64, i + 10);
+        study_common::write_image(&artificial, &format!("a{i}.png"), "gray8", artificial_px, artificial_px, i + 10);
     }
+    (real, artificial)
+}
+
+#[test]
+fn new_with_harmonised_real_cases_records_the_cyclegan() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, artificial) = real_and_artificial_folders(dir.path(), 64);
     // By default at the generator's training scale (the embedded one's is 64 px); --harmonise-scale native keeps
     // each real image's own pixels. The case provenance says which.
     for (scale, said) in [(None, "at its training scale (64 px)"), (Some("native"), "at the image's own scale")] {
@@ -376,13 +382,7 @@ fn new_with_harmonised_real_cases_records_the_cyclegan() {
 #[test]
 fn real_cases_are_matched_to_the_median_artificial_side_and_mixed_sizes_are_warned_of() {
     let dir = tempfile::tempdir().unwrap();
-    let (real, artificial) = (dir.path().join("real"), dir.path().join("artificial"));
-    std::fs::create_dir_all(&real).unwrap();
-    std::fs::create_dir_all(&artificial).unwrap();
-    for i in 0..3 {
-        study_common::write_image(&real, &format!("r{i}.png"), "gray8", 96, 80, i);
-        study_common::write_image(&artificial, &format!("a{i}.png"), "gray8", 48, 48, i + 10);
-    }
+    let (real, artificial) = real_and_artificial_folders(dir.path(), 48);
     // One artificial outlier, larger than the real films, must not switch the matching off.
     study_common::write_image(&artificial, "a3.png", "gray8", 128, 128, 13);
     let db = dir.path().join("mixed.study");

@@ -147,11 +147,12 @@ def make_transfer_syntax_variants():
         j2k = copy.deepcopy(ds)
         j2k.compress(pydicom.uid.JPEG2000Lossless)
         j2k.save_as(variants / name.replace(".dcm", "_j2k.dcm"), enforce_file_format=True)
-    # A transfer syntax without a pure-Rust decoder (JPEG-LS): RLE fragments relabelled, for the error path.
-    unsupported = pydicom.dcmread(variants / "mr_small_64_rle.dcm")
-    unsupported.file_meta.TransferSyntaxUID = pydicom.uid.JPEGLSLossless
-    unsupported.save_as(OUT / "broken" / "jpeg_ls_not_supported.dcm", enforce_file_format=True)
-    for path in sorted(variants.glob("*.dcm")):
+    # RLE fragments relabelled as JPEG-LS, for the error path of a codestream that is not what the syntax says.
+    mislabelled = pydicom.dcmread(variants / "mr_small_64_rle.dcm")
+    mislabelled.file_meta.TransferSyntaxUID = pydicom.uid.JPEGLSLossless
+    mislabelled.save_as(OUT / "broken" / "jpeg_ls_label_on_rle_data.dcm", enforce_file_format=True)
+    # The JPEG-LS variants come from dcmtk's encoder: tools/make_jpeg_ls_fixtures.sh.
+    for path in sorted(p for p in variants.glob("*.dcm") if "_jpeg_ls" not in p.name):
         check = pydicom.dcmread(path)
         original = pydicom.dcmread(DATA / path.name.replace("_rle", "").replace("_deflated", "").replace("_j2k", ""))
         assert np.array_equal(check.pixel_array, original.pixel_array), path

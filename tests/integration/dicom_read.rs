@@ -160,7 +160,12 @@ fn broken_files_give_errors_naming_file_and_reason() {
         ("bits_stored_exceeds_allocated.dcm", "invalid Bits Stored (0028,0101)"),
         ("not_dicom.dcm", "not a DICOM file"),
         ("empty.dcm", "not a DICOM file"),
-        ("jpeg_ls_not_supported.dcm", "unsupported: no pure-Rust decoder for transfer syntax JPEG-LS"),
+        // RLE fragments under a JPEG-LS transfer syntax: the decoder says what it found instead of a codestream.
+        (
+            "jpeg_ls_label_on_rle_data.dcm",
+            "cannot decode pixel data (JPEG-LS Lossless Image Compression): invalid JPEG-LS stream: it does not start \
+             with a start-of-image marker",
+        ),
     ];
     for (name, reason) in cases {
         let path = fixture("broken").join(name);
@@ -255,6 +260,105 @@ fn rle_deflated_and_jpeg2000_variants_decode_to_the_uncompressed_pixels() {
         let again = read_dicom_image(&done.output).unwrap();
         assert_eq!(again.summary.transfer_syntax_name, ts_name, "{variant}");
         assert_eq!(again.pixels, reference.pixels, "{variant}");
+    }
+}
+
+/// SHA-256 of the decoded samples as little-endian integers of Bits Allocated, the form of dcmtk's decoded Pixel Data.
+fn sample_bytes_sha256(image: &thorax::imaging::dicom::DicomImage) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for &value in &image.pixels {
+        if image.summary.bits_allocated == 8 {
+            hasher.update([value as u8]);
+        } else {
+            hasher.update((value as u16).to_le_bytes());
+        }
+    }
+    hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[test]
+fn jpeg_ls_lossless_decodes_to_the_original_pixels() {
+    // Made with dcmtk's CharLS-based encoder (tools/make_jpeg_ls_fixtures.sh): 16-bit unsigned MR, signed CT, CT
+    // with thresholds and RESET of its own in an LSE segment, and MR in 1 KiB fragments without an offset table.
+    let cases = [
+        ("mr_small_64_jpeg_ls.dcm", "mr_small_64.dcm"),
+        ("ct_small_128_jpeg_ls.dcm", "ct_small_128.dcm"),
+        ("ct_small_128_jpeg_ls_presets.dcm", "ct_small_128.dcm"),
+        ("mr_small_64_jpeg_ls_fragments.dcm", "mr_small_64.dcm"),
+    ];
+    for (variant, original) in cases {
+        let decoded = read_dicom_image(&fixture("transfer_syntaxes").join(variant)).unwrap();
+        let reference = read_dicom_image(&shared_dicom_dir().join(original)).unwrap();
+        assert_eq!(decoded.summary.transfer_syntax_name, "JPEG-LS Lossless Image Compression", "{variant}");
+        assert_eq!(decoded.pixels, reference.pixels, "{variant}");
+        assert_eq!(decoded.summary.modality_lut, reference.summary.modality_lut, "{variant}");
+    }
+}
+
+#[test]
+fn jpeg_ls_near_lossless_decodes_as_dcmtk_does_within_near_of_the_original() {
+    // (file, original, NEAR, SHA-256 of dcmtk's dcmdjpls output's Pixel Data, from tools/make_jpeg_ls_fixtures.sh).
+    let cases = [
+        (
+            "synthetic_sc_jpeg_ls_near2.dcm",
+            fixture("synthetic_sc.dcm"),
+            2.0,
+            "4ff8e3d6afce58ca7af935c51c2f15f6b25f918759d8ef1a05b182bd92a9157e",
+        ),
+        (
+            "chest_cr_10bit_jpeg_ls_near1.dcm",
+            shared_dicom_dir().join("chest_cr_pa_mono1_10bit_nometa.dcm"),
+            1.0,
+            "e69d108ca234ae4f56e646d386ef294b0c6f5568de63bef1eaa1649c139d152c",
+        ),
+    ];
+    for (variant, original, near, dcmtk_sha256) in cases {
+        let decoded = read_dicom_image(&fixture("transfer_syntaxes").join(variant)).unwrap();
+        let reference = read_dicom_image(&original).unwrap();
+        assert_eq!(
+            decoded.summary.transfer_syntax_name, "JPEG-LS Lossy (Near-Lossless) Image Compression",
+            "{variant}"
+        );
+        assert_eq!(decoded.photometric, reference.photometric, "{variant}");
+        let deviations: Vec<f32> = decoded.pixels.iter().zip(&reference.pixels).map(|(a, b)| (a - b).abs()).collect();
+        let largest = deviations.iter().copied().fold(0.0, f32::max);
+        assert!(largest <= near, "{variant}: a sample is {largest} off, NEAR is {near}");
+        assert!(largest > 0.0, "{variant}: the near-lossless path was not exercised");
+        assert_eq!(sample_bytes_sha256(&decoded), dcmtk_sha256, "{variant}: differs from dcmtk's decode");
+    }
+}
+
+#[test]
+fn damaged_jpeg_ls_codestreams_give_errors_naming_file_and_reason_never_a_panic() {
+    let name = "chest_cr_10bit_jpeg_ls_near1.dcm";
+    let bytes = std::fs::read(fixture("transfer_syntaxes").join(name)).unwrap();
+    let (start, length) = first_fragment(&bytes);
+    // An end-of-image marker in the middle of the scan: the rows after it are missing.
+    let mut cut = bytes.clone();
+    cut[start + length / 2..start + length / 2 + 2].copy_from_slice(&[0xFF, 0xD9]);
+    let error = read_dicom_image_bytes("cut_scan.dcm", &cut).unwrap_err().to_string();
+    assert!(error.contains("cut_scan.dcm") && error.contains("of 440 rows: it is truncated"), "{error}");
+    // A frame header that disagrees with Rows/Columns is refused before decoding.
+    let sof = start + bytes[start..start + length].windows(2).position(|w| w == [0xFF, 0xF7]).unwrap();
+    let mut wide = bytes.clone();
+    wide[sof + 7..sof + 9].copy_from_slice(&600u16.to_be_bytes());
+    let error = read_dicom_image_bytes("wide.dcm", &wide).unwrap_err().to_string();
+    assert!(error.contains("holds a 600x440 px JPEG-LS frame"), "{error}");
+    // Random byte damage in the scan: an image or an error, never a panic.
+    let mut state = 0x9E37_79B9_u32;
+    for _ in 0..200 {
+        let mut damaged = bytes.clone();
+        for _ in 0..4 {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let at = start + 40 + state as usize % (length - 40);
+            damaged[at] = (state >> 24) as u8;
+        }
+        if let Err(error) = read_dicom_image_bytes(name, &damaged) {
+            assert!(error.to_string().contains(name), "{error}");
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod deidentify;
 mod error;
 mod gray_image;
 mod jpeg_header;
+mod jpeg_ls;
 mod length_guard;
 mod lut;
 mod pixels;

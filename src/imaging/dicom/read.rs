@@ -3,6 +3,7 @@
 
 use super::error::{DicomError, error_chain_text, path_text};
 use super::jpeg_header::{FrameKind, frame_header};
+use super::jpeg_ls::{JpegLsError, decode_jpeg_ls};
 use super::length_guard::{DataSetEncoding, check_part10_lengths, check_raw_lengths};
 use super::lut::{LookupTable, parse_lut_item};
 use super::pixels::{ModalityTransform, PixelLayout, PixelStats, SampleModel, StoredValues, stored_values};
@@ -288,6 +289,31 @@ impl DicomFile {
         Ok(VoiSettings { function, lut, window, source, notes })
     }
 
+    /// The first frame of JPEG-LS Pixel Data, decoded by our own T.87 decoder, as little-endian samples of Bits
+    /// Allocated.
+    fn decode_jpeg_ls_frame(
+        &self,
+        value: &Value<InMemDicomObject>,
+        layout: &PixelLayout,
+    ) -> Result<Vec<u8>, JpegLsError> {
+        let Value::PixelSequence(sequence) = value else {
+            return Err(JpegLsError::Malformed("Pixel Data is not encapsulated".into()));
+        };
+        let frames = self.uint(tags::NUMBER_OF_FRAMES, "Number of Frames (0028,0008)").ok().flatten().unwrap_or(1);
+        let stream = first_frame_stream(sequence.fragments(), sequence.offset_table(), frames);
+        let frame = decode_jpeg_ls(&stream)?;
+        if u32::from(frame.precision) > u32::from(layout.bits_allocated) {
+            return Err(JpegLsError::Malformed(format!(
+                "its {}-bit samples do not fit Bits Allocated {}",
+                frame.precision, layout.bits_allocated
+            )));
+        }
+        Ok(match layout.bits_allocated {
+            8 => frame.samples.iter().map(|&sample| sample as u8).collect(),
+            _ => frame.samples.iter().flat_map(|sample| sample.to_le_bytes()).collect(),
+        })
+    }
+
     fn sample_model(&self, photometric: &str) -> Result<(SampleModel, Photometric), DicomError> {
         match photometric {
             "MONOCHROME1" => Ok((SampleModel::Gray, Photometric::Monochrome1)),
@@ -318,7 +344,8 @@ impl DicomFile {
             path: self.label.clone(),
             what: format!("unknown transfer syntax {ts_uid}"),
         })?;
-        if !ts.can_decode_all() {
+        let jpeg_ls = is_jpeg_ls(&ts_uid);
+        if !ts.can_decode_all() && !jpeg_ls {
             return Err(DicomError::Unsupported {
                 path: self.label.clone(),
                 what: format!("no pure-Rust decoder for transfer syntax {} ({ts_uid})", ts.name()),
@@ -388,10 +415,21 @@ impl DicomFile {
             transfer_syntax: ts.name().to_owned(),
             reason,
         };
-        // Third-party codecs see untrusted bytes; a panic in one must not take the workbench down.
-        let decoded = crate::contained_panic::contain(|| self.object.decode_pixel_data_frame(0))
-            .map_err(|message| decode_error(format!("the decoder gave up on this data ({message})")))?
-            .map_err(|e| decode_error(error_chain_text(&e)))?;
+        let frame_bytes = if jpeg_ls {
+            self.decode_jpeg_ls_frame(pixel_element.value(), &layout).map_err(|reason| match reason {
+                JpegLsError::Unsupported(_) => {
+                    DicomError::Unsupported { path: self.label.clone(), what: reason.to_string() }
+                }
+                other => decode_error(other.to_string()),
+            })?
+        } else {
+            // Third-party codecs see untrusted bytes; a panic in one must not take the workbench down.
+            crate::contained_panic::contain(|| self.object.decode_pixel_data_frame(0))
+                .map_err(|message| decode_error(format!("the decoder gave up on this data ({message})")))?
+                .map_err(|e| decode_error(error_chain_text(&e)))?
+                .data()
+                .to_vec()
+        };
         // Codecs return colour as RGB whatever the stored photometric interpretation was.
         let decoded_photometric = if layout.samples_per_pixel == 3 && ts.is_encapsulated_pixel_data() {
             "RGB".to_owned()
@@ -400,8 +438,8 @@ impl DicomFile {
         };
         let (model, photometric) = self.sample_model(&decoded_photometric)?;
         let planar = layout.planar && !ts.is_encapsulated_pixel_data();
-        let stored = stored_values(decoded.data(), &PixelLayout { planar, ..layout }, model).map_err(decode_error)?;
-        drop(decoded);
+        let stored = stored_values(&frame_bytes, &PixelLayout { planar, ..layout }, model).map_err(decode_error)?;
+        drop(frame_bytes);
 
         let modality = self.modality_transform(layout.signed)?;
         let (pixels, stored_value_stats, modality_lut) = match stored {
@@ -455,6 +493,44 @@ impl DicomFile {
     }
 }
 
+fn is_jpeg_ls(transfer_syntax_uid: &str) -> bool {
+    transfer_syntax_uid == uids::JPEGLS_LOSSLESS || transfer_syntax_uid == uids::JPEGLS_NEAR_LOSSLESS
+}
+
+/// The bytes of the first frame's codestream: every fragment of a single-frame image; of a multi-frame one, the
+/// fragments before the second offset of the Basic Offset Table, or one fragment per frame, or else the fragments
+/// up to the first that ends with an end-of-image marker.
+fn first_frame_stream(fragments: &[Vec<u8>], offset_table: &[u32], frames: u32) -> Vec<u8> {
+    if frames <= 1 {
+        return fragments.concat();
+    }
+    if let Some(&second) = offset_table.get(1) {
+        let mut stream = Vec::new();
+        let mut item_offset = 0u64;
+        for fragment in fragments {
+            if item_offset >= u64::from(second) {
+                break;
+            }
+            stream.extend_from_slice(fragment);
+            // Offsets count each fragment's 8-byte item header too (PS3.5 A.4).
+            item_offset += 8 + fragment.len() as u64;
+        }
+        return stream;
+    }
+    if fragments.len() == frames as usize {
+        return fragments.first().cloned().unwrap_or_default();
+    }
+    let mut stream = Vec::new();
+    for fragment in fragments {
+        stream.extend_from_slice(fragment);
+        let trimmed = fragment.iter().rposition(|&byte| byte != 0).map_or(&[][..], |end| &fragment[..=end]);
+        if trimmed.ends_with(&[0xFF, 0xD9]) {
+            break;
+        }
+    }
+    stream
+}
+
 struct VoiSettings {
     function: VoiLutFunction,
     lut: Option<LookupTable>,
@@ -470,5 +546,23 @@ fn invalid_reason(error: &DicomError) -> String {
     match error {
         DicomError::InvalidAttribute { attribute, reason, .. } => format!("{attribute}: {reason}"),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_frame_stream;
+
+    #[test]
+    fn the_first_frame_is_found_by_offset_table_fragment_count_or_end_marker() {
+        let fragments = vec![vec![0xFF, 0xD8, 1], vec![2, 0xFF, 0xD9, 0], vec![0xFF, 0xD8, 3, 0xFF, 0xD9]];
+        // One frame: every fragment.
+        assert_eq!(first_frame_stream(&fragments, &[], 1).len(), 12);
+        // Two frames, offsets 0 and 19 (two fragments with their 8-byte item headers): the first two fragments.
+        assert_eq!(first_frame_stream(&fragments, &[0, 19], 2), [0xFF, 0xD8, 1, 2, 0xFF, 0xD9, 0]);
+        // As many fragments as frames: the first fragment.
+        assert_eq!(first_frame_stream(&fragments, &[], 3), [0xFF, 0xD8, 1]);
+        // Otherwise up to the first fragment ending in EOI (padding after it allowed).
+        assert_eq!(first_frame_stream(&fragments, &[], 2), [0xFF, 0xD8, 1, 2, 0xFF, 0xD9, 0]);
     }
 }

@@ -216,6 +216,22 @@ fn truncated_and_corrupted_copies_never_panic() {
 }
 
 #[test]
+fn a_file_cut_in_its_meta_group_or_before_its_pixels_is_called_truncated() {
+    let bytes = std::fs::read(shared_dicom_dir().join("mr_small_64.dcm")).unwrap();
+    let group_length = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
+    // Every cut from inside "DICM"'s element headers to the last byte of the meta group.
+    for cut in 133..144 + group_length {
+        let error = read_dicom_image_bytes("cut.dcm", &bytes[..cut]).unwrap_err().to_string();
+        assert!(error.contains("truncated"), "cut at {cut}: {error}");
+    }
+    // Cut exactly before Pixel Data: the element boundary hides the cut, Rows and Columns do not.
+    let pixel_data = bytes.windows(4).rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00]).unwrap();
+    let error = read_dicom_image_bytes("cut.dcm", &bytes[..pixel_data]).unwrap_err().to_string();
+    assert!(error.contains("no Pixel Data (7FE0,0010)") && error.contains("64x64 px image"), "{error}");
+    assert!(error.contains("cut short before its pixels"), "{error}");
+}
+
+#[test]
 fn tag_listing_marks_identifying_attributes() {
     let file = open_dicom(&shared_dicom_dir().join("ct_small_128.dcm")).unwrap();
     let rows = list_tags(&file);

@@ -25,9 +25,9 @@ pub enum DicomError {
     /// An attribute is present but its value cannot be used.
     #[error("{path}: invalid {attribute}: {reason}")]
     InvalidAttribute { path: String, attribute: &'static str, reason: String },
-    /// The file has no Pixel Data (7FE0,0010).
-    #[error("{path}: no Pixel Data (7FE0,0010) element; this DICOM object holds no image")]
-    MissingPixelData { path: String },
+    /// The file has no Pixel Data (7FE0,0010); `detail` says what that likely means.
+    #[error("{path}: no Pixel Data (7FE0,0010) element; {detail}")]
+    MissingPixelData { path: String, detail: String },
     /// Native pixel data shorter than Rows x Columns x Samples x BitsAllocated needs.
     #[error(
         "{path}: Pixel Data is truncated: the first frame needs {expected_bytes} bytes but only {actual_bytes} are present"

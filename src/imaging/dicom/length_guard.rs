@@ -37,11 +37,24 @@ impl DataSetEncoding {
 pub(crate) fn check_part10_lengths(bytes: &[u8], start: usize) -> Result<(), String> {
     let mut walker = Walker::new(bytes, start, DataSetEncoding::ExplicitLittle);
     let mut transfer_syntax = String::from("1.2.840.10008.1.2.1");
+    // Where File Meta Information Group Length (0002,0000) says the meta group ends.
+    let mut meta_end: Option<usize> = None;
     // The meta group is always explicit VR little endian.
     while let Some((tag, value)) = walker.peek_meta_element()? {
+        if tag == Tag(0x0002, 0x0000) && value.len() == 4 {
+            let group_length = u32::from_le_bytes([value[0], value[1], value[2], value[3]]);
+            meta_end = Some(walker.position.saturating_add(group_length as usize));
+        }
         if tag == Tag(0x0002, 0x0010) {
             transfer_syntax = String::from_utf8_lossy(value).into_owned();
         }
+    }
+    if let Some(end) = meta_end.filter(|&end| end > bytes.len()) {
+        return Err(format!(
+            "the file ends inside its file meta information, {} of its {} bytes present: it is truncated",
+            bytes.len().saturating_sub(start),
+            end - start
+        ));
     }
     let encoding = DataSetEncoding::from_transfer_syntax(&transfer_syntax);
     if encoding == DataSetEncoding::Deflated {
@@ -96,6 +109,9 @@ impl<'a> Walker<'a> {
         };
         if group != 0x0002 {
             return Ok(None);
+        }
+        if self.remaining() < 8 {
+            return Err(self.cut_header(Tag(group, element)));
         }
         let (tag, length, header) = self.explicit_header(Tag(group, element))?;
         let start = self.position + header;
@@ -160,7 +176,8 @@ impl<'a> Walker<'a> {
         let available = self.remaining().saturating_sub(header);
         if length as usize > available {
             return Err(format!(
-                "element ({:04X},{:04X}) at byte {} declares {length} value bytes but only {available} follow",
+                "element ({:04X},{:04X}) at byte {} declares {length} value bytes but only {available} follow: the \
+                 file is truncated or the length is corrupt",
                 tag.group(),
                 tag.element(),
                 self.position

@@ -327,12 +327,24 @@ impl DicomFile {
         }
     }
 
+    /// No Pixel Data: an object that holds no image, or, when Rows and Columns describe one, most likely a file cut
+    /// short just before its pixels (the element boundary leaves no other trace).
+    fn missing_pixel_data(&self) -> DicomError {
+        let rows = self.uint(tags::ROWS, "Rows (0028,0010)").ok().flatten();
+        let columns = self.uint(tags::COLUMNS, "Columns (0028,0011)").ok().flatten();
+        let detail = match (rows, columns) {
+            (Some(rows), Some(columns)) => format!(
+                "Rows and Columns describe a {columns}x{rows} px image, so the file was probably cut short before its \
+                 pixels (truncated)"
+            ),
+            _ => "this DICOM object holds no image".to_owned(),
+        };
+        DicomError::MissingPixelData { path: self.label.clone(), detail }
+    }
+
     /// Decodes the first frame and applies the modality LUT.
     pub fn decode_image(&self) -> Result<DicomImage, DicomError> {
-        let pixel_element = self
-            .object
-            .get(tags::PIXEL_DATA)
-            .ok_or_else(|| DicomError::MissingPixelData { path: self.label.clone() })?;
+        let pixel_element = self.object.get(tags::PIXEL_DATA).ok_or_else(|| self.missing_pixel_data())?;
         let photometric_text =
             self.text(tags::PHOTOMETRIC_INTERPRETATION).ok_or_else(|| DicomError::MissingAttribute {
                 path: self.label.clone(),
@@ -364,7 +376,10 @@ impl DicomFile {
                 }
             }
             Value::PixelSequence(sequence) if sequence.fragments().is_empty() => {
-                return Err(DicomError::MissingPixelData { path: self.label.clone() });
+                return Err(DicomError::MissingPixelData {
+                    path: self.label.clone(),
+                    detail: "its encapsulated Pixel Data holds no fragment".into(),
+                });
             }
             Value::PixelSequence(sequence) => {
                 let first = sequence.fragments().first().map(|f| f.as_slice()).unwrap_or_default();

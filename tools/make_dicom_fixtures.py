@@ -151,7 +151,7 @@ def make_transfer_syntax_variants():
     mislabelled = pydicom.dcmread(variants / "mr_small_64_rle.dcm")
     mislabelled.file_meta.TransferSyntaxUID = pydicom.uid.JPEGLSLossless
     mislabelled.save_as(OUT / "broken" / "jpeg_ls_label_on_rle_data.dcm", enforce_file_format=True)
-    # The JPEG-LS variants come from dcmtk's encoder: tools/make_jpeg_ls_fixtures.sh.
+    # The JPEG-LS variants come from dcmtk's encoder: tools/make_dcmtk_codec_fixtures.sh.
     for path in sorted(p for p in variants.glob("*.dcm") if "_jpeg_ls" not in p.name):
         check = pydicom.dcmread(path)
         original = pydicom.dcmread(DATA / path.name.replace("_rle", "").replace("_deflated", "").replace("_j2k", ""))

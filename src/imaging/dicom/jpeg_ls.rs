@@ -7,6 +7,8 @@
 //! stuffing after 0xFF. Colour (more than one component), mapping tables, restart intervals and point transforms
 //! are refused by name; none of them occurs in grey radiographs.
 
+use super::codestream_error::CodestreamError;
+
 /// A decoded JPEG-LS frame: `rows x columns` samples, row by row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct JpegLsFrame {
@@ -17,18 +19,14 @@ pub(crate) struct JpegLsFrame {
     pub samples: Vec<u16>,
 }
 
-/// Why a JPEG-LS stream could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum JpegLsError {
-    /// The stream breaks the standard (bad marker, impossible parameter, coded values out of range).
-    #[error("invalid JPEG-LS stream: {0}")]
-    Malformed(String),
-    /// The stream ends before every sample is decoded.
-    #[error("the JPEG-LS stream ends after {decoded_rows} of {rows} rows: it is truncated")]
-    Truncated { decoded_rows: u32, rows: u32 },
-    /// A valid stream using a part of T.87 this decoder does not read.
-    #[error("JPEG-LS {0} is not supported")]
-    Unsupported(String),
+const FORMAT: &str = "JPEG-LS";
+
+fn malformed(reason: impl Into<String>) -> CodestreamError {
+    CodestreamError::Malformed { format: FORMAT, reason: reason.into() }
+}
+
+fn unsupported(what: impl Into<String>) -> CodestreamError {
+    CodestreamError::Unsupported { format: FORMAT, what: what.into() }
 }
 
 /// The most samples a frame may have, so that a corrupt header cannot ask for gigabytes.
@@ -42,9 +40,9 @@ const RUN_ORDER: [u32; 32] =
 const REGULAR_CONTEXTS: usize = 365;
 
 /// Decodes the first frame of a JPEG-LS stream (SOI ... EOI).
-pub(crate) fn decode_jpeg_ls(stream: &[u8]) -> Result<JpegLsFrame, JpegLsError> {
+pub(crate) fn decode_jpeg_ls(stream: &[u8]) -> Result<JpegLsFrame, CodestreamError> {
     if !stream.starts_with(&[0xFF, SOI]) {
-        return Err(JpegLsError::Malformed("it does not start with a start-of-image marker (FFD8)".into()));
+        return Err(malformed("it does not start with a start-of-image marker (FFD8)"));
     }
     let mut cursor = MarkerCursor { data: stream, position: 2 };
     let mut frame: Option<FrameHeader> = None;
@@ -64,12 +62,12 @@ pub(crate) fn decode_jpeg_ls(stream: &[u8]) -> Result<JpegLsFrame, JpegLsError> 
                 let segment = cursor.segment()?;
                 let interval = segment.get(..2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
                 if interval != 0 {
-                    return Err(JpegLsError::Unsupported(format!("restart interval of {interval} lines")));
+                    return Err(unsupported(format!("restart interval of {interval} lines")));
                 }
             }
             SOS => {
                 let Some(frame) = frame.as_ref() else {
-                    return Err(JpegLsError::Malformed("a scan comes before the frame header (SOF55)".into()));
+                    return Err(malformed("a scan comes before the frame header (SOF55)"));
                 };
                 let segment = cursor.segment()?;
                 let scan = ScanHeader::parse(segment)?;
@@ -82,16 +80,14 @@ pub(crate) fn decode_jpeg_ls(stream: &[u8]) -> Result<JpegLsFrame, JpegLsError> 
                     samples,
                 });
             }
-            EOI => return Err(JpegLsError::Malformed("the stream ends (EOI) before any scan".into())),
+            EOI => return Err(malformed("the stream ends (EOI) before any scan")),
             0xE0..=0xEF | COM => {
                 cursor.segment()?;
             }
             0xC0..=0xCF => {
-                return Err(JpegLsError::Malformed(format!(
-                    "marker FF{marker:02X} starts a T.81 JPEG frame, not a JPEG-LS one"
-                )));
+                return Err(malformed(format!("marker FF{marker:02X} starts a T.81 JPEG frame, not a JPEG-LS one")));
             }
-            other => return Err(JpegLsError::Malformed(format!("unexpected marker FF{other:02X}"))),
+            other => return Err(malformed(format!("unexpected marker FF{other:02X}"))),
         }
     }
 }
@@ -112,40 +108,35 @@ struct MarkerCursor<'a> {
 
 impl<'a> MarkerCursor<'a> {
     /// The next marker's code, skipping fill bytes (0xFF) before it.
-    fn marker(&mut self) -> Result<u8, JpegLsError> {
+    fn marker(&mut self) -> Result<u8, CodestreamError> {
         if self.data.get(self.position) != Some(&0xFF) {
             return Err(match self.data.get(self.position) {
-                None => JpegLsError::Malformed("the stream ends before its scan".into()),
-                Some(byte) => {
-                    JpegLsError::Malformed(format!("expected a marker at byte {}, found 0x{byte:02X}", self.position))
-                }
+                None => malformed("the stream ends before its scan"),
+                Some(byte) => malformed(format!("expected a marker at byte {}, found 0x{byte:02X}", self.position)),
             });
         }
         while self.data.get(self.position) == Some(&0xFF) {
             self.position += 1;
         }
-        let code = *self
-            .data
-            .get(self.position)
-            .ok_or_else(|| JpegLsError::Malformed("the stream ends inside a marker".into()))?;
+        let code = *self.data.get(self.position).ok_or_else(|| malformed("the stream ends inside a marker"))?;
         self.position += 1;
         Ok(code)
     }
 
     /// The payload of the marker segment that starts here (after its two length bytes).
-    fn segment(&mut self) -> Result<&'a [u8], JpegLsError> {
+    fn segment(&mut self) -> Result<&'a [u8], CodestreamError> {
         let length_bytes = self
             .data
             .get(self.position..self.position + 2)
-            .ok_or_else(|| JpegLsError::Malformed("the stream ends inside a marker segment".into()))?;
+            .ok_or_else(|| malformed("the stream ends inside a marker segment"))?;
         let length = usize::from(u16::from_be_bytes([length_bytes[0], length_bytes[1]]));
         if length < 2 {
-            return Err(JpegLsError::Malformed(format!("marker segment length {length} is below 2")));
+            return Err(malformed(format!("marker segment length {length} is below 2")));
         }
         let payload = self
             .data
             .get(self.position + 2..self.position + length)
-            .ok_or_else(|| JpegLsError::Malformed("the stream ends inside a marker segment".into()))?;
+            .ok_or_else(|| malformed("the stream ends inside a marker segment"))?;
         self.position += length;
         Ok(payload)
     }
@@ -163,28 +154,24 @@ struct FrameHeader {
 }
 
 impl FrameHeader {
-    fn parse(segment: &[u8]) -> Result<Self, JpegLsError> {
-        let short = || JpegLsError::Malformed("the frame header (SOF55) is too short".into());
+    fn parse(segment: &[u8]) -> Result<Self, CodestreamError> {
+        let short = || malformed("the frame header (SOF55) is too short");
         let precision = *segment.first().ok_or_else(short)?;
         let rows = be_u16(segment, 1).ok_or_else(short)?;
         let columns = be_u16(segment, 3).ok_or_else(short)?;
         let components = *segment.get(5).ok_or_else(short)?;
         if !(2..=16).contains(&precision) {
-            return Err(JpegLsError::Malformed(format!("sample precision {precision} is outside 2..=16 bits")));
+            return Err(malformed(format!("sample precision {precision} is outside 2..=16 bits")));
         }
         if components != 1 {
-            return Err(JpegLsError::Unsupported(format!(
-                "with {components} components (only grey images, 1 component, are read)"
-            )));
+            return Err(unsupported(format!("with {components} components (only grey images, 1 component, are read)")));
         }
         if rows == 0 || columns == 0 {
             // A zero row count defers the size to a DNL marker or an LSE oversize record; neither is used by DICOM.
-            return Err(JpegLsError::Unsupported(format!(
-                "frame size {columns}x{rows} (the size given later in the stream)"
-            )));
+            return Err(unsupported(format!("frame size {columns}x{rows} (the size given later in the stream)")));
         }
         if u64::from(rows) * u64::from(columns) > MAX_SAMPLES {
-            return Err(JpegLsError::Malformed(format!("frame of {columns}x{rows} samples is too large")));
+            return Err(malformed(format!("frame of {columns}x{rows} samples is too large")));
         }
         Ok(Self { precision, rows: u32::from(rows), columns: u32::from(columns) })
     }
@@ -196,20 +183,20 @@ struct ScanHeader {
 }
 
 impl ScanHeader {
-    fn parse(segment: &[u8]) -> Result<Self, JpegLsError> {
-        let short = || JpegLsError::Malformed("the scan header (SOS) is too short".into());
+    fn parse(segment: &[u8]) -> Result<Self, CodestreamError> {
+        let short = || malformed("the scan header (SOS) is too short");
         let components = usize::from(*segment.first().ok_or_else(short)?);
         if components != 1 {
-            return Err(JpegLsError::Unsupported(format!("scan of {components} components")));
+            return Err(unsupported(format!("scan of {components} components")));
         }
         let mapping_table = *segment.get(2).ok_or_else(short)?;
         let near = *segment.get(3).ok_or_else(short)?;
         let point_transform = *segment.get(5).ok_or_else(short)? & 0x0F;
         if mapping_table != 0 {
-            return Err(JpegLsError::Unsupported(format!("mapping table {mapping_table}")));
+            return Err(unsupported(format!("mapping table {mapping_table}")));
         }
         if point_transform != 0 {
-            return Err(JpegLsError::Unsupported(format!("point transform of {point_transform} bits")));
+            return Err(unsupported(format!("point transform of {point_transform} bits")));
         }
         Ok(Self { near: u32::from(near) })
     }
@@ -226,11 +213,11 @@ struct PresetParameters {
 }
 
 impl PresetParameters {
-    fn parse(segment: &[u8]) -> Result<Self, JpegLsError> {
-        let short = || JpegLsError::Malformed("the preset parameters (LSE) are too short".into());
+    fn parse(segment: &[u8]) -> Result<Self, CodestreamError> {
+        let short = || malformed("the preset parameters (LSE) are too short");
         let id = *segment.first().ok_or_else(short)?;
         if id != 1 {
-            return Err(JpegLsError::Unsupported(format!("preset parameter record of type {id} (mapping table)")));
+            return Err(unsupported(format!("preset parameter record of type {id} (mapping table)")));
         }
         let field = |index: usize| be_u16(segment, 1 + 2 * index).map(u32::from).ok_or_else(short);
         Ok(Self {
@@ -265,17 +252,14 @@ fn ceil_log2(value: u32) -> u32 {
 }
 
 impl CodingParameters {
-    fn new(frame: &FrameHeader, presets: &PresetParameters, near: u32) -> Result<Self, JpegLsError> {
+    fn new(frame: &FrameHeader, presets: &PresetParameters, near: u32) -> Result<Self, CodestreamError> {
         let full_scale = (1u32 << frame.precision) - 1;
         let max_value = if presets.max_value == 0 { full_scale } else { presets.max_value };
         if max_value > full_scale || max_value < 1 {
-            return Err(JpegLsError::Malformed(format!(
-                "MAXVAL {max_value} does not fit {}-bit samples",
-                frame.precision
-            )));
+            return Err(malformed(format!("MAXVAL {max_value} does not fit {}-bit samples", frame.precision)));
         }
         if near > (max_value / 2).min(255) {
-            return Err(JpegLsError::Malformed(format!("NEAR {near} is too large for MAXVAL {max_value}")));
+            return Err(malformed(format!("NEAR {near} is too large for MAXVAL {max_value}")));
         }
         let (default1, default2, default3) = default_thresholds(max_value, near);
         let pick = |given: u32, default: u32| if given == 0 { default } else { given };
@@ -283,14 +267,14 @@ impl CodingParameters {
         let threshold2 = pick(presets.threshold2, default2);
         let threshold3 = pick(presets.threshold3, default3);
         if !(near < threshold1 && threshold1 <= threshold2 && threshold2 <= threshold3 && threshold3 <= max_value) {
-            return Err(JpegLsError::Malformed(format!(
+            return Err(malformed(format!(
                 "thresholds {threshold1}, {threshold2}, {threshold3} are not ordered within {}..={max_value}",
                 near + 1
             )));
         }
         let reset = pick(presets.reset, 64);
         if reset < 3 || reset > max_value.max(255) {
-            return Err(JpegLsError::Malformed(format!("RESET {reset} is out of range")));
+            return Err(malformed(format!("RESET {reset} is out of range")));
         }
         let range = (max_value + 2 * near) / (2 * near + 1) + 1;
         let quantised_bits = ceil_log2(range);
@@ -379,12 +363,12 @@ struct RegularContext {
 }
 
 impl RegularContext {
-    fn golomb_parameter(&self) -> Result<u32, JpegLsError> {
+    fn golomb_parameter(&self) -> Result<u32, CodestreamError> {
         let mut k = 0;
         while (i64::from(self.count) << k) < i64::from(self.sum_abs_errors) {
             k += 1;
             if k > 24 {
-                return Err(JpegLsError::Malformed("a context's error statistics overflowed".into()));
+                return Err(malformed("a context's error statistics overflowed"));
             }
         }
         Ok(k)
@@ -431,13 +415,13 @@ struct InterruptionContext {
 }
 
 impl InterruptionContext {
-    fn golomb_parameter(&self) -> Result<u32, JpegLsError> {
+    fn golomb_parameter(&self) -> Result<u32, CodestreamError> {
         let target = i64::from(self.sum_abs_errors) + i64::from(self.count >> 1) * i64::from(self.interruption_type);
         let mut k = 0;
         while (i64::from(self.count) << k) < target {
             k += 1;
             if k > 24 {
-                return Err(JpegLsError::Malformed("a context's error statistics overflowed".into()));
+                return Err(malformed("a context's error statistics overflowed"));
             }
         }
         Ok(k)
@@ -574,11 +558,12 @@ impl From<OutOfBits> for ScanFailure {
     }
 }
 
-impl From<JpegLsError> for ScanFailure {
-    fn from(error: JpegLsError) -> Self {
+impl From<CodestreamError> for ScanFailure {
+    fn from(error: CodestreamError) -> Self {
         match error {
-            JpegLsError::Malformed(reason) | JpegLsError::Unsupported(reason) => ScanFailure::Invalid(reason),
-            JpegLsError::Truncated { .. } => ScanFailure::OutOfBits,
+            CodestreamError::Malformed { reason, .. } => ScanFailure::Invalid(reason),
+            CodestreamError::Unsupported { what, .. } => ScanFailure::Invalid(what),
+            CodestreamError::Truncated { .. } => ScanFailure::OutOfBits,
         }
     }
 }
@@ -722,7 +707,7 @@ impl<'p> ScanDecoder<'p> {
 }
 
 /// Decodes the scan's samples from the entropy-coded data that starts at `data[0]`.
-fn decode_scan(data: &[u8], frame: &FrameHeader, parameters: &CodingParameters) -> Result<Vec<u16>, JpegLsError> {
+fn decode_scan(data: &[u8], frame: &FrameHeader, parameters: &CodingParameters) -> Result<Vec<u16>, CodestreamError> {
     let columns = frame.columns as usize;
     let mut samples = Vec::with_capacity(columns * frame.rows as usize);
     // Lines hold one extra sample on each side: index 0 is the column left of the first, columns + 1 the one
@@ -738,10 +723,10 @@ fn decode_scan(data: &[u8], frame: &FrameHeader, parameters: &CodingParameters) 
         match result {
             Ok(()) => {}
             Err(ScanFailure::OutOfBits) => {
-                return Err(JpegLsError::Truncated { decoded_rows: row, rows: frame.rows });
+                return Err(CodestreamError::Truncated { format: FORMAT, decoded_rows: row, rows: frame.rows });
             }
             Err(ScanFailure::Invalid(reason)) => {
-                return Err(JpegLsError::Malformed(format!("{reason} (row {row})")));
+                return Err(malformed(format!("{reason} (row {row})")));
             }
         }
         samples.extend(line[1..=columns].iter().map(|&value| value as u16));
@@ -804,7 +789,10 @@ mod tests {
             0xFF, 0xD8, 0xFF, 0xF7, 0x00, 0x11, 0x08, 0x00, 0x02, 0x00, 0x02, 0x03, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0,
         ];
         let error = decode_jpeg_ls(&colour).unwrap_err();
-        assert!(matches!(error, JpegLsError::Unsupported(ref what) if what.contains("3 components")), "{error}");
+        assert!(
+            matches!(error, CodestreamError::Unsupported { ref what, .. } if what.contains("3 components")),
+            "{error}"
+        );
         let baseline = [0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x02, 0x00, 0x02, 0x01, 1, 0x11, 0];
         let error = decode_jpeg_ls(&baseline).unwrap_err();
         assert!(error.to_string().contains("T.81 JPEG frame"), "{error}");

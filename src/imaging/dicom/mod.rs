@@ -6,9 +6,11 @@
 //! whether MONOCHROME1 needs inverting) and [`TagRow`]s.
 
 mod basic_profile;
+mod codestream_error;
 mod deidentify;
 mod error;
 mod gray_image;
+mod jpeg_extended;
 mod jpeg_header;
 mod jpeg_ls;
 mod length_guard;

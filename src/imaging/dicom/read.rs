@@ -1,9 +1,11 @@
 //! Opening DICOM files (part 10, or raw data sets without preamble and file meta) and decoding the first
 //! frame into a [`DicomImage`].
 
+use super::codestream_error::CodestreamError;
 use super::error::{DicomError, error_chain_text, path_text};
+use super::jpeg_extended::decode_jpeg_extended;
 use super::jpeg_header::{FrameKind, frame_header};
-use super::jpeg_ls::{JpegLsError, decode_jpeg_ls};
+use super::jpeg_ls::decode_jpeg_ls;
 use super::length_guard::{DataSetEncoding, check_part10_lengths, check_raw_lengths};
 use super::lut::{LookupTable, parse_lut_item};
 use super::pixels::{ModalityTransform, PixelLayout, PixelStats, SampleModel, StoredValues, stored_values};
@@ -289,28 +291,33 @@ impl DicomFile {
         Ok(VoiSettings { function, lut, window, source, notes })
     }
 
-    /// The first frame of JPEG-LS Pixel Data, decoded by our own T.87 decoder, as little-endian samples of Bits
+    /// The first frame of encapsulated Pixel Data, decoded by a codec of our own, as little-endian samples of Bits
     /// Allocated.
-    fn decode_jpeg_ls_frame(
+    fn decode_own_codec_frame(
         &self,
+        codec: OwnCodec,
         value: &Value<InMemDicomObject>,
         layout: &PixelLayout,
-    ) -> Result<Vec<u8>, JpegLsError> {
+    ) -> Result<Vec<u8>, CodestreamError> {
+        let format = codec.format();
         let Value::PixelSequence(sequence) = value else {
-            return Err(JpegLsError::Malformed("Pixel Data is not encapsulated".into()));
+            return Err(CodestreamError::Malformed { format, reason: "Pixel Data is not encapsulated".into() });
         };
         let frames = self.uint(tags::NUMBER_OF_FRAMES, "Number of Frames (0028,0008)").ok().flatten().unwrap_or(1);
         let stream = first_frame_stream(sequence.fragments(), sequence.offset_table(), frames);
-        let frame = decode_jpeg_ls(&stream)?;
-        if u32::from(frame.precision) > u32::from(layout.bits_allocated) {
-            return Err(JpegLsError::Malformed(format!(
-                "its {}-bit samples do not fit Bits Allocated {}",
-                frame.precision, layout.bits_allocated
-            )));
+        let (precision, samples) = match codec {
+            OwnCodec::JpegLs => decode_jpeg_ls(&stream).map(|frame| (frame.precision, frame.samples))?,
+            OwnCodec::JpegExtended => decode_jpeg_extended(&stream).map(|frame| (frame.precision, frame.samples))?,
+        };
+        if u16::from(precision) > layout.bits_allocated {
+            return Err(CodestreamError::Malformed {
+                format,
+                reason: format!("its {precision}-bit samples do not fit Bits Allocated {}", layout.bits_allocated),
+            });
         }
         Ok(match layout.bits_allocated {
-            8 => frame.samples.iter().map(|&sample| sample as u8).collect(),
-            _ => frame.samples.iter().flat_map(|sample| sample.to_le_bytes()).collect(),
+            8 => samples.iter().map(|&sample| sample as u8).collect(),
+            _ => samples.iter().flat_map(|sample| sample.to_le_bytes()).collect(),
         })
     }
 
@@ -356,8 +363,8 @@ impl DicomFile {
             path: self.label.clone(),
             what: format!("unknown transfer syntax {ts_uid}"),
         })?;
-        let jpeg_ls = is_jpeg_ls(&ts_uid);
-        if !ts.can_decode_all() && !jpeg_ls {
+        let mut own_codec = is_jpeg_ls(&ts_uid).then_some(OwnCodec::JpegLs);
+        if !ts.can_decode_all() && own_codec.is_none() {
             return Err(DicomError::Unsupported {
                 path: self.label.clone(),
                 what: format!("no pure-Rust decoder for transfer syntax {} ({ts_uid})", ts.name()),
@@ -407,17 +414,9 @@ impl DicomFile {
                             ),
                         ));
                     }
-                    // The pure-Rust JPEG decoder reads 8-bit DCT frames and lossless ones, not 12-bit DCT.
+                    // The pure-Rust JPEG decoder reads 8-bit DCT frames and lossless ones; 12-bit DCT is ours.
                     if frame.kind == FrameKind::JpegDct && frame.precision > 8 {
-                        return Err(DicomError::Unsupported {
-                            path: self.label.clone(),
-                            what: format!(
-                                "{}-bit lossy JPEG ({}, {ts_uid}): no pure-Rust decoder reads it; convert the file \
-                                 to an uncompressed or lossless transfer syntax first (e.g. dcmtk's dcmdjpeg)",
-                                frame.precision,
-                                ts.name()
-                            ),
-                        });
+                        own_codec = Some(OwnCodec::JpegExtended);
                     }
                 }
             }
@@ -430,9 +429,9 @@ impl DicomFile {
             transfer_syntax: ts.name().to_owned(),
             reason,
         };
-        let frame_bytes = if jpeg_ls {
-            self.decode_jpeg_ls_frame(pixel_element.value(), &layout).map_err(|reason| match reason {
-                JpegLsError::Unsupported(_) => {
+        let frame_bytes = if let Some(codec) = own_codec {
+            self.decode_own_codec_frame(codec, pixel_element.value(), &layout).map_err(|reason| match reason {
+                CodestreamError::Unsupported { .. } => {
                     DicomError::Unsupported { path: self.label.clone(), what: reason.to_string() }
                 }
                 other => decode_error(other.to_string()),
@@ -505,6 +504,24 @@ impl DicomFile {
             voi_lut: voi.lut,
             summary,
         })
+    }
+}
+
+/// Codestreams we decode ourselves, where dicom-rs has no pure-Rust codec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OwnCodec {
+    /// T.87 JPEG-LS, lossless and near-lossless.
+    JpegLs,
+    /// T.81 extended sequential DCT at 12 bits.
+    JpegExtended,
+}
+
+impl OwnCodec {
+    fn format(self) -> &'static str {
+        match self {
+            OwnCodec::JpegLs => "JPEG-LS",
+            OwnCodec::JpegExtended => "12-bit JPEG",
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Makes the JPEG-LS test files in tests/fixtures/dicom/transfer_syntaxes with dcmtk's CharLS-based encoder, and prints
-# the SHA-256 of dcmtk's own decode of each near-lossless file (its Pixel Data bytes) for jpeg_ls_reference.json.
+# Makes the JPEG-LS and 12-bit JPEG test files in tests/fixtures/dicom/transfer_syntaxes with dcmtk's encoders (CharLS
+# and IJG libjpeg 12-bit), with dcmtk's own decode of the 12-bit JPEG as a reference, and prints the SHA-256 of
+# dcmtk's decode of each near-lossless JPEG-LS file (its Pixel Data bytes) for the test in dicom_read.rs.
 # Needs dcmtk (apt-get install dcmtk); run from the repository root. Not run by CI: the outputs are committed.
 set -euo pipefail
 real=tests/fixtures/dicom/real
@@ -17,6 +18,11 @@ dcmcjpls +fs 1 -ot "$real/mr_small_64.dcm" "$out/mr_small_64_jpeg_ls_fragments.d
 # Near-lossless: 8 bits with NEAR 2, and the real 10-bit chest film (no file meta, implicit VR) with NEAR 1.
 dcmcjpls +en +md 2 tests/fixtures/dicom/synthetic_sc.dcm "$out/synthetic_sc_jpeg_ls_near2.dcm"
 dcmcjpls +en +md 1 -f -ti "$real/chest_cr_pa_mono1_10bit_nometa.dcm" "$out/chest_cr_10bit_jpeg_ls_near1.dcm"
+
+# 12-bit extended sequential JPEG (process 4) of the MR slice, and dcmtk's decode of it, deflated to stay small.
+dcmcjpeg +ee +bt "$real/mr_small_64.dcm" "$out/mr_small_64_jpeg_12bit.dcm"
+dcmdjpeg "$out/mr_small_64_jpeg_12bit.dcm" "$work/mr_12bit_decoded.dcm"
+dcmconv +td "$work/mr_12bit_decoded.dcm" "$out/mr_small_64_jpeg_12bit_dcmtk_decoded.dcm"
 
 for name in synthetic_sc_jpeg_ls_near2 chest_cr_10bit_jpeg_ls_near1; do
   dcmdjpls "$out/$name.dcm" "$work/$name.dcm"

@@ -1,13 +1,16 @@
 //! Reading time across a restart of the reading station: the time spent on the case on screen is checkpointed in
 //! the study file, so a restart loses at most one checkpoint interval of it, never the whole case, and the answer
-//! says its time spans a restart (stored and merged). Study files of schema
+//! says its time spans a restart (stored, merged, exported and counted by the analysis). Study files of schema
 //! version 1 are upgraded when opened. (A station killed mid-case: `study_durability`.)
 
 use crate::study_common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
+use thorax::study::analysis::{AnalysisOptions, analyze, restart_note};
+use thorax::study::export::{read_answers_csv, readings_from_store};
 use thorax::study::reader_copy::merge_reader_copy;
 use thorax::study::store::StoredCaseClock;
 use thorax::study::{Answer, Call, DisplayBitDepth, ReadingSession, StudyStore};
@@ -84,6 +87,55 @@ fn checkpoints_are_written_when_a_case_is_shown_then_at_most_once_per_interval()
     session.submit("alice", again.token, &answer(Call::Artificial, 5)).unwrap();
     let stored = &session.store().answers().unwrap()[0];
     assert!(stored.time_ms >= checkpointed && stored.time_spans_restart, "{stored:?}");
+}
+
+#[test]
+fn the_restart_flag_is_exported_counted_by_the_analysis_and_merged_from_a_reader_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = study_common::small_design(&["alice"], 8, DisplayBitDepth::Eight);
+    let master = study_common::make_tiny_study(dir.path(), &design, 4, 0);
+    let copy = dir.path().join("reader.study");
+    StudyStore::open(&master).unwrap().write_reader_copy(&copy).unwrap();
+    // On the station: the first case spans a restart, the other three do not.
+    read_and_pause_then_close(&copy, "alice", 100);
+    {
+        let mut session = ReadingSession::open(&copy).unwrap();
+        while let Some(case) = session.next_case("alice").unwrap() {
+            session.submit("alice", case.token, &answer(Call::Real, 2)).unwrap();
+        }
+    }
+    let mut store = StudyStore::open(&master).unwrap();
+    assert_eq!(merge_reader_copy(&mut store, &copy).unwrap().answers_added, 4);
+    let flags: Vec<bool> = store.answers().unwrap().iter().map(|a| a.time_spans_restart).collect();
+    assert_eq!(flags, [true, false, false, false]);
+    // Merging again finds the same answers, flag included.
+    assert_eq!(merge_reader_copy(&mut store, &copy).unwrap().answers_already_present, 4);
+    let readings = readings_from_store(&store).unwrap();
+    let report = analyze(&readings, None, &AnalysisOptions { bootstrap_resamples: 10, ..Default::default() }).unwrap();
+    let pooled = &report.modalities[0].pooled;
+    assert_eq!(pooled.time_per_case.unwrap().cases_spanning_restart, 1);
+    let note = restart_note(pooled).unwrap();
+    assert!(note.starts_with("1 of 4 reading times span a restart"), "{note}");
+    drop(store);
+
+    let csv = dir.path().join("answers.csv");
+    let export = Command::new(env!("CARGO_BIN_EXE_thorax"))
+        .args(["study", "export", "--answers"])
+        .arg(&csv)
+        .arg(&master)
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let column = header.iter().position(|name| *name == "time_spans_restart").expect("the flag is exported");
+    let flags: Vec<&str> = text.lines().skip(1).map(|line| line.split(',').nth(column).unwrap()).collect();
+    assert_eq!(flags, ["true", "false", "false", "false"]);
+    let from_csv = read_answers_csv(&csv).unwrap().readings;
+    assert_eq!(from_csv.iter().filter(|reading| reading.time_spans_restart).count(), 1);
+    let analysis = Command::new(env!("CARGO_BIN_EXE_thorax")).args(["study", "analyze"]).arg(&master).output().unwrap();
+    let printed = String::from_utf8_lossy(&analysis.stdout);
+    assert!(printed.contains("1 of 4 reading times span a restart"), "{printed}");
 }
 
 #[test]

@@ -22,6 +22,10 @@ use crate::study::{
 /// Step of the Up/Down keys on a 0-100 slider.
 const SLIDER_STEP: u32 = 5;
 
+/// How often the screen wakes while a case is read, so the session can checkpoint its clock (it writes at most
+/// every `CLOCK_CHECKPOINT_INTERVAL`) even when the reader does not touch mouse or keyboard.
+const CLOCK_CHECKPOINT_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What the reading screen asks the Study panel to do after a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadingRequest {
@@ -349,9 +353,22 @@ impl ReadingMode {
         ReadingRequest::Stay
     }
 
+    /// Keeps the reading time of the case on screen safe from a crash (a cheap call: the session throttles it).
+    fn checkpoint_clock(&self, ctx: &egui::Context, session: &mut ReadingSession) {
+        if self.paused || !matches!(self.screen, Screen::Case(_)) {
+            return;
+        }
+        // A failed checkpoint costs only crash protection; the next answer's write reports a real problem.
+        if let Err(e) = session.checkpoint_clock(&self.reader) {
+            log::warn!("cannot checkpoint the reading clock: {e}");
+        }
+        ctx.request_repaint_after(CLOCK_CHECKPOINT_POLL);
+    }
+
     /// Draws the whole screen. Call instead of every other panel.
     pub fn ui(&mut self, ui: &mut egui::Ui, session: &mut ReadingSession) -> ReadingRequest {
         let mut request = self.handle_keys(ui, session);
+        self.checkpoint_clock(ui.ctx(), session);
         let frame = egui::Frame::central_panel(ui.style()).fill(egui::Color32::from_gray(12));
         egui::Panel::top("reading_top").show(ui, |ui| {
             if self.top_bar_ui(ui, session) {

@@ -1,6 +1,8 @@
 //! The Results view of a study: per-reader and pooled performance, and agreement, as tables.
 
-use crate::study::analysis::{AnalysisOptions, AnalysisReport, ModalityAnalysis, Performance, analyze, format_p_value};
+use crate::study::analysis::{
+    AnalysisOptions, AnalysisReport, ModalityAnalysis, Performance, analyze, format_p_value, restart_note,
+};
 use crate::study::export::readings_from_store;
 use crate::study::{StudyError, StudyStore};
 
@@ -71,6 +73,9 @@ fn modality_ui(ui: &mut egui::Ui, modality: &ModalityAnalysis, level: f64) {
         },
     );
     ui.label(egui::RichText::new(format!("Mean of the readers' AUCs: {}", fmt(modality.reader_average_auc))).weak());
+    if let Some(note) = restart_note(&modality.pooled) {
+        ui.label(egui::RichText::new(note).weak());
+    }
     ui.add_space(8.0);
     roc_plot_ui(ui, modality);
     ui.add_space(8.0);

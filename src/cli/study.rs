@@ -9,7 +9,9 @@ use serde::Serialize;
 use crate::cli::output_paths::{check_outputs_apart, check_writable, same_file};
 use crate::models::card::ModelKind;
 use crate::models::registry::default_model_bytes;
-use crate::study::analysis::{AnalysisOptions, AnalysisReport, Performance, Reading, analyze, format_p_value};
+use crate::study::analysis::{
+    AnalysisOptions, AnalysisReport, Performance, Reading, analyze, format_p_value, restart_note,
+};
 use crate::study::export::{read_answers_csv, readings_from_store, write_answers_csv, write_study_imrmc};
 use crate::study::generator_source::{GeneratorSource, check_replayable_labels};
 use crate::study::harmonise::{CycleGanHarmoniser, RealImageTransform, TransformChain};
@@ -650,6 +652,9 @@ fn print_report(output: &AnalyzeOutput) {
             println!("  {}", performance_line(&reader.reader, &reader.performance));
         }
         println!("  {}", performance_line("pooled", &modality.pooled));
+        if let Some(note) = restart_note(&modality.pooled) {
+            println!("  {note}");
+        }
         for pair in &modality.pairwise_agreement {
             println!(
                 "  kappa {}-{}: calls {}, linear {}, quadratic {} (n={})",

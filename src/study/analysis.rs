@@ -29,6 +29,8 @@ pub struct Reading {
     pub call_artificial: bool,
     /// Active reading time, if recorded.
     pub time_ms: Option<u64>,
+    /// The reading spans a restart of the reading station (its time resumed from a checkpoint).
+    pub time_spans_restart: bool,
 }
 
 /// Bootstrap settings.
@@ -52,6 +54,19 @@ impl Default for AnalysisOptions {
 /// and `thorax study analyze`.
 pub fn format_p_value(p: f64) -> String {
     if p < 0.001 { format!("{p:.1e}") } else { format!("{p:.3}") }
+}
+
+/// "k of n reading times span a restart ..." when some of `performance`'s do, else `None`. Shared by the Results
+/// window and `thorax study analyze`, so that a reader of either knows which times may be short.
+pub fn restart_note(performance: &Performance) -> Option<String> {
+    let times = performance.time_per_case?;
+    (times.cases_spanning_restart > 0).then(|| {
+        format!(
+            "{} of {} reading times span a restart of the reading station: resumed from a checkpoint, each may be a \
+             few seconds short (time_spans_restart in the answers CSV)",
+            times.cases_spanning_restart, times.cases
+        )
+    })
 }
 
 /// Performance of one reader, or of all readers pooled.
@@ -241,6 +256,7 @@ fn performance(readings: &[&Reading], options: &AnalysisOptions) -> Performance 
         })
     });
     let times: Vec<u64> = readings.iter().filter_map(|r| r.time_ms).collect();
+    let times_spanning_restart = readings.iter().filter(|r| r.time_ms.is_some() && r.time_spans_restart).count();
     Performance {
         readings: readings.len(),
         cases: clusters.len(),
@@ -251,7 +267,8 @@ fn performance(readings: &[&Reading], options: &AnalysisOptions) -> Performance 
         sensitivity: counts.sensitivity(),
         specificity: counts.specificity(),
         counts,
-        time_per_case: time_summary(&times),
+        time_per_case: time_summary(&times)
+            .map(|summary| TimeSummary { cases_spanning_restart: times_spanning_restart, ..summary }),
         roc: auc.and_then(|_| crate::metrics::roc::roc_curve(&truth, &ratings, false).ok()),
     }
 }

@@ -43,6 +43,10 @@ pub struct AnswerRow {
     /// Active reading time.
     #[serde(default)]
     pub time_ms: Option<u64>,
+    /// The reading spans a restart of the reading station: `time_ms` was resumed from a checkpoint and may be up to
+    /// a few seconds short.
+    #[serde(default)]
+    pub time_spans_restart: Option<bool>,
     /// When the answer was stored.
     #[serde(default)]
     pub answered_unix_ms: Option<i64>,
@@ -91,6 +95,7 @@ pub fn answer_rows(store: &StudyStore) -> StudyResult<Vec<AnswerRow>> {
                 confidence: Some(record.answer.confidence),
                 rating: record.rating as f64,
                 time_ms: Some(record.time_ms),
+                time_spans_restart: Some(record.time_spans_restart),
                 answered_unix_ms: Some(record.answered_unix_ms),
                 free_text: record.answer.free_text,
                 giveaway_x: record.answer.giveaway.map(|point| point.x),
@@ -154,6 +159,7 @@ pub fn readings_from_rows(rows: &[AnswerRow], default_modality: &str) -> Vec<Rea
             rating: row.rating,
             call_artificial: call,
             time_ms: row.time_ms,
+            time_spans_restart: row.time_spans_restart.unwrap_or(false),
         };
         latest.insert(key, (revision, reading));
     }

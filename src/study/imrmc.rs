@@ -209,6 +209,7 @@ pub fn readings_from_imrmc(data: &ImrmcData, call_threshold: f64) -> StudyResult
                 rating: score.score,
                 call_artificial: score.score >= call_threshold,
                 time_ms: None,
+                time_spans_restart: false,
             })
         })
         .collect()

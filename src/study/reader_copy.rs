@@ -2,7 +2,8 @@
 //!
 //! A study file holds the truth of each case (provenance, source file or generator seed, labels) beside its image,
 //! so a reader who opens the file with any SQLite tool can read the answer key. A reader copy keeps the design, the
-//! images, the readers' orders and the answers so far, and withholds the truth, source and labels of every main
+//! images, the readers' orders, the answers so far and the checkpointed clock of a case a reader was on (a reader,
+//! a position in their order and a time: nothing about the case), and withholds the truth, source and labels of every main
 //! case (practice cases keep their truth: their feedback shows it anyway). The study's seed and the readers' seeds
 //! are withheld too: with the seed, the workbench would rebuild the same study and so the answer key. Secure delete
 //! and a VACUUM leave no old value in the file's free pages. Answers given on the copy go back to the master with [`merge_reader_copy`],
@@ -250,7 +251,8 @@ fn merge_attached(connection: &mut Connection, copy_path: &Path) -> StudyResult<
              WHERE NOT (m.case_id IS c.case_id AND m.call IS c.call AND m.confidence IS c.confidence
                         AND m.rating IS c.rating AND m.free_text IS c.free_text AND m.giveaway_x IS c.giveaway_x
                         AND m.giveaway_y IS c.giveaway_y AND m.time_ms IS c.time_ms
-                        AND m.answered_unix_ms IS c.answered_unix_ms)
+                        AND m.answered_unix_ms IS c.answered_unix_ms
+                        AND m.time_spans_restart IS c.time_spans_restart)
              ORDER BY c.answer_id LIMIT 1",
             [],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
@@ -273,9 +275,9 @@ fn merge_attached(connection: &mut Connection, copy_path: &Path) -> StudyResult<
     let answers_added = transaction
         .execute(
             "INSERT INTO main.answers (reader_id, position, revision, case_id, call, confidence, rating, free_text,
-                                       giveaway_x, giveaway_y, time_ms, answered_unix_ms)
+                                       giveaway_x, giveaway_y, time_ms, answered_unix_ms, time_spans_restart)
              SELECT reader_id, position, revision, case_id, call, confidence, rating, free_text, giveaway_x,
-                    giveaway_y, time_ms, answered_unix_ms
+                    giveaway_y, time_ms, answered_unix_ms, time_spans_restart
              FROM copy.answers c
              WHERE NOT EXISTS (SELECT 1 FROM main.answers m
                                WHERE m.reader_id = c.reader_id AND m.position = c.position
@@ -318,7 +320,7 @@ fn check_new_answers(connection: &Connection, design: &StudyDesign) -> Result<()
     let mut statement = connection
         .prepare(
             "SELECT c.reader_id, c.position, c.revision, c.case_id, c.call, c.confidence, c.rating, c.free_text,
-                    c.giveaway_x, c.giveaway_y, c.time_ms
+                    c.giveaway_x, c.giveaway_y, c.time_ms, c.time_spans_restart
              FROM copy.answers c
              WHERE NOT EXISTS (SELECT 1 FROM main.answers m
                                WHERE m.reader_id = c.reader_id AND m.position = c.position
@@ -339,6 +341,7 @@ fn check_new_answers(connection: &Connection, design: &StudyDesign) -> Result<()
                 free_text: r.get(7)?,
                 giveaway: (r.get(8)?, r.get(9)?),
                 time_ms: r.get(10)?,
+                time_spans_restart: r.get(11)?,
             })
         })
         .and_then(|rows| rows.collect())
@@ -383,6 +386,9 @@ fn check_new_answers(connection: &Connection, design: &StudyDesign) -> Result<()
         if new.time_ms < 0 {
             return Err(format!("{row} has a negative reading time"));
         }
+        if !matches!(new.time_spans_restart, 0 | 1) {
+            return Err(format!("{row} has the restart flag {}, neither 0 nor 1", new.time_spans_restart));
+        }
         let follows = new.revision == 1
             || (new.revision > 1
                 && connection
@@ -414,4 +420,5 @@ struct NewAnswerRow {
     free_text: Option<String>,
     giveaway: (Option<f64>, Option<f64>),
     time_ms: i64,
+    time_spans_restart: i64,
 }

@@ -1,17 +1,24 @@
 //! The reading session a UI drives case by case: `next_case` gives pixels and an opaque token, `submit` stores the
 //! answer durably before it returns, `progress` says "case k of n", `pause`/`resume` stop and restart the clock.
+//! The clock of the case on screen is checkpointed in the study file (when the case is shown, on pause and resume,
+//! and from `checkpoint_clock`, which a UI calls every second or so), so after a crash the case resumes with the
+//! time read so far, less at most one checkpoint interval, and its answer says that its time spans a restart.
 //! Nothing here tells the screen where a case came from: the truth is only revealed for practice cases, after the
 //! answer, when the study asks for practice feedback.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::answer::Answer;
 use super::design::{Provenance, StudyDesign};
 use super::display::DisplayImage;
 use super::error::{StudyError, StudyResult};
-use super::store::{OrderEntry, StudyStore};
+use super::store::{OrderEntry, StoredCaseClock, StudyStore};
+
+/// How often `checkpoint_clock` writes the clock of a case being read. A crash loses at most this much reading time
+/// plus the time between two calls (the reading screen calls every second).
+pub const CLOCK_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Opaque handle of the case on screen; hand it back to `submit`. It carries a position in the reader's own
 /// order and nothing about the case.
@@ -94,11 +101,22 @@ struct CaseClock {
     position: u32,
     active_ms_before: u64,
     running_since: Option<Instant>,
+    /// Resumed from a checkpoint of an earlier session: the reading of this case spans a restart.
+    resumed_after_restart: bool,
+    /// When the clock was last written to the study file (or tried to be), to throttle `checkpoint_clock`.
+    checkpoint_attempted_at: Option<Instant>,
 }
 
 impl CaseClock {
-    fn start(position: u32) -> Self {
-        Self { position, active_ms_before: 0, running_since: Some(Instant::now()) }
+    /// A running clock that starts at `active_ms_before` (0 for a case shown for the first time).
+    fn start(position: u32, active_ms_before: u64, resumed_after_restart: bool) -> Self {
+        Self {
+            position,
+            active_ms_before,
+            running_since: Some(Instant::now()),
+            resumed_after_restart,
+            checkpoint_attempted_at: None,
+        }
     }
 
     fn elapsed_ms(&self) -> u64 {
@@ -119,7 +137,8 @@ impl CaseClock {
     }
 }
 
-/// Per-reader state that lives only as long as the session (a crash resets it to the first unanswered case).
+/// Per-reader state that lives only as long as the session (a crash resets it to the first unanswered case, whose
+/// clock resumes from its checkpoint).
 #[derive(Default)]
 struct ReaderState {
     clock: Option<CaseClock>,
@@ -133,6 +152,7 @@ pub struct ReadingSession {
     store: StudyStore,
     design: StudyDesign,
     readers: HashMap<String, ReaderState>,
+    clock_checkpoint_interval: Duration,
 }
 
 impl ReadingSession {
@@ -141,7 +161,12 @@ impl ReadingSession {
         let mut store = StudyStore::open(path)?;
         let design = store.design()?;
         store.log_event(None, "session_open")?;
-        Ok(Self { store, design, readers: HashMap::new() })
+        Ok(Self { store, design, readers: HashMap::new(), clock_checkpoint_interval: CLOCK_CHECKPOINT_INTERVAL })
+    }
+
+    /// Changes how often `checkpoint_clock` writes (`CLOCK_CHECKPOINT_INTERVAL` unless changed; tests shorten it).
+    pub fn set_clock_checkpoint_interval(&mut self, interval: Duration) {
+        self.clock_checkpoint_interval = interval;
     }
 
     /// The study's design (questions, scale, flags) so the UI can lay out its answer widgets.
@@ -191,17 +216,38 @@ impl ReadingSession {
     fn display(&mut self, reader: &str, entry: &OrderEntry, order: &[OrderEntry]) -> StudyResult<CaseForDisplay> {
         let image = self.store.display_image(&entry.case_id)?;
         let previous_answer = self.store.latest_answer(reader, entry.position)?;
+        let keep_clock = self
+            .readers
+            .get(reader)
+            .and_then(|state| state.clock.as_ref())
+            .is_some_and(|clock| clock.position == entry.position);
+        // An unanswered case whose clock an earlier session checkpointed goes on from there: the time read before a
+        // crash counts, the time the station was down does not. (A stale checkpoint names another position.)
+        let checkpoint = match (keep_clock, &previous_answer) {
+            (false, None) => self.store.case_clock(reader)?.filter(|stored| stored.position == entry.position),
+            _ => None,
+        };
         let state = self.readers.entry(reader.to_owned()).or_default();
-        let keep_clock = state.clock.as_ref().is_some_and(|clock| clock.position == entry.position);
+        let mut clock_changed = !keep_clock;
         if !keep_clock {
-            state.clock = Some(CaseClock::start(entry.position));
+            state.clock = Some(match checkpoint {
+                Some(stored) => CaseClock::start(entry.position, stored.active_ms, true),
+                None => CaseClock::start(entry.position, 0, false),
+            });
         }
         // Showing a case means reading has resumed.
+        let was_paused = state.paused;
         if state.paused {
             state.paused = false;
             if let Some(clock) = state.clock.as_mut() {
                 clock.resume();
             }
+            clock_changed = true;
+        }
+        if clock_changed {
+            self.save_clock(reader)?;
+        }
+        if was_paused {
             self.store.log_event(Some(reader), "resume")?;
         }
         Ok(CaseForDisplay {
@@ -259,14 +305,14 @@ impl ReadingSession {
         if entry.position != token.position {
             return Err(StudyError::StaleToken { reader: reader.to_owned() });
         }
-        let time_ms = self
+        let (time_ms, time_spans_restart) = self
             .readers
             .get(reader)
             .and_then(|state| state.clock.as_ref())
             .filter(|clock| clock.position == entry.position)
-            .map_or(0, CaseClock::elapsed_ms);
+            .map_or((0, false), |clock| (clock.elapsed_ms(), clock.resumed_after_restart));
         let rating = answer.rating(&self.design);
-        let answer_id = self.store.insert_answer(reader, &entry, answer, rating, time_ms)?;
+        let answer_id = self.store.insert_answer(reader, &entry, answer, rating, time_ms, time_spans_restart)?;
         // Only after the answer is durable does the session move on.
         let state = self.readers.entry(reader.to_owned()).or_default();
         state.clock = None;
@@ -297,6 +343,7 @@ impl ReadingSession {
         if let Some(clock) = state.clock.as_mut() {
             clock.pause();
         }
+        self.save_clock(reader)?;
         self.store.log_event(Some(reader), "pause")
     }
 
@@ -311,7 +358,31 @@ impl ReadingSession {
         if let Some(clock) = state.clock.as_mut() {
             clock.resume();
         }
+        self.save_clock(reader)?;
         self.store.log_event(Some(reader), "resume")
+    }
+
+    /// Writes the running clock of the case `reader` is on to the study file when the last write is at least the
+    /// checkpoint interval old; otherwise does nothing, so a UI may call it every frame. One small synced write at
+    /// most every `CLOCK_CHECKPOINT_INTERVAL`, like an answer's.
+    pub fn checkpoint_clock(&mut self, reader: &str) -> StudyResult<()> {
+        self.check_reader(reader)?;
+        let interval = self.clock_checkpoint_interval;
+        let due = self.readers.get(reader).and_then(|state| state.clock.as_ref()).is_some_and(|clock| {
+            clock.running_since.is_some() && clock.checkpoint_attempted_at.is_none_or(|at| at.elapsed() >= interval)
+        });
+        if due { self.save_clock(reader) } else { Ok(()) }
+    }
+
+    /// Writes the reader's case clock, if there is one, to the study file.
+    fn save_clock(&mut self, reader: &str) -> StudyResult<()> {
+        let Some(clock) = self.readers.get_mut(reader).and_then(|state| state.clock.as_mut()) else {
+            return Ok(());
+        };
+        // A failed write is retried at the next interval, not on every call.
+        clock.checkpoint_attempted_at = Some(Instant::now());
+        let stored = StoredCaseClock { position: clock.position, active_ms: clock.elapsed_ms() };
+        self.store.save_case_clock(reader, &stored)
     }
 
     /// Answered and total cases per phase.

@@ -289,6 +289,9 @@ pub struct TimeSummary {
     pub median_ms: f64,
     /// Sum of the times.
     pub total_ms: u64,
+    /// Cases whose reading spans a restart of the reading station: resumed from a checkpoint, so their times may be
+    /// a few seconds short (the answers CSV flags them in `time_spans_restart`).
+    pub cases_spanning_restart: usize,
 }
 
 /// Summarises reading times; `None` without times.
@@ -310,6 +313,7 @@ pub fn time_summary(times_ms: &[u64]) -> Option<TimeSummary> {
         mean_ms: sorted.iter().map(|t| *t as f64).sum::<f64>() / sorted.len() as f64,
         median_ms,
         total_ms,
+        cases_spanning_restart: 0,
     })
 }
 

@@ -3,7 +3,8 @@
 //! Every write is one transaction; when a call returns `Ok`, the write is on disk and survives `kill -9` or a power
 //! loss (WAL + FULL syncs the log on every commit). The connection runs in `locking_mode=EXCLUSIVE` and takes the
 //! write lock when it opens, so a second process gets `StudyError::Locked` instead of interleaving sessions.
-//! The schema version is `PRAGMA user_version`; a file from a newer build is refused before anything is written.
+//! The schema version is `PRAGMA user_version`; a file from a newer build is refused before anything is written, one
+//! from an older build is upgraded in place when opened.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,7 +21,7 @@ use super::sources::CaseLabels;
 pub(super) const WITHHELD: &str = "withheld";
 
 /// Schema version written to `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `PRAGMA application_id` of study files ("THRX").
 pub const APPLICATION_ID: i64 = 0x5448_5258;
@@ -28,7 +29,8 @@ pub const APPLICATION_ID: i64 = 0x5448_5258;
 /// How long to wait for a lock held by another connection before reporting `Locked`.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(250);
 
-const SCHEMA_SQL: &str = "
+/// The schema of version 1; a new study gets it and then every upgrade, so new and upgraded files are alike.
+const SCHEMA_V1_SQL: &str = "
 CREATE TABLE metadata (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE design (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
 CREATE TABLE cases (
@@ -73,6 +75,32 @@ CREATE TABLE events (
     at_unix_ms INTEGER NOT NULL
 );
 ";
+
+/// Version 2: the clock of the case a reader is on is checkpointed (one row per reader), so a restart resumes it;
+/// an answer says whether its time spans such a restart. Old answers did not, as far as anyone knows.
+const UPGRADE_TO_V2_SQL: &str = "
+ALTER TABLE answers ADD COLUMN time_spans_restart INTEGER NOT NULL DEFAULT 0 CHECK (time_spans_restart IN (0, 1));
+CREATE TABLE case_clocks (
+    reader_id TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    active_ms INTEGER NOT NULL CHECK (active_ms >= 0),
+    saved_unix_ms INTEGER NOT NULL,
+    FOREIGN KEY (reader_id, position) REFERENCES reader_orders (reader_id, position)
+);
+";
+
+/// The upgrade from version `n` to `n + 1` is `SCHEMA_UPGRADES[n - 1]`.
+const SCHEMA_UPGRADES: [&str; 1] = [UPGRADE_TO_V2_SQL];
+
+/// Brings a connection's schema from `from_version` to `SCHEMA_VERSION` inside `transaction`.
+fn upgrade_schema(transaction: &rusqlite::Transaction<'_>, from_version: i64) -> rusqlite::Result<()> {
+    for (to_version, upgrade) in (2_i64..).zip(SCHEMA_UPGRADES) {
+        if from_version < to_version {
+            transaction.execute_batch(upgrade)?;
+        }
+    }
+    transaction.pragma_update(None, "user_version", SCHEMA_VERSION)
+}
 
 /// A case to store when creating a study.
 pub struct NewCase {
@@ -154,8 +182,20 @@ pub struct AnswerRecord {
     pub rating: i64,
     /// Active reading time of the case (pauses excluded).
     pub time_ms: u64,
+    /// The reading of the case spans a restart of the reading station (a crash, or closing the study): its time
+    /// was resumed from the last checkpoint, so it may be a few seconds short.
+    pub time_spans_restart: bool,
     /// Wall-clock time the answer was stored, milliseconds since the Unix epoch.
     pub answered_unix_ms: i64,
+}
+
+/// The reading clock of the case a reader was on, as last checkpointed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredCaseClock {
+    /// 0-based position in the reader's order.
+    pub position: u32,
+    /// Active reading time so far (pauses excluded).
+    pub active_ms: u64,
 }
 
 /// Durability settings of an open study connection.
@@ -248,8 +288,8 @@ impl StudyStore {
         let design_json = serde_json::to_string(design)
             .map_err(|error| StudyError::InvalidDesign(format!("cannot serialise the design: {error}")))?;
         let transaction = connection.transaction().map_err(sql)?;
-        transaction.execute_batch(SCHEMA_SQL).map_err(sql)?;
-        transaction.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(sql)?;
+        transaction.execute_batch(SCHEMA_V1_SQL).map_err(sql)?;
+        upgrade_schema(&transaction, 1).map_err(sql)?;
         transaction.execute("INSERT INTO design (id, json) VALUES (1, ?1)", params![design_json]).map_err(sql)?;
         let created = now_unix_ms().to_string();
         let builtin = [
@@ -315,7 +355,7 @@ impl StudyStore {
         }
         let sql = |error| map_sqlite(path, error);
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let connection = Connection::open_with_flags(path, flags).map_err(sql)?;
+        let mut connection = Connection::open_with_flags(path, flags).map_err(sql)?;
         configure_locking(&connection).map_err(sql)?;
         let application_id: i64 =
             connection.pragma_query_value(None, "application_id", |row| row.get(0)).map_err(sql)?;
@@ -342,6 +382,12 @@ impl StudyStore {
         configure_durability(&connection).map_err(sql)?;
         // Take the write lock now and keep it (EXCLUSIVE mode): a second process fails here, not mid-session.
         connection.execute_batch("BEGIN IMMEDIATE; COMMIT;").map_err(sql)?;
+        if user_version < SCHEMA_VERSION {
+            // Older files are upgraded in place, in one transaction: the file is either old or new, never between.
+            let transaction = connection.transaction().map_err(sql)?;
+            upgrade_schema(&transaction, user_version).map_err(sql)?;
+            transaction.commit().map_err(sql)?;
+        }
         let store = Self { connection, path: path.to_path_buf() };
         // Refuse a design written by a newer build even when the schema did not change.
         store.design()?.validate()?;
@@ -502,7 +548,7 @@ impl StudyStore {
     }
 
     /// Stores an answer durably (one synced transaction) and returns its id. The revision is one more than the
-    /// reader's latest answer at that position.
+    /// reader's latest answer at that position. The case's checkpointed clock goes in the same transaction.
     pub fn insert_answer(
         &mut self,
         reader_id: &str,
@@ -510,6 +556,7 @@ impl StudyStore {
         answer: &Answer,
         rating: i64,
         time_ms: u64,
+        time_spans_restart: bool,
     ) -> StudyResult<i64> {
         let path = self.path.clone();
         let sql = |error| map_sqlite(&path, error);
@@ -524,8 +571,8 @@ impl StudyStore {
         transaction
             .execute(
                 "INSERT INTO answers (reader_id, position, revision, case_id, call, confidence, rating, free_text,
-                                      giveaway_x, giveaway_y, time_ms, answered_unix_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                      giveaway_x, giveaway_y, time_ms, answered_unix_ms, time_spans_restart)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     reader_id,
                     entry.position,
@@ -539,10 +586,17 @@ impl StudyStore {
                     answer.giveaway.map(|point| point.y),
                     i64::try_from(time_ms).unwrap_or(i64::MAX),
                     now_unix_ms(),
+                    time_spans_restart,
                 ],
             )
             .map_err(sql)?;
         let answer_id = transaction.last_insert_rowid();
+        transaction
+            .execute(
+                "DELETE FROM case_clocks WHERE reader_id = ?1 AND position = ?2",
+                params![reader_id, entry.position],
+            )
+            .map_err(sql)?;
         transaction.commit().map_err(sql)?;
         Ok(answer_id)
     }
@@ -553,7 +607,7 @@ impl StudyStore {
             .connection
             .prepare(
                 "SELECT answer_id, reader_id, case_id, position, revision, call, confidence, rating, free_text,
-                        giveaway_x, giveaway_y, time_ms, answered_unix_ms
+                        giveaway_x, giveaway_y, time_ms, answered_unix_ms, time_spans_restart
                  FROM answers ORDER BY answer_id",
             )
             .map_err(|error| self.sql(error))?;
@@ -577,6 +631,7 @@ impl StudyStore {
                     },
                     rating: row.get(7)?,
                     time_ms: u64::try_from(time_ms).unwrap_or(0),
+                    time_spans_restart: row.get(13)?,
                     answered_unix_ms: row.get(12)?,
                 })
             })
@@ -603,6 +658,31 @@ impl StudyStore {
                     })
                 },
             )
+            .optional()
+            .map_err(|error| self.sql(error))
+    }
+
+    /// Checkpoints the clock of the case `reader_id` is on (one synced transaction), replacing the reader's last one.
+    pub fn save_case_clock(&mut self, reader_id: &str, clock: &StoredCaseClock) -> StudyResult<()> {
+        self.connection
+            .execute(
+                "INSERT INTO case_clocks (reader_id, position, active_ms, saved_unix_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (reader_id) DO UPDATE
+                 SET position = excluded.position, active_ms = excluded.active_ms,
+                     saved_unix_ms = excluded.saved_unix_ms",
+                params![reader_id, clock.position, i64::try_from(clock.active_ms).unwrap_or(i64::MAX), now_unix_ms()],
+            )
+            .map_err(|error| self.sql(error))?;
+        Ok(())
+    }
+
+    /// The reader's last checkpointed case clock, if the reader was on a case they had not answered.
+    pub fn case_clock(&self, reader_id: &str) -> StudyResult<Option<StoredCaseClock>> {
+        self.connection
+            .query_row("SELECT position, active_ms FROM case_clocks WHERE reader_id = ?1", params![reader_id], |row| {
+                let active_ms: i64 = row.get(1)?;
+                Ok(StoredCaseClock { position: row.get(0)?, active_ms: u64::try_from(active_ms).unwrap_or(0) })
+            })
             .optional()
             .map_err(|error| self.sql(error))
     }

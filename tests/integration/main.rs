@@ -36,6 +36,7 @@ mod progan_refusals;
 mod study_bad_input;
 mod study_blinding;
 mod study_cli;
+mod study_clock;
 mod study_durability;
 mod study_reader_copy;
 mod study_session;

@@ -5,6 +5,7 @@ use crate::study_common;
 
 use std::path::Path;
 
+use thorax::study::store::SCHEMA_VERSION;
 use thorax::study::{
     Answer, Call, CaseMix, DisplayBitDepth, FolderArtificialSource, ReadingSession, RealImageFolder, StudyError,
     StudyStore, create_study,
@@ -27,7 +28,7 @@ fn study_from_a_newer_schema_version_is_refused() {
     raw.pragma_update(None, "user_version", 99).unwrap();
     drop(raw);
     let error = ReadingSession::open(&db).err().unwrap();
-    assert!(matches!(error, StudyError::NewerVersion { found: 99, supported: 1, .. }), "{error:?}");
+    assert!(matches!(error, StudyError::NewerVersion { found: 99, supported: SCHEMA_VERSION, .. }), "{error:?}");
     let message = error.to_string();
     assert!(message.contains("schema version 99") && message.contains("update") && message.contains("study.sqlite"));
 }

@@ -1,6 +1,7 @@
 //! Durability: a child process submits answers as fast as it can and is killed with SIGKILL at random moments;
 //! every acknowledged answer must survive, the file must pass `PRAGMA integrity_check`, and the session must
-//! resume at the first unanswered case. Also: a study held by another process is refused with a clear error.
+//! resume at the first unanswered case, whose reading clock goes on from its last checkpoint. Also: a study held by
+//! another process is refused with a clear error.
 //!
 //! The child is this test executable itself, re-run with `--exact crash_child_process_entry` and an env var.
 
@@ -19,6 +20,8 @@ use thorax::study::{Answer, Call, DisplayBitDepth, GiveawayPoint, ReadingSession
 const CHILD_MODE_ENV: &str = "THORAX_STUDY_CRASH_CHILD";
 const CHILD_DB_ENV: &str = "THORAX_STUDY_CRASH_DB";
 const READERS: [&str; 2] = ["alice", "bob"];
+/// How long the child of `read-case-then-hold` reads its case before it waits to be killed.
+const CHILD_READING_TIME: Duration = Duration::from_millis(600);
 
 /// Not a test on its own: the body of the child process (does nothing unless the env var is set).
 #[test]
@@ -41,6 +44,21 @@ fn crash_child_process_entry() {
             let answer = Answer { call: Call::Real, confidence: 2, free_text: None, giveaway: None };
             session.submit(READERS[0], case.token, &answer).unwrap();
         }
+        println!("HOLDING");
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
+    if mode == "read-case-then-hold" {
+        // A reader on their first case; the UI checkpoints the clock as the reading screen does, only more often.
+        session.set_clock_checkpoint_interval(Duration::from_millis(100));
+        session.next_case(READERS[0]).unwrap().unwrap();
+        let started = std::time::Instant::now();
+        while started.elapsed() < CHILD_READING_TIME {
+            std::thread::sleep(Duration::from_millis(20));
+            session.checkpoint_clock(READERS[0]).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(150));
+        session.checkpoint_clock(READERS[0]).unwrap();
         println!("HOLDING");
         std::thread::sleep(Duration::from_secs(60));
         return;
@@ -215,6 +233,35 @@ fn a_study_held_by_a_session_is_read_from_a_snapshot_of_its_committed_answers() 
     let opened = thorax::study::snapshot::open_for_reading(&db).unwrap();
     assert!(!opened.is_snapshot(), "a free study is read directly");
     assert_eq!(opened.store().answers().unwrap().len(), 3);
+}
+
+#[test]
+fn a_station_killed_mid_case_resumes_its_clock_from_the_last_checkpoint_without_the_downtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = study_common::small_design(&READERS, 8, DisplayBitDepth::Eight);
+    let db = study_common::make_tiny_study(dir.path(), &design, 4, 0);
+    let (mut child, reader) = hold_in_child(&db, "read-case-then-hold");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+    let checkpoint = StudyStore::open(&db).unwrap().case_clock(READERS[0]).unwrap().expect("a checkpoint");
+    assert_eq!(checkpoint.position, 0);
+    assert!(checkpoint.active_ms >= CHILD_READING_TIME.as_millis() as u64, "{checkpoint:?}");
+    // The station is down for a while; that time must not count.
+    let downtime = Duration::from_millis(1500);
+    std::thread::sleep(downtime);
+    let mut session = ReadingSession::open(&db).unwrap();
+    let case = session.next_case(READERS[0]).unwrap().unwrap();
+    assert_eq!(case.progress.case_number, 1, "the same case is shown again");
+    std::thread::sleep(Duration::from_millis(100));
+    session
+        .submit(READERS[0], case.token, &Answer { call: Call::Real, confidence: 3, free_text: None, giveaway: None })
+        .unwrap();
+    let stored = &session.store().answers().unwrap()[0];
+    assert!(stored.time_spans_restart, "{stored:?}");
+    let resumed_ms = stored.time_ms - checkpoint.active_ms;
+    assert!(resumed_ms >= 100, "{} ms stored, {} ms before the kill", stored.time_ms, checkpoint.active_ms);
+    assert!(resumed_ms < downtime.as_millis() as u64, "the downtime counts: {} ms stored", stored.time_ms);
 }
 
 #[test]

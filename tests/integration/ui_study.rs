@@ -549,3 +549,36 @@ fn a_reader_copy_is_read_like_the_study_and_never_shows_results() {
     assert!(harness.query_by_label_contains("Reader copy: the truth stays with the master study").is_some());
     assert!(harness.get_by_label("Results").accesskit_node().is_disabled(), "a copy has no truth to show");
 }
+
+#[test]
+fn the_reading_screen_checkpoints_the_clock_so_a_crash_keeps_the_time_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = make_study(dir.path(), &design(false), 0);
+    let read_before_crash = std::time::Duration::from_millis(300);
+    {
+        let mut harness = harness();
+        open_and_start(&mut harness, &db, "alice", "Start reading");
+        let study = harness.state_mut().study.study.as_mut().unwrap();
+        study.session.set_clock_checkpoint_interval(std::time::Duration::from_millis(50));
+        // The reader only looks: frames come from the screen's own wake-ups, with no input.
+        std::thread::sleep(read_before_crash);
+        harness.run_steps(1);
+        let study = harness.state().study.study.as_ref().unwrap();
+        let checkpoint = study.session.store().case_clock("alice").unwrap().expect("a checkpoint");
+        assert!(checkpoint.active_ms >= read_before_crash.as_millis() as u64, "{checkpoint:?}");
+        // The app "crashes": the harness is dropped without leaving the reading.
+    }
+    let mut harness = harness();
+    // No answer yet, so the station offers to start; the case begun before the crash comes back.
+    open_and_start(&mut harness, &db, "alice", "Start reading");
+    assert!(harness.query_by_label("Case 1 of 6").is_some(), "the same case is shown again");
+    harness.key_press(Key::ArrowLeft);
+    harness.key_press(Key::Num3);
+    harness.key_press(Key::Enter);
+    harness.run_steps(2);
+    let study = harness.state().study.study.as_ref().unwrap();
+    let answers = study.session.store().answers().unwrap();
+    assert_eq!(answers.len(), 1);
+    assert!(answers[0].time_ms >= read_before_crash.as_millis() as u64, "{:?}", answers[0]);
+    assert!(answers[0].time_spans_restart);
+}

@@ -1,0 +1,183 @@
+//! Reading time across a restart of the reading station: the time spent on the case on screen is checkpointed in
+//! the study file, so a restart loses at most one checkpoint interval of it, never the whole case, and the answer
+//! says its time spans a restart (stored, merged, exported and counted by the analysis). Study files of schema
+//! version 1 are upgraded when opened. (A station killed mid-case: `study_durability`.)
+
+use crate::study_common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use thorax::study::analysis::{AnalysisOptions, analyze, restart_note};
+use thorax::study::export::{read_answers_csv, readings_from_store};
+use thorax::study::reader_copy::merge_reader_copy;
+use thorax::study::store::StoredCaseClock;
+use thorax::study::{Answer, Call, DisplayBitDepth, ReadingSession, StudyStore};
+
+fn answer(call: Call, confidence: u32) -> Answer {
+    Answer { call, confidence, free_text: None, giveaway: None }
+}
+
+/// A copy, in `dir`, of a study file written by the code of schema version 1.
+fn schema_1_fixture(dir: &Path, name: &str) -> PathBuf {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/study/schema_v1").join(name);
+    let path = dir.join(name);
+    std::fs::copy(fixture, &path).unwrap();
+    path
+}
+
+/// Reads the case on screen for `read_ms` and pauses; the session then goes away without an answer.
+fn read_and_pause_then_close(db: &Path, reader: &str, read_ms: u64) {
+    let mut session = ReadingSession::open(db).unwrap();
+    session.next_case(reader).unwrap().unwrap();
+    std::thread::sleep(Duration::from_millis(read_ms));
+    session.pause(reader).unwrap();
+}
+
+#[test]
+fn time_read_before_a_pause_survives_the_station_closing_without_an_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = study_common::small_design(&["alice"], 8, DisplayBitDepth::Eight);
+    let db = study_common::make_tiny_study(dir.path(), &design, 3, 0);
+    read_and_pause_then_close(&db, "alice", 400);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut session = ReadingSession::open(&db).unwrap();
+    let case = session.next_case("alice").unwrap().unwrap();
+    assert_eq!(case.progress.case_number, 1, "the same case is shown again");
+    std::thread::sleep(Duration::from_millis(50));
+    session.submit("alice", case.token, &answer(Call::Real, 3)).unwrap();
+    let stored = &session.store().answers().unwrap()[0];
+    assert!(stored.time_ms >= 450, "{} ms: the 400 ms read before the restart are lost", stored.time_ms);
+    assert!(stored.time_ms < 700, "{} ms: the 300 ms the station was closed count", stored.time_ms);
+    assert!(stored.time_spans_restart);
+    assert_eq!(session.store().case_clock("alice").unwrap(), None, "the answer takes the checkpoint with it");
+    // The next case starts at zero and is not flagged.
+    let case = session.next_case("alice").unwrap().unwrap();
+    session.submit("alice", case.token, &answer(Call::Real, 3)).unwrap();
+    let next = &session.store().answers().unwrap()[1];
+    assert!(next.time_ms < 300 && !next.time_spans_restart, "{next:?}");
+}
+
+#[test]
+fn checkpoints_are_written_when_a_case_is_shown_then_at_most_once_per_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = study_common::small_design(&["alice", "bob"], 8, DisplayBitDepth::Eight);
+    let db = study_common::make_tiny_study(dir.path(), &design, 3, 0);
+    let mut session = ReadingSession::open(&db).unwrap();
+    let case = session.next_case("alice").unwrap().unwrap();
+    let position = session.store().reader_order("alice").unwrap()[0].position;
+    assert_eq!(session.store().case_clock("alice").unwrap(), Some(StoredCaseClock { position, active_ms: 0 }));
+    std::thread::sleep(Duration::from_millis(200));
+    // The default interval has not passed since the case was shown: nothing is written.
+    session.checkpoint_clock("alice").unwrap();
+    assert_eq!(session.store().case_clock("alice").unwrap().unwrap().active_ms, 0);
+    session.set_clock_checkpoint_interval(Duration::from_millis(100));
+    session.checkpoint_clock("alice").unwrap();
+    let checkpointed = session.store().case_clock("alice").unwrap().unwrap().active_ms;
+    assert!(checkpointed >= 200, "{checkpointed} ms");
+    // Each reader has their own clock; an unknown reader is refused.
+    assert_eq!(session.store().case_clock("bob").unwrap(), None);
+    assert!(session.checkpoint_clock("carol").is_err());
+    // Dropped without an answer (the station closed): the reopened session resumes from the checkpoint.
+    drop(session);
+    let mut session = ReadingSession::open(&db).unwrap();
+    let again = session.next_case("alice").unwrap().unwrap();
+    assert_eq!(again.token, case.token);
+    session.submit("alice", again.token, &answer(Call::Artificial, 5)).unwrap();
+    let stored = &session.store().answers().unwrap()[0];
+    assert!(stored.time_ms >= checkpointed && stored.time_spans_restart, "{stored:?}");
+}
+
+#[test]
+fn the_restart_flag_is_exported_counted_by_the_analysis_and_merged_from_a_reader_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = study_common::small_design(&["alice"], 8, DisplayBitDepth::Eight);
+    let master = study_common::make_tiny_study(dir.path(), &design, 4, 0);
+    let copy = dir.path().join("reader.study");
+    StudyStore::open(&master).unwrap().write_reader_copy(&copy).unwrap();
+    // On the station: the first case spans a restart, the other three do not.
+    read_and_pause_then_close(&copy, "alice", 100);
+    {
+        let mut session = ReadingSession::open(&copy).unwrap();
+        while let Some(case) = session.next_case("alice").unwrap() {
+            session.submit("alice", case.token, &answer(Call::Real, 2)).unwrap();
+        }
+    }
+    let mut store = StudyStore::open(&master).unwrap();
+    assert_eq!(merge_reader_copy(&mut store, &copy).unwrap().answers_added, 4);
+    let flags: Vec<bool> = store.answers().unwrap().iter().map(|a| a.time_spans_restart).collect();
+    assert_eq!(flags, [true, false, false, false]);
+    // Merging again finds the same answers, flag included.
+    assert_eq!(merge_reader_copy(&mut store, &copy).unwrap().answers_already_present, 4);
+    let readings = readings_from_store(&store).unwrap();
+    let report = analyze(&readings, None, &AnalysisOptions { bootstrap_resamples: 10, ..Default::default() }).unwrap();
+    let pooled = &report.modalities[0].pooled;
+    assert_eq!(pooled.time_per_case.unwrap().cases_spanning_restart, 1);
+    let note = restart_note(pooled).unwrap();
+    assert!(note.starts_with("1 of 4 reading times span a restart"), "{note}");
+    drop(store);
+
+    let csv = dir.path().join("answers.csv");
+    let export = Command::new(env!("CARGO_BIN_EXE_thorax"))
+        .args(["study", "export", "--answers"])
+        .arg(&csv)
+        .arg(&master)
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let column = header.iter().position(|name| *name == "time_spans_restart").expect("the flag is exported");
+    let flags: Vec<&str> = text.lines().skip(1).map(|line| line.split(',').nth(column).unwrap()).collect();
+    assert_eq!(flags, ["true", "false", "false", "false"]);
+    let from_csv = read_answers_csv(&csv).unwrap().readings;
+    assert_eq!(from_csv.iter().filter(|reading| reading.time_spans_restart).count(), 1);
+    let analysis = Command::new(env!("CARGO_BIN_EXE_thorax")).args(["study", "analyze"]).arg(&master).output().unwrap();
+    let printed = String::from_utf8_lossy(&analysis.stdout);
+    assert!(printed.contains("1 of 4 reading times span a restart"), "{printed}");
+}
+
+#[test]
+fn a_schema_1_study_and_its_reader_copy_open_upgraded_and_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = schema_1_fixture(dir.path(), "master.study");
+    let copy = schema_1_fixture(dir.path(), "reader_copy.study");
+    let answers_of = |path: &Path| -> Vec<(String, u32, u64)> {
+        let connection = rusqlite::Connection::open(path).unwrap();
+        let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
+        assert_eq!(version, 1, "the fixture is a study of the first schema");
+        let mut statement = connection.prepare("SELECT reader_id, position, time_ms FROM answers").unwrap();
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64))).unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    let before = answers_of(&master);
+    assert_eq!(before.len(), 2);
+    {
+        let store = StudyStore::open(&master).unwrap();
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        let after: Vec<(String, u32, u64)> =
+            store.answers().unwrap().into_iter().map(|a| (a.reader_id, a.position, a.time_ms)).collect();
+        assert_eq!(after, before);
+        assert!(store.answers().unwrap().iter().all(|a| !a.time_spans_restart), "not known to span a restart");
+    }
+    let connection = rusqlite::Connection::open(&master).unwrap();
+    let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
+    assert_eq!(version, 2, "upgraded in place");
+    drop(connection);
+    // The old copy merges (its snapshot is upgraded; the copy itself is not touched).
+    let copy_bytes = std::fs::read(&copy).unwrap();
+    let mut store = StudyStore::open(&master).unwrap();
+    let merged = merge_reader_copy(&mut store, &copy).unwrap();
+    assert_eq!((merged.answers_added, merged.answers_already_present), (2, 2));
+    assert_eq!(std::fs::read(&copy).unwrap(), copy_bytes);
+    drop(store);
+    // Alice resumes at her third case, which the old code left without a checkpoint: not flagged.
+    let mut session = ReadingSession::open(&master).unwrap();
+    let case = session.next_case("alice").unwrap().unwrap();
+    assert_eq!(case.progress.case_number, 3);
+    session.submit("alice", case.token, &answer(Call::Real, 1)).unwrap();
+    let answers = session.store().answers().unwrap();
+    assert_eq!(answers.len(), 5);
+    assert!(answers.iter().all(|a| !a.time_spans_restart));
+}

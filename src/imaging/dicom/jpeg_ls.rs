@@ -345,10 +345,11 @@ fn default_thresholds(max_value: u32, near: u32) -> (u32, u32, u32) {
         let t3 = clamp(factor * (BASIC.2 - 4) + 4 + 7 * near, t2);
         (t1, t2, t3)
     } else {
+        // The floor of 2, 3, 4 applies after NEAR is added (T.87 C.2.4.1.1.1; CharLS 2 and libjpeg agree).
         let factor = 256 / (max_value + 1);
-        let t1 = clamp((BASIC.0 / factor).max(2) + 3 * near, near + 1);
-        let t2 = clamp((BASIC.1 / factor).max(3) + 5 * near, t1);
-        let t3 = clamp((BASIC.2 / factor).max(4) + 7 * near, t2);
+        let t1 = clamp((BASIC.0 / factor + 3 * near).max(2), near + 1);
+        let t2 = clamp((BASIC.1 / factor + 5 * near).max(3), t1);
+        let t3 = clamp((BASIC.2 / factor + 7 * near).max(4), t2);
         (t1, t2, t3)
     }
 }
@@ -770,6 +771,9 @@ mod tests {
         assert_eq!(default_thresholds(255, 2), (9, 17, 35));
         // Small MAXVAL: 6-bit samples keep the minimums 2, 3, 5.
         assert_eq!(default_thresholds(63, 0), (2, 3, 5));
+        // With NEAR the floor applies to the sum: 6 bits, NEAR 1 gives max(2, 0 + 3) = 3, max(3, 1 + 5) = 6,
+        // max(4, 5 + 7) = 12 (adding NEAR after the floor gave 5, 8, 12).
+        assert_eq!(default_thresholds(63, 1), (3, 6, 12));
     }
 
     #[test]

@@ -7,7 +7,6 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::app::path_dialog::{DialogKind, PathDialogs};
 use crate::engine::ModelSource;
-use crate::study::design::DESIGN_FORMAT_VERSION;
 use crate::study::generator_source::GeneratorSource;
 use crate::study::harmonise::RealImageTransform;
 use crate::study::randomise::derive_seed;
@@ -126,8 +125,14 @@ impl StudyForm {
         if self.output.is_none() {
             return Err("choose where to save the study".to_owned());
         }
+        let display = DisplaySpec {
+            size_px: self.display_size_px,
+            bit_depth: if self.sixteen_bit { DisplayBitDepth::Sixteen } else { DisplayBitDepth::Eight },
+            border_crop_percent: 0,
+        };
         let design = StudyDesign {
-            format_version: DESIGN_FORMAT_VERSION,
+            // Only a study with a crop gets the newer version: older builds still open every other study.
+            format_version: display.format_version(),
             title: self.title.trim().to_owned(),
             readers,
             confidence_scale: if self.slider_confidence {
@@ -138,10 +143,7 @@ impl StudyForm {
             allow_back: self.allow_back,
             practice_feedback: self.practice_feedback,
             questions: OptionalQuestions { free_text: self.free_text, giveaway_click: self.giveaway_click },
-            display: DisplaySpec {
-                size_px: self.display_size_px,
-                bit_depth: if self.sixteen_bit { DisplayBitDepth::Sixteen } else { DisplayBitDepth::Eight },
-            },
+            display,
             modality: "blinded".to_owned(),
             seed: self.seed,
         };

@@ -21,7 +21,7 @@ use crate::study::snapshot::open_for_reading;
 use crate::study::{
     ArtificialSource, CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource,
     OptionalQuestions, ReaderProgress, RealImageFolder, StudyDesign, StudyStore, StudySummary, create_study_harmonised,
-    design::DESIGN_FORMAT_VERSION, randomise::derive_seed, session::reader_progress,
+    randomise::derive_seed, session::reader_progress,
 };
 
 /// Blinded real-vs-artificial reading studies.
@@ -264,8 +264,17 @@ struct NewOutput<'a> {
 }
 
 fn run_new(args: &NewArgs) -> Result<()> {
+    let display = DisplaySpec {
+        size_px: args.display_size,
+        bit_depth: match args.bit_depth {
+            BitDepthArg::Eight => DisplayBitDepth::Eight,
+            BitDepthArg::Sixteen => DisplayBitDepth::Sixteen,
+        },
+        border_crop_percent: 0,
+    };
     let design = StudyDesign {
-        format_version: DESIGN_FORMAT_VERSION,
+        // Only a study with a crop gets the newer version: older builds still open every other study.
+        format_version: display.format_version(),
         title: args.title.clone(),
         readers: args.readers.iter().map(|r| r.trim().to_owned()).collect(),
         confidence_scale: match args.confidence {
@@ -275,13 +284,7 @@ fn run_new(args: &NewArgs) -> Result<()> {
         allow_back: args.allow_back,
         practice_feedback: !args.no_practice_feedback,
         questions: OptionalQuestions { free_text: args.free_text, giveaway_click: args.giveaway_click },
-        display: DisplaySpec {
-            size_px: args.display_size,
-            bit_depth: match args.bit_depth {
-                BitDepthArg::Eight => DisplayBitDepth::Eight,
-                BitDepthArg::Sixteen => DisplayBitDepth::Sixteen,
-            },
-        },
+        display,
         modality: args.modality.clone(),
         seed: args.seed,
     };

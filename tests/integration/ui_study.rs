@@ -57,7 +57,7 @@ fn design(allow_back: bool) -> StudyDesign {
         allow_back,
         practice_feedback: true,
         questions: OptionalQuestions::default(),
-        display: DisplaySpec { size_px: 96, bit_depth: DisplayBitDepth::Eight },
+        display: DisplaySpec { size_px: 96, bit_depth: DisplayBitDepth::Eight, border_crop_percent: 0 },
         modality: "blinded".to_owned(),
         seed: 7,
     }

@@ -7,7 +7,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::app::path_dialog::{DialogKind, PathDialogs};
 use crate::engine::ModelSource;
-use crate::study::design::DESIGN_FORMAT_VERSION;
+use crate::study::design::MAX_BORDER_CROP_PERCENT;
 use crate::study::generator_source::GeneratorSource;
 use crate::study::harmonise::RealImageTransform;
 use crate::study::randomise::derive_seed;
@@ -69,6 +69,8 @@ pub struct StudyForm {
     pub giveaway_click: bool,
     pub display_size_px: u32,
     pub sixteen_bit: bool,
+    /// Percent of each side cut off every case before display (burned-in text sits near real films' edges).
+    pub border_crop_percent: u32,
     /// Bring real images down to the artificial images' resolution before display.
     pub match_resolution: bool,
     pub output: Option<PathBuf>,
@@ -97,6 +99,7 @@ impl Default for StudyForm {
             giveaway_click: false,
             display_size_px: 512,
             sixteen_bit: false,
+            border_crop_percent: 0,
             match_resolution: true,
             output: None,
         }
@@ -126,8 +129,14 @@ impl StudyForm {
         if self.output.is_none() {
             return Err("choose where to save the study".to_owned());
         }
+        let display = DisplaySpec {
+            size_px: self.display_size_px,
+            bit_depth: if self.sixteen_bit { DisplayBitDepth::Sixteen } else { DisplayBitDepth::Eight },
+            border_crop_percent: self.border_crop_percent,
+        };
         let design = StudyDesign {
-            format_version: DESIGN_FORMAT_VERSION,
+            // Only a study with a crop gets the newer version: older builds still open every other study.
+            format_version: display.format_version(),
             title: self.title.trim().to_owned(),
             readers,
             confidence_scale: if self.slider_confidence {
@@ -138,10 +147,7 @@ impl StudyForm {
             allow_back: self.allow_back,
             practice_feedback: self.practice_feedback,
             questions: OptionalQuestions { free_text: self.free_text, giveaway_click: self.giveaway_click },
-            display: DisplaySpec {
-                size_px: self.display_size_px,
-                bit_depth: if self.sixteen_bit { DisplayBitDepth::Sixteen } else { DisplayBitDepth::Eight },
-            },
+            display,
             modality: "blinded".to_owned(),
             seed: self.seed,
         };
@@ -425,6 +431,17 @@ impl StudyDesigner {
                 ui.radio_value(&mut self.form.sixteen_bit, true, "16-bit");
             });
             ui.end_row();
+            let crop = ui.label("Crop border (%)");
+            ui.add(egui::DragValue::new(&mut self.form.border_crop_percent).range(0..=MAX_BORDER_CROP_PERCENT))
+                .labelled_by(crop.id)
+                .on_hover_text(
+                    "Cut this percent of the width off the left and the right, and of the height off the top and \
+                     the bottom, of every case, real and artificial alike, before display. Real films carry burned-in \
+                     text near their edges (side markers L/R, \"Liegend\", device labels, dates) that artificial ones \
+                     lack: readers would tell them apart by the border alone. A study with a crop needs this build \
+                     or a newer one to open.",
+                );
+            ui.end_row();
             ui.label("Resolution");
             let side = match self.form.artificial_choice {
                 ArtificialChoice::Folder => "the artificial images'".to_owned(),
@@ -442,9 +459,10 @@ impl StudyDesigner {
         });
         ui.label(
             egui::RichText::new(
-                "Every case goes through the same display pipeline (size, depth, resampling); no names or metadata \
-                 reach the reader. Pixels do: burned-in text, side markers and devices appear on real films only, \
-                 so choose real films without them (or crop them) before the study.",
+                "Every case goes through the same display pipeline (border crop, size, depth, resampling); no names \
+                 or metadata reach the reader. Pixels do: burned-in text, side markers and devices appear on real \
+                 films only. Text near the edges goes with \"Crop border (%)\", cut from every case alike; choose \
+                 real films without text or devices further in.",
             )
             .weak()
             .small(),
@@ -489,6 +507,12 @@ mod tests {
         let (design, mix) = form.plan().unwrap();
         assert_eq!(design.readers, ["ann", "ben"]);
         assert!(!mix.replay_real_labels);
+        assert_eq!(design.display.border_crop_percent, 0);
+        assert_eq!(design.format_version, 1, "a study without a crop stays readable by older builds");
+        form.border_crop_percent = 10;
+        let (design, _) = form.plan().unwrap();
+        assert_eq!(design.display.border_crop_percent, 10);
+        assert_eq!(design.format_version, 2, "older builds refuse a study with a crop");
     }
 
     #[test]

@@ -298,6 +298,7 @@ impl StudyPanel {
                 asked += ", a click on the giveaway";
             }
             ui.label(egui::RichText::new(format!("{asked}; {back}")).weak());
+            ui.label(egui::RichText::new(format!("Display: {}", study.design.display.describe())).weak());
             ui.add_space(4.0);
             egui::Grid::new("study_progress").striped(true).show(ui, |ui| {
                 for header in ["Reader", "Practice", "Cases", "Status"] {

@@ -21,14 +21,14 @@ use crate::study::snapshot::open_for_reading;
 use crate::study::{
     ArtificialSource, CaseMix, ConfidenceScale, DisplayBitDepth, DisplaySpec, FolderArtificialSource,
     OptionalQuestions, ReaderProgress, RealImageFolder, StudyDesign, StudyStore, StudySummary, create_study_harmonised,
-    design::DESIGN_FORMAT_VERSION, randomise::derive_seed, session::reader_progress,
+    design::MAX_BORDER_CROP_PERCENT, randomise::derive_seed, session::reader_progress,
 };
 
 /// Blinded real-vs-artificial reading studies.
 #[derive(Debug, Subcommand)]
 pub enum StudyCommand {
     /// Create a study database from a folder of real images and a folder of artificial images or the generator.
-    New(NewArgs),
+    New(Box<NewArgs>),
     /// Show the design and every reader's progress.
     Status(StatusArgs),
     /// Analyse a study, an answers CSV or an iMRMC file: AUC with bootstrap CI, accuracy, binomial p,
@@ -175,6 +175,12 @@ pub struct NewArgs {
     /// Bit depth of every displayed case.
     #[arg(long, value_enum, default_value = "8")]
     pub bit_depth: BitDepthArg,
+    /// Cut this percent of the width off the left and the right, and of the height off the top and the bottom, of
+    /// every case (real and artificial alike) before display, 0 to 25. Real films carry burned-in text near their
+    /// edges (side markers, labels, dates) that artificial ones lack, a tell by the border alone. A study that uses
+    /// a crop cannot be opened by builds from before this option.
+    #[arg(long, default_value_t = 0, value_name = "PERCENT", value_parser = parse_border_crop_percent)]
+    pub border_crop_percent: u32,
     /// iMRMC modality id of this reading.
     #[arg(long, default_value = "blinded")]
     pub modality: String,
@@ -264,8 +270,17 @@ struct NewOutput<'a> {
 }
 
 fn run_new(args: &NewArgs) -> Result<()> {
+    let display = DisplaySpec {
+        size_px: args.display_size,
+        bit_depth: match args.bit_depth {
+            BitDepthArg::Eight => DisplayBitDepth::Eight,
+            BitDepthArg::Sixteen => DisplayBitDepth::Sixteen,
+        },
+        border_crop_percent: args.border_crop_percent,
+    };
     let design = StudyDesign {
-        format_version: DESIGN_FORMAT_VERSION,
+        // Only a study with a crop gets the newer version: older builds still open every other study.
+        format_version: display.format_version(),
         title: args.title.clone(),
         readers: args.readers.iter().map(|r| r.trim().to_owned()).collect(),
         confidence_scale: match args.confidence {
@@ -275,13 +290,7 @@ fn run_new(args: &NewArgs) -> Result<()> {
         allow_back: args.allow_back,
         practice_feedback: !args.no_practice_feedback,
         questions: OptionalQuestions { free_text: args.free_text, giveaway_click: args.giveaway_click },
-        display: DisplaySpec {
-            size_px: args.display_size,
-            bit_depth: match args.bit_depth {
-                BitDepthArg::Eight => DisplayBitDepth::Eight,
-                BitDepthArg::Sixteen => DisplayBitDepth::Sixteen,
-            },
-        },
+        display,
         modality: args.modality.clone(),
         seed: args.seed,
     };
@@ -358,10 +367,21 @@ fn run_new(args: &NewArgs) -> Result<()> {
         summary.practice_cases,
         summary.seed
     );
+    println!("  display: {}", design.display.describe());
     for reader in &summary.readers {
         println!("  reader {}: order seed {}", reader.reader, reader.seed);
     }
     Ok(())
+}
+
+/// `--border-crop-percent`: a whole percent per side, 0 (off) to 25 (the middle half of the film is left).
+fn parse_border_crop_percent(text: &str) -> Result<u32, String> {
+    let range = format!("0 (no crop) to {MAX_BORDER_CROP_PERCENT}");
+    match text.trim().parse::<u32>() {
+        Ok(percent) if percent <= MAX_BORDER_CROP_PERCENT => Ok(percent),
+        Ok(_) => Err(format!("the border crop per side must be a whole percent from {range}")),
+        Err(_) => Err(format!("not a whole percent; give {range}")),
+    }
 }
 
 /// The CycleGAN of `study new --harmonise-real`.
@@ -467,6 +487,7 @@ fn run_status(args: &StatusArgs) -> Result<()> {
         output.practice_cases,
         output.design.seed
     );
+    println!("  display: {}", output.design.display.describe());
     if output.in_use_snapshot {
         println!("  (a reading session holds the study: these are the answers it had committed a moment ago)");
     }

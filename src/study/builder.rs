@@ -63,6 +63,8 @@ pub struct StudySummary {
     pub display_size_px: u32,
     /// Resampling filter of the display pipeline.
     pub resampling: &'static str,
+    /// Percent of each side's extent cut from every case before the centre crop (0: none).
+    pub border_crop_percent: u32,
 }
 
 struct PickedCase {
@@ -200,6 +202,7 @@ pub fn create_study_harmonised(
         ("artificial_source".to_owned(), artificial.description()),
         ("real_source_images".to_owned(), real.entries().len().to_string()),
         ("resampling".to_owned(), RESAMPLING_FILTER.to_owned()),
+        ("border_crop_percent".to_owned(), design.display.border_crop_percent.to_string()),
         ("rng".to_owned(), "xoshiro256** seeded by SplitMix64; streams by FNV-1a label".to_owned()),
     ];
     let store = StudyStore::create(out, design, &metadata, &cases, &plans)?;
@@ -212,6 +215,7 @@ pub fn create_study_harmonised(
         readers: plans.iter().map(|plan| ReaderSeed { reader: plan.reader_id.clone(), seed: plan.seed }).collect(),
         display_size_px: design.display.size_px,
         resampling: RESAMPLING_FILTER,
+        border_crop_percent: design.display.border_crop_percent,
     };
     Ok((store, summary))
 }

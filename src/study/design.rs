@@ -4,8 +4,22 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{StudyError, StudyResult};
 
-/// Version of the design JSON; a file with a larger number is refused.
-pub const DESIGN_FORMAT_VERSION: u32 = 1;
+/// Newest version of the design JSON this build reads; a file with a larger number is refused. Version 2 added
+/// `DisplaySpec::border_crop_percent`.
+pub const DESIGN_FORMAT_VERSION: u32 = 2;
+
+/// The version a design without a border crop is written with, so that builds from before the crop still read it.
+pub const BASE_DESIGN_FORMAT_VERSION: u32 = 1;
+
+/// The first version that may hold a border crop. Builds before it ignore unknown fields: a crop written under
+/// version 1 would be dropped from their status, their reader copies and the design their merges compare.
+pub const BORDER_CROP_DESIGN_FORMAT_VERSION: u32 = 2;
+
+// This build must read every version it writes.
+const _: () = assert!(BORDER_CROP_DESIGN_FORMAT_VERSION <= DESIGN_FORMAT_VERSION);
+
+/// Largest border crop per side: a quarter from each side still leaves the middle half of the film.
+pub const MAX_BORDER_CROP_PERCENT: u32 = 25;
 
 /// Reader ids the iMRMC format reserves (truth rows).
 const RESERVED_READER_IDS: [&str; 2] = ["truth", "-1"];
@@ -133,11 +147,36 @@ pub struct DisplaySpec {
     pub size_px: u32,
     /// Quantisation of every case.
     pub bit_depth: DisplayBitDepth,
+    /// Percent of the width cut from the left and from the right, and of the height from the top and from the
+    /// bottom, of every case before the centre crop: real films carry burned-in text (side markers, labels, dates)
+    /// near their edges that artificial ones lack. 0 (off) in designs written before the option existed.
+    #[serde(default)]
+    pub border_crop_percent: u32,
 }
 
 impl Default for DisplaySpec {
     fn default() -> Self {
-        Self { size_px: 512, bit_depth: DisplayBitDepth::Eight }
+        Self { size_px: 512, bit_depth: DisplayBitDepth::Eight, border_crop_percent: 0 }
+    }
+}
+
+impl DisplaySpec {
+    /// The design format version a design with this display is written with: the oldest that holds it.
+    pub fn format_version(&self) -> u32 {
+        if self.border_crop_percent > 0 { BORDER_CROP_DESIGN_FORMAT_VERSION } else { BASE_DESIGN_FORMAT_VERSION }
+    }
+
+    /// One line for people: "512 px, 8-bit, lanczos3, border crop 10% per side".
+    pub fn describe(&self) -> String {
+        let depth = match self.bit_depth {
+            DisplayBitDepth::Eight => "8-bit",
+            DisplayBitDepth::Sixteen => "16-bit",
+        };
+        let crop = match self.border_crop_percent {
+            0 => "no border crop".to_owned(),
+            percent => format!("border crop {percent}% per side"),
+        };
+        format!("{} px, {depth}, {}, {crop}", self.size_px, super::display::RESAMPLING_FILTER)
     }
 }
 
@@ -208,6 +247,20 @@ impl StudyDesign {
                 self.display.size_px
             )));
         }
+        if self.display.border_crop_percent > MAX_BORDER_CROP_PERCENT {
+            return Err(StudyError::InvalidDesign(format!(
+                "border crop {}% is outside 0..={MAX_BORDER_CROP_PERCENT}",
+                self.display.border_crop_percent
+            )));
+        }
+        // A crop under an older version would be read, and passed on, as no crop by builds that predate it.
+        if self.format_version < self.display.format_version() {
+            return Err(StudyError::InvalidDesign(format!(
+                "a border crop needs design format version {}, the design says {}",
+                self.display.format_version(),
+                self.format_version
+            )));
+        }
         Ok(())
     }
 }
@@ -276,5 +329,50 @@ mod tests {
         let mut newer = design();
         newer.format_version = DESIGN_FORMAT_VERSION + 1;
         assert!(newer.validate().unwrap_err().to_string().contains("newer"));
+    }
+
+    /// The design JSON of a study written before the border crop existed (format version 1).
+    const VERSION_1_DESIGN_JSON: &str = r#"{"format_version":1,"title":"t","readers":["alice"],
+        "confidence_scale":"five_level","allow_back":false,"practice_feedback":true,
+        "questions":{"free_text":false,"giveaway_click":false},"display":{"size_px":256,"bit_depth":"eight"},
+        "modality":"blinded","seed":3}"#;
+
+    #[test]
+    fn a_design_from_before_the_border_crop_loads_without_a_crop() {
+        let old: StudyDesign = serde_json::from_str(VERSION_1_DESIGN_JSON).unwrap();
+        assert_eq!(old.display.border_crop_percent, 0);
+        assert_eq!(old.display.size_px, 256);
+        assert!(old.validate().is_ok());
+    }
+
+    #[test]
+    fn only_a_design_with_a_crop_needs_the_newer_format_version() {
+        let plain = design().display;
+        assert_eq!(plain.format_version(), BASE_DESIGN_FORMAT_VERSION);
+        let cropped = DisplaySpec { border_crop_percent: 10, ..plain };
+        assert_eq!(cropped.format_version(), BORDER_CROP_DESIGN_FORMAT_VERSION);
+
+        let mut good = design();
+        good.display = cropped;
+        good.format_version = cropped.format_version();
+        assert!(good.validate().is_ok());
+        // A crop labelled version 1 would be silently dropped by builds that predate the crop.
+        let mut mislabelled = good.clone();
+        mislabelled.format_version = BASE_DESIGN_FORMAT_VERSION;
+        assert!(mislabelled.validate().unwrap_err().to_string().contains("format version 2"));
+        let json = serde_json::to_string(&good).unwrap();
+        assert!(json.contains(r#""border_crop_percent":10"#), "{json}");
+        assert_eq!(serde_json::from_str::<StudyDesign>(&json).unwrap(), good);
+    }
+
+    #[test]
+    fn a_border_crop_beyond_a_quarter_is_refused() {
+        let mut bad = design();
+        bad.display.border_crop_percent = MAX_BORDER_CROP_PERCENT + 1;
+        bad.format_version = DESIGN_FORMAT_VERSION;
+        let error = bad.validate().unwrap_err().to_string();
+        assert!(error.contains("border crop 26%"), "{error}");
+        bad.display.border_crop_percent = MAX_BORDER_CROP_PERCENT;
+        assert!(bad.validate().is_ok());
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use thorax::study::{Answer, Call, ReadingSession};
+use thorax::study::{Answer, Call, ReadingSession, StudyStore};
 
 fn thorax(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_thorax")).args(args).output().unwrap()
@@ -414,4 +414,91 @@ fn real_cases_are_matched_to_the_median_artificial_side_and_mixed_sizes_are_warn
     for case in &real_cases {
         assert!(case.source.contains("brought down to 48 px"), "{}", case.source);
     }
+}
+
+/// Real films from `tests/fixtures/train` (32 px): four as the real pool, four more standing in for artificial images.
+fn fixture_film_folders(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let films = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/train");
+    let (real, artificial) = (root.join("real"), root.join("artificial"));
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::create_dir_all(&artificial).unwrap();
+    for i in 0..4 {
+        let (r, a) = (format!("train_{i:02}.png"), format!("train_{:02}.png", i + 4));
+        std::fs::copy(films.join(&r), real.join(&r)).unwrap();
+        std::fs::copy(films.join(&a), artificial.join(&a)).unwrap();
+    }
+    (real, artificial)
+}
+
+fn new_study_args<'a>(real: &'a Path, artificial: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    let flags = ["--readers", "alice", "--cases", "4", "--practice", "2", "--seed", "9", "--display-size", "32"];
+    let mut args = vec!["study", "new", "--real", s(real), "--artificial", s(artificial), "--out", s(out)];
+    args.extend(flags);
+    args
+}
+
+#[test]
+fn a_border_crop_is_recorded_and_applied_to_every_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, artificial) = fixture_film_folders(dir.path());
+    let (plain, cropped) = (dir.path().join("plain.sqlite"), dir.path().join("cropped.sqlite"));
+    let plain_created = json(&[new_study_args(&real, &artificial, &plain), vec!["--json"]].concat());
+    assert_eq!(plain_created["border_crop_percent"], 0);
+    let created =
+        json(&[new_study_args(&real, &artificial, &cropped), vec!["--border-crop-percent", "10", "--json"]].concat());
+    assert_eq!(created["border_crop_percent"], 10);
+
+    let status = json(&["study", "status", s(&cropped), "--json"]);
+    assert_eq!(status["design"]["display"]["border_crop_percent"], 10);
+    // Builds from before the crop must refuse this study rather than report and copy it without the crop.
+    assert_eq!(status["design"]["format_version"], 2);
+    assert_eq!(status["metadata"]["border_crop_percent"], "10");
+    let plain_status = json(&["study", "status", s(&plain), "--json"]);
+    assert_eq!(plain_status["design"]["display"]["border_crop_percent"], 0);
+    assert_eq!(plain_status["design"]["format_version"], 1, "a study without a crop stays readable by older builds");
+    let text = thorax(&["study", "status", s(&cropped)]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("display: 32 px, 8-bit, lanczos3, border crop 10% per side"), "{stdout}");
+
+    // The same seed picks the same cases; the crop changes every one of them, real and artificial, practice too.
+    let (plain, cropped) = (StudyStore::open(&plain).unwrap(), StudyStore::open(&cropped).unwrap());
+    let cases = cropped.cases().unwrap();
+    assert_eq!(cases, plain.cases().unwrap());
+    let kinds: std::collections::BTreeSet<_> = cases.iter().map(|c| (c.provenance.as_str(), c.practice)).collect();
+    assert_eq!(kinds.len(), 4, "real and artificial, main and practice: {kinds:?}");
+    for case in &cases {
+        let (with, without) =
+            (cropped.display_image(&case.case_id).unwrap(), plain.display_image(&case.case_id).unwrap());
+        assert_eq!((with.width_px(), with.height_px()), (32, 32));
+        // (Not assert_ne: a failure would print two thousand pixel values.)
+        assert!(with.pixels() != without.pixels(), "{} is not cropped", case.case_id);
+    }
+}
+
+#[test]
+fn a_border_crop_out_of_range_is_refused_by_its_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, artificial) = fixture_film_folders(dir.path());
+    let out = dir.path().join("study.sqlite");
+    for bad in ["26", "-5", "ten", "12.5"] {
+        let flag = format!("--border-crop-percent={bad}");
+        let output = thorax(&[new_study_args(&real, &artificial, &out), vec![flag.as_str()]].concat());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{bad}: {stderr}");
+        assert!(stderr.contains("--border-crop-percent") && stderr.contains("0 (no crop) to 25"), "{bad}: {stderr}");
+        assert!(!out.exists(), "{bad}: no study is written");
+    }
+}
+
+#[test]
+fn a_study_from_before_the_border_crop_reads_as_uncropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/study/schema_v1/master.study");
+    let db = dir.path().join("master.study");
+    std::fs::copy(fixture, &db).unwrap();
+    let status = json(&["study", "status", s(&db), "--json"]);
+    assert_eq!(status["design"]["format_version"], 1);
+    assert_eq!(status["design"]["display"]["border_crop_percent"], 0);
+    let text = thorax(&["study", "status", s(&db)]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("no border crop"), "{text:?}");
 }

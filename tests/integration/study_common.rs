@@ -72,7 +72,7 @@ pub fn small_design(readers: &[&str], size_px: u32, bit_depth: DisplayBitDepth) 
         allow_back: false,
         practice_feedback: true,
         questions: OptionalQuestions { free_text: true, giveaway_click: true },
-        display: DisplaySpec { size_px, bit_depth },
+        display: DisplaySpec { size_px, bit_depth, border_crop_percent: 0 },
         modality: "blinded".to_owned(),
         seed: 11,
     }

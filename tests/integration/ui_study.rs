@@ -57,7 +57,7 @@ fn design(allow_back: bool) -> StudyDesign {
         allow_back,
         practice_feedback: true,
         questions: OptionalQuestions::default(),
-        display: DisplaySpec { size_px: 96, bit_depth: DisplayBitDepth::Eight },
+        display: DisplaySpec { size_px: 96, bit_depth: DisplayBitDepth::Eight, border_crop_percent: 0 },
         modality: "blinded".to_owned(),
         seed: 7,
     }
@@ -581,4 +581,68 @@ fn the_reading_screen_checkpoints_the_clock_so_a_crash_keeps_the_time_read() {
     assert_eq!(answers.len(), 1);
     assert!(answers[0].time_ms >= read_before_crash.as_millis() as u64, "{:?}", answers[0]);
     assert!(answers[0].time_spans_restart);
+}
+
+#[test]
+fn the_new_study_form_crops_the_border_of_every_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, artificial, _) = sample_folders(dir.path());
+    let db = dir.path().join("cropped.sqlite");
+    let mut harness = harness();
+    harness.run_steps(2);
+    {
+        let designer = &mut harness.state_mut().study_designer;
+        designer.open = true;
+        designer.form.real = Some(real);
+        designer.form.artificial = Some(artificial);
+        designer.form.output = Some(db.clone());
+        designer.form.readers = "carol".to_owned();
+        designer.form.cases = 4;
+        designer.form.practice = 0;
+        designer.form.display_size_px = 64;
+    }
+    harness.run_steps(2);
+    assert!(
+        harness.query_by_label_contains("Text near the edges goes with \"Crop border (%)\"").is_some(),
+        "the form's warning about burned-in text names the field"
+    );
+    let field = harness.get_by_label("Crop border (%)");
+    assert_eq!(field.accesskit_node().numeric_value(), Some(0.0), "off by default");
+    field.scroll_to_me();
+    harness.run_steps(10);
+    harness.get_by_label("Crop border (%)").hover();
+    harness.run_steps(10);
+    assert!(harness.query_by_label_contains("burned-in text near their edges").is_some(), "the hover text says why");
+
+    // The field keeps to 0..=25 and the design follows it.
+    harness.get_by_label("Crop border (%)").set_value_accesskit(40.0);
+    harness.run_steps(2);
+    assert_eq!(harness.state().study_designer.form.border_crop_percent, 25);
+    harness.get_by_label("Crop border (%)").set_value_accesskit(10.0);
+    harness.run_steps(2);
+    assert_eq!(harness.state().study_designer.form.border_crop_percent, 10);
+    let (planned, _) = harness.state().study_designer.form.plan().unwrap();
+    assert_eq!(planned.display.border_crop_percent, 10);
+
+    harness.get_by_label("Create study").scroll_to_me();
+    harness.run_steps(10);
+    harness.get_by_label("Create study").click();
+    let start = std::time::Instant::now();
+    while harness.state().study.study.is_none() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "study not created: {:?}",
+            harness.state().study_designer.error
+        );
+        harness.step();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    harness.run_steps(3);
+    let open = harness.state().study.study.as_ref().unwrap();
+    assert_eq!(open.design.display.border_crop_percent, 10);
+    assert_eq!(open.design.format_version, 2, "builds from before the crop refuse the study");
+    assert!(
+        harness.query_by_label("Display: 64 px, 8-bit, lanczos3, border crop 10% per side").is_some(),
+        "the study's home shows its display settings"
+    );
 }

@@ -6,17 +6,7 @@
 //! transformed with an exact (f64) inverse DCT, so samples can differ by 1 from libjpeg's integer transform, as
 //! JPEG decoders do among themselves. Colour, progressive and arithmetic-coded frames are refused by name.
 
-use super::codestream_error::CodestreamError;
-
-/// A decoded frame: `rows x columns` samples, row by row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct JpegFrame {
-    pub rows: u32,
-    pub columns: u32,
-    /// Bits per sample the frame header declares.
-    pub precision: u8,
-    pub samples: Vec<u16>,
-}
+use super::codestream::{CodestreamError, DecodedFrame, MAX_SAMPLES, MarkerCursor, be_u16};
 
 const FORMAT: &str = "12-bit JPEG";
 
@@ -28,9 +18,6 @@ fn unsupported(what: impl Into<String>) -> CodestreamError {
     CodestreamError::Unsupported { format: FORMAT, what: what.into() }
 }
 
-/// The most samples a frame may have, so that a corrupt header cannot ask for gigabytes.
-const MAX_SAMPLES: u64 = 1 << 28;
-
 /// Position in the 8x8 block of the k-th coefficient in zig-zag order (T.81 figure A.6).
 const ZIGZAG: [usize; 64] = [
     0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21,
@@ -39,21 +26,17 @@ const ZIGZAG: [usize; 64] = [
 ];
 
 /// Decodes the first frame of a sequential Huffman DCT JPEG stream (SOI ... EOI) of one component.
-pub(crate) fn decode_jpeg_extended(stream: &[u8]) -> Result<JpegFrame, CodestreamError> {
-    if !stream.starts_with(&[0xFF, 0xD8]) {
-        return Err(malformed("it does not start with a start-of-image marker (FFD8)"));
-    }
+pub(crate) fn decode_jpeg_extended(stream: &[u8]) -> Result<DecodedFrame, CodestreamError> {
+    let mut cursor = MarkerCursor::after_start_of_image(stream, FORMAT)?;
     let mut tables = Tables::default();
     let mut frame: Option<FrameHeader> = None;
     let mut restart_interval = 0usize;
-    let mut position = 2;
     loop {
-        let (marker, after) = next_marker(stream, position)?;
+        let marker = cursor.marker()?;
         if marker == 0xD9 {
             return Err(malformed("the stream ends (EOI) before any scan"));
         }
-        let payload = segment_at(stream, after)?;
-        position = after + 2 + payload.len();
+        let payload = cursor.segment()?;
         match marker {
             0xC0 | 0xC1 => frame = Some(FrameHeader::parse(payload)?),
             0xC2 | 0xC6 | 0xCA | 0xCE => return Err(unsupported("progressive coding")),
@@ -63,50 +46,25 @@ pub(crate) fn decode_jpeg_extended(stream: &[u8]) -> Result<JpegFrame, Codestrea
             0xDB => tables.read_quantisation(payload)?,
             0xC4 => tables.read_huffman(payload)?,
             0xDD => {
-                restart_interval = payload.get(..2).map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+                restart_interval = be_u16(payload, 0).map_or(0, usize::from);
             }
             0xDA => {
                 let Some(frame) = frame.as_ref() else {
                     return Err(malformed("a scan comes before the frame header"));
                 };
                 let scan = ScanHeader::parse(payload, frame)?;
-                let samples = decode_scan(&stream[position..], frame, &scan, &tables, restart_interval)?;
-                return Ok(JpegFrame { rows: frame.rows, columns: frame.columns, precision: frame.precision, samples });
+                let samples = decode_scan(cursor.rest(), frame, &scan, &tables, restart_interval)?;
+                return Ok(DecodedFrame {
+                    rows: frame.rows,
+                    columns: frame.columns,
+                    precision: frame.precision,
+                    samples,
+                });
             }
             0xE0..=0xEF | 0xFE | 0xDC => {}
             other => return Err(malformed(format!("unexpected marker FF{other:02X}"))),
         }
     }
-}
-
-/// The marker at `position` (fill bytes skipped): its code and the position after it.
-fn next_marker(stream: &[u8], position: usize) -> Result<(u8, usize), CodestreamError> {
-    if stream.get(position) != Some(&0xFF) {
-        return Err(match stream.get(position) {
-            None => malformed("the stream ends before its scan"),
-            Some(byte) => malformed(format!("expected a marker at byte {position}, found 0x{byte:02X}")),
-        });
-    }
-    let mut at = position;
-    while stream.get(at) == Some(&0xFF) {
-        at += 1;
-    }
-    let code = *stream.get(at).ok_or_else(|| malformed("the stream ends inside a marker"))?;
-    Ok((code, at + 1))
-}
-
-/// The payload of the marker segment whose length field starts at `at`.
-fn segment_at(stream: &[u8], at: usize) -> Result<&[u8], CodestreamError> {
-    let length_bytes = stream.get(at..at + 2).ok_or_else(|| malformed("the stream ends inside a marker segment"))?;
-    let length = usize::from(u16::from_be_bytes([length_bytes[0], length_bytes[1]]));
-    if length < 2 {
-        return Err(malformed(format!("marker segment length {length} is below 2")));
-    }
-    stream.get(at + 2..at + length).ok_or_else(|| malformed("the stream ends inside a marker segment"))
-}
-
-fn be_u16(bytes: &[u8], at: usize) -> Option<u16> {
-    bytes.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
 }
 
 struct FrameHeader {

@@ -7,17 +7,7 @@
 //! stuffing after 0xFF. Colour (more than one component), mapping tables, restart intervals and point transforms
 //! are refused by name; none of them occurs in grey radiographs.
 
-use super::codestream_error::CodestreamError;
-
-/// A decoded JPEG-LS frame: `rows x columns` samples, row by row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct JpegLsFrame {
-    pub rows: u32,
-    pub columns: u32,
-    /// Bits per sample the frame header declares (2..=16).
-    pub precision: u8,
-    pub samples: Vec<u16>,
-}
+use super::codestream::{CodestreamError, DecodedFrame, MAX_SAMPLES, MarkerCursor, be_u16};
 
 const FORMAT: &str = "JPEG-LS";
 
@@ -29,9 +19,6 @@ fn unsupported(what: impl Into<String>) -> CodestreamError {
     CodestreamError::Unsupported { format: FORMAT, what: what.into() }
 }
 
-/// The most samples a frame may have, so that a corrupt header cannot ask for gigabytes.
-const MAX_SAMPLES: u64 = 1 << 28;
-
 /// Run lengths are coded in segments of 2^J[RUNindex] samples (T.87 A.7.1.2).
 const RUN_ORDER: [u32; 32] =
     [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12, 13, 14, 15];
@@ -40,11 +27,8 @@ const RUN_ORDER: [u32; 32] =
 const REGULAR_CONTEXTS: usize = 365;
 
 /// Decodes the first frame of a JPEG-LS stream (SOI ... EOI).
-pub(crate) fn decode_jpeg_ls(stream: &[u8]) -> Result<JpegLsFrame, CodestreamError> {
-    if !stream.starts_with(&[0xFF, SOI]) {
-        return Err(malformed("it does not start with a start-of-image marker (FFD8)"));
-    }
-    let mut cursor = MarkerCursor { data: stream, position: 2 };
+pub(crate) fn decode_jpeg_ls(stream: &[u8]) -> Result<DecodedFrame, CodestreamError> {
+    let mut cursor = MarkerCursor::after_start_of_image(stream, FORMAT)?;
     let mut frame: Option<FrameHeader> = None;
     let mut presets = PresetParameters::default();
     loop {
@@ -60,7 +44,7 @@ pub(crate) fn decode_jpeg_ls(stream: &[u8]) -> Result<JpegLsFrame, CodestreamErr
             }
             DRI => {
                 let segment = cursor.segment()?;
-                let interval = segment.get(..2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+                let interval = be_u16(segment, 0).unwrap_or(0);
                 if interval != 0 {
                     return Err(unsupported(format!("restart interval of {interval} lines")));
                 }
@@ -72,8 +56,8 @@ pub(crate) fn decode_jpeg_ls(stream: &[u8]) -> Result<JpegLsFrame, CodestreamErr
                 let segment = cursor.segment()?;
                 let scan = ScanHeader::parse(segment)?;
                 let parameters = CodingParameters::new(frame, &presets, scan.near)?;
-                let samples = decode_scan(&stream[cursor.position..], frame, &parameters)?;
-                return Ok(JpegLsFrame {
+                let samples = decode_scan(cursor.rest(), frame, &parameters)?;
+                return Ok(DecodedFrame {
                     rows: frame.rows,
                     columns: frame.columns,
                     precision: frame.precision,
@@ -92,59 +76,12 @@ pub(crate) fn decode_jpeg_ls(stream: &[u8]) -> Result<JpegLsFrame, CodestreamErr
     }
 }
 
-const SOI: u8 = 0xD8;
 const EOI: u8 = 0xD9;
 const SOF55: u8 = 0xF7;
 const LSE: u8 = 0xF8;
 const SOS: u8 = 0xDA;
 const DRI: u8 = 0xDD;
 const COM: u8 = 0xFE;
-
-/// Walks the marker segments before the scan.
-struct MarkerCursor<'a> {
-    data: &'a [u8],
-    position: usize,
-}
-
-impl<'a> MarkerCursor<'a> {
-    /// The next marker's code, skipping fill bytes (0xFF) before it.
-    fn marker(&mut self) -> Result<u8, CodestreamError> {
-        if self.data.get(self.position) != Some(&0xFF) {
-            return Err(match self.data.get(self.position) {
-                None => malformed("the stream ends before its scan"),
-                Some(byte) => malformed(format!("expected a marker at byte {}, found 0x{byte:02X}", self.position)),
-            });
-        }
-        while self.data.get(self.position) == Some(&0xFF) {
-            self.position += 1;
-        }
-        let code = *self.data.get(self.position).ok_or_else(|| malformed("the stream ends inside a marker"))?;
-        self.position += 1;
-        Ok(code)
-    }
-
-    /// The payload of the marker segment that starts here (after its two length bytes).
-    fn segment(&mut self) -> Result<&'a [u8], CodestreamError> {
-        let length_bytes = self
-            .data
-            .get(self.position..self.position + 2)
-            .ok_or_else(|| malformed("the stream ends inside a marker segment"))?;
-        let length = usize::from(u16::from_be_bytes([length_bytes[0], length_bytes[1]]));
-        if length < 2 {
-            return Err(malformed(format!("marker segment length {length} is below 2")));
-        }
-        let payload = self
-            .data
-            .get(self.position + 2..self.position + length)
-            .ok_or_else(|| malformed("the stream ends inside a marker segment"))?;
-        self.position += length;
-        Ok(payload)
-    }
-}
-
-fn be_u16(bytes: &[u8], at: usize) -> Option<u16> {
-    bytes.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
-}
 
 /// SOF55: precision, size and components of the frame.
 struct FrameHeader {

@@ -6,7 +6,7 @@
 //! whether MONOCHROME1 needs inverting) and [`TagRow`]s.
 
 mod basic_profile;
-mod codestream_error;
+mod codestream;
 mod deidentify;
 mod error;
 mod gray_image;

@@ -1,7 +1,7 @@
 //! Opening DICOM files (part 10, or raw data sets without preamble and file meta) and decoding the first
 //! frame into a [`DicomImage`].
 
-use super::codestream_error::CodestreamError;
+use super::codestream::CodestreamError;
 use super::error::{DicomError, error_chain_text, path_text};
 use super::jpeg_extended::decode_jpeg_extended;
 use super::jpeg_header::{FrameKind, frame_header};

@@ -328,6 +328,13 @@ fn jpeg_ls_near_lossless_decodes_as_dcmtk_does_within_near_of_the_original() {
             1.0,
             "e69d108ca234ae4f56e646d386ef294b0c6f5568de63bef1eaa1649c139d152c",
         ),
+        // T1 = T2 = T3 = 1 with NEAR 1: out of the standard's order, but dcmtk writes and reads it.
+        (
+            "synthetic_sc_jpeg_ls_near1_thresholds_1.dcm",
+            fixture("synthetic_sc.dcm"),
+            1.0,
+            "7cbbfd41d17fe3db975dc3c4ce34e5cd77157adefe5863dbbdbc4b3eff2eaa19",
+        ),
     ];
     for (variant, original, near, dcmtk_sha256) in cases {
         let decoded = read_dicom_image(&fixture("transfer_syntaxes").join(variant)).unwrap();
@@ -460,6 +467,34 @@ fn twelve_bit_lossy_jpeg_decodes_as_dcmtk_does_within_one_grey_level() {
     }
     let correlation = cross / (decoded_sq * original_sq).sqrt();
     assert!(correlation > 0.99, "correlation with the original {correlation}");
+}
+
+#[test]
+fn a_frame_split_into_small_fragments_decodes_as_the_whole_frame() {
+    use dicom_core::value::{PixelFragmentSequence, Value};
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    // Encoders may split one frame into fragments so small that the frame header is not in the first one.
+    for name in ["mr_small_64_jpeg_12bit.dcm", "mr_small_64_jpeg_ls.dcm"] {
+        let path = fixture("transfer_syntaxes").join(name);
+        let whole = read_dicom_image(&path).unwrap();
+        let mut file = dicom_object::open_file(&path).unwrap();
+        let stream: Vec<u8> = match file.element(tags::PIXEL_DATA).unwrap().value() {
+            Value::PixelSequence(sequence) => sequence.fragments().concat(),
+            _ => panic!("{name}: not encapsulated"),
+        };
+        let fragments: Vec<Vec<u8>> = stream.chunks(10).map(|chunk| chunk.to_vec()).collect();
+        file.put(DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OB,
+            Value::PixelSequence(PixelFragmentSequence::new(Vec::<u32>::new(), fragments)),
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let split = dir.path().join(name);
+        file.write_to_file(&split).unwrap();
+        let decoded = read_dicom_image(&split).unwrap_or_else(|e| panic!("{name} in 10-byte fragments: {e}"));
+        assert_eq!(decoded.pixels, whole.pixels, "{name}");
+    }
 }
 
 #[test]

@@ -203,12 +203,8 @@ impl CodingParameters {
         let threshold1 = pick(presets.threshold1, default1);
         let threshold2 = pick(presets.threshold2, default2);
         let threshold3 = pick(presets.threshold3, default3);
-        if !(near < threshold1 && threshold1 <= threshold2 && threshold2 <= threshold3 && threshold3 <= max_value) {
-            return Err(malformed(format!(
-                "thresholds {threshold1}, {threshold2}, {threshold3} are not ordered within {}..={max_value}",
-                near + 1
-            )));
-        }
+        // Thresholds out of the standard's order (e.g. T1 = T2 = T3 = 1 with NEAR 1) are not refused: encoders
+        // such as dcmtk's write them, the quantiser is defined for any values, and CharLS decodes them.
         let reset = pick(presets.reset, 64);
         if reset < 3 || reset > max_value.max(255) {
             return Err(malformed(format!("RESET {reset} is out of range")));

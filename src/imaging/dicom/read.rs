@@ -291,6 +291,12 @@ impl DicomFile {
         Ok(VoiSettings { function, lut, window, source, notes })
     }
 
+    /// The codestream of the first frame of encapsulated Pixel Data.
+    fn first_frame_stream_of(&self, fragments: &[Vec<u8>], offset_table: &[u32]) -> Vec<u8> {
+        let frames = self.uint(tags::NUMBER_OF_FRAMES, "Number of Frames (0028,0008)").ok().flatten().unwrap_or(1);
+        first_frame_stream(fragments, offset_table, frames)
+    }
+
     /// The first frame of encapsulated Pixel Data, decoded by a codec of our own, as little-endian samples of Bits
     /// Allocated.
     fn decode_own_codec_frame(
@@ -303,8 +309,7 @@ impl DicomFile {
         let Value::PixelSequence(sequence) = value else {
             return Err(CodestreamError::Malformed { format, reason: "Pixel Data is not encapsulated".into() });
         };
-        let frames = self.uint(tags::NUMBER_OF_FRAMES, "Number of Frames (0028,0008)").ok().flatten().unwrap_or(1);
-        let stream = first_frame_stream(sequence.fragments(), sequence.offset_table(), frames);
+        let stream = self.first_frame_stream_of(sequence.fragments(), sequence.offset_table());
         let (precision, samples) = match codec {
             OwnCodec::JpegLs => decode_jpeg_ls(&stream).map(|frame| (frame.precision, frame.samples))?,
             OwnCodec::JpegExtended => decode_jpeg_extended(&stream).map(|frame| (frame.precision, frame.samples))?,
@@ -389,8 +394,9 @@ impl DicomFile {
                 });
             }
             Value::PixelSequence(sequence) => {
-                let first = sequence.fragments().first().map(|f| f.as_slice()).unwrap_or_default();
-                if let Some(frame) = frame_header(first) {
+                // The frame header may lie in a later fragment when an encoder splits a frame into small ones.
+                let first_frame = self.first_frame_stream_of(sequence.fragments(), sequence.offset_table());
+                if let Some(frame) = frame_header(&first_frame) {
                     let name = match frame.kind {
                         FrameKind::Jpeg2000 => "JPEG 2000",
                         FrameKind::JpegLs => "JPEG-LS",

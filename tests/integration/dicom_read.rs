@@ -470,6 +470,16 @@ fn twelve_bit_lossy_jpeg_decodes_as_dcmtk_does_within_one_grey_level() {
 }
 
 #[test]
+fn jpeg_ls_with_thresholds_below_near_takes_run_mode_as_dcmtk_does() {
+    // 64x64 8-bit, T1 = T2 = T3 = 1 with NEAR 1, from dcmtk's encoder (a stream of the codec audit). With T1 <= NEAR
+    // a gradient of 1 quantises to 4, so run mode, which CharLS-based encoders enter on quantised gradients of 0,
+    // differs from T.87's |D| <= NEAR test. Reference: SHA-256 of dcmtk's dcmdjpls decode.
+    let decoded =
+        read_dicom_image(&fixture("transfer_syntaxes").join("noise_8bit_jpeg_ls_near1_thresholds_1.dcm")).unwrap();
+    assert_eq!(sample_bytes_sha256(&decoded), "af661b2479b8b955129468f214e1fcc30ea97fc5ed8f142080fa1d73d6fe993c");
+}
+
+#[test]
 fn a_frame_split_into_small_fragments_decodes_as_the_whole_frame() {
     use dicom_core::value::{PixelFragmentSequence, Value};
     use dicom_core::{DataElement, VR};

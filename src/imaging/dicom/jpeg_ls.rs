@@ -544,11 +544,15 @@ impl<'p> ScanDecoder<'p> {
     }
 
     /// One sample in regular mode (T.87 A.3 to A.6).
-    fn regular_sample(&mut self, bits: &mut BitReader, ra: i32, rb: i32, rc: i32, rd: i32) -> Result<i32, ScanFailure> {
+    /// `gradients` are the quantised (Rd - Rb, Rb - Rc, Rc - Ra), not all 0.
+    fn regular_sample(
+        &mut self,
+        bits: &mut BitReader,
+        (ra, rb, rc): (i32, i32, i32),
+        gradients: (i32, i32, i32),
+    ) -> Result<i32, ScanFailure> {
         let p = self.parameters;
-        let mut q1 = p.quantise_gradient(rd - rb);
-        let mut q2 = p.quantise_gradient(rb - rc);
-        let mut q3 = p.quantise_gradient(rc - ra);
+        let (mut q1, mut q2, mut q3) = gradients;
         // Contexts of opposite sign share statistics; the error's sign is flipped instead.
         let negative = q1 < 0 || (q1 == 0 && (q2 < 0 || (q2 == 0 && q3 < 0)));
         if negative {
@@ -676,14 +680,21 @@ fn decode_line(
     above: &[i32],
 ) -> Result<(), ScanFailure> {
     let columns = line.len() - 2;
-    let near = decoder.parameters.near;
+    let parameters = decoder.parameters;
     let mut x = 1;
     while x <= columns {
         let (ra, rb, rc, rd) = (line[x - 1], above[x], above[x - 1], above[x + 1]);
-        if (rd - rb).abs() <= near && (rb - rc).abs() <= near && (rc - ra).abs() <= near {
+        let gradients = (
+            parameters.quantise_gradient(rd - rb),
+            parameters.quantise_gradient(rb - rc),
+            parameters.quantise_gradient(rc - ra),
+        );
+        // Run mode when every gradient quantises to 0 (T.87 A.3.1 says |D| <= NEAR, the same thing for thresholds
+        // in the standard's order; CharLS-based encoders test the quantised values, which differs when T1 <= NEAR).
+        if gradients == (0, 0, 0) {
             x += decoder.run(bits, line, above, x - 1)?;
         } else {
-            line[x] = decoder.regular_sample(bits, ra, rb, rc, rd)?;
+            line[x] = decoder.regular_sample(bits, (ra, rb, rc), gradients)?;
             x += 1;
         }
     }

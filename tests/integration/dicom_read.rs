@@ -368,15 +368,26 @@ fn damaged_jpeg_ls_codestreams_give_errors_naming_file_and_reason_never_a_panic(
     wide[sof + 7..sof + 9].copy_from_slice(&600u16.to_be_bytes());
     let error = read_dicom_image_bytes("wide.dcm", &wide).unwrap_err().to_string();
     assert!(error.contains("holds a 600x440 px JPEG-LS frame"), "{error}");
-    // Random byte damage in the scan: an image or an error, never a panic.
-    let mut state = 0x9E37_79B9_u32;
+    // Random byte damage in the scan (past the headers): an image or an error, never a panic.
+    damaged_copies_give_an_image_or_an_error_naming_the_file(name, &bytes, start + 40..start + length, 0x9E37_79B9);
+}
+
+/// 200 copies of `bytes`, each with 4 random bytes in `region` changed, decode to an image or to an error that names
+/// `name`; a panic fails the test.
+fn damaged_copies_give_an_image_or_an_error_naming_the_file(
+    name: &str,
+    bytes: &[u8],
+    region: std::ops::Range<usize>,
+    seed: u32,
+) {
+    let mut state = seed;
     for _ in 0..200 {
-        let mut damaged = bytes.clone();
+        let mut damaged = bytes.to_vec();
         for _ in 0..4 {
             state ^= state << 13;
             state ^= state >> 17;
             state ^= state << 5;
-            let at = start + 40 + state as usize % (length - 40);
+            let at = region.start + state as usize % region.len();
             damaged[at] = (state >> 24) as u8;
         }
         if let Err(error) = read_dicom_image_bytes(name, &damaged) {
@@ -520,20 +531,7 @@ fn damaged_twelve_bit_jpeg_gives_errors_naming_file_and_reason_never_a_panic() {
     let error = read_dicom_image_bytes("cut_scan.dcm", &cut).unwrap_err().to_string();
     assert!(error.contains("cut_scan.dcm") && error.contains("12-bit JPEG stream ends after"), "{error}");
     assert!(error.contains("of 64 rows: it is truncated"), "{error}");
-    let mut state = 0x1234_5678_u32;
-    for _ in 0..200 {
-        let mut damaged = bytes.clone();
-        for _ in 0..4 {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            let at = start + state as usize % length;
-            damaged[at] = (state >> 24) as u8;
-        }
-        if let Err(error) = read_dicom_image_bytes(name, &damaged) {
-            assert!(error.to_string().contains(name), "{error}");
-        }
-    }
+    damaged_copies_give_an_image_or_an_error_naming_the_file(name, &bytes, start..start + length, 0x1234_5678);
 }
 
 #[test]

@@ -90,6 +90,25 @@ fn open_and_start(harness: &mut Harness<'static, WorkbenchApp>, db: &Path, reade
 }
 
 /// Every label and value in the accessibility tree.
+/// Clicks the New study form's Create study (scrolled into view first: the form scrolls in a short window, animated)
+/// and waits up to 60 s for the study to open.
+fn create_study_from_form(harness: &mut Harness<'static, WorkbenchApp>) {
+    harness.get_by_label("Create study").scroll_to_me();
+    harness.run_steps(10);
+    harness.get_by_label("Create study").click();
+    let start = std::time::Instant::now();
+    while harness.state().study.study.is_none() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "study not created: {:?}",
+            harness.state().study_designer.error
+        );
+        harness.step();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    harness.run_steps(3);
+}
+
 fn screen_texts(harness: &Harness<'static, WorkbenchApp>) -> Vec<String> {
     harness
         .query_all_by(|node| node.label().is_some() || node.value().is_some())
@@ -418,21 +437,7 @@ fn new_study_from_the_generator_is_created_off_the_ui_thread_and_opened() {
     harness.run_steps(2);
     harness.get_by_label_contains("labels replayed from the real cases").click();
     harness.run_steps(2);
-    // The form scrolls in a short window: bring the button into view first (scrolling is animated).
-    harness.get_by_label("Create study").scroll_to_me();
-    harness.run_steps(10);
-    harness.get_by_label("Create study").click();
-    let start = std::time::Instant::now();
-    while harness.state().study.study.is_none() {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(60),
-            "study not created: {:?}",
-            harness.state().study_designer.error
-        );
-        harness.step();
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    harness.run_steps(3);
+    create_study_from_form(&mut harness);
     assert!(!harness.state().study_designer.open, "the form closes once the study exists");
     assert!(harness.query_by_label_contains("Created").is_some(), "the status bar says what was made");
     // The open study holds its database exclusively: read the cases through the app's session.
@@ -624,20 +629,7 @@ fn the_new_study_form_crops_the_border_of_every_case() {
     let (planned, _) = harness.state().study_designer.form.plan().unwrap();
     assert_eq!(planned.display.border_crop_percent, 10);
 
-    harness.get_by_label("Create study").scroll_to_me();
-    harness.run_steps(10);
-    harness.get_by_label("Create study").click();
-    let start = std::time::Instant::now();
-    while harness.state().study.study.is_none() {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(60),
-            "study not created: {:?}",
-            harness.state().study_designer.error
-        );
-        harness.step();
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    harness.run_steps(3);
+    create_study_from_form(&mut harness);
     let open = harness.state().study.study.as_ref().unwrap();
     assert_eq!(open.design.display.border_crop_percent, 10);
     assert_eq!(open.design.format_version, 2, "builds from before the crop refuse the study");

@@ -299,20 +299,19 @@ impl DicomFile {
 
     /// The first frame of encapsulated Pixel Data, decoded by a codec of our own, as little-endian samples of Bits
     /// Allocated.
+    /// `stream` is the first frame's codestream, `None` when Pixel Data is not encapsulated.
     fn decode_own_codec_frame(
-        &self,
         codec: OwnCodec,
-        value: &Value<InMemDicomObject>,
+        stream: Option<&[u8]>,
         layout: &PixelLayout,
     ) -> Result<Vec<u8>, CodestreamError> {
         let format = codec.format();
-        let Value::PixelSequence(sequence) = value else {
+        let Some(stream) = stream else {
             return Err(CodestreamError::Malformed { format, reason: "Pixel Data is not encapsulated".into() });
         };
-        let stream = self.first_frame_stream_of(sequence.fragments(), sequence.offset_table());
         let (precision, samples) = match codec {
-            OwnCodec::JpegLs => decode_jpeg_ls(&stream).map(|frame| (frame.precision, frame.samples))?,
-            OwnCodec::JpegExtended => decode_jpeg_extended(&stream).map(|frame| (frame.precision, frame.samples))?,
+            OwnCodec::JpegLs => decode_jpeg_ls(stream).map(|frame| (frame.precision, frame.samples))?,
+            OwnCodec::JpegExtended => decode_jpeg_extended(stream).map(|frame| (frame.precision, frame.samples))?,
         };
         if u16::from(precision) > layout.bits_allocated {
             return Err(CodestreamError::Malformed {
@@ -369,6 +368,8 @@ impl DicomFile {
             what: format!("unknown transfer syntax {ts_uid}"),
         })?;
         let mut own_codec = is_jpeg_ls(&ts_uid).then_some(OwnCodec::JpegLs);
+        // The first frame's codestream, read once for the header check and for our own decoders.
+        let mut first_frame_stream_bytes: Option<Vec<u8>> = None;
         if !ts.can_decode_all() && own_codec.is_none() {
             return Err(DicomError::Unsupported {
                 path: self.label.clone(),
@@ -395,8 +396,9 @@ impl DicomFile {
             }
             Value::PixelSequence(sequence) => {
                 // The frame header may lie in a later fragment when an encoder splits a frame into small ones.
-                let first_frame = self.first_frame_stream_of(sequence.fragments(), sequence.offset_table());
-                if let Some(frame) = frame_header(&first_frame) {
+                let first_frame = first_frame_stream_bytes
+                    .insert(self.first_frame_stream_of(sequence.fragments(), sequence.offset_table()));
+                if let Some(frame) = frame_header(first_frame) {
                     let name = match frame.kind {
                         FrameKind::Jpeg2000 => "JPEG 2000",
                         FrameKind::JpegLs => "JPEG-LS",
@@ -436,11 +438,13 @@ impl DicomFile {
             reason,
         };
         let frame_bytes = if let Some(codec) = own_codec {
-            self.decode_own_codec_frame(codec, pixel_element.value(), &layout).map_err(|reason| match reason {
-                CodestreamError::Unsupported { .. } => {
-                    DicomError::Unsupported { path: self.label.clone(), what: reason.to_string() }
+            Self::decode_own_codec_frame(codec, first_frame_stream_bytes.as_deref(), &layout).map_err(|reason| {
+                match reason {
+                    CodestreamError::Unsupported { .. } => {
+                        DicomError::Unsupported { path: self.label.clone(), what: reason.to_string() }
+                    }
+                    other => decode_error(other.to_string()),
                 }
-                other => decode_error(other.to_string()),
             })?
         } else {
             // Third-party codecs see untrusted bytes; a panic in one must not take the workbench down.

@@ -60,10 +60,12 @@ impl DicomTagPanel {
             let shown = shown_window
                 .map(|w| format!("; in those values the window above is C {:.1} / W {:.1}", w.center, w.width))
                 .unwrap_or_default();
+            let (lo, hi) = details.summary.modality_value_range();
             ui.label(
                 egui::RichText::new(format!(
-                    "MONOCHROME1: the viewer and the pixel readout show values mirrored within their range (bone \
-                     bright){shown}"
+                    "MONOCHROME1: the viewer and the pixel readout show values mirrored within the stored range \
+                     {lo}..{hi} (v becomes {} - v; bone bright){shown}",
+                    lo + hi
                 ))
                 .weak(),
             );

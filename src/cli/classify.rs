@@ -108,7 +108,8 @@ fn load_classifier(
 }
 
 /// Decodes an image file (PNG, JPEG, TIFF or DICOM) to a gray f32 buffer in [0, 1]: integer data by its type's
-/// range, DICOM and float data by their own value range after the modality LUT (MONOCHROME1 mirrored).
+/// range (8-bit DICOM too, MONOCHROME1 mirrored within it and colour as luma), other DICOM and float data by their own
+/// value range after the modality LUT.
 pub fn read_gray_image(path: &Path) -> anyhow::Result<(Vec<f32>, usize, usize)> {
     let image = crate::imaging::load_image(path)?;
     Ok((image.to_unit_range(), image.width_px(), image.height_px()))

@@ -551,30 +551,18 @@ pub fn load_gray_scaled(path: &Path) -> anyhow::Result<(GrayImage, GrayScale)> {
 /// The lowest and highest value the stored bits can take after the modality LUT, and the data range they span.
 fn dicom_value_range(image: &crate::imaging::dicom::DicomImage) -> (f64, f64, GrayScale) {
     use crate::imaging::dicom::ModalityLut;
-    let summary = &image.summary;
-    match summary.modality_lut {
-        ModalityLut::Rescale { slope, intercept } => {
-            let bits = i32::from(image.bits_stored.clamp(1, 32));
-            let (stored_lo, stored_hi) = if summary.pixel_representation_signed {
-                (-(2f64.powi(bits - 1)), 2f64.powi(bits - 1) - 1.0)
-            } else {
-                (0.0, 2f64.powi(bits) - 1.0)
-            };
-            let (a, b) = (slope * stored_lo + intercept, slope * stored_hi + intercept);
-            let depth = if slope == 1.0 {
-                format!("DICOM Bits Stored {bits}")
-            } else {
-                format!("DICOM Bits Stored {bits} with Rescale Slope {slope}")
-            };
-            (a.min(b), a.max(b), GrayScale { data_range: (b - a).abs().max(f64::MIN_POSITIVE), depth })
+    let (lo, hi) = image.summary.modality_value_range();
+    let depth = match image.summary.modality_lut {
+        ModalityLut::Rescale { slope: 1.0, .. } => format!("DICOM Bits Stored {}", image.bits_stored),
+        ModalityLut::Rescale { slope, .. } => {
+            format!("DICOM Bits Stored {} with Rescale Slope {slope}", image.bits_stored)
         }
         // A Modality LUT Sequence outputs values of its entry width, whatever was stored.
         ModalityLut::LutSequence { bits_per_entry, .. } => {
-            let bits = i32::from(bits_per_entry.clamp(1, 32));
-            let hi = 2f64.powi(bits) - 1.0;
-            (0.0, hi, GrayScale { data_range: hi, depth: format!("DICOM Modality LUT of {bits}-bit entries") })
+            format!("DICOM Modality LUT of {bits_per_entry}-bit entries")
         }
-    }
+    };
+    (lo, hi, GrayScale { data_range: (hi - lo).max(f64::MIN_POSITIVE), depth })
 }
 
 /// Images of two folders paired by file name, and how many of each had no partner.

@@ -145,6 +145,25 @@ fn to_gray(decoded: DynamicImage, name: &str) -> Result<GrayImage, DecodeError> 
         .map_err(|e| DecodeError::Corrupt { name: name.to_owned(), reason: e.to_string() })
 }
 
-fn luma_601([r, g, b]: [f32; 3]) -> f32 {
-    r * 0.299 + g * 0.587 + b * 0.114
+/// ITU-R 601 luma, 0.299 R + 0.587 G + 0.114 B, written around green so that a grey pixel (equal channels) gives
+/// exactly its value: the three weights do not sum to exactly 1 in f32, and an RGB copy of a grey film must reach the
+/// networks as the film itself does.
+pub(crate) fn luma_601([r, g, b]: [f32; 3]) -> f32 {
+    g + 0.299 * (r - g) + 0.114 * (b - g)
+}
+
+#[cfg(test)]
+mod luma_tests {
+    use super::luma_601;
+
+    #[test]
+    fn grey_pixels_keep_their_value_and_colour_takes_the_601_weights() {
+        for value in 0..=u16::MAX {
+            let v = f32::from(value);
+            assert_eq!(luma_601([v, v, v]), v);
+        }
+        assert!((luma_601([255.0, 0.0, 0.0]) - 0.299 * 255.0).abs() < 1e-4);
+        assert!((luma_601([0.0, 255.0, 0.0]) - 0.587 * 255.0).abs() < 1e-4);
+        assert!((luma_601([0.0, 0.0, 255.0]) - 0.114 * 255.0).abs() < 1e-4);
+    }
 }

@@ -71,12 +71,14 @@ fn refuse_oversized(file: &DicomFile, name: &str) -> Result<(), DecodeError> {
 /// Values after the modality LUT may be signed or fractional, and 10- to 14-bit detectors rarely fill their range, so
 /// most DICOM data keeps the data range. Two cases are plain integers of a PNG's depth: 8 bits stored (nothing else
 /// fits), and 16 bits stored with a window spanning all 65536 values (a Secondary Capture made from a 16-bit PNG
-/// says so). Both need an unsigned identity modality LUT. Without this, an exported PNG read back was stretched to
+/// says so). Both need an unsigned identity modality LUT; MONOCHROME1 (mirrored within the same range) and colour
+/// (reduced to luma) take them too, as an inverted or RGB PNG does. Without this, an exported PNG read back was stretched to
 /// its own range, and its classifier probabilities and MS-SSIM differed from the PNG's.
 fn integer_depth(summary: &DicomSummary) -> BitDepth {
     let identity =
         matches!(summary.modality_lut, ModalityLut::Rescale { slope, intercept } if slope == 1.0 && intercept == 0.0);
-    if !identity || summary.pixel_representation_signed || summary.samples_per_pixel != 1 {
+    // Colour is reduced to luma, which stays within the samples' range, as for an RGB PNG.
+    if !identity || summary.pixel_representation_signed {
         return BitDepth::F32;
     }
     let whole_type_window = |bits: u16| {
@@ -95,17 +97,20 @@ fn to_radiograph(decoded: DicomImage, tags: Vec<TagRow>, name: &str) -> Result<R
     // A sigmoid VOI function or a non-linear VOI LUT is shown through its linear window (the viewer is linear).
     let stored_window = decoded.window.map(|w| Window { center: w.center as f32, width: w.width as f32 });
     let mirrored = decoded.photometric == Photometric::Monochrome1;
-    let (min, max) = (decoded.summary.pixel_stats.min as f32, decoded.summary.pixel_stats.max as f32);
     let mut pixels = decoded.pixels;
     let mut stored_window = stored_window;
     if mirrored {
-        // Mirror within the image's own range: the same numbers, bone now bright, as in MONOCHROME2 radiographs.
+        // Mirror within the detector's value range (not the image's own min..max): bone is bright as in MONOCHROME2,
+        // and the same pixels stored either way become the same numbers, at the same integer depth, so the networks
+        // see identical input.
+        let (lo, hi) = decoded.summary.modality_value_range();
+        let mirror = |value: f32| (lo + hi - f64::from(value)) as f32;
         for value in &mut pixels {
-            *value = min + max - *value;
+            *value = mirror(*value);
         }
-        stored_window = stored_window.map(|w| Window { center: min + max - w.center, width: w.width });
+        stored_window = stored_window.map(|w| Window { center: mirror(w.center), width: w.width });
     }
-    let depth = if mirrored { BitDepth::F32 } else { integer_depth(&decoded.summary) };
+    let depth = integer_depth(&decoded.summary);
     let image = GrayImage::new(decoded.width as usize, decoded.height as usize, depth, pixels)
         .map_err(|e| DecodeError::Corrupt { name: name.to_owned(), reason: e.to_string() })?;
     Ok(Radiograph {

@@ -25,8 +25,8 @@ pub struct Radiograph {
 pub struct DicomDetails {
     pub summary: DicomSummary,
     pub tags: Vec<TagRow>,
-    /// The file was MONOCHROME1 (low values bright); its values were mirrored within their range for display
-    /// and analysis, so the pixel readout shows mirrored values.
+    /// The file was MONOCHROME1 (low values bright); its values were mirrored within the range its stored values can
+    /// take (not its own min..max) for display and analysis, so the pixel readout shows mirrored values.
     pub mirrored_from_monochrome1: bool,
 }
 

@@ -22,15 +22,18 @@ fn every_real_file_loads_with_its_size_range_and_stored_window() {
         assert_eq!(image.width_px() as u64, facts["columns"].as_u64().unwrap(), "{name}");
         assert_eq!(image.height_px() as u64, facts["rows"].as_u64().unwrap(), "{name}");
         let (min, max) = image.pixels().iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        // Mirroring MONOCHROME1 keeps the value range.
-        assert_eq!(min as f64, facts["modality_min"].as_f64().unwrap(), "{name}");
-        assert_eq!(max as f64, facts["modality_max"].as_f64().unwrap(), "{name}");
+        let (modality_min, modality_max) =
+            (facts["modality_min"].as_f64().unwrap(), facts["modality_max"].as_f64().unwrap());
         let details = radiograph.dicom.as_ref().expect("DICOM details");
         let mono1 = facts["photometric_interpretation"] == "MONOCHROME1";
         assert_eq!(details.mirrored_from_monochrome1, mono1, "{name}");
+        // MONOCHROME1 is mirrored within the detector's range lo..hi, so v becomes lo + hi - v.
+        let mirror = |value: f64| if mono1 { monochrome1_range_sum(name) - value } else { value };
+        assert_eq!(min as f64, mirror(modality_max).min(mirror(modality_min)), "{name}");
+        assert_eq!(max as f64, mirror(modality_max).max(mirror(modality_min)), "{name}");
         match (facts["window_center"].as_f64(), facts["window_width"].as_f64(), radiograph.stored_window) {
             (Some(center), Some(width), Some(window)) => {
-                let expected_center = if mono1 { min as f64 + max as f64 - center } else { center };
+                let expected_center = mirror(center);
                 assert!((window.center as f64 - expected_center).abs() < 1e-3, "{name}: {window:?}");
                 assert!((window.width as f64 - width).abs() < 1e-3, "{name}: {window:?}");
             }
@@ -41,18 +44,27 @@ fn every_real_file_loads_with_its_size_range_and_stored_window() {
     }
 }
 
+/// lo + hi of the range a MONOCHROME1 fixture's values can take (dcmdump): 10 bits stored gives 0..1023; the
+/// dental film's Modality LUT Sequence has 16-bit entries, 0..65535.
+fn monochrome1_range_sum(name: &str) -> f64 {
+    match name {
+        "chest_cr_pa_mono1_10bit_nometa.dcm" => 1023.0,
+        "dental_cr_jpeg_lossless_modality_lut.dcm" => 65535.0,
+        other => panic!("{other} is not a MONOCHROME1 fixture"),
+    }
+}
+
 #[test]
 fn monochrome1_probes_are_mirrored_within_the_range() {
     let golden = golden();
     let name = "chest_cr_pa_mono1_10bit_nometa.dcm";
     let facts = &golden["files"][name];
     let image = load_radiograph(&fixture(&format!("real/{name}"))).unwrap().image;
-    let (min, max) = (facts["modality_min"].as_f64().unwrap(), facts["modality_max"].as_f64().unwrap());
     for probe in facts["probes"].as_array().unwrap() {
         let (row, column) = (probe["row"].as_u64().unwrap() as usize, probe["column"].as_u64().unwrap() as usize);
         let stored = probe["modality_value"].as_f64().unwrap();
         let shown = image.value_at(column, row).unwrap() as f64;
-        assert_eq!(shown, min + max - stored, "probe ({row}, {column})");
+        assert_eq!(shown, 1023.0 - stored, "probe ({row}, {column}): 10 bits stored");
     }
 }
 
@@ -134,7 +146,7 @@ fn only_plain_8_bit_data_takes_a_fixed_range() {
     let depth = |name: &str| load_radiograph(&fixture(&format!("real/{name}"))).unwrap().image.depth();
     // 8 bits stored, unsigned, no rescale: 0..255 as for an 8-bit PNG.
     assert_eq!(depth("chest_cr_pa_siim_nih.dcm"), BitDepth::U8);
-    // 16-bit MR and CT (HU) data keep their own range; so does a mirrored 10-bit MONOCHROME1 film.
+    // 16-bit MR and CT (HU) data keep their own range; so does a 10-bit MONOCHROME1 film.
     assert_eq!(depth("mr_small_64.dcm"), BitDepth::F32);
     assert_eq!(depth("ct_small_128.dcm"), BitDepth::F32);
     assert_eq!(depth("chest_cr_pa_mono1_10bit_nometa.dcm"), BitDepth::F32);
@@ -160,4 +172,73 @@ fn classify_flags_dicom_that_is_not_a_chest_radiograph() {
     assert_eq!(doubts[2], None, "a chest CR raises no doubt");
     assert!(stderr.contains("ct_small_128.dcm: a CT image, not a radiograph; the classifier was trained on chest"));
     assert!(!stderr.contains("chest_cr_pa_siim_nih.dcm"), "{stderr}");
+}
+
+/// The 8-bit chest film's grey values (decoded from its JPEG) stored uncompressed three ways, MONOCHROME2 (v),
+/// MONOCHROME1 (255 - v) and RGB (v, v, v), with the rest of its data set; and the same values as an 8-bit PNG.
+fn one_film_stored_four_ways(dir: &std::path::Path) -> [PathBuf; 4] {
+    use dicom_core::value::PrimitiveValue;
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::meta::FileMetaTableBuilder;
+    let source = fixture("real/chest_cr_pa_siim_nih.dcm");
+    let decoded = thorax::imaging::decode_dicom_values(&std::fs::read(&source).unwrap(), "siim").unwrap();
+    let values: Vec<u8> = decoded.pixels.iter().map(|&v| v as u8).collect();
+    assert!(decoded.pixels.iter().all(|&v| v == f32::from(v as u8)), "8-bit values");
+    let (rows, columns) = (decoded.height, decoded.width);
+    let data_set = dicom_object::open_file(&source).unwrap().into_inner();
+    let with = |photometric: &str, samples: u16, pixels: Vec<u8>, name: &str| {
+        let mut object = data_set.clone();
+        object.put(DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from(photometric)));
+        object.put(DataElement::new(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(samples)));
+        if samples == 3 {
+            object.put(DataElement::new(tags::PLANAR_CONFIGURATION, VR::US, PrimitiveValue::from(0u16)));
+        }
+        object.put(DataElement::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::from(pixels)));
+        let file = object
+            .with_meta(
+                FileMetaTableBuilder::new()
+                    .transfer_syntax("1.2.840.10008.1.2.1")
+                    .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.1")
+                    .media_storage_sop_instance_uid("1.2.826.0.1.999.4"),
+            )
+            .unwrap();
+        let path = dir.join(name);
+        file.write_to_file(&path).unwrap();
+        path
+    };
+    let mono2 = with("MONOCHROME2", 1, values.clone(), "mono2.dcm");
+    let mono1 = with("MONOCHROME1", 1, values.iter().map(|v| 255 - v).collect(), "mono1.dcm");
+    let rgb = with("RGB", 3, values.iter().flat_map(|&v| [v, v, v]).collect(), "rgb.dcm");
+    let png = dir.join("film.png");
+    image::GrayImage::from_raw(columns, rows, values).unwrap().save(&png).unwrap();
+    [mono2, mono1, rgb, png]
+}
+
+#[test]
+fn the_same_grey_values_stored_as_monochrome1_or_rgb_reach_the_networks_unchanged() {
+    use thorax::imaging::BitDepth;
+    let dir = tempfile::tempdir().unwrap();
+    let paths = one_film_stored_four_ways(dir.path());
+    let reference = load_radiograph(&paths[3]).unwrap().image;
+    assert_eq!(reference.depth(), BitDepth::U8);
+    for path in &paths[..3] {
+        let image = load_radiograph(path).unwrap().image;
+        // Before, MONOCHROME1 was mirrored within its own min..max and both it and RGB were stretched to that range.
+        assert_eq!(image.depth(), BitDepth::U8, "{}", path.display());
+        assert_eq!(image.pixels(), reference.pixels(), "{}", path.display());
+        assert_eq!(image.to_unit_range(), reference.to_unit_range(), "{}", path.display());
+    }
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_thorax"))
+        .args(["classify", "--json"])
+        .args(&paths)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let results: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let probabilities: Vec<&serde_json::Value> =
+        results.as_array().unwrap().iter().map(|result| &result["probabilities"]).collect();
+    for (path, row) in paths.iter().zip(&probabilities) {
+        assert_eq!(*row, probabilities[3], "{}: probabilities differ from the PNG's", path.display());
+    }
 }

@@ -365,9 +365,9 @@ fn dicom_opens_with_its_stored_window_and_a_tag_panel_marking_identifying_attrib
         .join("tests/fixtures/dicom/real/chest_cr_pa_mono1_10bit_nometa.dcm");
     harness.state_mut().load(Slot::Real, ImageSource::File(path));
     step_until(&mut harness, Duration::from_secs(30), |app| app.real.image.as_ref().is_some_and(|p| p.dicom.is_some()));
-    // The file stores C 550 / W 1024 for MONOCHROME1 data in 0..979: mirrored, the centre is 979 - 550.
+    // The file stores C 550 / W 1024 for 10-bit MONOCHROME1 data: mirrored within 0..1023, the centre is 1023 - 550.
     let window = harness.state().real.view.window;
-    assert!((window.center - 429.0).abs() < 1e-3 && (window.width - 1024.0).abs() < 1e-3, "{window:?}");
+    assert!((window.center - 473.0).abs() < 1e-3 && (window.width - 1024.0).abs() < 1e-3, "{window:?}");
     assert!(harness.query_by_label_contains("MONOCHROME1").is_some(), "pane title names the DICOM photometry");
 
     harness.get_by_label("DICOM tags").click();

@@ -177,6 +177,27 @@ pub struct DicomSummary {
 }
 
 impl DicomSummary {
+    /// The range the stored values can take after the modality LUT: 0..2^BitsStored - 1 (or the signed range)
+    /// through Rescale Slope/Intercept, or 0..2^bits - 1 of a Modality LUT Sequence's entries. It is the detector's
+    /// scale, the same for every image it makes, unlike the image's own min..max.
+    pub fn modality_value_range(&self) -> (f64, f64) {
+        match self.modality_lut {
+            ModalityLut::Rescale { slope, intercept } => {
+                let bits = i32::from(self.bits_stored.clamp(1, 32));
+                let (stored_lo, stored_hi) = if self.pixel_representation_signed {
+                    (-(2f64.powi(bits - 1)), 2f64.powi(bits - 1) - 1.0)
+                } else {
+                    (0.0, 2f64.powi(bits) - 1.0)
+                };
+                let (a, b) = (slope * stored_lo + intercept, slope * stored_hi + intercept);
+                (a.min(b), a.max(b))
+            }
+            ModalityLut::LutSequence { bits_per_entry, .. } => {
+                (0.0, 2f64.powi(i32::from(bits_per_entry.clamp(1, 32))) - 1.0)
+            }
+        }
+    }
+
     /// Whether the values after the modality LUT are Hounsfield units: PS3.3 C.11.1.1.2 makes them HU for CT
     /// images with a rescale.
     pub fn values_in_hounsfield_units(&self) -> bool {

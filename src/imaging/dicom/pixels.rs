@@ -111,7 +111,7 @@ pub(crate) fn stored_values(data: &[u8], layout: &PixelLayout, model: SampleMode
             };
             let luma = (0..n)
                 .map(|p| match model {
-                    SampleModel::Rgb => 0.299 * sample(p, 0) + 0.587 * sample(p, 1) + 0.114 * sample(p, 2),
+                    SampleModel::Rgb => crate::imaging::decode::luma_601([sample(p, 0), sample(p, 1), sample(p, 2)]),
                     _ => sample(p, 0),
                 })
                 .collect();

@@ -1,5 +1,6 @@
 //! The egui application: the workbench window, its panels, and the radiograph viewer widget.
 
+pub mod artificial_size_survey;
 pub mod audit_window;
 pub mod classifier_panel;
 pub mod dicom_tag_panel;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::app::artificial_size_survey::ArtificialSizeSurvey;
 use crate::app::path_dialog::{DialogKind, PathDialogs};
 use crate::engine::ModelSource;
 use crate::study::design::MAX_BORDER_CROP_PERCENT;
@@ -228,6 +229,8 @@ pub struct StudyDesigner {
     /// A study is being created.
     pub creating: bool,
     dialogs: PathDialogs<PathField>,
+    /// Whether the chosen artificial folder mixes image sizes.
+    artificial_sizes: ArtificialSizeSurvey,
     done_tx: Sender<Result<(PathBuf, StudySummary), String>>,
     done_rx: Receiver<Result<(PathBuf, StudySummary), String>>,
 }
@@ -241,6 +244,7 @@ impl Default for StudyDesigner {
             error: None,
             creating: false,
             dialogs: PathDialogs::default(),
+            artificial_sizes: ArtificialSizeSurvey::default(),
             done_tx,
             done_rx,
         }
@@ -326,6 +330,9 @@ impl StudyDesigner {
             return;
         }
         self.poll_dialogs(ctx);
+        let folder =
+            self.form.artificial.as_deref().filter(|_| self.form.artificial_choice == ArtificialChoice::Folder);
+        self.artificial_sizes.update(ctx, folder);
         let mut open = true;
         // The form scrolls inside a window no taller than the screen, so "Create study" stays reachable in a small
         // window (800 x 600 cut it off).
@@ -365,6 +372,7 @@ impl StudyDesigner {
 
     fn form_ui(&mut self, ui: &mut egui::Ui, generator: Option<GeneratorChoice>) {
         let before = self.form.clone();
+        let folder_chosen = self.form.artificial_choice == ArtificialChoice::Folder;
         egui::Grid::new("study_form").num_columns(2).spacing([10.0, 6.0]).show(ui, |ui| {
             let title = ui.label("Title");
             ui.text_edit_singleline(&mut self.form.title).labelled_by(title.id);
@@ -455,6 +463,11 @@ impl StudyDesigner {
                      artificial ones are soft: readers then tell them apart by sharpness alone",
                 );
             ui.end_row();
+            if let Some(warning) = self.artificial_sizes.warning().filter(|_| folder_chosen) {
+                ui.label("");
+                ui.label(egui::RichText::new(format!("Warning: {warning}.")).color(ui.visuals().warn_fg_color));
+                ui.end_row();
+            }
             self.path_row(ui, "Save as", PathField::Output, "File...");
         });
         ui.label(

@@ -320,13 +320,8 @@ fn run_new(args: &NewArgs) -> Result<()> {
                 let source = FolderArtificialSource::open(folder, derive_seed(args.seed, "artificial-folder"))
                     .with_context(|| format!("listing the artificial images in {}", folder.display()))?;
                 let survey = survey_sides(source.files(), SIDE_SURVEY_SAMPLE);
-                if let Some(survey) = survey.filter(|survey| survey.smallest_px != survey.largest_px) {
-                    eprintln!(
-                        "warning: the artificial images differ in size ({} to {} px on their longer side, {} read); \
-                         real cases are matched to the median, {} px, and artificial images of another resolution \
-                         may still stand out by their sharpness",
-                        survey.smallest_px, survey.largest_px, survey.images, survey.median_px
-                    );
+                if let Some(warning) = survey.and_then(|survey| survey.mixed_size_warning()) {
+                    eprintln!("warning: {warning}");
                 }
                 (Box::new(source), survey.map(|survey| survey.median_px))
             }

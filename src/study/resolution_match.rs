@@ -51,6 +51,20 @@ pub struct SideSurvey {
     pub images: usize,
 }
 
+impl SideSurvey {
+    /// The warning for a folder whose images differ in size; `None` when they are all one size.
+    pub fn mixed_size_warning(&self) -> Option<String> {
+        (self.smallest_px != self.largest_px).then(|| {
+            format!(
+                "the artificial images differ in size ({} to {} px on their longer side, {} read); real cases are \
+                 matched to the median, {} px, and artificial images of another resolution may still stand out by \
+                 their sharpness",
+                self.smallest_px, self.largest_px, self.images, self.median_px
+            )
+        })
+    }
+}
+
 /// The longer sides of up to `sample` images of `files`, spread evenly over the list, that can be read (headers
 /// only), or `None` when none can.
 pub fn survey_sides(files: &[impl AsRef<Path>], sample: usize) -> Option<SideSurvey> {

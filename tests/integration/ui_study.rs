@@ -638,3 +638,49 @@ fn the_new_study_form_crops_the_border_of_every_case() {
         "the study's home shows its display settings"
     );
 }
+
+#[test]
+fn the_new_study_form_warns_of_artificial_images_of_mixed_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, artificial, _) = sample_folders(dir.path());
+    let mut harness = harness();
+    harness.run_steps(2);
+    {
+        let designer = &mut harness.state_mut().study_designer;
+        designer.open = true;
+        designer.form.real = Some(real);
+        designer.form.artificial = Some(artificial.clone());
+    }
+    let warning = "the artificial images differ in size";
+    let settle = |harness: &mut Harness<'static, WorkbenchApp>| {
+        // The survey reads headers on its own thread; a few frames apart is enough for three files.
+        for _ in 0..50 {
+            harness.run_steps(2);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    settle(&mut harness);
+    assert!(harness.query_by_label_contains(warning).is_none(), "one size (256 px): no warning");
+
+    // One artificial image of another size, in a second folder: the form hears of it before Create study.
+    let mixed = dir.path().join("mixed");
+    std::fs::create_dir_all(&mixed).unwrap();
+    for entry in std::fs::read_dir(&artificial).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, mixed.join(path.file_name().unwrap())).unwrap();
+    }
+    image::GrayImage::new(1024, 1024).save(mixed.join("large.png")).unwrap();
+    harness.state_mut().study_designer.form.artificial = Some(mixed);
+    settle(&mut harness);
+    assert!(
+        harness.query_by_label_contains("differ in size (256 to 1024 px on their longer side").is_some()
+            && harness.query_by_label_contains("matched to the median, 256 px").is_some(),
+        "the warning gives the sizes and the median"
+    );
+
+    // The generator as the source: the folder no longer matters.
+    harness.state_mut().study_designer.form.artificial_choice =
+        thorax::app::study_designer::ArtificialChoice::GeneratorReplay;
+    settle(&mut harness);
+    assert!(harness.query_by_label_contains(warning).is_none(), "no folder, no warning");
+}

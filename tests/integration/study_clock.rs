@@ -1,7 +1,8 @@
 //! Reading time across a restart of the reading station: the time spent on the case on screen is checkpointed in
 //! the study file, so a restart loses at most one checkpoint interval of it, never the whole case, and the answer
 //! says its time spans a restart (stored, merged, exported and counted by the analysis). Study files of schema
-//! version 1 are upgraded when opened. (A station killed mid-case: `study_durability`.)
+//! version 1 are upgraded when opened. Reading time is kept per case: going back and
+//! returning adds up, and a revised answer's time includes the first answer's. (A station killed mid-case: `study_durability`.)
 
 use crate::study_common;
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 use thorax::study::analysis::{AnalysisOptions, analyze, restart_note};
 use thorax::study::export::{read_answers_csv, readings_from_store};
 use thorax::study::reader_copy::merge_reader_copy;
-use thorax::study::store::StoredCaseClock;
+use thorax::study::store::{SCHEMA_VERSION, StoredCaseClock};
 use thorax::study::{Answer, Call, DisplayBitDepth, ReadingSession, StudyStore};
 
 fn answer(call: Call, confidence: u32) -> Answer {
@@ -25,6 +26,23 @@ fn schema_1_fixture(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::copy(fixture, &path).unwrap();
     path
+}
+
+/// `user_version` of the study file.
+fn schema_version(path: &Path) -> i64 {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap()
+}
+
+/// A study of `cases` cases whose readers may go back.
+fn study_with_back(dir: &Path, readers: &[&str], cases: usize) -> PathBuf {
+    let mut design = study_common::small_design(readers, 8, DisplayBitDepth::Eight);
+    design.allow_back = true;
+    study_common::make_tiny_study(dir, &design, cases, 0)
+}
+
+fn sleep_ms(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
 }
 
 /// Reads the case on screen for `read_ms` and pauses; the session then goes away without an answer.
@@ -51,7 +69,7 @@ fn time_read_before_a_pause_survives_the_station_closing_without_an_answer() {
     assert!(stored.time_ms >= 450, "{} ms: the 400 ms read before the restart are lost", stored.time_ms);
     assert!(stored.time_ms < 700, "{} ms: the 300 ms the station was closed count", stored.time_ms);
     assert!(stored.time_spans_restart);
-    assert_eq!(session.store().case_clock("alice").unwrap(), None, "the answer takes the checkpoint with it");
+    assert!(session.store().case_clocks("alice").unwrap().is_empty(), "the answer takes the checkpoint with it");
     // The next case starts at zero and is not flagged.
     let case = session.next_case("alice").unwrap().unwrap();
     session.submit("alice", case.token, &answer(Call::Real, 3)).unwrap();
@@ -67,17 +85,17 @@ fn checkpoints_are_written_when_a_case_is_shown_then_at_most_once_per_interval()
     let mut session = ReadingSession::open(&db).unwrap();
     let case = session.next_case("alice").unwrap().unwrap();
     let position = session.store().reader_order("alice").unwrap()[0].position;
-    assert_eq!(session.store().case_clock("alice").unwrap(), Some(StoredCaseClock { position, active_ms: 0 }));
+    assert_eq!(session.store().case_clocks("alice").unwrap(), [StoredCaseClock { position, active_ms: 0 }]);
     std::thread::sleep(Duration::from_millis(200));
     // The default interval has not passed since the case was shown: nothing is written.
     session.checkpoint_clock("alice").unwrap();
-    assert_eq!(session.store().case_clock("alice").unwrap().unwrap().active_ms, 0);
+    assert_eq!(session.store().case_clock("alice", position).unwrap().unwrap().active_ms, 0);
     session.set_clock_checkpoint_interval(Duration::from_millis(100));
     session.checkpoint_clock("alice").unwrap();
-    let checkpointed = session.store().case_clock("alice").unwrap().unwrap().active_ms;
+    let checkpointed = session.store().case_clock("alice", position).unwrap().unwrap().active_ms;
     assert!(checkpointed >= 200, "{checkpointed} ms");
     // Each reader has their own clock; an unknown reader is refused.
-    assert_eq!(session.store().case_clock("bob").unwrap(), None);
+    assert!(session.store().case_clocks("bob").unwrap().is_empty());
     assert!(session.checkpoint_clock("carol").is_err());
     // Dropped without an answer (the station closed): the reopened session resumes from the checkpoint.
     drop(session);
@@ -161,10 +179,7 @@ fn a_schema_1_study_and_its_reader_copy_open_upgraded_and_merge() {
         assert_eq!(after, before);
         assert!(store.answers().unwrap().iter().all(|a| !a.time_spans_restart), "not known to span a restart");
     }
-    let connection = rusqlite::Connection::open(&master).unwrap();
-    let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
-    assert_eq!(version, 2, "upgraded in place");
-    drop(connection);
+    assert_eq!(schema_version(&master), SCHEMA_VERSION, "upgraded in place");
     // The old copy merges (its snapshot is upgraded; the copy itself is not touched).
     let copy_bytes = std::fs::read(&copy).unwrap();
     let mut store = StudyStore::open(&master).unwrap();
@@ -180,4 +195,90 @@ fn a_schema_1_study_and_its_reader_copy_open_upgraded_and_merge() {
     let answers = session.store().answers().unwrap();
     assert_eq!(answers.len(), 5);
     assert!(answers.iter().all(|a| !a.time_spans_restart));
+}
+
+#[test]
+fn going_back_and_returning_adds_up_the_time_of_each_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = study_with_back(dir.path(), &["alice"], 3);
+    let mut session = ReadingSession::open(&db).unwrap();
+    let first = session.next_case("alice").unwrap().unwrap();
+    sleep_ms(100);
+    session.submit("alice", first.token, &answer(Call::Real, 2)).unwrap();
+    session.next_case("alice").unwrap().unwrap();
+    sleep_ms(300);
+    // Back to the first case, which the reader answers again, differently.
+    let again = session.go_back("alice").unwrap().unwrap();
+    assert_eq!((again.token, again.previous_answer), (first.token, Some(answer(Call::Real, 2))));
+    sleep_ms(200);
+    session.submit("alice", again.token, &answer(Call::Artificial, 4)).unwrap();
+    // On to the second case, left unanswered: its clock goes on from the 300 ms read before going back.
+    let second = session.next_case("alice").unwrap().unwrap();
+    assert_eq!(second.progress.case_number, 2);
+    sleep_ms(100);
+    session.submit("alice", second.token, &answer(Call::Real, 3)).unwrap();
+    let answers = session.store().answers().unwrap();
+    let times: Vec<(u32, u32, u64)> = answers.iter().map(|a| (a.position, a.revision, a.time_ms)).collect();
+    let (first_ms, revised_ms, second_ms) = (answers[0].time_ms, answers[1].time_ms, answers[2].time_ms);
+    assert_eq!((answers[1].position, answers[1].revision), (0, 2), "{times:?}");
+    assert!((100..300).contains(&first_ms), "the first answer keeps its own time: {times:?}");
+    assert!(revised_ms >= first_ms + 200, "a revision's time includes the first answer's: {times:?}");
+    assert!(revised_ms < first_ms + 300 + 150, "the second case's time is not the first's: {times:?}");
+    assert!(second_ms >= 400, "the 300 ms read before going back are lost: {times:?}");
+    assert!(second_ms < 400 + 150, "the revisit of the first case counts for the second: {times:?}");
+    assert!(answers.iter().all(|a| !a.time_spans_restart), "one session: {answers:?}");
+    // The analysis reads the latest revision: the whole time spent on the case.
+    let readings = readings_from_store(session.store()).unwrap();
+    let first_case = readings.iter().find(|r| r.case_id == answers[0].case_id).unwrap();
+    assert_eq!(first_case.time_ms, Some(revised_ms));
+    assert!(session.store().case_clocks("alice").unwrap().is_empty(), "every kept time is in an answer");
+    // Back to the second case, now answered: a revision goes on from its answer's time, not from the time it had
+    // when the reader left it unanswered.
+    let second_again = session.go_back("alice").unwrap().unwrap();
+    assert_eq!(second_again.progress.case_number, 2);
+    session.submit("alice", second_again.token, &answer(Call::Real, 5)).unwrap();
+    let revised_second = session.store().answers().unwrap()[3].time_ms;
+    assert!(revised_second >= second_ms, "{revised_second} ms, below the first answer's {second_ms} ms");
+}
+
+#[test]
+fn the_time_of_cases_left_by_going_back_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = study_with_back(dir.path(), &["alice"], 3);
+    let first_ms = {
+        let mut session = ReadingSession::open(&db).unwrap();
+        let first = session.next_case("alice").unwrap().unwrap();
+        sleep_ms(100);
+        session.submit("alice", first.token, &answer(Call::Real, 2)).unwrap();
+        session.next_case("alice").unwrap().unwrap();
+        sleep_ms(300);
+        session.go_back("alice").unwrap().unwrap();
+        sleep_ms(200);
+        // The station closes while the reader looks back at the first case.
+        session.pause("alice").unwrap();
+        session.store().answers().unwrap()[0].time_ms
+    };
+    let kept = StudyStore::open(&db).unwrap().case_clocks("alice").unwrap();
+    assert_eq!(kept.len(), 2, "the unanswered second case and the revisited first: {kept:?}");
+    assert!(kept[0].active_ms >= first_ms + 200 && kept[1].active_ms >= 300, "{kept:?}");
+    let mut session = ReadingSession::open(&db).unwrap();
+    let second = session.next_case("alice").unwrap().unwrap();
+    assert_eq!(second.progress.case_number, 2, "the reading resumes at the first unanswered case");
+    sleep_ms(100);
+    session.submit("alice", second.token, &answer(Call::Real, 3)).unwrap();
+    // Back to the first case, through the second: the first case's revisit before the restart counts too.
+    assert_eq!(session.go_back("alice").unwrap().unwrap().progress.case_number, 2);
+    let first = session.go_back("alice").unwrap().unwrap();
+    assert_eq!(first.progress.case_number, 1);
+    session.submit("alice", first.token, &answer(Call::Artificial, 1)).unwrap();
+    let answers = session.store().answers().unwrap();
+    let times: Vec<(u32, u32, u64, bool)> =
+        answers.iter().map(|a| (a.position, a.revision, a.time_ms, a.time_spans_restart)).collect();
+    assert_eq!(times.iter().map(|t| (t.0, t.1)).collect::<Vec<_>>(), [(0, 1), (1, 1), (0, 2)]);
+    assert!(times[1].2 >= 400 && times[1].3, "the second case goes on from 300 ms, across a restart: {times:?}");
+    assert!(times[2].2 >= first_ms + 200 && times[2].3, "the revisit of the first case is lost: {times:?}");
+    assert!(!times[0].3, "{times:?}");
+    // The second case, passed through, keeps that time beside its answer, which stays as it was.
+    let kept = session.store().case_clocks("alice").unwrap();
+    assert!(kept.len() == 1 && kept[0].position == 1 && kept[0].active_ms >= times[1].2, "{kept:?}");
 }

@@ -569,7 +569,7 @@ fn the_reading_screen_checkpoints_the_clock_so_a_crash_keeps_the_time_read() {
         std::thread::sleep(read_before_crash);
         harness.run_steps(1);
         let study = harness.state().study.study.as_ref().unwrap();
-        let checkpoint = study.session.store().case_clock("alice").unwrap().expect("a checkpoint");
+        let checkpoint = study.session.store().case_clock("alice", 0).unwrap().expect("a checkpoint");
         assert!(checkpoint.active_ms >= read_before_crash.as_millis() as u64, "{checkpoint:?}");
         // The app "crashes": the harness is dropped without leaving the reading.
     }

@@ -1,8 +1,9 @@
 //! Reading time across a restart of the reading station: the time spent on the case on screen is checkpointed in
 //! the study file, so a restart loses at most one checkpoint interval of it, never the whole case, and the answer
 //! says its time spans a restart (stored, merged, exported and counted by the analysis). Study files of schema
-//! version 1 are upgraded when opened. Reading time is kept per case: going back and
-//! returning adds up, and a revised answer's time includes the first answer's. (A station killed mid-case: `study_durability`.)
+//! version 1 and 2 are upgraded when opened. Reading time is kept per case: going back
+//! and returning adds up, a revised answer's time includes the first answer's, and a reader copy's kept time of an
+//! unanswered case comes back with `study merge`. (A station killed mid-case: `study_durability`.)
 
 use crate::study_common;
 
@@ -14,7 +15,7 @@ use thorax::study::analysis::{AnalysisOptions, analyze, restart_note};
 use thorax::study::export::{read_answers_csv, readings_from_store};
 use thorax::study::reader_copy::merge_reader_copy;
 use thorax::study::store::{SCHEMA_VERSION, StoredCaseClock};
-use thorax::study::{Answer, Call, DisplayBitDepth, ReadingSession, StudyStore};
+use thorax::study::{Answer, Call, DisplayBitDepth, ReadingSession, StudyError, StudyStore};
 
 fn answer(call: Call, confidence: u32) -> Answer {
     Answer { call, confidence, free_text: None, giveaway: None }
@@ -28,10 +29,28 @@ fn schema_1_fixture(dir: &Path, name: &str) -> PathBuf {
     path
 }
 
+/// A copy, in `dir`, of a study file written by the code of schema version 2.
+fn schema_2_fixture(dir: &Path, name: &str) -> PathBuf {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/study/schema_v2").join(name);
+    let path = dir.join(name);
+    std::fs::copy(fixture, &path).unwrap();
+    path
+}
+
 /// `user_version` of the study file.
 fn schema_version(path: &Path) -> i64 {
     let connection = rusqlite::Connection::open(path).unwrap();
     connection.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap()
+}
+
+/// (reader, position, active_ms) of every kept reading time, read with SQLite alone.
+fn clock_rows(path: &Path) -> Vec<(String, u32, u64)> {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    let mut statement = connection
+        .prepare("SELECT reader_id, position, active_ms FROM case_clocks ORDER BY reader_id, position")
+        .unwrap();
+    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64))).unwrap();
+    rows.map(Result::unwrap).collect()
 }
 
 /// A study of `cases` cases whose readers may go back.
@@ -281,4 +300,136 @@ fn the_time_of_cases_left_by_going_back_survives_a_restart() {
     // The second case, passed through, keeps that time beside its answer, which stays as it was.
     let kept = session.store().case_clocks("alice").unwrap();
     assert!(kept.len() == 1 && kept[0].position == 1 && kept[0].active_ms >= times[1].2, "{kept:?}");
+}
+
+#[test]
+fn merge_carries_the_newer_kept_time_of_each_case_and_the_master_resumes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = study_common::small_design(&["alice", "bob", "carol"], 8, DisplayBitDepth::Eight);
+    let master = study_common::make_tiny_study(dir.path(), &design, 3, 0);
+    // Before the copy: bob begins his first case on the master.
+    read_and_pause_then_close(&master, "bob", 100);
+    let copy = dir.path().join("reader.study");
+    StudyStore::open(&master).unwrap().write_reader_copy(&copy).unwrap();
+    sleep_ms(20);
+    {
+        let mut session = ReadingSession::open(&copy).unwrap();
+        // Alice reads her first case on the copy and leaves it unanswered.
+        session.next_case("alice").unwrap().unwrap();
+        sleep_ms(300);
+        session.pause("alice").unwrap();
+        // Bob answers the case he began on the master, then begins his second.
+        let case = session.next_case("bob").unwrap().unwrap();
+        sleep_ms(50);
+        session.submit("bob", case.token, &answer(Call::Real, 2)).unwrap();
+        session.next_case("bob").unwrap().unwrap();
+        sleep_ms(200);
+        session.pause("bob").unwrap();
+        // Carol reads her first case on the copy ...
+        session.next_case("carol").unwrap().unwrap();
+        sleep_ms(400);
+        session.pause("carol").unwrap();
+    }
+    // ... and later on the master too: the newer reading wins.
+    sleep_ms(20);
+    read_and_pause_then_close(&master, "carol", 100);
+    let copy_clocks = clock_rows(&copy);
+    let mut store = StudyStore::open(&master).unwrap();
+    let carol_on_master = store.case_clock("carol", 0).unwrap().unwrap().active_ms;
+    let merged = merge_reader_copy(&mut store, &copy).unwrap();
+    assert_eq!((merged.answers_added, merged.clocks_carried), (1, 2), "{merged:?}");
+    drop(store);
+    let kept = clock_rows(&master);
+    let of_copy = |reader: &str, position: u32| {
+        copy_clocks.iter().find(|(r, p, _)| r == reader && *p == position).map(|(_, _, ms)| *ms).unwrap()
+    };
+    assert_eq!(
+        kept,
+        [
+            ("alice".to_owned(), 0, of_copy("alice", 0)),
+            ("bob".to_owned(), 1, of_copy("bob", 1)),
+            ("carol".to_owned(), 0, carol_on_master),
+        ],
+        "bob's first case is answered: its older time on the master gives way to the answer"
+    );
+    assert!(of_copy("carol", 0) > carol_on_master, "the test reads carol's case longer on the copy");
+    // Merging again carries nothing new.
+    let mut store = StudyStore::open(&master).unwrap();
+    assert_eq!(merge_reader_copy(&mut store, &copy).unwrap().clocks_carried, 0);
+    drop(store);
+    assert_eq!(clock_rows(&master), kept);
+    // Alice goes on at the master with her case's time so far.
+    let mut session = ReadingSession::open(&master).unwrap();
+    let case = session.next_case("alice").unwrap().unwrap();
+    assert_eq!(case.progress.case_number, 1);
+    session.submit("alice", case.token, &answer(Call::Artificial, 3)).unwrap();
+    let stored = session.store().answers().unwrap().into_iter().find(|a| a.reader_id == "alice").unwrap();
+    assert!(stored.time_ms >= of_copy("alice", 0) && stored.time_spans_restart, "{stored:?}");
+}
+
+#[test]
+fn merge_refuses_a_kept_time_for_a_case_not_in_the_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = study_common::small_design(&["alice"], 8, DisplayBitDepth::Eight);
+    let master = study_common::make_tiny_study(dir.path(), &design, 3, 0);
+    let copy = dir.path().join("reader.study");
+    StudyStore::open(&master).unwrap().write_reader_copy(&copy).unwrap();
+    read_and_pause_then_close(&copy, "alice", 50);
+    // Edited on the station: a time for a position the reader's order does not have.
+    let edit = "PRAGMA foreign_keys = OFF; UPDATE case_clocks SET position = 99;";
+    rusqlite::Connection::open(&copy).unwrap().execute_batch(edit).unwrap();
+    let mut store = StudyStore::open(&master).unwrap();
+    match merge_reader_copy(&mut store, &copy) {
+        Err(StudyError::MergeRefused { reason, .. }) => {
+            assert!(reason.contains("reader \"alice\" at stored position 99"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(store.case_clocks("alice").unwrap().is_empty(), "nothing was merged");
+}
+
+#[test]
+fn a_schema_2_study_and_its_reader_copy_open_upgraded_merge_and_carry_kept_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = schema_2_fixture(dir.path(), "master.study");
+    let copy = schema_2_fixture(dir.path(), "reader_copy.study");
+    assert_eq!((schema_version(&master), schema_version(&copy)), (2, 2), "fixtures of the second schema");
+    let old_clocks = clock_rows(&master);
+    assert_eq!(
+        old_clocks.iter().map(|(r, p, _)| (r.as_str(), *p)).collect::<Vec<_>>(),
+        [("alice", 2), ("bob", 0), ("carol", 1)],
+        "the fixture's clocks, one a reader"
+    );
+    let carol_answer_ms = {
+        let store = StudyStore::open(&master).unwrap();
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        let answers = store.answers().unwrap();
+        assert_eq!(answers.len(), 4);
+        answers.iter().find(|a| a.reader_id == "carol" && a.position == 1).unwrap().time_ms
+    };
+    assert_eq!(schema_version(&master), SCHEMA_VERSION, "upgraded in place");
+    // Carried over; carol's revisit of an answered case, which schema 2 timed from 0, now includes her answer's time.
+    let upgraded = clock_rows(&master);
+    assert_eq!(upgraded[..2], old_clocks[..2]);
+    assert_eq!(upgraded[2], ("carol".to_owned(), 1, old_clocks[2].2 + carol_answer_ms));
+    // The old copy merges: bob's answer, and the time of his second case, newer than anything the master has of it.
+    let copy_bytes = std::fs::read(&copy).unwrap();
+    let mut store = StudyStore::open(&master).unwrap();
+    let merged = merge_reader_copy(&mut store, &copy).unwrap();
+    assert_eq!((merged.answers_added, merged.answers_already_present, merged.clocks_carried), (1, 4, 1));
+    assert_eq!(merge_reader_copy(&mut store, &copy).unwrap().clocks_carried, 0);
+    assert_eq!(std::fs::read(&copy).unwrap(), copy_bytes, "the copy is not touched");
+    drop(store);
+    let copy_bob = clock_rows(&copy).into_iter().find(|(r, _, _)| r == "bob").unwrap();
+    assert_eq!(copy_bob.1, 1);
+    let kept: Vec<(String, u32, u64)> = clock_rows(&master).into_iter().filter(|(r, _, _)| r == "bob").collect();
+    let only_second = std::slice::from_ref(&copy_bob);
+    assert_eq!(kept, only_second, "bob's first case is answered; his second goes on from the copy's time");
+    // Bob goes on at the master where he was on the copy.
+    let mut session = ReadingSession::open(&master).unwrap();
+    let case = session.next_case("bob").unwrap().unwrap();
+    assert_eq!(case.progress.case_number, 2);
+    session.submit("bob", case.token, &answer(Call::Real, 4)).unwrap();
+    let stored = session.store().answers().unwrap().into_iter().last().unwrap();
+    assert!(stored.time_ms >= copy_bob.2 && stored.time_spans_restart, "{stored:?}");
 }

@@ -95,6 +95,8 @@ pub struct ReaderProgress {
     pub main_count: u32,
     /// Whether every case is answered.
     pub finished: bool,
+    /// Whether the reader has begun: an answer, or reading time kept for a case seen but not answered.
+    pub started: bool,
     /// Whether the clock is paused.
     pub paused: bool,
 }
@@ -471,6 +473,7 @@ pub fn reader_progress(store: &StudyStore, reader: &str) -> StudyResult<ReaderPr
         main_answered: count(false, true),
         main_count: count(false, false),
         finished: order.iter().all(|entry| answered.binary_search(&entry.position).is_ok()),
+        started: !answered.is_empty() || !store.case_clocks(reader)?.is_empty(),
         paused: false,
     })
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use thorax::study::analysis::{AnalysisOptions, analyze, restart_note};
 use thorax::study::export::{read_answers_csv, readings_from_store};
 use thorax::study::reader_copy::merge_reader_copy;
+use thorax::study::session::reader_progress;
 use thorax::study::store::{SCHEMA_VERSION, StoredCaseClock};
 use thorax::study::{Answer, Call, DisplayBitDepth, ReadingSession, StudyError, StudyStore};
 
@@ -281,6 +282,7 @@ fn the_time_of_cases_left_by_going_back_survives_a_restart() {
     assert_eq!(kept.len(), 2, "the unanswered second case and the revisited first: {kept:?}");
     assert!(kept[0].active_ms >= first_ms + 200 && kept[1].active_ms >= 300, "{kept:?}");
     let mut session = ReadingSession::open(&db).unwrap();
+    assert!(reader_progress(session.store(), "alice").unwrap().started);
     let second = session.next_case("alice").unwrap().unwrap();
     assert_eq!(second.progress.case_number, 2, "the reading resumes at the first unanswered case");
     sleep_ms(100);
@@ -360,6 +362,7 @@ fn merge_carries_the_newer_kept_time_of_each_case_and_the_master_resumes_it() {
     assert_eq!(clock_rows(&master), kept);
     // Alice goes on at the master with her case's time so far.
     let mut session = ReadingSession::open(&master).unwrap();
+    assert!(reader_progress(session.store(), "alice").unwrap().started);
     let case = session.next_case("alice").unwrap().unwrap();
     assert_eq!(case.progress.case_number, 1);
     session.submit("alice", case.token, &answer(Call::Artificial, 3)).unwrap();
@@ -412,6 +415,12 @@ fn a_schema_2_study_and_its_reader_copy_open_upgraded_merge_and_carry_kept_times
     let upgraded = clock_rows(&master);
     assert_eq!(upgraded[..2], old_clocks[..2]);
     assert_eq!(upgraded[2], ("carol".to_owned(), 1, old_clocks[2].2 + carol_answer_ms));
+    {
+        // Bob saw a case and answered nothing: started, so the station offers to resume.
+        let store = StudyStore::open(&master).unwrap();
+        let bob = reader_progress(&store, "bob").unwrap();
+        assert!(bob.started && bob.main_answered == 0, "{bob:?}");
+    }
     // The old copy merges: bob's answer, and the time of his second case, newer than anything the master has of it.
     let copy_bytes = std::fs::read(&copy).unwrap();
     let mut store = StudyStore::open(&master).unwrap();

@@ -21,7 +21,7 @@ use super::answer::{Answer, GiveawayPoint};
 use super::design::{Call, StudyDesign};
 use super::error::{StudyError, StudyResult, map_sqlite};
 use super::snapshot::open_snapshot;
-use super::store::{StudyStore, WITHHELD, now_unix_ms};
+use super::store::{SCHEMA_UPGRADE_EVENT, StudyStore, WITHHELD, now_unix_ms};
 
 /// Metadata key that marks a reader copy; its value is when the copy was made (ms since the Unix epoch).
 pub const READER_COPY_KEY: &str = "reader_copy_created_unix_ms";
@@ -293,14 +293,16 @@ fn merge_attached(connection: &mut Connection, copy_path: &Path) -> StudyResult<
             [],
         )
         .map_err(sql)?;
+    // The copy's schema upgrades (its snapshot is upgraded anew at every merge) happened to it, not to the master.
     let events_added = transaction
         .execute(
             "INSERT INTO main.events (reader_id, kind, at_unix_ms)
              SELECT reader_id, kind, at_unix_ms FROM copy.events c
              WHERE NOT EXISTS (SELECT 1 FROM main.events m
                                WHERE m.reader_id IS c.reader_id AND m.kind = c.kind AND m.at_unix_ms = c.at_unix_ms)
+               AND substr(c.kind, 1, length(?1)) IS NOT ?1
              ORDER BY c.event_id",
-            [],
+            params![SCHEMA_UPGRADE_EVENT],
         )
         .map_err(sql)?;
     check_new_clocks(&transaction).map_err(|reason| refused(format!("{reason}; nothing was merged")))?;

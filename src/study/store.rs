@@ -115,6 +115,10 @@ ALTER TABLE case_clocks_v3 RENAME TO case_clocks;
 /// The upgrade from version `n` to `n + 1` is `SCHEMA_UPGRADES[n - 1]`.
 const SCHEMA_UPGRADES: [&str; 2] = [UPGRADE_TO_V2_SQL, UPGRADE_TO_V3_SQL];
 
+/// Start of the `kind` of the event an in-place upgrade logs ("schema upgraded from 1 to 3"). A reader copy's
+/// upgrades are its own, so a merge leaves them out.
+pub(super) const SCHEMA_UPGRADE_EVENT: &str = "schema upgraded";
+
 /// Brings a connection's schema from `from_version` to `SCHEMA_VERSION` inside `transaction`.
 fn upgrade_schema(transaction: &rusqlite::Transaction<'_>, from_version: i64) -> rusqlite::Result<()> {
     for (to_version, upgrade) in (2_i64..).zip(SCHEMA_UPGRADES) {
@@ -412,6 +416,14 @@ impl StudyStore {
             // Older files are upgraded in place, in one transaction: the file is either old or new, never between.
             let transaction = connection.transaction().map_err(sql)?;
             upgrade_schema(&transaction, user_version).map_err(sql)?;
+            // Logged with the upgrade, so the log says when the file changed form and an earlier build stopped
+            // reading it.
+            transaction
+                .execute(
+                    "INSERT INTO events (reader_id, kind, at_unix_ms) VALUES (NULL, ?1, ?2)",
+                    params![format!("{SCHEMA_UPGRADE_EVENT} from {user_version} to {SCHEMA_VERSION}"), now_unix_ms()],
+                )
+                .map_err(sql)?;
             transaction.commit().map_err(sql)?;
         }
         let store = Self { connection, path: path.to_path_buf() };

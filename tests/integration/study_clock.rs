@@ -1,7 +1,7 @@
 //! Reading time across a restart of the reading station: the time spent on the case on screen is checkpointed in
 //! the study file, so a restart loses at most one checkpoint interval of it, never the whole case, and the answer
 //! says its time spans a restart (stored, merged, exported and counted by the analysis). Study files of schema
-//! version 1 and 2 are upgraded when opened. Reading time is kept per case: going back
+//! version 1 and 2 are upgraded when opened, and the upgrade is logged once. Reading time is kept per case: going back
 //! and returning adds up, a revised answer's time includes the first answer's, and a reader copy's kept time of an
 //! unanswered case comes back with `study merge`. (A station killed mid-case: `study_durability`.)
 
@@ -36,6 +36,14 @@ fn schema_2_fixture(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::copy(fixture, &path).unwrap();
     path
+}
+
+/// The kinds of the study's logged events that start with `prefix`, read with SQLite alone.
+fn events_like(path: &Path, prefix: &str) -> Vec<String> {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    let mut statement = connection.prepare("SELECT kind FROM events ORDER BY event_id").unwrap();
+    let kinds = statement.query_map([], |row| row.get::<_, String>(0)).unwrap().map(Result::unwrap);
+    kinds.filter(|kind| kind.starts_with(prefix)).collect()
 }
 
 /// `user_version` of the study file.
@@ -200,6 +208,9 @@ fn a_schema_1_study_and_its_reader_copy_open_upgraded_and_merge() {
         assert!(store.answers().unwrap().iter().all(|a| !a.time_spans_restart), "not known to span a restart");
     }
     assert_eq!(schema_version(&master), SCHEMA_VERSION, "upgraded in place");
+    // The upgrade is logged once, not again when the study is opened again.
+    drop(StudyStore::open(&master).unwrap());
+    assert_eq!(events_like(&master, "schema upgraded"), [format!("schema upgraded from 1 to {SCHEMA_VERSION}")]);
     // The old copy merges (its snapshot is upgraded; the copy itself is not touched).
     let copy_bytes = std::fs::read(&copy).unwrap();
     let mut store = StudyStore::open(&master).unwrap();
@@ -411,6 +422,7 @@ fn a_schema_2_study_and_its_reader_copy_open_upgraded_merge_and_carry_kept_times
         answers.iter().find(|a| a.reader_id == "carol" && a.position == 1).unwrap().time_ms
     };
     assert_eq!(schema_version(&master), SCHEMA_VERSION, "upgraded in place");
+    assert_eq!(events_like(&master, "schema upgraded"), [format!("schema upgraded from 2 to {SCHEMA_VERSION}")]);
     // Carried over; carol's revisit of an answered case, which schema 2 timed from 0, now includes her answer's time.
     let upgraded = clock_rows(&master);
     assert_eq!(upgraded[..2], old_clocks[..2]);
@@ -429,6 +441,11 @@ fn a_schema_2_study_and_its_reader_copy_open_upgraded_merge_and_carry_kept_times
     assert_eq!(merge_reader_copy(&mut store, &copy).unwrap().clocks_carried, 0);
     assert_eq!(std::fs::read(&copy).unwrap(), copy_bytes, "the copy is not touched");
     drop(store);
+    assert_eq!(
+        events_like(&master, "schema upgraded").len(),
+        1,
+        "the copy's snapshot was upgraded at each merge, the master only once"
+    );
     let copy_bob = clock_rows(&copy).into_iter().find(|(r, _, _)| r == "bob").unwrap();
     assert_eq!(copy_bob.1, 1);
     let kept: Vec<(String, u32, u64)> = clock_rows(&master).into_iter().filter(|(r, _, _)| r == "bob").collect();
@@ -441,4 +458,14 @@ fn a_schema_2_study_and_its_reader_copy_open_upgraded_merge_and_carry_kept_times
     session.submit("bob", case.token, &answer(Call::Real, 4)).unwrap();
     let stored = session.store().answers().unwrap().into_iter().last().unwrap();
     assert!(stored.time_ms >= copy_bob.2 && stored.time_spans_restart, "{stored:?}");
+}
+
+#[test]
+fn a_new_study_logs_no_schema_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = study_common::small_design(&["alice"], 8, DisplayBitDepth::Eight);
+    let db = study_common::make_tiny_study(dir.path(), &design, 2, 0);
+    drop(StudyStore::open(&db).unwrap());
+    assert_eq!(schema_version(&db), SCHEMA_VERSION);
+    assert_eq!(events_like(&db, "schema upgraded"), Vec::<String>::new());
 }

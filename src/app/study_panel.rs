@@ -313,7 +313,7 @@ impl StudyPanel {
                             ui.label(format!("{} / {}", p.main_answered, p.main_count));
                             let status = if p.finished {
                                 "finished"
-                            } else if p.practice_answered + p.main_answered > 0 {
+                            } else if p.started {
                                 "started"
                             } else {
                                 "not started"
@@ -348,7 +348,8 @@ impl StudyPanel {
                 .count();
             let progress = study.session.progress(&study.reader).ok();
             let finished = progress.is_some_and(|p| p.finished);
-            let started = progress.is_some_and(|p| p.practice_answered + p.main_answered > 0);
+            // A reader who saw a case but answered nothing resumes it, with its time so far.
+            let started = progress.is_some_and(|p| p.started);
             ui.horizontal(|ui| {
                 let text = if started { "Resume reading" } else { "Start reading" };
                 if ui.add_enabled(!finished, egui::Button::new(text)).clicked() {

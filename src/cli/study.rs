@@ -806,11 +806,12 @@ fn run_merge(args: &MergeArgs) -> Result<()> {
         return print_json(&summary);
     }
     println!(
-        "merged {}: {} added, {} already in the study, {} added",
+        "merged {}: {} added, {} already in the study, {} added, {} carried",
         args.copy.display(),
         counted(summary.answers_added, "answer", "answers"),
         summary.answers_already_present,
         counted(summary.events_added, "reading event", "reading events"),
+        counted(summary.clocks_carried, "reading time of an unanswered case", "reading times of unanswered cases"),
     );
     let mut log = args.copy.as_os_str().to_owned();
     log.push("-wal");

@@ -40,7 +40,8 @@ pub struct AnswerRow {
     pub confidence: Option<u32>,
     /// Ordinal rating, higher = more surely artificial.
     pub rating: f64,
-    /// Active reading time.
+    /// Active reading time of the case up to this answer, over every visit (a revision's includes the earlier
+    /// revisions'; in studies written before schema version 3, only the time of the visit that gave it).
     #[serde(default)]
     pub time_ms: Option<u64>,
     /// The reading spans a restart of the reading station: `time_ms` was resumed from a checkpoint and may be up to

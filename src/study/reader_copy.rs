@@ -2,13 +2,16 @@
 //!
 //! A study file holds the truth of each case (provenance, source file or generator seed, labels) beside its image,
 //! so a reader who opens the file with any SQLite tool can read the answer key. A reader copy keeps the design, the
-//! images, the readers' orders, the answers so far and the checkpointed clock of a case a reader was on (a reader,
+//! images, the readers' orders, the answers so far and the reading time kept for cases not yet answered (a reader,
 //! a position in their order and a time: nothing about the case), and withholds the truth, source and labels of every main
 //! case (practice cases keep their truth: their feedback shows it anyway). The study's seed and the readers' seeds
 //! are withheld too: with the seed, the workbench would rebuild the same study and so the answer key. Secure delete
 //! and a VACUUM leave no old value in the file's free pages. Answers given on the copy go back to the master with [`merge_reader_copy`],
 //! which checks that the copy belongs to the master (same design, case images and orders) and that no answer
-//! contradicts one the master already holds.
+//! contradicts one the master already holds. It also brings back the reading time the copy keeps for a case, so that
+//! a reader who goes on at the master resumes that case where they were: for each reader and case the newest of the
+//! two files' kept times and answers wins. A case read on both files since the copy was made thus keeps the time
+//! of the later reading only (the two cannot be added up without double-counting the time the copy started with).
 
 use std::path::Path;
 
@@ -18,7 +21,7 @@ use super::answer::{Answer, GiveawayPoint};
 use super::design::{Call, StudyDesign};
 use super::error::{StudyError, StudyResult, map_sqlite};
 use super::snapshot::open_snapshot;
-use super::store::{StudyStore, WITHHELD, now_unix_ms};
+use super::store::{SCHEMA_UPGRADE_EVENT, StudyStore, WITHHELD, now_unix_ms};
 
 /// Metadata key that marks a reader copy; its value is when the copy was made (ms since the Unix epoch).
 pub const READER_COPY_KEY: &str = "reader_copy_created_unix_ms";
@@ -47,6 +50,9 @@ pub struct MergeSummary {
     pub answers_already_present: usize,
     /// Reading events (start, pause, ...) added.
     pub events_added: usize,
+    /// Reading times of cases not yet answered (or revisited since their answer) taken from the copy because they
+    /// are newer than the master's kept time and answers for the same reader and case.
+    pub clocks_carried: usize,
 }
 
 impl StudyStore {
@@ -170,7 +176,8 @@ fn allow_withheld_provenance(path: &Path) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Adds the answers and reading events of the reader copy at `copy_path` to `master` in one transaction. Refused,
+/// Adds the answers, reading events and newer kept reading times of the reader copy at `copy_path` to `master` in
+/// one transaction. Refused,
 /// with nothing written, when the copy is not a reader copy of this study or one of its answers differs from the
 /// master's answer for the same reader, position and revision.
 pub fn merge_reader_copy(master: &mut StudyStore, copy_path: &Path) -> StudyResult<MergeSummary> {
@@ -286,17 +293,42 @@ fn merge_attached(connection: &mut Connection, copy_path: &Path) -> StudyResult<
             [],
         )
         .map_err(sql)?;
+    // The copy's schema upgrades (its snapshot is upgraded anew at every merge) happened to it, not to the master.
     let events_added = transaction
         .execute(
             "INSERT INTO main.events (reader_id, kind, at_unix_ms)
              SELECT reader_id, kind, at_unix_ms FROM copy.events c
              WHERE NOT EXISTS (SELECT 1 FROM main.events m
                                WHERE m.reader_id IS c.reader_id AND m.kind = c.kind AND m.at_unix_ms = c.at_unix_ms)
+               AND substr(c.kind, 1, length(?1)) IS NOT ?1
              ORDER BY c.event_id",
+            params![SCHEMA_UPGRADE_EVENT],
+        )
+        .map_err(sql)?;
+    check_new_clocks(&transaction).map_err(|reason| refused(format!("{reason}; nothing was merged")))?;
+    // A kept time is the newest word on its case unless the other file holds a newer kept time or a newer answer
+    // (which took the time into it). Equal times keep the master's.
+    let clocks_carried = transaction
+        .execute(
+            &format!(
+                "INSERT INTO main.case_clocks (reader_id, position, active_ms, saved_unix_ms)
+                 SELECT reader_id, position, active_ms, saved_unix_ms FROM copy.case_clocks c WHERE {NEWER_COPY_CLOCK}
+                 ON CONFLICT (reader_id, position) DO UPDATE
+                 SET active_ms = excluded.active_ms, saved_unix_ms = excluded.saved_unix_ms"
+            ),
             [],
         )
         .map_err(sql)?;
-    if answers_added > 0 {
+    transaction
+        .execute(
+            "DELETE FROM main.case_clocks
+             WHERE EXISTS (SELECT 1 FROM main.answers a
+                           WHERE a.reader_id = case_clocks.reader_id AND a.position = case_clocks.position
+                             AND a.answered_unix_ms > case_clocks.saved_unix_ms)",
+            [],
+        )
+        .map_err(sql)?;
+    if answers_added > 0 || clocks_carried > 0 {
         transaction
             .execute(
                 "INSERT INTO main.events (reader_id, kind, at_unix_ms) VALUES (NULL, 'merged reader copy', ?1)",
@@ -309,7 +341,45 @@ fn merge_attached(connection: &mut Connection, copy_path: &Path) -> StudyResult<
         answers_added,
         answers_already_present: usize::try_from(answers_already_present).unwrap_or(0),
         events_added,
+        clocks_carried,
     })
+}
+
+/// The copy's kept reading times (aliased `c`) that are newer than the master's kept time for the same reader and
+/// case and than every answer the master holds for it (the copy's answers already merged).
+const NEWER_COPY_CLOCK: &str = "NOT EXISTS (SELECT 1 FROM main.case_clocks m
+                   WHERE m.reader_id = c.reader_id AND m.position = c.position
+                     AND m.saved_unix_ms >= c.saved_unix_ms)
+     AND NOT EXISTS (SELECT 1 FROM main.answers a
+                     WHERE a.reader_id = c.reader_id AND a.position = c.position
+                       AND a.answered_unix_ms > c.saved_unix_ms)";
+
+/// Checks the kept reading times the merge would take from the copy, which a reader could have edited: each names a
+/// position of the reader's order and holds a time that is a whole number of milliseconds, not negative.
+fn check_new_clocks(connection: &Connection) -> Result<(), String> {
+    let bad: Option<(String, String)> = connection
+        .query_row(
+            &format!(
+                "SELECT CAST(c.reader_id AS TEXT), quote(c.position) FROM copy.case_clocks c
+                 WHERE {NEWER_COPY_CLOCK}
+                   AND (typeof(c.position) IS NOT 'integer' OR typeof(c.active_ms) IS NOT 'integer'
+                        OR typeof(c.saved_unix_ms) IS NOT 'integer' OR c.active_ms < 0
+                        OR NOT EXISTS (SELECT 1 FROM main.reader_orders o
+                                       WHERE o.reader_id = c.reader_id AND o.position = c.position))
+                 LIMIT 1"
+            ),
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(|e| e.to_string())?;
+    match bad {
+        Some((reader, position)) => Err(format!(
+            "the reading time it keeps for reader {reader:?} at stored position {position} is not a time of a case \
+             in the study"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Checks every answer of the copy that the master does not hold, as the reading session checked it when it was

@@ -3,6 +3,9 @@
 //! The clock of the case on screen is checkpointed in the study file (when the case is shown, on pause and resume,
 //! and from `checkpoint_clock`, which a UI calls every second or so), so after a crash the case resumes with the
 //! time read so far, less at most one checkpoint interval, and its answer says that its time spans a restart.
+//! Reading time is kept per case: a reader who goes back (where the study allows it) and returns goes on with the
+//! time already read on the case left, and an answer's time is all the time spent on its case up to that answer, so
+//! a revised answer's time includes the first answer's and that of every visit since.
 //! Nothing here tells the screen where a case came from: the truth is only revealed for practice cases, after the
 //! answer, when the study asks for practice feedback.
 
@@ -92,6 +95,8 @@ pub struct ReaderProgress {
     pub main_count: u32,
     /// Whether every case is answered.
     pub finished: bool,
+    /// Whether the reader has begun: an answer, or reading time kept for a case seen but not answered.
+    pub started: bool,
     /// Whether the clock is paused.
     pub paused: bool,
 }
@@ -101,7 +106,7 @@ struct CaseClock {
     position: u32,
     active_ms_before: u64,
     running_since: Option<Instant>,
-    /// Resumed from a checkpoint of an earlier session: the reading of this case spans a restart.
+    /// Part of the time was read in an earlier session (resumed from the study file): the reading spans a restart.
     resumed_after_restart: bool,
     /// When the clock was last written to the study file (or tried to be), to throttle `checkpoint_clock`.
     checkpoint_attempted_at: Option<Instant>,
@@ -137,11 +142,21 @@ impl CaseClock {
     }
 }
 
+/// Reading time of a case that is not on screen.
+#[derive(Clone, Copy, Debug, Default)]
+struct KeptTime {
+    active_ms: u64,
+    spans_restart: bool,
+}
+
 /// Per-reader state that lives only as long as the session (a crash resets it to the first unanswered case, whose
 /// clock resumes from its checkpoint).
 #[derive(Default)]
 struct ReaderState {
     clock: Option<CaseClock>,
+    /// Exact reading time of the cases left during this session without an answer since (the study file holds the
+    /// same time, but cannot tell whether it was read in this session).
+    left: HashMap<u32, KeptTime>,
     /// Position the reader went back to, when the study allows it.
     back_cursor: Option<u32>,
     paused: bool,
@@ -221,20 +236,16 @@ impl ReadingSession {
             .get(reader)
             .and_then(|state| state.clock.as_ref())
             .is_some_and(|clock| clock.position == entry.position);
-        // An unanswered case whose clock an earlier session checkpointed goes on from there: the time read before a
-        // crash counts, the time the station was down does not. (A stale checkpoint names another position.)
-        let checkpoint = match (keep_clock, &previous_answer) {
-            (false, None) => self.store.case_clock(reader)?.filter(|stored| stored.position == entry.position),
-            _ => None,
-        };
-        let state = self.readers.entry(reader.to_owned()).or_default();
         let mut clock_changed = !keep_clock;
         if !keep_clock {
-            state.clock = Some(match checkpoint {
-                Some(stored) => CaseClock::start(entry.position, stored.active_ms, true),
-                None => CaseClock::start(entry.position, 0, false),
-            });
+            self.leave_case(reader)?;
+            let kept = self.kept_time(reader, entry.position)?;
+            let state = self.readers.entry(reader.to_owned()).or_default();
+            // From now on the clock holds the case's time (and an answer will).
+            state.left.remove(&entry.position);
+            state.clock = Some(CaseClock::start(entry.position, kept.active_ms, kept.spans_restart));
         }
+        let state = self.readers.entry(reader.to_owned()).or_default();
         // Showing a case means reading has resumed.
         let was_paused = state.paused;
         if state.paused {
@@ -255,6 +266,43 @@ impl ReadingSession {
             image,
             progress: Self::progress_of(entry, order),
             previous_answer,
+        })
+    }
+
+    /// Stops the clock of the case the reader is leaving for another and keeps its time, in the session and in the
+    /// study file, for when the reader comes back to it.
+    fn leave_case(&mut self, reader: &str) -> StudyResult<()> {
+        let Some(state) = self.readers.get_mut(reader) else {
+            return Ok(());
+        };
+        let Some(clock) = state.clock.take() else {
+            return Ok(());
+        };
+        let kept = KeptTime { active_ms: clock.elapsed_ms(), spans_restart: clock.resumed_after_restart };
+        state.left.insert(clock.position, kept);
+        self.store.save_case_clock(reader, &StoredCaseClock { position: clock.position, active_ms: kept.active_ms })
+    }
+
+    /// The reading time a case shown again starts from: what this session kept when the reader left it, else the
+    /// study file's kept time (an earlier session's, so the reading spans a restart: the time read before a crash
+    /// counts, the time the station was down does not), else the case's latest answer time, else 0. A kept time
+    /// below the answer's (a merge can leave one) gives way to the answer's.
+    fn kept_time(&self, reader: &str, position: u32) -> StudyResult<KeptTime> {
+        if let Some(kept) = self.readers.get(reader).and_then(|state| state.left.get(&position)) {
+            return Ok(*kept);
+        }
+        let stored = self
+            .store
+            .case_clock(reader, position)?
+            .map(|clock| KeptTime { active_ms: clock.active_ms, spans_restart: true });
+        let answered = self
+            .store
+            .latest_answer_time(reader, position)?
+            .map(|(active_ms, spans_restart)| KeptTime { active_ms, spans_restart });
+        Ok(match (stored, answered) {
+            (Some(stored), Some(answered)) if answered.active_ms > stored.active_ms => answered,
+            (Some(kept), _) | (None, Some(kept)) => kept,
+            (None, None) => KeptTime::default(),
         })
     }
 
@@ -425,6 +473,7 @@ pub fn reader_progress(store: &StudyStore, reader: &str) -> StudyResult<ReaderPr
         main_answered: count(false, true),
         main_count: count(false, false),
         finished: order.iter().all(|entry| answered.binary_search(&entry.position).is_ok()),
+        started: !answered.is_empty() || !store.case_clocks(reader)?.is_empty(),
         paused: false,
     })
 }

@@ -21,7 +21,7 @@ use super::sources::CaseLabels;
 pub(super) const WITHHELD: &str = "withheld";
 
 /// Schema version written to `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// `PRAGMA application_id` of study files ("THRX").
 pub const APPLICATION_ID: i64 = 0x5448_5258;
@@ -89,8 +89,35 @@ CREATE TABLE case_clocks (
 );
 ";
 
+/// Version 3: reading time is kept per reader and case, not only for the case a reader is on, so that a reader who
+/// goes back and returns adds to the time already read. A row holds time not yet in an answer: the time read so far
+/// on an unanswered case, or on an answered case revisited since (its answer's time included). Schema 2 timed a
+/// revisit from 0, so its clock of an answered case gets that case's latest answer time added.
+const UPGRADE_TO_V3_SQL: &str = "
+CREATE TABLE case_clocks_v3 (
+    reader_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    active_ms INTEGER NOT NULL CHECK (active_ms >= 0),
+    saved_unix_ms INTEGER NOT NULL,
+    PRIMARY KEY (reader_id, position),
+    FOREIGN KEY (reader_id, position) REFERENCES reader_orders (reader_id, position)
+);
+INSERT INTO case_clocks_v3 (reader_id, position, active_ms, saved_unix_ms)
+SELECT k.reader_id, k.position,
+       k.active_ms + COALESCE((SELECT a.time_ms FROM answers a WHERE a.reader_id = k.reader_id
+                                AND a.position = k.position ORDER BY a.revision DESC LIMIT 1), 0),
+       k.saved_unix_ms
+FROM case_clocks k;
+DROP TABLE case_clocks;
+ALTER TABLE case_clocks_v3 RENAME TO case_clocks;
+";
+
 /// The upgrade from version `n` to `n + 1` is `SCHEMA_UPGRADES[n - 1]`.
-const SCHEMA_UPGRADES: [&str; 1] = [UPGRADE_TO_V2_SQL];
+const SCHEMA_UPGRADES: [&str; 2] = [UPGRADE_TO_V2_SQL, UPGRADE_TO_V3_SQL];
+
+/// Start of the `kind` of the event an in-place upgrade logs ("schema upgraded from 1 to 3"). A reader copy's
+/// upgrades are its own, so a merge leaves them out.
+pub(super) const SCHEMA_UPGRADE_EVENT: &str = "schema upgraded";
 
 /// Brings a connection's schema from `from_version` to `SCHEMA_VERSION` inside `transaction`.
 fn upgrade_schema(transaction: &rusqlite::Transaction<'_>, from_version: i64) -> rusqlite::Result<()> {
@@ -180,7 +207,9 @@ pub struct AnswerRecord {
     pub answer: Answer,
     /// Ordinal rating, higher = more surely artificial.
     pub rating: i64,
-    /// Active reading time of the case (pauses excluded).
+    /// Active reading time of the case up to this answer, over every visit (pauses excluded): a revision's time
+    /// includes the earlier revisions' and the time spent back on the case since. (Revisions stored before schema
+    /// version 3 hold only the time of the visit that gave them.)
     pub time_ms: u64,
     /// The reading of the case spans a restart of the reading station (a crash, or closing the study): its time
     /// was resumed from the last checkpoint, so it may be a few seconds short.
@@ -189,12 +218,13 @@ pub struct AnswerRecord {
     pub answered_unix_ms: i64,
 }
 
-/// The reading clock of the case a reader was on, as last checkpointed.
+/// Reading time of a case kept in the study file and not yet in an answer: the time read so far on an unanswered
+/// case, or on an answered case revisited since (its answer's time included), as last checkpointed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoredCaseClock {
     /// 0-based position in the reader's order.
     pub position: u32,
-    /// Active reading time so far (pauses excluded).
+    /// Active reading time of the case so far, over every visit (pauses excluded).
     pub active_ms: u64,
 }
 
@@ -386,6 +416,14 @@ impl StudyStore {
             // Older files are upgraded in place, in one transaction: the file is either old or new, never between.
             let transaction = connection.transaction().map_err(sql)?;
             upgrade_schema(&transaction, user_version).map_err(sql)?;
+            // Logged with the upgrade, so the log says when the file changed form and an earlier build stopped
+            // reading it.
+            transaction
+                .execute(
+                    "INSERT INTO events (reader_id, kind, at_unix_ms) VALUES (NULL, ?1, ?2)",
+                    params![format!("{SCHEMA_UPGRADE_EVENT} from {user_version} to {SCHEMA_VERSION}"), now_unix_ms()],
+                )
+                .map_err(sql)?;
             transaction.commit().map_err(sql)?;
         }
         let store = Self { connection, path: path.to_path_buf() };
@@ -548,7 +586,8 @@ impl StudyStore {
     }
 
     /// Stores an answer durably (one synced transaction) and returns its id. The revision is one more than the
-    /// reader's latest answer at that position. The case's checkpointed clock goes in the same transaction.
+    /// reader's latest answer at that position. The case's kept reading time, now in the answer, goes in the same
+    /// transaction.
     pub fn insert_answer(
         &mut self,
         reader_id: &str,
@@ -662,27 +701,49 @@ impl StudyStore {
             .map_err(|error| self.sql(error))
     }
 
-    /// Checkpoints the clock of the case `reader_id` is on (one synced transaction), replacing the reader's last one.
+    /// Checkpoints the reading time of a case (one synced transaction), replacing the last checkpoint of that
+    /// reader and case.
     pub fn save_case_clock(&mut self, reader_id: &str, clock: &StoredCaseClock) -> StudyResult<()> {
         self.connection
             .execute(
                 "INSERT INTO case_clocks (reader_id, position, active_ms, saved_unix_ms) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (reader_id) DO UPDATE
-                 SET position = excluded.position, active_ms = excluded.active_ms,
-                     saved_unix_ms = excluded.saved_unix_ms",
+                 ON CONFLICT (reader_id, position) DO UPDATE
+                 SET active_ms = excluded.active_ms, saved_unix_ms = excluded.saved_unix_ms",
                 params![reader_id, clock.position, i64::try_from(clock.active_ms).unwrap_or(i64::MAX), now_unix_ms()],
             )
             .map_err(|error| self.sql(error))?;
         Ok(())
     }
 
-    /// The reader's last checkpointed case clock, if the reader was on a case they had not answered.
-    pub fn case_clock(&self, reader_id: &str) -> StudyResult<Option<StoredCaseClock>> {
-        self.connection
-            .query_row("SELECT position, active_ms FROM case_clocks WHERE reader_id = ?1", params![reader_id], |row| {
+    /// The reading time kept for the reader's case at `position`, if any is not yet in an answer.
+    pub fn case_clock(&self, reader_id: &str, position: u32) -> StudyResult<Option<StoredCaseClock>> {
+        Ok(self.case_clocks(reader_id)?.into_iter().find(|clock| clock.position == position))
+    }
+
+    /// Every reading time kept for the reader's cases and not yet in an answer, by position.
+    pub fn case_clocks(&self, reader_id: &str) -> StudyResult<Vec<StoredCaseClock>> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT position, active_ms FROM case_clocks WHERE reader_id = ?1 ORDER BY position")
+            .map_err(|error| self.sql(error))?;
+        let rows = statement
+            .query_map(params![reader_id], |row| {
                 let active_ms: i64 = row.get(1)?;
                 Ok(StoredCaseClock { position: row.get(0)?, active_ms: u64::try_from(active_ms).unwrap_or(0) })
             })
+            .map_err(|error| self.sql(error))?;
+        rows.collect::<Result<_, _>>().map_err(|error| self.sql(error))
+    }
+
+    /// The reading time of the reader's latest answer at `position` and whether it spans a restart, if answered.
+    pub fn latest_answer_time(&self, reader_id: &str, position: u32) -> StudyResult<Option<(u64, bool)>> {
+        self.connection
+            .query_row(
+                "SELECT time_ms, time_spans_restart FROM answers WHERE reader_id = ?1 AND position = ?2
+                 ORDER BY revision DESC LIMIT 1",
+                params![reader_id, position],
+                |row| Ok((u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0), row.get(1)?)),
+            )
             .optional()
             .map_err(|error| self.sql(error))
     }

@@ -244,7 +244,7 @@ fn a_station_killed_mid_case_resumes_its_clock_from_the_last_checkpoint_without_
     child.kill().unwrap();
     child.wait().unwrap();
     reader.join().unwrap();
-    let checkpoint = StudyStore::open(&db).unwrap().case_clock(READERS[0]).unwrap().expect("a checkpoint");
+    let checkpoint = StudyStore::open(&db).unwrap().case_clock(READERS[0], 0).unwrap().expect("a checkpoint");
     assert_eq!(checkpoint.position, 0);
     assert!(checkpoint.active_ms >= CHILD_READING_TIME.as_millis() as u64, "{checkpoint:?}");
     // The station is down for a while; that time must not count.

@@ -569,13 +569,18 @@ fn the_reading_screen_checkpoints_the_clock_so_a_crash_keeps_the_time_read() {
         std::thread::sleep(read_before_crash);
         harness.run_steps(1);
         let study = harness.state().study.study.as_ref().unwrap();
-        let checkpoint = study.session.store().case_clock("alice").unwrap().expect("a checkpoint");
+        let checkpoint = study.session.store().case_clock("alice", 0).unwrap().expect("a checkpoint");
         assert!(checkpoint.active_ms >= read_before_crash.as_millis() as u64, "{checkpoint:?}");
         // The app "crashes": the harness is dropped without leaving the reading.
     }
     let mut harness = harness();
-    // No answer yet, so the station offers to start; the case begun before the crash comes back.
-    open_and_start(&mut harness, &db, "alice", "Start reading");
+    // No answer yet, but a case begun: the station offers to resume it, and says the reader has started.
+    harness.state_mut().study.open_path(&db).unwrap();
+    harness.run_steps(3);
+    assert_eq!(harness.query_all_by_label("not started").count(), 1, "bob has not started");
+    assert!(harness.query_by_label("started").is_some(), "alice has");
+    assert!(harness.query_by_label("Start reading").is_none(), "alice, selected first, has begun a case");
+    open_and_start(&mut harness, &db, "alice", "Resume reading");
     assert!(harness.query_by_label("Case 1 of 6").is_some(), "the same case is shown again");
     harness.key_press(Key::ArrowLeft);
     harness.key_press(Key::Num3);

@@ -177,9 +177,8 @@ fn allow_withheld_provenance(path: &Path) -> rusqlite::Result<()> {
 }
 
 /// Adds the answers, reading events and newer kept reading times of the reader copy at `copy_path` to `master` in
-/// one transaction. Refused,
-/// with nothing written, when the copy is not a reader copy of this study or one of its answers differs from the
-/// master's answer for the same reader, position and revision.
+/// one transaction. Refused, with nothing written, when the copy is not a reader copy of this study or one of its
+/// answers differs from the master's answer for the same reader, position and revision.
 pub fn merge_reader_copy(master: &mut StudyStore, copy_path: &Path) -> StudyResult<MergeSummary> {
     let refused = |reason: &str| StudyError::MergeRefused { path: copy_path.to_path_buf(), reason: reason.to_owned() };
     if master.is_reader_copy()? {

@@ -22,6 +22,7 @@ pub mod radiograph_viewer;
 pub mod reading_mode;
 pub mod sample_browser;
 pub mod settings;
+pub mod station_lock;
 pub mod study_designer;
 pub mod study_panel;
 pub mod study_results;

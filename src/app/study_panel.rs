@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::app::path_dialog::{DialogKind, PathDialogs};
 use crate::app::reading_mode::{ReadingMode, ReadingRequest};
+use crate::app::station_lock::StationLock;
 use crate::app::study_results::{analyze_store, results_ui};
 use crate::study::analysis::AnalysisReport;
 use crate::study::{ReadingSession, StudyDesign};
@@ -46,6 +47,8 @@ pub struct StudyPanel {
     /// A fullscreen change to send to the window on the next frame.
     fullscreen: Option<bool>,
     dialogs: PathDialogs<()>,
+    /// The supervisor's PIN lock on the open study's station.
+    pub station_lock: StationLock,
 }
 
 impl StudyPanel {
@@ -107,6 +110,7 @@ impl StudyPanel {
         self.results = None;
         self.results_open = false;
         self.notice = None;
+        self.station_lock.clear();
     }
 
     /// Selects the reader who reads next.
@@ -171,6 +175,11 @@ impl StudyPanel {
         }
         if let Some(fullscreen) = self.fullscreen.take() {
             ui.ctx().send_viewport_cmd(egui::ViewportCommand::Fullscreen(fullscreen));
+        }
+        if self.study.is_some() && self.station_lock.is_locked() && ui.ctx().input(|i| i.viewport().close_requested()) {
+            // A locked station is not quit by a reader; the supervisor unlocks first.
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.notice = Some("The station is locked: quitting needs the supervisor PIN.".to_owned());
         }
         if let (Some(reading), Some(study)) = (self.reading.as_mut(), self.study.as_mut()) {
             if reading.ui(ui, &mut study.session) == ReadingRequest::Leave {
@@ -256,7 +265,8 @@ impl StudyPanel {
     }
 
     fn panel_ui(&mut self, ui: &mut egui::Ui) {
-        if ui.button("Open study...").clicked() {
+        let locked = self.study.is_some() && self.station_lock.is_locked();
+        if ui.add_enabled(!locked, egui::Button::new("Open study...")).clicked() {
             self.open_dialog(ui.ctx());
         }
         if self.dialogs.is_open() {
@@ -328,17 +338,19 @@ impl StudyPanel {
                 }
             });
             ui.add_space(4.0);
-            ui.horizontal(|ui| {
-                let label = ui.label("Reader");
-                egui::ComboBox::from_id_salt("study_reader")
-                    .selected_text(study.reader.clone())
-                    .show_ui(ui, |ui| {
-                        for reader in &study.design.readers {
-                            ui.selectable_value(&mut study.reader, reader.clone(), reader);
-                        }
-                    })
-                    .response
-                    .labelled_by(label.id);
+            ui.add_enabled_ui(!locked, |ui| {
+                ui.horizontal(|ui| {
+                    let label = ui.label("Reader");
+                    egui::ComboBox::from_id_salt("study_reader")
+                        .selected_text(study.reader.clone())
+                        .show_ui(ui, |ui| {
+                            for reader in &study.design.readers {
+                                ui.selectable_value(&mut study.reader, reader.clone(), reader);
+                            }
+                        })
+                        .response
+                        .labelled_by(label.id);
+                })
             });
             let unfinished_readers = study
                 .design
@@ -356,9 +368,11 @@ impl StudyPanel {
                     start = true;
                 }
                 let unlocked = unfinished_readers == 0 && !study.reader_copy;
-                let results_button = ui.add_enabled(unlocked, egui::Button::new("Results"));
+                let results_button = ui.add_enabled(unlocked && !locked, egui::Button::new("Results"));
                 let results_button = results_button.on_disabled_hover_text(if study.reader_copy {
                     "A reader copy holds no truth: merge it into the master study and analyse that".to_owned()
+                } else if unlocked {
+                    "The station is locked: the supervisor unlocks it to see the results".to_owned()
                 } else {
                     format!(
                         "Results unlock when every reader has finished ({unfinished_readers} not yet): they show \
@@ -370,16 +384,18 @@ impl StudyPanel {
                     results = true;
                 }
                 if ui
-                    .button("Close study")
+                    .add_enabled(!locked, egui::Button::new("Close study"))
                     .on_hover_text(
                         "The workbench holds an open study exclusively, so answers never interleave: `thorax study \
                          status`, `analyze` and `export` read a snapshot of the answers committed so far",
                     )
+                    .on_disabled_hover_text("The station is locked: closing the study needs the supervisor PIN")
                     .clicked()
                 {
                     close = true;
                 }
             });
+            self.station_lock.ui(ui);
             ui.label(
                 egui::RichText::new(
                     "Reading is full screen and keyboard driven; Esc pauses it and comes back here, answers are kept.",

@@ -689,3 +689,69 @@ fn the_new_study_form_warns_of_artificial_images_of_mixed_sizes() {
     settle(&mut harness);
     assert!(harness.query_by_label_contains(warning).is_none(), "no folder, no warning");
 }
+
+#[test]
+fn a_locked_station_keeps_readers_from_closing_the_study_switching_reader_and_quitting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = make_study(dir.path(), &design(false), 0);
+    let mut harness = harness();
+    harness.state_mut().study.open_path(&db).unwrap();
+    harness.run_steps(3);
+    let enabled = |harness: &Harness<'static, WorkbenchApp>, label: &str| {
+        !harness.get_by_label(label).accesskit_node().is_disabled()
+    };
+    assert!(enabled(&harness, "Close study") && enabled(&harness, "Open study..."), "unlocked by default");
+
+    // A mistyped repeat locks nothing.
+    let type_into = |harness: &mut Harness<'static, WorkbenchApp>, label: &str, text: &str| {
+        let field = harness.get_by_label(label);
+        field.focus();
+        field.type_text(text);
+        harness.run_steps(2);
+    };
+    harness.get_by_label("Lock station...").click();
+    harness.run_steps(2);
+    type_into(&mut harness, "New PIN", "2468");
+    type_into(&mut harness, "PIN again", "2469");
+    harness.get_by_label("Lock").click();
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("Not locked: the two PINs differ").is_some());
+    assert!(!harness.state().study.station_lock.is_locked());
+
+    type_into(&mut harness, "New PIN", "2468");
+    type_into(&mut harness, "PIN again", "2468");
+    harness.get_by_label("Lock").click();
+    harness.run_steps(2);
+    assert!(harness.state().study.station_lock.is_locked());
+    for label in ["Close study", "Open study..."] {
+        assert!(!enabled(&harness, label), "{label} is off while locked");
+    }
+    let reader_choice = harness.get_by_role(egui::accesskit::Role::ComboBox);
+    assert!(reader_choice.accesskit_node().is_disabled(), "no switching reader while locked");
+    assert!(harness.query_by_label("Lock station...").is_none());
+
+    // Closing the window is cancelled while locked.
+    harness.input_mut().viewports.entry(egui::ViewportId::ROOT).or_default().events.push(egui::ViewportEvent::Close);
+    harness.step();
+    let commands = &harness.output().viewport_output[&egui::ViewportId::ROOT].commands;
+    assert!(commands.contains(&egui::ViewportCommand::CancelClose), "{commands:?}");
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("quitting needs the supervisor PIN").is_some());
+    assert!(harness.state().study.study.is_some(), "the study stays open");
+
+    // A wrong PIN leaves it locked; the right one unlocks.
+    type_into(&mut harness, "Supervisor PIN", "1357");
+    harness.get_by_label("Unlock").click();
+    harness.run_steps(2);
+    assert!(harness.query_by_label("That is not the PIN.").is_some());
+    assert!(harness.state().study.station_lock.is_locked());
+    type_into(&mut harness, "Supervisor PIN", "2468");
+    harness.get_by_label("Unlock").click();
+    harness.run_steps(2);
+    assert!(!harness.state().study.station_lock.is_locked());
+    assert!(enabled(&harness, "Close study"));
+    harness.input_mut().viewports.entry(egui::ViewportId::ROOT).or_default().events.push(egui::ViewportEvent::Close);
+    harness.step();
+    let commands = &harness.output().viewport_output[&egui::ViewportId::ROOT].commands;
+    assert!(!commands.contains(&egui::ViewportCommand::CancelClose), "unlocked, the window closes");
+}

@@ -9,6 +9,7 @@ pub mod generated_export;
 pub mod generator_panel;
 pub mod heatmap_exporter;
 pub mod histogram;
+pub mod measurement;
 pub mod mesh_raster;
 pub mod metrics_jobs;
 pub mod metrics_panel;

@@ -1,8 +1,9 @@
 //! The radiograph viewer widget: wheel zoom about the cursor, drag to pan, right-drag window/level,
-//! double-click to fit. Pixels go through the WGSL shader via [`RadiographCallback`].
+//! double-click to fit, Shift + drag to measure a distance (Shift + click clears it). Pixels go through the WGSL shader via [`RadiographCallback`].
 
 use egui::{Rect, Sense, Vec2, pos2, vec2};
 
+use crate::app::measurement::{MeasureGesture, Measurement};
 use crate::app::radiograph_renderer::{Overlay, RadiographCallback, RadiographFrame};
 use crate::app::view_state::{MAX_ZOOM, MIN_ZOOM, ViewState};
 use crate::imaging::GrayImage;
@@ -26,6 +27,8 @@ pub struct ViewerOutput {
     pub window_changed: bool,
     /// The user interacted with this viewer (it becomes the active one).
     pub interacted: bool,
+    /// Shift + drag or Shift + click on the image.
+    pub measure: Option<MeasureGesture>,
 }
 
 /// Maps between widget points and image pixels for one frame.
@@ -54,6 +57,11 @@ impl ViewGeometry {
     /// Image pixel coordinates (continuous) of a widget point.
     pub fn image_px_from_point(&self, point: egui::Pos2) -> Vec2 {
         self.center_px + (point - self.rect.center()) / self.scale
+    }
+
+    /// The widget point of image pixel coordinates (continuous).
+    pub fn point_from_image_px(&self, image_px: Vec2) -> egui::Pos2 {
+        self.rect.center() + (image_px - self.center_px) * self.scale
     }
 
     /// Image coordinates at the widget's top-left corner and the extent the widget spans.
@@ -104,7 +112,18 @@ pub fn radiograph_viewer_ui(
         }
     }
 
-    if response.dragged_by(egui::PointerButton::Primary) {
+    // Shift turns the left button into the ruler: the drag draws from where it began, instead of panning.
+    let shift = ui.input(|i| i.modifiers.shift);
+    if shift && response.dragged_by(egui::PointerButton::Primary) {
+        let geometry = ViewGeometry::new(rect, image, state);
+        let origin = ui.input(|i| i.pointer.press_origin());
+        if let (Some(origin), Some(pointer)) = (origin, response.interact_pointer_pos()) {
+            let (from, to) = (geometry.image_px_from_point(origin), geometry.image_px_from_point(pointer));
+            output.measure = Some(MeasureGesture::Draw(Measurement { from_px: [from.x, from.y], to_px: [to.x, to.y] }));
+        }
+    } else if shift && response.clicked() {
+        output.measure = Some(MeasureGesture::Clear);
+    } else if response.dragged_by(egui::PointerButton::Primary) {
         let geometry = ViewGeometry::new(rect, image, state);
         let delta_px = response.drag_delta() / geometry.scale;
         state.transform.center_uv[0] -= delta_px.x / image.width_px() as f32;

@@ -117,6 +117,19 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
                 println!("file meta header    {}", if summary.has_file_meta { "yes" } else { "no" });
                 println!("modality            {}", summary.modality.as_deref().unwrap_or("-"));
                 println!("modality LUT        {:?}", summary.modality_lut);
+                match summary.pixel_spacing {
+                    Some(spacing) => println!(
+                        "pixel spacing       {} x {} mm (row x column, {})",
+                        spacing.row_mm,
+                        spacing.column_mm,
+                        match spacing.source {
+                            crate::imaging::dicom::SpacingSource::PixelSpacing => "Pixel Spacing",
+                            crate::imaging::dicom::SpacingSource::ImagerPixelSpacing =>
+                                "Imager Pixel Spacing, at the detector",
+                        }
+                    ),
+                    None => println!("pixel spacing       - (distances in pixels)"),
+                }
                 println!(
                     "window              center {} width {} ({:?}, {:?})",
                     summary.window.center, summary.window.width, summary.window_source, summary.voi_lut_function

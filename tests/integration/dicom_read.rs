@@ -563,3 +563,41 @@ fn display_attributes_that_cannot_be_used_are_set_aside_with_a_note() {
     assert!(image.summary.display_notes.is_empty(), "{:?}", image.summary.display_notes);
     assert_eq!(image.voi_lut_function, thorax::imaging::dicom::VoiLutFunction::Sigmoid);
 }
+
+#[test]
+fn pixel_spacing_comes_from_pixel_spacing_else_imager_pixel_spacing_and_a_bad_value_is_set_aside() {
+    use dicom_core::value::PrimitiveValue;
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    use thorax::imaging::dicom::{PixelSpacing, SpacingSource};
+    let real = |name: &str| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/real").join(name);
+    let spacing = |path: &Path| read_dicom_image(path).unwrap().summary.pixel_spacing;
+    assert_eq!(
+        spacing(&real("chest_cr_pa_siim_nih.dcm")),
+        Some(PixelSpacing { row_mm: 0.168, column_mm: 0.168, source: SpacingSource::PixelSpacing })
+    );
+    assert_eq!(spacing(&real("chest_cr_pa_mono1_10bit_nometa.dcm")), None);
+
+    // The dental film stores both; without Pixel Spacing its Imager Pixel Spacing is used, at the detector.
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = dicom_object::open_file(real("dental_cr_jpeg_lossless_modality_lut.dcm")).unwrap();
+    file.remove_element(tags::PIXEL_SPACING);
+    file.put(DataElement::new(tags::IMAGER_PIXEL_SPACING, VR::DS, PrimitiveValue::from("0.2\\0.1")));
+    let imager_only = dir.path().join("imager_only.dcm");
+    file.write_to_file(&imager_only).unwrap();
+    assert_eq!(
+        spacing(&imager_only),
+        Some(PixelSpacing { row_mm: 0.2, column_mm: 0.1, source: SpacingSource::ImagerPixelSpacing })
+    );
+    // A spacing that is not two positive numbers is set aside with a note; the image still opens.
+    file.put(DataElement::new(tags::IMAGER_PIXEL_SPACING, VR::DS, PrimitiveValue::from("0\\0.1")));
+    let zero = dir.path().join("zero.dcm");
+    file.write_to_file(&zero).unwrap();
+    let image = read_dicom_image(&zero).unwrap();
+    assert_eq!(image.summary.pixel_spacing, None);
+    assert!(
+        image.summary.display_notes.iter().any(|note| note.contains("Imager Pixel Spacing (0018,1164) \"0\\\\0.1\"")),
+        "{:?}",
+        image.summary.display_notes
+    );
+}

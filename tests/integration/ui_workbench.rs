@@ -98,12 +98,19 @@ fn scroll_at(harness: &mut Harness<'static, WorkbenchApp>, pos: egui::Pos2, delt
 }
 
 fn right_drag(harness: &mut Harness<'static, WorkbenchApp>, from: egui::Pos2, by: egui::Vec2) {
-    let press = |pressed, pos| Event::PointerButton {
-        pos,
-        button: PointerButton::Secondary,
-        pressed,
-        modifiers: Modifiers::NONE,
-    };
+    drag(harness, PointerButton::Secondary, Modifiers::NONE, from, by);
+}
+
+/// A drag in ten steps with `button` held, and `modifiers` held throughout.
+fn drag(
+    harness: &mut Harness<'static, WorkbenchApp>,
+    button: PointerButton,
+    modifiers: Modifiers,
+    from: egui::Pos2,
+    by: egui::Vec2,
+) {
+    let press = |pressed, pos| Event::PointerButton { pos, button, pressed, modifiers };
+    harness.event(Event::ModifiersChanged(modifiers));
     harness.hover_at(from);
     harness.event(press(true, from));
     harness.step();
@@ -113,6 +120,51 @@ fn right_drag(harness: &mut Harness<'static, WorkbenchApp>, from: egui::Pos2, by
     }
     harness.event(press(false, from + by));
     harness.step();
+    harness.event(Event::ModifiersChanged(Modifiers::NONE));
+}
+
+#[test]
+fn shift_drag_measures_a_distance_in_mm_from_the_pixel_spacing_and_shift_click_clears_it() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    // Pixel Spacing 0.168 mm, 1024 x 1024 px.
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/real/chest_cr_pa_siim_nih.dcm");
+    harness.state_mut().load(Slot::Real, ImageSource::File(path));
+    step_until(&mut harness, Duration::from_secs(30), |app| app.real.image.as_ref().is_some_and(|p| p.dicom.is_some()));
+    harness.run_steps(3);
+    let rect = harness.state().real.viewer_rect.unwrap();
+    let transform = harness.state().real.view.transform;
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, rect.center(), vec2(120.0, 90.0));
+    harness.run_steps(2);
+    let measurement = harness.state().real.measurement.expect("Shift + drag measures");
+    assert_eq!(harness.state().real.view.transform, transform, "measuring does not pan");
+    // 150 points on screen; the 1024 px image is fitted to the viewer, so a point spans 1024 / side image pixels.
+    let side_pt = rect.width().min(rect.height());
+    let expected_px = 150.0 * 1024.0 / f64::from(side_pt);
+    assert!((measurement.length_px() - expected_px).abs() < 0.02 * expected_px, "{measurement:?} vs {expected_px} px");
+    let expected_label = format!("Distance {:.1} mm", measurement.length_px() * 0.168);
+    assert!(harness.query_by_label(&expected_label).is_some(), "{expected_label} shown over the image");
+
+    // Without Shift the same drag pans and leaves the measurement.
+    drag(&mut harness, PointerButton::Primary, Modifiers::NONE, rect.center(), vec2(40.0, 0.0));
+    assert_ne!(harness.state().real.view.transform, transform);
+    assert_eq!(harness.state().real.measurement, Some(measurement));
+    // Shift + click clears it.
+    harness.event(Event::ModifiersChanged(Modifiers::SHIFT));
+    let click = |pressed| Event::PointerButton {
+        pos: rect.center(),
+        button: PointerButton::Primary,
+        pressed,
+        modifiers: Modifiers::SHIFT,
+    };
+    harness.hover_at(rect.center());
+    harness.event(click(true));
+    harness.event(click(false));
+    harness.run_steps(2);
+    harness.event(Event::ModifiersChanged(Modifiers::NONE));
+    assert_eq!(harness.state().real.measurement, None);
+    assert!(harness.query_by_label_contains("Distance").is_none());
 }
 
 #[test]

@@ -85,6 +85,34 @@ impl DicomImage {
     }
 }
 
+/// The physical size of a pixel (PS3.3 10.7.1.3), for measuring distances on the image.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PixelSpacing {
+    /// Distance between the centres of adjacent rows (the vertical size of a pixel), mm.
+    pub row_mm: f64,
+    /// Distance between the centres of adjacent columns (the horizontal size of a pixel), mm.
+    pub column_mm: f64,
+    pub source: SpacingSource,
+}
+
+impl PixelSpacing {
+    /// Length in mm of the segment from `a` to `b`, in (column, row) pixel coordinates.
+    pub fn length_mm(&self, a: [f64; 2], b: [f64; 2]) -> f64 {
+        ((b[0] - a[0]) * self.column_mm).hypot((b[1] - a[1]) * self.row_mm)
+    }
+}
+
+/// Which attribute a [`PixelSpacing`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SpacingSource {
+    /// Pixel Spacing (0028,0030): in the patient where the modality calibrates it (CT, MR; a calibrated projection
+    /// radiograph).
+    PixelSpacing,
+    /// Imager Pixel Spacing (0018,1164) alone: at the detector. A projection radiograph magnifies the anatomy in front
+    /// of the detector (typically 5-15% for a chest PA), so lengths at the detector overstate it.
+    ImagerPixelSpacing,
+}
+
 /// Photometric interpretation of the decoded image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Photometric {
@@ -170,6 +198,8 @@ pub struct DicomSummary {
     /// Display attributes that could not be used (an unknown VOI LUT Function, a window that is not a number, a
     /// VOI LUT whose data does not match its descriptor), each with what was done instead.
     pub display_notes: Vec<String>,
+    /// The physical size of a pixel, when the file gives one: what distances are measured in.
+    pub pixel_spacing: Option<PixelSpacing>,
     /// Stored values (before the modality LUT), first frame.
     pub stored_value_stats: PixelStats,
     /// Values after the modality LUT, first frame.

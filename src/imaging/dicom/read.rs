@@ -11,7 +11,7 @@ use super::lut::{LookupTable, parse_lut_item};
 use super::pixels::{ModalityTransform, PixelLayout, PixelStats, SampleModel, StoredValues, stored_values};
 use super::uid::new_uid;
 use super::window::VoiLutFunction;
-use super::{DicomImage, DicomSummary, Photometric, Window, WindowSource};
+use super::{DicomImage, DicomSummary, Photometric, PixelSpacing, SpacingSource, Window, WindowSource};
 use dicom_core::Tag;
 use dicom_core::value::Value;
 use dicom_dictionary_std::{tags, uids};
@@ -291,6 +291,33 @@ impl DicomFile {
         Ok(VoiSettings { function, lut, window, source, notes })
     }
 
+    /// Pixel Spacing, else Imager Pixel Spacing: two positive sizes in mm (row, column). A value that is not one is
+    /// set aside with a note: the image still opens, its distances are then measured in pixels.
+    fn pixel_spacing(&self, notes: &mut Vec<String>) -> Option<PixelSpacing> {
+        let attributes = [
+            (tags::PIXEL_SPACING, "Pixel Spacing (0028,0030)", SpacingSource::PixelSpacing),
+            (tags::IMAGER_PIXEL_SPACING, "Imager Pixel Spacing (0018,1164)", SpacingSource::ImagerPixelSpacing),
+        ];
+        for (tag, attribute, source) in attributes {
+            let Some(text) = self.text(tag) else {
+                continue;
+            };
+            let sizes: Vec<Option<f64>> = text
+                .split('\\')
+                .map(|value| value.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0))
+                .collect();
+            match sizes.as_slice() {
+                [Some(row_mm), Some(column_mm)] => {
+                    return Some(PixelSpacing { row_mm: *row_mm, column_mm: *column_mm, source });
+                }
+                _ => notes.push(format!(
+                    "{attribute} {text:?} is not two positive sizes in mm: set aside, distances are not measured from it"
+                )),
+            }
+        }
+        None
+    }
+
     /// The codestream of the first frame of encapsulated Pixel Data.
     fn first_frame_stream_of(&self, fragments: &[Vec<u8>], offset_table: &[u32]) -> Vec<u8> {
         let frames = self.uint(tags::NUMBER_OF_FRAMES, "Number of Frames (0028,0008)").ok().flatten().unwrap_or(1);
@@ -479,6 +506,8 @@ impl DicomFile {
         let pixel_stats = PixelStats::of(&pixels);
         let voi = self.voi(layout.signed)?;
         let window_used = voi.window.unwrap_or_else(|| Window::spanning(pixel_stats.min, pixel_stats.max));
+        let mut display_notes = voi.notes;
+        let pixel_spacing = self.pixel_spacing(&mut display_notes);
         let summary = DicomSummary {
             file: self.label.clone(),
             rows: layout.rows,
@@ -499,7 +528,8 @@ impl DicomFile {
             window: window_used,
             window_source: voi.source,
             voi_lut_function: voi.function,
-            display_notes: voi.notes,
+            display_notes,
+            pixel_spacing,
             stored_value_stats,
             pixel_stats,
         };

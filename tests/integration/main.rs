@@ -30,6 +30,7 @@ mod imaging_decode;
 mod inception_parity;
 mod metrics_edge_cli;
 mod metrics_golden;
+mod overwrite_cli;
 mod progan_cli;
 mod progan_parity;
 mod progan_refusals;

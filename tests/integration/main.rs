@@ -51,6 +51,7 @@ mod train_gan_grow;
 mod translate_cli;
 mod ui_audit;
 mod ui_metrics;
+mod ui_overwrite;
 mod ui_study;
 mod ui_style_transfer;
 mod ui_workbench;

@@ -228,3 +228,28 @@ fn correlate_refuses_to_replace_an_earlier_run_before_generating() {
     assert_eq!(std::fs::read(out.join("summary.json")).unwrap(), SENTINEL);
     assert_eq!(names_in(&out), ["summary.json"], "nothing else was written");
 }
+
+#[test]
+fn a_new_training_run_refuses_to_replace_an_earlier_sample_grid_before_the_first_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = fixture("train");
+    let (out, samples) = (dir.path().join("g.safetensors"), dir.path().join("samples.png"));
+    std::fs::write(&samples, SENTINEL).unwrap();
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "gan", "--images", s(&data), "--labels"];
+        let labels = data.join("labels.csv");
+        let labels = labels.to_str().unwrap().to_owned();
+        args.push(&labels);
+        args.extend_from_slice(&["--resolution", "32", "--fmap-max", "16", "--fmap-base", "64", "--latent-size", "32"]);
+        args.extend_from_slice(&["--batch", "4", "--steps", "1", "--device", "cpu"]);
+        args.extend_from_slice(&["--samples", s(&samples), "--out", s(&out)]);
+        args.extend_from_slice(extra);
+        thorax(&args)
+    };
+    assert_refused(&train(&[]), "samples.png");
+    assert_eq!(std::fs::read(&samples).unwrap(), SENTINEL);
+    assert_eq!(names_in(dir.path()), ["samples.png"], "no checkpoint or model: the run did not start");
+    assert_success(&train(&["--overwrite"]));
+    assert!(image::open(&samples).is_ok());
+    assert!(out.is_file());
+}

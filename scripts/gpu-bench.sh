@@ -46,7 +46,7 @@ print(json.loads(json.loads(raw[8:8 + size])["__metadata__"]["thorax.train_state
       --fade-steps 1000 --images "$DATA" --labels "$LABELS" --device cuda --batch "${GROW_BATCH:-16}" \
       --steps $((start + TRAIN_STEPS)) --checkpoint /tmp/grow-bench.ckpt.safetensors --checkpoint-every 100000 \
       --log "$OUT_DIR/grow-steps-$precision.csv" --out /tmp/grow-bench.safetensors --json
-    rm -f /tmp/grow-bench.ckpt.safetensors
+    rm -f /tmp/grow-bench.ckpt.safetensors /tmp/grow-bench.safetensors
   done | tee "$OUT_DIR/grow-train-thorax.jsonl"
 fi
 
@@ -67,8 +67,8 @@ if [ -n "${DATA:-}" ] && [ -n "${LABELS:-}" ]; then
   section "GAN training steps: ${GAN_RESOLUTION} px, fmap_max ${GAN_FMAP_MAX}, batch ${GAN_BATCH}"
   for precision in f32 tf32; do
     flag=""; [ "$precision" = tf32 ] && flag="--tf32"
-    # A fresh run each time: thorax refuses to replace an earlier run's checkpoint.
-    rm -f "$OUT_DIR/gan-steps-$precision.csv" /tmp/gan-bench.ckpt.safetensors
+    # A fresh run each time: thorax refuses to replace an earlier run's checkpoint (and, without --overwrite, model).
+    rm -f "$OUT_DIR/gan-steps-$precision.csv" /tmp/gan-bench.ckpt.safetensors /tmp/gan-bench.safetensors
     # SM utilisation once a second during the run: low utilisation means the host (launches, allocations, syncs)
     # bounds the step, not the GPU's arithmetic.
     nvidia-smi dmon -s u -d 1 > "$OUT_DIR/gan-utilisation-$precision.txt" 2>&1 &
@@ -87,7 +87,8 @@ if [ -n "${DATA:-}" ] && [ -n "${LABELS:-}" ]; then
   section "DenseNet-121 training steps: 224 px, batch 32"
   for precision in f32 tf32; do
     flag=""; [ "$precision" = tf32 ] && flag="--tf32"
-    rm -f "$OUT_DIR/classifier-steps-$precision.csv" /tmp/classifier-bench.ckpt.safetensors
+    rm -f "$OUT_DIR/classifier-steps-$precision.csv" /tmp/classifier-bench.ckpt.safetensors \
+      /tmp/classifier-bench.safetensors
     # shellcheck disable=SC2086
     try 150 "$THORAX" $flag train classifier --images "$DATA" --labels "$LABELS" --val-fold 3 --device cuda \
       --resolution 224 --batch 32 --steps "$TRAIN_STEPS" --checkpoint-every 100000 \

@@ -1,6 +1,7 @@
 //! Thorax Workbench: a native workbench for studying artificial chest radiographs.
 
 pub mod app;
+pub mod atomic_file;
 pub mod audit;
 pub mod cli;
 pub mod contained_panic;

@@ -68,13 +68,14 @@ def main():
     report["tensorflow_s"] = time.time() - started
 
     started = time.time()
-    subprocess.run([args.thorax, "convert", "progan-tf", pkl, model, "--dataset", "chexpert"], check=True,
-                   stdout=subprocess.DEVNULL)
+    # --overwrite: the scratch folder holds the previous run's outputs.
+    subprocess.run([args.thorax, "convert", "progan-tf", pkl, model, "--dataset", "chexpert", "--overwrite"],
+                   check=True, stdout=subprocess.DEVNULL)
     report["convert_s"] = time.time() - started
     started = time.time()
     out = subprocess.run(
         [args.thorax, "generate", "--model", model, "--latent-npy", latents_path, "--labels-npy", labels_path,
-         "--out-npy", raw_path, "--device", "cpu", "--batch-size", "1", "--json"],
+         "--out-npy", raw_path, "--device", "cpu", "--batch-size", "1", "--json", "--overwrite"],
         check=True, capture_output=True, text=True)
     report["generate_s"] = time.time() - started
     report["generate_ms_per_image"] = json.loads(out.stdout)["ms_per_image"]

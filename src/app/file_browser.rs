@@ -1,6 +1,7 @@
 //! The workbench's own file chooser, for machines where the desktop's dialog cannot appear (no xdg portal and no
 //! zenity: rfd then answers "cancelled" and the user sees nothing). A modal window with a folder listing and a
-//! typed path, so any file can be reached by browsing or by pasting its path.
+//! typed path, so any file can be reached by browsing or by pasting its path. Saving over an existing file asks
+//! first, as the desktop's dialogs do.
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,8 @@ pub struct FileBrowser {
     entries: Vec<FolderEntry>,
     show_hidden: bool,
     error: Option<String>,
+    /// An existing file the user chose to save over: picked only once they confirm replacing it.
+    confirm_replace: Option<PathBuf>,
 }
 
 impl FileBrowser {
@@ -55,6 +58,7 @@ impl FileBrowser {
             entries: Vec::new(),
             show_hidden: false,
             error: None,
+            confirm_replace: None,
         };
         browser.enter(start);
         browser
@@ -118,6 +122,10 @@ impl FileBrowser {
                 if path.is_dir() {
                     self.name_text.clear();
                     self.enter(path);
+                } else if crate::atomic_file::name_taken(&path) {
+                    // Never replaced on a click or Enter alone: the question below the name asks first.
+                    self.error = None;
+                    self.confirm_replace = Some(path);
                 } else if path.parent().is_some_and(Path::is_dir) {
                     return Some(BrowserAnswer::Picked(path));
                 } else {
@@ -132,14 +140,13 @@ impl FileBrowser {
         match &self.kind {
             DialogKind::PickFolder => "Choose",
             DialogKind::PickFile { .. } => "Open",
-            DialogKind::SaveFile { .. } => {
-                if self.typed_path().is_some_and(|p| p.is_file()) {
-                    "Replace"
-                } else {
-                    "Save"
-                }
-            }
+            DialogKind::SaveFile { .. } => "Save",
         }
+    }
+
+    /// The existing file the user is asked about, while the name still points at it.
+    fn replace_question(&self) -> Option<&Path> {
+        self.confirm_replace.as_deref().filter(|asked| self.typed_path().as_deref() == Some(*asked))
     }
 
     /// Shows the chooser; `Some` once the user picked or cancelled (Cancel or Escape; a click outside does
@@ -239,6 +246,25 @@ impl FileBrowser {
         if let Some(error) = &self.error {
             ui.colored_label(ui.visuals().error_fg_color, error);
         }
+        if let Some(existing) = self.replace_question().map(Path::to_path_buf) {
+            let name =
+                existing.file_name().map_or_else(|| existing.display().to_string(), |n| n.to_string_lossy().into());
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!("{name} already exists in {}. Replace it?", self.folder_of(&existing)),
+            );
+            ui.horizontal(|ui| {
+                if ui.button("Replace").clicked() {
+                    answer = Some(BrowserAnswer::Picked(existing.clone()));
+                }
+                if ui.button("Keep it").on_hover_text("Choose another name").clicked() {
+                    self.confirm_replace = None;
+                }
+            });
+        } else {
+            // The name changed since the question: it no longer applies.
+            self.confirm_replace = None;
+        }
         ui.horizontal(|ui| {
             if ui.checkbox(&mut self.show_hidden, "Show hidden").changed() {
                 self.enter(self.folder.clone());
@@ -253,6 +279,10 @@ impl FileBrowser {
             });
         });
         answer
+    }
+
+    fn folder_of(&self, path: &Path) -> String {
+        path.parent().map_or_else(|| self.folder.display().to_string(), |parent| parent.display().to_string())
     }
 
     fn filter_text(&self) -> Option<String> {
@@ -383,6 +413,12 @@ mod tests {
         assert_eq!(saver.accept(), Some(BrowserAnswer::Picked(dir.path().join("study.sqlite"))));
         saver.name_text = "nowhere/study.sqlite".to_owned();
         assert_eq!(saver.accept(), None);
+        // An existing file is not picked by accepting its name: the user is asked first.
+        saver.name_text = "a.dcm".to_owned();
+        assert_eq!(saver.accept(), None);
+        assert_eq!(saver.replace_question(), Some(dir.path().join("a.dcm").as_path()));
+        saver.name_text = "b.dcm".to_owned();
+        assert_eq!(saver.replace_question(), None, "the question goes with the name");
 
         let mut folders = FileBrowser::new("t", DialogKind::PickFolder, Some(dir.path().to_path_buf()));
         assert_eq!(folders.accept(), Some(BrowserAnswer::Picked(dir.path().to_path_buf())));

@@ -2,8 +2,6 @@
 //! seeds, model names and SHA-256), the scalar results, and the data of its plot. Export: JSON holds everything
 //! (plot data included) and reads back; CSV is the table in long form, one `setting` or `value` per line.
 
-use std::io::Write as _;
-
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::bootstrap::BootstrapAuc;
@@ -232,11 +230,10 @@ pub fn export_file_name(extension: &str) -> String {
     format!("thorax-metrics.{extension}")
 }
 
-/// Writes `bytes` to `path` (used from a helper thread).
+/// Writes `bytes` to `path` (used from a helper thread), through a temporary file renamed into place (the save
+/// dialog has asked before replacing a file).
 pub fn write_export(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = std::fs::File::create(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    crate::atomic_file::write_file(path, crate::atomic_file::IfExists::Replace, bytes).map_err(|e| e.into_io())
 }
 
 #[cfg(test)]

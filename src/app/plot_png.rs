@@ -96,11 +96,14 @@ pub fn render_record_figure(record: &MetricRecord, style: &FigureStyle) -> Resul
     render_figure(style, |ui| record_plot_ui(ui, record))
 }
 
-/// Writes `image` as PNG.
+/// Writes `image` as PNG, through a temporary file renamed into place (the save dialog has asked before replacing a
+/// file), so a failure never leaves half a PNG nor loses the file that was there.
 pub fn write_png(image: &image::RgbaImage, path: &Path) -> Result<(), PlotPngError> {
-    image
-        .save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| PlotPngError::Write { path: path.to_path_buf(), reason: e.to_string() })
+    let failed = |reason: String| PlotPngError::Write { path: path.to_path_buf(), reason };
+    let mut encoded = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut encoded, image::ImageFormat::Png).map_err(|e| failed(e.to_string()))?;
+    crate::atomic_file::write_file(path, crate::atomic_file::IfExists::Replace, encoded.get_ref())
+        .map_err(|e| failed(e.to_string()))
 }
 
 /// Draws `record`'s figure and writes it to `path` on a helper thread; the outcome (the path, or why not) is sent on

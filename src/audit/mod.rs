@@ -5,6 +5,7 @@
 //! percentile are flagged; the closest pairs also get a pixel-space MS-SSIM (peers.md 2.10). Used by
 //! `thorax audit` and the workbench's Audit window.
 
+use crate::atomic_file::{IfExists, PartialFile};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -330,10 +331,12 @@ pub fn export_generated(files: &[PathBuf], excluded: &[PathBuf], dir: &Path) -> 
         let target = dir.join(name);
         let copy_error =
             |source| AuditError::Copy { from: path.display().to_string(), to: target.display().to_string(), source };
-        // create_new: a second image of the same name fails here instead of replacing the first.
-        let mut output = std::fs::OpenOptions::new().write(true).create_new(true).open(&target).map_err(copy_error)?;
+        // Refuse: a second image of the same name fails instead of replacing the first. Through a temporary file,
+        // so an interrupted export leaves no half-copied image in the shareable set.
+        let mut output = PartialFile::create(&target, IfExists::Refuse).map_err(|e| copy_error(e.into_io()))?;
         let mut input = std::fs::File::open(path).map_err(copy_error)?;
-        std::io::copy(&mut input, &mut output).map_err(copy_error)?;
+        std::io::copy(&mut input, output.file()).map_err(copy_error)?;
+        output.commit().map_err(|e| copy_error(e.into_io()))?;
         copied += 1;
     }
     Ok(copied)

@@ -14,10 +14,13 @@ use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 
 use crate::cli::npy_input::read_finite_npy;
+use crate::cli::output_paths::check_not_replacing;
 use crate::imaging::chest_domain::not_a_chest_radiograph;
 use crate::models::densenet::{DenseNet121, IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZE_PX};
 use crate::models::heatmap::{GrayMap, Heatmap, HeatmapMethod, HeatmapOptions, heatmaps, resolve_targets};
-use crate::models::heatmap_export::{OverlayStyle, safe_file_part, write_heatmap_files};
+use crate::models::heatmap_export::{
+    HeatmapFiles, OverlayStyle, heatmap_file_paths, safe_file_part, write_heatmap_files,
+};
 use crate::models::preprocess::classifier_input_sized;
 use crate::models::weights::Weights;
 
@@ -53,6 +56,10 @@ pub struct ClassifyArgs {
     /// Heatmap label: a name of the classifier card, several names separated by commas, or `all`.
     #[arg(long, default_value = "all", requires = "heatmap")]
     pub target: String,
+    /// Replace heatmap files that already exist in the --heatmap folder; without it a run that would replace one is
+    /// refused before anything is computed or written.
+    #[arg(long, requires = "heatmap")]
+    pub overwrite: bool,
 }
 
 fn parse_method(text: &str) -> Result<HeatmapMethod, String> {
@@ -122,18 +129,37 @@ pub fn run(args: &ClassifyArgs, device: &Device, default_model_bytes: Option<&[u
         bail!("--batch-size must be at least 1");
     }
     let classifier = load_classifier(args.model.as_deref(), default_model_bytes, device)?;
+    let tensor = match &args.tensor_npy {
+        Some(npy) => Some((npy, read_finite_npy(npy, "--tensor-npy")?)),
+        None => None,
+    };
+    // The file-name stem of each input's heatmaps, unique within the run.
+    let mut used_stems = HashSet::new();
+    let stems: Vec<String> = match &tensor {
+        Some((npy, (shape, _))) => (0..shape.first().copied().unwrap_or(0))
+            .map(|index| unique_stem(&format!("{}_{index}", file_stem(npy)), &mut used_stems))
+            .collect(),
+        None => args.images.iter().map(|path| unique_stem(&file_stem(path), &mut used_stems)).collect(),
+    };
     let heatmap_job = match &args.heatmap {
         Some(dir) => {
             let targets = resolve_targets(classifier.card(), &args.target).context("--target")?;
+            let job = HeatmapJob { dir: dir.clone(), targets, options: HeatmapOptions::new(args.method) };
+            // Every file the run writes, checked before any work, so that a refused run writes nothing.
+            let files: Vec<HeatmapFiles> = stems
+                .iter()
+                .flat_map(|stem| job.targets.iter().map(|&t| job.files(label_name(classifier.card(), t), stem)))
+                .collect();
+            let outputs: Vec<(&str, &Path)> =
+                files.iter().flat_map(|f| f.paths()).map(|path| ("--heatmap", path)).collect();
+            check_not_replacing(&outputs, args.overwrite)?;
             std::fs::create_dir_all(dir).with_context(|| format!("creating --heatmap folder {}", dir.display()))?;
-            Some(HeatmapJob { dir: dir.clone(), targets, options: HeatmapOptions::new(args.method) })
+            Some(job)
         }
         None => None,
     };
-    let mut used_stems = HashSet::new();
     let mut results = Vec::new();
-    if let Some(npy) = &args.tensor_npy {
-        let (shape, data) = read_finite_npy(npy, "--tensor-npy")?;
+    if let Some((npy, (shape, data))) = tensor {
         // The classifier's own input side (its card's resolution; 224 px for the torchvision recipe).
         let side = match classifier.card().resolution {
             0 => INPUT_SIZE_PX,
@@ -160,8 +186,7 @@ pub fn run(args: &ClassifyArgs, device: &Device, default_model_bytes: Option<&[u
                     Some(job) => {
                         let x = x.narrow(0, index, 1)?;
                         let gray = denormalized_gray(&x, classifier.card().input_normalization.as_ref())?;
-                        let stem = unique_stem(&format!("{}_{index}", file_stem(npy)), &mut used_stems);
-                        Some(job.write(&classifier, &x, &gray, &stem, &input)?)
+                        Some(job.write(&classifier, &x, &gray, &stems[index], &input)?)
                     }
                     None => None,
                 };
@@ -170,7 +195,7 @@ pub fn run(args: &ClassifyArgs, device: &Device, default_model_bytes: Option<&[u
         }
     } else {
         let normalization = classifier.card().input_normalization.clone();
-        for path in &args.images {
+        for (path, stem) in args.images.iter().zip(&stems) {
             let radiograph = crate::imaging::load_radiograph(path)?;
             let out_of_domain = radiograph.dicom.as_deref().and_then(not_a_chest_radiograph);
             if let Some(doubt) = &out_of_domain {
@@ -192,8 +217,7 @@ pub fn run(args: &ClassifyArgs, device: &Device, default_model_bytes: Option<&[u
             let heatmaps = match &heatmap_job {
                 Some(job) => {
                     let gray = GrayMap { width_px: width, height_px: height, values: gray };
-                    let stem = unique_stem(&file_stem(path), &mut used_stems);
-                    Some(job.write(&classifier, &x, &gray, &stem, &input)?)
+                    Some(job.write(&classifier, &x, &gray, stem, &input)?)
                 }
                 None => None,
             };
@@ -276,9 +300,18 @@ impl HeatmapJob {
         maps.iter().map(|map| self.write_one(map, gray, stem)).collect()
     }
 
+    /// The files of the `label` heatmap of the input `stem`.
+    fn files(&self, label: &str, stem: &str) -> HeatmapFiles {
+        heatmap_file_paths(&self.dir, &self.base(label, stem))
+    }
+
+    fn base(&self, label: &str, stem: &str) -> String {
+        format!("{stem}_{}_{}", safe_file_part(label), self.options.method.cli_name())
+    }
+
     fn write_one(&self, map: &Heatmap, gray: &GrayMap, stem: &str) -> anyhow::Result<HeatmapRecord> {
         let method = map.options.method.cli_name();
-        let base = format!("{stem}_{}_{method}", safe_file_part(&map.label));
+        let base = self.base(&map.label, stem);
         let full = map.at_image_size(gray.width_px, gray.height_px);
 
         let files = write_heatmap_files(&self.dir, &base, gray, &full, OverlayStyle::HALF_AND_HALF)?;
@@ -307,6 +340,11 @@ fn denormalized_gray(
     let values = x.narrow(1, 0, 1)?.flatten_all()?.to_vec1::<f32>()?;
     let values = values.into_iter().map(|v| (v * std + mean).clamp(0.0, 1.0)).collect();
     Ok(GrayMap { width_px: width, height_px: height, values })
+}
+
+/// The card's name of label `index` (targets come from the card, so it has one).
+fn label_name(card: &crate::models::card::ModelCard, index: usize) -> &str {
+    card.labels.get(index).map_or("", String::as_str)
 }
 
 fn file_stem(path: &Path) -> String {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::output_paths::check_outputs_apart;
+use crate::cli::output_paths::{check_not_replacing, check_outputs_apart};
 use anyhow::Context;
 
 use crate::convert::progan_tf::{GanDataset, convert_progan_file};
@@ -18,6 +18,9 @@ pub struct ConvertProganArgs {
     /// the CheXpert GAN (the original config.py) and the card says it was assumed.
     #[arg(long, value_enum)]
     pub dataset: Option<GanDataset>,
+    /// Replace OUT if it already exists; without it such a run is refused before anything is converted.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Print one JSON document (the written card) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -26,6 +29,7 @@ pub struct ConvertProganArgs {
 /// Runs the conversion and reports what was written.
 pub fn run(args: &ConvertProganArgs) -> anyhow::Result<()> {
     check_outputs_apart(&[("the output", &args.out)], &[("the pickle converted", &args.network)])?;
+    check_not_replacing(&[("the output", &args.out)], args.overwrite)?;
     let converted = convert_progan_file(&args.network, &args.out, args.dataset)
         .with_context(|| format!("converting {}", args.network.display()))?;
     let card = &converted.card;

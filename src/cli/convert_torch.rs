@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::output_paths::check_model_output;
+use crate::cli::output_paths::{check_model_output, check_not_replacing};
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 
@@ -31,6 +31,9 @@ pub struct ConvertDensenetArgs {
     /// Name shown in the model picker (default: the checkpoint's file name).
     #[arg(long)]
     pub name: Option<String>,
+    /// Replace OUT if it already exists; without it such a run is refused before anything is converted.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Print one JSON document describing the conversion.
     #[arg(long)]
     pub json: bool,
@@ -52,6 +55,9 @@ pub struct ConvertCycleganArgs {
     /// Name shown in the model picker (default: the checkpoint's file name).
     #[arg(long)]
     pub name: Option<String>,
+    /// Replace OUT if it already exists; without it such a run is refused before anything is converted.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Print one JSON document describing the conversion.
     #[arg(long)]
     pub json: bool,
@@ -67,14 +73,19 @@ pub struct ConvertInceptionArgs {
     /// Name shown in results (default: the checkpoint's file name).
     #[arg(long)]
     pub name: Option<String>,
+    /// Replace OUT if it already exists; without it such a run is refused before anything is converted.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Print one JSON document describing the conversion.
     #[arg(long)]
     pub json: bool,
 }
 
-/// The output of a conversion is a new safetensors file, never the checkpoint it converts.
-fn check_conversion_paths(checkpoint: &Path, out: &Path) -> anyhow::Result<()> {
-    check_model_output("the output", out, &[("the checkpoint converted", checkpoint)])
+/// The output of a conversion is a new safetensors file, never the checkpoint it converts, and replaces an existing
+/// file only with `--overwrite`.
+fn check_conversion_paths(checkpoint: &Path, out: &Path, overwrite: bool) -> anyhow::Result<()> {
+    check_model_output("the output", out, &[("the checkpoint converted", checkpoint)])?;
+    check_not_replacing(&[("the output", out)], overwrite)
 }
 
 /// The label list for `--labels`.
@@ -162,7 +173,7 @@ fn report(
 
 /// Runs `thorax convert densenet`.
 pub fn run_densenet(args: &ConvertDensenetArgs) -> anyhow::Result<()> {
-    check_conversion_paths(&args.checkpoint, &args.out)?;
+    check_conversion_paths(&args.checkpoint, &args.out, args.overwrite)?;
     let labels = parse_label_list(&args.labels)?;
     let (bytes, sha256) = read_bytes(&args.checkpoint)?;
     let checkpoint = read_checkpoint_bytes(&bytes, &args.checkpoint)?;
@@ -177,7 +188,7 @@ pub fn run_densenet(args: &ConvertDensenetArgs) -> anyhow::Result<()> {
 
 /// Runs `thorax convert cyclegan`.
 pub fn run_cyclegan(args: &ConvertCycleganArgs) -> anyhow::Result<()> {
-    check_conversion_paths(&args.checkpoint, &args.out)?;
+    check_conversion_paths(&args.checkpoint, &args.out, args.overwrite)?;
     let domains: Vec<&str> = args.domains.split(',').map(str::trim).collect();
     let [domain_a, domain_b] = domains.as_slice() else {
         bail!("--domains `{}`: give exactly two names, A then B", args.domains);
@@ -206,7 +217,7 @@ pub fn run_cyclegan(args: &ConvertCycleganArgs) -> anyhow::Result<()> {
 
 /// Runs `thorax convert inception`.
 pub fn run_inception(args: &ConvertInceptionArgs) -> anyhow::Result<()> {
-    check_conversion_paths(&args.checkpoint, &args.out)?;
+    check_conversion_paths(&args.checkpoint, &args.out, args.overwrite)?;
     let (bytes, sha256) = read_bytes(&args.checkpoint)?;
     let checkpoint = read_checkpoint_bytes(&bytes, &args.checkpoint)?;
     let name = args.name.clone().unwrap_or_else(|| default_name(&args.checkpoint, "FID Inception-v3"));

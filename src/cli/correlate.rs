@@ -23,6 +23,8 @@ use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 use sha2::{Digest as _, Sha256};
 
+use crate::atomic_file::{IfExists, write_file};
+use crate::cli::output_paths::check_not_replacing;
 use crate::metrics::correlation::{ControlExperiment, CorrelationMatrix, correlation_matrix};
 use crate::metrics::error::MetricError;
 use crate::models::card::{ModelCard, ModelKind};
@@ -62,6 +64,10 @@ pub struct CorrelateArgs {
     /// Print the summary as one JSON document on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Replace files that already exist in --out (an earlier run's CSVs, summary.json, images); without it a run
+    /// that would replace one is refused before anything is generated or written.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// The knobs of one run.
@@ -348,10 +354,12 @@ fn save_png(path: &Path, pixels: &[u8], width: usize, height: usize) -> Result<(
         u32::try_from(width).map_err(|e| write_error(e.to_string()))?,
         u32::try_from(height).map_err(|e| write_error(e.to_string()))?,
     );
-    image::GrayImage::from_raw(w, h, pixels.to_vec())
-        .ok_or_else(|| write_error("pixel buffer does not match the image size".to_owned()))?
-        .save(path)
-        .map_err(|e| write_error(e.to_string()))
+    let image = image::GrayImage::from_raw(w, h, pixels.to_vec())
+        .ok_or_else(|| write_error("pixel buffer does not match the image size".to_owned()))?;
+    let mut encoded = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut encoded, image::ImageFormat::Png).map_err(|e| write_error(e.to_string()))?;
+    // Whole or not at all under its name; the command line has refused existing files unless --overwrite.
+    write_file(path, IfExists::Replace, encoded.get_ref()).map_err(|e| write_error(e.to_string()))
 }
 
 /// Letters, digits, `-` and `_` only, so label names make portable file names.
@@ -463,8 +471,47 @@ fn model_json(model: &LoadedModel) -> serde_json::Value {
     })
 }
 
-fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+fn write_text(path: &Path, text: &str, if_exists: IfExists) -> anyhow::Result<()> {
+    write_file(path, if_exists, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The files `thorax correlate` writes into `--out` (besides the images of `--save-images`).
+struct OutputFiles {
+    /// Each matched label's CSV, by label.
+    per_label: std::collections::BTreeMap<String, PathBuf>,
+    matrix_csv: PathBuf,
+    response_curves_csv: PathBuf,
+    summary_json: PathBuf,
+}
+
+impl OutputFiles {
+    fn new(out: &Path, matching: &LabelMatching) -> Self {
+        let per_label = matching
+            .pairs
+            .iter()
+            .map(|pair| {
+                (pair.label.clone(), out.join("per_label").join(format!("{}.csv", safe_file_part(&pair.label))))
+            })
+            .collect();
+        Self {
+            per_label,
+            matrix_csv: out.join("correlation_matrix.csv"),
+            response_curves_csv: out.join("response_curves.csv"),
+            summary_json: out.join("summary.json"),
+        }
+    }
+
+    fn per_label_csv(&self, label: &str) -> PathBuf {
+        self.per_label.get(label).cloned().unwrap_or_else(|| {
+            self.matrix_csv.with_file_name("per_label").join(format!("{}.csv", safe_file_part(label)))
+        })
+    }
+
+    fn named(&self) -> Vec<&Path> {
+        let mut named: Vec<&Path> = self.per_label.values().map(PathBuf::as_path).collect();
+        named.extend([self.matrix_csv.as_path(), self.response_curves_csv.as_path(), self.summary_json.as_path()]);
+        named
+    }
 }
 
 /// Runs `thorax correlate` on `device`; the defaults are the embedded generator and classifier.
@@ -500,6 +547,19 @@ pub fn run(
         .with_context(|| format!("building the generator from {}", generator_file.name))?;
     let classifier = DenseNet121::from_weights(classifier_file.weights)
         .with_context(|| format!("building the classifier from {}", classifier_file.name))?;
+    let out_files = OutputFiles::new(&args.out, &match_labels(generator.card(), classifier.card()));
+    let mut outputs: Vec<(&str, &Path)> = out_files.named().into_iter().map(|path| ("--out", path)).collect();
+    let image_files: Vec<PathBuf> = if args.save_images {
+        let images = args.out.join("images");
+        let dirs: Vec<PathBuf> = out_files.per_label.keys().map(|label| images.join(safe_file_part(label))).collect();
+        dirs.iter().flat_map(|dir| (0..args.per_label).map(move |i| dir.join(format!("fake_{i}.png")))).collect()
+    } else {
+        Vec::new()
+    };
+    outputs.extend(image_files.iter().map(|path| ("--save-images", path.as_path())));
+    // Before any work, so that a refused run writes nothing.
+    check_not_replacing(&outputs, args.overwrite)?;
+    let if_exists = IfExists::replace_if(args.overwrite);
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating --out {}", args.out.display()))?;
     let settings = CorrelationSettings {
         per_label: args.per_label,
@@ -537,15 +597,15 @@ pub fn run(
     std::fs::create_dir_all(&per_label_dir).with_context(|| format!("creating {}", per_label_dir.display()))?;
     let mut per_label_files = serde_json::Map::new();
     for experiment in &result.experiments {
-        let path = per_label_dir.join(format!("{}.csv", safe_file_part(&experiment.control_label)));
-        write_file(&path, &experiment_csv(experiment, &result.output_labels))?;
+        let path = out_files.per_label_csv(&experiment.control_label);
+        write_text(&path, &experiment_csv(experiment, &result.output_labels), if_exists)?;
         per_label_files.insert(experiment.control_label.clone(), path.display().to_string().into());
     }
-    let matrix_path = args.out.join("correlation_matrix.csv");
-    write_file(&matrix_path, &matrix_csv(&result.matrix))?;
-    let curves_path = args.out.join("response_curves.csv");
-    write_file(&curves_path, &response_curves_csv(&result.response_curves, &result.output_labels))?;
-    let summary_path = args.out.join("summary.json");
+    let matrix_path = &out_files.matrix_csv;
+    write_text(matrix_path, &matrix_csv(&result.matrix), if_exists)?;
+    let curves_path = &out_files.response_curves_csv;
+    write_text(curves_path, &response_curves_csv(&result.response_curves, &result.output_labels), if_exists)?;
+    let summary_path = &out_files.summary_json;
 
     let diagonal: serde_json::Map<String, serde_json::Value> = result
         .matching
@@ -580,7 +640,7 @@ pub fn run(
         },
     });
     let summary_text = serde_json::to_string_pretty(&summary)?;
-    write_file(&summary_path, &summary_text)?;
+    write_text(summary_path, &summary_text, if_exists)?;
 
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);

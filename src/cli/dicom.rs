@@ -1,11 +1,12 @@
 //! `thorax dicom ...`: inspect DICOM files, de-identify them, and export artificial images as DICOM
 //! Secondary Capture or windowed PNG.
 
-use crate::cli::output_paths::{check_extension, check_outputs_apart};
+use crate::atomic_file::{IfExists, write_file};
+use crate::cli::output_paths::{check_extension, check_not_replacing, check_outputs_apart};
 use crate::imaging::dicom::{
     DeidentifiedFile, DeidentifyOptions, DicomError, GrayImage, GraySamples, Provenance, TagRow, UidMap, Window,
     deidentify_file_with, list_tags, open_dicom, read_dicom_image, read_png_with_provenance, render_display_u8,
-    write_secondary_capture,
+    write_secondary_capture_with,
 };
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -68,6 +69,9 @@ pub enum DicomCommand {
         /// Conditioning labels, e.g. "Cardiomegaly=1,Effusion=0".
         #[arg(long)]
         labels: Option<String>,
+        /// Replace --out if it already exists; without it such a run is refused before anything is written.
+        #[arg(long)]
+        overwrite: bool,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -85,6 +89,9 @@ pub enum DicomCommand {
         /// Window width (with --window-center), in the same units.
         #[arg(long, requires = "window_center")]
         window_width: Option<f64>,
+        /// Replace --out if it already exists; without it such a run is refused before anything is written.
+        #[arg(long)]
+        overwrite: bool,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -160,8 +167,9 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
         DicomCommand::Deidentify { inputs, out, allow_burned_in_annotation, json } => {
             deidentify(&inputs, &out, DeidentifyOptions { allow_burned_in_annotation }, json)
         }
-        DicomCommand::ExportSc { png, out, model_sha256, seed, labels, json } => {
+        DicomCommand::ExportSc { png, out, model_sha256, seed, labels, overwrite, json } => {
             check_outputs_apart(&[("--out", &out)], &[("the PNG exported", &png)])?;
+            check_not_replacing(&[("--out", &out)], overwrite)?;
             let (image, stored) =
                 read_png_with_provenance(&png).with_context(|| format!("reading PNG {}", png.display()))?;
             if stored.is_none() {
@@ -176,7 +184,7 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
             }
             let provenance = merge_provenance(stored, model_sha256, seed, labels)
                 .with_context(|| format!("provenance for {}", png.display()))?;
-            let info = write_secondary_capture(&out, &image, &provenance)
+            let info = write_secondary_capture_with(&out, &image, &provenance, IfExists::replace_if(overwrite))
                 .with_context(|| format!("writing Secondary Capture {}", out.display()))?;
             if json {
                 print_json(&info)
@@ -192,9 +200,10 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
                 Ok(())
             }
         }
-        DicomCommand::Render { file, out, window_center, window_width, json } => {
+        DicomCommand::Render { file, out, window_center, window_width, overwrite, json } => {
             check_extension("--out", &out, &["png"])?;
             check_outputs_apart(&[("--out", &out)], &[("the DICOM file rendered", &file)])?;
+            check_not_replacing(&[("--out", &out)], overwrite)?;
             let image = read_dicom_image(&file).with_context(|| format!("reading DICOM image {}", file.display()))?;
             let window = match (window_center, window_width) {
                 (Some(center), _) if !center.is_finite() => {
@@ -208,7 +217,8 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
                 eprintln!("note: {}: {note}", file.display());
             }
             let gray = GrayImage::new(image.width, image.height, GraySamples::U8(render_display_u8(&image, window)))?;
-            write_plain_png(&out, &gray).with_context(|| format!("writing {}", out.display()))?;
+            write_plain_png(&out, &gray, IfExists::replace_if(overwrite))
+                .with_context(|| format!("writing {}", out.display()))?;
             let (used, source) = match window {
                 Some(window) => (window, "command line".to_owned()),
                 None => {
@@ -495,17 +505,18 @@ fn check_labels_text(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_plain_png(path: &Path, image: &GrayImage) -> anyhow::Result<()> {
+fn write_plain_png(path: &Path, image: &GrayImage, if_exists: IfExists) -> anyhow::Result<()> {
     let GraySamples::U8(bytes) = &image.samples else {
         bail!("rendered image is not 8-bit");
     };
-    let file = std::fs::File::create(path)?;
-    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), image.width, image.height);
+    let mut encoded = Vec::new();
+    let mut encoder = png::Encoder::new(&mut encoded, image.width, image.height);
     encoder.set_color(png::ColorType::Grayscale);
     encoder.set_depth(png::BitDepth::Eight);
     let mut writer = encoder.write_header()?;
     writer.write_image_data(bytes)?;
     writer.finish()?;
+    write_file(path, if_exists, &encoded)?;
     Ok(())
 }
 

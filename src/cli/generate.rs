@@ -7,8 +7,9 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 
+use crate::atomic_file::{IfExists, PartialFile, write_file};
 use crate::cli::npy_input::read_finite_npy;
-use crate::cli::output_paths::check_outputs_apart;
+use crate::cli::output_paths::{check_not_replacing, check_outputs_apart};
 use crate::convert::npy::npy_f32_header;
 use crate::convert::progan_tf::sha256_hex;
 use crate::models::card::{ModelCard, ModelKind};
@@ -53,6 +54,10 @@ pub struct GenerateArgs {
     /// Print one JSON document describing what was written.
     #[arg(long)]
     pub json: bool,
+    /// Replace files that already exist (fake_<i>.png in --out, the --out-npy file); without it a run that would
+    /// replace one is refused before anything is generated or written.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// Parses `"Name=v,Name=v"` (given as `argument`) into a vector in the card's label order; unknown names list the
@@ -172,10 +177,22 @@ pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::R
     if let Some(npy) = &args.out_npy {
         check_outputs_apart(&[("--out-npy", npy)], &inputs)?;
     }
+    if let Some(dir) = &args.out
+        && dir.exists()
+        && !dir.is_dir()
+    {
+        bail!("--out {} is a file: give a folder for the PNGs", dir.display());
+    }
+    // Every name this run writes, checked before any work, so that a refused run writes nothing.
+    let png_paths: Vec<PathBuf> = match &args.out {
+        Some(dir) => (0..count).map(|i| dir.join(format!("fake_{i}.png"))).collect(),
+        None => Vec::new(),
+    };
+    let mut outputs: Vec<(&str, &Path)> = args.out_npy.iter().map(|npy| ("--out-npy", npy.as_path())).collect();
+    outputs.extend(png_paths.iter().map(|path| ("--out", path.as_path())));
+    check_not_replacing(&outputs, args.overwrite)?;
+    let if_exists = IfExists::replace_if(args.overwrite);
     if let Some(dir) = &args.out {
-        if dir.exists() && !dir.is_dir() {
-            bail!("--out {} is a file: give a folder for the PNGs", dir.display());
-        }
         // Made only now, so that a run refused above leaves no empty folder behind.
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let stale = (count..).take_while(|i| dir.join(format!("fake_{i}.png")).exists()).count();
@@ -191,7 +208,7 @@ pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::R
     // Each batch is written as soon as it is made: a long run holds one batch in memory, and what it wrote before
     // an interruption stays usable.
     let started = Instant::now();
-    let mut npy_file: Option<std::io::BufWriter<std::fs::File>> = None;
+    let mut npy_file: Option<std::io::BufWriter<PartialFile>> = None;
     let mut image_shape = [0usize; 3];
     let mut written = Vec::new();
     for start in (0..count).step_by(args.batch_size) {
@@ -207,7 +224,7 @@ pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::R
         if let Some(path) = &args.out_npy {
             let file = match &mut npy_file {
                 Some(file) => file,
-                None => npy_file.insert(create_npy(path, &[count, c, h, w])?),
+                None => npy_file.insert(create_npy(path, &[count, c, h, w], if_exists)?),
             };
             let bytes: Vec<u8> = outputs.iter().flat_map(|v| v.to_le_bytes()).collect();
             file.write_all(&bytes).with_context(|| format!("writing {}", path.display()))?;
@@ -233,13 +250,16 @@ pub fn run(args: &GenerateArgs, default_model_bytes: Option<&[u8]>) -> anyhow::R
                     ("thorax.labels", labels_text),
                 ];
                 let path = dir.join(format!("fake_{i}.png"));
-                write_png(&path, image, c, h, w, &text)?;
+                write_png(&path, image, c, h, w, &text, if_exists)?;
                 written.push(path);
             }
         }
     }
-    if let (Some(file), Some(path)) = (&mut npy_file, &args.out_npy) {
-        file.flush().with_context(|| format!("writing {}", path.display()))?;
+    if let (Some(file), Some(path)) = (npy_file, &args.out_npy) {
+        // Under its name only once whole: an interrupted run leaves no .npy whose header promises more rows.
+        let partial =
+            file.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {}", path.display()))?;
+        partial.commit()?;
     }
     let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     let [channels, height, width] = image_shape;
@@ -297,15 +317,15 @@ impl LatentStream {
     }
 }
 
-/// Creates `path` (and its folder) with the `.npy` header of `shape`; the values follow batch by batch.
-fn create_npy(path: &Path, shape: &[usize]) -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
+/// Starts `path` (and makes its folder) with the `.npy` header of `shape`; the values follow batch by batch, and the
+/// file takes its name when committed.
+fn create_npy(path: &Path, shape: &[usize], if_exists: IfExists) -> anyhow::Result<std::io::BufWriter<PartialFile>> {
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
     }
     let header =
         npy_f32_header(shape).with_context(|| format!("{}: shape {shape:?} too large for .npy", path.display()))?;
-    let mut file =
-        std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    let mut file = std::io::BufWriter::new(PartialFile::create(path, if_exists)?);
     file.write_all(&header).with_context(|| format!("writing {}", path.display()))?;
     Ok(file)
 }
@@ -318,6 +338,7 @@ fn write_png(
     height: usize,
     width: usize,
     text: &[(&str, String)],
+    if_exists: IfExists,
 ) -> anyhow::Result<()> {
     let color = match channels {
         1 => png::ColorType::Grayscale,
@@ -328,8 +349,9 @@ fn write_png(
     // [C, H, W] -> interleaved H, W, C
     let pixels: Vec<u8> =
         (0..plane).flat_map(|p| (0..channels).map(move |c| to_png_u8(image[c * plane + p]))).collect();
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width as u32, height as u32);
+    // Encoded in memory (one image), then written whole through a temporary file.
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width as u32, height as u32);
     encoder.set_color(color);
     encoder.set_depth(png::BitDepth::Eight);
     for (keyword, value) in text {
@@ -344,6 +366,7 @@ fn write_png(
     let mut writer = encoder.write_header().with_context(|| format!("writing {}", path.display()))?;
     writer.write_image_data(&pixels).with_context(|| format!("writing {}", path.display()))?;
     writer.finish().with_context(|| format!("writing {}", path.display()))?;
+    write_file(path, if_exists, &bytes)?;
     Ok(())
 }
 

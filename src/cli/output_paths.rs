@@ -1,10 +1,13 @@
-//! Guards on where a command writes: an output never lands on one of the command's inputs, and two outputs of one
-//! run never share a file. Both happened by a slip of the shell (`--answers study.db`, `--out same.dcm`) and
-//! destroyed the input without a word.
+//! Guards on where a command writes: an output never lands on one of the command's inputs, two outputs of one
+//! run never share a file, and no output replaces an existing file unless the user passed `--overwrite`. Each
+//! happened by a slip of the shell (`--answers study.db`, `--out same.dcm`, a rerun into last week's folder) and
+//! destroyed a file without a word.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+
+use crate::atomic_file::name_taken;
 
 /// `path` as the file it names: resolved when it exists, else its resolved folder joined with its file name, so that
 /// `./a.csv`, `a.csv` and a link to it compare equal.
@@ -78,6 +81,40 @@ pub(crate) fn check_outputs_apart(outputs: &[(&str, &Path)], inputs: &[(&str, &P
         }
     }
     Ok(())
+}
+
+/// The flag that lets a command replace files that already exist; one name across commands.
+pub(crate) const OVERWRITE_FLAG: &str = "--overwrite";
+
+/// Refuses a run that would replace existing files (`(flag, path)`), unless `overwrite` (`--overwrite`) allows it.
+/// Called with every name a run will write before any work, so that a refused run writes nothing; the error names
+/// the file (or the first few of a batch) and how to proceed.
+pub(crate) fn check_not_replacing(outputs: &[(&str, &Path)], overwrite: bool) -> anyhow::Result<()> {
+    if overwrite {
+        return Ok(());
+    }
+    let existing: Vec<&(&str, &Path)> = outputs.iter().filter(|(_, path)| name_taken(path)).collect();
+    match existing.as_slice() {
+        [] => Ok(()),
+        [(flag, path)] => bail!(
+            "{flag} {} already exists: pass {OVERWRITE_FLAG} to replace it, or choose another name",
+            path.display()
+        ),
+        [(flag, _), ..] => {
+            const SHOWN: usize = 3;
+            let mut names: Vec<String> =
+                existing.iter().take(SHOWN).map(|(_, path)| path.display().to_string()).collect();
+            if existing.len() > SHOWN {
+                names.push(format!("and {} more", existing.len() - SHOWN));
+            }
+            bail!(
+                "{} files this run would write ({flag}) already exist: {}; pass {OVERWRITE_FLAG} to replace them, or \
+                 choose another name or folder",
+                existing.len(),
+                names.join(", ")
+            )
+        }
+    }
 }
 
 /// Refuses an output file name whose extension says another format than the one written (`expected`, lower case,
@@ -214,5 +251,20 @@ mod tests {
         let error = check_extension("--out", Path::new("scan.dcm"), &["png"]).unwrap_err().to_string();
         assert!(error.contains("writes PNG") && error.contains(".png"), "{error}");
         assert!(check_extension("--out", Path::new("noext"), &["png"]).is_err());
+    }
+
+    #[test]
+    fn existing_outputs_are_refused_without_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (dir.path().join("a.png"), dir.path().join("b.png"), dir.path().join("c.png"));
+        check_not_replacing(&[("--out", &a), ("--out", &b)], false).unwrap();
+        std::fs::write(&a, b"x").unwrap();
+        let error = check_not_replacing(&[("--out", &a), ("--out", &b)], false).unwrap_err().to_string();
+        assert!(error.contains("a.png already exists") && error.contains("--overwrite"), "{error}");
+        std::fs::write(&b, b"x").unwrap();
+        let outputs = [("--out", a.as_path()), ("--out", b.as_path()), ("--out", c.as_path())];
+        let error = check_not_replacing(&outputs, false).unwrap_err().to_string();
+        assert!(error.starts_with("2 files") && error.contains("a.png") && error.contains("b.png"), "{error}");
+        check_not_replacing(&outputs, true).unwrap();
     }
 }

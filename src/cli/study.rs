@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::cli::output_paths::{check_outputs_apart, check_writable, same_file};
+use crate::cli::output_paths::{check_not_replacing, check_outputs_apart, check_writable, same_file};
 use crate::models::card::ModelKind;
 use crate::models::registry::default_model_bytes;
 use crate::study::analysis::{
@@ -239,6 +239,10 @@ pub struct ExportArgs {
     /// Write the iMRMC input file (latest main-case ratings plus truth rows).
     #[arg(long)]
     pub imrmc: Option<PathBuf>,
+    /// Replace --answers or --imrmc if they already exist; without it such a run is refused before anything is
+    /// written.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Print one JSON document.
     #[arg(long)]
     pub json: bool,
@@ -711,6 +715,7 @@ fn run_export(args: &ExportArgs) -> Result<()> {
     for &(flag, path) in &outputs {
         check_writable(flag, path)?;
     }
+    check_not_replacing(&outputs, args.overwrite)?;
     // A study in use by a reading session is exported from a snapshot of its committed answers, as status and
     // analyze read it: a reading station left open must not stop the researcher.
     let opened =

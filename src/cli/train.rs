@@ -118,6 +118,10 @@ pub struct TrainGanArgs {
     /// Store the generator as f16 (half the size) instead of f32.
     #[arg(long)]
     pub f16: bool,
+    /// Let a new run (not --resume) replace an existing model, sample grid or held-out list at its output names;
+    /// without it such a run is refused before the first step.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Print one JSON document describing the run on stdout.
     #[arg(long)]
     pub json: bool,
@@ -268,7 +272,11 @@ pub fn write_sample_grid(trainer: &GanTrainer, data: &GanDataset, path: &Path, d
         let (y, x) = ((sample / SIDE) * r + within / r, (sample % SIDE) * r + within % r);
         grid.put_pixel(x as u32, y as u32, image::Luma([to_png_u8(*value)]));
     }
-    grid.save(path).with_context(|| format!("writing the sample grid {}", path.display()))
+    let mut encoded = std::io::Cursor::new(Vec::new());
+    grid.write_to(&mut encoded, image::ImageFormat::Png).context("encoding the sample grid")?;
+    // Replaced whole: the run has been allowed to write here (check_run_outputs).
+    crate::atomic_file::write_file(path, crate::atomic_file::IfExists::Replace, encoded.get_ref())
+        .with_context(|| format!("writing the sample grid {}", path.display()))
 }
 
 fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
@@ -296,7 +304,7 @@ fn train_gan(args: &TrainGanArgs) -> anyhow::Result<()> {
     outputs.extend(args.log.as_deref().map(|log| ("--log", log)));
     let mut inputs = vec![("the labels CSV", labels), ("the --images folder", images)];
     inputs.extend(args.grow_from.as_deref().map(|from| ("the model --grow-from reads", from)));
-    check_run_outputs(&outputs, &inputs, &checkpoint_path, args.resume.as_deref())?;
+    check_run_outputs(&outputs, &inputs, &checkpoint_path, args.resume.as_deref(), args.overwrite)?;
     // A grown run continues the step count, so its log continues too.
     let continues = args.resume.is_some() || args.grow_from.is_some();
     let mut log = LossLog::open(args.log.as_deref(), GAN_LOG_HEADER, continues)?;

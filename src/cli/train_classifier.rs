@@ -104,6 +104,10 @@ pub struct TrainClassifierArgs {
     /// Licence statement for the card (of the weights and the data they derive from).
     #[arg(long)]
     pub licence: Option<String>,
+    /// Let a new run (not --resume) replace an existing model, sample grid or held-out list at its output names;
+    /// without it such a run is refused before the first step.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Print one JSON document describing the run on stdout.
     #[arg(long)]
     pub json: bool,
@@ -230,7 +234,7 @@ pub fn train_classifier(args: &TrainClassifierArgs) -> anyhow::Result<()> {
     let mut outputs = vec![("--out", args.out.as_path()), ("--checkpoint", checkpoint_path.as_path())];
     outputs.extend(args.log.as_deref().map(|log| ("--log", log)));
     let inputs = [("the labels CSV", args.labels.as_path()), ("the --images folder", args.images.as_path())];
-    check_run_outputs(&outputs, &inputs, &checkpoint_path, args.resume.as_deref())?;
+    check_run_outputs(&outputs, &inputs, &checkpoint_path, args.resume.as_deref(), args.overwrite)?;
     let mut log = LossLog::open(args.log.as_deref(), LOG_HEADER, args.resume.is_some())?;
     eprintln!(
         "thorax train classifier: {train_rows} training / {validation_rows} validation images ({} / {} patients) at {} \

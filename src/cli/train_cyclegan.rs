@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use candle_core::{DType, Device};
 
+use crate::atomic_file::{IfExists, PartialFile};
 use crate::cli::output_paths::same_file;
 use crate::cli::train::{check_same, default_checkpoint_path};
 use crate::cli::train_run::{LossLog, RunClock, check_run_outputs, checkpoint_due, format_duration, training_command};
@@ -106,6 +107,10 @@ pub struct TrainCycleGanArgs {
     /// Store the generators as f16 (half the size) instead of f32.
     #[arg(long)]
     pub f16: bool,
+    /// Let a new run (not --resume) replace an existing model, sample grid or held-out list at its output names;
+    /// without it such a run is refused before the first step.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Print one JSON document describing the run on stdout.
     #[arg(long)]
     pub json: bool,
@@ -195,14 +200,16 @@ fn folder_list(folders: &[PathBuf]) -> String {
 fn write_held_out_list(path: &Path, domains: [(&str, &DomainImages); 2]) -> anyhow::Result<()> {
     let context = || format!("writing the held-out list {}", path.display());
     // The csv writer quotes names and paths that hold commas or quotes.
-    let mut writer = csv::Writer::from_path(path).with_context(context)?;
+    let partial = PartialFile::create(path, IfExists::Replace).with_context(context)?;
+    let mut writer = csv::Writer::from_writer(partial);
     writer.write_record(["domain", "file"]).with_context(context)?;
     for (name, images) in domains {
         for file in images.files() {
             writer.write_record([name, &file.display().to_string()]).with_context(context)?;
         }
     }
-    writer.flush().with_context(context)
+    // Under its name only once whole (replacing an earlier list is allowed by check_run_outputs).
+    writer.into_inner().map_err(|e| e.into_error()).with_context(context)?.commit().with_context(context)
 }
 
 /// Loads one domain and splits off its validation images.
@@ -258,7 +265,7 @@ pub fn train_cyclegan(args: &TrainCycleGanArgs) -> anyhow::Result<()> {
     outputs.extend(args.log.as_deref().map(|log| ("--log", log)));
     let folders_a = args.domain_a.iter().map(|f| ("a --domain-a folder", f.as_path()));
     let inputs: Vec<_> = folders_a.chain(args.domain_b.iter().map(|f| ("a --domain-b folder", f.as_path()))).collect();
-    check_run_outputs(&outputs, &inputs, &checkpoint_path, args.resume.as_deref())?;
+    check_run_outputs(&outputs, &inputs, &checkpoint_path, args.resume.as_deref(), args.overwrite)?;
     if let Some(path) = &args.held_out_list {
         write_held_out_list(path, [(name_a.as_str(), &val_a), (name_b.as_str(), &val_b)])?;
     }

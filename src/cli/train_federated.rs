@@ -82,7 +82,7 @@ pub fn train_gan_federated(args: &TrainGanArgs) -> anyhow::Result<()> {
             let continued = args.resume.is_some().then_some(checkpoint.as_path());
             let outputs = [("--out", args.out.as_path()), ("site checkpoint", checkpoint.as_path())];
             let site_folders: Vec<_> = sites.iter().map(|s| ("a site folder", s.images.as_path())).collect();
-            check_run_outputs(&outputs, &site_folders, checkpoint, continued)
+            check_run_outputs(&outputs, &site_folders, checkpoint, continued, args.overwrite)
                 .with_context(|| format!("site {}", site.name))?;
         }
     }

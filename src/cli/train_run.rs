@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::cli::output_paths::{check_extension, check_outputs_apart, check_writable, same_file};
+use crate::cli::output_paths::{check_extension, check_not_replacing, check_outputs_apart, check_writable, same_file};
 
 /// Seconds between two progress lines (the first and the last step always print).
 const PRINT_INTERVAL_S: f64 = 10.0;
@@ -52,6 +52,9 @@ impl LossLog {
     }
 }
 
+/// Outputs with a rule of their own about an existing file (see [`check_run_outputs`]).
+const OWN_RULE_FLAGS: [&str; 3] = ["--checkpoint", "site checkpoint", "--log"];
+
 /// Outputs that hold a model or a checkpoint (safetensors files).
 const MODEL_OUTPUT_FLAGS: [&str; 4] = ["--out", "--out-b2a", "--checkpoint", "site checkpoint"];
 
@@ -59,12 +62,15 @@ const MODEL_OUTPUT_FLAGS: [&str; 4] = ["--out", "--out-b2a", "--checkpoint", "si
 /// written, so that a typo in a folder name fails at once instead of after the training; that no output lands on one
 /// of the run's `inputs` (the labels CSV, a model it grows from) or inside an input folder, on another output, or, except `checkpoint` itself,
 /// on the checkpoint it resumes; and that a run which does not continue `checkpoint` (`resumed_from` is another file
-/// or none) will not replace an earlier run's checkpoint there. Model outputs must be `.safetensors` files.
+/// or none) will not replace an earlier run's checkpoint there. Model outputs must be `.safetensors` files. A new run
+/// (not resumed) replaces an existing model, sample grid or held-out list only with `overwrite` (`--overwrite`); the
+/// checkpoint and the loss log keep their own rules (continue with --resume, or another name).
 pub(crate) fn check_run_outputs(
     outputs: &[(&str, &Path)],
     inputs: &[(&str, &Path)],
     checkpoint: &Path,
     resumed_from: Option<&Path>,
+    overwrite: bool,
 ) -> anyhow::Result<()> {
     check_outputs_apart(outputs, inputs)?;
     for &(flag, path) in outputs {
@@ -85,6 +91,11 @@ pub(crate) fn check_run_outputs(
              another --checkpoint (or --out), or remove the file",
             checkpoint.display()
         );
+    }
+    if resumed_from.is_none() {
+        let replaced: Vec<(&str, &Path)> =
+            outputs.iter().copied().filter(|(flag, _)| !OWN_RULE_FLAGS.contains(flag)).collect();
+        check_not_replacing(&replaced, overwrite)?;
     }
     Ok(())
 }
@@ -248,33 +259,54 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let model = dir.path().join("g.safetensors");
         let checkpoint = dir.path().join("g.ckpt.safetensors");
-        check_run_outputs(&[("--out", &model)], &[], &checkpoint, None).unwrap();
+        check_run_outputs(&[("--out", &model)], &[], &checkpoint, None, false).unwrap();
         let missing = dir.path().join("typo/g.safetensors");
-        let error = check_run_outputs(&[("--out", &missing)], &[], &checkpoint, None).unwrap_err().to_string();
+        let error = check_run_outputs(&[("--out", &missing)], &[], &checkpoint, None, false).unwrap_err().to_string();
         assert!(error.contains("--out") && error.contains("does not exist"), "{error}");
-        let error = check_run_outputs(&[("--samples", dir.path())], &[], &checkpoint, None).unwrap_err().to_string();
+        let error =
+            check_run_outputs(&[("--samples", dir.path())], &[], &checkpoint, None, false).unwrap_err().to_string();
         assert!(error.contains("is a folder"), "{error}");
         std::fs::write(&checkpoint, b"earlier run").unwrap();
-        let error = check_run_outputs(&[("--out", &model)], &[], &checkpoint, None).unwrap_err().to_string();
+        let error = check_run_outputs(&[("--out", &model)], &[], &checkpoint, None, false).unwrap_err().to_string();
         assert!(error.contains("--resume"), "{error}");
         let other = dir.path().join("other.ckpt.safetensors");
         std::fs::write(&other, b"another run").unwrap();
-        assert!(check_run_outputs(&[], &[], &checkpoint, Some(&other)).is_err());
+        assert!(check_run_outputs(&[], &[], &checkpoint, Some(&other), false).is_err());
         // Continuing the run in place is the one way to write over it; the spelling of the path does not matter.
         let spelled_otherwise = dir.path().join(".").join("g.ckpt.safetensors");
-        check_run_outputs(&[("--out", &model)], &[], &checkpoint, Some(&spelled_otherwise)).unwrap();
+        check_run_outputs(&[("--out", &model)], &[], &checkpoint, Some(&spelled_otherwise), false).unwrap();
         assert_eq!(std::fs::read(&checkpoint).unwrap(), b"earlier run");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no probe file left behind");
         // The checkpoint may be the resumed file; the log and the model may not, nor an input.
         let outputs = [("--checkpoint", checkpoint.as_path()), ("--log", other.as_path())];
-        let error = check_run_outputs(&outputs, &[], &checkpoint, Some(&other)).unwrap_err().to_string();
+        let error = check_run_outputs(&outputs, &[], &checkpoint, Some(&other), false).unwrap_err().to_string();
         assert!(error.contains("--log") && error.contains("the checkpoint --resume continues"), "{error}");
         let labels = dir.path().join("labels.csv");
         let outputs = [("--out", labels.as_path())];
-        let error = check_run_outputs(&outputs, &[("the labels CSV", &labels)], &checkpoint, Some(&checkpoint))
+        let error = check_run_outputs(&outputs, &[("the labels CSV", &labels)], &checkpoint, Some(&checkpoint), false)
             .unwrap_err()
             .to_string();
         assert!(error.contains("is the labels CSV"), "{error}");
+    }
+
+    #[test]
+    fn a_new_run_replaces_an_earlier_model_or_sample_grid_only_with_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("g.safetensors");
+        let samples = dir.path().join("g.png");
+        let checkpoint = dir.path().join("g.ckpt.safetensors");
+        let outputs = [("--out", model.as_path()), ("--samples", samples.as_path())];
+        std::fs::write(&samples, b"earlier grid").unwrap();
+        let error = check_run_outputs(&outputs, &[], &checkpoint, None, false).unwrap_err().to_string();
+        assert!(error.contains("--samples") && error.contains("g.png") && error.contains("--overwrite"), "{error}");
+        check_run_outputs(&outputs, &[], &checkpoint, None, true).unwrap();
+        // A resumed run writes its own model and grid again.
+        std::fs::write(&model, b"earlier model").unwrap();
+        std::fs::write(&checkpoint, b"earlier run").unwrap();
+        check_run_outputs(&outputs, &[], &checkpoint, Some(&checkpoint), false).unwrap();
+        // --overwrite is no way around the checkpoint's own rule.
+        let error = check_run_outputs(&outputs, &[], &checkpoint, None, true).unwrap_err().to_string();
+        assert!(error.contains("already holds a training checkpoint"), "{error}");
     }
 
     #[test]

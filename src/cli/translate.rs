@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::output_paths::check_outputs_apart;
+use crate::atomic_file::{IfExists, PartialFile};
+use crate::cli::output_paths::{check_not_replacing, check_outputs_apart};
 use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 
@@ -79,6 +80,10 @@ pub struct TranslateArgs {
     /// Print one JSON document describing what was written.
     #[arg(long)]
     pub json: bool,
+    /// Replace files that already exist (`<name>_<direction>.png` in --out, the --out-npy file); without it a run
+    /// that would replace one is refused before anything is translated or written.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// Loads the generator named by `--model`, or the embedded default for the direction, and checks its direction.
@@ -157,6 +162,7 @@ pub fn run(args: &TranslateArgs, device: &Device, default_model_bytes: Option<&[
     if let Some(npy) = &args.tensor_npy {
         let out_npy = args.out_npy.as_ref().context("--tensor-npy needs --out-npy")?;
         check_outputs_apart(&[("--out-npy", out_npy)], &[("--tensor-npy", npy)])?;
+        check_not_replacing(&[("--out-npy", out_npy)], args.overwrite)?;
         let (shape, data) = read_finite_npy(npy, "--tensor-npy")?;
         if shape.len() != 4 {
             bail!("--tensor-npy {}: shape {shape:?}, expected [N, C, H, W]", npy.display());
@@ -180,6 +186,7 @@ pub fn run(args: &TranslateArgs, device: &Device, default_model_bytes: Option<&[
         let outputs: Vec<(&str, &Path)> = targets.iter().map(|t| ("--out", t.as_path())).collect();
         let inputs: Vec<(&str, &Path)> = args.images.iter().map(|p| ("an input image", p.as_path())).collect();
         check_outputs_apart(&outputs, &inputs)?;
+        check_not_replacing(&outputs, args.overwrite)?;
         // Every input is decoded once before anything is written, so that a bad file late in a batch stops the run
         // with no output half done (decoding is cheap next to the generator).
         for path in &args.images {
@@ -194,7 +201,8 @@ pub fn run(args: &TranslateArgs, device: &Device, default_model_bytes: Option<&[
             let translated = translate_gray_at(&generator, &gray, width, height, args.scale.into(), device)
                 .with_context(|| format!("translating {}", path.display()))?;
             let (out_w, out_h) = (translated.width_px, translated.height_px);
-            save_png(target, &translated.pixels, translated.channels, out_w, out_h)?;
+            let if_exists = IfExists::replace_if(args.overwrite);
+            save_png(target, &translated.pixels, translated.channels, out_w, out_h, if_exists)?;
             written.push(serde_json::json!({
                 "input": path.display().to_string(),
                 "output": target.display().to_string(),
@@ -236,11 +244,21 @@ fn output_files(out: &Path, images: &[PathBuf], direction: &str) -> Vec<PathBuf>
 }
 
 /// Writes planar [C, H, W] 8-bit pixels as a gray (C = 1) or RGB (C = 3) PNG.
-fn save_png(path: &Path, planar: &[u8], channels: usize, width: usize, height: usize) -> anyhow::Result<()> {
+fn save_png(
+    path: &Path,
+    planar: &[u8],
+    channels: usize,
+    width: usize,
+    height: usize,
+    if_exists: IfExists,
+) -> anyhow::Result<()> {
     let plane = width * height;
     let (w, h) = (u32::try_from(width)?, u32::try_from(height)?);
+    let partial = PartialFile::create(path, if_exists)?;
+    let temp = partial.path().to_path_buf();
+    let save = |image: image::DynamicImage| image.save_with_format(&temp, image::ImageFormat::Png);
     let result = match channels {
-        1 => image::GrayImage::from_raw(w, h, planar.to_vec()).map(|img| img.save(path)),
+        1 => image::GrayImage::from_raw(w, h, planar.to_vec()).map(|img| save(img.into())),
         3 => {
             let mut interleaved = Vec::with_capacity(3 * plane);
             for i in 0..plane {
@@ -248,11 +266,15 @@ fn save_png(path: &Path, planar: &[u8], channels: usize, width: usize, height: u
                     interleaved.push(planar.get(c * plane + i).copied().unwrap_or_default());
                 }
             }
-            image::RgbImage::from_raw(w, h, interleaved).map(|img| img.save(path))
+            image::RgbImage::from_raw(w, h, interleaved).map(|img| save(img.into()))
         }
         other => bail!("cannot write a {other}-channel image to {}", path.display()),
     };
-    result.context("pixel buffer does not match the image size")?.with_context(|| format!("writing {}", path.display()))
+    result
+        .context("pixel buffer does not match the image size")?
+        .with_context(|| format!("writing {}", path.display()))?;
+    partial.commit()?;
+    Ok(())
 }
 
 #[cfg(test)]

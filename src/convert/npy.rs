@@ -137,7 +137,9 @@ fn short_data(path: &Path, shape: &[usize]) -> NpyError {
     NpyError::Format { path: path.to_path_buf(), reason: format!("data is shorter than shape {shape:?} needs") }
 }
 
-/// Writes `data` (C order) as a little-endian float32 `.npy` file of the given shape.
+/// Writes `data` (C order) as a little-endian float32 `.npy` file of the given shape, through a temporary file
+/// renamed into place ([`crate::atomic_file`]), replacing a file of that name: callers refuse one first where the
+/// user did not allow it.
 pub fn write_npy_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), NpyError> {
     let bytes = encode_npy_f32(shape, data).map_err(|(expected, found)| NpyError::ShapeMismatch {
         path: path.to_path_buf(),
@@ -145,7 +147,8 @@ pub fn write_npy_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), N
         expected,
         found,
     })?;
-    std::fs::write(path, bytes).map_err(|source| NpyError::Write { path: path.to_path_buf(), source })
+    crate::atomic_file::write_file(path, crate::atomic_file::IfExists::Replace, &bytes)
+        .map_err(|error| NpyError::Write { path: path.to_path_buf(), source: error.into_io() })
 }
 
 /// The bytes of a float32 `.npy` file; on a shape/length mismatch returns (values needed, values given).

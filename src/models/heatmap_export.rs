@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::atomic_file::{IfExists, write_file};
+
 use crate::convert::npy::write_npy_f32;
 use crate::models::heatmap::GrayMap;
 
@@ -57,8 +59,26 @@ pub fn overlay_rgb(gray: &GrayMap, map: &GrayMap, style: OverlayStyle) -> Vec<u8
     rgb
 }
 
-/// Writes `<base>_overlay.png` (blended as `style` says), `<base>_map.png` (16-bit) and `<base>_map.npy` into `dir`.
-/// `gray` is the image in [0, 1] and `map` the heatmap at the image's size, values in [0, 1].
+/// The three files of the heatmap `base` in `dir`, so callers can check them before writing.
+pub fn heatmap_file_paths(dir: &Path, base: &str) -> HeatmapFiles {
+    HeatmapFiles {
+        overlay_png: dir.join(format!("{base}_overlay.png")),
+        map_png: dir.join(format!("{base}_map.png")),
+        map_npy: dir.join(format!("{base}_map.npy")),
+    }
+}
+
+impl HeatmapFiles {
+    /// The three paths, overlay first.
+    pub fn paths(&self) -> [&Path; 3] {
+        [&self.overlay_png, &self.map_png, &self.map_npy]
+    }
+}
+
+/// Writes `<base>_overlay.png` (blended as `style` says), `<base>_map.png` (16-bit) and `<base>_map.npy` into `dir`,
+/// each through a temporary file renamed into place, replacing files of those names (the command line refuses them
+/// first without `--overwrite`, the workbench asks). `gray` is the image in [0, 1] and `map` the heatmap at the
+/// image's size, values in [0, 1].
 pub fn write_heatmap_files(
     dir: &Path,
     base: &str,
@@ -77,23 +97,25 @@ pub fn write_heatmap_files(
     let failed = |path: &Path, reason: String| HeatmapExportError::Write { path: path.display().to_string(), reason };
     let (width, height) = (map.width_px as u32, map.height_px as u32);
 
-    let overlay_png = dir.join(format!("{base}_overlay.png"));
-    image::RgbImage::from_raw(width, height, overlay_rgb(gray, map, style))
-        .ok_or_else(|| failed(&overlay_png, "overlay buffer does not match the image size".to_owned()))?
-        .save(&overlay_png)
-        .map_err(|e| failed(&overlay_png, e.to_string()))?;
+    let files = heatmap_file_paths(dir, base);
+    let save_png = |image: image::DynamicImage, path: &Path| {
+        let mut encoded = std::io::Cursor::new(Vec::new());
+        image.write_to(&mut encoded, image::ImageFormat::Png).map_err(|e| failed(path, e.to_string()))?;
+        write_file(path, IfExists::Replace, encoded.get_ref()).map_err(|e| failed(path, e.to_string()))
+    };
 
-    let map_png = dir.join(format!("{base}_map.png"));
+    let overlay = image::RgbImage::from_raw(width, height, overlay_rgb(gray, map, style))
+        .ok_or_else(|| failed(&files.overlay_png, "overlay buffer does not match the image size".to_owned()))?;
+    save_png(overlay.into(), &files.overlay_png)?;
+
     let levels: Vec<u16> = map.values.iter().map(|&v| (v.clamp(0.0, 1.0) * 65535.0).round() as u16).collect();
-    image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_raw(width, height, levels)
-        .ok_or_else(|| failed(&map_png, "map buffer does not match the image size".to_owned()))?
-        .save(&map_png)
-        .map_err(|e| failed(&map_png, e.to_string()))?;
+    let levels = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_raw(width, height, levels)
+        .ok_or_else(|| failed(&files.map_png, "map buffer does not match the image size".to_owned()))?;
+    save_png(levels.into(), &files.map_png)?;
 
-    let map_npy = dir.join(format!("{base}_map.npy"));
-    write_npy_f32(&map_npy, &[map.height_px, map.width_px], &map.values)
-        .map_err(|e| failed(&map_npy, e.to_string()))?;
-    Ok(HeatmapFiles { overlay_png, map_png, map_npy })
+    write_npy_f32(&files.map_npy, &[map.height_px, map.width_px], &map.values)
+        .map_err(|e| failed(&files.map_npy, e.to_string()))?;
+    Ok(files)
 }
 
 /// A file-name part from free text: letters, digits, '-' and '_' kept, anything else '_'.

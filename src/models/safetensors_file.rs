@@ -1,11 +1,13 @@
-//! Writing safetensors files: atomically (a sibling `.partial` file renamed into place, so a crash never leaves half
-//! a model or checkpoint under the real name), with ordinary file permissions. The safetensors crate's own writer
-//! goes through a private temporary file, which left every model and checkpoint readable by its owner only (0600)
-//! and replaced a shared file's mode.
+//! Writing safetensors files: atomically ([`crate::atomic_file`]: a hidden sibling `.partial` file renamed into
+//! place, so a crash never leaves half a model or checkpoint under the real name), with ordinary file permissions.
+//! The safetensors crate's own writer goes through a private temporary file, which left every model and checkpoint
+//! readable by its owner only (0600) and replaced a shared file's mode.
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::atomic_file::{IfExists, PartialFile};
 
 use candle_core::Tensor;
 
@@ -18,26 +20,9 @@ pub fn write_safetensors(
 ) -> Result<(), String> {
     let bytes = safetensors::tensor::serialize(tensors.iter().map(|&(name, tensor)| (name, tensor)), Some(metadata))
         .map_err(|e| format!("cannot encode {}: {e}", path.display()))?;
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let written = (|| -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&partial)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        if let Ok(existing) = std::fs::metadata(path) {
-            file.set_permissions(existing.permissions())?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&partial);
-        return Err(format!("cannot write {}: {e}", partial.display()));
-    }
-    std::fs::rename(&partial, path).map_err(|e| {
-        let _ = std::fs::remove_file(&partial);
-        format!("cannot move {} into place: {e}", partial.display())
-    })
+    let mut partial = PartialFile::create(path, IfExists::Replace).map_err(|e| e.to_string())?;
+    partial.file().write_all(&bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    partial.commit().map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -60,7 +45,7 @@ mod tests {
         write_safetensors(&[("t", &tensor)], metadata.clone(), &path).unwrap();
         let loaded = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
         assert_eq!(loaded["t"].to_vec1::<f32>().unwrap(), [1.0, 2.0, 3.0]);
-        assert!(!dir.path().join("m.safetensors.partial").exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left behind");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

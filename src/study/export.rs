@@ -1,5 +1,6 @@
 //! Export of a study's answers (CSV of every answer, iMRMC input) and import of an answers CSV for analysis.
 
+use crate::atomic_file::{IfExists, OutputFileError, PartialFile, write_file};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -108,7 +109,9 @@ pub fn answer_rows(store: &StudyStore) -> StudyResult<Vec<AnswerRow>> {
         .collect()
 }
 
-/// Writes every answer of the study to a CSV; returns the number of rows.
+/// Writes every answer of the study to a CSV; returns the number of rows. Written through a temporary file renamed
+/// into place ([`crate::atomic_file`]), replacing a file of that name (the command line refuses one first without
+/// `--overwrite`).
 pub fn write_answers_csv(store: &StudyStore, path: &Path) -> StudyResult<usize> {
     let rows = answer_rows(store)?;
     if rows.is_empty() {
@@ -119,14 +122,18 @@ pub fn write_answers_csv(store: &StudyStore, path: &Path) -> StudyResult<usize> 
             .into_inner()
             .map_err(|error| StudyError::Io { path: path.to_path_buf(), source: error.into_error() })?;
         let header = bytes.split_inclusive(|&b| b == b'\n').next().unwrap_or_default();
-        std::fs::write(path, header).map_err(|source| StudyError::Io { path: path.to_path_buf(), source })?;
+        write_file(path, IfExists::Replace, header)
+            .map_err(|error| StudyError::Io { path: path.to_path_buf(), source: error.into_io() })?;
         return Ok(0);
     }
-    let mut writer = csv::Writer::from_path(path).map_err(|error| csv_error(path, 0, &error))?;
+    let io = |error: OutputFileError| StudyError::Io { path: path.to_path_buf(), source: error.into_io() };
+    let mut writer = csv::Writer::from_writer(PartialFile::create(path, IfExists::Replace).map_err(io)?);
     for row in &rows {
         writer.serialize(row).map_err(|error| csv_error(path, 0, &error))?;
     }
-    writer.flush().map_err(|source| StudyError::Io { path: path.to_path_buf(), source })?;
+    let partial =
+        writer.into_inner().map_err(|error| StudyError::Io { path: path.to_path_buf(), source: error.into_error() })?;
+    partial.commit().map_err(io)?;
     Ok(rows.len())
 }
 

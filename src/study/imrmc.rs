@@ -2,6 +2,7 @@
 //! observation `readerID, caseID, modalityID, score`. Every case has a truth row with readerID `truth` and
 //! modalityID `truth` whose score is 1 (signal present: here, artificial) or 0. Older files used `-1` for truth.
 
+use crate::atomic_file::{IfExists, PartialFile};
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
@@ -109,11 +110,13 @@ impl ImrmcData {
     }
 }
 
-/// Writes `data` in iMRMC input format (", "-separated rows, as the iMRMC R package writes them).
+/// Writes `data` in iMRMC input format (", "-separated rows, as the iMRMC R package writes them), through a
+/// temporary file renamed into place, replacing a file of that name (the command line refuses one first without
+/// `--overwrite`).
 pub fn write_imrmc(path: &Path, data: &ImrmcData) -> StudyResult<()> {
     let io = |source| StudyError::Io { path: path.to_path_buf(), source };
-    let file = std::fs::File::create(path).map_err(io)?;
-    let mut out = std::io::BufWriter::new(file);
+    let partial = PartialFile::create(path, IfExists::Replace).map_err(|error| io(error.into_io()))?;
+    let mut out = std::io::BufWriter::new(partial);
     for line in &data.header {
         writeln!(out, "{line}").map_err(io)?;
     }
@@ -125,7 +128,8 @@ pub fn write_imrmc(path: &Path, data: &ImrmcData) -> StudyResult<()> {
         writeln!(out, "{}, {}, {}, {}", score.reader, score.case_id, score.modality, score.score).map_err(io)?;
     }
     out.flush().map_err(io)?;
-    out.into_inner().map_err(|error| io(error.into_error()))?.sync_all().map_err(io)
+    let partial = out.into_inner().map_err(|error| io(error.into_error()))?;
+    partial.commit().map_err(|error| io(error.into_io()))
 }
 
 /// Reads an iMRMC input file. Without a `BEGIN DATA:` line the whole file is data (a first line starting with

@@ -114,14 +114,9 @@ impl StudyStore {
         {
             log::warn!("the reader copy keeps the permissions of a new file: {error}");
         }
-        // No-clobber rename where the file system has one; where it has neither that nor hard links (FAT), a
-        // plain rename once more checked against an existing file.
-        let persisted = match partial.persist_noclobber(out) {
-            Ok(_) => Ok(()),
-            Err(failed) if !out.exists() => failed.file.persist(out).map(|_| ()).map_err(|e| e.error),
-            Err(failed) => Err(failed.error),
-        };
-        persisted.map_err(|source| StudyError::Io { path: out.to_path_buf(), source })?;
+        // No-clobber rename, with the fallback for file systems without one nor hard links (FAT).
+        crate::atomic_file::persist_new(partial, out)
+            .map_err(|source| StudyError::Io { path: out.to_path_buf(), source })?;
         Ok(summary)
     }
 }

@@ -158,6 +158,7 @@ fn cli_on_both_placeholders_writes_consistent_files() {
         out: out.path().to_path_buf(),
         save_images: true,
         json: true,
+        overwrite: false,
     };
     thorax::cli::correlate::run(&args, &Device::Cpu, None, None).unwrap();
     let summary: serde_json::Value =

@@ -134,6 +134,7 @@ fn cli_export_sc_takes_provenance_from_png_chunks_or_arguments() {
         model_sha256: None,
         seed: None,
         labels: None,
+        overwrite: false,
         json: true,
     })
     .unwrap();
@@ -149,6 +150,8 @@ fn cli_export_sc_takes_provenance_from_png_chunks_or_arguments() {
             model_sha256: Some(recorded.model_sha256.to_ascii_uppercase()),
             seed,
             labels: labels.map(str::to_owned),
+            // Each call exports the same PNG to the same file again.
+            overwrite: true,
             json: true,
         })
     };
@@ -166,6 +169,7 @@ fn cli_export_sc_takes_provenance_from_png_chunks_or_arguments() {
         model_sha256: None,
         seed: Some(1),
         labels: Some(String::new()),
+        overwrite: false,
         json: false,
     })
     .unwrap_err();
@@ -176,6 +180,7 @@ fn cli_export_sc_takes_provenance_from_png_chunks_or_arguments() {
         model_sha256: Some("xyz".into()),
         seed: Some(1),
         labels: Some("Mass=1".into()),
+        overwrite: false,
         json: false,
     })
     .unwrap_err();
@@ -194,6 +199,7 @@ fn cli_info_render_and_deidentify_run_on_the_shared_files() {
             out: png.clone(),
             window_center: None,
             window_width: None,
+            overwrite: false,
             json: true,
         })
         .unwrap();
@@ -209,6 +215,7 @@ fn cli_info_render_and_deidentify_run_on_the_shared_files() {
         out: to,
         window_center: None,
         window_width: None,
+        overwrite: false,
         json: false,
     };
     let error = run(render_to(copy.clone())).unwrap_err().to_string();
@@ -222,6 +229,7 @@ fn cli_info_render_and_deidentify_run_on_the_shared_files() {
         out: out.path().join(".").join("mine.png"),
         window_center: None,
         window_width: None,
+        overwrite: false,
         json: false,
     })
     .unwrap_err()

@@ -22,6 +22,7 @@ fn args(out: &Path, method: HeatmapMethod, target: &str) -> ClassifyArgs {
         heatmap: Some(out.to_path_buf()),
         method,
         target: target.to_owned(),
+        overwrite: false,
     }
 }
 

@@ -321,9 +321,11 @@ fn cli_trains_resumes_and_writes_generators_with_cards() {
         if let Some(scale) = scale {
             command.args(["--scale", scale]);
         }
-        let translated = command.arg("--out").arg(dir.path().join("translated")).output().unwrap();
+        // A folder per scale: translate does not replace the previous scale's a_0_a2b.png.
+        let folder = dir.path().join(format!("translated-{}", scale.unwrap_or("default")));
+        let translated = command.arg("--out").arg(&folder).output().unwrap();
         assert!(translated.status.success(), "{}", String::from_utf8_lossy(&translated.stderr));
-        let image = image::open(dir.path().join("translated/a_0_a2b.png")).unwrap();
+        let image = image::open(folder.join("a_0_a2b.png")).unwrap();
         assert_eq!((image.width(), image.height()), size, "--scale {scale:?}");
     }
 }

@@ -8,6 +8,7 @@ use super::error::{DicomError, error_chain_text, path_text};
 use super::length_guard::{DataSetEncoding, check_raw_lengths};
 use super::read::{DicomFile, open_dicom};
 use super::uid::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, UidMap};
+use crate::atomic_file::{IfExists, OutputFileError, PartialFile};
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_core::header::Header;
 use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
@@ -84,20 +85,24 @@ pub fn deidentify_file_with(
     let (object, counts, warnings) = deidentify_object_with(&file, uids, options)?;
     let sop_instance_uid = object.meta().media_storage_sop_instance_uid().trim_end_matches('\0').to_owned();
     let output = out_dir.join(output_file_name(&sop_instance_uid));
-    if output.exists() {
+    let output_error = |error: OutputFileError| match error {
         // Two inputs with one SOP Instance UID (copies of one instance) map to one new UID and one file name.
-        return Err(DicomError::Write {
+        OutputFileError::Exists { .. } => DicomError::Write {
             path: path_text(&output),
             reason: format!(
                 "already exists, so {} was not written: it has the SOP Instance UID of a file this run wrote before \
                  (a copy of one instance?)",
                 path_text(input)
             ),
-        });
-    }
+        },
+        other => DicomError::Write { path: path_text(&output), reason: other.to_string() },
+    };
+    // Under a temporary name until whole: an interrupted run leaves no half-written file among the outputs.
+    let partial = PartialFile::create(&output, IfExists::Refuse).map_err(output_error)?;
     object
-        .write_to_file(&output)
+        .write_to_file(partial.path())
         .map_err(|e| DicomError::Write { path: path_text(&output), reason: error_chain_text(&e) })?;
+    partial.commit().map_err(output_error)?;
     Ok(DeidentifiedFile { input: path_text(input), output, sop_instance_uid, counts, warnings })
 }
 

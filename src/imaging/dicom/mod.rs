@@ -40,7 +40,9 @@ pub use pixels::PixelStats;
 pub use png_provenance::{read_png_with_provenance, write_png_with_provenance};
 pub use provenance::{Provenance, SYNTHETIC_STATEMENT};
 pub use read::{DicomFile, open_dicom, open_dicom_bytes, read_dicom_image, read_dicom_image_bytes};
-pub use secondary_capture::{SYNTHETIC_SERIES_DESCRIPTION, SecondaryCaptureInfo, write_secondary_capture};
+pub use secondary_capture::{
+    SYNTHETIC_SERIES_DESCRIPTION, SecondaryCaptureInfo, write_secondary_capture, write_secondary_capture_with,
+};
 pub use tags::{TagRow, list_tags};
 pub use uid::{UidMap, new_uid};
 pub use window::{VoiLut, VoiLutFunction, apply_voi, render_display_u8};

@@ -4,9 +4,8 @@
 use super::error::{DicomError, path_text};
 use super::gray_image::{GrayImage, GraySamples};
 use super::provenance::{Provenance, SYNTHETIC_STATEMENT};
+use crate::atomic_file::{IfExists, write_file};
 use crate::imaging::gray_channels::{NotGray, equal_channels_to_gray};
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
 
 const KEY_SOFTWARE: &str = "Software";
@@ -18,15 +17,12 @@ const KEY_SEED: &str = "thorax.seed";
 const KEY_LABELS: &str = "thorax.labels";
 const KEY_LATENT: &str = "thorax.latent";
 
-/// Writes `image` as a grayscale PNG of its own bit depth with `provenance` in text chunks.
+/// Writes `image` as a grayscale PNG of its own bit depth with `provenance` in text chunks, through a temporary
+/// file renamed into place; a file of that name is replaced (the workbench asks first, in its save dialog).
 pub fn write_png_with_provenance(path: &Path, image: &GrayImage, provenance: &Provenance) -> Result<(), DicomError> {
     let png_error = |reason: String| DicomError::Png { path: path_text(path), reason };
-    let file = File::create(path).map_err(|source| DicomError::Io {
-        path: path_text(path),
-        action: "creating the PNG",
-        source,
-    })?;
-    let mut encoder = png::Encoder::new(BufWriter::new(file), image.width, image.height);
+    let mut encoded = Vec::new();
+    let mut encoder = png::Encoder::new(&mut encoded, image.width, image.height);
     encoder.set_color(png::ColorType::Grayscale);
     encoder.set_depth(match image.samples {
         GraySamples::U8(_) => png::BitDepth::Eight,
@@ -54,7 +50,12 @@ pub fn write_png_with_provenance(path: &Path, image: &GrayImage, provenance: &Pr
         GraySamples::U16(v) => v.iter().flat_map(|s| s.to_be_bytes()).collect(),
     };
     writer.write_image_data(&bytes).map_err(|e| png_error(e.to_string()))?;
-    writer.finish().map_err(|e| png_error(e.to_string()))
+    writer.finish().map_err(|e| png_error(e.to_string()))?;
+    write_file(path, IfExists::Replace, &encoded).map_err(|error| DicomError::Io {
+        path: path_text(path),
+        action: "writing the PNG",
+        source: error.into_io(),
+    })
 }
 
 /// Reads a grayscale PNG (1-16 bits; low depths expand to 8; a gray palette or equal RGB channels count as gray)
@@ -149,6 +150,8 @@ fn gray_plane<T: Copy + PartialEq>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
+    use std::io::BufWriter;
 
     #[test]
     fn round_trips_pixels_and_provenance_8_and_16_bit() {

@@ -9,6 +9,7 @@ use super::gray_image::{GrayImage, GraySamples};
 use super::provenance::Provenance;
 use super::uid::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, new_uid};
 use super::utc_date_time::dicom_date_time_utc;
+use crate::atomic_file::{IfExists, OutputFileError, PartialFile};
 use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, VR, dicom_value};
 use dicom_dictionary_std::{tags, uids};
@@ -42,12 +43,26 @@ pub struct SecondaryCaptureInfo {
     pub bits_stored: u16,
 }
 
-/// Writes `image` as a Secondary Capture DICOM file (explicit VR little endian) at `path`.
+/// Writes `image` as a Secondary Capture DICOM file (explicit VR little endian) at `path`, replacing a file of that
+/// name (callers refuse one first where the user did not allow it).
 pub fn write_secondary_capture(
     path: &Path,
     image: &GrayImage,
     provenance: &Provenance,
 ) -> Result<SecondaryCaptureInfo, DicomError> {
+    write_secondary_capture_with(path, image, provenance, IfExists::Replace)
+}
+
+/// [`write_secondary_capture`], with what to do about an existing file. The file is written under a temporary name
+/// and renamed into place, so a failure never leaves half a file at `path` nor loses the file that was there.
+pub fn write_secondary_capture_with(
+    path: &Path,
+    image: &GrayImage,
+    provenance: &Provenance,
+    if_exists: IfExists,
+) -> Result<SecondaryCaptureInfo, DicomError> {
+    let output_error = |e: OutputFileError| DicomError::Write { path: path_text(path), reason: e.to_string() };
+    let partial = PartialFile::create(path, if_exists).map_err(output_error)?;
     let too_large = |what: &str| DicomError::InvalidArgument {
         what: "image size",
         reason: format!("{what} must be at most 65535 for DICOM, image is {}x{}", image.width, image.height),
@@ -136,8 +151,9 @@ pub fn write_secondary_capture(
         )
         .map_err(|e| DicomError::Write { path: path_text(path), reason: error_chain_text(&e) })?;
     object
-        .write_to_file(path)
+        .write_to_file(partial.path())
         .map_err(|e| DicomError::Write { path: path_text(path), reason: error_chain_text(&e) })?;
+    partial.commit().map_err(output_error)?;
     Ok(SecondaryCaptureInfo {
         path: path.to_path_buf(),
         sop_class_uid: uids::SECONDARY_CAPTURE_IMAGE_STORAGE.to_owned(),

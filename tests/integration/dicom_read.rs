@@ -577,6 +577,16 @@ fn pixel_spacing_comes_from_pixel_spacing_else_imager_pixel_spacing_and_a_bad_va
         Some(PixelSpacing { row_mm: 0.168, column_mm: 0.168, source: SpacingSource::PixelSpacing })
     );
     assert_eq!(spacing(&real("chest_cr_pa_mono1_10bit_nometa.dcm")), None);
+    let info = |path: &Path| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_thorax"))
+            .args(["dicom", "info"])
+            .arg(path)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let printed = info(&real("chest_cr_pa_siim_nih.dcm"));
+    assert!(printed.contains("pixel spacing       0.168 x 0.168 mm (row x column, Pixel Spacing)"), "{printed}");
 
     // The dental film stores both; without Pixel Spacing its Imager Pixel Spacing is used, at the detector.
     let dir = tempfile::tempdir().unwrap();
@@ -589,6 +599,8 @@ fn pixel_spacing_comes_from_pixel_spacing_else_imager_pixel_spacing_and_a_bad_va
         spacing(&imager_only),
         Some(PixelSpacing { row_mm: 0.2, column_mm: 0.1, source: SpacingSource::ImagerPixelSpacing })
     );
+    let printed = info(&imager_only);
+    assert!(printed.contains("0.2 x 0.1 mm (row x column, Imager Pixel Spacing, at the detector)"), "{printed}");
     // A spacing that is not two positive numbers is set aside with a note; the image still opens.
     file.put(DataElement::new(tags::IMAGER_PIXEL_SPACING, VR::DS, PrimitiveValue::from("0\\0.1")));
     let zero = dir.path().join("zero.dcm");

@@ -118,10 +118,16 @@ impl FileBrowser {
                     self.error = Some(format!("{} does not exist", path.display()));
                 }
             }
-            DialogKind::SaveFile { .. } => {
+            DialogKind::SaveFile { new_only, .. } => {
                 if path.is_dir() {
                     self.name_text.clear();
                     self.enter(path);
+                } else if *new_only && crate::atomic_file::name_taken(&path) {
+                    // Asking "Replace it?" would only lead to a refusal later.
+                    self.error = Some(format!(
+                        "{} already exists, and this file is never replaced: choose a new name",
+                        path.display()
+                    ));
                 } else if crate::atomic_file::name_taken(&path) {
                     // Never replaced on a click or Enter alone: the question below the name asks first.
                     self.error = None;
@@ -408,6 +414,7 @@ mod tests {
             file_name: "study.sqlite".to_owned(),
             filter_name: "Study",
             extensions: &["sqlite"],
+            new_only: false,
         };
         let mut saver = FileBrowser::new("t", save, Some(dir.path().to_path_buf()));
         assert_eq!(saver.accept(), Some(BrowserAnswer::Picked(dir.path().join("study.sqlite"))));
@@ -419,6 +426,24 @@ mod tests {
         assert_eq!(saver.replace_question(), Some(dir.path().join("a.dcm").as_path()));
         saver.name_text = "b.dcm".to_owned();
         assert_eq!(saver.replace_question(), None, "the question goes with the name");
+        // A file that is never replaced (a study): an existing name is refused with the reason, no question.
+        let new_only = DialogKind::SaveFile {
+            file_name: "a.dcm".to_owned(),
+            filter_name: "Study",
+            extensions: &["sqlite"],
+            new_only: true,
+        };
+        let mut creator = FileBrowser::new("t", new_only, Some(dir.path().to_path_buf()));
+        assert_eq!(creator.accept(), None);
+        assert_eq!(creator.replace_question(), None);
+        assert!(
+            creator
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("a.dcm already exists, and this file is never replaced"))
+        );
+        creator.name_text = "fresh.sqlite".to_owned();
+        assert_eq!(creator.accept(), Some(BrowserAnswer::Picked(dir.path().join("fresh.sqlite"))));
 
         let mut folders = FileBrowser::new("t", DialogKind::PickFolder, Some(dir.path().to_path_buf()));
         assert_eq!(folders.accept(), Some(BrowserAnswer::Picked(dir.path().to_path_buf())));

@@ -573,6 +573,7 @@ impl MetricsPanel {
                     file_name: export_file_name("csv"),
                     filter_name: "CSV",
                     extensions: &["csv"],
+                    new_only: false,
                 };
                 self.ask(ui.ctx(), DialogTarget::ExportCsv, "Export results as CSV", kind);
             }
@@ -581,12 +582,14 @@ impl MetricsPanel {
                     file_name: export_file_name("json"),
                     filter_name: "JSON",
                     extensions: &["json"],
+                    new_only: false,
                 };
                 self.ask(ui.ctx(), DialogTarget::ExportJson, "Export results as JSON", kind);
             }
             if ui.add_enabled(self.selected.is_some(), egui::Button::new("Save plot PNG...")).clicked() {
                 let name = format!("thorax-metrics-{}.png", self.selected.unwrap_or_default());
-                let kind = DialogKind::SaveFile { file_name: name, filter_name: "PNG", extensions: &["png"] };
+                let kind =
+                    DialogKind::SaveFile { file_name: name, filter_name: "PNG", extensions: &["png"], new_only: false };
                 self.ask(ui.ctx(), DialogTarget::PlotPng, "Save plot as PNG", kind);
             }
             if ui.add_enabled(self.selected.is_some(), egui::Button::new("Remove")).clicked() {

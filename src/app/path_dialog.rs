@@ -15,8 +15,18 @@ use crate::app::file_browser::{BrowserAnswer, FileBrowser};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DialogKind {
     PickFolder,
-    PickFile { filter_name: &'static str, extensions: &'static [&'static str] },
-    SaveFile { file_name: String, filter_name: &'static str, extensions: &'static [&'static str] },
+    PickFile {
+        filter_name: &'static str,
+        extensions: &'static [&'static str],
+    },
+    /// A file to write. `new_only`: the output is never replaced (a study file), so the built-in chooser refuses an
+    /// existing name with the reason instead of asking whether to replace it.
+    SaveFile {
+        file_name: String,
+        filter_name: &'static str,
+        extensions: &'static [&'static str],
+        new_only: bool,
+    },
 }
 
 /// Which chooser the workbench shows.
@@ -156,7 +166,7 @@ impl<T: Send + 'static> PathDialogs<T> {
                     DialogKind::PickFile { filter_name, extensions } => {
                         dialog.add_filter(filter_name, extensions).add_filter("All files", &["*"]).pick_file()
                     }
-                    DialogKind::SaveFile { file_name, filter_name, extensions } => {
+                    DialogKind::SaveFile { file_name, filter_name, extensions, .. } => {
                         dialog.set_file_name(file_name).add_filter(filter_name, extensions).save_file()
                     }
                 };

@@ -303,6 +303,7 @@ impl StudyDesigner {
                     file_name: "study.sqlite".to_owned(),
                     filter_name: "Study database",
                     extensions: &["sqlite"],
+                    new_only: true,
                 },
             ),
         };

@@ -315,6 +315,7 @@ impl WorkbenchApp {
                         .map_or_else(|| "artificial.png".to_owned(), |g| g.file_name.clone()),
                     filter_name: "PNG",
                     extensions: &["png"],
+                    new_only: false,
                 },
             ),
         };

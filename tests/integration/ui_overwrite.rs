@@ -19,7 +19,12 @@ struct Chooser {
 }
 
 fn chooser_harness(folder: &std::path::Path) -> Harness<'static, Chooser> {
-    let kind = DialogKind::SaveFile { file_name: "plot.png".to_owned(), filter_name: "PNG", extensions: &["png"] };
+    let kind = DialogKind::SaveFile {
+        file_name: "plot.png".to_owned(),
+        filter_name: "PNG",
+        extensions: &["png"],
+        new_only: false,
+    };
     let state = Chooser { browser: FileBrowser::new("Save plot", kind, Some(folder.to_path_buf())), answer: None };
     Harness::builder().with_size(egui::vec2(800.0, 640.0)).build_ui_state(
         |ui, chooser: &mut Chooser| {

@@ -1,8 +1,9 @@
 //! A distance measured on a viewport: Shift + drag draws it, Shift + click clears it. Lengths are in mm where the
-//! DICOM file gives the pixel size (Pixel Spacing, else Imager Pixel Spacing, which is at the detector and says
-//! so), in image pixels otherwise (PNG, or a file without spacing).
+//! DICOM file gives the pixel size (Pixel Spacing, else Imager Pixel Spacing, brought to the object by the Estimated
+//! Radiographic Magnification Factor where given, else said to be at the detector), in image pixels otherwise (PNG,
+//! or a file without spacing).
 
-use crate::imaging::dicom::{PixelSpacing, SpacingSource};
+use crate::imaging::dicom::PixelSpacing;
 
 /// A measured segment in image pixel coordinates (column, row; continuous, 0 at the image's top-left corner).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -24,9 +25,9 @@ impl Measurement {
         match spacing {
             Some(spacing) => {
                 let mm = spacing.length_mm(self.from_px.map(f64::from), self.to_px.map(f64::from));
-                match spacing.source {
-                    SpacingSource::PixelSpacing => format!("{mm:.1} mm"),
-                    SpacingSource::ImagerPixelSpacing => format!("{mm:.1} mm at the detector"),
+                match spacing.source.qualifier() {
+                    qualifier if qualifier.is_empty() => format!("{mm:.1} mm"),
+                    qualifier => format!("{mm:.1} mm {qualifier}"),
                 }
             }
             None => format!("{:.1} px", self.length_px()),
@@ -46,6 +47,7 @@ pub enum MeasureGesture {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::imaging::dicom::SpacingSource;
 
     #[test]
     fn lengths_take_each_axis_spacing_and_say_where_they_are_measured() {
@@ -58,5 +60,11 @@ mod tests {
         let anisotropic = PixelSpacing { row_mm: 0.2, column_mm: 0.1, source: SpacingSource::ImagerPixelSpacing };
         assert_eq!(segment.label(Some(&anisotropic)), "8.5 mm at the detector");
         assert!((anisotropic.length_mm([10.0, 20.0], [40.0, 60.0]) - 73f64.sqrt()).abs() < 1e-12);
+        let corrected = PixelSpacing {
+            row_mm: 0.16,
+            column_mm: 0.16,
+            source: SpacingSource::MagnificationCorrected { factor: 1.25 },
+        };
+        assert_eq!(segment.label(Some(&corrected)), "8.0 mm corrected for magnification x1.25");
     }
 }

@@ -130,9 +130,11 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
                         spacing.row_mm,
                         spacing.column_mm,
                         match spacing.source {
-                            crate::imaging::dicom::SpacingSource::PixelSpacing => "Pixel Spacing",
+                            crate::imaging::dicom::SpacingSource::PixelSpacing => "Pixel Spacing".to_owned(),
                             crate::imaging::dicom::SpacingSource::ImagerPixelSpacing =>
-                                "Imager Pixel Spacing, at the detector",
+                                "Imager Pixel Spacing, at the detector".to_owned(),
+                            crate::imaging::dicom::SpacingSource::MagnificationCorrected { factor } =>
+                                format!("Imager Pixel Spacing / Estimated Radiographic Magnification Factor {factor}"),
                         }
                     ),
                     None => println!("pixel spacing       - (distances in pixels)"),

@@ -601,6 +601,19 @@ fn pixel_spacing_comes_from_pixel_spacing_else_imager_pixel_spacing_and_a_bad_va
     );
     let printed = info(&imager_only);
     assert!(printed.contains("0.2 x 0.1 mm (row x column, Imager Pixel Spacing, at the detector)"), "{printed}");
+    // With an Estimated Radiographic Magnification Factor the pixel size is brought to the object.
+    file.put(DataElement::new(tags::ESTIMATED_RADIOGRAPHIC_MAGNIFICATION_FACTOR, VR::DS, PrimitiveValue::from("1.25")));
+    let magnified = dir.path().join("magnified.dcm");
+    file.write_to_file(&magnified).unwrap();
+    let corrected = spacing(&magnified).unwrap();
+    assert_eq!(corrected.source, SpacingSource::MagnificationCorrected { factor: 1.25 });
+    assert!((corrected.row_mm - 0.16).abs() < 1e-12 && (corrected.column_mm - 0.08).abs() < 1e-12, "{corrected:?}");
+    let printed = info(&magnified);
+    assert!(
+        printed.contains("(row x column, Imager Pixel Spacing / Estimated Radiographic Magnification Factor 1.25)"),
+        "{printed}"
+    );
+    file.remove_element(tags::ESTIMATED_RADIOGRAPHIC_MAGNIFICATION_FACTOR);
     // A spacing that is not two positive numbers is set aside with a note; the image still opens.
     file.put(DataElement::new(tags::IMAGER_PIXEL_SPACING, VR::DS, PrimitiveValue::from("0\\0.1")));
     let zero = dir.path().join("zero.dcm");

@@ -105,7 +105,7 @@ impl PixelSpacing {
 }
 
 /// Which attribute a [`PixelSpacing`] came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub enum SpacingSource {
     /// Pixel Spacing (0028,0030): in the patient where the modality calibrates it (CT, MR; a calibrated projection
     /// radiograph).
@@ -113,6 +113,21 @@ pub enum SpacingSource {
     /// Imager Pixel Spacing (0018,1164) alone: at the detector. A projection radiograph magnifies the anatomy in front
     /// of the detector (typically 5-15% for a chest PA), so lengths at the detector overstate it.
     ImagerPixelSpacing,
+    /// Imager Pixel Spacing divided by the Estimated Radiographic Magnification Factor (0018,1114) the file gives:
+    /// the pixel size at the object, as PS3.3 10.7.1.3 calibrates it.
+    MagnificationCorrected { factor: f64 },
+}
+
+impl SpacingSource {
+    /// Where lengths from this spacing apply, for people: "" (in the patient), "at the detector", "corrected for
+    /// magnification x1.10".
+    pub fn qualifier(&self) -> String {
+        match self {
+            Self::PixelSpacing => String::new(),
+            Self::ImagerPixelSpacing => "at the detector".to_owned(),
+            Self::MagnificationCorrected { factor } => format!("corrected for magnification x{factor}"),
+        }
+    }
 }
 
 /// Photometric interpretation of the decoded image.

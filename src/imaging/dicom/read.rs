@@ -308,7 +308,11 @@ impl DicomFile {
                 .collect();
             match sizes.as_slice() {
                 [Some(row_mm), Some(column_mm)] => {
-                    return Some(PixelSpacing { row_mm: *row_mm, column_mm: *column_mm, source });
+                    let detector = PixelSpacing { row_mm: *row_mm, column_mm: *column_mm, source };
+                    return Some(match source {
+                        SpacingSource::ImagerPixelSpacing => self.at_the_object(detector, notes),
+                        _ => detector,
+                    });
                 }
                 _ => notes.push(format!(
                     "{attribute} {text:?} is not two positive sizes in mm: set aside, distances are not measured from it"
@@ -316,6 +320,30 @@ impl DicomFile {
             }
         }
         None
+    }
+
+    /// A detector pixel size brought to the object by the Estimated Radiographic Magnification Factor, when the file
+    /// gives a usable one (a projection film magnifies what lies in front of the detector).
+    fn at_the_object(&self, detector: PixelSpacing, notes: &mut Vec<String>) -> PixelSpacing {
+        const ATTRIBUTE: &str = "Estimated Radiographic Magnification Factor (0018,1114)";
+        match self.first_float(tags::ESTIMATED_RADIOGRAPHIC_MAGNIFICATION_FACTOR, ATTRIBUTE) {
+            Ok(Some(factor)) if factor.is_finite() && factor > 0.0 => PixelSpacing {
+                row_mm: detector.row_mm / factor,
+                column_mm: detector.column_mm / factor,
+                source: SpacingSource::MagnificationCorrected { factor },
+            },
+            Ok(None) => detector,
+            Ok(Some(factor)) => {
+                notes.push(format!(
+                    "{ATTRIBUTE} {factor} is not a positive number: set aside, lengths are at the detector"
+                ));
+                detector
+            }
+            Err(error) => {
+                notes.push(format!("{}: set aside, lengths are at the detector", invalid_reason(&error)));
+                detector
+            }
+        }
     }
 
     /// The codestream of the first frame of encapsulated Pixel Data.

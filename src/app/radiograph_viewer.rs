@@ -1,5 +1,6 @@
 //! The radiograph viewer widget: wheel zoom about the cursor, drag to pan, right-drag window/level,
-//! double-click to fit, Shift + drag to measure a distance (Shift + click clears it). Pixels go through the WGSL shader via [`RadiographCallback`].
+//! double-click to fit, Shift + drag to measure a distance (Shift + click clears it). Pixels go through the WGSL
+//! shader via [`RadiographCallback`].
 
 use egui::{Rect, Sense, Vec2, pos2, vec2};
 

@@ -72,8 +72,8 @@ fn refuse_oversized(file: &DicomFile, name: &str) -> Result<(), DecodeError> {
 /// most DICOM data keeps the data range. Two cases are plain integers of a PNG's depth: 8 bits stored (nothing else
 /// fits), and 16 bits stored with a window spanning all 65536 values (a Secondary Capture made from a 16-bit PNG
 /// says so). Both need an unsigned identity modality LUT; MONOCHROME1 (mirrored within the same range) and colour
-/// (reduced to luma) take them too, as an inverted or RGB PNG does. Without this, an exported PNG read back was stretched to
-/// its own range, and its classifier probabilities and MS-SSIM differed from the PNG's.
+/// (reduced to luma) take them too, as an inverted or RGB PNG does. Without this, an exported PNG read back was
+/// stretched to its own range, and its classifier probabilities and MS-SSIM differed from the PNG's.
 fn integer_depth(summary: &DicomSummary) -> BitDepth {
     let identity =
         matches!(summary.modality_lut, ModalityLut::Rescale { slope, intercept } if slope == 1.0 && intercept == 0.0);

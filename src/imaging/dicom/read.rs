@@ -315,7 +315,8 @@ impl DicomFile {
                     });
                 }
                 _ => notes.push(format!(
-                    "{attribute} {text:?} is not two positive sizes in mm: set aside, distances are not measured from it"
+                    "{attribute} {text:?} is not two positive sizes in mm: set aside, distances are not measured \
+                     from it"
                 )),
             }
         }

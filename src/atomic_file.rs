@@ -2,10 +2,61 @@
 //! the target's folder (`.NAME.XXXXXX.partial`), which is renamed into place once complete and synced. A failure or a
 //! kill mid-write leaves the old file as it was (or no file), at worst beside a stray `.partial` file, never half a
 //! file under the real name. Whether an existing file may be replaced is the caller's choice ([`IfExists`]); the
-//! command line refuses unless the user passed `--overwrite`.
+//! command line refuses unless the user passed `--overwrite`. The temporary files being written are listed, so that
+//! an interrupted program (Ctrl+C, a closed terminal, `kill`) removes them on its way out ([`crate::interrupt`]);
+//! only a SIGKILL or a power cut can leave one behind.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// The temporary files of this process that are being written now.
+static LIVE_PARTIAL_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn live_partial_files() -> MutexGuard<'static, Vec<PathBuf>> {
+    // A panic while the list was held leaves it as valid as before: the list is only pushed to and removed from.
+    LIVE_PARTIAL_FILES.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Removes every temporary file being written, and returns the held list so that no new one can start until the
+/// caller drops it (the interrupt handler ends the process while holding it). Errors are ignored: a file already
+/// renamed into place is no longer there.
+pub fn remove_live_partial_files() -> MutexGuard<'static, Vec<PathBuf>> {
+    let mut live = live_partial_files();
+    for path in live.drain(..) {
+        let _ = std::fs::remove_file(path);
+    }
+    live
+}
+
+/// Whether a file name is one of this module's temporary files (`.NAME.XXXXXX.partial`), so that folder scans
+/// skip a stray one left by a killed run.
+pub fn is_partial_file_name(name: &OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.starts_with('.') && name.ends_with(".partial")
+}
+
+/// Keeps a temporary file's path in the live list while the file is being written.
+struct LiveRegistration {
+    path: PathBuf,
+}
+
+impl LiveRegistration {
+    fn new(path: &Path) -> Self {
+        live_partial_files().push(path.to_path_buf());
+        Self { path: path.to_path_buf() }
+    }
+}
+
+impl Drop for LiveRegistration {
+    fn drop(&mut self) {
+        let mut live = live_partial_files();
+        if let Some(index) = live.iter().position(|path| *path == self.path) {
+            live.swap_remove(index);
+        }
+    }
+}
 
 /// What to do when the target already exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +108,8 @@ pub struct PartialFile {
     temp: tempfile::NamedTempFile,
     target: PathBuf,
     if_exists: IfExists,
+    // Dropped after the rename (or the removal) of `temp`.
+    _live: LiveRegistration,
 }
 
 impl PartialFile {
@@ -78,7 +131,8 @@ impl PartialFile {
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
         let temp = builder.tempfile_in(folder).map_err(io)?;
-        Ok(Self { temp, target: target.to_path_buf(), if_exists })
+        let _live = LiveRegistration::new(temp.path());
+        Ok(Self { temp, target: target.to_path_buf(), if_exists, _live })
     }
 
     /// The temporary file's path, for writers that take a path (written over, it keeps its place and cleanup).

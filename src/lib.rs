@@ -8,6 +8,7 @@ pub mod contained_panic;
 pub mod convert;
 pub mod engine;
 pub mod imaging;
+pub mod interrupt;
 pub mod metrics;
 pub mod models;
 pub mod study;

@@ -183,6 +183,11 @@ fn run() -> anyhow::Result<()> {
     restore_default_sigpipe();
     pin_thread_count();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // The first thread of ours: after the environment is set (pin_thread_count).
+    if let Err(error) = thorax::interrupt::remove_partial_files_on_interrupt() {
+        // Outputs are still written whole or not at all; only a stray temporary file could stay after Ctrl+C.
+        log::warn!("cannot watch for interrupts: {error}");
+    }
     let cli = Cli::parse_from(hoist_tf32(std::env::args_os()));
     thorax::engine::compute_pool::configure_global_pool();
     candle_core::cuda::set_gemm_reduced_precision_f32(cli.tf32);

@@ -394,6 +394,10 @@ fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<ExpandedInputs> {
                 .collect();
             inside.sort();
             for path in inside {
+                // A hidden temporary file of a killed earlier run is no input.
+                if path.file_name().is_some_and(crate::atomic_file::is_partial_file_name) {
+                    continue;
+                }
                 if path.is_file() {
                     files.push((path, true));
                 } else if path.is_dir() {

@@ -543,3 +543,27 @@ fn deidentify_refuses_an_output_folder_in_an_input_folder_and_notes_skipped_subf
     assert_eq!(skipped.len(), 1);
     assert!(skipped[0].as_str().unwrap().ends_with("older"), "{skipped:?}");
 }
+
+#[test]
+fn deidentify_passes_over_the_temporary_file_of_a_killed_run() {
+    let source = shared_dicom_files().into_iter().find(|p| p.ends_with("ct_small_128.dcm")).unwrap();
+    let inputs = tempfile::tempdir().unwrap();
+    std::fs::copy(&source, inputs.path().join("ct.dcm")).unwrap();
+    // What a run killed mid-write leaves beside its output (src/atomic_file.rs): half a file under a hidden name.
+    let bytes = std::fs::read(&source).unwrap();
+    std::fs::write(inputs.path().join(".ct2.dcm.Ab12Cd.partial"), &bytes[..bytes.len() / 2]).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let deid = out.path().join("deid");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_thorax"))
+        .args(["dicom", "deidentify"])
+        .arg(inputs.path())
+        .arg("--out")
+        .arg(&deid)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("partial"), "{stderr}");
+    let written: Vec<_> = std::fs::read_dir(&deid).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+}

@@ -28,6 +28,7 @@ mod heatmap_cli;
 mod heatmap_golden;
 mod imaging_decode;
 mod inception_parity;
+mod interrupt_cleanup;
 mod metrics_edge_cli;
 mod metrics_golden;
 mod overwrite_cli;

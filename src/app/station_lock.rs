@@ -2,14 +2,53 @@
 //! lets anyone close the study (and so reach the generator, the labelled samples and other studies), open another
 //! study, read as another reader, or quit. A supervisor who sets a PIN takes those away from the readers until the
 //! PIN is given again. The PIN lives only in memory, as a salted SHA-256 digest, and goes with the open study;
-//! ending the program (answers are saved as they are given) is the way out of a forgotten one.
+//! ending the program (answers are saved as they are given) is the way out of a forgotten one. After
+//! [`FREE_ATTEMPTS`] wrong PINs in a row the field waits before it takes another, and each further wrong PIN doubles
+//! the wait, so a reader cannot try PINs until one works.
 
 use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
 /// Shortest PIN accepted: long enough that a reader does not guess it by trying a few.
 pub const MIN_PIN_CHARS: usize = 4;
+
+/// Wrong PINs in a row taken without a wait.
+pub const FREE_ATTEMPTS: u32 = 3;
+/// The wait after the last free attempt; it doubles with each further wrong PIN.
+pub const FIRST_WAIT: Duration = Duration::from_secs(30);
+/// The longest wait: a supervisor who mistypes a few times is not kept out for long.
+pub const LONGEST_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// What an unlock attempt did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnlockOutcome {
+    Unlocked,
+    /// Not the PIN; `wait` is how long until the next attempt is taken (zero while free attempts are left).
+    Wrong {
+        wait: Duration,
+    },
+    /// Not checked: the wait after earlier wrong PINs has `remaining` left.
+    Waiting {
+        remaining: Duration,
+    },
+}
+
+/// The wait after `failures` wrong PINs in a row.
+fn wait_after(failures: u32) -> Duration {
+    if failures < FREE_ATTEMPTS {
+        return Duration::ZERO;
+    }
+    let doublings = (failures - FREE_ATTEMPTS).min(16);
+    FIRST_WAIT.saturating_mul(1 << doublings).min(LONGEST_WAIT)
+}
+
+/// Whole seconds, rounded up, for the notice ("try again in 30 s").
+fn seconds_text(duration: Duration) -> String {
+    let seconds = duration.as_millis().div_ceil(1000);
+    if seconds >= 120 { format!("{} min {:02} s", seconds / 60, seconds % 60) } else { format!("{seconds} s") }
+}
 
 /// A set PIN, kept as a salted digest.
 struct PinDigest {
@@ -62,6 +101,10 @@ pub struct StationLock {
     attempt: String,
     /// Why the last lock or unlock did not take.
     error: Option<String>,
+    /// Wrong PINs since the lock or the last right one.
+    failures: u32,
+    /// No attempt is checked before this.
+    next_attempt_at: Option<Instant>,
 }
 
 impl StationLock {
@@ -82,13 +125,27 @@ impl StationLock {
         Ok(())
     }
 
-    /// Unlocks when `attempt` is the PIN; returns whether it was.
-    pub fn unlock(&mut self, attempt: &str) -> bool {
-        let matches = self.pin.as_ref().is_some_and(|pin| pin.matches(attempt));
-        if matches {
-            self.pin = None;
+    /// Unlocks when `attempt` is the PIN, unless earlier wrong PINs still make it wait (then `attempt` is not even
+    /// compared). `now` is the time of the attempt.
+    pub fn unlock(&mut self, attempt: &str, now: Instant) -> UnlockOutcome {
+        if let Some(remaining) = self.remaining_wait(now) {
+            return UnlockOutcome::Waiting { remaining };
         }
-        matches
+        if self.pin.as_ref().is_some_and(|pin| pin.matches(attempt)) {
+            self.pin = None;
+            self.failures = 0;
+            self.next_attempt_at = None;
+            return UnlockOutcome::Unlocked;
+        }
+        self.failures = self.failures.saturating_add(1);
+        let wait = wait_after(self.failures);
+        self.next_attempt_at = (!wait.is_zero()).then(|| now + wait);
+        UnlockOutcome::Wrong { wait }
+    }
+
+    /// How long until the next attempt is taken, if it has to wait.
+    pub fn remaining_wait(&self, now: Instant) -> Option<Duration> {
+        self.next_attempt_at.and_then(|at| at.checked_duration_since(now)).filter(|left| !left.is_zero())
     }
 
     /// Forgets the lock and the form (the study it guarded is closed).
@@ -106,16 +163,38 @@ impl StationLock {
                 )
                 .strong(),
             );
+            let now = Instant::now();
+            let waiting = self.remaining_wait(now);
             ui.horizontal(|ui| {
-                let label = ui.label("Supervisor PIN");
-                let field = ui.add(egui::TextEdit::singleline(&mut self.attempt).password(true).desired_width(120.0));
-                let field = field.labelled_by(label.id);
-                let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                if ui.button("Unlock").clicked() || entered {
-                    let attempt = std::mem::take(&mut self.attempt);
-                    self.error = (!self.unlock(&attempt)).then(|| "That is not the PIN.".to_owned());
-                }
+                ui.add_enabled_ui(waiting.is_none(), |ui| {
+                    let label = ui.label("Supervisor PIN");
+                    let field =
+                        ui.add(egui::TextEdit::singleline(&mut self.attempt).password(true).desired_width(120.0));
+                    let field = field.labelled_by(label.id);
+                    let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                    if ui.button("Unlock").clicked() || entered {
+                        let attempt = std::mem::take(&mut self.attempt);
+                        self.error = match self.unlock(&attempt, now) {
+                            UnlockOutcome::Unlocked => None,
+                            UnlockOutcome::Wrong { wait } if wait.is_zero() => Some("That is not the PIN.".to_owned()),
+                            // The wait's own notice below says it.
+                            UnlockOutcome::Wrong { .. } | UnlockOutcome::Waiting { .. } => None,
+                        };
+                    }
+                });
             });
+            if let Some(remaining) = self.remaining_wait(now) {
+                ui.colored_label(
+                    ui.visuals().error_fg_color,
+                    format!(
+                        "{} wrong PINs in a row: the next one is taken in {}.",
+                        self.failures,
+                        seconds_text(remaining)
+                    ),
+                );
+                // The countdown moves once a second, and the field comes back by itself.
+                ui.ctx().request_repaint_after(remaining.min(Duration::from_secs(1)));
+            }
         } else if self.form_open {
             ui.label(
                 egui::RichText::new(
@@ -177,13 +256,52 @@ mod tests {
         assert!(!lock.is_locked());
         lock.lock("2468", "2468").unwrap();
         assert!(lock.is_locked());
+        let mut now = Instant::now();
         for wrong in ["", "246", "24680", "2469", " 2468"] {
-            assert!(!lock.unlock(wrong), "{wrong:?}");
+            // Past any wait, so that each attempt is compared.
+            now += LONGEST_WAIT;
+            assert!(matches!(lock.unlock(wrong, now), UnlockOutcome::Wrong { .. }), "{wrong:?}");
             assert!(lock.is_locked());
         }
-        assert!(lock.unlock("2468"));
+        now += LONGEST_WAIT;
+        assert_eq!(lock.unlock("2468", now), UnlockOutcome::Unlocked);
         assert!(!lock.is_locked());
-        assert!(!lock.unlock("2468"), "nothing to unlock");
+        assert!(matches!(lock.unlock("2468", now), UnlockOutcome::Wrong { .. }), "nothing to unlock");
+    }
+
+    #[test]
+    fn wrong_pins_after_the_free_ones_wait_longer_each_time_and_the_pin_is_not_checked_while_waiting() {
+        let mut lock = StationLock::default();
+        lock.lock("2468", "2468").unwrap();
+        let start = Instant::now();
+        for _ in 1..FREE_ATTEMPTS {
+            assert_eq!(lock.unlock("0000", start), UnlockOutcome::Wrong { wait: Duration::ZERO });
+        }
+        assert_eq!(lock.unlock("0000", start), UnlockOutcome::Wrong { wait: FIRST_WAIT });
+        // Even the right PIN is not compared during the wait.
+        let during = start + FIRST_WAIT - Duration::from_secs(1);
+        assert_eq!(lock.unlock("2468", during), UnlockOutcome::Waiting { remaining: Duration::from_secs(1) });
+        assert!(lock.is_locked());
+        // Each wrong PIN after a wait doubles it, up to the longest.
+        let mut now = start + FIRST_WAIT;
+        let mut expected = FIRST_WAIT;
+        for _ in 0..8 {
+            expected = (expected * 2).min(LONGEST_WAIT);
+            assert_eq!(lock.unlock("1111", now), UnlockOutcome::Wrong { wait: expected });
+            now += expected;
+        }
+        assert_eq!(expected, LONGEST_WAIT);
+        assert_eq!(lock.unlock("2468", now), UnlockOutcome::Unlocked);
+        // The right PIN starts the count afresh.
+        lock.lock("1357", "1357").unwrap();
+        assert_eq!(lock.unlock("0000", now), UnlockOutcome::Wrong { wait: Duration::ZERO });
+    }
+
+    #[test]
+    fn waits_read_in_whole_seconds_rounded_up() {
+        assert_eq!(seconds_text(Duration::from_millis(29_001)), "30 s");
+        assert_eq!(seconds_text(Duration::from_secs(119)), "119 s");
+        assert_eq!(seconds_text(Duration::from_secs(15 * 60)), "15 min 00 s");
     }
 
     #[test]

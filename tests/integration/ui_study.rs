@@ -755,3 +755,43 @@ fn a_locked_station_keeps_readers_from_closing_the_study_switching_reader_and_qu
     let commands = &harness.output().viewport_output[&egui::ViewportId::ROOT].commands;
     assert!(!commands.contains(&egui::ViewportCommand::CancelClose), "unlocked, the window closes");
 }
+
+#[test]
+fn wrong_pins_in_a_row_make_the_station_lock_wait_before_the_next_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = make_study(dir.path(), &design(false), 0);
+    let mut harness = harness();
+    harness.state_mut().study.open_path(&db).unwrap();
+    harness.run_steps(3);
+    let type_into = |harness: &mut Harness<'static, WorkbenchApp>, label: &str, text: &str| {
+        let field = harness.get_by_label(label);
+        field.focus();
+        field.type_text(text);
+        harness.run_steps(2);
+    };
+    harness.get_by_label("Lock station...").click();
+    harness.run_steps(2);
+    type_into(&mut harness, "New PIN", "2468");
+    type_into(&mut harness, "PIN again", "2468");
+    harness.get_by_label("Lock").click();
+    harness.run_steps(2);
+    assert!(harness.state().study.station_lock.is_locked());
+
+    for attempt in 1..=thorax::app::station_lock::FREE_ATTEMPTS {
+        assert!(!harness.get_by_label("Unlock").accesskit_node().is_disabled(), "attempt {attempt} is taken");
+        type_into(&mut harness, "Supervisor PIN", "1357");
+        harness.get_by_label("Unlock").click();
+        harness.run_steps(2);
+    }
+    assert!(
+        harness.query_by_label_contains("3 wrong PINs in a row: the next one is taken in 30 s").is_some(),
+        "the wait is said"
+    );
+    assert!(harness.get_by_label("Unlock").accesskit_node().is_disabled(), "no attempt during the wait");
+    assert!(harness.get_by_label("Supervisor PIN").accesskit_node().is_disabled());
+    // Nor does Enter in the field get around it: the right PIN is not even compared.
+    let now = std::time::Instant::now();
+    let lock = &mut harness.state_mut().study.station_lock;
+    assert!(matches!(lock.unlock("2468", now), thorax::app::station_lock::UnlockOutcome::Waiting { .. }));
+    assert!(harness.state().study.station_lock.is_locked());
+}

@@ -39,8 +39,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Open the workbench (the default).
-    Gui,
+    /// Open the workbench (the default), or a reading station on its study (--study).
+    Gui(thorax::cli::gui::GuiArgs),
     /// Show the compute device, embedded samples and models.
     Info(thorax::cli::info::InfoArgs),
     /// Show a weights file's model card, or record measured quality in it (--add-metrics).
@@ -196,8 +196,8 @@ fn run() -> anyhow::Result<()> {
     thorax::models::upload_cache::set_upload_cache_enabled(!cli.no_cuda_upload_cache);
     thorax::train::fused_cuda::set_fused_cuda_ops(!cli.no_fused_cuda_ops);
     thorax::models::cudnn_conv::set_cudnn_convs(!cli.no_cudnn);
-    match cli.command.unwrap_or(Command::Gui) {
-        Command::Gui => run_gui(cli.device),
+    match cli.command.unwrap_or_else(|| Command::Gui(Default::default())) {
+        Command::Gui(args) => run_gui(cli.device, &args),
         command => thorax::engine::compute_pool::run_on_compute_pool(|| run_command(command)),
     }
 }
@@ -205,7 +205,7 @@ fn run() -> anyhow::Result<()> {
 /// Runs a command-line command (on rayon's pool, see `engine::compute_pool`).
 fn run_command(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Gui => anyhow::bail!("the workbench runs on the main thread, not as a batch command"),
+        Command::Gui(_) => anyhow::bail!("the workbench runs on the main thread, not as a batch command"),
         Command::Info(args) => thorax::cli::info::run(&args),
         Command::Card(args) => thorax::cli::card::run(&args),
         Command::Generate(args) => thorax::cli::generate::run(&args, default_model_bytes(ModelKind::ProganGenerator)),
@@ -275,7 +275,8 @@ fn pin_thread_count() {
     }
 }
 
-fn run_gui(device: DeviceChoice) -> anyhow::Result<()> {
+fn run_gui(device: DeviceChoice, args: &thorax::cli::gui::GuiArgs) -> anyhow::Result<()> {
+    let open_study = args.study_at_start()?;
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Thorax Workbench")
@@ -288,7 +289,8 @@ fn run_gui(device: DeviceChoice) -> anyhow::Result<()> {
         "Thorax Workbench",
         options,
         Box::new(move |cc| {
-            let app = thorax::app::WorkbenchApp::new(cc, thorax::app::AppOptions { device, ..Default::default() })?;
+            let options = thorax::app::AppOptions { device, open_study, ..Default::default() };
+            let app = thorax::app::WorkbenchApp::new(cc, options)?;
             Ok(Box::new(app))
         }),
     )

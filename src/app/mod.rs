@@ -32,4 +32,4 @@ pub mod view_state;
 pub mod viewport_pane;
 pub mod workbench_app;
 
-pub use workbench_app::{AppOptions, WorkbenchApp};
+pub use workbench_app::{AppOptions, StudyAtStart, WorkbenchApp};

@@ -43,11 +43,21 @@ pub struct AppOptions {
     pub load_first_sample: bool,
     /// Generates the first artificial image and classifies both views at start.
     pub run_models: bool,
+    /// A study to open at start (`thorax gui --study`); when it opens, no sample is loaded and no model runs, since
+    /// the station hides the workbench.
+    pub open_study: Option<StudyAtStart>,
+}
+
+/// A study the workbench opens at start, on its station home, with the reader to select.
+#[derive(Clone, Debug)]
+pub struct StudyAtStart {
+    pub path: std::path::PathBuf,
+    pub reader: Option<String>,
 }
 
 impl Default for AppOptions {
     fn default() -> Self {
-        Self { device: DeviceChoice::Auto, runner: None, load_first_sample: true, run_models: true }
+        Self { device: DeviceChoice::Auto, runner: None, load_first_sample: true, run_models: true, open_study: None }
     }
 }
 
@@ -187,7 +197,11 @@ impl WorkbenchApp {
                 "No wgpu renderer: radiographs cannot be drawn (start with the wgpu backend)".to_owned(),
             ));
         }
-        if options.load_first_sample && !app.samples.samples().is_empty() {
+        let study_opened = options.open_study.is_some_and(|start| app.open_study_at_start(&start));
+        if study_opened {
+            app.run_models = false;
+        }
+        if options.load_first_sample && !study_opened && !app.samples.samples().is_empty() {
             // Samples come labelled first: the first is an NIH image with a finding.
             app.load_sample(0);
         }
@@ -195,6 +209,20 @@ impl WorkbenchApp {
             app.generate();
         }
         Ok(app)
+    }
+
+    /// Opens `start`'s study and selects its reader; returns whether the study opened. Failures are shown where the
+    /// station's home would be, naming the file or the reader.
+    fn open_study_at_start(&mut self, start: &StudyAtStart) -> bool {
+        if self.study.open_path(&start.path).is_err() {
+            return false;
+        }
+        if let Some(reader) = &start.reader
+            && let Err(e) = self.study.select_reader(reader)
+        {
+            self.study.error = Some(format!("--reader: {e}"));
+        }
+        true
     }
 
     /// Queues a request and remembers its stamp as the newest of its key.

@@ -10,6 +10,7 @@ pub mod correlate;
 pub mod dataset_layout_args;
 pub mod dicom;
 pub mod generate;
+pub mod gui;
 pub mod info;
 pub mod metrics;
 pub mod npy_input;

@@ -502,3 +502,23 @@ fn a_study_from_before_the_border_crop_reads_as_uncropped() {
     let text = thorax(&["study", "status", s(&db)]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("no border crop"), "{text:?}");
 }
+
+#[test]
+fn gui_refuses_a_study_that_is_no_file_before_opening_a_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("station.study");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_thorax"))
+        .args(["gui", "--study"])
+        .arg(&missing)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--study") && stderr.contains("station.study: there is no such file"), "{stderr}");
+    assert!(!stderr.contains("window could not be opened"), "refused before the window: {stderr}");
+    let output =
+        std::process::Command::new(env!("CARGO_BIN_EXE_thorax")).args(["gui", "--reader", "alice"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "--reader needs --study");
+}

@@ -24,7 +24,8 @@ fn audit_window_flags_copies_and_exports_the_kept_images() {
     std::fs::copy(&samples[1], generated.join("copy_1.png")).unwrap();
     std::fs::copy(&samples[3], generated.join("copy_3.png")).unwrap();
 
-    let options = AppOptions { device: DeviceChoice::Cpu, load_first_sample: false, run_models: false, runner: None };
+    let options =
+        AppOptions { device: DeviceChoice::Cpu, load_first_sample: false, run_models: false, ..AppOptions::default() };
     let mut harness = Harness::builder()
         .with_size(vec2(1280.0, 900.0))
         .wgpu()

@@ -17,7 +17,8 @@ const PAIRS: usize = 20;
 const SEED: u64 = 3;
 
 fn harness() -> Harness<'static, WorkbenchApp> {
-    let options = AppOptions { device: DeviceChoice::Cpu, load_first_sample: false, run_models: false, runner: None };
+    let options =
+        AppOptions { device: DeviceChoice::Cpu, load_first_sample: false, run_models: false, ..AppOptions::default() };
     Harness::builder()
         .with_size(vec2(1280.0, 800.0))
         .wgpu()

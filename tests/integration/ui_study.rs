@@ -9,7 +9,7 @@ use egui::{Key, Modifiers, vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use thorax::app::study_results::{analyze_store, results_ui};
-use thorax::app::{AppOptions, WorkbenchApp};
+use thorax::app::{AppOptions, StudyAtStart, WorkbenchApp};
 use thorax::engine::device::DeviceChoice;
 use thorax::study::design::DESIGN_FORMAT_VERSION;
 use thorax::study::{
@@ -23,7 +23,8 @@ const CASES: u32 = 6;
 const ANSWER_TEXTS: [&str; 3] = ["Is this radiograph real or artificial?", "Real (Left)", "Artificial (Right)"];
 
 fn harness() -> Harness<'static, WorkbenchApp> {
-    let options = AppOptions { device: DeviceChoice::Cpu, load_first_sample: false, run_models: false, runner: None };
+    let options =
+        AppOptions { device: DeviceChoice::Cpu, load_first_sample: false, run_models: false, ..AppOptions::default() };
     Harness::builder()
         .with_size(vec2(1280.0, 800.0))
         .wgpu()
@@ -794,4 +795,46 @@ fn wrong_pins_in_a_row_make_the_station_lock_wait_before_the_next_attempt() {
     let lock = &mut harness.state_mut().study.station_lock;
     assert!(matches!(lock.unlock("2468", now), thorax::app::station_lock::UnlockOutcome::Waiting { .. }));
     assert!(harness.state().study.station_lock.is_locked());
+}
+
+#[test]
+fn a_station_started_on_its_study_opens_its_home_with_the_reader_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = make_study(dir.path(), &design(false), 0);
+    let start = |path: &Path, reader: Option<&str>| {
+        // The defaults would load a sample and run the generator: not for a station.
+        let open_study = Some(StudyAtStart { path: path.to_path_buf(), reader: reader.map(str::to_owned) });
+        let options = AppOptions { device: DeviceChoice::Cpu, open_study, ..AppOptions::default() };
+        let mut harness = Harness::builder()
+            .with_size(vec2(1280.0, 800.0))
+            .wgpu()
+            .build_eframe(move |cc| WorkbenchApp::new(cc, options).expect("app starts"));
+        harness.run_steps(4);
+        harness
+    };
+
+    let harness = start(&db, Some("bob"));
+    let study = harness.state().study.study.as_ref().expect("the study is open");
+    assert_eq!(study.reader, "bob");
+    assert!(harness.query_by_label("Close study").is_some(), "the station's home is shown");
+    assert!(harness.state().study.error.is_none());
+    let app = harness.state();
+    assert!(app.real.image.is_none() && app.real.loading.is_none(), "no sample loaded behind the station");
+    assert!(app.artificial.image.is_none() && app.artificial.loading.is_none(), "no generator run");
+    // One station holds a study at a time.
+    drop(harness);
+
+    let harness = start(&db, Some("carol"));
+    assert_eq!(harness.state().study.study.as_ref().unwrap().reader, "alice", "the first reader with cases left");
+    let error = harness.state().study.error.clone().unwrap();
+    assert!(error.contains("--reader") && error.contains("\"carol\" is not part of this study"), "{error}");
+    assert!(harness.query_by_label_contains("\"carol\" is not part of this study").is_some(), "shown on the home");
+
+    let not_a_study = dir.path().join("notes.study");
+    std::fs::write(&not_a_study, b"not a database").unwrap();
+    let harness = start(&not_a_study, None);
+    assert!(harness.state().study.study.is_none());
+    let error = harness.state().study.error.clone().unwrap();
+    assert!(error.starts_with("Cannot open the study") && error.contains("notes.study"), "{error}");
+    assert!(harness.query_by_label_contains("Cannot open the study").is_some(), "{error}");
 }

@@ -387,6 +387,10 @@ fn undefined_length_un_sequences_are_read_and_cleaned_private_ones_removed() {
         DataElement::new(tags::CODE_VALUE, VR::SH, PrimitiveValue::from("D1")),
         un(tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE, inner),
     ]);
+    // And a public sequence the dictionary does not know (a newer attribute): its items are cleaned too.
+    let unknown = Tag(0x0020, 0xFFF0);
+    assert!(StandardDataDictionary.by_tag(unknown).is_none());
+    let unknown_items = implicit_item(&implicit_element(tags::PATIENT_NAME, b"Secret^Unknown"), false);
     let inputs = tempfile::tempdir().unwrap();
     let input = write_part10(
         inputs.path(),
@@ -402,11 +406,12 @@ fn undefined_length_un_sequences_are_read_and_cleaned_private_ones_removed() {
             un(tags::PROCEDURE_CODE_SEQUENCE, procedure),
             DataElement::new(Tag(0x0009, 0x0010), VR::LO, PrimitiveValue::from("ACME ARCHIVE")),
             un(Tag(0x0009, 0x1010), private),
+            un(unknown, unknown_items),
         ],
     );
     make_file_un_length_undefined(
         &input,
-        &[tags::PROCEDURE_CODE_SEQUENCE, Tag(0x0009, 0x1010), tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE],
+        &[tags::PROCEDURE_CODE_SEQUENCE, Tag(0x0009, 0x1010), tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE, unknown],
     );
     let original = open_dicom(&input).unwrap().object;
     assert_eq!(original.get(Tag(0x0009, 0x1010)).unwrap().vr(), VR::UN);
@@ -443,6 +448,8 @@ fn undefined_length_un_sequences_are_read_and_cleaned_private_ones_removed() {
     assert_eq!(text(derivation, tags::CODE_VALUE).as_deref(), Some("D1"));
     let inner = derivation.get(tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE).unwrap().items().unwrap();
     assert_eq!(text(&inner[0], tags::PATIENT_NAME).as_deref(), Some(""));
+    let unknown = result.get(unknown).unwrap().items().unwrap();
+    assert_eq!(text(&unknown[0], tags::PATIENT_NAME).as_deref(), Some(""));
 }
 
 fn with_burned_in(source: &Path, dir: &Path, name: &str) -> PathBuf {

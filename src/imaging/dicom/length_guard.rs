@@ -224,8 +224,8 @@ impl<'a> Walker<'a> {
                     let (_, length, header) = self.explicit_header(tag)?;
                     let code = self.bytes.get(self.position + 4..self.position + 6);
                     if code == Some(b"UN".as_slice()) && length == UNDEFINED_LENGTH {
-                        // An undefined-length UN holds implicit VR items (PS3.5 6.2.2): `un_undefined_length` gives it a
-                        // defined length, and the guard runs again on that output.
+                        // An undefined-length UN holds implicit VR items (PS3.5 6.2.2): `un_undefined_length`
+                        // gives it a defined length, and the guard runs again on that output.
                         return Ok(());
                     }
                     (length, header, code == Some(b"SQ".as_slice()))

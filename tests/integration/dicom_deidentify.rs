@@ -2,6 +2,9 @@
 //! files and a data set holding every attribute of Table E.1-1), UIDs map consistently within an export
 //! and differently across exports, and the de-identified files still decode to the same pixels.
 
+use crate::dicom_raw::{
+    implicit_element, implicit_item, implicit_sequence, make_file_un_length_undefined, un, write_part10,
+};
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_core::header::Header;
 use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
@@ -282,53 +285,6 @@ fn every_attribute_of_the_profile_table_is_handled_by_its_action() {
     assert!(counts.removed > 250 && counts.emptied > 30 && counts.replaced_with_dummy > 80, "{counts:?}");
 }
 
-/// An implicit VR little endian element (value padded to even length).
-fn implicit_element(tag: Tag, value: &[u8]) -> Vec<u8> {
-    let mut value = value.to_vec();
-    if value.len() % 2 == 1 {
-        value.push(b' ');
-    }
-    let mut out = Vec::new();
-    out.extend(tag.group().to_le_bytes());
-    out.extend(tag.element().to_le_bytes());
-    out.extend(u32::try_from(value.len()).unwrap().to_le_bytes());
-    out.extend(value);
-    out
-}
-
-/// A sequence item around `content`, of defined or undefined length.
-fn implicit_item(content: &[u8], defined_length: bool) -> Vec<u8> {
-    let mut out = vec![0xFE, 0xFF, 0x00, 0xE0];
-    if defined_length {
-        out.extend(u32::try_from(content.len()).unwrap().to_le_bytes());
-        out.extend(content);
-    } else {
-        out.extend(u32::MAX.to_le_bytes());
-        out.extend(content);
-        out.extend([0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
-    }
-    out
-}
-
-fn un(tag: Tag, bytes: Vec<u8>) -> DataElement<InMemDicomObject> {
-    DataElement::new(tag, VR::UN, PrimitiveValue::U8(bytes.into()))
-}
-
-/// A part 10 file (explicit VR little endian) holding `elements`, written under `dir`.
-fn write_part10(dir: &Path, name: &str, elements: Vec<DataElement<InMemDicomObject>>) -> PathBuf {
-    let object = InMemDicomObject::from_element_iter(elements)
-        .with_meta(
-            FileMetaTableBuilder::new()
-                .transfer_syntax("1.2.840.10008.1.2.1")
-                .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
-                .media_storage_sop_instance_uid("1.2.826.0.1.999.3"),
-        )
-        .unwrap();
-    let path = dir.join(name);
-    object.write_to_file(&path).unwrap();
-    path
-}
-
 #[test]
 fn public_sequences_and_attributes_stored_as_un_get_the_profile() {
     let secret_uid = "1.2.826.0.1.999.77";
@@ -396,6 +352,104 @@ fn public_sequences_and_attributes_stored_as_un_get_the_profile() {
         "{:?}",
         done.warnings
     );
+}
+
+/// Every text an undefined-length UN test file hides; none may reach a de-identified file.
+const HIDDEN: [&[u8]; 2] = [b"Secret", b"SECRET"];
+
+#[test]
+fn undefined_length_un_sequences_are_read_and_cleaned_private_ones_removed() {
+    // A private sequence from an archive that did not know it: items of defined and undefined length, a nested
+    // sequence of undefined length inside the first.
+    let nested = implicit_item(&implicit_element(Tag(0x0010, 0x1000), b"SECRETNESTED"), false);
+    let private_first =
+        [implicit_element(tags::PATIENT_NAME, b"Secret^Private"), implicit_sequence(Tag(0x0009, 0x1012), &nested)]
+            .concat();
+    let private_second = implicit_element(tags::INSTITUTION_NAME, b"Secret Private Hospital");
+    let private = [implicit_item(&private_first, true), implicit_item(&private_second, false)].concat();
+    // A public sequence stored the same way: the profile must reach into its items.
+    let purpose = implicit_item(
+        &[implicit_element(tags::CODE_VALUE, b"R1"), implicit_element(Tag(0x0010, 0x1000), b"SECRETOTHERID")].concat(),
+        false,
+    );
+    let procedure_first = [
+        implicit_element(tags::CODE_VALUE, b"P1"),
+        implicit_element(tags::INSTITUTION_NAME, b"Secret Hospital"),
+        implicit_sequence(tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE, &purpose),
+        implicit_element(tags::PATIENT_NAME, b"Secret^Name"),
+    ]
+    .concat();
+    let procedure_second = implicit_element(tags::PERSON_NAME, b"Secret^Doctor");
+    let procedure = [implicit_item(&procedure_first, true), implicit_item(&procedure_second, false)].concat();
+    // And one inside an item of an ordinary (explicit VR) sequence.
+    let inner = implicit_item(&implicit_element(tags::PATIENT_NAME, b"Secret^Inner"), false);
+    let derivation = InMemDicomObject::from_element_iter([
+        DataElement::new(tags::CODE_VALUE, VR::SH, PrimitiveValue::from("D1")),
+        un(tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE, inner),
+    ]);
+    // And a public sequence the dictionary does not know (a newer attribute): its items are cleaned too.
+    let unknown = Tag(0x0020, 0xFFF0);
+    assert!(StandardDataDictionary.by_tag(unknown).is_none());
+    let unknown_items = implicit_item(&implicit_element(tags::PATIENT_NAME, b"Secret^Unknown"), false);
+    let inputs = tempfile::tempdir().unwrap();
+    let input = write_part10(
+        inputs.path(),
+        "un_undefined.dcm",
+        vec![
+            DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.7")),
+            DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from("1.2.826.0.1.999.3")),
+            DataElement::new(
+                tags::DERIVATION_CODE_SEQUENCE,
+                VR::SQ,
+                DataSetSequence::new(vec![derivation], Length::UNDEFINED),
+            ),
+            un(tags::PROCEDURE_CODE_SEQUENCE, procedure),
+            DataElement::new(Tag(0x0009, 0x0010), VR::LO, PrimitiveValue::from("ACME ARCHIVE")),
+            un(Tag(0x0009, 0x1010), private),
+            un(unknown, unknown_items),
+        ],
+    );
+    make_file_un_length_undefined(
+        &input,
+        &[tags::PROCEDURE_CODE_SEQUENCE, Tag(0x0009, 0x1010), tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE, unknown],
+    );
+    let original = open_dicom(&input).unwrap().object;
+    assert_eq!(original.get(Tag(0x0009, 0x1010)).unwrap().vr(), VR::UN);
+
+    let out = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_thorax"))
+        .args(["dicom", "deidentify"])
+        .arg(&input)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let written: Vec<PathBuf> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(written.len(), 1);
+    let raw = std::fs::read(&written[0]).unwrap();
+    for hidden in HIDDEN {
+        assert!(!raw.windows(hidden.len()).any(|w| w == hidden), "original text in the written bytes");
+    }
+    let result = open_dicom(&written[0]).unwrap().object;
+    assert!(result.iter().all(|e| e.tag().group() % 2 == 0), "private attribute left");
+
+    let procedure = result.get(tags::PROCEDURE_CODE_SEQUENCE).unwrap();
+    assert_eq!(procedure.vr(), VR::SQ);
+    let items = procedure.items().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(text(&items[0], tags::CODE_VALUE).as_deref(), Some("P1"));
+    assert_eq!(text(&items[0], tags::PATIENT_NAME).as_deref(), Some(""));
+    let purpose = items[0].get(tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE).unwrap().items().unwrap();
+    assert_eq!(text(&purpose[0], tags::CODE_VALUE).as_deref(), Some("R1"));
+    assert!(purpose[0].get(Tag(0x0010, 0x1000)).is_none());
+    assert_eq!(text(&items[1], tags::PERSON_NAME).as_deref(), Some("ANONYMIZED"));
+    let derivation = &result.get(tags::DERIVATION_CODE_SEQUENCE).unwrap().items().unwrap()[0];
+    assert_eq!(text(derivation, tags::CODE_VALUE).as_deref(), Some("D1"));
+    let inner = derivation.get(tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE).unwrap().items().unwrap();
+    assert_eq!(text(&inner[0], tags::PATIENT_NAME).as_deref(), Some(""));
+    let unknown = result.get(unknown).unwrap().items().unwrap();
+    assert_eq!(text(&unknown[0], tags::PATIENT_NAME).as_deref(), Some(""));
 }
 
 fn with_burned_in(source: &Path, dir: &Path, name: &str) -> PathBuf {

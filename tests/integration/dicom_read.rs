@@ -626,3 +626,113 @@ fn pixel_spacing_comes_from_pixel_spacing_else_imager_pixel_spacing_and_a_bad_va
         image.summary.display_notes
     );
 }
+
+/// The chest film with a private sequence and Procedure Code Sequence stored as VR UN of undefined length, as an
+/// archive that does not know them writes them; returns the path and the two values' item bytes.
+fn chest_film_with_undefined_length_un(dir: &Path) -> (PathBuf, Vec<u8>, Vec<u8>) {
+    use crate::dicom_raw::{implicit_element, implicit_item, implicit_sequence, make_file_un_length_undefined, un};
+    use dicom_core::value::PrimitiveValue;
+    use dicom_core::{DataElement, Tag, VR};
+    use dicom_dictionary_std::tags;
+    let nested_item = implicit_item(&implicit_element(Tag(0x0010, 0x1000), b"ID7"), false);
+    let first = [implicit_element(Tag(0x0009, 0x1011), b"value"), implicit_sequence(Tag(0x0009, 0x1012), &nested_item)];
+    let private = [implicit_item(&first.concat(), true), implicit_item(&[], false)].concat();
+    let code = [implicit_element(tags::CODE_VALUE, b"P1"), implicit_element(tags::CODE_MEANING, b"Chest PA")];
+    let procedure = implicit_item(&code.concat(), false);
+    let mut file = dicom_object::open_file(shared_dicom_dir().join("chest_cr_pa_siim_nih.dcm")).unwrap();
+    file.put(DataElement::new(Tag(0x0009, 0x0010), VR::LO, PrimitiveValue::from("ACME ARCHIVE")));
+    file.put(un(Tag(0x0009, 0x1010), private.clone()));
+    file.put(un(tags::PROCEDURE_CODE_SEQUENCE, procedure.clone()));
+    let path = dir.join("film_un_undefined.dcm");
+    file.write_to_file(&path).unwrap();
+    make_file_un_length_undefined(&path, &[Tag(0x0009, 0x1010), tags::PROCEDURE_CODE_SEQUENCE]);
+    (path, private, procedure)
+}
+
+#[test]
+fn a_film_with_undefined_length_un_sequences_opens_and_keeps_its_pixels() {
+    use dicom_core::{Tag, VR};
+    use dicom_dictionary_std::tags;
+    use thorax::imaging::dicom::open_dicom_bytes;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, private, procedure) = chest_film_with_undefined_length_un(dir.path());
+    let original = shared_dicom_dir().join("chest_cr_pa_siim_nih.dcm");
+
+    let file = open_dicom(&path).unwrap();
+    // Kept as the UN bytes of its items (without the delimiter), for de-identification to read as a sequence.
+    for (tag, items) in [(Tag(0x0009, 0x1010), &private), (tags::PROCEDURE_CODE_SEQUENCE, &procedure)] {
+        let element = file.object.get(tag).unwrap();
+        assert_eq!(element.vr(), VR::UN);
+        assert_eq!(element.value().to_bytes().unwrap().as_ref(), items.as_slice());
+    }
+    let image = read_dicom_image(&path).unwrap();
+    assert_eq!(image.pixels, read_dicom_image(&original).unwrap().pixels);
+
+    // The same data set without preamble and file meta (read as a raw explicit VR data set).
+    let bytes = std::fs::read(&path).unwrap();
+    let group_length = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
+    let raw = open_dicom_bytes("raw data set", &bytes[144 + group_length..]).unwrap();
+    assert_eq!(raw.object.get(Tag(0x0009, 0x1010)).unwrap().value().to_bytes().unwrap().as_ref(), private.as_slice());
+
+    let (success, stderr) = thorax_dicom_info(&path);
+    assert!(success, "{stderr}");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_thorax"))
+        .args(["classify", "--json"])
+        .args([&original, &path])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let results: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(results[0]["probabilities"], results[1]["probabilities"], "the same pixels, the same probabilities");
+}
+
+#[test]
+fn a_truncated_or_corrupt_undefined_length_un_is_refused_naming_the_tag() {
+    use crate::dicom_raw::{implicit_element, implicit_item, make_un_length_undefined, un, un_header_at, write_part10};
+    use dicom_core::value::PrimitiveValue;
+    use dicom_core::{DataElement, Tag, VR};
+    use dicom_dictionary_std::tags;
+    use thorax::imaging::dicom::open_dicom_bytes;
+    let items = [
+        implicit_item(&implicit_element(tags::CODE_VALUE, b"P1"), true),
+        implicit_item(&implicit_element(tags::CODE_VALUE, b"P2"), false),
+    ]
+    .concat();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_part10(
+        dir.path(),
+        "un.dcm",
+        vec![
+            DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.7")),
+            un(Tag(0x0009, 0x1010), items.clone()),
+        ],
+    );
+    let mut bytes = std::fs::read(&path).unwrap();
+    make_un_length_undefined(&mut bytes, Tag(0x0009, 0x1010));
+    let content = un_header_at(&bytes, Tag(0x0009, 0x1010)) + 12;
+    assert!(open_dicom_bytes("whole", &bytes).is_ok());
+
+    let refused = |label: &str, bytes: &[u8], reason: &str| {
+        let error = open_dicom_bytes(label, bytes).unwrap_err();
+        assert!(matches!(error, DicomError::Malformed { .. }), "{label}: {error}");
+        let message = error.to_string();
+        assert!(message.contains(label) && message.contains("element (0009,1010)"), "{label}: {message}");
+        assert!(message.contains(reason), "{label}: {message}");
+    };
+    let without_delimiter = &bytes[..bytes.len() - 8];
+    refused("no delimiter", without_delimiter, "before the Sequence Delimitation Item (FFFE,E0DD)");
+    refused("cut in an item", &bytes[..bytes.len() - 12], "before the Item Delimitation Item (FFFE,E00D)");
+    let mut corrupt_tag = bytes.clone();
+    corrupt_tag[content + 3] = 0xE1;
+    refused("corrupt item tag", &corrupt_tag, "holds (FFFE,E100) where an item");
+    let mut overlong = bytes.clone();
+    overlong[content + 4..content + 8].copy_from_slice(&0x4000_0000u32.to_le_bytes());
+    refused("overlong item", &overlong, "declaring 1073741824 value bytes");
+
+    // On the command line: the file and the reason, no panic.
+    std::fs::write(&path, without_delimiter).unwrap();
+    let (success, stderr) = thorax_dicom_info(&path);
+    assert!(!success);
+    assert!(stderr.contains("un.dcm") && stderr.contains("(0009,1010)") && stderr.contains("truncated"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

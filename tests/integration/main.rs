@@ -2,6 +2,7 @@
 //! dependencies, so one binary instead of thirty keeps a cold CI build small (disk and link time).
 
 mod cli_pipe;
+mod dicom_raw;
 mod sample_folders;
 mod study_common;
 

@@ -238,14 +238,16 @@ fn dictionary_vr(tag: Tag) -> Option<VR> {
 
 /// Parses the value of a UN-encoded sequence. PS3.5 6.2.2: whatever the transfer syntax, such a value is the
 /// sequence's items in implicit VR little endian (items and the sequence may have undefined length). Wrapped in an
-/// implicit VR element header, the dictionary (which knows the tag as SQ) reads it as that sequence.
+/// implicit VR element header of undefined length and a Sequence Delimitation Item, it reads as that sequence
+/// whatever the tag (an implicit VR element of undefined length is a sequence), so also for a tag the dictionary
+/// does not know.
 fn parse_un_sequence(tag: Tag, bytes: &[u8]) -> Option<DataSetSequence<InMemDicomObject>> {
-    let length = u32::try_from(bytes.len()).ok().filter(|&length| length != u32::MAX)?;
-    let mut wrapped = Vec::with_capacity(bytes.len() + 8);
+    let mut wrapped = Vec::with_capacity(bytes.len() + 16);
     wrapped.extend_from_slice(&tag.group().to_le_bytes());
     wrapped.extend_from_slice(&tag.element().to_le_bytes());
-    wrapped.extend_from_slice(&length.to_le_bytes());
+    wrapped.extend_from_slice(&u32::MAX.to_le_bytes());
     wrapped.extend_from_slice(bytes);
+    wrapped.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
     // A corrupt item length must fail here, not make dicom-rs allocate it (see length_guard).
     check_raw_lengths(&wrapped, DataSetEncoding::ImplicitLittle).ok()?;
     let parsed =
@@ -336,9 +338,19 @@ impl Cleaner<'_> {
         if element.vr() != VR::UN {
             return UnReading::AsIs;
         }
-        let Some(vr) = dictionary_vr(tag) else { return UnReading::AsIs };
+        let Some(vr) = dictionary_vr(tag) else {
+            // A public tag the dictionary does not know (newer or retired): a value that reads as items is a
+            // sequence stored as UN, whose items must be cleaned like any other; other values stay as they are.
+            let unknown = StandardDataDictionary.by_tag(tag).is_none();
+            let parsed = element.value().to_bytes().ok().filter(|_| unknown).and_then(|b| parse_un_sequence(tag, &b));
+            return match parsed {
+                Some(sequence) => UnReading::Read(DataElement::new(tag, VR::SQ, sequence)),
+                None => UnReading::AsIs,
+            };
+        };
         if vr == VR::SQ {
-            // dicom-rs reads a UN of undefined length as a sequence already.
+            // A UN of undefined length is a sequence already when dicom-rs read it so (an object built in memory:
+            // open_dicom gives such elements a defined length first, see un_undefined_length).
             if let Value::Sequence(sequence) = element.value() {
                 return UnReading::Read(DataElement::new(tag, VR::SQ, sequence.clone()));
             }

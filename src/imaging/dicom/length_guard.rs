@@ -33,8 +33,29 @@ impl DataSetEncoding {
     }
 }
 
-/// Walks a part 10 file from `start` (just after "DICM"): the meta group, then the data set.
-pub(crate) fn check_part10_lengths(bytes: &[u8], start: usize) -> Result<(), String> {
+/// Whether an explicit VR element of this VR has the 12-byte header with a 4-byte length (PS3.5 7.1.2).
+pub(crate) fn has_long_length(vr: VR) -> bool {
+    matches!(
+        vr,
+        VR::OB
+            | VR::OD
+            | VR::OF
+            | VR::OL
+            | VR::OV
+            | VR::OW
+            | VR::SQ
+            | VR::SV
+            | VR::UC
+            | VR::UN
+            | VR::UR
+            | VR::UT
+            | VR::UV
+    )
+}
+
+/// Walks a part 10 file from `start` (just after "DICM"): the meta group, then the data set. Returns where the
+/// data set starts and how it is encoded.
+pub(crate) fn check_part10_lengths(bytes: &[u8], start: usize) -> Result<(usize, DataSetEncoding), String> {
     let mut walker = Walker::new(bytes, start, DataSetEncoding::ExplicitLittle);
     let mut transfer_syntax = String::from("1.2.840.10008.1.2.1");
     // Where File Meta Information Group Length (0002,0000) says the meta group ends.
@@ -57,11 +78,12 @@ pub(crate) fn check_part10_lengths(bytes: &[u8], start: usize) -> Result<(), Str
         ));
     }
     let encoding = DataSetEncoding::from_transfer_syntax(&transfer_syntax);
-    if encoding == DataSetEncoding::Deflated {
-        return Ok(());
+    let data_set_start = walker.position;
+    if encoding != DataSetEncoding::Deflated {
+        walker.encoding = encoding;
+        walker.walk()?;
     }
-    walker.encoding = encoding;
-    walker.walk()
+    Ok((data_set_start, encoding))
 }
 
 /// Walks a raw data set (no preamble, no meta) from byte 0.
@@ -134,24 +156,8 @@ impl<'a> Walker<'a> {
                 String::from_utf8_lossy(code)
             )
         })?;
-        let long_form = matches!(
-            vr,
-            VR::OB
-                | VR::OD
-                | VR::OF
-                | VR::OL
-                | VR::OV
-                | VR::OW
-                | VR::SQ
-                | VR::SV
-                | VR::UC
-                | VR::UN
-                | VR::UR
-                | VR::UT
-                | VR::UV
-        );
         let (length, header) =
-            if long_form { (self.u32_at(at + 8), 12) } else { (self.u16_at(at + 6).map(u32::from), 8) };
+            if has_long_length(vr) { (self.u32_at(at + 8), 12) } else { (self.u16_at(at + 6).map(u32::from), 8) };
         let Some(length) = length else {
             return Err(self.cut_header(tag));
         };
@@ -218,7 +224,8 @@ impl<'a> Walker<'a> {
                     let (_, length, header) = self.explicit_header(tag)?;
                     let code = self.bytes.get(self.position + 4..self.position + 6);
                     if code == Some(b"UN".as_slice()) && length == UNDEFINED_LENGTH {
-                        // An undefined-length UN holds implicit VR items (CP-246); leave the rest to the parser.
+                        // An undefined-length UN holds implicit VR items (PS3.5 6.2.2): `un_undefined_length`
+                        // gives it a defined length, and the guard runs again on that output.
                         return Ok(());
                     }
                     (length, header, code == Some(b"SQ".as_slice()))

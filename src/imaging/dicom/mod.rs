@@ -22,6 +22,7 @@ mod read;
 mod secondary_capture;
 mod tags;
 mod uid;
+mod un_undefined_length;
 mod utc_date_time;
 mod window;
 

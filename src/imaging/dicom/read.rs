@@ -10,6 +10,7 @@ use super::length_guard::{DataSetEncoding, check_part10_lengths, check_raw_lengt
 use super::lut::{LookupTable, parse_lut_item};
 use super::pixels::{ModalityTransform, PixelLayout, PixelStats, SampleModel, StoredValues, stored_values};
 use super::uid::new_uid;
+use super::un_undefined_length::define_un_lengths;
 use super::window::VoiLutFunction;
 use super::{DicomImage, DicomSummary, Photometric, PixelSpacing, SpacingSource, Window, WindowSource};
 use dicom_core::Tag;
@@ -21,6 +22,7 @@ use dicom_object::{FileDicomObject, InMemDicomObject, OpenFileOptions};
 use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::entries::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
+use std::borrow::Cow;
 use std::path::Path;
 
 /// Largest image we decode (pixels per frame), so that a corrupt header cannot ask for gigabytes.
@@ -53,13 +55,18 @@ pub fn open_dicom_bytes(label: &str, bytes: &[u8]) -> Result<DicomFile, DicomErr
         path: label.to_owned(),
         reason: error_chain_text(error),
     };
+    let refused = |reason: String| DicomError::Malformed { path: label.to_owned(), reason };
     let has_preamble = bytes.get(128..132) == Some(b"DICM".as_slice());
     let starts_with_magic = bytes.get(0..4) == Some(b"DICM".as_slice());
     if has_preamble || starts_with_magic {
         let (preamble, start) = if has_preamble { (ReadPreamble::Always, 132) } else { (ReadPreamble::Never, 4) };
-        check_part10_lengths(bytes, start)
-            .map_err(|reason| DicomError::Malformed { path: label.to_owned(), reason })?;
-        let object = OpenFileOptions::new().read_preamble(preamble).from_reader(bytes).map_err(|e| malformed(&e))?;
+        let (data_set_start, encoding) = check_part10_lengths(bytes, start).map_err(refused)?;
+        let bytes = define_un_lengths(bytes, data_set_start, encoding).map_err(refused)?;
+        if let Cow::Owned(rewritten) = &bytes {
+            // The first check stopped at the first undefined-length UN; check what follows it too.
+            check_part10_lengths(rewritten, start).map_err(refused)?;
+        }
+        let object = OpenFileOptions::new().read_preamble(preamble).from_reader(&*bytes).map_err(|e| malformed(&e))?;
         return Ok(DicomFile { label: label.to_owned(), object, has_file_meta: true });
     }
     let explicit_vr =
@@ -69,8 +76,9 @@ pub fn open_dicom_bytes(label: &str, bytes: &[u8]) -> Result<DicomFile, DicomErr
     } else {
         (IMPLICIT_VR_LITTLE_ENDIAN.erased(), DataSetEncoding::ImplicitLittle)
     };
-    check_raw_lengths(bytes, encoding).map_err(|reason| DicomError::Malformed { path: label.to_owned(), reason })?;
-    let dataset = InMemDicomObject::read_dataset_with_ts(bytes, &ts).map_err(|e| malformed(&e))?;
+    let bytes = define_un_lengths(bytes, 0, encoding).map_err(refused)?;
+    check_raw_lengths(&bytes, encoding).map_err(refused)?;
+    let dataset = InMemDicomObject::read_dataset_with_ts(&*bytes, &ts).map_err(|e| malformed(&e))?;
     let text = |tag| {
         dataset
             .get(tag)

@@ -137,7 +137,14 @@ impl Canvas<'_> {
             None => format!("{:.0} px²", ellipse.area_px2()),
         };
         let (text, spoken) = region_label(region.stats(), self.value_unit, &area);
-        self.label(id, rect.right_top() + vec2(6.0, 0.0), Align2::LEFT_TOP, &text, || spoken);
+        // Beside the ellipse on the right, or on its left where the view's edge would cut the label off.
+        let width = self.painter.layout_no_wrap(text.clone(), egui::FontId::proportional(13.0), COLOUR).size().x;
+        let (anchor, align) = if rect.right() + 6.0 + width > self.painter.clip_rect().right() {
+            (rect.left_top() - vec2(6.0, 0.0), Align2::RIGHT_TOP)
+        } else {
+            (rect.right_top() + vec2(6.0, 0.0), Align2::LEFT_TOP)
+        };
+        self.label(id, anchor, align, &text, || spoken);
     }
 }
 

@@ -88,7 +88,7 @@ impl Ellipse {
 
     /// Pixels in the ellipse's bounding box inside an image of that size: the work its statistics take.
     pub fn bounding_box_px(&self, width_px: usize, height_px: usize) -> usize {
-        let columns = (f64::from(self.radii_px[0]) * 2.0 + 2.0).min(width_px as f64).max(0.0) as usize;
+        let columns = (f64::from(self.radii_px[0]) * 2.0 + 2.0).clamp(0.0, width_px as f64) as usize;
         let rows = self.rows(height_px).count();
         columns.saturating_mul(rows)
     }

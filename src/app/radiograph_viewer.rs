@@ -1,10 +1,10 @@
 //! The radiograph viewer widget: wheel zoom about the cursor, drag to pan, right-drag window/level,
-//! double-click to fit, Shift + drag to measure a distance (Shift + click clears it). Pixels go through the WGSL
-//! shader via [`RadiographCallback`].
+//! double-click to fit, Shift + drag to measure (Shift + click clears the measurements, Esc drops a drag in
+//! progress). Pixels go through the WGSL shader via [`RadiographCallback`].
 
 use egui::{Rect, Sense, Vec2, pos2, vec2};
 
-use crate::app::measurement::{MeasureGesture, Measurement};
+use crate::app::measurement::MeasureGesture;
 use crate::app::radiograph_renderer::{Overlay, RadiographCallback, RadiographFrame};
 use crate::app::view_state::{MAX_ZOOM, MIN_ZOOM, ViewState};
 use crate::imaging::GrayImage;
@@ -30,6 +30,16 @@ pub struct ViewerOutput {
     pub interacted: bool,
     /// Shift + drag or Shift + click on the image.
     pub measure: Option<MeasureGesture>,
+}
+
+/// What a left-button drag does, decided when it begins: releasing Shift midway must not turn a measurement into a
+/// pan.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum LeftDrag {
+    Pan,
+    Measure,
+    /// A measuring drag dropped with Esc: the rest of it does nothing.
+    Cancelled,
 }
 
 /// Maps between widget points and image pixels for one frame.
@@ -113,23 +123,44 @@ pub fn radiograph_viewer_ui(
         }
     }
 
-    // Shift turns the left button into the ruler: the drag draws from where it began, instead of panning.
+    // Shift at the start of a left drag makes it a measurement: it draws from where it began, instead of panning.
+    let drag_id = id.with("left drag");
     let shift = ui.input(|i| i.modifiers.shift);
-    if shift && response.dragged_by(egui::PointerButton::Primary) {
-        let geometry = ViewGeometry::new(rect, image, state);
-        let origin = ui.input(|i| i.pointer.press_origin());
-        if let (Some(origin), Some(pointer)) = (origin, response.interact_pointer_pos()) {
-            let (from, to) = (geometry.image_px_from_point(origin), geometry.image_px_from_point(pointer));
-            output.measure = Some(MeasureGesture::Draw(Measurement { from_px: [from.x, from.y], to_px: [to.x, to.y] }));
+    if response.drag_started_by(egui::PointerButton::Primary) {
+        let mode = if shift { LeftDrag::Measure } else { LeftDrag::Pan };
+        ui.data_mut(|d| d.insert_temp(drag_id, mode));
+    }
+    let mode = ui.data(|d| d.get_temp::<LeftDrag>(drag_id)).unwrap_or(LeftDrag::Pan);
+    if response.dragged_by(egui::PointerButton::Primary) {
+        match mode {
+            LeftDrag::Measure if ui.input(|i| i.key_pressed(egui::Key::Escape)) => {
+                ui.data_mut(|d| d.insert_temp(drag_id, LeftDrag::Cancelled));
+                output.measure = Some(MeasureGesture::Cancel);
+            }
+            LeftDrag::Measure => {
+                let geometry = ViewGeometry::new(rect, image, state);
+                let origin = ui.input(|i| i.pointer.press_origin());
+                if let (Some(origin), Some(pointer)) = (origin, response.interact_pointer_pos()) {
+                    let (from, to) = (geometry.image_px_from_point(origin), geometry.image_px_from_point(pointer));
+                    output.measure = Some(MeasureGesture::Drag { from_px: [from.x, from.y], to_px: [to.x, to.y] });
+                }
+            }
+            LeftDrag::Pan => {
+                let geometry = ViewGeometry::new(rect, image, state);
+                let delta_px = response.drag_delta() / geometry.scale;
+                state.transform.center_uv[0] -= delta_px.x / image.width_px() as f32;
+                state.transform.center_uv[1] -= delta_px.y / image.height_px() as f32;
+                output.transform_changed = true;
+            }
+            LeftDrag::Cancelled => {}
         }
+    } else if response.drag_stopped_by(egui::PointerButton::Primary) {
+        if mode == LeftDrag::Measure {
+            output.measure = Some(MeasureGesture::Release);
+        }
+        ui.data_mut(|d| d.remove::<LeftDrag>(drag_id));
     } else if shift && response.clicked() {
         output.measure = Some(MeasureGesture::Clear);
-    } else if response.dragged_by(egui::PointerButton::Primary) {
-        let geometry = ViewGeometry::new(rect, image, state);
-        let delta_px = response.drag_delta() / geometry.scale;
-        state.transform.center_uv[0] -= delta_px.x / image.width_px() as f32;
-        state.transform.center_uv[1] -= delta_px.y / image.height_px() as f32;
-        output.transform_changed = true;
     }
 
     // Right-drag: horizontal = width, vertical = centre; a drag across the viewport spans the full range.

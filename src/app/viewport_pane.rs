@@ -1,7 +1,8 @@
 //! One of the side-by-side viewports: a title line, the viewer, and the histogram.
 
 use crate::app::histogram::{HISTOGRAM_HEIGHT, histogram_ui};
-use crate::app::measurement::{MeasureGesture, Measurement};
+use crate::app::measurement::drawing::Canvas;
+use crate::app::measurement::{MeasureTool, Measurements};
 use crate::app::radiograph_viewer::{ViewGeometry, ViewerOutput, radiograph_viewer_ui};
 use crate::app::view_state::ViewState;
 use crate::engine::request::PreparedImage;
@@ -22,8 +23,9 @@ pub struct ViewportPane {
     pub overlay: Option<crate::app::radiograph_renderer::Overlay>,
     /// Marked inside the viewer, so a cropped screenshot or a narrow pane still says what the image is.
     pub badge: Option<&'static str>,
-    /// The distance measured on the image shown (Shift + drag).
-    pub measurement: Option<Measurement>,
+    /// Distances, angles and regions drawn on the image shown (Shift + drag); never copied to a linked view, whose
+    /// image differs.
+    pub measurements: Measurements,
 }
 
 impl ViewportPane {
@@ -37,7 +39,7 @@ impl ViewportPane {
             viewer_rect: None,
             overlay: None,
             badge: None,
-            measurement: None,
+            measurements: Measurements::default(),
         }
     }
 
@@ -50,7 +52,7 @@ impl ViewportPane {
     /// Shows a newly prepared image with a fresh initial view (fit, the file's stored window or the default).
     pub fn show_image(&mut self, prepared: PreparedImage) {
         self.overlay = None;
-        self.measurement = None;
+        self.measurements.clear();
         self.view = ViewState { colormap: self.view.colormap, ..ViewState::initial(&prepared.image, &prepared.stats) };
         if let Some(window) = prepared.stored_window {
             self.view.window = window;
@@ -73,8 +75,8 @@ impl ViewportPane {
         }
     }
 
-    /// Title line, viewer and histogram. `show_histogram` false hides the strip.
-    pub fn ui(&mut self, ui: &mut egui::Ui, show_histogram: bool, active: bool) -> ViewerOutput {
+    /// Title line, viewer and histogram. `show_histogram` false hides the strip; `tool` is what Shift + drag draws.
+    pub fn ui(&mut self, ui: &mut egui::Ui, show_histogram: bool, active: bool, tool: MeasureTool) -> ViewerOutput {
         let mut output = ViewerOutput::default();
         ui.horizontal(|ui| {
             let title = egui::RichText::new(self.title).strong().size(15.0);
@@ -111,13 +113,12 @@ impl ViewportPane {
                 let viewer = ui.allocate_ui(egui::vec2(ui.available_width(), viewer_height.max(32.0)), |ui| {
                     output = radiograph_viewer_ui(ui, id, &image, &mut self.view, overlay.as_ref());
                 });
-                match output.measure {
-                    Some(MeasureGesture::Draw(measurement)) => self.measurement = Some(measurement),
-                    Some(MeasureGesture::Clear) => self.measurement = None,
-                    None => {}
+                if let Some(gesture) = output.measure {
+                    self.measurements.apply(gesture, tool, &image, ui.ctx());
                 }
+                self.measurements.follow_image(&image, ui.ctx());
                 self.viewer_rect = Some(viewer.response.rect);
-                self.annotations_ui(ui, viewer.response.rect, prepared);
+                self.annotations_ui(ui, viewer.response.rect, prepared, tool);
                 if show_histogram {
                     histogram_ui(ui, &prepared.stats, &self.view.window);
                 }
@@ -148,17 +149,19 @@ impl ViewportPane {
     }
 
     /// PACS-style corner text over the viewer: the badge top left, the window (C/W, with its unit) bottom left; and
-    /// the measured distance, if any.
-    fn annotations_ui(&self, ui: &egui::Ui, rect: egui::Rect, prepared: &PreparedImage) {
+    /// the measurements.
+    fn annotations_ui(&self, ui: &egui::Ui, rect: egui::Rect, prepared: &PreparedImage, tool: MeasureTool) {
         let painter = ui.painter_at(rect);
-        if let Some(measurement) = &self.measurement {
-            let spacing = prepared.dicom.as_ref().and_then(|dicom| dicom.summary.pixel_spacing);
-            let geometry = ViewGeometry::new(rect, &prepared.image, &self.view);
-            let [from, to] =
-                [measurement.from_px, measurement.to_px].map(|[x, y]| geometry.point_from_image_px(egui::vec2(x, y)));
-            let id = ui.scope_id().with((self.title, "measurement"));
-            measurement_ui(ui, id, &painter, [from, to], measurement.label(spacing.as_ref()));
-        }
+        let spacing = prepared.dicom.as_ref().and_then(|dicom| dicom.summary.pixel_spacing);
+        let canvas = Canvas {
+            ui,
+            painter: &painter,
+            geometry: ViewGeometry::new(rect, &prepared.image, &self.view),
+            id: ui.scope_id().with((self.title, "measurement")),
+            spacing: spacing.as_ref(),
+            value_unit: prepared.value_unit(),
+        };
+        canvas.measurements_ui(&self.measurements, tool);
         let font = egui::FontId::proportional(13.0);
         let margin = egui::vec2(6.0, 4.0);
         if let Some(badge) = self.badge {
@@ -182,29 +185,6 @@ impl ViewportPane {
         );
         painter.text(position, egui::Align2::LEFT_BOTTOM, text, font, egui::Color32::from_gray(225));
     }
-}
-
-/// Draws a measured segment and its length: yellow with a dark edge, legible over bone and background alike. The
-/// length is also given to screen readers and tests as a label.
-fn measurement_ui(ui: &egui::Ui, id: egui::Id, painter: &egui::Painter, [from, to]: [egui::Pos2; 2], label: String) {
-    let colour = egui::Color32::from_rgb(255, 220, 40);
-    painter.line_segment([from, to], egui::Stroke::new(3.0, egui::Color32::BLACK));
-    painter.line_segment([from, to], egui::Stroke::new(1.5, colour));
-    for end in [from, to] {
-        painter.circle(end, 3.0, colour, egui::Stroke::new(1.0, egui::Color32::BLACK));
-    }
-    let font = egui::FontId::proportional(13.0);
-    let position = to + egui::vec2(8.0, -8.0);
-    painter.text(
-        position + egui::vec2(1.0, 1.0),
-        egui::Align2::LEFT_BOTTOM,
-        &label,
-        font.clone(),
-        egui::Color32::BLACK,
-    );
-    let text_rect = painter.text(position, egui::Align2::LEFT_BOTTOM, &label, font, colour);
-    let response = ui.interact(text_rect, id, egui::Sense::hover());
-    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, format!("Distance {label}")));
 }
 
 /// The badge's fill: an amber that stands out from any grey level and from the jet and inferno colour maps' blues.

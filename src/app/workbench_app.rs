@@ -8,6 +8,7 @@ use crate::app::dicom_tag_panel::DicomTagPanel;
 use crate::app::generated_export::GeneratedRecord;
 use crate::app::generator_panel::GeneratorPanel;
 use crate::app::heatmap_exporter::{HeatmapExporter, HeatmapToWrite};
+use crate::app::measurement::MeasureTool;
 use crate::app::metrics_panel::{MetricsModels, MetricsPanel};
 use crate::app::model_shelf::{ModelChoice, ModelShelf, ShelfAction};
 use crate::app::path_dialog::{
@@ -106,6 +107,8 @@ pub struct WorkbenchApp {
     run_models: bool,
     /// The viewport the user last touched; keyboard commands apply to it.
     pub active: Slot,
+    /// What Shift + drag draws on a view (display toolbar).
+    pub measure_tool: MeasureTool,
     pub message: Option<StatusMessage>,
     worker: WorkerHandle,
     /// Newest stamp submitted per key; older responses are stale and dropped.
@@ -167,6 +170,7 @@ impl WorkbenchApp {
                 .with_badge("ARTIFICIAL (style transfer)"),
             run_models: options.run_models,
             active: Slot::Real,
+            measure_tool: MeasureTool::default(),
             message: None,
             worker,
             newest_stamps: HashMap::new(),
@@ -628,13 +632,50 @@ impl WorkbenchApp {
         }
     }
 
-    /// Keyboard: `I` inverts the active viewport (both when linked).
+    /// Keyboard: `I` inverts the active viewport (both when linked); Esc drops a measuring gesture in progress (an
+    /// angle's first arm).
     fn handle_keys(&mut self, ctx: &egui::Context) {
         if ctx.egui_wants_keyboard_input() {
             return;
         }
         if ctx.input(|i| i.key_pressed(egui::Key::I)) {
             self.toggle_invert();
+        }
+        if ctx.input(|i| i.key_pressed(egui::Key::Escape)) {
+            self.cancel_measure_gestures();
+        }
+    }
+
+    fn cancel_measure_gestures(&mut self) {
+        for pane in [&mut self.real, &mut self.artificial, &mut self.styled] {
+            pane.measurements.cancel_gesture();
+        }
+    }
+
+    /// The measurement tool choice and "Clear measurements", in the display toolbar.
+    fn measure_toolbar_ui(&mut self, ui: &mut egui::Ui) {
+        ui.label("Measure").on_hover_text(
+            "Shift + drag on a view draws with the chosen tool; Shift + click clears that view's measurements; Esc \
+             drops a gesture in progress",
+        );
+        let mut tool = self.measure_tool;
+        for option in MeasureTool::ALL {
+            ui.selectable_value(&mut tool, option, option.name()).on_hover_text(option.hint());
+        }
+        if tool != self.measure_tool {
+            // An angle's first arm belongs to the angle tool.
+            self.cancel_measure_gestures();
+            self.measure_tool = tool;
+        }
+        let any = [&self.real, &self.artificial, &self.styled].iter().any(|pane| !pane.measurements.is_empty());
+        if ui
+            .add_enabled(any, egui::Button::new("Clear measurements"))
+            .on_hover_text("Every view's; Shift + click clears one view's")
+            .clicked()
+        {
+            for pane in [&mut self.real, &mut self.artificial, &mut self.styled] {
+                pane.measurements.clear();
+            }
         }
     }
 
@@ -899,6 +940,8 @@ impl WorkbenchApp {
                     }
                 }
             }
+            ui.separator();
+            self.measure_toolbar_ui(ui);
             if self.real.image.as_ref().is_some_and(|p| p.dicom.is_some()) {
                 ui.separator();
                 if ui.button("DICOM tags").on_hover_text("Attributes of the real image's file").clicked() {
@@ -1024,13 +1067,14 @@ impl WorkbenchApp {
         self.hovered_styled = None;
         let active = self.active;
         self.display_toolbar_ui(ui);
+        let tool = self.measure_tool;
         ui.add_space(4.0);
         if self.style.enabled {
             ui.columns(3, |columns| {
                 if let [left, middle, right] = columns {
-                    let real = self.real.ui(left, show_histograms, active == Slot::Real);
-                    let artificial = self.artificial.ui(middle, show_histograms, active == Slot::Artificial);
-                    let styled = self.styled.ui(right, show_histograms, false);
+                    let real = self.real.ui(left, show_histograms, active == Slot::Real, tool);
+                    let artificial = self.artificial.ui(middle, show_histograms, active == Slot::Artificial, tool);
+                    let styled = self.styled.ui(right, show_histograms, false, tool);
                     self.after_viewer(Slot::Real, real);
                     self.after_viewer(Slot::Artificial, artificial);
                     self.after_styled_viewer(styled);
@@ -1040,8 +1084,8 @@ impl WorkbenchApp {
         }
         ui.columns(2, |columns| {
             if let [left, right] = columns {
-                let real = self.real.ui(left, show_histograms, active == Slot::Real);
-                let artificial = self.artificial.ui(right, show_histograms, active == Slot::Artificial);
+                let real = self.real.ui(left, show_histograms, active == Slot::Real, tool);
+                let artificial = self.artificial.ui(right, show_histograms, active == Slot::Artificial, tool);
                 self.after_viewer(Slot::Real, real);
                 self.after_viewer(Slot::Artificial, artificial);
             }

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 use egui::{Event, Modifiers, MouseWheelUnit, PointerButton, TouchPhase, pos2, vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
+use thorax::app::measurement::{Distance, MeasureTool, Measurement};
+use thorax::app::viewport_pane::ViewportPane;
 use thorax::app::{AppOptions, WorkbenchApp};
 use thorax::engine::device::DeviceChoice;
 use thorax::engine::job_runner::JobRunner;
@@ -123,21 +125,45 @@ fn drag(
     harness.event(Event::ModifiersChanged(Modifiers::NONE));
 }
 
+/// The distances kept on a view, oldest first.
+fn distances(pane: &ViewportPane) -> Vec<Distance> {
+    let items = pane.measurements.items().iter();
+    items.filter_map(|m| if let Measurement::Distance(d) = m { Some(*d) } else { None }).collect()
+}
+
+/// Loads the 1024 x 1024 px chest CR with Pixel Spacing 0.168 mm into the real view.
+fn load_chest_cr(harness: &mut Harness<'static, WorkbenchApp>) {
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/real/chest_cr_pa_siim_nih.dcm");
+    harness.state_mut().load(Slot::Real, ImageSource::File(path));
+    step_until(harness, Duration::from_secs(30), |app| app.real.image.as_ref().is_some_and(|p| p.dicom.is_some()));
+    harness.run_steps(3);
+}
+
+fn shift_click(harness: &mut Harness<'static, WorkbenchApp>, pos: egui::Pos2) {
+    harness.event(Event::ModifiersChanged(Modifiers::SHIFT));
+    let click =
+        |pressed| Event::PointerButton { pos, button: PointerButton::Primary, pressed, modifiers: Modifiers::SHIFT };
+    harness.hover_at(pos);
+    harness.event(click(true));
+    harness.event(click(false));
+    harness.run_steps(2);
+    harness.event(Event::ModifiersChanged(Modifiers::NONE));
+}
+
 #[test]
 fn shift_drag_measures_a_distance_in_mm_from_the_pixel_spacing_and_shift_click_clears_it() {
     let mut harness = harness_with(viewer_options());
     ready(&mut harness, false);
-    // Pixel Spacing 0.168 mm, 1024 x 1024 px.
-    let path =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/real/chest_cr_pa_siim_nih.dcm");
-    harness.state_mut().load(Slot::Real, ImageSource::File(path));
-    step_until(&mut harness, Duration::from_secs(30), |app| app.real.image.as_ref().is_some_and(|p| p.dicom.is_some()));
-    harness.run_steps(3);
+    harness.state_mut().load(Slot::Artificial, sample_source(1));
+    step_until(&mut harness, Duration::from_secs(30), |app| app.artificial.image.is_some());
+    load_chest_cr(&mut harness);
+    assert!(harness.state().settings.link_viewports);
     let rect = harness.state().real.viewer_rect.unwrap();
     let transform = harness.state().real.view.transform;
     drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, rect.center(), vec2(120.0, 90.0));
     harness.run_steps(2);
-    let measurement = harness.state().real.measurement.expect("Shift + drag measures");
+    let [measurement] = distances(&harness.state().real)[..] else { panic!("Shift + drag measures one distance") };
     assert_eq!(harness.state().real.view.transform, transform, "measuring does not pan");
     // 150 points on screen; the 1024 px image is fitted to the viewer, so a point spans 1024 / side image pixels.
     let side_pt = rect.width().min(rect.height());
@@ -146,25 +172,120 @@ fn shift_drag_measures_a_distance_in_mm_from_the_pixel_spacing_and_shift_click_c
     let expected_label = format!("Distance {:.1} mm", measurement.length_px() * 0.168);
     assert!(harness.query_by_label(&expected_label).is_some(), "{expected_label} shown over the image");
 
-    // Without Shift the same drag pans and leaves the measurement.
+    // A second Shift + drag adds a distance; the first stays.
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, rect.center(), vec2(-60.0, 80.0));
+    harness.run_steps(2);
+    let kept = distances(&harness.state().real);
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert_eq!(kept[0], measurement);
+    let second_label = format!("Distance {:.1} mm", kept[1].length_px() * 0.168);
+    assert!(harness.query_by_label(&expected_label).is_some() && harness.query_by_label(&second_label).is_some());
+    // Linked views share zoom and pan, not measurements: the other image is another patient's.
+    assert!(harness.state().artificial.measurements.items().is_empty());
+
+    // Without Shift the same drag pans and leaves the measurements.
     drag(&mut harness, PointerButton::Primary, Modifiers::NONE, rect.center(), vec2(40.0, 0.0));
     assert_ne!(harness.state().real.view.transform, transform);
-    assert_eq!(harness.state().real.measurement, Some(measurement));
-    // Shift + click clears it.
-    harness.event(Event::ModifiersChanged(Modifiers::SHIFT));
-    let click = |pressed| Event::PointerButton {
-        pos: rect.center(),
-        button: PointerButton::Primary,
-        pressed,
-        modifiers: Modifiers::SHIFT,
-    };
-    harness.hover_at(rect.center());
-    harness.event(click(true));
-    harness.event(click(false));
+    assert_eq!(distances(&harness.state().real), kept);
+    // Shift + click clears them.
+    shift_click(&mut harness, rect.center());
+    assert!(harness.state().real.measurements.items().is_empty());
+    assert!(harness.query_by_label_contains("Distance ").is_none());
+}
+
+#[test]
+fn the_angle_tool_reads_degrees_at_the_vertex_and_a_new_image_drops_measurements() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    load_chest_cr(&mut harness);
+    let rect = harness.state().real.viewer_rect.unwrap();
+    harness.get_by_label("Angle").click();
     harness.run_steps(2);
-    harness.event(Event::ModifiersChanged(Modifiers::NONE));
-    assert_eq!(harness.state().real.measurement, None);
-    assert!(harness.query_by_label_contains("Distance").is_none());
+    assert_eq!(harness.state().measure_tool, MeasureTool::Angle);
+    let vertex = rect.center();
+    // A first arm, dropped with Esc.
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, vertex, vec2(0.0, 100.0));
+    assert!(harness.state().real.measurements.pending_arm().is_some());
+    harness.key_press(egui::Key::Escape);
+    harness.run_steps(2);
+    assert_eq!(harness.state().real.measurements.pending_arm(), None, "Esc drops the first arm");
+
+    // Right, then up and left: 135 degrees (square pixels: the same on screen and in the patient).
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, vertex, vec2(120.0, 0.0));
+    assert!(harness.state().real.measurements.items().is_empty(), "one arm is not an angle yet");
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, vertex, vec2(-70.0, -70.0));
+    harness.run_steps(2);
+    let [Measurement::Angle(angle)] = harness.state().real.measurements.items() else {
+        panic!("{:?}", harness.state().real.measurements.items())
+    };
+    let spacing = harness.state().real.image.as_ref().unwrap().dicom.as_ref().unwrap().summary.pixel_spacing;
+    assert!((angle.degrees(spacing.as_ref()).unwrap() - 135.0).abs() < 0.05, "{angle:?}");
+    assert!(harness.query_by_label("Angle 135.0°").is_some());
+
+    // Another film: its anatomy is elsewhere, the measurements go.
+    harness.state_mut().load(Slot::Real, sample_source(1));
+    let name = thorax::imaging::samples::embedded_samples()[1].file_name.clone();
+    step_until(&mut harness, Duration::from_secs(30), |app| app.real.image.as_ref().is_some_and(|p| p.name == name));
+    harness.run_steps(2);
+    assert!(harness.state().real.measurements.is_empty());
+    assert!(harness.query_by_label_contains("Angle ").is_none());
+}
+
+#[test]
+fn a_region_reads_the_mean_sd_min_and_max_of_the_values_inside_it() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    // 64 x 64 px, 16-bit: a square of 2000 over columns and rows 16 to 47, 500 around it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("square.png");
+    let value = |column: u32, row: u32| if (16..48).contains(&column) && (16..48).contains(&row) { 2000 } else { 500 };
+    image::ImageBuffer::from_fn(64, 64, |x, y| image::Luma([value(x, y) as u16])).save(&path).unwrap();
+    harness.state_mut().load(Slot::Real, ImageSource::File(path));
+    step_until(&mut harness, Duration::from_secs(30), |app| {
+        app.real.image.as_ref().is_some_and(|p| p.image.width_px() == 64)
+    });
+    harness.run_steps(2);
+    harness.get_by_label("Region").click();
+    harness.run_steps(2);
+    let rect = harness.state().real.viewer_rect.unwrap();
+    // Fitted and centred: image pixel p is at centre + (p - 32) * scale.
+    let scale = rect.width().min(rect.height()) / 64.0;
+    let point = |column: f32, row: f32| rect.center() + vec2(column - 32.0, row - 32.0) * scale;
+
+    // Inside the square: every value 2000.
+    let from = point(22.0, 22.0);
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, from, point(42.0, 42.0) - from);
+    harness.run_steps(2);
+    assert!(
+        harness.query_by_label_contains("Region mean 2000.0, SD 0.000 (population), min 2000, max 2000,").is_some(),
+        "{:?}",
+        harness.state().real.measurements.items()
+    );
+
+    // Astride the square's left edge: the mean of what lies inside, counted here pixel by pixel.
+    let from = point(6.0, 20.0);
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, from, point(26.0, 44.0) - from);
+    harness.run_steps(2);
+    let items = harness.state().real.measurements.items();
+    let [_, Measurement::Region(region)] = items else { panic!("{items:?}") };
+    let inside: Vec<f64> = (0..64u32)
+        .flat_map(|row| (0..64u32).map(move |column| (column, row)))
+        .filter(|&(column, row)| region.ellipse.contains_pixel(column as usize, row as usize))
+        .map(|(column, row)| f64::from(value(column, row)))
+        .collect();
+    assert!(inside.contains(&500.0) && inside.contains(&2000.0), "the region straddles the edge");
+    let mean = inside.iter().sum::<f64>() / inside.len() as f64;
+    let stats = region.stats().flatten().unwrap();
+    assert_eq!(stats.count_px, inside.len());
+    assert!((stats.mean - mean).abs() < 1e-9, "{stats:?} vs {mean}");
+    let expected =
+        format!("Region mean {mean:.1}, SD {:.1} (population), min 500, max 2000, {} px, ", stats.sd, inside.len());
+    assert!(harness.query_by_label_contains(&expected).is_some(), "{expected}");
+
+    harness.get_by_label("Clear measurements").click();
+    harness.run_steps(2);
+    assert!(harness.state().real.measurements.is_empty());
+    assert!(harness.query_by_label_contains("Region mean").is_none());
 }
 
 #[test]

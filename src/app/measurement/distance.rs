@@ -1,18 +1,17 @@
-//! A distance measured on a viewport: Shift + drag draws it, Shift + click clears it. Lengths are in mm where the
-//! DICOM file gives the pixel size (Pixel Spacing, else Imager Pixel Spacing, brought to the object by the Estimated
-//! Radiographic Magnification Factor where given, else said to be at the detector), in image pixels otherwise (PNG,
-//! or a file without spacing).
+//! A distance: one segment, its length in mm where the DICOM file gives the pixel size (Pixel Spacing, else Imager
+//! Pixel Spacing, brought to the object by the Estimated Radiographic Magnification Factor where given, else said to
+//! be at the detector), in image pixels otherwise (PNG, or a file without spacing).
 
 use crate::imaging::dicom::PixelSpacing;
 
 /// A measured segment in image pixel coordinates (column, row; continuous, 0 at the image's top-left corner).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Measurement {
+pub struct Distance {
     pub from_px: [f32; 2],
     pub to_px: [f32; 2],
 }
 
-impl Measurement {
+impl Distance {
     /// Length in image pixels.
     pub fn length_px(&self) -> f64 {
         let dx = f64::from(self.to_px[0] - self.from_px[0]);
@@ -35,15 +34,6 @@ impl Measurement {
     }
 }
 
-/// What the pointer did to the measurement this frame.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum MeasureGesture {
-    /// Shift + drag: the segment from where the drag began to the pointer.
-    Draw(Measurement),
-    /// Shift + click: remove the measurement.
-    Clear,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,7 +42,7 @@ mod tests {
     #[test]
     fn lengths_take_each_axis_spacing_and_say_where_they_are_measured() {
         // 30 columns and 40 rows.
-        let segment = Measurement { from_px: [10.0, 20.0], to_px: [40.0, 60.0] };
+        let segment = Distance { from_px: [10.0, 20.0], to_px: [40.0, 60.0] };
         assert_eq!(segment.label(None), "50.0 px");
         let square = PixelSpacing { row_mm: 0.168, column_mm: 0.168, source: SpacingSource::PixelSpacing };
         assert_eq!(segment.label(Some(&square)), "8.4 mm");

@@ -1,0 +1,200 @@
+//! Draws a view's measurements over the image: yellow with a dark edge, legible over bone and background alike,
+//! each with its value as a label that screen readers and tests can read ("Distance 8.4 mm", "Angle 45.0°",
+//! "Region mean ...").
+
+use egui::{Align2, Color32, Pos2, Stroke, vec2};
+
+use crate::app::measurement::region::RegionStats;
+use crate::app::measurement::{Angle, Distance, MeasureTool, Measurement, Measurements, Region};
+use crate::app::radiograph_viewer::ViewGeometry;
+use crate::imaging::dicom::PixelSpacing;
+
+const COLOUR: Color32 = Color32::from_rgb(255, 220, 40);
+const EDGE: Color32 = Color32::BLACK;
+
+/// Where and on what the measurements are drawn, and how their values read.
+pub struct Canvas<'a> {
+    pub ui: &'a egui::Ui,
+    pub painter: &'a egui::Painter,
+    pub geometry: ViewGeometry,
+    /// Unique to the view: labels' ids derive from it.
+    pub id: egui::Id,
+    pub spacing: Option<&'a PixelSpacing>,
+    /// The image values' unit ("HU"), if any.
+    pub value_unit: Option<&'a str>,
+}
+
+impl Canvas<'_> {
+    /// The kept measurements, then the gesture in progress (drawn, not labelled for screen readers).
+    pub fn measurements_ui(&self, measurements: &Measurements, tool: MeasureTool) {
+        for (index, measurement) in measurements.items().iter().enumerate() {
+            let id = self.id.with(index);
+            match measurement {
+                Measurement::Distance(distance) => self.distance_ui(Some(id), distance),
+                Measurement::Angle(angle) => self.angle_ui(Some(id), angle),
+                Measurement::Region(region) => self.region_ui(Some(id), region),
+            }
+        }
+        if let Some((vertex_px, first_px)) = measurements.pending_arm() {
+            let [vertex, first] = [vertex_px, first_px].map(|p| self.point(p));
+            self.segment(vertex, first);
+            if let Some((_, to_px)) = measurements.draft() {
+                self.angle_ui(None, &Angle { vertex_px, first_px, second_px: to_px });
+            }
+            return;
+        }
+        let Some((from_px, to_px)) = measurements.draft() else {
+            return;
+        };
+        match tool {
+            MeasureTool::Distance => self.distance_ui(None, &Distance { from_px, to_px }),
+            MeasureTool::Angle => self.segment(self.point(from_px), self.point(to_px)),
+            MeasureTool::Region => {
+                self.ellipse(from_px, to_px);
+            }
+        }
+    }
+
+    fn point(&self, [x, y]: [f32; 2]) -> Pos2 {
+        self.geometry.point_from_image_px(vec2(x, y))
+    }
+
+    fn segment(&self, from: Pos2, to: Pos2) {
+        self.painter.line_segment([from, to], Stroke::new(3.0, EDGE));
+        self.painter.line_segment([from, to], Stroke::new(1.5, COLOUR));
+        for end in [from, to] {
+            self.painter.circle(end, 3.0, COLOUR, Stroke::new(1.0, EDGE));
+        }
+    }
+
+    /// The ellipse inscribed in the box with corners `a_px` and `b_px`; returns its screen bounding box.
+    fn ellipse(&self, a_px: [f32; 2], b_px: [f32; 2]) -> egui::Rect {
+        let rect = egui::Rect::from_two_pos(self.point(a_px), self.point(b_px));
+        let radius = rect.size() / 2.0;
+        self.painter.add(egui::Shape::ellipse_stroke(rect.center(), radius, Stroke::new(3.0, EDGE)));
+        self.painter.add(egui::Shape::ellipse_stroke(rect.center(), radius, Stroke::new(1.5, COLOUR)));
+        rect
+    }
+
+    /// Shadowed text at `anchor`; with an `id`, also a label widget that says `spoken`.
+    fn label(&self, id: Option<egui::Id>, anchor: Pos2, align: Align2, text: &str, spoken: impl FnOnce() -> String) {
+        let font = egui::FontId::proportional(13.0);
+        self.painter.text(anchor + vec2(1.0, 1.0), align, text, font.clone(), EDGE);
+        let text_rect = self.painter.text(anchor, align, text, font, COLOUR);
+        if let Some(id) = id {
+            let response = self.ui.interact(text_rect, id, egui::Sense::hover());
+            let spoken = spoken();
+            response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &spoken));
+        }
+    }
+
+    fn distance_ui(&self, id: Option<egui::Id>, distance: &Distance) {
+        let [from, to] = [distance.from_px, distance.to_px].map(|p| self.point(p));
+        self.segment(from, to);
+        let text = distance.label(self.spacing);
+        self.label(id, to + vec2(8.0, -8.0), Align2::LEFT_BOTTOM, &text, || format!("Distance {text}"));
+    }
+
+    fn angle_ui(&self, id: Option<egui::Id>, angle: &Angle) {
+        let [vertex, first, second] = [angle.vertex_px, angle.first_px, angle.second_px].map(|p| self.point(p));
+        self.segment(vertex, first);
+        self.segment(vertex, second);
+        let (u, v) = (first - vertex, second - vertex);
+        let radius = (0.4 * u.length().min(v.length())).min(24.0);
+        // An arc between the arms on screen marks which angle is meant (the value is the one in the patient).
+        if radius > 4.0 {
+            let (start, end) = (u.y.atan2(u.x), v.y.atan2(v.x));
+            let mut sweep = end - start;
+            if sweep > std::f32::consts::PI {
+                sweep -= std::f32::consts::TAU;
+            } else if sweep < -std::f32::consts::PI {
+                sweep += std::f32::consts::TAU;
+            }
+            let points: Vec<Pos2> = (0..=16)
+                .map(|k| start + sweep * k as f32 / 16.0)
+                .map(|a| vertex + radius * vec2(a.cos(), a.sin()))
+                .collect();
+            self.painter.add(egui::Shape::line(points, Stroke::new(1.5, COLOUR)));
+        }
+        // The label sits outside the angle, opposite the bisector, clear of both arms.
+        let bisector = u.normalized() + v.normalized();
+        let away = if bisector.length() > 1e-3 { -bisector.normalized() } else { u.normalized().rot90() };
+        let anchor = vertex + away * 16.0;
+        let text = angle.label(self.spacing);
+        self.label(id, anchor, Align2::CENTER_CENTER, &text, || format!("Angle {text}"));
+    }
+
+    fn region_ui(&self, id: Option<egui::Id>, region: &Region) {
+        let ellipse = region.ellipse;
+        let [cx, cy] = ellipse.center_px;
+        let [rx, ry] = ellipse.radii_px;
+        let rect = self.ellipse([cx - rx, cy - ry], [cx + rx, cy + ry]);
+        let area = match self.spacing {
+            Some(spacing) => match spacing.source.qualifier() {
+                qualifier if qualifier.is_empty() => format!("{:.1} mm²", ellipse.area_mm2(spacing)),
+                qualifier => format!("{:.1} mm² {qualifier}", ellipse.area_mm2(spacing)),
+            },
+            None => format!("{:.0} px²", ellipse.area_px2()),
+        };
+        let (text, spoken) = region_label(region.stats(), self.value_unit, &area);
+        // Beside the ellipse on the right, or on its left where the view's edge would cut the label off.
+        let width = self.painter.layout_no_wrap(text.clone(), egui::FontId::proportional(13.0), COLOUR).size().x;
+        let (anchor, align) = if rect.right() + 6.0 + width > self.painter.clip_rect().right() {
+            (rect.left_top() - vec2(6.0, 0.0), Align2::RIGHT_TOP)
+        } else {
+            (rect.right_top() + vec2(6.0, 0.0), Align2::LEFT_TOP)
+        };
+        self.label(id, anchor, align, &text, || spoken);
+    }
+}
+
+/// The region's label as drawn (three lines) and as spoken (one).
+fn region_label(stats: Option<Option<RegionStats>>, unit: Option<&str>, area: &str) -> (String, String) {
+    let unit = unit.map(|u| format!(" {u}")).unwrap_or_default();
+    match stats {
+        None => ("measuring…".to_owned(), "Region: measuring".to_owned()),
+        Some(None) => ("no pixels inside the image".to_owned(), "Region: no pixels inside the image".to_owned()),
+        Some(Some(s)) => {
+            let (mean, sd) = (format_statistic(s.mean), format_statistic(s.sd));
+            let (min, max) = (format_sample(s.min), format_sample(s.max));
+            let n = s.count_px;
+            (
+                format!("mean {mean}{unit}  SD {sd}{unit}\nmin {min}  max {max}{unit}\n{n} px  {area}"),
+                format!(
+                    "Region mean {mean}{unit}, SD {sd}{unit} (population), min {min}{unit}, max {max}{unit}, {n} px, \
+                     {area}"
+                ),
+            )
+        }
+    }
+}
+
+/// Means and SDs: one decimal from 10 up (detector values, HU), three below (unit-range data).
+fn format_statistic(value: f64) -> String {
+    if value.abs() >= 10.0 { format!("{value:.1}") } else { format!("{value:.3}") }
+}
+
+/// Pixel values as the hovered-pixel readout gives them: whole numbers whole, others to three decimals.
+fn format_sample(value: f32) -> String {
+    if value.fract() == 0.0 { format!("{value:.0}") } else { format!("{value:.3}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_labels_give_the_unit_and_say_which_sd() {
+        let stats = RegionStats { mean: -812.26, sd: 40.04, min: -1000.0, max: -600.0, count_px: 1257 };
+        let (text, spoken) = region_label(Some(Some(stats)), Some("HU"), "123.4 mm²");
+        assert_eq!(text, "mean -812.3 HU  SD 40.0 HU\nmin -1000  max -600 HU\n1257 px  123.4 mm²");
+        assert_eq!(
+            spoken,
+            "Region mean -812.3 HU, SD 40.0 HU (population), min -1000 HU, max -600 HU, 1257 px, 123.4 mm²"
+        );
+        let unit_range = RegionStats { mean: 0.5, sd: 0.125, min: 0.25, max: 1.0, count_px: 3 };
+        let (text, _) = region_label(Some(Some(unit_range)), None, "3 px²");
+        assert_eq!(text, "mean 0.500  SD 0.125\nmin 0.250  max 1\n3 px  3 px²");
+        assert_eq!(region_label(None, None, "").1, "Region: measuring");
+    }
+}

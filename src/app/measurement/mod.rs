@@ -1,0 +1,243 @@
+//! Measurements on a viewport, kept per view until cleared or until another image is shown. Shift + drag draws
+//! with the tool chosen in the display toolbar: a distance, an angle (two drags: the first arm from the vertex, then
+//! the second arm from the same vertex) or an elliptical region. Shift + click clears the view's measurements; Esc
+//! drops a gesture in progress. All are kept in image pixel coordinates, so they stay on the anatomy under zoom and
+//! pan.
+
+pub mod angle;
+pub mod distance;
+pub mod drawing;
+pub mod region;
+
+pub use angle::Angle;
+pub use distance::Distance;
+pub use region::{Ellipse, Region, RegionStats};
+
+use crate::imaging::GrayImage;
+
+/// Measurements a view keeps; past this the oldest gives way to the newest.
+pub const MAX_MEASUREMENTS: usize = 32;
+
+/// What Shift + drag draws.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MeasureTool {
+    #[default]
+    Distance,
+    Angle,
+    Region,
+}
+
+impl MeasureTool {
+    pub const ALL: [Self; 3] = [Self::Distance, Self::Angle, Self::Region];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Distance => "Distance",
+            Self::Angle => "Angle",
+            Self::Region => "Region",
+        }
+    }
+
+    /// How the tool is used, for its tooltip.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Self::Distance => "Shift + drag: a length, in mm where the file gives the pixel size",
+            Self::Angle => {
+                "Shift + drag the first arm from the vertex, then Shift + drag again: the second arm from the same \
+                 vertex (Esc drops the first arm)"
+            }
+            Self::Region => {
+                "Shift + drag an ellipse (corner to corner): mean, SD, min and max of the values inside, pixel count \
+                 and area"
+            }
+        }
+    }
+}
+
+/// One measurement on a view.
+#[derive(Clone, Debug)]
+pub enum Measurement {
+    Distance(Distance),
+    Angle(Angle),
+    Region(Region),
+}
+
+/// What the pointer did to the view's measurements this frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MeasureGesture {
+    /// A Shift + drag in progress, from where it began to the pointer (image pixels).
+    Drag { from_px: [f32; 2], to_px: [f32; 2] },
+    /// The Shift + drag ended: what it drew is kept.
+    Release,
+    /// Esc during the drag: it draws nothing.
+    Cancel,
+    /// Shift + click: clear the view's measurements.
+    Clear,
+}
+
+/// The measurements of one view and the gesture in progress.
+#[derive(Clone, Debug, Default)]
+pub struct Measurements {
+    items: Vec<Measurement>,
+    /// The Shift + drag in progress: (where it began, the pointer).
+    draft: Option<([f32; 2], [f32; 2])>,
+    /// An angle's first arm (vertex, end), waiting for the second.
+    pending_arm: Option<([f32; 2], [f32; 2])>,
+}
+
+impl Measurements {
+    /// The kept measurements, oldest first.
+    pub fn items(&self) -> &[Measurement] {
+        &self.items
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.draft.is_none() && self.pending_arm.is_none()
+    }
+
+    /// The drag in progress, (from, to) in image pixels.
+    pub fn draft(&self) -> Option<([f32; 2], [f32; 2])> {
+        self.draft
+    }
+
+    /// An angle's first arm, (vertex, end), while the second is awaited.
+    pub fn pending_arm(&self) -> Option<([f32; 2], [f32; 2])> {
+        self.pending_arm
+    }
+
+    /// Applies the viewer's gesture with `tool`; `image` is what regions are measured on.
+    pub fn apply(&mut self, gesture: MeasureGesture, tool: MeasureTool, image: &GrayImage, ctx: &egui::Context) {
+        match gesture {
+            MeasureGesture::Drag { from_px, to_px } => self.draft = Some((from_px, to_px)),
+            MeasureGesture::Release => {
+                if let Some((from_px, to_px)) = self.draft.take() {
+                    self.finish(tool, from_px, to_px, image, ctx);
+                }
+            }
+            MeasureGesture::Cancel => self.cancel_gesture(),
+            MeasureGesture::Clear => self.clear(),
+        }
+    }
+
+    fn finish(
+        &mut self,
+        tool: MeasureTool,
+        from_px: [f32; 2],
+        to_px: [f32; 2],
+        image: &GrayImage,
+        ctx: &egui::Context,
+    ) {
+        if from_px == to_px {
+            return;
+        }
+        match tool {
+            MeasureTool::Distance => self.push(Measurement::Distance(Distance { from_px, to_px })),
+            MeasureTool::Angle => match self.pending_arm.take() {
+                // The second arm shares the first arm's vertex, wherever its drag began.
+                Some((vertex_px, first_px)) => {
+                    self.push(Measurement::Angle(Angle { vertex_px, first_px, second_px: to_px }));
+                }
+                None => self.pending_arm = Some((from_px, to_px)),
+            },
+            MeasureTool::Region => {
+                let ellipse = Ellipse::from_corners(from_px, to_px);
+                self.push(Measurement::Region(Region::new(ellipse, image, ctx)));
+            }
+        }
+    }
+
+    fn push(&mut self, measurement: Measurement) {
+        if self.items.len() >= MAX_MEASUREMENTS {
+            self.items.remove(0);
+        }
+        self.items.push(measurement);
+    }
+
+    /// Drops the drag in progress and an angle's waiting first arm (Esc, or another tool chosen).
+    pub fn cancel_gesture(&mut self) {
+        self.draft = None;
+        self.pending_arm = None;
+    }
+
+    /// Removes every measurement and the gesture in progress.
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Regions measure the image shown: when it changed under them (same size, e.g. a live generator update), they
+    /// are measured again.
+    pub fn follow_image(&mut self, image: &GrayImage, ctx: &egui::Context) {
+        for item in &mut self.items {
+            if let Measurement::Region(region) = item {
+                region.follow_image(image, ctx);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imaging::BitDepth;
+
+    fn drag(measurements: &mut Measurements, tool: MeasureTool, from_px: [f32; 2], to_px: [f32; 2]) {
+        let (image, ctx) = (GrayImage::new(4, 4, BitDepth::U8, vec![7.0; 16]).unwrap(), egui::Context::default());
+        measurements.apply(MeasureGesture::Drag { from_px, to_px }, tool, &image, &ctx);
+        measurements.apply(MeasureGesture::Release, tool, &image, &ctx);
+    }
+
+    #[test]
+    fn drags_add_measurements_up_to_the_cap_and_an_angle_takes_two() {
+        let mut measurements = Measurements::default();
+        drag(&mut measurements, MeasureTool::Distance, [0.0, 0.0], [1.0, 1.0]);
+        drag(&mut measurements, MeasureTool::Distance, [1.0, 0.0], [2.0, 2.0]);
+        assert_eq!(measurements.items().len(), 2);
+        drag(&mut measurements, MeasureTool::Angle, [1.0, 1.0], [3.0, 1.0]);
+        assert_eq!(measurements.items().len(), 2, "one arm is no angle yet");
+        assert_eq!(measurements.pending_arm(), Some(([1.0, 1.0], [3.0, 1.0])));
+        drag(&mut measurements, MeasureTool::Angle, [1.2, 0.9], [1.0, 3.0]);
+        match &measurements.items()[2] {
+            Measurement::Angle(angle) => {
+                assert_eq!(angle.vertex_px, [1.0, 1.0], "the vertex is the first arm's");
+                assert!((angle.degrees(None).unwrap() - 90.0).abs() < 1e-9);
+            }
+            other => panic!("{other:?}"),
+        }
+        drag(&mut measurements, MeasureTool::Region, [0.0, 0.0], [4.0, 4.0]);
+        match &measurements.items()[3] {
+            Measurement::Region(region) => assert_eq!(region.stats().flatten().map(|s| s.mean), Some(7.0)),
+            other => panic!("{other:?}"),
+        }
+        for i in 0..40 {
+            drag(&mut measurements, MeasureTool::Distance, [0.0, 0.0], [i as f32 + 1.0, 0.0]);
+        }
+        assert_eq!(measurements.items().len(), MAX_MEASUREMENTS);
+        match measurements.items().last() {
+            Some(Measurement::Distance(d)) => assert_eq!(d.to_px, [40.0, 0.0], "the newest is kept"),
+            other => panic!("{other:?}"),
+        }
+        measurements.apply(
+            MeasureGesture::Clear,
+            MeasureTool::Distance,
+            &GrayImage::new(1, 1, BitDepth::U8, vec![0.0]).unwrap(),
+            &egui::Context::default(),
+        );
+        assert!(measurements.is_empty());
+    }
+
+    #[test]
+    fn esc_drops_the_first_arm_and_a_cancelled_drag_draws_nothing() {
+        let mut measurements = Measurements::default();
+        drag(&mut measurements, MeasureTool::Angle, [1.0, 1.0], [3.0, 1.0]);
+        measurements.cancel_gesture();
+        assert_eq!(measurements.pending_arm(), None);
+        drag(&mut measurements, MeasureTool::Angle, [2.0, 2.0], [3.0, 3.0]);
+        assert_eq!(measurements.pending_arm(), Some(([2.0, 2.0], [3.0, 3.0])), "a fresh first arm");
+        let (image, ctx) = (GrayImage::new(1, 1, BitDepth::U8, vec![0.0]).unwrap(), egui::Context::default());
+        let tool = MeasureTool::Distance;
+        measurements.apply(MeasureGesture::Drag { from_px: [0.0, 0.0], to_px: [1.0, 0.0] }, tool, &image, &ctx);
+        measurements.apply(MeasureGesture::Cancel, tool, &image, &ctx);
+        measurements.apply(MeasureGesture::Release, tool, &image, &ctx);
+        assert!(measurements.is_empty());
+    }
+}

@@ -940,6 +940,7 @@ impl WorkbenchApp {
                     }
                 }
             }
+            self.file_windows_ui(ui);
             ui.separator();
             self.measure_toolbar_ui(ui);
             if self.real.image.as_ref().is_some_and(|p| p.dicom.is_some()) {
@@ -949,6 +950,37 @@ impl WorkbenchApp {
                 }
             }
         });
+    }
+
+    /// The windows the active view's file stores (DICOM Window Center/Width, each value), by their explanation: the
+    /// views the acquisition station meant, and the way back to the first one after dragging the window.
+    fn file_windows_ui(&mut self, ui: &mut egui::Ui) {
+        let pane = self.pane(self.active);
+        let Some(details) = pane.image.as_ref().and_then(|prepared| prepared.dicom.clone()) else { return };
+        let unit = pane.image.as_ref().and_then(|prepared| prepared.value_unit()).unwrap_or("");
+        let windows = details.file_windows();
+        if windows.is_empty() {
+            return;
+        }
+        ui.separator();
+        let label = if windows.len() == 1 { "File window" } else { "File windows" };
+        ui.label(label).on_hover_text("Windows stored in the active view's DICOM file (Window Center/Width)");
+        for (index, file_window) in windows.iter().enumerate() {
+            let window = file_window.window;
+            let mut hint = format!(
+                "The file's window {} of {}: C {} / W {} {unit}",
+                index + 1,
+                windows.len(),
+                window.center,
+                window.width
+            );
+            if details.mirrored_from_monochrome1 {
+                hint.push_str(" (its centre mirrored with the MONOCHROME1 values)");
+            }
+            if ui.button(&file_window.name).on_hover_text(hint).clicked() {
+                self.apply_window(window);
+            }
+        }
     }
 
     fn apply_preset(&mut self, window: &crate::imaging::window::RelativeWindow) {

@@ -143,6 +143,18 @@ pub fn run(command: DicomCommand) -> anyhow::Result<()> {
                     "window              center {} width {} ({:?}, {:?})",
                     summary.window.center, summary.window.width, summary.window_source, summary.voi_lut_function
                 );
+                if !summary.stored_windows.is_empty() {
+                    let windows: Vec<String> = summary
+                        .stored_windows
+                        .iter()
+                        .map(|stored| {
+                            let explanation =
+                                stored.explanation.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+                            format!("center {} width {}{explanation}", stored.window.center, stored.window.width)
+                        })
+                        .collect();
+                    println!("stored windows      {}", windows.join("; "));
+                }
                 for note in &summary.display_notes {
                     println!("display note        {note}");
                 }

@@ -30,6 +30,37 @@ pub struct DicomDetails {
     pub mirrored_from_monochrome1: bool,
 }
 
+/// A window the file offers, as the viewer applies it (in the units of [`Radiograph::image`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileWindow {
+    /// The file's explanation ("LUNG"), else "As stored" (one window) or its place ("2").
+    pub name: String,
+    pub window: Window,
+}
+
+impl DicomDetails {
+    /// The windows the file stores (Window Center/Width, every value), in the image's units: mirrored like the
+    /// pixels when the file was MONOCHROME1.
+    pub fn file_windows(&self) -> Vec<FileWindow> {
+        let stored = &self.summary.stored_windows;
+        let (lo, hi) = self.summary.modality_value_range();
+        stored
+            .iter()
+            .enumerate()
+            .map(|(index, stored_window)| {
+                let center = stored_window.window.center;
+                let center = if self.mirrored_from_monochrome1 { lo + hi - center } else { center };
+                let name = match &stored_window.explanation {
+                    Some(explanation) => explanation.clone(),
+                    None if stored.len() == 1 => "As stored".to_owned(),
+                    None => format!("{}", index + 1),
+                };
+                FileWindow { name, window: Window { center: center as f32, width: stored_window.window.width as f32 } }
+            })
+            .collect()
+    }
+}
+
 impl Radiograph {
     /// A raster image without display hints.
     pub fn plain(image: GrayImage) -> Self {

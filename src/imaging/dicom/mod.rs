@@ -166,6 +166,14 @@ impl Window {
     }
 }
 
+/// One of the windows a file stores (PS3.3 C.11.2.1.2), with its Window Center & Width Explanation (0028,1055)
+/// when the file gives one (e.g. "NORMAL", "HARDER", "LUNG").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredWindow {
+    pub window: Window,
+    pub explanation: Option<String>,
+}
+
 /// Where the window came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -212,6 +220,9 @@ pub struct DicomSummary {
     /// The window used for first display (stored, or computed when none is stored).
     pub window: Window,
     pub window_source: WindowSource,
+    /// Every usable Window Center/Width pair the file stores, first to last (the first is `window` unless a VOI LUT
+    /// Sequence takes precedence): the alternative views the file offers, in the units of the modality LUT's output.
+    pub stored_windows: Vec<StoredWindow>,
     pub voi_lut_function: VoiLutFunction,
     /// Display attributes that could not be used (an unknown VOI LUT Function, a window that is not a number, a
     /// VOI LUT whose data does not match its descriptor), each with what was done instead.

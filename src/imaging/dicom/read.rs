@@ -12,7 +12,7 @@ use super::pixels::{ModalityTransform, PixelLayout, PixelStats, SampleModel, Sto
 use super::uid::new_uid;
 use super::un_undefined_length::define_un_lengths;
 use super::window::VoiLutFunction;
-use super::{DicomImage, DicomSummary, Photometric, PixelSpacing, SpacingSource, Window, WindowSource};
+use super::{DicomImage, DicomSummary, Photometric, PixelSpacing, SpacingSource, StoredWindow, Window, WindowSource};
 use dicom_core::Tag;
 use dicom_core::value::Value;
 use dicom_dictionary_std::{tags, uids};
@@ -287,6 +287,7 @@ impl DicomFile {
             (Some(center), Some(width)) if width > 0.0 => Some(Window { center, width }),
             _ => None,
         };
+        let stored_windows = self.stored_windows(&mut notes);
         let (window, source) = match (&lut, stored) {
             (Some(lut), _) if !lut.is_empty() => {
                 let first = f64::from(lut.first_mapped);
@@ -296,7 +297,51 @@ impl DicomFile {
             (_, Some(window)) => (Some(window), WindowSource::StoredWindowCenterWidth),
             _ => (None, WindowSource::ComputedFromPixelRange),
         };
-        Ok(VoiSettings { function, lut, window, source, notes })
+        Ok(VoiSettings { function, lut, window, source, stored_windows, notes })
+    }
+
+    /// Every window of Window Center / Window Width (0028,1050/1051), with its Window Center & Width Explanation
+    /// (0028,1055): PS3.3 C.11.2.1.2 lets a file offer several, the first being the one to show first. Pairs that
+    /// are not two finite numbers with a positive width are set aside with a note; a count that differs between the
+    /// two attributes keeps the pairs both have.
+    fn stored_windows(&self, notes: &mut Vec<String>) -> Vec<StoredWindow> {
+        // Absent or empty: no window (a first value that is no number is noted by `voi`, which reads it too).
+        let values = |tag| -> Vec<Option<f64>> {
+            self.text(tag)
+                .map(|text| text.split('\\').map(|v| v.trim().parse::<f64>().ok().filter(|v| v.is_finite())).collect())
+                .unwrap_or_default()
+        };
+        let centers = values(tags::WINDOW_CENTER);
+        let widths = values(tags::WINDOW_WIDTH);
+        let explanations: Vec<String> = self
+            .text(tags::WINDOW_CENTER_WIDTH_EXPLANATION)
+            .map(|text| text.split('\\').map(|e| e.trim().to_owned()).collect())
+            .unwrap_or_default();
+        if centers.len() != widths.len() && !centers.is_empty() && !widths.is_empty() {
+            notes.push(format!(
+                "Window Center (0028,1050) has {} values and Window Width (0028,1051) {}: the first {} pairs are used",
+                centers.len(),
+                widths.len(),
+                centers.len().min(widths.len())
+            ));
+        }
+        let mut windows = Vec::new();
+        for (index, (center, width)) in centers.iter().zip(&widths).enumerate() {
+            match (center, width) {
+                (Some(center), Some(width)) if *width > 0.0 => windows.push(StoredWindow {
+                    window: Window { center: *center, width: *width },
+                    explanation: explanations.get(index).filter(|e| !e.is_empty()).cloned(),
+                }),
+                // The first pair's problems are noted by `voi`, which reads the window shown first.
+                _ if index == 0 => {}
+                _ => notes.push(format!(
+                    "window {} of Window Center/Width (0028,1050/1051) is not a number with a positive width: set \
+                     aside",
+                    index + 1
+                )),
+            }
+        }
+        windows
     }
 
     /// Pixel Spacing, else Imager Pixel Spacing: two positive sizes in mm (row, column). A value that is not one is
@@ -564,6 +609,7 @@ impl DicomFile {
             modality_lut,
             window: window_used,
             window_source: voi.source,
+            stored_windows: voi.stored_windows,
             voi_lut_function: voi.function,
             display_notes,
             pixel_spacing,
@@ -645,6 +691,7 @@ struct VoiSettings {
     lut: Option<LookupTable>,
     window: Option<Window>,
     source: WindowSource,
+    stored_windows: Vec<StoredWindow>,
     /// Display attributes set aside, and why.
     notes: Vec<String>,
 }

@@ -172,7 +172,7 @@ def check_sc(path):
     source = np.asarray(Image.open(OUT / "sc_source.png"))
     pixels = ds.pixel_array
     patient = {k: str(ds.get(k, "<absent>")) for k in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex")}
-    code = ds.DeidentificationMethodCodeSequence[0]
+    codes = ds.get("DeidentificationMethodCodeSequence")
     result = {
         "file": path.name,
         "pydicom": pydicom.__version__,
@@ -186,7 +186,10 @@ def check_sc(path):
         "series_description": str(ds.SeriesDescription),
         "patient_attributes": patient,
         "patient_identity_removed": str(ds.PatientIdentityRemoved),
-        "deidentification_code": [str(code.CodeValue), str(code.CodingSchemeDesignator), str(code.CodeMeaning)],
+        "deidentification_method": str(ds.get("DeidentificationMethod", "<absent>")),
+        "deidentification_codes": [
+            [str(c.CodeValue), str(c.CodingSchemeDesignator), str(c.CodeMeaning)] for c in (codes or [])
+        ],
         "derivation_description": str(ds.DerivationDescription),
         "image_comments_json": json.loads(str(ds.ImageComments)),
         "rows": int(ds.Rows),

@@ -64,6 +64,12 @@ fn secondary_capture_round_trips_8_and_16_bit() {
         assert_eq!(text(&file, tags::SERIES_DESCRIPTION).as_deref(), Some(SYNTHETIC_SERIES_DESCRIPTION));
         assert!(SYNTHETIC_SERIES_DESCRIPTION.contains("SYNTHETIC"));
         assert_eq!(text(&file, tags::PATIENT_IDENTITY_REMOVED).as_deref(), Some("YES"));
+        // Generated, not de-identified: the method says so, and no profile code (CID 7050) claims a profile was applied.
+        assert_eq!(
+            text(&file, tags::DEIDENTIFICATION_METHOD).as_deref(),
+            Some("Synthetic image: generated, no patient data")
+        );
+        assert!(file.object.get(tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE).is_none());
         // Patient module: only the Type 2 attributes. A PACS's patient list says "synthetic", one patient per
         // export; the rest are empty.
         let patient: Vec<_> = file.object.iter().filter(|e| e.header().tag.group() == 0x0010).collect();
@@ -112,7 +118,9 @@ fn committed_secondary_capture_was_read_back_by_pydicom() {
     assert_eq!(check["pixels_equal_source_png"], true);
     assert_eq!(check["uids_are_2_25"], true);
     assert_eq!(check["image_type"], serde_json::json!(["DERIVED", "SECONDARY"]));
-    assert_eq!(check["deidentification_code"][0], "113100");
+    assert_eq!(check["deidentification_method"], "Synthetic image: generated, no patient data");
+    assert_eq!(check["deidentification_codes"], serde_json::json!([]));
+    assert_eq!(check["patient_attributes"]["PatientName"], "SYNTHETIC^NOT A REAL PATIENT");
     assert_eq!(check["patient_identity_removed"], "YES");
     // And our reader agrees with the PNG it came from.
     let (source, _) = read_png_with_provenance(&fixture("sc_source.png")).unwrap();

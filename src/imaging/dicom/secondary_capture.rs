@@ -3,7 +3,6 @@
 //! Type SYN, a series description saying it is synthetic, and the provenance (generator hash, seed, labels)
 //! in Derivation Description and, as JSON, in Image Comments.
 
-use super::deidentify::basic_profile_code_sequence;
 use super::error::{DicomError, error_chain_text, path_text};
 use super::gray_image::{GrayImage, GraySamples};
 use super::provenance::Provenance;
@@ -97,9 +96,10 @@ pub fn write_secondary_capture_with(
         text(tags::PATIENT_ID, VR::LO, &synthetic_patient_id(&study_instance_uid)),
         empty(tags::PATIENT_BIRTH_DATE, VR::DA),
         empty(tags::PATIENT_SEX, VR::CS),
+        // No identity to remove: the method says why. No De-identification Method Code Sequence (Type 1C, not
+        // needed beside the text): its codes (CID 7050) name profiles applied to a patient's data, which this is not.
         text(tags::PATIENT_IDENTITY_REMOVED, VR::CS, "YES"),
         text(tags::DEIDENTIFICATION_METHOD, VR::LO, "Synthetic image: generated, no patient data"),
-        DataElement::new(tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE, VR::SQ, basic_profile_code_sequence()),
         // General Study
         text(tags::STUDY_INSTANCE_UID, VR::UI, &study_instance_uid),
         // When the image was made (UTC), and a Study ID: what a DICOMDIR needs to list the study.

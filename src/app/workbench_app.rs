@@ -44,9 +44,15 @@ pub struct AppOptions {
     pub load_first_sample: bool,
     /// Generates the first artificial image and classifies both views at start.
     pub run_models: bool,
-    /// A study to open at start (`thorax gui --study`); when it opens, no sample is loaded and no model runs, since
-    /// the station hides the workbench.
+    /// A study to open at start (`thorax gui --study`); when it opens, the first sample and generation wait until
+    /// it is closed, since the station hides the workbench.
     pub open_study: Option<StudyAtStart>,
+}
+
+/// The workbench's first work, deferred while a study opened at start hides it.
+#[derive(Clone, Copy, Debug)]
+struct WorkbenchStart {
+    load_first_sample: bool,
 }
 
 /// A study the workbench opens at start, on its station home, with the reader to select.
@@ -105,6 +111,8 @@ pub struct WorkbenchApp {
     /// The third viewport, shown while style transfer is applied.
     pub styled: ViewportPane,
     run_models: bool,
+    /// The first sample and generation, waiting for a study opened at start to be closed.
+    start_after_study: Option<WorkbenchStart>,
     /// The viewport the user last touched; keyboard commands apply to it.
     pub active: Slot,
     /// What Shift + drag draws on a view (display toolbar).
@@ -169,6 +177,7 @@ impl WorkbenchApp {
             styled: ViewportPane::new("Style-transferred", STYLED_PLACEHOLDER)
                 .with_badge("ARTIFICIAL (style transfer)"),
             run_models: options.run_models,
+            start_after_study: None,
             active: Slot::Real,
             measure_tool: MeasureTool::default(),
             message: None,
@@ -201,18 +210,25 @@ impl WorkbenchApp {
                 "No wgpu renderer: radiographs cannot be drawn (start with the wgpu backend)".to_owned(),
             ));
         }
-        let study_opened = options.open_study.is_some_and(|start| app.open_study_at_start(&start));
-        if study_opened {
-            app.run_models = false;
-        }
-        if options.load_first_sample && !study_opened && !app.samples.samples().is_empty() {
-            // Samples come labelled first: the first is an NIH image with a finding.
-            app.load_sample(0);
-        }
-        if app.run_models {
-            app.generate();
+        let start = WorkbenchStart { load_first_sample: options.load_first_sample };
+        if options.open_study.is_some_and(|study| app.open_study_at_start(&study)) {
+            // The station hides the workbench: its first sample and generation wait until the study is closed.
+            app.start_after_study = Some(start);
+        } else {
+            app.start(start);
         }
         Ok(app)
+    }
+
+    /// What the workbench shows first: the first sample in the Real view, and a generated image.
+    fn start(&mut self, start: WorkbenchStart) {
+        if start.load_first_sample && !self.samples.samples().is_empty() {
+            // Samples come labelled first: the first is an NIH image with a finding.
+            self.load_sample(0);
+        }
+        if self.run_models {
+            self.generate();
+        }
     }
 
     /// Opens `start`'s study and selects its reader; returns whether the study opened. Failures are shown where the
@@ -1130,6 +1146,11 @@ impl WorkbenchApp {
         if self.study.frame_ui(ui) {
             // Blinded reading: nothing but the reading screen.
             return;
+        }
+        if self.study.study.is_none()
+            && let Some(start) = self.start_after_study.take()
+        {
+            self.start(start);
         }
         let ctx = ui.ctx().clone();
         for response in self.worker.poll() {

@@ -9,6 +9,7 @@ use crate::app::generated_export::GeneratedRecord;
 use crate::app::generator_panel::GeneratorPanel;
 use crate::app::heatmap_exporter::{HeatmapExporter, HeatmapToWrite};
 use crate::app::measurement::MeasureTool;
+use crate::app::measurement::export::{MeasurementExporter, ViewMeasurements, measurements_csv};
 use crate::app::metrics_panel::{MetricsModels, MetricsPanel};
 use crate::app::model_shelf::{ModelChoice, ModelShelf, ShelfAction};
 use crate::app::path_dialog::{
@@ -141,6 +142,8 @@ pub struct WorkbenchApp {
     pub audit: AuditWindow,
     /// "Export heatmaps...": folder dialog and writing off the UI thread.
     pub heatmap_exporter: HeatmapExporter,
+    /// "Export measurements...": save dialog and writing off the UI thread.
+    pub measurement_exporter: MeasurementExporter,
     /// The DICOM attributes of the real image, when it came from a DICOM file.
     pub dicom_tags: DicomTagPanel,
     /// The Metrics window: background metric jobs and their results.
@@ -194,6 +197,7 @@ impl WorkbenchApp {
             study_designer: StudyDesigner::default(),
             audit: AuditWindow::default(),
             heatmap_exporter: HeatmapExporter::default(),
+            measurement_exporter: MeasurementExporter::default(),
             dicom_tags: DicomTagPanel::default(),
             metrics: MetricsPanel::new(options.device),
         };
@@ -602,6 +606,32 @@ impl WorkbenchApp {
             .collect()
     }
 
+    /// Every view's kept measurements as CSV, and how many there are.
+    pub fn measurements_csv(&self) -> Result<(Vec<u8>, usize), String> {
+        let views: Vec<ViewMeasurements<'_>> = [&self.real, &self.artificial, &self.styled]
+            .into_iter()
+            .filter_map(|pane| {
+                let prepared = pane.image.as_ref()?;
+                Some(ViewMeasurements {
+                    view: pane.title,
+                    image_name: &prepared.name,
+                    spacing: prepared.dicom.as_ref().and_then(|d| d.summary.pixel_spacing.as_ref()),
+                    value_unit: prepared.value_unit(),
+                    items: pane.measurements.items(),
+                })
+            })
+            .collect();
+        measurements_csv(&views)
+    }
+
+    /// Writes every view's measurements to `path` as if the save dialog had given it (scripting and tests).
+    pub fn export_measurements_to(&mut self, ctx: &egui::Context, path: std::path::PathBuf) {
+        match self.measurements_csv() {
+            Ok(csv) => self.measurement_exporter.export_to(ctx, csv, path),
+            Err(e) => self.message = Some(StatusMessage::Error(e)),
+        }
+    }
+
     /// Copies zoom, pan, window/level (relative to each image's range), invert and colour map from `source`.
     fn sync_views_from(&mut self, source: Slot) {
         let (from, to) = match source {
@@ -649,7 +679,7 @@ impl WorkbenchApp {
     }
 
     /// Keyboard: `I` inverts the active viewport (both when linked); Esc drops a measuring gesture in progress (an
-    /// angle's first arm).
+    /// angle's first arm, a CTR's cardiac line).
     fn handle_keys(&mut self, ctx: &egui::Context) {
         if ctx.egui_wants_keyboard_input() {
             return;
@@ -668,7 +698,7 @@ impl WorkbenchApp {
         }
     }
 
-    /// The measurement tool choice and "Clear measurements", in the display toolbar.
+    /// The measurement tool choice, Clear and Export CSV..., in the display toolbar.
     fn measure_toolbar_ui(&mut self, ui: &mut egui::Ui) {
         ui.label("Measure").on_hover_text(
             "Shift + drag on a view draws with the chosen tool; Shift + click clears that view's measurements; Esc \
@@ -679,18 +709,31 @@ impl WorkbenchApp {
             ui.selectable_value(&mut tool, option, option.name()).on_hover_text(option.hint());
         }
         if tool != self.measure_tool {
-            // An angle's first arm belongs to the angle tool.
+            // A waiting first drag (an angle's arm, a CTR's cardiac line) belongs to its tool.
             self.cancel_measure_gestures();
             self.measure_tool = tool;
         }
         let any = [&self.real, &self.artificial, &self.styled].iter().any(|pane| !pane.measurements.is_empty());
         if ui
-            .add_enabled(any, egui::Button::new("Clear measurements"))
-            .on_hover_text("Every view's; Shift + click clears one view's")
+            .add_enabled(any, egui::Button::new("Clear"))
+            .on_hover_text("Clears every view's measurements; Shift + click a view clears that view's")
             .clicked()
         {
             for pane in [&mut self.real, &mut self.artificial, &mut self.styled] {
                 pane.measurements.clear();
+            }
+        }
+        let any_kept =
+            [&self.real, &self.artificial, &self.styled].iter().any(|pane| !pane.measurements.items().is_empty());
+        if ui
+            .add_enabled(any_kept, egui::Button::new("Export CSV..."))
+            .on_hover_text("Every view's measurements as one CSV: value, geometry in image pixels, region statistics")
+            .clicked()
+        {
+            // Built now, from what the views hold: a few dozen rows at most.
+            match self.measurements_csv() {
+                Ok(csv) => self.measurement_exporter.start(ui.ctx(), csv),
+                Err(e) => self.message = Some(StatusMessage::Error(e)),
             }
         }
     }
@@ -1031,6 +1074,7 @@ impl WorkbenchApp {
             counted(self.metrics.png_saves_in_flight(), "plot PNG save", "plot PNG saves"),
             self.study_designer.creating.then(|| "study creation".to_owned()),
             self.heatmap_exporter.is_writing().then(|| "heatmap export".to_owned()),
+            self.measurement_exporter.is_writing().then(|| "measurement export".to_owned()),
         ]
         .into_iter()
         .flatten()
@@ -1219,6 +1263,11 @@ impl WorkbenchApp {
         let classifier = self.classifiers.current().map(|model| model.source.clone());
         self.audit.window_ui(&ctx, classifier);
         match self.heatmap_exporter.poll(&ctx) {
+            Some(Ok(done)) => self.message = Some(StatusMessage::Info(done)),
+            Some(Err(failed)) => self.message = Some(StatusMessage::Error(failed)),
+            None => {}
+        }
+        match self.measurement_exporter.poll(&ctx) {
             Some(Ok(done)) => self.message = Some(StatusMessage::Info(done)),
             Some(Err(failed)) => self.message = Some(StatusMessage::Error(failed)),
             None => {}

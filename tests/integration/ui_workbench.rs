@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use egui::{Event, Modifiers, MouseWheelUnit, PointerButton, TouchPhase, pos2, vec2};
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable as _;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use thorax::app::measurement::{Distance, MeasureTool, Measurement};
 use thorax::app::viewport_pane::ViewportPane;
 use thorax::app::{AppOptions, WorkbenchApp};
@@ -282,10 +282,165 @@ fn a_region_reads_the_mean_sd_min_and_max_of_the_values_inside_it() {
         format!("Region mean {mean:.1}, SD {:.1} (population), min 500, max 2000, {} px, ", stats.sd, inside.len());
     assert!(harness.query_by_label_contains(&expected).is_some(), "{expected}");
 
-    harness.get_by_label("Clear measurements").click();
+    harness.get_by_label("Clear").click();
     harness.run_steps(2);
     assert!(harness.state().real.measurements.is_empty());
     assert!(harness.query_by_label_contains("Region mean").is_none());
+}
+
+#[test]
+fn the_ctr_tool_reads_heart_over_thorax_width_and_labels_stay_in_the_view() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    load_chest_cr(&mut harness);
+    let rect = harness.state().real.viewer_rect.unwrap();
+    harness.get_by_label("CTR").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().measure_tool, MeasureTool::CardiothoracicRatio);
+    let centre = rect.center();
+    // A cardiac line, dropped with Esc.
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, centre, vec2(80.0, 0.0));
+    assert!(harness.state().real.measurements.pending_cardiac().is_some());
+    harness.key_press(egui::Key::Escape);
+    harness.run_steps(2);
+    assert_eq!(harness.state().real.measurements.pending_cardiac(), None, "Esc drops the cardiac line");
+
+    // The heart 120 points across (slanting: only the width counts), then the chest 250 points across, drawn right to
+    // left and ending 10 points inside the view's right edge.
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, centre - vec2(60.0, 0.0), vec2(120.0, 40.0));
+    assert!(harness.state().real.measurements.items().is_empty(), "one line is no ratio yet");
+    let thorax_right = pos2(rect.right() - 10.0, centre.y + 60.0);
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, thorax_right, vec2(-250.0, -10.0));
+    harness.run_steps(2);
+    let [Measurement::CardiothoracicRatio(ctr)] = harness.state().real.measurements.items() else {
+        panic!("{:?}", harness.state().real.measurements.items())
+    };
+    let ratio = ctr.ratio().unwrap();
+    assert!((ratio - 0.48).abs() < 1e-3, "{ctr:?}");
+    // Square pixels of 0.168 mm, from the file's Pixel Spacing.
+    let expected = format!(
+        "CTR 0.48, heart {:.1} mm / thorax {:.1} mm",
+        ctr.cardiac.width_px() * 0.168,
+        ctr.thoracic.width_px() * 0.168
+    );
+    let label = harness.get_by_label(&expected);
+    assert!(rect.contains_rect(label.rect()), "{:?} is cut off by the view's edge {rect:?}", label.rect());
+
+    // A distance ending at the right edge: its label moves in too.
+    harness.get_by_label("Distance").click();
+    harness.run_steps(2);
+    let from = pos2(rect.right() - 70.0, rect.top() + 40.0);
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, from, vec2(66.0, -30.0));
+    harness.run_steps(2);
+    let label = harness.get_by_label_contains("Distance ");
+    assert!(rect.contains_rect(label.rect()), "{:?} is cut off by the view's edge {rect:?}", label.rect());
+}
+
+/// Writes a 64 x 64 px 16-bit PNG named `name` into `dir`: 2000 inside columns and rows 16 to 47, 500 around.
+fn write_square_png(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let value = |column: u32, row: u32| if (16..48).contains(&column) && (16..48).contains(&row) { 2000 } else { 500 };
+    image::ImageBuffer::from_fn(64, 64, |x, y| image::Luma([value(x, y) as u16])).save(&path).unwrap();
+    path
+}
+
+#[test]
+fn export_measurements_writes_every_views_measurements_as_csv() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    let dir = tempfile::tempdir().unwrap();
+    // An image name with a comma and quotes: a CSV cell that must be quoted.
+    let name = "square, \"b\".png";
+    harness.state_mut().load(Slot::Artificial, ImageSource::File(write_square_png(dir.path(), name)));
+    step_until(&mut harness, Duration::from_secs(30), |app| app.artificial.image.is_some());
+    load_chest_cr(&mut harness);
+    // Apart: a drag on one view must not pan the other.
+    harness.get_by_label("Link viewports").click();
+    harness.run_steps(2);
+    assert!(!harness.state().settings.link_viewports);
+    assert!(harness.get_by_label("Export CSV...").accesskit_node().is_disabled(), "nothing to export yet");
+
+    let real = harness.state().real.viewer_rect.unwrap();
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, real.center(), vec2(90.0, 120.0));
+    harness.get_by_label("CTR").click();
+    harness.run_steps(2);
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, real.center() - vec2(50.0, 0.0), vec2(100.0, 0.0));
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, real.center() - vec2(100.0, -40.0), vec2(200.0, 0.0));
+    harness.get_by_label("Region").click();
+    harness.run_steps(2);
+    let artificial = harness.state().artificial.viewer_rect.unwrap();
+    let scale = artificial.width().min(artificial.height()) / 64.0;
+    let point = |column: f32, row: f32| artificial.center() + vec2(column - 32.0, row - 32.0) * scale;
+    drag(
+        &mut harness,
+        PointerButton::Primary,
+        Modifiers::SHIFT,
+        point(22.0, 22.0),
+        point(42.0, 42.0) - point(22.0, 22.0),
+    );
+    harness.run_steps(2);
+    assert_eq!(harness.state().real.measurements.items().len(), 2);
+    assert_eq!(harness.state().artificial.measurements.items().len(), 1);
+
+    // Through the button and the built-in chooser, which starts in the folder last used.
+    thorax::app::path_dialog::set_dialog_backend(thorax::app::path_dialog::DialogBackend::BuiltIn);
+    thorax::app::path_dialog::remember_folder(&harness.ctx, dir.path().to_path_buf());
+    harness.get_by_label("Export CSV...").click();
+    harness.run_steps(4);
+    assert!(harness.query_by_label("Export measurements as CSV").is_some(), "the chooser is shown");
+    harness.get_by_label("Save").click();
+    let csv_path = dir.path().join("measurements.csv");
+    let reported = |app: &WorkbenchApp| format!("{:?}", app.message).to_lowercase().contains("measurement");
+    step_until(&mut harness, Duration::from_secs(30), |app| !app.measurement_exporter.is_writing() && reported(app));
+    let message = format!("{:?}", harness.state().message);
+    assert!(message.contains("Exported 3 measurements") && message.contains("measurements.csv"), "{message}");
+
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    assert_eq!(header, thorax::app::measurement::export::CSV_HEADER);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let cell = |row: usize, column: &str| rows[row][header.iter().position(|c| c == column).unwrap()].to_owned();
+    let views: Vec<(String, String, String)> =
+        (0..rows.len()).map(|r| (cell(r, "view"), cell(r, "image"), cell(r, "tool"))).collect();
+    let chest = "chest_cr_pa_siim_nih.dcm".to_owned();
+    assert_eq!(
+        views,
+        [
+            ("Real".to_owned(), chest.clone(), "Distance".to_owned()),
+            ("Real".to_owned(), chest, "CTR".to_owned()),
+            ("Artificial".to_owned(), name.to_owned(), "Region".to_owned()),
+        ]
+    );
+    let items = harness.state().real.measurements.items().to_vec();
+    let [Measurement::Distance(distance), Measurement::CardiothoracicRatio(ctr)] = &items[..] else {
+        panic!("{items:?}")
+    };
+    assert_eq!(cell(0, "value"), format!("{:.3}", distance.length_px() * 0.168));
+    assert_eq!((cell(0, "unit"), cell(0, "x0_px")), ("mm".to_owned(), distance.from_px[0].to_string()));
+    assert_eq!(cell(0, "spacing_source"), "Pixel Spacing (0028,0030)");
+    assert_eq!((cell(1, "value"), cell(1, "unit")), ("0.5000".to_owned(), "ratio".to_owned()));
+    assert_eq!(cell(1, "thoracic_width_mm"), format!("{:.3}", ctr.thoracic.width_px() * 0.168));
+    assert_eq!(cell(1, "y3_px"), ctr.thoracic.y_px.to_string());
+    // Wholly inside the square: every value 2000; a PNG gives no pixel size.
+    let stats = (cell(2, "mean"), cell(2, "sd"), cell(2, "min"), cell(2, "max"));
+    assert_eq!(stats, ("2000.0000".to_owned(), "0.0000".to_owned(), "2000".to_owned(), "2000".to_owned()));
+    assert!(cell(2, "count_px").parse::<usize>().unwrap() > 200);
+    assert_eq!(
+        (cell(2, "area_mm2"), cell(2, "spacing_source")),
+        (String::new(), "none (lengths in image pixels)".into())
+    );
+
+    // A file that cannot be written (its folder is missing) says so, naming it; nothing panics.
+    let missing = dir.path().join("gone").join("m.csv");
+    let ctx = harness.ctx.clone();
+    harness.state_mut().export_measurements_to(&ctx, missing.clone());
+    step_until(&mut harness, Duration::from_secs(30), |app| !app.measurement_exporter.is_writing());
+    let message = format!("{:?}", harness.state().message);
+    assert!(
+        message.contains("Measurements not exported") && message.contains(&missing.display().to_string()),
+        "{message}"
+    );
+    assert!(harness.query_by_label_contains("Measurements not exported").is_some(), "shown in the status bar");
 }
 
 #[test]
@@ -707,7 +862,6 @@ fn the_generated_image_saves_as_png_with_its_provenance() {
     });
     harness.get_by_label("File").click();
     harness.run_steps(2);
-    use egui_kittest::kittest::NodeT as _;
     assert!(harness.get_by_label("Save artificial image...").accesskit_node().is_disabled());
 }
 

@@ -1,11 +1,13 @@
 //! Draws a view's measurements over the image: yellow with a dark edge, legible over bone and background alike,
 //! each with its value as a label that screen readers and tests can read ("Distance 8.4 mm", "Angle 45.0°",
-//! "Region mean ...").
+//! "Region mean ...", "CTR 0.48 ..."). Labels stay inside the view: one that would be cut off at an edge moves in.
 
-use egui::{Align2, Color32, Pos2, Stroke, vec2};
+use egui::{Align2, Color32, Pos2, Rect, Stroke, Vec2, vec2};
 
 use crate::app::measurement::region::RegionStats;
-use crate::app::measurement::{Angle, Distance, MeasureTool, Measurement, Measurements, Region};
+use crate::app::measurement::{
+    Angle, CardiothoracicRatio, Diameter, Distance, MeasureTool, Measurement, Measurements, Region,
+};
 use crate::app::radiograph_viewer::ViewGeometry;
 use crate::imaging::dicom::PixelSpacing;
 
@@ -33,6 +35,7 @@ impl Canvas<'_> {
                 Measurement::Distance(distance) => self.distance_ui(Some(id), distance),
                 Measurement::Angle(angle) => self.angle_ui(Some(id), angle),
                 Measurement::Region(region) => self.region_ui(Some(id), region),
+                Measurement::CardiothoracicRatio(ctr) => self.ctr_ui(Some(id), ctr),
             }
         }
         if let Some((vertex_px, first_px)) = measurements.pending_arm() {
@@ -40,6 +43,13 @@ impl Canvas<'_> {
             self.segment(vertex, first);
             if let Some((_, to_px)) = measurements.draft() {
                 self.angle_ui(None, &Angle { vertex_px, first_px, second_px: to_px });
+            }
+            return;
+        }
+        if let Some(cardiac) = measurements.pending_cardiac() {
+            self.diameter(&cardiac);
+            if let Some((from_px, to_px)) = measurements.draft() {
+                self.ctr_ui(None, &CardiothoracicRatio { cardiac, thoracic: Diameter::from_drag(from_px, to_px) });
             }
             return;
         }
@@ -52,6 +62,7 @@ impl Canvas<'_> {
             MeasureTool::Region => {
                 self.ellipse(from_px, to_px);
             }
+            MeasureTool::CardiothoracicRatio => self.diameter(&Diameter::from_drag(from_px, to_px)),
         }
     }
 
@@ -67,6 +78,18 @@ impl Canvas<'_> {
         }
     }
 
+    /// A CTR diameter: a horizontal line with short upright ticks at its ends, which mark the extent measured.
+    fn diameter(&self, diameter: &Diameter) {
+        let (left, right) = diameter.ends_px();
+        let [left, right] = [left, right].map(|p| self.point(p));
+        for (stroke, width) in [(EDGE, 3.0), (COLOUR, 1.5)] {
+            self.painter.line_segment([left, right], Stroke::new(width, stroke));
+            for end in [left, right] {
+                self.painter.line_segment([end - vec2(0.0, 6.0), end + vec2(0.0, 6.0)], Stroke::new(width, stroke));
+            }
+        }
+    }
+
     /// The ellipse inscribed in the box with corners `a_px` and `b_px`; returns its screen bounding box.
     fn ellipse(&self, a_px: [f32; 2], b_px: [f32; 2]) -> egui::Rect {
         let rect = egui::Rect::from_two_pos(self.point(a_px), self.point(b_px));
@@ -76,11 +99,19 @@ impl Canvas<'_> {
         rect
     }
 
-    /// Shadowed text at `anchor`; with an `id`, also a label widget that says `spoken`.
-    fn label(&self, id: Option<egui::Id>, anchor: Pos2, align: Align2, text: &str, spoken: impl FnOnce() -> String) {
-        let font = egui::FontId::proportional(13.0);
-        self.painter.text(anchor + vec2(1.0, 1.0), align, text, font.clone(), EDGE);
-        let text_rect = self.painter.text(anchor, align, text, font, COLOUR);
+    /// Shadowed text in the rect `place` gives for the text's size, moved inside the view where it would be cut off;
+    /// with an `id`, also a label widget that says `spoken`.
+    fn label(
+        &self,
+        id: Option<egui::Id>,
+        place: impl FnOnce(Vec2) -> Rect,
+        text: &str,
+        spoken: impl FnOnce() -> String,
+    ) {
+        let galley = self.painter.layout_no_wrap(text.to_owned(), egui::FontId::proportional(13.0), COLOUR);
+        let text_rect = keep_inside(place(galley.size()), self.painter.clip_rect());
+        self.painter.galley_with_override_text_color(text_rect.min + vec2(1.0, 1.0), galley.clone(), EDGE);
+        self.painter.galley(text_rect.min, galley, COLOUR);
         if let Some(id) = id {
             let response = self.ui.interact(text_rect, id, egui::Sense::hover());
             let spoken = spoken();
@@ -92,7 +123,8 @@ impl Canvas<'_> {
         let [from, to] = [distance.from_px, distance.to_px].map(|p| self.point(p));
         self.segment(from, to);
         let text = distance.label(self.spacing);
-        self.label(id, to + vec2(8.0, -8.0), Align2::LEFT_BOTTOM, &text, || format!("Distance {text}"));
+        let bounds = self.painter.clip_rect();
+        self.label(id, |size| beside(to, LABEL_GAP, size, bounds), &text, || format!("Distance {text}"));
     }
 
     fn angle_ui(&self, id: Option<egui::Id>, angle: &Angle) {
@@ -121,7 +153,7 @@ impl Canvas<'_> {
         let away = if bisector.length() > 1e-3 { -bisector.normalized() } else { u.normalized().rot90() };
         let anchor = vertex + away * 16.0;
         let text = angle.label(self.spacing);
-        self.label(id, anchor, Align2::CENTER_CENTER, &text, || format!("Angle {text}"));
+        self.label(id, |size| Align2::CENTER_CENTER.anchor_size(anchor, size), &text, || format!("Angle {text}"));
     }
 
     fn region_ui(&self, id: Option<egui::Id>, region: &Region) {
@@ -138,14 +170,54 @@ impl Canvas<'_> {
         };
         let (text, spoken) = region_label(region.stats(), self.value_unit, &area);
         // Beside the ellipse on the right, or on its left where the view's edge would cut the label off.
-        let width = self.painter.layout_no_wrap(text.clone(), egui::FontId::proportional(13.0), COLOUR).size().x;
-        let (anchor, align) = if rect.right() + 6.0 + width > self.painter.clip_rect().right() {
-            (rect.left_top() - vec2(6.0, 0.0), Align2::RIGHT_TOP)
-        } else {
-            (rect.right_top() + vec2(6.0, 0.0), Align2::LEFT_TOP)
+        let right = self.painter.clip_rect().right();
+        let place = |size: Vec2| {
+            if rect.right() + 6.0 + size.x > right {
+                Align2::RIGHT_TOP.anchor_size(rect.left_top() - vec2(6.0, 0.0), size)
+            } else {
+                Align2::LEFT_TOP.anchor_size(rect.right_top() + vec2(6.0, 0.0), size)
+            }
         };
-        self.label(id, anchor, align, &text, || spoken);
+        self.label(id, place, &text, || spoken);
     }
+
+    /// Both diameters, and the ratio with the widths beside the thoracic line's right end.
+    fn ctr_ui(&self, id: Option<egui::Id>, ctr: &CardiothoracicRatio) {
+        self.diameter(&ctr.cardiac);
+        self.diameter(&ctr.thoracic);
+        let (ratio, widths) = (ctr.ratio_text(), ctr.widths_text(self.spacing));
+        let text = format!("{ratio}\n{widths}");
+        let end = self.point(ctr.thoracic.ends_px().1);
+        let bounds = self.painter.clip_rect();
+        self.label(id, |size| beside(end, LABEL_GAP, size, bounds), &text, || format!("{ratio}, {widths}"));
+    }
+}
+
+/// How far a label sits from the point it belongs to, across and up.
+const LABEL_GAP: Vec2 = vec2(8.0, 8.0);
+
+/// A label of `size` beside `point`: above and to the right, `gap` away; to the left where the right edge of `bounds`
+/// would cut it off, below where the top would.
+fn beside(point: Pos2, gap: Vec2, size: Vec2, bounds: Rect) -> Rect {
+    let x = if point.x + gap.x + size.x > bounds.right() { point.x - gap.x - size.x } else { point.x + gap.x };
+    let y = if point.y - gap.y - size.y < bounds.top() { point.y + gap.y } else { point.y - gap.y - size.y };
+    Rect::from_min_size(Pos2::new(x, y), size)
+}
+
+/// `rect` moved the least that puts it inside `bounds`; its top-left corner stays in view when it is the larger.
+fn keep_inside(rect: Rect, bounds: Rect) -> Rect {
+    let shift = |low: f32, high: f32, min: f32, max: f32| {
+        if low < min {
+            min - low
+        } else if high > max {
+            (max - high).max(min - low)
+        } else {
+            0.0
+        }
+    };
+    let dx = shift(rect.left(), rect.right(), bounds.left(), bounds.right());
+    let dy = shift(rect.top(), rect.bottom(), bounds.top(), bounds.bottom());
+    rect.translate(vec2(dx, dy))
 }
 
 /// The region's label as drawn (three lines) and as spoken (one).
@@ -182,6 +254,29 @@ fn format_sample(value: f32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_move_inside_the_view() {
+        let view = Rect::from_min_max(Pos2::new(0.0, 0.0), Pos2::new(400.0, 300.0));
+        let size = vec2(80.0, 16.0);
+        // Room above and to the right: there.
+        assert_eq!(beside(Pos2::new(100.0, 100.0), LABEL_GAP, size, view).min, Pos2::new(108.0, 76.0));
+        // Near the right edge: on the left of the point; near the top: below it.
+        assert_eq!(beside(Pos2::new(390.0, 100.0), LABEL_GAP, size, view).min, Pos2::new(302.0, 76.0));
+        assert_eq!(beside(Pos2::new(100.0, 10.0), LABEL_GAP, size, view).min, Pos2::new(108.0, 18.0));
+        // A point outside the view (an end panned away) still gets a label in it.
+        let placed = keep_inside(beside(Pos2::new(900.0, -50.0), LABEL_GAP, size, view), view);
+        assert!(view.contains_rect(placed), "{placed:?}");
+        assert_eq!(placed.size(), size);
+        let centred = keep_inside(Align2::CENTER_CENTER.anchor_size(Pos2::new(395.0, 298.0), size), view);
+        assert_eq!(centred.max, view.max);
+        assert_eq!(keep_inside(Rect::from_min_size(Pos2::new(5.0, 5.0), size), view).min, Pos2::new(5.0, 5.0));
+        // Wider than the view: its start stays in view.
+        let wide = keep_inside(Rect::from_min_size(Pos2::new(-20.0, 10.0), vec2(500.0, 16.0)), view);
+        assert_eq!(wide.min, Pos2::new(0.0, 10.0));
+        let wide = keep_inside(Rect::from_min_size(Pos2::new(-20.0 + 50.0, 10.0), vec2(500.0, 16.0)), view);
+        assert_eq!(wide.min, Pos2::new(0.0, 10.0));
+    }
 
     #[test]
     fn region_labels_give_the_unit_and_say_which_sd() {

@@ -1,15 +1,19 @@
 //! Measurements on a viewport, kept per view until cleared or until another image is shown. Shift + drag draws
 //! with the tool chosen in the display toolbar: a distance, an angle (two drags: the first arm from the vertex, then
-//! the second arm from the same vertex) or an elliptical region. Shift + click clears the view's measurements; Esc
+//! the second arm from the same vertex), an elliptical region or a cardiothoracic ratio (two drags: the cardiac
+//! diameter, then the thoracic one). Shift + click clears the view's measurements; Esc
 //! drops a gesture in progress. All are kept in image pixel coordinates, so they stay on the anatomy under zoom and
 //! pan.
 
 pub mod angle;
+pub mod ctr;
 pub mod distance;
 pub mod drawing;
+pub mod export;
 pub mod region;
 
 pub use angle::Angle;
+pub use ctr::{CardiothoracicRatio, Diameter};
 pub use distance::Distance;
 pub use region::{Ellipse, Region, RegionStats};
 
@@ -25,16 +29,18 @@ pub enum MeasureTool {
     Distance,
     Angle,
     Region,
+    CardiothoracicRatio,
 }
 
 impl MeasureTool {
-    pub const ALL: [Self; 3] = [Self::Distance, Self::Angle, Self::Region];
+    pub const ALL: [Self; 4] = [Self::Distance, Self::Angle, Self::Region, Self::CardiothoracicRatio];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Distance => "Distance",
             Self::Angle => "Angle",
             Self::Region => "Region",
+            Self::CardiothoracicRatio => "CTR",
         }
     }
 
@@ -50,6 +56,12 @@ impl MeasureTool {
                 "Shift + drag an ellipse (corner to corner): mean, SD, min and max of the values inside, pixel count \
                  and area"
             }
+            Self::CardiothoracicRatio => {
+                "Cardiothoracic ratio: Shift + drag across the heart at its widest, then Shift + drag across the chest \
+                 at its widest inside the ribs (only the horizontal extent counts; Esc drops the first line). Above \
+                 0.50 on a PA film is the usual threshold for cardiomegaly; an AP film magnifies the heart, so its \
+                 ratio reads higher"
+            }
         }
     }
 }
@@ -60,6 +72,7 @@ pub enum Measurement {
     Distance(Distance),
     Angle(Angle),
     Region(Region),
+    CardiothoracicRatio(CardiothoracicRatio),
 }
 
 /// What the pointer did to the view's measurements this frame.
@@ -83,6 +96,8 @@ pub struct Measurements {
     draft: Option<([f32; 2], [f32; 2])>,
     /// An angle's first arm (vertex, end), waiting for the second.
     pending_arm: Option<([f32; 2], [f32; 2])>,
+    /// A cardiothoracic ratio's cardiac diameter, waiting for the thoracic one.
+    pending_cardiac: Option<Diameter>,
 }
 
 impl Measurements {
@@ -92,7 +107,7 @@ impl Measurements {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty() && self.draft.is_none() && self.pending_arm.is_none()
+        self.items.is_empty() && self.draft.is_none() && self.pending_arm.is_none() && self.pending_cardiac.is_none()
     }
 
     /// The drag in progress, (from, to) in image pixels.
@@ -103,6 +118,11 @@ impl Measurements {
     /// An angle's first arm, (vertex, end), while the second is awaited.
     pub fn pending_arm(&self) -> Option<([f32; 2], [f32; 2])> {
         self.pending_arm
+    }
+
+    /// A cardiothoracic ratio's cardiac diameter while the thoracic one is awaited.
+    pub fn pending_cardiac(&self) -> Option<Diameter> {
+        self.pending_cardiac
     }
 
     /// Applies the viewer's gesture with `tool`; `image` is what regions are measured on.
@@ -143,6 +163,18 @@ impl Measurements {
                 let ellipse = Ellipse::from_corners(from_px, to_px);
                 self.push(Measurement::Region(Region::new(ellipse, image, ctx)));
             }
+            MeasureTool::CardiothoracicRatio => {
+                let diameter = Diameter::from_drag(from_px, to_px);
+                match self.pending_cardiac.take() {
+                    Some(cardiac) => {
+                        self.push(Measurement::CardiothoracicRatio(CardiothoracicRatio {
+                            cardiac,
+                            thoracic: diameter,
+                        }));
+                    }
+                    None => self.pending_cardiac = Some(diameter),
+                }
+            }
         }
     }
 
@@ -153,10 +185,12 @@ impl Measurements {
         self.items.push(measurement);
     }
 
-    /// Drops the drag in progress and an angle's waiting first arm (Esc, or another tool chosen).
+    /// Drops the drag in progress and a waiting first drag: an angle's arm, a CTR's cardiac line (Esc, or another
+    /// tool chosen).
     pub fn cancel_gesture(&mut self) {
         self.draft = None;
         self.pending_arm = None;
+        self.pending_cardiac = None;
     }
 
     /// Removes every measurement and the gesture in progress.
@@ -239,5 +273,48 @@ mod tests {
         measurements.apply(MeasureGesture::Cancel, tool, &image, &ctx);
         measurements.apply(MeasureGesture::Release, tool, &image, &ctx);
         assert!(measurements.is_empty());
+    }
+
+    #[test]
+    fn a_ctr_takes_two_drags_and_counts_only_their_widths_in_columns() {
+        let tool = MeasureTool::CardiothoracicRatio;
+        let mut measurements = Measurements::default();
+        // The heart, 120 px across (slanting 60 px down), then the chest, 250 px across drawn right to left.
+        drag(&mut measurements, tool, [100.0, 200.0], [220.0, 260.0]);
+        assert!(measurements.items().is_empty(), "one line is no ratio yet");
+        assert_eq!(measurements.pending_cardiac(), Some(Diameter { left_px: 100.0, right_px: 220.0, y_px: 230.0 }));
+        drag(&mut measurements, tool, [300.0, 300.0], [50.0, 250.0]);
+        assert_eq!(measurements.pending_cardiac(), None);
+        let [Measurement::CardiothoracicRatio(ctr)] = measurements.items() else {
+            panic!("{:?}", measurements.items())
+        };
+        assert!((ctr.ratio().unwrap() - 0.48).abs() < 1e-12);
+        // Rows twice as far apart as columns: the slant would count in a length, not in a width.
+        let spacing = crate::imaging::dicom::PixelSpacing {
+            row_mm: 0.2,
+            column_mm: 0.1,
+            source: crate::imaging::dicom::SpacingSource::PixelSpacing,
+        };
+        assert_eq!(ctr.ratio_text(), "CTR 0.48");
+        assert_eq!(ctr.widths_text(Some(&spacing)), "heart 12.0 mm / thorax 25.0 mm");
+    }
+
+    #[test]
+    fn esc_drops_the_ctr_cardiac_line() {
+        let tool = MeasureTool::CardiothoracicRatio;
+        let mut measurements = Measurements::default();
+        drag(&mut measurements, tool, [100.0, 200.0], [220.0, 200.0]);
+        assert!(!measurements.is_empty(), "a waiting line is something to clear");
+        measurements.cancel_gesture();
+        assert_eq!(measurements.pending_cardiac(), None);
+        assert!(measurements.is_empty());
+        // The next drag starts a new ratio: it is the cardiac line, not the thoracic one.
+        drag(&mut measurements, tool, [0.0, 10.0], [400.0, 10.0]);
+        assert!(measurements.items().is_empty());
+        drag(&mut measurements, tool, [100.0, 10.0], [200.0, 10.0]);
+        let [Measurement::CardiothoracicRatio(ctr)] = measurements.items() else {
+            panic!("{:?}", measurements.items())
+        };
+        assert_eq!(ctr.ratio_text(), "CTR 4.00 (thorax narrower than heart?)");
     }
 }

@@ -91,7 +91,7 @@ fn row(view: &ViewMeasurements<'_>, item: &Measurement) -> Vec<String> {
         }
     };
     set("view", view.view.to_owned());
-    set("image", view.image_name.to_owned());
+    set("image", inert_in_spreadsheets(view.image_name));
     match item {
         Measurement::Distance(distance) => {
             set("tool", "Distance".to_owned());
@@ -156,6 +156,13 @@ fn row(view: &ViewMeasurements<'_>, item: &Measurement) -> Vec<String> {
 }
 
 /// Which attribute the pixel size came from, and where lengths from it apply.
+/// A file name as a spreadsheet shows it, never runs it: one that begins like a formula (=, +, -, @, a tab or a
+/// carriage return) gets a leading apostrophe, as OWASP's CSV injection advice has it. The name is the only free text
+/// in the table, and it comes from whoever named the file.
+fn inert_in_spreadsheets(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() }
+}
+
 fn spacing_source_text(source: SpacingSource) -> String {
     match source {
         SpacingSource::PixelSpacing => "Pixel Spacing (0028,0030)".to_owned(),
@@ -284,6 +291,23 @@ mod tests {
         assert_eq!(rows[1].len(), CSV_HEADER.len());
         assert_eq!(rows[1][1], name);
         assert_eq!(rows[1].last().unwrap(), "none (lengths in image pixels)");
+    }
+
+    #[test]
+    fn an_image_name_that_begins_like_a_formula_is_not_run_by_a_spreadsheet() {
+        let items = [Measurement::Distance(Distance { from_px: [0.0, 0.0], to_px: [3.0, 4.0] })];
+        for (name, written) in [
+            ("=HYPERLINK(\"http://x\").png", "'=HYPERLINK(\"http://x\").png"),
+            ("+1.png", "'+1.png"),
+            ("-x.png", "'-x.png"),
+            ("@sum.png", "'@sum.png"),
+            ("cxr_01.png", "cxr_01.png"),
+        ] {
+            let views =
+                [ViewMeasurements { view: "Real", image_name: name, spacing: None, value_unit: None, items: &items }];
+            let (bytes, _) = measurements_csv(&views).unwrap();
+            assert_eq!(read(&bytes)[1][1], written, "{name}");
+        }
     }
 
     #[test]

@@ -156,7 +156,11 @@ pub fn radiograph_viewer_ui(
         }
     } else if response.drag_stopped_by(egui::PointerButton::Primary) {
         if mode == LeftDrag::Measure {
-            output.measure = Some(MeasureGesture::Release);
+            let at_px = response.interact_pointer_pos().map(|pointer| {
+                let to = ViewGeometry::new(rect, image, state).image_px_from_point(pointer);
+                [to.x, to.y]
+            });
+            output.measure = Some(MeasureGesture::Release { at_px });
         }
         ui.data_mut(|d| d.remove::<LeftDrag>(drag_id));
     } else if shift && response.clicked() {

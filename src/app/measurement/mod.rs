@@ -80,8 +80,8 @@ pub enum Measurement {
 pub enum MeasureGesture {
     /// A Shift + drag in progress, from where it began to the pointer (image pixels).
     Drag { from_px: [f32; 2], to_px: [f32; 2] },
-    /// The Shift + drag ended: what it drew is kept.
-    Release,
+    /// The Shift + drag ended, at `at_px` (image pixels) where the pointer was known: what it drew is kept.
+    Release { at_px: Option<[f32; 2]> },
     /// Esc during the drag: it draws nothing.
     Cancel,
     /// Shift + click: clear the view's measurements.
@@ -129,8 +129,10 @@ impl Measurements {
     pub fn apply(&mut self, gesture: MeasureGesture, tool: MeasureTool, image: &GrayImage, ctx: &egui::Context) {
         match gesture {
             MeasureGesture::Drag { from_px, to_px } => self.draft = Some((from_px, to_px)),
-            MeasureGesture::Release => {
-                if let Some((from_px, to_px)) = self.draft.take() {
+            MeasureGesture::Release { at_px } => {
+                if let Some((from_px, dragged_to_px)) = self.draft.take() {
+                    // Where the button came up: a last move and the release can arrive in one frame.
+                    let to_px = at_px.unwrap_or(dragged_to_px);
                     self.finish(tool, from_px, to_px, image, ctx);
                 }
             }
@@ -217,7 +219,7 @@ mod tests {
     fn drag(measurements: &mut Measurements, tool: MeasureTool, from_px: [f32; 2], to_px: [f32; 2]) {
         let (image, ctx) = (GrayImage::new(4, 4, BitDepth::U8, vec![7.0; 16]).unwrap(), egui::Context::default());
         measurements.apply(MeasureGesture::Drag { from_px, to_px }, tool, &image, &ctx);
-        measurements.apply(MeasureGesture::Release, tool, &image, &ctx);
+        measurements.apply(MeasureGesture::Release { at_px: None }, tool, &image, &ctx);
     }
 
     #[test]
@@ -271,7 +273,7 @@ mod tests {
         let tool = MeasureTool::Distance;
         measurements.apply(MeasureGesture::Drag { from_px: [0.0, 0.0], to_px: [1.0, 0.0] }, tool, &image, &ctx);
         measurements.apply(MeasureGesture::Cancel, tool, &image, &ctx);
-        measurements.apply(MeasureGesture::Release, tool, &image, &ctx);
+        measurements.apply(MeasureGesture::Release { at_px: None }, tool, &image, &ctx);
         assert!(measurements.is_empty());
     }
 

@@ -4,8 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crossbeam_channel::{Receiver, Sender};
-
+use crate::app::background_write::{BackgroundWrite, WriteOutcome};
 use crate::app::path_dialog::{DialogKind, PathDialogs};
 use crate::models::heatmap::GrayMap;
 use crate::models::heatmap_export::{OverlayStyle, heatmap_file_paths, safe_file_part, write_heatmap_files};
@@ -47,23 +46,14 @@ pub enum ReplaceAnswer {
 
 /// Picks a folder, then writes the heatmaps on a thread (after asking, when that would replace files); reports once
 /// per export.
+#[derive(Default)]
 pub struct HeatmapExporter {
     /// The maps waiting for the folder dialog's answer, or for the answer to `question`.
     pending: Option<Vec<HeatmapToWrite>>,
     /// Asked while the picked folder holds files of the export's names.
     question: Option<ReplaceQuestion>,
-    /// Whether an export thread is writing.
-    writing: bool,
     dialogs: PathDialogs<()>,
-    done_tx: Sender<Result<String, String>>,
-    done_rx: Receiver<Result<String, String>>,
-}
-
-impl Default for HeatmapExporter {
-    fn default() -> Self {
-        let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        Self { pending: None, question: None, writing: false, dialogs: PathDialogs::default(), done_tx, done_rx }
-    }
+    write: BackgroundWrite,
 }
 
 impl HeatmapExporter {
@@ -74,9 +64,7 @@ impl HeatmapExporter {
         }
         match self.dialogs.request(ctx, (), "Export heatmaps to", DialogKind::PickFolder, None) {
             Ok(()) => self.pending = Some(maps),
-            Err(e) => {
-                self.done_tx.send(Err(format!("Heatmap export: {e}"))).ok();
-            }
+            Err(e) => self.write.report(Err(format!("Heatmap export: {e}"))),
         }
     }
 
@@ -125,33 +113,23 @@ impl HeatmapExporter {
         let Some(maps) = self.pending.take() else {
             return;
         };
-        let (tx, ctx) = (self.done_tx.clone(), ctx.clone());
-        let spawned = std::thread::Builder::new().name("thorax-heatmap-export".to_owned()).spawn(move || {
-            let result = maps
-                .iter()
+        self.write.spawn(ctx, "thorax-heatmap-export", "the heatmap export", move || {
+            maps.iter()
                 .map(|m| write_heatmap_files(&dir, &m.base, &m.gray, &m.map, m.style))
                 .collect::<Result<Vec<_>, _>>()
                 .map(|files| format!("Wrote {} heatmaps (overlay, 16-bit map, .npy) to {}", files.len(), dir.display()))
-                .map_err(|e| format!("Heatmap export failed: {e}"));
-            tx.send(result).ok();
-            ctx.request_repaint();
+                .map_err(|e| format!("Heatmap export failed: {e}"))
         });
-        match spawned {
-            Ok(_) => self.writing = true,
-            Err(e) => {
-                self.done_tx.send(Err(format!("cannot start the heatmap export: {e}"))).ok();
-            }
-        }
     }
 
     /// Whether heatmaps are being written.
     pub fn is_writing(&self) -> bool {
-        self.writing
+        self.write.is_writing()
     }
 
     /// A picked folder starts the writing (or the question whether to replace files); a finished export returns
     /// its message once.
-    pub fn poll(&mut self, ctx: &egui::Context) -> Option<Result<String, String>> {
+    pub fn poll(&mut self, ctx: &egui::Context) -> Option<WriteOutcome> {
         if let Some(question) = &self.question {
             let mut answer = None;
             egui::Modal::new(egui::Id::unique("thorax_heatmap_replace")).show(ctx, |ui| {
@@ -169,11 +147,7 @@ impl HeatmapExporter {
             // Cancelled.
             self.pending = None;
         }
-        let done = self.done_rx.try_recv().ok();
-        if done.is_some() {
-            self.writing = false;
-        }
-        done
+        self.write.take_outcome()
     }
 }
 

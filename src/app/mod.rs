@@ -2,6 +2,7 @@
 
 pub mod artificial_size_survey;
 pub mod audit_window;
+pub mod background_write;
 pub mod classifier_panel;
 pub mod dicom_tag_panel;
 pub mod file_browser;

@@ -626,9 +626,18 @@ impl WorkbenchApp {
 
     /// Writes every view's measurements to `path` as if the save dialog had given it (scripting and tests).
     pub fn export_measurements_to(&mut self, ctx: &egui::Context, path: std::path::PathBuf) {
-        match self.measurements_csv() {
-            Ok(csv) => self.measurement_exporter.export_to(ctx, csv, path),
-            Err(e) => self.message = Some(StatusMessage::Error(e)),
+        self.measurement_exporter.export_to(path);
+        ctx.request_repaint();
+    }
+
+    /// Builds the measurements table for a chosen file once no region is still being measured (a region's thread
+    /// repaints when done), so the file holds every measurement shown, with its statistics.
+    fn export_measurements_when_measured(&mut self, ctx: &egui::Context) {
+        let measuring =
+            [&self.real, &self.artificial, &self.styled].iter().any(|pane| pane.measurements.is_measuring());
+        if self.measurement_exporter.waiting_for_table() && !measuring {
+            let csv = self.measurements_csv();
+            self.measurement_exporter.write_table(ctx, csv);
         }
     }
 
@@ -730,11 +739,8 @@ impl WorkbenchApp {
             .on_hover_text("Every view's measurements as one CSV: value, geometry in image pixels, region statistics")
             .clicked()
         {
-            // Built now, from what the views hold: a few dozen rows at most.
-            match self.measurements_csv() {
-                Ok(csv) => self.measurement_exporter.start(ui.ctx(), csv),
-                Err(e) => self.message = Some(StatusMessage::Error(e)),
-            }
+            // The table is built once the file is chosen, from what the views hold then.
+            self.measurement_exporter.start(ui.ctx());
         }
     }
 
@@ -1267,7 +1273,9 @@ impl WorkbenchApp {
             Some(Err(failed)) => self.message = Some(StatusMessage::Error(failed)),
             None => {}
         }
-        match self.measurement_exporter.poll(&ctx) {
+        let measurement_export = self.measurement_exporter.poll(&ctx);
+        self.export_measurements_when_measured(&ctx);
+        match measurement_export {
             Some(Ok(done)) => self.message = Some(StatusMessage::Info(done)),
             Some(Err(failed)) => self.message = Some(StatusMessage::Error(failed)),
             None => {}

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use egui::{Event, Modifiers, MouseWheelUnit, PointerButton, TouchPhase, pos2, vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use thorax::app::measurement::{Distance, MeasureTool, Measurement};
+use thorax::app::measurement::{Distance, MeasureGesture, MeasureTool, Measurement};
 use thorax::app::viewport_pane::ViewportPane;
 use thorax::app::{AppOptions, WorkbenchApp};
 use thorax::engine::device::DeviceChoice;
@@ -388,12 +388,20 @@ fn export_measurements_writes_every_views_measurements_as_csv() {
     harness.get_by_label("Export CSV...").click();
     harness.run_steps(4);
     assert!(harness.query_by_label("Export measurements as CSV").is_some(), "the chooser is shown");
+    // A measurement added while the chooser is open (the desktop's dialog leaves the views usable) is exported too.
+    let real_image = harness.state().real.image.as_ref().unwrap().image.clone();
+    let ctx = harness.ctx.clone();
+    let late =
+        [MeasureGesture::Drag { from_px: [10.0, 10.0], to_px: [60.0, 10.0] }, MeasureGesture::Release { at_px: None }];
+    for gesture in late {
+        harness.state_mut().real.measurements.apply(gesture, MeasureTool::Distance, &real_image, &ctx);
+    }
     harness.get_by_label("Save").click();
     let csv_path = dir.path().join("measurements.csv");
     let reported = |app: &WorkbenchApp| format!("{:?}", app.message).to_lowercase().contains("measurement");
     step_until(&mut harness, Duration::from_secs(30), |app| !app.measurement_exporter.is_writing() && reported(app));
     let message = format!("{:?}", harness.state().message);
-    assert!(message.contains("Exported 3 measurements") && message.contains("measurements.csv"), "{message}");
+    assert!(message.contains("Exported 4 measurements") && message.contains("measurements.csv"), "{message}");
 
     let mut reader = csv::Reader::from_path(&csv_path).unwrap();
     let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
@@ -407,12 +415,14 @@ fn export_measurements_writes_every_views_measurements_as_csv() {
         views,
         [
             ("Real".to_owned(), chest.clone(), "Distance".to_owned()),
-            ("Real".to_owned(), chest, "CTR".to_owned()),
+            ("Real".to_owned(), chest.clone(), "CTR".to_owned()),
+            ("Real".to_owned(), chest, "Distance".to_owned()),
             ("Artificial".to_owned(), name.to_owned(), "Region".to_owned()),
         ]
     );
+    assert_eq!(cell(2, "value"), format!("{:.3}", 50.0 * 0.168), "the late distance");
     let items = harness.state().real.measurements.items().to_vec();
-    let [Measurement::Distance(distance), Measurement::CardiothoracicRatio(ctr)] = &items[..] else {
+    let [Measurement::Distance(distance), Measurement::CardiothoracicRatio(ctr), _] = &items[..] else {
         panic!("{items:?}")
     };
     assert_eq!(cell(0, "value"), format!("{:.3}", distance.length_px() * 0.168));
@@ -422,11 +432,11 @@ fn export_measurements_writes_every_views_measurements_as_csv() {
     assert_eq!(cell(1, "thoracic_width_mm"), format!("{:.3}", ctr.thoracic.width_px() * 0.168));
     assert_eq!(cell(1, "y3_px"), ctr.thoracic.y_px.to_string());
     // Wholly inside the square: every value 2000; a PNG gives no pixel size.
-    let stats = (cell(2, "mean"), cell(2, "sd"), cell(2, "min"), cell(2, "max"));
+    let stats = (cell(3, "mean"), cell(3, "sd"), cell(3, "min"), cell(3, "max"));
     assert_eq!(stats, ("2000.0000".to_owned(), "0.0000".to_owned(), "2000".to_owned(), "2000".to_owned()));
-    assert!(cell(2, "count_px").parse::<usize>().unwrap() > 200);
+    assert!(cell(3, "count_px").parse::<usize>().unwrap() > 200);
     assert_eq!(
-        (cell(2, "area_mm2"), cell(2, "spacing_source")),
+        (cell(3, "area_mm2"), cell(3, "spacing_source")),
         (String::new(), "none (lengths in image pixels)".into())
     );
 
@@ -441,6 +451,51 @@ fn export_measurements_writes_every_views_measurements_as_csv() {
         "{message}"
     );
     assert!(harness.query_by_label_contains("Measurements not exported").is_some(), "shown in the status bar");
+}
+
+/// A large region is measured on a thread; an export asked for meanwhile waits for its statistics instead of writing
+/// empty cells.
+#[test]
+fn an_export_waits_for_a_region_still_being_measured() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    load_chest_cr(&mut harness);
+    // Drawn over a 4000 x 4000 px image (tens of milliseconds on a thread; the view then measures it again on its
+    // film, also on a thread) and exported at once.
+    let side = 4000;
+    let values = (0..side * side).map(|i| (i % 4093) as f32).collect();
+    let image = thorax::imaging::GrayImage::new(side, side, thorax::imaging::BitDepth::F32, values).unwrap();
+    let (width, height) = (side as f32, side as f32);
+    let ctx = harness.ctx.clone();
+    let region =
+        [MeasureGesture::Drag { from_px: [0.0, 0.0], to_px: [width, height] }, MeasureGesture::Release { at_px: None }];
+    for gesture in region {
+        harness.state_mut().real.measurements.apply(gesture, MeasureTool::Region, &image, &ctx);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let csv_path = dir.path().join("big.csv");
+    harness.state_mut().export_measurements_to(&ctx, csv_path.clone());
+    step_until(&mut harness, Duration::from_secs(30), |app| {
+        !app.measurement_exporter.is_writing() && app.message.is_some()
+    });
+    let message = format!("{:?}", harness.state().message);
+    assert!(message.contains("Exported 1 measurement to"), "{message}");
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let row = reader.records().next().unwrap().unwrap();
+    let cell = |column: &str| row[header.iter().position(|c| c == column).unwrap()].to_owned();
+    let [Measurement::Region(region)] = harness.state().real.measurements.items() else { panic!() };
+    let stats = region.stats().flatten().unwrap();
+    assert_eq!((cell("mean"), cell("count_px")), (format!("{:.4}", stats.mean), stats.count_px.to_string()));
+    // The views cleared before the file is chosen: nothing is written, and the status line says why.
+    harness.state_mut().real.measurements.clear();
+    let empty_path = dir.path().join("none.csv");
+    harness.state_mut().export_measurements_to(&ctx, empty_path.clone());
+    step_until(&mut harness, Duration::from_secs(30), |app| !app.measurement_exporter.is_writing());
+    harness.run_steps(2);
+    let message = format!("{:?}", harness.state().message);
+    assert!(message.contains("the views hold none now"), "{message}");
+    assert!(!empty_path.exists());
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! "Export measurements...": every view's measurements as one CSV, a row each, for a spreadsheet or a statistics
-//! package. The table is built on the UI thread when the button is pressed (at most a few dozen rows) and written on a
-//! helper thread to the file the save dialog gave, which has asked before replacing an existing file.
+//! package. The table is built on the UI thread once the save dialog has given a file (which has asked before replacing
+//! an existing one) and every region has its statistics (at most a few dozen rows), and written on a helper thread.
 //!
 //! Columns: `view`, `image`, `tool`, `value` and its `unit` (a distance in mm or px, an angle in degrees, a region's
 //! mean in the image's unit, a cardiothoracic ratio); the geometry in image pixels (column, row): a distance's ends
@@ -10,8 +10,7 @@
 
 use std::path::PathBuf;
 
-use crossbeam_channel::{Receiver, Sender};
-
+use crate::app::background_write::{BackgroundWrite, WriteOutcome};
 use crate::app::measurement::{Measurement, RegionStats};
 use crate::app::path_dialog::{DialogKind, PathDialogs};
 use crate::imaging::dicom::{PixelSpacing, SpacingSource};
@@ -173,58 +172,61 @@ fn spacing_source_text(source: SpacingSource) -> String {
     }
 }
 
-/// The CSV waiting for a file name: its bytes and how many measurements it holds.
-type PendingCsv = (Vec<u8>, usize);
-
-/// Asks for a file, then writes the CSV on a thread; reports once per export.
+/// Asks for a file, then writes the CSV on a thread; reports once per export. The table is built when the file is
+/// known and every region has its statistics, so it holds what the views show then, not what they held when the
+/// button was pressed (the desktop's dialog leaves the workbench usable while it is open).
+#[derive(Default)]
 pub struct MeasurementExporter {
-    /// The table built when the button was pressed, waiting for the save dialog's answer.
-    pending: Option<PendingCsv>,
-    writing: bool,
+    /// The save dialog's answer, waiting for the table.
+    chosen_path: Option<PathBuf>,
     dialogs: PathDialogs<()>,
-    done_tx: Sender<Result<String, String>>,
-    done_rx: Receiver<Result<String, String>>,
-}
-
-impl Default for MeasurementExporter {
-    fn default() -> Self {
-        let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        Self { pending: None, writing: false, dialogs: PathDialogs::default(), done_tx, done_rx }
-    }
+    write: BackgroundWrite,
 }
 
 impl MeasurementExporter {
-    /// Asks where to save `csv` (the save dialog asks before replacing a file).
-    pub fn start(&mut self, ctx: &egui::Context, csv: PendingCsv) {
+    /// Asks where to save the CSV (the save dialog asks before replacing a file).
+    pub fn start(&mut self, ctx: &egui::Context) {
         let kind = DialogKind::SaveFile {
             file_name: "measurements.csv".to_owned(),
             filter_name: "CSV",
             extensions: &["csv"],
             new_only: false,
         };
-        match self.dialogs.request(ctx, (), "Export measurements as CSV", kind, None) {
-            Ok(()) => self.pending = Some(csv),
-            Err(e) => {
-                self.done_tx.send(Err(format!("Measurement export: {e}"))).ok();
-            }
+        if let Err(e) = self.dialogs.request(ctx, (), "Export measurements as CSV", kind, None) {
+            self.write.report(Err(format!("Measurement export: {e}")));
         }
     }
 
-    /// Writes `csv` to `path` as if the save dialog had given it (scripting and tests): replacing a file there.
-    pub fn export_to(&mut self, ctx: &egui::Context, csv: PendingCsv, path: PathBuf) {
-        self.pending = Some(csv);
-        self.write_to(ctx, path);
+    /// Exports to `path` as if the save dialog had given it (scripting and tests): replacing a file there.
+    pub fn export_to(&mut self, path: PathBuf) {
+        self.chosen_path = Some(path);
     }
 
-    /// Writes the pending CSV to `path` on a thread. Replacing is safe to do here: the save dialog asked first.
-    fn write_to(&mut self, ctx: &egui::Context, path: PathBuf) {
-        let Some((bytes, count)) = self.pending.take() else {
+    /// The file chosen, while it waits for the table: hand the table to [`Self::write_table`].
+    pub fn waiting_for_table(&self) -> bool {
+        self.chosen_path.is_some()
+    }
+
+    /// Writes `csv` (its bytes and measurement count) to the chosen file on a thread. Replacing is safe here: the
+    /// save dialog asked first. A table without a measurement (the views were cleared meanwhile) writes nothing.
+    pub fn write_table(&mut self, ctx: &egui::Context, csv: Result<(Vec<u8>, usize), String>) {
+        let Some(path) = self.chosen_path.take() else {
             return;
         };
-        let (tx, ctx) = (self.done_tx.clone(), ctx.clone());
-        let spawned = std::thread::Builder::new().name("thorax-measurement-export".to_owned()).spawn(move || {
+        let (bytes, count) = match csv {
+            Ok((_, 0)) => {
+                self.write.report(Err("Measurements not exported: the views hold none now".to_owned()));
+                return;
+            }
+            Ok(table) => table,
+            Err(e) => {
+                self.write.report(Err(e));
+                return;
+            }
+        };
+        self.write.spawn(ctx, "thorax-measurement-export", "the measurement export", move || {
             let replace = crate::atomic_file::IfExists::Replace;
-            let result = match crate::atomic_file::write_file(&path, replace, &bytes) {
+            match crate::atomic_file::write_file(&path, replace, &bytes) {
                 Ok(()) => Ok(format!(
                     "Exported {count} measurement{} to {}",
                     if count == 1 { "" } else { "s" },
@@ -232,36 +234,21 @@ impl MeasurementExporter {
                 )),
                 // The error names the file.
                 Err(e) => Err(format!("Measurements not exported: {e}")),
-            };
-            tx.send(result).ok();
-            ctx.request_repaint();
-        });
-        match spawned {
-            Ok(_) => self.writing = true,
-            Err(e) => {
-                self.done_tx.send(Err(format!("cannot start the measurement export: {e}"))).ok();
             }
-        }
+        });
     }
 
-    /// Whether a CSV is being written.
+    /// Whether an export is under way: waiting for its table, or being written.
     pub fn is_writing(&self) -> bool {
-        self.writing
+        self.chosen_path.is_some() || self.write.is_writing()
     }
 
-    /// A picked file starts the writing; a finished export returns its message once. Call once per frame.
-    pub fn poll(&mut self, ctx: &egui::Context) -> Option<Result<String, String>> {
+    /// A picked file waits for the table; a finished export returns its message once. Call once per frame.
+    pub fn poll(&mut self, ctx: &egui::Context) -> Option<WriteOutcome> {
         if let Some(((), path)) = self.dialogs.poll(ctx) {
-            self.write_to(ctx, path);
-        } else if !self.dialogs.is_open() {
-            // Cancelled.
-            self.pending = None;
+            self.chosen_path = Some(path);
         }
-        let done = self.done_rx.try_recv().ok();
-        if done.is_some() {
-            self.writing = false;
-        }
-        done
+        self.write.take_outcome()
     }
 }
 

@@ -110,6 +110,11 @@ impl Measurements {
         self.items.is_empty() && self.draft.is_none() && self.pending_arm.is_none() && self.pending_cardiac.is_none()
     }
 
+    /// Whether a region's statistics are still being measured on a thread.
+    pub fn is_measuring(&self) -> bool {
+        self.items.iter().any(|item| matches!(item, Measurement::Region(region) if region.stats().is_none()))
+    }
+
     /// The drag in progress, (from, to) in image pixels.
     pub fn draft(&self) -> Option<([f32; 2], [f32; 2])> {
         self.draft

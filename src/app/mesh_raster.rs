@@ -83,6 +83,16 @@ impl SoftCanvas {
         Self { width_px, height_px, pixels: vec![to_rgba(background); width_px * height_px] }
     }
 
+    /// An opaque canvas holding `colours` (gamma-encoded RGB in [0, 1], row by row), e.g. a radiograph to draw
+    /// annotations over; `None` when their number is not `width_px` x `height_px`.
+    pub fn from_opaque(width_px: usize, height_px: usize, colours: &[[f32; 3]]) -> Option<Self> {
+        (colours.len() == width_px.checked_mul(height_px)?).then(|| Self {
+            width_px,
+            height_px,
+            pixels: colours.iter().map(|&[r, g, b]| [r, g, b, 1.0]).collect(),
+        })
+    }
+
     /// Paints `primitives` (positions in points) with the top-left of the canvas at `origin` (points).
     /// Paint callbacks (custom GPU drawing) have no software path and are skipped.
     pub fn paint(

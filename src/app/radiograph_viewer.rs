@@ -76,7 +76,7 @@ impl ViewGeometry {
     }
 
     /// Image coordinates at the widget's top-left corner and the extent the widget spans.
-    fn shader_mapping(&self) -> ([f32; 2], [f32; 2]) {
+    pub fn shader_mapping(&self) -> ([f32; 2], [f32; 2]) {
         let origin = self.image_px_from_point(self.rect.min);
         let extent = self.rect.size() / self.scale;
         ([origin.x, origin.y], [extent.x, extent.y])

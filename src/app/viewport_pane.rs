@@ -150,7 +150,7 @@ impl ViewportPane {
 
     /// PACS-style corner text over the viewer: the badge top left, the window (C/W, with its unit) bottom left; and
     /// the measurements.
-    fn annotations_ui(&self, ui: &egui::Ui, rect: egui::Rect, prepared: &PreparedImage, tool: MeasureTool) {
+    pub fn annotations_ui(&self, ui: &egui::Ui, rect: egui::Rect, prepared: &PreparedImage, tool: MeasureTool) {
         let painter = ui.painter_at(rect);
         let spacing = prepared.dicom.as_ref().and_then(|dicom| dicom.summary.pixel_spacing);
         let canvas = Canvas {

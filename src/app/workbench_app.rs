@@ -23,6 +23,7 @@ use crate::app::settings::{SETTINGS_KEY, Settings};
 use crate::app::study_designer::{GeneratorChoice, StudyDesigner};
 use crate::app::study_panel::StudyPanel;
 use crate::app::style_transfer_panel::StyleTransferPanel;
+use crate::app::view_png::{ViewPngExport, ViewSnapshot};
 use crate::app::viewport_pane::ViewportPane;
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::engine::job_runner::{JobRunner, ModelRunner};
@@ -144,6 +145,8 @@ pub struct WorkbenchApp {
     pub heatmap_exporter: HeatmapExporter,
     /// "Export measurements...": save dialog and writing off the UI thread.
     pub measurement_exporter: MeasurementExporter,
+    /// File ▸ Save view as PNG: save dialog, drawing and writing off the UI thread.
+    pub view_png: ViewPngExport,
     /// The DICOM attributes of the real image, when it came from a DICOM file.
     pub dicom_tags: DicomTagPanel,
     /// The Metrics window: background metric jobs and their results.
@@ -198,6 +201,7 @@ impl WorkbenchApp {
             audit: AuditWindow::default(),
             heatmap_exporter: HeatmapExporter::default(),
             measurement_exporter: MeasurementExporter::default(),
+            view_png: ViewPngExport::default(),
             dicom_tags: DicomTagPanel::default(),
             metrics: MetricsPanel::new(options.device),
         };
@@ -319,6 +323,39 @@ impl WorkbenchApp {
         if let Err(e) = spawned {
             self.message = Some(StatusMessage::Error(format!("cannot start saving: {e}")));
         }
+    }
+
+    /// One entry per view: the view as shown (zoom, window, overlay, measurements, badge) as a PNG.
+    fn save_view_menu_ui(&mut self, ui: &mut egui::Ui) {
+        let panes = [&self.real, &self.artificial, &self.styled];
+        let mut chosen = None;
+        for pane in panes {
+            let button = egui::Button::new(format!("{} view...", pane.title));
+            if ui
+                .add_enabled(pane.image.is_some(), button)
+                .on_hover_text(
+                    "As the screen shows it, at its pixel size: zoom, pan, window, invert, colour map, heatmap, \
+                     measurements and the ARTIFICIAL badge",
+                )
+                .on_disabled_hover_text("The view shows no image")
+                .clicked()
+            {
+                chosen = ViewSnapshot::of(pane, ui.ctx());
+            }
+        }
+        if let Some(snapshot) = chosen {
+            self.view_png.start(ui.ctx(), snapshot);
+            ui.close();
+        }
+    }
+
+    /// Saves `slot`'s view to `path` as if File ▸ Save view as PNG had been given it (scripting and tests).
+    pub fn save_view_png_to(&mut self, ctx: &egui::Context, slot: Slot, path: std::path::PathBuf) {
+        match ViewSnapshot::of(self.pane(slot), ctx) {
+            Some(snapshot) => self.view_png.save_to(snapshot, path),
+            None => self.message = Some(StatusMessage::Error("View not saved: the view shows no image".to_owned())),
+        }
+        ctx.request_repaint();
     }
 
     /// The File menu's choice between the desktop's file dialogs and the built-in chooser.
@@ -784,6 +821,7 @@ impl WorkbenchApp {
                     self.ask_path(ui.ctx(), OpenTarget::SaveGenerated);
                     ui.close();
                 }
+                ui.menu_button("Save view as PNG", |ui| self.save_view_menu_ui(ui));
                 ui.separator();
                 self.file_dialog_choice_ui(ui);
                 ui.separator();
@@ -1081,6 +1119,7 @@ impl WorkbenchApp {
             self.study_designer.creating.then(|| "study creation".to_owned()),
             self.heatmap_exporter.is_writing().then(|| "heatmap export".to_owned()),
             self.measurement_exporter.is_writing().then(|| "measurement export".to_owned()),
+            self.view_png.is_busy().then(|| "saving a view".to_owned()),
         ]
         .into_iter()
         .flatten()
@@ -1269,6 +1308,11 @@ impl WorkbenchApp {
         let classifier = self.classifiers.current().map(|model| model.source.clone());
         self.audit.window_ui(&ctx, classifier);
         match self.heatmap_exporter.poll(&ctx) {
+            Some(Ok(done)) => self.message = Some(StatusMessage::Info(done)),
+            Some(Err(failed)) => self.message = Some(StatusMessage::Error(failed)),
+            None => {}
+        }
+        match self.view_png.poll(&ctx) {
             Some(Ok(done)) => self.message = Some(StatusMessage::Info(done)),
             Some(Err(failed)) => self.message = Some(StatusMessage::Error(failed)),
             None => {}

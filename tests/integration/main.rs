@@ -57,4 +57,5 @@ mod ui_metrics;
 mod ui_overwrite;
 mod ui_study;
 mod ui_style_transfer;
+mod ui_view_png;
 mod ui_workbench;

@@ -12,7 +12,7 @@ use thorax::engine::device::DeviceChoice;
 use thorax::engine::job_runner::JobRunner;
 use thorax::engine::{EngineError, ImageSource, Output, Request, Slot};
 
-fn harness_with(options: AppOptions) -> Harness<'static, WorkbenchApp> {
+pub(crate) fn harness_with(options: AppOptions) -> Harness<'static, WorkbenchApp> {
     Harness::builder()
         .with_size(vec2(1280.0, 800.0))
         .wgpu()
@@ -24,12 +24,16 @@ fn cpu_options() -> AppOptions {
 }
 
 /// Viewer-only tests: no generator or classifier jobs racing the images a test loads.
-fn viewer_options() -> AppOptions {
+pub(crate) fn viewer_options() -> AppOptions {
     AppOptions { device: DeviceChoice::Cpu, run_models: false, ..AppOptions::default() }
 }
 
 /// Steps frames until `done` holds, failing after `timeout`.
-fn step_until(harness: &mut Harness<'static, WorkbenchApp>, timeout: Duration, done: impl Fn(&WorkbenchApp) -> bool) {
+pub(crate) fn step_until(
+    harness: &mut Harness<'static, WorkbenchApp>,
+    timeout: Duration,
+    done: impl Fn(&WorkbenchApp) -> bool,
+) {
     let start = Instant::now();
     while !done(harness.state()) {
         assert!(start.elapsed() < timeout, "condition not reached in {timeout:?}");
@@ -40,7 +44,7 @@ fn step_until(harness: &mut Harness<'static, WorkbenchApp>, timeout: Duration, d
 }
 
 /// Waits for the first sample, all thumbnails, the generated image and both classifications, and a settled layout.
-fn ready(harness: &mut Harness<'static, WorkbenchApp>, with_models: bool) {
+pub(crate) fn ready(harness: &mut Harness<'static, WorkbenchApp>, with_models: bool) {
     step_until(harness, Duration::from_secs(120), |app| {
         app.real.image.is_some()
             && app.samples.pending_thumbnails() == 0
@@ -104,7 +108,7 @@ fn right_drag(harness: &mut Harness<'static, WorkbenchApp>, from: egui::Pos2, by
 }
 
 /// A drag in ten steps with `button` held, and `modifiers` held throughout.
-fn drag(
+pub(crate) fn drag(
     harness: &mut Harness<'static, WorkbenchApp>,
     button: PointerButton,
     modifiers: Modifiers,
@@ -132,7 +136,7 @@ fn distances(pane: &ViewportPane) -> Vec<Distance> {
 }
 
 /// Loads the 1024 x 1024 px chest CR with Pixel Spacing 0.168 mm into the real view.
-fn load_chest_cr(harness: &mut Harness<'static, WorkbenchApp>) {
+pub(crate) fn load_chest_cr(harness: &mut Harness<'static, WorkbenchApp>) {
     let path =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/real/chest_cr_pa_siim_nih.dcm");
     harness.state_mut().load(Slot::Real, ImageSource::File(path));

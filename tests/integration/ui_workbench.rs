@@ -12,7 +12,7 @@ use thorax::engine::device::DeviceChoice;
 use thorax::engine::job_runner::JobRunner;
 use thorax::engine::{EngineError, ImageSource, Output, Request, Slot};
 
-fn harness_with(options: AppOptions) -> Harness<'static, WorkbenchApp> {
+pub(crate) fn harness_with(options: AppOptions) -> Harness<'static, WorkbenchApp> {
     Harness::builder()
         .with_size(vec2(1280.0, 800.0))
         .wgpu()
@@ -24,12 +24,16 @@ fn cpu_options() -> AppOptions {
 }
 
 /// Viewer-only tests: no generator or classifier jobs racing the images a test loads.
-fn viewer_options() -> AppOptions {
+pub(crate) fn viewer_options() -> AppOptions {
     AppOptions { device: DeviceChoice::Cpu, run_models: false, ..AppOptions::default() }
 }
 
 /// Steps frames until `done` holds, failing after `timeout`.
-fn step_until(harness: &mut Harness<'static, WorkbenchApp>, timeout: Duration, done: impl Fn(&WorkbenchApp) -> bool) {
+pub(crate) fn step_until(
+    harness: &mut Harness<'static, WorkbenchApp>,
+    timeout: Duration,
+    done: impl Fn(&WorkbenchApp) -> bool,
+) {
     let start = Instant::now();
     while !done(harness.state()) {
         assert!(start.elapsed() < timeout, "condition not reached in {timeout:?}");
@@ -40,7 +44,7 @@ fn step_until(harness: &mut Harness<'static, WorkbenchApp>, timeout: Duration, d
 }
 
 /// Waits for the first sample, all thumbnails, the generated image and both classifications, and a settled layout.
-fn ready(harness: &mut Harness<'static, WorkbenchApp>, with_models: bool) {
+pub(crate) fn ready(harness: &mut Harness<'static, WorkbenchApp>, with_models: bool) {
     step_until(harness, Duration::from_secs(120), |app| {
         app.real.image.is_some()
             && app.samples.pending_thumbnails() == 0
@@ -104,7 +108,7 @@ fn right_drag(harness: &mut Harness<'static, WorkbenchApp>, from: egui::Pos2, by
 }
 
 /// A drag in ten steps with `button` held, and `modifiers` held throughout.
-fn drag(
+pub(crate) fn drag(
     harness: &mut Harness<'static, WorkbenchApp>,
     button: PointerButton,
     modifiers: Modifiers,
@@ -126,13 +130,13 @@ fn drag(
 }
 
 /// The distances kept on a view, oldest first.
-fn distances(pane: &ViewportPane) -> Vec<Distance> {
+pub(crate) fn distances(pane: &ViewportPane) -> Vec<Distance> {
     let items = pane.measurements.items().iter();
     items.filter_map(|m| if let Measurement::Distance(d) = m { Some(*d) } else { None }).collect()
 }
 
 /// Loads the 1024 x 1024 px chest CR with Pixel Spacing 0.168 mm into the real view.
-fn load_chest_cr(harness: &mut Harness<'static, WorkbenchApp>) {
+pub(crate) fn load_chest_cr(harness: &mut Harness<'static, WorkbenchApp>) {
     let path =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/real/chest_cr_pa_siim_nih.dcm");
     harness.state_mut().load(Slot::Real, ImageSource::File(path));
@@ -140,7 +144,7 @@ fn load_chest_cr(harness: &mut Harness<'static, WorkbenchApp>) {
     harness.run_steps(3);
 }
 
-fn shift_click(harness: &mut Harness<'static, WorkbenchApp>, pos: egui::Pos2) {
+pub(crate) fn shift_click(harness: &mut Harness<'static, WorkbenchApp>, pos: egui::Pos2) {
     harness.event(Event::ModifiersChanged(Modifiers::SHIFT));
     let click =
         |pressed| Event::PointerButton { pos, button: PointerButton::Primary, pressed, modifiers: Modifiers::SHIFT };
@@ -183,8 +187,8 @@ fn shift_drag_measures_a_distance_in_mm_from_the_pixel_spacing_and_shift_click_c
     // Linked views share zoom and pan, not measurements: the other image is another patient's.
     assert!(harness.state().artificial.measurements.items().is_empty());
 
-    // Without Shift the same drag pans and leaves the measurements.
-    drag(&mut harness, PointerButton::Primary, Modifiers::NONE, rect.center(), vec2(40.0, 0.0));
+    // Without Shift a drag pans and leaves the measurements (begun off their handles: on one it would move it).
+    drag(&mut harness, PointerButton::Primary, Modifiers::NONE, rect.center() - vec2(0.0, 120.0), vec2(40.0, 0.0));
     assert_ne!(harness.state().real.view.transform, transform);
     assert_eq!(distances(&harness.state().real), kept);
     // Shift + click clears them.

@@ -191,15 +191,18 @@ impl Measurements {
         self.selected = item.filter(|&i| i < self.items.len());
     }
 
-    /// Removes the selected measurement, and only it; returns whether there was one.
+    /// Removes the selected measurement, and only it; returns whether there was one. Not while a handle is being
+    /// dragged: the drag names its measurement by index, which the removal would hand to another one.
     pub fn delete_selected(&mut self) -> bool {
+        if self.moving.is_some() {
+            return false;
+        }
         let Some(index) = self.selected.take().filter(|&i| i < self.items.len()) else {
             return false;
         };
         self.items.remove(index);
-        // The indices after it moved down: a handle marked or moving there no longer names the same point.
+        // The indices after it moved down: a handle marked there no longer names the same point.
         self.hovered = None;
-        self.moving = None;
         true
     }
 
@@ -498,6 +501,7 @@ mod tests {
         assert_eq!(length(&measurements), 50.0, "live while dragging");
         assert_eq!(measurements.selected(), Some(0), "what is edited is selected");
         assert!(measurements.has_gesture());
+        assert!(!measurements.delete_selected(), "Delete waits for the drop");
         measurements.cancel_gesture();
         assert_eq!(length(&measurements), 30.0, "Esc puts it back");
         measurements.apply(MeasureGesture::MoveHandle { handle, to_px: [0.0, 10.0] }, tool, &image, &ctx);

@@ -1,10 +1,13 @@
 //! The radiograph viewer widget: wheel zoom about the cursor, drag to pan, right-drag window/level,
 //! double-click to fit, Shift + drag to measure (Shift + click clears the measurements, Esc drops a drag in
-//! progress). Pixels go through the WGSL shader via [`RadiographCallback`].
+//! progress). Given the view's measurements, a plain drag that starts on one of their handles moves it instead of
+//! panning, and a plain click selects the one under the pointer. Pixels go through the WGSL shader via
+//! [`RadiographCallback`].
 
 use egui::{Rect, Sense, Vec2, pos2, vec2};
 
-use crate::app::measurement::MeasureGesture;
+use crate::app::measurement::handles::{self, HIT_TOLERANCE_PT};
+use crate::app::measurement::{HandleId, MeasureGesture, Measurements};
 use crate::app::radiograph_renderer::{Overlay, RadiographCallback, RadiographFrame};
 use crate::app::view_state::{MAX_ZOOM, MIN_ZOOM, ViewState};
 use crate::imaging::GrayImage;
@@ -28,8 +31,10 @@ pub struct ViewerOutput {
     pub window_changed: bool,
     /// The user interacted with this viewer (it becomes the active one).
     pub interacted: bool,
-    /// Shift + drag or Shift + click on the image.
+    /// Shift + drag or Shift + click on the image; a plain drag of a handle, a plain click.
     pub measure: Option<MeasureGesture>,
+    /// The measurement handle under the pointer, which a plain drag would move.
+    pub hovered_handle: Option<HandleId>,
 }
 
 /// What a left-button drag does, decided when it begins: releasing Shift midway must not turn a measurement into a
@@ -38,7 +43,13 @@ pub struct ViewerOutput {
 enum LeftDrag {
     Pan,
     Measure,
-    /// A measuring drag dropped with Esc: the rest of it does nothing.
+    /// Moving a measurement's handle; `offset_px` is from the pointer to the handle where the drag began, so the
+    /// handle does not jump to the pointer.
+    Handle {
+        handle: HandleId,
+        offset_px: Vec2,
+    },
+    /// A measuring drag or a handle's move dropped with Esc: the rest of it does nothing.
     Cancelled,
 }
 
@@ -75,6 +86,11 @@ impl ViewGeometry {
         self.rect.center() + (image_px - self.center_px) * self.scale
     }
 
+    /// The hit tolerance in image pixels at this zoom: [`HIT_TOLERANCE_PT`] on screen.
+    fn tolerance_px(&self) -> f32 {
+        HIT_TOLERANCE_PT / self.scale
+    }
+
     /// Image coordinates at the widget's top-left corner and the extent the widget spans.
     pub fn shader_mapping(&self) -> ([f32; 2], [f32; 2]) {
         let origin = self.image_px_from_point(self.rect.min);
@@ -96,6 +112,30 @@ pub fn radiograph_viewer_ui(
     image: &GrayImage,
     state: &mut ViewState,
     overlay: Option<&Overlay>,
+) -> ViewerOutput {
+    viewer_ui(ui, id, image, state, overlay, None)
+}
+
+/// [`radiograph_viewer_ui`] over a view's `measurements`: plain drags of their handles and plain clicks on them
+/// become gestures (the caller applies them).
+pub fn measuring_viewer_ui(
+    ui: &mut egui::Ui,
+    id: egui::Id,
+    image: &GrayImage,
+    state: &mut ViewState,
+    overlay: Option<&Overlay>,
+    measurements: &Measurements,
+) -> ViewerOutput {
+    viewer_ui(ui, id, image, state, overlay, Some(measurements))
+}
+
+fn viewer_ui(
+    ui: &mut egui::Ui,
+    id: egui::Id,
+    image: &GrayImage,
+    state: &mut ViewState,
+    overlay: Option<&Overlay>,
+    measurements: Option<&Measurements>,
 ) -> ViewerOutput {
     let size = ui.available_size().max(vec2(32.0, 32.0));
     let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
@@ -126,14 +166,30 @@ pub fn radiograph_viewer_ui(
     // Shift at the start of a left drag makes it a measurement: it draws from where it began, instead of panning.
     let drag_id = id.with("left drag");
     let shift = ui.input(|i| i.modifiers.shift);
+    // The handle (and the pointer's offset from it) a plain press at `point` takes, if any.
+    let handle_under = |point: egui::Pos2, state: &ViewState| {
+        let items = measurements?.items();
+        let geometry = ViewGeometry::new(rect, image, state);
+        let p = geometry.image_px_from_point(point);
+        let handle = handles::handle_at(items, [p.x, p.y], geometry.tolerance_px())?;
+        let [x, y] = items.get(handle.item)?.handles_px().get(handle.handle).copied()?;
+        Some((handle, vec2(x, y) - p))
+    };
     if response.drag_started_by(egui::PointerButton::Primary) {
-        let mode = if shift { LeftDrag::Measure } else { LeftDrag::Pan };
+        let origin = ui.input(|i| i.pointer.press_origin());
+        let mode = if shift {
+            LeftDrag::Measure
+        } else if let Some((handle, offset_px)) = origin.and_then(|o| handle_under(o, &*state)) {
+            LeftDrag::Handle { handle, offset_px }
+        } else {
+            LeftDrag::Pan
+        };
         ui.data_mut(|d| d.insert_temp(drag_id, mode));
     }
     let mode = ui.data(|d| d.get_temp::<LeftDrag>(drag_id)).unwrap_or(LeftDrag::Pan);
     if response.dragged_by(egui::PointerButton::Primary) {
         match mode {
-            LeftDrag::Measure if ui.input(|i| i.key_pressed(egui::Key::Escape)) => {
+            LeftDrag::Measure | LeftDrag::Handle { .. } if ui.input(|i| i.key_pressed(egui::Key::Escape)) => {
                 ui.data_mut(|d| d.insert_temp(drag_id, LeftDrag::Cancelled));
                 output.measure = Some(MeasureGesture::Cancel);
             }
@@ -143,6 +199,13 @@ pub fn radiograph_viewer_ui(
                 if let (Some(origin), Some(pointer)) = (origin, response.interact_pointer_pos()) {
                     let (from, to) = (geometry.image_px_from_point(origin), geometry.image_px_from_point(pointer));
                     output.measure = Some(MeasureGesture::Drag { from_px: [from.x, from.y], to_px: [to.x, to.y] });
+                }
+            }
+            LeftDrag::Handle { handle, offset_px } => {
+                ui.ctx().set_cursor_icon(egui::CursorIcon::Grabbing);
+                if let Some(pointer) = response.interact_pointer_pos() {
+                    let to = ViewGeometry::new(rect, image, state).image_px_from_point(pointer) + offset_px;
+                    output.measure = Some(MeasureGesture::MoveHandle { handle, to_px: [to.x, to.y] });
                 }
             }
             LeftDrag::Pan => {
@@ -155,16 +218,43 @@ pub fn radiograph_viewer_ui(
             LeftDrag::Cancelled => {}
         }
     } else if response.drag_stopped_by(egui::PointerButton::Primary) {
-        if mode == LeftDrag::Measure {
-            let at_px = response.interact_pointer_pos().map(|pointer| {
-                let to = ViewGeometry::new(rect, image, state).image_px_from_point(pointer);
+        // Where the button came up (offset for a handle): a last move and the release can arrive in one frame.
+        let at_px = |offset_px: Vec2| {
+            response.interact_pointer_pos().map(|pointer| {
+                let to = ViewGeometry::new(rect, image, state).image_px_from_point(pointer) + offset_px;
                 [to.x, to.y]
-            });
-            output.measure = Some(MeasureGesture::Release { at_px });
+            })
+        };
+        match mode {
+            LeftDrag::Measure => output.measure = Some(MeasureGesture::Release { at_px: at_px(Vec2::ZERO) }),
+            LeftDrag::Handle { handle, offset_px } => {
+                output.measure = Some(MeasureGesture::DropHandle { handle, at_px: at_px(offset_px) });
+            }
+            LeftDrag::Pan | LeftDrag::Cancelled => {}
         }
         ui.data_mut(|d| d.remove::<LeftDrag>(drag_id));
     } else if shift && response.clicked() {
         output.measure = Some(MeasureGesture::Clear);
+    } else if let Some(items) = measurements.map(Measurements::items)
+        && response.clicked_by(egui::PointerButton::Primary)
+        && let Some(pointer) = response.interact_pointer_pos()
+    {
+        let geometry = ViewGeometry::new(rect, image, state);
+        let p = geometry.image_px_from_point(pointer);
+        let item = handles::item_at(items, [p.x, p.y], geometry.tolerance_px());
+        output.measure = Some(MeasureGesture::Select { item });
+    }
+
+    // The handle a plain drag would take: marked, with a grab cursor (Shift + drag draws, so not then).
+    let dragging = ui.data(|d| d.get_temp::<LeftDrag>(drag_id)).is_some() && response.dragged();
+    if !dragging
+        && !shift
+        && let Some(pointer) = response.hover_pos()
+    {
+        output.hovered_handle = handle_under(pointer, &*state).map(|(handle, _)| handle);
+        if output.hovered_handle.is_some() {
+            ui.ctx().set_cursor_icon(egui::CursorIcon::Grab);
+        }
     }
 
     // Right-drag: horizontal = width, vertical = centre; a drag across the viewport spans the full range.

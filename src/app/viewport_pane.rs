@@ -3,7 +3,7 @@
 use crate::app::histogram::{HISTOGRAM_HEIGHT, histogram_ui};
 use crate::app::measurement::drawing::Canvas;
 use crate::app::measurement::{MeasureTool, Measurements};
-use crate::app::radiograph_viewer::{ViewGeometry, ViewerOutput, radiograph_viewer_ui};
+use crate::app::radiograph_viewer::{ViewGeometry, ViewerOutput, measuring_viewer_ui};
 use crate::app::view_state::ViewState;
 use crate::engine::request::PreparedImage;
 use crate::imaging::BitDepth;
@@ -23,8 +23,8 @@ pub struct ViewportPane {
     pub overlay: Option<crate::app::radiograph_renderer::Overlay>,
     /// Marked inside the viewer, so a cropped screenshot or a narrow pane still says what the image is.
     pub badge: Option<&'static str>,
-    /// Distances, angles and regions drawn on the image shown (Shift + drag); never copied to a linked view, whose
-    /// image differs.
+    /// Distances, angles, regions, CTRs and Cobb angles drawn on the image shown (Shift + drag), edited by their
+    /// handles; never copied to a linked view, whose image differs.
     pub measurements: Measurements,
 }
 
@@ -111,8 +111,10 @@ impl ViewportPane {
                 let image = prepared.image.clone();
                 let overlay = self.overlay.clone();
                 let viewer = ui.allocate_ui(egui::vec2(ui.available_width(), viewer_height.max(32.0)), |ui| {
-                    output = radiograph_viewer_ui(ui, id, &image, &mut self.view, overlay.as_ref());
+                    let measurements = &self.measurements;
+                    output = measuring_viewer_ui(ui, id, &image, &mut self.view, overlay.as_ref(), measurements);
                 });
+                self.measurements.set_hovered(output.hovered_handle);
                 if let Some(gesture) = output.measure {
                     self.measurements.apply(gesture, tool, &image, ui.ctx());
                 }

@@ -8,8 +8,8 @@ use crate::app::dicom_tag_panel::DicomTagPanel;
 use crate::app::generated_export::GeneratedRecord;
 use crate::app::generator_panel::GeneratorPanel;
 use crate::app::heatmap_exporter::{HeatmapExporter, HeatmapToWrite};
-use crate::app::measurement::MeasureTool;
 use crate::app::measurement::export::{MeasurementExporter, ViewMeasurements, measurements_csv};
+use crate::app::measurement::{MeasureGesture, MeasureTool};
 use crate::app::metrics_panel::{MetricsModels, MetricsPanel};
 use crate::app::model_shelf::{ModelChoice, ModelShelf, ShelfAction};
 use crate::app::path_dialog::{
@@ -697,6 +697,7 @@ impl WorkbenchApp {
     }
 
     fn after_styled_viewer(&mut self, output: ViewerOutput) {
+        self.keep_one_selection(2, &output);
         self.hovered_styled = output.hovered_pixel;
         if self.settings.link_viewports && (output.transform_changed || output.window_changed) {
             self.sync_views_from_styled();
@@ -713,6 +714,7 @@ impl WorkbenchApp {
     }
 
     fn after_viewer(&mut self, slot: Slot, output: ViewerOutput) {
+        self.keep_one_selection(if slot == Slot::Real { 0 } else { 1 }, &output);
         if output.interacted || output.window_changed {
             self.active = slot;
         }
@@ -725,7 +727,8 @@ impl WorkbenchApp {
     }
 
     /// Keyboard: `I` inverts the active viewport (both when linked); Esc drops a measuring gesture in progress (an
-    /// angle's first arm, a CTR's cardiac line).
+    /// angle's first arm, a CTR's cardiac line, a handle being moved) or, with none, deselects; Delete or Backspace
+    /// removes the selected measurement.
     fn handle_keys(&mut self, ctx: &egui::Context) {
         if ctx.egui_wants_keyboard_input() {
             return;
@@ -734,7 +737,35 @@ impl WorkbenchApp {
             self.toggle_invert();
         }
         if ctx.input(|i| i.key_pressed(egui::Key::Escape)) {
-            self.cancel_measure_gestures();
+            let panes = [&self.real, &self.artificial, &self.styled];
+            if panes.iter().any(|pane| pane.measurements.has_gesture()) {
+                self.cancel_measure_gestures();
+            } else {
+                self.deselect_measurements_except(None);
+            }
+        }
+        if ctx.input(|i| i.key_pressed(egui::Key::Delete) || i.key_pressed(egui::Key::Backspace)) {
+            for pane in [&mut self.real, &mut self.artificial, &mut self.styled] {
+                pane.measurements.delete_selected();
+            }
+        }
+    }
+
+    /// Deselects every view's measurement but `keep`'s (0 real, 1 artificial, 2 style-transferred): one selection in
+    /// the window, so Delete removes one measurement.
+    fn deselect_measurements_except(&mut self, keep: Option<usize>) {
+        for (index, pane) in [&mut self.real, &mut self.artificial, &mut self.styled].into_iter().enumerate() {
+            if keep != Some(index) {
+                pane.measurements.select(None);
+            }
+        }
+    }
+
+    /// After a view's gesture: a selection made there (a click, a handle taken) ends any other view's.
+    fn keep_one_selection(&mut self, index: usize, output: &ViewerOutput) {
+        if matches!(output.measure, Some(MeasureGesture::Select { item: Some(_) } | MeasureGesture::MoveHandle { .. }))
+        {
+            self.deselect_measurements_except(Some(index));
         }
     }
 
@@ -748,7 +779,8 @@ impl WorkbenchApp {
     fn measure_toolbar_ui(&mut self, ui: &mut egui::Ui) {
         ui.label("Measure").on_hover_text(
             "Shift + drag on a view draws with the chosen tool; Shift + click clears that view's measurements; Esc \
-             drops a gesture in progress",
+             drops a gesture in progress. Drag a measurement's handle to move it; click a measurement to select it, \
+             Delete removes it",
         );
         let mut tool = self.measure_tool;
         for option in MeasureTool::ALL {

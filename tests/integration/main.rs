@@ -53,6 +53,7 @@ mod train_gan_grow;
 mod translate_cli;
 mod ui_audit;
 mod ui_file_windows;
+mod ui_measure_edit;
 mod ui_metrics;
 mod ui_overwrite;
 mod ui_study;

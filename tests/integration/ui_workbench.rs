@@ -130,7 +130,7 @@ pub(crate) fn drag(
 }
 
 /// The distances kept on a view, oldest first.
-fn distances(pane: &ViewportPane) -> Vec<Distance> {
+pub(crate) fn distances(pane: &ViewportPane) -> Vec<Distance> {
     let items = pane.measurements.items().iter();
     items.filter_map(|m| if let Measurement::Distance(d) = m { Some(*d) } else { None }).collect()
 }
@@ -144,7 +144,7 @@ pub(crate) fn load_chest_cr(harness: &mut Harness<'static, WorkbenchApp>) {
     harness.run_steps(3);
 }
 
-fn shift_click(harness: &mut Harness<'static, WorkbenchApp>, pos: egui::Pos2) {
+pub(crate) fn shift_click(harness: &mut Harness<'static, WorkbenchApp>, pos: egui::Pos2) {
     harness.event(Event::ModifiersChanged(Modifiers::SHIFT));
     let click =
         |pressed| Event::PointerButton { pos, button: PointerButton::Primary, pressed, modifiers: Modifiers::SHIFT };
@@ -187,8 +187,8 @@ fn shift_drag_measures_a_distance_in_mm_from_the_pixel_spacing_and_shift_click_c
     // Linked views share zoom and pan, not measurements: the other image is another patient's.
     assert!(harness.state().artificial.measurements.items().is_empty());
 
-    // Without Shift the same drag pans and leaves the measurements.
-    drag(&mut harness, PointerButton::Primary, Modifiers::NONE, rect.center(), vec2(40.0, 0.0));
+    // Without Shift a drag pans and leaves the measurements (begun off their handles: on one it would move it).
+    drag(&mut harness, PointerButton::Primary, Modifiers::NONE, rect.center() - vec2(0.0, 120.0), vec2(40.0, 0.0));
     assert_ne!(harness.state().real.view.transform, transform);
     assert_eq!(distances(&harness.state().real), kept);
     // Shift + click clears them.

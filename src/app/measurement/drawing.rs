@@ -1,18 +1,21 @@
 //! Draws a view's measurements over the image: yellow with a dark edge, legible over bone and background alike,
 //! each with its value as a label that screen readers and tests can read ("Distance 8.4 mm", "Angle 45.0°",
-//! "Region mean ...", "CTR 0.48 ..."). Labels stay inside the view: one that would be cut off at an edge moves in.
+//! "Region mean ...", "CTR 0.48 ...", "Cobb 23.4°"). Labels stay inside the view: one that would be cut off at an edge
+//! moves in. The selected measurement has a cyan halo and its handles marked; the handle under the pointer a ring.
 
 use egui::{Align2, Color32, Pos2, Rect, Stroke, Vec2, vec2};
 
 use crate::app::measurement::region::RegionStats;
 use crate::app::measurement::{
-    Angle, CardiothoracicRatio, Diameter, Distance, MeasureTool, Measurement, Measurements, Region,
+    Angle, CardiothoracicRatio, Cobb, Diameter, Distance, MeasureTool, Measurement, Measurements, Region,
 };
 use crate::app::radiograph_viewer::ViewGeometry;
 use crate::imaging::dicom::PixelSpacing;
 
 const COLOUR: Color32 = Color32::from_rgb(255, 220, 40);
 const EDGE: Color32 = Color32::BLACK;
+/// The selection: cyan stands apart from the yellow lines and from any grey.
+const SELECTED: Color32 = Color32::from_rgb(60, 220, 255);
 
 /// Where and on what the measurements are drawn, and how their values read.
 pub struct Canvas<'a> {
@@ -31,18 +34,42 @@ impl Canvas<'_> {
     pub fn measurements_ui(&self, measurements: &Measurements, tool: MeasureTool) {
         for (index, measurement) in measurements.items().iter().enumerate() {
             let id = self.id.with(index);
+            let selected = measurements.selected() == Some(index);
+            if selected {
+                self.halo(measurement);
+            }
             match measurement {
                 Measurement::Distance(distance) => self.distance_ui(Some(id), distance),
                 Measurement::Angle(angle) => self.angle_ui(Some(id), angle),
                 Measurement::Region(region) => self.region_ui(Some(id), region),
                 Measurement::CardiothoracicRatio(ctr) => self.ctr_ui(Some(id), ctr),
+                Measurement::Cobb(cobb) => self.cobb_ui(Some(id), cobb),
             }
+            if selected {
+                for handle in measurement.handles_px() {
+                    let square = Rect::from_center_size(self.point(handle), vec2(7.0, 7.0));
+                    self.painter.rect(square, 0.0, SELECTED, Stroke::new(1.0, EDGE), egui::StrokeKind::Middle);
+                }
+            }
+        }
+        if let Some(at_px) = measurements.hovered().and_then(|h| measurements.handle_px(h)) {
+            // The handle a plain drag would take.
+            let at = self.point(at_px);
+            self.painter.circle_stroke(at, 7.0, Stroke::new(3.0, EDGE));
+            self.painter.circle_stroke(at, 7.0, Stroke::new(1.5, SELECTED));
         }
         if let Some((vertex_px, first_px)) = measurements.pending_arm() {
             let [vertex, first] = [vertex_px, first_px].map(|p| self.point(p));
             self.segment(vertex, first);
             if let Some((_, to_px)) = measurements.draft() {
                 self.angle_ui(None, &Angle { vertex_px, first_px, second_px: to_px });
+            }
+            return;
+        }
+        if let Some((a, b)) = measurements.pending_endplate() {
+            self.endplate(a, b);
+            if let Some((from_px, to_px)) = measurements.draft() {
+                self.cobb_ui(None, &Cobb { first: [a, b], second: [from_px, to_px] });
             }
             return;
         }
@@ -63,9 +90,32 @@ impl Canvas<'_> {
                 self.ellipse(from_px, to_px);
             }
             MeasureTool::CardiothoracicRatio => self.diameter(&Diameter::from_drag(from_px, to_px)),
+            MeasureTool::Cobb => self.endplate(from_px, to_px),
         }
     }
 
+    /// A wide cyan stroke under the selected measurement's lines.
+    fn halo(&self, measurement: &Measurement) {
+        for line in measurement.outline_px() {
+            let points: Vec<Pos2> = line.into_iter().map(|p| self.point(p)).collect();
+            self.painter.add(egui::Shape::line(points, Stroke::new(6.0, SELECTED)));
+        }
+    }
+
+    /// A Cobb endplate line, with a short perpendicular at its middle: the perpendiculars are how the angle is drawn
+    /// on film, and show which way the lines lean.
+    fn endplate(&self, a_px: [f32; 2], b_px: [f32; 2]) {
+        let [a, b] = [a_px, b_px].map(|p| self.point(p));
+        self.segment(a, b);
+        let along = b - a;
+        if along.length() > 1.0 {
+            let middle = a + along / 2.0;
+            let normal = along.normalized().rot90() * 20.0;
+            for (stroke, width) in [(EDGE, 3.0), (COLOUR, 1.0)] {
+                self.painter.line_segment([middle - normal, middle + normal], Stroke::new(width, stroke));
+            }
+        }
+    }
     fn point(&self, [x, y]: [f32; 2]) -> Pos2 {
         self.geometry.point_from_image_px(vec2(x, y))
     }
@@ -190,6 +240,16 @@ impl Canvas<'_> {
         let end = self.point(ctr.thoracic.ends_px().1);
         let bounds = self.painter.clip_rect();
         self.label(id, |size| beside(end, LABEL_GAP, size, bounds), &text, || format!("{ratio}, {widths}"));
+    }
+
+    /// Both endplate lines, and the angle beside the second line's end.
+    fn cobb_ui(&self, id: Option<egui::Id>, cobb: &Cobb) {
+        self.endplate(cobb.first[0], cobb.first[1]);
+        self.endplate(cobb.second[0], cobb.second[1]);
+        let text = cobb.label(self.spacing);
+        let end = self.point(cobb.second[1]);
+        let bounds = self.painter.clip_rect();
+        self.label(id, |size| beside(end, LABEL_GAP, size, bounds), &text, || text.clone());
     }
 }
 

@@ -142,6 +142,13 @@ fn row(view: &ViewMeasurements<'_>, item: &Measurement) -> Vec<String> {
                 set("thoracic_width_mm", format!("{:.3}", ctr.thoracic.width_mm(spacing)));
             }
         }
+        Measurement::Cobb(cobb) => {
+            set("tool", "Cobb".to_owned());
+            set("value", cobb.degrees(spacing).map(|d| format!("{d:.3}")).unwrap_or_default());
+            set("unit", "degrees".to_owned());
+            // As the CTR's: the first line (x0, y0)-(x1, y1), the second (x2, y2)-(x3, y3).
+            points(&mut set, &[cobb.first[0], cobb.first[1], cobb.second[0], cobb.second[1]]);
+        }
     }
     match spacing {
         Some(spacing) => {
@@ -255,7 +262,7 @@ impl MeasurementExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::measurement::{Angle, CardiothoracicRatio, Diameter, Distance};
+    use crate::app::measurement::{Angle, CardiothoracicRatio, Cobb, Diameter, Distance};
 
     fn read(bytes: &[u8]) -> Vec<Vec<String>> {
         let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(bytes);
@@ -335,5 +342,30 @@ mod tests {
         assert_eq!(cell(2, "spacing_source"), "Imager Pixel Spacing (0018,1164), at the detector");
         assert_eq!((cell(2, "column_spacing_mm"), cell(2, "row_spacing_mm")), ("0.1".into(), "0.2".into()));
         assert_eq!(cell(2, "mean"), "");
+    }
+
+    #[test]
+    fn a_cobb_angle_gives_degrees_and_both_lines() {
+        // Columns 0.1 mm, rows 0.2 mm: (1, -2) mm and (1, 2) mm, 53.130 degrees between the lines (90 in pixels).
+        let spacing = PixelSpacing { row_mm: 0.2, column_mm: 0.1, source: SpacingSource::PixelSpacing };
+        let items =
+            [Measurement::Cobb(Cobb { first: [[0.0, 10.0], [10.0, 0.0]], second: [[0.0, 20.0], [10.5, 30.0]] })];
+        let views = [ViewMeasurements {
+            view: "Real",
+            image_name: "spine",
+            spacing: Some(&spacing),
+            value_unit: None,
+            items: &items,
+        }];
+        let rows = read(&measurements_csv(&views).unwrap().0);
+        let cell = |column: &str| rows[1][CSV_HEADER.iter().position(|c| *c == column).unwrap()].clone();
+        assert_eq!((cell("tool"), cell("unit")), ("Cobb".into(), "degrees".into()));
+        // (10.5, 10) px is (1.05, 2) mm: cross 1 * 2 + 2 * 1.05 = 4.1, dot 1.05 - 4 = -2.95, atan2(4.1, 2.95).
+        let expected = 4.1f64.atan2(2.95).to_degrees();
+        assert_eq!(cell("value"), format!("{expected:.3}"));
+        let lines: Vec<String> =
+            ["x0_px", "y0_px", "x1_px", "y1_px", "x2_px", "y2_px", "x3_px", "y3_px"].iter().map(|c| cell(c)).collect();
+        assert_eq!(lines, ["0", "10", "10", "0", "0", "20", "10.5", "30"]);
+        assert_eq!((cell("cardiac_width_px"), cell("area_px2")), (String::new(), String::new()));
     }
 }

@@ -1,20 +1,25 @@
 //! Measurements on a viewport, kept per view until cleared or until another image is shown. Shift + drag draws
 //! with the tool chosen in the display toolbar: a distance, an angle (two drags: the first arm from the vertex, then
 //! the second arm from the same vertex), an elliptical region or a cardiothoracic ratio (two drags: the cardiac
-//! diameter, then the thoracic one). Shift + click clears the view's measurements; Esc
-//! drops a gesture in progress. All are kept in image pixel coordinates, so they stay on the anatomy under zoom and
-//! pan.
+//! diameter, then the thoracic one) or a Cobb angle (two drags along vertebral endplates). Shift + click clears the
+//! view's measurements; Esc drops a gesture in progress. A kept measurement can be edited: a plain drag that starts on
+//! one of its handles moves that handle (see [`handles`]), a plain click selects it and Delete removes the selected
+//! one. All are kept in image pixel coordinates, so they stay on the anatomy under zoom and pan.
 
 pub mod angle;
+pub mod cobb;
 pub mod ctr;
 pub mod distance;
 pub mod drawing;
 pub mod export;
+pub mod handles;
 pub mod region;
 
 pub use angle::Angle;
+pub use cobb::Cobb;
 pub use ctr::{CardiothoracicRatio, Diameter};
 pub use distance::Distance;
+pub use handles::HandleId;
 pub use region::{Ellipse, Region, RegionStats};
 
 use crate::imaging::GrayImage;
@@ -30,10 +35,11 @@ pub enum MeasureTool {
     Angle,
     Region,
     CardiothoracicRatio,
+    Cobb,
 }
 
 impl MeasureTool {
-    pub const ALL: [Self; 4] = [Self::Distance, Self::Angle, Self::Region, Self::CardiothoracicRatio];
+    pub const ALL: [Self; 5] = [Self::Distance, Self::Angle, Self::Region, Self::CardiothoracicRatio, Self::Cobb];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -41,6 +47,7 @@ impl MeasureTool {
             Self::Angle => "Angle",
             Self::Region => "Region",
             Self::CardiothoracicRatio => "CTR",
+            Self::Cobb => "Cobb",
         }
     }
 
@@ -62,6 +69,11 @@ impl MeasureTool {
                  0.50 on a PA film is the usual threshold for cardiomegaly; an AP film magnifies the heart, so its \
                  ratio reads higher"
             }
+            Self::Cobb => {
+                "Cobb angle: Shift + drag along the upper endplate of the curve's top vertebra, then Shift + drag \
+                 along the lower endplate of its bottom vertebra; the angle between the lines, 0 to 90 degrees (Esc \
+                 drops the first line)"
+            }
         }
     }
 }
@@ -73,6 +85,7 @@ pub enum Measurement {
     Angle(Angle),
     Region(Region),
     CardiothoracicRatio(CardiothoracicRatio),
+    Cobb(Cobb),
 }
 
 /// What the pointer did to the view's measurements this frame.
@@ -86,6 +99,12 @@ pub enum MeasureGesture {
     Cancel,
     /// Shift + click: clear the view's measurements.
     Clear,
+    /// A plain drag that began on `handle` is at `to_px` (image pixels): the handle follows.
+    MoveHandle { handle: HandleId, to_px: [f32; 2] },
+    /// That drag ended, at `at_px` where the pointer was known: the measurement stays there (a region is measured).
+    DropHandle { handle: HandleId, at_px: Option<[f32; 2]> },
+    /// A plain click: on a measurement (`Some`, its index) selects it, elsewhere (`None`) deselects.
+    Select { item: Option<usize> },
 }
 
 /// The measurements of one view and the gesture in progress.
@@ -98,6 +117,14 @@ pub struct Measurements {
     pending_arm: Option<([f32; 2], [f32; 2])>,
     /// A cardiothoracic ratio's cardiac diameter, waiting for the thoracic one.
     pending_cardiac: Option<Diameter>,
+    /// A Cobb angle's first endplate line (one end, the other), waiting for the second.
+    pending_endplate: Option<([f32; 2], [f32; 2])>,
+    /// The selected measurement (index into `items`): drawn highlighted, removed by Delete.
+    selected: Option<usize>,
+    /// The handle under the pointer this frame, drawn highlighted.
+    hovered: Option<HandleId>,
+    /// The handle being dragged and its measurement as it was before, for Esc to put back.
+    moving: Option<(HandleId, Measurement)>,
 }
 
 impl Measurements {
@@ -107,7 +134,16 @@ impl Measurements {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty() && self.draft.is_none() && self.pending_arm.is_none() && self.pending_cardiac.is_none()
+        self.items.is_empty() && !self.has_gesture()
+    }
+
+    /// Whether a drag, a waiting first drag or a handle's move is in progress: what Esc drops before it deselects.
+    pub fn has_gesture(&self) -> bool {
+        self.draft.is_some()
+            || self.pending_arm.is_some()
+            || self.pending_cardiac.is_some()
+            || self.pending_endplate.is_some()
+            || self.moving.is_some()
     }
 
     /// Whether a region's statistics are still being measured on a thread.
@@ -130,6 +166,51 @@ impl Measurements {
         self.pending_cardiac
     }
 
+    /// A Cobb angle's first line, (one end, the other), while the second is awaited.
+    pub fn pending_endplate(&self) -> Option<([f32; 2], [f32; 2])> {
+        self.pending_endplate
+    }
+
+    /// The selected measurement's index.
+    pub fn selected(&self) -> Option<usize> {
+        self.selected
+    }
+
+    /// The handle under the pointer.
+    pub fn hovered(&self) -> Option<HandleId> {
+        self.hovered
+    }
+
+    /// Marks the handle under the pointer (the viewer finds it each frame).
+    pub fn set_hovered(&mut self, handle: Option<HandleId>) {
+        self.hovered = handle;
+    }
+
+    /// Where handle `handle` is, in image pixels.
+    pub fn handle_px(&self, handle: HandleId) -> Option<[f32; 2]> {
+        self.items.get(handle.item)?.handles_px().get(handle.handle).copied()
+    }
+
+    /// Selects measurement `item` (`None`, or an index past the end, deselects).
+    pub fn select(&mut self, item: Option<usize>) {
+        self.selected = item.filter(|&i| i < self.items.len());
+    }
+
+    /// Removes the selected measurement, and only it; returns whether there was one. Not while a handle is being
+    /// dragged: the drag names its measurement by index, which the removal would hand to another one.
+    pub fn delete_selected(&mut self) -> bool {
+        if self.moving.is_some() {
+            return false;
+        }
+        let Some(index) = self.selected.take().filter(|&i| i < self.items.len()) else {
+            return false;
+        };
+        self.items.remove(index);
+        // The indices after it moved down: a handle marked there no longer names the same point.
+        self.hovered = None;
+        true
+    }
+
     /// Applies the viewer's gesture with `tool`; `image` is what regions are measured on.
     pub fn apply(&mut self, gesture: MeasureGesture, tool: MeasureTool, image: &GrayImage, ctx: &egui::Context) {
         match gesture {
@@ -143,6 +224,48 @@ impl Measurements {
             }
             MeasureGesture::Cancel => self.cancel_gesture(),
             MeasureGesture::Clear => self.clear(),
+            MeasureGesture::MoveHandle { handle, to_px } => self.move_handle(handle, to_px, image, ctx, false),
+            MeasureGesture::DropHandle { handle, at_px } => {
+                // Without a last position the handle stays where the last move left it.
+                if let Some(to_px) = at_px.or_else(|| self.handle_px(handle)) {
+                    self.move_handle(handle, to_px, image, ctx, true);
+                }
+                self.moving = None;
+            }
+            MeasureGesture::Select { item } => self.select(item),
+        }
+    }
+
+    /// Puts `handle` at `to_px`. Each move starts from the measurement as it was when the drag began, so a region
+    /// dragged past its opposite side turns over cleanly. A region is measured as it moves when that is quick, else
+    /// when `dropped` (off the UI thread when large).
+    fn move_handle(
+        &mut self,
+        handle: HandleId,
+        to_px: [f32; 2],
+        image: &GrayImage,
+        ctx: &egui::Context,
+        dropped: bool,
+    ) {
+        let original = match &self.moving {
+            Some((moving, original)) if *moving == handle => original.clone(),
+            // Another handle's move: one drag moves one handle.
+            Some(_) => return,
+            None => {
+                let Some(item) = self.items.get(handle.item) else {
+                    return;
+                };
+                self.moving = Some((handle, item.clone()));
+                // What is being edited is what Delete would remove.
+                self.selected = Some(handle.item);
+                item.clone()
+            }
+        };
+        let moved = original.with_handle_at(handle.handle, to_px, |ellipse| {
+            if dropped { Region::new(ellipse, image, ctx) } else { Region::resized(ellipse, image, ctx) }
+        });
+        if let Some(item) = self.items.get_mut(handle.item) {
+            *item = moved;
         }
     }
 
@@ -182,22 +305,35 @@ impl Measurements {
                     None => self.pending_cardiac = Some(diameter),
                 }
             }
+            MeasureTool::Cobb => match self.pending_endplate.take() {
+                Some((a, b)) => self.push(Measurement::Cobb(Cobb { first: [a, b], second: [from_px, to_px] })),
+                None => self.pending_endplate = Some((from_px, to_px)),
+            },
         }
     }
 
     fn push(&mut self, measurement: Measurement) {
         if self.items.len() >= MAX_MEASUREMENTS {
             self.items.remove(0);
+            // The rest moved down one; the selected one may have been the oldest.
+            self.selected = self.selected.and_then(|i| i.checked_sub(1));
+            self.hovered = None;
         }
         self.items.push(measurement);
     }
 
-    /// Drops the drag in progress and a waiting first drag: an angle's arm, a CTR's cardiac line (Esc, or another
-    /// tool chosen).
+    /// Drops the drag in progress and a waiting first drag: an angle's arm, a CTR's cardiac line, a Cobb angle's
+    /// first line (Esc, or another tool chosen); a handle being moved goes back where it was.
     pub fn cancel_gesture(&mut self) {
         self.draft = None;
         self.pending_arm = None;
         self.pending_cardiac = None;
+        self.pending_endplate = None;
+        if let Some((handle, original)) = self.moving.take()
+            && let Some(item) = self.items.get_mut(handle.item)
+        {
+            *item = original;
+        }
     }
 
     /// Removes every measurement and the gesture in progress.
@@ -304,6 +440,83 @@ mod tests {
         };
         assert_eq!(ctr.ratio_text(), "CTR 0.48");
         assert_eq!(ctr.widths_text(Some(&spacing)), "heart 12.0 mm / thorax 25.0 mm");
+    }
+
+    #[test]
+    fn a_cobb_angle_takes_two_drags_and_esc_drops_the_first_line() {
+        let tool = MeasureTool::Cobb;
+        let mut measurements = Measurements::default();
+        drag(&mut measurements, tool, [10.0, 10.0], [110.0, 10.0]);
+        assert_eq!(measurements.pending_endplate(), Some(([10.0, 10.0], [110.0, 10.0])));
+        measurements.cancel_gesture();
+        assert!(measurements.is_empty(), "Esc drops the first line");
+        // Horizontal, then 45 degrees down to the left: lines, not arms, so 45.
+        drag(&mut measurements, tool, [10.0, 10.0], [110.0, 10.0]);
+        assert!(measurements.items().is_empty(), "one line is no angle yet");
+        drag(&mut measurements, tool, [100.0, 200.0], [0.0, 300.0]);
+        let [Measurement::Cobb(cobb)] = measurements.items() else { panic!("{:?}", measurements.items()) };
+        assert_eq!(cobb.first, [[10.0, 10.0], [110.0, 10.0]]);
+        assert!((cobb.degrees(None).unwrap() - 45.0).abs() < 1e-9);
+        assert_eq!(measurements.pending_endplate(), None);
+    }
+
+    #[test]
+    fn delete_removes_the_selected_measurement_only() {
+        let mut measurements = Measurements::default();
+        for x in [10.0, 20.0, 30.0] {
+            drag(&mut measurements, MeasureTool::Distance, [x, 0.0], [x, 50.0]);
+        }
+        assert!(!measurements.delete_selected(), "nothing selected: nothing goes");
+        assert_eq!(measurements.items().len(), 3);
+        measurements.select(Some(1));
+        assert_eq!(measurements.selected(), Some(1));
+        assert!(measurements.delete_selected());
+        let ends: Vec<f32> = measurements.items().iter().map(|m| m.handles_px()[0][0]).collect();
+        assert_eq!(ends, [10.0, 30.0], "the other two stay");
+        assert_eq!(measurements.selected(), None);
+        assert!(!measurements.delete_selected(), "Delete again removes nothing more");
+        measurements.select(Some(7));
+        assert_eq!(measurements.selected(), None, "no such measurement");
+        // At the cap the oldest gives way: the selection follows its measurement down one place.
+        measurements.select(Some(1));
+        for i in 0..MAX_MEASUREMENTS - 1 {
+            drag(&mut measurements, MeasureTool::Distance, [0.0, 0.0], [i as f32 + 1.0, 1.0]);
+        }
+        assert_eq!(measurements.selected(), Some(0));
+        assert_eq!(measurements.items()[0].handles_px()[0], [30.0, 0.0]);
+        drag(&mut measurements, MeasureTool::Distance, [0.0, 0.0], [1.0, 2.0]);
+        assert_eq!(measurements.selected(), None, "the selected one gave way");
+    }
+
+    #[test]
+    fn a_dragged_handle_follows_the_pointer_and_esc_puts_it_back() {
+        let (image, ctx) = (GrayImage::new(4, 4, BitDepth::U8, vec![7.0; 16]).unwrap(), egui::Context::default());
+        let tool = MeasureTool::Distance;
+        let mut measurements = Measurements::default();
+        drag(&mut measurements, tool, [0.0, 0.0], [30.0, 0.0]);
+        let handle = HandleId { item: 0, handle: 1 };
+        assert_eq!(handles::handle_at(measurements.items(), [29.0, 1.0], 6.0), Some(handle));
+        for to_px in [[30.0, 20.0], [30.0, 40.0]] {
+            measurements.apply(MeasureGesture::MoveHandle { handle, to_px }, tool, &image, &ctx);
+        }
+        let length = |m: &Measurements| match &m.items()[0] {
+            Measurement::Distance(d) => d.length_px(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(length(&measurements), 50.0, "live while dragging");
+        assert_eq!(measurements.selected(), Some(0), "what is edited is selected");
+        assert!(measurements.has_gesture());
+        assert!(!measurements.delete_selected(), "Delete waits for the drop");
+        measurements.cancel_gesture();
+        assert_eq!(length(&measurements), 30.0, "Esc puts it back");
+        measurements.apply(MeasureGesture::MoveHandle { handle, to_px: [0.0, 10.0] }, tool, &image, &ctx);
+        measurements.apply(MeasureGesture::DropHandle { handle, at_px: Some([0.0, 20.0]) }, tool, &image, &ctx);
+        assert_eq!(length(&measurements), 20.0, "dropped where the button came up");
+        assert!(!measurements.has_gesture());
+        // A handle of a measurement that is gone (cleared mid-drag) moves nothing.
+        measurements.clear();
+        measurements.apply(MeasureGesture::MoveHandle { handle, to_px: [5.0, 5.0] }, tool, &image, &ctx);
+        assert!(measurements.is_empty());
     }
 
     #[test]

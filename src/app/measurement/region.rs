@@ -167,6 +167,16 @@ impl Region {
         Self { ellipse, stats: measure(ellipse, image, ctx), image_id: image.id() }
     }
 
+    /// `ellipse` while one of its handles is dragged: measured at once when that is quick, else left "measuring" until
+    /// the drop measures it ([`Region::new`]), rather than a thread started every frame of the drag.
+    pub fn resized(ellipse: Ellipse, image: &GrayImage, ctx: &egui::Context) -> Self {
+        if ellipse.bounding_box_px(image.width_px(), image.height_px()) <= INLINE_STATS_MAX_PX {
+            Self::new(ellipse, image, ctx)
+        } else {
+            Self { ellipse, stats: StatsCell::default(), image_id: image.id() }
+        }
+    }
+
     /// The statistics, or `None` while they are being measured.
     pub fn stats(&self) -> Option<Option<RegionStats>> {
         self.stats.get().copied()

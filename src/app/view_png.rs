@@ -48,8 +48,11 @@ impl ViewSnapshot {
         let (prepared, rect) = (pane.image.as_ref()?, pane.viewer_rect?);
         let pixels_per_point = ctx.pixels_per_point();
         let mut measurements = pane.measurements.clone();
-        // A drag not yet released is not a measurement: the saved view holds what was kept.
+        // A drag not yet released is not a measurement, and the selection and the hovered handle are the screen's
+        // working state: the saved view holds the measurements kept, drawn plainly.
         measurements.cancel_gesture();
+        measurements.select(None);
+        measurements.set_hovered(None);
         let copy = ViewportPane {
             title: pane.title,
             image: Some(prepared.clone()),

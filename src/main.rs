@@ -47,6 +47,8 @@ enum Command {
     Card(thorax::cli::card::CardArgs),
     /// Generate artificial radiographs from a conditional ProGAN.
     Generate(thorax::cli::generate::GenerateArgs),
+    /// Sweep one pathology label with the latent fixed, as a looping animated GIF.
+    Traverse(thorax::cli::traverse::TraverseArgs),
     /// Classify radiographs with the DenseNet-121 (14 NIH labels).
     Classify {
         #[command(flatten)]
@@ -209,6 +211,7 @@ fn run_command(command: Command) -> anyhow::Result<()> {
         Command::Info(args) => thorax::cli::info::run(&args),
         Command::Card(args) => thorax::cli::card::run(&args),
         Command::Generate(args) => thorax::cli::generate::run(&args, default_model_bytes(ModelKind::ProganGenerator)),
+        Command::Traverse(args) => thorax::cli::traverse::run(&args, default_model_bytes(ModelKind::ProganGenerator)),
         Command::Classify { args, device } => thorax::cli::classify::run(
             &args,
             &open_device(device)?.device,

@@ -101,7 +101,7 @@ fn read_matrix(path: &Path, argument: &str, width: usize, width_name: &str) -> a
 }
 
 /// Loads the generator named by `--model`, or the embedded default; returns it with its file's SHA-256 and name.
-fn load_generator(
+pub(crate) fn load_generator(
     model: Option<&Path>,
     default_model_bytes: Option<&[u8]>,
     device: &Device,

@@ -23,3 +23,4 @@ pub mod train_cyclegan;
 pub mod train_federated;
 pub mod train_run;
 pub mod translate;
+pub mod traverse;

@@ -51,6 +51,7 @@ mod train_federated;
 mod train_gan;
 mod train_gan_grow;
 mod translate_cli;
+mod traverse_cli;
 mod ui_audit;
 mod ui_file_windows;
 mod ui_measure_edit;

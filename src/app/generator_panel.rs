@@ -124,6 +124,17 @@ impl GeneratorPanel {
         });
         GeneratorAction { regenerate: changed, open_model }
     }
+
+    /// What File ▸ Export label traversal animates for `label_index`: the current generator, seed and sliders.
+    pub fn traversal_job(&self, label_index: usize) -> Option<crate::app::traversal_export::TraversalJob> {
+        let model = self.current()?.clone();
+        (label_index < self.labels.len()).then(|| crate::app::traversal_export::TraversalJob {
+            model,
+            seed: self.seed,
+            labels: self.labels.clone(),
+            label_index,
+        })
+    }
 }
 
 /// A seed from the clock; reproducibility comes from the seed shown, not from how it was picked.

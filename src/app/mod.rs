@@ -29,6 +29,7 @@ pub mod study_designer;
 pub mod study_panel;
 pub mod study_results;
 pub mod style_transfer_panel;
+pub mod traversal_export;
 pub mod view_png;
 pub mod view_shading;
 pub mod view_state;

@@ -23,6 +23,7 @@ use crate::app::settings::{SETTINGS_KEY, Settings};
 use crate::app::study_designer::{GeneratorChoice, StudyDesigner};
 use crate::app::study_panel::StudyPanel;
 use crate::app::style_transfer_panel::StyleTransferPanel;
+use crate::app::traversal_export::TraversalExport;
 use crate::app::view_png::{ViewPngExport, ViewSnapshot};
 use crate::app::viewport_pane::ViewportPane;
 use crate::engine::device::{DeviceChoice, open_device};
@@ -147,6 +148,8 @@ pub struct WorkbenchApp {
     pub measurement_exporter: MeasurementExporter,
     /// File ▸ Save view as PNG: save dialog, drawing and writing off the UI thread.
     pub view_png: ViewPngExport,
+    /// Generator ▸ Export GIF: a label traversal made and written on a helper thread.
+    pub traversal: TraversalExport,
     /// The DICOM attributes of the real image, when it came from a DICOM file.
     pub dicom_tags: DicomTagPanel,
     /// The Metrics window: background metric jobs and their results.
@@ -202,6 +205,7 @@ impl WorkbenchApp {
             heatmap_exporter: HeatmapExporter::default(),
             measurement_exporter: MeasurementExporter::default(),
             view_png: ViewPngExport::default(),
+            traversal: TraversalExport::new(options.device),
             dicom_tags: DicomTagPanel::default(),
             metrics: MetricsPanel::new(options.device),
         };
@@ -345,6 +349,33 @@ impl WorkbenchApp {
         }
         if let Some(snapshot) = chosen {
             self.view_png.start(ui.ctx(), snapshot);
+            ui.close();
+        }
+    }
+
+    /// One entry per label of the generator: that label from 0 to 1 with the panel's seed and other sliders.
+    fn traversal_menu_ui(&mut self, ui: &mut egui::Ui) {
+        let labels = self.generator.current().map_or_else(Vec::new, |model| model.card.labels.clone());
+        if labels.is_empty() {
+            ui.label("No generator");
+            return;
+        }
+        ui.label(
+            egui::RichText::new(format!(
+                "{} frames from 0 to 1 and back, seed {} and the other sliders as set",
+                crate::app::traversal_export::TRAVERSAL_FRAMES,
+                self.generator.seed
+            ))
+            .weak(),
+        );
+        let mut chosen = None;
+        for (index, name) in labels.iter().enumerate() {
+            if ui.button(format!("{}...", name.replace('_', " "))).clicked() {
+                chosen = Some(index);
+            }
+        }
+        if let Some(job) = chosen.and_then(|index| self.generator.traversal_job(index)) {
+            self.traversal.start(ui.ctx(), job);
             ui.close();
         }
     }
@@ -854,6 +885,7 @@ impl WorkbenchApp {
                     ui.close();
                 }
                 ui.menu_button("Save view as PNG", |ui| self.save_view_menu_ui(ui));
+                ui.menu_button("Export label traversal as GIF", |ui| self.traversal_menu_ui(ui));
                 ui.separator();
                 self.file_dialog_choice_ui(ui);
                 ui.separator();
@@ -1152,6 +1184,7 @@ impl WorkbenchApp {
             self.heatmap_exporter.is_writing().then(|| "heatmap export".to_owned()),
             self.measurement_exporter.is_writing().then(|| "measurement export".to_owned()),
             self.view_png.is_busy().then(|| "saving a view".to_owned()),
+            self.traversal.is_busy().then(|| "traversal GIF".to_owned()),
         ]
         .into_iter()
         .flatten()
@@ -1340,6 +1373,11 @@ impl WorkbenchApp {
         let classifier = self.classifiers.current().map(|model| model.source.clone());
         self.audit.window_ui(&ctx, classifier);
         match self.heatmap_exporter.poll(&ctx) {
+            Some(Ok(done)) => self.message = Some(StatusMessage::Info(done)),
+            Some(Err(failed)) => self.message = Some(StatusMessage::Error(failed)),
+            None => {}
+        }
+        match self.traversal.poll(&ctx) {
             Some(Ok(done)) => self.message = Some(StatusMessage::Info(done)),
             Some(Err(failed)) => self.message = Some(StatusMessage::Error(failed)),
             None => {}

@@ -13,6 +13,7 @@ pub mod heatmap;
 pub mod heatmap_export;
 pub mod inception;
 pub mod inception_embedding;
+pub mod label_traversal;
 pub mod labels;
 pub mod op_profile;
 pub mod preprocess;

@@ -59,5 +59,6 @@ mod ui_metrics;
 mod ui_overwrite;
 mod ui_study;
 mod ui_style_transfer;
+mod ui_traversal;
 mod ui_view_png;
 mod ui_workbench;

@@ -3,13 +3,13 @@
 use std::path::Path;
 use std::process::Command;
 
-fn thorax(args: &[&str]) -> std::process::Output {
+pub(crate) fn thorax(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_thorax")).args(args).output().unwrap()
 }
 
 /// The frames of an animated GIF as grey levels (palette indices: the traversal's palette is grey level = index),
 /// with their delays, and the file's bytes.
-fn gif_frames(path: &Path) -> (Vec<Vec<u8>>, Vec<u16>, Vec<u8>) {
+pub(crate) fn gif_frames(path: &Path) -> (Vec<Vec<u8>>, Vec<u16>, Vec<u8>) {
     let bytes = std::fs::read(path).unwrap();
     let mut options = gif::DecodeOptions::new();
     options.set_color_output(gif::ColorOutput::Indexed);

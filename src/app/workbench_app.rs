@@ -780,6 +780,38 @@ impl WorkbenchApp {
                 pane.measurements.delete_selected();
             }
         }
+        self.nudge_selected_measurement(ctx);
+    }
+
+    /// The arrow keys move the selected measurement by one image pixel (ten with Shift), for placing calipers finer
+    /// than a hand can; not while a widget (a slider) has the keyboard, which takes the arrows itself.
+    fn nudge_selected_measurement(&mut self, ctx: &egui::Context) {
+        let panes = [&self.real, &self.artificial, &self.styled];
+        if ctx.memory(|m| m.focused().is_some()) || panes.iter().all(|pane| pane.measurements.selected().is_none()) {
+            return;
+        }
+        let mut by_px = [0.0f32; 2];
+        for (key, step) in [
+            (egui::Key::ArrowLeft, [-1.0, 0.0]),
+            (egui::Key::ArrowRight, [1.0, 0.0]),
+            (egui::Key::ArrowUp, [0.0, -1.0]),
+            (egui::Key::ArrowDown, [0.0, 1.0]),
+        ] {
+            // Shift first: a press with Shift also matches the plain pattern (egui ignores extra Shift there).
+            for (modifiers, scale) in [(egui::Modifiers::SHIFT, 10.0), (egui::Modifiers::NONE, 1.0)] {
+                let presses = ctx.input_mut(|i| i.count_and_consume_key(modifiers, key)) as f32;
+                by_px[0] += step[0] * scale * presses;
+                by_px[1] += step[1] * scale * presses;
+            }
+        }
+        if by_px == [0.0, 0.0] {
+            return;
+        }
+        for pane in [&mut self.real, &mut self.artificial, &mut self.styled] {
+            if let Some(prepared) = &pane.image {
+                pane.measurements.nudge_selected(by_px, &prepared.image, ctx);
+            }
+        }
     }
 
     /// Deselects every view's measurement but `keep`'s (0 real, 1 artificial, 2 style-transferred): one selection in

@@ -106,6 +106,40 @@ fn a_click_selects_and_delete_removes_only_that_measurement() {
 }
 
 #[test]
+fn arrow_keys_nudge_the_selected_measurement_by_image_pixels() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    load_chest_cr(&mut harness);
+    let rect = harness.state().real.viewer_rect.unwrap();
+    let from = rect.center() - vec2(80.0, 40.0);
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, from, vec2(160.0, 0.0));
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, from + vec2(0.0, 120.0), vec2(160.0, 0.0));
+    harness.run_steps(2);
+    let [first, second] = distances(&harness.state().real)[..] else { panic!("two distances") };
+    let transform = harness.state().real.view.transform;
+
+    // Without a selection the arrows move nothing.
+    harness.key_press(egui::Key::ArrowRight);
+    harness.run_steps(2);
+    assert_eq!(distances(&harness.state().real), [first, second]);
+    // The upper one selected: three presses right, then Shift + Down (ten pixels) and Up.
+    click(&mut harness, from + vec2(80.0, 0.0));
+    assert_eq!(harness.state().real.measurements.selected(), Some(0));
+    for _ in 0..3 {
+        harness.key_press(egui::Key::ArrowRight);
+    }
+    harness.key_press_modifiers(Modifiers::SHIFT, egui::Key::ArrowDown);
+    harness.key_press(egui::Key::ArrowUp);
+    harness.run_steps(2);
+    let moved = distances(&harness.state().real);
+    let shifted = |p: [f32; 2]| [p[0] + 3.0, p[1] + 9.0];
+    assert_eq!(moved[0].from_px, shifted(first.from_px));
+    assert_eq!(moved[0].to_px, shifted(first.to_px));
+    assert_eq!(moved[1], second, "only the selected one moves");
+    assert_eq!(harness.state().real.view.transform, transform, "the view does not pan");
+}
+
+#[test]
 fn the_cobb_tool_reads_the_acute_angle_between_two_endplate_lines() {
     let mut harness = harness_with(viewer_options());
     ready(&mut harness, false);

@@ -60,6 +60,36 @@ impl Measurement {
         }
     }
 
+    /// This measurement moved by `by_px` as a whole (the arrow keys' nudge); a region's moved ellipse is measured by
+    /// `measure`.
+    pub fn shifted(&self, by_px: [f32; 2], measure: impl FnOnce(Ellipse) -> Region) -> Self {
+        let shift = |p: &mut [f32; 2]| {
+            p[0] += by_px[0];
+            p[1] += by_px[1];
+        };
+        let mut moved = self.clone();
+        match &mut moved {
+            Self::Distance(distance) => [&mut distance.from_px, &mut distance.to_px].into_iter().for_each(shift),
+            Self::Angle(angle) => {
+                [&mut angle.vertex_px, &mut angle.first_px, &mut angle.second_px].into_iter().for_each(shift);
+            }
+            Self::Region(region) => {
+                let mut ellipse = region.ellipse;
+                shift(&mut ellipse.center_px);
+                *region = measure(ellipse);
+            }
+            Self::CardiothoracicRatio(CardiothoracicRatio { cardiac, thoracic }) => {
+                for line in [cardiac, thoracic] {
+                    line.left_px += by_px[0];
+                    line.right_px += by_px[0];
+                    line.y_px += by_px[1];
+                }
+            }
+            Self::Cobb(Cobb { first, second }) => first.iter_mut().chain(second.iter_mut()).for_each(shift),
+        }
+        moved
+    }
+
     /// This measurement with handle `handle` moved to `to_px` (an unknown handle changes nothing); a region's new
     /// ellipse is measured by `measure`, which decides whether now or later.
     pub fn with_handle_at(&self, handle: usize, to_px: [f32; 2], measure: impl FnOnce(Ellipse) -> Region) -> Self {

@@ -211,6 +211,19 @@ impl Measurements {
         true
     }
 
+    /// Moves the selected measurement by `by_px` (the arrow keys); returns whether one moved. Not while a handle is
+    /// being dragged. A region is measured again at its new place.
+    pub fn nudge_selected(&mut self, by_px: [f32; 2], image: &GrayImage, ctx: &egui::Context) -> bool {
+        if self.moving.is_some() {
+            return false;
+        }
+        let Some(item) = self.selected.and_then(|index| self.items.get_mut(index)) else {
+            return false;
+        };
+        *item = item.shifted(by_px, |ellipse| Region::new(ellipse, image, ctx));
+        true
+    }
+
     /// Applies the viewer's gesture with `tool`; `image` is what regions are measured on.
     pub fn apply(&mut self, gesture: MeasureGesture, tool: MeasureTool, image: &GrayImage, ctx: &egui::Context) {
         match gesture {
@@ -517,6 +530,33 @@ mod tests {
         measurements.clear();
         measurements.apply(MeasureGesture::MoveHandle { handle, to_px: [5.0, 5.0] }, tool, &image, &ctx);
         assert!(measurements.is_empty());
+    }
+
+    #[test]
+    fn arrow_nudges_move_only_the_selected_measurement_as_a_whole() {
+        let (image, ctx) = (
+            GrayImage::new(8, 8, BitDepth::U8, (0..64).map(|v| v as f32).collect()).unwrap(),
+            egui::Context::default(),
+        );
+        let mut measurements = Measurements::default();
+        drag(&mut measurements, MeasureTool::Distance, [1.0, 1.0], [4.0, 5.0]);
+        drag(&mut measurements, MeasureTool::Region, [0.0, 0.0], [2.0, 2.0]);
+        assert!(!measurements.nudge_selected([1.0, 0.0], &image, &ctx), "nothing selected, nothing moves");
+        measurements.select(Some(0));
+        assert!(measurements.nudge_selected([1.0, -1.0], &image, &ctx));
+        let Measurement::Distance(distance) = &measurements.items()[0] else { panic!() };
+        assert_eq!((distance.from_px, distance.to_px), ([2.0, 0.0], [5.0, 4.0]));
+        assert_eq!(distance.length_px(), 5.0, "moved, not stretched");
+        // A region measures what is under it at its new place: drawn on the helper's image of 7s, the 2 x 2 box moved
+        // one column right on this image covers the values 1, 2, 9 and 10.
+        measurements.select(Some(1));
+        let mean = |m: &Measurements| match &m.items()[1] {
+            Measurement::Region(region) => region.stats().flatten().map(|s| s.mean),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(mean(&measurements), Some(7.0));
+        assert!(measurements.nudge_selected([1.0, 0.0], &image, &ctx));
+        assert_eq!(mean(&measurements), Some(5.5));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use crate::app::histogram::{HISTOGRAM_HEIGHT, histogram_ui};
 use crate::app::measurement::drawing::Canvas;
-use crate::app::measurement::{MeasureTool, Measurements};
+use crate::app::measurement::{MeasureGesture, MeasureTool, Measurements};
 use crate::app::radiograph_viewer::{ViewGeometry, ViewerOutput, measuring_viewer_ui};
 use crate::app::view_state::ViewState;
 use crate::engine::request::PreparedImage;
@@ -115,6 +115,7 @@ impl ViewportPane {
                     output = measuring_viewer_ui(ui, id, &image, &mut self.view, overlay.as_ref(), measurements);
                 });
                 self.measurements.set_hovered(output.hovered_handle);
+                self.select_by_label(ui, &mut output);
                 if let Some(gesture) = output.measure {
                     self.measurements.apply(gesture, tool, &image, ui.ctx());
                 }
@@ -150,6 +151,28 @@ impl ViewportPane {
         output
     }
 
+    /// Where measurement `index`'s label is drawn: its id under the view's canvas.
+    fn label_id(&self, ui: &egui::Ui, index: usize) -> egui::Id {
+        ui.scope_id().with((self.title, "measurement")).with(index)
+    }
+
+    /// A click that hit no line or handle may have hit a label (drawn last frame, the newest on top): it selects that
+    /// label's measurement, as a click on its line would.
+    fn select_by_label(&self, ui: &egui::Ui, output: &mut ViewerOutput) {
+        if output.measure != Some(MeasureGesture::Select { item: None }) {
+            return;
+        }
+        let Some(pointer) = ui.input(|i| i.pointer.interact_pos()) else {
+            return;
+        };
+        let hit = (0..self.measurements.items().len()).rev().find(|&index| {
+            ui.ctx().read_response(self.label_id(ui, index)).is_some_and(|label| label.rect.contains(pointer))
+        });
+        if hit.is_some() {
+            output.measure = Some(MeasureGesture::Select { item: hit });
+        }
+    }
+
     /// PACS-style corner text over the viewer: the badge top left, the window (C/W, with its unit) bottom left; and
     /// the measurements.
     pub fn annotations_ui(&self, ui: &egui::Ui, rect: egui::Rect, prepared: &PreparedImage, tool: MeasureTool) {
@@ -159,6 +182,7 @@ impl ViewportPane {
             ui,
             painter: &painter,
             geometry: ViewGeometry::new(rect, &prepared.image, &self.view),
+            // Labels take `self.label_id(ui, index)`: a click on one selects its measurement.
             id: ui.scope_id().with((self.title, "measurement")),
             spacing: spacing.as_ref(),
             value_unit: prepared.value_unit(),

@@ -106,6 +106,27 @@ fn a_click_selects_and_delete_removes_only_that_measurement() {
 }
 
 #[test]
+fn a_click_on_a_label_selects_its_measurement() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    load_chest_cr(&mut harness);
+    let rect = harness.state().real.viewer_rect.unwrap();
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, rect.center() - vec2(100.0, 60.0), vec2(120.0, 0.0));
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, rect.center() + vec2(-100.0, 60.0), vec2(60.0, 0.0));
+    harness.run_steps(2);
+    assert_eq!(harness.state().real.measurements.selected(), None);
+    // The label of the second (shorter) distance: its value, well away from both lines.
+    let second = distances(&harness.state().real)[1];
+    let text = format!("Distance {:.1} mm", second.length_px() * SPACING_MM);
+    let label = harness.get_by_label(&text).rect();
+    click(&mut harness, label.center());
+    assert_eq!(harness.state().real.measurements.selected(), Some(1));
+    harness.key_press(egui::Key::Delete);
+    harness.run_steps(2);
+    assert_eq!(distances(&harness.state().real).len(), 1, "the labelled one is gone");
+}
+
+#[test]
 fn arrow_keys_nudge_the_selected_measurement_by_image_pixels() {
     let mut harness = harness_with(viewer_options());
     ready(&mut harness, false);

@@ -189,15 +189,8 @@ impl ViewSnapshot {
         let mut encoder = png::Encoder::new(&mut encoded, image.width(), image.height());
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
-        for (keyword, text) in self.text_chunks() {
-            // tEXt holds Latin-1 only; an image name beyond it goes in an iTXt (UTF-8) chunk.
-            let added = if text.chars().all(|c| u32::from(c) < 256) {
-                encoder.add_text_chunk(keyword.to_owned(), text)
-            } else {
-                encoder.add_itxt_chunk(keyword.to_owned(), text)
-            };
-            added.map_err(|e| failed(format!("text chunk {keyword}: {e}")))?;
-        }
+        crate::imaging::png_text::add_text_chunks(&mut encoder, self.text_chunks())
+            .map_err(|e| failed(e.to_string()))?;
         let mut writer = encoder.write_header().map_err(|e| failed(e.to_string()))?;
         writer.write_image_data(image.as_raw()).map_err(|e| failed(e.to_string()))?;
         writer.finish().map_err(|e| failed(e.to_string()))?;

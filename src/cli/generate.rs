@@ -354,15 +354,11 @@ fn write_png(
     let mut encoder = png::Encoder::new(&mut bytes, width as u32, height as u32);
     encoder.set_color(color);
     encoder.set_depth(png::BitDepth::Eight);
-    for (keyword, value) in text {
-        // tEXt holds Latin-1 only; anything else (e.g. a non-Latin path) goes in an iTXt (UTF-8) chunk.
-        let added = if value.chars().all(|c| u32::from(c) < 256) {
-            encoder.add_text_chunk((*keyword).to_owned(), value.clone())
-        } else {
-            encoder.add_itxt_chunk((*keyword).to_owned(), value.clone())
-        };
-        added.with_context(|| format!("adding PNG text `{keyword}`"))?;
-    }
+    crate::imaging::png_text::add_text_chunks(
+        &mut encoder,
+        text.iter().map(|(keyword, value)| (keyword, value.as_str())),
+    )
+    .with_context(|| format!("writing {}", path.display()))?;
     let mut writer = encoder.write_header().with_context(|| format!("writing {}", path.display()))?;
     writer.write_image_data(&pixels).with_context(|| format!("writing {}", path.display()))?;
     writer.finish().with_context(|| format!("writing {}", path.display()))?;

@@ -8,6 +8,7 @@ pub mod difference;
 pub mod gray_channels;
 pub mod gray_image;
 pub mod png_palette;
+pub mod png_text;
 pub mod radiograph;
 pub mod resize;
 pub mod samples;

@@ -84,8 +84,21 @@ pub fn provenance_comment(
         if sweep.bounce { ", forward then back" } else { "" },
         card.name,
         seeded_latent_description(sweep.seed, 1, latent_size, 0),
-        labels_text(&card.labels, sweep.base_labels),
+        other_labels_text(&card.labels, sweep.base_labels, sweep.label_index),
     )
+}
+
+/// `Name=value,...` of every label but the swept one, whose value the sweep gives.
+fn other_labels_text(label_names: &[String], base_labels: &[f32], swept: usize) -> String {
+    let others: Vec<(String, f32)> = label_names
+        .iter()
+        .zip(base_labels)
+        .enumerate()
+        .filter(|&(index, _)| index != swept)
+        .map(|(_, (name, &value))| (name.clone(), value))
+        .collect();
+    let (names, values): (Vec<String>, Vec<f32>) = others.into_iter().unzip();
+    labels_text(&names, &values)
 }
 
 /// The order frames are shown in: forward, then (with `bounce`) back without repeating either end.
@@ -170,5 +183,12 @@ mod tests {
         let palette = decoder.global_palette().unwrap();
         assert_eq!(&palette[3 * 120..3 * 121], [120, 120, 120]);
         assert!(encoded.windows(14).any(|w| w == b"made by a test"));
+    }
+
+    #[test]
+    fn the_comments_other_labels_leave_out_the_swept_one() {
+        let names: Vec<String> = ["Atelectasis", "Cardiomegaly", "Effusion"].map(String::from).to_vec();
+        assert_eq!(other_labels_text(&names, &[0.25, 0.0, 1.0], 1), "Atelectasis=0.25,Effusion=1");
+        assert_eq!(other_labels_text(&names, &[0.25, 0.0, 1.0], 0), "Cardiomegaly=0,Effusion=1");
     }
 }

@@ -38,11 +38,7 @@ pub fn write_png_with_provenance(path: &Path, image: &GrayImage, provenance: &Pr
         (KEY_LABELS, provenance.labels.clone()),
         (KEY_LATENT, provenance.latent.clone()),
     ];
-    for (keyword, text) in chunks {
-        encoder
-            .add_text_chunk(keyword.to_owned(), text)
-            .map_err(|e| png_error(format!("text chunk {keyword}: {e}")))?;
-    }
+    crate::imaging::png_text::add_text_chunks(&mut encoder, chunks).map_err(|e| png_error(e.to_string()))?;
     let mut writer = encoder.write_header().map_err(|e| png_error(e.to_string()))?;
     let bytes: Vec<u8> = match &image.samples {
         GraySamples::U8(v) => v.clone(),

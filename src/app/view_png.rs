@@ -30,8 +30,19 @@ pub enum ViewPngError {
     Write { path: String, reason: String },
 }
 
+/// What part of the view a saved PNG holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SavedExtent {
+    /// The viewport as the screen shows it, at its pixel size.
+    AsShown,
+    /// The whole image, one PNG pixel per image pixel, with the view's display settings and measurements drawn in
+    /// the proportion the fitted view gives them.
+    WholeImage,
+}
+
 /// A viewport frozen as it was on screen, to be drawn and saved on a helper thread.
 pub struct ViewSnapshot {
+    extent: SavedExtent,
     /// The pane's image, view, overlay, badge and measurements (without a gesture in progress).
     pane: ViewportPane,
     width_px: usize,
@@ -66,6 +77,7 @@ impl ViewSnapshot {
         };
         let style = ctx.global_style();
         Some(Self {
+            extent: SavedExtent::AsShown,
             pane: copy,
             width_px: (rect.width() * pixels_per_point).round().max(0.0) as usize,
             height_px: (rect.height() * pixels_per_point).round().max(0.0) as usize,
@@ -73,6 +85,39 @@ impl ViewSnapshot {
             background: style.visuals.extreme_bg_color,
             style,
         })
+    }
+
+    /// The snapshot as `extent` asks: as shown, or [`Self::whole_image`].
+    pub fn with_extent(self, extent: SavedExtent) -> Self {
+        match extent {
+            SavedExtent::AsShown => self,
+            SavedExtent::WholeImage => self.whole_image(),
+        }
+    }
+
+    /// The whole image at its own resolution instead of the screen's crop: the view fitted, one PNG pixel per
+    /// image pixel. Labels and lines keep the size they have against the image when the view is fitted on screen,
+    /// so the figure reads as the screen does at any resolution.
+    pub fn whole_image(mut self) -> Self {
+        let Some(prepared) = self.pane.image.as_ref() else { return self };
+        let [image_width_px, image_height_px] = [prepared.image.width_px(), prepared.image.height_px()];
+        let on_screen = self.pane.viewer_rect.unwrap_or(egui::Rect::ZERO);
+        // Points per image pixel when the view is fitted on screen.
+        let fit_points_per_px =
+            (on_screen.width() / image_width_px as f32).min(on_screen.height() / image_height_px as f32);
+        if fit_points_per_px.is_finite() && fit_points_per_px > 0.0 {
+            self.pixels_per_point = 1.0 / fit_points_per_px;
+        }
+        self.pane.view.fit();
+        self.width_px = image_width_px;
+        self.height_px = image_height_px;
+        self.extent = SavedExtent::WholeImage;
+        self
+    }
+
+    /// What part of the view the PNG holds.
+    pub fn extent(&self) -> SavedExtent {
+        self.extent
     }
 
     /// The PNG's size, pixels.
@@ -90,7 +135,11 @@ impl ViewSnapshot {
         let name = self.pane.image.as_ref().map_or("view", |prepared| prepared.name.as_str());
         let stem = Path::new(name).file_stem().map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned());
         let safe = |text: &str| crate::models::heatmap_export::safe_file_part(text);
-        format!("{}_{}_view.png", safe(&stem), safe(&self.pane.title.to_lowercase()))
+        let what = match self.extent {
+            SavedExtent::AsShown => "view",
+            SavedExtent::WholeImage => "full",
+        };
+        format!("{}_{}_{what}.png", safe(&stem), safe(&self.pane.title.to_lowercase()))
     }
 
     /// The view as an RGB image of its on-screen pixel size.
@@ -171,7 +220,18 @@ impl ViewSnapshot {
         let mut chunks = vec![
             ("Software", format!("Thorax Workbench {}", env!("CARGO_PKG_VERSION"))),
             ("Title", format!("{} view: {name}", pane.title)),
-            ("Description", format!("The {} view as shown: {display}", pane.title.to_lowercase())),
+            (
+                "Description",
+                match self.extent {
+                    SavedExtent::AsShown => format!("The {} view as shown: {display}", pane.title.to_lowercase()),
+                    SavedExtent::WholeImage => format!(
+                        "The {} view's whole image at its resolution ({} x {} px): {display}",
+                        pane.title.to_lowercase(),
+                        self.width_px,
+                        self.height_px
+                    ),
+                },
+            ),
         ];
         if let Some(badge) = pane.badge {
             chunks.push(("thorax.synthetic", "true".to_owned()));
@@ -253,9 +313,13 @@ impl ViewPngExport {
         if ready && let (Some(snapshot), Some(path)) = (self.snapshot.take(), self.chosen_path.take()) {
             self.write.spawn(ctx, "thorax-view-png", "saving the view", move || {
                 let [width_px, height_px] = snapshot.size_px();
+                let what = match snapshot.extent() {
+                    SavedExtent::AsShown => "the view",
+                    SavedExtent::WholeImage => "the whole image",
+                };
                 snapshot
                     .save_png(&path)
-                    .map(|()| format!("Saved the view ({width_px} x {height_px} px) to {}", path.display()))
+                    .map(|()| format!("Saved {what} ({width_px} x {height_px} px) to {}", path.display()))
                     .map_err(|e| format!("View not saved: {e}"))
             });
         }

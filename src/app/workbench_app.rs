@@ -24,7 +24,7 @@ use crate::app::study_designer::{GeneratorChoice, StudyDesigner};
 use crate::app::study_panel::StudyPanel;
 use crate::app::style_transfer_panel::StyleTransferPanel;
 use crate::app::traversal_export::TraversalExport;
-use crate::app::view_png::{ViewPngExport, ViewSnapshot};
+use crate::app::view_png::{SavedExtent, ViewPngExport, ViewSnapshot};
 use crate::app::viewport_pane::ViewportPane;
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::engine::job_runner::{JobRunner, ModelRunner};
@@ -329,22 +329,38 @@ impl WorkbenchApp {
         }
     }
 
-    /// One entry per view: the view as shown (zoom, window, overlay, measurements, badge) as a PNG.
+    /// One entry per view: the view as shown (zoom, window, overlay, measurements, badge) as a PNG; and one per
+    /// view for its whole image at full resolution.
     fn save_view_menu_ui(&mut self, ui: &mut egui::Ui) {
-        let panes = [&self.real, &self.artificial, &self.styled];
         let mut chosen = None;
-        for pane in panes {
-            let button = egui::Button::new(format!("{} view...", pane.title));
-            if ui
-                .add_enabled(pane.image.is_some(), button)
-                .on_hover_text(
-                    "As the screen shows it, at its pixel size: zoom, pan, window, invert, colour map, heatmap, \
-                     measurements and the ARTIFICIAL badge",
-                )
-                .on_disabled_hover_text("The view shows no image")
-                .clicked()
-            {
-                chosen = ViewSnapshot::of(pane, ui.ctx());
+        let extents = [
+            (
+                SavedExtent::AsShown,
+                "view...",
+                "As the screen shows it, at its pixel size: zoom, pan, window, invert, colour map, heatmap, \
+                 measurements and the ARTIFICIAL badge",
+            ),
+            (
+                SavedExtent::WholeImage,
+                "image, full resolution...",
+                "The whole image, one PNG pixel per image pixel, with the view's window, invert, colour map, \
+                 heatmap, measurements and badge; labels keep their size against the image as in the fitted view",
+            ),
+        ];
+        for (index, (extent, entry, hint)) in extents.into_iter().enumerate() {
+            if index > 0 {
+                ui.separator();
+            }
+            for pane in [&self.real, &self.artificial, &self.styled] {
+                let button = egui::Button::new(format!("{} {entry}", pane.title));
+                if ui
+                    .add_enabled(pane.image.is_some(), button)
+                    .on_hover_text(hint)
+                    .on_disabled_hover_text("The view shows no image")
+                    .clicked()
+                {
+                    chosen = ViewSnapshot::of(pane, ui.ctx()).map(|snapshot| snapshot.with_extent(extent));
+                }
             }
         }
         if let Some(snapshot) = chosen {
@@ -380,9 +396,10 @@ impl WorkbenchApp {
         }
     }
 
-    /// Saves `slot`'s view to `path` as if File ▸ Save view as PNG had been given it (scripting and tests).
-    pub fn save_view_png_to(&mut self, ctx: &egui::Context, slot: Slot, path: std::path::PathBuf) {
-        match ViewSnapshot::of(self.pane(slot), ctx) {
+    /// Saves `slot`'s view (`extent` of it) to `path` as if File ▸ Save view as PNG had been given it (scripting
+    /// and tests).
+    pub fn save_view_png_to(&mut self, ctx: &egui::Context, slot: Slot, extent: SavedExtent, path: std::path::PathBuf) {
+        match ViewSnapshot::of(self.pane(slot), ctx).map(|snapshot| snapshot.with_extent(extent)) {
             Some(snapshot) => self.view_png.save_to(snapshot, path),
             None => self.message = Some(StatusMessage::Error("View not saved: the view shows no image".to_owned())),
         }

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use egui::{Modifiers, PointerButton, vec2};
 use egui_kittest::kittest::Queryable as _;
+use thorax::app::measurement::Measurement;
 use thorax::app::radiograph_renderer::Colormap;
-use thorax::app::view_png::ViewSnapshot;
+use thorax::app::view_png::{SavedExtent, ViewSnapshot};
 use thorax::engine::{ImageSource, Slot};
 use thorax::imaging::Window;
 
@@ -119,16 +120,96 @@ fn the_file_menu_saves_a_view_with_its_badge_and_says_what_it_is() {
     // The real view carries no such claim.
     let real_path = dir.path().join("real.png");
     let ctx = harness.ctx.clone();
-    harness.state_mut().save_view_png_to(&ctx, Slot::Real, real_path.clone());
+    harness.state_mut().save_view_png_to(&ctx, Slot::Real, SavedExtent::AsShown, real_path.clone());
     step_until(&mut harness, Duration::from_secs(30), |app| !app.view_png.is_busy());
     harness.run_steps(2);
     assert!(text_chunks(&real_path).iter().all(|(k, _)| k != "thorax.synthetic"));
 
     // A file that cannot be written says so, naming it.
     let missing = dir.path().join("gone").join("view.png");
-    harness.state_mut().save_view_png_to(&ctx, Slot::Real, missing.clone());
+    harness.state_mut().save_view_png_to(&ctx, Slot::Real, SavedExtent::AsShown, missing.clone());
     step_until(&mut harness, Duration::from_secs(30), |app| !app.view_png.is_busy());
     harness.run_steps(2);
     let message = format!("{:?}", harness.state().message);
     assert!(message.contains("View not saved") && message.contains(&missing.display().to_string()), "{message}");
+}
+
+/// File ▸ Save view as PNG ▸ Real image, full resolution: the whole image, one PNG pixel per image pixel, windowed as
+/// the view is, with the measurement where it lies on the anatomy, whatever the screen's zoom and pan.
+#[test]
+fn the_whole_image_is_saved_one_pixel_per_image_pixel_with_its_measurement() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    load_chest_cr(&mut harness);
+    let rect = harness.state().real.viewer_rect.unwrap();
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, rect.center() - vec2(60.0, 30.0), vec2(120.0, 60.0));
+    {
+        // Zoomed and panned afterwards: the screen now shows a crop, the file the whole image.
+        let pane = &mut harness.state_mut().real;
+        let (lo, hi) = pane.image.as_ref().unwrap().image.display_range();
+        pane.view.transform.zoom = 2.5;
+        pane.view.transform.center_uv = [0.3, 0.35];
+        pane.view.window = Window { center: lo + 0.5 * (hi - lo), width: 0.7 * (hi - lo) };
+    }
+    harness.run_steps(3);
+    let dir = tempfile::tempdir().unwrap();
+    thorax::app::path_dialog::set_dialog_backend(thorax::app::path_dialog::DialogBackend::BuiltIn);
+    thorax::app::path_dialog::remember_folder(&harness.ctx, dir.path().to_path_buf());
+    harness.get_by_label("File").click();
+    harness.run_steps(2);
+    harness.get_by_label("Save view as PNG").hover();
+    harness.run_steps(3);
+    harness.get_by_label("Real image, full resolution...").click();
+    harness.run_steps(4);
+    harness.get_by_label("Save").click();
+    let reported = |app: &thorax::app::WorkbenchApp| format!("{:?}", app.message).contains("Saved");
+    step_until(&mut harness, Duration::from_secs(60), |app| !app.view_png.is_busy() && reported(app));
+    let message = format!("{:?}", harness.state().message);
+    let path = dir.path().join("chest_cr_pa_siim_nih_real_full.png");
+    assert!(message.contains("Saved the whole image"), "{message}");
+    let saved = image::open(&path).unwrap().to_rgb8();
+
+    let pane = &harness.state().real;
+    let image = &pane.image.as_ref().unwrap().image;
+    assert_eq!(saved.dimensions(), (image.width_px() as u32, image.height_px() as u32));
+    let Measurement::Distance(distance) = pane.measurements.items()[0] else { panic!("not a distance") };
+    // Yellow (the measurement's colour) lies on the segment between its ends in image pixels.
+    let on_segment = |x: f32, y: f32| {
+        let ([ax, ay], [bx, by]) = (distance.from_px, distance.to_px);
+        let (dx, dy) = (bx - ax, by - ay);
+        let t = (((x - ax) * dx + (y - ay) * dy) / (dx * dx + dy * dy)).clamp(0.0, 1.0);
+        (x - ax - t * dx).hypot(y - ay - t * dy)
+    };
+    let yellow = |p: &image::Rgb<u8>| p.0[0] > 240 && p.0[1] > 200 && p.0[2] < 80;
+    let yellow_near = saved
+        .enumerate_pixels()
+        .filter(|(x, y, p)| yellow(p) && on_segment(*x as f32 + 0.5, *y as f32 + 0.5) < 12.0)
+        .count();
+    let length_px = distance.length_px() as usize;
+    assert!(yellow_near > length_px, "{yellow_near} yellow pixels along a {length_px} px distance");
+    // Elsewhere (off the line, its label and the corner texts) each pixel is its image pixel, windowed.
+    let window = pane.view.window;
+    let (mut compared, mut off) = (0usize, 0usize);
+    for (x, y, pixel) in saved.enumerate_pixels().step_by(7) {
+        let (xf, yf) = (x as f32 + 0.5, y as f32 + 0.5);
+        let near_text = yf < 0.1 * saved.height() as f32 || yf > 0.9 * saved.height() as f32;
+        // The length's label is drawn beside the segment's far end.
+        let near_label = (xf - distance.to_px[0]).hypot(yf - distance.to_px[1]) < 220.0;
+        if on_segment(xf, yf) < 40.0 || near_text || near_label {
+            continue;
+        }
+        let value = image.value_at(x as usize, y as usize).unwrap();
+        let expected = (window.display_fraction(value, false) * 255.0).round();
+        compared += 1;
+        if (f32::from(pixel.0[0]) - expected).abs() > 1.0 || pixel.0[0] != pixel.0[2] {
+            off += 1;
+            if off < 20 {
+                eprintln!("({x}, {y}): {:?}, expected {expected}", pixel.0);
+            }
+        }
+    }
+    if let Some(dir) = std::env::var_os("THORAX_FIGURE_DIR") {
+        saved.save(std::path::Path::new(&dir).join("whole_image.png")).unwrap();
+    }
+    assert!(compared > 10_000 && off * 1000 < compared, "{off} of {compared} pixels are not their windowed value");
 }

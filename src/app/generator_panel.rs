@@ -126,13 +126,18 @@ impl GeneratorPanel {
     }
 
     /// What File ▸ Export label traversal animates for `label_index`: the current generator, seed and sliders.
-    pub fn traversal_job(&self, label_index: usize) -> Option<crate::app::traversal_export::TraversalJob> {
+    pub fn traversal_job(
+        &self,
+        label_index: usize,
+        sweep: crate::app::traversal_export::TraversalSweep,
+    ) -> Option<crate::app::traversal_export::TraversalJob> {
         let model = self.current()?.clone();
         (label_index < self.labels.len()).then(|| crate::app::traversal_export::TraversalJob {
             model,
             seed: self.seed,
             labels: self.labels.clone(),
             label_index,
+            sweep,
         })
     }
 }

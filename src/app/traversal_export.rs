@@ -16,9 +16,56 @@ use crate::models::label_traversal::{
 use crate::models::progan::ProganGenerator;
 use crate::models::weights::Weights;
 
-/// Frames from 0 to 1; they play at 8 per second, forward then back.
-pub const TRAVERSAL_FRAMES: usize = 16;
+/// Frames play at 8 per second, forward then back.
 const TRAVERSAL_FPS: f32 = 8.0;
+
+/// The label's values: `frames` evenly spaced from `from` to `to`, both included.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TraversalSweep {
+    pub from: f32,
+    pub to: f32,
+    pub frames: usize,
+}
+
+impl Default for TraversalSweep {
+    /// Absent to present, the labels the generator was trained on, in 16 frames.
+    fn default() -> Self {
+        Self { from: 0.0, to: 1.0, frames: 16 }
+    }
+}
+
+impl TraversalSweep {
+    /// The range the menu offers: past 0 and 1 the generator extrapolates beyond its training labels.
+    pub const VALUE_RANGE: std::ops::RangeInclusive<f32> = -1.0..=2.0;
+
+    /// The sweep brought into what the menu offers (2 to `MAX_FRAMES` frames, values in [`Self::VALUE_RANGE`]).
+    pub fn clamped(self) -> Self {
+        let value =
+            |v: f32| if v.is_finite() { v.clamp(*Self::VALUE_RANGE.start(), *Self::VALUE_RANGE.end()) } else { 0.0 };
+        Self {
+            from: value(self.from),
+            to: value(self.to),
+            frames: self.frames.clamp(2, crate::models::label_traversal::MAX_FRAMES),
+        }
+    }
+
+    /// The menu's From, To and Frames fields.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        let extrapolates = "Values outside 0 to 1 extrapolate beyond the labels the generator was trained on";
+        ui.horizontal(|ui| {
+            ui.label("From");
+            ui.add(egui::DragValue::new(&mut self.from).range(Self::VALUE_RANGE).speed(0.01).fixed_decimals(2))
+                .on_hover_text(extrapolates);
+            ui.label("to");
+            ui.add(egui::DragValue::new(&mut self.to).range(Self::VALUE_RANGE).speed(0.01).fixed_decimals(2))
+                .on_hover_text(extrapolates);
+            ui.label("in");
+            ui.add(egui::DragValue::new(&mut self.frames).range(2..=crate::models::label_traversal::MAX_FRAMES))
+                .on_hover_text("Frames from the first value to the last, both included; played forward then back");
+            ui.label("frames");
+        });
+    }
+}
 
 /// What to animate: the generator as the panel has it.
 #[derive(Clone, Debug)]
@@ -28,6 +75,7 @@ pub struct TraversalJob {
     /// Every slider's value; the swept label's is replaced frame by frame.
     pub labels: Vec<f32>,
     pub label_index: usize,
+    pub sweep: TraversalSweep,
 }
 
 impl TraversalJob {
@@ -52,7 +100,8 @@ impl TraversalJob {
         }
         .map_err(|e| format!("loading {name}: {e}"))?;
         let generator = ProganGenerator::from_weights(weights).map_err(|e| format!("building {name}: {e}"))?;
-        let values = sweep_values(0.0, 1.0, TRAVERSAL_FRAMES);
+        let TraversalSweep { from, to, frames } = self.sweep.clamped();
+        let values = sweep_values(from, to, frames);
         let (pixels, width, height) =
             render_frames(&generator, self.seed, &self.labels, self.label_index, &values, &device)
                 .map_err(|e| format!("{e:#}"))?;
@@ -71,7 +120,7 @@ impl TraversalJob {
         crate::atomic_file::write_file(path, crate::atomic_file::IfExists::Replace, &encoded)
             .map_err(|e| e.to_string())?;
         Ok(format!(
-            "Saved the {} traversal (seed {}, {TRAVERSAL_FRAMES} frames from 0 to 1) to {}",
+            "Saved the {} traversal (seed {}, {frames} frames from {from} to {to}) to {}",
             self.label_name(),
             self.seed,
             path.display()
@@ -82,6 +131,8 @@ impl TraversalJob {
 /// The save dialog, then the frames made and written on a helper thread; reports once per export.
 pub struct TraversalExport {
     device: DeviceChoice,
+    /// The menu's range and frame count, kept between exports.
+    pub sweep: TraversalSweep,
     /// The generator's settings when the button was pressed, waiting for the file.
     pending: Option<TraversalJob>,
     dialogs: PathDialogs<()>,
@@ -91,7 +142,13 @@ pub struct TraversalExport {
 impl TraversalExport {
     /// Runs its generator on `device`.
     pub fn new(device: DeviceChoice) -> Self {
-        Self { device, pending: None, dialogs: PathDialogs::default(), write: BackgroundWrite::default() }
+        Self {
+            device,
+            sweep: TraversalSweep::default(),
+            pending: None,
+            dialogs: PathDialogs::default(),
+            write: BackgroundWrite::default(),
+        }
     }
 
     /// Asks where to save `job`'s GIF (the save dialog asks before replacing a file).

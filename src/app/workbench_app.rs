@@ -369,20 +369,18 @@ impl WorkbenchApp {
         }
     }
 
-    /// One entry per label of the generator: that label from 0 to 1 with the panel's seed and other sliders.
+    /// The sweep's range and frame count, then one entry per label of the generator: that label swept with the
+    /// panel's seed and other sliders.
     fn traversal_menu_ui(&mut self, ui: &mut egui::Ui) {
         let labels = self.generator.current().map_or_else(Vec::new, |model| model.card.labels.clone());
         if labels.is_empty() {
             ui.label("No generator");
             return;
         }
+        self.traversal.sweep.ui(ui);
         ui.label(
-            egui::RichText::new(format!(
-                "{} frames from 0 to 1 and back, seed {} and the other sliders as set",
-                crate::app::traversal_export::TRAVERSAL_FRAMES,
-                self.generator.seed
-            ))
-            .weak(),
+            egui::RichText::new(format!("forward and back, seed {} and the other sliders as set", self.generator.seed))
+                .weak(),
         );
         let mut chosen = None;
         for (index, name) in labels.iter().enumerate() {
@@ -390,7 +388,8 @@ impl WorkbenchApp {
                 chosen = Some(index);
             }
         }
-        if let Some(job) = chosen.and_then(|index| self.generator.traversal_job(index)) {
+        let sweep = self.traversal.sweep.clamped();
+        if let Some(job) = chosen.and_then(|index| self.generator.traversal_job(index, sweep)) {
             self.traversal.start(ui.ctx(), job);
             ui.close();
         }
@@ -934,7 +933,12 @@ impl WorkbenchApp {
                     ui.close();
                 }
                 ui.menu_button("Save view as PNG", |ui| self.save_view_menu_ui(ui));
-                ui.menu_button("Export label traversal as GIF", |ui| self.traversal_menu_ui(ui));
+                // Its range fields take clicks; only a label's entry (or a click outside) closes it.
+                let keep_open = egui::containers::menu::MenuConfig::new()
+                    .close_behavior(egui::PopupCloseBehavior::CloseOnClickOutside);
+                egui::containers::menu::SubMenuButton::new("Export label traversal as GIF")
+                    .config(keep_open)
+                    .ui(ui, |ui| self.traversal_menu_ui(ui));
                 ui.separator();
                 self.file_dialog_choice_ui(ui);
                 ui.separator();

@@ -241,8 +241,10 @@ fn viewer_ui(
     {
         let geometry = ViewGeometry::new(rect, image, state);
         let p = geometry.image_px_from_point(pointer);
-        let item = handles::item_at(items, [p.x, p.y], geometry.tolerance_px());
-        output.measure = Some(MeasureGesture::Select { item });
+        output.measure = Some(match handles::handle_at(items, [p.x, p.y], geometry.tolerance_px()) {
+            Some(handle) => MeasureGesture::SelectHandle { handle },
+            None => MeasureGesture::Select { item: handles::item_at(items, [p.x, p.y], geometry.tolerance_px()) },
+        });
     }
 
     // The handle a plain drag would take: marked, with a grab cursor (Shift + drag draws, so not then).

@@ -842,8 +842,14 @@ impl WorkbenchApp {
 
     /// After a view's gesture: a selection made there (a click, a handle taken) ends any other view's.
     fn keep_one_selection(&mut self, index: usize, output: &ViewerOutput) {
-        if matches!(output.measure, Some(MeasureGesture::Select { item: Some(_) } | MeasureGesture::MoveHandle { .. }))
-        {
+        if matches!(
+            output.measure,
+            Some(
+                MeasureGesture::Select { item: Some(_) }
+                    | MeasureGesture::SelectHandle { .. }
+                    | MeasureGesture::MoveHandle { .. }
+            )
+        ) {
             self.deselect_measurements_except(Some(index));
         }
     }

@@ -207,3 +207,33 @@ fn the_cobb_tool_reads_the_acute_angle_between_two_endplate_lines() {
     let degrees = cobb.degrees(spacing.as_ref()).unwrap();
     assert!(degrees < 0.2, "{cobb:?}: {degrees}");
 }
+
+#[test]
+fn a_clicked_handle_is_moved_alone_by_the_arrow_keys() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    load_chest_cr(&mut harness);
+    let rect = harness.state().real.viewer_rect.unwrap();
+    let from = rect.center() - vec2(80.0, 40.0);
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, from, vec2(160.0, 0.0));
+    harness.run_steps(2);
+    let [before] = distances(&harness.state().real)[..] else { panic!("one distance") };
+    // A click on its right end (a handle), then Right twice and Shift + Up.
+    click(&mut harness, from + vec2(160.0, 0.0));
+    let selected = harness.state().real.measurements.selected_handle();
+    assert_eq!(selected.map(|h| (h.item, h.handle)), Some((0, 1)), "the end is selected");
+    harness.key_press(egui::Key::ArrowRight);
+    harness.key_press(egui::Key::ArrowRight);
+    harness.key_press_modifiers(Modifiers::SHIFT, egui::Key::ArrowUp);
+    harness.run_steps(2);
+    let [after] = distances(&harness.state().real)[..] else { panic!("one distance") };
+    assert_eq!(after.from_px, before.from_px, "the other end stays");
+    assert_eq!(after.to_px, [before.to_px[0] + 2.0, before.to_px[1] - 10.0]);
+    // A click on the line: the arrows move the whole distance again.
+    click(&mut harness, from + vec2(60.0, 0.0));
+    assert_eq!(harness.state().real.measurements.selected_handle(), None);
+    harness.key_press(egui::Key::ArrowLeft);
+    harness.run_steps(2);
+    let [whole] = distances(&harness.state().real)[..] else { panic!("one distance") };
+    assert_eq!((whole.from_px[0], whole.to_px[0]), (after.from_px[0] - 1.0, after.to_px[0] - 1.0));
+}

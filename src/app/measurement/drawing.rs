@@ -46,9 +46,12 @@ impl Canvas<'_> {
                 Measurement::Cobb(cobb) => self.cobb_ui(Some(id), cobb),
             }
             if selected {
-                for handle in measurement.handles_px() {
-                    let square = Rect::from_center_size(self.point(handle), vec2(7.0, 7.0));
-                    self.painter.rect(square, 0.0, SELECTED, Stroke::new(1.0, EDGE), egui::StrokeKind::Middle);
+                let active = measurements.selected_handle().map(|handle| handle.handle);
+                for (handle_index, handle) in measurement.handles_px().into_iter().enumerate() {
+                    // The handle the arrow keys move is drawn larger.
+                    let (side, edge) = if active == Some(handle_index) { (11.0, 2.0) } else { (7.0, 1.0) };
+                    let square = Rect::from_center_size(self.point(handle), vec2(side, side));
+                    self.painter.rect(square, 0.0, SELECTED, Stroke::new(edge, EDGE), egui::StrokeKind::Middle);
                 }
             }
         }

@@ -105,6 +105,8 @@ pub enum MeasureGesture {
     DropHandle { handle: HandleId, at_px: Option<[f32; 2]> },
     /// A plain click: on a measurement (`Some`, its index) selects it, elsewhere (`None`) deselects.
     Select { item: Option<usize> },
+    /// A plain click on a handle: selects it and its measurement (the arrow keys then move the handle alone).
+    SelectHandle { handle: HandleId },
 }
 
 /// The measurements of one view and the gesture in progress.
@@ -121,6 +123,9 @@ pub struct Measurements {
     pending_endplate: Option<([f32; 2], [f32; 2])>,
     /// The selected measurement (index into `items`): drawn highlighted, removed by Delete.
     selected: Option<usize>,
+    /// One handle of the selected measurement (index into its handles), clicked or last dragged: the arrow keys move
+    /// it alone.
+    selected_handle: Option<usize>,
     /// The handle under the pointer this frame, drawn highlighted.
     hovered: Option<HandleId>,
     /// The handle being dragged and its measurement as it was before, for Esc to put back.
@@ -176,6 +181,20 @@ impl Measurements {
         self.selected
     }
 
+    /// The selected measurement's handle that the arrow keys move, when one was clicked or dragged.
+    pub fn selected_handle(&self) -> Option<HandleId> {
+        let (item, handle) = (self.selected?, self.selected_handle?);
+        Some(HandleId { item, handle })
+    }
+
+    /// Selects `handle` and its measurement: the arrow keys move that handle alone.
+    pub fn select_handle(&mut self, handle: HandleId) {
+        if self.handle_px(handle).is_some() {
+            self.selected = Some(handle.item);
+            self.selected_handle = Some(handle.handle);
+        }
+    }
+
     /// The handle under the pointer.
     pub fn hovered(&self) -> Option<HandleId> {
         self.hovered
@@ -194,6 +213,7 @@ impl Measurements {
     /// Selects measurement `item` (`None`, or an index past the end, deselects).
     pub fn select(&mut self, item: Option<usize>) {
         self.selected = item.filter(|&i| i < self.items.len());
+        self.selected_handle = None;
     }
 
     /// Removes the selected measurement, and only it; returns whether there was one. Not while a handle is being
@@ -202,6 +222,7 @@ impl Measurements {
         if self.moving.is_some() {
             return false;
         }
+        self.selected_handle = None;
         let Some(index) = self.selected.take().filter(|&i| i < self.items.len()) else {
             return false;
         };
@@ -211,16 +232,22 @@ impl Measurements {
         true
     }
 
-    /// Moves the selected measurement by `by_px` (the arrow keys); returns whether one moved. Not while a handle is
-    /// being dragged. A region is measured again at its new place.
+    /// Moves the selected measurement by `by_px` (the arrow keys), or only its selected handle when one is;
+    /// returns whether anything moved. Not while a handle is being dragged. A region is measured again at its new
+    /// place.
     pub fn nudge_selected(&mut self, by_px: [f32; 2], image: &GrayImage, ctx: &egui::Context) -> bool {
         if self.moving.is_some() {
             return false;
         }
+        let handle_px = self.selected_handle().and_then(|handle| self.handle_px(handle));
         let Some(item) = self.selected.and_then(|index| self.items.get_mut(index)) else {
             return false;
         };
-        *item = item.shifted(by_px, |ellipse| Region::new(ellipse, image, ctx));
+        let measure = |ellipse| Region::new(ellipse, image, ctx);
+        *item = match (self.selected_handle, handle_px) {
+            (Some(handle), Some([x, y])) => item.with_handle_at(handle, [x + by_px[0], y + by_px[1]], measure),
+            _ => item.shifted(by_px, measure),
+        };
         true
     }
 
@@ -246,6 +273,7 @@ impl Measurements {
                 self.moving = None;
             }
             MeasureGesture::Select { item } => self.select(item),
+            MeasureGesture::SelectHandle { handle } => self.select_handle(handle),
         }
     }
 
@@ -269,8 +297,9 @@ impl Measurements {
                     return;
                 };
                 self.moving = Some((handle, item.clone()));
-                // What is being edited is what Delete would remove.
+                // What is being edited is what Delete would remove, and its handle what the arrows then move.
                 self.selected = Some(handle.item);
+                self.selected_handle = Some(handle.handle);
                 item.clone()
             }
         };
@@ -530,6 +559,41 @@ mod tests {
         measurements.clear();
         measurements.apply(MeasureGesture::MoveHandle { handle, to_px: [5.0, 5.0] }, tool, &image, &ctx);
         assert!(measurements.is_empty());
+    }
+
+    #[test]
+    fn arrow_nudges_move_a_selected_handle_alone() {
+        let (image, ctx) = (GrayImage::new(8, 8, BitDepth::U8, vec![0.0; 64]).unwrap(), egui::Context::default());
+        let mut measurements = Measurements::default();
+        let tool = MeasureTool::Distance;
+        drag(&mut measurements, tool, [1.0, 1.0], [4.0, 5.0]);
+        let ends = |m: &Measurements| match &m.items()[0] {
+            Measurement::Distance(distance) => (distance.from_px, distance.to_px),
+            other => panic!("{other:?}"),
+        };
+        // A click on the far end: the arrows move it, the near end stays.
+        let far = HandleId { item: 0, handle: 1 };
+        measurements.apply(MeasureGesture::SelectHandle { handle: far }, tool, &image, &ctx);
+        assert_eq!((measurements.selected(), measurements.selected_handle()), (Some(0), Some(far)));
+        assert!(measurements.nudge_selected([2.0, -1.0], &image, &ctx));
+        assert_eq!(ends(&measurements), ([1.0, 1.0], [6.0, 4.0]));
+        // A click on the line selects the whole again.
+        measurements.apply(MeasureGesture::Select { item: Some(0) }, tool, &image, &ctx);
+        assert_eq!(measurements.selected_handle(), None);
+        assert!(measurements.nudge_selected([1.0, 0.0], &image, &ctx));
+        assert_eq!(ends(&measurements), ([2.0, 1.0], [7.0, 4.0]));
+        // A handle dragged and dropped is the one the arrows then fine-tune.
+        let near = HandleId { item: 0, handle: 0 };
+        measurements.apply(MeasureGesture::MoveHandle { handle: near, to_px: [3.0, 3.0] }, tool, &image, &ctx);
+        measurements.apply(MeasureGesture::DropHandle { handle: near, at_px: None }, tool, &image, &ctx);
+        assert_eq!(measurements.selected_handle(), Some(near));
+        assert!(measurements.nudge_selected([0.0, 1.0], &image, &ctx));
+        assert_eq!(ends(&measurements), ([3.0, 4.0], [7.0, 4.0]));
+        // A handle that does not exist selects nothing; deselecting drops the handle too.
+        measurements.select_handle(HandleId { item: 0, handle: 9 });
+        assert_eq!(measurements.selected_handle(), Some(near));
+        measurements.select(None);
+        assert_eq!(measurements.selected_handle(), None);
     }
 
     #[test]

@@ -113,13 +113,14 @@ impl StudyPanel {
         if let Some(worker) = self.worker.take() {
             let deadline = std::time::Instant::now() + SHUTDOWN_WAIT;
             while let Some(reply) = worker.reply_within(deadline.saturating_duration_since(std::time::Instant::now())) {
-                if let WorkerReply::Left(_) = reply {
-                    break;
+                match reply {
+                    WorkerReply::Left(_) => break,
+                    // The home that would show it closes with the study.
+                    WorkerReply::SubmitFailed(e) => {
+                        log::error!("closing the study: the last answer was not stored: {e}")
+                    }
+                    _ => {}
                 }
-                self.after_reading_reply(reply);
-            }
-            if let Some(error) = &self.error {
-                log::error!("closing the study: {error}");
             }
             // Dropping the worker waits for its thread (the session closes with it).
             drop(worker);

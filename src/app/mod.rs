@@ -22,6 +22,7 @@ pub mod plot_png;
 pub mod radiograph_renderer;
 pub mod radiograph_viewer;
 pub mod reading_mode;
+pub mod reading_worker;
 pub mod sample_browser;
 pub mod settings;
 pub mod station_lock;

@@ -8,16 +8,21 @@
 //! Nothing on this screen depends on where a case came from: the labels are the same for every case except
 //! "Case k of n", the initial view is identical (fitted, full 16-bit window), and the truth is only shown after
 //! the answer of a practice case when the study gives practice feedback.
+//!
+//! The screen never touches the study file: every read and write goes to the `ReadingWorker`, which holds the
+//! session. An answer counts as saved once the worker says it is on disk; until then the answer controls are off and
+//! "Saving…" shows, and a failed write leaves the answer in the form with the error, to submit again.
 
 use egui::{Key, Modifiers};
 
+use std::time::Instant;
+
 use crate::app::radiograph_viewer::{ViewGeometry, radiograph_viewer_ui};
+use crate::app::reading_worker::{CaseOutcome, ReadingWorker, WorkerReply, WorkerRequest};
 use crate::app::view_state::ViewState;
 use crate::imaging::{BitDepth, GrayImage, Window};
 use crate::study::session::PracticeFeedback;
-use crate::study::{
-    Answer, Call, CaseForDisplay, ConfidenceScale, GiveawayPoint, ReadingPhase, ReadingSession, StudyDesign,
-};
+use crate::study::{Answer, Call, CaseForDisplay, ConfidenceScale, GiveawayPoint, ReadingPhase, StudyDesign};
 
 /// Step of the Up/Down keys on a 0-100 slider.
 const SLIDER_STEP: u32 = 5;
@@ -31,8 +36,21 @@ const CLOCK_CHECKPOINT_POLL: std::time::Duration = std::time::Duration::from_sec
 pub enum ReadingRequest {
     /// Keep reading.
     Stay,
-    /// Leave the reading screen (the session is paused).
+    /// Leave the reading screen (the panel sends the worker `Leave`, which pauses the session).
     Leave,
+}
+
+/// A request the screen waits on before the reader can go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pending {
+    /// The first case.
+    Start,
+    /// The answer's write (then the next case).
+    Submit,
+    /// The case after practice feedback.
+    Next,
+    /// The case gone back to.
+    Back,
 }
 
 /// The answer being composed for the case on screen.
@@ -80,12 +98,17 @@ enum Screen {
     Feedback(PracticeFeedback, Box<ShownCase>),
     /// Every case is answered.
     Finished,
+    /// Waiting for the first case.
+    Loading,
 }
 
 /// State of the reading screen for one reader.
 pub struct ReadingMode {
     reader: String,
+    design: StudyDesign,
     screen: Screen,
+    /// What the worker is doing for the screen; the answer controls wait for it.
+    pending: Option<Pending>,
     pub draft: AnswerDraft,
     pub view: ViewState,
     paused: bool,
@@ -138,11 +161,15 @@ fn confidence_for_digit(scale: ConfidenceScale, digit: u32) -> u32 {
 const DIGIT_KEYS: [(Key, u32); 5] = [(Key::Num1, 1), (Key::Num2, 2), (Key::Num3, 3), (Key::Num4, 4), (Key::Num5, 5)];
 
 impl ReadingMode {
-    /// Opens the reading screen for `reader` at their first unanswered case.
-    pub fn start(session: &mut ReadingSession, reader: &str) -> Result<Self, String> {
-        let mut mode = Self {
+    /// Opens the reading screen for `reader`; the worker (which holds the reader's session) is asked for their first
+    /// unanswered case, shown when it comes.
+    pub fn start(worker: &ReadingWorker, design: StudyDesign, reader: &str) -> Self {
+        worker.send(WorkerRequest::Start);
+        Self {
             reader: reader.to_owned(),
-            screen: Screen::Finished,
+            design,
+            screen: Screen::Loading,
+            pending: Some(Pending::Start),
             draft: AnswerDraft::default(),
             view: initial_view(),
             paused: false,
@@ -150,10 +177,12 @@ impl ReadingMode {
             error: None,
             viewer_rect: None,
             typing_last_frame: false,
-        };
-        session.resume(reader).map_err(|e| e.to_string())?;
-        mode.load_next(session)?;
-        Ok(mode)
+        }
+    }
+
+    /// What the screen waits for the worker to do, if anything.
+    pub fn pending(&self) -> Option<Pending> {
+        self.pending
     }
 
     pub fn reader(&self) -> &str {
@@ -183,87 +212,117 @@ impl ReadingMode {
         }
     }
 
-    fn show(&mut self, case: CaseForDisplay) -> Result<(), String> {
+    /// Shows `case` and tells the worker when, so that its clock starts now and not when the worker read it.
+    fn show(&mut self, worker: &ReadingWorker, case: CaseForDisplay) -> Result<(), String> {
         let image = gray_image(&case).ok_or_else(|| "the case image is empty".to_owned())?;
+        worker.send(WorkerRequest::Shown { token: case.token, shown_at: Instant::now() });
         self.draft = case.previous_answer.as_ref().map(AnswerDraft::from_answer).unwrap_or_default();
         self.view = initial_view();
         self.screen = Screen::Case(Box::new(ShownCase { case, image }));
         Ok(())
     }
 
-    fn load_next(&mut self, session: &mut ReadingSession) -> Result<(), String> {
-        match session.next_case(&self.reader).map_err(|e| e.to_string())? {
-            Some(case) => self.show(case),
-            None => {
+    /// Shows the case the worker read, or the end; an error leaves the screen as it is.
+    fn show_outcome(&mut self, worker: &ReadingWorker, outcome: CaseOutcome) {
+        let shown = match outcome {
+            Ok(Some(case)) => self.show(worker, case),
+            Ok(None) => {
                 self.screen = Screen::Finished;
                 Ok(())
             }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = shown {
+            self.error = Some(e);
         }
     }
 
-    /// Stores the draft answer; on success moves on (or shows practice feedback).
-    pub fn submit(&mut self, session: &mut ReadingSession) {
-        let Screen::Case(shown) = &self.screen else {
-            return;
-        };
-        let Some(answer) = self.draft.answer(session.design()) else {
-            self.error = Some("Choose a call (Left/Right) and a confidence (1-5) first".to_owned());
-            return;
-        };
-        match session.submit(&self.reader, shown.case.token, &answer) {
-            Ok(receipt) => {
+    /// Takes a reply of the worker (every one but `Left`, which goes to the panel). Returns an error when the
+    /// reading could not begin.
+    pub fn on_reply(&mut self, worker: &ReadingWorker, reply: WorkerReply) -> Option<String> {
+        let pending = self.pending.take();
+        match reply {
+            WorkerReply::Case(outcome) => {
+                if pending == Some(Pending::Start)
+                    && let Err(e) = outcome
+                {
+                    return Some(e);
+                }
+                self.error = None;
+                self.show_outcome(worker, outcome);
+            }
+            WorkerReply::Submitted { receipt, next } => {
                 self.submitted += 1;
                 self.error = None;
-                match receipt.practice_feedback {
-                    Some(feedback) => {
+                match (receipt.practice_feedback, next) {
+                    (Some(feedback), _) => {
                         let screen = std::mem::replace(&mut self.screen, Screen::Finished);
                         if let Screen::Case(shown) = screen {
                             self.screen = Screen::Feedback(feedback, shown);
                         }
                     }
-                    None => {
-                        if let Err(e) = self.load_next(session) {
-                            self.error = Some(e);
-                        }
-                    }
+                    (None, Some(next)) => self.show_outcome(worker, next),
+                    (None, None) => {}
                 }
             }
             // The answer is not stored: the case and the draft stay, the reader can submit again.
-            Err(e) => self.error = Some(format!("The answer was not stored: {e}")),
+            WorkerReply::SubmitFailed(e) => self.error = Some(format!("The answer was not stored: {e}")),
+            WorkerReply::Back(Ok(None)) => {}
+            WorkerReply::Back(outcome) => self.show_outcome(worker, outcome),
+            WorkerReply::ClockFailed(e) => {
+                // Not a reply the screen waited on.
+                self.pending = pending;
+                self.error = Some(e);
+            }
+            WorkerReply::Left(_) => {
+                self.pending = pending;
+                log::error!("the reading worker handed its session back while reading went on");
+            }
+        }
+        None
+    }
+
+    /// Sends the draft answer to be stored; the screen moves on (or shows practice feedback) once it is.
+    pub fn submit(&mut self, worker: &ReadingWorker) {
+        let Screen::Case(shown) = &self.screen else {
+            return;
+        };
+        if self.pending.is_some() {
+            return;
+        }
+        let Some(answer) = self.draft.answer(&self.design) else {
+            self.error = Some("Choose a call (Left/Right) and a confidence (1-5) first".to_owned());
+            return;
+        };
+        worker.send(WorkerRequest::Submit { token: shown.case.token, answer, answered_at: Instant::now() });
+        self.pending = Some(Pending::Submit);
+    }
+
+    /// Asks for the case after practice feedback.
+    fn next_after_feedback(&mut self, worker: &ReadingWorker) {
+        if self.pending.is_none() {
+            worker.send(WorkerRequest::Next);
+            self.pending = Some(Pending::Next);
         }
     }
 
     /// Goes back one case when the study allows it.
-    pub fn go_back(&mut self, session: &mut ReadingSession) {
-        if !session.design().allow_back {
+    pub fn go_back(&mut self, worker: &ReadingWorker) {
+        if !self.design.allow_back || self.pending.is_some() {
             return;
         }
-        match session.go_back(&self.reader) {
-            Ok(Some(case)) => {
-                if let Err(e) = self.show(case) {
-                    self.error = Some(e);
-                }
-            }
-            Ok(None) => {}
-            Err(e) => self.error = Some(e.to_string()),
-        }
+        worker.send(WorkerRequest::Back { asked_at: Instant::now() });
+        self.pending = Some(Pending::Back);
     }
 
-    /// Pauses or resumes the reading clock; a paused screen hides the image.
-    pub fn toggle_pause(&mut self, session: &mut ReadingSession) {
-        let result = if self.paused { session.resume(&self.reader) } else { session.pause(&self.reader) };
-        match result {
-            Ok(()) => self.paused = !self.paused,
-            Err(e) => self.error = Some(e.to_string()),
+    /// Pauses or resumes the reading clock; a paused screen hides the image at once, the worker writes the pause.
+    pub fn toggle_pause(&mut self, worker: &ReadingWorker) {
+        if self.pending.is_some() {
+            return;
         }
-    }
-
-    /// Stops the clock before the screen is left.
-    pub fn leave(&mut self, session: &mut ReadingSession) {
-        if let Err(e) = session.pause(&self.reader) {
-            log::error!("cannot pause the reading session: {e}");
-        }
-        self.paused = true;
+        let asked_at = Instant::now();
+        worker.send(if self.paused { WorkerRequest::Resume { asked_at } } else { WorkerRequest::Pause { asked_at } });
+        self.paused = !self.paused;
     }
 
     fn set_confidence_step(&mut self, scale: ConfidenceScale, up: bool) {
@@ -277,7 +336,7 @@ impl ReadingMode {
     }
 
     /// Keyboard shortcuts, taken before any widget sees the keys.
-    fn handle_keys(&mut self, ui: &egui::Ui, session: &mut ReadingSession) -> ReadingRequest {
+    fn handle_keys(&mut self, ui: &egui::Ui, worker: &ReadingWorker) -> ReadingRequest {
         let ctx = ui.ctx().clone();
         let typing = ctx.egui_wants_keyboard_input() || self.typing_last_frame;
         let consume = |key| ctx.input_mut(|i| i.consume_key(Modifiers::NONE, key));
@@ -286,36 +345,35 @@ impl ReadingMode {
                 ctx.memory_mut(|m| m.stop_text_input());
                 return ReadingRequest::Stay;
             }
-            self.leave(session);
             return ReadingRequest::Leave;
         }
-        if typing {
+        // While the worker stores the answer or reads a case, only Esc acts.
+        if typing || self.pending.is_some() {
             return ReadingRequest::Stay;
         }
         match &self.screen {
+            Screen::Loading => {}
             Screen::Finished => {
                 if consume(Key::Enter) {
                     return ReadingRequest::Leave;
                 }
                 if consume(Key::Backspace) {
-                    self.go_back(session);
+                    self.go_back(worker);
                 }
             }
             Screen::Feedback(..) => {
-                if consume(Key::Enter)
-                    && let Err(e) = self.load_next(session)
-                {
-                    self.error = Some(e);
+                if consume(Key::Enter) {
+                    self.next_after_feedback(worker);
                 }
             }
             Screen::Case(_) => {
                 if consume(Key::P) {
-                    self.toggle_pause(session);
+                    self.toggle_pause(worker);
                 }
                 if self.paused {
                     return ReadingRequest::Stay;
                 }
-                let scale = session.design().confidence_scale;
+                let scale = self.design.confidence_scale;
                 if consume(Key::ArrowLeft) {
                     self.draft.call = Some(Call::Real);
                 }
@@ -343,43 +401,41 @@ impl ReadingMode {
                     self.view.window = initial_view().window;
                 }
                 if consume(Key::Backspace) {
-                    self.go_back(session);
+                    self.go_back(worker);
                 }
                 if consume(Key::Enter) {
-                    self.submit(session);
+                    self.submit(worker);
                 }
             }
         }
         ReadingRequest::Stay
     }
 
-    /// Keeps the reading time of the case on screen safe from a crash (a cheap call: the session throttles it).
-    fn checkpoint_clock(&self, ctx: &egui::Context, session: &mut ReadingSession) {
-        if self.paused || !matches!(self.screen, Screen::Case(_)) {
+    /// Keeps the reading time of the case on screen safe from a crash: fire and forget, the session writes at most
+    /// every checkpoint interval and the worker logs a failure.
+    fn checkpoint_clock(&self, ctx: &egui::Context, worker: &ReadingWorker) {
+        if self.paused || self.pending.is_some() || !matches!(self.screen, Screen::Case(_)) {
             return;
         }
-        // A failed checkpoint costs only crash protection; the next answer's write reports a real problem.
-        if let Err(e) = session.checkpoint_clock(&self.reader) {
-            log::warn!("cannot checkpoint the reading clock: {e}");
-        }
+        worker.checkpoint_clock();
         ctx.request_repaint_after(CLOCK_CHECKPOINT_POLL);
     }
 
-    /// Draws the whole screen. Call instead of every other panel.
-    pub fn ui(&mut self, ui: &mut egui::Ui, session: &mut ReadingSession) -> ReadingRequest {
-        let mut request = self.handle_keys(ui, session);
-        self.checkpoint_clock(ui.ctx(), session);
+    /// Draws the whole screen. Call instead of every other panel, after handing it the worker's replies.
+    pub fn ui(&mut self, ui: &mut egui::Ui, worker: &ReadingWorker) -> ReadingRequest {
+        let mut request = self.handle_keys(ui, worker);
+        self.checkpoint_clock(ui.ctx(), worker);
         let frame = egui::Frame::central_panel(ui.style()).fill(egui::Color32::from_gray(12));
         egui::Panel::top("reading_top").show(ui, |ui| {
-            if self.top_bar_ui(ui, session) {
+            if self.top_bar_ui(ui, worker) {
                 request = ReadingRequest::Leave;
             }
         });
         if matches!(self.screen, Screen::Case(_)) {
-            egui::Panel::bottom("reading_answer").show(ui, |ui| self.answer_bar_ui(ui, session));
+            egui::Panel::bottom("reading_answer").show(ui, |ui| self.answer_bar_ui(ui, worker));
         }
         egui::CentralPanel::default().frame(frame).show(ui, |ui| {
-            if self.central_ui(ui, session) {
+            if self.central_ui(ui, worker) {
                 request = ReadingRequest::Leave;
             }
         });
@@ -388,15 +444,15 @@ impl ReadingMode {
     }
 
     /// Progress, pause, viewer tools, exit. Returns true when the reader asked to leave.
-    fn top_bar_ui(&mut self, ui: &mut egui::Ui, session: &mut ReadingSession) -> bool {
+    fn top_bar_ui(&mut self, ui: &mut egui::Ui, worker: &ReadingWorker) -> bool {
         let mut leave = false;
         ui.horizontal(|ui| {
             if let Some(text) = self.progress_text() {
                 ui.label(egui::RichText::new(text).strong().size(16.0));
                 ui.separator();
                 let pause_text = if self.paused { "Resume (P)" } else { "Pause (P)" };
-                if ui.button(pause_text).clicked() {
-                    self.toggle_pause(session);
+                if ui.add_enabled(self.pending.is_none(), egui::Button::new(pause_text)).clicked() {
+                    self.toggle_pause(worker);
                 }
                 if !self.paused {
                     ui.separator();
@@ -408,8 +464,10 @@ impl ReadingMode {
                     {
                         self.view.window = initial_view().window;
                     }
-                    if session.design().allow_back && ui.button("Back (Backspace)").clicked() {
-                        self.go_back(session);
+                    if self.design.allow_back
+                        && ui.add_enabled(self.pending.is_none(), egui::Button::new("Back (Backspace)")).clicked()
+                    {
+                        self.go_back(worker);
                     }
                     ui.separator();
                     ui.label(egui::RichText::new(window_readout(&self.view)).weak());
@@ -417,7 +475,6 @@ impl ReadingMode {
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 if ui.button("Leave reading (Esc)").clicked() {
-                    self.leave(session);
                     leave = true;
                 }
                 ui.label(egui::RichText::new(format!("Reader: {}", self.reader)).weak());
@@ -427,10 +484,11 @@ impl ReadingMode {
     }
 
     /// The answer controls below the image (the same for every case).
-    fn answer_bar_ui(&mut self, ui: &mut egui::Ui, session: &mut ReadingSession) {
-        let design = session.design().clone();
+    fn answer_bar_ui(&mut self, ui: &mut egui::Ui, worker: &ReadingWorker) {
+        let design = self.design.clone();
         ui.add_space(4.0);
-        ui.add_enabled_ui(!self.paused, |ui| {
+        // No second answer while one is being stored.
+        ui.add_enabled_ui(!self.paused && self.pending.is_none(), |ui| {
             ui.horizontal(|ui| {
                 ui.label(egui::RichText::new("Is this radiograph real or artificial?").strong());
                 ui.selectable_value(&mut self.draft.call, Some(Call::Real), "Real (Left)");
@@ -463,7 +521,11 @@ impl ReadingMode {
                 ui.separator();
                 let ready = self.draft.call.is_some() && self.draft.confidence.is_some();
                 if ui.add_enabled(ready, egui::Button::new("Submit (Enter)")).clicked() {
-                    self.submit(session);
+                    self.submit(worker);
+                }
+                if self.pending == Some(Pending::Submit) {
+                    ui.spinner();
+                    ui.label("Saving…");
                 }
             });
             if design.questions.free_text || design.questions.giveaway_click {
@@ -502,9 +564,14 @@ impl ReadingMode {
     }
 
     /// The image, the pause screen, practice feedback or the end. Returns true when the reader asked to leave.
-    fn central_ui(&mut self, ui: &mut egui::Ui, session: &mut ReadingSession) -> bool {
+    fn central_ui(&mut self, ui: &mut egui::Ui, worker: &ReadingWorker) -> bool {
         let mut leave = false;
         match &self.screen {
+            Screen::Loading => {
+                ui.centered_and_justified(|ui| {
+                    ui.spinner();
+                });
+            }
             Screen::Case(shown) => {
                 if self.paused {
                     ui.centered_and_justified(|ui| {
@@ -517,8 +584,7 @@ impl ReadingMode {
                 self.viewer_rect = Some(viewer_rect);
                 let id = ui.scope_id().with("study_reading_viewer");
                 let output = radiograph_viewer_ui(ui, id, &image, &mut self.view, None);
-                let giveaway_click = session.design().questions.giveaway_click;
-                if giveaway_click {
+                if self.design.questions.giveaway_click && self.pending.is_none() {
                     self.giveaway_ui(ui, viewer_rect, &image, output.interacted);
                 }
             }
@@ -532,16 +598,14 @@ impl ReadingMode {
                     ui.heading(format!("Practice case: this radiograph was {truth}. {verdict}"));
                     ui.horizontal(|ui| {
                         ui.label("Practice cases do not count.");
-                        next = ui.button("Next case (Enter)").clicked();
+                        next = ui.add_enabled(self.pending.is_none(), egui::Button::new("Next case (Enter)")).clicked();
                     });
                 });
-                if next && let Err(e) = self.load_next(session) {
-                    self.error = Some(e);
+                if next {
+                    self.next_after_feedback(worker);
                 }
-                if let Screen::Feedback(..) = self.screen {
-                    let id = ui.scope_id().with("study_reading_viewer");
-                    radiograph_viewer_ui(ui, id, &image, &mut self.view, None);
-                }
+                let id = ui.scope_id().with("study_reading_viewer");
+                radiograph_viewer_ui(ui, id, &image, &mut self.view, None);
             }
             Screen::Finished => {
                 ui.vertical_centered(|ui| {
@@ -552,8 +616,12 @@ impl ReadingMode {
                     }
                     // In a study that allows going back, the last answer stays open to revision until the reader
                     // closes.
-                    if session.design().allow_back && ui.button("Back to the last case (Backspace)").clicked() {
-                        self.go_back(session);
+                    if self.design.allow_back
+                        && ui
+                            .add_enabled(self.pending.is_none(), egui::Button::new("Back to the last case (Backspace)"))
+                            .clicked()
+                    {
+                        self.go_back(worker);
                     }
                 });
             }

@@ -1,6 +1,9 @@
 //! The Study panel: open a study database, pick the reader, start or resume the blinded reading, see the results.
 //!
-//! The panel owns the one `ReadingSession` of the open study (the database is held exclusively while open). While a
+//! The panel owns the one `ReadingSession` of the open study (the database is held exclusively while open), except
+//! while a reader reads: a `ReadingWorker` thread then holds it and does the reading's database work off the UI
+//! thread, and hands it back when the reader leaves (after storing what was queued). The study's home, progress and
+//! Results still read the session on the UI thread: they are not on the per-answer path. While a
 //! study is open the window is a reading station: `frame_ui` draws the study's home (readers, progress, start) or
 //! the reading screen, and the workbench draws nothing else. A reader who pauses or finishes thus never lands on
 //! the generator, its ARTIFICIAL badges or the classifier; Close study returns to the workbench. Results stay
@@ -10,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::app::path_dialog::{DialogKind, PathDialogs};
 use crate::app::reading_mode::{ReadingMode, ReadingRequest};
+use crate::app::reading_worker::{ReadingWorker, SHUTDOWN_WAIT, WorkerReply, WorkerRequest};
 use crate::app::station_lock::StationLock;
 use crate::app::study_results::{analyze_store, results_ui};
 use crate::study::analysis::AnalysisReport;
@@ -21,7 +25,8 @@ const STATION_COLUMN_WIDTH_PX: f32 = 560.0;
 /// A study open in the panel.
 pub struct OpenStudy {
     pub path: PathBuf,
-    pub session: ReadingSession,
+    /// `None` while a reading worker holds it (reading, or storing what was queued before it hands it back).
+    pub session: Option<ReadingSession>,
     pub design: StudyDesign,
     /// The reader who reads next.
     pub reader: String,
@@ -36,6 +41,8 @@ pub struct StudyPanel {
     pub window_open: bool,
     pub study: Option<OpenStudy>,
     pub reading: Option<ReadingMode>,
+    /// The worker that holds the session while a reader reads, and until it has handed the session back.
+    worker: Option<ReadingWorker>,
     /// The latest analysis (or why there is none), shown in the Results window.
     pub results: Option<Result<AnalysisReport, String>>,
     pub results_open: bool,
@@ -80,7 +87,7 @@ impl StudyPanel {
                 .unwrap_or_default();
             // A file whose metadata cannot be read is treated as a copy: no results rather than wrong ones.
             let reader_copy = session.store().is_reader_copy().unwrap_or(true);
-            OpenStudy { path: path.to_path_buf(), session, design, reader, reader_copy }
+            OpenStudy { path: path.to_path_buf(), session: Some(session), design, reader, reader_copy }
         });
         match result {
             Ok(study) => {
@@ -98,13 +105,25 @@ impl StudyPanel {
         }
     }
 
-    /// Closes the open study (releasing the database).
+    /// Closes the open study (releasing the database). A reading worker first stores everything queued (an answer in
+    /// flight included) and hands the session back: the one wait on the UI thread, at most `SHUTDOWN_WAIT`, and only
+    /// when the study closes or another opens.
     pub fn close_study(&mut self) {
-        if let (Some(reading), Some(study)) = (self.reading.as_mut(), self.study.as_mut()) {
-            reading.leave(&mut study.session);
-        }
-        if self.reading.take().is_some() {
-            self.fullscreen = Some(false);
+        self.stop_reading();
+        if let Some(worker) = self.worker.take() {
+            let deadline = std::time::Instant::now() + SHUTDOWN_WAIT;
+            while let Some(reply) = worker.reply_within(deadline.saturating_duration_since(std::time::Instant::now())) {
+                match reply {
+                    WorkerReply::Left(_) => break,
+                    // The home that would show it closes with the study.
+                    WorkerReply::SubmitFailed(e) => {
+                        log::error!("closing the study: the last answer was not stored: {e}")
+                    }
+                    _ => {}
+                }
+            }
+            // Dropping the worker waits for its thread (the session closes with it).
+            drop(worker);
         }
         self.study = None;
         self.results = None;
@@ -123,12 +142,15 @@ impl StudyPanel {
         Ok(())
     }
 
-    /// Enters the full-screen reading of the selected reader at their first unanswered case.
-    pub fn start_reading(&mut self) -> Result<(), String> {
+    /// Enters the full-screen reading of the selected reader: a worker takes the session, and the screen shows their
+    /// first unanswered case when the worker has read it.
+    pub fn start_reading(&mut self, ctx: &egui::Context) -> Result<(), String> {
         let study = self.study.as_mut().ok_or("no study is open")?;
-        match ReadingMode::start(&mut study.session, &study.reader) {
-            Ok(mode) => {
-                self.reading = Some(mode);
+        let session = study.session.take().ok_or("the last answers are still being saved")?;
+        match ReadingWorker::spawn(session, &study.reader, ctx) {
+            Ok(worker) => {
+                self.reading = Some(ReadingMode::start(&worker, study.design.clone(), &study.reader));
+                self.worker = Some(worker);
                 self.results = None;
                 self.results_open = false;
                 self.fullscreen = Some(true);
@@ -136,6 +158,8 @@ impl StudyPanel {
                 Ok(())
             }
             Err(e) => {
+                // The session went with the thread that could not start: the study is closed.
+                self.study = None;
                 self.error = Some(e.clone());
                 Err(e)
             }
@@ -146,13 +170,73 @@ impl StudyPanel {
         self.reading.is_some()
     }
 
-    /// Leaves the reading screen (the session is paused) and shows the panel again.
-    pub fn stop_reading(&mut self) {
-        if let (Some(reading), Some(study)) = (self.reading.as_mut(), self.study.as_mut()) {
-            reading.leave(&mut study.session);
+    /// Whether a reading worker has work the screen waits on: an answer or a case on its way, or the session not yet
+    /// handed back after leaving. (Tests wait on it; clock checkpoints do not count.)
+    pub fn is_waiting_for_worker(&self) -> bool {
+        match (&self.reading, &self.worker) {
+            (Some(reading), Some(_)) => reading.pending().is_some(),
+            (None, Some(_)) => true,
+            _ => false,
         }
+    }
+
+    /// Runs `f` on the open study's session, in order with the reading's requests when a worker holds it (tests and
+    /// tools: a setting, a size cap). Returns false when no study is open.
+    pub fn with_session(&mut self, f: impl FnOnce(&mut ReadingSession) + Send + 'static) -> bool {
+        if let Some(worker) = &self.worker {
+            worker.send(WorkerRequest::WithSession(Box::new(f)));
+            return true;
+        }
+        match self.study.as_mut().and_then(|study| study.session.as_mut()) {
+            Some(session) => {
+                f(session);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Leaves the reading screen and shows the panel again. The worker pauses the session after whatever is queued
+    /// and hands it back; the home waits for it without blocking.
+    pub fn stop_reading(&mut self) {
         if self.reading.take().is_some() {
+            if let Some(worker) = &self.worker {
+                worker.send(WorkerRequest::Leave { asked_at: std::time::Instant::now() });
+            }
             self.fullscreen = Some(false);
+        }
+    }
+
+    /// A reply that comes after the reading screen was left: the session coming back, or the fate of an answer
+    /// that was still being stored.
+    fn after_reading_reply(&mut self, reply: WorkerReply) {
+        match reply {
+            WorkerReply::Left(session) => {
+                if let Some(study) = self.study.as_mut() {
+                    study.session = Some(*session);
+                }
+                self.worker = None;
+            }
+            WorkerReply::SubmitFailed(e) => self.error = Some(format!("The last answer was not stored: {e}")),
+            WorkerReply::ClockFailed(e) => self.error = Some(e),
+            // Stored, or a case no one will see now.
+            WorkerReply::Submitted { .. } | WorkerReply::Case(_) | WorkerReply::Back(_) => {}
+        }
+    }
+
+    /// Hands the worker's replies to the reading screen, or to the panel once the screen is left.
+    fn take_worker_replies(&mut self) {
+        while let Some(reply) = self.worker.as_ref().and_then(ReadingWorker::try_reply) {
+            match (self.reading.as_mut(), self.worker.as_ref(), reply) {
+                (Some(reading), Some(worker), reply) if !matches!(reply, WorkerReply::Left(_)) => {
+                    if let Some(error) = reading.on_reply(worker, reply) {
+                        // The first case could not be read: back to the home, which says why.
+                        self.error = Some(error);
+                        self.stop_reading();
+                    }
+                }
+                (_, _, reply) => self.after_reading_reply(reply),
+            }
         }
     }
 
@@ -161,7 +245,10 @@ impl StudyPanel {
         let Some(study) = &self.study else {
             return;
         };
-        self.results = Some(analyze_store(study.session.store()).map_err(|e| e.to_string()));
+        let Some(session) = &study.session else {
+            return;
+        };
+        self.results = Some(analyze_store(session.store()).map_err(|e| e.to_string()));
         self.results_open = true;
         self.results_to_front = true;
     }
@@ -181,8 +268,9 @@ impl StudyPanel {
             ui.ctx().send_viewport_cmd(egui::ViewportCommand::CancelClose);
             self.notice = Some("The station is locked: quitting needs the supervisor PIN.".to_owned());
         }
-        if let (Some(reading), Some(study)) = (self.reading.as_mut(), self.study.as_mut()) {
-            if reading.ui(ui, &mut study.session) == ReadingRequest::Leave {
+        self.take_worker_replies();
+        if let (Some(reading), Some(worker)) = (self.reading.as_mut(), self.worker.as_ref()) {
+            if reading.ui(ui, worker) == ReadingRequest::Leave {
                 self.stop_reading();
             }
             return true;
@@ -310,6 +398,9 @@ impl StudyPanel {
             ui.label(egui::RichText::new(format!("{asked}; {back}")).weak());
             ui.label(egui::RichText::new(format!("Display: {}", study.design.display.describe())).weak());
             ui.add_space(4.0);
+            // While a reading worker still stores what a reader left queued, the session is not here to ask.
+            let saving = study.session.is_none();
+            let progress_of = |reader: &str| study.session.as_ref().map(|session| session.progress(reader));
             egui::Grid::new("study_progress").striped(true).show(ui, |ui| {
                 for header in ["Reader", "Practice", "Cases", "Status"] {
                     ui.label(egui::RichText::new(header).strong());
@@ -317,8 +408,13 @@ impl StudyPanel {
                 ui.end_row();
                 for reader in &study.design.readers {
                     ui.label(reader);
-                    match study.session.progress(reader) {
-                        Ok(p) => {
+                    match progress_of(reader) {
+                        None => {
+                            ui.label("");
+                            ui.label("");
+                            ui.label("saving…");
+                        }
+                        Some(Ok(p)) => {
                             ui.label(format!("{} / {}", p.practice_answered, p.practice_count));
                             ui.label(format!("{} / {}", p.main_answered, p.main_count));
                             let status = if p.finished {
@@ -330,7 +426,7 @@ impl StudyPanel {
                             };
                             ui.label(status);
                         }
-                        Err(e) => {
+                        Some(Err(e)) => {
                             ui.label(e.to_string());
                         }
                     }
@@ -356,19 +452,25 @@ impl StudyPanel {
                 .design
                 .readers
                 .iter()
-                .filter(|reader| !study.session.progress(reader).is_ok_and(|p| p.finished))
+                .filter(|reader| !progress_of(reader).is_some_and(|p| p.is_ok_and(|p| p.finished)))
                 .count();
-            let progress = study.session.progress(&study.reader).ok();
+            let progress = progress_of(&study.reader).and_then(Result::ok);
             let finished = progress.is_some_and(|p| p.finished);
             // A reader who saw a case but answered nothing resumes it, with its time so far.
             let started = progress.is_some_and(|p| p.started);
+            if saving {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("Saving the last answer to the study file…");
+                });
+            }
             ui.horizontal(|ui| {
                 let text = if started { "Resume reading" } else { "Start reading" };
-                if ui.add_enabled(!finished, egui::Button::new(text)).clicked() {
+                if ui.add_enabled(!finished && !saving, egui::Button::new(text)).clicked() {
                     start = true;
                 }
                 let unlocked = unfinished_readers == 0 && !study.reader_copy;
-                let results_button = ui.add_enabled(unlocked && !locked, egui::Button::new("Results"));
+                let results_button = ui.add_enabled(unlocked && !locked && !saving, egui::Button::new("Results"));
                 let results_button = results_button.on_disabled_hover_text(if study.reader_copy {
                     "A reader copy holds no truth: merge it into the master study and analyse that".to_owned()
                 } else if unlocked {
@@ -384,12 +486,16 @@ impl StudyPanel {
                     results = true;
                 }
                 if ui
-                    .add_enabled(!locked, egui::Button::new("Close study"))
+                    .add_enabled(!locked && !saving, egui::Button::new("Close study"))
                     .on_hover_text(
                         "The workbench holds an open study exclusively, so answers never interleave: `thorax study \
                          status`, `analyze` and `export` read a snapshot of the answers committed so far",
                     )
-                    .on_disabled_hover_text("The station is locked: closing the study needs the supervisor PIN")
+                    .on_disabled_hover_text(if saving {
+                        "The last answer is being saved to the study file"
+                    } else {
+                        "The station is locked: closing the study needs the supervisor PIN"
+                    })
                     .clicked()
                 {
                     close = true;
@@ -406,7 +512,7 @@ impl StudyPanel {
         }
         if start {
             // The error is shown in the panel.
-            let _ = self.start_reading();
+            let _ = self.start_reading(ui.ctx());
         }
         if results {
             self.refresh_results();

@@ -1504,4 +1504,8 @@ impl eframe::App for WorkbenchApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, SETTINGS_KEY, &self.settings);
     }
+    /// Quitting while a reader reads stores the answer in flight and pauses the clock before the study closes.
+    fn on_exit(&mut self) {
+        self.study.close_study();
+    }
 }

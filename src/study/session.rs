@@ -125,19 +125,25 @@ impl CaseClock {
     }
 
     fn elapsed_ms(&self) -> u64 {
-        let running =
-            self.running_since.map_or(0, |since| u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX));
+        self.elapsed_ms_at(Instant::now())
+    }
+
+    /// The time read up to `at` (a moment the UI saw, which a worker thread may handle later).
+    fn elapsed_ms_at(&self, at: Instant) -> u64 {
+        let running = self
+            .running_since
+            .map_or(0, |since| u64::try_from(at.saturating_duration_since(since).as_millis()).unwrap_or(u64::MAX));
         self.active_ms_before.saturating_add(running)
     }
 
-    fn pause(&mut self) {
-        self.active_ms_before = self.elapsed_ms();
+    fn pause_at(&mut self, at: Instant) {
+        self.active_ms_before = self.elapsed_ms_at(at);
         self.running_since = None;
     }
 
-    fn resume(&mut self) {
+    fn resume_at(&mut self, at: Instant) {
         if self.running_since.is_none() {
-            self.running_since = Some(Instant::now());
+            self.running_since = Some(at);
         }
     }
 }
@@ -228,7 +234,14 @@ impl ReadingSession {
         }
     }
 
-    fn display(&mut self, reader: &str, entry: &OrderEntry, order: &[OrderEntry]) -> StudyResult<CaseForDisplay> {
+    /// Shows the case at `entry`; the case left for it stops reading at `left_at`.
+    fn display(
+        &mut self,
+        reader: &str,
+        entry: &OrderEntry,
+        order: &[OrderEntry],
+        left_at: Instant,
+    ) -> StudyResult<CaseForDisplay> {
         let image = self.store.display_image(&entry.case_id)?;
         let previous_answer = self.store.latest_answer(reader, entry.position)?;
         let keep_clock = self
@@ -238,7 +251,7 @@ impl ReadingSession {
             .is_some_and(|clock| clock.position == entry.position);
         let mut clock_changed = !keep_clock;
         if !keep_clock {
-            self.leave_case(reader)?;
+            self.leave_case(reader, left_at)?;
             let kept = self.kept_time(reader, entry.position)?;
             let state = self.readers.entry(reader.to_owned()).or_default();
             // From now on the clock holds the case's time (and an answer will).
@@ -251,7 +264,7 @@ impl ReadingSession {
         if state.paused {
             state.paused = false;
             if let Some(clock) = state.clock.as_mut() {
-                clock.resume();
+                clock.resume_at(Instant::now());
             }
             clock_changed = true;
         }
@@ -271,14 +284,14 @@ impl ReadingSession {
 
     /// Stops the clock of the case the reader is leaving for another and keeps its time, in the session and in the
     /// study file, for when the reader comes back to it.
-    fn leave_case(&mut self, reader: &str) -> StudyResult<()> {
+    fn leave_case(&mut self, reader: &str, at: Instant) -> StudyResult<()> {
         let Some(state) = self.readers.get_mut(reader) else {
             return Ok(());
         };
         let Some(clock) = state.clock.take() else {
             return Ok(());
         };
-        let kept = KeptTime { active_ms: clock.elapsed_ms(), spans_restart: clock.resumed_after_restart };
+        let kept = KeptTime { active_ms: clock.elapsed_ms_at(at), spans_restart: clock.resumed_after_restart };
         state.left.insert(clock.position, kept);
         self.store.save_case_clock(reader, &StoredCaseClock { position: clock.position, active_ms: kept.active_ms })
     }
@@ -313,11 +326,31 @@ impl ReadingSession {
         let Some((entry, order)) = self.current_entry(reader)? else {
             return Ok(None);
         };
-        self.display(reader, &entry, &order).map(Some)
+        self.display(reader, &entry, &order, Instant::now()).map(Some)
+    }
+
+    /// Tells the session when the case of `token` appeared on screen: its clock runs from then, not from when
+    /// `next_case` or `go_back` read it, so the time a slow study file (or a worker's queue) took to deliver the case
+    /// is not reading time. Ignored for a case that is not current, a paused clock, or a moment before the clock
+    /// started. Writes nothing.
+    pub fn case_shown(&mut self, reader: &str, token: CaseToken, shown_at: Instant) {
+        let clock = self.readers.get_mut(reader).and_then(|state| state.clock.as_mut());
+        if let Some(clock) = clock.filter(|clock| clock.position == token.position)
+            && let Some(since) = clock.running_since
+            && shown_at > since
+        {
+            clock.running_since = Some(shown_at);
+        }
     }
 
     /// Goes back one case within the same phase (only when the study allows it); `None` at the first case.
     pub fn go_back(&mut self, reader: &str) -> StudyResult<Option<CaseForDisplay>> {
+        self.go_back_at(reader, Instant::now())
+    }
+
+    /// `go_back`, with the case left stopping its clock at `asked_at` (when the reader asked, not when a worker
+    /// got to it).
+    pub fn go_back_at(&mut self, reader: &str, asked_at: Instant) -> StudyResult<Option<CaseForDisplay>> {
         self.check_reader(reader)?;
         if !self.design.allow_back {
             return Err(StudyError::BackNotAllowed);
@@ -339,12 +372,24 @@ impl ReadingSession {
         }
         let previous = previous.clone();
         self.readers.entry(reader.to_owned()).or_default().back_cursor = Some(previous.position);
-        self.display(reader, &previous, &order).map(Some)
+        self.display(reader, &previous, &order, asked_at).map(Some)
     }
 
     /// Stores the answer for the case of `token`. When this returns `Ok`, the answer is on disk.
     /// On `Err` nothing changed: the same case is still current and the answer can be submitted again.
     pub fn submit(&mut self, reader: &str, token: CaseToken, answer: &Answer) -> StudyResult<SubmitReceipt> {
+        self.submit_at(reader, token, answer, Instant::now())
+    }
+
+    /// `submit`, with the answer's reading time ending at `answered_at` (when the reader gave it): the time the
+    /// write waits in a worker's queue or on a slow disk is not reading time.
+    pub fn submit_at(
+        &mut self,
+        reader: &str,
+        token: CaseToken,
+        answer: &Answer,
+        answered_at: Instant,
+    ) -> StudyResult<SubmitReceipt> {
         self.check_reader(reader)?;
         answer.validate(&self.design)?;
         let Some((entry, order)) = self.current_entry(reader)? else {
@@ -358,7 +403,7 @@ impl ReadingSession {
             .get(reader)
             .and_then(|state| state.clock.as_ref())
             .filter(|clock| clock.position == entry.position)
-            .map_or((0, false), |clock| (clock.elapsed_ms(), clock.resumed_after_restart));
+            .map_or((0, false), |clock| (clock.elapsed_ms_at(answered_at), clock.resumed_after_restart));
         let rating = answer.rating(&self.design);
         let answer_id = self.store.insert_answer(reader, &entry, answer, rating, time_ms, time_spans_restart)?;
         // Only after the answer is durable does the session move on.
@@ -382,6 +427,11 @@ impl ReadingSession {
 
     /// Stops the reading clock (the case stays current); logged.
     pub fn pause(&mut self, reader: &str) -> StudyResult<()> {
+        self.pause_at(reader, Instant::now())
+    }
+
+    /// `pause`, with the clock stopped at `asked_at` (when the reader asked).
+    pub fn pause_at(&mut self, reader: &str, asked_at: Instant) -> StudyResult<()> {
         self.check_reader(reader)?;
         let state = self.readers.entry(reader.to_owned()).or_default();
         if state.paused {
@@ -389,7 +439,7 @@ impl ReadingSession {
         }
         state.paused = true;
         if let Some(clock) = state.clock.as_mut() {
-            clock.pause();
+            clock.pause_at(asked_at);
         }
         self.save_clock(reader)?;
         self.store.log_event(Some(reader), "pause")
@@ -397,6 +447,11 @@ impl ReadingSession {
 
     /// Restarts the reading clock; logged. (`next_case` also resumes.)
     pub fn resume(&mut self, reader: &str) -> StudyResult<()> {
+        self.resume_at(reader, Instant::now())
+    }
+
+    /// `resume`, with the clock restarted at `asked_at` (when the reader asked and the case showed again).
+    pub fn resume_at(&mut self, reader: &str, asked_at: Instant) -> StudyResult<()> {
         self.check_reader(reader)?;
         let state = self.readers.entry(reader.to_owned()).or_default();
         if !state.paused {
@@ -404,7 +459,7 @@ impl ReadingSession {
         }
         state.paused = false;
         if let Some(clock) = state.clock.as_mut() {
-            clock.resume();
+            clock.resume_at(asked_at);
         }
         self.save_clock(reader)?;
         self.store.log_event(Some(reader), "resume")
@@ -444,6 +499,11 @@ impl ReadingSession {
     /// The underlying store, for analysis in the same process (the Results view).
     pub fn store(&self) -> &StudyStore {
         &self.store
+    }
+
+    /// Test hook: slows every write of this session (see `StudyStore::set_commit_delay`).
+    pub fn set_commit_delay(&mut self, delay: Duration) {
+        self.store.set_commit_delay(delay);
     }
 
     /// Caps database growth (see `StudyStore::limit_size_pages`).

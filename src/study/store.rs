@@ -243,6 +243,8 @@ pub struct JournalSettings {
 pub struct StudyStore {
     pub(super) connection: Connection,
     path: PathBuf,
+    /// Test hook (see `set_commit_delay`); zero unless a test or a measurement sets it.
+    commit_delay: Duration,
 }
 
 /// Whether the study file at `path` cannot be opened for writing (a read-only file, or one on read-only media).
@@ -368,7 +370,7 @@ impl StudyStore {
             }
         }
         transaction.commit().map_err(sql)?;
-        Ok(Self { connection, path: path.to_path_buf() })
+        Ok(Self { connection, path: path.to_path_buf(), commit_delay: Duration::ZERO })
     }
 
     /// Opens an existing study; refuses newer schema versions, non-study files and files held by another process.
@@ -426,7 +428,7 @@ impl StudyStore {
                 .map_err(sql)?;
             transaction.commit().map_err(sql)?;
         }
-        let store = Self { connection, path: path.to_path_buf() };
+        let store = Self { connection, path: path.to_path_buf(), commit_delay: Duration::ZERO };
         // Refuse a design written by a newer build even when the schema did not change.
         store.design()?.validate()?;
         Ok(store)
@@ -439,6 +441,19 @@ impl StudyStore {
 
     fn sql(&self, error: rusqlite::Error) -> StudyError {
         map_sqlite(&self.path, error)
+    }
+
+    /// Test hook: every write of a reading session (answer, clock checkpoint, event) first waits `delay`, standing
+    /// in for a study file on a network share or USB stick, where a synced commit takes 100s of ms. Only this
+    /// connection is slowed; nothing sets it outside tests and measurements.
+    pub fn set_commit_delay(&mut self, delay: Duration) {
+        self.commit_delay = delay;
+    }
+
+    fn wait_commit_delay(&self) {
+        if !self.commit_delay.is_zero() {
+            std::thread::sleep(self.commit_delay);
+        }
     }
 
     /// The study design.
@@ -597,6 +612,7 @@ impl StudyStore {
         time_ms: u64,
         time_spans_restart: bool,
     ) -> StudyResult<i64> {
+        self.wait_commit_delay();
         let path = self.path.clone();
         let sql = |error| map_sqlite(&path, error);
         let transaction = self.connection.transaction().map_err(sql)?;
@@ -704,6 +720,7 @@ impl StudyStore {
     /// Checkpoints the reading time of a case (one synced transaction), replacing the last checkpoint of that
     /// reader and case.
     pub fn save_case_clock(&mut self, reader_id: &str, clock: &StoredCaseClock) -> StudyResult<()> {
+        self.wait_commit_delay();
         self.connection
             .execute(
                 "INSERT INTO case_clocks (reader_id, position, active_ms, saved_unix_ms) VALUES (?1, ?2, ?3, ?4)
@@ -750,6 +767,7 @@ impl StudyStore {
 
     /// Logs a session event ("open", "pause", "resume") with the current time.
     pub fn log_event(&mut self, reader_id: Option<&str>, kind: &str) -> StudyResult<()> {
+        self.wait_commit_delay();
         self.connection
             .execute(
                 "INSERT INTO events (reader_id, kind, at_unix_ms) VALUES (?1, ?2, ?3)",

@@ -58,6 +58,7 @@ mod ui_measure_edit;
 mod ui_metrics;
 mod ui_overwrite;
 mod ui_study;
+mod ui_study_saving;
 mod ui_style_transfer;
 mod ui_traversal;
 mod ui_view_png;

@@ -469,3 +469,38 @@ fn a_new_study_logs_no_schema_upgrade() {
     assert_eq!(schema_version(&db), SCHEMA_VERSION);
     assert_eq!(events_like(&db, "schema upgraded"), Vec::<String>::new());
 }
+
+#[test]
+fn a_case_reads_from_when_it_was_shown_to_when_it_was_answered_not_while_a_worker_handled_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = study_with_back(dir.path(), &["alice"], 3);
+    let mut session = ReadingSession::open(&db).unwrap();
+    // Case 1 is read from the store, then appears 300 ms later (a slow share, a worker's queue): only the 200 ms
+    // from its appearing to the Enter count, not the 300 ms before nor the 300 ms the answer waited to be written.
+    let case = session.next_case("alice").unwrap().unwrap();
+    sleep_ms(300);
+    session.case_shown("alice", case.token, std::time::Instant::now());
+    sleep_ms(200);
+    let answered_at = std::time::Instant::now();
+    sleep_ms(300);
+    session.submit_at("alice", case.token, &answer(Call::Real, 3), answered_at).unwrap();
+    let time_ms = session.store().answers().unwrap()[0].time_ms;
+    assert!((200..300).contains(&time_ms), "{time_ms} ms");
+
+    // A pause asked for 100 ms into case 2 stops its clock then, however late it is handled; going back at 100 ms
+    // after the resume keeps 200 ms for case 2.
+    let case = session.next_case("alice").unwrap().unwrap();
+    session.case_shown("alice", case.token, std::time::Instant::now());
+    sleep_ms(100);
+    let paused_at = std::time::Instant::now();
+    sleep_ms(200);
+    session.pause_at("alice", paused_at).unwrap();
+    let resumed_at = std::time::Instant::now();
+    session.resume_at("alice", resumed_at).unwrap();
+    sleep_ms(100);
+    let back_at = std::time::Instant::now();
+    sleep_ms(200);
+    session.go_back_at("alice", back_at).unwrap().unwrap();
+    let kept = session.store().case_clock("alice", 1).unwrap().unwrap().active_ms;
+    assert!((200..300).contains(&kept), "{kept} ms kept for case 2");
+}

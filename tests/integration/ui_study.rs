@@ -22,7 +22,7 @@ const CASES: u32 = 6;
 /// Texts of the reading screen that name the two answers; they are the same for every case.
 const ANSWER_TEXTS: [&str; 3] = ["Is this radiograph real or artificial?", "Real (Left)", "Artificial (Right)"];
 
-fn harness() -> Harness<'static, WorkbenchApp> {
+pub(crate) fn harness() -> Harness<'static, WorkbenchApp> {
     let options =
         AppOptions { device: DeviceChoice::Cpu, load_first_sample: false, run_models: false, ..AppOptions::default() };
     Harness::builder()
@@ -49,7 +49,7 @@ fn sample_folders(root: &Path) -> (PathBuf, PathBuf, Vec<String>) {
     (real, artificial, samples.iter().map(|s| s.file_name.clone()).collect())
 }
 
-fn design(allow_back: bool) -> StudyDesign {
+pub(crate) fn design(allow_back: bool) -> StudyDesign {
     StudyDesign {
         format_version: DESIGN_FORMAT_VERSION,
         title: "UI reading study".to_owned(),
@@ -65,7 +65,7 @@ fn design(allow_back: bool) -> StudyDesign {
 }
 
 /// Creates `root/study.sqlite`; returns it and the source file names (which the reading screen must never show).
-fn make_study(root: &Path, design: &StudyDesign, practice: usize) -> (PathBuf, Vec<String>) {
+pub(crate) fn make_study(root: &Path, design: &StudyDesign, practice: usize) -> (PathBuf, Vec<String>) {
     let (real, artificial, names) = sample_folders(root);
     let out = root.join("study.sqlite");
     let folder = RealImageFolder::open(&real, None).unwrap();
@@ -84,9 +84,9 @@ fn make_study(root: &Path, design: &StudyDesign, practice: usize) -> (PathBuf, V
 fn open_and_start(harness: &mut Harness<'static, WorkbenchApp>, db: &Path, reader: &str, button: &str) {
     harness.state_mut().study.open_path(db).unwrap();
     harness.state_mut().study.select_reader(reader).unwrap();
-    harness.run_steps(3);
+    settle(harness, 3);
     harness.get_by_label(button).click();
-    harness.run_steps(3);
+    settle(harness, 3);
     assert!(harness.state().study.is_reading(), "pressing {button} starts the reading screen");
 }
 
@@ -178,7 +178,7 @@ fn read_cases(
         // A first try without a call is refused and stores nothing.
         harness.key_press(digit_key(confidence));
         harness.key_press(Key::Enter);
-        harness.run_steps(2);
+        settle(harness, 2);
         assert!(harness.query_by_label_contains(&format!("Case {k} of")).is_some(), "an incomplete answer moved on");
         // Change the mind once: the other call first, then the scripted one.
         let (first, second) = match call {
@@ -186,25 +186,43 @@ fn read_cases(
             Call::Artificial => (Key::ArrowLeft, Key::ArrowRight),
         };
         harness.key_press(first);
-        harness.run_steps(1);
+        settle(harness, 1);
         harness.key_press(second);
-        harness.run_steps(1);
+        settle(harness, 1);
         let draft = &harness.state().study.reading.as_ref().unwrap().draft;
         assert_eq!((draft.call, draft.confidence), (Some(call), Some(confidence)));
         harness.key_press(Key::Enter);
-        harness.run_steps(3);
+        settle(harness, 3);
     }
     seen
 }
 
+/// Runs `steps` frames, then frames until the reading worker has done what the screen waits for (it works on its own
+/// thread, so frames alone do not finish its work), then two more for the layout.
+pub(crate) fn settle(harness: &mut Harness<'static, WorkbenchApp>, steps: usize) {
+    harness.run_steps(steps);
+    let start = std::time::Instant::now();
+    let mut waited = false;
+    while harness.state().study.is_waiting_for_worker() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the reading worker never answered");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        harness.step();
+        waited = true;
+    }
+    if waited {
+        harness.run_steps(2);
+    }
+}
+
+/// Every answer in the open study's file, read from a snapshot (a reading worker holds the session).
+pub(crate) fn answers_in_file(harness: &Harness<'static, WorkbenchApp>) -> Vec<thorax::study::store::AnswerRecord> {
+    let path = &harness.state().study.study.as_ref().unwrap().path;
+    thorax::study::snapshot::open_snapshot(path).unwrap().store().answers().unwrap()
+}
+
 /// (reader, position, call, confidence) of every stored answer.
 fn stored_answers(harness: &Harness<'static, WorkbenchApp>) -> Vec<(String, u32, Call, u32)> {
-    let study = harness.state().study.study.as_ref().unwrap();
-    study
-        .session
-        .store()
-        .answers()
-        .unwrap()
+    answers_in_file(harness)
         .into_iter()
         .map(|a| (a.reader_id, a.position, a.answer.call, a.answer.confidence))
         .collect()
@@ -222,7 +240,7 @@ fn two_readers_read_blinded_with_the_keyboard_resume_after_restart_and_see_resul
         open_and_start(&mut harness, &db, "alice", "Start reading");
         assert!(harness.query_by_label("Back (Backspace)").is_none(), "this study does not allow going back");
         harness.key_press(Key::Backspace);
-        harness.run_steps(2);
+        settle(&mut harness, 2);
         assert!(harness.query_by_label("Case 1 of 6").is_some(), "Backspace must not go back");
         seen.extend(read_cases(&mut harness, "alice", 1, 3, &names));
         assert_eq!(stored_answers(&harness).len(), 3, "every submitted answer is stored at once");
@@ -235,31 +253,31 @@ fn two_readers_read_blinded_with_the_keyboard_resume_after_restart_and_see_resul
         assert!(harness.query_by_label("Case 4 of 6").is_some(), "resume continues at the next case");
         // Pause hides the image and stops the clock; P resumes.
         harness.key_press(Key::P);
-        harness.run_steps(2);
+        settle(&mut harness, 2);
         assert!(harness.state().study.reading.as_ref().unwrap().is_paused());
         assert!(harness.query_by_label_contains("Paused").is_some());
         assert!(harness.query_by_label("radiograph view").is_none(), "a paused screen hides the image");
         harness.key_press(Key::Enter);
-        harness.run_steps(2);
+        settle(&mut harness, 2);
         assert_eq!(stored_answers(&harness).len(), 3, "keys do nothing while paused");
         harness.key_press(Key::P);
-        harness.run_steps(2);
+        settle(&mut harness, 2);
         assert!(harness.query_by_label("radiograph view").is_some());
         seen.extend(read_cases(&mut harness, "alice", 4, CASES, &names));
         assert!(harness.query_by_label("All cases are read. Thank you.").is_some());
         harness.key_press(Key::Enter);
-        harness.run_steps(3);
+        settle(&mut harness, 3);
         assert!(!harness.state().study.is_reading(), "Enter at the end leaves the reading screen");
         assert!(harness.query_by_label("Reading station").is_some(), "and shows the study's home");
 
         // Bob reads everything in the same session; Esc in the middle leaves and Resume continues.
         harness.state_mut().study.select_reader("bob").unwrap();
-        harness.run_steps(2);
+        settle(&mut harness, 2);
         harness.get_by_label("Start reading").click();
-        harness.run_steps(3);
+        settle(&mut harness, 3);
         seen.extend(read_cases(&mut harness, "bob", 1, 2, &names));
         harness.key_press(Key::Escape);
-        harness.run_steps(3);
+        settle(&mut harness, 3);
         assert!(!harness.state().study.is_reading());
         // Esc leads to the study's home, never to the workbench with its generator and labelled images.
         assert!(harness.query_by_label("Reading station").is_some(), "the study's home is shown after Esc");
@@ -269,13 +287,13 @@ fn two_readers_read_blinded_with_the_keyboard_resume_after_restart_and_see_resul
         // Mid-study, Results are locked: they would show a reader at this screen which cases were real.
         assert!(harness.get_by_label("Results").accesskit_node().is_disabled(), "Results before every reader finished");
         harness.get_by_label("Results").click();
-        harness.run_steps(3);
+        settle(&mut harness, 3);
         assert!(harness.query_by_label("Pooled").is_none(), "no results before every reader has finished");
         harness.get_by_label("Resume reading").click();
-        harness.run_steps(3);
+        settle(&mut harness, 3);
         seen.extend(read_cases(&mut harness, "bob", 3, CASES, &names));
         harness.key_press(Key::Enter);
-        harness.run_steps(3);
+        settle(&mut harness, 3);
 
         // Every answer is in the database, as scripted.
         let answers = stored_answers(&harness);
@@ -301,7 +319,7 @@ fn two_readers_read_blinded_with_the_keyboard_resume_after_restart_and_see_resul
         // Results from the panel once both have finished: per reader, pooled, and the kappas.
         assert!(!harness.get_by_label("Results").accesskit_node().is_disabled());
         harness.get_by_label("Results").click();
-        harness.run_steps(3);
+        settle(&mut harness, 3);
         for label in ["alice", "bob", "Pooled", "Cohen kappa", "AUC", "Binomial p", "Sensitivity", "Specificity"] {
             assert!(harness.query_all_by_label(label).count() >= 1, "no {label:?} in the Results view");
         }
@@ -335,41 +353,40 @@ fn going_back_when_allowed_and_practice_feedback() {
     assert!(harness.query_by_label("Practice case 1 of 2").is_some());
     for key in [Key::ArrowRight, Key::Num4, Key::Enter] {
         harness.key_press(key);
-        harness.run_steps(1);
+        settle(&mut harness, 1);
     }
-    harness.run_steps(2);
+    settle(&mut harness, 2);
     assert!(harness.query_by_label_contains("Practice case: this radiograph was").is_some());
     assert!(harness.query_by_label("radiograph view").is_some(), "the truth is shown with the image just judged");
     harness.key_press(Key::Enter);
-    harness.run_steps(2);
+    settle(&mut harness, 2);
     assert!(harness.query_by_label("Practice case 2 of 2").is_some());
     for key in [Key::ArrowLeft, Key::Num2, Key::Enter, Key::Enter] {
         harness.key_press(key);
-        harness.run_steps(2);
+        settle(&mut harness, 2);
     }
     assert!(harness.query_by_label("Case 1 of 6").is_some());
     for key in [Key::ArrowLeft, Key::Num5, Key::Enter] {
         harness.key_press(key);
-        harness.run_steps(2);
+        settle(&mut harness, 2);
     }
     assert!(harness.query_by_label("Case 2 of 6").is_some());
     // Back shows case 1 with the earlier answer; a new answer is a revision and returns to case 2.
     harness.key_press(Key::Backspace);
-    harness.run_steps(2);
+    settle(&mut harness, 2);
     assert!(harness.query_by_label("Case 1 of 6").is_some());
     let draft = harness.state().study.reading.as_ref().unwrap().draft.clone();
     assert_eq!((draft.call, draft.confidence), (Some(Call::Real), Some(5)));
     // Back never leaves the main block for practice.
     harness.key_press(Key::Backspace);
-    harness.run_steps(2);
+    settle(&mut harness, 2);
     assert!(harness.query_by_label("Case 1 of 6").is_some());
     for key in [Key::ArrowRight, Key::Num3, Key::Enter] {
         harness.key_press(key);
-        harness.run_steps(2);
+        settle(&mut harness, 2);
     }
     assert!(harness.query_by_label("Case 2 of 6").is_some());
-    let study = harness.state().study.study.as_ref().unwrap();
-    let answers = study.session.store().answers().unwrap();
+    let answers = answers_in_file(&harness);
     assert_eq!(answers.len(), 4);
     let last = answers.last().unwrap();
     assert_eq!((last.position, last.revision, last.answer.call, last.answer.confidence), (2, 2, Call::Artificial, 3));
@@ -378,20 +395,20 @@ fn going_back_when_allowed_and_practice_feedback() {
     for _ in 2..=6 {
         for key in [Key::ArrowRight, Key::Num2, Key::Enter] {
             harness.key_press(key);
-            harness.run_steps(2);
+            settle(&mut harness, 2);
         }
     }
     assert!(harness.query_by_label("All cases are read. Thank you.").is_some());
     assert!(harness.query_by_label("Back to the last case (Backspace)").is_some());
     harness.key_press(Key::Backspace);
-    harness.run_steps(2);
+    settle(&mut harness, 2);
     assert!(harness.query_by_label("Case 6 of 6").is_some(), "Backspace reopens the last case");
     for key in [Key::ArrowLeft, Key::Num4, Key::Enter] {
         harness.key_press(key);
-        harness.run_steps(2);
+        settle(&mut harness, 2);
     }
     assert!(harness.query_by_label("All cases are read. Thank you.").is_some());
-    let answers = harness.state().study.study.as_ref().unwrap().session.store().answers().unwrap();
+    let answers = answers_in_file(&harness);
     let last = answers.last().unwrap();
     assert_eq!((last.position, last.revision, last.answer.call), (7, 2, Call::Real), "case 6, after 2 practice cases");
 }
@@ -444,7 +461,7 @@ fn new_study_from_the_generator_is_created_off_the_ui_thread_and_opened() {
     // The open study holds its database exclusively: read the cases through the app's session.
     let open = harness.state().study.study.as_ref().unwrap();
     assert_eq!(open.path, db);
-    let cases = open.session.store().cases().unwrap();
+    let cases = open.session.as_ref().unwrap().store().cases().unwrap();
     assert_eq!(cases.len(), 4);
     let generated: Vec<_> = cases.iter().filter(|c| c.provenance == thorax::study::Provenance::Artificial).collect();
     assert_eq!(generated.len(), 2);
@@ -470,7 +487,7 @@ fn slider_confidence_and_a_giveaway_click_are_stored_with_the_answer() {
     // Digit 3 on a 0-100 scale is 50; Up twice adds two steps of 5, also when both presses land in one frame.
     harness.key_press(Key::ArrowRight);
     harness.key_press(Key::Num3);
-    harness.run_steps(1);
+    settle(&mut harness, 1);
     // (The harness gives each queued event a frame of its own, so both presses go into one frame's input.)
     let up = egui::Event::Key {
         key: Key::ArrowUp,
@@ -480,7 +497,7 @@ fn slider_confidence_and_a_giveaway_click_are_stored_with_the_answer() {
         modifiers: Modifiers::NONE,
     };
     harness.input_mut().events.extend([up.clone(), up]);
-    harness.run_steps(2);
+    settle(&mut harness, 2);
     assert_eq!(harness.state().study.reading.as_ref().unwrap().draft.confidence, Some(60));
 
     // A plain click on the middle of the fitted image marks (0.5, 0.5).
@@ -495,13 +512,13 @@ fn slider_confidence_and_a_giveaway_click_are_stored_with_the_answer() {
     harness.event(click(true));
     harness.step();
     harness.event(click(false));
-    harness.run_steps(2);
+    settle(&mut harness, 2);
     let mark = harness.state().study.reading.as_ref().unwrap().draft.giveaway.expect("the click marks a point");
     assert!((mark.x - 0.5).abs() < 0.02 && (mark.y - 0.5).abs() < 0.02, "{mark:?}");
     harness.key_press(Key::Enter);
-    harness.run_steps(3);
+    settle(&mut harness, 3);
 
-    let answers = harness.state().study.study.as_ref().unwrap().session.store().answers().unwrap();
+    let answers = answers_in_file(&harness);
     assert_eq!(answers.len(), 1);
     let stored = &answers[0].answer;
     assert_eq!((stored.call, stored.confidence), (Call::Artificial, 60));
@@ -518,25 +535,25 @@ fn escape_ends_typing_a_comment_without_leaving_the_case() {
     let mut harness = harness();
     harness.state_mut().study.open_path(&db).unwrap();
     harness.state_mut().study.select_reader("alice").unwrap();
-    harness.run_steps(3);
+    settle(&mut harness, 3);
     let summary = "Call plus confidence 1-5, a comment; no going back";
     assert!(harness.query_by_label(summary).is_some(), "the summary names every question");
     harness.get_by_label("Start reading").click();
-    harness.run_steps(3);
+    settle(&mut harness, 3);
     harness.get_by_role(egui::accesskit::Role::TextInput).click();
-    harness.run_steps(2);
+    settle(&mut harness, 2);
     harness.get_by_role(egui::accesskit::Role::TextInput).type_text("sharp edge");
-    harness.run_steps(2);
+    settle(&mut harness, 2);
     assert_eq!(harness.state().study.reading.as_ref().unwrap().draft.free_text, "sharp edge");
 
     harness.key_press(Key::Escape);
-    harness.run_steps(3);
+    settle(&mut harness, 3);
     let reading = harness.state().study.reading.as_ref().expect("the first Escape only ends typing");
     assert_eq!(reading.draft.free_text, "sharp edge", "the comment is kept");
     assert!(harness.query_by_label("Case 1 of 6").is_some());
     // A second Escape, with no field focused, leaves as before.
     harness.key_press(Key::Escape);
-    harness.run_steps(3);
+    settle(&mut harness, 3);
     assert!(harness.state().study.reading.is_none(), "Escape leaves the reading");
 }
 
@@ -551,7 +568,7 @@ fn a_reader_copy_is_read_like_the_study_and_never_shows_results() {
     read_cases(&mut harness, "alice", 1, 2, &names);
     assert_eq!(stored_answers(&harness).len(), 2, "answers are stored in the copy");
     harness.key_press(Key::Escape);
-    harness.run_steps(3);
+    settle(&mut harness, 3);
     assert!(harness.query_by_label_contains("Reader copy: the truth stays with the master study").is_some());
     assert!(harness.get_by_label("Results").accesskit_node().is_disabled(), "a copy has no truth to show");
 }
@@ -564,20 +581,30 @@ fn the_reading_screen_checkpoints_the_clock_so_a_crash_keeps_the_time_read() {
     {
         let mut harness = harness();
         open_and_start(&mut harness, &db, "alice", "Start reading");
-        let study = harness.state_mut().study.study.as_mut().unwrap();
-        study.session.set_clock_checkpoint_interval(std::time::Duration::from_millis(50));
+        // The worker holds the session now: the setting goes in order with the reading's requests.
+        harness.state_mut().study.with_session(|session| {
+            session.set_clock_checkpoint_interval(std::time::Duration::from_millis(50));
+        });
         // The reader only looks: frames come from the screen's own wake-ups, with no input.
         std::thread::sleep(read_before_crash);
-        harness.run_steps(1);
-        let study = harness.state().study.study.as_ref().unwrap();
-        let checkpoint = study.session.store().case_clock("alice", 0).unwrap().expect("a checkpoint");
-        assert!(checkpoint.active_ms >= read_before_crash.as_millis() as u64, "{checkpoint:?}");
+        // The worker writes the checkpoint in the background; the file has it soon after.
+        let start = std::time::Instant::now();
+        loop {
+            harness.step();
+            let snapshot = thorax::study::snapshot::open_snapshot(&db).unwrap();
+            let checkpoint = snapshot.store().case_clock("alice", 0).unwrap();
+            if checkpoint.is_some_and(|c| c.active_ms >= read_before_crash.as_millis() as u64) {
+                break;
+            }
+            assert!(start.elapsed() < std::time::Duration::from_secs(10), "no checkpoint in the file: {checkpoint:?}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         // The app "crashes": the harness is dropped without leaving the reading.
     }
     let mut harness = harness();
     // No answer yet, but a case begun: the station offers to resume it, and says the reader has started.
     harness.state_mut().study.open_path(&db).unwrap();
-    harness.run_steps(3);
+    settle(&mut harness, 3);
     assert_eq!(harness.query_all_by_label("not started").count(), 1, "bob has not started");
     assert!(harness.query_by_label("started").is_some(), "alice has");
     assert!(harness.query_by_label("Start reading").is_none(), "alice, selected first, has begun a case");
@@ -586,9 +613,8 @@ fn the_reading_screen_checkpoints_the_clock_so_a_crash_keeps_the_time_read() {
     harness.key_press(Key::ArrowLeft);
     harness.key_press(Key::Num3);
     harness.key_press(Key::Enter);
-    harness.run_steps(2);
-    let study = harness.state().study.study.as_ref().unwrap();
-    let answers = study.session.store().answers().unwrap();
+    settle(&mut harness, 2);
+    let answers = answers_in_file(&harness);
     assert_eq!(answers.len(), 1);
     assert!(answers[0].time_ms >= read_before_crash.as_millis() as u64, "{:?}", answers[0]);
     assert!(answers[0].time_spans_restart);

@@ -420,8 +420,8 @@ fn the_measure_menu_saves_and_opens_a_presentation_state_through_the_built_in_ch
     field.focus();
     field.type_text(&path.display().to_string());
     harness.run_steps(2);
+    // Not a frame between the click and `settle`: the read could report in it, before `settle` notes the message.
     harness.get_by_label("Open").click();
-    harness.run_steps(2);
     settle(&mut harness);
     let said = message(&harness);
     assert!(said.contains("1 measurement on the Real view"), "{said}");

@@ -19,6 +19,7 @@ pub mod metrics_record;
 pub mod model_shelf;
 pub mod path_dialog;
 pub mod plot_png;
+pub mod presentation_state_files;
 pub mod radiograph_renderer;
 pub mod radiograph_viewer;
 pub mod reading_mode;

@@ -16,6 +16,9 @@ use crate::app::path_dialog::{
     DialogBackend, DialogKind, PathDialogs, desktop_dialogs_available, remember_folder, remembered_folder,
     set_dialog_backend,
 };
+use crate::app::presentation_state_files::{
+    GspsSnapshot, PresentationStateEvent, PresentationStateFiles, apply_presentation_state, why_no_presentation_state,
+};
 use crate::app::radiograph_renderer::{self, Colormap};
 use crate::app::radiograph_viewer::{HoveredPixel, ViewerOutput};
 use crate::app::sample_browser::SampleBrowser;
@@ -148,6 +151,8 @@ pub struct WorkbenchApp {
     pub measurement_exporter: MeasurementExporter,
     /// File ▸ Save view as PNG: save dialog, drawing and writing off the UI thread.
     pub view_png: ViewPngExport,
+    /// Measure ▸ Save as / Open presentation state (GSPS): dialogs, writing and reading off the UI thread.
+    pub presentation_states: PresentationStateFiles,
     /// Generator ▸ Export GIF: a label traversal made and written on a helper thread.
     pub traversal: TraversalExport,
     /// The DICOM attributes of the real image, when it came from a DICOM file.
@@ -204,6 +209,7 @@ impl WorkbenchApp {
             audit: AuditWindow::default(),
             heatmap_exporter: HeatmapExporter::default(),
             measurement_exporter: MeasurementExporter::default(),
+            presentation_states: PresentationStateFiles::default(),
             view_png: ViewPngExport::default(),
             traversal: TraversalExport::new(options.device),
             dicom_tags: DicomTagPanel::default(),
@@ -367,6 +373,102 @@ impl WorkbenchApp {
             self.view_png.start(ui.ctx(), snapshot);
             ui.close();
         }
+    }
+
+    /// Saving a view's measurements as a DICOM presentation state (one entry per view, enabled for a DICOM image) and
+    /// opening one onto the view whose image it references.
+    fn measure_menu_ui(&mut self, ui: &mut egui::Ui) {
+        let mut chosen = None;
+        ui.menu_button("Save as presentation state (GSPS)", |ui| {
+            for slot in [Slot::Real, Slot::Artificial] {
+                let pane = self.pane(slot);
+                let why_not = why_no_presentation_state(pane);
+                if ui
+                    .add_enabled(why_not.is_none(), egui::Button::new(format!("{} view...", pane.title)))
+                    .on_hover_text(
+                        "The view's measurements, window and inversion as a DICOM Grayscale Softcopy Presentation \
+                         State of its image, which PACS viewers show over the image",
+                    )
+                    .on_disabled_hover_text(why_not.unwrap_or_default())
+                    .clicked()
+                {
+                    chosen = Some(slot);
+                }
+            }
+        });
+        if let Some(slot) = chosen {
+            match GspsSnapshot::of(self.pane(slot)) {
+                Ok(snapshot) => self.presentation_states.start_save(ui.ctx(), snapshot),
+                Err(e) => self.message = Some(StatusMessage::Error(format!("Presentation state not saved: {e}"))),
+            }
+            ui.close();
+        }
+        if ui
+            .button("Open presentation state...")
+            .on_hover_text(
+                "A DICOM presentation state (GSPS) applied to the view whose image it references: its lines, angles \
+                 and ellipses become measurements, its window and inversion the view's",
+            )
+            .clicked()
+        {
+            self.presentation_states.start_open(ui.ctx());
+            ui.close();
+        }
+    }
+
+    /// Saves `slot`'s measurements as a presentation state at `path`, as if the menu and dialog had (scripting and
+    /// tests).
+    pub fn save_presentation_state_to(&mut self, ctx: &egui::Context, slot: Slot, path: std::path::PathBuf) {
+        match GspsSnapshot::of(self.pane(slot)) {
+            Ok(snapshot) => self.presentation_states.save_to(ctx, snapshot, path),
+            Err(e) => self.message = Some(StatusMessage::Error(format!("Presentation state not saved: {e}"))),
+        }
+    }
+
+    /// Opens the presentation state at `path` onto the view showing its image, as if the dialog had given it.
+    pub fn open_presentation_state(&mut self, ctx: &egui::Context, path: std::path::PathBuf) {
+        self.presentation_states.open(ctx, path);
+    }
+
+    /// A presentation state read: applied to the view whose image it references, else refused naming both images.
+    fn apply_read_presentation_state(
+        &mut self,
+        ctx: &egui::Context,
+        path: &std::path::Path,
+        read: &crate::imaging::dicom::ReadPresentationState,
+    ) {
+        let shown = |pane: &ViewportPane| {
+            let details = pane.image.as_ref().and_then(|p| p.dicom.as_ref());
+            details.and_then(|d| d.identity.as_ref()).map(|identity| identity.sop_instance_uid.clone())
+        };
+        let target = [Slot::Real, Slot::Artificial]
+            .into_iter()
+            .find(|&slot| shown(self.pane(slot)).is_some_and(|uid| read.references(&uid)));
+        let outcome = match target {
+            Some(slot) => {
+                self.cancel_measure_gestures();
+                apply_presentation_state(self.pane_mut(slot), path, read, ctx)
+            }
+            None => {
+                let views: Vec<String> = [&self.real, &self.artificial]
+                    .iter()
+                    .map(|pane| match shown(pane) {
+                        Some(uid) => format!("the {} view shows image {uid}", pane.title),
+                        None => format!("the {} view shows no DICOM image", pane.title),
+                    })
+                    .collect();
+                Err(format!(
+                    "Presentation state {} not applied: it is for image {}, but {}",
+                    path.display(),
+                    read.referenced_images.join(", "),
+                    views.join(" and ")
+                ))
+            }
+        };
+        self.message = Some(match outcome {
+            Ok(done) => StatusMessage::Info(done),
+            Err(failed) => StatusMessage::Error(failed),
+        });
     }
 
     /// The sweep's range and frame count, then one entry per label of the generator: that label swept with the
@@ -976,6 +1078,7 @@ impl WorkbenchApp {
                     ui.close();
                 }
             });
+            ui.menu_button("Measure", |ui| self.measure_menu_ui(ui));
             ui.menu_button("Study", |ui| {
                 if ui.button("New study...").clicked() {
                     self.study_designer.open = true;
@@ -1242,6 +1345,7 @@ impl WorkbenchApp {
             self.study_designer.creating.then(|| "study creation".to_owned()),
             self.heatmap_exporter.is_writing().then(|| "heatmap export".to_owned()),
             self.measurement_exporter.is_writing().then(|| "measurement export".to_owned()),
+            self.presentation_states.is_busy().then(|| "presentation state".to_owned()),
             self.view_png.is_busy().then(|| "saving a view".to_owned()),
             self.traversal.is_busy().then(|| "traversal GIF".to_owned()),
         ]
@@ -1451,6 +1555,17 @@ impl WorkbenchApp {
         match measurement_export {
             Some(Ok(done)) => self.message = Some(StatusMessage::Info(done)),
             Some(Err(failed)) => self.message = Some(StatusMessage::Error(failed)),
+            None => {}
+        }
+        match self.presentation_states.poll(&ctx) {
+            Some(PresentationStateEvent::Written(Ok(done))) => self.message = Some(StatusMessage::Info(done)),
+            Some(PresentationStateEvent::Written(Err(failed))) => self.message = Some(StatusMessage::Error(failed)),
+            Some(PresentationStateEvent::Read(path, Ok(read))) => {
+                self.apply_read_presentation_state(&ctx, &path, &read)
+            }
+            Some(PresentationStateEvent::Read(_, Err(failed))) => {
+                self.message = Some(StatusMessage::Error(format!("Presentation state not opened: {failed}")));
+            }
             None => {}
         }
         let models = MetricsModels { classifier: self.classifiers.current(), generator: self.generator.current() };

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use crate::imaging::decode::{DecodeError, MAX_PIXELS, MAX_SIDE_PX};
 use crate::imaging::dicom::{
-    DicomError, DicomFile, DicomImage, DicomSummary, ModalityLut, Photometric, TagRow, WindowSource, list_tags,
-    open_dicom_bytes,
+    DicomError, DicomFile, DicomImage, DicomSummary, ImageIdentity, ModalityLut, Photometric, TagRow, WindowSource,
+    list_tags, open_dicom_bytes,
 };
 use crate::imaging::gray_image::{BitDepth, GrayImage};
 use crate::imaging::radiograph::{DicomDetails, Radiograph};
@@ -44,7 +44,7 @@ fn radiograph_from_dicom(file: &DicomFile, name: &str) -> Result<Radiograph, Dec
     refuse_oversized(file, name)?;
     let decoded = file.decode_image().map_err(|e| dicom_error(name, &e))?;
     let tags = list_tags(file);
-    to_radiograph(decoded, tags, name)
+    to_radiograph(decoded, tags, file.image_identity(), name)
 }
 
 fn dicom_error(name: &str, error: &DicomError) -> DecodeError {
@@ -93,7 +93,12 @@ fn integer_depth(summary: &DicomSummary) -> BitDepth {
     }
 }
 
-fn to_radiograph(decoded: DicomImage, tags: Vec<TagRow>, name: &str) -> Result<Radiograph, DecodeError> {
+fn to_radiograph(
+    decoded: DicomImage,
+    tags: Vec<TagRow>,
+    identity: Option<ImageIdentity>,
+    name: &str,
+) -> Result<Radiograph, DecodeError> {
     // A sigmoid VOI function or a non-linear VOI LUT is shown through its linear window (the viewer is linear).
     let stored_window = decoded.window.map(|w| Window { center: w.center as f32, width: w.width as f32 });
     let mirrored = decoded.photometric == Photometric::Monochrome1;
@@ -116,6 +121,11 @@ fn to_radiograph(decoded: DicomImage, tags: Vec<TagRow>, name: &str) -> Result<R
     Ok(Radiograph {
         image,
         stored_window,
-        dicom: Some(Arc::new(DicomDetails { summary: decoded.summary, tags, mirrored_from_monochrome1: mirrored })),
+        dicom: Some(Arc::new(DicomDetails {
+            summary: decoded.summary,
+            tags,
+            mirrored_from_monochrome1: mirrored,
+            identity,
+        })),
     })
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::imaging::dicom::{DicomSummary, TagRow};
+use crate::imaging::dicom::{DicomSummary, ImageIdentity, TagRow};
 use crate::imaging::gray_image::GrayImage;
 use crate::imaging::window::Window;
 
@@ -28,6 +28,9 @@ pub struct DicomDetails {
     /// The file was MONOCHROME1 (low values bright); its values were mirrored within the range its stored values can
     /// take (not its own min..max) for display and analysis, so the pixel readout shows mirrored values.
     pub mirrored_from_monochrome1: bool,
+    /// The image's UIDs and its patient and study attributes, for a presentation state that references it; `None`
+    /// for a raw data set without UIDs.
+    pub identity: Option<ImageIdentity>,
 }
 
 /// A window the file offers, as the viewer applies it (in the units of [`Radiograph::image`]).

@@ -57,6 +57,7 @@ mod ui_file_windows;
 mod ui_measure_edit;
 mod ui_metrics;
 mod ui_overwrite;
+mod ui_presentation_state;
 mod ui_study;
 mod ui_study_saving;
 mod ui_style_transfer;

@@ -7,7 +7,7 @@ use egui::{Align2, Color32, Pos2, Rect, Stroke, Vec2, vec2};
 
 use crate::app::measurement::region::RegionStats;
 use crate::app::measurement::{
-    Angle, CardiothoracicRatio, Cobb, Diameter, Distance, MeasureTool, Measurement, Measurements, Region,
+    Angle, CardiothoracicRatio, Cobb, Diameter, Distance, Ellipse, MeasureTool, Measurement, Measurements, Region,
 };
 use crate::app::radiograph_viewer::ViewGeometry;
 use crate::imaging::dicom::PixelSpacing;
@@ -214,14 +214,7 @@ impl Canvas<'_> {
         let [cx, cy] = ellipse.center_px;
         let [rx, ry] = ellipse.radii_px;
         let rect = self.ellipse([cx - rx, cy - ry], [cx + rx, cy + ry]);
-        let area = match self.spacing {
-            Some(spacing) => match spacing.source.qualifier() {
-                qualifier if qualifier.is_empty() => format!("{:.1} mm²", ellipse.area_mm2(spacing)),
-                qualifier => format!("{:.1} mm² {qualifier}", ellipse.area_mm2(spacing)),
-            },
-            None => format!("{:.0} px²", ellipse.area_px2()),
-        };
-        let (text, spoken) = region_label(region.stats(), self.value_unit, &area);
+        let (text, spoken) = region_label(region.stats(), self.value_unit, &area_text(&ellipse, self.spacing));
         // Beside the ellipse on the right, or on its left where the view's edge would cut the label off.
         let right = self.painter.clip_rect().right();
         let place = |size: Vec2| {
@@ -283,8 +276,19 @@ fn keep_inside(rect: Rect, bounds: Rect) -> Rect {
     rect.translate(vec2(dx, dy))
 }
 
+/// A region's area as its label gives it: mm² with the file's pixel size, else px².
+pub(crate) fn area_text(ellipse: &Ellipse, spacing: Option<&PixelSpacing>) -> String {
+    match spacing {
+        Some(spacing) => match spacing.source.qualifier() {
+            qualifier if qualifier.is_empty() => format!("{:.1} mm²", ellipse.area_mm2(spacing)),
+            qualifier => format!("{:.1} mm² {qualifier}", ellipse.area_mm2(spacing)),
+        },
+        None => format!("{:.0} px²", ellipse.area_px2()),
+    }
+}
+
 /// The region's label as drawn (three lines) and as spoken (one).
-fn region_label(stats: Option<Option<RegionStats>>, unit: Option<&str>, area: &str) -> (String, String) {
+pub(crate) fn region_label(stats: Option<Option<RegionStats>>, unit: Option<&str>, area: &str) -> (String, String) {
     let unit = unit.map(|u| format!(" {u}")).unwrap_or_default();
     match stats {
         None => ("measuring…".to_owned(), "Region: measuring".to_owned()),

@@ -13,6 +13,7 @@ pub mod distance;
 pub mod drawing;
 pub mod export;
 pub mod handles;
+pub mod presentation;
 pub mod region;
 
 pub use angle::Angle;
@@ -375,6 +376,15 @@ impl Measurements {
             && let Some(item) = self.items.get_mut(handle.item)
         {
             *item = original;
+        }
+    }
+
+    /// Replaces every measurement with `items` (a presentation state opened on the view), the oldest giving way past
+    /// [`MAX_MEASUREMENTS`]; a gesture in progress and the selection go with the old ones.
+    pub fn replace_all(&mut self, items: Vec<Measurement>) {
+        self.clear();
+        for item in items {
+            self.push(item);
         }
     }
 

@@ -1,6 +1,6 @@
 //! DICOM in and out: reading radiographs (any transfer syntax the pure-Rust dicom-rs codecs decode, with or
 //! without a file meta header), the modality and VOI transforms, PS3.15 Annex E de-identification, Secondary
-//! Capture export of artificial images, PNG export with provenance, and a tag listing for a tag panel.
+//! Capture export of artificial images, Grayscale Softcopy Presentation States (measurements), PNG export with provenance, and a tag listing for a tag panel.
 //!
 //! Nothing here knows egui: the viewer gets a [`DicomImage`] (floats after the modality LUT, a window, and
 //! whether MONOCHROME1 needs inverting) and [`TagRow`]s.
@@ -10,6 +10,7 @@ mod codestream;
 mod deidentify;
 mod error;
 mod gray_image;
+mod identity;
 mod jpeg_extended;
 mod jpeg_header;
 mod jpeg_ls;
@@ -17,6 +18,7 @@ mod length_guard;
 mod lut;
 mod pixels;
 mod png_provenance;
+mod presentation_state;
 mod provenance;
 mod read;
 mod secondary_capture;
@@ -36,9 +38,15 @@ pub use deidentify::{
 };
 pub use error::DicomError;
 pub use gray_image::{GrayImage, GraySamples};
+pub use identity::{ImageIdentity, Rescale};
 pub use lut::LookupTable;
 pub use pixels::PixelStats;
 pub use png_provenance::{read_png_with_provenance, write_png_with_provenance};
+pub use presentation_state::{
+    Annotation, GSPS_SOP_CLASS_UID, GraphicObject, GraphicType, MEASUREMENT_LAYER, PresentationState,
+    ReadPresentationState, TextObject, WrittenPresentationState, read_presentation_state,
+    read_presentation_state_bytes, write_presentation_state,
+};
 pub use provenance::{Provenance, SYNTHETIC_STATEMENT};
 pub use read::{DicomFile, open_dicom, open_dicom_bytes, read_dicom_image, read_dicom_image_bytes};
 pub use secondary_capture::{

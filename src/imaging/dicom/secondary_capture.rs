@@ -167,7 +167,7 @@ pub fn write_secondary_capture_with(
 }
 
 /// A DS value (at most 16 characters): integers without decimals, others with up to 6.
-fn format_ds(value: f64) -> String {
+pub(crate) fn format_ds(value: f64) -> String {
     if value.fract() == 0.0 {
         format!("{value:.0}")
     } else {

@@ -375,9 +375,25 @@ impl WorkbenchApp {
         }
     }
 
-    /// Saving a view's measurements as a DICOM presentation state (one entry per view, enabled for a DICOM image) and
-    /// opening one onto the view whose image it references.
+    /// The tool choice, Clear and Export CSV as the toolbar has them; saving a view's measurements as a DICOM
+    /// presentation state (one entry per view, enabled for a DICOM image) and opening one onto the view whose image
+    /// it references.
     fn measure_menu_ui(&mut self, ui: &mut egui::Ui) {
+        // The toolbar's tool choice and actions, for those who look for them here.
+        let mut tool = self.measure_tool;
+        for option in MeasureTool::ALL {
+            ui.radio_value(&mut tool, option, option.name()).on_hover_text(option.hint());
+        }
+        if tool != self.measure_tool {
+            self.cancel_measure_gestures();
+            self.measure_tool = tool;
+            ui.close();
+        }
+        ui.separator();
+        if self.measurement_actions_ui(ui, "Clear all measurements", "Export measurements as CSV...") {
+            ui.close();
+        }
+        ui.separator();
         let mut chosen = None;
         ui.menu_button("Save as presentation state (GSPS)", |ui| {
             for slot in [Slot::Real, Slot::Artificial] {
@@ -978,26 +994,36 @@ impl WorkbenchApp {
             self.cancel_measure_gestures();
             self.measure_tool = tool;
         }
+        self.measurement_actions_ui(ui, "Clear", "Export CSV...");
+    }
+
+    /// Clear (every view's measurements) and Export CSV, in the toolbar and the Measure menu under their own
+    /// `clear_text` and `export_text`. Returns whether either was chosen.
+    fn measurement_actions_ui(&mut self, ui: &mut egui::Ui, clear_text: &str, export_text: &str) -> bool {
         let any = [&self.real, &self.artificial, &self.styled].iter().any(|pane| !pane.measurements.is_empty());
+        let mut chosen = false;
         if ui
-            .add_enabled(any, egui::Button::new("Clear"))
+            .add_enabled(any, egui::Button::new(clear_text))
             .on_hover_text("Clears every view's measurements; Shift + click a view clears that view's")
             .clicked()
         {
             for pane in [&mut self.real, &mut self.artificial, &mut self.styled] {
                 pane.measurements.clear();
             }
+            chosen = true;
         }
         let any_kept =
             [&self.real, &self.artificial, &self.styled].iter().any(|pane| !pane.measurements.items().is_empty());
         if ui
-            .add_enabled(any_kept, egui::Button::new("Export CSV..."))
+            .add_enabled(any_kept, egui::Button::new(export_text))
             .on_hover_text("Every view's measurements as one CSV: value, geometry in image pixels, region statistics")
             .clicked()
         {
             // The table is built once the file is chosen, from what the views hold then.
             self.measurement_exporter.start(ui.ctx());
+            chosen = true;
         }
+        chosen
     }
 
     pub fn toggle_invert(&mut self) {

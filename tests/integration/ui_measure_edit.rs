@@ -3,7 +3,7 @@
 
 use egui::{Event, Modifiers, PointerButton, vec2};
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable as _;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use thorax::app::WorkbenchApp;
 use thorax::app::measurement::{MeasureTool, Measurement};
 
@@ -236,4 +236,47 @@ fn a_clicked_handle_is_moved_alone_by_the_arrow_keys() {
     harness.run_steps(2);
     let [whole] = distances(&harness.state().real)[..] else { panic!("one distance") };
     assert_eq!((whole.from_px[0], whole.to_px[0]), (after.from_px[0] - 1.0, after.to_px[0] - 1.0));
+}
+
+/// The Measure menu offers what the toolbar does: the tool, Clear and Export CSV.
+#[test]
+fn the_measure_menu_chooses_the_tool_clears_and_exports() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    load_chest_cr(&mut harness);
+    let open_menu = |harness: &mut Harness<'static, WorkbenchApp>| {
+        // The menu, not the display toolbar's "Measure" heading.
+        harness.get_by_role_and_label(egui::accesskit::Role::Button, "Measure").click();
+        harness.run_steps(3);
+    };
+    open_menu(&mut harness);
+    assert!(harness.get_by_label("Clear all measurements").accesskit_node().is_disabled(), "nothing to clear yet");
+    // The menu's radio button, not the toolbar's.
+    harness.get_by_role_and_label(egui::accesskit::Role::RadioButton, "Angle").click();
+    harness.run_steps(3);
+    assert_eq!(harness.state().measure_tool, MeasureTool::Angle);
+    assert!(harness.query_by_label("Clear all measurements").is_none(), "choosing a tool closes the menu");
+
+    // Back to distances through the menu, then one drawn.
+    open_menu(&mut harness);
+    harness.get_by_role_and_label(egui::accesskit::Role::RadioButton, "Distance").click();
+    harness.run_steps(3);
+    assert_eq!(harness.state().measure_tool, MeasureTool::Distance);
+    let rect = harness.state().real.viewer_rect.unwrap();
+    drag(&mut harness, PointerButton::Primary, Modifiers::SHIFT, rect.center(), vec2(100.0, 0.0));
+    harness.run_steps(2);
+    assert_eq!(distances(&harness.state().real).len(), 1);
+
+    thorax::app::path_dialog::set_dialog_backend(thorax::app::path_dialog::DialogBackend::BuiltIn);
+    open_menu(&mut harness);
+    harness.get_by_label("Export measurements as CSV...").click();
+    harness.run_steps(4);
+    assert!(harness.query_by_label("Export measurements as CSV").is_some(), "the chooser is shown");
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(3);
+
+    open_menu(&mut harness);
+    harness.get_by_label("Clear all measurements").click();
+    harness.run_steps(3);
+    assert!(harness.state().real.measurements.is_empty());
 }

@@ -239,10 +239,112 @@ impl ViewSnapshot {
         }
         chunks
     }
+}
 
-    /// Draws the view and writes it to `path` as an 8-bit RGB PNG with its text chunks, through a temporary file
-    /// renamed into place (the save dialog has asked before replacing a file).
-    pub fn save_png(&self, path: &Path) -> Result<(), ViewPngError> {
+/// Pixels between views saved side by side.
+const FIGURE_GAP_PX: u32 = 8;
+
+/// What a save writes: one view, or several side by side (left to right as on screen), for a figure of a real film
+/// beside its artificial counterpart.
+pub struct ViewFigure {
+    panels: Vec<ViewSnapshot>,
+}
+
+impl ViewFigure {
+    pub fn single(snapshot: ViewSnapshot) -> Self {
+        Self { panels: vec![snapshot] }
+    }
+
+    /// `panels` left to right; `None` without any.
+    pub fn side_by_side(panels: Vec<ViewSnapshot>) -> Option<Self> {
+        (!panels.is_empty()).then_some(Self { panels })
+    }
+
+    /// Whether a region of a view is still being measured.
+    pub fn is_measuring(&self) -> bool {
+        self.panels.iter().any(ViewSnapshot::is_measuring)
+    }
+
+    /// A file name for the save dialog: the single view's, else `<first image stem>_side_by_side.png`.
+    pub fn suggested_file_name(&self) -> String {
+        match &self.panels[..] {
+            [single] => single.suggested_file_name(),
+            [first, ..] => {
+                let name = first.suggested_file_name();
+                let stem = name.rsplit_once('_').map_or(name.as_str(), |(stem, _)| stem);
+                let stem = stem.rsplit_once('_').map_or(stem, |(stem, _)| stem);
+                format!("{stem}_side_by_side.png")
+            }
+            [] => "views.png".to_owned(),
+        }
+    }
+
+    /// What the status line calls it.
+    fn what(&self) -> String {
+        match &self.panels[..] {
+            [single] if single.extent() == SavedExtent::WholeImage => "the whole image".to_owned(),
+            [_] => "the view".to_owned(),
+            panels => format!("{} views side by side", panels.len()),
+        }
+    }
+
+    /// The views drawn left to right, `FIGURE_GAP_PX` apart, tops aligned, on the views' background.
+    pub fn render(&self) -> Result<image::RgbImage, ViewPngError> {
+        let images = self.panels.iter().map(ViewSnapshot::render).collect::<Result<Vec<_>, _>>()?;
+        if let [single] = &images[..] {
+            return Ok(single.clone());
+        }
+        let gaps = FIGURE_GAP_PX as usize * images.len().saturating_sub(1);
+        let width_px = images.iter().map(|image| image.width() as usize).sum::<usize>() + gaps;
+        let height_px = images.iter().map(|image| image.height() as usize).max().unwrap_or(0);
+        if width_px.saturating_mul(height_px) > MAX_VIEW_PX {
+            return Err(ViewPngError::TooLarge { width_px, height_px });
+        }
+        let background = self.panels.first().map_or(egui::Color32::BLACK, |panel| panel.background);
+        let fill = image::Rgb([background.r(), background.g(), background.b()]);
+        let mut figure = image::RgbImage::from_pixel(width_px as u32, height_px as u32, fill);
+        let mut left_px = 0i64;
+        for image in &images {
+            image::imageops::replace(&mut figure, image, left_px, 0);
+            left_px += i64::from(image.width() + FIGURE_GAP_PX);
+        }
+        Ok(figure)
+    }
+
+    /// The single view's text chunks; for several, each view's title and description left to right, and whether
+    /// each is artificial. `thorax.synthetic` is said only when every view is artificial.
+    pub fn text_chunks(&self) -> Vec<(&'static str, String)> {
+        if let [single] = &self.panels[..] {
+            return single.text_chunks();
+        }
+        let chunk = |panel: &ViewSnapshot, key: &str| {
+            panel.text_chunks().into_iter().find(|(k, _)| *k == key).map(|(_, text)| text).unwrap_or_default()
+        };
+        let titles: Vec<String> = self.panels.iter().map(|panel| chunk(panel, "Title")).collect();
+        let descriptions: Vec<String> = self.panels.iter().map(|panel| chunk(panel, "Description")).collect();
+        let kinds: Vec<String> = self
+            .panels
+            .iter()
+            .map(|panel| match panel.pane.badge {
+                Some(badge) => format!("{}: {badge} image, not a radiograph of a patient", panel.pane.title),
+                None => format!("{}: as loaded", panel.pane.title),
+            })
+            .collect();
+        let mut chunks = vec![
+            ("Software", format!("Thorax Workbench {}", env!("CARGO_PKG_VERSION"))),
+            ("Title", format!("Side by side, left to right: {}", titles.join(" | "))),
+            ("Description", descriptions.join(" | ")),
+            ("Comment", format!("Left to right: {}", kinds.join("; "))),
+        ];
+        if self.panels.iter().all(|panel| panel.pane.badge.is_some()) {
+            chunks.push(("thorax.synthetic", "true".to_owned()));
+        }
+        chunks
+    }
+
+    /// Draws the figure and writes it to `path` as an 8-bit RGB PNG with its text chunks, through a temporary file
+    /// renamed into place (the save dialog has asked before replacing a file). Returns its size, pixels.
+    pub fn save_png(&self, path: &Path) -> Result<[u32; 2], ViewPngError> {
         let failed = |reason: String| ViewPngError::Write { path: path.display().to_string(), reason };
         let image = self.render()?;
         let mut encoded = Vec::new();
@@ -255,7 +357,8 @@ impl ViewSnapshot {
         writer.write_image_data(image.as_raw()).map_err(|e| failed(e.to_string()))?;
         writer.finish().map_err(|e| failed(e.to_string()))?;
         crate::atomic_file::write_file(path, crate::atomic_file::IfExists::Replace, &encoded)
-            .map_err(|e| failed(e.to_string()))
+            .map_err(|e| failed(e.to_string()))?;
+        Ok([image.width(), image.height()])
     }
 }
 
@@ -263,8 +366,8 @@ impl ViewSnapshot {
 /// thread; reports once per save.
 #[derive(Default)]
 pub struct ViewPngExport {
-    /// The view captured when the menu item was chosen, waiting for a file (and for its regions' statistics).
-    snapshot: Option<ViewSnapshot>,
+    /// The views captured when the menu item was chosen, waiting for a file (and for their regions' statistics).
+    snapshot: Option<ViewFigure>,
     chosen_path: Option<std::path::PathBuf>,
     dialogs: crate::app::path_dialog::PathDialogs<()>,
     write: crate::app::background_write::BackgroundWrite,
@@ -272,7 +375,7 @@ pub struct ViewPngExport {
 
 impl ViewPngExport {
     /// Asks where to save `snapshot` (the save dialog asks before replacing a file).
-    pub fn start(&mut self, ctx: &egui::Context, snapshot: ViewSnapshot) {
+    pub fn start(&mut self, ctx: &egui::Context, snapshot: ViewFigure) {
         let kind = crate::app::path_dialog::DialogKind::SaveFile {
             file_name: snapshot.suggested_file_name(),
             filter_name: "PNG",
@@ -289,7 +392,7 @@ impl ViewPngExport {
     }
 
     /// Saves `snapshot` to `path` as if the save dialog had given it (scripting and tests): replacing a file there.
-    pub fn save_to(&mut self, snapshot: ViewSnapshot, path: std::path::PathBuf) {
+    pub fn save_to(&mut self, snapshot: ViewFigure, path: std::path::PathBuf) {
         self.snapshot = Some(snapshot);
         self.chosen_path = Some(path);
     }
@@ -312,14 +415,12 @@ impl ViewPngExport {
             self.chosen_path.is_some() && self.snapshot.as_ref().is_some_and(|snapshot| !snapshot.is_measuring());
         if ready && let (Some(snapshot), Some(path)) = (self.snapshot.take(), self.chosen_path.take()) {
             self.write.spawn(ctx, "thorax-view-png", "saving the view", move || {
-                let [width_px, height_px] = snapshot.size_px();
-                let what = match snapshot.extent() {
-                    SavedExtent::AsShown => "the view",
-                    SavedExtent::WholeImage => "the whole image",
-                };
+                let what = snapshot.what();
                 snapshot
                     .save_png(&path)
-                    .map(|()| format!("Saved {what} ({width_px} x {height_px} px) to {}", path.display()))
+                    .map(|[width_px, height_px]| {
+                        format!("Saved {what} ({width_px} x {height_px} px) to {}", path.display())
+                    })
                     .map_err(|e| format!("View not saved: {e}"))
             });
         }

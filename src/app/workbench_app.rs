@@ -27,7 +27,7 @@ use crate::app::study_designer::{GeneratorChoice, StudyDesigner};
 use crate::app::study_panel::StudyPanel;
 use crate::app::style_transfer_panel::StyleTransferPanel;
 use crate::app::traversal_export::TraversalExport;
-use crate::app::view_png::{SavedExtent, ViewPngExport, ViewSnapshot};
+use crate::app::view_png::{SavedExtent, ViewFigure, ViewPngExport, ViewSnapshot};
 use crate::app::viewport_pane::ViewportPane;
 use crate::engine::device::{DeviceChoice, open_device};
 use crate::engine::job_runner::{JobRunner, ModelRunner};
@@ -338,7 +338,7 @@ impl WorkbenchApp {
     /// One entry per view: the view as shown (zoom, window, overlay, measurements, badge) as a PNG; and one per
     /// view for its whole image at full resolution.
     fn save_view_menu_ui(&mut self, ui: &mut egui::Ui) {
-        let mut chosen = None;
+        let (mut chosen, mut chosen_figure) = (None, None);
         let extents = [
             (
                 SavedExtent::AsShown,
@@ -369,8 +369,23 @@ impl WorkbenchApp {
                 }
             }
         }
-        if let Some(snapshot) = chosen {
-            self.view_png.start(ui.ctx(), snapshot);
+        ui.separator();
+        let shown: Vec<&ViewportPane> =
+            [&self.real, &self.artificial, &self.styled].into_iter().filter(|pane| pane.image.is_some()).collect();
+        if ui
+            .add_enabled(shown.len() >= 2, egui::Button::new("Views side by side..."))
+            .on_hover_text(
+                "Every view showing an image, left to right as on screen, each as the screen shows it, in one PNG: \
+                 a real film beside its artificial counterpart for a figure",
+            )
+            .on_disabled_hover_text("Fewer than two views show an image")
+            .clicked()
+        {
+            let panels = shown.iter().filter_map(|pane| ViewSnapshot::of(pane, ui.ctx())).collect();
+            chosen_figure = ViewFigure::side_by_side(panels);
+        }
+        if let Some(figure) = chosen.map(ViewFigure::single).or(chosen_figure) {
+            self.view_png.start(ui.ctx(), figure);
             ui.close();
         }
     }
@@ -517,7 +532,7 @@ impl WorkbenchApp {
     /// and tests).
     pub fn save_view_png_to(&mut self, ctx: &egui::Context, slot: Slot, extent: SavedExtent, path: std::path::PathBuf) {
         match ViewSnapshot::of(self.pane(slot), ctx).map(|snapshot| snapshot.with_extent(extent)) {
-            Some(snapshot) => self.view_png.save_to(snapshot, path),
+            Some(snapshot) => self.view_png.save_to(ViewFigure::single(snapshot), path),
             None => self.message = Some(StatusMessage::Error("View not saved: the view shows no image".to_owned())),
         }
         ctx.request_repaint();

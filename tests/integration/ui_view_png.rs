@@ -213,3 +213,50 @@ fn the_whole_image_is_saved_one_pixel_per_image_pixel_with_its_measurement() {
     }
     assert!(compared > 10_000 && off * 1000 < compared, "{off} of {compared} pixels are not their windowed value");
 }
+
+/// File ▸ Save view as PNG ▸ Views side by side...: the real and the artificial view in one PNG, each exactly as it is
+/// saved alone, left to right with a gap, and text that says which one is artificial.
+#[test]
+fn views_side_by_side_are_each_view_as_saved_alone_left_to_right() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    load_chest_cr(&mut harness);
+    // The artificial view as a workbench without a generator fills it: from a file.
+    let fixture =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/real/ct_small_128.dcm");
+    harness.state_mut().load(Slot::Artificial, ImageSource::File(fixture));
+    step_until(&mut harness, Duration::from_secs(30), |app| app.artificial.image.is_some());
+    harness.run_steps(3);
+    let real = ViewSnapshot::of(&harness.state().real, &harness.ctx).unwrap().render().unwrap();
+    let artificial = ViewSnapshot::of(&harness.state().artificial, &harness.ctx).unwrap().render().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    thorax::app::path_dialog::set_dialog_backend(thorax::app::path_dialog::DialogBackend::BuiltIn);
+    thorax::app::path_dialog::remember_folder(&harness.ctx, dir.path().to_path_buf());
+    harness.get_by_label("File").click();
+    harness.run_steps(2);
+    harness.get_by_label("Save view as PNG").hover();
+    harness.run_steps(3);
+    harness.get_by_label("Views side by side...").click();
+    harness.run_steps(4);
+    harness.get_by_label("Save").click();
+    let reported = |app: &thorax::app::WorkbenchApp| format!("{:?}", app.message).contains("Saved");
+    step_until(&mut harness, Duration::from_secs(60), |app| !app.view_png.is_busy() && reported(app));
+    let message = format!("{:?}", harness.state().message);
+    assert!(message.contains("Saved 2 views side by side"), "{message}");
+
+    let path = dir.path().join("chest_cr_pa_siim_nih_side_by_side.png");
+    let saved = image::open(&path).unwrap().to_rgb8();
+    let gap = 8;
+    assert_eq!(saved.dimensions(), (real.width() + gap + artificial.width(), real.height().max(artificial.height())));
+    let left = image::imageops::crop_imm(&saved, 0, 0, real.width(), real.height()).to_image();
+    assert!(left == real, "the left part is the real view as saved alone");
+    let right = image::imageops::crop_imm(&saved, real.width() + gap, 0, artificial.width(), artificial.height());
+    assert!(right.to_image() == artificial, "the right part is the artificial view as saved alone");
+    let chunks = text_chunks(&path);
+    let text = |key: &str| chunks.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    assert_eq!(text("thorax.synthetic"), None, "a real film is in it: not all of it is synthetic");
+    let comment = text("Comment").unwrap();
+    assert!(comment.contains("Real: as loaded") && comment.contains("Artificial: ARTIFICIAL image"), "{comment}");
+    assert!(text("Title").unwrap().contains("chest_cr_pa_siim_nih.dcm"), "{chunks:?}");
+}

@@ -97,7 +97,8 @@ impl ViewSnapshot {
 
     /// The whole image at its own resolution instead of the screen's crop: the view fitted, one PNG pixel per
     /// image pixel. Labels and lines keep the size they have against the image when the view is fitted on screen,
-    /// so the figure reads as the screen does at any resolution.
+    /// so the figure reads as the screen does at any resolution; for an image smaller than its view they keep their
+    /// on-screen pixel size instead, so they stay legible.
     pub fn whole_image(mut self) -> Self {
         let Some(prepared) = self.pane.image.as_ref() else { return self };
         let [image_width_px, image_height_px] = [prepared.image.width_px(), prepared.image.height_px()];
@@ -106,7 +107,9 @@ impl ViewSnapshot {
         let fit_points_per_px =
             (on_screen.width() / image_width_px as f32).min(on_screen.height() / image_height_px as f32);
         if fit_points_per_px.is_finite() && fit_points_per_px > 0.0 {
-            self.pixels_per_point = 1.0 / fit_points_per_px;
+            // An image smaller than its view on screen would shrink the text below legibility: never below one
+            // pixel per point, the size the screen shows it at.
+            self.pixels_per_point = (1.0 / fit_points_per_px).max(1.0);
         }
         self.pane.view.fit();
         self.width_px = image_width_px;

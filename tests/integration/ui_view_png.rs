@@ -260,3 +260,25 @@ fn views_side_by_side_are_each_view_as_saved_alone_left_to_right() {
     assert!(comment.contains("Real: as loaded") && comment.contains("Artificial: ARTIFICIAL image"), "{comment}");
     assert!(text("Title").unwrap().contains("chest_cr_pa_siim_nih.dcm"), "{chunks:?}");
 }
+
+/// A full-resolution save of an image smaller than its view keeps the badge and text at their on-screen pixel size,
+/// not shrunk with the image.
+#[test]
+fn a_small_image_saved_at_full_resolution_keeps_its_badge_legible() {
+    let mut harness = harness_with(viewer_options());
+    ready(&mut harness, false);
+    let fixture =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/real/ct_small_128.dcm");
+    harness.state_mut().load(Slot::Artificial, ImageSource::File(fixture));
+    step_until(&mut harness, Duration::from_secs(30), |app| app.artificial.image.is_some());
+    harness.run_steps(3);
+    let pane = &harness.state().artificial;
+    assert!(pane.viewer_rect.unwrap().width() > 128.0, "the view is wider than the image");
+    let as_shown = ViewSnapshot::of(pane, &harness.ctx).unwrap().render().unwrap();
+    let full = ViewSnapshot::of(pane, &harness.ctx).unwrap().whole_image().render().unwrap();
+    assert_eq!(full.dimensions(), (128, 128));
+    // The badge's amber, at the top left: as many pixels as on screen, not a fraction of them.
+    let amber = |image: &image::RgbImage| image.pixels().filter(|p| p.0 == [255, 170, 60]).count();
+    let (on_screen, saved) = (amber(&as_shown), amber(&full));
+    assert!(on_screen > 300 && saved * 10 >= on_screen * 9, "badge pixels: {saved} saved, {on_screen} on screen");
+}

@@ -135,14 +135,24 @@ impl ViewSnapshot {
 
     /// A file name for the save dialog: `<image stem>_<view>.png`.
     pub fn suggested_file_name(&self) -> String {
-        let name = self.pane.image.as_ref().map_or("view", |prepared| prepared.name.as_str());
-        let stem = Path::new(name).file_stem().map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned());
         let safe = |text: &str| crate::models::heatmap_export::safe_file_part(text);
         let what = match self.extent {
             SavedExtent::AsShown => "view",
             SavedExtent::WholeImage => "full",
         };
-        format!("{}_{}_{what}.png", safe(&stem), safe(&self.pane.title.to_lowercase()))
+        format!("{}_{}_{what}.png", self.image_stem(), safe(&self.pane.title.to_lowercase()))
+    }
+
+    /// The image's file name without its extension, safe in a file name.
+    fn image_stem(&self) -> String {
+        let name = self.pane.image.as_ref().map_or("view", |prepared| prepared.name.as_str());
+        let stem = Path::new(name).file_stem().map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned());
+        crate::models::heatmap_export::safe_file_part(&stem)
+    }
+
+    /// Text chunk `key`, empty when the view has none.
+    fn text_chunk(&self, key: &str) -> String {
+        self.text_chunks().into_iter().find(|(k, _)| *k == key).map(|(_, text)| text).unwrap_or_default()
     }
 
     /// The view as an RGB image of its on-screen pixel size.
@@ -272,12 +282,7 @@ impl ViewFigure {
     pub fn suggested_file_name(&self) -> String {
         match &self.panels[..] {
             [single] => single.suggested_file_name(),
-            [first, ..] => {
-                let name = first.suggested_file_name();
-                let stem = name.rsplit_once('_').map_or(name.as_str(), |(stem, _)| stem);
-                let stem = stem.rsplit_once('_').map_or(stem, |(stem, _)| stem);
-                format!("{stem}_side_by_side.png")
-            }
+            [first, ..] => format!("{}_side_by_side.png", first.image_stem()),
             [] => "views.png".to_owned(),
         }
     }
@@ -320,11 +325,8 @@ impl ViewFigure {
         if let [single] = &self.panels[..] {
             return single.text_chunks();
         }
-        let chunk = |panel: &ViewSnapshot, key: &str| {
-            panel.text_chunks().into_iter().find(|(k, _)| *k == key).map(|(_, text)| text).unwrap_or_default()
-        };
-        let titles: Vec<String> = self.panels.iter().map(|panel| chunk(panel, "Title")).collect();
-        let descriptions: Vec<String> = self.panels.iter().map(|panel| chunk(panel, "Description")).collect();
+        let titles: Vec<String> = self.panels.iter().map(|panel| panel.text_chunk("Title")).collect();
+        let descriptions: Vec<String> = self.panels.iter().map(|panel| panel.text_chunk("Description")).collect();
         let kinds: Vec<String> = self
             .panels
             .iter()
